@@ -1,0 +1,124 @@
+"""Every Redis key name of the gateway is built here, and nowhere else.
+
+All keys of one deployment share one hash tag (``{prefix}``), so that every Lua script may touch
+any of them and the same code runs on Redis Cluster (one slot: correct, not yet spread; see
+docs/architecture.md). Tests give each test its own prefix, so they share one Redis server.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+@dataclass(frozen=True)
+class Keys:
+    prefix: str = "gw"
+
+    def _k(self, *parts: object) -> str:
+        return "{" + self.prefix + "}:" + ":".join(str(p) for p in parts)
+
+    # --- ids -------------------------------------------------------------------------------
+    def id_counter(self, kind: str) -> str:
+        return self._k("ids", kind)
+
+    # --- inbox -----------------------------------------------------------------------------
+    def dedupe(self, channel_id: str, external_id: str) -> str:
+        return self._k("dedupe", channel_id, external_id)
+
+    def contact(self, contact_id: str) -> str:
+        return self._k("contact", contact_id)
+
+    def contact_identity(self, channel_id: str, external_id: str) -> str:
+        return self._k("ident", channel_id, external_id)
+
+    def contact_conversations(self, contact_id: str) -> str:
+        return self._k("contact", contact_id, "convs")
+
+    def thread(self, channel_id: str, thread_key: str) -> str:
+        return self._k("thread", channel_id, thread_key)
+
+    def conversation(self, conversation_id: str) -> str:
+        return self._k("conv", conversation_id)
+
+    def messages(self, conversation_id: str) -> str:
+        return self._k("conv", conversation_id, "msgs")
+
+    def client_ids(self, conversation_id: str) -> str:
+        return self._k("conv", conversation_id, "clientids")
+
+    def conversations_index(self) -> str:
+        """Sorted set of all conversations by last activity (ms)."""
+        return self._k("convs", "by_activity")
+
+    # --- router ----------------------------------------------------------------------------
+    def queue(self) -> str:
+        """Waiting conversations, scored by first-response deadline (ms)."""
+        return self._k("queue")
+
+    def offers(self) -> str:
+        """Offered conversations, scored by offer expiry (ms)."""
+        return self._k("offers")
+
+    def agent(self, user_id: str) -> str:
+        return self._k("agent", user_id)
+
+    def agents_presence(self) -> str:
+        """Agents by last heartbeat (ms); stale ones go offline in the sweep."""
+        return self._k("agents", "presence")
+
+    def agents_available(self) -> str:
+        """Online agents below capacity, scored by load ratio then idle time."""
+        return self._k("agents", "available")
+
+    def agent_conversations(self, user_id: str) -> str:
+        return self._k("agent", user_id, "convs")
+
+    # --- outbox ----------------------------------------------------------------------------
+    def outbox(self) -> str:
+        return self._k("outbox")
+
+    def outbox_retry(self) -> str:
+        return self._k("outbox", "retry")
+
+    # --- users and auth --------------------------------------------------------------------
+    def user(self, user_id: str) -> str:
+        return self._k("user", user_id)
+
+    def user_by_email(self, email: str) -> str:
+        return self._k("user", "email", email.lower())
+
+    def users(self) -> str:
+        return self._k("users")
+
+    def token(self, token_hash: str) -> str:
+        return self._k("token", token_hash)
+
+    def user_tokens(self, user_id: str) -> str:
+        return self._k("user", user_id, "tokens")
+
+    def login_failures(self, subject: str) -> str:
+        return self._k("loginfail", subject)
+
+    # --- channels --------------------------------------------------------------------------
+    def channel(self, channel_id: str) -> str:
+        return self._k("channel", channel_id)
+
+    def channels(self) -> str:
+        return self._k("channels")
+
+    def channel_state(self, channel_id: str, name: str) -> str:
+        """Adapter-owned state: cursors, cached tokens, UIDs, thread indexes."""
+        return self._k("chan", channel_id, name)
+
+    def lease(self, name: str) -> str:
+        return self._k("lease", name)
+
+    def rate(self, name: str) -> str:
+        return self._k("rate", name)
+
+    # --- pub/sub ---------------------------------------------------------------------------
+    def events_channel(self) -> str:
+        return self._k("events")
+
+    def channel_changes(self) -> str:
+        return self._k("channel-changes")

@@ -1,0 +1,88 @@
+"""A Redis lease: one holder at a time across all gateway processes (pollers, scheduled jobs).
+
+The holder renews before the TTL runs out; when it dies, the lease expires and another process
+takes over. Renew and release check the owner token atomically (Lua), so a slow process whose
+lease expired can never release or extend someone else's.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+from collections.abc import Awaitable, Callable
+
+from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+_RENEW = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('PEXPIRE', KEYS[1], ARGV[2])
+end
+return 0
+"""
+_RELEASE = """
+if redis.call('GET', KEYS[1]) == ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0
+"""
+
+
+class Lease:
+    def __init__(self, redis: Redis, key: str, ttl_ms: int = 15_000) -> None:
+        self.redis = redis
+        self.key = key
+        self.ttl_ms = ttl_ms
+        self.token = secrets.token_hex(8)
+        self._renew = redis.register_script(_RENEW)
+        self._release = redis.register_script(_RELEASE)
+
+    async def acquire(self) -> bool:
+        return bool(await self.redis.set(self.key, self.token, nx=True, px=self.ttl_ms))
+
+    async def renew(self) -> bool:
+        return bool(await self._renew(keys=[self.key], args=[self.token, self.ttl_ms]))
+
+    async def release(self) -> None:
+        await self._release(keys=[self.key], args=[self.token])
+
+
+async def run_while_leased(
+    lease: Lease,
+    work: Callable[[], Awaitable[None]],
+    *,
+    retry_seconds: float = 2.0,
+) -> None:
+    """Run ``work`` (a long-running coroutine) only while holding ``lease``; wait for the lease
+    otherwise. If the lease is lost, ``work`` is cancelled and we go back to waiting. Runs until
+    cancelled."""
+    renew_every = lease.ttl_ms / 3000
+    try:
+        while True:
+            if not await lease.acquire():
+                await asyncio.sleep(retry_seconds)
+                continue
+            task = asyncio.create_task(work())
+            try:
+                while not task.done():
+                    done, _ = await asyncio.wait({task}, timeout=renew_every)
+                    if done:
+                        break
+                    if not await lease.renew():
+                        break
+            finally:
+                if not task.done():
+                    task.cancel()
+                    with contextlib.suppress(asyncio.CancelledError, Exception):
+                        await task
+            if task.done() and not task.cancelled() and task.exception() is not None:
+                log.error("leased work %s failed", lease.key, exc_info=task.exception())
+            # Lost, crashed or finished: hand the lease back and try again after a pause.
+            await lease.release()
+            await asyncio.sleep(retry_seconds)
+    finally:
+        with contextlib.suppress(Exception):
+            await lease.release()
