@@ -77,6 +77,10 @@ class AdapterContext:
     send_system: Callable[[str, str], Awaitable[None]] | None = None
     # Marks one outbound message failed (e.g. an email bounce): message id, reason.
     mark_failed: Callable[[str, str], Awaitable[None]] | None = None
+    # Stores downloaded media (bytes, file name, content type) and returns the URL agents use.
+    store_media: Callable[[bytes, str, str | None], Awaitable[str]] | None = None
+    # Resolves the open conversation of a thread (e.g. WeChat unsubscribe): thread key, reason.
+    close_thread: Callable[[str, str], Awaitable[None]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def state_key(self, name: str) -> str:
