@@ -43,8 +43,9 @@ class Keys:
     def messages(self, conversation_id: str) -> str:
         return self._k("conv", conversation_id, "msgs")
 
-    def client_ids(self, conversation_id: str) -> str:
-        return self._k("conv", conversation_id, "clientids")
+    def deliveries(self, conversation_id: str) -> str:
+        """Delivery state of each outbound message, by seq (the log itself is immutable)."""
+        return self._k("conv", conversation_id, "delivery")
 
     def conversations_index(self) -> str:
         """Sorted set of all conversations by last activity (ms)."""
@@ -58,6 +59,10 @@ class Keys:
     def offers(self) -> str:
         """Offered conversations, scored by offer expiry (ms)."""
         return self._k("offers")
+
+    def snoozed(self) -> str:
+        """Snoozed conversations, scored by wake-up time (ms)."""
+        return self._k("snoozed")
 
     def agent(self, user_id: str) -> str:
         return self._k("agent", user_id)
@@ -122,3 +127,12 @@ class Keys:
 
     def channel_changes(self) -> str:
         return self._k("channel-changes")
+
+    # --- social mention volume (adapters/social/spike.py) ----------------------------------
+    def mention_bucket(self, channel_id: str, bucket_start_ms: int) -> str:
+        """Mentions counted in one 5-minute bucket (expires after the retention)."""
+        return self._k("mentions", channel_id, bucket_start_ms)
+
+    def mention_alerts(self, channel_id: str) -> str:
+        """Spike alerts of a channel, scored by bucket start (ms)."""
+        return self._k("mentions", channel_id, "alerts")
