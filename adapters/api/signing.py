@@ -1,0 +1,19 @@
+"""HMAC-SHA256 signatures of request bodies: ``X-Gateway-Signature: sha256=<hex>``."""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+
+HEADER = "X-Gateway-Signature"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, body: bytes, header: str | None) -> bool:
+    """Constant-time comparison; a missing or malformed header never verifies."""
+    if not header or not header.startswith("sha256="):
+        return False
+    return hmac.compare_digest(sign(secret, body).encode(), header.strip().encode())

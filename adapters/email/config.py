@@ -1,0 +1,111 @@
+"""The email channel's settings, as an admin registers them."""
+
+from __future__ import annotations
+
+import re
+from typing import Literal
+
+from pydantic import BaseModel, Field, field_validator, model_validator
+
+Security = Literal["ssl", "starttls", "none"]
+
+_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+_LOCAL = re.compile(r"^[A-Za-z0-9._-]+$")
+_DEFAULT_PORTS = {
+    ("imap", "ssl"): 993,
+    ("imap", "starttls"): 143,
+    ("imap", "none"): 143,
+    ("smtp", "ssl"): 465,
+    ("smtp", "starttls"): 587,
+    ("smtp", "none"): 25,
+}
+
+
+class EmailConfig(BaseModel):
+    # --- inbound: IMAP ---
+    imap_host: str
+    imap_port: int | None = Field(default=None, ge=1, le=65535)  # default by security
+    imap_security: Security = "ssl"
+    imap_user: str
+    imap_password: str = Field(repr=False)
+    imap_folder: str = "INBOX"
+    # --- outbound: SMTP ---
+    smtp_host: str
+    smtp_port: int | None = Field(default=None, ge=1, le=65535)
+    smtp_security: Security = "ssl"
+    smtp_user: str | None = None  # None: same as imap_user; "": no login
+    smtp_password: str | None = Field(default=None, repr=False)  # None: same as imap_password
+    # --- addresses ---
+    from_address: str
+    from_name: str = "Customer Service"
+    # Replies carry Reply-To: <reply_local>+<token>@<reply_domain>; both default to from_address.
+    reply_local: str | None = None
+    reply_domain: str | None = None
+    plus_tokens: bool = True  # False when the mail server cannot deliver local+tag@domain
+    # --- behaviour ---
+    poll_interval_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
+    use_idle: Literal["auto", "never"] = "auto"
+    idle_timeout_seconds: float = Field(default=1500.0, ge=5.0, le=1740.0)  # re-IDLE before 29 min
+    initial_import_days: int = Field(default=3, ge=0, le=3650)  # on first start; 0: new mail only
+    mark_seen: bool = True
+    max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=64 * 1024)
+    max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    tls_verify: bool = True
+    timeout_seconds: float = Field(default=30.0, ge=1.0, le=600.0)
+
+    @field_validator("from_address")
+    @classmethod
+    def _address(cls, value: str) -> str:
+        value = value.strip()
+        if not _ADDRESS.match(value):
+            raise ValueError("from_address must be an address like support@example.com")
+        return value
+
+    @field_validator("reply_local")
+    @classmethod
+    def _local(cls, value: str | None) -> str | None:
+        if value is not None and not _LOCAL.match(value):
+            raise ValueError("reply_local may hold letters, digits, '.', '_' and '-' only")
+        return value
+
+    @field_validator("imap_folder")
+    @classmethod
+    def _folder(cls, value: str) -> str:
+        if not value.strip() or any(c in value for c in "\r\n\0"):
+            raise ValueError("imap_folder must be a mailbox name")
+        return value
+
+    @model_validator(mode="after")
+    def _defaults(self) -> EmailConfig:
+        local, _, domain = self.from_address.rpartition("@")
+        if self.reply_local is None:
+            self.reply_local = local.split("+", 1)[0]
+        if self.reply_domain is None:
+            self.reply_domain = domain
+        self.reply_domain = self.reply_domain.lower()
+        return self
+
+    # --- derived -----------------------------------------------------------------------
+    @property
+    def imap_port_effective(self) -> int:
+        return self.imap_port or _DEFAULT_PORTS[("imap", self.imap_security)]
+
+    @property
+    def smtp_port_effective(self) -> int:
+        return self.smtp_port or _DEFAULT_PORTS[("smtp", self.smtp_security)]
+
+    @property
+    def smtp_login(self) -> tuple[str, str] | None:
+        user = self.imap_user if self.smtp_user is None else self.smtp_user
+        password = self.imap_password if self.smtp_password is None else self.smtp_password
+        return (user, password) if user else None
+
+    @property
+    def reply_address(self) -> str:
+        """The plain reply address (without a token)."""
+        return f"{self.reply_local}@{self.reply_domain}"
+
+    def reply_address_for(self, token: str) -> str:
+        if not self.plus_tokens:
+            return self.reply_address
+        return f"{self.reply_local}+{token}@{self.reply_domain}"

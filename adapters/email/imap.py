@@ -1,0 +1,263 @@
+"""A small IMAP client over aioimaplib: connect (SSL, STARTTLS or plain), select, search,
+fetch, IDLE. Responses are parsed here so the poller deals in UIDs and bytes only."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import re
+import ssl
+from dataclasses import dataclass
+
+import aioimaplib
+from aioimaplib import Command
+
+from adapters.email.config import EmailConfig
+
+
+class ImapError(Exception):
+    pass
+
+
+class ImapAuthError(ImapError):
+    pass
+
+
+class ConnectionLost(ImapError):
+    pass
+
+
+@dataclass(frozen=True)
+class MailboxStatus:
+    uidvalidity: int
+    uidnext: int | None
+    exists: int
+
+
+_UIDVALIDITY = re.compile(rb"\[UIDVALIDITY (\d+)\]")
+_UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
+_EXISTS = re.compile(rb"^(\d+) EXISTS")
+_UID = re.compile(rb"\bUID (\d+)")
+_SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_LITERAL_ITEM = re.compile(rb"(BODY\[[^\]]*\](?:<\d+>)?) \{(\d+)\}$")
+
+
+def tls_context(verify: bool) -> ssl.SSLContext:
+    context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
+    if not verify:  # self-hosted servers with private certificates; the admin's choice
+        context.check_hostname = False
+        context.verify_mode = ssl.CERT_NONE
+    return context
+
+
+def quote_mailbox(name: str) -> str:
+    """A mailbox name as an IMAP quoted string, in modified UTF-7 (RFC 3501 5.1.3)."""
+    encoded = _utf7_imap(name)
+    return '"' + encoded.replace("\\", "\\\\").replace('"', '\\"') + '"'
+
+
+def _utf7_imap(name: str) -> str:
+    out: list[str] = []
+    pending: list[str] = []
+
+    def flush() -> None:
+        if pending:
+            raw = "".join(pending).encode("utf-16-be")
+            out.append("&" + base64.b64encode(raw).decode().rstrip("=").replace("/", ",") + "-")
+            pending.clear()
+
+    for ch in name:
+        if 0x20 <= ord(ch) <= 0x7E:
+            flush()
+            out.append("&-" if ch == "&" else ch)
+        else:
+            pending.append(ch)
+    flush()
+    return "".join(out)
+
+
+class ImapConnection:
+    def __init__(self, config: EmailConfig) -> None:
+        self.config = config
+        self.timeout = config.timeout_seconds
+        self.lost = asyncio.Event()
+        self.client: aioimaplib.IMAP4 | None = None
+
+    # --- connection ------------------------------------------------------------------------
+    async def open(self) -> None:
+        cfg = self.config
+        context = tls_context(cfg.tls_verify) if cfg.imap_security == "ssl" else None
+        self.client = aioimaplib.IMAP4(
+            host=cfg.imap_host,
+            port=cfg.imap_port_effective,
+            timeout=self.timeout,
+            conn_lost_cb=lambda exc: self.lost.set(),
+            ssl_context=context,
+        )
+        await self.client.wait_hello_from_server()
+        if cfg.imap_security == "starttls":
+            await self._starttls()
+        response = await self.client.login(aioimaplib.quoted(cfg.imap_user), cfg.imap_password)
+        if response.result != "OK":
+            raise ImapAuthError(f"IMAP login rejected: {_text(response)}")
+        # Servers announce more (IDLE, MOVE) once authenticated.
+        await asyncio.wait_for(self.client.protocol.capability(), self.timeout)
+
+    async def _starttls(self) -> None:
+        assert self.client is not None
+        protocol = self.client.protocol
+        if "STARTTLS" not in protocol.capabilities:
+            raise ImapError("the IMAP server does not offer STARTTLS")
+        command = Command("STARTTLS", protocol.new_tag(), loop=protocol.loop)
+        response = await asyncio.wait_for(protocol.execute(command), self.timeout)
+        if response.result != "OK":
+            raise ImapError(f"STARTTLS refused: {_text(response)}")
+        loop = asyncio.get_running_loop()
+        protocol.transport = await asyncio.wait_for(
+            loop.start_tls(
+                protocol.transport,
+                protocol,
+                tls_context(self.config.tls_verify),
+                server_hostname=self.config.imap_host,
+            ),
+            self.timeout,
+        )
+        await asyncio.wait_for(protocol.capability(), self.timeout)
+
+    @property
+    def supports_idle(self) -> bool:
+        return self.client is not None and self.client.has_capability("IDLE")
+
+    async def close(self) -> None:
+        client, self.client = self.client, None
+        if client is None:
+            return
+        with contextlib.suppress(Exception):
+            if client.protocol.state in (aioimaplib.AUTH, aioimaplib.SELECTED):
+                await asyncio.wait_for(client.logout(), 5)
+        with contextlib.suppress(Exception):
+            if client.protocol.transport is not None:
+                client.protocol.transport.close()
+
+    def _check(self, response: aioimaplib.Response, what: str) -> aioimaplib.Response:
+        if self.lost.is_set():
+            raise ConnectionLost("the IMAP connection was closed")
+        if response.result != "OK":
+            raise ImapError(f"{what} failed: {_text(response)}")
+        return response
+
+    # --- commands --------------------------------------------------------------------------
+    async def select(self, folder: str) -> MailboxStatus:
+        assert self.client is not None
+        response = self._check(await self.client.select(quote_mailbox(folder)), "SELECT")
+        validity: int | None = None
+        uidnext: int | None = None
+        exists = 0
+        for line in response.lines:
+            if isinstance(line, bytes | bytearray):
+                if m := _UIDVALIDITY.search(line):
+                    validity = int(m.group(1))
+                if m := _UIDNEXT.search(line):
+                    uidnext = int(m.group(1))
+                if m := _EXISTS.match(line):
+                    exists = int(m.group(1))
+        if validity is None:
+            raise ImapError("the IMAP server sent no UIDVALIDITY")
+        return MailboxStatus(validity, uidnext, exists)
+
+    async def search(self, *criteria: str) -> list[int]:
+        assert self.client is not None
+        protocol = self.client.protocol
+        response = await asyncio.wait_for(
+            protocol.search(*criteria, charset=None, by_uid=True), self.timeout
+        )
+        self._check(response, "UID SEARCH")
+        uids: list[int] = []
+        for line in response.lines[:-1]:
+            if isinstance(line, bytes | bytearray):
+                uids.extend(int(x) for x in line.split() if x.isdigit())
+        return sorted(set(uids))
+
+    async def sizes(self, uids: list[int]) -> dict[int, int]:
+        """UID -> RFC822.SIZE of the messages that still exist."""
+        assert self.client is not None
+        if not uids:
+            return {}
+        spec = ",".join(str(u) for u in uids)
+        response = self._check(await self.client.uid("fetch", spec, "(UID RFC822.SIZE)"), "FETCH")
+        out: dict[int, int] = {}
+        for line in response.lines:
+            if isinstance(line, bytes) and (uid := _UID.search(line)):
+                size = _SIZE.search(line)
+                out[int(uid.group(1))] = int(size.group(1)) if size else 0
+        return out
+
+    async def fetch(self, uid: int) -> bytes | None:
+        """The whole message, or None if it is gone."""
+        items = await self._fetch_items(uid, "(UID BODY.PEEK[])")
+        return items.get(b"BODY[]")
+
+    async def fetch_head(self, uid: int, text_bytes: int) -> bytes | None:
+        """The header and the first ``text_bytes`` of the body: for mail over the size limit."""
+        items = await self._fetch_items(uid, f"(UID BODY.PEEK[HEADER] BODY.PEEK[TEXT]<0.{text_bytes}>)")
+        header = items.get(b"BODY[HEADER]")
+        if header is None:
+            return None
+        return header + items.get(b"BODY[TEXT]<0>", b"")
+
+    async def _fetch_items(self, uid: int, parts: str) -> dict[bytes, bytes]:
+        assert self.client is not None
+        response = self._check(await self.client.uid("fetch", str(uid), parts), "FETCH")
+        items: dict[bytes, bytes] = {}
+        lines = response.lines
+        for i, line in enumerate(lines[:-1]):
+            if isinstance(line, bytes) and (m := _LITERAL_ITEM.search(line)):
+                literal = lines[i + 1]
+                if isinstance(literal, bytearray | bytes):
+                    items[m.group(1)] = bytes(literal)
+        return items
+
+    async def mark_seen(self, uid: int) -> None:
+        assert self.client is not None
+        response = await self.client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Seen)")
+        self._check(response, "STORE")
+
+    async def noop(self) -> None:
+        assert self.client is not None
+        self._check(await self.client.noop(), "NOOP")
+
+    async def idle(self, timeout: float) -> list[bytes]:
+        """IDLE until the server reports a change or ``timeout`` passes (then re-IDLE: servers
+        drop idle clients after 30 minutes). Returns what the server pushed."""
+        assert self.client is not None
+        client = self.client
+        queue = client.protocol.idle_queue
+        while not queue.empty():  # leftovers of an earlier IDLE
+            queue.get_nowait()
+        idle_task = await client.idle_start(timeout=timeout)
+        push_task = asyncio.ensure_future(client.wait_server_push(timeout=timeout + 10))
+        lost_task = asyncio.ensure_future(self.lost.wait())
+        try:
+            await asyncio.wait({push_task, lost_task}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for task in (push_task, lost_task):
+                if not task.done():
+                    task.cancel()
+        if self.lost.is_set():
+            raise ConnectionLost("the IMAP connection was closed during IDLE")
+        pushed: list[bytes] = []
+        if not push_task.cancelled() and push_task.exception() is None:
+            result = push_task.result()
+            if result != aioimaplib.STOP_WAIT_SERVER_PUSH:
+                pushed = [bytes(x) for x in result if isinstance(x, bytes | bytearray)]
+        client.idle_done()
+        self._check(await asyncio.wait_for(idle_task, self.timeout), "IDLE")
+        return pushed
+
+
+def _text(response: aioimaplib.Response) -> str:
+    for line in reversed(response.lines):
+        if isinstance(line, bytes):
+            return line.decode("utf-8", "replace")[:300]
+    return response.result

@@ -1,0 +1,361 @@
+"""Parse a raw RFC 5322 message into plain data: addresses, ids, bodies, attachments, report.
+
+Pure and total: any byte string yields a ParsedMail. What cannot be read is recorded in
+``defects``; a message is never dropped for being malformed. The compat32 parser is used on
+purpose: it is the most forgiving one, and charsets are decoded by charsets.py, which knows
+what Chinese mail clients really send.
+"""
+
+from __future__ import annotations
+
+import email
+import hashlib
+import mimetypes
+import re
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from email.message import Message
+from email.policy import compat32
+from email.utils import getaddresses, parsedate_to_datetime
+
+from adapters.email.charsets import decode_bytes, decode_header
+from adapters.email.htmltext import cut_at_quote, html_to_text
+
+_MAX_DEPTH = 24  # nested multiparts; deeper trees are broken or hostile
+_MAX_PARTS = 500
+_MSGID = re.compile(r"<([^<>\s]{1,500})>")
+# Headers that may carry the address a reply went to (plus tokens live there).
+_RECIPIENT_HEADERS = (
+    "to",
+    "cc",
+    "delivered-to",
+    "x-original-to",
+    "x-delivered-to",
+    "envelope-to",
+    "x-envelope-to",
+    "resent-to",
+    "x-forwarded-to",
+)
+
+
+@dataclass
+class MimeAttachment:
+    name: str
+    content_type: str
+    size: int
+    data: bytes | None  # None when skipped (too large)
+    content_id: str | None = None
+    inline: bool = False
+    skipped: str | None = None
+
+
+@dataclass
+class ReportInfo:
+    """A multipart/report: a delivery status notification (bounce) or a read receipt."""
+
+    report_type: str
+    actions: list[str] = field(default_factory=list)  # failed, delayed, delivered, relayed...
+    statuses: list[str] = field(default_factory=list)  # 5.1.1
+    diagnostics: list[str] = field(default_factory=list)
+    recipients: list[str] = field(default_factory=list)
+    original_message_ids: list[str] = field(default_factory=list)
+
+
+@dataclass
+class ParsedMail:
+    message_id: str | None = None
+    subject: str = ""
+    from_addr: str | None = None
+    from_name: str | None = None
+    reply_to: list[str] = field(default_factory=list)
+    to: list[str] = field(default_factory=list)
+    cc: list[str] = field(default_factory=list)
+    recipients: list[str] = field(default_factory=list)  # every address a copy was sent to
+    date: datetime | None = None
+    in_reply_to: list[str] = field(default_factory=list)
+    references: list[str] = field(default_factory=list)
+    text: str = ""  # the plain-text body (from the HTML when there is no text part)
+    html: str | None = None  # the raw HTML body, not yet sanitized
+    html_reply: str | None = None  # text of the HTML up to its quote container, if it has one
+    text_from_html: bool = False
+    attachments: list[MimeAttachment] = field(default_factory=list)
+    headers: dict[str, list[str]] = field(default_factory=dict)  # lower-case name -> values
+    content_type: str = "text/plain"
+    report: ReportInfo | None = None
+    embedded_message_ids: list[str] = field(default_factory=list)  # of attached messages
+    defects: list[str] = field(default_factory=list)
+    fingerprint: str = ""  # sha256 of the header block: identity when Message-ID is missing
+
+    def header(self, name: str) -> str:
+        values = self.headers.get(name.lower())
+        return values[0] if values else ""
+
+
+def parse_message(raw: bytes, *, max_attachment_bytes: int) -> ParsedMail:
+    out = ParsedMail(fingerprint=_fingerprint(raw))
+    try:
+        msg = email.message_from_bytes(raw, policy=compat32)
+    except Exception as exc:  # not seen in practice; compat32 reads anything
+        out.defects.append(f"unparseable: {type(exc).__name__}")
+        out.text = decode_bytes(raw)
+        return out
+    try:
+        _read_headers(msg, out)
+    except Exception as exc:
+        out.defects.append(f"headers: {type(exc).__name__}: {exc}")
+    walker = _Walker(out, max_attachment_bytes)
+    try:
+        walker.walk(msg, 0)
+    except Exception as exc:
+        out.defects.append(f"body: {type(exc).__name__}: {exc}")
+    walker.finish()
+    if not out.text and not out.html and not out.attachments and not msg.is_multipart():
+        # Whatever the headers claimed, show the bytes after them.
+        _, _, body = raw.partition(b"\r\n\r\n") if b"\r\n\r\n" in raw else raw.partition(b"\n\n")
+        out.text = decode_bytes(body).strip()
+    for defect in msg.defects:
+        out.defects.append(type(defect).__name__)
+    return out
+
+
+def _fingerprint(raw: bytes) -> str:
+    end = raw.find(b"\r\n\r\n")
+    if end < 0:
+        end = raw.find(b"\n\n")
+    head = raw[: end if end >= 0 else 4096]
+    return hashlib.sha256(head).hexdigest()
+
+
+def message_ids(value: str | None) -> list[str]:
+    """Message-IDs in a header value, as "<id>"; a bare id without brackets counts too."""
+    if not value:
+        return []
+    found = [f"<{m}>" for m in _MSGID.findall(value)]
+    if not found:
+        bare = value.strip()
+        if bare and " " not in bare and "@" in bare and len(bare) <= 500:
+            found = [f"<{bare.strip('<>')}>"]
+    return found
+
+
+def _addresses(values: list[str]) -> list[tuple[str, str]]:
+    """(decoded display name, lower-case address) pairs from raw header values."""
+    out = []
+    for name, addr in getaddresses([v.replace("\r", "").replace("\n", " ") for v in values]):
+        addr = decode_header(addr).strip().strip("<>").lower()
+        if "@" not in addr:
+            continue
+        out.append((decode_header(name).strip().strip('"').strip(), addr))
+    return out
+
+
+def _read_headers(msg: Message, out: ParsedMail) -> None:
+    raw_headers: dict[str, list[str]] = {}
+    for name, value in msg.items():
+        raw_headers.setdefault(name.lower(), []).append(str(value))
+    out.headers = {k: [decode_header(v) for v in vs] for k, vs in raw_headers.items()}
+
+    def raw(name: str) -> list[str]:
+        return raw_headers.get(name, [])
+
+    ids = message_ids(raw("message-id")[0]) if raw("message-id") else []
+    out.message_id = ids[0] if ids else None
+    out.subject = out.header("subject")
+    senders = _addresses(raw("from")) or _addresses(raw("sender"))
+    if senders:
+        out.from_name = senders[0][0] or None
+        out.from_addr = senders[0][1]
+    out.reply_to = [a for _, a in _addresses(raw("reply-to"))]
+    out.to = [a for _, a in _addresses(raw("to"))]
+    out.cc = [a for _, a in _addresses(raw("cc"))]
+    seen: list[str] = []
+    for name in _RECIPIENT_HEADERS:
+        for _, addr in _addresses(raw(name)):
+            if addr not in seen:
+                seen.append(addr)
+    out.recipients = seen
+    out.in_reply_to = message_ids(" ".join(raw("in-reply-to")))
+    out.references = message_ids(" ".join(raw("references")))
+    out.date = _date(out.header("date"))
+    out.content_type = msg.get_content_type()
+
+
+def _date(value: str) -> datetime | None:
+    if not value:
+        return None
+    try:
+        parsed = parsedate_to_datetime(value)
+    except (TypeError, ValueError, IndexError, OverflowError):
+        return None
+    if parsed is None:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+
+
+class _Walker:
+    def __init__(self, out: ParsedMail, max_attachment_bytes: int) -> None:
+        self.out = out
+        self.max_attachment_bytes = max_attachment_bytes
+        self.texts: list[str] = []
+        self.htmls: list[str] = []
+        self.parts = 0
+
+    def walk(self, part: Message, depth: int) -> None:
+        self.parts += 1
+        if depth > _MAX_DEPTH or self.parts > _MAX_PARTS:
+            self.out.defects.append("MIME tree too deep or too large; the rest was not read")
+            return
+        for defect in part.defects if depth else ():
+            self.out.defects.append(type(defect).__name__)
+        ctype = part.get_content_type()
+        if ctype == "message/delivery-status" or ctype == "message/disposition-notification":
+            self._status(part)
+            return
+        if ctype.startswith("message/"):
+            self._attached_message(part)
+            return
+        if ctype == "text/rfc822-headers":
+            self._original_headers(_leaf_text(part))
+            return
+        if part.is_multipart():
+            if ctype == "multipart/report":
+                report_type = (part.get_param("report-type") or "").lower()
+                self.out.report = ReportInfo(report_type=str(report_type))
+            payload = part.get_payload()
+            for sub in payload if isinstance(payload, list) else []:
+                if isinstance(sub, Message):
+                    self.walk(sub, depth + 1)
+            return
+        self._leaf(part, ctype)
+
+    def _leaf(self, part: Message, ctype: str) -> None:
+        disposition = (part.get_content_disposition() or "").lower()
+        filename = _filename(part)
+        if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
+            text = _leaf_text(part)
+            (self.texts if ctype == "text/plain" else self.htmls).append(text)
+            return
+        data = _payload(part)
+        size = len(data)
+        content_id = part.get("Content-ID")
+        attachment = MimeAttachment(
+            name=filename or _default_name(ctype, len(self.out.attachments) + 1),
+            content_type=ctype,
+            size=size,
+            data=data,
+            content_id=str(content_id).strip().strip("<>") if content_id else None,
+            inline=disposition == "inline" or (disposition == "" and content_id is not None),
+        )
+        if size > self.max_attachment_bytes:
+            attachment.data = None
+            attachment.skipped = "too large"
+        self.out.attachments.append(attachment)
+
+    def _attached_message(self, part: Message) -> None:
+        payload = part.get_payload()
+        inner = payload[0] if isinstance(payload, list) and payload else None
+        if isinstance(inner, Message):
+            self.out.embedded_message_ids.extend(message_ids(str(inner.get("Message-ID", ""))))
+            try:
+                data = inner.as_bytes(policy=compat32)
+            except Exception:
+                data = b""
+        else:
+            data = _payload(part)
+            self._original_headers(decode_bytes(data))
+        if self.out.report is not None:
+            self.out.report.original_message_ids.extend(self.out.embedded_message_ids)
+            return  # the bounced original is evidence, not an attachment for the agent
+        subject = decode_header(inner.get("Subject", "")) if isinstance(inner, Message) else ""
+        name = _safe_name(subject)[:80] + ".eml" if subject else "message.eml"
+        attachment = MimeAttachment(name=name, content_type="message/rfc822", size=len(data),
+                                    data=data)  # fmt: skip
+        if attachment.size > self.max_attachment_bytes:
+            attachment.data, attachment.skipped = None, "too large"
+        self.out.attachments.append(attachment)
+
+    def _original_headers(self, text: str) -> None:
+        headers = email.message_from_string(text, policy=compat32)
+        ids = message_ids(str(headers.get("Message-ID", "")))
+        self.out.embedded_message_ids.extend(ids)
+        if self.out.report is not None:
+            self.out.report.original_message_ids.extend(ids)
+
+    def _status(self, part: Message) -> None:
+        report = self.out.report
+        if report is None:
+            report = self.out.report = ReportInfo(report_type="delivery-status")
+        payload = part.get_payload()
+        blocks = payload if isinstance(payload, list) else []
+        if not blocks:  # unparsed: read the fields from the text
+            text = _leaf_text(part)
+            blocks = [email.message_from_string(b.strip(), policy=compat32)
+                      for b in re.split(r"\n\s*\n", text) if b.strip()]  # fmt: skip
+        for block in blocks:
+            if not isinstance(block, Message):
+                continue
+            if action := block.get("Action"):
+                report.actions.append(str(action).strip().lower())
+            if status := block.get("Status"):
+                report.statuses.append(str(status).strip())
+            if diagnostic := block.get("Diagnostic-Code"):
+                report.diagnostics.append(decode_header(diagnostic))
+            recipient = block.get("Final-Recipient") or block.get("Original-Recipient")
+            if recipient:
+                report.recipients.append(str(recipient).split(";", 1)[-1].strip())
+            if original := block.get("Original-Message-ID"):
+                report.original_message_ids.extend(message_ids(str(original)))
+
+    def finish(self) -> None:
+        out = self.out
+        out.text = "\n\n".join(t.strip() for t in self.texts if t.strip())
+        if self.htmls:
+            out.html = "\n".join(self.htmls)
+            reply, quoted = cut_at_quote(html_to_text(out.html))
+            if quoted:
+                out.html_reply = reply
+            if not out.text:
+                out.text = (reply + "\n\n" + quoted).strip() if quoted else reply
+                out.text_from_html = True
+
+
+def _payload(part: Message) -> bytes:
+    try:
+        data = part.get_payload(decode=True)
+    except Exception:
+        data = None
+    if isinstance(data, bytes):
+        return data
+    raw = part.get_payload()
+    if isinstance(raw, str):
+        return raw.encode("utf-8", "surrogateescape")
+    return b""
+
+
+def _leaf_text(part: Message) -> str:
+    charset = None
+    try:
+        charset = part.get_content_charset()
+    except Exception:
+        pass
+    return decode_bytes(_payload(part), charset)
+
+
+def _filename(part: Message) -> str | None:
+    try:
+        name = part.get_filename()
+    except Exception:
+        name = None
+    if not name:
+        return None
+    return _safe_name(decode_header(name)) or None
+
+
+def _safe_name(name: str) -> str:
+    name = re.sub(r"[\x00-\x1f\x7f/\\:*?\"<>|]+", "_", name).strip(" ._")
+    return name[:200]
+
+
+def _default_name(ctype: str, n: int) -> str:
+    ext = mimetypes.guess_extension(ctype) or ".bin"
+    return f"attachment-{n}{ext}"

@@ -1,0 +1,187 @@
+"""The adapter glue the three social platforms share: settings, the leased poller, durable
+cursors, delivery with spike marking, the record of sent replies.
+
+Order of a poll: fetch every page since the cursor, deliver oldest first, and only then store the
+new cursor. A crash or a failure anywhere before that repeats the poll from the old cursor; the
+inbox dedupes by (channel, post id), so a mention seen twice is one message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any, ClassVar
+
+from pydantic import BaseModel, Field
+
+from adapters.base import Adapter, AdapterContext, PermanentSendError, SendError, TransientSendError
+from adapters.social.poller import ApiError, RateLimited, poll_loop, wait_seconds
+from adapters.social.spike import BUCKET_SECONDS, MentionVolume, SpikeAlert, SpikeRule
+from gateway.lease import Lease, run_while_leased
+from gateway.models import InboundMessage, now_ms
+
+log = logging.getLogger(__name__)
+
+SENT_TTL = 7 * 86400  # how long a sent reply's id is remembered against a retried send
+PUBLIC_REPLY_WARNING = "Replies on this channel are public posts: everyone can read them."
+
+# Signature of the spike callback the core provides (ctx.on_spike, or ctx.extra["on_spike"]):
+# it receives SpikeAlert.to_dict() and publishes it (WebSocket event, banner, optional webhook).
+SpikeCallback = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class SocialConfig(BaseModel):
+    """Settings every social channel has."""
+
+    poll_interval_seconds: float = Field(60.0, ge=1.0, description="Seconds between two polls.")
+    backfill: int = Field(
+        20, ge=0, le=100, description="On the first poll, how many recent mentions to import."
+    )
+    max_pages: int = Field(10, ge=1, le=50, description="At most this many pages per poll.")
+    request_timeout_seconds: float = Field(30.0, gt=0)
+    spike_factor: float = Field(4.0, gt=1.0, description="Spike: this many times the baseline.")
+    spike_min_count: int = Field(10, ge=1, description="Spike: at least this many in 5 minutes.")
+    spike_baseline_minutes: int = Field(60, ge=5, description="Trailing window of the baseline.")
+    spike_cooldown_minutes: int = Field(30, ge=0, description="No second alert within this.")
+
+
+def id_key(post_id: str) -> tuple[int, str]:
+    """Order of numeric ids given as strings (X, Mastodon and Weibo ids grow with time)."""
+    return (len(post_id), post_id)
+
+
+def newest(ids: list[str]) -> str | None:
+    return max(ids, key=id_key) if ids else None
+
+
+def send_error(exc: ApiError, what: str) -> SendError:
+    """The outbox's view of a failed platform call."""
+    if isinstance(exc, RateLimited):
+        return TransientSendError(f"{what}: {exc.reason}", retry_after=wait_seconds(exc.retry_at))
+    if exc.transient:
+        return TransientSendError(f"{what}: {exc.reason}")
+    return PermanentSendError(f"{what}: {exc.reason}")
+
+
+class SocialAdapter(Adapter):
+    """Base of the X, Mastodon and Weibo adapters."""
+
+    public_replies: ClassVar[bool] = True
+    supports_attachments: ClassVar[bool] = False
+
+    def __init__(self, ctx: AdapterContext) -> None:
+        super().__init__(ctx)
+        cfg: SocialConfig = ctx.config  # type: ignore[assignment]
+        self.settings = cfg
+        minutes = BUCKET_SECONDS // 60
+        rule = SpikeRule(
+            factor=cfg.spike_factor,
+            min_count=cfg.spike_min_count,
+            baseline_buckets=max(1, cfg.spike_baseline_minutes // minutes),
+            cooldown_buckets=cfg.spike_cooldown_minutes // minutes,
+        )
+        self.volume = MentionVolume(
+            ctx.redis, ctx.keys, ctx.channel_id, self.channel_type.value, rule
+        )
+        self._deliver_lock = asyncio.Lock()
+        self._task: asyncio.Task[None] | None = None
+
+    # --- to implement per platform -------------------------------------------------------
+    def pollers(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
+        """(name, poll_once) of each loop this channel runs."""
+        raise NotImplementedError
+
+    async def prepare(self) -> None:
+        """Runs once when this process takes the lease (e.g. look up the account id)."""
+
+    # --- lifecycle -----------------------------------------------------------------------
+    async def start(self) -> None:
+        # One poller per channel across all gateway processes: whoever holds the lease polls.
+        lease = Lease(self.ctx.redis, self.ctx.keys.lease(f"social:{self.ctx.channel_id}"))
+        self._task = asyncio.create_task(run_while_leased(lease, self._run))
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _run(self) -> None:
+        await self.prepare()
+        interval = self.settings.poll_interval_seconds
+        name = f"{self.channel_type.value}:{self.ctx.channel_id}"
+        await asyncio.gather(
+            *(poll_loop(f"{name}:{what}", fn, interval=interval) for what, fn in self.pollers())
+        )
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "reply_warning": PUBLIC_REPLY_WARNING,
+            "poll_interval_seconds": self.settings.poll_interval_seconds,
+        }
+
+    # --- cursors -------------------------------------------------------------------------
+    async def get_cursor(self, name: str) -> str | None:
+        value = await self.ctx.redis.get(self.ctx.state_key(f"cursor:{name}"))
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def set_cursor(self, name: str, value: str) -> None:
+        await self.ctx.redis.set(self.ctx.state_key(f"cursor:{name}"), value)
+
+    # --- delivery ------------------------------------------------------------------------
+    async def deliver_all(self, messages: list[InboundMessage]) -> None:
+        """Deliver oldest first (so a thread reads in order); raises on the first failure, which
+        leaves the cursor where it was."""
+        for msg in sorted(messages, key=lambda m: (m.sent_at, id_key(m.external_id))):
+            await self.deliver_one(msg)
+
+    async def deliver_one(self, msg: InboundMessage) -> None:
+        msg.sent_at = min(msg.sent_at, now_ms())  # a clock ahead of ours must not skew buckets
+        async with self._deliver_lock:
+            if await self.volume.would_spike(msg.sent_at):
+                msg.meta["spike"] = True
+            result = await self.ctx.deliver(msg)
+            if result.duplicate:
+                return
+            alert = await self.volume.record(
+                msg.sent_at, post_id=msg.external_id, url=msg.meta.get("url")
+            )
+        if alert is not None:
+            await self._publish_spike(alert)
+
+    async def _publish_spike(self, alert: SpikeAlert) -> None:
+        callback: SpikeCallback | None = getattr(self.ctx, "on_spike", None) or self.ctx.extra.get(
+            "on_spike"
+        )
+        log.warning(
+            "mention spike on %s: %d mentions in 5 minutes (baseline %.1f)",
+            self.ctx.channel_id,
+            alert.count,
+            alert.baseline,
+        )
+        if callback is None:
+            return
+        try:
+            await callback(alert.to_dict())
+        except Exception:  # an alert that cannot be published must not stop the poller
+            log.exception("spike alert callback failed for %s", self.ctx.channel_id)
+
+    # --- sent replies --------------------------------------------------------------------
+    async def sent_before(self, message_id: str) -> str | None:
+        """The platform id of a reply already sent for this outbound message (a retried send
+        after a crash between the platform's answer and the outbox's ack)."""
+        value = await self.ctx.redis.get(self.ctx.state_key(f"sent:{message_id}"))
+        if value is None:
+            return None
+        return value.decode() if isinstance(value, bytes) else str(value)
+
+    async def remember_sent(self, message_id: str, platform_id: str) -> None:
+        await self.ctx.redis.set(
+            self.ctx.state_key(f"sent:{message_id}"), platform_id, ex=SENT_TTL
+        )

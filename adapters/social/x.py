@@ -1,0 +1,394 @@
+"""X (API v2): mentions of the account, an optional keyword watch, public replies.
+
+- Mentions: ``GET /2/users/:id/mentions`` with ``since_id`` (kept the same on every page of one
+  poll), ``pagination_token``, ``expansions=author_id`` (authors come from ``includes.users``).
+  The newest id (``meta.newest_id`` of the first page) becomes the cursor after the last page.
+- Keyword watch: ``GET /2/tweets/search/recent`` (``next_token`` pages), same cursor rule.
+- Rate limits: ``x-rate-limit-remaining`` / ``x-rate-limit-reset`` (epoch seconds) per endpoint;
+  a 429 waits until the reset.
+- Reply: ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``; length as X counts it.
+- Auth: OAuth 1.0a user context (API key and secret + access token and secret, which do not
+  expire), or an OAuth 2.0 user-context bearer token.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import Field, model_validator
+
+from adapters.base import AdapterContext, PermanentSendError, VerifyError
+from adapters.social import oauth1
+from adapters.social.mentions import SocialAdapter, SocialConfig, id_key, send_error
+from adapters.social.poller import (
+    ApiError,
+    HttpApi,
+    RateInfo,
+    default_classify,
+)
+from adapters.social.textlen import X_MAX_WEIGHTED_LENGTH, x_weighted_length
+from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage, OutboundMessage
+
+TWEET_FIELDS = "created_at,conversation_id,author_id,in_reply_to_user_id,referenced_tweets,lang"
+EXPANSIONS = "author_id,attachments.media_keys"
+USER_FIELDS = "username,name"
+MEDIA_FIELDS = "type,url,preview_image_url"
+
+
+class XConfig(SocialConfig):
+    api_base_url: str = Field("https://api.x.com", description="X API base URL.")
+    web_url: str = Field("https://x.com", description="Base of public post links.")
+    user_id: str | None = Field(
+        None, description="Numeric id of the account; taken from the access token when empty."
+    )
+    api_key: str | None = Field(None, description="OAuth 1.0a consumer (API) key.")
+    api_key_secret: str | None = None
+    access_token: str | None = Field(None, description="OAuth 1.0a access token of the account.")
+    access_token_secret: str | None = None
+    bearer_token: str | None = Field(
+        None, description="OAuth 2.0 user-context access token (instead of OAuth 1.0a)."
+    )
+    keywords: list[str] = Field(
+        default_factory=list, description="Watch these words too (recent search), e.g. brand names."
+    )
+    page_size: int = Field(100, ge=10, le=100)
+
+    @model_validator(mode="after")
+    def _credentials(self) -> XConfig:
+        oauth1_fields = (self.api_key, self.api_key_secret, self.access_token, self.access_token_secret)
+        if all(oauth1_fields) or self.bearer_token:
+            return self
+        raise ValueError(
+            "give either api_key, api_key_secret, access_token and access_token_secret "
+            "(OAuth 1.0a) or bearer_token (OAuth 2.0 user context)"
+        )
+
+
+# --- pure parsing ---------------------------------------------------------------------------
+
+
+def parse_time(value: str | None) -> int | None:
+    if not value:
+        return None
+    return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+
+
+def error_reason(body: Any, status: int) -> str:
+    """X's problem details (``detail``/``title``) or v1-style ``errors[].message``."""
+    if isinstance(body, dict):
+        errors = body.get("errors")
+        detail = body.get("detail") or body.get("title")
+        if not detail and isinstance(errors, list) and errors and isinstance(errors[0], dict):
+            detail = errors[0].get("message") or errors[0].get("detail")
+        if detail:
+            return f"X answered {status}: {detail}"
+    return f"X answered HTTP {status}"
+
+
+def rate_info(headers: Mapping[str, str]) -> RateInfo:
+    def num(name: str) -> float | None:
+        try:
+            return float(headers[name])
+        except (KeyError, ValueError):
+            return None
+
+    remaining = num("x-rate-limit-remaining")
+    return RateInfo(
+        remaining=int(remaining) if remaining is not None else None,
+        reset_at=num("x-rate-limit-reset"),
+    )
+
+
+def classify(status: int, body: Any, headers: Mapping[str, str]) -> ApiError | None:
+    return default_classify(status, error_reason(body, status), retry_at=rate_info(headers).reset_at)
+
+
+def posts_to_messages(
+    body: Mapping[str, Any],
+    *,
+    channel_id: str,
+    web_url: str,
+    source: str,
+    own_user_id: str | None = None,
+) -> list[InboundMessage]:
+    """One page of ``/mentions`` or ``/search/recent`` as inbound messages (the account's own
+    posts left out)."""
+    includes = body.get("includes") or {}
+    users = {u.get("id"): u for u in includes.get("users") or [] if isinstance(u, dict)}
+    media = {m.get("media_key"): m for m in includes.get("media") or [] if isinstance(m, dict)}
+    out = []
+    for post in body.get("data") or []:
+        if not isinstance(post, dict) or not post.get("id"):
+            continue
+        author_id = str(post.get("author_id") or "")
+        if own_user_id and author_id == own_user_id:
+            continue
+        out.append(
+            post_to_message(
+                post,
+                users.get(author_id, {}),
+                media,
+                channel_id=channel_id,
+                web_url=web_url,
+                source=source,
+            )
+        )
+    return out
+
+
+def post_to_message(
+    post: Mapping[str, Any],
+    author: Mapping[str, Any],
+    media: Mapping[str, Mapping[str, Any]],
+    *,
+    channel_id: str,
+    web_url: str,
+    source: str,
+) -> InboundMessage:
+    post_id = str(post["id"])
+    author_id = str(post.get("author_id") or author.get("id") or "unknown")
+    username = author.get("username")
+    handle = f"@{username}" if username else None
+    url = f"{web_url.rstrip('/')}/{username or 'i/web'}/status/{post_id}"
+    replied_to = next(
+        (
+            str(ref.get("id"))
+            for ref in post.get("referenced_tweets") or []
+            if isinstance(ref, dict) and ref.get("type") == "replied_to"
+        ),
+        None,
+    )
+    attachments = []
+    for key in (post.get("attachments") or {}).get("media_keys") or []:
+        item = media.get(key) or {}
+        link = item.get("url") or item.get("preview_image_url")
+        if link:
+            kind = "image" if item.get("type") == "photo" else str(item.get("type") or "file")
+            attachments.append(Attachment(kind=kind, url=link, meta={"media_key": key}))
+    meta = {
+        "platform": "x",
+        "source": source,  # "mention" or "keyword"
+        "post_id": post_id,
+        "author_id": author_id,
+        "author_handle": handle,
+        "author_name": author.get("name"),
+        "url": url,
+        "conversation_id": str(post.get("conversation_id") or post_id),
+        "in_reply_to_post_id": replied_to,
+        "lang": post.get("lang"),
+        "public": True,
+    }
+    return InboundMessage(
+        channel_id=channel_id,
+        channel_type=Channel.X,
+        external_id=post_id,
+        contact=ContactIdentity(external_id=author_id, name=author.get("name") or handle),
+        thread_key=str(post.get("conversation_id") or post_id),
+        text=str(post.get("text") or ""),
+        attachments=attachments,
+        sent_at=parse_time(post.get("created_at")) or 0,
+        meta={k: v for k, v in meta.items() if v is not None},
+        raw={**post, "author": dict(author)},
+    )
+
+
+def search_query(keywords: list[str]) -> str:
+    """Recent-search query for the watched words: any of them, no retweets."""
+    terms = " OR ".join('"' + k.replace('"', "") + '"' for k in keywords if k.strip())
+    return f"({terms}) -is:retweet"
+
+
+def check_length(text: str) -> None:
+    length = x_weighted_length(text)
+    if length > X_MAX_WEIGHTED_LENGTH:
+        raise PermanentSendError(
+            f"This reply is {length} characters as X counts them (Chinese, Japanese and Korean "
+            f"characters and emoji count 2, every link 23); X allows {X_MAX_WEIGHTED_LENGTH}. "
+            f"Shorten it by {length - X_MAX_WEIGHTED_LENGTH}."
+        )
+
+
+# --- the adapter ----------------------------------------------------------------------------
+
+
+class XAdapter(SocialAdapter):
+    channel_type: ClassVar[Channel] = Channel.X
+    Config: ClassVar[type[XConfig]] = XConfig
+    secret_fields: ClassVar[frozenset[str]] = frozenset(
+        {"api_key_secret", "access_token", "access_token_secret", "bearer_token"}
+    )
+    max_text_length: ClassVar[int | None] = X_MAX_WEIGHTED_LENGTH
+
+    def __init__(self, ctx: AdapterContext) -> None:
+        super().__init__(ctx)
+        self.config: XConfig = ctx.config  # type: ignore[assignment]
+        self.api = HttpApi(
+            ctx.http,
+            rate_info=rate_info,
+            classify=classify,
+            timeout=self.config.request_timeout_seconds,
+        )
+        self.user_id = self.config.user_id or self._user_id_from_token()
+
+    def _user_id_from_token(self) -> str | None:
+        # An OAuth 1.0a access token starts with the numeric id of its user: "<id>-<secret part>".
+        token = self.config.access_token or ""
+        prefix = token.split("-", 1)[0]
+        return prefix if "-" in token and prefix.isdigit() else None
+
+    def _url(self, path: str) -> str:
+        return f"{self.config.api_base_url.rstrip('/')}{path}"
+
+    def _auth(self, method: str, url: str, query: Mapping[str, str]) -> Callable[[], dict[str, str]]:
+        cfg = self.config
+        if cfg.api_key and cfg.api_key_secret and cfg.access_token and cfg.access_token_secret:
+            key, key_secret = cfg.api_key, cfg.api_key_secret
+            token, token_secret = cfg.access_token, cfg.access_token_secret
+            return lambda: {
+                "Authorization": oauth1.authorization_header(
+                    method,
+                    url,
+                    query,
+                    consumer_key=key,
+                    consumer_secret=key_secret,
+                    token=token,
+                    token_secret=token_secret,
+                )
+            }
+        bearer = {"Authorization": f"Bearer {cfg.bearer_token}"}
+        return lambda: bearer
+
+    async def _me(self, *, wait: bool) -> dict[str, Any]:
+        url = self._url("/2/users/me")
+        resp = await self.api.call(
+            "GET", url, endpoint="users/me", wait=wait, headers=self._auth("GET", url, {})
+        )
+        data = resp.body.get("data") if isinstance(resp.body, dict) else None
+        if not isinstance(data, dict) or not data.get("id"):
+            raise VerifyError("X answered /2/users/me without a user")
+        return data
+
+    async def verify(self) -> None:
+        try:
+            me = await self._me(wait=False)
+        except ApiError as exc:
+            raise VerifyError(exc.reason) from exc
+        if self.config.user_id and str(me["id"]) != self.config.user_id:
+            raise VerifyError(
+                f"the credentials belong to @{me.get('username')} (id {me['id']}), "
+                f"not to user id {self.config.user_id}"
+            )
+
+    async def prepare(self) -> None:
+        if self.user_id is None:
+            self.user_id = str((await self._me(wait=True))["id"])
+
+    def pollers(self) -> list[tuple[str, Any]]:
+        loops: list[tuple[str, Any]] = [("mentions", self.poll_mentions)]
+        if any(k.strip() for k in self.config.keywords):
+            loops.append(("keywords", self.poll_keywords))
+        return loops
+
+    async def poll_mentions(self) -> None:
+        assert self.user_id is not None
+        await self._poll(
+            cursor="mentions",
+            url=self._url(f"/2/users/{self.user_id}/mentions"),
+            endpoint="mentions",
+            params={},
+            token_param="pagination_token",
+            source="mention",
+        )
+
+    async def poll_keywords(self) -> None:
+        await self._poll(
+            cursor="keywords",
+            url=self._url("/2/tweets/search/recent"),
+            endpoint="search",
+            params={"query": search_query(self.config.keywords)},
+            token_param="next_token",
+            source="keyword",
+        )
+
+    async def _poll(
+        self,
+        *,
+        cursor: str,
+        url: str,
+        endpoint: str,
+        params: dict[str, str],
+        token_param: str,
+        source: str,
+    ) -> None:
+        cfg = self.config
+        since = await self.get_cursor(cursor)
+        base = {
+            **params,
+            "max_results": str(cfg.page_size if since else max(10, min(cfg.backfill, 100))),
+            "expansions": EXPANSIONS,
+            "tweet.fields": TWEET_FIELDS,
+            "user.fields": USER_FIELDS,
+            "media.fields": MEDIA_FIELDS,
+        }
+        if since:
+            base["since_id"] = since  # the same on every page of this poll
+        messages: list[InboundMessage] = []
+        newest_id: str | None = None
+        token: str | None = None
+        for _page in range(cfg.max_pages if since else 1):
+            query = {**base, token_param: token} if token else base
+            resp = await self.api.call(
+                "GET", url, endpoint=endpoint, params=query, headers=self._auth("GET", url, query)
+            )
+            body = resp.body if isinstance(resp.body, dict) else {}
+            meta = body.get("meta") or {}
+            if newest_id is None and meta.get("newest_id"):
+                newest_id = str(meta["newest_id"])
+            messages += posts_to_messages(
+                body,
+                channel_id=self.ctx.channel_id,
+                web_url=cfg.web_url,
+                source=source,
+                own_user_id=self.user_id,
+            )
+            token = meta.get("next_token")
+            if not token:
+                break
+        if since is None:
+            # First start: import only the newest few; the cursor remembers where "now" is.
+            messages = messages[: cfg.backfill]
+        await self.deliver_all(messages)
+        if newest_id and (since is None or id_key(newest_id) > id_key(since)):
+            await self.set_cursor(cursor, newest_id)
+
+    async def send(self, message: OutboundMessage) -> str:
+        text = message.text.strip()
+        if not text:
+            raise PermanentSendError("An X reply needs text.")
+        if message.attachments:
+            raise PermanentSendError("Replies on X carry text only: put a link to the file instead.")
+        check_length(text)
+        previous = await self.sent_before(message.message_id)
+        if previous:
+            return previous
+        reply_to = str(message.reply_context.get("post_id") or message.thread_key)
+        url = self._url("/2/tweets")
+        try:
+            resp = await self.api.call(
+                "POST",
+                url,
+                endpoint="tweets",
+                wait=False,
+                json_body={"text": text, "reply": {"in_reply_to_tweet_id": reply_to}},
+                headers=self._auth("POST", url, {}),
+            )
+        except ApiError as exc:
+            raise send_error(exc, "X did not publish the reply") from exc
+        data = resp.body.get("data") if isinstance(resp.body, dict) else None
+        if not isinstance(data, dict) or not data.get("id"):
+            raise PermanentSendError("X answered without the id of the new post")
+        post_id = str(data["id"])
+        await self.remember_sent(message.message_id, post_id)
+        return post_id

@@ -1,0 +1,57 @@
+"""WeChat error codes -> what the agent reads, and whether the outbox may retry."""
+
+from __future__ import annotations
+
+from adapters.base import PermanentSendError, SendError, TransientSendError
+from adapters.wechat.api import HTTP_FAILED, NETWORK_FAILED, ApiError
+
+WINDOW_CLOSED = (
+    "WeChat refused the reply: the 48-hour reply window is closed (the customer last wrote more "
+    "than 48 hours ago, or unfollowed the account). The customer must write again first."
+)
+TOO_MANY = (
+    "WeChat refused the reply: too many messages. WeChat allows 5 replies per customer message "
+    "within 48 hours (3 within a minute after a menu click, follow or scan). Wait until the "
+    "customer writes again."
+)
+UNSUBSCRIBED = (
+    "The customer unfollowed the Official Account; WeChat delivers no more messages to them."
+)
+
+# Refusals that will not change by retrying: shown to the agent as they are.
+PERMANENT: dict[int, str] = {
+    45015: WINDOW_CLOSED,
+    45047: TOO_MANY,
+    43004: UNSUBSCRIBED,
+    40003: "WeChat does not know this customer's OpenID for this account (40003).",
+    40007: "WeChat refused the image: invalid media_id (40007).",
+    45002: "WeChat refused the reply: the message is too long (45002).",
+    48001: "This account may not use the customer-service message API (48001); check its "
+    "permissions on the WeChat platform.",
+    95018: WINDOW_CLOSED.replace("unfollowed the account", "the session was ended")
+    + " WeCom allows 5 replies per customer message within 48 hours.",
+    40013: "WeChat rejected the AppID / CorpID (40013): check the channel's credentials.",
+    40125: "WeChat rejected the AppSecret (40125): check the channel's credentials.",
+    40164: "WeChat refused the gateway's IP address (40164): add it to the account's IP "
+    "whitelist on the WeChat platform.",
+}
+# Busy or rate-limited: the outbox retries after a pause.
+TRANSIENT_RETRY_AFTER: dict[int, float] = {-1: 5.0, 45009: 60.0, 45011: 60.0, 45033: 60.0}
+
+
+def describe(exc: ApiError) -> str:
+    return PERMANENT.get(exc.errcode) or f"WeChat error {exc.errcode}: {exc.errmsg}"
+
+
+def send_error(exc: ApiError) -> SendError:
+    if exc.errcode in PERMANENT:
+        return PermanentSendError(PERMANENT[exc.errcode])
+    if exc.errcode in TRANSIENT_RETRY_AFTER:
+        return TransientSendError(
+            f"WeChat is busy or rate-limiting ({exc.errcode}: {exc.errmsg})",
+            retry_after=TRANSIENT_RETRY_AFTER[exc.errcode],
+        )
+    if exc.errcode in (HTTP_FAILED, NETWORK_FAILED) or exc.errcode in (40001, 40014, 42001):
+        # Could not reach WeChat, or a token still refused after one refresh: try again later.
+        return TransientSendError(exc.errmsg)
+    return PermanentSendError(f"WeChat refused the message ({exc.errcode}: {exc.errmsg})")

@@ -1,0 +1,289 @@
+"""WeCom customer service (微信客服): encrypted callback, then pull with kf/sync_msg.
+
+The callback (event ``kf_msg_or_event``) only says "something new for kf account X" and carries
+a short-lived token. The messages are pulled with ``/cgi-bin/kf/sync_msg`` from a cursor kept in
+Redis per kf account, advanced only after a page's messages are in the inbox, so a crash
+re-reads a page (the inbox dedupes by msgid) and never skips one. One process pulls an account
+at a time (a lease); a callback arriving meanwhile leaves a "pending" mark the puller picks up.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, cast
+
+from aiohttp import web
+from pydantic import BaseModel, Field, field_validator
+
+from adapters.base import AdapterContext, AdapterRoute, VerifyError
+from adapters.wechat import crypto
+from adapters.wechat.api import AccessTokens, ApiError, WeChatApi, corp_token_fetcher
+from adapters.wechat.errors import describe, send_error
+from adapters.wechat.parse import KfEvent, normalize_kf, split_kf_thread_key
+from adapters.wechat.safexml import MalformedXML, parse_xml
+from adapters.wechat.shared import WeChatAdapterBase, split_utf8
+from adapters.wechat.webhook import bad_request, forbidden, read_body, success
+from gateway.lease import Lease
+from gateway.models import Channel, InboundMessage, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GREETING = "您好，请问有什么可以帮您？"
+CALLBACK_TOKEN_SECONDS = 600  # "valid for 10 minutes"
+SYNC_LEASE_MS = 60_000
+EVENT_MEMORY_SECONDS = 3 * 24 * 3600  # sync_msg returns at most the last 3 days
+
+
+class KfConfig(BaseModel):
+    corp_id: str = Field(min_length=1, description="CorpID (企业ID)")
+    secret: str = Field(min_length=1, repr=False, description="The 微信客服 Secret")
+    token: str = Field(min_length=1, repr=False, description="Token of the callback settings")
+    encoding_aes_key: str = Field(repr=False, description="EncodingAESKey of the callback")
+    greeting: str = Field(
+        default=DEFAULT_GREETING,
+        description="Welcome message when a customer enters a session; empty: none",
+    )
+    api_base: str = "https://qyapi.weixin.qq.com"
+    max_clock_skew_seconds: int = Field(default=300, ge=1)
+    media_timeout_seconds: float = Field(default=15.0, gt=0)
+
+    @field_validator("encoding_aes_key")
+    @classmethod
+    def _valid_key(cls, value: str) -> str:
+        crypto.aes_key(value)
+        return value
+
+
+class WeComKfAdapter(WeChatAdapterBase):
+    channel_type = Channel.WECOM_KF
+    Config = KfConfig
+    secret_fields = frozenset({"secret", "token", "encoding_aes_key"})
+    max_text_length = 680  # 2048 UTF-8 bytes
+    supports_attachments = True
+    reply_window_seconds = 48 * 3600
+
+    def __init__(self, ctx: AdapterContext) -> None:
+        super().__init__(ctx)
+        self.config = cast(KfConfig, ctx.config)
+        cfg = self.config
+        self.tokens = AccessTokens(
+            ctx.redis,
+            ctx.state_key("access_token"),
+            ctx.keys.lease(f"{ctx.channel_id}:access_token"),
+            corp_token_fetcher(ctx.http, cfg.api_base.rstrip("/"), cfg.corp_id, cfg.secret),
+        )
+        self.api = WeChatApi(ctx.http, cfg.api_base, self.tokens)
+
+    def routes(self) -> list[AdapterRoute]:
+        return [
+            AdapterRoute("GET", "/wecom-kf", self.handle_verify),
+            AdapterRoute("POST", "/wecom-kf", self.handle_post),
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        return {**super().describe(), "webhook_url": f"{self.ctx.webhook_base}/wecom-kf"}
+
+    async def verify(self) -> None:
+        try:
+            await self.tokens.fetch(False)
+        except ApiError as exc:
+            raise VerifyError(describe(exc)) from None
+
+    async def start(self) -> None:
+        # Pick up pulls a stopped process left pending (their callback was already answered).
+        for open_kfid in await self.ctx.redis.smembers(self._key("accounts")):
+            kfid = open_kfid.decode() if isinstance(open_kfid, bytes) else open_kfid
+            if await self.ctx.redis.exists(self._key("pending", kfid)):
+                self._spawn(self.sync(kfid), f"kf sync {kfid}")
+
+    def _key(self, *parts: str) -> str:
+        return self.ctx.state_key(":".join(("kf", *parts)))
+
+    # --- inbound -------------------------------------------------------------------------
+
+    def _decrypt(self, signature: str, timestamp: str, nonce: str, encrypted: str) -> str:
+        cfg = self.config
+        crypto.check_timestamp(timestamp, cfg.max_clock_skew_seconds)
+        crypto.check_signature(signature, cfg.token, timestamp, nonce, encrypted)
+        return crypto.decrypt(cfg.encoding_aes_key, cfg.corp_id, encrypted, corp=True)
+
+    async def handle_verify(self, request: web.Request) -> web.StreamResponse:
+        """WeCom's URL check: echostr is encrypted; the answer is its plaintext."""
+        q = request.query
+        try:
+            plain = self._decrypt(
+                q.get("msg_signature", ""),
+                q.get("timestamp", ""),
+                q.get("nonce", ""),
+                q.get("echostr", ""),
+            )
+        except crypto.AuthError as exc:
+            return forbidden(str(exc))
+        return web.Response(text=plain, content_type="text/plain")
+
+    async def handle_post(self, request: web.Request) -> web.StreamResponse:
+        body = await read_body(request)
+        q = request.query
+        try:
+            crypto.check_timestamp(q.get("timestamp", ""), self.config.max_clock_skew_seconds)
+            envelope = parse_xml(body)
+            encrypted = envelope.get("Encrypt")
+            if not isinstance(encrypted, str) or not encrypted:
+                raise MalformedXML("callback without an Encrypt field")
+            inner = parse_xml(
+                self._decrypt(
+                    q.get("msg_signature", ""),
+                    q.get("timestamp", ""),
+                    q.get("nonce", ""),
+                    encrypted,
+                )
+            )
+        except crypto.AuthError as exc:
+            return forbidden(str(exc))
+        except MalformedXML as exc:
+            return bad_request(str(exc))
+        event = str(inner.get("Event") or "").lower()
+        open_kfid = inner.get("OpenKfId")
+        if event == "kf_msg_or_event" and isinstance(open_kfid, str) and open_kfid:
+            redis = self.ctx.redis
+            token = inner.get("Token")
+            if isinstance(token, str) and token:
+                await redis.set(self._key("token", open_kfid), token, ex=CALLBACK_TOKEN_SECONDS)
+            await redis.sadd(self._key("accounts"), open_kfid)
+            await redis.set(self._key("pending", open_kfid), 1)
+            self._spawn(self.sync(open_kfid), f"kf sync {open_kfid}")
+        return success()
+
+    async def sync(self, open_kfid: str) -> None:
+        """Pull everything new for one kf account, unless another process is doing it."""
+        redis = self.ctx.redis
+        pending = self._key("pending", open_kfid)
+        lease = Lease(
+            redis,
+            self.ctx.keys.lease(f"{self.ctx.channel_id}:kf_sync:{open_kfid}"),
+            ttl_ms=SYNC_LEASE_MS,
+        )
+        while True:
+            if not await lease.acquire():
+                return  # the holder will see our pending mark
+            try:
+                while await redis.getdel(pending) is not None:
+                    if not await self._pull(open_kfid, lease):
+                        return
+            finally:
+                await lease.release()
+            # A callback may have marked pending after our last look, and failed to take the
+            # lease we still held: look once more.
+            if not await redis.exists(pending):
+                return
+
+    async def _pull(self, open_kfid: str, lease: Lease) -> bool:
+        """Page through sync_msg from the stored cursor. False if we must stop."""
+        redis = self.ctx.redis
+        cursor_key = self._key("cursor", open_kfid)
+        raw_cursor = await redis.get(cursor_key)
+        cursor = raw_cursor.decode() if isinstance(raw_cursor, bytes) else (raw_cursor or "")
+        raw_token = await redis.get(self._key("token", open_kfid))
+        token = raw_token.decode() if isinstance(raw_token, bytes) else (raw_token or "")
+        while True:
+            body = {
+                "cursor": cursor,
+                "token": token,
+                "limit": 1000,
+                "voice_format": 0,
+                "open_kfid": open_kfid,
+            }
+            try:
+                page = await self.api.call("POST", "/cgi-bin/kf/sync_msg", json_body=body)
+            except ApiError as exc:
+                # Nothing is lost: the cursor stays, and the next callback pulls again.
+                log.warning(
+                    "channel %s: kf/sync_msg for %s failed: %s", self.ctx.channel_id, open_kfid, exc
+                )
+                return False
+            for item in page.get("msg_list") or []:
+                if isinstance(item, dict):
+                    await self._handle_item(item)
+            next_cursor = page.get("next_cursor")
+            if isinstance(next_cursor, str) and next_cursor:
+                cursor = next_cursor
+                await redis.set(cursor_key, cursor)  # only now: the page is in the inbox
+            if not await lease.renew():
+                log.warning(
+                    "channel %s: lost the kf sync lease for %s", self.ctx.channel_id, open_kfid
+                )
+                return False
+            if not page.get("has_more"):
+                return True
+
+    async def _handle_item(self, item: dict[str, Any]) -> None:
+        result = normalize_kf(item, self.ctx.channel_id)
+        if isinstance(result, InboundMessage):
+            await self._attach_media(result, self.config.media_timeout_seconds)
+            await self.ctx.deliver(result)
+        elif isinstance(result, KfEvent):
+            await self._on_event(result)
+
+    async def _on_event(self, event: KfEvent) -> None:
+        if event.kind == "send_fail":
+            log.warning(
+                "channel %s: WeCom reports a failed send: %s", self.ctx.channel_id, event.detail
+            )
+            return
+        if event.kind != "enter_session" or not event.welcome_code:
+            return
+        greeting = self.config.greeting.strip()
+        first = await self.ctx.redis.set(
+            self._key("event", event.external_id), 1, nx=True, ex=EVENT_MEMORY_SECONDS
+        )
+        if not first or not greeting:
+            return
+        # A welcome code allows one message within 20 seconds of entering the session.
+        body = {
+            "code": event.welcome_code,
+            "msgtype": "text",
+            "text": {"content": split_utf8(greeting)[0]},
+        }
+        try:
+            await self.api.call("POST", "/cgi-bin/kf/send_msg_on_event", json_body=body)
+        except ApiError as exc:
+            log.warning("channel %s: kf welcome message failed: %s", self.ctx.channel_id, exc)
+
+    # --- outbound ------------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> str:
+        open_kfid, user = split_kf_thread_key(message.thread_key)
+        open_kfid = str(message.reply_context.get("open_kfid") or open_kfid)
+        text, images = self._outbound_text(message.text, message.attachments)
+        msgid = ""
+        for part in split_utf8(text):
+            msgid = await self._send_msg(
+                {
+                    "touser": user,
+                    "open_kfid": open_kfid,
+                    "msgtype": "text",
+                    "text": {"content": part},
+                }
+            )
+        for image in images:
+            data, name, ctype = await self._load_outbound(image)
+            try:
+                media_id = await self.api.upload_image(data, name, ctype)
+            except ApiError as exc:
+                raise send_error(exc) from exc
+            msgid = await self._send_msg(
+                {
+                    "touser": user,
+                    "open_kfid": open_kfid,
+                    "msgtype": "image",
+                    "image": {"media_id": media_id},
+                }
+            )
+        return msgid
+
+    async def _send_msg(self, payload: dict[str, Any]) -> str:
+        try:
+            result = await self.api.call("POST", "/cgi-bin/kf/send_msg", json_body=payload)
+        except ApiError as exc:
+            raise send_error(exc) from exc
+        return str(result.get("msgid") or "")

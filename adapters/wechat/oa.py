@@ -1,0 +1,211 @@
+"""WeChat Official Account (公众号): webhook in, customer-service message API out.
+
+GET  /channels/{id}/wechat  URL verification (signature over token, timestamp, nonce; echostr).
+POST /channels/{id}/wechat  messages and events, plain / compatible / safe (AES) mode.
+
+Every POST is answered "success" as soon as the message is in the inbox; the reply leaves
+later through /cgi-bin/message/custom/send, within WeChat's 48-hour window.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any, Literal, cast
+
+from aiohttp import web
+from pydantic import BaseModel, Field, model_validator
+
+from adapters.base import AdapterContext, AdapterRoute, PermanentSendError, VerifyError
+from adapters.wechat import crypto
+from adapters.wechat.api import AccessTokens, ApiError, WeChatApi, stable_token_fetcher
+from adapters.wechat.errors import UNSUBSCRIBED, describe, send_error
+from adapters.wechat.parse import OaEvent, normalize_oa, parse_oa_xml
+from adapters.wechat.safexml import MalformedXML, parse_xml
+from adapters.wechat.shared import WeChatAdapterBase, split_utf8
+from adapters.wechat.webhook import bad_request, forbidden, read_body, success
+from gateway.models import Channel, InboundMessage, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+DEFAULT_GREETING = "感谢关注！有任何问题请直接留言，客服会尽快回复您。"
+EVENT_MEMORY_SECONDS = 24 * 3600  # longer than WeChat's retry span (three tries within ~15 s)
+
+
+class OaConfig(BaseModel):
+    app_id: str = Field(min_length=1, description="AppID (开发者ID)")
+    app_secret: str = Field(min_length=1, repr=False, description="AppSecret (开发者密码)")
+    token: str = Field(min_length=1, repr=False, description="Token of the server configuration")
+    encoding_aes_key: str | None = Field(
+        default=None, repr=False, description="EncodingAESKey (43 characters); compatible/safe"
+    )
+    mode: Literal["plain", "compatible", "safe"] = Field(
+        default="plain", description="Message encryption mode (明文 / 兼容 / 安全模式)"
+    )
+    greeting: str = Field(
+        default=DEFAULT_GREETING, description="Sent when someone follows; empty: no greeting"
+    )
+    api_base: str = "https://api.weixin.qq.com"
+    max_clock_skew_seconds: int = Field(default=300, ge=1)
+    media_timeout_seconds: float = Field(
+        default=3.0, gt=0, description="Budget to fetch media before answering WeChat (5 s max)"
+    )
+
+    @model_validator(mode="after")
+    def _key_for_encryption(self) -> OaConfig:
+        if self.mode != "plain":
+            if not self.encoding_aes_key:
+                raise ValueError(f"mode {self.mode!r} needs encoding_aes_key")
+            crypto.aes_key(self.encoding_aes_key)  # raises ValueError with a reason
+        return self
+
+
+class OfficialAccountAdapter(WeChatAdapterBase):
+    channel_type = Channel.WECHAT_OA
+    Config = OaConfig
+    secret_fields = frozenset({"app_secret", "token", "encoding_aes_key"})
+    # 2048 UTF-8 bytes per message: 680 CJK characters always fit in one.
+    max_text_length = 680
+    supports_attachments = True
+    reply_window_seconds = 48 * 3600
+
+    def __init__(self, ctx: AdapterContext) -> None:
+        super().__init__(ctx)
+        self.config = cast(OaConfig, ctx.config)
+        cfg = self.config
+        self.tokens = AccessTokens(
+            ctx.redis,
+            ctx.state_key("access_token"),
+            ctx.keys.lease(f"{ctx.channel_id}:access_token"),
+            stable_token_fetcher(ctx.http, cfg.api_base.rstrip("/"), cfg.app_id, cfg.app_secret),
+        )
+        self.api = WeChatApi(ctx.http, cfg.api_base, self.tokens)
+        self.unsubscribed_key = ctx.state_key("unsubscribed")
+
+    def routes(self) -> list[AdapterRoute]:
+        return [
+            AdapterRoute("GET", "/wechat", self.handle_verify),
+            AdapterRoute("POST", "/wechat", self.handle_post),
+        ]
+
+    def describe(self) -> dict[str, Any]:
+        return {
+            **super().describe(),
+            "webhook_url": f"{self.ctx.webhook_base}/wechat",
+            "mode": self.config.mode,
+        }
+
+    async def verify(self) -> None:
+        try:
+            await self.tokens.fetch(False)
+        except ApiError as exc:
+            raise VerifyError(describe(exc)) from None
+
+    # --- inbound -------------------------------------------------------------------------
+
+    def _check_fresh(self, request: web.Request) -> None:
+        crypto.check_timestamp(
+            request.query.get("timestamp", ""), self.config.max_clock_skew_seconds
+        )
+
+    async def handle_verify(self, request: web.Request) -> web.StreamResponse:
+        """WeChat's URL check when the admin saves the server configuration."""
+        q = request.query
+        try:
+            self._check_fresh(request)
+            crypto.check_signature(
+                q.get("signature", ""),
+                self.config.token,
+                q.get("timestamp", ""),
+                q.get("nonce", ""),
+            )
+        except crypto.AuthError as exc:
+            return forbidden(str(exc))
+        return web.Response(text=q.get("echostr", ""), content_type="text/plain")
+
+    async def handle_post(self, request: web.Request) -> web.StreamResponse:
+        body = await read_body(request)
+        try:
+            self._check_fresh(request)
+            xml = self._authenticate(request, body)
+            msg = parse_oa_xml(xml)
+            result = normalize_oa(msg, self.ctx.channel_id)
+        except crypto.AuthError as exc:
+            return forbidden(str(exc))
+        except MalformedXML as exc:
+            return bad_request(str(exc))
+        if isinstance(result, InboundMessage):
+            await self.ctx.redis.srem(self.unsubscribed_key, result.contact.external_id)
+            await self._attach_media(result, self.config.media_timeout_seconds)
+            await self.ctx.deliver(result)
+        elif isinstance(result, OaEvent):
+            await self._on_event(result)
+        return success()
+
+    def _authenticate(self, request: web.Request, body: bytes) -> bytes | str:
+        """Check the signature for the configured mode; the message XML, decrypted if needed."""
+        q, cfg = request.query, self.config
+        timestamp, nonce = q.get("timestamp", ""), q.get("nonce", "")
+        encrypted = q.get("encrypt_type", "raw").lower() == "aes"
+        if cfg.mode == "plain" or (cfg.mode == "compatible" and not encrypted):
+            # Plain mode signs only (token, timestamp, nonce): prefer safe mode in production.
+            crypto.check_signature(q.get("signature", ""), cfg.token, timestamp, nonce)
+            return body
+        if not encrypted:
+            raise crypto.AuthError("safe mode accepts only encrypted messages (encrypt_type=aes)")
+        envelope = parse_xml(body)
+        encrypt = envelope.get("Encrypt")
+        if not isinstance(encrypt, str) or not encrypt:
+            raise MalformedXML("encrypted message without an Encrypt field")
+        crypto.check_signature(q.get("msg_signature", ""), cfg.token, timestamp, nonce, encrypt)
+        assert cfg.encoding_aes_key is not None  # the config validator requires it
+        return crypto.decrypt(cfg.encoding_aes_key, cfg.app_id, encrypt)
+
+    async def _on_event(self, event: OaEvent) -> None:
+        redis = self.ctx.redis
+        if event.kind == "unsubscribe":
+            await redis.sadd(self.unsubscribed_key, event.openid)
+            if self.ctx.close_thread is not None:
+                await self.ctx.close_thread(event.openid, "The customer unfollowed the account.")
+            return
+        # subscribe: WeChat may deliver the event up to three times; greet once.
+        await redis.srem(self.unsubscribed_key, event.openid)
+        first = await redis.set(
+            self.ctx.state_key(f"event:{event.external_id}"), 1, nx=True, ex=EVENT_MEMORY_SECONDS
+        )
+        if first and self.config.greeting.strip():
+            self._spawn(self._greet(event.openid), "follow greeting")
+
+    async def _greet(self, openid: str) -> None:
+        for part in split_utf8(self.config.greeting):
+            await self._custom_send(
+                {"touser": openid, "msgtype": "text", "text": {"content": part}}
+            )
+
+    # --- outbound ------------------------------------------------------------------------
+
+    async def send(self, message: OutboundMessage) -> str:
+        openid = message.thread_key or message.contact_external_id
+        if await self.ctx.redis.sismember(self.unsubscribed_key, openid):
+            raise PermanentSendError(UNSUBSCRIBED)
+        text, images = self._outbound_text(message.text, message.attachments)
+        for part in split_utf8(text):
+            await self._custom_send(
+                {"touser": openid, "msgtype": "text", "text": {"content": part}}
+            )
+        for image in images:
+            data, name, ctype = await self._load_outbound(image)
+            try:
+                media_id = await self.api.upload_image(data, name, ctype)
+            except ApiError as exc:
+                raise send_error(exc) from exc
+            await self._custom_send(
+                {"touser": openid, "msgtype": "image", "image": {"media_id": media_id}}
+            )
+        # The custom-send API returns no message id.
+        return ""
+
+    async def _custom_send(self, payload: dict[str, Any]) -> None:
+        try:
+            await self.api.call("POST", "/cgi-bin/message/custom/send", json_body=payload)
+        except ApiError as exc:
+            raise send_error(exc) from exc

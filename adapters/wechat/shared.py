@@ -1,0 +1,136 @@
+"""Plumbing both WeChat adapters share: background tasks, media in and out, text chunks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import mimetypes
+from collections.abc import Coroutine
+from typing import Any
+from urllib.parse import urljoin
+
+import aiohttp
+
+from adapters.base import Adapter, PermanentSendError, TransientSendError
+from adapters.wechat.api import ApiError, WeChatApi, read_capped
+from adapters.wechat.errors import describe
+from gateway.models import Attachment, InboundMessage
+
+log = logging.getLogger(__name__)
+
+MAX_TEXT_BYTES = 2048  # custom send and kf/send_msg: "content ... at most 2048 bytes"
+MAX_OUTBOUND_IMAGE_BYTES = 10 * 1024 * 1024  # temporary image media limit
+
+
+def split_utf8(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
+    """Cut ``text`` into pieces of at most ``limit`` UTF-8 bytes, never inside a character."""
+    if not text:
+        return []
+    parts, current, size = [], [], 0
+    for ch in text:
+        n = len(ch.encode())
+        if size + n > limit:
+            parts.append("".join(current))
+            current, size = [], 0
+        current.append(ch)
+        size += n
+    parts.append("".join(current))
+    return parts
+
+
+class WeChatAdapterBase(Adapter):
+    api: WeChatApi
+
+    def __init__(self, ctx: Any) -> None:
+        super().__init__(ctx)
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
+        """Work that must not delay WeChat's "success" (it retries after 5 s)."""
+
+        async def guarded() -> None:
+            try:
+                await coro
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("channel %s: %s failed", self.ctx.channel_id, what)
+
+        task = asyncio.create_task(guarded())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def stop(self) -> None:
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        for task in tasks:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def _attach_media(self, msg: InboundMessage, budget_seconds: float) -> None:
+        """Download each ``media_id`` through the media API and store it for agents. On failure
+        the message still goes in, its attachment saying why the media is missing."""
+        pending = [a for a in msg.attachments if a.meta.get("media_id") and not a.url]
+        if not pending:
+            return
+        if self.ctx.store_media is None:
+            for a in pending:
+                a.meta["error"] = "media storage is not available"
+            return
+        try:
+            async with asyncio.timeout(budget_seconds):
+                for a in pending:
+                    await self._fetch_one(a)
+        except TimeoutError:
+            for a in pending:
+                if not a.url:
+                    a.meta.setdefault("error", "media download timed out")
+
+    async def _fetch_one(self, a: Attachment) -> None:
+        media_id = str(a.meta["media_id"])
+        try:
+            data, ctype, filename = await self.api.download_media(media_id)
+        except ApiError as exc:
+            a.meta["error"] = describe(exc)
+            return
+        ctype = ctype or mimetypes.guess_type(filename or "")[0]
+        name = filename or f"{media_id[:32]}{mimetypes.guess_extension(ctype or '') or ''}"
+        assert self.ctx.store_media is not None
+        a.url = await self.ctx.store_media(data, name, ctype)
+        a.name, a.content_type, a.size = name, ctype, len(data)
+
+    async def _load_outbound(self, a: Attachment) -> tuple[bytes, str, str | None]:
+        """Bytes of an agent's attachment, from its URL (relative URLs are the gateway's)."""
+        if not a.url:
+            raise PermanentSendError("the attachment has no URL to send")
+        url = urljoin(self.ctx.public_url.rstrip("/") + "/", a.url)
+        try:
+            async with self.ctx.http.get(url, timeout=aiohttp.ClientTimeout(total=30)) as resp:
+                if 400 <= resp.status < 500:
+                    raise PermanentSendError(
+                        f"the attachment is not available (HTTP {resp.status})"
+                    )
+                if resp.status != 200:
+                    raise TransientSendError(f"could not load the attachment (HTTP {resp.status})")
+                try:
+                    data = await read_capped(resp, MAX_OUTBOUND_IMAGE_BYTES)
+                except ApiError:
+                    raise PermanentSendError("WeChat accepts images up to 10 MB") from None
+                ctype = a.content_type or resp.content_type
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientSendError(f"could not load the attachment: {exc!r}") from None
+        name = a.name or url.rsplit("/", 1)[-1].split("?")[0] or "image.jpg"
+        return data, name, ctype
+
+    @staticmethod
+    def _outbound_text(text: str, attachments: list[Attachment]) -> tuple[str, list[Attachment]]:
+        """Images go as images; other attachments as links appended to the text."""
+        images, links = [], []
+        for a in attachments:
+            if a.kind == "image" or (a.content_type or "").startswith("image/"):
+                images.append(a)
+            elif a.url:
+                links.append(f"{a.name or a.kind}: {a.url}")
+        return "\n".join([text, *links]).strip(), images

@@ -1,0 +1,234 @@
+"""Conversations for agents and supervisors: list, read, reply, note, accept, decline, resolve,
+transfer, snooze."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from aiohttp import web
+from pydantic import BaseModel, Field, model_validator
+
+from gateway.api.http import ANY_USER, STAFF, error, ok, parse, requires, session
+from gateway.appkeys import GATEWAY
+from gateway.conversations import NotFound, Viewer, may_view
+from gateway.models import Role, now_ms
+from gateway.services import ActionError
+
+routes = web.RouteTableDef()
+
+
+def viewer(request: web.Request) -> Viewer:
+    user = session(request).user
+    return Viewer(user.id, user.role)
+
+
+async def visible_conversation(request: web.Request) -> dict[str, Any]:
+    gw = request.app[GATEWAY]
+    try:
+        conv = await gw.conversations.get(request.match_info["id"])
+    except NotFound:
+        raise error(404, "not_found", "no such conversation") from None
+    if not may_view(viewer(request), conv):
+        raise error(403, "forbidden", "this conversation is assigned to someone else")
+    return conv
+
+
+async def run(action: Any) -> None:
+    try:
+        await action
+    except ActionError as exc:
+        raise error(exc.status, exc.code, str(exc)) from None
+
+
+def _int(request: web.Request, name: str, default: int, low: int, high: int) -> int:
+    raw = request.query.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        raise error(400, "invalid_field", f"{name}: must be an integer", field=name) from None
+    if not low <= value <= high:
+        raise error(400, "invalid_field", f"{name}: must be between {low} and {high}", field=name)
+    return value
+
+
+@routes.get("/api/v1/conversations")
+@requires(*ANY_USER)
+async def list_conversations(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    q = request.query
+    me = session(request).user
+    assignee = q.get("assignee")
+    if assignee == "me":
+        assignee = me.id
+    items = await gw.conversations.list(
+        viewer(request),
+        status=q.get("status"),
+        assignee=assignee,
+        channel=q.get("channel"),
+        priority=q.get("priority"),
+        unassigned=q.get("unassigned") in ("1", "true"),
+        limit=_int(request, "limit", 50, 1, 200),
+        before=_int(request, "before", 0, 0, 2**62) or None,
+    )
+    return ok({"conversations": items})
+
+
+@routes.get("/api/v1/conversations/{id}")
+@requires(*ANY_USER)
+async def get_conversation(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    gw = request.app[GATEWAY]
+    contact = await gw.redis.hgetall(gw.keys.contact(conv["contact_id"]))
+    history = [
+        c for c in await gw.conversations.for_contact(conv["contact_id"]) if c["id"] != conv["id"]
+    ]
+    adapter = gw.channels.adapter(conv["channel_id"])
+    channel = adapter.describe() if adapter else None
+    return ok({"conversation": conv, "contact": contact, "history": history, "channel": channel})
+
+
+@routes.get("/api/v1/conversations/{id}/messages")
+@requires(*ANY_USER)
+async def list_messages(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    gw = request.app[GATEWAY]
+    after = _int(request, "after_seq", 0, 0, 2**62)
+    limit = _int(request, "limit", 100, 1, 500)
+    messages = await gw.conversations.messages(conv["id"], after, limit)
+    return ok({"messages": messages, "last_seq": conv.get("last_seq") or 0})
+
+
+class ReplyBody(BaseModel):
+    text: str = Field(min_length=1, max_length=20000)
+    type: Literal["reply", "note"] = "reply"
+
+
+@routes.post("/api/v1/conversations/{id}/messages")
+@requires(*ANY_USER)
+async def post_message(request: web.Request) -> web.Response:
+    body = await parse(request, ReplyBody)
+    conv = await visible_conversation(request)
+    user = session(request).user
+    if body.type == "reply" and user.role == Role.AGENT and conv.get("assignee") != user.id:
+        raise error(403, "forbidden", "accept the conversation before replying")
+    gw = request.app[GATEWAY]
+    adapter = gw.channels.adapter(conv["channel_id"])
+    if body.type == "reply" and adapter and adapter.max_text_length:
+        if len(body.text) > adapter.max_text_length:
+            raise error(
+                400,
+                "invalid_field",
+                f"text: longer than this channel allows ({adapter.max_text_length})",
+                field="text",
+            )
+    message = await gw.reply(conv["id"], user.id, user.name, body.text, note=body.type == "note")
+    return ok({"message": message}, status=201)
+
+
+@routes.post("/api/v1/conversations/{id}/messages/{seq}/retry")
+@requires(*ANY_USER)
+async def retry_message(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    gw = request.app[GATEWAY]
+    try:
+        seq = int(request.match_info["seq"])
+    except ValueError:
+        raise error(400, "invalid_field", "seq: must be an integer", field="seq") from None
+    if not await gw.outbox.retry(conv["id"], seq):
+        raise error(409, "not_failed", "only a failed message can be retried")
+    return ok({"message": await gw.conversations.message(conv["id"], seq)})
+
+
+@routes.post("/api/v1/conversations/{id}/accept")
+@requires(*ANY_USER)
+async def accept(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    user = session(request).user
+    await run(request.app[GATEWAY].accept(conv["id"], user.id, user.name))
+    return ok({"conversation": await request.app[GATEWAY].conversations.get(conv["id"])})
+
+
+@routes.post("/api/v1/conversations/{id}/decline")
+@requires(*ANY_USER)
+async def decline(request: web.Request) -> web.Response:
+    conv = await visible_conversation(request)
+    await run(request.app[GATEWAY].decline(conv["id"], session(request).user.id))
+    return ok({"ok": True})
+
+
+class ResolveBody(BaseModel):
+    reason: str = Field("", max_length=500)
+
+
+@routes.post("/api/v1/conversations/{id}/resolve")
+@requires(*ANY_USER)
+async def resolve(request: web.Request) -> web.Response:
+    body = await parse(request, ResolveBody) if request.can_read_body else ResolveBody()
+    conv = await visible_conversation(request)
+    user = session(request).user
+    _must_own(user, conv)
+    await run(request.app[GATEWAY].resolve(conv["id"], actor_name=user.name, reason=body.reason))
+    return ok({"conversation": await request.app[GATEWAY].conversations.get(conv["id"])})
+
+
+class TransferBody(BaseModel):
+    agent_id: str | None = None
+    team: str | None = Field(None, max_length=100)
+
+    @model_validator(mode="after")
+    def one_target(self) -> TransferBody:
+        if not self.agent_id and not self.team:
+            raise ValueError("give agent_id or team")
+        return self
+
+
+@routes.post("/api/v1/conversations/{id}/transfer")
+@requires(*ANY_USER)
+async def transfer(request: web.Request) -> web.Response:
+    body = await parse(request, TransferBody)
+    conv = await visible_conversation(request)
+    user = session(request).user
+    _must_own(user, conv)
+    await run(
+        request.app[GATEWAY].transfer(
+            conv["id"], actor_name=user.name, to_agent=body.agent_id or "", team=body.team or ""
+        )
+    )
+    return ok({"conversation": await request.app[GATEWAY].conversations.get(conv["id"])})
+
+
+class SnoozeBody(BaseModel):
+    minutes: int = Field(ge=1, le=60 * 24 * 30)
+
+
+@routes.post("/api/v1/conversations/{id}/snooze")
+@requires(*ANY_USER)
+async def snooze(request: web.Request) -> web.Response:
+    body = await parse(request, SnoozeBody)
+    conv = await visible_conversation(request)
+    user = session(request).user
+    _must_own(user, conv)
+    if not conv.get("assignee"):
+        raise error(409, "unassigned", "accept the conversation before snoozing it")
+    await run(request.app[GATEWAY].snooze(conv["id"], now_ms() + body.minutes * 60_000, user.name))
+    return ok({"conversation": await request.app[GATEWAY].conversations.get(conv["id"])})
+
+
+def _must_own(user: Any, conv: dict[str, Any]) -> None:
+    if user.role == Role.AGENT and conv.get("assignee") != user.id:
+        raise error(403, "forbidden", "only the assigned agent or a supervisor may do this")
+
+
+@routes.get("/api/v1/queue")
+@requires(*STAFF)
+async def queue(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    head = await gw.router_store.queue_head(_int(request, "limit", 50, 1, 500))
+    return ok(
+        {
+            "length": await gw.router_store.queue_length(),
+            "waiting": [{"conversation_id": c, "due": int(d)} for c, d in head],
+        }
+    )

@@ -1,0 +1,100 @@
+"""HTTP helpers shared by the API handlers: errors as JSON, body validation, role checks."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Awaitable, Callable
+from functools import wraps
+from typing import Any, TypeVar
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+
+from gateway.auth import Session
+from gateway.models import Role
+
+M = TypeVar("M", bound=BaseModel)
+Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
+
+SESSION: web.RequestKey[Session] = web.RequestKey("session", Session)
+
+
+def error(status: int, code: str, message: str, **extra: Any) -> web.HTTPException:
+    body = json.dumps({"error": {"code": code, "message": message, **extra}}, ensure_ascii=False)
+    cls = web.HTTPException
+    for candidate in (
+        web.HTTPBadRequest,
+        web.HTTPUnauthorized,
+        web.HTTPForbidden,
+        web.HTTPNotFound,
+        web.HTTPConflict,
+        web.HTTPRequestEntityTooLarge,
+        web.HTTPTooManyRequests,
+        web.HTTPServiceUnavailable,
+        web.HTTPMethodNotAllowed,
+        web.HTTPBadGateway,
+    ):
+        if candidate.status_code == status:
+            cls = candidate
+    if cls is web.HTTPMethodNotAllowed:
+        return web.HTTPMethodNotAllowed("?", [], text=body, content_type="application/json")
+    if cls is web.HTTPRequestEntityTooLarge:
+        return web.HTTPRequestEntityTooLarge(
+            max_size=0, actual_size=0, text=body, content_type="application/json"
+        )
+    return cls(text=body, content_type="application/json")
+
+
+def ok(data: Any, status: int = 200) -> web.Response:
+    return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
+
+
+async def read_json(request: web.Request) -> Any:
+    try:
+        raw = await request.read()
+    except web.HTTPRequestEntityTooLarge:
+        raise error(413, "too_large", "request body too large") from None
+    try:
+        return json.loads(raw or b"null")
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise error(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+
+
+def validation_error(exc: ValidationError) -> web.HTTPException:
+    first = exc.errors()[0]
+    field = ".".join(str(p) for p in first.get("loc", ())) or "body"
+    return error(400, "invalid_field", f"{field}: {first.get('msg')}", field=field)
+
+
+async def parse(request: web.Request, model: type[M]) -> M:
+    data = await read_json(request)
+    if not isinstance(data, dict):
+        raise error(400, "invalid_json", "body must be a JSON object")
+    try:
+        return model.model_validate(data)
+    except ValidationError as exc:
+        raise validation_error(exc) from None
+
+
+def session(request: web.Request) -> Session:
+    return request[SESSION]
+
+
+def requires(*roles: Role) -> Callable[[Handler], Handler]:
+    """Only these roles may call the handler; others get 403."""
+
+    def decorate(handler: Handler) -> Handler:
+        @wraps(handler)
+        async def wrapper(request: web.Request) -> web.StreamResponse:
+            if session(request).user.role not in roles:
+                raise error(403, "forbidden", "your role may not do this")
+            return await handler(request)
+
+        wrapper.roles = roles  # type: ignore[attr-defined]
+        return wrapper
+
+    return decorate
+
+
+ANY_USER = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT)
+STAFF = (Role.ADMIN, Role.SUPERVISOR)

@@ -1,0 +1,138 @@
+"""The aiohttp application factory: routes, middlewares, and the gateway's lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+
+import redis.asyncio as aioredis
+from aiohttp import web
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from gateway.api import admin_api, agents_api, auth_api, conversations_api
+from gateway.api.http import SESSION, error
+from gateway.api.openapi import openapi_document
+from gateway.appkeys import DRAINING, GATEWAY, HUB
+from gateway.bootstrap import ensure_admin
+from gateway.services import Gateway
+from gateway.settings import Settings
+from gateway.ws import WebSocketHub, websocket
+
+log = logging.getLogger(__name__)
+
+PUBLIC_API = {"/api/v1/auth/login", "/api/v1/openapi.json", "/api/v1/ws"}
+
+
+@web.middleware
+async def errors_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except (RedisConnectionError, RedisTimeoutError, ConnectionRefusedError):
+        # Backpressure: nothing was accepted, so the platform retries later.
+        log.warning("redis unavailable while serving %s", request.path)
+        raise error(503, "unavailable", "storage unavailable; retry later") from None
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
+    path = request.path
+    if path.startswith("/api/v1/") and path not in PUBLIC_API:
+        header = request.headers.get("Authorization", "")
+        token = header[7:] if header.lower().startswith("bearer ") else ""
+        sess = await request.app[GATEWAY].users.authenticate(token) if token else None
+        if sess is None:
+            raise error(401, "unauthorized", "missing, expired or revoked token")
+        request[SESSION] = sess
+    return await handler(request)
+
+
+async def channel_endpoint(request: web.Request) -> web.StreamResponse:
+    if request.app[DRAINING]["on"]:
+        raise error(503, "shutting_down", "the gateway is shutting down; retry")
+    return await request.app[GATEWAY].channels.dispatch(request)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"status": "ok"})
+
+
+async def readyz(request: web.Request) -> web.Response:
+    if request.app[DRAINING]["on"]:
+        return web.json_response({"status": "draining"}, status=503)
+    try:
+        await asyncio.wait_for(request.app[GATEWAY].redis.ping(), 2)
+    except Exception as exc:
+        return web.json_response({"status": "redis unavailable", "error": str(exc)}, status=503)
+    return web.json_response({"status": "ready"})
+
+
+async def metrics(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    return web.Response(
+        body=gw.metrics.render(),
+        content_type="text/plain",
+        headers={"X-Content-Type-Options": "nosniff"},
+    )
+
+
+async def media(request: web.Request) -> web.StreamResponse:
+    gw = request.app[GATEWAY]
+    channel, name = request.match_info["channel"], request.match_info["name"]
+    path = (gw.media_dir / channel / name).resolve()
+    if gw.media_dir not in path.parents or not path.is_file():
+        raise web.HTTPNotFound()
+    return web.FileResponse(
+        path, headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"}
+    )
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(openapi_document(request.app))
+
+
+def create_app(settings: Settings, redis_url: str) -> web.Application:
+    app = web.Application(
+        client_max_size=settings.max_body_bytes,
+        middlewares=[errors_middleware, auth_middleware],
+    )
+    app[DRAINING] = {"on": False}
+    app[HUB] = WebSocketHub()
+
+    async def lifecycle(app: web.Application) -> AsyncIterator[None]:
+        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        client = aioredis.from_url(redis_url, decode_responses=True, health_check_interval=30)
+        gw = Gateway(settings, client)
+        gw.events.listen(app[HUB].on_event)
+        app[GATEWAY] = gw
+        await gw.start()
+        created = await ensure_admin(gw)
+        if created:
+            email, password = created
+            shown = password if password else "(from GATEWAY_ADMIN_PASSWORD)"
+            print(
+                f"Created the first admin: {email} password: {shown}", file=sys.stderr, flush=True
+            )
+        yield
+        await gw.stop()
+        await client.aclose()
+
+    async def on_shutdown(app: web.Application) -> None:
+        app[DRAINING]["on"] = True
+        await app[HUB].close_all()
+
+    app.cleanup_ctx.append(lifecycle)
+    app.on_shutdown.append(on_shutdown)
+    for module in (auth_api, conversations_api, admin_api, agents_api):
+        app.add_routes(module.routes)
+    app.router.add_get("/api/v1/ws", websocket)
+    app.router.add_get("/api/v1/openapi.json", openapi)
+    app.router.add_route("*", "/channels/{channel_id}/{tail:.*}", channel_endpoint)
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/readyz", readyz)
+    app.router.add_get("/metrics", metrics)
+    app.router.add_get("/media/{channel}/{name}", media)
+    return app

@@ -1,0 +1,208 @@
+"""Users, argon2id password hashes, bearer tokens and login rate limiting."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass
+from typing import Any
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+from redis.asyncio import Redis
+
+from gateway.ids import new_id
+from gateway.keys import Keys
+from gateway.models import Role, User, now_ms
+
+_hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
+# Verified when the email is unknown, so a wrong email costs the same time as a wrong password.
+_DUMMY_HASH = _hasher.hash("not-a-password")
+
+
+class AuthError(Exception):
+    pass
+
+
+class UserExists(Exception):
+    pass
+
+
+class RateLimited(Exception):
+    def __init__(self, retry_after: int) -> None:
+        super().__init__(f"too many failed logins; retry in {retry_after}s")
+        self.retry_after = retry_after
+
+
+@dataclass(frozen=True)
+class Session:
+    user: User
+    token_hash: str
+    expires_at: int
+
+
+def _token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def _user_from_hash(row: dict[str, str]) -> User:
+    return User(
+        id=row["id"],
+        email=row["email"],
+        name=row.get("name", ""),
+        role=Role(row["role"]),
+        capacity=int(float(row.get("capacity") or 5)),
+        teams=json.loads(row.get("teams") or "[]"),
+        skills=json.loads(row.get("skills") or "[]"),
+        languages=json.loads(row.get("languages") or "[]"),
+        created_at=int(row.get("created_at") or 0),
+    )
+
+
+class Users:
+    def __init__(
+        self, redis: Redis, keys: Keys, *, token_ttl: int, max_failures: int, lockout_seconds: int
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.token_ttl = token_ttl
+        self.max_failures = max_failures
+        self.lockout_seconds = lockout_seconds
+
+    async def count(self) -> int:
+        return await self.redis.scard(self.keys.users())
+
+    async def create(
+        self,
+        email: str,
+        password: str,
+        *,
+        name: str,
+        role: Role,
+        capacity: int = 5,
+        teams: list[str] | None = None,
+        skills: list[str] | None = None,
+        languages: list[str] | None = None,
+    ) -> User:
+        user_id = new_id("u")
+        if not await self.redis.set(self.keys.user_by_email(email), user_id, nx=True):
+            raise UserExists(email)
+        row: dict[str, Any] = {
+            "id": user_id,
+            "email": email.lower(),
+            "name": name,
+            "role": role.value,
+            "capacity": capacity,
+            "teams": json.dumps(teams or []),
+            "skills": json.dumps(skills or []),
+            "languages": json.dumps(languages or []),
+            "created_at": now_ms(),
+            "password": _hasher.hash(password),
+        }
+        await self.redis.hset(self.keys.user(user_id), mapping=row)
+        await self.redis.sadd(self.keys.users(), user_id)
+        return _user_from_hash(row)
+
+    async def get(self, user_id: str) -> User | None:
+        row = await self.redis.hgetall(self.keys.user(user_id))
+        return _user_from_hash(row) if row else None
+
+    async def all(self) -> list[User]:
+        ids = sorted(await self.redis.smembers(self.keys.users()))
+        pipe = self.redis.pipeline(transaction=False)
+        for user_id in ids:
+            pipe.hgetall(self.keys.user(user_id))
+        return [_user_from_hash(r) for r in await pipe.execute() if r]
+
+    async def update(self, user_id: str, changes: dict[str, Any]) -> User | None:
+        user = await self.get(user_id)
+        if user is None:
+            return None
+        row: dict[str, Any] = {}
+        for field, value in changes.items():
+            if field == "password":
+                row["password"] = _hasher.hash(value)
+            elif field in ("teams", "skills", "languages"):
+                row[field] = json.dumps(value)
+            elif field == "role":
+                row[field] = Role(value).value
+            else:
+                row[field] = value
+        if row:
+            await self.redis.hset(self.keys.user(user_id), mapping=row)
+        if "password" in changes or "role" in changes:
+            await self.revoke_all(user_id)
+        return await self.get(user_id)
+
+    async def delete(self, user_id: str) -> bool:
+        user = await self.get(user_id)
+        if user is None:
+            return False
+        await self.revoke_all(user_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.delete(self.keys.user(user_id))
+        pipe.delete(self.keys.user_by_email(user.email))
+        pipe.srem(self.keys.users(), user_id)
+        await pipe.execute()
+        return True
+
+    async def login(self, email: str, password: str, client_ip: str) -> tuple[str, Session]:
+        """Returns (token, session). Raises AuthError (no hint which part was wrong) or
+        RateLimited after too many failures for this email or this address."""
+        subjects = [
+            self.keys.login_failures(f"email:{email.lower()}"),
+            self.keys.login_failures(f"ip:{client_ip}"),
+        ]
+        for key in subjects:
+            failures = int(await self.redis.get(key) or 0)
+            if failures >= self.max_failures:
+                raise RateLimited(max(1, await self.redis.ttl(key)))
+        user_id = await self.redis.get(self.keys.user_by_email(email))
+        stored = await self.redis.hget(self.keys.user(user_id), "password") if user_id else None
+        try:
+            _hasher.verify(stored or _DUMMY_HASH, password)
+            ok = stored is not None
+        except (VerificationError, InvalidHashError):
+            ok = False
+        if not ok or not user_id:
+            pipe = self.redis.pipeline(transaction=False)
+            for key in subjects:
+                pipe.incr(key)
+                pipe.expire(key, self.lockout_seconds)
+            await pipe.execute()
+            raise AuthError("invalid email or password")
+        await self.redis.delete(subjects[0])
+        token = secrets.token_urlsafe(32)
+        expires_at = now_ms() + self.token_ttl * 1000
+        token_hash = _token_hash(token)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.set(self.keys.token(token_hash), user_id, ex=self.token_ttl)
+        pipe.sadd(self.keys.user_tokens(user_id), token_hash)
+        await pipe.execute()
+        user = await self.get(user_id)
+        assert user is not None
+        return token, Session(user, token_hash, expires_at)
+
+    async def authenticate(self, token: str) -> Session | None:
+        token_hash = _token_hash(token)
+        user_id = await self.redis.get(self.keys.token(token_hash))
+        if not user_id:
+            return None
+        user = await self.get(user_id)
+        if user is None:
+            return None
+        ttl = await self.redis.pttl(self.keys.token(token_hash))
+        return Session(user, token_hash, now_ms() + max(ttl, 0))
+
+    async def logout(self, session: Session) -> None:
+        await self.redis.delete(self.keys.token(session.token_hash))
+        await self.redis.srem(self.keys.user_tokens(session.user.id), session.token_hash)
+
+    async def revoke_all(self, user_id: str) -> None:
+        hashes = await self.redis.smembers(self.keys.user_tokens(user_id))
+        pipe = self.redis.pipeline(transaction=False)
+        for token_hash in hashes:
+            pipe.delete(self.keys.token(token_hash))
+        pipe.delete(self.keys.user_tokens(user_id))
+        await pipe.execute()

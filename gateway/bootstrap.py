@@ -1,0 +1,28 @@
+"""First start: with no users, create an admin (from GATEWAY_ADMIN_* or with a random password
+printed once)."""
+
+from __future__ import annotations
+
+import secrets
+
+from gateway.models import Role
+from gateway.services import Gateway
+
+
+async def ensure_admin(gw: Gateway) -> tuple[str, str | None] | None:
+    """Returns (email, generated password or None) when an admin was created now."""
+    if await gw.users.count() > 0:
+        return None
+    # Several processes may start at once: only one creates the admin.
+    if not await gw.redis.set(gw.keys.lease("bootstrap-admin"), "1", nx=True, ex=60):
+        return None
+    if await gw.users.count() > 0:
+        return None
+    email = gw.settings.admin_email or "admin@localhost"
+    password = gw.settings.admin_password
+    generated = None
+    if not password:
+        password = generated = secrets.token_urlsafe(12)
+    user = await gw.users.create(email, password, name="Administrator", role=Role.ADMIN)
+    await gw.sync_agent(user.id)
+    return email, generated

@@ -1,0 +1,221 @@
+"""Channels registered at run time: stored with encrypted credentials, and one running adapter
+per channel in every gateway process, started and stopped as admins change them."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from aiohttp import web
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+
+from adapters.base import Adapter, AdapterContext
+from adapters.registry import adapter_class
+from gateway.events import EventBus
+from gateway.ids import new_id
+from gateway.keys import Keys
+from gateway.models import now_ms
+from gateway.secretbox import SecretBox
+
+log = logging.getLogger(__name__)
+
+CHANGED = "channel.changed"
+
+
+class ChannelNotFound(LookupError):
+    pass
+
+
+class ChannelConfigError(ValueError):
+    def __init__(self, errors: list[dict[str, Any]]) -> None:
+        first = errors[0]
+        field = ".".join(str(p) for p in first.get("loc", ())) or "config"
+        super().__init__(f"{field}: {first.get('msg')}")
+        self.field = field
+
+
+def validate_config(channel_type: str, config: dict[str, Any]) -> BaseModel:
+    cls = adapter_class(channel_type)
+    try:
+        return cls.Config(**config)
+    except ValidationError as exc:
+        raise ChannelConfigError(exc.errors()) from None
+
+
+class ChannelStore:
+    def __init__(self, redis: Redis, keys: Keys, box: SecretBox, events: EventBus) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.box = box
+        self.events = events
+
+    async def create(self, channel_type: str, name: str, config: dict[str, Any]) -> dict[str, Any]:
+        model = validate_config(channel_type, config)
+        channel_id = new_id("ch")
+        now = now_ms()
+        await self._save(channel_id, channel_type, name, model, created_at=now, enabled=True)
+        await self.redis.sadd(self.keys.channels(), channel_id)
+        await self.events.publish(CHANGED, {"channel_id": channel_id})
+        return await self.get(channel_id)
+
+    async def _save(
+        self,
+        channel_id: str,
+        channel_type: str,
+        name: str,
+        model: BaseModel,
+        *,
+        created_at: int,
+        enabled: bool,
+    ) -> None:
+        secret_names = adapter_class(channel_type).secret_fields
+        values = model.model_dump(mode="json")
+        public = {k: v for k, v in values.items() if k not in secret_names}
+        secret = {k: v for k, v in values.items() if k in secret_names}
+        await self.redis.hset(self.keys.channel(channel_id), mapping={
+            "id": channel_id, "type": channel_type, "name": name,
+            "config": json.dumps(public, ensure_ascii=False),
+            "secrets": self.box.seal(json.dumps(secret)),
+            "secret_fields": json.dumps(sorted(k for k, v in secret.items() if v)),
+            "enabled": "1" if enabled else "0",
+            "created_at": created_at, "updated_at": now_ms(),
+        })  # fmt: skip
+
+    async def _row(self, channel_id: str) -> dict[str, str]:
+        row = await self.redis.hgetall(self.keys.channel(channel_id))
+        if not row:
+            raise ChannelNotFound(channel_id)
+        return row
+
+    async def get(self, channel_id: str) -> dict[str, Any]:
+        """The channel as the API shows it: credentials redacted (only which ones are set)."""
+        row = await self._row(channel_id)
+        return {
+            "id": row["id"],
+            "type": row["type"],
+            "name": row["name"],
+            "enabled": row.get("enabled") == "1",
+            "config": json.loads(row["config"]),
+            "credentials_set": json.loads(row.get("secret_fields") or "[]"),
+            "created_at": int(row["created_at"]),
+            "updated_at": int(row["updated_at"]),
+        }
+
+    async def list(self) -> list[dict[str, Any]]:
+        ids = sorted(await self.redis.smembers(self.keys.channels()))
+        out = []
+        for channel_id in ids:
+            try:
+                out.append(await self.get(channel_id))
+            except ChannelNotFound:
+                continue
+        return out
+
+    async def config(self, channel_id: str) -> tuple[str, BaseModel, bool]:
+        """(type, full config with decrypted credentials, enabled)."""
+        row = await self._row(channel_id)
+        values = json.loads(row["config"]) | json.loads(self.box.open(row["secrets"]))
+        return row["type"], validate_config(row["type"], values), row.get("enabled") == "1"
+
+    async def update(
+        self,
+        channel_id: str,
+        *,
+        name: str | None = None,
+        config: dict[str, Any] | None = None,
+        enabled: bool | None = None,
+    ) -> dict[str, Any]:
+        row = await self._row(channel_id)
+        channel_type, current, was_enabled = await self.config(channel_id)
+        merged = current.model_dump(mode="json") | (config or {})
+        model = validate_config(channel_type, merged)
+        await self._save(
+            channel_id,
+            channel_type,
+            name or row["name"],
+            model,
+            created_at=int(row["created_at"]),
+            enabled=was_enabled if enabled is None else enabled,
+        )
+        await self.events.publish(CHANGED, {"channel_id": channel_id})
+        return await self.get(channel_id)
+
+    async def delete(self, channel_id: str) -> None:
+        await self._row(channel_id)
+        await self.redis.delete(self.keys.channel(channel_id))
+        await self.redis.srem(self.keys.channels(), channel_id)
+        await self.events.publish(CHANGED, {"channel_id": channel_id})
+
+
+ContextFactory = Callable[[str, BaseModel], AdapterContext]
+
+
+class ChannelManager:
+    """Runs one adapter per enabled channel in this process and dispatches its webhooks."""
+
+    def __init__(self, store: ChannelStore, make_context: ContextFactory) -> None:
+        self.store = store
+        self.make_context = make_context
+        self.running: dict[str, Adapter] = {}
+        self._lock = asyncio.Lock()
+
+    def adapter(self, channel_id: str) -> Adapter | None:
+        return self.running.get(channel_id)
+
+    async def start_all(self) -> None:
+        for channel in await self.store.list():
+            await self.reload(channel["id"])
+
+    async def stop_all(self) -> None:
+        for channel_id in list(self.running):
+            await self._stop(channel_id)
+
+    async def on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == CHANGED:
+            await self.reload(event["data"]["channel_id"])
+
+    async def reload(self, channel_id: str) -> None:
+        async with self._lock:
+            await self._stop(channel_id)
+            try:
+                channel_type, config, enabled = await self.store.config(channel_id)
+            except ChannelNotFound:
+                return
+            if not enabled:
+                return
+            try:
+                adapter = adapter_class(channel_type)(self.make_context(channel_id, config))
+                await adapter.start()
+            except Exception:
+                log.exception("channel %s (%s) failed to start", channel_id, channel_type)
+                return
+            self.running[channel_id] = adapter
+            log.info("channel %s (%s) started", channel_id, channel_type)
+
+    async def _stop(self, channel_id: str) -> None:
+        adapter = self.running.pop(channel_id, None)
+        if adapter is not None:
+            try:
+                await adapter.stop()
+            except Exception:
+                log.exception("channel %s failed to stop cleanly", channel_id)
+
+    async def dispatch(self, request: web.Request) -> web.StreamResponse:
+        adapter = self.running.get(request.match_info["channel_id"])
+        if adapter is None:
+            raise web.HTTPNotFound(text="unknown channel")
+        path = "/" + request.match_info["tail"]
+        allowed = []
+        for route in adapter.routes():
+            if route.path != path:
+                continue
+            if route.method in ("*", request.method):
+                return await route.handler(request)
+            allowed.append(route.method)
+        if allowed:
+            raise web.HTTPMethodNotAllowed(request.method, allowed)
+        raise web.HTTPNotFound(text="unknown channel endpoint")

@@ -1,0 +1,239 @@
+"""Reading conversations and their message logs, and appending replies, notes and events."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from gateway.keys import Keys
+from gateway.models import Direction, Role, now_ms
+from gateway.scripts import load_script
+
+
+class NotFound(LookupError):
+    pass
+
+
+_INT_FIELDS = {
+    "created_at", "updated_at", "last_inbound_at", "first_response_at", "first_response_due",
+    "resolved_at", "snoozed_until", "last_seq", "offer_expires_at", "assigned_at",
+    "waiting_since", "last_outbound_at", "priority_rank",
+}  # fmt: skip
+_HIDDEN_FIELDS = {"reply_context", "excluded"}
+
+
+def conversation_from_hash(row: dict[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for key, value in row.items():
+        if key in _HIDDEN_FIELDS:
+            continue
+        if key in _INT_FIELDS:
+            out[key] = int(float(value)) if value not in ("", None) else None
+        elif key == "weight":
+            out[key] = float(value)
+        else:
+            out[key] = value
+    for key in ("assignee", "offered_to", "team", "subject", "priority_rule", "last_agent"):
+        out.setdefault(key, None)
+    if out.get("priority_rule") == "":
+        out["priority_rule"] = None
+    return out
+
+
+@dataclass(frozen=True)
+class Viewer:
+    user_id: str
+    role: Role
+
+    @property
+    def sees_everything(self) -> bool:
+        return self.role in (Role.ADMIN, Role.SUPERVISOR)
+
+
+def may_view(viewer: Viewer, conversation: dict[str, Any]) -> bool:
+    """Agents see their own, the ones offered to them and the unassigned ones."""
+    if viewer.sees_everything:
+        return True
+    assignee = conversation.get("assignee")
+    return assignee in (None, viewer.user_id) or conversation.get("offered_to") == viewer.user_id
+
+
+class Conversations:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.keys = keys
+        self._append = load_script(redis, __file__, "append")
+
+    async def get(self, conversation_id: str) -> dict[str, Any]:
+        row = await self.redis.hgetall(self.keys.conversation(conversation_id))
+        if not row:
+            raise NotFound(conversation_id)
+        return conversation_from_hash(row)
+
+    async def raw(self, conversation_id: str, *fields: str) -> list[str | None]:
+        return await self.redis.hmget(self.keys.conversation(conversation_id), list(fields))
+
+    async def reply_context(self, conversation_id: str) -> dict[str, Any]:
+        value = await self.redis.hget(self.keys.conversation(conversation_id), "reply_context")
+        return json.loads(value) if value else {}
+
+    async def list(
+        self,
+        viewer: Viewer,
+        *,
+        status: str | None = None,
+        assignee: str | None = None,
+        channel: str | None = None,
+        priority: str | None = None,
+        unassigned: bool = False,
+        limit: int = 50,
+        before: int | None = None,
+    ) -> list[dict[str, Any]]:
+        """Newest activity first. ``before``: activity time (ms) to page back from."""
+        index = self.keys.conversations_index()
+        max_score = f"({before}" if before else "+inf"
+        out: list[dict[str, Any]] = []
+        offset = 0
+        scan = max(limit * 4, 100)
+        while len(out) < limit:
+            ids = await self.redis.zrevrangebyscore(
+                index, max_score, "-inf", start=offset, num=scan
+            )
+            if not ids:
+                break
+            offset += len(ids)
+            pipe = self.redis.pipeline(transaction=False)
+            for conversation_id in ids:
+                pipe.hgetall(self.keys.conversation(conversation_id))
+            for row in await pipe.execute():
+                if not row:
+                    continue
+                conv = conversation_from_hash(row)
+                if not may_view(viewer, conv):
+                    continue
+                if status and conv.get("status") != status:
+                    continue
+                if assignee and conv.get("assignee") != assignee:
+                    continue
+                if unassigned and conv.get("assignee"):
+                    continue
+                if channel and channel not in (conv.get("channel_id"), conv.get("channel_type")):
+                    continue
+                if priority and conv.get("priority") != priority:
+                    continue
+                out.append(conv)
+                if len(out) >= limit:
+                    break
+        return out
+
+    async def for_contact(self, contact_id: str, limit: int = 50) -> list[dict[str, Any]]:
+        ids = await self.redis.zrevrange(self.keys.contact_conversations(contact_id), 0, limit - 1)
+        pipe = self.redis.pipeline(transaction=False)
+        for conversation_id in ids:
+            pipe.hgetall(self.keys.conversation(conversation_id))
+        return [conversation_from_hash(r) for r in await pipe.execute() if r]
+
+    async def messages(
+        self, conversation_id: str, after_seq: int = 0, limit: int = 100
+    ) -> list[dict[str, Any]]:
+        last = int(await self.redis.hget(self.keys.conversation(conversation_id), "last_seq") or 0)
+        seqs = list(range(after_seq + 1, min(last, after_seq + limit) + 1))
+        if not seqs:
+            return []
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hmget(self.keys.messages(conversation_id), seqs)
+        pipe.hmget(self.keys.deliveries(conversation_id), seqs)
+        bodies, deliveries = await pipe.execute()
+        out = []
+        for seq, body, delivery in zip(seqs, bodies, deliveries, strict=True):
+            if body is None:
+                continue
+            message = json.loads(body)
+            message["seq"] = seq
+            message["conversation_id"] = conversation_id
+            if delivery:
+                state = json.loads(delivery)
+                message["delivery"] = state.get("state")
+                message["delivery_error"] = state.get("error")
+                message["platform_message_id"] = state.get("platform_id")
+                message["attempts"] = state.get("attempts", 0)
+            out.append(message)
+        return out
+
+    async def message(self, conversation_id: str, seq: int) -> dict[str, Any]:
+        found = await self.messages(conversation_id, seq - 1, 1)
+        if not found:
+            raise NotFound(f"{conversation_id}:{seq}")
+        return found[0]
+
+    async def append(
+        self,
+        conversation_id: str,
+        direction: Direction,
+        text: str,
+        *,
+        author_id: str | None,
+        author_name: str | None,
+        send: bool,
+        attachments: list[dict[str, Any]] | None = None,
+        meta: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        k = self.keys
+        now = now_ms()
+        body = {
+            "direction": direction.value,
+            "text": text,
+            "author_id": author_id,
+            "author_name": author_name,
+            "attachments": attachments or [],
+            "created_at": now,
+            "meta": meta or {},
+        }
+        seq = await self._append(
+            keys=[k.conversation(conversation_id), k.messages(conversation_id), k.outbox(),
+                  k.conversations_index(), k.deliveries(conversation_id)],
+            args=[conversation_id, json.dumps(body, ensure_ascii=False), now, direction.value,
+                  "1" if send else "0"],
+        )  # fmt: skip
+        if int(seq) < 0:
+            raise NotFound(conversation_id)
+        body.update(seq=int(seq), conversation_id=conversation_id)
+        if send:
+            body.update(delivery="queued", delivery_error=None, attempts=0)
+        return body
+
+    async def set_delivery(
+        self,
+        conversation_id: str,
+        seq: int,
+        state: str,
+        *,
+        attempts: int,
+        error: str | None = None,
+        platform_id: str | None = None,
+    ) -> None:
+        value = {"state": state, "attempts": attempts, "error": error, "platform_id": platform_id}
+        await self.redis.hset(self.keys.deliveries(conversation_id), str(seq), json.dumps(value))
+
+    async def delivery(self, conversation_id: str, seq: int) -> dict[str, Any] | None:
+        value = await self.redis.hget(self.keys.deliveries(conversation_id), str(seq))
+        return json.loads(value) if value else None
+
+    async def snooze(self, conversation_id: str, until_ms: int) -> None:
+        k = self.keys
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(
+            k.conversation(conversation_id),
+            mapping={"status": "snoozed", "snoozed_until": until_ms, "updated_at": now_ms()},
+        )
+        pipe.zadd(k.snoozed(), {conversation_id: until_ms})
+        await pipe.execute()
+
+    async def set_status(self, conversation_id: str, status: str) -> None:
+        await self.redis.hset(
+            self.keys.conversation(conversation_id),
+            mapping={"status": status, "updated_at": now_ms()},
+        )

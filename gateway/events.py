@@ -1,0 +1,85 @@
+"""Realtime fan-out over Redis pub/sub to every gateway process.
+
+Pub/sub may lose a message (a process restarting); that never loses data, because clients
+re-sync from the message log by seq. Each event names its audience: user ids and roles.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from gateway.keys import Keys
+
+log = logging.getLogger(__name__)
+
+Listener = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class EventBus:
+    def __init__(self, redis: Redis, keys: Keys) -> None:
+        self.redis = redis
+        self.channel = keys.events_channel()
+        self._listeners: list[Listener] = []
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    def listen(self, listener: Listener) -> None:
+        self._listeners.append(listener)
+
+    async def publish(
+        self,
+        event_type: str,
+        data: dict[str, Any],
+        users: list[str] | None = None,
+        roles: list[str] | None = None,
+    ) -> None:
+        event = {
+            "type": event_type,
+            "data": data,
+            "audience": {"users": [u for u in users or [] if u], "roles": roles or []},
+        }
+        await self.redis.publish(self.channel, json.dumps(event, ensure_ascii=False))
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="events")
+        await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self._ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    try:
+                        event = json.loads(message["data"])
+                    except (TypeError, ValueError):
+                        continue
+                    for listener in self._listeners:
+                        try:
+                            await listener(event)
+                        except Exception:
+                            log.exception("event listener failed on %s", event.get("type"))
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("event subscription lost; resubscribing", exc_info=True)
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

@@ -1,0 +1,162 @@
+"""The inbox: files each normalized inbound message into a contact's conversation, once."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from redis.asyncio import Redis
+
+from adapters.base import IngestResult
+from gateway.classify import Classifier
+from gateway.ids import new_id
+from gateway.keys import Keys
+from gateway.models import Direction, InboundMessage, now_ms
+from gateway.scripts import decode_flat, load_script
+from router.sla import SlaPolicy
+
+log = logging.getLogger(__name__)
+
+# Called after each new (non-duplicate) message: result, the conversation's assignee / offeree.
+OnIngested = Callable[[IngestResult, InboundMessage, str, str], Awaitable[None]]
+
+
+class IngestConflict(RuntimeError):
+    """The identity or thread kept changing under us (should not happen in practice)."""
+
+
+class Inbox:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        classifier: Classifier,
+        sla: SlaPolicy,
+        *,
+        reopen_window_seconds: int,
+        dedupe_ttl_seconds: int,
+        on_ingested: OnIngested | None = None,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.classifier = classifier
+        self.sla = sla
+        self.reopen_window_ms = reopen_window_seconds * 1000
+        self.dedupe_ttl = dedupe_ttl_seconds
+        self.on_ingested = on_ingested
+        self._ingest = load_script(redis, __file__, "ingest")
+
+    async def ingest(self, msg: InboundMessage) -> IngestResult:
+        k = self.keys
+        dedupe_key = k.dedupe(msg.channel_id, msg.external_id)
+        identity_key = k.contact_identity(msg.channel_id, msg.contact.external_id)
+        thread_key = k.thread(msg.channel_id, msg.thread_key)
+        for _ in range(8):
+            contact_id, conv_id, duplicate = await (
+                self.redis.pipeline(transaction=False)
+                .get(identity_key)
+                .get(thread_key)
+                .get(dedupe_key)
+                .execute()
+            )
+            if duplicate:
+                return _duplicate(duplicate, contact_id or "")
+            tier = msg.contact.tier
+            if contact_id and not tier:
+                tier = await self.redis.hget(k.contact(contact_id), "tier")
+            result = await self._run(
+                msg, contact_id, conv_id, tier, dedupe_key, identity_key, thread_key
+            )
+            if result is not None:
+                return result
+        raise IngestConflict(f"ingest of {msg.channel_id}/{msg.external_id} kept conflicting")
+
+    async def _run(
+        self,
+        msg: InboundMessage,
+        contact_id: str | None,
+        conv_id: str | None,
+        tier: str | None,
+        dedupe_key: str,
+        identity_key: str,
+        thread_key: str,
+    ) -> IngestResult | None:
+        k = self.keys
+        now = now_ms()
+        new_contact = new_id("ct")
+        new_conv = new_id("cv")
+        the_contact = contact_id or new_contact
+        the_conv = conv_id or new_conv
+        verdict = self.classifier.classify(msg.text, tier, msg.meta)
+        due = self.sla.first_response_due(verdict.class_name, msg.channel_type.value, now)
+        message = {
+            "direction": Direction.IN.value,
+            "text": msg.text,
+            "author_id": the_contact,
+            "author_name": msg.contact.name,
+            "attachments": [a.model_dump(exclude_none=True) for a in msg.attachments],
+            "external_id": msg.external_id,
+            "created_at": now,
+            "meta": {**msg.meta, "sent_at": msg.sent_at},
+        }
+        contact_fields = {
+            "name": msg.contact.name or "",
+            "email": msg.contact.email or "",
+            "phone": msg.contact.phone or "",
+            "tier": msg.contact.tier or "",
+        }
+        conversation_fields: dict[str, Any] = {
+            "channel_id": msg.channel_id,
+            "channel_type": msg.channel_type.value,
+            "thread_key": msg.thread_key,
+            "contact_external_id": msg.contact.external_id,
+            "weight": self.sla.weight(msg.channel_type.value),
+        }
+        if subject := msg.meta.get("subject"):
+            conversation_fields["subject"] = str(subject)[:300]
+        raw = await self._ingest(
+            keys=[
+                dedupe_key, identity_key, thread_key, k.contact(the_contact),
+                k.conversation(the_conv), k.messages(the_conv),
+                k.conversation(new_conv), k.messages(new_conv),
+                k.queue(), k.conversations_index(), k.contact_conversations(the_contact),
+            ],
+            args=[
+                contact_id or "", new_contact, conv_id or "", new_conv,
+                now, self.reopen_window_ms, self.dedupe_ttl,
+                json.dumps(message, ensure_ascii=False),
+                json.dumps(contact_fields, ensure_ascii=False),
+                json.dumps(conversation_fields, ensure_ascii=False),
+                verdict.class_name, self.sla.rank(verdict.class_name), verdict.rule or "",
+                due,
+                json.dumps({**msg.meta, "external_id": msg.external_id}, ensure_ascii=False),
+                f"{msg.channel_id}:{msg.contact.external_id}",
+            ],
+        )  # fmt: skip
+        out = decode_flat(raw)
+        if out[0] == "retry":
+            return None
+        if out[0] == "dup":
+            return _duplicate(out[1], contact_id or "")
+        mode, conversation_id, seq, contact, assignee, offered_to = out
+        result = IngestResult(
+            conversation_id=conversation_id,
+            seq=int(seq),
+            duplicate=False,
+            new_conversation=mode in ("new", "reopened"),
+            contact_id=contact,
+        )
+        if self.on_ingested is not None:
+            try:
+                await self.on_ingested(result, msg, assignee, offered_to)
+            except Exception:  # the message is durable; a failed notification is re-synced later
+                log.exception("after-ingest notification failed for %s", conversation_id)
+        return result
+
+
+def _duplicate(value: str | bytes, contact_id: str) -> IngestResult:
+    text = value.decode() if isinstance(value, bytes) else value
+    conv, _, seq = text.rpartition(":")
+    return IngestResult(conv, int(seq), True, False, contact_id)

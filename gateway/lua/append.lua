@@ -1,0 +1,20 @@
+-- Append an agent reply, note or system line to a conversation; a reply is queued in the outbox
+-- in the same step, so it is never lost between the log and the sender.
+-- KEYS: 1 conversation, 2 messages, 3 outbox stream, 4 conversations index, 5 delivery states
+-- ARGV: 1 conversation id, 2 message json, 3 now ms, 4 direction, 5 send (1/0)
+if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+local now = ARGV[3]
+local seq = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
+redis.call('HSET', KEYS[2], seq, ARGV[2])
+redis.call('HSET', KEYS[1], 'updated_at', now)
+redis.call('ZADD', KEYS[4], now, ARGV[1])
+if ARGV[4] == 'out' then
+  redis.call('HSETNX', KEYS[1], 'first_response_at', now)
+  redis.call('HDEL', KEYS[1], 'waiting_since')
+  redis.call('HSET', KEYS[1], 'last_outbound_at', now)
+end
+if ARGV[5] == '1' then
+  redis.call('HSET', KEYS[5], seq, cjson.encode({state = 'queued', attempts = 0}))
+  redis.call('XADD', KEYS[3], '*', 'conversation_id', ARGV[1], 'seq', seq)
+end
+return seq

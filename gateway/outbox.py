@@ -1,0 +1,229 @@
+"""The outbox: replies wait in a durable Redis stream until their channel's adapter sent them.
+
+At-least-once: an entry is acknowledged only after its delivery state is written. A crashed
+sender's entries are claimed by another after ``claim_idle_ms``. Failed sends are retried with
+exponential backoff; after the last attempt (or a permanent error) the message is marked failed,
+the agent sees the reason, and can retry.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import socket
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from adapters.base import Adapter, SendError
+from gateway.conversations import Conversations, NotFound
+from gateway.keys import Keys
+from gateway.models import Attachment, OutboundMessage, now_ms
+from gateway.scripts import load_script
+
+log = logging.getLogger(__name__)
+
+GROUP = "senders"
+
+# Finds the running adapter of a channel in this process (None: channel gone).
+AdapterLookup = Callable[[str], Adapter | None]
+# Tells the conversation's watchers a message changed: conversation id, seq.
+OnDelivery = Callable[[str, int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class OutboxConfig:
+    max_attempts: int
+    backoff_base_seconds: float
+    backoff_max_seconds: float
+    claim_idle_ms: int = 60_000
+    block_ms: int = 1000
+
+
+def backoff_seconds(attempt: int, base: float, cap: float) -> float:
+    """Exponential: base, 2*base, 4*base ... capped."""
+    return min(cap, base * (2 ** max(0, attempt - 1)))
+
+
+class Outbox:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        conversations: Conversations,
+        adapters: AdapterLookup,
+        config: OutboxConfig,
+        on_delivery: OnDelivery,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.conversations = conversations
+        self.adapters = adapters
+        self.config = config
+        self.on_delivery = on_delivery
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
+        self._retry_due = load_script(redis, __file__, "retry_due")
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._in_flight = 0
+
+    async def start(self) -> None:
+        with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
+            await self.redis.xgroup_create(self.keys.outbox(), GROUP, id="0", mkstream=True)
+        self._task = asyncio.create_task(self._run(), name="outbox")
+
+    async def stop(self, grace: float = 10.0) -> None:
+        """Finish the send in progress (up to ``grace`` seconds), then stop."""
+        self._stopping = True
+        if self._task:
+            try:
+                await asyncio.wait_for(asyncio.shield(self._task), grace)
+            except TimeoutError:
+                self._task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await self._task
+
+    async def retry(self, conversation_id: str, seq: int) -> bool:
+        """Send a failed message again (an agent's retry)."""
+        state = await self.conversations.delivery(conversation_id, seq)
+        if not state or state.get("state") != "failed":
+            return False
+        await self.conversations.set_delivery(conversation_id, seq, "queued", attempts=0)
+        await self.redis.xadd(self.keys.outbox(), {"conversation_id": conversation_id, "seq": seq})
+        return True
+
+    async def _run(self) -> None:
+        last_claim = 0
+        while not self._stopping:
+            try:
+                await self._retry_due(
+                    keys=[self.keys.outbox_retry(), self.keys.outbox()], args=[now_ms(), 100]
+                )
+                if now_ms() - last_claim > self.config.claim_idle_ms / 2:
+                    last_claim = now_ms()
+                    await self._claim_abandoned()
+                entries = await self.redis.xreadgroup(
+                    GROUP,
+                    self.consumer,
+                    {self.keys.outbox(): ">"},
+                    count=10,
+                    block=self.config.block_ms,
+                )
+                for _stream, items in entries or []:
+                    for entry_id, fields in items:
+                        await self._handle(entry_id, fields)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.exception("outbox round failed; retrying")
+                await asyncio.sleep(1)
+
+    async def _claim_abandoned(self) -> None:
+        result = await self.redis.xautoclaim(
+            self.keys.outbox(), GROUP, self.consumer, self.config.claim_idle_ms, "0-0", count=50
+        )
+        for entry_id, fields in result[1]:
+            if fields:
+                await self._handle(entry_id, fields)
+
+    async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
+        conversation_id, seq = fields["conversation_id"], int(fields["seq"])
+        self._in_flight += 1
+        try:
+            await self._send(conversation_id, seq)
+            await self.redis.xack(self.keys.outbox(), GROUP, entry_id)
+            await self.redis.xdel(self.keys.outbox(), entry_id)
+        finally:
+            self._in_flight -= 1
+
+    async def _send(self, conversation_id: str, seq: int) -> None:
+        convs = self.conversations
+        state = await convs.delivery(conversation_id, seq) or {}
+        if state.get("state") in ("sent", "failed"):
+            return  # a duplicate entry (redelivery after a crash): already settled
+        attempts = int(state.get("attempts", 0)) + 1
+        try:
+            outbound = await self._outbound(conversation_id, seq)
+        except NotFound:
+            return
+        adapter = self.adapters(outbound.channel_id)
+        if adapter is None:
+            await self._fail(conversation_id, seq, attempts, "the channel no longer exists")
+            return
+        try:
+            platform_id = await adapter.send(outbound)
+        except SendError as exc:
+            await self._failed_attempt(
+                conversation_id, seq, attempts, exc.reason, exc.permanent, exc.retry_after
+            )
+            return
+        except Exception as exc:  # network errors, adapter bugs: retried, never lost
+            log.warning("send of %s:%s failed: %r", conversation_id, seq, exc)
+            await self._failed_attempt(
+                conversation_id, seq, attempts, f"{type(exc).__name__}: {exc}"[:300], False, None
+            )
+            return
+        await convs.set_delivery(
+            conversation_id,
+            seq,
+            "sent",
+            attempts=attempts,
+            platform_id=str(platform_id) if platform_id else None,
+        )
+        await self.on_delivery(conversation_id, seq)
+
+    async def _outbound(self, conversation_id: str, seq: int) -> OutboundMessage:
+        conv = await self.conversations.get(conversation_id)
+        message = await self.conversations.message(conversation_id, seq)
+        return OutboundMessage(
+            message_id=f"{conversation_id}:{seq}",
+            conversation_id=conversation_id,
+            channel_id=conv["channel_id"],
+            contact_external_id=conv.get("contact_external_id", ""),
+            thread_key=conv.get("thread_key", ""),
+            text=message.get("text", ""),
+            author_name=message.get("author_name"),
+            attachments=[Attachment(**a) for a in message.get("attachments", [])],
+            reply_context=await self.conversations.reply_context(conversation_id),
+        )
+
+    async def _failed_attempt(
+        self,
+        conversation_id: str,
+        seq: int,
+        attempts: int,
+        reason: str,
+        permanent: bool,
+        retry_after: float | None,
+    ) -> None:
+        if permanent or attempts >= self.config.max_attempts:
+            await self._fail(conversation_id, seq, attempts, reason)
+            return
+        delay = backoff_seconds(
+            attempts, self.config.backoff_base_seconds, self.config.backoff_max_seconds
+        )
+        if retry_after:
+            delay = max(delay, retry_after)
+        await self.conversations.set_delivery(
+            conversation_id, seq, "queued", attempts=attempts, error=reason
+        )
+        await self.redis.zadd(
+            self.keys.outbox_retry(), {f"{conversation_id}:{seq}": now_ms() + int(delay * 1000)}
+        )
+        await self.on_delivery(conversation_id, seq)
+
+    async def _fail(self, conversation_id: str, seq: int, attempts: int, reason: str) -> None:
+        await self.conversations.set_delivery(
+            conversation_id, seq, "failed", attempts=attempts, error=reason
+        )
+        await self.on_delivery(conversation_id, seq)
+
+    async def mark_failed(self, message_id: str, reason: str) -> None:
+        """An adapter learned later that a sent message did not arrive (an email bounce)."""
+        conversation_id, _, seq = message_id.rpartition(":")
+        state = await self.conversations.delivery(conversation_id, int(seq)) or {}
+        await self._fail(conversation_id, int(seq), int(state.get("attempts", 1)), reason)

@@ -1,0 +1,376 @@
+"""The gateway's parts wired together, and the actions that span several of them
+(an agent's reply, accept, resolve, transfer), each telling the right people what changed."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+import re
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from pydantic import BaseModel
+from redis.asyncio import Redis
+
+from adapters.base import AdapterContext, IngestResult
+from gateway.auth import Users
+from gateway.channels import ChannelManager, ChannelStore
+from gateway.classify import load_classifier
+from gateway.conversations import Conversations, NotFound
+from gateway.events import EventBus
+from gateway.inbox import Inbox
+from gateway.keys import Keys
+from gateway.metrics import Metrics
+from gateway.models import Direction, InboundMessage, now_ms
+from gateway.outbox import Outbox, OutboxConfig
+from gateway.secretbox import SecretBox, load_or_create_key
+from gateway.settings import Settings
+from router.sla import load_sla
+from router.store import RouterStore
+from router.worker import RouterConfig, RouterWorker
+
+log = logging.getLogger(__name__)
+
+STAFF_ROLES = ["admin", "supervisor"]
+ROUTER_KICK = "router.kick"
+
+
+class ActionError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+class Gateway:
+    def __init__(self, settings: Settings, redis: Redis) -> None:
+        self.settings = settings
+        self.redis = redis
+        self.keys = Keys(settings.redis_prefix)
+        self.sla = load_sla(settings.config_path(settings.sla_file))
+        classifier = load_classifier(
+            settings.config_path(settings.priority_rules_file), list(self.sla.classes)
+        )
+        self.metrics = Metrics()
+        self.events = EventBus(redis, self.keys)
+        self.conversations = Conversations(redis, self.keys)
+        self.inbox = Inbox(
+            redis,
+            self.keys,
+            classifier,
+            self.sla,
+            reopen_window_seconds=settings.reopen_window_seconds,
+            dedupe_ttl_seconds=settings.dedupe_ttl_seconds,
+            on_ingested=self._after_ingest,
+        )
+        self.users = Users(
+            redis,
+            self.keys,
+            token_ttl=settings.token_ttl_seconds,
+            max_failures=settings.login_max_failures,
+            lockout_seconds=settings.login_lockout_seconds,
+        )
+        self.router_store = RouterStore(redis, self.keys)
+        self.router = RouterWorker(
+            self.router_store,
+            RouterConfig(
+                offer_timeout_ms=int(settings.offer_timeout_seconds * 1000),
+                heartbeat_ttl_ms=int(settings.agent_heartbeat_ttl_seconds * 1000),
+                sweep_seconds=settings.router_sweep_seconds,
+                max_missed_offers=settings.max_missed_offers,
+            ),
+            self._router_notify,
+        )
+        self.box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
+        self.channel_store = ChannelStore(redis, self.keys, self.box, self.events)
+        self.channels = ChannelManager(self.channel_store, self._adapter_context)
+        self.outbox = Outbox(
+            redis,
+            self.keys,
+            self.conversations,
+            self.channels.adapter,
+            OutboxConfig(
+                max_attempts=settings.outbox_max_attempts,
+                backoff_base_seconds=settings.outbox_backoff_base_seconds,
+                backoff_max_seconds=settings.outbox_backoff_max_seconds,
+            ),
+            self._after_delivery,
+        )
+        self.http: aiohttp.ClientSession | None = None
+        self.media_dir = Path(settings.data_dir).resolve() / "media"
+        self.events.listen(self._on_event)
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
+        await self.events.start()
+        await self.channels.start_all()
+        await self.outbox.start()
+        await self.router.start()
+
+    async def stop(self) -> None:
+        await self.router.stop()
+        await self.outbox.stop(self.settings.shutdown_grace_seconds)
+        await self.channels.stop_all()
+        await self.events.stop()
+        if self.http:
+            await self.http.close()
+
+    async def _on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == ROUTER_KICK:
+            self.router.kick()
+        await self.channels.on_event(event)
+
+    async def kick_router(self) -> None:
+        """Wake the routers of every process (and ours at once)."""
+        self.router.kick()
+        await self.events.publish(ROUTER_KICK, {})
+
+    # --- adapters' context -----------------------------------------------------------------
+    def _adapter_context(self, channel_id: str, config: BaseModel) -> AdapterContext:
+        assert self.http is not None
+        return AdapterContext(
+            channel_id=channel_id,
+            config=config,
+            deliver=self.deliver,
+            redis=self.redis,
+            keys=self.keys,
+            http=self.http,
+            public_url=self.settings.public_url,
+            data_dir=self.settings.data_dir,
+            send_system=self.send_system,
+            mark_failed=self.outbox.mark_failed,
+            store_media=lambda data, name, ctype: self.store_media(channel_id, data, name),
+            close_thread=lambda thread, reason: self.close_thread(channel_id, thread, reason),
+        )
+
+    async def deliver(self, msg: InboundMessage) -> IngestResult:
+        result = await self.inbox.ingest(msg)
+        self.metrics.inbound.labels(
+            channel=msg.channel_type.value, duplicate=str(result.duplicate).lower()
+        ).inc()
+        return result
+
+    async def store_media(self, channel_id: str, data: bytes, name: str) -> str:
+        """Content-addressed: the URL is unguessable and a re-download stores nothing new."""
+        digest = hashlib.sha256(data).hexdigest()
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[-80:] or "file"
+        folder = self.media_dir / channel_id
+        path = folder / f"{digest}-{safe}"
+        if not path.exists():
+            await asyncio.to_thread(_write_file, path, data)
+        return f"/media/{channel_id}/{path.name}"
+
+    async def send_system(self, conversation_id: str, text: str) -> None:
+        message = await self.conversations.append(
+            conversation_id,
+            Direction.OUT,
+            text,
+            author_id=None,
+            author_name=None,
+            send=True,
+            meta={"system": True},
+        )
+        await self._publish_message(conversation_id, message)
+
+    async def close_thread(self, channel_id: str, thread_key: str, reason: str) -> None:
+        conversation_id = await self.redis.get(self.keys.thread(channel_id, thread_key))
+        if conversation_id:
+            await self.resolve(conversation_id, actor_name="system", reason=reason)
+
+    # --- notifications ---------------------------------------------------------------------
+    async def _after_ingest(
+        self, result: IngestResult, msg: InboundMessage, assignee: str, offered_to: str
+    ) -> None:
+        message = await self.conversations.message(result.conversation_id, result.seq)
+        await self._publish_message(
+            result.conversation_id, message, extra_users=[assignee, offered_to]
+        )
+        if not assignee and not offered_to:
+            await self.kick_router()
+
+    async def _audience(self, conversation_id: str) -> tuple[list[str], list[str]]:
+        assignee, offered = await self.conversations.raw(conversation_id, "assignee", "offered_to")
+        users = [u for u in (assignee, offered) if u]
+        roles = list(STAFF_ROLES) if users else [*STAFF_ROLES, "agent"]
+        return users, roles
+
+    async def _publish_message(
+        self, conversation_id: str, message: dict[str, Any], extra_users: list[str] | None = None
+    ) -> None:
+        users, roles = await self._audience(conversation_id)
+        await self.events.publish(
+            "message.created",
+            {"conversation_id": conversation_id, "message": message},
+            users + [u for u in extra_users or [] if u],
+            roles,
+        )
+
+    async def publish_conversation(
+        self,
+        conversation_id: str,
+        event: str = "conversation.updated",
+        extra_users: list[str] | None = None,
+    ) -> None:
+        conv = await self.conversations.get(conversation_id)
+        users, roles = await self._audience(conversation_id)
+        await self.events.publish(
+            event, {"conversation": conv}, users + [u for u in extra_users or [] if u], roles
+        )
+
+    async def _router_notify(
+        self, event_type: str, data: dict[str, Any], users: list[str], roles: list[str]
+    ) -> None:
+        if "conversation_id" in data and event_type == "conversation.offered":
+            self.metrics.offers.labels(outcome="made").inc()
+            data = {**data, "conversation": await self.conversations.get(data["conversation_id"])}
+        elif event_type == "conversation.offer_expired":
+            self.metrics.offers.labels(outcome="timeout").inc()
+        await self.events.publish(event_type, data, users, roles)
+
+    async def _after_delivery(self, conversation_id: str, seq: int) -> None:
+        message = await self.conversations.message(conversation_id, seq)
+        conv = await self.conversations.get(conversation_id)
+        self.metrics.outbound.labels(
+            channel=conv.get("channel_type", "?"), state=message.get("delivery") or "?"
+        ).inc()
+        users, roles = await self._audience(conversation_id)
+        await self.events.publish(
+            "message.updated",
+            {"conversation_id": conversation_id, "message": message},
+            users,
+            roles,
+        )
+
+    # --- agent actions ---------------------------------------------------------------------
+    async def reply(
+        self, conversation_id: str, user_id: str, user_name: str, text: str, *, note: bool = False
+    ) -> dict[str, Any]:
+        direction = Direction.NOTE if note else Direction.OUT
+        try:
+            message = await self.conversations.append(
+                conversation_id,
+                direction,
+                text,
+                author_id=user_id,
+                author_name=user_name,
+                send=not note,
+            )
+        except NotFound:
+            raise ActionError(404, "not_found", "no such conversation") from None
+        await self._publish_message(conversation_id, message)
+        return message
+
+    async def _event_line(self, conversation_id: str, text: str, actor: str | None) -> None:
+        message = await self.conversations.append(
+            conversation_id, Direction.EVENT, text, author_id=None, author_name=actor, send=False
+        )
+        await self._publish_message(conversation_id, message)
+
+    async def accept(self, conversation_id: str, user_id: str, user_name: str) -> None:
+        outcome = await self.router_store.accept(conversation_id, user_id)
+        if outcome != "ok":
+            raise ActionError(409, "not_offered", "this conversation is not offered to you")
+        await self.redis.hset(
+            self.keys.contact(
+                (await self.conversations.raw(conversation_id, "contact_id"))[0] or "none"
+            ),
+            "last_agent",
+            user_id,
+        )
+        await self._event_line(conversation_id, f"Assigned to {user_name}", user_name)
+        await self.publish_conversation(conversation_id, "conversation.assigned")
+
+    async def decline(self, conversation_id: str, user_id: str) -> None:
+        outcome = await self.router_store.release_offer(
+            conversation_id, user_id, "decline", self.settings.max_missed_offers
+        )
+        if outcome == "not-offered":
+            raise ActionError(409, "not_offered", "this conversation is not offered to you")
+        self.metrics.offers.labels(outcome="declined").inc()
+        await self.publish_conversation(conversation_id, extra_users=[user_id])
+        await self.kick_router()
+
+    async def resolve(self, conversation_id: str, *, actor_name: str, reason: str = "") -> None:
+        outcome = await self.router_store.resolve(conversation_id)
+        if outcome == "not-found":
+            raise ActionError(404, "not_found", "no such conversation")
+        if outcome == "already":
+            return
+        await self._event_line(
+            conversation_id,
+            f"Resolved by {actor_name}" + (f": {reason}" if reason else ""),
+            actor_name,
+        )
+        await self.publish_conversation(conversation_id)
+        await self.kick_router()
+
+    async def transfer(
+        self, conversation_id: str, *, actor_name: str, to_agent: str = "", team: str = ""
+    ) -> None:
+        before = (await self.conversations.raw(conversation_id, "assignee"))[0]
+        weight = float((await self.conversations.raw(conversation_id, "weight"))[0] or 1)
+        if to_agent and await self.users.get(to_agent) is None:
+            raise ActionError(400, "invalid_field", "agent_id: no such agent")
+        outcome = await self.router_store.transfer(
+            conversation_id, to_agent=to_agent, team=team, weight=weight
+        )
+        if outcome == "not-found":
+            raise ActionError(404, "not_found", "no such conversation")
+        if outcome == "resolved":
+            raise ActionError(409, "resolved", "a resolved conversation cannot be transferred")
+        if outcome == "no-such-agent":
+            raise ActionError(400, "invalid_field", "agent_id: that user is not an agent")
+        if outcome != "ok":
+            raise ActionError(409, "conflict", "the conversation changed; try again")
+        target = (await self.users.get(to_agent)).name if to_agent else f"team {team}"
+        await self._event_line(
+            conversation_id, f"Transferred to {target} by {actor_name}", actor_name
+        )
+        await self.publish_conversation(conversation_id, extra_users=[before or "", to_agent])
+        await self.kick_router()
+
+    async def snooze(self, conversation_id: str, until_ms: int, actor_name: str) -> None:
+        await self.conversations.snooze(conversation_id, until_ms)
+        await self._event_line(conversation_id, f"Snoozed by {actor_name}", actor_name)
+        await self.publish_conversation(conversation_id)
+
+    async def set_agent_status(self, user_id: str, status: str) -> None:
+        user = await self.users.get(user_id)
+        if user is None:
+            raise ActionError(404, "not_found", "no such user")
+        if not await self.redis.exists(self.keys.agent(user_id)):
+            await self.sync_agent(user_id)
+        await self.router_store.set_status(user_id, status)
+        await self.events.publish(
+            "agent.status", {"agent_id": user_id, "status": status}, [user_id], STAFF_ROLES
+        )
+        if status == "online":
+            await self.kick_router()
+
+    async def sync_agent(self, user_id: str) -> None:
+        """Keep the router's view of a user (capacity, teams, skills) in step with the user."""
+        user = await self.users.get(user_id)
+        if user is None:
+            await self.router_store.remove_agent(user_id)
+            return
+        await self.router_store.upsert_agent(
+            user.id,
+            name=user.name,
+            capacity=user.capacity,
+            teams=user.teams,
+            skills=user.skills,
+            languages=user.languages,
+        )
+
+    def now(self) -> int:
+        return now_ms()
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)

@@ -1,0 +1,100 @@
+"""Settings: config/gateway.toml, overridden by GATEWAY_* environment variables, then CLI flags.
+
+A bad setting is reported as one line naming it (``SettingsError``).
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+
+def config_dir() -> Path:
+    """The shipped config/ folder: beside the packages in a checkout, inside the wheel otherwise."""
+    here = Path(__file__).resolve().parent
+    for candidate in (here.parent / "config", here / "_config"):
+        if (candidate / "gateway.toml").exists():
+            return candidate
+    raise SettingsError("config", "cannot find the gateway's config/ folder")
+
+
+class SettingsError(Exception):
+    def __init__(self, name: str, problem: str) -> None:
+        super().__init__(f"setting {name}: {problem}")
+        self.name = name
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    host: str = "127.0.0.1"
+    port: int = Field(8080, ge=0, le=65535)
+    data_dir: str = "./data"
+    redis_url: str = ""
+    redis_prefix: str = Field("gw", pattern=r"^[A-Za-z0-9_.-]+$")
+    public_url: str = "http://127.0.0.1:8080"
+    workers: int = Field(1, ge=1, le=64)
+    log_level: str = "INFO"
+    secret_key: str = ""  # from GATEWAY_SECRET_KEY; empty -> a key file in data_dir
+    admin_email: str = ""
+    admin_password: str = ""
+
+    max_body_bytes: int = Field(1_048_576, ge=1024)
+    reopen_window_seconds: int = Field(604_800, ge=0)
+    dedupe_ttl_seconds: int = Field(1_209_600, ge=60)
+
+    offer_timeout_seconds: float = Field(30, gt=0)
+    agent_heartbeat_ttl_seconds: float = Field(90, gt=0)
+    router_sweep_seconds: float = Field(5, gt=0)
+    max_missed_offers: int = Field(3, ge=1)
+
+    outbox_max_attempts: int = Field(6, ge=1)
+    outbox_backoff_base_seconds: float = Field(2.0, gt=0)
+    outbox_backoff_max_seconds: float = Field(300.0, gt=0)
+
+    token_ttl_seconds: int = Field(43_200, ge=60)
+    login_max_failures: int = Field(5, ge=1)
+    login_lockout_seconds: int = Field(300, ge=1)
+
+    shutdown_grace_seconds: float = Field(10, ge=0)
+
+    # Files in config/ (paths relative to it unless absolute).
+    priority_rules_file: str = "priority_rules.toml"
+    sla_file: str = "sla.toml"
+
+    def config_path(self, name: str) -> Path:
+        path = Path(name)
+        return path if path.is_absolute() else config_dir() / path
+
+
+def load_settings(
+    overrides: dict[str, Any] | None = None,
+    environ: dict[str, str] | None = None,
+) -> Settings:
+    """Defaults file < GATEWAY_* environment < ``overrides`` (CLI flags, tests)."""
+    environ = dict(os.environ if environ is None else environ)
+    path = Path(environ.get("GATEWAY_CONFIG") or config_dir() / "gateway.toml")
+    try:
+        values: dict[str, Any] = tomllib.loads(path.read_text(encoding="utf-8"))
+    except OSError as exc:
+        raise SettingsError("GATEWAY_CONFIG", f"cannot read {path}: {exc.strerror}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise SettingsError("GATEWAY_CONFIG", f"{path} is not valid TOML: {exc}") from None
+    for name in Settings.model_fields:
+        env_name = f"GATEWAY_{name.upper()}"
+        if env_name in environ:
+            values[name] = environ[env_name]
+    if "REDIS_URL" in environ and "GATEWAY_REDIS_URL" not in environ:
+        values["redis_url"] = environ["REDIS_URL"]
+    values.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    try:
+        return Settings(**values)
+    except ValidationError as exc:
+        err = exc.errors()[0]
+        name = str(err["loc"][0]) if err["loc"] else "?"
+        shown = f"GATEWAY_{name.upper()}" if f"GATEWAY_{name.upper()}" in environ else name
+        raise SettingsError(shown, err["msg"]) from None

@@ -1,0 +1,24 @@
+-- An offer declined or timed out: back to the queue, capacity returned, the agent excluded from
+-- this conversation's next offers; too many missed offers in a row set the agent away.
+-- KEYS: conversation, offers, agent, queue, available, presence.
+-- ARGV: conversation id, agent id, reason (decline / timeout), max missed, now ms.
+if redis.call('HGET', KEYS[1], 'offered_to') ~= ARGV[2] then return 'not-offered' end
+local weight = tonumber(redis.call('HGET', KEYS[1], 'weight') or 1)
+redis.call('HDEL', KEYS[1], 'offered_to', 'offer_expires_at')
+redis.call('ZREM', KEYS[2], ARGV[1])
+local excluded = redis.call('HGET', KEYS[1], 'excluded')
+excluded = (excluded and excluded ~= '') and (excluded .. ',' .. ARGV[2]) or ARGV[2]
+redis.call('HSET', KEYS[1], 'excluded', excluded)
+local due = redis.call('HGET', KEYS[1], 'first_response_due') or ARGV[5]
+redis.call('ZADD', KEYS[4], due, ARGV[1])
+add_load(KEYS[3], -weight)
+local outcome = 'ok'
+if ARGV[3] == 'timeout' then
+  local missed = redis.call('HINCRBY', KEYS[3], 'missed', 1)
+  if missed >= tonumber(ARGV[4]) then
+    redis.call('HSET', KEYS[3], 'status', 'away')
+    outcome = 'away'
+  end
+end
+refresh_available(KEYS[3], KEYS[5], ARGV[2])
+return outcome

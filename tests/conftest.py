@@ -1,0 +1,234 @@
+"""Shared fixtures: one real embedded Redis for the whole run, a fresh key prefix per test, and
+running gateway apps (several may share one Redis, like several processes would)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import secrets
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis.asyncio as aioredis
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from adapters.api.signing import sign
+from gateway.app import create_app
+from gateway.appkeys import GATEWAY
+from gateway.keys import Keys
+from gateway.redis_server import EmbeddedRedis
+from gateway.services import Gateway
+from gateway.settings import Settings, load_settings
+
+ADMIN_EMAIL = "admin@example.com"
+ADMIN_PASSWORD = "admin-password-123"
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
+    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+    server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def redis_url(redis_server: EmbeddedRedis) -> str:
+    return redis_server.url
+
+
+@pytest.fixture
+def prefix() -> str:
+    return "t" + secrets.token_hex(6)
+
+
+@pytest.fixture
+def keys(prefix: str) -> Keys:
+    return Keys(prefix)
+
+
+@pytest.fixture
+async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    yield client
+    await client.aclose()
+
+
+async def wait_for(
+    predicate: Callable[[], Awaitable[Any]], timeout: float = 15.0, interval: float = 0.05
+) -> Any:
+    """Poll until ``predicate`` returns something truthy; fail with a clear message otherwise."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await predicate()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        await asyncio.sleep(interval)
+
+
+@dataclass
+class Harness:
+    """One running gateway app, reached through an aiohttp test client."""
+
+    client: TestClient
+    settings: Settings
+    admin_token: str = ""
+    tokens: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def gw(self) -> Gateway:
+        return self.client.server.app[GATEWAY]
+
+    @property
+    def base_url(self) -> str:
+        return str(self.client.make_url("")).rstrip("/")
+
+    def auth(self, token: str) -> dict[str, str]:
+        return {"Authorization": f"Bearer {token}"}
+
+    async def call(
+        self,
+        method: str,
+        path: str,
+        token: str | None = None,
+        json_body: Any = None,
+        expect: int | None = 200,
+    ) -> Any:
+        headers = self.auth(token or self.admin_token)
+        resp = await self.client.request(method, path, json=json_body, headers=headers)
+        body = await resp.json() if resp.content_type == "application/json" else await resp.text()
+        if expect is not None:
+            assert resp.status == expect, f"{method} {path} -> {resp.status}: {body}"
+        return body
+
+    async def login(self, email: str, password: str) -> str:
+        resp = await self.client.post(
+            "/api/v1/auth/login", json={"email": email, "password": password}
+        )
+        assert resp.status == 200, await resp.text()
+        return (await resp.json())["token"]
+
+    async def create_user(self, email: str, role: str = "agent", **extra: Any) -> tuple[str, str]:
+        """Creates a user through the admin API; returns (user id, token)."""
+        password = "password-" + secrets.token_hex(4)
+        body = {
+            "email": email,
+            "password": password,
+            "name": extra.pop("name", email.split("@")[0]),
+            "role": role,
+            **extra,
+        }
+        user = (await self.call("POST", "/api/v1/users", json_body=body, expect=201))["user"]
+        token = await self.login(email, password)
+        self.tokens[user["id"]] = token
+        return user["id"], token
+
+    async def agent_online(self, email: str, **extra: Any) -> tuple[str, str]:
+        user_id, token = await self.create_user(email, **extra)
+        await self.call("PUT", "/api/v1/agents/me/status", token, {"status": "online"})
+        return user_id, token
+
+    async def create_channel(
+        self, channel_type: str, config: dict[str, Any], name: str = "test channel"
+    ) -> dict[str, Any]:
+        body = {"type": channel_type, "name": name, "config": config}
+        return (await self.call("POST", "/api/v1/channels", json_body=body, expect=201))["channel"]
+
+    async def api_channel(self, callback_url: str | None = None) -> tuple[str, str]:
+        """A generic API channel; returns (channel id, secret)."""
+        secret = secrets.token_hex(16)
+        config: dict[str, Any] = {"secret": secret}
+        if callback_url:
+            config["callback_url"] = callback_url
+        channel = await self.create_channel("api", config)
+        return channel["id"], secret
+
+    async def post_api_message(
+        self, channel_id: str, secret: str, payload: dict[str, Any]
+    ) -> tuple[int, Any]:
+        body = json.dumps(payload).encode()
+        resp = await self.client.post(
+            f"/channels/{channel_id}/messages",
+            data=body,
+            headers={"X-Gateway-Signature": sign(secret, body), "Content-Type": "application/json"},
+        )
+        try:
+            data = await resp.json()
+        except Exception:
+            data = await resp.text()
+        return resp.status, data
+
+
+MakeGateway = Callable[..., Awaitable[Harness]]
+
+
+@pytest.fixture
+async def make_gateway(redis_url: str, prefix: str, tmp_path: Path) -> AsyncIterator[MakeGateway]:
+    """Start a gateway app on the test Redis. Call it twice for two 'processes' on one Redis."""
+    started: list[TestClient] = []
+
+    async def make(**overrides: Any) -> Harness:
+        values = {
+            "data_dir": str(tmp_path / "data"),
+            "redis_prefix": prefix,
+            "admin_email": ADMIN_EMAIL,
+            "admin_password": ADMIN_PASSWORD,
+            "router_sweep_seconds": 0.2,
+            "outbox_backoff_base_seconds": 0.1,
+            "outbox_backoff_max_seconds": 0.5,
+            **overrides,
+        }
+        settings = load_settings(values, environ={})
+        app = create_app(settings, redis_url)
+        client = TestClient(TestServer(app))
+        await client.start_server()
+        started.append(client)
+        harness = Harness(client, settings)
+        public = harness.base_url
+        harness.gw.settings.public_url = public
+        harness.admin_token = await harness.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        return harness
+
+    yield make
+    for client in reversed(started):
+        await client.close()
+
+
+@pytest.fixture
+async def gateway(make_gateway: MakeGateway) -> Harness:
+    return await make_gateway()
+
+
+@dataclass
+class CallbackServer:
+    """A local HTTP server standing in for an API channel's callback endpoint."""
+
+    url: str
+    received: list[tuple[dict[str, str], bytes]]
+    status: list[int]  # statuses to answer in order; 200 once exhausted
+
+
+@pytest.fixture
+async def callback_server() -> AsyncIterator[CallbackServer]:
+    received: list[tuple[dict[str, str], bytes]] = []
+    statuses: list[int] = []
+
+    async def handler(request: web.Request) -> web.Response:
+        body = await request.read()
+        received.append((dict(request.headers), body))
+        status = statuses.pop(0) if statuses else 200
+        return web.json_response({"id": f"remote-{len(received)}"}, status=status)
+
+    app = web.Application()
+    app.router.add_post("/callback", handler)
+    server = TestServer(app)
+    await server.start_server()
+    yield CallbackServer(str(server.make_url("/callback")), received, statuses)
+    await server.close()
