@@ -12,7 +12,7 @@ from typing import Any
 from wechatpy.messages import BaseMessage
 from wechatpy.parser import parse_message
 
-from adapters.wechat.safexml import MalformedXML, check_safe, to_text
+from adapters.wechat.safexml import MalformedXML, parse_xml, to_text
 from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage
 
 MEDIA_KINDS = {"image": "image", "voice": "voice", "video": "video", "shortvideo": "video"}
@@ -49,14 +49,16 @@ def _s(value: Any) -> str:
 
 
 def parse_oa_xml(body: bytes | str) -> BaseMessage:
-    """Safety checks, then wechatpy's parser (xmltodict with entities disabled)."""
+    """Safety checks and a first parse for clear reasons, then wechatpy's parser (xmltodict
+    with entities disabled) for the message classes. WeChat XML is a few KiB: parsing twice
+    costs nothing."""
     text = to_text(body)
-    check_safe(text)
+    fields = parse_xml(text)
+    if not isinstance(fields.get("MsgType"), str):
+        raise MalformedXML("MsgType is missing")
     try:
         msg = parse_message(text)
-    except MalformedXML:
-        raise
-    except Exception as exc:  # ExpatError, missing <xml>/<MsgType>, wrong field shapes
+    except Exception as exc:  # wrong field shapes the first parse could not see
         raise MalformedXML(f"malformed WeChat message: {type(exc).__name__}: {exc}") from None
     if msg is None or not isinstance(msg._data, dict):
         raise MalformedXML("empty WeChat message")
