@@ -136,3 +136,12 @@ class Keys:
     def mention_alerts(self, channel_id: str) -> str:
         """Spike alerts of a channel, scored by bucket start (ms)."""
         return self._k("mentions", channel_id, "alerts")
+
+    # --- web chat (adapters/webchat) and canned responses (gateway/api/canned_api.py) ------
+    def webchat_fanout(self, channel_id: str) -> str:
+        """Pub/sub: frames for the visitor sockets of one web chat channel, in every process."""
+        return self._k("webchat", channel_id, "fanout")
+
+    def canned_responses(self) -> str:
+        """Hash: canned response id -> JSON (shortcut, title, text)."""
+        return self._k("canned")
