@@ -145,3 +145,16 @@ class Keys:
     def canned_responses(self) -> str:
         """Hash: canned response id -> JSON (shortcut, title, text)."""
         return self._k("canned")
+
+    # --- SLA and classification policies (router/policy_source.py) ---------------------------
+    def sla_watch(self) -> str:
+        """Conversations with a running SLA clock, scored by when to check them next (ms)."""
+        return self._k("sla", "watch")
+
+    def sla_policy(self) -> str:
+        """The admins' SLA policy document (JSON); absent -> config/sla.toml."""
+        return self._k("sla", "policy")
+
+    def priority_rules(self) -> str:
+        """The admins' classification rules (JSON); absent -> config/priority_rules.toml."""
+        return self._k("sla", "rules")
