@@ -134,8 +134,9 @@ class ImapConnection:
         if client is None:
             return
         with contextlib.suppress(Exception):
-            if client.protocol.state in (aioimaplib.AUTH, aioimaplib.SELECTED):
-                await asyncio.wait_for(client.logout(), 5)
+            idle = client.protocol.pending_sync_command is not None  # IDLE or an interrupted FETCH
+            if client.protocol.state in (aioimaplib.AUTH, aioimaplib.SELECTED) and not idle:
+                await asyncio.wait_for(client.logout(), 2)
         with contextlib.suppress(Exception):
             if client.protocol.transport is not None:
                 client.protocol.transport.close()
@@ -200,7 +201,9 @@ class ImapConnection:
 
     async def fetch_head(self, uid: int, text_bytes: int) -> bytes | None:
         """The header and the first ``text_bytes`` of the body: for mail over the size limit."""
-        items = await self._fetch_items(uid, f"(UID BODY.PEEK[HEADER] BODY.PEEK[TEXT]<0.{text_bytes}>)")
+        items = await self._fetch_items(
+            uid, f"(UID BODY.PEEK[HEADER] BODY.PEEK[TEXT]<0.{text_bytes}>)"
+        )
         header = items.get(b"BODY[HEADER]")
         if header is None:
             return None
@@ -227,9 +230,10 @@ class ImapConnection:
         assert self.client is not None
         self._check(await self.client.noop(), "NOOP")
 
-    async def idle(self, timeout: float) -> list[bytes]:
+    async def idle(self, seconds: float) -> list[bytes]:
         """IDLE until the server reports a change or ``timeout`` passes (then re-IDLE: servers
         drop idle clients after 30 minutes). Returns what the server pushed."""
+        timeout = seconds
         assert self.client is not None
         client = self.client
         queue = client.protocol.idle_queue

@@ -151,7 +151,8 @@ def _addresses(values: list[str]) -> list[tuple[str, str]]:
 
 def _read_headers(msg: Message, out: ParsedMail) -> None:
     raw_headers: dict[str, list[str]] = {}
-    for name, value in msg.items():
+    # raw_items: compat32's items() would turn raw 8-bit header bytes into U+FFFD.
+    for name, value in msg.raw_items():
         raw_headers.setdefault(name.lower(), []).append(str(value))
     out.headers = {k: [decode_header(v) for v in vs] for k, vs in raw_headers.items()}
 
@@ -229,6 +230,8 @@ class _Walker:
         self._leaf(part, ctype)
 
     def _leaf(self, part: Message, ctype: str) -> None:
+        if ctype.startswith("multipart/"):
+            ctype = "text/plain"  # a multipart without a boundary: its body is plain text
         disposition = (part.get_content_disposition() or "").lower()
         filename = _filename(part)
         if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
@@ -338,7 +341,7 @@ def _leaf_text(part: Message) -> str:
         charset = part.get_content_charset()
     except Exception:
         pass
-    return decode_bytes(_payload(part), charset)
+    return decode_bytes(_payload(part), charset).replace("\r\n", "\n")
 
 
 def _filename(part: Message) -> str | None:

@@ -25,7 +25,8 @@ _CUTS = [
     rf"^{_Q}-{{2,}}\s*(?:原始邮件|原始郵件|原始信件|原邮件|Original(?: Message)?)\s*-{{2,}}\s*$",
     # Outlook and QQ header block: 发件人: … then 发送时间: … within three lines
     rf"^{_Q}{_FROM}\s*[:：][^\n]*\n(?:[^\n]*\n){{0,2}}?{_Q}{_DATE}\s*[:：]",
-    # "在 2024年1月2日 10:00，张三 <a@b.com> 写道：", "张三 <a@b.com> 于2024年1月2日周二 10:00写道："
+    # "在 2024年1月2日 10:00，张三 <a@b.com> 写道："
+    # "张三 <a@b.com> 于2024年1月2日周二 10:00写道："
     # (Gmail wraps the long line: the previous line joins when it holds an address or a date)
     r"^(?:[^\n]*(?:<[^>\n]*@|@[\w.-]+\.\w|\d{4}年|\d{4}[-/]\d)[^\n]*\n)?[^\n]{0,300}?(?:写道|寫道)\s*[:：]\s*$",
     # NetEase and some webmails: "At 2024-01-02 10:00:00, "x" <x@163.com> wrote:"

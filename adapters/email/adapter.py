@@ -1,0 +1,278 @@
+"""The email channel: IMAP in (one leased poller per mailbox), SMTP out, threads that hold."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import logging
+import urllib.parse
+from pathlib import Path
+from typing import Any, ClassVar
+
+import aiohttp
+from redis.exceptions import RedisError
+
+from adapters.base import (
+    Adapter,
+    AdapterContext,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+    VerifyError,
+)
+from adapters.email.autoreply import MailKind, bounce_details, classify
+from adapters.email.compose import OutFile, build_reply, display_from
+from adapters.email.config import EmailConfig
+from adapters.email.htmltext import sanitize_html
+from adapters.email.imap import ImapConnection
+from adapters.email.mime import MimeAttachment, ParsedMail, parse_message
+from adapters.email.normalize import Extras, build_inbound, contact_of
+from adapters.email.poller import FetchedMail, MailboxPoller
+from adapters.email.smtp import send_mail, verify_smtp
+from adapters.email.threads import (
+    ThreadIndex,
+    find_tokens,
+    outbound_message_id,
+    synthetic_message_id,
+    thread_token,
+)
+from gateway.lease import Lease, run_while_leased
+from gateway.models import Attachment, Channel, OutboundMessage
+
+log = logging.getLogger(__name__)
+
+
+class EmailAdapter(Adapter):
+    channel_type = Channel.EMAIL
+    Config = EmailConfig
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"imap_password", "smtp_password"})
+    max_text_length = None
+    supports_attachments = True
+
+    def __init__(self, ctx: AdapterContext) -> None:
+        super().__init__(ctx)
+        config = ctx.config
+        if not isinstance(config, EmailConfig):
+            config = EmailConfig.model_validate(config.model_dump())
+        self.config: EmailConfig = config
+        self.index = ThreadIndex(ctx.redis, ctx.state_key)
+        self.poller = MailboxPoller(config, ctx.redis, ctx.state_key("imap"), self.handle_mail)
+        self._task: asyncio.Task[None] | None = None
+
+    # --- lifecycle ---------------------------------------------------------------------------
+    async def start(self) -> None:
+        lease = Lease(self.ctx.redis, self.ctx.keys.lease(f"email-imap:{self.ctx.channel_id}"))
+        self._task = asyncio.create_task(run_while_leased(lease, self.poller.run))
+
+    async def stop(self) -> None:
+        task, self._task = self._task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await task
+
+    async def verify(self) -> None:
+        conn = ImapConnection(self.config)
+        try:
+            await conn.open()
+            await conn.select(self.config.imap_folder)
+        except Exception as exc:
+            raise VerifyError(f"IMAP: {_reason(exc)}") from None
+        finally:
+            await conn.close()
+        try:
+            await verify_smtp(self.config)
+        except SendError as exc:
+            raise VerifyError(f"SMTP: {exc.reason}") from None
+
+    def describe(self) -> dict[str, Any]:
+        cfg = self.config
+        return {
+            **super().describe(),
+            "address": cfg.from_address,
+            "reply_address": cfg.reply_address_for("<token>"),
+            "imap_folder": cfg.imap_folder,
+            "max_message_bytes": cfg.max_message_bytes,
+            "max_attachment_bytes": cfg.max_attachment_bytes,
+            "poller": dict(self.poller.status),
+        }
+
+    # --- inbound -----------------------------------------------------------------------------
+    async def handle_mail(self, fetched: FetchedMail) -> None:
+        """One message from the mailbox: deliver it, or count why not. Raises only when the
+        inbox could not take it (the poller then retries the same UID)."""
+        cfg = self.config
+        mail = parse_message(fetched.raw, max_attachment_bytes=cfg.max_attachment_bytes)
+        kind = classify(mail)
+        if kind is MailKind.HUMAN and self._is_own(mail):
+            kind = MailKind.AUTO_REPLY  # our own mail coming back (Bcc, loops): never answer it
+        if kind is not MailKind.HUMAN:
+            if kind is MailKind.BOUNCE:
+                await self._bounce(mail)
+            await self.ctx.redis.hincrby(self.ctx.state_key("ignored"), kind.value, 1)
+            return
+        message_id = mail.message_id or synthetic_message_id(mail.fingerprint)
+        known = await self.index.message(message_id)
+        if known is not None and known.direction == "in":
+            return  # delivered before (a rescan after UIDVALIDITY changed)
+        contact = contact_of(mail).external_id
+        tokens = find_tokens(mail.recipients, cfg.reply_local or "", cfg.reply_domain or "")
+        refs = mail.in_reply_to + list(reversed(mail.references))
+        thread_key, via = await self.index.resolve(message_id, contact, tokens, refs)
+        extras = Extras(message_id=message_id, thread_key=thread_key, thread_via=via,
+                        uid=fetched.uid, truncated=fetched.truncated)  # fmt: skip
+        if fetched.truncated:
+            extras.notices.append(
+                f"This email is {_mb(fetched.size)}, over the {_mb(cfg.max_message_bytes)} limit: "
+                "only its beginning was read and its attachments were not downloaded."
+            )
+        cid_urls = await self._store_attachments(mail, extras)
+        if mail.html:
+            extras.html = self._sanitize(mail.html, cid_urls)
+        await self.ctx.deliver(build_inbound(mail, extras, channel_id=self.ctx.channel_id))
+        await self.index.remember_message(message_id, thread_key, contact, direction="in")
+
+    def _is_own(self, mail: ParsedMail) -> bool:
+        sender = (mail.from_addr or "").lower()
+        cfg = self.config
+        local, _, domain = sender.partition("@")
+        own_local = (cfg.reply_local or "").lower()
+        if sender == cfg.from_address.lower():
+            return True
+        return domain == cfg.reply_domain and local.split("+", 1)[0] == own_local
+
+    async def _bounce(self, mail: ParsedMail) -> None:
+        bounce = bounce_details(mail)
+        if not bounce.failed or self.ctx.mark_failed is None:
+            return
+        for original in bounce.original_message_ids:
+            entry = await self.index.message(original)
+            if entry is not None and entry.direction == "out" and entry.outbound_id:
+                await self.ctx.mark_failed(entry.outbound_id, bounce.reason)
+
+    async def _store_attachments(self, mail: ParsedMail, extras: Extras) -> dict[str, str]:
+        """Store each attachment through the gateway; returns Content-ID -> URL for inline
+        images. A storage failure other than the disk (which is retried) becomes a notice."""
+        cid_urls: dict[str, str] = {}
+        for part in mail.attachments:
+            url = None
+            if part.data is not None and self.ctx.store_media is not None:
+                try:
+                    url = await self.ctx.store_media(part.data, part.name, part.content_type)
+                except OSError:
+                    raise
+                except Exception as exc:
+                    log.warning("storing %s failed: %s", part.name, exc)
+                    extras.notices.append(f"The attachment {part.name} could not be stored.")
+            elif part.skipped:
+                extras.notices.append(
+                    f"The attachment {part.name} ({_mb(part.size)}) is over the "
+                    f"{_mb(self.config.max_attachment_bytes)} limit and was not downloaded."
+                )
+            if url and part.content_id:
+                cid_urls[part.content_id] = url
+            extras.attachments.append(_attachment(part, url))
+        return cid_urls
+
+    def _sanitize(self, html: str, cid_urls: dict[str, str]) -> str | None:
+        def image_url(src: str) -> str | None:
+            if src.lower().startswith("cid:"):
+                return cid_urls.get(urllib.parse.unquote(src[4:]).strip("<>"))
+            return None
+
+        try:
+            return sanitize_html(html, image_url=image_url)
+        except Exception as exc:  # sanitizing is for display only; never lose the mail over it
+            log.warning("HTML sanitizing failed: %s", exc)
+            return None
+
+    # --- outbound ----------------------------------------------------------------------------
+    async def send(self, message: OutboundMessage) -> str:
+        cfg = self.config
+        context = message.reply_context or {}
+        to = str(context.get("reply_to") or message.contact_external_id)
+        contact = message.contact_external_id.lower()
+        mid = outbound_message_id(self.ctx.channel_id, message.message_id, cfg.reply_domain or "")
+        token = thread_token(self.ctx.channel_id, message.thread_key, contact)
+        try:
+            # Indexed first, so that an answer or a bounce arriving at once finds its thread.
+            await self.index.remember_token(token, message.thread_key, contact)
+            await self.index.remember_message(
+                mid, message.thread_key, contact, direction="out", outbound_id=message.message_id
+            )
+        except RedisError as exc:
+            raise TransientSendError(f"Redis unavailable: {exc}") from exc
+        files = [await self._load(a) for a in message.attachments]
+        email_message = build_reply(
+            from_name=display_from(message.author_name, cfg.from_name),
+            from_address=cfg.from_address,
+            reply_to=cfg.reply_address_for(token),
+            to=to,
+            message_id=mid,
+            text=message.text,
+            context=context,
+            files=files,
+        )
+        await send_mail(cfg, email_message, [to])
+        return mid
+
+    async def _load(self, attachment: Attachment) -> OutFile:
+        """The bytes of an attachment the agent added (stored by the gateway or remote)."""
+        url = attachment.url or ""
+        name = attachment.name or url.rsplit("/", 1)[-1] or "attachment"
+        ctype = attachment.content_type or "application/octet-stream"
+        limit = self.config.max_attachment_bytes
+        if url.startswith("data:"):
+            header, _, payload = url.partition(",")
+            data = base64.b64decode(payload) if header.endswith(";base64") else payload.encode()
+        elif url.startswith("/media/") and (local := self._media_file(url)) is not None:
+            data = await asyncio.to_thread(local.read_bytes)
+        elif url:
+            data = await self._download(urllib.parse.urljoin(self.ctx.public_url + "/", url))
+        else:
+            raise PermanentSendError(f"attachment {name} has no URL")
+        if len(data) > limit:
+            raise PermanentSendError(f"attachment {name} is over the {_mb(limit)} email limit")
+        return OutFile(name=name, content_type=ctype, data=data)
+
+    def _media_file(self, url: str) -> Path | None:
+        root = (Path(self.ctx.data_dir) / "media").resolve()
+        path = (root / urllib.parse.unquote(url[len("/media/") :])).resolve()
+        return path if root in path.parents and path.is_file() else None
+
+    async def _download(self, url: str) -> bytes:
+        limit = self.config.max_attachment_bytes
+        try:
+            async with self.ctx.http.get(url) as resp:
+                if resp.status in (404, 410):
+                    raise PermanentSendError(f"attachment {url} is gone ({resp.status})")
+                if resp.status >= 400:
+                    raise TransientSendError(f"attachment {url}: HTTP {resp.status}")
+                data = await resp.content.read(limit + 1)
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise TransientSendError(f"attachment {url}: {exc}") from exc
+        return data
+
+
+def _attachment(part: MimeAttachment, url: str | None) -> Attachment:
+    major = part.content_type.split("/", 1)[0]
+    kind = {"image": "image", "video": "video"}.get(major, "file")
+    meta: dict[str, Any] = {}
+    if part.inline:
+        meta["inline"] = True
+    if part.content_id:
+        meta["content_id"] = part.content_id
+    if part.skipped:
+        meta["skipped"] = part.skipped
+    return Attachment(kind=kind, url=url, name=part.name, content_type=part.content_type,
+                      size=part.size, meta=meta)  # fmt: skip
+
+
+def _mb(size: int) -> str:
+    return f"{size / (1024 * 1024):.1f} MB"
+
+
+def _reason(exc: BaseException) -> str:
+    text = str(exc) or type(exc).__name__
+    return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text

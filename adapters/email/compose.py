@@ -1,0 +1,123 @@
+"""Build the MIME message of an agent's reply: threading headers, text + HTML, attachments."""
+
+from __future__ import annotations
+
+import html
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from email.headerregistry import Address
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
+from typing import Any
+
+_PREFIX = re.compile(
+    r"^\s*(?:(?:re|fw|fwd|aw|sv|antw|vs|tr|回复|回覆|答复|答覆|转发|轉寄|轉發)\s*(?:\[\d+\])?\s*[:：]\s*)+",
+    re.IGNORECASE,
+)
+_MAX_REFERENCES = 20
+_MAX_QUOTE = 2000
+
+
+@dataclass(frozen=True)
+class OutFile:
+    name: str
+    content_type: str
+    data: bytes
+
+
+def reply_subject(subject: str | None, fallback: str) -> str:
+    """ "Re: <subject>" without piling up "Re: 回复: Re:" prefixes."""
+    base = _PREFIX.sub("", subject or "").strip()
+    return f"Re: {base}" if base else fallback
+
+
+def display_from(author: str | None, from_name: str) -> str:
+    author = (author or "").strip()
+    if not author or author == from_name:
+        return from_name
+    return f"{author} via {from_name}"
+
+
+def build_reply(
+    *,
+    from_name: str,
+    from_address: str,
+    reply_to: str,
+    to: str,
+    message_id: str,
+    text: str,
+    context: dict[str, Any],
+    files: Sequence[OutFile] = (),
+    quote_customer: bool = True,
+    date: datetime | None = None,
+) -> EmailMessage:
+    msg = EmailMessage(policy=SMTP)
+    local, _, domain = from_address.rpartition("@")
+    msg["From"] = Address(display_name=from_name, username=local, domain=domain)
+    msg["To"] = to
+    msg["Reply-To"] = reply_to
+    msg["Subject"] = reply_subject(context.get("subject"), f"Message from {from_name}")
+    msg["Date"] = format_datetime(date or datetime.now(UTC))
+    msg["Message-ID"] = message_id
+    theirs = context.get("message_id")
+    references = [r for r in context.get("references") or [] if isinstance(r, str)]
+    if theirs:
+        msg["In-Reply-To"] = theirs
+        if theirs not in references:
+            references.append(theirs)
+    if references:
+        msg["References"] = " ".join(references[-_MAX_REFERENCES:])
+    quote = _quote(context) if quote_customer else None
+    msg.set_content(_plain(text, quote), subtype="plain", charset="utf-8")
+    msg.add_alternative(_html(text, quote), subtype="html", charset="utf-8")
+    for file in files:
+        maintype, _, subtype = file.content_type.partition("/")
+        if not subtype:
+            maintype, subtype = "application", "octet-stream"
+        msg.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=file.name)
+    return msg
+
+
+def _quote(context: dict[str, Any]) -> tuple[str, str] | None:
+    """(attribution line, quoted text) of the customer's message we answer."""
+    text = str(context.get("quote") or "").strip()
+    if not text:
+        return None
+    if len(text) > _MAX_QUOTE:
+        text = text[:_MAX_QUOTE].rstrip() + " …"
+    who = context.get("from_name") or context.get("from") or ""
+    if context.get("from_name") and context.get("from"):
+        who = f"{context['from_name']} <{context['from']}>"
+    when = str(context.get("date") or "")
+    if when:
+        try:
+            when = datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M %Z").strip()
+        except ValueError:
+            pass
+    attribution = f"On {when}, {who} wrote:" if when else f"{who} wrote:"
+    return attribution.strip(), text
+
+
+def _plain(text: str, quote: tuple[str, str] | None) -> str:
+    body = text.rstrip() + "\n"
+    if quote:
+        attribution, quoted = quote
+        body += "\n" + attribution + "\n" + "\n".join("> " + line for line in quoted.split("\n"))
+        body += "\n"
+    return body
+
+
+def _html(text: str, quote: tuple[str, str] | None) -> str:
+    paragraphs = [p for p in re.split(r"\n\s*\n", text.strip()) if p.strip()]
+    body = "".join(f"<p>{html.escape(p).replace(chr(10), '<br>')}</p>" for p in paragraphs)
+    if quote:
+        attribution, quoted = quote
+        body += (
+            f"<div>{html.escape(attribution)}</div>"
+            '<blockquote type="cite" style="margin:0 0 0 .8ex;border-left:1px solid #ccc;'
+            f'padding-left:1ex">{html.escape(quoted).replace(chr(10), "<br>")}</blockquote>'
+        )
+    return f'<!DOCTYPE html><html><head><meta charset="utf-8"></head><body>{body}</body></html>'

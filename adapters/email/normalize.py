@@ -1,0 +1,100 @@
+"""A parsed mail -> the InboundMessage the inbox files. Pure: storage happened before."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+
+from adapters.email.mime import ParsedMail
+from adapters.email.quotes import Reply, split_reply
+from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage
+
+MAX_TEXT = 100_000  # characters shown to the agent
+MAX_ORIGINAL = 100_000  # characters of the full original text kept in meta
+MAX_HTML = 200_000  # characters of sanitized HTML kept in meta
+MAX_QUOTE = 2_000  # characters of this mail quoted in our answer
+_MAX_REFERENCES = 30
+_FUTURE_SLACK_MS = 15 * 60 * 1000
+UNKNOWN_SENDER = "unknown-sender@invalid"
+
+
+@dataclass
+class Extras:
+    """What the adapter worked out around the parse."""
+
+    message_id: str  # the Message-ID, or a stable synthetic one
+    thread_key: str
+    thread_via: str  # token, references, new
+    attachments: list[Attachment] = field(default_factory=list)
+    html: str | None = None  # sanitized
+    notices: list[str] = field(default_factory=list)  # told to the agent under the text
+    uid: int | None = None
+    truncated: bool = False
+
+
+def contact_of(mail: ParsedMail) -> ContactIdentity:
+    address = mail.from_addr or (mail.reply_to[0] if mail.reply_to else UNKNOWN_SENDER)
+    return ContactIdentity(external_id=address, name=mail.from_name, email=address)
+
+
+def reply_of(mail: ParsedMail) -> Reply:
+    """What the customer wrote in this mail, from the text part or else the HTML."""
+    if mail.text_from_html and mail.html_reply is not None:
+        reply = split_reply(mail.html_reply)
+        if reply.text:
+            return Reply(reply.text, True, reply.signature)
+    return split_reply(mail.text)
+
+
+def build_inbound(mail: ParsedMail, extras: Extras, *, channel_id: str) -> InboundMessage:
+    reply = reply_of(mail)
+    contact = contact_of(mail)
+    text = reply.text
+    notices = list(extras.notices)
+    if len(text) > MAX_TEXT:
+        text = text[:MAX_TEXT]
+        notices.append(f"The text was cut at {MAX_TEXT} characters; the mailbox has all of it.")
+    if notices:
+        text = (text + "\n\n" if text else "") + "\n".join(f"[{n}]" for n in notices)
+    meta = {
+        "message_id": extras.message_id,
+        "subject": mail.subject,
+        "from": contact.external_id,
+        "from_name": mail.from_name,
+        "reply_to": mail.reply_to[0] if mail.reply_to else None,
+        "to": mail.to[:20],
+        "cc": mail.cc[:20],
+        "in_reply_to": mail.in_reply_to[:5],
+        "references": mail.references[-_MAX_REFERENCES:],
+        "date": mail.date.isoformat() if mail.date else None,
+        "thread_via": extras.thread_via,
+        "quoted": reply.quoted,
+        "signature": reply.signature[:1000],
+        "quote": reply.text[:MAX_QUOTE],
+        "original_text": mail.text[:MAX_ORIGINAL],
+        "html": extras.html[:MAX_HTML] if extras.html else None,
+        "truncated": extras.truncated,
+        "notices": notices,
+        "defects": list(dict.fromkeys(mail.defects))[:10],
+        "uid": extras.uid,
+    }
+    return InboundMessage(
+        channel_id=channel_id,
+        channel_type=Channel.EMAIL,
+        external_id=extras.message_id,
+        contact=contact,
+        thread_key=extras.thread_key,
+        text=text,
+        attachments=extras.attachments,
+        sent_at=_sent_at(mail),
+        meta={k: v for k, v in meta.items() if v not in (None, [], "")},
+    )
+
+
+def _sent_at(mail: ParsedMail) -> int:
+    now = int(time.time() * 1000)
+    if mail.date is None:
+        return now
+    stamp = int(mail.date.timestamp() * 1000)
+    # A sender's clock is not ours to trust into the future.
+    return now if stamp > now + _FUTURE_SLACK_MS or stamp <= 0 else stamp

@@ -1,0 +1,515 @@
+"""Pure parts of the email channel, table-tested on recorded mail: charsets and encoded headers,
+MIME parsing, HTML to text and sanitizing, quote and signature stripping, auto-reply and bounce
+detection, reply composition, configuration."""
+
+from __future__ import annotations
+
+import base64
+import email
+import email.policy
+
+import pytest
+from email_testkit import fixture_mail
+from pydantic import ValidationError
+
+from adapters.email.autoreply import MailKind, bounce_details, classify
+from adapters.email.charsets import decode_bytes, decode_header
+from adapters.email.compose import build_reply, display_from, reply_subject
+from adapters.email.config import EmailConfig
+from adapters.email.htmltext import cut_at_quote, html_to_text, sanitize_html
+from adapters.email.imap import quote_mailbox
+from adapters.email.mime import message_ids, parse_message
+from adapters.email.normalize import Extras, build_inbound, reply_of
+from adapters.email.poller import imap_date
+from adapters.email.quotes import split_reply
+from adapters.email.threads import find_tokens, outbound_message_id, thread_token
+
+LIMIT = 10 * 1024 * 1024
+
+
+def _b(text: str, charset: str) -> str:
+    return base64.b64encode(text.encode(charset)).decode()
+
+
+# --- charsets and RFC 2047 ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("=?utf-8?B?" + _b("订单问题", "utf-8") + "?=", "订单问题"),
+        ("=?gb2312?B?" + _b("刘喆", "gbk") + "?=", "刘喆"),  # GBK char under a GB2312 label
+        ("=?GBK?Q?=D6=D0=CE=C4?=", "中文"),
+        ("=?big5?B?" + _b("回覆: 訂單查詢", "big5") + "?=", "回覆: 訂單查詢"),
+        ("=?gb18030?B?" + _b("回复：Re: 订单问题", "gb18030") + "?=", "回复：Re: 订单问题"),
+        # a character's bytes split across two encoded words (GBK senders do this)
+        (
+            "=?gbk?B?" + _b("你好世界", "gbk")[:4] + "?= =?gbk?B?"
+            + base64.b64encode("你好世界".encode("gbk")[3:]).decode() + "?=",
+            "你好世界",
+        ),
+        ("Re: =?utf-8?Q?W=C3=B6rld?= tail", "Re: Wörld tail"),
+        ("=?utf-8?q?a?= =?utf-8?q?b?=", "ab"),  # space between encoded words is dropped
+        ("=?utf-8?q?a_b?=  and  =?utf-8?q?c?=", "a b  and  c"),
+        ("=?x-unknown?B?" + _b("中文", "utf-8") + "?=", "中文"),  # unknown label: guessed
+        ("=?utf-8?B?not base64 at all?= help", "=?utf-8?B?not base64 at all?= help"),
+        ("folded\r\n line", "folded line"),
+        ("中文".encode("gbk").decode("ascii", "surrogateescape"), "中文"),  # raw 8-bit header
+        (None, ""),
+    ],
+)  # fmt: skip
+def test_decode_header(raw, expected):
+    assert decode_header(raw) == expected
+
+
+@pytest.mark.parametrize(
+    ("data", "label", "expected"),
+    [
+        ("喆镕".encode("gbk"), "gb2312", "喆镕"),
+        ("中文".encode("gb18030"), "GBK", "中文"),
+        ("碁銹".encode("cp950"), "big5", "碁銹"),  # CP950 extensions under a Big5 label
+        ("中文".encode(), None, "中文"),
+        ("中文".encode("gbk"), None, "中文"),  # no label: guessed
+        ("中文".encode("gbk"), "us-ascii", "中文"),  # wrong label: guessed
+        ("é".encode("latin-1"), "iso-8859-1", "é"),
+    ],
+)
+def test_decode_bytes(data, label, expected):
+    assert decode_bytes(data, label) == expected
+
+
+def test_decode_bytes_never_raises():
+    assert decode_bytes(b"\xff\xfe\x80\x81", "no-such-charset")
+
+
+# --- MIME parsing of recorded mail ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "sender", "name_", "subject", "text_has"),
+    [
+        ("outlook_reply.eml", "john.smith@contoso.com", "John Smith",
+         "RE: Order 1234 has not arrived", 'still says "label created"'),
+        ("outlook_reply_gbk.eml", "liu.zhe@example.cn", "刘喆", "答复: 订单 5678 发票问题",
+         "北京喆镕科技有限公司"),
+        ("gmail_reply_zh_new_subject.eml", "lisi.cn@gmail.com", "李四",
+         "换个问题：退款什么时候到账？", "我已经等了一周了"),
+        ("qq_reply.eml", "1234567890@qq.com", "王小二", "回复：Re: 订单问题", "我收到货了"),
+        ("foxmail_reply.eml", "wangwu@foxmail.com", "王五", "回复: Re: 退货", "SF1234567890"),
+        ("apple_mail_reply.eml", "emma.chen@icloud.com", "Emma Chen",
+         "Re: Replacement for order 9012", "send the replacement"),
+        ("big5_reply.eml", "xiaoming@example.com.tw", "陳小明", "回覆: 訂單查詢", "台北市碁盛路"),
+        ("netease_reply.eml", "zhaoliu@163.com", "赵六", "Re:Re: 确认收货", "没问题"),
+        ("new_mail_gbk_8bit.eml", "sunqi@sina.com", "孙七", "咨询：发票怎么开？", "增值税发票"),
+        ("html_only_qq.eml", "88888888@qq.com", "周八", "换货", "XL"),
+    ],
+)  # fmt: skip
+def test_parse_recorded_mail(name, sender, name_, subject, text_has):
+    mail = parse_message(fixture_mail(name), max_attachment_bytes=LIMIT)
+    assert mail.from_addr == sender
+    assert mail.from_name == name_
+    assert mail.subject == subject
+    assert text_has in mail.text
+    assert mail.message_id and mail.message_id.startswith("<")
+    assert not mail.defects
+
+
+def test_parse_attachments_and_inline_images():
+    mail = parse_message(fixture_mail("attachments.eml"), max_attachment_bytes=LIMIT)
+    assert mail.text == "The box arrived crushed, see the photo. Invoice attached."
+    names = [(a.name, a.content_type, a.inline) for a in mail.attachments]
+    assert names == [
+        ("box.png", "image/png", True),
+        ("发票.pdf", "application/pdf", False),  # RFC 2231 name
+        ("退货说明.docx",  # RFC 2047 name in GB2312 (what Outlook and Foxmail send)
+         "application/vnd.openxmlformats-officedocument.wordprocessingml.document", False),
+    ]  # fmt: skip
+    assert mail.attachments[0].content_id == "photo1@example.org"
+    assert mail.attachments[1].data.startswith(b"%PDF")
+
+
+def test_attachment_over_the_limit_is_listed_not_kept():
+    mail = parse_message(fixture_mail("attachments.eml"), max_attachment_bytes=50)
+    image, pdf, docx = mail.attachments
+    assert image.data is None and image.skipped == "too large" and image.size == 70
+    assert pdf.data is not None and pdf.size == 45 and pdf.skipped is None
+    assert docx.data == b"PK fake docx"
+
+
+def test_broken_mime_keeps_what_can_be_read():
+    mail = parse_message(fixture_mail("broken_mime.eml"), max_attachment_bytes=LIMIT)
+    assert "Hello, my order is broken." in mail.text  # bad base64 tail, unknown charset
+    assert "this part says multipart but has no boundary" in mail.text
+    assert "The second line of my message 你好" in mail.text
+    assert mail.from_addr == "broken.sender@example.com"
+    assert mail.date is None  # "someday soon"
+    assert "NoBoundaryInMultipartDefect" in mail.defects
+    assert [a.name for a in mail.attachments] == ["data.bin"]
+
+
+@pytest.mark.parametrize(
+    "raw",
+    [
+        b"",
+        b"\x00\x01\x02 garbage without headers",
+        b"Subject: only headers",
+        b"Content-Type: multipart/mixed; boundary=x\r\n\r\n--x\r\n--x\r\n--x--",
+        b"From: a@b.c\r\nContent-Type: text/plain; charset=\"\r\n\r\nbody",
+        b"From: a@b.c\r\nContent-Transfer-Encoding: base64\r\n\r\n@@@@",
+        b"Content-Type: message/rfc822\r\n\r\nnot a message",
+        # 200 nested multiparts
+        b"".join(b"Content-Type: multipart/mixed; boundary=b%d\r\n\r\n--b%d\r\n" % (i, i)
+                 for i in range(200)) + b"\r\ndeep",
+    ],
+)  # fmt: skip
+def test_any_bytes_parse(raw):
+    mail = parse_message(raw, max_attachment_bytes=LIMIT)
+    assert mail.fingerprint
+    inbound = build_inbound(
+        mail, Extras(message_id="<x@y>", thread_key="<x@y>", thread_via="new"), channel_id="c"
+    )
+    assert inbound.contact.external_id
+
+
+def test_message_without_id_has_a_stable_fingerprint():
+    raw = fixture_mail("no_message_id.eml")
+    first = parse_message(raw, max_attachment_bytes=LIMIT)
+    assert first.message_id is None
+    assert first.text == "My mail client forgot the Message-ID."
+    assert parse_message(raw, max_attachment_bytes=LIMIT).fingerprint == first.fingerprint
+
+
+@pytest.mark.parametrize(
+    ("value", "ids"),
+    [
+        ("<a@b> <c@d>", ["<a@b>", "<c@d>"]),
+        ("  <a@b>\r\n\t<c@d>", ["<a@b>", "<c@d>"]),
+        ("a@b", ["<a@b>"]),
+        ("Your message of Tue <x@y>", ["<x@y>"]),
+        ("", []),
+        ("no id here", []),
+    ],
+)
+def test_message_ids(value, ids):
+    assert message_ids(value) == ids
+
+
+# --- HTML ----------------------------------------------------------------------------------------
+def test_html_to_text_marks_the_quote():
+    html = (
+        "<html><head><title>T</title><style>p{}</style></head><body><div>Hello <b>there</b>,"
+        "<br>see <a href='https://x.example/a'>this</a></div><ul><li>one</li><li>two</li></ul>"
+        "<script>alert(1)</script><div class='gmail_quote'>On Tue, Bob wrote:<blockquote>old"
+        "</blockquote></div></body></html>"
+    )
+    reply, quoted = cut_at_quote(html_to_text(html))
+    assert reply == "Hello there,\nsee this <https://x.example/a>\n\n- one\n- two"
+    assert quoted == "On Tue, Bob wrote:\nold"
+
+
+@pytest.mark.parametrize(
+    ("html", "reply"),
+    [
+        ('<p>ok</p><blockquote type="cite">old</blockquote>', "ok"),  # Apple Mail
+        ('<p>ok</p><div id="divRplyFwdMsg">From: x</div>', "ok"),  # Outlook
+        ('<p>ok</p><div id="appendonsend"></div><hr><p>old</p>', "ok"),  # new Outlook
+        ('<p>ok</p><div class="yahoo_quoted">old</div>', "ok"),
+        ("<p>ok</p><blockquote>a quote the customer typed</blockquote>",
+         "ok\n\na quote the customer typed"),  # an ordinary blockquote is content
+    ],
+)  # fmt: skip
+def test_html_quote_containers(html, reply):
+    assert cut_at_quote(html_to_text(html))[0] == reply
+
+
+def test_sanitize_html_drops_active_content_and_remote_images():
+    html = (
+        '<div onclick="x()">Hi<script>alert(1)</script><style>b{}</style>'
+        '<img src="cid:logo@x" onerror="alert(1)"><img src="https://tracker.example/p.gif">'
+        '<a href="javascript:alert(1)">j</a><a href="https://ok.example">ok</a>'
+        '<iframe src="https://evil.example"></iframe></div>'
+    )
+    clean = sanitize_html(
+        html, image_url=lambda src: "/media/c/logo.png" if src == "cid:logo@x" else None
+    )
+    assert "script" not in clean and "alert" not in clean and "onclick" not in clean
+    assert "iframe" not in clean and "style" not in clean and "javascript" not in clean
+    assert '<img src="/media/c/logo.png">' in clean
+    assert "tracker.example" not in clean
+    assert 'href="https://ok.example"' in clean and "nofollow" in clean
+
+
+# --- what the customer wrote ---------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("text", "reply", "quoted", "signature"),
+    [
+        # English: Gmail's wrapped header, Outlook's block, Apple's "Sent from"
+        ("Sure.\n\nOn Tue, Jan 2, 2024 at 9:00 AM Support <s@x.com>\nwrote:\n> old", "Sure.",
+         True, ""),
+        ("Hi\n\nFrom: Support <s@x.com>\nSent: Tuesday\nTo: me\nSubject: Re: x\n\nold", "Hi",
+         True, ""),
+        ("Yes please\n\nSent from my iPhone\n\n> On 2 Jan, Support <s@x.com> wrote:\n> old",
+         "Yes please", True, "Sent from my iPhone"),
+        ("Short answer\n\n-- \nJohn Doe\nACME Corp", "Short answer", False,
+         "--\nJohn Doe\nACME Corp"),
+        ("See below\n-----Original Message-----\nFrom: x\nold", "See below", True, ""),
+        # a closing line followed by a name is a signature; "Thanks, but ..." is not
+        ("Please check.\n\nBest regards,\nJohn", "Please check.", False, "Best regards,\nJohn"),
+        ("Hi,\nThanks, but the parcel never arrived.\nOrder 123.",
+         "Hi,\nThanks, but the parcel never arrived.\nOrder 123.", False, ""),
+        ("- one\n- two", "- one\n- two", False, ""),  # hyphen lists are not signatures
+        # Chinese forms
+        ("好的，谢谢！\n\n------------------ 原始邮件 ------------------\n"
+         "发件人: \"客服\"<s@x.com>;\n发送时间: 2024年1月2日\n收件人: 我\n主题: 订单\n\n您好",
+         "好的，谢谢！", True, ""),
+        ("收到了。\n\n发件人: 客服 <s@x.com>\n发送时间: 2024年1月2日 10:00\n"
+         "收件人: 张三\n主题: 回复: 订单", "收到了。", True, ""),
+        # full-width colons
+        ("收到了。\n\n发件人：客服\n日期：2024年1月2日\n\n旧", "收到了。", True, ""),
+        ("已解决\n\n张三 <zs@gmail.com> 于2024年1月2日周二 10:00写道：\n> 旧", "已解决", True, ""),
+        ("已解决\n\n客服 <s@x.com>\n于2024年1月2日周二 10:00写道：\n> 旧", "已解决", True, ""),
+        ("好的\n\n在 2024年1月2日，10:00，客服 <s@x.com> 写道：\n\n> 旧", "好的", True, ""),
+        ("没问题\n\n在 2024-01-02 09:00:00，\"客服\" <s@x.com> 写道：\n>旧", "没问题", True, ""),
+        ("收到\n\n------------------ Original ------------------\nFrom:  \"s\"<s@x.com>;", "收到",
+         True, ""),
+        ("請問何時出貨？\n\n寄件者: 客服 <s@x.com>\n寄件日期: 2024年1月2日\n收件者: 我\n主旨: 訂單",
+         "請問何時出貨？", True, ""),
+        ("好的\n\n發件人: 客服\n發送時間: 2024年1月2日\n\n舊", "好的", True, ""),
+        ("谢谢\n\n发自我的iPhone", "谢谢", False, "发自我的iPhone"),
+        ("请尽快处理。\n\n此致\n敬礼\n张三", "请尽快处理。", False, "此致\n敬礼\n张三"),
+        # a line that only mentions a date and 在 is content, not a header
+        ("我在等你的回复，在2024年1月1日下的单", "我在等你的回复，在2024年1月1日下的单", False, ""),
+        # answers between quoted lines: shown whole rather than cut to nothing
+        ("> question one\nanswer one\n> question two\nanswer two",
+         "> question one\nanswer one\n> question two\nanswer two", False, ""),
+        ("", "", False, ""),
+    ],
+)  # fmt: skip
+def test_split_reply(text, reply, quoted, signature):
+    result = split_reply(text)
+    assert result.text == reply
+    assert result.quoted is quoted
+    assert result.signature == signature
+
+
+@pytest.mark.parametrize(
+    ("name", "reply", "hidden"),
+    [
+        ("outlook_reply.eml",
+         'Hi,\n\nThe tracking page still says "label created". Can you check with the courier?',
+         "shipped yesterday"),
+        ("outlook_reply_gbk.eml",
+         "您好，\n发票抬头应该是“北京喆镕科技有限公司”，麻烦重新开一张。\n\n刘喆",
+         "发票已经寄出"),
+        ("gmail_reply.eml",
+         "Sure, my address is 12 Main St, Springfield.\n- Apartment 4\n- Ring twice",
+         "confirm your address"),
+        ("gmail_reply_zh_new_subject.eml", "请问退款什么时候到账？我已经等了一周了。",
+         "退货已经收到"),
+        ("qq_reply.eml", "好的，我收到货了，谢谢！", "包裹已经发出"),
+        ("foxmail_reply.eml", "退货单号是 SF1234567890，请查收。\n\n王五", "请提供退货单号"),
+        ("apple_mail_reply.eml", "Yes, please send the replacement to the same address.",
+         "refund"),
+        ("big5_reply.eml", "請問什麼時候出貨？地址是台北市碁盛路 8 號。", "已收到您的訂單"),
+        ("netease_reply.eml", "已经收到了，没问题。", "请确认收货"),
+        ("html_only_qq.eml", "尺码不合适，可以换一个 XL 的吗？", "旧内容"),
+    ],
+)  # fmt: skip
+def test_reply_of_recorded_mail(name, reply, hidden):
+    mail = parse_message(fixture_mail(name), max_attachment_bytes=LIMIT)
+    result = reply_of(mail)
+    assert result.text == reply
+    assert hidden not in result.text
+    assert hidden in mail.text or (mail.html and hidden in mail.html)  # the original is kept
+
+
+# --- auto-replies, bounces, lists ---------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("name", "kind"),
+    [
+        ("auto_reply_outlook.eml", MailKind.AUTO_REPLY),  # Auto-Submitted: auto-replied
+        ("auto_reply_qq.eml", MailKind.AUTO_REPLY),  # only the subject says 自动回复
+        ("auto_reply_x_autoreply.eml", MailKind.AUTO_REPLY),
+        ("bounce_dsn.eml", MailKind.BOUNCE),
+        ("bounce_delayed.eml", MailKind.BOUNCE),
+        ("bounce_qq.eml", MailKind.BOUNCE),  # free-form, from postmaster@
+        ("list_newsletter.eml", MailKind.LIST),
+        ("read_receipt.eml", MailKind.RECEIPT),
+        ("outlook_reply.eml", MailKind.HUMAN),
+        ("qq_reply.eml", MailKind.HUMAN),
+        ("new_mail_gbk_8bit.eml", MailKind.HUMAN),
+        ("broken_mime.eml", MailKind.HUMAN),
+    ],
+)
+def test_classify(name, kind):
+    assert classify(parse_message(fixture_mail(name), max_attachment_bytes=LIMIT)) is kind
+
+
+@pytest.mark.parametrize(
+    ("headers", "kind"),
+    [
+        ({"Auto-Submitted": "auto-generated"}, MailKind.AUTO_REPLY),
+        ({"Auto-Submitted": "no"}, MailKind.HUMAN),
+        ({"Precedence": "bulk"}, MailKind.LIST),
+        ({"Precedence": "auto_reply"}, MailKind.AUTO_REPLY),
+        ({"Precedence": "junk"}, MailKind.LIST),
+        ({"List-Id": "<x.example>"}, MailKind.LIST),
+        ({"X-Autorespond": "yes"}, MailKind.AUTO_REPLY),
+        ({"Return-Path": "<>"}, MailKind.AUTO_REPLY),
+        ({"Return-Path": "<>", "Subject": "Undeliverable: hi"}, MailKind.BOUNCE),
+        ({"Return-Path": "<a@b.c>"}, MailKind.HUMAN),
+        ({"Subject": "Automatic reply: hello"}, MailKind.AUTO_REPLY),
+        ({"Subject": "自动回复：你好"}, MailKind.AUTO_REPLY),
+        ({"Subject": "Re: automatic reply settings do not work"}, MailKind.HUMAN),
+    ],
+)
+def test_classify_headers(headers, kind):
+    lines = {"From": "a@example.com", "Subject": "hello", **headers}
+    raw = "".join(f"{k}: {v}\r\n" for k, v in lines.items()).encode() + b"\r\nbody"
+    assert classify(parse_message(raw, max_attachment_bytes=LIMIT)) is kind
+
+
+@pytest.mark.parametrize(
+    ("name", "failed", "reason_has"),
+    [
+        ("bounce_dsn.eml", True, "5.1.1"),
+        ("bounce_delayed.eml", False, "delayed"),
+        ("bounce_qq.eml", True, "系统退信"),
+    ],
+)
+def test_bounce_details_find_our_message(name, failed, reason_has):
+    ours = "<0123abcd.gw@example.com>"
+    mail = parse_message(fixture_mail(name, OUR_MESSAGE_ID=ours), max_attachment_bytes=LIMIT)
+    bounce = bounce_details(mail)
+    assert bounce.original_message_ids == [ours]
+    assert bounce.failed is failed
+    assert reason_has in bounce.reason
+
+
+# --- composing our reply -------------------------------------------------------------------------
+@pytest.mark.parametrize(
+    ("subject", "expected"),
+    [
+        ("Order 1234", "Re: Order 1234"),
+        ("Re: Order 1234", "Re: Order 1234"),
+        ("RE: Re: 回复: 答复：Order", "Re: Order"),
+        ("回复：订单问题", "Re: 订单问题"),
+        ("Fwd: AW: SV: x", "Re: x"),
+        ("Re[2]: x", "Re: x"),
+        ("", "Message from Acme"),
+        (None, "Message from Acme"),
+    ],
+)
+def test_reply_subject(subject, expected):
+    assert reply_subject(subject, "Message from Acme") == expected
+
+
+def test_build_reply_headers_and_parts():
+    msg = build_reply(
+        from_name=display_from("Alice 李", "Acme Support"),
+        from_address="support@example.com",
+        reply_to="support+0123456789abcdef@example.com",
+        to="zs@qq.com",
+        message_id="<m1.gw@example.com>",
+        text="您好，\n\n已经为您退款。",
+        context={
+            "message_id": "<c2@qq.com>",
+            "references": ["<c1@qq.com>", "<m0.gw@example.com>"],
+            "subject": "回复：订单问题",
+            "quote": "退款什么时候到账？",
+            "from": "zs@qq.com",
+            "from_name": "张三",
+            "date": "2024-01-02T10:00:00+08:00",
+        },
+    )
+    parsed = email.message_from_bytes(msg.as_bytes(), policy=email.policy.default)
+    assert str(parsed["From"]) == "Alice 李 via Acme Support <support@example.com>"
+    assert parsed["Subject"] == "Re: 订单问题"
+    assert parsed["In-Reply-To"] == "<c2@qq.com>"
+    assert parsed["References"] == "<c1@qq.com> <m0.gw@example.com> <c2@qq.com>"
+    assert parsed["Reply-To"] == "support+0123456789abcdef@example.com"
+    plain = parsed.get_body(("plain",)).get_content().replace("\r\n", "\n")
+    html = parsed.get_body(("html",)).get_content()
+    assert plain.startswith("您好，\n\n已经为您退款。\n")
+    assert "> 退款什么时候到账？" in plain and "张三 <zs@qq.com> wrote:" in plain
+    assert "<p>您好，</p><p>已经为您退款。</p>" in html and "<blockquote" in html
+
+
+def test_display_from():
+    assert display_from("Alice", "Acme") == "Alice via Acme"
+    assert display_from(None, "Acme") == "Acme"
+    assert display_from("Acme", "Acme") == "Acme"
+
+
+# --- threading helpers ---------------------------------------------------------------------------
+def test_tokens_are_stable_and_found_in_any_case():
+    token = thread_token("ch1", "<t@x>", "ZS@qq.com")
+    assert token == thread_token("ch1", "<t@x>", "zs@qq.com")
+    assert token != thread_token("ch2", "<t@x>", "zs@qq.com")
+    assert len(token) == 16 and token == token.lower()
+    addresses = ["someone@else.com", f"Support+{token.upper()}@Example.com", "support@example.com"]
+    assert find_tokens(addresses, "support", "example.com") == [token]
+    assert find_tokens([f"support+{token}@other.com"], "support", "example.com") == []
+    assert find_tokens([f"sales+{token}@example.com"], "support", "example.com") == []
+
+
+def test_outbound_message_id_is_stable_per_message():
+    first = outbound_message_id("ch1", "cv1:4", "example.com")
+    assert first == outbound_message_id("ch1", "cv1:4", "example.com")
+    assert first != outbound_message_id("ch1", "cv1:5", "example.com")
+    assert first.startswith("<") and first.endswith("@example.com>")
+
+
+# --- configuration -------------------------------------------------------------------------------
+def _config(**values):
+    base = {
+        "imap_host": "imap.example.com",
+        "imap_user": "support@example.com",
+        "imap_password": "pw",
+        "smtp_host": "smtp.example.com",
+        "from_address": "Support@Example.com",
+    }
+    return EmailConfig(**{**base, **values})
+
+
+def test_config_defaults():
+    cfg = _config()
+    assert cfg.imap_port_effective == 993 and cfg.smtp_port_effective == 465
+    assert cfg.reply_local == "Support" and cfg.reply_domain == "example.com"
+    assert cfg.reply_address_for("abc") == "Support+abc@example.com"
+    assert cfg.smtp_login == ("support@example.com", "pw")  # SMTP reuses the IMAP login
+    assert _config(smtp_user="").smtp_login is None
+    assert _config(imap_security="starttls", smtp_security="starttls").smtp_port_effective == 587
+    assert _config(plus_tokens=False).reply_address_for("abc") == "Support@example.com"
+    assert "pw" not in repr(cfg)
+
+
+@pytest.mark.parametrize(
+    "values",
+    [
+        {"from_address": "not an address"},
+        {"reply_local": "bad local"},
+        {"imap_security": "tls13"},
+        {"imap_folder": "a\r\nb"},
+        {"max_attachment_bytes": 0},
+    ],
+)
+def test_config_rejects(values):
+    with pytest.raises(ValidationError):
+        _config(**values)
+
+
+@pytest.mark.parametrize(
+    ("name", "quoted"),
+    [
+        ("INBOX", '"INBOX"'),
+        ("Support Tickets", '"Support Tickets"'),
+        ("客服", '"&W6JnDQ-"'),
+        ("A&B", '"A&-B"'),
+        ('Say "hi"', '"Say \\"hi\\""'),
+    ],
+)
+def test_quote_mailbox(name, quoted):
+    assert quote_mailbox(name) == quoted
+
+
+def test_imap_date():
+    import datetime as dt
+
+    assert imap_date(dt.datetime(2024, 1, 2, tzinfo=dt.UTC)) == "02-Jan-2024"
