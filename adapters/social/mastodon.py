@@ -97,7 +97,9 @@ def rate_info(headers: Mapping[str, str]) -> RateInfo:
 
 def classify(status: int, body: Any, headers: Mapping[str, str]) -> ApiError | None:
     detail = body.get("error") if isinstance(body, dict) else None
-    reason = f"Mastodon answered {status}: {detail}" if detail else f"Mastodon answered HTTP {status}"
+    reason = (
+        f"Mastodon answered {status}: {detail}" if detail else f"Mastodon answered HTTP {status}"
+    )
     return default_classify(status, reason, retry_at=rate_info(headers).reset_at)
 
 
@@ -119,7 +121,11 @@ def mention_to_message(
 ) -> InboundMessage | None:
     """A ``mention`` notification as an inbound message (None for anything else)."""
     status = notification.get("status")
-    if notification.get("type") != "mention" or not isinstance(status, dict) or not status.get("id"):
+    if (
+        notification.get("type") != "mention"
+        or not isinstance(status, dict)
+        or not status.get("id")
+    ):
         return None
     account = status.get("account") or notification.get("account") or {}
     acct = str(account.get("acct") or account.get("username") or "")
@@ -261,7 +267,9 @@ class MastodonAdapter(SocialAdapter):
             resp = await self.api.call(
                 "GET", url, endpoint="notifications", params=params, headers=self.headers
             )
-            items = [n for n in resp.body if isinstance(n, dict)] if isinstance(resp.body, list) else []
+            items = (
+                [n for n in resp.body if isinstance(n, dict)] if isinstance(resp.body, list) else []
+            )
             if not items:
                 return
             messages = []
@@ -275,7 +283,9 @@ class MastodonAdapter(SocialAdapter):
                     continue
                 root = await self.thread_root(status)
                 await self._remember_root(str(status["id"]), root)
-                msg = mention_to_message(notification, channel_id=self.ctx.channel_id, thread_key=root)
+                msg = mention_to_message(
+                    notification, channel_id=self.ctx.channel_id, thread_key=root
+                )
                 if msg is not None:
                     messages.append(msg)
             if cursor is None:

@@ -182,6 +182,4 @@ class SocialAdapter(Adapter):
         return value.decode() if isinstance(value, bytes) else str(value)
 
     async def remember_sent(self, message_id: str, platform_id: str) -> None:
-        await self.ctx.redis.set(
-            self.ctx.state_key(f"sent:{message_id}"), platform_id, ex=SENT_TTL
-        )
+        await self.ctx.redis.set(self.ctx.state_key(f"sent:{message_id}"), platform_id, ex=SENT_TTL)

@@ -228,7 +228,9 @@ class HttpApi:
             return error
         if body is None and status != 204:
             # A proxy's HTML page with a 200: treat as a passing fault.
-            return TransientApiError(f"{endpoint}: HTTP {status} without a JSON body", status=status)
+            return TransientApiError(
+                f"{endpoint}: HTTP {status} without a JSON body", status=status
+            )
         return ApiResponse(status, resp_headers, body)
 
 

@@ -58,7 +58,11 @@ def spike_starts(series: Sequence[int], rule: SpikeRule, history: Sequence[int] 
     previous_spike = False
     for i in range(len(counts)):
         spike = is_spike(counts[i], counts[max(0, i - n) : i], rule)
-        if spike and not previous_spike and (last_alert is None or i - last_alert > rule.cooldown_buckets):
+        if (
+            spike
+            and not previous_spike
+            and (last_alert is None or i - last_alert > rule.cooldown_buckets)
+        ):
             last_alert = i
             if i >= offset:
                 alerts.append(i - offset)
@@ -148,8 +152,9 @@ class MentionVolume:
             return None
         size = rule.bucket_seconds * 1000
         alerts_key = self.keys.mention_alerts(self.channel_id)
-        last = await self.redis.zrevrangebyscore(alerts_key, "+inf", "-inf", start=0, num=1,
-                                                  withscores=True)
+        last = await self.redis.zrevrangebyscore(
+            alerts_key, "+inf", "-inf", start=0, num=1, withscores=True
+        )
         if last and start - int(last[0][1]) <= rule.cooldown_buckets * size:
             return None
         alert = SpikeAlert(
@@ -194,7 +199,9 @@ async def mention_report(
     first = bucket_start(start_ms, bucket_seconds)
     starts = list(range(first, end_ms, size))
     if len(starts) > MAX_REPORT_BUCKETS:
-        raise ValueError(f"range too long: at most {MAX_REPORT_BUCKETS} buckets of {bucket_seconds}s")
+        raise ValueError(
+            f"range too long: at most {MAX_REPORT_BUCKETS} buckets of {bucket_seconds}s"
+        )
     channels = []
     for channel_id in channel_ids:
         values = await redis.mget([keys.mention_bucket(channel_id, s) for s in starts])

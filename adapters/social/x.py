@@ -57,7 +57,12 @@ class XConfig(SocialConfig):
 
     @model_validator(mode="after")
     def _credentials(self) -> XConfig:
-        oauth1_fields = (self.api_key, self.api_key_secret, self.access_token, self.access_token_secret)
+        oauth1_fields = (
+            self.api_key,
+            self.api_key_secret,
+            self.access_token,
+            self.access_token_secret,
+        )
         if all(oauth1_fields) or self.bearer_token:
             return self
         raise ValueError(
@@ -102,7 +107,9 @@ def rate_info(headers: Mapping[str, str]) -> RateInfo:
 
 
 def classify(status: int, body: Any, headers: Mapping[str, str]) -> ApiError | None:
-    return default_classify(status, error_reason(body, status), retry_at=rate_info(headers).reset_at)
+    return default_classify(
+        status, error_reason(body, status), retry_at=rate_info(headers).reset_at
+    )
 
 
 def posts_to_messages(
@@ -241,7 +248,9 @@ class XAdapter(SocialAdapter):
     def _url(self, path: str) -> str:
         return f"{self.config.api_base_url.rstrip('/')}{path}"
 
-    def _auth(self, method: str, url: str, query: Mapping[str, str]) -> Callable[[], dict[str, str]]:
+    def _auth(
+        self, method: str, url: str, query: Mapping[str, str]
+    ) -> Callable[[], dict[str, str]]:
         cfg = self.config
         if cfg.api_key and cfg.api_key_secret and cfg.access_token and cfg.access_token_secret:
             key, key_secret = cfg.api_key, cfg.api_key_secret
@@ -368,7 +377,9 @@ class XAdapter(SocialAdapter):
         if not text:
             raise PermanentSendError("An X reply needs text.")
         if message.attachments:
-            raise PermanentSendError("Replies on X carry text only: put a link to the file instead.")
+            raise PermanentSendError(
+                "Replies on X carry text only: put a link to the file instead."
+            )
         check_length(text)
         previous = await self.sent_before(message.message_id)
         if previous:

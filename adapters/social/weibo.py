@@ -1,0 +1,340 @@
+"""Weibo (open API v2): posts and comments that @mention the account, answered with comments.
+
+- ``GET /2/statuses/mentions.json`` and ``GET /2/comments/mentions.json`` with ``since_id``
+  (the same on every page of one poll) and ``page``; the newest id becomes the cursor after the
+  last page.
+- A post mentioning us is its own thread; a comment mentioning us belongs to the thread of the
+  post it comments on.
+- Replies: a comment on the post (``comments/create``) or a reply to the comment
+  (``comments/reply``).
+- Rate limits: Weibo answers error 10022/10023/10024 (hourly limits, no headers); the reset comes
+  from ``account/rate_limit_status.json``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Mapping
+from datetime import datetime
+from typing import Any, ClassVar
+
+from pydantic import Field
+
+from adapters.base import AdapterContext, PermanentSendError, VerifyError
+from adapters.social.mentions import SocialAdapter, SocialConfig, id_key, newest, send_error
+from adapters.social.poller import (
+    ApiError,
+    HttpApi,
+    PermanentApiError,
+    RateInfo,
+    RateLimited,
+    TransientApiError,
+    default_classify,
+)
+from adapters.social.textlen import WEIBO_MAX_LENGTH, weibo_length
+from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage, OutboundMessage
+
+RATE_LIMIT_CODES = {10022, 10023, 10024}  # IP / user / user-per-API requests out of rate limit
+# System errors worth retrying: system error, service unavailable, remote service error,
+# too many pending tasks, job expired, RPC error, backend timeout.
+TRANSIENT_CODES = {10001, 10002, 10003, 10009, 10010, 10011, 10012, 23201}
+POSTING_TOO_FAST = 20016  # "out of limit" on posting: wait a minute and try again
+# Whole-API window: Weibo's user limit spans every endpoint.
+ENDPOINT = "weibo"
+
+
+class WeiboConfig(SocialConfig):
+    api_base_url: str = Field("https://api.weibo.com", description="Weibo API base URL.")
+    web_url: str = Field("https://m.weibo.cn", description="Base of public post links.")
+    access_token: str = Field(description="OAuth 2.0 access token of the account.")
+    uid: str | None = Field(None, description="The account's uid; looked up when empty.")
+    page_size: int = Field(50, ge=1, le=200)
+
+
+# --- pure parsing ---------------------------------------------------------------------------
+
+
+def parse_time(value: str | None) -> int | None:
+    """Weibo times look like ``Tue May 31 17:46:55 +0800 2011``."""
+    if not value:
+        return None
+    try:
+        return int(datetime.strptime(value, "%a %b %d %H:%M:%S %z %Y").timestamp() * 1000)
+    except ValueError:
+        return None
+
+
+def item_id(item: Mapping[str, Any]) -> str | None:
+    value = item.get("idstr") or item.get("id")
+    return str(value) if value else None
+
+
+def rate_info(headers: Mapping[str, str]) -> RateInfo:
+    return RateInfo()  # Weibo sends no rate-limit headers
+
+
+def next_hour(now: float) -> float:
+    return (int(now) // 3600 + 1) * 3600.0
+
+
+def classify(status: int, body: Any, headers: Mapping[str, str]) -> ApiError | None:
+    code = body.get("error_code") if isinstance(body, dict) else None
+    if code is None:
+        return default_classify(status, f"Weibo answered HTTP {status}", retry_at=None)
+    try:
+        code = int(code)
+    except (TypeError, ValueError):
+        code = -1
+    reason = f"Weibo error {code}: {body.get('error') or 'unknown'}"
+    if code in RATE_LIMIT_CODES:
+        # Hourly windows: until the next hour unless account/rate_limit_status says otherwise.
+        return RateLimited(reason, retry_at=next_hour(time.time()), status=status)
+    if code == POSTING_TOO_FAST:
+        return RateLimited(reason, retry_at=time.time() + 60, status=status)
+    if code in TRANSIENT_CODES:
+        return TransientApiError(reason, status=status)
+    return PermanentApiError(reason, status=status)
+
+
+def _user_fields(user: Mapping[str, Any]) -> tuple[str, str | None]:
+    uid = str(user.get("idstr") or user.get("id") or "unknown")
+    return uid, user.get("screen_name") or user.get("name")
+
+
+def status_to_message(
+    status: Mapping[str, Any], *, channel_id: str, web_url: str
+) -> InboundMessage | None:
+    """A post that @mentions us: its own thread; we answer with a comment on it."""
+    post_id = item_id(status)
+    if not post_id:
+        return None
+    uid, name = _user_fields(status.get("user") or {})
+    attachments = [
+        Attachment(
+            kind="image", url=p["original_pic"] if "original_pic" in p else p.get("thumbnail_pic")
+        )
+        for p in status.get("pic_urls") or []
+        if isinstance(p, dict) and (p.get("original_pic") or p.get("thumbnail_pic"))
+    ]
+    if not attachments and status.get("original_pic"):
+        attachments = [Attachment(kind="image", url=status["original_pic"])]
+    meta = {
+        "platform": "weibo",
+        "source": "mention",
+        "kind": "status",
+        "post_id": post_id,
+        "status_id": post_id,
+        "author_id": uid,
+        "author_handle": f"@{name}" if name else None,
+        "author_name": name,
+        "url": f"{web_url.rstrip('/')}/status/{post_id}",
+        "public": True,
+    }
+    return InboundMessage(
+        channel_id=channel_id,
+        channel_type=Channel.WEIBO,
+        external_id=post_id,
+        contact=ContactIdentity(external_id=uid, name=name),
+        thread_key=post_id,
+        text=str(status.get("text") or ""),
+        attachments=attachments,
+        sent_at=parse_time(status.get("created_at")) or 0,
+        meta={k: v for k, v in meta.items() if v is not None},
+        raw=dict(status),
+    )
+
+
+def comment_to_message(
+    comment: Mapping[str, Any], *, channel_id: str, web_url: str
+) -> InboundMessage | None:
+    """A comment that @mentions us: the thread is the post it comments on; we reply to it."""
+    comment_id = item_id(comment)
+    status = comment.get("status") or {}
+    status_id = item_id(status) if isinstance(status, dict) else None
+    if not comment_id or not status_id:
+        return None
+    uid, name = _user_fields(comment.get("user") or {})
+    meta = {
+        "platform": "weibo",
+        "source": "mention",
+        "kind": "comment",
+        "post_id": comment_id,
+        "comment_id": comment_id,
+        "status_id": status_id,
+        "status_text": (status.get("text") or "")[:280] or None,
+        "author_id": uid,
+        "author_handle": f"@{name}" if name else None,
+        "author_name": name,
+        "url": f"{web_url.rstrip('/')}/status/{status_id}",
+        "public": True,
+    }
+    return InboundMessage(
+        channel_id=channel_id,
+        channel_type=Channel.WEIBO,
+        external_id=comment_id,
+        contact=ContactIdentity(external_id=uid, name=name),
+        thread_key=status_id,
+        text=str(comment.get("text") or ""),
+        sent_at=parse_time(comment.get("created_at")) or 0,
+        meta={k: v for k, v in meta.items() if v is not None},
+        raw=dict(comment),
+    )
+
+
+def check_length(text: str) -> None:
+    length = weibo_length(text)
+    if length > WEIBO_MAX_LENGTH:
+        raise PermanentSendError(
+            f"This comment is {length} characters as Weibo counts them (two half-width letters "
+            f"or digits count as one, a link 10); Weibo allows {WEIBO_MAX_LENGTH}. "
+            f"Shorten it by {length - WEIBO_MAX_LENGTH}."
+        )
+
+
+# --- the adapter ----------------------------------------------------------------------------
+
+
+class WeiboAdapter(SocialAdapter):
+    channel_type: ClassVar[Channel] = Channel.WEIBO
+    Config: ClassVar[type[WeiboConfig]] = WeiboConfig
+    secret_fields: ClassVar[frozenset[str]] = frozenset({"access_token"})
+    max_text_length: ClassVar[int | None] = WEIBO_MAX_LENGTH
+
+    def __init__(self, ctx: AdapterContext) -> None:
+        super().__init__(ctx)
+        self.config: WeiboConfig = ctx.config  # type: ignore[assignment]
+        self.api = HttpApi(
+            ctx.http,
+            rate_info=rate_info,
+            classify=classify,
+            timeout=self.config.request_timeout_seconds,
+            reset_lookup=self._reset_time,
+        )
+        self.uid = self.config.uid
+
+    def _url(self, path: str) -> str:
+        return f"{self.config.api_base_url.rstrip('/')}/2/{path}"
+
+    async def _get(self, path: str, params: dict[str, str], *, wait: bool = True) -> Any:
+        resp = await self.api.call(
+            "GET",
+            self._url(path),
+            endpoint=ENDPOINT,
+            wait=wait,
+            params={**params, "access_token": self.config.access_token},
+        )
+        return resp.body
+
+    async def _reset_time(self, error: RateLimited) -> float | None:
+        """``reset_time_in_seconds`` of account/rate_limit_status: seconds until the window
+        resets (the status endpoint itself is not rate limited)."""
+        resp = await self.api.call(
+            "GET",
+            self._url("account/rate_limit_status.json"),
+            endpoint="rate_limit_status",
+            wait=False,
+            params={"access_token": self.config.access_token},
+        )
+        body = resp.body if isinstance(resp.body, dict) else {}
+        seconds = body.get("reset_time_in_seconds")
+        if not isinstance(seconds, int | float):
+            return None
+        # Some deployments answer an epoch time rather than a duration.
+        return float(seconds) if seconds > 1e9 else time.time() + float(seconds)
+
+    async def _get_uid(self, *, wait: bool) -> str:
+        body = await self._get("account/get_uid.json", {}, wait=wait)
+        uid = body.get("uid") if isinstance(body, dict) else None
+        if not uid:
+            raise VerifyError("Weibo answered get_uid without a uid")
+        return str(uid)
+
+    async def verify(self) -> None:
+        try:
+            uid = await self._get_uid(wait=False)
+        except ApiError as exc:
+            raise VerifyError(exc.reason) from exc
+        if self.config.uid and uid != self.config.uid:
+            raise VerifyError(f"the access token belongs to uid {uid}, not {self.config.uid}")
+
+    async def prepare(self) -> None:
+        if self.uid is None:
+            self.uid = await self._get_uid(wait=True)
+
+    def pollers(self) -> list[tuple[str, Any]]:
+        return [("statuses", self.poll_statuses), ("comments", self.poll_comments)]
+
+    async def poll_statuses(self) -> None:
+        await self._poll("statuses", "statuses/mentions.json", "statuses")
+
+    async def poll_comments(self) -> None:
+        await self._poll("comments", "comments/mentions.json", "comments")
+
+    async def _poll(self, cursor_name: str, path: str, list_key: str) -> None:
+        cfg = self.config
+        since = await self.get_cursor(cursor_name)
+        count = cfg.page_size if since else max(1, min(cfg.backfill, 200))
+        items: list[Mapping[str, Any]] = []
+        newest_id: str | None = None
+        for page in range(1, (cfg.max_pages if since else 1) + 1):
+            params = {"count": str(count), "page": str(page)}
+            if since:
+                params["since_id"] = since  # the same on every page of this poll
+            body = await self._get(path, params)
+            batch = body.get(list_key) if isinstance(body, dict) else None
+            batch = [b for b in batch or [] if isinstance(b, dict)]
+            if page == 1:
+                newest_id = newest([i for i in map(item_id, batch) if i])
+            items += batch
+            if len(batch) < count:
+                break
+        messages = []
+        seen: set[str] = set()
+        for item in items:
+            user = item.get("user") or {}
+            if self.uid and str(user.get("idstr") or user.get("id") or "") == self.uid:
+                continue  # our own post or comment
+            if list_key == "statuses":
+                msg = status_to_message(item, channel_id=self.ctx.channel_id, web_url=cfg.web_url)
+            else:
+                msg = comment_to_message(item, channel_id=self.ctx.channel_id, web_url=cfg.web_url)
+            # Pages shift when new mentions arrive mid-poll: the same item may come twice.
+            if msg is not None and msg.external_id not in seen:
+                seen.add(msg.external_id)
+                messages.append(msg)
+        if since is None:
+            messages = messages[: cfg.backfill]
+        await self.deliver_all(messages)
+        if newest_id and (since is None or id_key(newest_id) > id_key(since)):
+            await self.set_cursor(cursor_name, newest_id)
+
+    async def send(self, message: OutboundMessage) -> str:
+        ctx = message.reply_context
+        text = message.text.strip()
+        if not text:
+            raise PermanentSendError("A Weibo comment needs text.")
+        if message.attachments:
+            raise PermanentSendError(
+                "Weibo comments carry text only: put a link to the file instead."
+            )
+        check_length(text)
+        previous = await self.sent_before(message.message_id)
+        if previous:
+            return previous
+        status_id = str(ctx.get("status_id") or message.thread_key)
+        form = {"access_token": self.config.access_token, "id": status_id, "comment": text}
+        path = "comments/create.json"
+        if ctx.get("kind") == "comment" and ctx.get("comment_id"):
+            path = "comments/reply.json"
+            form["cid"] = str(ctx["comment_id"])
+        try:
+            resp = await self.api.call(
+                "POST", self._url(path), endpoint=ENDPOINT, wait=False, data=form
+            )
+        except ApiError as exc:
+            raise send_error(exc, "Weibo did not publish the comment") from exc
+        comment_id = item_id(resp.body) if isinstance(resp.body, dict) else None
+        if not comment_id:
+            raise PermanentSendError("Weibo answered without the id of the new comment")
+        await self.remember_sent(message.message_id, comment_id)
+        return comment_id

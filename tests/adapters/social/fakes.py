@@ -1,0 +1,699 @@
+"""Local stand-ins for X, Mastodon and Weibo, following each platform's documented contract:
+authentication, paging (since_id / pagination_token / min_id + Link / page), rate-limit headers
+and errors, and the reply endpoints. Tests drive them (customers post, failures are injected) and
+read what they received.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import quote, unquote
+
+from aiohttp import web
+
+
+def _iso(ts: float) -> str:
+    return datetime.fromtimestamp(ts, UTC).strftime("%Y-%m-%dT%H:%M:%S.000Z")
+
+
+def _id_key(value: str) -> tuple[int, str]:
+    return (len(value), value)
+
+
+@dataclass
+class Failure:
+    """Answer the next ``count`` requests whose path contains ``path`` with ``status``."""
+
+    path: str
+    status: int
+    count: int
+    body: str = "<html><body><h1>502 Bad Gateway</h1></body></html>"
+    content_type: str = "text/html"
+    headers: dict[str, str] = field(default_factory=dict)
+    skip: int = 0  # let this many matching requests through first
+
+
+@dataclass
+class Window:
+    """One rate-limit window: ``limit`` requests until ``reset_at`` (epoch seconds)."""
+
+    limit: int
+    seconds: float
+    remaining: int = 0
+    reset_at: float = 0.0
+
+    def hit(self) -> bool:
+        now = time.time()
+        if now >= self.reset_at:
+            self.remaining = self.limit
+            self.reset_at = now + self.seconds
+        if self.remaining <= 0:
+            return False
+        self.remaining -= 1
+        return True
+
+
+@dataclass
+class Request:
+    method: str
+    path: str
+    query: dict[str, list[str]]
+    at: float  # time.time() when received
+
+
+@dataclass
+class FakeBase:
+    requests: list[Request] = field(default_factory=list)
+    failures: list[Failure] = field(default_factory=list)
+    rejected: int = 0  # requests refused by a rate-limit window
+
+    def fail_next(self, path: str, status: int = 503, count: int = 1, **kw: Any) -> None:
+        self.failures.append(Failure(path, status, count, **kw))
+
+    def _injected(self, request: web.Request) -> web.Response | None:
+        for failure in self.failures:
+            if failure.path in request.path and failure.count > 0:
+                if failure.skip > 0:
+                    failure.skip -= 1
+                    continue
+                failure.count -= 1
+                return web.Response(
+                    status=failure.status,
+                    text=failure.body,
+                    content_type=failure.content_type,
+                    headers=failure.headers,
+                )
+        return None
+
+    def _log(self, request: web.Request) -> None:
+        query: dict[str, list[str]] = {}
+        for k, v in request.query.items():
+            query.setdefault(k, []).append(v)
+        self.requests.append(Request(request.method, request.path, query, time.time()))
+
+    def calls(self, path_part: str, method: str = "GET") -> list[Request]:
+        return [r for r in self.requests if r.method == method and path_part in r.path]
+
+
+# ============================================================================================
+# X API v2
+# ============================================================================================
+
+
+def _pct(value: str) -> str:
+    return quote(value, safe="~")
+
+
+def oauth1_valid(request: web.Request, consumer_secret: str, token_secret: str) -> dict[str, str]:
+    """Check an OAuth 1.0a header against the request (query params signed, JSON body not).
+    Returns the oauth parameters, or raises HTTPUnauthorized."""
+    header = request.headers.get("Authorization", "")
+    if not header.startswith("OAuth "):
+        raise web.HTTPUnauthorized()
+    oauth = {}
+    for part in header[6:].split(","):
+        key, _, value = part.strip().partition("=")
+        oauth[unquote(key)] = unquote(value.strip('"'))
+    given = oauth.pop("oauth_signature", "")
+    params = [(k, v) for k, v in request.query.items()] + list(oauth.items())
+    normalized = "&".join(f"{k}={v}" for k, v in sorted((_pct(k), _pct(v)) for k, v in params))
+    url = f"{request.url.scheme}://{request.url.host}:{request.url.port}{request.path}"
+    base = f"{request.method}&{_pct(url)}&{_pct(normalized)}"
+    key = f"{_pct(consumer_secret)}&{_pct(token_secret)}".encode()
+    expected = base64.b64encode(hmac.new(key, base.encode(), hashlib.sha1).digest()).decode()
+    if not hmac.compare_digest(expected, given):
+        raise web.HTTPUnauthorized()
+    return oauth
+
+
+@dataclass
+class FakeX(FakeBase):
+    user_id: str = "2244994945"
+    username: str = "acme"
+    consumer_key: str = "ck-test"
+    consumer_secret: str = "cs-test"
+    token: str = "2244994945-tokentest"
+    token_secret: str = "ts-test"
+    bearer: str | None = None
+    posts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    replies: list[dict[str, Any]] = field(default_factory=list)
+    windows: dict[str, Window] = field(default_factory=dict)
+    _ids: Any = field(default_factory=lambda: itertools.count(1_790_000_000_000_000_000))
+
+    def __post_init__(self) -> None:
+        self.users[self.user_id] = {"id": self.user_id, "username": self.username, "name": "Acme"}
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/2/users/me", self.h_me)
+        app.router.add_get("/2/users/{id}/mentions", self.h_mentions)
+        app.router.add_get("/2/tweets/search/recent", self.h_search)
+        app.router.add_post("/2/tweets", self.h_create)
+        return app
+
+    # --- test side ----------------------------------------------------------------------
+    def user(self, username: str, name: str | None = None) -> str:
+        for u in self.users.values():
+            if u["username"] == username:
+                return u["id"]
+        uid = str(1000 + len(self.users))
+        self.users[uid] = {"id": uid, "username": username, "name": name or username.title()}
+        return uid
+
+    def tweet(self, username: str, text: str, *, in_reply_to: str | None = None) -> str:
+        author = self.user(username)
+        post_id = str(next(self._ids))
+        post: dict[str, Any] = {
+            "id": post_id,
+            "text": text,
+            "author_id": author,
+            "created_at": _iso(time.time()),
+            "conversation_id": post_id,
+            "lang": "en",
+        }
+        if in_reply_to:
+            parent = self.posts[in_reply_to]
+            post["conversation_id"] = parent["conversation_id"]
+            post["referenced_tweets"] = [{"type": "replied_to", "id": in_reply_to}]
+            post["in_reply_to_user_id"] = parent["author_id"]
+        self.posts[post_id] = post
+        return post_id
+
+    def limit(self, endpoint: str, limit: int, seconds: float) -> None:
+        self.windows[endpoint] = Window(limit, seconds)
+
+    # --- server side --------------------------------------------------------------------
+    def _problem(self, status: int, title: str, detail: str) -> web.Response:
+        body = {"title": title, "detail": detail, "type": "about:blank", "status": status}
+        return web.json_response(body, status=status)
+
+    def _auth(self, request: web.Request) -> None:
+        header = request.headers.get("Authorization", "")
+        if self.bearer and header == f"Bearer {self.bearer}":
+            return
+        oauth = oauth1_valid(request, self.consumer_secret, self.token_secret)
+        if oauth.get("oauth_consumer_key") != self.consumer_key or oauth.get("oauth_token") != (
+            self.token
+        ):
+            raise web.HTTPUnauthorized()
+
+    async def _guard(self, request: web.Request, endpoint: str) -> web.Response | dict[str, str]:
+        """Log, authenticate, inject failures, apply the endpoint's window."""
+        self._log(request)
+        try:
+            self._auth(request)
+        except web.HTTPUnauthorized:
+            return self._problem(401, "Unauthorized", "Unauthorized")
+        injected = self._injected(request)
+        if injected is not None:
+            return injected
+        window = self.windows.get(endpoint)
+        if window is None:
+            return {}
+        allowed = window.hit()
+        headers = {
+            "x-rate-limit-limit": str(window.limit),
+            "x-rate-limit-remaining": str(window.remaining),
+            "x-rate-limit-reset": str(int(window.reset_at) + 1),
+        }
+        if not allowed:
+            self.rejected += 1
+            resp = self._problem(429, "Too Many Requests", "Too Many Requests")
+            resp.headers.update(headers)
+            return resp
+        return headers
+
+    def _render(self, post: dict[str, Any], fields: set[str]) -> dict[str, Any]:
+        out = {"id": post["id"], "text": post["text"], "edit_history_tweet_ids": [post["id"]]}
+        for name in fields:
+            if name in post:
+                out[name] = post[name]
+        return out
+
+    def _page(self, request: web.Request, matched: list[dict[str, Any]], token_param: str,
+              min_results: int, headers: dict[str, str]) -> web.Response:  # fmt: skip
+        q = request.query
+        try:
+            max_results = int(q.get("max_results", "10"))
+        except ValueError:
+            max_results = -1
+        if not min_results <= max_results <= 100:
+            return self._problem(400, "Invalid Request", "max_results out of range")
+        since = q.get("since_id")
+        token = q.get(token_param)
+        rows = sorted(matched, key=lambda p: _id_key(p["id"]), reverse=True)
+        if since:
+            rows = [p for p in rows if _id_key(p["id"]) > _id_key(since)]
+        if token:
+            # The token names the last post of the previous page: stable while new posts arrive.
+            before = base64.urlsafe_b64decode(token.encode()).decode()
+            rows = [p for p in rows if _id_key(p["id"]) < _id_key(before)]
+        page, rest = rows[:max_results], rows[max_results:]
+        fields = set(q.get("tweet.fields", "").split(","))
+        body: dict[str, Any] = {"meta": {"result_count": len(page)}}
+        if page:
+            body["data"] = [self._render(p, fields) for p in page]
+            body["meta"]["newest_id"] = page[0]["id"]
+            body["meta"]["oldest_id"] = page[-1]["id"]
+            if "author_id" in q.get("expansions", "").split(","):
+                authors = {p["author_id"] for p in page}
+                body["includes"] = {"users": [self.users[a] for a in sorted(authors)]}
+        if page and rest:
+            body["meta"]["next_token"] = base64.urlsafe_b64encode(page[-1]["id"].encode()).decode()
+        return web.json_response(body, headers=headers)
+
+    async def h_me(self, request: web.Request) -> web.Response:
+        guard = await self._guard(request, "users/me")
+        if isinstance(guard, web.Response):
+            return guard
+        return web.json_response({"data": self.users[self.user_id]}, headers=guard)
+
+    async def h_mentions(self, request: web.Request) -> web.Response:
+        guard = await self._guard(request, "mentions")
+        if isinstance(guard, web.Response):
+            return guard
+        if request.match_info["id"] != self.user_id:
+            return self._problem(403, "Forbidden", "not your mentions")
+        handle = f"@{self.username}".lower()
+        matched = [p for p in self.posts.values() if handle in p["text"].lower()]
+        return self._page(request, matched, "pagination_token", 5, guard)
+
+    async def h_search(self, request: web.Request) -> web.Response:
+        guard = await self._guard(request, "search")
+        if isinstance(guard, web.Response):
+            return guard
+        query = request.query.get("query", "")
+        terms = [t.lower() for t in query.split('"')[1::2]]
+        if not terms:
+            return self._problem(400, "Invalid Request", "query needs a term")
+        matched = [p for p in self.posts.values() if any(t in p["text"].lower() for t in terms)]
+        return self._page(request, matched, "next_token", 10, guard)
+
+    async def h_create(self, request: web.Request) -> web.Response:
+        guard = await self._guard(request, "tweets")
+        if isinstance(guard, web.Response):
+            return guard
+        try:
+            body = await request.json()
+        except json.JSONDecodeError:
+            return self._problem(400, "Invalid Request", "body is not JSON")
+        text = body.get("text") or ""
+        reply_to = (body.get("reply") or {}).get("in_reply_to_tweet_id")
+        if not text:
+            return self._problem(400, "Invalid Request", "text is required")
+        if reply_to and reply_to not in self.posts:
+            return self._problem(
+                403,
+                "Forbidden",
+                "You attempted to reply to a Tweet that is deleted or not visible.",
+            )
+        self.replies.append(body)
+        post_id = self.tweet(self.username, text, in_reply_to=reply_to)
+        data = {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}
+        return web.json_response({"data": data}, status=201, headers=guard)
+
+
+# ============================================================================================
+# Mastodon
+# ============================================================================================
+
+
+@dataclass
+class FakeMastodon(FakeBase):
+    token: str = "masto-token"
+    our_acct: str = "acme"
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    notifications: list[dict[str, Any]] = field(default_factory=list)
+    accounts: dict[str, dict[str, Any]] = field(default_factory=dict)
+    posted: list[dict[str, Any]] = field(default_factory=list)  # POST /api/v1/statuses bodies
+    idempotency: dict[str, str] = field(default_factory=dict)
+    window: Window | None = None
+    # Ids cross a digit boundary (990 -> 1000) so string order would be wrong.
+    _status_ids: Any = field(default_factory=lambda: itertools.count(990))
+    _notification_ids: Any = field(default_factory=lambda: itertools.count(95))
+
+    def __post_init__(self) -> None:
+        self.account(self.our_acct)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/api/v1/accounts/verify_credentials", self.h_verify)
+        app.router.add_get("/api/v1/notifications", self.h_notifications)
+        app.router.add_get("/api/v1/statuses/{id}/context", self.h_context)
+        app.router.add_post("/api/v1/statuses", self.h_create)
+        return app
+
+    # --- test side ----------------------------------------------------------------------
+    def account(self, acct: str) -> dict[str, Any]:
+        if acct not in self.accounts:
+            username = acct.split("@")[0]
+            self.accounts[acct] = {
+                "id": str(100 + len(self.accounts)),
+                "username": username,
+                "acct": acct,
+                "display_name": username.title(),
+                "url": f"https://social.example/@{acct}",
+            }
+        return self.accounts[acct]
+
+    def toot(
+        self,
+        acct: str,
+        text: str,
+        *,
+        in_reply_to: str | None = None,
+        visibility: str = "public",
+    ) -> str:
+        account = self.account(acct)
+        status_id = str(next(self._status_ids))
+        html = "".join(f"<p>{line}</p>" for line in text.split("\n\n"))
+        status = {
+            "id": status_id,
+            "uri": f"https://social.example/users/{account['username']}/statuses/{status_id}",
+            "url": f"https://social.example/@{acct}/{status_id}",
+            "created_at": _iso(time.time()),
+            "content": html,
+            "visibility": visibility,
+            "spoiler_text": "",
+            "in_reply_to_id": in_reply_to,
+            "account": account,
+            "media_attachments": [],
+            "mentions": [],
+        }
+        self.statuses[status_id] = status
+        if f"@{self.our_acct}" in text and acct != self.our_acct:
+            self._notify("mention", account, status)
+        return status_id
+
+    def favourite(self, acct: str, status_id: str) -> None:
+        self._notify("favourite", self.account(acct), self.statuses[status_id])
+
+    def _notify(self, kind: str, account: dict[str, Any], status: dict[str, Any]) -> None:
+        self.notifications.append(
+            {
+                "id": str(next(self._notification_ids)),
+                "type": kind,
+                "created_at": status["created_at"],
+                "account": account,
+                "status": status,
+            }
+        )
+
+    # --- server side --------------------------------------------------------------------
+    async def _guard(self, request: web.Request) -> web.Response | dict[str, str]:
+        self._log(request)
+        if request.headers.get("Authorization") != f"Bearer {self.token}":
+            return web.json_response({"error": "The access token is invalid"}, status=401)
+        injected = self._injected(request)
+        if injected is not None:
+            return injected
+        if self.window is None:
+            return {}
+        allowed = self.window.hit()
+        headers = {
+            "X-RateLimit-Limit": str(self.window.limit),
+            "X-RateLimit-Remaining": str(self.window.remaining),
+            "X-RateLimit-Reset": datetime.fromtimestamp(self.window.reset_at, UTC).isoformat(),
+        }
+        if not allowed:
+            self.rejected += 1
+            return web.json_response({"error": "Too many requests"}, status=429, headers=headers)
+        return headers
+
+    async def h_verify(self, request: web.Request) -> web.Response:
+        guard = await self._guard(request)
+        if isinstance(guard, web.Response):
+            return guard
+        return web.json_response(self.accounts[self.our_acct], headers=guard)
+
+    async def h_notifications(self, request: web.Request) -> web.Response:
+        guard = await self._guard(request)
+        if isinstance(guard, web.Response):
+            return guard
+        q = request.query
+        types = q.getall("types[]", [])
+        limit = min(int(q.get("limit", "40")), 80)
+        rows = [n for n in self.notifications if not types or n["type"] in types]
+        rows.sort(key=lambda n: _id_key(n["id"]))
+        if "max_id" in q:
+            rows = [n for n in rows if _id_key(n["id"]) < _id_key(q["max_id"])]
+        if "since_id" in q:
+            rows = [n for n in rows if _id_key(n["id"]) > _id_key(q["since_id"])]
+        if "min_id" in q:
+            # Immediately newer than min_id: the oldest ``limit`` of them.
+            rows = [n for n in rows if _id_key(n["id"]) > _id_key(q["min_id"])][:limit]
+        else:
+            rows = rows[-limit:]
+        page = list(reversed(rows))  # newest first, as Mastodon answers
+        headers = dict(guard)
+        if page:
+            base = f"{request.url.scheme}://{request.url.host}:{request.url.port}{request.path}"
+            headers["Link"] = (
+                f'<{base}?max_id={page[-1]["id"]}>; rel="next", '
+                f'<{base}?min_id={page[0]["id"]}>; rel="prev"'
+            )
+        return web.json_response(page, headers=headers)
+
+    async def h_context(self, request: web.Request) -> web.Response:
+        guard = await self._guard(request)
+        if isinstance(guard, web.Response):
+            return guard
+        status = self.statuses.get(request.match_info["id"])
+        if status is None:
+            return web.json_response({"error": "Record not found"}, status=404)
+        ancestors = []
+        parent = status.get("in_reply_to_id")
+        while parent and parent in self.statuses:
+            ancestors.insert(0, self.statuses[parent])
+            parent = self.statuses[parent].get("in_reply_to_id")
+        return web.json_response({"ancestors": ancestors, "descendants": []}, headers=guard)
+
+    async def h_create(self, request: web.Request) -> web.Response:
+        guard = await self._guard(request)
+        if isinstance(guard, web.Response):
+            return guard
+        if request.content_type == "application/json":
+            body = await request.json()
+        else:
+            body = dict(await request.post())
+        key = request.headers.get("Idempotency-Key")
+        if key and key in self.idempotency:
+            return web.json_response(self.statuses[self.idempotency[key]], headers=guard)
+        text = str(body.get("status") or "")
+        if not text:
+            return web.json_response(
+                {"error": "Validation failed: Text can't be blank"}, status=422
+            )
+        if len(text) > 500:
+            return web.json_response(
+                {"error": "Validation failed: Text character limit of 500 exceeded"}, status=422
+            )
+        reply_to = body.get("in_reply_to_id")
+        if reply_to and reply_to not in self.statuses:
+            return web.json_response({"error": "Record not found"}, status=404)
+        self.posted.append({**body, "idempotency_key": key})
+        status_id = self.toot(
+            self.our_acct, text, in_reply_to=reply_to, visibility=body.get("visibility", "public")
+        )
+        if key:
+            self.idempotency[key] = status_id
+        return web.json_response(self.statuses[status_id], headers=guard)
+
+
+# ============================================================================================
+# Weibo
+# ============================================================================================
+
+
+def _weibo_time(ts: float) -> str:
+    return datetime.fromtimestamp(ts).astimezone().strftime("%a %b %d %H:%M:%S %z %Y")
+
+
+@dataclass
+class FakeWeibo(FakeBase):
+    token: str = "weibo-token"
+    uid: str = "5000"
+    screen_name: str = "AcmeCN"
+    statuses: dict[str, dict[str, Any]] = field(default_factory=dict)
+    comments: dict[str, dict[str, Any]] = field(default_factory=dict)
+    users: dict[str, dict[str, Any]] = field(default_factory=dict)
+    created: list[dict[str, str]] = field(default_factory=list)  # comments/create + reply forms
+    window: Window | None = None
+    _ids: Any = field(default_factory=lambda: itertools.count(4_990_000_000_000_000))
+
+    def __post_init__(self) -> None:
+        self.user(self.screen_name, uid=self.uid)
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_get("/2/account/get_uid.json", self.h_uid)
+        app.router.add_get("/2/account/rate_limit_status.json", self.h_rate_status)
+        app.router.add_get("/2/statuses/mentions.json", self.h_status_mentions)
+        app.router.add_get("/2/comments/mentions.json", self.h_comment_mentions)
+        app.router.add_post("/2/comments/create.json", self.h_create)
+        app.router.add_post("/2/comments/reply.json", self.h_reply)
+        return app
+
+    # --- test side ----------------------------------------------------------------------
+    def user(self, screen_name: str, uid: str | None = None) -> dict[str, Any]:
+        if screen_name not in self.users:
+            uid = uid or str(6000 + len(self.users))
+            self.users[screen_name] = {
+                "id": int(uid),
+                "idstr": uid,
+                "screen_name": screen_name,
+                "name": screen_name,
+            }
+        return self.users[screen_name]
+
+    def _mentions_us(self, text: str) -> bool:
+        return f"@{self.screen_name}" in text
+
+    def post(self, screen_name: str, text: str) -> str:
+        post_id = str(next(self._ids))
+        self.statuses[post_id] = {
+            "created_at": _weibo_time(time.time()),
+            "id": int(post_id),
+            "idstr": post_id,
+            "mid": post_id,
+            "text": text,
+            "user": self.user(screen_name),
+            "pic_urls": [],
+        }
+        return post_id
+
+    def comment(
+        self, screen_name: str, status_id: str, text: str, *, reply_to: str | None = None
+    ) -> str:
+        comment_id = str(next(self._ids))
+        comment: dict[str, Any] = {
+            "created_at": _weibo_time(time.time()),
+            "id": int(comment_id),
+            "idstr": comment_id,
+            "mid": comment_id,
+            "text": text,
+            "user": self.user(screen_name),
+            "status": self.statuses[status_id],
+        }
+        if reply_to:
+            comment["reply_comment"] = {
+                k: v for k, v in self.comments[reply_to].items() if k != "status"
+            }
+        self.comments[comment_id] = comment
+        return comment_id
+
+    # --- server side --------------------------------------------------------------------
+    def _error(self, request: web.Request, code: int, message: str, status: int = 400):
+        body = {"error": message, "error_code": code, "request": request.path}
+        return web.json_response(body, status=status)
+
+    async def _guard(self, request: web.Request) -> web.Response | None:
+        self._log(request)
+        params = request.query
+        if request.method == "POST":
+            form = await request.post()
+            params = form  # type: ignore[assignment]
+        token = params.get("access_token")
+        header = request.headers.get("Authorization", "")
+        if token != self.token and header != f"OAuth2 {self.token}":
+            return self._error(request, 21332, "invalid_access_token", status=401)
+        injected = self._injected(request)
+        if injected is not None:
+            return injected
+        if self.window is not None and not request.path.endswith("rate_limit_status.json"):
+            if not self.window.hit():
+                self.rejected += 1
+                return self._error(request, 10023, "User requests out of rate limit!", 403)
+        return None
+
+    async def h_uid(self, request: web.Request) -> web.Response:
+        return await self._guard(request) or web.json_response({"uid": int(self.uid)})
+
+    async def h_rate_status(self, request: web.Request) -> web.Response:
+        guard = await self._guard(request)
+        if guard is not None:
+            return guard
+        window = self.window or Window(150, 3600, 150, time.time() + 3600)
+        return web.json_response(
+            {
+                "ip_limit": 10000,
+                "limit_time_unit": "HOURS",
+                "remaining_ip_hits": 10000,
+                "remaining_user_hits": max(0, window.remaining),
+                "reset_time": datetime.fromtimestamp(window.reset_at).strftime("%Y-%m-%d %H:%M:%S"),
+                "reset_time_in_seconds": max(0, int(window.reset_at - time.time()) + 1),
+                "user_limit": window.limit,
+            }
+        )
+
+    def _list(self, request: web.Request, rows: list[dict[str, Any]], key: str) -> web.Response:
+        q = request.query
+        count = min(int(q.get("count", "50")), 200)
+        page = max(int(q.get("page", "1")), 1)
+        rows = sorted(rows, key=lambda r: _id_key(r["idstr"]), reverse=True)
+        if q.get("since_id"):
+            rows = [r for r in rows if _id_key(r["idstr"]) > _id_key(q["since_id"])]
+        if q.get("max_id") and q["max_id"] != "0":
+            rows = [r for r in rows if _id_key(r["idstr"]) <= _id_key(q["max_id"])]
+        chunk = rows[(page - 1) * count : page * count]
+        return web.json_response(
+            {
+                key: chunk,
+                "hasvisible": False,
+                "previous_cursor": 0,
+                "next_cursor": int(chunk[-1]["idstr"]) if len(rows) > page * count else 0,
+                "total_number": len(rows),
+            }
+        )
+
+    async def h_status_mentions(self, request: web.Request) -> web.Response:
+        guard = await self._guard(request)
+        if guard is not None:
+            return guard
+        rows = [s for s in self.statuses.values() if self._mentions_us(s["text"])]
+        rows = [s for s in rows if s["user"]["idstr"] != self.uid]
+        return self._list(request, rows, "statuses")
+
+    async def h_comment_mentions(self, request: web.Request) -> web.Response:
+        guard = await self._guard(request)
+        if guard is not None:
+            return guard
+        rows = [c for c in self.comments.values() if self._mentions_us(c["text"])]
+        rows = [c for c in rows if c["user"]["idstr"] != self.uid]
+        return self._list(request, rows, "comments")
+
+    async def _new_comment(self, request: web.Request, reply: bool) -> web.Response:
+        guard = await self._guard(request)
+        if guard is not None:
+            return guard
+        form = await request.post()
+        for name in ("id", "comment", *(("cid",) if reply else ())):
+            if not form.get(name):
+                return self._error(request, 10016, f"Miss required parameter ({name})")
+        status_id = str(form["id"])
+        if status_id not in self.statuses:
+            return self._error(request, 20101, "Target weibo does not exist!")
+        text = str(form["comment"])
+        cid = str(form["cid"]) if reply else None
+        if cid is not None:
+            if cid not in self.comments:
+                return self._error(request, 20201, "Target weibo comment does not exist!")
+            text = f"回复@{self.comments[cid]['user']['screen_name']}:{text}"
+        self.created.append({k: str(v) for k, v in form.items() if k != "access_token"})
+        comment_id = self.comment(self.screen_name, status_id, text, reply_to=cid)
+        return web.json_response(self.comments[comment_id])
+
+    async def h_create(self, request: web.Request) -> web.Response:
+        return await self._new_comment(request, reply=False)
+
+    async def h_reply(self, request: web.Request) -> web.Response:
+        return await self._new_comment(request, reply=True)

@@ -1,0 +1,229 @@
+"""Weibo adapter: parsing recorded payloads, and polling / commenting against the fake Weibo API
+with the gateway's real inbox behind it."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from adapters.base import PermanentSendError, TransientSendError, VerifyError
+from adapters.social.poller import PermanentApiError, RateLimited, TransientApiError
+from adapters.social.weibo import (
+    WeiboAdapter,
+    classify,
+    comment_to_message,
+    parse_time,
+    status_to_message,
+)
+from gateway.models import OutboundMessage
+from tests.adapters.social.conftest import Served, WireAdapter, Wired
+from tests.adapters.social.fakes import Window
+
+PAYLOADS = Path(__file__).parent / "payloads"
+
+
+def config(api: Served, **extra) -> dict:
+    return {
+        "api_base_url": api.url,
+        "access_token": api.fake.token,
+        "uid": api.fake.uid,
+        "page_size": 10,
+        "backfill": 5,
+        **extra,
+    }
+
+
+def outbound(wired: Wired, reply_context: dict, text: str, message_id: str = "conv1:2"):
+    return OutboundMessage(
+        message_id=message_id,
+        conversation_id=message_id.split(":")[0],
+        channel_id=wired.ctx.channel_id,
+        contact_external_id=str(reply_context.get("author_id")),
+        thread_key=str(reply_context.get("status_id")),
+        text=text,
+        reply_context=reply_context,
+    )
+
+
+# --- pure ------------------------------------------------------------------------------------
+
+
+def test_recorded_mentions_to_messages() -> None:
+    payload = json.loads((PAYLOADS / "weibo_mentions.json").read_text())
+    (status,) = payload["statuses"]["statuses"]
+    (comment,) = payload["comments"]["comments"]
+    post = status_to_message(status, channel_id="ch", web_url="https://m.weibo.cn")
+    assert post is not None
+    assert (post.external_id, post.thread_key) == ("11488058246", "11488058246")
+    assert post.contact.external_id == "1404376560"
+    assert post.meta["author_handle"] == "@zaku"
+    assert post.meta["url"] == "https://m.weibo.cn/status/11488058246"
+    assert post.meta["kind"] == "status"
+    assert post.attachments[0].url == "http://ww1.sinaimg.cn/thumbnail/a.jpg"
+    assert post.sent_at == 1306835215000
+
+    reply = comment_to_message(comment, channel_id="ch", web_url="https://m.weibo.cn")
+    assert reply is not None
+    assert reply.external_id == "12438492184"
+    assert reply.thread_key == "11488058246"  # the post it comments on
+    assert reply.meta["kind"] == "comment"
+    assert (reply.meta["comment_id"], reply.meta["status_id"]) == ("12438492184", "11488058246")
+    assert reply.meta["status_text"].startswith("@AcmeCN 洗衣机漏水了")
+    assert comment_to_message({"idstr": "1"}, channel_id="ch", web_url="x") is None
+
+
+@pytest.mark.parametrize(
+    ("value", "expected"),
+    [
+        ("Tue May 31 17:46:55 +0800 2011", 1306835215000),
+        ("Wed Jun 01 00:50:25 +0800 2011", 1306860625000),
+        ("yesterday", None),
+        (None, None),
+    ],
+)
+def test_parse_time(value, expected) -> None:
+    assert parse_time(value) == expected
+
+
+@pytest.mark.parametrize(
+    ("status", "body", "kind"),
+    [
+        (200, {"statuses": []}, None),
+        (403, {"error": "User requests out of rate limit!", "error_code": 10023}, RateLimited),
+        (403, {"error": "IP requests out of rate limit!", "error_code": 10022}, RateLimited),
+        (400, {"error": "out of limit", "error_code": 20016}, RateLimited),
+        (500, {"error": "system error!", "error_code": 10001}, TransientApiError),
+        (401, {"error": "invalid_access_token", "error_code": 21332}, PermanentApiError),
+        (400, {"error": "Target weibo does not exist!", "error_code": 20101}, PermanentApiError),
+        (502, None, TransientApiError),
+        (404, None, PermanentApiError),
+    ],
+)
+def test_classify(status, body, kind) -> None:
+    error = classify(status, body, {})
+    if kind is None:
+        assert error is None
+    else:
+        assert type(error) is kind
+
+
+# --- polling ---------------------------------------------------------------------------------
+
+
+async def test_posts_and_comments_with_since_id_pages(wire: WireAdapter, weibo_api: Served) -> None:
+    fake = weibo_api.fake
+    first = fake.post("zaku", "@AcmeCN 洗衣机漏水了")
+    wired = await wire(WeiboAdapter, config(weibo_api))
+    await wired.adapter.poll_statuses()
+    await wired.adapter.poll_comments()
+    assert wired.new_ids() == [first]
+
+    posts = [fake.post(f"user{i}", f"@AcmeCN 第{i}台坏了") for i in range(23)]
+    fake.post("other", "与我们无关")
+    comments = [fake.comment("lili", first, f"@AcmeCN 我也是 {i}") for i in range(4)]
+    fake.comment("lili", first, "no mention")
+    fake.requests.clear()
+    await wired.adapter.poll_statuses()
+    await wired.adapter.poll_comments()
+    assert wired.new_ids() == [first, *posts, *comments]
+    calls = fake.calls("/statuses/mentions.json")
+    assert [c.query["page"][0] for c in calls] == ["1", "2", "3"]
+    assert {c.query["since_id"][0] for c in calls} == {first}
+    assert await wired.adapter.get_cursor("statuses") == posts[-1]
+    assert await wired.adapter.get_cursor("comments") == comments[-1]
+    threads = {m.external_id: m.thread_key for m, _ in wired.delivered}
+    assert {threads[c] for c in comments} == {first}
+
+
+async def test_rate_limit_error_waits_for_the_reported_reset(
+    wire: WireAdapter, weibo_api: Served
+) -> None:
+    fake = weibo_api.fake
+    first = fake.post("zaku", "@AcmeCN hi")
+    wired = await wire(WeiboAdapter, config(weibo_api))
+    await wired.adapter.poll_statuses()
+    posts = [fake.post("zaku", f"@AcmeCN {i}") for i in range(25)]
+    fake.window = Window(limit=2, seconds=2.0)
+    fake.requests.clear()
+    await wired.adapter.poll_statuses()
+    assert wired.new_ids() == [first, *posts]
+    assert fake.rejected == 1  # one 10023, then the wait until rate_limit_status's reset
+    assert len(fake.calls("rate_limit_status")) == 1
+
+
+async def test_5xx_burst_loses_nothing(wire: WireAdapter, weibo_api: Served) -> None:
+    fake = weibo_api.fake
+    first = fake.post("zaku", "@AcmeCN hi")
+    wired = await wire(WeiboAdapter, config(weibo_api))
+    await wired.adapter.poll_statuses()
+    posts = [fake.post("zaku", f"@AcmeCN {i}") for i in range(15)]
+    fake.fail_next("/statuses/mentions.json", 502, count=10, skip=1)
+    with pytest.raises(TransientApiError):
+        await wired.adapter.poll_statuses()
+    assert await wired.adapter.get_cursor("statuses") == first
+    fake.failures.clear()
+    fake.fail_next("/statuses/mentions.json", 503, count=2)
+    await wired.adapter.poll_statuses()
+    assert wired.new_ids() == [first, *posts]
+
+
+# --- replies ---------------------------------------------------------------------------------
+
+
+async def test_comment_on_a_post_and_reply_to_a_comment(
+    wire: WireAdapter, weibo_api: Served
+) -> None:
+    fake = weibo_api.fake
+    post = fake.post("zaku", "@AcmeCN 洗衣机漏水了")
+    comment = fake.comment("lili", post, "@AcmeCN 我的也是")
+    wired = await wire(WeiboAdapter, config(weibo_api))
+    await wired.adapter.poll_statuses()
+    await wired.adapter.poll_comments()
+    by_id = {m.external_id: m for m, _ in wired.delivered}
+
+    out = outbound(wired, by_id[post].meta, "您好，已为您安排上门维修。")
+    created = await wired.adapter.send(out)
+    assert fake.created[-1] == {"id": post, "comment": "您好，已为您安排上门维修。"}
+    assert fake.comments[created]["status"]["idstr"] == post
+    assert await wired.adapter.send(out) == created  # a retried send comments once
+    assert len(fake.created) == 1
+
+    answer = outbound(wired, by_id[comment].meta, "抱歉，请私信订单号。", "conv2:4")
+    replied = await wired.adapter.send(answer)
+    assert fake.created[-1] == {"id": post, "cid": comment, "comment": "抱歉，请私信订单号。"}
+    assert fake.comments[replied]["reply_comment"]["idstr"] == comment
+    # Our own comments mention nobody new and are never polled back in.
+    await wired.adapter.poll_comments()
+    assert created not in wired.new_ids() and replied not in wired.new_ids()
+
+
+async def test_reply_errors_and_verify(wire: WireAdapter, weibo_api: Served) -> None:
+    fake = weibo_api.fake
+    post = fake.post("zaku", "@AcmeCN hi")
+    wired = await wire(WeiboAdapter, config(weibo_api))
+    ctx = {"kind": "status", "post_id": post, "status_id": post, "author_id": "1"}
+    await wired.adapter.verify()
+    with pytest.raises(PermanentSendError, match="Weibo allows 140"):
+        await wired.adapter.send(outbound(wired, ctx, "抱" * 141, "c:1"))
+    with pytest.raises(PermanentSendError, match="20101"):
+        await wired.adapter.send(outbound(wired, {**ctx, "status_id": "42"}, "hi", "c:2"))
+    fake.window = Window(limit=0, seconds=60.0)
+    with pytest.raises(TransientSendError) as info:
+        await wired.adapter.send(outbound(wired, ctx, "hi", "c:3"))
+    assert info.value.retry_after is not None and info.value.retry_after >= 1
+    # The account's window is spent: every call waits for the reset, verify included.
+    with pytest.raises(VerifyError, match="rate limit"):
+        await wired.adapter.verify()
+    fake.window = None
+    assert fake.created == []
+
+    other = await wire(WeiboAdapter, config(weibo_api, uid="1"))
+    with pytest.raises(VerifyError, match="belongs to uid 5000"):
+        await other.adapter.verify()
+    bad = await wire(WeiboAdapter, config(weibo_api, access_token="expired"))
+    with pytest.raises(VerifyError, match="21332"):
+        await bad.adapter.verify()
+    with pytest.raises(PermanentSendError, match="21332"):
+        await bad.adapter.send(outbound(bad, ctx, "hi", "c:4"))

@@ -1,0 +1,355 @@
+"""X adapter: parsing recorded payloads, and polling / replying against the fake X API with the
+gateway's real inbox behind it."""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import pytest
+from pydantic import ValidationError
+
+from adapters.base import PermanentSendError, TransientSendError, VerifyError
+from adapters.social.poller import TransientApiError
+from adapters.social.spike import mention_report
+from adapters.social.x import XAdapter, XConfig, error_reason, posts_to_messages, rate_info
+from gateway.models import OutboundMessage
+from tests.adapters.social.conftest import Served, WireAdapter, Wired
+from tests.conftest import Harness, wait_for
+
+PAYLOADS = Path(__file__).parent / "payloads"
+OWN_ID = "2244994945"
+
+
+def config(api: Served, **extra) -> dict:
+    fake = api.fake
+    return {
+        "api_base_url": api.url,
+        "api_key": fake.consumer_key,
+        "api_key_secret": fake.consumer_secret,
+        "access_token": fake.token,
+        "access_token_secret": fake.token_secret,
+        "page_size": 10,
+        "backfill": 5,
+        **extra,
+    }
+
+
+def outbound(wired: Wired, reply_context: dict, text: str, message_id: str = "conv1:2"):
+    return OutboundMessage(
+        message_id=message_id,
+        conversation_id=message_id.split(":")[0],
+        channel_id=wired.ctx.channel_id,
+        contact_external_id=str(reply_context.get("author_id")),
+        thread_key=str(reply_context.get("conversation_id")),
+        text=text,
+        reply_context=reply_context,
+    )
+
+
+# --- pure ------------------------------------------------------------------------------------
+
+
+def test_page_to_messages() -> None:
+    body = json.loads((PAYLOADS / "x_mentions_page.json").read_text())
+    msgs = posts_to_messages(
+        body, channel_id="ch1", web_url="https://x.com", source="mention", own_user_id=OWN_ID
+    )
+    assert [m.external_id for m in msgs] == ["1301573587187331074", "1301573500000000000"]
+    first, second = msgs
+    assert first.thread_key == "1301573587187331074"
+    assert (first.contact.external_id, first.contact.name) == ("1234567890", "Wang Lei")
+    assert first.meta["author_handle"] == "@wanglei"
+    assert first.meta["url"] == "https://x.com/wanglei/status/1301573587187331074"
+    assert first.meta["post_id"] == "1301573587187331074"
+    assert first.sent_at == 1705314600000
+    assert [a.url for a in first.attachments] == ["https://pbs.twimg.com/media/broken.jpg"]
+    assert first.attachments[0].kind == "image"
+    # An author missing from includes: still a message, with a generic link.
+    assert second.thread_key == "1301570000000000000"
+    assert second.contact.external_id == "99"
+    assert "author_handle" not in second.meta
+    assert second.meta["url"] == "https://x.com/i/web/status/1301573500000000000"
+    assert second.meta["in_reply_to_post_id"] == "1301571111111111111"
+
+
+@pytest.mark.parametrize(
+    ("body", "status", "expected"),
+    [
+        (
+            {"title": "Forbidden", "detail": "duplicate content"},
+            403,
+            "X answered 403: duplicate content",
+        ),
+        ({"errors": [{"message": "Invalid since_id"}]}, 400, "X answered 400: Invalid since_id"),
+        (None, 503, "X answered HTTP 503"),
+        ("<html>", 502, "X answered HTTP 502"),
+    ],
+)
+def test_error_reason(body, status, expected) -> None:
+    assert error_reason(body, status) == expected
+
+
+def test_rate_info_headers() -> None:
+    info = rate_info({"x-rate-limit-remaining": "0", "x-rate-limit-reset": "1700000000"})
+    assert (info.remaining, info.reset_at) == (0, 1700000000.0)
+    assert rate_info({}).remaining is None
+    assert rate_info({"x-rate-limit-remaining": "soon"}).remaining is None
+
+
+def test_config_needs_credentials() -> None:
+    with pytest.raises(ValidationError):
+        XConfig(api_key="k", api_key_secret="s")
+    assert XConfig(bearer_token="b").bearer_token == "b"
+
+
+# --- polling ---------------------------------------------------------------------------------
+
+
+async def test_first_poll_imports_only_the_newest(wire: WireAdapter, x_api: Served) -> None:
+    fake = x_api.fake
+    ids = [fake.tweet("wanglei", f"@acme question {i}") for i in range(8)]
+    wired = await wire(XAdapter, config(x_api))
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == ids[-5:]  # the five newest, oldest first
+    assert await wired.adapter.get_cursor("mentions") == ids[-1]
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == ids[-5:]
+    assert fake.calls("/mentions")[-1].query["since_id"] == [ids[-1]]
+
+
+async def test_pages_keep_since_id_and_the_cursor_moves_after_the_last(
+    wire: WireAdapter, x_api: Served
+) -> None:
+    fake = x_api.fake
+    first = fake.tweet("wanglei", "@acme hello")
+    wired = await wire(XAdapter, config(x_api))
+    await wired.adapter.poll_mentions()
+    assert await wired.adapter.get_cursor("mentions") == first
+
+    fake.tweet("someone", "no mention here")
+    new = [fake.tweet(f"user{i % 4}", f"@acme complaint {i}") for i in range(25)]
+    # Page 3 fails more often than the poller retries: the poll gives up, nothing is lost.
+    fake.fail_next("/mentions", 503, count=8, skip=2)
+    with pytest.raises(TransientApiError):
+        await wired.adapter.poll_mentions()
+    assert await wired.adapter.get_cursor("mentions") == first
+    assert wired.new_ids() == [first]
+
+    fake.failures.clear()  # the platform recovers
+    fake.requests.clear()
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == [first, *new]  # every one, oldest first, once
+    calls = fake.calls("/mentions")
+    assert len(calls) == 3
+    assert {c.query["since_id"][0] for c in calls} == {first}
+    assert "pagination_token" not in calls[0].query
+    assert all("pagination_token" in c.query for c in calls[1:])
+    assert calls[0].query["expansions"][0].split(",")[0] == "author_id"
+    assert await wired.adapter.get_cursor("mentions") == new[-1]
+    # Authors came from includes.users.
+    by_id = {m.external_id: m for m, _ in wired.delivered}
+    assert by_id[new[0]].meta["author_handle"] == "@user0"
+
+
+async def test_remaining_zero_waits_for_the_reset(wire: WireAdapter, x_api: Served) -> None:
+    fake = x_api.fake
+    first = fake.tweet("wanglei", "@acme hello")
+    wired = await wire(XAdapter, config(x_api))
+    await wired.adapter.poll_mentions()
+    new = [fake.tweet("lili", f"@acme more {i}") for i in range(25)]
+    fake.limit("mentions", limit=2, seconds=2.0)
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == [first, *new]
+    assert fake.rejected == 0  # the poller waited instead of spending a request on a 429
+
+
+async def test_429_is_backed_off_until_the_reset(wire: WireAdapter, x_api: Served) -> None:
+    fake = x_api.fake
+    ids = [fake.tweet("wanglei", f"@acme hi {i}") for i in range(3)]
+    wired = await wire(XAdapter, config(x_api))
+    reset = int(time.time()) + 2
+    fake.fail_next(
+        "/mentions",
+        429,
+        body=json.dumps({"title": "Too Many Requests", "status": 429}),
+        content_type="application/json",
+        headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)},
+    )
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == ids[-5:]
+    calls = fake.calls("/mentions")
+    assert len(calls) == 2
+    assert calls[1].at >= reset - 0.5  # the retry came after the reset
+
+
+async def test_5xx_burst_and_inbox_outage_lose_nothing(wire: WireAdapter, x_api: Served) -> None:
+    fake = x_api.fake
+    first = fake.tweet("wanglei", "@acme hi")
+    wired = await wire(XAdapter, config(x_api))
+    await wired.adapter.poll_mentions()
+    new = [fake.tweet("lili", f"@acme {i}") for i in range(12)]
+    fake.fail_next("/mentions", 502, count=3)  # a short burst: retried within the poll
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == [first, *new]
+
+    more = [fake.tweet("zaku", f"@acme again {i}") for i in range(4)]
+    wired.fail_deliveries = 1  # the inbox is down for a moment mid-poll
+    with pytest.raises(ConnectionError):
+        await wired.adapter.poll_mentions()
+    assert await wired.adapter.get_cursor("mentions") == new[-1]
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == [first, *new, *more]
+
+
+async def test_keyword_watch_and_one_message_per_post(
+    wire: WireAdapter, x_api: Served, gateway: Harness
+) -> None:
+    fake = x_api.fake
+    wired = await wire(XAdapter, config(x_api, keywords=["Acme Fridge"], backfill=50))
+    only_keyword = fake.tweet("wanglei", "my Acme Fridge is leaking")
+    both = fake.tweet("lili", "@acme the acme fridge door fell off")
+    fake.tweet("zaku", "fridge without the brand")
+    await wired.adapter.poll_mentions()
+    await wired.adapter.poll_keywords()
+    assert wired.new_ids() == [both, only_keyword]
+    sources = {m.external_id: m.meta["source"] for m, r in wired.delivered if not r.duplicate}
+    assert sources == {both: "mention", only_keyword: "keyword"}
+    query = fake.calls("/search/recent")[0].query["query"][0]
+    assert query == '("Acme Fridge") -is:retweet'
+    # Volume counts posts, not deliveries: the post seen twice counts once.
+    now = int(time.time() * 1000)
+    report = await mention_report(
+        gateway.gw.redis, gateway.gw.keys, [wired.ctx.channel_id], now - 3600_000, now + 600_000
+    )
+    assert report["channels"][0]["total"] == 2
+
+
+async def test_spike_marks_mentions_sensitive_and_alerts_once(
+    wire: WireAdapter, x_api: Served, gateway: Harness
+) -> None:
+    fake = x_api.fake
+    wired = await wire(XAdapter, config(x_api, backfill=50, spike_min_count=5))
+    ids = [fake.tweet(f"angry{i}", f"@acme where is my refund {i}") for i in range(12)]
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == ids
+    flags = [bool(m.meta.get("spike")) for m, _ in wired.delivered]
+    assert flags == [False] * 4 + [True] * 8  # from the 5th mention of the bucket on
+    assert len(wired.alerts) == 1
+    alert = wired.alerts[0]
+    assert alert["type"] == "mention_spike"
+    assert alert["channel_id"] == wired.ctx.channel_id
+    assert (alert["count"], alert["post_id"]) == (5, ids[4])
+    assert alert["url"].endswith(f"/status/{ids[4]}")
+    # The classifier saw the flag: the spike's conversations were classed by its rule.
+    for msg, result in wired.delivered:
+        conv = await gateway.call("GET", f"/api/v1/conversations/{result.conversation_id}")
+        rule = conv["conversation"].get("priority_rule")
+        assert (rule == "social-spike") == bool(msg.meta.get("spike")), (msg.meta, conv)
+
+
+# --- replies ---------------------------------------------------------------------------------
+
+
+async def test_reply_goes_to_the_right_post_once(wire: WireAdapter, x_api: Served) -> None:
+    fake = x_api.fake
+    post = fake.tweet("wanglei", "@acme my order arrived broken")
+    wired = await wire(XAdapter, config(x_api))
+    await wired.adapter.poll_mentions()
+    ((msg, _),) = wired.delivered
+    out = outbound(wired, msg.meta, "Sorry! Please DM us your order number.")
+    reply_id = await wired.adapter.send(out)
+    assert fake.replies == [
+        {"text": "Sorry! Please DM us your order number.", "reply": {"in_reply_to_tweet_id": post}}
+    ]
+    assert fake.posts[reply_id]["conversation_id"] == post
+    # A retried send of the same outbound message does not post twice.
+    assert await wired.adapter.send(out) == reply_id
+    assert len(fake.replies) == 1
+
+
+async def test_reply_errors(wire: WireAdapter, x_api: Served) -> None:
+    fake = x_api.fake
+    post = fake.tweet("wanglei", "@acme hello")
+    wired = await wire(XAdapter, config(x_api))
+    ctx = {"post_id": post, "conversation_id": post, "author_id": "1"}
+
+    with pytest.raises(PermanentSendError, match="X allows 280"):
+        await wired.adapter.send(outbound(wired, ctx, "抱歉" * 71, "c:1"))
+    assert fake.replies == []
+
+    gone = {**ctx, "post_id": "1"}
+    with pytest.raises(PermanentSendError, match="deleted or not visible"):
+        await wired.adapter.send(outbound(wired, gone, "hello", "c:2"))
+
+    fake.fail_next("/2/tweets", 503)
+    with pytest.raises(TransientSendError):
+        await wired.adapter.send(outbound(wired, ctx, "hello", "c:3"))
+
+    reset = int(time.time()) + 30
+    fake.fail_next(
+        "/2/tweets",
+        429,
+        body="{}",
+        content_type="application/json",
+        headers={"x-rate-limit-remaining": "0", "x-rate-limit-reset": str(reset)},
+    )
+    with pytest.raises(TransientSendError) as info:
+        await wired.adapter.send(outbound(wired, ctx, "hello", "c:4"))
+    assert info.value.retry_after is not None and 1 <= info.value.retry_after <= 31
+    # Until the reset, sends fail at once without spending a request.
+    calls = len(fake.calls("/2/tweets", "POST"))
+    with pytest.raises(TransientSendError, match="rate limit"):
+        await wired.adapter.send(outbound(wired, ctx, "hello", "c:5"))
+    assert len(fake.calls("/2/tweets", "POST")) == calls
+    assert fake.replies == []
+
+
+async def test_verify_and_bearer_token(wire: WireAdapter, x_api: Served) -> None:
+    fake = x_api.fake
+    good = await wire(XAdapter, config(x_api))
+    await good.adapter.verify()
+    bad = await wire(XAdapter, config(x_api, access_token_secret="wrong"))
+    with pytest.raises(VerifyError, match="401"):
+        await bad.adapter.verify()
+    other = await wire(XAdapter, config(x_api, user_id="12345"))
+    with pytest.raises(VerifyError, match="not to user id 12345"):
+        await other.adapter.verify()
+
+    fake.bearer = "user-context-token"
+    post = fake.tweet("wanglei", "@acme hi")
+    bearer = await wire(
+        XAdapter, {"api_base_url": x_api.url, "bearer_token": "user-context-token", "backfill": 5}
+    )
+    await bearer.adapter.prepare()  # looks the account id up via /2/users/me
+    assert bearer.adapter.user_id == OWN_ID
+    await bearer.adapter.poll_mentions()
+    assert bearer.new_ids() == [post]
+
+
+async def test_one_poller_per_channel_across_processes(wire: WireAdapter, x_api: Served) -> None:
+    fake = x_api.fake
+    one = await wire(XAdapter, config(x_api, poll_interval_seconds=1), channel_id="ch-shared")
+    two = await wire(XAdapter, config(x_api, poll_interval_seconds=1), channel_id="ch-shared")
+    await one.adapter.start()
+    await two.adapter.start()
+    try:
+        post = fake.tweet("wanglei", "@acme anyone there?")
+
+        async def delivered():
+            return one.new_ids() + two.new_ids()
+
+        assert await wait_for(delivered) == [post]
+        later = fake.tweet("wanglei", "@acme hello??")
+        await wait_for(lambda: _has(one, two, later))
+        # Only the lease holder polls: every message reached exactly one of the two.
+        assert sorted(one.new_ids() + two.new_ids()) == sorted([post, later])
+        assert not (one.delivered and two.delivered)
+    finally:
+        await one.adapter.stop()
+        await two.adapter.stop()
+
+
+async def _has(one: Wired, two: Wired, post: str) -> bool:
+    return post in one.new_ids() + two.new_ids()
