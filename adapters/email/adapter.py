@@ -123,6 +123,8 @@ class EmailAdapter(Adapter):
         extras = Extras(message_id=message_id, thread_key=thread_key, thread_via=via,
                         uid=fetched.uid, truncated=fetched.truncated)  # fmt: skip
         if fetched.truncated:
+            for part in mail.attachments:  # cut off mid-way: a stored copy would be corrupt
+                part.data, part.skipped = None, "message over the size limit"
             extras.notices.append(
                 f"This email is {_mb(fetched.size)}, over the {_mb(cfg.max_message_bytes)} limit: "
                 "only its beginning was read and its attachments were not downloaded."
@@ -165,7 +167,7 @@ class EmailAdapter(Adapter):
                 except Exception as exc:
                     log.warning("storing %s failed: %s", part.name, exc)
                     extras.notices.append(f"The attachment {part.name} could not be stored.")
-            elif part.skipped:
+            elif part.skipped == "too large":
                 extras.notices.append(
                     f"The attachment {part.name} ({_mb(part.size)}) is over the "
                     f"{_mb(self.config.max_attachment_bytes)} limit and was not downloaded."

@@ -106,7 +106,7 @@ class ImapServer:
         try:
             await client.select(folder)
             response = await client.fetch("1:*", "(UID FLAGS)")
-            return [line for line in response.lines if b"FETCH" in line]
+            return [line for line in response.lines if b" FETCH (" in line]
         finally:
             await client.logout()
 
@@ -197,7 +197,7 @@ def authenticator(recorder: SmtpRecorder) -> Callable[..., AuthResult]:
         ok = data.login.decode() == SMTP_USER and data.password.decode() == SMTP_PASSWORD
         if ok:
             recorder.logins.append(data.login.decode())
-        return AuthResult(success=ok)
+        return AuthResult(success=ok, handled=False)  # handled=False: aiosmtpd answers 535
 
     return check
 
@@ -223,7 +223,7 @@ def email_config(imap: ImapServer, smtp: SmtpServer, **overrides: Any) -> dict[s
         "from_address": "support@example.com",
         "from_name": "Acme Support",
         "poll_interval_seconds": 1,
-        "initial_import_days": 0,
+        "initial_import_days": 1,  # mail appended before the first connection counts
         "timeout_seconds": 20,
         **overrides,
     }

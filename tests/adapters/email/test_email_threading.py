@@ -1,0 +1,299 @@
+"""Threads that hold: our reply goes out through a real SMTP server (aiosmtpd) with the threading
+headers, and the customer's answer, in the shape each real mail client writes it, comes back
+through a real IMAP server (pymap) into the same thread. Also: bounces of our replies, and how
+SMTP failures are reported to the outbox."""
+
+from __future__ import annotations
+
+import email
+import email.policy
+
+import pytest
+from email_testkit import (
+    ImapServer,
+    Recorder,
+    SmtpServer,
+    email_config,
+    fixture_mail,
+    free_port,
+    make_mail,
+    new_id,
+)
+
+from adapters.base import PermanentSendError, TransientSendError
+from adapters.email.mime import parse_message
+from gateway.models import Attachment, InboundMessage, OutboundMessage
+from tests.conftest import wait_for
+
+
+async def _is(value: object) -> object:
+    return value
+
+
+async def _next(rec: Recorder, count: int) -> InboundMessage:
+    await wait_for(lambda: _is(len(rec.delivered) >= count), timeout=30)
+    return rec.delivered[count - 1]
+
+
+def outbound(first: InboundMessage, text: str, **fields) -> OutboundMessage:
+    """What the outbox hands to send() for an agent's reply to ``first``."""
+    return OutboundMessage(
+        message_id=fields.pop("message_id", f"cv-{new_id()}:2"),
+        conversation_id="cv",
+        channel_id="ch-email",
+        contact_external_id=first.contact.external_id,
+        thread_key=first.thread_key,
+        text=text,
+        author_name=fields.pop("author_name", "Alice"),
+        reply_context={**first.meta, "external_id": first.external_id},
+        **fields,
+    )
+
+
+async def start_thread(imap: ImapServer, rec: Recorder, sender: str) -> InboundMessage:
+    """The customer's first mail, which opens the thread."""
+    count = len(rec.delivered) + 1
+    await imap.append(make_mail(sender, "Order question", "My order is late.",
+                                message_id=f"<first-{new_id()}@customer.example>"))  # fmt: skip
+    first = await _next(rec, count)
+    assert first.meta["thread_via"] == "new"
+    return first
+
+
+async def agent_reply(adapter, smtp: SmtpServer, first: InboundMessage, text: str):
+    """Send through the adapter; return the mail as the SMTP server received it."""
+    count = len(smtp.received)
+    message_id = await adapter.send(outbound(first, text))
+    await wait_for(lambda: _is(len(smtp.received) > count), timeout=15)
+    received = smtp.received[-1]
+    assert received.message["Message-ID"] == message_id
+    return received.message
+
+
+SENDERS = {
+    "outlook_reply.eml": "john.smith@contoso.com",
+    "outlook_reply_gbk.eml": "liu.zhe@example.cn",
+    "gmail_reply.eml": "maria.garcia@gmail.com",
+    "gmail_reply_zh_new_subject.eml": "lisi.cn@gmail.com",
+    "qq_reply.eml": "1234567890@qq.com",
+    "foxmail_reply.eml": "wangwu@foxmail.com",
+    "apple_mail_reply.eml": "emma.chen@icloud.com",
+    "big5_reply.eml": "xiaoming@example.com.tw",
+    "netease_reply.eml": "zhaoliu@163.com",
+}
+
+
+@pytest.mark.parametrize(
+    ("fixture", "to", "via", "said", "quoted"),
+    [
+        # Replies that keep In-Reply-To/References, sent to the plain address: found by them.
+        ("outlook_reply.eml", "plain", "references", "label created", "shipped yesterday"),
+        ("outlook_reply_gbk.eml", "plain", "references", "北京喆镕科技有限公司", "发票已经寄出"),
+        ("gmail_reply.eml", "plain", "references", "12 Main St", "confirm your address"),
+        # the customer changed the subject: threading does not look at subjects
+        ("gmail_reply_zh_new_subject.eml", "plain", "references", "退款什么时候到账",
+         "退货已经收到"),
+        ("foxmail_reply.eml", "plain", "references", "SF1234567890", "请提供退货单号"),
+        ("apple_mail_reply.eml", "plain", "references", "send the replacement", "refund"),
+        ("big5_reply.eml", "plain", "references", "台北市碁盛路", "已收到您的訂單"),
+        ("netease_reply.eml", "plain", "references", "没问题", "请确认收货"),
+        # QQ Mail's web client drops In-Reply-To and References: the plus token finds it.
+        ("qq_reply.eml", "token", "token", "我收到货了", "包裹已经发出"),
+        # Both present: the token wins (it cannot be lost by a client).
+        ("outlook_reply.eml", "token", "token", "label created", "shipped yesterday"),
+        ("big5_reply.eml", "token", "token", "台北市碁盛路", "已收到您的訂單"),
+    ],
+)  # fmt: skip
+async def test_real_world_replies_join_their_thread(
+    fixture, to, via, said, quoted, imap_server, smtp_server, make_adapter
+):
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, SENDERS[fixture])
+    ours = await agent_reply(adapter, smtp_server, first, "We are checking with the courier.")
+    reply_to = ours["Reply-To"].addresses[0].addr_spec
+    raw = fixture_mail(
+        fixture,
+        TO=reply_to if to == "token" else "support@example.com",
+        IN_REPLY_TO=ours["Message-ID"],
+        REFERENCES=f"{ours['References']} {ours['Message-ID']}",
+    )
+    await imap_server.append(raw)
+    answer = await _next(rec, 2)
+    assert answer.thread_key == first.thread_key
+    assert answer.meta["thread_via"] == via
+    assert said in answer.text
+    assert quoted not in answer.text  # the quoted thread is stripped for the agent...
+    assert quoted in answer.meta["original_text"] or quoted in (answer.meta.get("html") or "")
+    assert answer.meta["quoted"] is True  # ...and kept in meta
+
+
+async def test_a_different_sender_opens_a_new_thread(imap_server, smtp_server, make_adapter):
+    """References and tokens are scoped to the contact: a colleague's mail to our reply (or
+    forwarded token) does not land in the customer's conversation."""
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, "john.smith@contoso.com")
+    ours = await agent_reply(adapter, smtp_server, first, "Hello John")
+    await imap_server.append(
+        fixture_mail(
+            "forwarded_other_sender.eml",
+            TO=ours["Reply-To"].addresses[0].addr_spec,
+            IN_REPLY_TO=ours["Message-ID"],
+            REFERENCES=ours["Message-ID"],
+        )
+    )
+    other = await _next(rec, 2)
+    assert other.contact.external_id == "karen@contoso.com"
+    assert other.thread_key == other.external_id != first.thread_key
+    assert other.meta["thread_via"] == "new"
+
+
+async def test_follow_up_to_own_mail_and_fresh_mail(imap_server, smtp_server, make_adapter):
+    _adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, "a@customer.example")
+    # The customer writes again, replying to their own first mail (before we answered).
+    await imap_server.append(make_mail("a@customer.example", "Re: Order question", "Any news?",
+                                       in_reply_to=first.external_id))  # fmt: skip
+    again = await _next(rec, 2)
+    assert again.thread_key == first.thread_key
+    # A brand-new mail from the same customer (no references) is a new conversation.
+    await imap_server.append(make_mail("a@customer.example", "Another thing", "New question"))
+    fresh = await _next(rec, 3)
+    assert fresh.thread_key == fresh.external_id != first.thread_key
+
+
+async def test_our_reply_headers(imap_server, smtp_server, make_adapter, tmp_path):
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, "Zhang San <zs@qq.com>")
+    media = tmp_path / "data" / "media" / "ch-email"
+    media.mkdir(parents=True)
+    (media / "abc-label.pdf").write_bytes(b"%PDF-1.4 label")
+    message = outbound(
+        first,
+        "您好，\n\n已经为您补发。",
+        message_id="cv9:4",
+        attachments=[
+            Attachment(url="/media/ch-email/abc-label.pdf", name="label.pdf",
+                       content_type="application/pdf"),
+        ],
+    )  # fmt: skip
+    message_id = await adapter.send(message)
+    assert await adapter.send(message) == message_id  # a retry keeps the same Message-ID
+    received = smtp_server.received[-1]
+    assert received.rcpt_tos == ["zs@qq.com"]
+    assert received.mail_from == "support@example.com"
+    mail = received.message
+    assert str(mail["From"]) == "Alice via Acme Support <support@example.com>"
+    assert mail["Subject"] == "Re: Order question"
+    assert mail["In-Reply-To"] == first.external_id
+    assert mail["References"] == first.external_id
+    reply_to = mail["Reply-To"].addresses[0].addr_spec
+    assert reply_to.startswith("support+") and reply_to.endswith("@example.com")
+    assert mail.get_body(("plain",)).get_content().startswith("您好，")
+    assert "<p>您好，</p>" in mail.get_body(("html",)).get_content()
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == "label.pdf"
+    assert attachment.get_content() == b"%PDF-1.4 label"
+
+
+async def test_sending_without_plus_tokens(imap_server, smtp_server, make_adapter):
+    config = email_config(imap_server, smtp_server, plus_tokens=False)
+    adapter, rec = await make_adapter(config)
+    first = await start_thread(imap_server, rec, "b@customer.example")
+    ours = await agent_reply(adapter, smtp_server, first, "Hello")
+    assert ours["Reply-To"].addresses[0].addr_spec == "support@example.com"
+    await imap_server.append(make_mail("b@customer.example", "Re: Order question", "Thanks",
+                                       in_reply_to=ours["Message-ID"]))  # fmt: skip
+    assert (await _next(rec, 2)).thread_key == first.thread_key
+
+
+async def test_our_own_mail_coming_back_is_ignored(imap_server, smtp_server, make_adapter):
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, "c@customer.example")
+    ours = await agent_reply(adapter, smtp_server, first, "Hello")
+    await imap_server.append(smtp_server.received[-1].data)  # a Bcc copy lands in the inbox
+    await imap_server.append(make_mail("c@customer.example", "Re: x", "ok",
+                                       in_reply_to=ours["Message-ID"]))  # fmt: skip
+    answer = await _next(rec, 2)
+    assert answer.text == "ok" and len(rec.delivered) == 2
+
+
+async def test_bounces_mark_our_reply_failed_and_open_nothing(
+    imap_server, smtp_server, make_adapter, redis, keys
+):
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, "nobody@contoso.com")
+    sent = {}
+    for name in ("bounce_dsn.eml", "bounce_delayed.eml", "bounce_qq.eml"):
+        message = outbound(first, f"reply {name}")
+        await adapter.send(message)
+        sent[name] = (message.message_id, smtp_server.received[-1].message["Message-ID"])
+    for name, (_, mid) in sent.items():
+        await imap_server.append(fixture_mail(name, OUR_MESSAGE_ID=mid))
+    for name in ("auto_reply_outlook.eml", "auto_reply_qq.eml", "auto_reply_x_autoreply.eml",
+                 "list_newsletter.eml", "read_receipt.eml"):  # fmt: skip
+        await imap_server.append(
+            fixture_mail(
+                name,
+                IN_REPLY_TO=first.external_id,
+                REFERENCES=first.external_id,
+                OUR_MESSAGE_ID=sent["bounce_dsn.eml"][1],
+            )
+        )
+    await imap_server.append(make_mail("nobody@contoso.com", "Re: x", "the last one"))
+    last = await _next(rec, 2)
+    assert last.text == "the last one"  # nothing in between was delivered
+    assert len(rec.delivered) == 2
+    failed = dict(rec.failed)
+    assert set(failed) == {sent["bounce_dsn.eml"][0], sent["bounce_qq.eml"][0]}  # not "delayed"
+    assert "5.1.1" in failed[sent["bounce_dsn.eml"][0]]
+    ignored = await redis.hgetall(keys.channel_state("ch-email", "ignored"))
+    assert ignored == {"bounce": "3", "auto_reply": "3", "list": "1", "receipt": "1"}
+
+
+@pytest.mark.parametrize(
+    ("refusal", "error"),
+    [
+        ("550 5.1.1 No such user here", PermanentSendError),
+        ("553 5.7.1 Sender address rejected", PermanentSendError),
+        ("451 4.3.0 Try again later", TransientSendError),
+        ("452 4.2.2 Mailbox full", TransientSendError),
+    ],
+)
+async def test_smtp_refusals(refusal, error, imap_server, smtp_server, make_adapter):
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, "refused@customer.example")
+    smtp_server.recorder.refuse["refused@"] = refusal
+    with pytest.raises(error, match=refusal.split()[0]):
+        await adapter.send(outbound(first, "hello"))
+
+
+async def test_smtp_down_or_login_rejected(imap_server, smtp_server, make_adapter):
+    _adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, "x@customer.example")
+    down, _ = await make_adapter(
+        email_config(imap_server, smtp_server, smtp_port=free_port()),
+        channel_id="ch-down", start=False,
+    )  # fmt: skip
+    with pytest.raises(TransientSendError):
+        await down.send(outbound(first, "hello"))
+    bad, _ = await make_adapter(
+        email_config(imap_server, smtp_server, smtp_password="wrong"),
+        channel_id="ch-bad", start=False,
+    )  # fmt: skip
+    with pytest.raises(PermanentSendError, match="SMTP login rejected: 535"):
+        await bad.send(outbound(first, "hello"))
+
+
+def test_reply_headers_parse_back():
+    """What we send is readable by our own parser (headers and body survive the round trip)."""
+    from adapters.email.compose import build_reply
+
+    msg = build_reply(
+        from_name="Alice via 客服", from_address="support@example.com",
+        reply_to="support+0123456789abcdef@example.com", to="a@b.example",
+        message_id="<x.gw@example.com>", text="好的", context={"subject": "订单"},
+    )  # fmt: skip
+    parsed = parse_message(msg.as_bytes(policy=email.policy.SMTP), max_attachment_bytes=10**6)
+    assert parsed.from_name == "Alice via 客服" and parsed.subject == "Re: 订单"
+    assert parsed.text.startswith("好的")
+    assert parsed.recipients == ["a@b.example"]
