@@ -158,3 +158,8 @@ class Keys:
     def priority_rules(self) -> str:
         """The admins' classification rules (JSON); absent -> config/priority_rules.toml."""
         return self._k("sla", "rules")
+
+    def agent_cards(self) -> str:
+        """Hash: agent id -> the agent's routing card (JSON: status, load, capacity, teams...),
+        rewritten by every router script that changes the agent, so one read serves a round."""
+        return self._k("agents", "cards")
