@@ -31,6 +31,7 @@ log = logging.getLogger(__name__)
 DEFAULT_GREETING = "您好，请问有什么可以帮您？"
 CALLBACK_TOKEN_SECONDS = 600  # "valid for 10 minutes"
 SYNC_LEASE_MS = 60_000
+INVALID_MSG_TOKEN = 95007
 EVENT_MEMORY_SECONDS = 3 * 24 * 3600  # sync_msg returns at most the last 3 days
 
 
@@ -46,6 +47,9 @@ class KfConfig(BaseModel):
     api_base: str = "https://qyapi.weixin.qq.com"
     max_clock_skew_seconds: int = Field(default=300, ge=1)
     media_timeout_seconds: float = Field(default=15.0, gt=0)
+    retry_seconds: float = Field(
+        default=30.0, gt=0, description="How soon a failed pull (WeChat or Redis down) is retried"
+    )
 
     @field_validator("encoding_aes_key")
     @classmethod
@@ -90,11 +94,19 @@ class WeComKfAdapter(WeChatAdapterBase):
             raise VerifyError(describe(exc)) from None
 
     async def start(self) -> None:
-        # Pick up pulls a stopped process left pending (their callback was already answered).
-        for open_kfid in await self.ctx.redis.smembers(self._key("accounts")):
-            kfid = open_kfid.decode() if isinstance(open_kfid, bytes) else open_kfid
-            if await self.ctx.redis.exists(self._key("pending", kfid)):
-                self._spawn(self.sync(kfid), f"kf sync {kfid}")
+        await super().start()
+        self._spawn(self._retry_pending(), "kf pending pulls")
+
+    async def _retry_pending(self) -> None:
+        """Pull what is still marked pending: left by a stopped process (its callback was
+        already answered) or by a pull that failed. At start, then every retry_seconds."""
+        while not self._stopping.is_set():
+            for open_kfid in await self.ctx.redis.smembers(self._key("accounts")):
+                kfid = open_kfid.decode() if isinstance(open_kfid, bytes) else open_kfid
+                if await self.ctx.redis.exists(self._key("pending", kfid)):
+                    await self.sync(kfid)
+            if not await self._pause(self.config.retry_seconds):
+                return
 
     def _key(self, *parts: str) -> str:
         return self.ctx.state_key(":".join(("kf", *parts)))
@@ -168,7 +180,16 @@ class WeComKfAdapter(WeChatAdapterBase):
                 return  # the holder will see our pending mark
             try:
                 while await redis.getdel(pending) is not None:
-                    if not await self._pull(open_kfid, lease):
+                    try:
+                        pulled = await self._pull(open_kfid, lease)
+                    except Exception:
+                        pulled = False
+                        log.exception(
+                            "channel %s: kf pull for %s failed", self.ctx.channel_id, open_kfid
+                        )
+                    if not pulled:
+                        # Nothing is lost (the cursor stays): mark it for the retry loop.
+                        await redis.set(pending, 1)
                         return
             finally:
                 await lease.release()
@@ -183,7 +204,8 @@ class WeComKfAdapter(WeChatAdapterBase):
         cursor_key = self._key("cursor", open_kfid)
         raw_cursor = await redis.get(cursor_key)
         cursor = raw_cursor.decode() if isinstance(raw_cursor, bytes) else (raw_cursor or "")
-        raw_token = await redis.get(self._key("token", open_kfid))
+        token_key = self._key("token", open_kfid)
+        raw_token = await redis.get(token_key)
         token = raw_token.decode() if isinstance(raw_token, bytes) else (raw_token or "")
         while True:
             body = {
@@ -196,7 +218,11 @@ class WeComKfAdapter(WeChatAdapterBase):
             try:
                 page = await self.api.call("POST", "/cgi-bin/kf/sync_msg", json_body=body)
             except ApiError as exc:
-                # Nothing is lost: the cursor stays, and the next callback pulls again.
+                if exc.errcode == INVALID_MSG_TOKEN and token:
+                    # The callback token expired (10 min): pull without it (rate-limited).
+                    await redis.delete(token_key)
+                    token = ""
+                    continue
                 log.warning(
                     "channel %s: kf/sync_msg for %s failed: %s", self.ctx.channel_id, open_kfid, exc
                 )

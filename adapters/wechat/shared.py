@@ -45,6 +45,7 @@ class WeChatAdapterBase(Adapter):
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._stopping = asyncio.Event()
 
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         """Work that must not delay WeChat's "success" (it retries after 5 s)."""
@@ -60,14 +61,28 @@ class WeChatAdapterBase(Adapter):
         task = asyncio.create_task(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        # Cancelled before it ever ran: close the coroutine (no "never awaited" warning).
+        task.add_done_callback(lambda _: coro.close())
+
+    async def start(self) -> None:
+        self._stopping.clear()
+
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep for a loop; False once stop() was called. An event as well as cancellation,
+        because redis-py can swallow a CancelledError that lands while it connects
+        (redis/redis-py#2028, #2551): the loop must still end."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return not self._stopping.is_set()
 
     async def stop(self) -> None:
+        self._stopping.set()
         tasks = list(self._tasks)
         for task in tasks:
             task.cancel()
-        for task in tasks:
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+        if tasks:
+            # Bounded: a task that swallowed its cancellation must not hang a reload.
+            await asyncio.wait(tasks, timeout=10)
 
     async def _attach_media(self, msg: InboundMessage, budget_seconds: float) -> None:
         """Download each ``media_id`` through the media API and store it for agents. On failure

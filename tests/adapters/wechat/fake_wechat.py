@@ -133,7 +133,8 @@ class FakeWeChat:
         self.videos[media_id] = data
 
     def add_kf_message(self, item: dict[str, Any]) -> None:
-        self.kf_messages.setdefault(item["open_kfid"], []).append(item)
+        open_kfid = item.get("open_kfid") or item["event"]["open_kfid"]  # events carry it inside
+        self.kf_messages.setdefault(open_kfid, []).append(item)
         if item.get("origin") == 3:
             self.customer_wrote(item["external_userid"])
 

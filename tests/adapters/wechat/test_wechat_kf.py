@@ -1,0 +1,256 @@
+"""The WeCom customer-service adapter: encrypted callback, sync_msg pages, cursor, lease, send."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+
+import pytest
+import xmltodict
+from wechat_payloads import (
+    AES_KEY,
+    BILLION_LAUGHS,
+    CORP_ID,
+    OPEN_KFID,
+    PAYLOADS,
+    TOKEN,
+    XXE,
+    kf_callback_xml,
+    kf_request,
+    kf_text_item,
+    wait_for,
+)
+from wechatpy.enterprise.crypto import WeChatCrypto as CorpCrypto
+
+from adapters.base import PermanentSendError
+from adapters.wechat import WeComKfAdapter
+from adapters.wechat.crypto import signature
+from adapters.wechat.parse import kf_thread_key
+from gateway.models import OutboundMessage
+
+USER = "wmAJ2GCAAAme1XQRC-NI-q0_ZM9ukoAw"
+
+
+async def post_callback(m, fake, *, token: str | None = None, open_kfid: str = OPEN_KFID):
+    token = fake.new_callback_token() if token is None else token
+    body, query = kf_request(kf_callback_xml(open_kfid, token))
+    return await m.client.post(m.path("/wecom-kf"), params=query, data=body.encode())
+
+
+def cursor_key(m, open_kfid: str = OPEN_KFID) -> str:
+    return m.adapter.ctx.state_key(f"kf:cursor:{open_kfid}")
+
+
+async def idle(m, open_kfid: str = OPEN_KFID) -> bool:
+    """No pull running nor pending for the account (in any process)."""
+    redis, ctx = m.adapter.ctx.redis, m.adapter.ctx
+    lease = ctx.keys.lease(f"{ctx.channel_id}:kf_sync:{open_kfid}")
+    return not await redis.exists(ctx.state_key(f"kf:pending:{open_kfid}"), lease)
+
+
+def outbound(thread_key: str, text: str, **extra) -> OutboundMessage:
+    return OutboundMessage(
+        message_id="conv-1:2", conversation_id="conv-1", channel_id="ch", thread_key=thread_key,
+        contact_external_id=thread_key.split(":")[1], text=text, **extra,
+    )  # fmt: skip
+
+
+async def test_url_verification_decrypts_echostr(mount) -> None:
+    m = await mount(WeComKfAdapter)
+    ts, nonce = str(int(time.time())), "abc"
+    envelope = xmltodict.parse(
+        CorpCrypto(TOKEN, AES_KEY, CORP_ID).encrypt_message("8832105", nonce, ts)
+    )
+    echostr = envelope["xml"]["Encrypt"]
+    query = {"msg_signature": signature(TOKEN, ts, nonce, echostr), "timestamp": ts,
+             "nonce": nonce, "echostr": echostr}  # fmt: skip
+    resp = await m.client.get(m.path("/wecom-kf"), params=query)
+    assert (resp.status, await resp.text()) == (200, "8832105")
+    resp = await m.client.get(m.path("/wecom-kf"), params={**query, "msg_signature": "0" * 40})
+    assert resp.status == 403
+
+
+async def test_recorded_sync_page_is_delivered_with_media(mount, fake) -> None:
+    m = await mount(WeComKfAdapter, greeting="欢迎光临")
+    page = json.loads((PAYLOADS / "kf_sync_msg.json").read_text(encoding="utf-8"))
+    for item in page["msg_list"]:
+        fake.add_kf_message(item)
+    for kind in ("", "_voice", "_video", "_file"):
+        media_id = "2iSLeVyqzk4eX0IB5kTi9Ljfa2rt9dwfq5WKRQ4Nvvgw" + kind
+        fake.add_media(media_id, f"data{kind}".encode(), "application/octet-stream", f"f{kind}.bin")
+    resp = await post_callback(m, fake)
+    assert (resp.status, await resp.text()) == (200, "success")
+    await wait_for(lambda: len(m.recorder.delivered) == 9)
+    ids = [msg.external_id for msg in m.recorder.delivered]
+    assert ids == [item["msgid"] for item in page["msg_list"] if item["origin"] == 3
+                   and item["msgid"] != "from_msgid_servicer"]  # fmt: skip
+    media = [a for msg in m.recorder.delivered for a in msg.attachments if "media_id" in a.meta]
+    assert len(media) == 4 and all(a.url and not a.meta.get("error") for a in media)
+    assert all(msg.thread_key == kf_thread_key(OPEN_KFID, USER) for msg in m.recorder.delivered)
+    # enter_session: the welcome message went out with its welcome code, once.
+    await wait_for(lambda: fake.requests_to("/cgi-bin/kf/send_msg_on_event"))
+    [welcome] = fake.requests_to("/cgi-bin/kf/send_msg_on_event")
+    assert welcome.json == {"code": "aaaaaa", "msgtype": "text", "text": {"content": "欢迎光临"}}
+
+
+async def test_pages_are_followed_and_the_cursor_is_stored(mount, fake, redis) -> None:
+    m = await mount(WeComKfAdapter)
+    fake.page_size = 3
+    for i in range(10):
+        fake.add_kf_message(kf_text_item(f"msg{i}", USER, f"text {i}"))
+    token = fake.new_callback_token()
+    await post_callback(m, fake, token=token)
+    await wait_for(lambda: len(m.recorder.delivered) == 10)
+    assert [msg.text for msg in m.recorder.delivered] == [f"text {i}" for i in range(10)]
+    await wait_for(lambda: redis.get(cursor_key(m)))
+    assert await redis.get(cursor_key(m)) == "cur10"
+    syncs = fake.requests_to("/cgi-bin/kf/sync_msg")
+    assert [r.json["cursor"] for r in syncs] == ["", "cur3", "cur6", "cur9"]
+    assert all(r.json["token"] == token and r.json["open_kfid"] == OPEN_KFID for r in syncs)
+    # The next callback starts where the last pull ended: nothing delivered twice.
+    fake.add_kf_message(kf_text_item("msg10", USER, "text 10"))
+    await post_callback(m, fake)
+    await wait_for(lambda: len(m.recorder.delivered) == 11)
+    assert fake.requests_to("/cgi-bin/kf/sync_msg")[-1].json["cursor"] == "cur10"
+
+
+async def test_cursor_does_not_pass_an_undelivered_message(mount, fake, redis) -> None:
+    m = await mount(WeComKfAdapter, retry_seconds=0.2)
+    fake.page_size = 2
+    for i in range(6):
+        fake.add_kf_message(kf_text_item(f"msg{i}", USER, f"text {i}"))
+    m.recorder.fail_on = {"msg3"}  # e.g. Redis unavailable while filing msg3
+    await post_callback(m, fake)
+    # The failing pull leaves the account pending, and the retry loop keeps trying.
+    await wait_for(lambda: len(fake.requests_to("/cgi-bin/kf/sync_msg")) >= 4)
+    assert {msg.external_id for msg in m.recorder.delivered} == {"msg0", "msg1", "msg2"}
+    assert await redis.get(cursor_key(m)) == "cur2"  # the page holding msg3 is read again
+    m.recorder.fail_on = set()  # Redis is back: the retry loop catches up, no callback needed
+    await wait_for(lambda: len({msg.external_id for msg in m.recorder.delivered}) == 6)
+    await wait_for(lambda: idle(m))
+    assert await redis.get(cursor_key(m)) == "cur6"
+    # Only msg2 (same page as msg3) was read again; the inbox dedupes it on msgid.
+    ids = [msg.external_id for msg in m.recorder.delivered]
+    assert ids[:3] == ["msg0", "msg1", "msg2"] and ids[-3:] == ["msg3", "msg4", "msg5"]
+    assert set(ids[3:-3]) <= {"msg2"}
+
+
+async def test_failed_pull_is_retried(mount, fake, redis) -> None:
+    m = await mount(WeComKfAdapter, retry_seconds=0.2)
+    fake.add_kf_message(kf_text_item("msg0", USER, "hi"))
+    fake.inject("/cgi-bin/kf/sync_msg", -1, "system busy", times=2)
+    await post_callback(m, fake)
+    await wait_for(lambda: m.recorder.delivered)
+    assert len(fake.requests_to("/cgi-bin/kf/sync_msg")) == 3
+    assert [msg.external_id for msg in m.recorder.delivered] == ["msg0"]
+
+
+async def test_one_puller_per_kf_account_across_processes(mount, fake) -> None:
+    """Two adapter instances of one channel (two gateway processes) get callbacks at once:
+    each message is pulled and delivered exactly once."""
+    a = await mount(WeComKfAdapter)
+    b = await mount(WeComKfAdapter, channel_id=a.channel_id)
+    fake.page_size = 5
+    for i in range(40):
+        fake.add_kf_message(kf_text_item(f"msg{i}", USER, str(i)))
+    await asyncio.gather(*(post_callback(x, fake) for x in (a, b, a, b, a, b)))
+    all_ids = lambda: [m.external_id for m in a.recorder.delivered + b.recorder.delivered]  # noqa: E731
+    await wait_for(lambda: len(all_ids()) >= 40)
+    await wait_for(lambda: idle(a))
+    assert await a.adapter.ctx.redis.get(cursor_key(a)) == "cur40"
+    assert sorted(all_ids()) == sorted(f"msg{i}" for i in range(40))
+
+
+async def test_expired_callback_token_falls_back_to_pulling_without_it(mount, fake) -> None:
+    m = await mount(WeComKfAdapter)
+    fake.add_kf_message(kf_text_item("msg0", USER, "hi"))
+    resp = await post_callback(m, fake, token="ENC-forged-or-expired")
+    assert resp.status == 200
+    await wait_for(lambda: m.recorder.delivered)
+    tokens = [r.json["token"] for r in fake.requests_to("/cgi-bin/kf/sync_msg")]
+    assert tokens == ["ENC-forged-or-expired", ""]
+
+
+async def test_pending_pull_resumes_after_restart(mount, fake) -> None:
+    """A callback was answered but the process stopped before pulling: start() pulls."""
+    m = await mount(WeComKfAdapter)
+    await m.adapter.stop()
+    fake.add_kf_message(kf_text_item("msg0", USER, "hi"))
+    state = m.adapter.ctx.state_key
+    await m.adapter.ctx.redis.sadd(state("kf:accounts"), OPEN_KFID)
+    await m.adapter.ctx.redis.set(state(f"kf:pending:{OPEN_KFID}"), 1)
+    await m.adapter.start()
+    await wait_for(lambda: m.recorder.delivered)
+
+
+@pytest.mark.parametrize("age", [400, -400])
+async def test_stale_callback_is_403(mount, fake, age) -> None:
+    m = await mount(WeComKfAdapter)
+    body, query = kf_request(kf_callback_xml(token="t"), timestamp=int(time.time()) - age)
+    resp = await m.client.post(m.path("/wecom-kf"), params=query, data=body.encode())
+    assert resp.status == 403
+    assert fake.requests_to("/cgi-bin/kf/sync_msg") == []
+
+
+async def test_bad_signature_is_403(mount, fake) -> None:
+    m = await mount(WeComKfAdapter)
+    body, query = kf_request(kf_callback_xml(token="t"))
+    query["msg_signature"] = "a" * 40
+    resp = await m.client.post(m.path("/wecom-kf"), params=query, data=body.encode())
+    assert resp.status == 403
+
+
+@pytest.mark.parametrize("inner", [XXE, BILLION_LAUGHS, "<xml><a>"])
+async def test_hostile_xml_inside_a_valid_envelope_is_400(mount, fake, inner) -> None:
+    m = await mount(WeComKfAdapter)
+    body, query = kf_request(inner)
+    resp = await m.client.post(m.path("/wecom-kf"), params=query, data=body.encode())
+    assert resp.status == 400
+
+
+@pytest.mark.parametrize("body", [XXE, BILLION_LAUGHS, "<xml>", "<xml><A>1</A></xml>"])
+async def test_hostile_or_broken_envelope_is_400(mount, body) -> None:
+    m = await mount(WeComKfAdapter)
+    _, query = kf_request(kf_callback_xml(token="t"))
+    resp = await m.client.post(m.path("/wecom-kf"), params=query, data=body.encode())
+    assert resp.status == 400
+
+
+async def test_send_text_and_image(mount, fake) -> None:
+    from gateway.models import Attachment
+
+    m = await mount(WeComKfAdapter)
+    fake.customer_wrote(USER)
+    m.recorder.media["/media/1/p.png"] = (b"png", "p.png", "image/png")
+    msgid = await m.adapter.send(outbound(kf_thread_key(OPEN_KFID, USER), "您好", attachments=[
+        Attachment(kind="image", url="/media/1/p.png", name="p.png")]))  # fmt: skip
+    text, image = fake.kf_sends
+    assert text == {"touser": USER, "open_kfid": OPEN_KFID, "msgtype": "text",
+                    "text": {"content": "您好"}}  # fmt: skip
+    assert image["msgtype"] == "image" and fake.uploads[image["image"]["media_id"]][0] == b"png"
+    assert msgid
+
+
+async def test_send_outside_the_window_is_permanent(mount, fake) -> None:
+    m = await mount(WeComKfAdapter)
+    with pytest.raises(PermanentSendError, match="48-hour"):
+        await m.adapter.send(outbound(kf_thread_key(OPEN_KFID, "wm-silent"), "hello?"))
+
+
+async def test_send_refreshes_an_expired_corp_token(mount, fake) -> None:
+    m = await mount(WeComKfAdapter)
+    fake.customer_wrote(USER)
+    await m.adapter.send(outbound(kf_thread_key(OPEN_KFID, USER), "one"))
+    fake.expire_tokens()
+    await m.adapter.send(outbound(kf_thread_key(OPEN_KFID, USER), "two"))
+    assert [s["text"]["content"] for s in fake.kf_sends] == ["one", "two"]
+    assert fake.token_requests == {"gettoken": 2}
+
+
+async def test_verify(mount) -> None:
+    from adapters.base import VerifyError
+
+    await (await mount(WeComKfAdapter)).adapter.verify()
+    with pytest.raises(VerifyError):
+        await (await mount(WeComKfAdapter, secret="wrong")).adapter.verify()
