@@ -1,0 +1,464 @@
+"""The web chat channel: the widget's visitor WebSocket at ``/channels/{id}/webchat/ws``.
+
+Inbound: each visitor message is delivered with ``external_id = "<session>:<client id>"``, so a
+resend after a dropped connection is deduplicated by the inbox and never shown twice. Outbound:
+``send()`` publishes the reply to every process (see fanout.py); the visitor's widget gets it
+now, or replays it by seq from the conversation log when it reconnects.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import secrets
+from collections.abc import Callable
+from typing import Any, ClassVar
+
+from aiohttp import WSMsgType, web
+from pydantic import BaseModel
+
+from adapters.base import (
+    Adapter,
+    AdapterContext,
+    AdapterRoute,
+    PermanentSendError,
+)
+from adapters.webchat import session as tokens
+from adapters.webchat.config import WebchatConfig
+from adapters.webchat.fanout import VisitorSockets
+from adapters.webchat.protocol import (
+    FrameError,
+    Hello,
+    parse_hello,
+    parse_message,
+    parse_profile,
+    visitor_view,
+)
+from adapters.webchat.ratelimit import RateLimiter
+from gateway.api.http import error
+from gateway.conversations import Conversations
+from gateway.events import EventBus
+from gateway.models import Channel, ContactIdentity, InboundMessage, OutboundMessage, now_ms
+
+log = logging.getLogger(__name__)
+
+WS_PATH = "/webchat/ws"
+HELLO_TIMEOUT = 15.0  # seconds a new socket may wait before saying hello
+LIVE_TTL_MS = 60_000  # a session counts as connected this long after its last refresh
+PROFILE_TTL = 90 * 24 * 3600  # visitor name / email kept this long after the last visit
+HISTORY_LIMIT = 200  # messages replayed to a freshly loaded widget
+STAFF_ROLES = ["admin", "supervisor"]  # the same audience rule as gateway.services
+
+# Looks up the running adapter of a channel in this process (the core may provide it as
+# ``ctx.extra["adapter"]``); used to send offline replies through an email channel.
+AdapterLookup = Callable[[str], Adapter | None]
+
+
+class WebchatAdapter(Adapter):
+    channel_type = Channel.WEBCHAT
+    Config: ClassVar[type[BaseModel]] = WebchatConfig
+    secret_fields = frozenset({"session_secret"})
+    max_text_length = 20000
+    supports_attachments = False
+
+    def __init__(self, ctx: AdapterContext) -> None:
+        super().__init__(ctx)
+        self.conversations = Conversations(ctx.redis, ctx.keys)
+        self.events = EventBus(ctx.redis, ctx.keys)
+        self.limiter = RateLimiter(ctx.redis, ctx.state_key)
+        self.sockets = VisitorSockets(ctx.redis, ctx.keys.webchat_fanout(ctx.channel_id))
+        self.secret = self.config.session_secret
+        self._refresher: asyncio.Task[None] | None = None
+
+    @property
+    def config(self) -> WebchatConfig:
+        return self.ctx.config  # type: ignore[return-value]
+
+    def routes(self) -> list[AdapterRoute]:
+        return [AdapterRoute("GET", WS_PATH, self.visitor_socket)]
+
+    def describe(self) -> dict[str, Any]:
+        base = self.ctx.public_url.rstrip("/")
+        return {
+            **super().describe(),
+            "visitor_max_message_length": self.config.max_message_length,
+            "allowed_origins": self.config.allowed_origins,
+            "widget_snippet": (
+                f'<script src="{base}/widget.js" data-channel="{self.ctx.channel_id}" async>'
+                "</script>"
+            ),
+        }
+
+    # --- lifecycle -------------------------------------------------------------------------
+    async def start(self) -> None:
+        if not self.secret:
+            # One random secret per channel, shared by every process through Redis.
+            key = self.ctx.state_key("session-secret")
+            await self.ctx.redis.set(key, secrets.token_urlsafe(32), nx=True)
+            self.secret = await self.ctx.redis.get(key) or ""
+        await self.sockets.start()
+        self._refresher = asyncio.create_task(self._refresh_live(), name="webchat-live")
+
+    async def stop(self) -> None:
+        if self._refresher:
+            self._refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._refresher
+        await self.sockets.stop()
+        await self.sockets.close_all()  # widgets reconnect to the reloaded channel
+
+    async def _refresh_live(self) -> None:
+        while True:
+            await asyncio.sleep(LIVE_TTL_MS / 3000)
+            try:
+                pipe = self.ctx.redis.pipeline(transaction=False)
+                for session_id in list(self.sockets.by_session):
+                    pipe.set(self._live_key(session_id), "1", px=LIVE_TTL_MS)
+                await pipe.execute()
+            except Exception:
+                log.debug("web chat presence refresh failed", exc_info=True)
+
+    # --- the visitor socket ----------------------------------------------------------------
+    def client_ip(self, request: web.Request) -> str:
+        if self.config.trust_forwarded_for:
+            forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
+            if forwarded:
+                return forwarded[:64]
+        return request.remote or "?"
+
+    async def visitor_socket(self, request: web.Request) -> web.StreamResponse:
+        origin = request.headers.get("Origin")
+        if not self.config.origin_allowed(origin):
+            raise error(403, "origin_not_allowed", f"origin {origin!r} may not use this chat")
+        ws = web.WebSocketResponse(
+            heartbeat=25, max_msg_size=self.config.max_message_length * 4 + 4096
+        )
+        if not ws.can_prepare(request).ok:
+            raise error(400, "websocket_required", "connect with a WebSocket")
+        await ws.prepare(request)
+        ip = self.client_ip(request)
+        session_id = None
+        try:
+            hello = await self._receive_hello(ws)
+            if hello is None:
+                return ws
+            session_id = await self._welcome(ws, hello, ip)
+            if session_id is None:
+                return ws
+            async for msg in ws:
+                if msg.type != WSMsgType.TEXT:
+                    continue
+                await self._on_frame(ws, session_id, ip, msg.data)
+        finally:
+            if session_id is not None and self.sockets.detach(session_id, ws):
+                with contextlib.suppress(Exception):
+                    await self.ctx.redis.delete(self._live_key(session_id))
+        return ws
+
+    async def _receive_hello(self, ws: web.WebSocketResponse) -> Hello | None:
+        try:
+            msg = await ws.receive(timeout=HELLO_TIMEOUT)
+        except TimeoutError:
+            await ws.close(code=4408, message=b"say hello first")
+            return None
+        frame = _json(msg.data) if msg.type == WSMsgType.TEXT else None
+        if not frame or frame.get("type") != "hello":
+            await ws.close(code=4400, message=b"the first frame must be hello")
+            return None
+        return parse_hello(frame)
+
+    async def _welcome(self, ws: web.WebSocketResponse, hello: Hello, ip: str) -> str | None:
+        """Resume the token's session (or start one), then replay what the widget missed."""
+        cfg = self.config
+        session_id = tokens.session_of(self.secret, self.ctx.channel_id, hello.token)
+        if session_id is None:
+            verdict = await self.limiter.hit([(f"new:{ip}", cfg.messages_per_minute_per_ip)])
+            if not verdict.allowed:
+                await _send(ws, _error("rate_limited", "too many new chats", verdict.retry_after))
+                await ws.close(code=4429, message=b"rate limited")
+                return None
+            session_id = tokens.new_session_id()
+        self.sockets.attach(session_id, ws)
+        await self.ctx.redis.set(self._live_key(session_id), "1", px=LIVE_TTL_MS)
+        profile = await self._profile(session_id)
+        if hello.page:
+            await self._save_profile(session_id, {"page": hello.page})
+        online = await self._agents_online()
+        conversation_id = await self._conversation_of(session_id)
+        await _send(ws, {
+            "type": "welcome",
+            "token": tokens.issue(self.secret, self.ctx.channel_id, session_id),
+            "title": cfg.title,
+            "color": cfg.color,
+            "greeting": cfg.greeting,
+            "online": online,
+            "offline_message": cfg.offline_message,
+            "prechat": cfg.prechat_form and not profile.get("name"),
+            "profile": {"name": profile.get("name"), "email": profile.get("email")},
+            "conversation_id": conversation_id,
+            "max_message_length": cfg.max_message_length,
+        })  # fmt: skip
+        await self._replay(ws, hello, conversation_id)
+        return session_id
+
+    async def _replay(
+        self, ws: web.WebSocketResponse, hello: Hello, conversation_id: str | None
+    ) -> None:
+        if conversation_id is None:
+            await _send(ws, {"type": "history", "conversation_id": None, "reset": True,
+                             "messages": [], "read_seq": 0})  # fmt: skip
+            return
+        reset = hello.conversation_id != conversation_id
+        after = 0 if reset else hello.last_seq
+        last = (await self.conversations.get(conversation_id)).get("last_seq") or 0
+        after = max(after, last - HISTORY_LIMIT)
+        logged = await self.conversations.messages(conversation_id, after, HISTORY_LIMIT)
+        views = [v for v in map(visitor_view, logged) if v is not None]
+        read = await self.ctx.redis.hget(self._read_key(conversation_id), "agent")
+        await _send(ws, {"type": "history", "conversation_id": conversation_id, "reset": reset,
+                         "messages": views, "read_seq": int(read or 0)})  # fmt: skip
+
+    async def _on_frame(
+        self, ws: web.WebSocketResponse, session_id: str, ip: str, data: str
+    ) -> None:
+        frame = _json(data)
+        if frame is None:
+            await _send(ws, _error("invalid_json", "frames are JSON objects"))
+            return
+        kind = frame.get("type")
+        try:
+            if kind == "message":
+                await self._on_message(ws, session_id, ip, frame)
+            elif kind == "profile":
+                await self._on_profile(ws, session_id, frame)
+            elif kind == "typing":
+                await self._on_typing(session_id, ip, bool(frame.get("on", True)))
+            elif kind == "read":
+                await self._on_read(session_id, frame.get("seq"))
+            elif kind == "ping":
+                await _send(ws, {"type": "pong"})
+            else:
+                await _send(ws, _error("unknown_type", f"unknown frame type {kind!r}"))
+        except FrameError as exc:
+            await _send(ws, {**_error(exc.code, str(exc)), "client_id": frame.get("client_id")})
+
+    async def _on_message(
+        self, ws: web.WebSocketResponse, session_id: str, ip: str, frame: dict[str, Any]
+    ) -> None:
+        cfg = self.config
+        message = parse_message(frame, cfg.max_message_length)
+        profile = await self._profile(session_id)
+        if cfg.prechat_form and not profile.get("name"):
+            raise FrameError("prechat_required", "tell us your name first")
+        verdict = await self.limiter.hit([
+            (f"s:{session_id}", cfg.messages_per_minute_per_session),
+            (f"ip:{ip}", cfg.messages_per_minute_per_ip),
+        ])  # fmt: skip
+        if not verdict.allowed:
+            refused = _error("rate_limited", "you are writing too fast", verdict.retry_after)
+            await _send(ws, {**refused, "client_id": message.client_id})
+            return
+        inbound = InboundMessage(
+            channel_id=self.ctx.channel_id,
+            channel_type=Channel.WEBCHAT,
+            external_id=f"{session_id}:{message.client_id}",
+            contact=ContactIdentity(
+                external_id=session_id,
+                name=profile.get("name") or None,
+                email=profile.get("email") or None,
+            ),
+            thread_key=session_id,
+            text=message.text,
+            meta={"client_id": message.client_id, "page": profile.get("page") or None},
+        )
+        result = await self.ctx.deliver(inbound)
+        await _send(ws, {
+            "type": "ack", "client_id": message.client_id, "seq": result.seq,
+            "conversation_id": result.conversation_id, "duplicate": result.duplicate,
+            "online": await self._agents_online(),
+        })  # fmt: skip
+        if not result.duplicate:
+            view = {"seq": result.seq, "conversation_id": result.conversation_id,
+                    "from": "visitor", "client_id": message.client_id,
+                    "text": message.text, "created_at": now_ms()}  # fmt: skip
+            await self.sockets.publish(session_id, {"type": "message", "message": view})
+
+    async def _on_profile(
+        self, ws: web.WebSocketResponse, session_id: str, frame: dict[str, Any]
+    ) -> None:
+        profile = parse_profile(frame)
+        changes = {k: v for k, v in (("name", profile.name), ("email", profile.email)) if v}
+        await self._save_profile(session_id, changes)
+        conversation_id = await self._conversation_of(session_id)
+        if conversation_id and changes:
+            # Agents see what the visitor told us at once, not only from the next message.
+            contact_id = (await self.conversations.raw(conversation_id, "contact_id"))[0]
+            if contact_id:
+                pipe = self.ctx.redis.pipeline(transaction=False)
+                for field, value in changes.items():
+                    pipe.hsetnx(self.ctx.keys.contact(contact_id), field, value)
+                await pipe.execute()
+        saved = await self._profile(session_id)
+        await self.sockets.publish(session_id, {
+            "type": "profile", "profile": {"name": saved.get("name"), "email": saved.get("email")},
+        })  # fmt: skip
+
+    async def _on_typing(self, session_id: str, ip: str, on: bool) -> None:
+        # Typing frames have their own, looser budget, so they never eat the message budget.
+        verdict = await self.limiter.hit([(f"typing:{session_id}", 120)])
+        conversation_id = await self._conversation_of(session_id)
+        if verdict.allowed and conversation_id:
+            await self._tell_agents(
+                conversation_id,
+                "conversation.typing",
+                {"conversation_id": conversation_id, "who": "customer", "on": on},
+            )
+
+    async def _on_read(self, session_id: str, seq: object) -> None:
+        conversation_id = await self._conversation_of(session_id)
+        if not conversation_id or not isinstance(seq, int) or seq < 1:
+            return
+        key = self._read_key(conversation_id)
+        before = int(await self.ctx.redis.hget(key, "customer") or 0)
+        if seq <= before:
+            return
+        await self.ctx.redis.hset(key, "customer", seq)
+        await self.ctx.redis.expire(key, PROFILE_TTL)
+        await self._tell_agents(
+            conversation_id,
+            "conversation.read",
+            {"conversation_id": conversation_id, "seq": seq, "by": "customer"},
+        )
+
+    async def _tell_agents(self, conversation_id: str, event: str, data: dict[str, Any]) -> None:
+        assignee, offered = await self.conversations.raw(conversation_id, "assignee", "offered_to")
+        users = [u for u in (assignee, offered) if u]
+        roles = list(STAFF_ROLES) if users else [*STAFF_ROLES, "agent"]
+        await self.events.publish(event, data, users, roles)
+
+    # --- signals from the agent console (gateway/ws.py) ------------------------------------
+    async def agent_signal(
+        self, conversation: dict[str, Any], agent_name: str, command: dict[str, Any]
+    ) -> None:
+        """An agent typing in, or reading, a conversation of this channel."""
+        if conversation.get("channel_id") != self.ctx.channel_id:
+            return
+        session_id = conversation.get("thread_key") or ""
+        if command.get("type") == "typing":
+            frame = {"type": "typing", "on": bool(command.get("on", True)), "name": agent_name}
+            await self.sockets.publish(session_id, frame)
+        elif command.get("type") == "read":
+            seq = command.get("seq")
+            if not isinstance(seq, int) or seq < 1:
+                return
+            key = self._read_key(conversation["id"])
+            if seq <= int(await self.ctx.redis.hget(key, "agent") or 0):
+                return
+            await self.ctx.redis.hset(key, "agent", seq)
+            await self.ctx.redis.expire(key, PROFILE_TTL)
+            await self.sockets.publish(session_id, {"type": "read", "seq": seq})
+
+    # --- outbound --------------------------------------------------------------------------
+    async def send(self, message: OutboundMessage) -> str:
+        session_id = message.thread_key
+        seq = int(message.message_id.rpartition(":")[2])
+        view: dict[str, Any] = {
+            "seq": seq,
+            "conversation_id": message.conversation_id,
+            "text": message.text,
+            "created_at": now_ms(),
+            "from": "agent" if message.author_name else "system",
+        }
+        if message.author_name:
+            view["author_name"] = message.author_name
+        await self.sockets.publish(session_id, {"type": "message", "message": view})
+        if await self.ctx.redis.exists(self._live_key(session_id)):
+            return f"webchat:{message.message_id}"
+        email = (await self._profile(session_id)).get("email")
+        if email and message.author_name:
+            return await self._send_email(message, email)
+        # The widget shows it from the log when the visitor comes back.
+        return f"webchat:{message.message_id}"
+
+    async def _send_email(self, message: OutboundMessage, address: str) -> str:
+        """The visitor left and gave an email address: the reply also goes by email."""
+        lookup: AdapterLookup | None = self.ctx.extra.get("adapter")
+        channel_id = self.config.offline_email_channel_id or await self._first_email_channel()
+        adapter = lookup(channel_id) if lookup and channel_id else None
+        if adapter is None:
+            log.info("no email channel for offline web chat replies; kept in the chat only")
+            return f"webchat:{message.message_id}"
+        if adapter.channel_type != Channel.EMAIL:
+            raise PermanentSendError(f"offline_email_channel_id {channel_id} is not email")
+        subject = f"{self.config.title}: a reply to your chat"
+        emailed = message.model_copy(
+            update={
+                "channel_id": channel_id,
+                "contact_external_id": address,
+                "reply_context": {"subject": subject, "reply_to": address},
+            }
+        )
+        return "email:" + await adapter.send(emailed)
+
+    async def _first_email_channel(self) -> str:
+        ids = sorted(await self.ctx.redis.smembers(self.ctx.keys.channels()))
+        for channel_id in ids:
+            kind = await self.ctx.redis.hget(self.ctx.keys.channel(channel_id), "type")
+            if kind == Channel.EMAIL.value:
+                return channel_id
+        return ""
+
+    # --- state -----------------------------------------------------------------------------
+    def _live_key(self, session_id: str) -> str:
+        return self.ctx.state_key(f"live:{session_id}")
+
+    def _read_key(self, conversation_id: str) -> str:
+        return self.ctx.state_key(f"read:{conversation_id}")
+
+    async def _profile(self, session_id: str) -> dict[str, str]:
+        return await self.ctx.redis.hgetall(self.ctx.state_key(f"visitor:{session_id}"))
+
+    async def _save_profile(self, session_id: str, values: dict[str, str]) -> None:
+        if not values:
+            return
+        key = self.ctx.state_key(f"visitor:{session_id}")
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        pipe.hset(key, mapping=values)
+        pipe.expire(key, PROFILE_TTL)
+        await pipe.execute()
+
+    async def _conversation_of(self, session_id: str) -> str | None:
+        return await self.ctx.redis.get(self.ctx.keys.thread(self.ctx.channel_id, session_id))
+
+    async def _agents_online(self) -> bool:
+        """Is any agent online (not away)? Looks at the most recent heartbeats only."""
+        keys = self.ctx.keys
+        ids = await self.ctx.redis.zrevrange(keys.agents_presence(), 0, 199)
+        if not ids:
+            return False
+        pipe = self.ctx.redis.pipeline(transaction=False)
+        for agent_id in ids:
+            pipe.hget(keys.agent(agent_id), "status")
+        return any(status == "online" for status in await pipe.execute())
+
+
+def _json(data: object) -> dict[str, Any] | None:
+    try:
+        value = json.loads(data) if isinstance(data, str) else None
+    except ValueError:
+        return None
+    return value if isinstance(value, dict) else None
+
+
+def _error(code: str, message: str, retry_after: float | None = None) -> dict[str, Any]:
+    frame: dict[str, Any] = {"type": "error", "code": code, "message": message}
+    if retry_after is not None:
+        frame["retry_after"] = retry_after
+    return frame
+
+
+async def _send(ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await ws.send_str(json.dumps(frame, ensure_ascii=False))

@@ -1,0 +1,98 @@
+"""Frames for visitor sockets, across gateway processes.
+
+A visitor's socket lives in one process; the reply may be sent by another. Every frame is
+published on the channel's Redis pub/sub channel and each process pushes it to the sockets it
+holds for that session. Pub/sub may drop a frame (a process restarting): the widget catches up
+by seq when it reconnects, so nothing is lost.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from typing import Any
+
+from aiohttp import WSCloseCode, web
+from redis.asyncio import Redis
+
+log = logging.getLogger(__name__)
+
+
+class VisitorSockets:
+    """The visitor sockets of one channel held by this process, by session id."""
+
+    def __init__(self, redis: Redis, channel: str) -> None:
+        self.redis = redis
+        self.channel = channel
+        self.by_session: dict[str, set[web.WebSocketResponse]] = {}
+        self._task: asyncio.Task[None] | None = None
+        self._ready = asyncio.Event()
+
+    # --- local sockets ---------------------------------------------------------------------
+    def attach(self, session_id: str, ws: web.WebSocketResponse) -> None:
+        self.by_session.setdefault(session_id, set()).add(ws)
+
+    def detach(self, session_id: str, ws: web.WebSocketResponse) -> bool:
+        """Forget a socket; True when it was the session's last one here."""
+        sockets = self.by_session.get(session_id)
+        if sockets is None:
+            return True
+        sockets.discard(ws)
+        if sockets:
+            return False
+        del self.by_session[session_id]
+        return True
+
+    async def push_local(self, session_id: str, frame: dict[str, Any]) -> None:
+        text = json.dumps(frame, ensure_ascii=False)
+        for ws in list(self.by_session.get(session_id, ())):
+            with contextlib.suppress(ConnectionError, RuntimeError):
+                await ws.send_str(text)
+
+    async def close_all(self) -> None:
+        for sockets in list(self.by_session.values()):
+            for ws in list(sockets):
+                with contextlib.suppress(Exception):
+                    await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"channel reloaded")
+        self.by_session.clear()
+
+    # --- across processes ------------------------------------------------------------------
+    async def publish(self, session_id: str, frame: dict[str, Any]) -> None:
+        payload = json.dumps({"session": session_id, "frame": frame}, ensure_ascii=False)
+        await self.redis.publish(self.channel, payload)
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name=f"webchat-fanout {self.channel}")
+        await asyncio.wait_for(self._ready.wait(), 10)
+
+    async def stop(self) -> None:
+        if self._task:
+            self._task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._task
+
+    async def _run(self) -> None:
+        while True:
+            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+            try:
+                await pubsub.subscribe(self.channel)
+                self._ready.set()
+                async for message in pubsub.listen():
+                    if message.get("type") != "message":
+                        continue
+                    try:
+                        data = json.loads(message["data"])
+                        session_id, frame = str(data["session"]), dict(data["frame"])
+                    except (TypeError, ValueError, KeyError):
+                        continue
+                    await self.push_local(session_id, frame)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("web chat fan-out lost; resubscribing", exc_info=True)
+                await asyncio.sleep(1)
+            finally:
+                with contextlib.suppress(Exception):
+                    await pubsub.aclose()

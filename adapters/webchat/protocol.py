@@ -1,0 +1,117 @@
+"""The visitor WebSocket protocol: frames the widget sends, checked here, and the visitor's view
+of the conversation log (no internal notes, no agent ids, no system events).
+
+Widget -> gateway (JSON text frames):
+  {"type": "hello", "token"?, "conversation_id"?, "last_seq"?, "page"?}   first frame
+  {"type": "message", "client_id", "text"}
+  {"type": "profile", "name"?, "email"?}
+  {"type": "typing", "on": bool}
+  {"type": "read", "seq": int}
+  {"type": "ping"}
+Gateway -> widget:
+  welcome, history, message, ack, typing, read, profile, error, pong
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Any
+
+from adapters.webchat.config import valid_client_id
+
+_EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]+\.[^@\s<>\"]{2,}$")
+MAX_NAME = 100
+MAX_PAGE = 500
+
+
+class FrameError(ValueError):
+    """A frame the widget should not have sent; ``code`` goes back in an error frame."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(message)
+        self.code = code
+
+
+@dataclass(frozen=True)
+class Hello:
+    token: str | None
+    conversation_id: str | None
+    last_seq: int
+    page: str | None
+
+
+@dataclass(frozen=True)
+class VisitorMessage:
+    client_id: str
+    text: str
+
+
+@dataclass(frozen=True)
+class Profile:
+    name: str | None
+    email: str | None
+
+
+def parse_hello(frame: dict[str, Any]) -> Hello:
+    token = frame.get("token")
+    conversation_id = frame.get("conversation_id")
+    last_seq = frame.get("last_seq")
+    page = frame.get("page")
+    return Hello(
+        token=token if isinstance(token, str) and token else None,
+        conversation_id=conversation_id
+        if isinstance(conversation_id, str) and 0 < len(conversation_id) <= 100
+        else None,
+        last_seq=last_seq if isinstance(last_seq, int) and last_seq >= 0 else 0,
+        page=page[:MAX_PAGE] if isinstance(page, str) and page.startswith("http") else None,
+    )
+
+
+def parse_message(frame: dict[str, Any], max_length: int) -> VisitorMessage:
+    client_id = frame.get("client_id")
+    if not valid_client_id(client_id):
+        raise FrameError("invalid_client_id", "client_id: 1-64 letters, digits, '-' or '_'")
+    text = frame.get("text")
+    if not isinstance(text, str) or not text.strip():
+        raise FrameError("empty", "text: write something")
+    if len(text) > max_length:
+        raise FrameError("too_long", f"text: at most {max_length} characters")
+    return VisitorMessage(client_id=client_id, text=text)  # type: ignore[arg-type]
+
+
+def parse_profile(frame: dict[str, Any]) -> Profile:
+    name = frame.get("name")
+    email = frame.get("email")
+    if name is not None and not isinstance(name, str):
+        raise FrameError("invalid_name", "name: must be text")
+    if email is not None and not isinstance(email, str):
+        raise FrameError("invalid_email", "email: must be text")
+    name = " ".join((name or "").split())[:MAX_NAME] or None
+    email = (email or "").strip() or None
+    if email is not None and (len(email) > 254 or not _EMAIL.match(email)):
+        raise FrameError("invalid_email", "email: not an email address")
+    return Profile(name=name, email=email)
+
+
+def visitor_view(message: dict[str, Any]) -> dict[str, Any] | None:
+    """What the visitor may see of one logged message; None for notes and system events."""
+    direction = message.get("direction")
+    if direction not in ("in", "out"):
+        return None
+    meta = message.get("meta") or {}
+    view: dict[str, Any] = {
+        "seq": message.get("seq"),
+        "conversation_id": message.get("conversation_id"),
+        "text": message.get("text") or "",
+        "created_at": message.get("created_at"),
+    }
+    if direction == "in":
+        view["from"] = "visitor"
+        view["client_id"] = meta.get("client_id")
+    elif meta.get("system") or not message.get("author_name"):
+        view["from"] = "system"
+    else:
+        view["from"] = "agent"
+        view["author_name"] = message.get("author_name")
+    return view

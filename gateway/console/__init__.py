@@ -1,0 +1,1 @@
+"""The agent and admin console (``/console``) and the web chat widget script (``/widget.js``)."""

@@ -1,0 +1,65 @@
+// The HTTP API client and the signed-in session (kept in localStorage).
+
+const STORE = "gw.console";
+
+export const session = (() => {
+  try { return JSON.parse(localStorage.getItem(STORE) || "null") || {}; } catch { return {}; }
+})();
+
+export class ApiError extends Error {
+  constructor(status, code, message) {
+    super(message);
+    this.status = status;
+    this.code = code;
+  }
+}
+
+let onUnauthorized = () => {};
+export function whenUnauthorized(fn) { onUnauthorized = fn; }
+
+export async function api(method, path, body) {
+  const headers = { Accept: "application/json" };
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  if (body !== undefined) headers["Content-Type"] = "application/json";
+  let resp;
+  try {
+    resp = await fetch(`/api/v1${path}`, {
+      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
+    });
+  } catch (err) {
+    throw new ApiError(0, "network", "The gateway cannot be reached. Check your connection.");
+  }
+  let data = {};
+  try { data = await resp.json(); } catch { /* empty or not JSON */ }
+  if (resp.status === 401 && path !== "/auth/login") onUnauthorized();
+  if (!resp.ok) {
+    const err = data.error || {};
+    throw new ApiError(resp.status, err.code || "error", err.message || resp.statusText);
+  }
+  return data;
+}
+
+export async function login(email, password) {
+  const data = await api("POST", "/auth/login", { email, password });
+  session.token = data.token;
+  session.user = data.user;
+  localStorage.setItem(STORE, JSON.stringify(session));
+  return data.user;
+}
+
+export async function logout() {
+  if (session.token) {
+    try { await api("POST", "/auth/logout"); } catch { /* expired already */ }
+  }
+  delete session.token;
+  delete session.user;
+  localStorage.removeItem(STORE);
+}
+
+export function isStaff() {
+  return session.user && (session.user.role === "admin" || session.user.role === "supervisor");
+}
+
+export function isAdmin() {
+  return session.user && session.user.role === "admin";
+}

@@ -1,0 +1,139 @@
+// The console's entry point: sign-in, presence, page routing (#/inbox, #/channels, ...) and the
+// live event stream that keeps the inbox and the open conversation current.
+
+import { api, isAdmin, login, logout, session, whenUnauthorized } from "./api.js";
+import { cannedPage, channelsPage, usersPage } from "./admin.js";
+import {
+  closeConversation, initConversation, lastSeqs, onConversation, onMessage, onRead, onTyping,
+  openConversation, openId,
+} from "./conversation.js";
+import { dropOffer, initInbox, loadChannelsFilter, loadList, showOffer, touch, upsert } from "./inbox.js";
+import { $, toast } from "./dom.js";
+import { Live } from "./live.js";
+
+const live = new Live({
+  onEvent: handleEvent,
+  onState: (state) => {
+    const conn = $("#conn");
+    conn.className = `conn conn-${state}`;
+    conn.textContent = state === "connected" ? "● live" : state === "connecting" ? "○ connecting" : "○ offline, retrying";
+  },
+  syncState: lastSeqs,
+});
+
+function handleEvent(type, data) {
+  switch (type) {
+    case "connected":
+      if (data.reconnect) { loadList(); if (openId()) openConversation(openId()); }
+      break;
+    case "conversation.offered":
+      if (data.conversation) upsert(data.conversation);
+      showOffer(data);
+      break;
+    case "conversation.offer_expired":
+      dropOffer(data.conversation_id);
+      break;
+    case "conversation.assigned":
+    case "conversation.updated":
+      if (data.conversation) {
+        upsert(data.conversation);
+        onConversation(data.conversation);
+        if (data.conversation.offered_to !== session.user.id) dropOffer(data.conversation.id);
+      }
+      break;
+    case "message.created":
+    case "message.updated":
+      onMessage(data.conversation_id, data.message);
+      if (type === "message.created" && !data.replay) touch(data.conversation_id);
+      break;
+    case "conversation.typing":
+      onTyping(data);
+      break;
+    case "conversation.read":
+      onRead(data);
+      break;
+    case "agent.status":
+      if (data.agent_id === session.user.id) $("#presence").value = data.status;
+      break;
+    default:
+      break;
+  }
+}
+
+// --- routing ----------------------------------------------------------------------------------
+const PAGES = { inbox: null, channels: channelsPage, users: usersPage, canned: cannedPage };
+
+function route() {
+  const [, page = "inbox", id] = location.hash.match(/^#\/([a-z]+)(?:\/(.+))?$/) || [];
+  const name = PAGES[page] !== undefined && (page === "inbox" || isAdmin()) ? page : "inbox";
+  for (const key of Object.keys(PAGES)) $(`#page-${key}`).hidden = key !== name;
+  for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.page === name);
+  if (name === "inbox") {
+    if (id) openConversation(decodeURIComponent(id)); else closeConversation();
+    for (const row of document.querySelectorAll("#conversations .row")) row.classList.toggle("active", row.dataset.id === id);
+  } else {
+    PAGES[name]();
+  }
+}
+
+// --- sign in / out ----------------------------------------------------------------------------
+async function start() {
+  $("#login").hidden = true;
+  $("#app").hidden = false;
+  $("#me-name").textContent = `${session.user.name} (${session.user.role})`;
+  for (const link of document.querySelectorAll("#nav a[data-role]")) link.hidden = !isAdmin();
+  initInbox({ open: openConversation });
+  initConversation(live);
+  try {
+    $("#presence").value = (await api("GET", "/agents/me/status")).status;
+  } catch { /* shown as offline */ }
+  live.start();
+  await loadChannelsFilter();
+  await loadList();
+  route();
+}
+
+function showLogin() {
+  live.stop();
+  $("#app").hidden = true;
+  $("#login").hidden = false;
+  $("#login-form").email.focus();
+}
+
+$("#login-form").addEventListener("submit", async (e) => {
+  e.preventDefault();
+  const form = e.target;
+  $("#login-error").textContent = "";
+  try {
+    await login(form.email.value, form.password.value);
+    form.password.value = "";
+    await start();
+  } catch (err) {
+    $("#login-error").textContent = err.message;
+  }
+});
+
+$("#logout").addEventListener("click", async () => {
+  await logout();
+  location.hash = "";
+  showLogin();
+});
+
+$("#presence").addEventListener("change", async (e) => {
+  try {
+    await api("PUT", "/agents/me/status", { status: e.target.value });
+    toast(`You are ${e.target.value}`);
+  } catch (err) {
+    toast(err.message, "error");
+  }
+});
+
+whenUnauthorized(() => {
+  delete session.token;
+  localStorage.removeItem("gw.console");
+  showLogin();
+});
+
+window.addEventListener("hashchange", () => { if (session.token) route(); });
+
+if (session.token) start(); else showLogin();

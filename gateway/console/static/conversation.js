@@ -1,0 +1,372 @@
+// One conversation: header and actions, the message log with delivery states, the reply box
+// with notes and the /shortcut picker of canned responses, and the customer's other
+// conversations across channels.
+
+import { api, isStaff, session } from "./api.js";
+import { $, channelIcon, clear, clock, h, toast } from "./dom.js";
+import { customerName, rememberContact, upsert } from "./inbox.js";
+
+const view = {
+  id: null,
+  conv: null,
+  contact: null,
+  channel: null,
+  history: [],
+  messages: new Map(),  // seq -> message
+  customerRead: 0,
+  customerTyping: false,
+  typingTimer: null,
+  canned: [],
+  picker: { items: [], index: 0 },
+  typingSentAt: 0,
+  stopTypingTimer: null,
+  readSent: 0,
+};
+
+let live = null;
+export function initConversation(liveConnection) { live = liveConnection; }
+
+export function openId() { return view.id; }
+
+export function lastSeqs() {
+  if (!view.id) return {};
+  return { [view.id]: Math.max(0, ...view.messages.keys()) };
+}
+
+export async function openConversation(id) {
+  const pane = $("#conversation");
+  if (view.id !== id) {
+    Object.assign(view, { id, conv: null, messages: new Map(), customerRead: 0, readSent: 0, canned: [] });
+    clear(pane, h("p", { class: "empty", text: "Loading…" }));
+  }
+  try {
+    const detail = await api("GET", `/conversations/${id}`);
+    if (view.id !== id) return;
+    view.conv = detail.conversation;
+    view.contact = detail.contact || {};
+    view.channel = detail.channel;
+    view.history = detail.history || [];
+    rememberContact(view.conv.contact_id, view.contact);
+    const last = view.conv.last_seq || 0;
+    const data = await api("GET", `/conversations/${id}/messages?after_seq=${Math.max(0, last - 500)}&limit=500`);
+    if (view.id !== id) return;
+    for (const m of data.messages) view.messages.set(m.seq, m);
+    render();
+    loadCanned(id);
+  } catch (err) {
+    if (view.id === id) clear(pane, h("p", { class: "error", text: err.message }));
+  }
+}
+
+export function closeConversation() {
+  view.id = null;
+  clear($("#conversation"), h("p", { class: "empty", text: "Pick a conversation." }));
+}
+
+async function loadCanned(id) {
+  try {
+    view.canned = (await api("GET", `/canned?conversation_id=${encodeURIComponent(id)}`)).canned;
+  } catch { view.canned = []; }
+}
+
+// --- live events ----------------------------------------------------------------------------
+export function onMessage(conversationId, message) {
+  if (conversationId !== view.id || !view.conv) return;
+  view.messages.set(message.seq, message);
+  if (message.direction === "in") view.customerTyping = false;
+  renderLog();
+  markRead();
+}
+
+export function onConversation(conv) {
+  if (!conv || conv.id !== view.id || !view.conv) return;
+  view.conv = conv;
+  renderHeader();
+  renderComposerState();
+}
+
+export function onTyping(data) {
+  if (data.conversation_id !== view.id || data.who !== "customer") return;
+  view.customerTyping = !!data.on;
+  clearTimeout(view.typingTimer);
+  if (view.customerTyping) view.typingTimer = setTimeout(() => { view.customerTyping = false; renderTyping(); }, 6000);
+  renderTyping();
+}
+
+export function onRead(data) {
+  if (data.conversation_id !== view.id || data.by !== "customer") return;
+  view.customerRead = Math.max(view.customerRead, data.seq || 0);
+  renderLog();
+}
+
+// --- rendering ------------------------------------------------------------------------------
+function render() {
+  const pane = $("#conversation");
+  clear(pane,
+    h("div", { class: "conv-head", id: "conv-head" }),
+    h("div", { class: "conv-body" },
+      h("div", { class: "conv-main" },
+        h("ol", { class: "log", id: "log", "aria-label": "Messages" }),
+        h("div", { class: "typing", id: "typing" }),
+        composer()),
+      h("aside", { class: "conv-side", id: "conv-side" })),
+  );
+  renderHeader();
+  renderLog();
+  renderSide();
+  renderComposerState();
+  markRead();
+}
+
+function renderHeader() {
+  const c = view.conv;
+  const me = session.user;
+  const mine = c.assignee === me.id;
+  const offeredToMe = c.offered_to === me.id;
+  const canAct = mine || isStaff();
+  const windowEnd = view.channel && view.channel.reply_window_seconds && c.last_inbound_at
+    ? c.last_inbound_at + view.channel.reply_window_seconds * 1000 : null;
+  const actions = [];
+  if (offeredToMe) {
+    actions.push(h("button", { class: "primary", text: "Accept", on: { click: () => act("accept") } }));
+    actions.push(h("button", { text: "Decline", on: { click: () => act("decline") } }));
+  }
+  if (canAct && c.status !== "resolved") {
+    actions.push(h("button", { class: "resolve", text: "Resolve", on: { click: () => act("resolve", {}) } }));
+    if (c.assignee) {
+      const minutes = h("select", { "aria-label": "Snooze for" },
+        h("option", { value: "15", text: "15 min" }), h("option", { value: "60", text: "1 hour" }),
+        h("option", { value: "240", text: "4 hours" }), h("option", { value: "1440", text: "1 day" }));
+      actions.push(h("span", { class: "group" }, minutes,
+        h("button", { text: "Snooze", on: { click: () => act("snooze", { minutes: Number(minutes.value) }) } })));
+    }
+    actions.push(transferControl());
+  }
+  clear($("#conv-head"),
+    h("div", { class: "who" },
+      channelIcon(c.channel_type),
+      h("h2", { text: customerName(c) }),
+      view.contact.email ? h("span", { class: "muted", text: view.contact.email }) : null),
+    h("div", { class: "facts" },
+      h("span", { class: `status status-${c.status}`, text: c.status }),
+      h("span", { class: `prio prio-${c.priority}`, text: c.priority }),
+      c.first_response_at ? null : h("span", { class: "sla", dataset: { due: c.first_response_due || "" } }),
+      windowEnd ? h("span", { class: "window", dataset: { window: windowEnd } }) : null,
+      c.subject ? h("span", { class: "muted", text: c.subject }) : null),
+    h("div", { class: "actions" }, actions),
+  );
+}
+
+function transferControl() {
+  const team = h("input", { placeholder: "team", "aria-label": "Transfer to team", size: "8" });
+  const agent = h("select", { "aria-label": "Transfer to agent" }, h("option", { value: "", text: "agent…" }));
+  if (isStaff()) {
+    api("GET", "/users").then((d) => {
+      for (const u of d.users) {
+        if (u.id !== view.conv.assignee) agent.appendChild(h("option", { value: u.id, text: `${u.name} (${u.status})` }));
+      }
+    }, () => {});
+  } else {
+    agent.hidden = true;
+  }
+  const go = () => {
+    const body = agent.value ? { agent_id: agent.value } : { team: team.value.trim() };
+    if (!body.agent_id && !body.team) { toast("Pick an agent or type a team", "error"); return; }
+    act("transfer", body);
+  };
+  return h("span", { class: "group" }, agent, team, h("button", { text: "Transfer", on: { click: go } }));
+}
+
+async function act(action, body) {
+  const id = view.id;
+  try {
+    const data = await api("POST", `/conversations/${id}/${action}`, body);
+    if (data.conversation) {
+      upsert(data.conversation);
+      onConversation(data.conversation);
+    } else {
+      openConversation(id);
+    }
+    if (action === "decline") closeConversation();
+    toast(action === "accept" ? "Accepted" : `Done: ${action}`);
+  } catch (err) {
+    toast(err.message, "error");
+  }
+}
+
+function deliveryLabel(m) {
+  if (m.direction !== "out") return null;
+  if (m.delivery === "failed") {
+    return h("span", { class: "delivery failed" }, `Failed: ${m.delivery_error || "not delivered"} `,
+      h("button", { class: "link retry", text: "Retry", on: { click: () => retry(m.seq) } }));
+  }
+  if (view.customerRead >= m.seq) return h("span", { class: "delivery seen", text: "Seen" });
+  if (m.delivery === "sent") return h("span", { class: "delivery sent", text: "Sent" });
+  if (m.delivery === "queued" && m.delivery_error) {
+    return h("span", { class: "delivery retrying", text: `Retrying: ${m.delivery_error}` });
+  }
+  return h("span", { class: "delivery queued", text: "Sending…" });
+}
+
+function renderLog() {
+  const log = $("#log");
+  if (!log) return;
+  const atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+  clear(log);
+  const seqs = [...view.messages.keys()].sort((a, b) => a - b);
+  for (const seq of seqs) {
+    const m = view.messages.get(seq);
+    if (m.direction === "event") {
+      log.appendChild(h("li", { class: "msg event", dataset: { seq }, text: `${m.text} · ${clock(m.created_at)}` }));
+      continue;
+    }
+    const author = m.direction === "in" ? (m.author_name || customerName(view.conv))
+      : m.direction === "note" ? `${m.author_name || "?"} (note)` : (m.author_name || "System");
+    log.appendChild(h("li", { class: `msg ${m.direction}`, dataset: { seq } },
+      h("div", { class: "meta" }, h("strong", { text: author }), " ", h("span", { class: "muted", text: clock(m.created_at) })),
+      h("div", { class: "text", text: m.text }),
+      (m.attachments || []).map((a) => h("a", { class: "attachment", href: a.url, target: "_blank", rel: "noopener noreferrer", text: a.name || a.kind || "attachment" })),
+      deliveryLabel(m)));
+  }
+  if (atBottom || log.dataset.fresh !== view.id) log.scrollTop = log.scrollHeight;
+  log.dataset.fresh = view.id;
+}
+
+function renderTyping() {
+  const node = $("#typing");
+  if (node) node.textContent = view.customerTyping ? `${customerName(view.conv)} is typing…` : "";
+}
+
+function renderSide() {
+  const c = view.contact || {};
+  const items = view.history.map((other) => h("li", {},
+    h("a", { href: `#/inbox/${other.id}` }, channelIcon(other.channel_type), ` ${clock(other.created_at)} `,
+      h("span", { class: `status status-${other.status}`, text: other.status }))));
+  clear($("#conv-side"),
+    h("h3", { text: "Customer" }),
+    h("dl", {},
+      h("dt", { text: "Name" }), h("dd", { text: c.name || "—" }),
+      h("dt", { text: "Email" }), h("dd", { text: c.email || "—" }),
+      c.phone ? [h("dt", { text: "Phone" }), h("dd", { text: c.phone })] : null,
+      c.tier ? [h("dt", { text: "Tier" }), h("dd", { text: c.tier })] : null),
+    h("h3", { text: "Earlier conversations" }),
+    items.length ? h("ul", { class: "history" }, items) : h("p", { class: "muted", text: "None." }));
+}
+
+// --- the reply box ----------------------------------------------------------------------------
+function composer() {
+  const text = h("textarea", { id: "reply-text", placeholder: "Reply… (type / for canned responses)", "aria-label": "Reply", rows: "3" });
+  const mode = h("select", { id: "reply-mode", "aria-label": "Reply or note" },
+    h("option", { value: "reply", text: "Reply to customer" }), h("option", { value: "note", text: "Internal note" }));
+  const picker = h("ul", { id: "canned-picker", class: "picker", hidden: true, role: "listbox" });
+  const form = h("form", { class: "composer", id: "composer" },
+    picker, text, h("div", { class: "composer-bar" }, mode, h("span", { class: "muted", id: "reply-hint" }),
+      h("button", { type: "submit", class: "primary", text: "Send" })));
+  form.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
+  text.addEventListener("keydown", (e) => {
+    if (!picker.hidden) {
+      if (e.key === "ArrowDown" || e.key === "ArrowUp") {
+        e.preventDefault();
+        const n = view.picker.items.length;
+        view.picker.index = (view.picker.index + (e.key === "ArrowDown" ? 1 : n - 1)) % n;
+        renderPicker();
+        return;
+      }
+      if (e.key === "Enter" || e.key === "Tab") { e.preventDefault(); choose(view.picker.items[view.picker.index]); return; }
+      if (e.key === "Escape") { picker.hidden = true; return; }
+    }
+    if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); submit(); }
+  });
+  text.addEventListener("input", () => { updatePicker(); agentTyping(); });
+  mode.addEventListener("change", () => form.classList.toggle("note-mode", mode.value === "note"));
+  return form;
+}
+
+function renderComposerState() {
+  const hint = $("#reply-hint");
+  if (!hint) return;
+  const c = view.conv;
+  const mine = c.assignee === session.user.id;
+  hint.textContent = mine || isStaff() ? "" : "Accept the conversation to reply; notes are always possible.";
+}
+
+function updatePicker() {
+  const value = $("#reply-text").value;
+  const m = value.match(/^\/([a-z0-9_-]*)$/i);
+  const picker = $("#canned-picker");
+  if (!m) { picker.hidden = true; return; }
+  const prefix = m[1].toLowerCase();
+  view.picker.items = view.canned.filter((c) => c.shortcut.startsWith(prefix)).slice(0, 8);
+  view.picker.index = 0;
+  picker.hidden = view.picker.items.length === 0;
+  renderPicker();
+}
+
+function renderPicker() {
+  const picker = $("#canned-picker");
+  clear(picker, view.picker.items.map((c, i) => h("li", {
+    role: "option", class: i === view.picker.index ? "active" : "", "aria-selected": i === view.picker.index ? "true" : "false",
+    on: { mousedown: (e) => { e.preventDefault(); choose(c); } },
+  }, h("strong", { text: `/${c.shortcut}` }), " ", h("span", { class: "muted", text: c.title }))));
+}
+
+function choose(item) {
+  if (!item) return;
+  const text = $("#reply-text");
+  text.value = item.rendered || item.text;
+  $("#canned-picker").hidden = true;
+  text.focus();
+}
+
+function agentTyping() {
+  const now = Date.now();
+  if ($("#reply-mode").value !== "reply") return;
+  if (now - view.typingSentAt > 2500) {
+    view.typingSentAt = now;
+    live && live.send({ type: "typing", conversation_id: view.id, on: true });
+  }
+  clearTimeout(view.stopTypingTimer);
+  view.stopTypingTimer = setTimeout(stopTyping, 4000);
+}
+
+function stopTyping() {
+  clearTimeout(view.stopTypingTimer);
+  if (view.typingSentAt) {
+    view.typingSentAt = 0;
+    live && live.send({ type: "typing", conversation_id: view.id, on: false });
+  }
+}
+
+function markRead() {
+  if (!view.id || document.hidden) return;
+  let seq = 0;
+  for (const m of view.messages.values()) if (m.direction === "in") seq = Math.max(seq, m.seq);
+  if (seq > view.readSent && live && live.send({ type: "read", conversation_id: view.id, seq })) view.readSent = seq;
+}
+
+async function submit() {
+  const text = $("#reply-text");
+  const type = $("#reply-mode").value;
+  if (!text.value.trim()) return;
+  const id = view.id;
+  const body = { text: text.value, type };
+  stopTyping();
+  try {
+    const data = await api("POST", `/conversations/${id}/messages`, body);
+    text.value = "";
+    if (view.id === id) onMessage(id, data.message);
+  } catch (err) {
+    toast(err.message, "error");
+  }
+}
+
+async function retry(seq) {
+  try {
+    const data = await api("POST", `/conversations/${view.id}/messages/${seq}/retry`);
+    onMessage(view.id, data.message);
+  } catch (err) {
+    toast(err.message, "error");
+  }
+}
+
+document.addEventListener("visibilitychange", markRead);

@@ -1,0 +1,428 @@
+/* Web chat widget. Embed with:
+ *   <script src="https://cs.example.com/widget.js" data-channel="CHANNEL_ID" async></script>
+ * Plain JavaScript, no dependencies. Everything lives in a Shadow DOM, so the host page's CSS
+ * cannot restyle it and ours cannot leak out. Text from visitors and agents is only ever set
+ * with textContent: it is shown as text, never parsed as HTML.
+ */
+(function () {
+  "use strict";
+  var script = document.currentScript;
+  if (!script || !script.getAttribute("data-channel")) return;
+  var channel = script.getAttribute("data-channel");
+  var base = script.src.replace(/\/widget\.js(\?.*)?$/, "");
+  var wsUrl = base.replace(/^http/, "ws") + "/channels/" + encodeURIComponent(channel) + "/webchat/ws";
+  var storeKey = "gwchat:" + channel;
+
+  // The host element is styled inline with !important (inline beats any page rule); inside,
+  // .root resets everything the page could make us inherit (color, fonts, line height).
+  var CSS = [
+    ".root{all:initial;display:block;font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;",
+    "color:#111;text-align:left;letter-spacing:normal;word-spacing:normal;text-transform:none}",
+    ".root *{box-sizing:border-box;font:inherit;color:inherit;margin:0;letter-spacing:inherit;",
+    "text-transform:none;text-shadow:none;float:none}",
+    ".launcher{width:56px;height:56px;border-radius:50%;border:0;background:var(--accent);",
+    "color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);position:relative;padding:0;",
+    "display:flex;align-items:center;justify-content:center}",
+    ".launcher svg{width:28px;height:28px;fill:#fff}",
+    ".badge{position:absolute;top:-4px;right:-4px;min-width:20px;height:20px;border-radius:10px;",
+    "background:#dc2626;color:#fff;font-size:12px;line-height:20px;text-align:center;padding:0 5px}",
+    ".panel{position:absolute;right:0;bottom:70px;width:340px;max-width:calc(100vw - 40px);",
+    "height:480px;max-height:calc(100vh - 110px);background:#fff;border-radius:12px;",
+    "box-shadow:0 8px 30px rgba(0,0,0,.25);display:flex;flex-direction:column;overflow:hidden}",
+    "[hidden]{display:none!important}",
+    ".head{background:var(--accent);color:#fff;padding:12px 14px;display:flex;align-items:center}",
+    ".head .title{flex:1;font-weight:600}",
+    ".head button{background:none;border:0;color:#fff;font-size:20px;cursor:pointer;padding:0 4px}",
+    ".status{font-size:12px;color:#6b7280;padding:4px 14px;background:#f9fafb}",
+    ".log{flex:1;overflow-y:auto;padding:12px;display:flex;flex-direction:column;gap:8px}",
+    ".msg{max-width:80%;padding:8px 10px;border-radius:10px;white-space:pre-wrap;",
+    "overflow-wrap:anywhere}",
+    ".msg.visitor{align-self:flex-end;background:var(--accent);color:#fff}",
+    ".msg.agent,.msg.greeting{align-self:flex-start;background:#f3f4f6;color:#111}",
+    ".msg.system{align-self:center;background:#fef3c7;font-size:13px}",
+    ".who{font-size:11px;font-weight:600;color:#374151;margin-bottom:2px}",
+    ".state{font-size:11px;opacity:.8;margin-top:2px;text-align:right}",
+    ".state button{background:none;border:0;color:inherit;text-decoration:underline;cursor:pointer;padding:0}",
+    ".typing{font-size:12px;color:#6b7280;padding:0 14px 4px;min-height:18px}",
+    "form{padding:10px 12px;border-top:1px solid #e5e7eb;display:flex;gap:6px;flex-wrap:wrap}",
+    "form p{margin:0 0 4px;width:100%;font-size:13px}",
+    "input,textarea{flex:1;min-width:0;border:1px solid #d1d5db;border-radius:8px;padding:8px;",
+    "color:#111;background:#fff}",
+    "textarea{resize:none;height:40px}",
+    "form button{border:0;border-radius:8px;background:var(--accent);color:#fff;padding:0 14px;",
+    "cursor:pointer;min-height:36px}",
+    ".prechat input{width:100%;flex-basis:100%}",
+  ].join("");
+
+  // --- DOM helpers: text only -----------------------------------------------------------
+  function el(tag, cls, text) {
+    var node = document.createElement(tag);
+    if (cls) node.className = cls;
+    if (text != null) node.textContent = String(text);
+    return node;
+  }
+
+  function bubbleIcon() {
+    var ns = "http://www.w3.org/2000/svg";
+    var svg = document.createElementNS(ns, "svg");
+    svg.setAttribute("viewBox", "0 0 24 24");
+    svg.setAttribute("aria-hidden", "true");
+    var path = document.createElementNS(ns, "path");
+    path.setAttribute("d", "M4 3h16a2 2 0 0 1 2 2v11a2 2 0 0 1-2 2H9l-5 4v-4H4a2 2 0 0 1-2-2V5a2 2 0 0 1 2-2z");
+    svg.appendChild(path);
+    return svg;
+  }
+
+  function load() {
+    try { return JSON.parse(localStorage.getItem(storeKey) || "{}") || {}; } catch (e) { return {}; }
+  }
+  function save() {
+    try {
+      localStorage.setItem(storeKey, JSON.stringify({
+        token: state.token, pending: state.pending.map(function (p) {
+          return { client_id: p.client_id, text: p.text };
+        })
+      }));
+    } catch (e) { /* private mode: the chat still works for this page */ }
+  }
+  function newClientId() {
+    var bytes = new Uint8Array(12);
+    crypto.getRandomValues(bytes);
+    return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
+  }
+
+  var stored = load();
+  var state = {
+    token: stored.token || null,
+    conversationId: null,
+    messages: {},        // seq -> message
+    pending: (stored.pending || []).map(function (p) { return { client_id: p.client_id, text: p.text, status: "sending" }; }),
+    agentRead: 0,
+    readSent: 0,
+    welcome: null,
+    open: false,
+    unread: 0,
+    ws: null,
+    retries: 0,
+    typingSentAt: 0,
+    typingTimer: null,
+    agentTypingTimer: null,
+  };
+
+  // --- the UI -----------------------------------------------------------------------------
+  var host = document.createElement("gateway-chat");
+  host.setAttribute("data-gateway-chat", channel);
+  var HOST_STYLE = { all: "initial", position: "fixed", right: "20px", bottom: "20px",
+    "z-index": "2147483000", display: "block", margin: "0", padding: "0", border: "0" };
+  Object.keys(HOST_STYLE).forEach(function (k) { host.style.setProperty(k, HOST_STYLE[k], "important"); });
+  var shadow = host.attachShadow({ mode: "open" });
+  var root = el("div", "root");
+  shadow.appendChild(root);
+  if (shadow.adoptedStyleSheets !== undefined && typeof CSSStyleSheet === "function") {
+    var sheet = new CSSStyleSheet();
+    sheet.replaceSync(CSS);
+    shadow.adoptedStyleSheets = [sheet];
+  } else {
+    shadow.insertBefore(el("style", null, CSS), root);
+  }
+  root.style.setProperty("--accent", "#2563eb");
+
+  var launcher = el("button", "launcher");
+  launcher.setAttribute("aria-label", "Open chat");
+  launcher.appendChild(bubbleIcon());
+  var badge = el("span", "badge");
+  badge.hidden = true;
+  launcher.appendChild(badge);
+
+  var panel = el("div", "panel");
+  panel.hidden = true;
+  panel.setAttribute("role", "dialog");
+  var head = el("div", "head");
+  var title = el("span", "title", "Chat");
+  var closeBtn = el("button", "close", "×");
+  closeBtn.setAttribute("aria-label", "Close chat");
+  head.appendChild(title);
+  head.appendChild(closeBtn);
+  var status = el("div", "status", "Connecting…");
+  var log = el("div", "log");
+  log.setAttribute("aria-live", "polite");
+  var typing = el("div", "typing");
+
+  var prechat = el("form", "prechat");
+  prechat.hidden = true;
+  prechat.appendChild(el("p", null, "Before we start, how should we call you?"));
+  var preName = el("input");
+  preName.name = "name"; preName.placeholder = "Your name"; preName.required = true; preName.maxLength = 100;
+  var preEmail = el("input");
+  preEmail.name = "email"; preEmail.type = "email"; preEmail.placeholder = "Email (optional)";
+  prechat.appendChild(preName);
+  prechat.appendChild(preEmail);
+  prechat.appendChild(el("button", null, "Start chat"));
+
+  var offline = el("form", "offline");
+  offline.hidden = true;
+  var offlineText = el("p");
+  var offEmail = el("input");
+  offEmail.name = "email"; offEmail.type = "email"; offEmail.placeholder = "Your email"; offEmail.required = true;
+  offline.appendChild(offlineText);
+  offline.appendChild(offEmail);
+  offline.appendChild(el("button", null, "Save"));
+
+  var composer = el("form", "composer");
+  var input = el("textarea");
+  input.name = "message";
+  input.placeholder = "Write a message…";
+  input.setAttribute("aria-label", "Message");
+  var sendBtn = el("button", null, "Send");
+  composer.appendChild(input);
+  composer.appendChild(sendBtn);
+
+  [head, status, log, typing, prechat, offline, composer].forEach(function (n) { panel.appendChild(n); });
+  root.appendChild(panel);
+  root.appendChild(launcher);
+
+  // --- rendering --------------------------------------------------------------------------
+  function render() {
+    var w = state.welcome || {};
+    var atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    log.textContent = "";
+    if (w.greeting || w.offline_message) {
+      log.appendChild(el("div", "msg greeting", w.online === false ? w.offline_message : w.greeting));
+    }
+    Object.keys(state.messages).map(Number).sort(function (a, b) { return a - b; }).forEach(function (seq) {
+      var m = state.messages[seq];
+      var node = el("div", "msg " + m.from);
+      node.setAttribute("data-seq", String(seq));
+      if (m.from === "agent") node.appendChild(el("div", "who", m.author_name || "Agent"));
+      node.appendChild(el("div", "text", m.text));
+      if (m.from === "visitor") {
+        node.appendChild(el("div", "state", state.agentRead >= seq ? "Seen" : "Sent"));
+      }
+      log.appendChild(node);
+    });
+    state.pending.forEach(function (p) {
+      var node = el("div", "msg visitor pending");
+      node.appendChild(el("div", "text", p.text));
+      var st = el("div", "state", p.status === "failed" ? (p.error || "Not sent") + " · " : "Sending…");
+      if (p.status === "failed") {
+        var retry = el("button", null, "Retry");
+        retry.type = "button";
+        retry.addEventListener("click", function () { p.status = "sending"; transmit(p); render(); });
+        st.appendChild(retry);
+      }
+      node.appendChild(st);
+      log.appendChild(node);
+    });
+    if (atBottom || state.justSent) log.scrollTop = log.scrollHeight;
+    state.justSent = false;
+    prechat.hidden = !(w.prechat);
+    offline.hidden = !(w.online === false && !(w.profile && w.profile.email)) || !prechat.hidden;
+    if (!offline.hidden) offlineText.textContent = "Leave your email and we will answer you there.";
+    composer.hidden = !prechat.hidden;
+    badge.hidden = state.unread === 0;
+    badge.textContent = String(state.unread);
+  }
+
+  function setStatus(text) {
+    status.textContent = text;
+    status.hidden = !text;
+  }
+
+  function addMessage(m, replayed) {
+    if (!m || typeof m.seq !== "number") return;
+    if (state.conversationId && m.conversation_id && m.conversation_id !== state.conversationId) {
+      state.messages = {};   // a new conversation started (the old one was closed long ago)
+    }
+    state.conversationId = m.conversation_id || state.conversationId;
+    var isNew = !state.messages[m.seq];
+    state.messages[m.seq] = m;
+    if (m.from === "visitor" && m.client_id) {
+      state.pending = state.pending.filter(function (p) { return p.client_id !== m.client_id; });
+      save();
+    }
+    if (isNew && !replayed && m.from !== "visitor" && !state.open) state.unread += 1;
+    if (m.from === "agent" && !replayed) showAgentTyping(null);
+  }
+
+  function lastSeq() {
+    var seqs = Object.keys(state.messages).map(Number);
+    return seqs.length ? Math.max.apply(null, seqs) : 0;
+  }
+
+  function markRead() {
+    if (!state.open || document.hidden) return;
+    var seq = 0;
+    Object.keys(state.messages).forEach(function (k) {
+      if (state.messages[k].from !== "visitor") seq = Math.max(seq, Number(k));
+    });
+    if (seq > state.readSent) {
+      state.readSent = seq;
+      send({ type: "read", seq: seq });
+    }
+  }
+
+  function showAgentTyping(name) {
+    clearTimeout(state.agentTypingTimer);
+    typing.textContent = name ? name + " is typing…" : "";
+    if (name) state.agentTypingTimer = setTimeout(function () { typing.textContent = ""; }, 6000);
+  }
+
+  // --- the socket -------------------------------------------------------------------------
+  function send(frame) {
+    if (state.ws && state.ws.readyState === 1) {
+      state.ws.send(JSON.stringify(frame));
+      return true;
+    }
+    return false;
+  }
+
+  function transmit(p) {
+    send({ type: "message", client_id: p.client_id, text: p.text });
+  }
+
+  function connect() {
+    if (state.ws) return;
+    var ws = new WebSocket(wsUrl);
+    state.ws = ws;
+    setStatus(state.retries ? "Reconnecting…" : "Connecting…");
+    ws.onopen = function () {
+      send({
+        type: "hello", token: state.token, conversation_id: state.conversationId,
+        last_seq: lastSeq(), page: location.href
+      });
+    };
+    ws.onmessage = function (event) {
+      var f;
+      try { f = JSON.parse(event.data); } catch (e) { return; }
+      handle(f);
+      render();
+      markRead();
+    };
+    ws.onclose = function () {
+      state.ws = null;
+      state.retries += 1;
+      setStatus("Connection lost. Reconnecting…");
+      var delay = Math.min(15000, 500 * Math.pow(2, Math.min(state.retries, 5))) * (0.75 + Math.random() / 2);
+      setTimeout(connect, delay);
+    };
+  }
+
+  function handle(f) {
+    if (f.type === "welcome") {
+      state.welcome = f;
+      state.token = f.token;
+      state.retries = 0;
+      save();
+      title.textContent = f.title || "Chat";
+      if (f.color) root.style.setProperty("--accent", f.color);
+      input.maxLength = f.max_message_length || 2000;
+      setStatus("");
+    } else if (f.type === "history") {
+      if (f.reset) state.messages = {};
+      state.conversationId = f.conversation_id || state.conversationId;
+      (f.messages || []).forEach(function (m) { addMessage(m, true); });
+      state.agentRead = Math.max(state.agentRead, f.read_seq || 0);
+      state.pending.forEach(transmit);   // resend what was never acknowledged; deduplicated
+    } else if (f.type === "message") {
+      addMessage(f.message);
+    } else if (f.type === "ack") {
+      state.pending.forEach(function (p) {
+        if (p.client_id === f.client_id && !state.messages[f.seq]) {
+          addMessage({ seq: f.seq, conversation_id: f.conversation_id, from: "visitor",
+            client_id: p.client_id, text: p.text, created_at: Date.now() });
+        }
+      });
+      state.pending = state.pending.filter(function (p) { return p.client_id !== f.client_id; });
+      save();
+      if (state.welcome && typeof f.online === "boolean") state.welcome.online = f.online;
+    } else if (f.type === "typing") {
+      showAgentTyping(f.on ? f.name || "Support" : null);
+    } else if (f.type === "read") {
+      state.agentRead = Math.max(state.agentRead, f.seq || 0);
+    } else if (f.type === "profile") {
+      if (state.welcome) {
+        state.welcome.profile = f.profile;
+        state.welcome.prechat = false;
+      }
+    } else if (f.type === "error") {
+      var p = state.pending.filter(function (x) { return x.client_id === f.client_id; })[0];
+      if (p) {
+        p.status = "failed";
+        p.error = f.message;
+        if (f.code === "rate_limited" && f.retry_after) {
+          setTimeout(function () { p.status = "sending"; transmit(p); render(); }, f.retry_after * 1000);
+        }
+      } else {
+        setStatus(f.message || "Something went wrong");
+      }
+    }
+  }
+
+  // --- events -----------------------------------------------------------------------------
+  function openPanel() {
+    state.open = true;
+    state.unread = 0;
+    panel.hidden = false;
+    launcher.setAttribute("aria-label", "Close chat");
+    connect();
+    render();
+    markRead();
+    (prechat.hidden ? input : preName).focus();
+  }
+  function closePanel() {
+    state.open = false;
+    panel.hidden = true;
+    launcher.setAttribute("aria-label", "Open chat");
+  }
+  launcher.addEventListener("click", function () { state.open ? closePanel() : openPanel(); });
+  closeBtn.addEventListener("click", closePanel);
+
+  composer.addEventListener("submit", function (e) {
+    e.preventDefault();
+    var text = input.value;
+    if (!text.trim()) return;
+    var p = { client_id: newClientId(), text: text, status: "sending" };
+    state.pending.push(p);
+    save();
+    input.value = "";
+    state.justSent = true;
+    clearTimeout(state.typingTimer);
+    if (state.typingSentAt) { send({ type: "typing", on: false }); state.typingSentAt = 0; }
+    transmit(p);
+    render();
+  });
+  input.addEventListener("keydown", function (e) {
+    if (e.key === "Enter" && !e.shiftKey) {
+      e.preventDefault();
+      composer.requestSubmit();
+    }
+  });
+  input.addEventListener("input", function () {
+    var now = Date.now();
+    if (now - state.typingSentAt > 2500 && input.value) {
+      state.typingSentAt = now;
+      send({ type: "typing", on: true });
+    }
+    clearTimeout(state.typingTimer);
+    state.typingTimer = setTimeout(function () {
+      if (state.typingSentAt) { send({ type: "typing", on: false }); state.typingSentAt = 0; }
+    }, 4000);
+  });
+  prechat.addEventListener("submit", function (e) {
+    e.preventDefault();
+    send({ type: "profile", name: preName.value, email: preEmail.value || null });
+  });
+  offline.addEventListener("submit", function (e) {
+    e.preventDefault();
+    send({ type: "profile", email: offEmail.value });
+  });
+  document.addEventListener("visibilitychange", markRead);
+
+  function mount() {
+    document.body.appendChild(host);
+    if (state.token) connect();   // a returning visitor: replies and the unread badge at once
+  }
+  if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
+
+  window.GatewayChat = { open: openPanel, close: closePanel };
+})();

@@ -1,0 +1,242 @@
+"""The widget on a customer's site and the agent console, in a real Chromium.
+
+A visitor writes; an agent signed in to the console is offered the chat, accepts, replies; the
+visitor sees the reply under the agent's name, typing indicators cross both ways, a reload keeps
+the conversation, markup is shown as text everywhere, and a channel an admin creates in the
+console works at once. Screenshots land in test-artifacts/.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Harness, wait_for
+from tests.console.conftest import BrowserPage, CustomerSite
+
+pytestmark = pytest.mark.browser
+
+XSS = "<img src=x onerror=alert(1)>"
+PASSWORD = "agent-password-123"
+
+
+async def _user(h: Harness, email: str, name: str, role: str = "agent") -> str:
+    body = {"email": email, "password": PASSWORD, "name": name, "role": role}
+    return (await h.call("POST", "/api/v1/users", json_body=body, expect=201))["user"]["id"]
+
+
+async def _sign_in(bp: BrowserPage, h: Harness, email: str) -> Any:
+    page = bp.page
+    await page.goto(f"{h.base_url}/console")
+    await page.fill("#login-form input[name=email]", email)
+    await page.fill("#login-form input[name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("#app:not([hidden])")
+    await page.wait_for_selector("#conn.conn-connected")
+    return page
+
+
+async def _go_online(page: Any) -> None:
+    await page.select_option("#presence", "online")
+    await page.wait_for_selector("#toast:has-text('You are online')")
+
+
+async def _open_widget(page: Any) -> None:
+    await page.locator(".launcher").click()
+    await page.locator(".panel .status").wait_for(state="hidden")
+
+
+async def _visitor_says(page: Any, text: str) -> None:
+    await page.locator(".composer textarea").fill(text)
+    await page.locator(".composer textarea").press("Enter")
+
+
+async def _shadow_has_img(page: Any) -> bool:
+    return await page.evaluate(
+        "() => !!document.querySelector('[data-gateway-chat]').shadowRoot.querySelector('img')"
+    )
+
+
+async def test_visitor_and_agent_chat_end_to_end(
+    gateway: Harness, new_page, customer_site: CustomerSite, artifacts: Path
+):
+    h = gateway
+    channel = await h.create_channel(
+        "webchat",
+        {"allowed_origins": [customer_site.origin], "greeting": "Welcome to the tea shop!"},
+        name="Tea shop",
+    )
+    customer_site.settings.update(gateway=h.base_url, channel=channel["id"])
+    await _user(h, "alice@example.com", "Alice")
+
+    agent = await new_page()
+    console = await _sign_in(agent, h, "alice@example.com")
+    await _go_online(console)
+
+    visitor = await new_page()
+    site = visitor.page
+    await site.goto(customer_site.url)
+    await _open_widget(site)
+    greeting = site.locator(".msg.greeting")
+    await greeting.wait_for()
+    assert await greeting.text_content() == "Welcome to the tea shop!"
+    await _visitor_says(site, "Hello, is the oolong in stock?")
+    await site.locator(".msg.visitor[data-seq]").first.wait_for()
+
+    # The agent is offered the chat, accepts it, and sees the message.
+    offer = console.locator(".offer")
+    await offer.wait_for()
+    assert "s" in (await offer.locator(".offer-timer").text_content() or "")
+    await offer.locator("button.accept").click()
+    await console.locator("#log .msg.in", has_text="Hello, is the oolong in stock?").wait_for()
+    await console.locator("#conv-head .status", has_text="open").wait_for()
+
+    # Typing reaches the other side, both ways.
+    await site.locator(".composer textarea").type("Also, do you")
+    await console.locator("#typing", has_text="is typing").wait_for()
+    await console.locator("#reply-text").type("Let me check")
+    await site.locator(".typing", has_text="Alice is typing").wait_for()
+
+    # The reply arrives under the agent's name.
+    await console.locator("#reply-text").fill("Yes, we have 20 tins of oolong.")
+    await console.locator("#composer button[type=submit]").click()
+    reply = site.locator(".msg.agent", has_text="Yes, we have 20 tins of oolong.")
+    await reply.wait_for()
+    assert await reply.locator(".who").text_content() == "Alice"
+    await console.locator("#log .msg.out .delivery", has_text="Seen").wait_for()
+    await site.locator(".msg.visitor .state", has_text="Seen").first.wait_for()
+
+    # Markup is text on both pages and runs nothing.
+    await site.locator(".composer textarea").fill(XSS)
+    await site.locator(".composer textarea").press("Enter")
+    await console.locator("#log .msg.in .text", has_text=XSS).wait_for()
+    await console.locator("#reply-text").fill(f"You wrote {XSS}")
+    await console.locator("#composer button[type=submit]").click()
+    await site.locator(".msg.agent .text", has_text=f"You wrote {XSS}").wait_for()
+    assert await console.locator("#log img").count() == 0
+    assert not await _shadow_has_img(site)
+
+    await site.screenshot(path=str(artifacts / "widget-chat.png"))
+    await console.screenshot(path=str(artifacts / "console-conversation.png"))
+
+    # A reload keeps the whole conversation.
+    await site.reload()
+    await _open_widget(site)
+    texts = site.locator(".msg[data-seq] .text")
+    await site.locator(".msg.agent", has_text=f"You wrote {XSS}").wait_for()
+    assert await texts.all_text_contents() == [
+        "Hello, is the oolong in stock?",
+        "Yes, we have 20 tins of oolong.",
+        XSS,
+        f"You wrote {XSS}",
+    ]
+    await site.screenshot(path=str(artifacts / "widget-after-reload.png"))
+
+    assert visitor.dialogs == [] and agent.dialogs == []
+    assert visitor.errors == [] and agent.errors == []
+
+
+async def test_admin_creates_a_channel_in_the_console_and_it_works_at_once(
+    gateway: Harness, new_page, customer_site: CustomerSite, artifacts: Path
+):
+    h = gateway
+    await _user(h, "root@example.com", "Root", role="admin")
+    admin = await new_page()
+    console = await _sign_in(admin, h, "root@example.com")
+    await console.click("#nav a[data-page=channels]")
+    await console.select_option("#new-channel-type", "webchat")
+    await console.click("#new-channel")
+    form = console.locator("#channel-form")
+    await form.locator("input[name=channel_name]").fill("Shop front")
+    await form.locator("textarea[name=allowed_origins]").fill(customer_site.origin)
+    await form.locator("input[name=title]").fill("Ask the shop")
+    await form.locator("textarea[name=greeting]").fill("Hello from the new channel")
+    await form.locator("button[type=submit]").click()
+    card = console.locator("#channel-list .channel", has_text="Shop front")
+    await card.wait_for()
+    await card.locator(".state", has_text="running").wait_for()
+    assert "widget.js" in (await card.locator(".snippet").text_content() or "")
+    assert await card.locator("text=session_secret").count() == 0
+    await card.locator("button", has_text="Verify").click()
+    await card.locator("text=Credentials OK").wait_for()
+    await console.screenshot(path=str(artifacts / "console-channels.png"))
+    channel_id = await card.get_attribute("data-channel")
+
+    customer_site.settings.update(gateway=h.base_url, channel=channel_id or "")
+    visitor = await new_page()
+    site = visitor.page
+    await site.goto(customer_site.url)
+    await _open_widget(site)
+    await site.locator(".head .title", has_text="Ask the shop").wait_for()
+    await _visitor_says(site, "Is this new chat working?")
+    await site.locator(".msg.visitor[data-seq]").wait_for()
+
+    async def arrived():
+        convs = await h.call("GET", f"/api/v1/conversations?channel={channel_id}")
+        return convs["conversations"]
+
+    conversations = await wait_for(arrived)
+    messages = await h.call("GET", f"/api/v1/conversations/{conversations[0]['id']}/messages")
+    assert messages["messages"][0]["text"] == "Is this new chat working?"
+    assert admin.errors == [] and visitor.errors == []
+
+
+async def test_console_canned_picker_notes_and_inbox(
+    gateway: Harness, new_page, customer_site: CustomerSite, artifacts: Path
+):
+    h = gateway
+    channel = await h.create_channel(
+        "webchat", {"allowed_origins": [customer_site.origin], "prechat_form": True}, name="Shop"
+    )
+    customer_site.settings.update(gateway=h.base_url, channel=channel["id"])
+    await h.call(
+        "POST",
+        "/api/v1/canned",
+        json_body={"shortcut": "thanks", "title": "Thank you", "text": "Thanks {{customer.name}}!"},
+        expect=201,
+    )
+    await _user(h, "bob@example.com", "Bob")
+    agent = await new_page()
+    console = await _sign_in(agent, h, "bob@example.com")
+    await _go_online(console)
+
+    visitor = await new_page()
+    site = visitor.page
+    await site.goto(customer_site.url)
+    await _open_widget(site)
+    await site.locator(".prechat input[name=name]").fill("Mei")
+    await site.locator(".prechat input[name=email]").fill("mei@example.com")
+    await site.locator(".prechat button").click()
+    await site.locator(".composer textarea").wait_for()
+    await _visitor_says(site, "Where is my parcel?")
+
+    await console.locator(".offer button.accept").click()
+    await console.locator("#conv-head h2", has_text="Mei").wait_for()
+    row = console.locator("#conversations .row", has_text="Mei")
+    await row.wait_for()
+    assert (await row.locator(".sla").text_content() or "").startswith("SLA")
+
+    # An internal note never reaches the visitor.
+    await console.select_option("#reply-mode", "note")
+    await console.locator("#reply-text").fill("Parcel lost by the courier?")
+    await console.locator("#composer button[type=submit]").click()
+    await console.locator("#log .msg.note", has_text="Parcel lost").wait_for()
+
+    # The /shortcut picker inserts the canned response, rendered for this customer.
+    await console.select_option("#reply-mode", "reply")
+    await console.locator("#reply-text").fill("")
+    await console.locator("#reply-text").type("/tha")
+    await console.locator("#canned-picker li", has_text="/thanks").wait_for()
+    await console.locator("#reply-text").press("Enter")
+    assert await console.locator("#reply-text").input_value() == "Thanks Mei!"
+    await console.locator("#composer button[type=submit]").click()
+    await site.locator(".msg.agent", has_text="Thanks Mei!").wait_for()
+    await console.screenshot(path=str(artifacts / "console-inbox.png"))
+    assert await site.locator(".msg", has_text="Parcel lost").count() == 0
+
+    # Resolve from the console.
+    await console.locator("#conv-head button.resolve").click()
+    await console.locator("#conv-head .status", has_text="resolved").wait_for()
+    assert agent.errors == [] and visitor.errors == []
