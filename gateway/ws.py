@@ -99,6 +99,28 @@ async def _handle(
                     }
                 )
         await ws.send_json({"type": "synced", "data": {}})
+    elif command.get("type") in ("typing", "read"):
+        await _channel_signal(request, sess, command)
+
+
+async def _channel_signal(request: web.Request, sess: Session, command: dict[str, Any]) -> None:
+    """An agent typing in or reading a conversation: {"type": "typing", "conversation_id", "on"}
+    or {"type": "read", "conversation_id", "seq"}. Passed to the conversation's adapter when it
+    has ``agent_signal`` (web chat shows it to the visitor); other channels ignore it."""
+    gw = request.app[GATEWAY]
+    try:
+        conv = await gw.conversations.get(str(command.get("conversation_id") or ""))
+    except NotFound:
+        return
+    if not may_view(Viewer(sess.user.id, sess.user.role), conv):
+        return
+    signal = getattr(gw.channels.adapter(conv["channel_id"]), "agent_signal", None)
+    if signal is None:
+        return
+    try:
+        await signal(conv, sess.user.name, command)
+    except Exception:  # a signal is best effort; never drop the agent's socket over it
+        log.warning("agent signal for %s failed", conv["id"], exc_info=True)
 
 
 async def _presence_keepalive(request: web.Request, sess: Session) -> None:
