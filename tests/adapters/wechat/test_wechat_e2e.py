@@ -1,0 +1,232 @@
+"""End to end through the real gateway: a signed, encrypted WeChat message in -> an agent accepts
+and replies -> the fake WeChat API receives the custom-service message. Same for WeCom kf."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import pytest
+from fake_wechat import FakeWeChat
+from wechat_payloads import (
+    AES_KEY,
+    APP_ID,
+    APP_SECRET,
+    BILLION_LAUGHS,
+    CORP_ID,
+    KF_SECRET,
+    OPEN_KFID,
+    TOKEN,
+    XXE,
+    kf_callback_xml,
+    kf_request,
+    kf_text_item,
+    load,
+    plain_query,
+    safe_request,
+    text_xml,
+    wait_for,
+    with_fields,
+)
+
+from adapters.wechat.errors import WINDOW_CLOSED
+from tests.conftest import Harness
+
+
+def oa_config(fake: FakeWeChat, **extra: Any) -> dict[str, Any]:
+    return {
+        "app_id": APP_ID,
+        "app_secret": APP_SECRET,
+        "token": TOKEN,
+        "encoding_aes_key": AES_KEY,
+        "mode": "safe",
+        "api_base": fake.url,
+        "greeting": "",
+        **extra,
+    }
+
+
+async def conversations(gateway: Harness, channel_id: str) -> list[dict[str, Any]]:
+    return (await gateway.call("GET", f"/api/v1/conversations?channel={channel_id}"))[
+        "conversations"
+    ]
+
+
+async def messages(gateway: Harness, conversation_id: str) -> list[dict[str, Any]]:
+    path = f"/api/v1/conversations/{conversation_id}/messages"
+    return (await gateway.call("GET", path))["messages"]
+
+
+async def accept_and_reply(
+    gateway: Harness, channel_id: str, token: str, text: str
+) -> tuple[str, int]:
+    [conv] = await wait_for(lambda: _offered(gateway, channel_id))
+    await gateway.call("POST", f"/api/v1/conversations/{conv['id']}/accept", token)
+    reply = await gateway.call(
+        "POST", f"/api/v1/conversations/{conv['id']}/messages", token, {"text": text}, expect=201
+    )
+    return conv["id"], reply["message"]["seq"]
+
+
+async def _offered(gateway: Harness, channel_id: str) -> list[dict[str, Any]]:
+    return [c for c in await conversations(gateway, channel_id) if c.get("offered_to")]
+
+
+async def delivery(gateway: Harness, conversation_id: str, seq: int) -> dict[str, Any] | None:
+    for m in await messages(gateway, conversation_id):
+        if m["seq"] == seq and m.get("delivery") in ("sent", "failed"):
+            return m
+    return None
+
+
+@pytest.fixture
+async def fake():
+    async with FakeWeChat(
+        app_id=APP_ID, app_secret=APP_SECRET, corp_id=CORP_ID, kf_secret=KF_SECRET
+    ) as server:
+        yield server
+
+
+async def test_encrypted_message_to_reply_through_custom_send(gateway: Harness, fake) -> None:
+    channel = await gateway.create_channel("wechat_oa", oa_config(fake), "Official Account")
+    url = f"/channels/{channel['id']}/wechat"
+    _, token = await gateway.agent_online("mei@example.com", name="Mei")
+    openid = "oE2E_customer_0001"
+    fake.customer_wrote(openid)
+
+    xml = text_xml(openid, "我的快递到哪了？", msg_id=880001)
+    for _ in range(3):  # WeChat retries: three posts of one message are one message
+        body, query = safe_request(xml)
+        resp = await gateway.client.post(url, params=query, data=body.encode())
+        assert (resp.status, await resp.text()) == (200, "success")
+
+    conv_id, seq = await accept_and_reply(gateway, channel["id"], token, "您好，已经发货了。")
+    inbound = [m for m in await messages(gateway, conv_id) if m["direction"] == "in"]
+    assert [m["text"] for m in inbound] == ["我的快递到哪了？"]
+    assert len(await conversations(gateway, channel["id"])) == 1
+
+    await wait_for(lambda: fake.custom_sends)
+    assert fake.custom_sends == [
+        {"touser": openid, "msgtype": "text", "text": {"content": "您好，已经发货了。"}}
+    ]
+    sent = await wait_for(lambda: delivery(gateway, conv_id, seq))
+    assert sent["delivery"] == "sent"
+
+
+async def test_closed_window_is_shown_to_the_agent(gateway: Harness, fake) -> None:
+    channel = await gateway.create_channel("wechat_oa", oa_config(fake, mode="plain"))
+    _, token = await gateway.agent_online("lin@example.com", name="Lin")
+    xml = text_xml("oE2E_late_0001", "hello", msg_id=880002)  # the fake never opens a window
+    resp = await gateway.client.post(
+        f"/channels/{channel['id']}/wechat", params=plain_query(), data=xml.encode()
+    )
+    assert resp.status == 200
+    conv_id, seq = await accept_and_reply(gateway, channel["id"], token, "Sorry for the wait")
+    failed = await wait_for(lambda: delivery(gateway, conv_id, seq))
+    assert failed["delivery"] == "failed"
+    assert failed["delivery_error"] == WINDOW_CLOSED
+    assert fake.custom_sends == []
+
+
+async def test_image_is_stored_and_unsubscribe_closes(gateway: Harness, fake) -> None:
+    channel = await gateway.create_channel("wechat_oa", oa_config(fake))
+    url = f"/channels/{channel['id']}/wechat"
+    fake.add_media("media_image_1", b"\xff\xd8jpeg-bytes", "image/jpeg", "photo.jpg")
+    xml = with_fields(load("image.xml"), CreateTime=int(time.time()))
+    body, query = safe_request(xml)
+    assert (await gateway.client.post(url, params=query, data=body.encode())).status == 200
+    [conv] = await wait_for(lambda: conversations(gateway, channel["id"]))
+    [msg] = await messages(gateway, conv["id"])
+    [attachment] = msg["attachments"]
+    assert attachment["kind"] == "image" and attachment["url"].startswith("/media/")
+    resp = await gateway.client.get(attachment["url"])
+    assert await resp.read() == b"\xff\xd8jpeg-bytes"
+
+    unsub = with_fields(
+        load("event_unsubscribe.xml"), FromUserName="oUser_image_0001", CreateTime=int(time.time())
+    )
+    body, query = safe_request(unsub)
+    assert (await gateway.client.post(url, params=query, data=body.encode())).status == 200
+
+    async def resolved() -> bool:
+        conv_now = await gateway.call("GET", f"/api/v1/conversations/{conv['id']}")
+        return conv_now["conversation"]["status"] == "resolved"
+
+    await wait_for(resolved)
+
+
+@pytest.mark.parametrize(
+    ("case", "status"),
+    [
+        ("bad_signature", 403),
+        ("stale", 403),
+        ("malformed", 400),
+        ("xxe", 400),
+        ("billion_laughs", 400),
+        ("oversized", 413),
+    ],
+)
+async def test_bad_input_through_the_gateway(gateway: Harness, fake, case, status) -> None:
+    channel = await gateway.create_channel("wechat_oa", oa_config(fake))
+    url = f"/channels/{channel['id']}/wechat"
+    xml = text_xml("oE2E_bad_0001", "hi", msg_id=880003)
+    body, query = safe_request(xml, timestamp=int(time.time()) - 3600 if case == "stale" else None)
+    if case == "bad_signature":
+        query["msg_signature"] = "0" * 40
+    elif case == "malformed":
+        body, query = safe_request("<xml><MsgType>text</Msg")
+    elif case == "xxe":
+        body, query = safe_request(XXE)
+    elif case == "billion_laughs":
+        body, query = safe_request(BILLION_LAUGHS)
+    elif case == "oversized":
+        body = "<xml>" + "x" * 2_000_000 + "</xml>"
+    resp = await gateway.client.post(url, params=query, data=body.encode())
+    assert resp.status == status
+    assert await conversations(gateway, channel["id"]) == []
+
+
+async def test_wecom_kf_callback_to_reply(gateway: Harness, fake) -> None:
+    config = {
+        "corp_id": CORP_ID,
+        "secret": KF_SECRET,
+        "token": TOKEN,
+        "encoding_aes_key": AES_KEY,
+        "api_base": fake.url,
+        "greeting": "",
+    }
+    channel = await gateway.create_channel("wecom_kf", config, "WeChat customer service")
+    _, token = await gateway.agent_online("jun@example.com", name="Jun")
+    user = "wmE2E_customer"
+    fake.page_size = 1
+    fake.add_kf_message(kf_text_item("kfmsg-1", user, "在吗？"))
+    fake.add_kf_message(kf_text_item("kfmsg-2", user, "想问一下退货"))
+    for _ in range(3):  # repeated callbacks pull nothing twice
+        body, query = kf_request(kf_callback_xml(OPEN_KFID, fake.new_callback_token()))
+        resp = await gateway.client.post(
+            f"/channels/{channel['id']}/wecom-kf", params=query, data=body.encode()
+        )
+        assert (resp.status, await resp.text()) == (200, "success")
+
+    async def two_inbound() -> list[dict[str, Any]]:
+        convs = await conversations(gateway, channel["id"])
+        if not convs:
+            return []
+        inbound = [m for m in await messages(gateway, convs[0]["id"]) if m["direction"] == "in"]
+        return inbound if len(inbound) == 2 else []
+
+    inbound = await wait_for(two_inbound)
+    assert [m["text"] for m in inbound] == ["在吗？", "想问一下退货"]
+    conv_id, seq = await accept_and_reply(gateway, channel["id"], token, "您好，请提供订单号")
+    await wait_for(lambda: fake.kf_sends)
+    assert fake.kf_sends == [
+        {
+            "touser": user,
+            "open_kfid": OPEN_KFID,
+            "msgtype": "text",
+            "text": {"content": "您好，请提供订单号"},
+        }
+    ]
+    sent = await wait_for(lambda: delivery(gateway, conv_id, seq))
+    assert sent["delivery"] == "sent"
+    assert len(await conversations(gateway, channel["id"])) == 1
