@@ -15,7 +15,7 @@ from typing import Any, cast
 from aiohttp import web
 from pydantic import BaseModel, Field, field_validator
 
-from adapters.base import AdapterContext, AdapterRoute, VerifyError
+from adapters.base import AdapterContext, AdapterRoute, PermanentSendError, VerifyError
 from adapters.wechat import crypto
 from adapters.wechat.api import AccessTokens, ApiError, WeChatApi, corp_token_fetcher
 from adapters.wechat.errors import describe, send_error
@@ -33,6 +33,7 @@ CALLBACK_TOKEN_SECONDS = 600  # "valid for 10 minutes"
 SYNC_LEASE_MS = 60_000
 INVALID_MSG_TOKEN = 95007
 EVENT_MEMORY_SECONDS = 3 * 24 * 3600  # sync_msg returns at most the last 3 days
+SEND_FAIL = "WeCom accepted the reply but could not deliver it (msg_send_fail, fail_type {})"
 
 
 class KfConfig(BaseModel):
@@ -252,9 +253,7 @@ class WeComKfAdapter(WeChatAdapterBase):
 
     async def _on_event(self, event: KfEvent) -> None:
         if event.kind == "send_fail":
-            log.warning(
-                "channel %s: WeCom reports a failed send: %s", self.ctx.channel_id, event.detail
-            )
+            await self._on_send_fail(event)
             return
         if event.kind != "enter_session" or not event.welcome_code:
             return
@@ -275,21 +274,39 @@ class WeComKfAdapter(WeChatAdapterBase):
         except ApiError as exc:
             log.warning("channel %s: kf welcome message failed: %s", self.ctx.channel_id, exc)
 
+    async def _on_send_fail(self, event: KfEvent) -> None:
+        """WeCom accepted a reply, then could not deliver it: mark it failed for the agent."""
+        message_id = await self.ctx.redis.get(self._key("sent", event.fail_msgid))
+        if isinstance(message_id, bytes):
+            message_id = message_id.decode()
+        log.warning(
+            "channel %s: WeCom could not deliver %s (fail_type %s)",
+            self.ctx.channel_id,
+            message_id or event.fail_msgid,
+            event.fail_type,
+        )
+        if message_id and self.ctx.mark_failed is not None:
+            await self.ctx.mark_failed(message_id, SEND_FAIL.format(event.fail_type or "?"))
+
     # --- outbound ------------------------------------------------------------------------
 
     async def send(self, message: OutboundMessage) -> str:
-        open_kfid, user = split_kf_thread_key(message.thread_key)
+        try:
+            open_kfid, user = split_kf_thread_key(message.thread_key)
+        except ValueError as exc:
+            raise PermanentSendError(str(exc)) from None
         open_kfid = str(message.reply_context.get("open_kfid") or open_kfid)
         text, images = self._outbound_text(message.text, message.attachments)
         msgid = ""
         for part in split_utf8(text):
             msgid = await self._send_msg(
+                message.message_id,
                 {
                     "touser": user,
                     "open_kfid": open_kfid,
                     "msgtype": "text",
                     "text": {"content": part},
-                }
+                },
             )
         for image in images:
             data, name, ctype = await self._load_outbound(image)
@@ -298,18 +315,22 @@ class WeComKfAdapter(WeChatAdapterBase):
             except ApiError as exc:
                 raise send_error(exc) from exc
             msgid = await self._send_msg(
+                message.message_id,
                 {
                     "touser": user,
                     "open_kfid": open_kfid,
                     "msgtype": "image",
                     "image": {"media_id": media_id},
-                }
+                },
             )
         return msgid
 
-    async def _send_msg(self, payload: dict[str, Any]) -> str:
+    async def _send_msg(self, message_id: str, payload: dict[str, Any]) -> str:
         try:
             result = await self.api.call("POST", "/cgi-bin/kf/send_msg", json_body=payload)
         except ApiError as exc:
             raise send_error(exc) from exc
-        return str(result.get("msgid") or "")
+        msgid = str(result.get("msgid") or "")
+        if msgid:  # to mark it failed if WeCom later reports msg_send_fail
+            await self.ctx.redis.set(self._key("sent", msgid), message_id, ex=EVENT_MEMORY_SECONDS)
+        return msgid

@@ -35,7 +35,8 @@ class KfEvent:
     external_userid: str
     external_id: str
     welcome_code: str = ""
-    detail: str = ""
+    fail_msgid: str = ""  # send_fail: the msgid send_msg returned for the failed message
+    fail_type: str = ""
 
 
 def _s(value: Any) -> str:
@@ -255,6 +256,12 @@ def _kf_event(item: dict[str, Any], msgid: str, open_kfid: str) -> KfEvent | Non
             "enter_session", open_kfid, user, msgid, welcome_code=_s(event.get("welcome_code"))
         )
     if kind == "msg_send_fail":
-        detail = f"message {_s(event.get('fail_msgid'))} failed ({_s(event.get('fail_type'))})"
-        return KfEvent("send_fail", open_kfid, user, msgid, detail=detail)
+        return KfEvent(
+            "send_fail",
+            open_kfid,
+            user,
+            msgid,
+            fail_msgid=_s(event.get("fail_msgid")),
+            fail_type=_s(event.get("fail_type")),
+        )
     return None

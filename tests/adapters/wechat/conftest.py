@@ -42,6 +42,7 @@ class Recorder:
 
     delivered: list[InboundMessage] = field(default_factory=list)
     closed: list[tuple[str, str]] = field(default_factory=list)
+    failed: list[tuple[str, str]] = field(default_factory=list)
     media: dict[str, tuple[bytes, str, str | None]] = field(default_factory=dict)
     fail_deliver: bool = False
     fail_on: set[str] = field(default_factory=set)  # external ids whose delivery fails
@@ -60,6 +61,9 @@ class Recorder:
 
     async def close_thread(self, thread_key: str, reason: str) -> None:
         self.closed.append((thread_key, reason))
+
+    async def mark_failed(self, message_id: str, reason: str) -> None:
+        self.failed.append((message_id, reason))
 
 
 @dataclass
@@ -132,6 +136,7 @@ async def mount(
             data_dir=str(tmp_path),
             store_media=recorder.store_media,
             close_thread=recorder.close_thread,
+            mark_failed=recorder.mark_failed,
         )
         adapter = cls(ctx)
         holder["adapter"] = adapter

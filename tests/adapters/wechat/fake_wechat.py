@@ -86,6 +86,7 @@ class FakeWeChat:
         self.windows: dict[str, _Window] = {}
         self.kf_messages: dict[str, list[dict[str, Any]]] = {}
         self.kf_callback_tokens: set[str] = set()
+        self.kf_msgids: list[str] = []  # msgids kf/send_msg returned, in order
         self.app = self._build_app()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -358,9 +359,9 @@ class FakeWeChat:
         if window is not None:
             return window
         request[REC].form["ok"] = True
-        return web.json_response(
-            {"errcode": 0, "errmsg": "ok", "msgid": body.get("msgid") or secrets.token_hex(8)}
-        )
+        msgid = body.get("msgid") or secrets.token_hex(8)
+        self.kf_msgids.append(msgid)
+        return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     async def _kf_send_on_event(self, request: web.Request) -> web.Response:
         if (bad := self._check_token(request, "corp")) is not None:

@@ -230,3 +230,31 @@ async def test_wecom_kf_callback_to_reply(gateway: Harness, fake) -> None:
     sent = await wait_for(lambda: delivery(gateway, conv_id, seq))
     assert sent["delivery"] == "sent"
     assert len(await conversations(gateway, channel["id"])) == 1
+
+    # WeCom later reports it could not deliver that reply: the agent sees it failed.
+    [msgid] = fake.kf_msgids
+    fake.add_kf_message(
+        {
+            "msgid": "evt-fail",
+            "send_time": int(time.time()),
+            "origin": 4,
+            "msgtype": "event",
+            "event": {
+                "event_type": "msg_send_fail",
+                "open_kfid": OPEN_KFID,
+                "external_userid": user,
+                "fail_msgid": msgid,
+                "fail_type": 4,
+            },
+        }
+    )
+    body, query = kf_request(kf_callback_xml(OPEN_KFID, fake.new_callback_token()))
+    await gateway.client.post(
+        f"/channels/{channel['id']}/wecom-kf", params=query, data=body.encode()
+    )
+
+    async def failed() -> dict[str, Any] | None:
+        m = await delivery(gateway, conv_id, seq)
+        return m if m and m["delivery"] == "failed" else None
+
+    assert "could not deliver" in (await wait_for(failed))["delivery_error"]

@@ -51,9 +51,14 @@ async def idle(m, open_kfid: str = OPEN_KFID) -> bool:
 
 def outbound(thread_key: str, text: str, **extra) -> OutboundMessage:
     return OutboundMessage(
-        message_id="conv-1:2", conversation_id="conv-1", channel_id="ch", thread_key=thread_key,
-        contact_external_id=thread_key.split(":")[1], text=text, **extra,
-    )  # fmt: skip
+        message_id="conv-1:2",
+        conversation_id="conv-1",
+        channel_id="ch",
+        thread_key=thread_key,
+        contact_external_id=thread_key.split(":")[1],
+        text=text,
+        **extra,
+    )
 
 
 async def test_url_verification_decrypts_echostr(mount) -> None:
@@ -63,8 +68,12 @@ async def test_url_verification_decrypts_echostr(mount) -> None:
         CorpCrypto(TOKEN, AES_KEY, CORP_ID).encrypt_message("8832105", nonce, ts)
     )
     echostr = envelope["xml"]["Encrypt"]
-    query = {"msg_signature": signature(TOKEN, ts, nonce, echostr), "timestamp": ts,
-             "nonce": nonce, "echostr": echostr}  # fmt: skip
+    query = {
+        "msg_signature": signature(TOKEN, ts, nonce, echostr),
+        "timestamp": ts,
+        "nonce": nonce,
+        "echostr": echostr,
+    }
     resp = await m.client.get(m.path("/wecom-kf"), params=query)
     assert (resp.status, await resp.text()) == (200, "8832105")
     resp = await m.client.get(m.path("/wecom-kf"), params={**query, "msg_signature": "0" * 40})
@@ -83,8 +92,11 @@ async def test_recorded_sync_page_is_delivered_with_media(mount, fake) -> None:
     assert (resp.status, await resp.text()) == (200, "success")
     await wait_for(lambda: len(m.recorder.delivered) == 9)
     ids = [msg.external_id for msg in m.recorder.delivered]
-    assert ids == [item["msgid"] for item in page["msg_list"] if item["origin"] == 3
-                   and item["msgid"] != "from_msgid_servicer"]  # fmt: skip
+    assert ids == [
+        item["msgid"]
+        for item in page["msg_list"]
+        if item["origin"] == 3 and item["msgid"] != "from_msgid_servicer"
+    ]
     media = [a for msg in m.recorder.delivered for a in msg.attachments if "media_id" in a.meta]
     assert len(media) == 4 and all(a.url and not a.meta.get("error") for a in media)
     assert all(msg.thread_key == kf_thread_key(OPEN_KFID, USER) for msg in m.recorder.delivered)
@@ -223,13 +235,53 @@ async def test_send_text_and_image(mount, fake) -> None:
     m = await mount(WeComKfAdapter)
     fake.customer_wrote(USER)
     m.recorder.media["/media/1/p.png"] = (b"png", "p.png", "image/png")
-    msgid = await m.adapter.send(outbound(kf_thread_key(OPEN_KFID, USER), "您好", attachments=[
-        Attachment(kind="image", url="/media/1/p.png", name="p.png")]))  # fmt: skip
+    msgid = await m.adapter.send(
+        outbound(
+            kf_thread_key(OPEN_KFID, USER),
+            "您好",
+            attachments=[Attachment(kind="image", url="/media/1/p.png", name="p.png")],
+        )
+    )
     text, image = fake.kf_sends
-    assert text == {"touser": USER, "open_kfid": OPEN_KFID, "msgtype": "text",
-                    "text": {"content": "您好"}}  # fmt: skip
+    assert text == {
+        "touser": USER,
+        "open_kfid": OPEN_KFID,
+        "msgtype": "text",
+        "text": {"content": "您好"},
+    }
     assert image["msgtype"] == "image" and fake.uploads[image["image"]["media_id"]][0] == b"png"
     assert msgid
+
+
+async def test_send_fail_event_marks_the_reply_failed(mount, fake) -> None:
+    m = await mount(WeComKfAdapter)
+    fake.customer_wrote(USER)
+    await m.adapter.send(outbound(kf_thread_key(OPEN_KFID, USER), "您好"))
+    [msgid] = fake.kf_msgids
+    event = {
+        "msgid": "evt-fail-1",
+        "send_time": int(time.time()),
+        "origin": 4,
+        "msgtype": "event",
+        "event": {
+            "event_type": "msg_send_fail",
+            "open_kfid": OPEN_KFID,
+            "external_userid": USER,
+            "fail_msgid": msgid,
+            "fail_type": 4,
+        },
+    }
+    fake.add_kf_message(event)
+    await post_callback(m, fake)
+    await wait_for(lambda: m.recorder.failed)
+    [(message_id, reason)] = m.recorder.failed
+    assert message_id == "conv-1:2" and "could not deliver" in reason and "4" in reason
+
+
+async def test_malformed_thread_key_is_permanent(mount) -> None:
+    m = await mount(WeComKfAdapter)
+    with pytest.raises(PermanentSendError):
+        await m.adapter.send(outbound("no-separator:", "x"))
 
 
 async def test_send_outside_the_window_is_permanent(mount, fake) -> None:
