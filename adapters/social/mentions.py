@@ -24,6 +24,7 @@ from gateway.models import InboundMessage, now_ms
 
 log = logging.getLogger(__name__)
 
+STOP_ATTEMPTS = 20  # x 0.5 s
 SENT_TTL = 7 * 86400  # how long a sent reply's id is remembered against a retried send
 PUBLIC_REPLY_WARNING = "Replies on this channel are public posts: everyone can read them."
 
@@ -87,6 +88,7 @@ class SocialAdapter(Adapter):
         )
         self._deliver_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
+        self._stopping = False
 
     # --- to implement per platform -------------------------------------------------------
     def pollers(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
@@ -99,23 +101,41 @@ class SocialAdapter(Adapter):
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:
         # One poller per channel across all gateway processes: whoever holds the lease polls.
+        self._stopping = False
         lease = Lease(self.ctx.redis, self.ctx.keys.lease(f"social:{self.ctx.channel_id}"))
         self._task = asyncio.create_task(run_while_leased(lease, self._run))
 
     async def stop(self) -> None:
+        self._stopping = True  # the poll loops end at their next turn whatever happens below
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        # redis-py may swallow a cancellation that arrives during a command (redis/redis-py
+        # #2028): cancel again until the task has really ended, but never hang a reload.
+        for _ in range(STOP_ATTEMPTS):
+            if task.done():
+                break
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await asyncio.wait({task}, timeout=0.5)
+        if not task.done():
+            log.warning("poller of %s did not stop in time", self.ctx.channel_id)
+            return
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
 
     async def _run(self) -> None:
         await self.prepare()
         interval = self.settings.poll_interval_seconds
         name = f"{self.channel_type.value}:{self.ctx.channel_id}"
         await asyncio.gather(
-            *(poll_loop(f"{name}:{what}", fn, interval=interval) for what, fn in self.pollers())
+            *(
+                poll_loop(f"{name}:{what}", fn, interval=interval, keep_going=self._keep_going)
+                for what, fn in self.pollers()
+            )
         )
+
+    def _keep_going(self) -> bool:
+        return not self._stopping
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -256,14 +256,16 @@ async def poll_loop(
     poll_once: Callable[[], Awaitable[None]],
     *,
     interval: float,
+    keep_going: Callable[[], bool] = lambda: True,
     clock: Callable[[], float] = time.time,
     error_cap: float = 300.0,
 ) -> None:
-    """Run ``poll_once`` every ``interval`` seconds until cancelled. A rate limit waits for its
-    reset; other failures back off exponentially (a bad token is retried slowly, so fixing the
-    credentials resumes the channel without a restart)."""
+    """Run ``poll_once`` every ``interval`` seconds until cancelled or ``keep_going()`` turns
+    false (a second way out: redis-py can swallow a cancellation that lands mid-command). A rate
+    limit waits for its reset; other failures back off exponentially (a bad token is retried
+    slowly, so fixing the credentials resumes the channel without a restart)."""
     backoff = Backoff(base=max(1.0, min(interval, 5.0)), cap=error_cap)
-    while True:
+    while keep_going():
         try:
             await poll_once()
         except asyncio.CancelledError:

@@ -1,0 +1,158 @@
+"""End to end through a running gateway, per platform: a public mention on the fake platform ->
+the channel's poller -> a conversation offered to an agent -> the agent's reply -> the fake
+platform receives a public reply to the right post; the customer's answer joins the same
+conversation."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from tests.adapters.social.conftest import Served
+from tests.conftest import Harness, wait_for
+
+
+async def _conversation_flow(
+    gateway: Harness,
+    channel_type: str,
+    config: dict[str, Any],
+    post_mention: Callable[[], str],
+    replies: Callable[[], list[Any]],
+) -> tuple[dict[str, Any], str, str]:
+    """Runs mention -> offer -> accept -> reply; returns (conversation, agent token, post id)."""
+    agent_id, token = await gateway.agent_online("agent@example.com", name="Mei")
+    channel = await gateway.create_channel(channel_type, {**config, "poll_interval_seconds": 1})
+    channel_id = channel["id"]
+    post_id = post_mention()
+
+    async def offered() -> dict[str, Any] | None:
+        convs = await gateway.call("GET", f"/api/v1/conversations?channel={channel_id}")
+        for conv in convs["conversations"]:
+            if conv.get("offered_to") == agent_id or conv.get("assignee") == agent_id:
+                return conv
+        return None
+
+    conv = await wait_for(offered, timeout=30)
+    detail = await gateway.call("GET", f"/api/v1/conversations/{conv['id']}", token)
+    assert detail["channel"]["public_replies"] is True
+    assert "public" in detail["channel"]["reply_warning"]
+    messages = await gateway.call("GET", f"/api/v1/conversations/{conv['id']}/messages", token)
+    (inbound,) = messages["messages"]
+    assert inbound["external_id"] == post_id
+    # The agent sees the public post, its author and a link.
+    assert inbound["meta"]["post_id"] == post_id
+    assert inbound["meta"]["author_handle"]
+    assert inbound["meta"]["url"].startswith("http")
+
+    await gateway.call("POST", f"/api/v1/conversations/{conv['id']}/accept", token)
+    reply = await gateway.call(
+        "POST",
+        f"/api/v1/conversations/{conv['id']}/messages",
+        token,
+        {"text": "Sorry about that, we are on it."},
+        expect=201,
+    )
+    seq = reply["message"]["seq"]
+
+    async def sent() -> bool:
+        msgs = await gateway.call("GET", f"/api/v1/conversations/{conv['id']}/messages", token)
+        return any(m["seq"] == seq and m["delivery"] == "sent" for m in msgs["messages"])
+
+    await wait_for(lambda: _value(len(replies()) == 1), timeout=30)
+    await wait_for(sent, timeout=30)
+    return conv, token, post_id
+
+
+async def _follow_up_joins(gateway: Harness, conv: dict[str, Any], token: str, post: Callable[[], str]):
+    follow = post()
+
+    async def joined() -> bool:
+        msgs = await gateway.call("GET", f"/api/v1/conversations/{conv['id']}/messages", token)
+        return any(m.get("external_id") == follow for m in msgs["messages"])
+
+    await wait_for(joined, timeout=30)
+
+
+async def _value(value: Any) -> Any:
+    return value
+
+
+async def test_x_mention_to_public_reply(gateway: Harness, x_api: Served) -> None:
+    fake = x_api.fake
+    config = {
+        "api_base_url": x_api.url,
+        "api_key": fake.consumer_key,
+        "api_key_secret": fake.consumer_secret,
+        "access_token": fake.token,
+        "access_token_secret": fake.token_secret,
+    }
+    conv, token, post = await _conversation_flow(
+        gateway,
+        "x",
+        config,
+        lambda: fake.tweet("wanglei", "@acme the app keeps crashing"),
+        lambda: fake.replies,
+    )
+    assert fake.replies[0]["reply"] == {"in_reply_to_tweet_id": post}
+    assert fake.replies[0]["text"] == "Sorry about that, we are on it."
+    (ours,) = [p for p in fake.posts.values() if p["author_id"] == fake.user_id]
+    await _follow_up_joins(
+        gateway, conv, token, lambda: fake.tweet("wanglei", "@acme thanks!", in_reply_to=ours["id"])
+    )
+
+    # A reply too long as X counts it fails with a clear reason for the agent.
+    too_long = await gateway.call(
+        "POST",
+        f"/api/v1/conversations/{conv['id']}/messages",
+        token,
+        {"text": "非常抱歉给您带来不便" * 15},
+        expect=201,
+    )
+
+    async def failed() -> dict[str, Any] | None:
+        msgs = await gateway.call("GET", f"/api/v1/conversations/{conv['id']}/messages", token)
+        for m in msgs["messages"]:
+            if m["seq"] == too_long["message"]["seq"] and m["delivery"] == "failed":
+                return m
+        return None
+
+    message = await wait_for(failed, timeout=30)
+    assert "X allows 280" in message["delivery_error"]
+    assert len(fake.replies) == 1
+
+
+async def test_mastodon_mention_to_public_reply(gateway: Harness, mastodon_api: Served) -> None:
+    fake = mastodon_api.fake
+    config = {"base_url": mastodon_api.url, "access_token": fake.token}
+    conv, token, post = await _conversation_flow(
+        gateway,
+        "mastodon",
+        config,
+        lambda: fake.toot("alice", "@acme my parcel is lost"),
+        lambda: fake.posted,
+    )
+    sent = fake.posted[0]
+    assert sent["in_reply_to_id"] == post
+    assert sent["status"] == "@alice Sorry about that, we are on it."
+    assert sent["idempotency_key"].startswith(conv["id"] + ":")
+    ours = fake.idempotency[sent["idempotency_key"]]
+    await _follow_up_joins(
+        gateway, conv, token, lambda: fake.toot("alice", "@acme found it", in_reply_to=ours)
+    )
+
+
+async def test_weibo_mention_to_public_comment(gateway: Harness, weibo_api: Served) -> None:
+    fake = weibo_api.fake
+    config = {"api_base_url": weibo_api.url, "access_token": fake.token}
+    conv, token, post = await _conversation_flow(
+        gateway,
+        "weibo",
+        config,
+        lambda: fake.post("zaku", "@AcmeCN 冰箱不制冷了"),
+        lambda: fake.created,
+    )
+    assert fake.created[0] == {"id": post, "comment": "Sorry about that, we are on it."}
+    # A comment on the same post that mentions us continues the conversation.
+    await _follow_up_joins(
+        gateway, conv, token, lambda: fake.comment("zaku", post, "@AcmeCN 谢谢，什么时候来？")
+    )
