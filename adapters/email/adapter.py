@@ -67,10 +67,15 @@ class EmailAdapter(Adapter):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is not None:
+        if task is None:
+            return
+        # Cancel until it is done: redis-py can swallow a cancellation that lands inside a
+        # command, and the leased loop would then carry on.
+        while not task.done():
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError, Exception):
-                await task
+            await asyncio.wait({task}, timeout=1)
+        with contextlib.suppress(asyncio.CancelledError, Exception):
+            task.result()
 
     async def verify(self) -> None:
         conn = ImapConnection(self.config)

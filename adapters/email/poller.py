@@ -62,6 +62,7 @@ class MailboxPoller:
         """Poll until cancelled; reconnect with exponential backoff on any failure."""
         backoff = 1.0
         while True:
+            _raise_if_cancelled()
             conn = ImapConnection(self.config)
             try:
                 await conn.open()
@@ -84,6 +85,7 @@ class MailboxPoller:
         mode = "idle" if use_idle else "poll"
         while True:
             await self.sync(conn)
+            _raise_if_cancelled()
             self.status = {"state": "connected", "mode": mode, "at": int(time.time())}
             if use_idle:
                 await conn.idle(self.config.idle_timeout_seconds)
@@ -116,6 +118,7 @@ class MailboxPoller:
             batch = uids[start : start + _BATCH]
             sizes = await conn.sizes(batch)
             for uid in batch:
+                _raise_if_cancelled()
                 if uid in sizes:
                     await self._one(conn, status.uidvalidity, uid, sizes[uid])
                     done += 1
@@ -189,6 +192,13 @@ class MailboxPoller:
             return status.uidnext - 1
         every = await conn.search("ALL")
         return every[-1] if every else 0
+
+
+def _raise_if_cancelled() -> None:
+    """Honour a cancellation that a library swallowed (redis-py can, inside a command)."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
 
 
 def _s(value: bytes | str) -> str:
