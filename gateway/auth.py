@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import json
 import secrets
@@ -98,7 +99,7 @@ class Users:
             "skills": json.dumps(skills or []),
             "languages": json.dumps(languages or []),
             "created_at": now_ms(),
-            "password": _hasher.hash(password),
+            "password": await asyncio.to_thread(_hasher.hash, password),
         }
         await self.redis.hset(self.keys.user(user_id), mapping=row)
         await self.redis.sadd(self.keys.users(), user_id)
@@ -122,7 +123,7 @@ class Users:
         row: dict[str, Any] = {}
         for field, value in changes.items():
             if field == "password":
-                row["password"] = _hasher.hash(value)
+                row["password"] = await asyncio.to_thread(_hasher.hash, value)
             elif field in ("teams", "skills", "languages"):
                 row[field] = json.dumps(value)
             elif field == "role":
@@ -161,7 +162,8 @@ class Users:
         user_id = await self.redis.get(self.keys.user_by_email(email))
         stored = await self.redis.hget(self.keys.user(user_id), "password") if user_id else None
         try:
-            _hasher.verify(stored or _DUMMY_HASH, password)
+            # Hashing is deliberately slow: keep it off the event loop.
+            await asyncio.to_thread(_hasher.verify, stored or _DUMMY_HASH, password)
             ok = stored is not None
         except (VerificationError, InvalidHashError):
             ok = False
