@@ -13,8 +13,10 @@ from typing import Any
 
 import pytest
 
+from gateway.appkeys import HUB
 from tests.conftest import Harness, wait_for
 from tests.console.conftest import BrowserPage, CustomerSite
+from tests.webchat.visitor import Visitor
 
 pytestmark = pytest.mark.browser
 
@@ -89,6 +91,7 @@ async def test_visitor_and_agent_chat_end_to_end(
     offer = console.locator(".offer")
     await offer.wait_for()
     assert "s" in (await offer.locator(".offer-timer").text_content() or "")
+    await console.screenshot(path=str(artifacts / "console-offer.png"))
     await offer.locator("button.accept").click()
     await console.locator("#log .msg.in", has_text="Hello, is the oolong in stock?").wait_for()
     await console.locator("#conv-head .status", has_text="open").wait_for()
@@ -235,6 +238,18 @@ async def test_console_canned_picker_notes_and_inbox(
     await site.locator(".msg.agent", has_text="Thanks Mei!").wait_for()
     await console.screenshot(path=str(artifacts / "console-inbox.png"))
     assert await site.locator(".msg", has_text="Parcel lost").count() == 0
+
+    # The live connection drops (server side): the console says so, reconnects by itself and
+    # catches up with what was written meanwhile.
+    await h.client.server.app[HUB].close_all()
+    await console.locator("#conn.conn-offline").wait_for()
+    token = await site.evaluate(f"() => JSON.parse(localStorage['gwchat:{channel['id']}']).token")
+    meanwhile = Visitor(h, channel["id"], origin=customer_site.origin)
+    await meanwhile.connect(token=token)
+    await meanwhile.say("gap-1", "Written while the console was away")
+    await meanwhile.close()
+    await console.locator("#conn.conn-connected").wait_for()
+    await console.locator("#log .msg.in", has_text="Written while the console was away").wait_for()
 
     # Resolve from the console.
     await console.locator("#conv-head button.resolve").click()

@@ -200,10 +200,12 @@ export function showOffer(data) {
     try { await api("POST", `/conversations/${conv.id}/decline`); } catch (err) { toast(err.message, "error"); }
   };
   const name = h("span", { class: "name", text: customerName(conv) });
+  const preview = h("span", { class: "preview" });
   const node = h("div", { class: "offer", role: "alertdialog", dataset: { offer: conv.id } },
     h("div", { class: "offer-title" }, channelIcon(conv.channel_type), " New conversation ",
       h("span", { class: `prio prio-${conv.priority}`, text: conv.priority || "" })),
     name,
+    preview,
     h("div", { class: "offer-timer", dataset: { expires: data.expires_at } }),
     h("div", { class: "buttons" },
       h("button", { class: "primary accept", text: "Accept", on: { click: accept } }),
@@ -211,6 +213,12 @@ export function showOffer(data) {
   );
   store.offers.set(conv.id, { expires_at: data.expires_at, node });
   $("#offers").appendChild(node);
+  if (conv.last_seq) {
+    api("GET", `/conversations/${conv.id}/messages?after_seq=${Math.max(0, conv.last_seq - 5)}`).then((d) => {
+      const last = d.messages.filter((m) => m.direction === "in").pop();
+      if (last) preview.textContent = last.text.length > 140 ? `${last.text.slice(0, 140)}…` : last.text;
+    }, () => {});
+  }
   if (conv.contact_id && !store.contacts.has(conv.contact_id)) {
     api("GET", `/conversations/${conv.id}`).then((d) => {
       store.contacts.set(conv.contact_id, d.contact || {});
