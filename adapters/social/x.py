@@ -13,6 +13,7 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -21,10 +22,11 @@ from pydantic import Field, model_validator
 
 from adapters.base import AdapterContext, PermanentSendError, VerifyError
 from adapters.social import oauth1
-from adapters.social.mentions import SocialAdapter, SocialConfig, id_key, send_error
+from adapters.social.mentions import SocialAdapter, SocialConfig, id_key, newest, send_error
 from adapters.social.poller import (
     ApiError,
     HttpApi,
+    PermanentApiError,
     RateInfo,
     default_classify,
 )
@@ -35,6 +37,8 @@ TWEET_FIELDS = "created_at,conversation_id,author_id,in_reply_to_user_id,referen
 EXPANSIONS = "author_id,attachments.media_keys"
 USER_FIELDS = "username,name"
 MEDIA_FIELDS = "type,url,preview_image_url"
+
+log = logging.getLogger(__name__)
 
 
 class XConfig(SocialConfig):
@@ -85,8 +89,12 @@ def error_reason(body: Any, status: int) -> str:
     if isinstance(body, dict):
         errors = body.get("errors")
         detail = body.get("detail") or body.get("title")
-        if not detail and isinstance(errors, list) and errors and isinstance(errors[0], dict):
-            detail = errors[0].get("message") or errors[0].get("detail")
+        first = errors[0] if isinstance(errors, list) and errors else None
+        specific = first.get("message") if isinstance(first, dict) else None
+        if specific and detail and specific != detail:
+            detail = f"{detail} ({specific})"  # which parameter was invalid, and why
+        elif specific:
+            detail = specific
         if detail:
             return f"X answered {status}: {detail}"
     return f"X answered HTTP {status}"
@@ -348,13 +356,29 @@ class XAdapter(SocialAdapter):
         token: str | None = None
         for _page in range(cfg.max_pages if since else 1):
             query = {**base, token_param: token} if token else base
-            resp = await self.api.call(
-                "GET", url, endpoint=endpoint, params=query, headers=self._auth("GET", url, query)
-            )
+            try:
+                resp = await self.api.call(
+                    "GET",
+                    url,
+                    endpoint=endpoint,
+                    params=query,
+                    headers=self._auth("GET", url, query),
+                )
+            except PermanentApiError as exc:
+                if since and exc.status == 400 and "since_id" in exc.reason:
+                    # Recent search only reaches 7 days back: a cursor older than that is refused
+                    # for ever. Start afresh (the next poll imports the newest few).
+                    log.warning("%s: cursor %s refused (%s); starting afresh", cursor, since, exc)
+                    await self.ctx.redis.delete(self.ctx.state_key(f"cursor:{cursor}"))
+                    return
+                raise
             body = resp.body if isinstance(resp.body, dict) else {}
             meta = body.get("meta") or {}
-            if newest_id is None and meta.get("newest_id"):
-                newest_id = str(meta["newest_id"])
+            page_ids = [
+                str(p["id"]) for p in body.get("data") or [] if isinstance(p, dict) and p.get("id")
+            ]
+            if newest_id is None:
+                newest_id = str(meta["newest_id"]) if meta.get("newest_id") else newest(page_ids)
             messages += posts_to_messages(
                 body,
                 channel_id=self.ctx.channel_id,

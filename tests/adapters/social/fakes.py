@@ -147,6 +147,7 @@ class FakeX(FakeBase):
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     replies: list[dict[str, Any]] = field(default_factory=list)
     windows: dict[str, Window] = field(default_factory=dict)
+    search_since_floor: str | None = None  # recent search refuses older since_ids (7 days)
     _ids: Any = field(default_factory=lambda: itertools.count(1_790_000_000_000_000_000))
 
     def __post_init__(self) -> None:
@@ -295,6 +296,22 @@ class FakeX(FakeBase):
         terms = [t.lower() for t in query.split('"')[1::2]]
         if not terms:
             return self._problem(400, "Invalid Request", "query needs a term")
+        since = request.query.get("since_id")
+        floor = self.search_since_floor
+        if since and floor and _id_key(since) < _id_key(floor):
+            body = {
+                "errors": [
+                    {
+                        "parameters": {"since_id": [since]},
+                        "message": f"Invalid 'since_id':'{since}'. 'since_id' must be a tweet id "
+                        "created after the start of the last 7 days.",
+                    }
+                ],
+                "title": "Invalid Request",
+                "detail": "One or more parameters to your request was invalid.",
+                "type": "https://api.twitter.com/2/problems/invalid-request",
+            }
+            return web.json_response(body, status=400)
         matched = [p for p in self.posts.values() if any(t in p["text"].lower() for t in terms)]
         return self._page(request, matched, "next_token", 10, guard)
 

@@ -5,7 +5,7 @@ conversation."""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from tests.adapters.social.conftest import Served
@@ -63,7 +63,9 @@ async def _conversation_flow(
     return conv, token, post_id
 
 
-async def _follow_up_joins(gateway: Harness, conv: dict[str, Any], token: str, post: Callable[[], str]):
+async def _follow_up_joins(
+    gateway: Harness, conv: dict[str, Any], token: str, post: Callable[[], str]
+):
     follow = post()
 
     async def joined() -> bool:

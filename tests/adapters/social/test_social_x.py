@@ -83,6 +83,11 @@ def test_page_to_messages() -> None:
             "X answered 403: duplicate content",
         ),
         ({"errors": [{"message": "Invalid since_id"}]}, 400, "X answered 400: Invalid since_id"),
+        (
+            {"title": "Invalid Request", "errors": [{"message": "bad since_id"}]},
+            400,
+            "X answered 400: Invalid Request (bad since_id)",
+        ),
         (None, 503, "X answered HTTP 503"),
         ("<html>", 502, "X answered HTTP 502"),
     ],
@@ -224,6 +229,24 @@ async def test_keyword_watch_and_one_message_per_post(
         gateway.gw.redis, gateway.gw.keys, [wired.ctx.channel_id], now - 3600_000, now + 600_000
     )
     assert report["channels"][0]["total"] == 2
+
+
+async def test_keyword_cursor_older_than_search_reach_starts_afresh(
+    wire: WireAdapter, x_api: Served
+) -> None:
+    fake = x_api.fake
+    wired = await wire(XAdapter, config(x_api, keywords=["acme"]))
+    old = fake.tweet("wanglei", "acme was fine last month")
+    await wired.adapter.poll_keywords()
+    assert await wired.adapter.get_cursor("keywords") == old
+    # A week of downtime later: X refuses the old since_id for good.
+    recent = [fake.tweet("lili", f"acme broke {i}") for i in range(3)]
+    fake.search_since_floor = recent[0]
+    await wired.adapter.poll_keywords()
+    assert await wired.adapter.get_cursor("keywords") is None
+    await wired.adapter.poll_keywords()  # afresh: the newest few
+    assert wired.new_ids() == [old, *recent]
+    assert await wired.adapter.get_cursor("keywords") == recent[-1]
 
 
 async def test_spike_marks_mentions_sensitive_and_alerts_once(
