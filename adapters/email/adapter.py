@@ -42,6 +42,8 @@ from gateway.models import Attachment, Channel, OutboundMessage
 
 log = logging.getLogger(__name__)
 
+_PARSE_IN_THREAD = 512 * 1024  # bytes
+
 
 class EmailAdapter(Adapter):
     channel_type = Channel.EMAIL
@@ -108,7 +110,12 @@ class EmailAdapter(Adapter):
         """One message from the mailbox: deliver it, or count why not. Raises only when the
         inbox could not take it (the poller then retries the same UID)."""
         cfg = self.config
-        mail = parse_message(fetched.raw, max_attachment_bytes=cfg.max_attachment_bytes)
+        if len(fetched.raw) > _PARSE_IN_THREAD:  # megabytes of MIME: keep the event loop free
+            mail = await asyncio.to_thread(
+                parse_message, fetched.raw, max_attachment_bytes=cfg.max_attachment_bytes
+            )
+        else:
+            mail = parse_message(fetched.raw, max_attachment_bytes=cfg.max_attachment_bytes)
         kind = classify(mail)
         if kind is MailKind.HUMAN and self._is_own(mail):
             kind = MailKind.AUTO_REPLY  # our own mail coming back (Bcc, loops): never answer it
@@ -199,6 +206,9 @@ class EmailAdapter(Adapter):
         cfg = self.config
         context = message.reply_context or {}
         to = str(context.get("reply_to") or message.contact_external_id)
+        domain = to.rpartition("@")[2].lower()
+        if not domain or domain == "invalid" or domain.endswith(".invalid"):  # RFC 2606
+            raise PermanentSendError(f"the sender left no address to reply to ({to})")
         contact = message.contact_external_id.lower()
         mid = outbound_message_id(self.ctx.channel_id, message.message_id, cfg.reply_domain or "")
         token = thread_token(self.ctx.channel_id, message.thread_key, contact)
@@ -220,6 +230,9 @@ class EmailAdapter(Adapter):
             text=message.text,
             context=context,
             files=files,
+            quote_customer=cfg.quote_customer,
+            # No author: a greeting or notice the gateway sent by itself (RFC 3834).
+            automatic=not message.author_name,
         )
         await send_mail(cfg, email_message, [to])
         return mid

@@ -52,6 +52,7 @@ def build_reply(
     context: dict[str, Any],
     files: Sequence[OutFile] = (),
     quote_customer: bool = True,
+    automatic: bool = False,
     date: datetime | None = None,
 ) -> EmailMessage:
     msg = EmailMessage(policy=SMTP)
@@ -70,6 +71,9 @@ def build_reply(
             references.append(theirs)
     if references:
         msg["References"] = " ".join(references[-_MAX_REFERENCES:])
+    if automatic:  # so that the customer's own auto-responder does not answer it
+        msg["Auto-Submitted"] = "auto-replied"
+        msg["X-Auto-Response-Suppress"] = "All"
     quote = _quote(context) if quote_customer else None
     msg.set_content(_plain(text, quote), subtype="plain", charset="utf-8")
     msg.add_alternative(_html(text, quote), subtype="html", charset="utf-8")

@@ -43,6 +43,9 @@ _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
 _LITERAL_ITEM = re.compile(rb"(BODY\[[^\]]*\](?:<\d+>)?) \{(\d+)\}$")
 
 
+_CLIENT_ID = '("name" "cs-gateway" "version" "0.1" "vendor" "cs-gateway")'
+
+
 def tls_context(verify: bool) -> ssl.SSLContext:
     context = ssl.create_default_context(ssl.Purpose.SERVER_AUTH)
     if not verify:  # self-hosted servers with private certificates; the admin's choice
@@ -83,6 +86,7 @@ class ImapConnection:
         self.timeout = config.timeout_seconds
         self.lost = asyncio.Event()
         self.client: aioimaplib.IMAP4 | None = None
+        self.identified = False  # the server accepted our ID
 
     # --- connection ------------------------------------------------------------------------
     async def open(self) -> None:
@@ -103,6 +107,19 @@ class ImapConnection:
             raise ImapAuthError(f"IMAP login rejected: {_text(response)}")
         # Servers announce more (IDLE, MOVE) once authenticated.
         await asyncio.wait_for(self.client.protocol.capability(), self.timeout)
+        await self._identify()
+
+    async def _identify(self) -> None:
+        """RFC 2971 ID: NetEase (163/126/yeah.net) refuses SELECT ("Unsafe Login") without it.
+        aioimaplib's own id() sends a form NetEase rejects, hence the plain command."""
+        assert self.client is not None
+        protocol = self.client.protocol
+        if "ID" not in protocol.capabilities:
+            return
+        command = Command("ID", protocol.new_tag(), _CLIENT_ID, loop=protocol.loop)
+        with contextlib.suppress(aioimaplib.AioImapException, TimeoutError):
+            response = await asyncio.wait_for(protocol.execute(command), self.timeout)
+            self.identified = response.result == "OK"
 
     async def _starttls(self) -> None:
         assert self.client is not None

@@ -54,6 +54,7 @@ class MailboxPoller:
         self.state_key = state_key  # a Redis hash: uidvalidity, last_uid, last_at
         self.handle = handle
         self.status: dict[str, object] = {"state": "starting"}
+        self.idles = 0  # IDLE commands completed (pushed, or renewed before the server's limit)
         self._failures: dict[tuple[int, int], int] = {}
         self.wake = asyncio.Event()  # set to force a sync (tests, admin "check now")
 
@@ -89,6 +90,7 @@ class MailboxPoller:
             self.status = {"state": "connected", "mode": mode, "at": int(time.time())}
             if use_idle:
                 await conn.idle(self.config.idle_timeout_seconds)
+                self.idles += 1
             else:
                 await self._sleep(conn)
 

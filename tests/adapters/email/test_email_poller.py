@@ -20,6 +20,8 @@ from email_testkit import (
 from redis.asyncio import Redis
 
 from adapters.base import VerifyError
+from adapters.email import EmailConfig
+from adapters.email.imap import ImapConnection
 from gateway.keys import Keys
 from tests.conftest import wait_for
 
@@ -53,6 +55,17 @@ async def test_appended_mail_arrives_through_idle(
     assert msg.thread_key == msg.external_id  # a new thread, keyed by its Message-ID
     assert msg.meta["subject"] == "Where is my order?"
     assert msg.meta["thread_via"] == "new"
+
+
+async def test_idle_is_renewed_before_the_server_drops_it(imap_server, smtp_server, make_adapter):
+    config = email_config(imap_server, smtp_server, idle_timeout_seconds=5)
+    adapter, rec = await make_adapter(config)
+    await connected(adapter, "idle")
+    # Nothing arrives: each IDLE ends after 5 s (29 min in production) and a new one starts.
+    await wait_for(lambda: _is(adapter.poller.idles >= 2), timeout=60)
+    await imap_server.append(make_mail("a@example.com", "late", "after renewals"))
+    await delivered(rec, 1)
+    assert rec.delivered[0].text == "after renewals"
 
 
 async def test_polling_when_the_server_has_no_idle(start_imap, smtp_server, make_adapter):
@@ -283,6 +296,18 @@ async def test_verify_logs_in_to_both_servers(imap_server, smtp_server, make_ada
     )
     with pytest.raises(VerifyError, match="SELECT"):
         await missing_folder.verify()
+
+
+async def test_connection_identifies_itself(imap_server, smtp_server):
+    conn = ImapConnection(EmailConfig(**email_config(imap_server, smtp_server)))
+    try:
+        await conn.open()
+        assert conn.identified  # RFC 2971 ID, which NetEase mailboxes require before SELECT
+        assert conn.supports_idle
+        status = await conn.select("INBOX")
+        assert status.uidvalidity > 0 and status.exists == 0
+    finally:
+        await conn.close()
 
 
 async def test_starttls_imap_and_ssl_smtp(

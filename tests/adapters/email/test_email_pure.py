@@ -431,6 +431,16 @@ def test_build_reply_headers_and_parts():
     assert "<p>您好，</p><p>已经为您退款。</p>" in html and "<blockquote" in html
 
 
+def test_build_reply_without_quote():
+    msg = build_reply(
+        from_name="Acme", from_address="support@example.com", reply_to="support@example.com",
+        to="a@b.example", message_id="<m@example.com>", text="Hello",
+        context={"quote": "old words", "from": "a@b.example"}, quote_customer=False,
+    )  # fmt: skip
+    assert "old words" not in msg.as_string()
+    assert msg["Auto-Submitted"] is None
+
+
 def test_display_from():
     assert display_from("Alice", "Acme") == "Alice via Acme"
     assert display_from(None, "Acme") == "Acme"

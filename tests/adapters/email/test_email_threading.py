@@ -188,11 +188,31 @@ async def test_our_reply_headers(imap_server, smtp_server, make_adapter, tmp_pat
     assert mail["References"] == first.external_id
     reply_to = mail["Reply-To"].addresses[0].addr_spec
     assert reply_to.startswith("support+") and reply_to.endswith("@example.com")
+    assert mail["Auto-Submitted"] is None  # a person wrote it
     assert mail.get_body(("plain",)).get_content().startswith("您好，")
     assert "<p>您好，</p>" in mail.get_body(("html",)).get_content()
     [attachment] = list(mail.iter_attachments())
     assert attachment.get_filename() == "label.pdf"
     assert attachment.get_content() == b"%PDF-1.4 label"
+
+
+async def test_system_messages_are_marked_automatic(imap_server, smtp_server, make_adapter):
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, "d@customer.example")
+    await adapter.send(outbound(first, "We received your mail.", author_name=None))
+    mail = smtp_server.received[-1].message
+    assert mail["Auto-Submitted"] == "auto-replied"  # the customer's auto-responder stays quiet
+    assert str(mail["From"]) == "Acme Support <support@example.com>"
+
+
+async def test_no_address_to_reply_to(imap_server, smtp_server, make_adapter):
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    await imap_server.append(b"To: support@example.com\r\nSubject: who am I\r\n\r\nno sender")
+    [anonymous] = [await _next(rec, 1)]
+    assert anonymous.contact.external_id == "unknown-sender@invalid"
+    with pytest.raises(PermanentSendError, match="no address"):
+        await adapter.send(outbound(anonymous, "hello?"))
+    assert not smtp_server.received
 
 
 async def test_sending_without_plus_tokens(imap_server, smtp_server, make_adapter):
