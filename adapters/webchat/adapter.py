@@ -107,7 +107,12 @@ class WebchatAdapter(Adapter):
             with contextlib.suppress(asyncio.CancelledError):
                 await self._refresher
         await self.sockets.stop()
-        await self.sockets.close_all()  # widgets reconnect to the reloaded channel
+        await self.close_sockets()  # widgets reconnect to the reloaded channel
+
+    async def close_sockets(self) -> None:
+        """Close the visitor sockets this process holds; widgets reconnect (to another process
+        when this one is shutting down)."""
+        await self.sockets.close_all()
 
     async def _refresh_live(self) -> None:
         while True:

@@ -52,11 +52,13 @@ class VisitorSockets:
                 await ws.send_str(text)
 
     async def close_all(self) -> None:
-        for sockets in list(self.by_session.values()):
-            for ws in list(sockets):
-                with contextlib.suppress(Exception):
-                    await ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"channel reloaded")
+        """Close every socket at once (each waits for the browser's close frame)."""
+        sockets = [ws for group in self.by_session.values() for ws in group]
         self.by_session.clear()
+        await asyncio.gather(
+            *(ws.close(code=WSCloseCode.SERVICE_RESTART, message=b"reconnect") for ws in sockets),
+            return_exceptions=True,
+        )
 
     # --- across processes ------------------------------------------------------------------
     async def publish(self, session_id: str, frame: dict[str, Any]) -> None:

@@ -329,3 +329,23 @@ async def test_reply_sent_by_another_process_reaches_the_visitor(make_gateway):
 
 async def _running(h: Harness, channel_id: str) -> bool:
     return h.gw.channels.adapter(channel_id) is not None
+
+
+async def test_a_changed_channel_takes_effect_and_widgets_reconnect(gateway: Harness):
+    channel_id = await webchat_channel(gateway, greeting="Old greeting")
+    visitor = Visitor(gateway, channel_id)
+    await visitor.connect()
+    ack = await visitor.say("c1", "hello")
+    await gateway.call(
+        "PATCH", f"/api/v1/channels/{channel_id}", json_body={"config": {"greeting": "New one"}}
+    )
+    assert await visitor.closed_with() == 1012  # service restart: reconnect
+
+    again = Visitor(gateway, channel_id)
+    welcome = await again.connect(
+        token=visitor.token, conversation_id=ack["conversation_id"], last_seq=ack["seq"]
+    )
+    assert welcome["greeting"] == "New one"
+    assert welcome["conversation_id"] == ack["conversation_id"]  # same secret, same session
+    assert again.history["messages"] == []  # nothing missed
+    await again.close()

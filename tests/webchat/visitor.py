@@ -59,6 +59,18 @@ class Visitor:
         if self.ws is not None:
             await self.ws.close()
 
+    async def closed_with(self, timeout: float = 15.0) -> int | None:
+        """Read (and keep) frames until the gateway closes the socket; returns the close code."""
+        assert self.ws is not None
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            msg = await self.ws.receive(timeout=max(0.1, deadline - time.monotonic()))
+            if msg.type == aiohttp.WSMsgType.TEXT:
+                self.frames.append(json.loads(msg.data))
+                continue
+            return msg.data if msg.type == aiohttp.WSMsgType.CLOSE else None
+        raise AssertionError("the socket stayed open")
+
     async def send_frame(self, frame: dict[str, Any]) -> None:
         assert self.ws is not None
         await self.ws.send_str(json.dumps(frame))
