@@ -129,7 +129,7 @@ class EmailAdapter(Adapter):
         if known is not None and known.direction == "in":
             return  # delivered before (a rescan after UIDVALIDITY changed)
         contact = contact_of(mail).external_id
-        tokens = find_tokens(mail.recipients, cfg.reply_local or "", cfg.reply_domain or "")
+        tokens = find_tokens(mail.recipients, cfg.local_part, cfg.domain)
         refs = mail.in_reply_to + list(reversed(mail.references))
         thread_key, via = await self.index.resolve(message_id, contact, tokens, refs)
         extras = Extras(message_id=message_id, thread_key=thread_key, thread_via=via,
@@ -151,10 +151,10 @@ class EmailAdapter(Adapter):
         sender = (mail.from_addr or "").lower()
         cfg = self.config
         local, _, domain = sender.partition("@")
-        own_local = (cfg.reply_local or "").lower()
+        own_local = cfg.local_part.lower()
         if sender == cfg.from_address.lower():
             return True
-        return domain == cfg.reply_domain and local.split("+", 1)[0] == own_local
+        return domain == cfg.domain and local.split("+", 1)[0] == own_local
 
     async def _bounce(self, mail: ParsedMail) -> None:
         bounce = bounce_details(mail)
@@ -210,7 +210,7 @@ class EmailAdapter(Adapter):
         if not domain or domain == "invalid" or domain.endswith(".invalid"):  # RFC 2606
             raise PermanentSendError(f"the sender left no address to reply to ({to})")
         contact = message.contact_external_id.lower()
-        mid = outbound_message_id(self.ctx.channel_id, message.message_id, cfg.reply_domain or "")
+        mid = outbound_message_id(self.ctx.channel_id, message.message_id, cfg.domain)
         token = thread_token(self.ctx.channel_id, message.thread_key, contact)
         try:
             # Indexed first, so that an answer or a bounce arriving at once finds its thread.

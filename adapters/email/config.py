@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import BaseModel, Field, field_validator
 
 Security = Literal["ssl", "starttls", "none"]
 
@@ -76,16 +76,6 @@ class EmailConfig(BaseModel):
             raise ValueError("imap_folder must be a mailbox name")
         return value
 
-    @model_validator(mode="after")
-    def _defaults(self) -> EmailConfig:
-        local, _, domain = self.from_address.rpartition("@")
-        if self.reply_local is None:
-            self.reply_local = local.split("+", 1)[0]
-        if self.reply_domain is None:
-            self.reply_domain = domain
-        self.reply_domain = self.reply_domain.lower()
-        return self
-
     # --- derived -----------------------------------------------------------------------
     @property
     def imap_port_effective(self) -> int:
@@ -101,12 +91,23 @@ class EmailConfig(BaseModel):
         password = self.imap_password if self.smtp_password is None else self.smtp_password
         return (user, password) if user else None
 
+    # Derived, not stored: a later change of from_address moves the reply address with it.
+    @property
+    def local_part(self) -> str:
+        """The local part of reply addresses: reply_local, or from_address's (without +tag)."""
+        return self.reply_local or self.from_address.rpartition("@")[0].split("+", 1)[0]
+
+    @property
+    def domain(self) -> str:
+        """The domain of reply addresses and of our Message-IDs."""
+        return (self.reply_domain or self.from_address.rpartition("@")[2]).lower()
+
     @property
     def reply_address(self) -> str:
         """The plain reply address (without a token)."""
-        return f"{self.reply_local}@{self.reply_domain}"
+        return f"{self.local_part}@{self.domain}"
 
     def reply_address_for(self, token: str) -> str:
         if not self.plus_tokens:
             return self.reply_address
-        return f"{self.reply_local}+{token}@{self.reply_domain}"
+        return f"{self.local_part}+{token}@{self.domain}"

@@ -19,7 +19,7 @@ def _connection_args(config: EmailConfig) -> dict[str, Any]:
         "port": config.smtp_port_effective,
         "timeout": config.timeout_seconds,
         # EHLO with the mail domain: getfqdn() may stall on hosts without reverse DNS.
-        "local_hostname": config.reply_domain,
+        "local_hostname": config.domain,
         "validate_certs": config.tls_verify,
     }
     if config.smtp_security == "ssl":

@@ -481,7 +481,12 @@ def _config(**values):
 def test_config_defaults():
     cfg = _config()
     assert cfg.imap_port_effective == 993 and cfg.smtp_port_effective == 465
-    assert cfg.reply_local == "Support" and cfg.reply_domain == "example.com"
+    assert cfg.local_part == "Support" and cfg.domain == "example.com"
+    assert cfg.reply_local is None  # derived, not stored: follows later from_address changes
+    assert (
+        _config(reply_local="help", reply_domain="Help.Example.com").reply_address_for("abc")
+        == "help+abc@help.example.com"
+    )
     assert cfg.reply_address_for("abc") == "Support+abc@example.com"
     assert cfg.smtp_login == ("support@example.com", "pw")  # SMTP reuses the IMAP login
     assert _config(smtp_user="").smtp_login is None
