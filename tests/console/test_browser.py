@@ -255,3 +255,85 @@ async def test_console_canned_picker_notes_and_inbox(
     await console.locator("#conv-head button.resolve").click()
     await console.locator("#conv-head .status", has_text="resolved").wait_for()
     assert agent.errors == [] and visitor.errors == []
+
+
+async def test_admin_pages_and_a_failed_reply_retried(
+    gateway: Harness, new_page, callback_server, artifacts: Path
+):
+    h = gateway
+    await _user(h, "chief@example.com", "Chief", role="admin")
+    admin = await new_page()
+    console = await _sign_in(admin, h, "chief@example.com")
+
+    # Users: create an agent through the form.
+    await console.click("#nav a[data-page=users]")
+    await console.click("#page-users button:has-text('New user')")
+    form = console.locator("#user-form")
+    await form.locator("input[name=email]").fill("dora@example.com")
+    await form.locator("input[name=name]").fill("Dora")
+    await form.locator("input[name=password]").fill("dora-password-1")
+    await form.locator("select[name=role]").select_option("supervisor")
+    await form.locator("input[name=capacity]").fill("3")
+    await form.locator("input[name=teams]").fill("billing, vip")
+    await form.locator("button[type=submit]").click()
+    await console.locator("#page-users tr", has_text="dora@example.com").wait_for()
+    users = (await h.call("GET", "/api/v1/users"))["users"]
+    dora = next(u for u in users if u["email"] == "dora@example.com")
+    assert (dora["role"], dora["capacity"], dora["teams"]) == ("supervisor", 3, ["billing", "vip"])
+
+    # Canned responses: create one through the form.
+    await console.click("#nav a[data-page=canned]")
+    await console.click("#page-canned button:has-text('New canned response')")
+    form = console.locator("#canned-form")
+    await form.locator("input[name=shortcut]").fill("refund")
+    await form.locator("input[name=title]").fill("Refund policy")
+    await form.locator("textarea[name=text]").fill("Hi {{customer.name}}, refunds take 5 days.")
+    await form.locator("button[type=submit]").click()
+    await console.locator("#page-canned td", has_text="/refund").wait_for()
+    await console.screenshot(path=str(artifacts / "console-canned.png"))
+
+    # A reply through the API channel fails (the callback refuses it), shows why, and is
+    # sent again with Retry.
+    callback_server.status.append(400)
+    channel_id, secret = await h.api_channel(callback_server.url)
+    status, body = await h.post_api_message(
+        channel_id,
+        secret,
+        {"message_id": "m-1", "sender": {"id": "c-1", "name": "Wang Fang"}, "text": "Refund?"},
+    )
+    assert status == 202
+    await console.click("#nav a[data-page=inbox]")
+    await console.select_option("#filters select[name=view]", "all")
+    row = console.locator("#conversations .row", has_text="Wang Fang")
+    await row.wait_for()
+    await row.click()
+    await console.locator("#log .msg.in", has_text="Refund?").wait_for()
+    await console.locator("#reply-text").type("/ref")
+    await console.locator("#canned-picker li", has_text="/refund").click()
+    assert await console.locator("#reply-text").input_value() == (
+        "Hi Wang Fang, refunds take 5 days."
+    )
+    await console.locator("#composer button[type=submit]").click()
+    failed = console.locator("#log .msg.out .delivery.failed")
+    await failed.wait_for()
+    assert "400" in (await failed.text_content() or "")
+    await console.screenshot(path=str(artifacts / "console-failed-reply.png"))
+    await failed.locator("button.retry").click()
+    await console.locator("#log .msg.out .delivery.sent").wait_for()
+    assert len(callback_server.received) == 2
+    # Answered: the first-response countdown is gone from the header and the list.
+    await console.locator("#conv-head .sla").wait_for(state="detached")
+    assert await row.locator(".sla").text_content() == ""
+
+    # Transfer it to Dora, snooze it, then filter it out and back in by status.
+    await console.select_option("#conv-head select[aria-label='Transfer to agent']", dora["id"])
+    await console.locator("#conv-head button", has_text="Transfer").click()
+    await console.locator("#log .msg.event", has_text="Transferred to Dora").wait_for()
+    detail = await h.call("GET", f"/api/v1/conversations/{body['conversation_id']}")
+    assert detail["conversation"]["assignee"] == dora["id"]
+    await console.locator("#conv-head button", has_text="Snooze").click()
+    await console.locator("#conv-head .status", has_text="snoozed").wait_for()
+    await console.locator("#conversations .row", has_text="Wang Fang").wait_for(state="detached")
+    await console.select_option("#filters select[name=status]", "snoozed")
+    await console.locator("#conversations .row", has_text="Wang Fang").wait_for()
+    assert admin.errors == [] and admin.dialogs == []

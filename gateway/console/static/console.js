@@ -43,8 +43,8 @@ function handleEvent(type, data) {
       break;
     case "message.created":
     case "message.updated":
-      onMessage(data.conversation_id, data.message);
-      if (type === "message.created" && !data.replay) touch(data.conversation_id);
+      onMessage(data.conversation_id, data.message, type === "message.created" ? "created" : "updated");
+      if (type === "message.created" && !data.replay) touch(data.conversation_id, onConversation);
       break;
     case "conversation.typing":
       onTyping(data);

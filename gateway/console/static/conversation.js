@@ -70,8 +70,11 @@ async function loadCanned(id) {
 }
 
 // --- live events ----------------------------------------------------------------------------
-export function onMessage(conversationId, message) {
+// kind "created": the message's first state (an event or our own POST's answer); it never
+// replaces what we have, since a delivery update may have overtaken it. "updated": newer state.
+export function onMessage(conversationId, message, kind = "updated") {
   if (conversationId !== view.id || !view.conv) return;
+  if (kind === "created" && view.messages.has(message.seq)) return;
   view.messages.set(message.seq, message);
   if (message.direction === "in") view.customerTyping = false;
   renderLog();
@@ -354,18 +357,23 @@ async function submit() {
   try {
     const data = await api("POST", `/conversations/${id}/messages`, body);
     text.value = "";
-    if (view.id === id) onMessage(id, data.message);
+    if (view.id === id) onMessage(id, data.message, "created");
   } catch (err) {
     toast(err.message, "error");
   }
 }
 
 async function retry(seq) {
+  // Shown as queued at once; the delivery events that follow say how it went (the answer to
+  // this request may arrive after them, so it is not applied).
+  const m = view.messages.get(seq);
+  if (m) Object.assign(m, { delivery: "queued", delivery_error: null });
+  renderLog();
   try {
-    const data = await api("POST", `/conversations/${view.id}/messages/${seq}/retry`);
-    onMessage(view.id, data.message);
+    await api("POST", `/conversations/${view.id}/messages/${seq}/retry`);
   } catch (err) {
     toast(err.message, "error");
+    openConversation(view.id);
   }
 }
 

@@ -79,15 +79,23 @@ export function upsert(conv) {
   renderList();
 }
 
-export function touch(conversationId) {
-  // A message arrived: its conversation moves up; fetch it if we do not know it yet.
+// A message arrived: the conversation's SLA clock, waiting time and order changed. Fetched once
+// per burst of messages.
+const pendingRefresh = new Map();
+export function touch(conversationId, onFresh) {
   const conv = store.conversations.get(conversationId);
   if (conv) {
     conv.updated_at = Date.now();
     renderList();
-  } else {
-    api("GET", `/conversations/${conversationId}`).then((d) => upsert(d.conversation), () => {});
   }
+  if (pendingRefresh.has(conversationId)) return;
+  pendingRefresh.set(conversationId, setTimeout(() => {
+    pendingRefresh.delete(conversationId);
+    api("GET", `/conversations/${conversationId}`).then((d) => {
+      upsert(d.conversation);
+      if (onFresh) onFresh(d.conversation);
+    }, () => {});
+  }, 300));
 }
 
 export function customerName(conv) {
