@@ -1,33 +1,87 @@
-"""Priority classification of an inbound message by the rules in config/priority_rules.toml."""
+"""Priority classification of an inbound message by rules (config/priority_rules.toml, or the
+admins' copy in Redis).
+
+A rule matches when any of its conditions does: a keyword (case-insensitive, Chinese or
+English), a regular expression, the customer's tier (VIP), a flag the adapter set in the
+message's meta (e.g. ``spike`` for a mention inside a volume spike), or the customer being a
+repeat complainer (several unresolved complaints in a window). ``channels`` limits a rule to
+some channel types. Every matching rule proposes its class; the most urgent wins, and the
+conversation records the winning rule's name. A rule may also carry routing hints (team,
+skills, language), and a rule without a class only gives hints. With no match, the channel's
+default applies (recorded as ``channel-default:<type>``), then ``default_class``.
+"""
 
 from __future__ import annotations
 
+import re
 import tomllib
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+
+
+class RulesError(ValueError):
+    """A bad rules document; the message names the field."""
 
 
 @dataclass(frozen=True)
 class Rule:
     name: str
-    class_name: str
+    class_name: str | None  # None: routing hints only
     keywords: tuple[str, ...] = ()
+    patterns: tuple[re.Pattern[str], ...] = ()
     tiers: tuple[str, ...] = ()
     meta_flags: tuple[str, ...] = ()
+    channels: tuple[str, ...] = ()  # only these channel types (empty: all)
+    repeat_count: int = 0  # >0: matches when the customer has this many unresolved complaints
+    repeat_window_hours: float = 0
+    team: str | None = None
+    skills: tuple[str, ...] = ()
+    language: str | None = None
 
-    def matches(self, text: str, tier: str | None, meta: dict[str, Any]) -> bool:
-        if self.keywords and any(k in text for k in self.keywords):
+    @property
+    def unconditional(self) -> bool:
+        return not (
+            self.keywords or self.patterns or self.tiers or self.meta_flags or self.repeat_count
+        )
+
+    def matches(
+        self,
+        lowered: str,
+        tier: str | None,
+        meta: Mapping[str, Any],
+        channel_type: str | None = None,
+        complaints: int = 0,
+    ) -> bool:
+        if self.channels and channel_type not in self.channels:
+            return False
+        if self.unconditional:
+            return bool(self.channels)  # a channel-wide rule
+        if self.keywords and any(k in lowered for k in self.keywords):
+            return True
+        if self.patterns and any(p.search(lowered) for p in self.patterns):
             return True
         if self.tiers and tier and tier.lower() in self.tiers:
             return True
-        return bool(self.meta_flags and any(meta.get(f) for f in self.meta_flags))
+        if self.meta_flags and any(meta.get(f) for f in self.meta_flags):
+            return True
+        return bool(self.repeat_count and complaints >= self.repeat_count)
+
+
+@dataclass(frozen=True)
+class ChannelDefault:
+    class_name: str | None = None
+    team: str | None = None
 
 
 @dataclass(frozen=True)
 class Classification:
     class_name: str
     rule: str | None
+    team: str | None = None
+    skills: tuple[str, ...] = ()
+    language: str | None = None
 
 
 @dataclass(frozen=True)
@@ -35,34 +89,150 @@ class Classifier:
     rules: tuple[Rule, ...]
     default_class: str
     rank: dict[str, int]  # class -> 0 for the most urgent
+    channel_defaults: dict[str, ChannelDefault] = field(default_factory=dict)
+    doc: dict[str, Any] = field(default_factory=dict, compare=False)  # as configured
+
+    @property
+    def repeat_window_ms(self) -> int:
+        """How far back the inbox must count a customer's complaints (0: no such rule)."""
+        hours = max((r.repeat_window_hours for r in self.rules if r.repeat_count), default=0)
+        return int(hours * 3_600_000)
+
+    def with_classes(self, class_order: list[str]) -> Classifier:
+        """The same rules ranked by another class order (the admins changed the classes)."""
+        rank = {name: i for i, name in enumerate(class_order)}
+        return Classifier(self.rules, self.default_class, rank, self.channel_defaults, self.doc)
 
     def classify(
-        self, text: str, tier: str | None = None, meta: dict[str, Any] | None = None
+        self,
+        text: str,
+        tier: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        channel_type: str | None = None,
+        complaints: int = 0,
     ) -> Classification:
         lowered = text.lower()
-        best = Classification(self.default_class, None)
+        meta = meta or {}
+        default = self.channel_defaults.get(channel_type or "", ChannelDefault())
+        best_class = default.class_name or self.default_class
+        best_rule = f"channel-default:{channel_type}" if default.class_name else None
+        team = default.team
+        winner: Rule | None = None
+        skills: list[str] = []
+        language = None
+        hint_team = None
         for rule in self.rules:
-            if not rule.matches(lowered, tier, meta or {}):
+            if not rule.matches(lowered, tier, meta, channel_type, complaints):
                 continue
-            if self.rank.get(rule.class_name, 99) < self.rank.get(best.class_name, 99):
-                best = Classification(rule.class_name, rule.name)
-        return best
+            skills.extend(s for s in rule.skills if s not in skills)
+            language = language or rule.language
+            hint_team = hint_team or rule.team
+            if rule.class_name is None:
+                continue
+            if winner is None or self._rank(rule.class_name) < self._rank(winner.class_name):
+                winner = rule
+        if winner is not None:  # a matching rule beats the defaults, even with a lower class
+            best_class, best_rule = str(winner.class_name), winner.name
+        team = (winner.team if winner else None) or hint_team or team
+        return Classification(best_class, best_rule, team, tuple(skills), language)
+
+    def _rank(self, class_name: str | None) -> int:
+        return self.rank.get(class_name or "", 99)
+
+
+def _strings(spec: Mapping[str, Any], name: str, where: str) -> list[str]:
+    value = spec.get(name, [])
+    if isinstance(value, str):
+        value = [value]
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise RulesError(f"{where}.{name}: expected a list of text")
+    return value
+
+
+def parse_rules(data: Mapping[str, Any], class_order: list[str]) -> Classifier:
+    """Rules from a TOML- or JSON-shaped document; raises RulesError naming the field."""
+    if not isinstance(data, Mapping):
+        raise RulesError("body: expected an object")
+    rank = {name: i for i, name in enumerate(class_order)}
+
+    def known(class_name: Any, where: str) -> str:
+        if class_name not in rank:
+            raise RulesError(f"{where}: unknown class {class_name!r}")
+        return str(class_name)
+
+    default_class = known(data.get("default_class", "normal"), "default_class")
+    defaults: dict[str, ChannelDefault] = {}
+    raw_defaults = data.get("channel_defaults", {})
+    if not isinstance(raw_defaults, Mapping):
+        raise RulesError("channel_defaults: expected a table of channel types")
+    for channel, spec in raw_defaults.items():
+        where = f"channel_defaults.{channel}"
+        if isinstance(spec, str):
+            spec = {"class": spec}
+        if not isinstance(spec, Mapping):
+            raise RulesError(f"{where}: expected a class name or a table")
+        cls = known(spec["class"], f"{where}.class") if spec.get("class") else None
+        defaults[str(channel)] = ChannelDefault(cls, str(spec.get("team") or "") or None)
+
+    rules = []
+    names: set[str] = set()
+    raw_rules = data.get("rules", [])
+    if not isinstance(raw_rules, list):
+        raise RulesError("rules: expected a list")
+    for i, spec in enumerate(raw_rules):
+        where = f"rules.{i}"
+        if not isinstance(spec, Mapping) or not isinstance(spec.get("name"), str):
+            raise RulesError(f"{where}.name: required")
+        name = spec["name"]
+        if name in names:
+            raise RulesError(f"{where}.name: {name!r} used twice")
+        names.add(name)
+        cls = known(spec["class"], f"{where}.class") if spec.get("class") else None
+        patterns = []
+        for pattern in _strings(spec, "patterns", where):
+            try:
+                patterns.append(re.compile(pattern, re.IGNORECASE))
+            except re.error as exc:
+                raise RulesError(f"{where}.patterns: {pattern!r}: {exc}") from None
+        repeat = spec.get("repeat", {})
+        if not isinstance(repeat, Mapping):
+            raise RulesError(f"{where}.repeat: expected {{count, window_hours}}")
+        count, window = repeat.get("count", 0), repeat.get("window_hours", 72)
+        if isinstance(count, bool) or not isinstance(count, int) or count < 0:
+            raise RulesError(f"{where}.repeat.count: a whole number")
+        if isinstance(window, bool) or not isinstance(window, int | float) or window <= 0:
+            raise RulesError(f"{where}.repeat.window_hours: a positive number")
+        rule = Rule(
+            name=name,
+            class_name=cls,
+            keywords=tuple(k.lower() for k in _strings(spec, "keywords", where)),
+            patterns=tuple(patterns),
+            tiers=tuple(t.lower() for t in _strings(spec, "tiers", where)),
+            meta_flags=tuple(_strings(spec, "meta_flags", where)),
+            channels=tuple(_strings(spec, "channels", where)),
+            repeat_count=count,
+            repeat_window_hours=float(window) if count else 0,
+            team=str(spec.get("team") or "") or None,
+            skills=tuple(_strings(spec, "skills", where)),
+            language=str(spec.get("language") or "") or None,
+        )
+        if rule.unconditional and not rule.channels:
+            raise RulesError(f"{where}: give at least one condition (keywords, patterns, ...)")
+        rules.append(rule)
+    doc = {
+        "default_class": default_class,
+        "channel_defaults": {
+            c: {k: v for k, v in (("class", d.class_name), ("team", d.team)) if v}
+            for c, d in defaults.items()
+        },
+        "rules": [dict(r) for r in raw_rules],
+    }
+    return Classifier(tuple(rules), default_class, rank, defaults, doc)
 
 
 def load_classifier(path: Path, class_order: list[str]) -> Classifier:
     data = tomllib.loads(path.read_text(encoding="utf-8"))
-    rank = {name: i for i, name in enumerate(class_order)}
-    rules = []
-    for spec in data.get("rules", []):
-        if spec["class"] not in rank:
-            raise ValueError(f"{path}: rule {spec['name']!r} names unknown class {spec['class']!r}")
-        rules.append(
-            Rule(
-                name=spec["name"],
-                class_name=spec["class"],
-                keywords=tuple(k.lower() for k in spec.get("keywords", [])),
-                tiers=tuple(t.lower() for t in spec.get("tiers", [])),
-                meta_flags=tuple(spec.get("meta_flags", [])),
-            )
-        )
-    return Classifier(tuple(rules), data.get("default_class", "normal"), rank)
+    try:
+        return parse_rules(data, class_order)
+    except RulesError as exc:
+        raise RulesError(f"{path}: {exc}") from None

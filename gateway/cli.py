@@ -1,4 +1,4 @@
-"""The ``gateway`` command: serve, admin create-user."""
+"""The ``gateway`` command: serve, admin create-user, simulate."""
 
 from __future__ import annotations
 
@@ -45,11 +45,24 @@ def _parser() -> argparse.ArgumentParser:
     create.add_argument("--skills", default="", help="comma-separated")
     create.add_argument("--data-dir")
     create.add_argument("--redis-url")
+
+    simulate = sub.add_parser(
+        "simulate", help="run a routing scenario under our policy and the peers' (no server)"
+    )
+    simulate.add_argument("scenario", help="a scenario file, or a name in config/scenarios")
+    simulate.add_argument("--json", action="store_true", help="print the results as JSON")
+    simulate.add_argument("--chart", metavar="PATH", help="write a PNG chart of the waits")
+    simulate.add_argument("--policies", help="comma-separated (default: ours and every peer)")
+    simulate.add_argument("--processes", type=int, default=2, help="worker processes (2)")
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    if args.command == "simulate":
+        from router.simulator import run_cli
+
+        return run_cli(args)
     overrides = {
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),

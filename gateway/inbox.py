@@ -15,6 +15,7 @@ from gateway.ids import new_id
 from gateway.keys import Keys
 from gateway.models import Direction, InboundMessage, now_ms
 from gateway.scripts import decode_flat, load_script
+from router.policy_source import PolicySource
 from router.sla import SlaPolicy
 
 log = logging.getLogger(__name__)
@@ -38,11 +39,16 @@ class Inbox:
         reopen_window_seconds: int,
         dedupe_ttl_seconds: int,
         on_ingested: OnIngested | None = None,
+        clock: Callable[[], int] = now_ms,
+        policies: PolicySource | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.classifier = classifier
         self.sla = sla
+        self.clock = clock  # the simulator passes a simulated one
+        # The admins' SLA policy and rules (Redis) when set, else the ones given (config files).
+        self.policies = policies or PolicySource(redis, keys, sla, classifier)
         self.reopen_window_ms = reopen_window_seconds * 1000
         self.dedupe_ttl = dedupe_ttl_seconds
         self.on_ingested = on_ingested
@@ -84,13 +90,25 @@ class Inbox:
         thread_key: str,
     ) -> IngestResult | None:
         k = self.keys
-        now = now_ms()
+        now = self.clock()
         new_contact = new_id("ct")
         new_conv = new_id("cv")
         the_contact = contact_id or new_contact
         the_conv = conv_id or new_conv
-        verdict = self.classifier.classify(msg.text, tier, msg.meta)
-        due = self.sla.first_response_due(verdict.class_name, msg.channel_type.value, now)
+        policies = await self.policies.current()
+        sla, classifier = policies.sla, policies.classifier
+        channel = msg.channel_type.value
+        complaints = 0
+        if classifier.repeat_window_ms and contact_id:
+            complaints = await self._complaints(
+                contact_id, conv_id, now, classifier.repeat_window_ms
+            )
+        verdict = classifier.classify(msg.text, tier, msg.meta, channel, complaints)
+        due = sla.first_response_due(verdict.class_name, channel, now)
+        next_due = sla.next_response_due(verdict.class_name, channel, now)
+        resolution_due = sla.resolution_due(verdict.class_name, channel, now)
+        queue_first = sla.queue_due("first_response", verdict.class_name, channel, now)
+        queue_next = sla.queue_due("next_response", verdict.class_name, channel, now)
         message = {
             "direction": Direction.IN.value,
             "text": msg.text,
@@ -112,8 +130,15 @@ class Inbox:
             "channel_type": msg.channel_type.value,
             "thread_key": msg.thread_key,
             "contact_external_id": msg.contact.external_id,
-            "weight": self.sla.weight(msg.channel_type.value),
+            "weight": sla.weight(channel),
         }
+        # Routing hints of the classification rules (team, skills, language).
+        if verdict.team:
+            conversation_fields["team"] = verdict.team
+        if verdict.skills:
+            conversation_fields["skills"] = json.dumps(list(verdict.skills))
+        if verdict.language:
+            conversation_fields["language"] = verdict.language
         if subject := msg.meta.get("subject"):
             conversation_fields["subject"] = str(subject)[:300]
         raw = await self._ingest(
@@ -122,6 +147,7 @@ class Inbox:
                 k.conversation(the_conv), k.messages(the_conv),
                 k.conversation(new_conv), k.messages(new_conv),
                 k.queue(), k.conversations_index(), k.contact_conversations(the_contact),
+                k.sla_watch(), k.snoozed(),
             ],
             args=[
                 contact_id or "", new_contact, conv_id or "", new_conv,
@@ -129,10 +155,11 @@ class Inbox:
                 json.dumps(message, ensure_ascii=False),
                 json.dumps(contact_fields, ensure_ascii=False),
                 json.dumps(conversation_fields, ensure_ascii=False),
-                verdict.class_name, self.sla.rank(verdict.class_name), verdict.rule or "",
+                verdict.class_name, sla.rank(verdict.class_name), verdict.rule or "",
                 due,
                 json.dumps({**msg.meta, "external_id": msg.external_id}, ensure_ascii=False),
                 f"{msg.channel_id}:{msg.contact.external_id}",
+                next_due, resolution_due, queue_first, queue_next,
             ],
         )  # fmt: skip
         out = decode_flat(raw)
@@ -154,6 +181,28 @@ class Inbox:
             except Exception:  # the message is durable; a failed notification is re-synced later
                 log.exception("after-ingest notification failed for %s", conversation_id)
         return result
+
+    async def _complaints(
+        self, contact_id: str, conv_id: str | None, now: int, window_ms: int
+    ) -> int:
+        """The customer's unresolved complaints in the window: their conversations active in
+        it and not resolved, plus every reopening, plus this message if it starts a new one."""
+        ids = await self.redis.zrangebyscore(
+            self.keys.contact_conversations(contact_id), now - window_ms, "+inf", start=0, num=50
+        )
+        if not ids:
+            return 1
+        pipe = self.redis.pipeline(transaction=False)
+        for conversation_id in ids:
+            pipe.hmget(self.keys.conversation(conversation_id), ["status", "reopened"])
+        count = 0
+        open_thread = False
+        for conversation_id, (status, reopened) in zip(ids, await pipe.execute(), strict=True):
+            count += int(reopened or 0)
+            if status and status != "resolved":
+                count += 1
+                open_thread = open_thread or conversation_id == conv_id
+        return count + (0 if open_thread else 1)
 
 
 def _duplicate(value: str | bytes, contact_id: str) -> IngestResult:

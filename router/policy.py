@@ -1,13 +1,17 @@
 """Pure routing decisions: who may take a conversation, and who should.
 
 No I/O here: the store feeds these functions snapshots and applies the decision atomically.
-The simulator drives the same functions.
+The simulator drives the same functions (and the peers' policies in router/peers.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
-from dataclasses import dataclass, field
+import json
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Any, Protocol
+
+from router.sla import SlaPolicy
 
 EPSILON = 1e-4
 
@@ -16,12 +20,14 @@ EPSILON = 1e-4
 class AgentView:
     id: str
     status: str = "online"
-    load: float = 0.0
+    load: float = 0.0  # sum of the weights of the conversations held (chat 1, email 0.5...)
     capacity: float = 5.0
     teams: frozenset[str] = frozenset()
     skills: frozenset[str] = frozenset()
     languages: frozenset[str] = frozenset()
     last_assigned_at: int = 0
+    supervisor: bool = False
+    open_count: int = 0  # conversations held, whatever their weight
 
     @property
     def load_ratio(self) -> float:
@@ -37,26 +43,215 @@ class ConversationView:
     language: str | None = None
     excluded: frozenset[str] = field(default_factory=frozenset)  # declined / missed it already
     preferred_agent: str | None = None  # sticky: the customer's previous agent
+    advisor: str | None = None  # sticky: the customer's dedicated advisor (VIP)
+    needs_supervisor: bool = False  # the class wants a supervisor (sensitive)
+    widened: bool = False  # escalated: any team may take it
+    priority: str = "normal"
+    priority_rank: int = 99
+    channel_type: str = ""
+    due: int = 0  # the deadline it is queued by (ms)
+    waiting_since: int = 0  # since when it waits for an agent (ms)
+    created_at: int = 0
 
 
 def is_eligible(agent: AgentView, conv: ConversationView) -> bool:
+    """Online, not excluded, room for the conversation's weight, team / skill / language."""
     if agent.status != "online" or agent.id in conv.excluded:
         return False
     if agent.load + conv.weight > agent.capacity + EPSILON:
         return False
-    if conv.team and conv.team not in agent.teams:
+    return fits(agent, conv)
+
+
+def fits(agent: AgentView, conv: ConversationView) -> bool:
+    """Team, skills, language and supervisor match, whatever the agent's load and status."""
+    if conv.team and not conv.widened and conv.team not in agent.teams:
+        return False
+    if conv.needs_supervisor and not conv.widened and not agent.supervisor:
         return False
     if not conv.skills <= agent.skills:
         return False
     return not (conv.language and agent.languages and conv.language not in agent.languages)
 
 
-def choose_agent(agents: Iterable[AgentView], conv: ConversationView) -> AgentView | None:
-    """Lowest load ratio, then longest idle; the customer's previous agent when eligible."""
-    eligible = [a for a in agents if is_eligible(a, conv)]
-    if not eligible:
-        return None
-    for agent in eligible:
-        if agent.id == conv.preferred_agent:
+def least_loaded(eligible: Iterable[AgentView]) -> AgentView | None:
+    """Lowest load ratio, then longest idle (oldest last assignment), then id for stability."""
+    return min(eligible, key=lambda a: (a.load_ratio, a.last_assigned_at, a.id), default=None)
+
+
+def choose_agent(
+    agents: Iterable[AgentView],
+    conv: ConversationView,
+    now: int = 0,
+    sticky_wait_ms: int = 0,
+    advisor_wait_ms: int = 0,
+) -> AgentView | None:
+    """Our choice: the dedicated advisor, else the previous agent, when eligible; while such an
+    agent is online but busy, hold the conversation for them up to the configured wait (never
+    past its deadline); otherwise the least loaded eligible agent."""
+    pool = list(agents)
+    by_id = {a.id: a for a in pool}
+    for target, wait_ms in (
+        (conv.advisor, advisor_wait_ms),
+        (conv.preferred_agent, sticky_wait_ms),
+    ):
+        agent = by_id.get(target or "")
+        if agent is None:
+            continue
+        if is_eligible(agent, conv):
             return agent
-    return min(eligible, key=lambda a: (a.load_ratio, a.last_assigned_at, a.id))
+        if holds_for(agent, conv, now, wait_ms):
+            return None
+    return least_loaded(a for a in pool if is_eligible(a, conv))
+
+
+def holds_for(agent: AgentView, conv: ConversationView, now: int, wait_ms: int) -> bool:
+    """Keep a conversation for a sticky agent who is online, fits, but is full right now."""
+    if wait_ms <= 0 or agent.status != "online" or agent.id in conv.excluded:
+        return False
+    if not fits(agent, conv) or conv.weight > agent.capacity + EPSILON:
+        return False
+    since = conv.waiting_since or conv.created_at or now
+    limit = since + wait_ms
+    if conv.due > since:
+        # Never hold more than a third of the time to the deadline: the agent who finally
+        # takes it still needs time to accept (or miss the offer) and answer.
+        limit = min(limit, since + (conv.due - since) // 3)
+    return now < limit
+
+
+def short_of_room(agents: Iterable[AgentView], conv: ConversationView) -> set[str]:
+    """Agents who could take this conversation but lack the room for its weight right now.
+
+    While it waits, a lighter conversation queued behind it (a mention, an email) must not
+    take their spare room: it would keep them from ever having room for it, and the lighter
+    channel would overtake the heavier one with the same deadline (channel parity)."""
+    return {
+        a.id
+        for a in agents
+        if a.status == "online"
+        and a.id not in conv.excluded
+        and a.capacity + EPSILON >= conv.weight
+        and a.load + conv.weight > a.capacity + EPSILON
+        and fits(a, conv)
+    }
+
+
+class RoutingPolicy(Protocol):
+    """How a router orders its queue and picks an agent. Ours and the peers' (simulator)."""
+
+    name: str
+    escalates: bool  # runs SLA escalation steps
+
+    def queue_score(self, conv: ConversationView) -> float | None:
+        """Fixed queue position for a new conversation; None = its running SLA deadline."""
+        ...
+
+    def choose(
+        self, agents: Sequence[AgentView], conv: ConversationView, now: int
+    ) -> AgentView | None: ...
+
+    def reserve(self, agents: Sequence[AgentView], conv: ConversationView) -> set[str]:
+        """Agents kept, for the rest of a round, for a conversation that found nobody."""
+        ...
+
+
+@dataclass
+class DeadlinePolicy:
+    """Ours: earliest deadline first; least loaded, longest idle; sticky with a bounded wait."""
+
+    sticky_wait_ms: int = 30_000
+    advisor_wait_ms: int = 60_000
+    name: str = "ours"
+    escalates: bool = True
+
+    @classmethod
+    def from_sla(cls, sla: SlaPolicy) -> DeadlinePolicy:
+        return cls(sla.sticky_wait_seconds * 1000, sla.advisor_wait_seconds * 1000)
+
+    def queue_score(self, conv: ConversationView) -> float | None:
+        return None
+
+    def choose(
+        self, agents: Sequence[AgentView], conv: ConversationView, now: int
+    ) -> AgentView | None:
+        return choose_agent(agents, conv, now, self.sticky_wait_ms, self.advisor_wait_ms)
+
+    def reserve(self, agents: Sequence[AgentView], conv: ConversationView) -> set[str]:
+        """No overtaking: the earlier deadline keeps the agents it is waiting for."""
+        return short_of_room(agents, conv)
+
+
+# --- snapshots from Redis hash fields -------------------------------------------------------
+CONVERSATION_FIELDS = (
+    "channel_type", "weight", "team", "skills", "language", "excluded", "sticky_agent",
+    "advisor", "widened", "priority", "priority_rank", "waiting_since", "created_at",
+    "first_response_due", "next_response_due", "first_response_at",
+)  # fmt: skip
+
+
+def as_set(value: str | None) -> frozenset[str]:
+    """A JSON list or a comma-separated string (both are stored)."""
+    if not value:
+        return frozenset()
+    try:
+        parsed = json.loads(value)
+    except ValueError:
+        return frozenset(v for v in value.split(",") if v)
+    return frozenset(str(v) for v in parsed) if isinstance(parsed, list) else frozenset()
+
+
+def _num(value: Any, default: float = 0) -> float:
+    try:
+        return float(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+def conversation_view(
+    conversation_id: str, row: Mapping[str, Any], sla: SlaPolicy | None = None
+) -> ConversationView:
+    """From the conversation's hash fields (CONVERSATION_FIELDS)."""
+    priority = str(row.get("priority") or "normal")
+    first_done = bool(row.get("first_response_at"))
+    due = _num(row.get("next_response_due")) if first_done else 0
+    due = due or _num(row.get("first_response_due"))
+    return ConversationView(
+        id=conversation_id,
+        weight=_num(row.get("weight"), 1.0) or 1.0,
+        team=row.get("team") or None,
+        skills=as_set(row.get("skills")),
+        language=row.get("language") or None,
+        excluded=as_set(row.get("excluded")),
+        preferred_agent=row.get("sticky_agent") or None,
+        advisor=row.get("advisor") or None,
+        needs_supervisor=bool(sla and sla.needs_supervisor(priority)),
+        widened=row.get("widened") == "1",
+        priority=priority,
+        priority_rank=int(_num(row.get("priority_rank"), 99)),
+        channel_type=str(row.get("channel_type") or ""),
+        due=int(due),
+        waiting_since=int(_num(row.get("waiting_since"))),
+        created_at=int(_num(row.get("created_at"))),
+    )
+
+
+def agent_view(row: Mapping[str, Any]) -> AgentView:
+    """From the agent's hash fields."""
+    return AgentView(
+        id=str(row["id"]),
+        status=str(row.get("status") or "offline"),
+        load=_num(row.get("load")),
+        capacity=_num(row.get("capacity")),
+        teams=as_set(row.get("teams")),
+        skills=as_set(row.get("skills")),
+        languages=as_set(row.get("languages")),
+        last_assigned_at=int(_num(row.get("last_assigned_at"))),
+        supervisor=row.get("supervisor") == "1" or "supervisor" in as_set(row.get("skills")),
+        open_count=int(_num(row.get("open"))),
+    )
+
+
+def with_offer(agent: AgentView, weight: float) -> AgentView:
+    """The agent as it is after taking an offer (for the rest of one routing round)."""
+    return replace(agent, load=agent.load + weight, open_count=agent.open_count + 1)

@@ -1,13 +1,17 @@
-"""The router's atomic Redis steps: presence, queue, offers, assignment, capacity.
+"""The router's atomic Redis steps: presence, queue, offers, assignment, capacity, SLA watch.
 
 Each step reads a snapshot in one round trip, decides with router.policy, and applies the change
 with a Lua script that re-checks what it relies on, so concurrent routers in several processes
 never offer one conversation twice nor lose a unit of capacity.
+
+Time comes from ``clock`` (ms): the wall clock in production, a simulated one in the simulator,
+so both run this same code.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from redis.asyncio import Redis
@@ -15,11 +19,26 @@ from redis.asyncio import Redis
 from gateway.keys import Keys
 from gateway.models import now_ms
 from gateway.scripts import load_script
-from router.policy import AgentView, ConversationView
+from router.policy import CONVERSATION_FIELDS, AgentView, ConversationView, agent_view
 
 # How many of the least-loaded available agents one claim looks at. Bounded so a claim costs
 # the same with 100 or 10,000 agents online.
 CANDIDATE_WINDOW = 64
+
+Clock = Callable[[], int]
+
+# Fields of an agent's hash a routing decision reads.
+AGENT_FIELDS = (
+    "id", "status", "load", "capacity", "teams", "skills", "languages", "last_assigned_at",
+    "supervisor", "open",
+)  # fmt: skip
+
+# Fields the SLA watch reads to evaluate a conversation's clocks.
+SLA_FIELDS = (
+    "status", "priority", "priority_rank", "waiting_since", "first_response_at",
+    "first_response_due", "next_response_due", "resolution_due", "sla_breach", "sla_level",
+    "paused_at", "updated_at", "assignee", "offered_to", "channel_type",
+)  # fmt: skip
 
 
 @dataclass(frozen=True)
@@ -29,25 +48,43 @@ class ExpiredOffer:
     outcome: str  # ok / away
 
 
-def _set(value: str | None) -> frozenset[str]:
-    if not value:
-        return frozenset()
+@dataclass(frozen=True)
+class DueWork:
+    """What one sweep has to do, read in one round trip."""
+
+    expired_offers: list[str]
+    stale_agents: list[str]
+    snoozed: list[str]
+    sla_due: list[str]
+    queue_head: list[tuple[str, float]]
+
+
+def _card_view(card: str | None) -> AgentView | None:
+    if not card:
+        return None
     try:
-        return frozenset(json.loads(value))
+        row = json.loads(card)
     except ValueError:
-        return frozenset(v for v in value.split(",") if v)
+        return None
+    return agent_view({k: v for k, v in row.items() if v is not None})
 
 
 class RouterStore:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, clock: Clock = now_ms) -> None:
         self.redis = redis
         self.keys = keys
+        self.clock = clock
         self._presence = load_script(redis, __file__, "presence", "_lib")
         self._offer = load_script(redis, __file__, "offer", "_lib")
         self._accept = load_script(redis, __file__, "accept", "_lib")
         self._release = load_script(redis, __file__, "release_offer", "_lib")
         self._resolve = load_script(redis, __file__, "resolve", "_lib")
         self._transfer = load_script(redis, __file__, "transfer", "_lib")
+        self._escalate = load_script(redis, __file__, "escalate", "_lib")
+        self._resume = load_script(redis, __file__, "resume", "_lib")
+        self._candidates = load_script(redis, __file__, "candidates")
+        self._hashes = load_script(redis, __file__, "hashes")
+        self._due = load_script(redis, __file__, "due")
 
     # --- agents ----------------------------------------------------------------------------
     async def upsert_agent(
@@ -59,19 +96,21 @@ class RouterStore:
         teams: list[str],
         skills: list[str],
         languages: list[str],
+        supervisor: bool | None = None,
     ) -> None:
+        """``supervisor``: may answer classes that need one (None: leave as it is)."""
         key = self.keys.agent(agent_id)
-        await self.redis.hset(
-            key,
-            mapping={
-                "id": agent_id,
-                "name": name,
-                "capacity": capacity,
-                "teams": json.dumps(sorted(teams)),
-                "skills": json.dumps(sorted(skills)),
-                "languages": json.dumps(sorted(languages)),
-            },
-        )
+        mapping = {
+            "id": agent_id,
+            "name": name,
+            "capacity": capacity,
+            "teams": json.dumps(sorted(teams)),
+            "skills": json.dumps(sorted(skills)),
+            "languages": json.dumps(sorted(languages)),
+        }
+        if supervisor is not None:
+            mapping["supervisor"] = "1" if supervisor else "0"
+        await self.redis.hset(key, mapping=mapping)
         await self.redis.hsetnx(key, "status", "offline")
         await self.redis.hsetnx(key, "load", 0)
         # Capacity may have changed: re-score with the current status.
@@ -85,27 +124,48 @@ class RouterStore:
         k = self.keys
         return bool(
             await self._presence(
-                keys=[k.agent(agent_id), k.agents_presence(), k.agents_available()],
-                args=[agent_id, status, now or now_ms()],
+                keys=[
+                    k.agent(agent_id),
+                    k.agents_presence(),
+                    k.agents_available(),
+                    k.agent_cards(),
+                ],
+                args=[agent_id, status, now or self.clock()],
             )
         )
 
     async def agent(self, agent_id: str) -> AgentView | None:
         data = await self.redis.hgetall(self.keys.agent(agent_id))
-        return _agent_view(data) if data else None
+        return agent_view(data) if data else None
 
     async def agent_raw(self, agent_id: str) -> dict[str, str]:
         return await self.redis.hgetall(self.keys.agent(agent_id))
 
-    async def candidates(self, offset: int = 0, limit: int = CANDIDATE_WINDOW) -> list[AgentView]:
-        ids = await self.redis.zrange(self.keys.agents_available(), offset, offset + limit - 1)
+    async def agents(self, agent_ids: Iterable[str]) -> dict[str, AgentView]:
+        """Several agents by their routing cards, in one round trip (sticky targets)."""
+        ids = list(dict.fromkeys(agent_ids))
         if not ids:
-            return []
-        pipe = self.redis.pipeline(transaction=False)
-        for agent_id in ids:
-            pipe.hgetall(self.keys.agent(agent_id))
-        rows = await pipe.execute()
-        return [_agent_view(row) for row in rows if row]
+            return {}
+        cards = await self.redis.hmget(self.keys.agent_cards(), ids)
+        out = {view.id: view for view in map(_card_view, cards) if view is not None}
+        missing = [a for a in ids if a not in out]
+        if missing:  # no card yet (an agent not touched since before cards existed)
+            pipe = self.redis.pipeline(transaction=False)
+            for agent_id in missing:
+                pipe.hmget(self.keys.agent(agent_id), AGENT_FIELDS)
+            for values in await pipe.execute():
+                row = {n: v for n, v in zip(AGENT_FIELDS, values, strict=True) if v is not None}
+                if row.get("id"):
+                    out[row["id"]] = agent_view(row)
+        return out
+
+    async def candidates(self, offset: int = 0, limit: int = CANDIDATE_WINDOW) -> list[AgentView]:
+        """Available agents, least loaded first: one window of them, in one round trip."""
+        k = self.keys
+        cards = await self._candidates(
+            keys=[k.agents_available(), k.agent_cards()], args=[offset, limit]
+        )
+        return [view for view in map(_card_view, cards) if view is not None]
 
     async def stale_agents(self, older_than: int) -> list[str]:
         return await self.redis.zrangebyscore(self.keys.agents_presence(), "-inf", older_than)
@@ -117,24 +177,44 @@ class RouterStore:
     async def queue_length(self) -> int:
         return await self.redis.zcard(self.keys.queue())
 
+    async def conversation_rows(
+        self, conversation_ids: list[str], fields: Iterable[str] = CONVERSATION_FIELDS
+    ) -> list[dict[str, str]]:
+        """Some fields of several conversations in one round trip ({} for a missing one)."""
+        names = list(fields)
+        if not conversation_ids:
+            return []
+        keys = [self.keys.conversation(c) for c in conversation_ids]
+        out = []
+        for values in await self._hashes(keys=keys, args=names):
+            row = {n: v for n, v in zip(names, values, strict=True) if v is not None}
+            out.append(row if row.get(names[0]) is not None else {})
+        return out
+
     async def conversation_view(self, conversation_id: str) -> ConversationView | None:
-        fields = ["team", "skills", "language", "excluded", "channel_type", "weight", "contact_id"]
-        row = await self.redis.hmget(self.keys.conversation(conversation_id), fields)
-        team, skills, language, excluded, channel_type, weight, contact_id = row
-        if channel_type is None:
-            return None
-        preferred = None
-        if contact_id:
-            preferred = await self.redis.hget(self.keys.contact(contact_id), "last_agent")
-        return ConversationView(
-            id=conversation_id,
-            weight=float(weight) if weight else 1.0,
-            team=team or None,
-            skills=_set(skills),
-            language=language or None,
-            excluded=_set(excluded),
-            preferred_agent=preferred,
+        from router.policy import conversation_view
+
+        rows = await self.conversation_rows([conversation_id])
+        return conversation_view(conversation_id, rows[0]) if rows[0] else None
+
+    async def enqueue(self, conversation_id: str, score: float) -> None:
+        """Give a waiting conversation a fixed queue position (the peers' disciplines)."""
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hset(self.keys.conversation(conversation_id), "queue_score", repr(score))
+        pipe.zadd(self.keys.queue(), {conversation_id: score}, xx=True)
+        await pipe.execute()
+
+    # --- one sweep's work ------------------------------------------------------------------
+    async def due_work(
+        self, now: int, stale_before: int, limit: int = 500, queue_count: int = 50
+    ) -> DueWork:
+        k = self.keys
+        offers, stale, snoozed, sla, flat = await self._due(
+            keys=[k.offers(), k.agents_presence(), k.snoozed(), k.sla_watch(), k.queue()],
+            args=[now, stale_before, limit, queue_count],
         )
+        head = [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
+        return DueWork(offers, stale, snoozed, sla, head)
 
     # --- offers ----------------------------------------------------------------------------
     async def offer(
@@ -143,16 +223,18 @@ class RouterStore:
         k = self.keys
         return await self._offer(
             keys=[k.queue(), k.offers(), k.agents_available(), k.conversation(conversation_id),
-                  k.agent(agent_id)],
+                  k.agent(agent_id), k.agent_cards()],
             args=[conversation_id, agent_id, expires_at, weight],
         )  # fmt: skip
 
     async def accept(self, conversation_id: str, agent_id: str) -> str:
         k = self.keys
+        contact_id = await self.redis.hget(k.conversation(conversation_id), "contact_id")
         return await self._accept(
             keys=[k.conversation(conversation_id), k.offers(), k.agent(agent_id),
-                  k.agent_conversations(agent_id), k.agents_available()],
-            args=[conversation_id, agent_id, now_ms()],
+                  k.agent_conversations(agent_id), k.agents_available(),
+                  k.contact(contact_id or "none"), k.agent_cards()],
+            args=[conversation_id, agent_id, self.clock()],
         )  # fmt: skip
 
     async def release_offer(
@@ -161,19 +243,24 @@ class RouterStore:
         k = self.keys
         return await self._release(
             keys=[k.conversation(conversation_id), k.offers(), k.agent(agent_id), k.queue(),
-                  k.agents_available(), k.agents_presence()],
-            args=[conversation_id, agent_id, reason, max_missed, now_ms()],
+                  k.agents_available(), k.agents_presence(), k.agent_cards()],
+            args=[conversation_id, agent_id, reason, max_missed, self.clock()],
         )  # fmt: skip
 
     async def expired_offers(self, now: int) -> list[tuple[str, str]]:
         ids = await self.redis.zrangebyscore(self.keys.offers(), "-inf", now, start=0, num=500)
-        if not ids:
+        return await self.offer_holders(ids)
+
+    async def offer_holders(self, conversation_ids: list[str]) -> list[tuple[str, str]]:
+        """(conversation, agent it is offered to) for those still offered."""
+        if not conversation_ids:
             return []
-        pipe = self.redis.pipeline(transaction=False)
-        for conversation_id in ids:
-            pipe.hget(self.keys.conversation(conversation_id), "offered_to")
-        agents = await pipe.execute()
-        return [(c, a) for c, a in zip(ids, agents, strict=True) if a]
+        rows = await self.conversation_rows(conversation_ids, ["offered_to"])
+        return [
+            (c, row["offered_to"])
+            for c, row in zip(conversation_ids, rows, strict=True)
+            if row.get("offered_to")
+        ]
 
     # --- assignment changes ----------------------------------------------------------------
     async def _current_agent(self, conversation_id: str) -> str:
@@ -189,8 +276,9 @@ class RouterStore:
             agent_key = k.agent(agent or "none")
             outcome = await self._resolve(
                 keys=[k.conversation(conversation_id), k.queue(), k.offers(), agent_key,
-                      k.agent_conversations(agent or "none"), k.agents_available(), k.snoozed()],
-                args=[conversation_id, agent, now_ms()],
+                      k.agent_conversations(agent or "none"), k.agents_available(), k.snoozed(),
+                      k.sla_watch(), k.agent_cards()],
+                args=[conversation_id, agent, self.clock()],
             )  # fmt: skip
             if outcome != "retry":
                 return outcome
@@ -206,22 +294,57 @@ class RouterStore:
                 keys=[k.conversation(conversation_id), k.agent(current or "none"),
                       k.agent_conversations(current or "none"), k.agent(to_agent or "none"),
                       k.agent_conversations(to_agent or "none"), k.queue(), k.offers(),
-                      k.agents_available()],
-                args=[conversation_id, current, to_agent, team, now_ms(), weight],
+                      k.agents_available(), k.agent_cards()],
+                args=[conversation_id, current, to_agent, team, self.clock(), weight],
             )  # fmt: skip
             if outcome != "retry":
                 return outcome
         return "conflict"
 
+    # --- SLA clocks ------------------------------------------------------------------------
+    async def sla_rows(self, conversation_ids: list[str]) -> list[dict[str, str]]:
+        return await self.conversation_rows(conversation_ids, SLA_FIELDS)
 
-def _agent_view(row: dict[str, str]) -> AgentView:
-    return AgentView(
-        id=row["id"],
-        status=row.get("status", "offline"),
-        load=float(row.get("load") or 0),
-        capacity=float(row.get("capacity") or 0),
-        teams=_set(row.get("teams")),
-        skills=_set(row.get("skills")),
-        languages=_set(row.get("languages")),
-        last_assigned_at=int(float(row.get("last_assigned_at") or 0)),
-    )
+    async def watch(self, conversation_id: str, at: int | None) -> None:
+        """Check this conversation's SLA clocks at ``at`` (None: stop watching)."""
+        if at is None:
+            await self.redis.zrem(self.keys.sla_watch(), conversation_id)
+        else:
+            await self.redis.zadd(self.keys.sla_watch(), {conversation_id: at})
+
+    async def pause(self, conversation_id: str, at: int | None = None) -> None:
+        """The conversation went pending or snoozed: its SLA clocks stop from ``at``."""
+        when = at if at is not None else self.clock()
+        await self.redis.hsetnx(self.keys.conversation(conversation_id), "paused_at", when)
+
+    async def resume(self, conversation_id: str, now: int | None = None) -> bool:
+        """The pause ended: deadlines move later by its length."""
+        k = self.keys
+        return bool(
+            await self._resume(
+                keys=[k.conversation(conversation_id), k.queue(), k.sla_watch()],
+                args=[conversation_id, now if now is not None else self.clock()],
+            )
+        )
+
+    async def escalate(
+        self,
+        conversation_id: str,
+        *,
+        breach_id: str,
+        level_before: int,
+        level_after: int,
+        new_class: str | None,
+        new_rank: int,
+        widen: bool,
+        next_check: int | None,
+    ) -> str:
+        """Record escalation steps once (ok / stale / gone)."""
+        k = self.keys
+        rule = f"escalation:{breach_id.split(':')[0]}"
+        return await self._escalate(
+            keys=[k.conversation(conversation_id), k.sla_watch()],
+            args=[conversation_id, breach_id, level_before, level_after, new_class or "",
+                  new_rank, rule, "1" if widen else "0",
+                  "" if next_check is None else next_check],
+        )  # fmt: skip

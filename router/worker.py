@@ -1,6 +1,11 @@
 """The router loop: offers waiting conversations to agents, expires offers, takes stale agents
-offline and wakes snoozed conversations. Woken by triggers (new conversation, agent online,
-capacity freed) and by a periodic sweep, so nothing waits forever after a lost trigger."""
+offline, wakes snoozed conversations and escalates SLA breaches. Woken by triggers (new
+conversation, agent online, capacity freed) and by a periodic sweep, so nothing waits forever
+after a lost trigger.
+
+Time comes from ``clock`` (the store's by default): the simulator runs this same loop body
+(``sweep``) on a simulated clock, with our policy or a peer's.
+"""
 
 from __future__ import annotations
 
@@ -11,14 +16,28 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
 
-from gateway.models import now_ms
-from router.policy import choose_agent
+from gateway.conversations import Conversations
+from gateway.models import Direction
+from router.escalation import plan
+from router.policy import (
+    AgentView,
+    DeadlinePolicy,
+    RoutingPolicy,
+    conversation_view,
+    with_offer,
+)
+from router.policy_source import PolicySource
+from router.sla import PAUSED, SlaPolicy, next_deadline
 from router.store import CANDIDATE_WINDOW, RouterStore
 
 log = logging.getLogger(__name__)
 
 # (event type, payload, user ids to tell, roles to tell)
 Notify = Callable[[str, dict[str, Any], list[str], list[str]], Awaitable[None]]
+# (conversation id, text, user ids to tell): a system line in the conversation's log
+LogEvent = Callable[[str, str, list[str]], Awaitable[None]]
+
+STAFF = ["supervisor", "admin"]
 
 
 @dataclass(frozen=True)
@@ -28,14 +47,30 @@ class RouterConfig:
     sweep_seconds: float
     max_missed_offers: int
     batch: int = 50  # waiting conversations looked at per round
-    candidate_pages: int = 4  # pages of CANDIDATE_WINDOW agents looked at per conversation
+    candidate_pages: int = 4  # pages of candidates looked at per conversation (at most)
 
 
 class RouterWorker:
-    def __init__(self, store: RouterStore, config: RouterConfig, notify: Notify) -> None:
+    def __init__(
+        self,
+        store: RouterStore,
+        config: RouterConfig,
+        notify: Notify,
+        *,
+        policy: RoutingPolicy | None = None,
+        policies: PolicySource | None = None,
+        clock: Callable[[], int] | None = None,
+        log_event: LogEvent | None = None,
+    ) -> None:
         self.store = store
         self.config = config
         self.notify = notify
+        self.clock = clock or store.clock
+        # The SLA policy in force (admins' copy in Redis, else config/sla.toml).
+        self.policies = policies or PolicySource.from_config(store.redis, store.keys)
+        self._policy = policy  # None: ours, with the knobs of the SLA policy in force
+        self._conversations = Conversations(store.redis, store.keys)
+        self.log_event = log_event or self._append_event
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -64,16 +99,39 @@ class RouterWorker:
                 await asyncio.wait_for(self._wake.wait(), self.config.sweep_seconds)
             self._wake.clear()
 
+    async def _policy_in_force(self) -> tuple[SlaPolicy, RoutingPolicy]:
+        sla = await self.policies.sla()
+        return sla, self._policy or DeadlinePolicy.from_sla(sla)
+
     async def sweep(self) -> int:
         """One full round; returns how many offers were made."""
-        now = now_ms()
-        await self.expire_offers(now)
-        await self.offline_stale_agents(now)
-        await self.wake_snoozed(now)
-        return await self.assign_round()
+        now = self.clock()
+        sla, policy = await self._policy_in_force()
+        work = await self.store.due_work(
+            now, now - self.config.heartbeat_ttl_ms, queue_count=self.config.batch
+        )
+        changed = False
+        if work.expired_offers:
+            await self.expire_offers(now, work.expired_offers)
+            changed = True
+        if work.stale_agents:
+            await self.offline_stale_agents(now, work.stale_agents)
+        if work.snoozed:
+            await self.wake_snoozed(now, work.snoozed)
+        if work.sla_due:
+            await self.check_sla(now, work.sla_due, sla, policy)
+            changed = True
+        # The queue head read with the rest is current unless a step above re-queued something.
+        head = None if changed else work.queue_head
+        return await self.assign_round(now, sla, policy, head)
 
-    async def expire_offers(self, now: int) -> None:
-        for conversation_id, agent_id in await self.store.expired_offers(now):
+    # --- offers and presence ---------------------------------------------------------------
+    async def expire_offers(self, now: int, conversation_ids: list[str] | None = None) -> None:
+        if conversation_ids is None:
+            held = await self.store.expired_offers(now)
+        else:
+            held = await self.store.offer_holders(conversation_ids)
+        for conversation_id, agent_id in held:
             outcome = await self.store.release_offer(
                 conversation_id, agent_id, "timeout", self.config.max_missed_offers
             )
@@ -85,54 +143,189 @@ class RouterWorker:
             if outcome == "away":
                 await self.notify("agent.status", {"agent_id": agent_id, "status": "away",
                                                    "reason": "missed offers"}, [agent_id],
-                                  ["supervisor", "admin"])  # fmt: skip
+                                  STAFF)  # fmt: skip
 
-    async def offline_stale_agents(self, now: int) -> None:
-        for agent_id in await self.store.stale_agents(now - self.config.heartbeat_ttl_ms):
+    async def offline_stale_agents(self, now: int, agent_ids: list[str] | None = None) -> None:
+        if agent_ids is None:
+            agent_ids = await self.store.stale_agents(now - self.config.heartbeat_ttl_ms)
+        for agent_id in agent_ids:
             await self.store.set_status(agent_id, "offline")
             await self.notify("agent.status", {"agent_id": agent_id, "status": "offline",
                                                "reason": "no heartbeat"}, [agent_id],
-                              ["supervisor", "admin"])  # fmt: skip
+                              STAFF)  # fmt: skip
 
-    async def wake_snoozed(self, now: int) -> None:
+    async def wake_snoozed(self, now: int, conversation_ids: list[str] | None = None) -> None:
         store = self.store
-        for conversation_id in await store.redis.zrangebyscore(store.keys.snoozed(), "-inf", now):
+        if conversation_ids is None:
+            conversation_ids = await store.redis.zrangebyscore(store.keys.snoozed(), "-inf", now)
+        for conversation_id in conversation_ids:
             conv_key = store.keys.conversation(conversation_id)
             if await store.redis.zrem(store.keys.snoozed(), conversation_id):
                 await store.redis.hset(conv_key, "status", "open")
                 await store.redis.hdel(conv_key, "snoozed_until")
+                await store.resume(conversation_id, now)  # the SLA clocks run again
                 assignee = await store.redis.hget(conv_key, "assignee")
                 await self.notify(
                     "conversation.updated",
                     {"conversation_id": conversation_id, "status": "open"},
                     [assignee] if assignee else [],
-                    ["supervisor", "admin"],
+                    STAFF,
                 )
 
-    async def assign_round(self) -> int:
-        offers = 0
-        for conversation_id, _due in await self.store.queue_head(self.config.batch):
-            conv = await self.store.conversation_view(conversation_id)
-            if conv is None:
+    # --- SLA breaches ----------------------------------------------------------------------
+    async def check_sla(
+        self, now: int, conversation_ids: list[str], sla: SlaPolicy, policy: RoutingPolicy
+    ) -> None:
+        """Escalate the breaches among conversations whose SLA check time came."""
+        rows = await self.store.sla_rows(conversation_ids)
+        for conversation_id, row in zip(conversation_ids, rows, strict=True):
+            status = row.get("status")
+            if not row or status == "resolved":
+                await self.store.watch(conversation_id, None)
                 continue
+            if status not in PAUSED and row.get("paused_at"):
+                await self.store.resume(conversation_id, now)  # checked again next sweep
+                continue
+            if status in PAUSED and not row.get("paused_at"):
+                # Paused by a path that did not record when: since its last change at latest.
+                await self.store.pause(conversation_id, int(float(row.get("updated_at") or now)))
+            decision = plan(row, sla, now)
+            if not decision.actions or not policy.escalates:
+                later = decision.next_check if policy.escalates else next_deadline(row, now)
+                await self.store.watch(conversation_id, later)
+                continue
+            await self._escalate(conversation_id, row, decision, sla)
+
+    async def _escalate(
+        self, conversation_id: str, row: dict[str, str], decision: Any, sla: SlaPolicy
+    ) -> None:
+        assert decision.breach is not None
+        widen = any(a.kind == "widen" for a in decision.actions)
+        outcome = await self.store.escalate(
+            conversation_id,
+            breach_id=decision.breach.id,
+            level_before=decision.previous_level,
+            level_after=decision.level,
+            new_class=decision.new_class,
+            new_rank=sla.rank(decision.new_class or "normal"),
+            widen=widen,
+            next_check=decision.next_check,
+        )
+        if outcome != "ok":
+            return  # another router did it, or the conversation is gone
+        holder = [u for u in (row.get("assignee"), row.get("offered_to")) if u]
+        current = str(row.get("priority") or "normal")
+        for action in decision.actions:
+            await self.log_event(conversation_id, action.describe(decision.breach, current), holder)
+            current = action.new_class or current
+            if action.kind == "alert":
+                await self.notify(
+                    "sla.breached",
+                    {
+                        "conversation_id": conversation_id,
+                        "clock": decision.breach.name,
+                        "due": decision.breach.due,
+                        "priority": current,
+                        "channel_type": row.get("channel_type"),
+                        "assignee": row.get("assignee"),
+                    },
+                    [],
+                    STAFF,
+                )
+        await self.notify(
+            "conversation.updated",
+            {"conversation_id": conversation_id, "priority": current, "widened": widen},
+            holder,
+            STAFF,
+        )
+
+    async def _append_event(self, conversation_id: str, text: str, users: list[str]) -> None:
+        message = await self._conversations.append(
+            conversation_id, Direction.EVENT, text, author_id=None, author_name="SLA", send=False
+        )
+        await self.notify(
+            "message.created",
+            {"conversation_id": conversation_id, "message": message},
+            users,
+            STAFF,
+        )
+
+    # --- assignment ------------------------------------------------------------------------
+    async def assign_round(
+        self,
+        now: int | None = None,
+        sla: SlaPolicy | None = None,
+        policy: RoutingPolicy | None = None,
+        head: list[tuple[str, float]] | None = None,
+    ) -> int:
+        """Offer the conversations at the head of the queue, earliest deadline first.
+
+        Round trips per round are bounded: the queue head, the conversations' fields, one
+        page of candidates (more only when none fits), the sticky agents, then one per offer.
+        """
+        if now is None:
+            now = self.clock()
+        if sla is None or policy is None:
+            sla, policy = await self._policy_in_force()
+        if head is None:
+            head = await self.store.queue_head(self.config.batch)
+        if not head:
+            return 0
+        window = CANDIDATE_WINDOW
+        pages: list[list[AgentView]] = [await self.store.candidates(0, window)]
+        if not pages[0]:
+            return 0  # nobody available at all
+        ids = [conversation_id for conversation_id, _ in head]
+        rows = await self.store.conversation_rows(ids)
+        views = [conversation_view(c, row, sla) for c, row in zip(ids, rows, strict=True) if row]
+        in_window = {a.id for a in pages[0]}
+        wanted = {t for v in views for t in (v.preferred_agent, v.advisor) if t}
+        sticky = await self.store.agents(wanted - in_window) if wanted - in_window else {}
+
+        offers = 0
+        reserved: set[str] = set()  # kept for earlier conversations that found nobody
+        for conv in views:
             agent = None
-            for page in range(self.config.candidate_pages):
-                candidates = await self.store.candidates(page * CANDIDATE_WINDOW)
+            for index in range(self.config.candidate_pages):
+                if index == len(pages):
+                    pages.append(await self.store.candidates(index * window, window))
+                candidates = pages[index]
                 if not candidates:
                     break
-                agent = choose_agent(candidates, conv)
-                if agent or len(candidates) < CANDIDATE_WINDOW:
+                seen = {a.id for a in candidates}
+                pool = candidates + [a for a in sticky.values() if a.id not in seen]
+                if reserved:
+                    pool = [a for a in pool if a.id not in reserved]
+                agent = policy.choose(pool, conv, now)
+                if agent or len(candidates) < window:
                     break
             if agent is None:
-                if page == 0 and not candidates:
-                    break  # nobody available at all: stop looking down the queue
+                if pages[0]:
+                    reserved |= policy.reserve(pages[0] + list(sticky.values()), conv)
                 continue
-            expires = now_ms() + self.config.offer_timeout_ms
-            outcome = await self.store.offer(conversation_id, agent.id, expires, conv.weight)
+            expires = now + self.config.offer_timeout_ms
+            outcome = await self.store.offer(conv.id, agent.id, expires, conv.weight)
             if outcome != "ok":
-                continue  # someone else took it or the agent filled up: next round sorts it
+                _forget(pages, sticky, agent.id)  # full or gone: the next round sees it afresh
+                continue
             offers += 1
+            _update(pages, sticky, with_offer(agent, conv.weight))
             await self.notify("conversation.offered",
-                              {"conversation_id": conversation_id, "expires_at": expires},
-                              [agent.id], ["supervisor", "admin"])  # fmt: skip
+                              {"conversation_id": conv.id, "expires_at": expires},
+                              [agent.id], STAFF)  # fmt: skip
         return offers
+
+
+def _update(pages: list[list[AgentView]], sticky: dict[str, AgentView], agent: AgentView) -> None:
+    for page in pages:
+        for i, candidate in enumerate(page):
+            if candidate.id == agent.id:
+                page[i] = agent
+    if agent.id in sticky:
+        sticky[agent.id] = agent
+
+
+def _forget(pages: list[list[AgentView]], sticky: dict[str, AgentView], agent_id: str) -> None:
+    for page in pages:
+        page[:] = [a for a in page if a.id != agent_id]
+    sticky.pop(agent_id, None)

@@ -1,6 +1,6 @@
 -- An offer declined or timed out: back to the queue, capacity returned, the agent excluded from
 -- this conversation's next offers; too many missed offers in a row set the agent away.
--- KEYS: conversation, offers, agent, queue, available, presence.
+-- KEYS: conversation, offers, agent, queue, available, presence, agent cards.
 -- ARGV: conversation id, agent id, reason (decline / timeout), max missed, now ms.
 if redis.call('HGET', KEYS[1], 'offered_to') ~= ARGV[2] then return 'not-offered' end
 local weight = tonumber(redis.call('HGET', KEYS[1], 'weight') or 1)
@@ -9,9 +9,8 @@ redis.call('ZREM', KEYS[2], ARGV[1])
 local excluded = redis.call('HGET', KEYS[1], 'excluded')
 excluded = (excluded and excluded ~= '') and (excluded .. ',' .. ARGV[2]) or ARGV[2]
 redis.call('HSET', KEYS[1], 'excluded', excluded)
-local due = redis.call('HGET', KEYS[1], 'first_response_due') or ARGV[5]
-redis.call('ZADD', KEYS[4], due, ARGV[1])
-add_load(KEYS[3], -weight)
+redis.call('ZADD', KEYS[4], queue_score(KEYS[1], ARGV[5]), ARGV[1])
+add_load(KEYS[3], -weight, -1)
 local outcome = 'ok'
 if ARGV[3] == 'timeout' then
   local missed = redis.call('HINCRBY', KEYS[3], 'missed', 1)
@@ -20,5 +19,5 @@ if ARGV[3] == 'timeout' then
     outcome = 'away'
   end
 end
-refresh_available(KEYS[3], KEYS[5], ARGV[2])
+refresh_available(KEYS[3], KEYS[5], ARGV[2], KEYS[7])
 return outcome

@@ -1,6 +1,6 @@
 -- Transfer a conversation away from its agent: to another agent directly, or back to the queue
 -- for a team. KEYS: conversation, old agent, old agent's conversations, new agent, new agent's
--- conversations, queue, offers, available.
+-- conversations, queue, offers, available, agent cards.
 -- ARGV: conversation id, expected current agent or '', target agent or '', team or '', now ms,
 --       weight (for a conversation that never had one).
 local c = redis.call('HMGET', KEYS[1], 'status', 'assignee', 'offered_to', 'weight')
@@ -11,9 +11,9 @@ if current ~= ARGV[2] then return 'retry' end
 local weight = tonumber(c[4] or ARGV[6])
 if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[4]) == 0 then return 'no-such-agent' end
 if current ~= '' then
-  add_load(KEYS[2], -weight)
+  add_load(KEYS[2], -weight, -1)
   redis.call('SREM', KEYS[3], ARGV[1])
-  refresh_available(KEYS[2], KEYS[8], current)
+  refresh_available(KEYS[2], KEYS[8], current, KEYS[9])
 end
 redis.call('ZREM', KEYS[7], ARGV[1])
 redis.call('HDEL', KEYS[1], 'offered_to', 'offer_expires_at', 'excluded')
@@ -21,12 +21,12 @@ if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'team', ARGV[4]) end
 if ARGV[3] ~= '' then
   redis.call('ZREM', KEYS[6], ARGV[1])
   redis.call('HSET', KEYS[1], 'assignee', ARGV[3], 'assigned_at', ARGV[5], 'weight', weight)
-  add_load(KEYS[4], weight)
+  add_load(KEYS[4], weight, 1)
   redis.call('SADD', KEYS[5], ARGV[1])
-  refresh_available(KEYS[4], KEYS[8], ARGV[3])
+  refresh_available(KEYS[4], KEYS[8], ARGV[3], KEYS[9])
 else
   redis.call('HDEL', KEYS[1], 'assignee')
-  redis.call('ZADD', KEYS[6], ARGV[5], ARGV[1])
+  redis.call('ZADD', KEYS[6], queue_score(KEYS[1], ARGV[5]), ARGV[1])
 end
 redis.call('HSET', KEYS[1], 'updated_at', ARGV[5])
 return 'ok'

@@ -1,0 +1,594 @@
+"""The routing simulator: a day of a scenario, run through the production router code.
+
+It drives the real Inbox (classification, SLA deadlines), RouterStore (the Lua steps) and
+RouterWorker (sweep: offers, expiry, escalation) on an embedded Redis, with a simulated clock
+injected into all three, under our policy and under the peers' (router/peers.py). Agents are
+simulated: they accept an offer after a few seconds or miss it, reply, hold the conversation
+for a handle time, then resolve it; they follow their shifts. Every policy faces the same
+arrivals and the same agent behaviour per offer (common random numbers).
+
+Discrete events: the clock jumps from one event to the next; the router sweeps when something
+changed (coalesced to one sweep per simulated second, like a busy router) and every
+``sweep_seconds`` while a conversation waits, as in production.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import json
+import math
+import statistics
+import tempfile
+import zlib
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+import redis.asyncio as aioredis
+
+from gateway.classify import load_classifier
+from gateway.inbox import Inbox
+from gateway.keys import Keys
+from gateway.models import Channel, ContactIdentity, InboundMessage
+from gateway.redis_server import EmbeddedRedis
+from gateway.settings import config_dir
+from router.peers import PEERS
+from router.policy import ConversationView, DeadlinePolicy, RoutingPolicy
+from router.policy_source import PolicySource
+from router.scenario import Arrival, Scenario, agent_id_of, arrivals, offer_draw, shift_events
+from router.sla import SlaPolicy, load_sla
+from router.store import RouterStore
+from router.worker import RouterConfig, RouterWorker
+
+OURS = "ours"
+POLICIES = (OURS, *PEERS)
+_COALESCE_MS = 1000  # at most one triggered sweep per simulated second
+
+
+def make_policy(name: str, sla: SlaPolicy) -> RoutingPolicy:
+    if name == OURS:
+        return DeadlinePolicy.from_sla(sla)
+    try:
+        return PEERS[name]()
+    except KeyError:
+        raise ValueError(f"unknown policy {name!r}; one of {', '.join(POLICIES)}") from None
+
+
+class SimClock:
+    def __init__(self, start: int) -> None:
+        self.now = start
+
+    def __call__(self) -> int:
+        return self.now
+
+
+@dataclass
+class Record:
+    """One simulated conversation, as measured."""
+
+    arrival: Arrival
+    conversation_id: str
+    class_name: str  # as the production classifier set it
+    due: int  # first-response deadline (ms), in the class's calendar
+    target_s: float  # the class's first-response target for this channel (s)
+    needs_supervisor: bool
+    weight: float
+    offers: int = 0
+    accepted_at: int | None = None
+    agent: str | None = None
+    responded_at: int | None = None
+    by_supervisor: bool = False
+    resolved_at: int | None = None
+
+    @property
+    def attained(self) -> bool:
+        if self.responded_at is None or self.responded_at > self.due:
+            return False
+        return self.by_supervisor or not self.needs_supervisor
+
+
+@dataclass
+class Counters:
+    offers: int = 0
+    missed: int = 0
+    set_away: int = 0
+    alerts: int = 0
+    escalation_lines: int = 0
+    sweeps: int = 0
+
+
+@dataclass
+class Simulation:
+    scenario: Scenario
+    policy_name: str
+    redis: aioredis.Redis
+    prefix: str
+    day: list[Arrival]
+    records: dict[str, Record] = field(default_factory=dict)
+    counters: Counters = field(default_factory=Counters)
+
+    async def setup(self) -> None:
+        sc = self.scenario
+        self.clock = SimClock(sc.start_ms)
+        self.keys = Keys(self.prefix)
+        sla = load_sla(config_dir() / "sla.toml")
+        rules = load_classifier(config_dir() / "priority_rules.toml", list(sla.classes))
+        self.sla = sla
+        self.policies = PolicySource(self.redis, self.keys, sla, rules)
+        if sc.channel_teams:  # the scenario's teams, as an admin would set them
+            doc = dict(rules.doc)
+            doc["channel_defaults"] = {
+                **doc.get("channel_defaults", {}),
+                **{c: {"team": t} for c, t in sc.channel_teams.items()},
+            }
+            await self.policies.put_rules(doc)
+        self.store = RouterStore(self.redis, self.keys, clock=self.clock)
+        self.inbox = Inbox(
+            self.redis,
+            self.keys,
+            rules,
+            sla,
+            reopen_window_seconds=0,
+            dedupe_ttl_seconds=86400 * 3,
+            clock=self.clock,
+            policies=self.policies,
+        )
+        self.policy = make_policy(self.policy_name, sla)
+        b = sc.behaviour
+        self.worker = RouterWorker(
+            self.store,
+            RouterConfig(
+                offer_timeout_ms=int(b.offer_timeout_seconds * 1000),
+                heartbeat_ttl_ms=30 * 86_400_000,  # simulated agents never lose their heartbeat
+                sweep_seconds=b.sweep_seconds,
+                max_missed_offers=b.max_missed_offers,
+            ),
+            self._notify,
+            policy=self.policy,
+            policies=self.policies,
+            clock=self.clock,
+            log_event=self._log_event,
+        )
+        self.supervisors: set[str] = set()
+        self.advisors: list[str] = []
+        self.capacity: dict[str, float] = {}
+        for group in sc.agents:
+            for n in range(group.count):
+                agent_id = agent_id_of(group, n)
+                await self.store.upsert_agent(
+                    agent_id,
+                    name=agent_id,
+                    capacity=group.capacity,
+                    teams=list(group.teams),
+                    skills=list(group.skills),
+                    languages=list(group.languages),
+                    supervisor=group.supervisor,
+                )
+                self.capacity[agent_id] = group.capacity
+                if group.supervisor:
+                    self.supervisors.add(agent_id)
+                if group.name == "advisors":
+                    self.advisors.append(agent_id)
+        self.online_since: dict[str, int] = {}
+        self.online_ms: dict[str, int] = dict.fromkeys(self.capacity, 0)
+        self.on_shift: dict[str, bool] = dict.fromkeys(self.capacity, False)
+        self.vip_contacts: set[str] = set()
+        self._heap: list[tuple[int, int, str, Any]] = []
+        self._seq = 0
+        self.kicked = False
+        self.sweep_due = False
+        self.last_sweep = -(10**15)
+        self.next_tick: int | None = None
+        self.waiting = 0  # arrived and not yet accepted
+
+    # --- events ----------------------------------------------------------------------------
+    def at(self, when: int, kind: str, payload: Any = None) -> None:
+        self._seq += 1
+        heapq.heappush(self._heap, (when, self._seq, kind, payload))
+
+    def _tick_at(self, when: int) -> None:
+        if self.next_tick is not None and self.next_tick <= when:
+            return
+        self.next_tick = when
+        self.at(when, "tick")
+
+    async def run(self) -> dict[str, Any]:
+        await self.setup()
+        sc = self.scenario
+        for arrival in self.day:
+            self.at(arrival.at, "arrive", arrival)
+        for when, agent_id, online in shift_events(sc):
+            self.at(when, "shift", (agent_id, online))
+        end = sc.at((sc.hours + sc.drain_hours) * 60)
+        sweep_ms = int(sc.behaviour.sweep_seconds * 1000)
+        while self._heap:
+            when, _, kind, payload = heapq.heappop(self._heap)
+            if when > end:
+                break
+            self.clock.now = when
+            await getattr(self, f"_on_{kind}")(payload)
+            if self._heap and self._heap[0][0] == when:
+                continue  # finish everything at this instant first
+            if self.sweep_due or (self.kicked and when - self.last_sweep >= _COALESCE_MS):
+                await self._sweep(when)
+            elif self.kicked:
+                self._tick_at(self.last_sweep + _COALESCE_MS)
+            if self.waiting > 0:
+                self._tick_at(when + sweep_ms)
+        self.clock.now = end
+        for agent_id, since in self.online_since.items():
+            self.online_ms[agent_id] += end - since
+        return self.result(end)
+
+    async def _sweep(self, when: int) -> None:
+        self.kicked = self.sweep_due = False
+        self.last_sweep = when
+        self.counters.sweeps += 1
+        await self.worker.sweep()
+
+    async def _on_tick(self, _payload: Any) -> None:
+        if self.next_tick == self.clock.now:
+            self.next_tick = None
+        if self.last_sweep != self.clock.now:
+            self.sweep_due = True
+
+    async def _on_arrive(self, arrival: Arrival) -> None:
+        channel = Channel(arrival.channel)
+        msg = InboundMessage(
+            channel_id=f"sim-{arrival.channel}",
+            channel_type=channel,
+            external_id=f"m{arrival.index}",
+            contact=ContactIdentity(external_id=arrival.customer, tier=arrival.tier),
+            thread_key=f"t{arrival.index}",
+            text=arrival.text,
+            sent_at=arrival.at,
+            meta=arrival.meta,
+        )
+        result = await self.inbox.ingest(msg)
+        k = self.keys
+        conv_key = k.conversation(result.conversation_id)
+        priority, rank, due, weight, created = await self.redis.hmget(
+            conv_key, ["priority", "priority_rank", "first_response_due", "weight", "created_at"]
+        )
+        if arrival.tier == "vip" and self.advisors:
+            await self._dedicated_advisor(arrival, result.contact_id, conv_key)
+        record = Record(
+            arrival=arrival,
+            conversation_id=result.conversation_id,
+            class_name=priority or "normal",
+            due=int(float(due)),
+            target_s=self.sla.policy(priority or "normal").first_response_seconds(arrival.channel),
+            needs_supervisor=self.sla.needs_supervisor(priority or "normal"),
+            weight=float(weight or 1),
+        )
+        self.records[result.conversation_id] = record
+        self.waiting += 1
+        score = self.policy.queue_score(
+            ConversationView(
+                id=result.conversation_id,
+                priority_rank=int(rank or 99),
+                created_at=int(created or arrival.at),
+                waiting_since=arrival.at,
+            )
+        )
+        if score is not None:
+            await self.store.enqueue(result.conversation_id, score)
+        self.kicked = True
+
+    async def _dedicated_advisor(self, arrival: Arrival, contact_id: str, conv_key: str) -> None:
+        """VIPs have a dedicated advisor (an admin set it on the contact before the day)."""
+        if contact_id in self.vip_contacts:
+            return
+        self.vip_contacts.add(contact_id)
+        advisor = self.advisors[zlib.crc32(arrival.customer.encode()) % len(self.advisors)]
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hset(self.keys.contact(contact_id), "advisor", advisor)
+        pipe.hset(conv_key, "advisor", advisor)
+        await pipe.execute()
+
+    async def _notify(
+        self, event: str, data: dict[str, Any], users: list[str], roles: list[str]
+    ) -> None:
+        now = self.clock.now
+        if event == "conversation.offered":
+            self.counters.offers += 1
+            record = self.records.get(data["conversation_id"])
+            if record is None:
+                return
+            agent_id = users[0]
+            draw = offer_draw(self.scenario.seed, record.arrival.index, record.offers)
+            record.offers += 1
+            b = self.scenario.behaviour
+            if draw.random() < b.miss_rate:
+                self.counters.missed += 1
+                self._tick_at(int(data["expires_at"]) + 1)  # the sweep that expires it
+            else:
+                delay = draw.uniform(*b.accept_seconds) * 1000
+                self.at(now + int(delay), "accept", (record.conversation_id, agent_id))
+        elif event == "agent.status" and data.get("status") == "away":
+            self.counters.set_away += 1
+            away_ms = int(self.scenario.behaviour.away_minutes * 60_000)
+            self.at(now + away_ms, "back", data["agent_id"])
+        elif event == "sla.breached":
+            self.counters.alerts += 1
+
+    async def _log_event(self, conversation_id: str, text: str, users: list[str]) -> None:
+        self.counters.escalation_lines += 1
+        await self.worker._append_event(conversation_id, text, users)
+
+    async def _on_accept(self, payload: tuple[str, str]) -> None:
+        conversation_id, agent_id = payload
+        if await self.store.accept(conversation_id, agent_id) != "ok":
+            return
+        record = self.records[conversation_id]
+        now = self.clock.now
+        record.accepted_at, record.agent = now, agent_id
+        self.waiting -= 1
+        reply_at = now + record.arrival.reply_ms
+        self.at(reply_at, "reply", conversation_id)
+        self.at(max(now + record.arrival.handle_ms, reply_at + 1000), "resolve", conversation_id)
+
+    async def _on_reply(self, conversation_id: str) -> None:
+        """What an agent's first reply does to the conversation (append.lua's SLA part)."""
+        now = self.clock.now
+        key = self.keys.conversation(conversation_id)
+        pipe = self.redis.pipeline(transaction=True)
+        pipe.hsetnx(key, "first_response_at", now)
+        pipe.hdel(key, "waiting_since")
+        pipe.hset(key, "last_outbound_at", now)
+        await pipe.execute()
+        record = self.records[conversation_id]
+        record.responded_at = now
+        record.by_supervisor = record.agent in self.supervisors
+
+    async def _on_resolve(self, conversation_id: str) -> None:
+        await self.store.resolve(conversation_id)
+        self.records[conversation_id].resolved_at = self.clock.now
+        self.kicked = True
+
+    async def _on_shift(self, payload: tuple[str, bool]) -> None:
+        agent_id, online = payload
+        now = self.clock.now
+        self.on_shift[agent_id] = online
+        if online:
+            self.online_since.setdefault(agent_id, now)
+            await self.store.set_status(agent_id, "online")
+            self.kicked = True
+        else:
+            if agent_id in self.online_since:
+                self.online_ms[agent_id] += now - self.online_since.pop(agent_id)
+            await self.store.set_status(agent_id, "offline")
+
+    async def _on_back(self, agent_id: str) -> None:
+        if self.on_shift.get(agent_id):
+            await self.store.set_status(agent_id, "online")
+            self.kicked = True
+
+    # --- measures --------------------------------------------------------------------------
+    def result(self, end: int) -> dict[str, Any]:
+        return measure(self.scenario, self.policy_name, list(self.records.values()), self, end)
+
+
+def percentile(values: list[float], q: float) -> float:
+    """Nearest-rank percentile (0 for no values)."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(q / 100 * len(ordered)) - 1)]
+
+
+def _in_windows(scenario: Scenario, at: int) -> bool:
+    minute = (at - scenario.start_ms) / 60_000
+    return any(lo <= minute < hi for lo, hi in scenario.peak)
+
+
+def measure(
+    scenario: Scenario, policy: str, records: list[Record], sim: Simulation, end: int
+) -> dict[str, Any]:
+    def wait_s(r: Record) -> float:
+        # Unanswered by the end: counted with the time waited so far (a lower bound).
+        return ((r.responded_at or end) - r.arrival.at) / 1000
+
+    by_class: dict[str, dict[str, Any]] = {}
+    for name in sim.sla.classes:
+        group = [r for r in records if r.class_name == name]
+        if group:
+            met = sum(r.attained for r in group)
+            by_class[name] = {"n": len(group), "attained": round(met / len(group), 4)}
+    waits: dict[str, dict[str, float]] = {}
+    for channel in scenario.channels:
+        values = [wait_s(r) for r in records if r.arrival.channel == channel]
+        waits[channel] = {
+            "n": len(values),
+            "p50": round(percentile(values, 50), 1),
+            "p90": round(percentile(values, 90), 1),
+        }
+    # Parity: p90 first-response wait of the same class (normal) on channels with the same
+    # target, largest over smallest; per group of equal capacity weight too (a lighter
+    # conversation fits in room a heavier one cannot use, so it waits less).
+    normal = sim.sla.policy("normal")
+    p90_normal: dict[str, float] = {}
+    for channel in scenario.channels:
+        values = [
+            wait_s(r) for r in records if r.arrival.channel == channel and r.class_name == "normal"
+        ]
+        if values:
+            p90_normal[channel] = percentile(values, 90)
+
+    def parity_by(key: Callable[[str], tuple[Any, ...]]) -> dict[str, float]:
+        groups: dict[tuple[Any, ...], dict[str, float]] = {}
+        for channel, p90 in p90_normal.items():
+            groups.setdefault(key(channel), {})[channel] = p90
+        return {
+            "+".join(p90s): round(max(p90s.values()) / max(min(p90s.values()), 1e-9), 3)
+            for p90s in groups.values()
+            if len(p90s) > 1
+        }
+
+    same_target = parity_by(lambda c: (normal.first_response_seconds(c),))
+    same_weight = parity_by(lambda c: (normal.first_response_seconds(c), sim.sla.weight(c)))
+    chat_like = [r for r in records if normal.first_response_seconds(r.arrival.channel) <= 180]
+    peak = [r for r in chat_like if _in_windows(scenario, r.arrival.at)]
+    urgent = [r for r in records if r.class_name == "urgent"]
+    handled: dict[str, float] = dict.fromkeys(sim.capacity, 0.0)
+    busy_ms = 0.0
+    for r in records:
+        if r.agent and r.accepted_at is not None:
+            handled[r.agent] += r.weight
+            busy_ms += r.weight * ((r.resolved_at or end) - r.accepted_at)
+    per_hour = [handled[a] / (ms / 3_600_000) for a, ms in sim.online_ms.items() if ms > 0]
+    capacity_ms = sum(sim.capacity[a] * ms for a, ms in sim.online_ms.items())
+    attained = sum(r.attained for r in records)
+    return {
+        "policy": policy,
+        "conversations": len(records),
+        "answered": sum(r.responded_at is not None for r in records),
+        "sla_attainment": round(attained / len(records), 4) if records else 0.0,
+        "sla_by_class": by_class,
+        "first_response_wait_s": waits,
+        "parity": max(same_target.values(), default=1.0),
+        "parity_groups": same_target,
+        "parity_same_weight": max(same_weight.values(), default=1.0),
+        "parity_same_weight_groups": same_weight,
+        "peak_within_3min": _share(peak, lambda r: wait_s(r) <= 180),
+        "peak_conversations": len(peak),
+        "urgent_within_15min": _share(urgent, lambda r: wait_s(r) <= 900),
+        "load_spread": {
+            "cv": round(statistics.pstdev(per_hour) / statistics.mean(per_hour), 3)
+            if per_hour and statistics.mean(per_hour) > 0
+            else 0.0,
+            "min_per_hour": round(min(per_hour, default=0), 2),
+            "max_per_hour": round(max(per_hour, default=0), 2),
+        },
+        "utilization": round(busy_ms / capacity_ms, 3) if capacity_ms else 0.0,
+        "offers": sim.counters.offers,
+        "missed_offers": sim.counters.missed,
+        "agents_set_away": sim.counters.set_away,
+        "escalation_steps_logged": sim.counters.escalation_lines,
+        "supervisor_alerts": sim.counters.alerts,
+        "sweeps": sim.counters.sweeps,
+    }
+
+
+def _share(records: list[Record], test: Callable[[Record], bool]) -> float:
+    return round(sum(map(test, records)) / len(records), 4) if records else 1.0
+
+
+# --- running ---------------------------------------------------------------------------------
+async def simulate_policy(
+    scenario: Scenario, policy: str, redis_url: str, prefix: str
+) -> dict[str, Any]:
+    client = aioredis.from_url(redis_url, decode_responses=True)
+    try:
+        sim = Simulation(scenario, policy, client, prefix, arrivals(scenario))
+        return await sim.run()
+    finally:
+        await client.aclose()
+
+
+def _run_one(args: tuple[Scenario, str, str, str]) -> dict[str, Any]:
+    scenario, policy, redis_url, prefix = args
+    return asyncio.run(simulate_policy(scenario, policy, redis_url, prefix))
+
+
+def simulate(
+    scenario: Scenario,
+    policies: tuple[str, ...] = POLICIES,
+    *,
+    redis_url: str | None = None,
+    processes: int = 2,
+) -> list[dict[str, Any]]:
+    """Run the scenario under each policy (in ``processes`` worker processes), each on its own
+    key prefix of one Redis: the given one, else an embedded one in a temporary directory."""
+    for name in policies:
+        if name != OURS and name not in PEERS:
+            raise ValueError(f"unknown policy {name!r}; one of {', '.join(POLICIES)}")
+    with tempfile.TemporaryDirectory(prefix="gw-sim-") as tmp:
+        embedded = None
+        if redis_url is None:
+            embedded = EmbeddedRedis(tmp, ["--appendonly", "no"])
+            redis_url = embedded.start()
+        try:
+            jobs = [(scenario, p, redis_url, f"sim{i}") for i, p in enumerate(policies)]
+            if processes <= 1 or len(jobs) == 1:
+                return [_run_one(job) for job in jobs]
+            with ProcessPoolExecutor(max_workers=processes) as pool:
+                return list(pool.map(_run_one, jobs))
+        finally:
+            if embedded is not None:
+                embedded.stop()
+
+
+# --- output ----------------------------------------------------------------------------------
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def format_table(scenario: Scenario, results: list[dict[str, Any]]) -> str:
+    names = [r["policy"] for r in results]
+    width = max(14, *(len(n) for n in names)) + 2
+    lines = [f"Scenario {scenario.name}: {scenario.description}".rstrip(": ")]
+    lines.append(f"{results[0]['conversations']} conversations" if results else "")
+
+    def row(label: str, values: list[str]) -> None:
+        lines.append(f"{label:<34}" + "".join(f"{v:>{width}}" for v in values))
+
+    row("", names)
+    row("SLA attainment (all)", [_pct(r["sla_attainment"]) for r in results])
+    classes = list(dict.fromkeys(c for r in results for c in r["sla_by_class"]))
+    for name in classes:
+        row(
+            f"  {name} (n={results[0]['sla_by_class'].get(name, {}).get('n', 0)})",
+            [_pct(r["sla_by_class"].get(name, {}).get("attained", 0)) for r in results],
+        )
+    row("Chat-like <= 3 min at peak", [_pct(r["peak_within_3min"]) for r in results])
+    row("Urgent <= 15 min", [_pct(r["urgent_within_15min"]) for r in results])
+    lines.append("First-response wait p50 / p90 (s)")
+    for channel in scenario.channels:
+        row(
+            f"  {channel}",
+            [
+                f"{r['first_response_wait_s'][channel]['p50']:.0f} / "
+                f"{r['first_response_wait_s'][channel]['p90']:.0f}"
+                for r in results
+            ],
+        )
+    row("Channel parity, same target", [f"{r['parity']:.2f}" for r in results])
+    row("  ... and same weight", [f"{r['parity_same_weight']:.2f}" for r in results])
+    row("Agent load spread (CV)", [f"{r['load_spread']['cv']:.2f}" for r in results])
+    row("Utilization", [_pct(r["utilization"]) for r in results])
+    row("Escalation steps logged", [str(r["escalation_steps_logged"]) for r in results])
+    row("Agents set away (missed offers)", [str(r["agents_set_away"]) for r in results])
+    return "\n".join(lines)
+
+
+def to_json(scenario: Scenario, results: list[dict[str, Any]]) -> str:
+    return json.dumps(
+        {"scenario": scenario.name, "description": scenario.description, "policies": results},
+        ensure_ascii=False,
+        indent=2,
+    )
+
+
+def run_cli(args: Any) -> int:
+    """``gateway simulate SCENARIO [--json] [--chart PATH] [--policies a,b] [--processes N]``."""
+    import sys
+
+    from router.chart import write_chart
+    from router.scenario import ScenarioError, load_scenario
+
+    try:
+        scenario = load_scenario(args.scenario)
+        names = tuple(p.strip() for p in args.policies.split(",")) if args.policies else POLICIES
+        results = simulate(scenario, names, processes=max(1, args.processes))
+    except (ScenarioError, ValueError) as exc:
+        print(f"gateway simulate: {exc}", file=sys.stderr)
+        return 2
+    print(to_json(scenario, results) if args.json else format_table(scenario, results))
+    if args.chart:
+        write_chart(args.chart, results, f"{scenario.name}: first-response wait per channel")
+        if not args.json:
+            print(f"Chart written to {args.chart}")
+    return 0
