@@ -13,7 +13,7 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.api import admin_api, agents_api, auth_api, canned_api, conversations_api
+from gateway.api import admin_api, agents_api, auth_api, canned_api, conversations_api, sla_api
 from gateway.api.http import SESSION, error
 from gateway.api.openapi import openapi_document
 from gateway.appkeys import DRAINING, GATEWAY, HUB
@@ -127,7 +127,15 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)
-    for module in (auth_api, conversations_api, admin_api, agents_api, canned_api, console_pages):
+    for module in (
+        auth_api,
+        conversations_api,
+        admin_api,
+        agents_api,
+        canned_api,
+        console_pages,
+        sla_api,
+    ):
         app.add_routes(module.routes)
     app.router.add_get("/api/v1/ws", websocket)
     app.router.add_get("/api/v1/openapi.json", openapi)
