@@ -499,6 +499,7 @@ def simulate(
     *,
     redis_url: str | None = None,
     processes: int = 2,
+    prefix: str = "sim",
 ) -> list[dict[str, Any]]:
     """Run the scenario under each policy (in ``processes`` worker processes), each on its own
     key prefix of one Redis: the given one, else an embedded one in a temporary directory."""
@@ -511,7 +512,7 @@ def simulate(
             embedded = EmbeddedRedis(tmp, ["--appendonly", "no"])
             redis_url = embedded.start()
         try:
-            jobs = [(scenario, p, redis_url, f"sim{i}") for i, p in enumerate(policies)]
+            jobs = [(scenario, p, redis_url, f"{prefix}{i}") for i, p in enumerate(policies)]
             if processes <= 1 or len(jobs) == 1:
                 return [_run_one(job) for job in jobs]
             with ProcessPoolExecutor(max_workers=processes) as pool:

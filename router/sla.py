@@ -246,8 +246,9 @@ def parse_sla(data: Mapping[str, Any]) -> SlaPolicy:
     steps.sort(key=lambda s: s.after)
     raise_to = {str(k): str(v) for k, v in escalation.get("raise", {}).items()}
     for source, target in raise_to.items():
-        if source not in classes or target not in classes:
-            raise SlaConfigError(f"escalation.raise.{source}: unknown class")
+        for name in (source, target):
+            if name not in classes:
+                raise SlaConfigError(f"escalation.raise.{source}: unknown class {name!r}")
 
     routing = data.get("routing", {})
     if not isinstance(routing, Mapping):

@@ -1,0 +1,89 @@
+"""Classification rules: keywords (Chinese and English), patterns, tier, spike flag, repeat
+complainers, per-channel defaults, routing hints; the winning rule is recorded."""
+
+from __future__ import annotations
+
+import pytest
+
+from gateway.classify import RulesError, load_classifier, parse_rules
+from gateway.settings import config_dir
+from router.sla import load_sla
+
+ORDER = list(load_sla(config_dir() / "sla.toml").classes)
+SHIPPED = load_classifier(config_dir() / "priority_rules.toml", ORDER)
+
+
+@pytest.mark.parametrize(
+    ("text", "tier", "meta", "complaints", "expected", "rule"),
+    [
+        ("充电器冒烟了，有安全隐患", None, {}, 0, "urgent", "safety-hazard"),
+        ("My charger caught FIRE", None, {}, 0, "urgent", "safety-hazard"),
+        ("it burned my hand", None, {}, 0, "urgent", "safety-hazard"),
+        ("整批产品全部出现故障", None, {}, 0, "urgent", "batch-failure"),
+        ("我要找记者曝光你们", None, {}, 0, "sensitive", "media-exposure"),
+        ("the press will hear about this", None, {}, 0, "sensitive", "media-exposure"),
+        ("我要打315投诉", None, {}, 0, "sensitive", "media-exposure"),
+        ("please answer immediately", None, {}, 0, "normal", None),  # not "media"
+        ("sent by express", None, {}, 0, "normal", None),  # not "press"
+        ("订单号A31502", None, {}, 0, "normal", None),  # not "315"
+        ("where is my order", "VIP", {}, 0, "high", "vip-customer"),
+        ("so many people angry", None, {"spike": True}, 0, "high", "social-spike"),
+        ("still broken", None, {}, 3, "high", "repeat-complainer"),
+        ("still broken", None, {}, 2, "normal", None),
+        ("a suggestion for the app", None, {}, 0, "low", "feedback"),
+        ("VIP here, my charger caught fire", "vip", {}, 0, "urgent", "safety-hazard"),
+    ],
+)
+def test_shipped_rules(text, tier, meta, complaints, expected, rule):
+    verdict = SHIPPED.classify(text, tier, meta, "webchat", complaints)
+    assert (verdict.class_name, verdict.rule) == (expected, rule)
+
+
+def test_channel_defaults_hints_and_channel_limited_rules():
+    classifier = parse_rules(
+        {
+            "default_class": "normal",
+            "channel_defaults": {"email": {"class": "low", "team": "mail"}, "x": "high"},
+            "rules": [
+                {"name": "english", "patterns": [r"^[\x00-\x7f]+$"], "language": "en"},
+                {"name": "refund", "keywords": ["退款", "refund"], "skills": ["refunds"]},
+                {"name": "weibo-all", "class": "high", "channels": ["weibo"], "team": "social"},
+                {"name": "urgent", "class": "urgent", "keywords": ["fire"], "team": "safety"},
+            ],
+        },
+        ORDER,
+    )
+    email = classifier.classify("I want a refund", channel_type="email")
+    assert (email.class_name, email.rule, email.team) == ("low", "channel-default:email", "mail")
+    assert email.skills == ("refunds",) and email.language == "en"
+    assert classifier.classify("hi", channel_type="x").class_name == "high"
+    weibo = classifier.classify("你好", channel_type="weibo")
+    assert (weibo.class_name, weibo.rule, weibo.team, weibo.language) == (
+        "high", "weibo-all", "social", None,
+    )  # fmt: skip
+    fire = classifier.classify("fire!", channel_type="email")
+    assert (fire.class_name, fire.team) == ("urgent", "safety")  # the winning rule's team
+    assert classifier.classify("hello", channel_type="webchat").rule is None
+
+
+@pytest.mark.parametrize(
+    ("doc", "field"),
+    [
+        ({"default_class": "critical"}, "default_class"),
+        ({"rules": [{"name": "x", "class": "critical", "keywords": ["a"]}]}, "rules.0.class"),
+        ({"rules": [{"name": "x", "class": "low"}]}, "at least one condition"),
+        ({"rules": [{"name": "x", "patterns": ["(unclosed"]}]}, "rules.0.patterns"),
+        ({"rules": [{"class": "low", "keywords": ["a"]}]}, "rules.0.name"),
+        ({"rules": [{"name": "x", "keywords": "a"}, {"name": "x", "keywords": "b"}]}, "twice"),
+        ({"rules": [{"name": "x", "repeat": {"count": 2, "window_hours": 0}}]}, "window_hours"),
+        ({"channel_defaults": {"email": {"class": "nope"}}}, "channel_defaults.email.class"),
+    ],
+)
+def test_bad_rules_name_the_field(doc: dict, field: str):
+    with pytest.raises(RulesError, match=field.replace(".", r"\.")):
+        parse_rules(doc, ORDER)
+
+
+def test_repeat_window_is_known_to_the_inbox():
+    assert SHIPPED.repeat_window_ms == 72 * 3_600_000
+    assert parse_rules({"rules": []}, ORDER).repeat_window_ms == 0

@@ -1,0 +1,65 @@
+"""The simulator runs the production router on a small scenario: ours attains more of the SLA
+than round robin. (The full comparison on the peak day is bench/simulate_peak_day.py.)"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+
+from gateway.cli import main
+from router.scenario import ScenarioError, arrivals, load_scenario, parse_scenario
+from router.simulator import simulate
+
+
+def test_small_scenario_ours_beats_round_robin(redis_url: str, prefix: str):
+    scenario = load_scenario("small")
+    ours, round_robin = simulate(
+        scenario,
+        ("ours", "chatwoot-v1-round-robin"),
+        redis_url=redis_url,
+        processes=1,
+        prefix=prefix,
+    )
+    assert ours["conversations"] == round_robin["conversations"] == len(arrivals(scenario))
+    assert ours["sla_attainment"] > round_robin["sla_attainment"]
+    assert ours["urgent_within_15min"] == 1.0
+    assert ours["escalation_steps_logged"] > 0 and round_robin["escalation_steps_logged"] == 0
+
+
+def test_arrivals_are_seeded_and_shared_by_every_policy():
+    scenario = load_scenario("small")
+    first, again = arrivals(scenario), arrivals(scenario)
+    assert first == again
+    assert {a.channel for a in first} == {"webchat", "wechat_oa", "email"}
+    assert any(a.tier == "vip" for a in first) and any(a.class_name == "urgent" for a in first)
+
+
+def test_cli_prints_json_and_writes_a_png(tmp_path: Path, capsys: pytest.CaptureFixture[str]):
+    chart = tmp_path / "waits.png"
+    code = main(
+        ["simulate", "small", "--json", "--policies", "ours", "--processes", "1",
+         "--chart", str(chart)]
+    )  # fmt: skip
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["scenario"] == "small" and out["policies"][0]["policy"] == "ours"
+    assert set(out["policies"][0]["first_response_wait_s"]) == {"webchat", "wechat_oa", "email"}
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def test_cli_names_a_bad_scenario_or_policy(capsys: pytest.CaptureFixture[str]):
+    assert main(["simulate", "no-such-scenario"]) == 2
+    assert "no scenario" in capsys.readouterr().err
+    assert main(["simulate", "small", "--policies", "fifo"]) == 2
+    assert "unknown policy" in capsys.readouterr().err
+
+
+def test_bad_scenarios_are_named():
+    with pytest.raises(ScenarioError, match=r"channels\.fax"):
+        parse_scenario({"channels": {"fax": {"rates": [1] * 24}}, "agents": []})
+    with pytest.raises(ScenarioError, match="24 hourly rates"):
+        parse_scenario({"channels": {"email": {"rates": [1]}}, "agents": []})
+    with pytest.raises(ScenarioError, match="agents"):
+        parse_scenario({"channels": {}})
