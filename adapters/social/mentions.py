@@ -162,7 +162,9 @@ class SocialAdapter(Adapter):
             await self.deliver_one(msg)
 
     async def deliver_one(self, msg: InboundMessage) -> None:
-        msg.sent_at = min(msg.sent_at, now_ms())  # a clock ahead of ours must not skew buckets
+        now = now_ms()
+        # A missing time or a clock ahead of ours must not put the mention in a wrong bucket.
+        msg.sent_at = min(msg.sent_at, now) if msg.sent_at > 0 else now
         async with self._deliver_lock:
             if await self.volume.would_spike(msg.sent_at):
                 msg.meta["spike"] = True
