@@ -16,6 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -52,10 +53,7 @@ class EventBus:
         await asyncio.wait_for(self._ready.wait(), 10)
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:

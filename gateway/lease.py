@@ -15,6 +15,8 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
+from gateway.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 _RENEW = """
@@ -74,10 +76,7 @@ async def run_while_leased(
                     if not await lease.renew():
                         break
             finally:
-                if not task.done():
-                    task.cancel()
-                    with contextlib.suppress(asyncio.CancelledError, Exception):
-                        await task
+                await cancel_and_wait(task)
             if task.done() and not task.cancelled() and task.exception() is not None:
                 log.error("leased work %s failed", lease.key, exc_info=task.exception())
             # Lost, crashed or finished: hand the lease back and try again after a pause.

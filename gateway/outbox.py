@@ -24,6 +24,7 @@ from gateway.conversations import Conversations, NotFound
 from gateway.keys import Keys
 from gateway.models import Attachment, OutboundMessage, now_ms
 from gateway.scripts import load_script
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -83,9 +84,7 @@ class Outbox:
             try:
                 await asyncio.wait_for(asyncio.shield(self._task), grace)
             except TimeoutError:
-                self._task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await self._task
+                await cancel_and_wait(self._task)
 
     async def retry(self, conversation_id: str, seq: int) -> bool:
         """Send a failed message again (an agent's retry)."""

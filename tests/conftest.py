@@ -166,6 +166,28 @@ class Harness:
         return resp.status, data
 
 
+async def _start(redis_url: str, prefix: str, tmp_path: Path, overrides: dict[str, Any]
+                 ) -> Harness:
+    values = {
+        "data_dir": str(tmp_path / "data"),
+        "redis_prefix": prefix,
+        "admin_email": ADMIN_EMAIL,
+        "admin_password": ADMIN_PASSWORD,
+        "router_sweep_seconds": 0.2,
+        "outbox_backoff_base_seconds": 0.1,
+        "outbox_backoff_max_seconds": 0.5,
+        **overrides,
+    }
+    settings = load_settings(values, environ={})
+    client = TestClient(TestServer(create_app(settings, redis_url)))
+    await client.start_server()
+    harness = Harness(client, settings)
+    # Links the gateway builds (webhook URLs) point at this test server.
+    harness.gw.settings.public_url = harness.base_url
+    harness.admin_token = await harness.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+    return harness
+
+
 MakeGateway = Callable[..., Awaitable[Harness]]
 
 
@@ -175,25 +197,8 @@ async def make_gateway(redis_url: str, prefix: str, tmp_path: Path) -> AsyncIter
     started: list[TestClient] = []
 
     async def make(**overrides: Any) -> Harness:
-        values = {
-            "data_dir": str(tmp_path / "data"),
-            "redis_prefix": prefix,
-            "admin_email": ADMIN_EMAIL,
-            "admin_password": ADMIN_PASSWORD,
-            "router_sweep_seconds": 0.2,
-            "outbox_backoff_base_seconds": 0.1,
-            "outbox_backoff_max_seconds": 0.5,
-            **overrides,
-        }
-        settings = load_settings(values, environ={})
-        app = create_app(settings, redis_url)
-        client = TestClient(TestServer(app))
-        await client.start_server()
-        started.append(client)
-        harness = Harness(client, settings)
-        public = harness.base_url
-        harness.gw.settings.public_url = public
-        harness.admin_token = await harness.login(ADMIN_EMAIL, ADMIN_PASSWORD)
+        harness = await _start(redis_url, prefix, tmp_path, overrides)
+        started.append(harness.client)
         return harness
 
     yield make
@@ -232,3 +237,25 @@ async def callback_server() -> AsyncIterator[CallbackServer]:
     await server.start_server()
     yield CallbackServer(str(server.make_url("/callback")), received, statuses)
     await server.close()
+
+
+@pytest.fixture
+def make_gateway_sync(redis_url: str, tmp_path: Path) -> Callable[..., None]:
+    """For hypothesis tests (sync): run ``body(first, second)`` against two fresh gateway apps
+    on one Redis with a fresh key prefix, in a fresh event loop."""
+
+    def run(body: Callable[[Harness, Harness], Awaitable[None]]) -> None:
+        async def main() -> None:
+            prefix = "h" + secrets.token_hex(6)
+            harnesses = []
+            try:
+                for _ in range(2):
+                    harnesses.append(await _start(redis_url, prefix, tmp_path, {}))
+                await body(*harnesses)
+            finally:
+                for h in harnesses:
+                    await h.client.close()
+
+        asyncio.run(main())
+
+    return run

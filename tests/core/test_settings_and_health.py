@@ -1,0 +1,92 @@
+"""Settings precedence and errors, health endpoints and graceful shutdown."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+
+from gateway.settings import SettingsError, load_settings
+from tests.conftest import Harness
+
+
+def test_environment_overrides_file_and_flags_override_environment():
+    settings = load_settings({"port": 9001}, environ={"GATEWAY_PORT": "9000",
+                                                     "GATEWAY_LOG_LEVEL": "DEBUG"})
+    assert settings.port == 9001
+    assert settings.log_level == "DEBUG"
+    assert load_settings(environ={"REDIS_URL": "redis://x:1/0"}).redis_url == "redis://x:1/0"
+
+
+@pytest.mark.parametrize(("env", "name"), [
+    ({"GATEWAY_PORT": "eighty"}, "GATEWAY_PORT"),
+    ({"GATEWAY_PORT": "70000"}, "GATEWAY_PORT"),
+    ({"GATEWAY_WORKERS": "0"}, "GATEWAY_WORKERS"),
+    ({"GATEWAY_CONFIG": "/nonexistent.toml"}, "GATEWAY_CONFIG"),
+])
+def test_bad_setting_names_itself(env, name):
+    with pytest.raises(SettingsError) as info:
+        load_settings(environ=env)
+    assert str(info.value).startswith(f"setting {name}:")
+
+
+def test_cli_reports_a_bad_setting_in_one_line():
+    proc = subprocess.run([sys.executable, "-m", "gateway.cli", "serve"], capture_output=True,
+                          text=True, env={"GATEWAY_PORT": "eighty", "PATH": "/usr/bin"},
+                          timeout=60)
+    assert proc.returncode == 2
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "GATEWAY_PORT" in lines[0]
+
+
+async def test_health_ready_and_metrics(gateway: Harness):
+    assert (await gateway.client.get("/healthz")).status == 200
+    assert (await gateway.client.get("/readyz")).status == 200
+    channel_id, secret = await gateway.api_channel()
+    await gateway.post_api_message(channel_id, secret, {
+        "message_id": "m1", "sender": {"id": "c"}, "text": "hi"})
+    text = await (await gateway.client.get("/metrics")).text()
+    assert 'gateway_inbound_messages_total{channel="api",duplicate="false"} 1.0' in text
+
+
+async def test_openapi_lists_the_api(gateway: Harness):
+    doc = await (await gateway.client.get("/api/v1/openapi.json")).json()
+    assert doc["openapi"].startswith("3.")
+    login = doc["paths"]["/api/v1/auth/login"]["post"]
+    assert "email" in login["requestBody"]["content"]["application/json"]["schema"]["properties"]
+    assert doc["paths"]["/api/v1/channels"]["post"]["x-roles"] == ["admin"]
+
+
+async def test_draining_gateway_refuses_webhooks_with_503(gateway: Harness):
+    channel_id, secret = await gateway.api_channel()
+    # What on_shutdown does first: stop taking webhooks, tell load balancers.
+    from gateway.appkeys import DRAINING
+
+    gateway.client.server.app[DRAINING]["on"] = True
+    status, _ = await gateway.post_api_message(channel_id, secret, {
+        "message_id": "m1", "sender": {"id": "c"}, "text": "hi"})
+    assert status == 503
+    assert (await gateway.client.get("/readyz")).status == 503
+    gateway.client.server.app[DRAINING]["on"] = False
+
+
+async def test_redis_down_means_503_not_loss(make_gateway, tmp_path):
+    """Backpressure: with its Redis gone, a webhook is refused (the platform retries)."""
+    from gateway.redis_server import EmbeddedRedis
+
+    own = EmbeddedRedis(tmp_path / "own-redis")
+    own.start()
+    from tests.conftest import _start
+
+    harness = await _start(own.url, "down", tmp_path, {})
+    try:
+        channel_id, secret = await harness.api_channel()
+        own.kill()
+        status, _ = await harness.post_api_message(channel_id, secret, {
+            "message_id": "m1", "sender": {"id": "c"}, "text": "hi"})
+        assert status == 503
+        assert (await harness.client.get("/readyz")).status == 503
+    finally:
+        await harness.client.close()
+        own.stop()
