@@ -50,6 +50,7 @@ LIVE_TTL_MS = 60_000  # a session counts as connected this long after its last r
 PROFILE_TTL = 90 * 24 * 3600  # visitor name / email kept this long after the last visit
 HISTORY_LIMIT = 200  # messages replayed to a freshly loaded widget
 STAFF_ROLES = ["admin", "supervisor"]  # the same audience rule as gateway.services
+FRAMES_PER_MINUTE = 240  # profile, typing and read frames of one session
 
 # Looks up the running adapter of a channel in this process (the core may provide it as
 # ``ctx.extra["adapter"]``); used to send offline replies through an email channel.
@@ -233,13 +234,19 @@ class WebchatAdapter(Adapter):
             await _send(ws, _error("invalid_json", "frames are JSON objects"))
             return
         kind = frame.get("type")
+        if kind in ("profile", "typing", "read"):
+            # Their own, looser budget: never eats the message budget, but bounds the writes.
+            verdict = await self.limiter.hit([(f"frames:{session_id}", FRAMES_PER_MINUTE)])
+            if not verdict.allowed:
+                await _send(ws, _error("rate_limited", "too many frames", verdict.retry_after))
+                return
         try:
             if kind == "message":
                 await self._on_message(ws, session_id, ip, frame)
             elif kind == "profile":
                 await self._on_profile(ws, session_id, frame)
             elif kind == "typing":
-                await self._on_typing(session_id, ip, bool(frame.get("on", True)))
+                await self._on_typing(session_id, bool(frame.get("on", True)))
             elif kind == "read":
                 await self._on_read(session_id, frame.get("seq"))
             elif kind == "ping":
@@ -310,11 +317,9 @@ class WebchatAdapter(Adapter):
             "type": "profile", "profile": {"name": saved.get("name"), "email": saved.get("email")},
         })  # fmt: skip
 
-    async def _on_typing(self, session_id: str, ip: str, on: bool) -> None:
-        # Typing frames have their own, looser budget, so they never eat the message budget.
-        verdict = await self.limiter.hit([(f"typing:{session_id}", 120)])
+    async def _on_typing(self, session_id: str, on: bool) -> None:
         conversation_id = await self._conversation_of(session_id)
-        if verdict.allowed and conversation_id:
+        if conversation_id:
             await self._tell_agents(
                 conversation_id,
                 "conversation.typing",

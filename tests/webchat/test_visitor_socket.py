@@ -6,6 +6,7 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
+from adapters.webchat.adapter import FRAMES_PER_MINUTE
 from tests.conftest import Harness, wait_for
 from tests.webchat.visitor import ORIGIN, Visitor, agent_socket, next_event, webchat_channel
 
@@ -349,3 +350,19 @@ async def test_a_changed_channel_takes_effect_and_widgets_reconnect(gateway: Har
     assert welcome["conversation_id"] == ack["conversation_id"]  # same secret, same session
     assert again.history["messages"] == []  # nothing missed
     await again.close()
+
+
+async def test_typing_read_and_profile_frames_have_their_own_budget(gateway: Harness):
+    channel_id = await webchat_channel(gateway, messages_per_minute_per_session=2)
+    visitor = Visitor(gateway, channel_id)
+    await visitor.connect()
+    for _ in range(FRAMES_PER_MINUTE):
+        await visitor.send_frame({"type": "typing", "on": True})
+    await visitor.send_frame({"type": "read", "seq": 1})
+    refused = await visitor.next("error")
+    assert refused["code"] == "rate_limited"
+    # The message budget is untouched.
+    ack = await visitor.say("c1", "still here")
+    assert ack["type"] == "ack"
+    await visitor.close()
+    assert [m["text"] for m in await _messages(gateway, ack["conversation_id"])] == ["still here"]

@@ -242,6 +242,8 @@ function renderTyping() {
 
 function renderSide() {
   const c = view.contact || {};
+  let page = null;  // web chat: the page the visitor was on
+  for (const m of view.messages.values()) if (m.direction === "in" && m.meta && m.meta.page) page = m.meta.page;
   const items = view.history.map((other) => h("li", {},
     h("a", { href: `#/inbox/${other.id}` }, channelIcon(other.channel_type), ` ${clock(other.created_at)} `,
       h("span", { class: `status status-${other.status}`, text: other.status }))));
@@ -251,7 +253,8 @@ function renderSide() {
       h("dt", { text: "Name" }), h("dd", { text: c.name || "—" }),
       h("dt", { text: "Email" }), h("dd", { text: c.email || "—" }),
       c.phone ? [h("dt", { text: "Phone" }), h("dd", { text: c.phone })] : null,
-      c.tier ? [h("dt", { text: "Tier" }), h("dd", { text: c.tier })] : null),
+      c.tier ? [h("dt", { text: "Tier" }), h("dd", { text: c.tier })] : null,
+      page ? [h("dt", { text: "Page" }), h("dd", {}, h("a", { href: page, target: "_blank", rel: "noopener noreferrer", text: page }))] : null),
     h("h3", { text: "Earlier conversations" }),
     items.length ? h("ul", { class: "history" }, items) : h("p", { class: "muted", text: "None." }));
 }
