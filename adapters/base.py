@@ -81,6 +81,8 @@ class AdapterContext:
     store_media: Callable[[bytes, str, str | None], Awaitable[str]] | None = None
     # Resolves the open conversation of a thread (e.g. WeChat unsubscribe): thread key, reason.
     close_thread: Callable[[str, str], Awaitable[None]] | None = None
+    # Raises a mention-spike alert (social): supervisors' WebSocket, console banner, webhook.
+    on_spike: Callable[[dict[str, Any]], Awaitable[None]] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def state_key(self, name: str) -> str:

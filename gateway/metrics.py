@@ -26,6 +26,8 @@ class Metrics:
             ["outcome"],
             registry=self.registry,
         )
+        self.spikes = Counter("gateway_mention_spikes_total", "Mention spike alerts raised",
+                              ["channel"], registry=self.registry)
         self.websockets = Gauge(
             "gateway_websocket_clients",
             "Connected WebSocket clients",

@@ -144,6 +144,7 @@ class Gateway:
             mark_failed=self.outbox.mark_failed,
             store_media=lambda data, name, ctype: self.store_media(channel_id, data, name),
             close_thread=lambda thread, reason: self.close_thread(channel_id, thread, reason),
+            on_spike=self.raise_spike_alert,
         )
 
     async def deliver(self, msg: InboundMessage) -> IngestResult:
@@ -174,6 +175,20 @@ class Gateway:
             meta={"system": True},
         )
         await self._publish_message(conversation_id, message)
+
+    async def raise_spike_alert(self, alert: dict[str, Any]) -> None:
+        """A spike of social mentions: tell supervisors now, and the configured webhook."""
+        self.metrics.spikes.labels(channel=str(alert.get("channel_type", "?"))).inc()
+        await self.events.publish("mention.spike", alert, [], STAFF_ROLES)
+        url = self.settings.spike_webhook_url
+        if url and self.http is not None:
+            try:
+                async with self.http.post(url, json=alert,
+                                          timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                    if resp.status >= 400:
+                        log.warning("spike webhook answered %s", resp.status)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                log.warning("spike webhook unreachable: %r", exc)
 
     async def close_thread(self, channel_id: str, thread_key: str, reason: str) -> None:
         conversation_id = await self.redis.get(self.keys.thread(channel_id, thread_key))

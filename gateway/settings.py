@@ -61,6 +61,8 @@ class Settings(BaseModel):
     login_lockout_seconds: int = Field(300, ge=1)
 
     shutdown_grace_seconds: float = Field(10, ge=0)
+    # Optional: mention-spike alerts are also POSTed here as JSON.
+    spike_webhook_url: str = ""
 
     # Files in config/ (paths relative to it unless absolute).
     priority_rules_file: str = "priority_rules.toml"

@@ -36,6 +36,8 @@ async def test_events_cross_processes_and_reach_only_the_right_agent(make_gatewa
     await first.post_api_message(channel_id, secret, {
         "message_id": "m2", "sender": {"id": "c1"}, "text": "are you there?"})
     created = await _next_event(ws_a, "message.created")
+    while created["data"]["message"]["direction"] != "in":  # e.g. the "Assigned to" line
+        created = await _next_event(ws_a, "message.created")
     assert created["data"]["message"]["text"] == "are you there?"
     # b is neither assignee nor staff: b saw the first, unassigned message but not this one.
     seen_by_b = []
