@@ -22,7 +22,7 @@ async def test_events_cross_processes_and_reach_only_the_right_agent(make_gatewa
     first = await make_gateway()
     second = await make_gateway()
     channel_id, secret = await first.api_channel()
-    a_id, a_token = await first.agent_online("a@example.com")
+    _a_id, a_token = await first.agent_online("a@example.com")
     _, b_token = await first.create_user("b@example.com")
     ws_a = await second.client.ws_connect(f"/api/v1/ws?token={a_token}")
     ws_b = await second.client.ws_connect(f"/api/v1/ws?token={b_token}")

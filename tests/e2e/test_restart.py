@@ -3,6 +3,7 @@ same data directory, everything is still there, and a queued reply is sent after
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import re
@@ -10,7 +11,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import aiohttp
@@ -111,7 +111,7 @@ async def test_restart_keeps_everything_and_sends_queued_replies(tmp_path: Path)
             async def first_attempt_failed() -> bool:
                 async with http.get(f"/api/v1/conversations/{conv}/messages",
                                     headers=agent) as r:
-                    m = [m for m in (await r.json())["messages"] if m["seq"] == seq][0]
+                    m = next(m for m in (await r.json())["messages"] if m["seq"] == seq)
                     return m["attempts"] >= 1 and m["delivery"] == "queued"
 
             await wait_for(first_attempt_failed)
@@ -155,5 +155,5 @@ async def test_restart_keeps_everything_and_sends_queued_replies(tmp_path: Path)
         if served.proc and served.proc.poll() is None:
             served.stop()
     # Nothing left running.
-    time.sleep(0.2)
+    await asyncio.sleep(0.2)
     assert not (served.data_dir / "redis" / "redis.sock").exists()
