@@ -13,7 +13,15 @@ from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from gateway.api import admin_api, agents_api, auth_api, canned_api, conversations_api, sla_api
+from gateway.api import (
+    admin_api,
+    agents_api,
+    auth_api,
+    canned_api,
+    conversations_api,
+    reports_api,
+    sla_api,
+)
 from gateway.api.http import SESSION, error
 from gateway.api.openapi import openapi_document
 from gateway.appkeys import DRAINING, GATEWAY, HUB
@@ -135,6 +143,7 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
         canned_api,
         console_pages,
         sla_api,
+        reports_api,
     ):
         app.add_routes(module.routes)
     app.router.add_get("/api/v1/ws", websocket)

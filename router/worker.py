@@ -18,6 +18,7 @@ from typing import Any
 
 from gateway.conversations import Conversations
 from gateway.models import Direction
+from gateway.tasks import cancel_and_wait
 from router.escalation import plan
 from router.policy import (
     AgentView,
@@ -82,10 +83,7 @@ class RouterWorker:
         self._task = asyncio.create_task(self._run(), name="router")
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
         while True:
