@@ -173,6 +173,8 @@ async def test_admin_creates_a_channel_in_the_console_and_it_works_at_once(
     await site.goto(customer_site.url)
     await _open_widget(site)
     await site.locator(".head .title", has_text="Ask the shop").wait_for()
+    await site.locator(".offline input[type=email]").wait_for()  # nobody is online
+    await site.screenshot(path=str(artifacts / "widget-offline.png"))
     await _visitor_says(site, "Is this new chat working?")
     await site.locator(".msg.visitor[data-seq]").wait_for()
 
@@ -209,6 +211,8 @@ async def test_console_canned_picker_notes_and_inbox(
     site = visitor.page
     await site.goto(customer_site.url)
     await _open_widget(site)
+    await site.locator(".prechat input[name=name]").wait_for()
+    await site.screenshot(path=str(artifacts / "widget-prechat.png"))
     await site.locator(".prechat input[name=name]").fill("Mei")
     await site.locator(".prechat input[name=email]").fill("mei@example.com")
     await site.locator(".prechat button").click()

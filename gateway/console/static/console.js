@@ -39,7 +39,13 @@ function handleEvent(type, data) {
         upsert(data.conversation);
         onConversation(data.conversation);
         if (data.conversation.offered_to !== session.user.id) dropOffer(data.conversation.id);
+      } else if (data.conversation_id) {
+        touch(data.conversation_id, onConversation);  // the router says what changed, not all
       }
+      break;
+    case "sla.breached":
+      toast(`SLA breached (${data.clock || "response"}), priority now ${data.priority}`, "error");
+      if (data.conversation_id) touch(data.conversation_id, onConversation);
       break;
     case "message.created":
     case "message.updated":

@@ -18,8 +18,8 @@
   var CSS = [
     ".root{all:initial;display:block;font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;",
     "color:#111;text-align:left;letter-spacing:normal;word-spacing:normal;text-transform:none}",
-    ".root *{box-sizing:border-box;font:inherit;color:inherit;margin:0;letter-spacing:inherit;",
-    "text-transform:none;text-shadow:none;float:none}",
+    ":where(.root *){box-sizing:border-box;font:inherit;color:inherit;margin:0;",
+    "letter-spacing:inherit;text-transform:none;text-shadow:none;float:none}",
     ".launcher{width:56px;height:56px;border-radius:50%;border:0;background:var(--accent);",
     "color:#fff;cursor:pointer;box-shadow:0 4px 14px rgba(0,0,0,.25);position:relative;padding:0;",
     "display:flex;align-items:center;justify-content:center}",
