@@ -213,3 +213,25 @@ async def _random_steps(first: Harness, second: Harness, steps: list[str], seed:
         expected = sum(float(w) for w in holders[agent])
         assert abs(float(a["load"]) - expected) < 1e-6, (agent, a, holders[agent])
         assert float(a["load"]) <= float(a["capacity"]) + 1e-6
+
+
+async def test_snooze_until_the_customer_writes_again(gateway: Harness):
+    channel_id, secret = await gateway.api_channel()
+    a_id, token = await gateway.agent_online("a@example.com")
+    _, res = await gateway.post_api_message(channel_id, secret, {
+        "message_id": "m1", "sender": {"id": "c1"}, "text": "hi"})
+    conv = res["conversation_id"]
+    await wait_for(lambda: _offered_to(gateway, conv))
+    # Not assigned yet: nothing to snooze.
+    await gateway.call("POST", f"/api/v1/conversations/{conv}/snooze", token, {"minutes": 60},
+                       expect=403)
+    await gateway.call("POST", f"/api/v1/conversations/{conv}/accept", token)
+    body = await gateway.call("POST", f"/api/v1/conversations/{conv}/snooze", token,
+                              {"minutes": 60})
+    assert body["conversation"]["status"] == "snoozed"
+    await gateway.call("POST", f"/api/v1/conversations/{conv}/snooze", token, {"minutes": 0},
+                       expect=400)
+    await gateway.post_api_message(channel_id, secret, {
+        "message_id": "m2", "sender": {"id": "c1"}, "text": "still there?"})
+    detail = (await gateway.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
+    assert detail["status"] == "open" and detail["assignee"] == a_id

@@ -90,3 +90,34 @@ async def test_redis_down_means_503_not_loss(make_gateway, tmp_path):
     finally:
         await harness.client.close()
         own.stop()
+
+
+def test_admin_create_user_cli_persists_in_the_embedded_redis(tmp_path):
+    import asyncio
+
+    import redis.asyncio as aioredis
+
+    from gateway.auth import Users
+    from gateway.keys import Keys
+    from gateway.redis_server import EmbeddedRedis
+
+    env = {"PATH": "/usr/bin:/bin", "GATEWAY_NEW_PASSWORD": "cli-password-123"}
+    args = [sys.executable, "-m", "gateway.cli", "admin", "create-user", "--email",
+            "ops@example.com", "--name", "Ops", "--role", "supervisor", "--teams", "a,b",
+            "--data-dir", str(tmp_path / "data")]
+    first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert first.returncode == 0, first.stderr
+    assert "Created supervisor ops@example.com" in first.stdout
+    again = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
+    assert again.returncode == 1 and "exists" in again.stderr
+
+    async def check() -> None:
+        with EmbeddedRedis(tmp_path / "data") as server:
+            client = aioredis.from_url(server.url, decode_responses=True)
+            users = Users(client, Keys("gw"), token_ttl=60, max_failures=5, lockout_seconds=60)
+            (user,) = await users.all()
+            assert (user.email, user.role.value, user.teams) == ("ops@example.com",
+                                                                 "supervisor", ["a", "b"])
+            await client.aclose()
+
+    asyncio.run(check())
