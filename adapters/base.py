@@ -123,6 +123,10 @@ class Adapter:
         """Send a reply; return the platform's message id. Raise SendError on failure."""
         raise NotImplementedError
 
+    def text_length(self, text: str) -> int:
+        """Length of a reply as the platform counts it (checked against max_text_length)."""
+        return len(text)
+
     def describe(self) -> dict[str, Any]:
         """Public facts for the console (webhook URLs, limits); never secrets."""
         return {

@@ -190,6 +190,9 @@ class MastodonAdapter(SocialAdapter):
     secret_fields: ClassVar[frozenset[str]] = frozenset({"access_token"})
     max_text_length: ClassVar[int | None] = 500
 
+    def text_length(self, text: str) -> int:
+        return mastodon_length(text)
+
     def __init__(self, ctx: AdapterContext) -> None:
         super().__init__(ctx)
         self.config: MastodonConfig = ctx.config  # type: ignore[assignment]

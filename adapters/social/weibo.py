@@ -200,6 +200,9 @@ class WeiboAdapter(SocialAdapter):
     secret_fields: ClassVar[frozenset[str]] = frozenset({"access_token"})
     max_text_length: ClassVar[int | None] = WEIBO_MAX_LENGTH
 
+    def text_length(self, text: str) -> int:
+        return weibo_length(text)
+
     def __init__(self, ctx: AdapterContext) -> None:
         super().__init__(ctx)
         self.config: WeiboConfig = ctx.config  # type: ignore[assignment]

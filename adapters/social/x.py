@@ -236,6 +236,9 @@ class XAdapter(SocialAdapter):
     )
     max_text_length: ClassVar[int | None] = X_MAX_WEIGHTED_LENGTH
 
+    def text_length(self, text: str) -> int:
+        return x_weighted_length(text)
+
     def __init__(self, ctx: AdapterContext) -> None:
         super().__init__(ctx)
         self.config: XConfig = ctx.config  # type: ignore[assignment]

@@ -115,12 +115,14 @@ async def post_message(request: web.Request) -> web.Response:
         raise error(403, "forbidden", "accept the conversation before replying")
     gw = request.app[GATEWAY]
     adapter = gw.channels.adapter(conv["channel_id"])
-    if body.type == "reply" and adapter and adapter.max_text_length:
-        if len(body.text) > adapter.max_text_length:
+    limit = adapter.describe().get("max_text_length") if adapter else None
+    if body.type == "reply" and adapter and limit:
+        length = adapter.text_length(body.text)
+        if length > limit:
             raise error(
                 400,
                 "invalid_field",
-                f"text: longer than this channel allows ({adapter.max_text_length})",
+                f"text: {length} as this channel counts it; it allows {limit}",
                 field="text",
             )
     message = await gw.reply(conv["id"], user.id, user.name, body.text, note=body.type == "note")

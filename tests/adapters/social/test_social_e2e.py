@@ -102,24 +102,15 @@ async def test_x_mention_to_public_reply(gateway: Harness, x_api: Served) -> Non
         gateway, conv, token, lambda: fake.tweet("wanglei", "@acme thanks!", in_reply_to=ours["id"])
     )
 
-    # A reply too long as X counts it fails with a clear reason for the agent.
-    too_long = await gateway.call(
+    # A reply too long as X counts it is refused before it is queued, with a clear reason.
+    refused = await gateway.call(
         "POST",
         f"/api/v1/conversations/{conv['id']}/messages",
         token,
         {"text": "非常抱歉给您带来不便" * 15},
-        expect=201,
+        expect=400,
     )
-
-    async def failed() -> dict[str, Any] | None:
-        msgs = await gateway.call("GET", f"/api/v1/conversations/{conv['id']}/messages", token)
-        for m in msgs["messages"]:
-            if m["seq"] == too_long["message"]["seq"] and m["delivery"] == "failed":
-                return m
-        return None
-
-    message = await wait_for(failed, timeout=30)
-    assert "X allows 280" in message["delivery_error"]
+    assert "allows 280" in refused["error"]["message"]
     assert len(fake.replies) == 1
 
 

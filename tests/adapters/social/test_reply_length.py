@@ -1,0 +1,48 @@
+"""The API refuses a reply longer than the platform counts, before it is queued."""
+
+from __future__ import annotations
+
+from tests.adapters.social.conftest import Served
+from tests.conftest import Harness, wait_for
+
+
+async def test_x_reply_too_long_as_x_counts_is_refused_up_front(
+    gateway: Harness, x_api: Served
+) -> None:
+    fake = x_api.fake
+    agent_id, token = await gateway.agent_online("agent@example.com")
+    channel = await gateway.create_channel(
+        "x",
+        {
+            "api_base_url": x_api.url,
+            "api_key": fake.consumer_key,
+            "api_key_secret": fake.consumer_secret,
+            "access_token": fake.token,
+            "access_token_secret": fake.token_secret,
+            "poll_interval_seconds": 1,
+        },
+    )
+    fake.tweet("wanglei", "@acme 坏了")
+
+    async def offered():
+        convs = await gateway.call("GET", f"/api/v1/conversations?channel={channel['id']}")
+        return next((c for c in convs["conversations"] if c["offered_to"] == agent_id), None)
+
+    conv = await wait_for(offered, timeout=30)
+    await gateway.call("POST", f"/api/v1/conversations/{conv['id']}/accept", token)
+    # 150 CJK characters: 150 by len(), 300 as X counts them (limit 280).
+    body = await gateway.call(
+        "POST",
+        f"/api/v1/conversations/{conv['id']}/messages",
+        token,
+        {"text": "好" * 150},
+        expect=400,
+    )
+    assert body["error"]["field"] == "text" and "300" in body["error"]["message"]
+    await gateway.call(
+        "POST",
+        f"/api/v1/conversations/{conv['id']}/messages",
+        token,
+        {"text": "好" * 140},
+        expect=201,
+    )
