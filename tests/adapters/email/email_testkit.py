@@ -79,7 +79,7 @@ class ImapServer:
     host: str = "127.0.0.1"
 
     async def client(self) -> aioimaplib.IMAP4:
-        client = aioimaplib.IMAP4(host=self.host, port=self.port, timeout=30)
+        client = aioimaplib.IMAP4(host=self.host, port=self.port, timeout=120)
         await client.wait_hello_from_server()
         response = await client.login(self.user, self.password)
         assert response.result == "OK", response
@@ -224,7 +224,7 @@ def email_config(imap: ImapServer, smtp: SmtpServer, **overrides: Any) -> dict[s
         "from_name": "Acme Support",
         "poll_interval_seconds": 1,
         "initial_import_days": 1,  # mail appended before the first connection counts
-        "timeout_seconds": 20,
+        "timeout_seconds": 60,
         **overrides,
     }
 

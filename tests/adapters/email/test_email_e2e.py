@@ -24,7 +24,7 @@ async def connected(h: Harness, channel_id: str) -> None:
         adapter = h.gw.channels.adapter(channel_id)
         return adapter is not None and adapter.poller.status.get("state") == "connected"
 
-    await wait_for(ready, timeout=30)
+    await wait_for(ready, timeout=90)
 
 
 async def conversations(h: Harness, channel_id: str, count: int) -> list[dict[str, Any]]:
@@ -33,7 +33,7 @@ async def conversations(h: Harness, channel_id: str, count: int) -> list[dict[st
         items = found["conversations"]
         return items if len(items) >= count else None
 
-    items = await wait_for(listed, timeout=30)
+    items = await wait_for(listed, timeout=90)
     assert len(items) == count
     return items
 
@@ -46,7 +46,7 @@ async def messages(h: Harness, conversation_id: str, count: int) -> list[dict[st
         items = [m for m in found["messages"] if m["direction"] in ("in", "out")]
         return items if len(items) >= count else None
 
-    items = await wait_for(listed, timeout=30)
+    items = await wait_for(listed, timeout=90)
     assert len(items) == count
     return items
 
@@ -57,7 +57,7 @@ async def delivery(h: Harness, conversation_id: str, seq: int, state: str) -> di
         match = [m for m in found["messages"] if m["seq"] == seq and m.get("delivery") == state]
         return match[0] if match else None
 
-    return await wait_for(reached, timeout=30)
+    return await wait_for(reached, timeout=90)
 
 
 async def _is(value: object) -> object:
@@ -83,7 +83,7 @@ async def test_mail_in_agent_reply_out_customer_answer_back(
         found = await gateway.call("GET", f"/api/v1/conversations/{conv['id']}", token)
         return found["conversation"].get("offered_to") == agent_id
 
-    await wait_for(offered, timeout=30)
+    await wait_for(offered, timeout=90)
     await gateway.call("POST", f"/api/v1/conversations/{conv['id']}/accept", token)
     detail = await gateway.call("GET", f"/api/v1/conversations/{conv['id']}", token)
     assert detail["channel"]["address"] == "support@example.com"
@@ -92,7 +92,7 @@ async def test_mail_in_agent_reply_out_customer_answer_back(
         {"text": "您好，请提供公司名称和税号。"}, expect=201,
     )  # fmt: skip
     sent = await delivery(gateway, conv["id"], reply["message"]["seq"], "sent")
-    await wait_for(lambda: _is(len(smtp_server.received) == 1))
+    await wait_for(lambda: _is(len(smtp_server.received) == 1), timeout=60)
     mail = smtp_server.received[0].message
     assert smtp_server.received[0].rcpt_tos == ["sunqi@sina.com"]
     assert str(mail["From"]) == "Alice via Acme Support <support@example.com>"
@@ -151,8 +151,8 @@ async def test_two_processes_poll_the_mailbox_once(
                 return h
         return None
 
-    await wait_for(lambda: _is(holder()), timeout=30)
-    await wait_for(lambda: _is(two.gw.channels.adapter(channel_id) is not None), timeout=30)
+    await wait_for(lambda: _is(holder()), timeout=90)
+    await wait_for(lambda: _is(two.gw.channels.adapter(channel_id) is not None), timeout=90)
     active = holder()
     standby = two if active is one else one
     assert standby.gw.channels.adapter(channel_id).poller.status["state"] == "starting"
@@ -160,7 +160,7 @@ async def test_two_processes_poll_the_mailbox_once(
         await imap_server.append(make_mail(f"c{i}@customer.example", f"m{i}", f"m{i}"))
     await conversations(active, channel_id, 3)
     await active.client.close()  # the holder dies; the other process takes the mailbox over
-    await wait_for(lambda: _is(holder() is standby), timeout=45)
+    await wait_for(lambda: _is(holder() is standby), timeout=90)
     await imap_server.append(make_mail("late@customer.example", "late", "late"))
     items = await conversations(standby, channel_id, 4)
     for conv in items:
@@ -216,6 +216,6 @@ async def test_smtp_failures_reach_the_agent(
         [m] = [m for m in found["messages"] if m["seq"] == r2["message"]["seq"]]
         return m.get("attempts", 0) >= 2 and "451" in (m.get("delivery_error") or "")
 
-    await wait_for(retried, timeout=30)  # transient: the outbox retries
+    await wait_for(retried, timeout=90)  # transient: the outbox retries
     del smtp_server.recorder.refuse["busy@"]
     await delivery(gateway, busy["id"], r2["message"]["seq"], "sent")

@@ -35,11 +35,11 @@ async def connected(adapter, mode: str | None = None) -> None:
         status = adapter.poller.status
         return status.get("state") == "connected" and (mode is None or status["mode"] == mode)
 
-    await wait_for(ready, timeout=30)
+    await wait_for(ready, timeout=90)
 
 
 async def delivered(rec: Recorder, count: int) -> None:
-    await wait_for(lambda: _is(len(rec.delivered) >= count), timeout=30)
+    await wait_for(lambda: _is(len(rec.delivered) >= count), timeout=90)
 
 
 async def test_appended_mail_arrives_through_idle(
@@ -111,7 +111,7 @@ async def test_uid_advances_only_after_delivery(
     await connected(adapter)
     await imap_server.append(make_mail("a@example.com", "held", "held", message_id="<held@x>"))
     state_key = keys.channel_state("ch-email", "imap")
-    await wait_for(lambda: _is(adapter.poller.status.get("state") == "error"), timeout=30)
+    await wait_for(lambda: _is(adapter.poller.status.get("state") == "error"), timeout=90)
     uid_while_down = await redis.hget(state_key, "last_uid")
     rec.fail_deliver = False
     await wait_for(lambda: _is(len(rec.delivered) == 1), timeout=60)
@@ -180,7 +180,7 @@ async def test_handled_mail_is_marked_seen(imap_server, smtp_server, make_adapte
     await connected(adapter)
     await imap_server.append(make_mail("a@example.com", "seen?", "hello"))
     await delivered(rec, 1)
-    await wait_for(lambda: _seen(imap_server), timeout=15)
+    await wait_for(lambda: _seen(imap_server), timeout=60)
 
 
 async def _seen(imap: ImapServer) -> bool:
@@ -209,7 +209,7 @@ async def test_reconnects_after_the_server_goes_away(start_imap, smtp_server, ma
     adapter, rec = await make_adapter(email_config(imap, smtp_server))
     await connected(adapter)
     await imap.stop()
-    await wait_for(lambda: _is(adapter.poller.status.get("state") == "error"), timeout=30)
+    await wait_for(lambda: _is(adapter.poller.status.get("state") == "error"), timeout=90)
     back = await start_imap(port=imap.port)  # a new, empty server on the same port
     await back.append(make_mail("a@example.com", "back", "back again"))
     await wait_for(lambda: _is(len(rec.delivered) == 1), timeout=60)
@@ -231,7 +231,7 @@ async def test_limits_and_broken_mail_never_stop_the_poller(imap_server, smtp_se
     ]
     for raw in mails:
         await imap_server.append(raw)
-    await wait_for(lambda: _is(len(rec.delivered) == 5), timeout=120)
+    await wait_for(lambda: _is(len(rec.delivered) == 5), timeout=300)
     broken, huge, no_id, mid, after = rec.delivered
     assert "Hello, my order is broken." in broken.text
     assert "NoBoundaryInMultipartDefect" in broken.meta["defects"]

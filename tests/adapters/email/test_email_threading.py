@@ -31,7 +31,7 @@ async def _is(value: object) -> object:
 
 
 async def _next(rec: Recorder, count: int) -> InboundMessage:
-    await wait_for(lambda: _is(len(rec.delivered) >= count), timeout=30)
+    await wait_for(lambda: _is(len(rec.delivered) >= count), timeout=90)
     return rec.delivered[count - 1]
 
 
@@ -64,7 +64,7 @@ async def agent_reply(adapter, smtp: SmtpServer, first: InboundMessage, text: st
     """Send through the adapter; return the mail as the SMTP server received it."""
     count = len(smtp.received)
     message_id = await adapter.send(outbound(first, text))
-    await wait_for(lambda: _is(len(smtp.received) > count), timeout=15)
+    await wait_for(lambda: _is(len(smtp.received) > count), timeout=60)
     received = smtp.received[-1]
     assert received.message["Message-ID"] == message_id
     return received.message
