@@ -21,12 +21,15 @@ from gateway.api import (
     conversations_api,
     reports_api,
     sla_api,
+    survey_api,
 )
 from gateway.api.http import SESSION, error
 from gateway.api.openapi import openapi_document
 from gateway.appkeys import DRAINING, GATEWAY, HUB
 from gateway.bootstrap import ensure_admin
 from gateway.console import pages as console_pages
+from gateway.models import now_ms
+from gateway.reports_store import queue_stats
 from gateway.services import Gateway
 from gateway.settings import Settings
 from gateway.ws import WebSocketHub, websocket
@@ -82,7 +85,7 @@ async def readyz(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     return web.Response(
-        body=gw.metrics.render(),
+        body=gw.metrics.render(await queue_stats(gw.redis, gw.keys, now_ms())),
         content_type="text/plain",
         headers={"X-Content-Type-Options": "nosniff"},
     )
@@ -144,6 +147,7 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
         console_pages,
         sla_api,
         reports_api,
+        survey_api,
     ):
         app.add_routes(module.routes)
     app.router.add_get("/api/v1/ws", websocket)

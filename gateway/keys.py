@@ -163,3 +163,28 @@ class Keys:
         """Hash: agent id -> the agent's routing card (JSON: status, load, capacity, teams...),
         rewritten by every router script that changes the agent, so one read serves a round."""
         return self._k("agents", "cards")
+
+    # --- scheduled jobs, surveys, tags (gateway/scheduler.py, surveys.py, reports_store.py) --
+    def jobs_due(self) -> str:
+        """Scheduled jobs waiting, scored by due time (ms)."""
+        return self._k("jobs", "due")
+
+    def jobs_running(self) -> str:
+        """Claimed jobs, scored by lease expiry (ms): an expired one is claimed again."""
+        return self._k("jobs", "running")
+
+    def job(self, job_id: str) -> str:
+        """Hash: kind, payload JSON, attempts of one scheduled job."""
+        return self._k("job", job_id)
+
+    def survey_used(self, nonce: str) -> str:
+        """Set once when a survey link is answered (expires with the link)."""
+        return self._k("survey", "used", nonce)
+
+    def reports_settings(self) -> str:
+        """The admins' survey / follow-up settings (JSON); absent -> defaults."""
+        return self._k("reports", "settings")
+
+    def tag_index(self) -> str:
+        """Set of every tag ever used (for pickers and the heat map)."""
+        return self._k("tags")

@@ -1,39 +1,153 @@
-"""Prometheus metrics of one gateway process (a registry per app, so tests stay independent)."""
+"""Prometheus metrics of one gateway process.
+
+Without PROMETHEUS_MULTIPROC_DIR each app has its own registry (tests stay independent). With it
+(`gateway serve --workers N`), prometheus-client writes every process's values to files in that
+directory and `/metrics` aggregates them, so any process answers for all. Figures that describe
+shared state (queue depth, oldest wait) are read from Redis at scrape time instead, so they are
+never summed over processes.
+"""
 
 from __future__ import annotations
 
-from prometheus_client import CollectorRegistry, Counter, Gauge, generate_latest
+import os
+from collections.abc import Iterable, Mapping
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.core import GaugeMetricFamily, Metric
+from prometheus_client.multiprocess import MultiProcessCollector
+from prometheus_client.registry import Collector
+
+# Seconds: from chat-like targets (minutes) up to email ones (hours).
+WAIT_BUCKETS = (5, 15, 30, 60, 120, 180, 300, 600, 900, 1800, 3600, 7200, 14400, 86400)
+
+
+def multiprocess_dir() -> str | None:
+    return os.environ.get("PROMETHEUS_MULTIPROC_DIR") or os.environ.get("prometheus_multiproc_dir")
 
 
 class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
+        self.multiprocess = multiprocess_dir() is not None
+        reg = self.registry
         self.inbound = Counter(
             "gateway_inbound_messages_total",
             "Inbound messages by channel type",
             ["channel", "duplicate"],
-            registry=self.registry,
+            registry=reg,
         )
         self.outbound = Counter(
             "gateway_outbound_deliveries_total",
             "Outbound delivery outcomes by channel type",
             ["channel", "state"],
-            registry=self.registry,
+            registry=reg,
         )
         self.offers = Counter(
             "gateway_offers_total",
             "Offers made, declined and timed out",
             ["outcome"],
-            registry=self.registry,
+            registry=reg,
         )
-        self.spikes = Counter("gateway_mention_spikes_total", "Mention spike alerts raised",
-                              ["channel"], registry=self.registry)
+        self.spikes = Counter(
+            "gateway_mention_spikes_total",
+            "Mention spike alerts raised",
+            ["channel"],
+            registry=reg,
+        )
         self.websockets = Gauge(
             "gateway_websocket_clients",
             "Connected WebSocket clients",
             ["kind"],
-            registry=self.registry,
+            registry=reg,
+            multiprocess_mode="livesum",
+        )
+        self.time_to_offer = Histogram(
+            "gateway_time_to_offer_seconds",
+            "From the customer waiting to the first offer to an agent",
+            ["channel", "priority"],
+            buckets=WAIT_BUCKETS,
+            registry=reg,
+        )
+        self.first_response = Histogram(
+            "gateway_first_response_seconds",
+            "From a conversation's start (or reopening) to the first agent reply",
+            ["channel", "priority"],
+            buckets=WAIT_BUCKETS,
+            registry=reg,
+        )
+        self.sla_breaches = Counter(
+            "gateway_sla_breaches_total",
+            "SLA clocks breached",
+            ["clock", "priority", "channel"],
+            registry=reg,
+        )
+        self.resolved = Counter(
+            "gateway_conversations_resolved_total",
+            "Conversations resolved",
+            ["channel", "priority"],
+            registry=reg,
+        )
+        self.surveys = Counter(
+            "gateway_surveys_total",
+            "Satisfaction surveys sent and answered",
+            ["outcome"],
+            registry=reg,
+        )
+        self.followups = Counter(
+            "gateway_followups_sent_total",
+            "Follow-up messages sent after resolution",
+            registry=reg,
+        )
+        self.last_inbound = Gauge(
+            "gateway_channel_last_inbound_timestamp_seconds",
+            "When a channel last delivered a customer message (adapter health)",
+            ["channel_id"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.last_send_ok = Gauge(
+            "gateway_channel_last_send_success_timestamp_seconds",
+            "When a reply last went out on a channel (adapter health)",
+            ["channel_id"],
+            registry=reg,
+            multiprocess_mode="max",
         )
 
-    def render(self) -> bytes:
-        return generate_latest(self.registry)
+    def render(self, queue: Mapping[str, tuple[int, float]] | None = None) -> bytes:
+        """The text exposition; `queue` maps class -> (depth, oldest wait in seconds)."""
+        if self.multiprocess:
+            merged = CollectorRegistry()
+            MultiProcessCollector(merged, path=multiprocess_dir())
+            body = generate_latest(merged)
+        else:
+            body = generate_latest(self.registry)
+        if queue is not None:
+            body += generate_latest(_queue_registry(queue))
+        return body
+
+
+def _queue_registry(queue: Mapping[str, tuple[int, float]]) -> CollectorRegistry:
+    """A throw-away registry for shared state read at scrape time (metric families, not Gauge
+    objects, which in multiprocess mode would write value files)."""
+    depth = GaugeMetricFamily(
+        "gateway_queue_depth", "Conversations waiting, per class", labels=["priority"]
+    )
+    oldest = GaugeMetricFamily(
+        "gateway_queue_oldest_wait_seconds",
+        "How long the longest-waiting conversation of a class has waited",
+        labels=["priority"],
+    )
+    for name, (count, wait) in sorted(queue.items()):
+        depth.add_metric([name], count)
+        oldest.add_metric([name], wait)
+    reg = CollectorRegistry()
+    reg.register(_Fixed([depth, oldest]))
+    return reg
+
+
+class _Fixed(Collector):
+    def __init__(self, families: list[Metric]) -> None:
+        self.families = families
+
+    def collect(self) -> Iterable[Metric]:
+        return self.families

@@ -25,8 +25,10 @@ from gateway.keys import Keys
 from gateway.metrics import Metrics
 from gateway.models import Direction, InboundMessage, now_ms
 from gateway.outbox import Outbox, OutboxConfig
+from gateway.scheduler import Scheduler
 from gateway.secretbox import SecretBox, load_or_create_key
 from gateway.settings import Settings
+from gateway.surveys import FOLLOWUP_JOB, SURVEY_JOB, Aftercare, LinkSigner
 from router.sla import load_sla
 from router.store import RouterStore
 from router.worker import RouterConfig, RouterWorker
@@ -35,6 +37,14 @@ log = logging.getLogger(__name__)
 
 STAFF_ROLES = ["admin", "supervisor"]
 ROUTER_KICK = "router.kick"
+# Read before an agent's reply: if it is the first, the wait it ended goes to the metrics.
+_FIRST_RESPONSE_FIELDS = (
+    "first_response_at",
+    "waiting_since",
+    "created_at",
+    "channel_type",
+    "priority",
+)
 
 
 class ActionError(Exception):
@@ -83,7 +93,8 @@ class Gateway:
             ),
             self._router_notify,
         )
-        self.box = SecretBox(load_or_create_key(settings.secret_key, settings.data_dir))
+        secret = load_or_create_key(settings.secret_key, settings.data_dir)
+        self.box = SecretBox(secret)
         self.channel_store = ChannelStore(redis, self.keys, self.box, self.events)
         self.channels = ChannelManager(self.channel_store, self._adapter_context)
         self.outbox = Outbox(
@@ -101,6 +112,18 @@ class Gateway:
         self.http: aiohttp.ClientSession | None = None
         self.media_dir = Path(settings.data_dir).resolve() / "media"
         self.events.listen(self._on_event)
+        # Durable scheduled work: satisfaction surveys and follow-ups after resolution.
+        self.scheduler = Scheduler(redis, self.keys)
+        self.aftercare = Aftercare(
+            redis,
+            self.keys,
+            LinkSigner(secret),
+            self.send_system,
+            settings.public_url,
+            lambda outcome: self._count_aftercare(outcome),
+        )
+        self.scheduler.register(SURVEY_JOB, self.aftercare.send_survey)
+        self.scheduler.register(FOLLOWUP_JOB, self.aftercare.send_followup)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -109,8 +132,10 @@ class Gateway:
         await self.channels.start_all()
         await self.outbox.start()
         await self.router.start()
+        await self.scheduler.start()
 
     async def stop(self) -> None:
+        await self.scheduler.stop()
         await self.router.stop()
         await self.outbox.stop(self.settings.shutdown_grace_seconds)
         await self.channels.stop_all()
@@ -152,6 +177,7 @@ class Gateway:
         self.metrics.inbound.labels(
             channel=msg.channel_type.value, duplicate=str(result.duplicate).lower()
         ).inc()
+        self.metrics.last_inbound.labels(channel_id=msg.channel_id).set(now_ms() / 1000)
         return result
 
     async def store_media(self, channel_id: str, data: bytes, name: str) -> str:
@@ -241,6 +267,17 @@ class Gateway:
         if "conversation_id" in data and event_type == "conversation.offered":
             self.metrics.offers.labels(outcome="made").inc()
             data = {**data, "conversation": await self.conversations.get(data["conversation_id"])}
+            conv = data["conversation"] or {}
+            since = int(conv.get("waiting_since") or conv.get("created_at") or now_ms())
+            self.metrics.time_to_offer.labels(
+                channel=str(conv.get("channel_type", "?")), priority=str(conv.get("priority", "?"))
+            ).observe(max(0, now_ms() - since) / 1000)
+        elif event_type == "sla.breached":
+            self.metrics.sla_breaches.labels(
+                clock=str(data.get("clock", "?")),
+                priority=str(data.get("priority", "?")),
+                channel=str(data.get("channel_type", "?")),
+            ).inc()
         elif event_type == "conversation.offer_expired":
             self.metrics.offers.labels(outcome="timeout").inc()
         await self.events.publish(event_type, data, users, roles)
@@ -251,6 +288,10 @@ class Gateway:
         self.metrics.outbound.labels(
             channel=conv.get("channel_type", "?"), state=message.get("delivery") or "?"
         ).inc()
+        if message.get("delivery") == "sent":
+            self.metrics.last_send_ok.labels(channel_id=str(conv.get("channel_id", "?"))).set(
+                now_ms() / 1000
+            )
         users, roles = await self._audience(conversation_id)
         await self.events.publish(
             "message.updated",
@@ -264,6 +305,9 @@ class Gateway:
         self, conversation_id: str, user_id: str, user_name: str, text: str, *, note: bool = False
     ) -> dict[str, Any]:
         direction = Direction.NOTE if note else Direction.OUT
+        first = None
+        if not note:
+            first = await self.conversations.raw(conversation_id, *_FIRST_RESPONSE_FIELDS)
         try:
             message = await self.conversations.append(
                 conversation_id,
@@ -275,8 +319,26 @@ class Gateway:
             )
         except NotFound:
             raise ActionError(404, "not_found", "no such conversation") from None
+        if first is not None and not first[0]:
+            await self._first_response(conversation_id, first, int(message["created_at"]))
         await self._publish_message(conversation_id, message)
         return message
+
+    async def _first_response(self, conversation_id: str, before: list[Any], at: int) -> None:
+        """The first reply of a conversation (or of its reopening): the wait it ended."""
+        _, waiting_since, created_at, channel, priority = before
+        start = int(waiting_since or created_at or at)
+        # Reports measure from here (a reopening starts a new first-response clock).
+        await self.redis.hset(self.keys.conversation(conversation_id), "first_wait_start", start)
+        self.metrics.first_response.labels(
+            channel=channel or "?", priority=priority or "?"
+        ).observe(max(0, at - start) / 1000)
+
+    def _count_aftercare(self, outcome: str) -> None:
+        if outcome == "followup":
+            self.metrics.followups.inc()
+        else:
+            self.metrics.surveys.labels(outcome=outcome).inc()
 
     async def _event_line(self, conversation_id: str, text: str, actor: str | None) -> None:
         message = await self.conversations.append(
@@ -321,6 +383,15 @@ class Gateway:
         )
         await self.publish_conversation(conversation_id)
         await self.kick_router()
+        await self._after_resolve(conversation_id)
+
+    async def _after_resolve(self, conversation_id: str) -> None:
+        conv = await self.conversations.get(conversation_id)
+        self.metrics.resolved.labels(
+            channel=str(conv.get("channel_type", "?")), priority=str(conv.get("priority", "?"))
+        ).inc()
+        for job_id, kind, payload, due in await self.aftercare.plan(conv):
+            await self.scheduler.schedule(job_id, kind, payload, due)
 
     async def transfer(
         self, conversation_id: str, *, actor_name: str, to_agent: str = "", team: str = ""

@@ -2,12 +2,19 @@
 
 from __future__ import annotations
 
+from typing import Annotated, Any
+
 from aiohttp import web
+from pydantic import BaseModel, ConfigDict, Field
 
 from adapters.social.spike import mention_report
-from gateway.api.http import STAFF, error, ok, requires
+from gateway.api.http import ANY_USER, STAFF, error, ok, parse, requires, session
 from gateway.appkeys import GATEWAY
-from gateway.models import now_ms
+from gateway.conversations import NotFound, Viewer, may_view
+from gateway.models import Role, now_ms
+from gateway.reports import ConvRecord, group_key, heat_map, summarize, to_csv
+from gateway.reports_store import live_view, load_records, set_tags
+from gateway.surveys import AftercareSettings, load_settings
 
 routes = web.RouteTableDef()
 
@@ -21,8 +28,9 @@ def _time(request: web.Request, name: str, default: int) -> int:
     try:
         return int(raw)
     except ValueError:
-        raise error(400, "invalid_field", f"{name}: milliseconds since the epoch",
-                    field=name) from None
+        raise error(
+            400, "invalid_field", f"{name}: milliseconds since the epoch", field=name
+        ) from None
 
 
 @routes.get("/api/v1/reports/mentions")
@@ -41,3 +49,112 @@ async def mentions(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise error(400, "invalid_range", str(exc)) from None
     return ok(report)
+
+
+# --- conversation reports (gateway/reports.py) -------------------------------------------------
+class TagsBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    tags: list[Annotated[str, Field(min_length=1, max_length=60)]] = Field(max_length=20)
+    product: str | None = Field(None, max_length=100)
+
+
+def _respond(
+    request: web.Request, rows: list[dict[str, Any]], extra: dict[str, Any]
+) -> web.Response:
+    """JSON by default; `?format=csv` gives the rows as CSV (any report)."""
+    if request.query.get("format") == "csv":
+        return web.Response(
+            text=to_csv(rows),
+            content_type="text/csv",
+            charset="utf-8",
+            headers={"Content-Disposition": 'attachment; filename="report.csv"'},
+        )
+    return ok({**extra, "rows": rows})
+
+
+async def _range_records(request: web.Request) -> tuple[int, int, list[ConvRecord]]:
+    gw = request.app[GATEWAY]
+    end = _time(request, "to", now_ms())
+    start = _time(request, "from", end - 7 * 24 * 3600 * 1000)
+    if end <= start:
+        raise error(400, "invalid_range", "'to' must be after 'from'")
+    records = await load_records(gw.redis, gw.keys, start, end)
+    for name in ("channel", "team", "agent", "class"):
+        wanted = request.query.getall(name, [])
+        if wanted:
+            records = [r for r in records if group_key(r, name) in wanted]
+    return start, end, records
+
+
+@routes.get("/api/v1/reports/summary")
+@requires(*STAFF)
+async def summary(request: web.Request) -> web.Response:
+    """Figures per channel / team / agent / class (`?by=`) for conversations created in
+    [from, to): volume, first response p50/p90, share within target, resolution p50/p90,
+    SLA attainment, reopen rate, CSAT score and response rate."""
+    gw = request.app[GATEWAY]
+    by = request.query.get("by", "channel")
+    start, end, records = await _range_records(request)
+    try:
+        rows = summarize(records, gw.sla, by, min(end, now_ms()))
+    except ValueError as exc:
+        raise error(400, "invalid_field", f"by: {exc}", field="by") from None
+    return _respond(request, rows, {"from": start, "to": end, "by": by})
+
+
+@routes.get("/api/v1/reports/heatmap")
+@requires(*STAFF)
+async def heatmap(request: web.Request) -> web.Response:
+    """Conversations by tag x product x ISO week, so recurring complaints show."""
+    start, end, records = await _range_records(request)
+    return _respond(request, heat_map(records), {"from": start, "to": end})
+
+
+@routes.get("/api/v1/reports/live")
+@requires(*STAFF)
+async def live(request: web.Request) -> web.Response:
+    """Queue per class with the oldest wait, agents, SLA deadlines in the next 10 minutes,
+    mention spikes of the last hour."""
+    gw = request.app[GATEWAY]
+    social = [c["id"] for c in await gw.channel_store.list() if c["type"] in SOCIAL_TYPES]
+    view = await live_view(gw.redis, gw.keys, now_ms(), social)
+    if request.query.get("format") == "csv":
+        return _respond(request, view["queue"], {})
+    return ok(view)
+
+
+@routes.put("/api/v1/conversations/{id}/tags")
+@requires(*ANY_USER)
+async def put_tags(request: web.Request) -> web.Response:
+    """Agents tag a conversation (and name the product) for the complaint heat map."""
+    gw = request.app[GATEWAY]
+    conversation_id = request.match_info["id"]
+    body = await parse(request, TagsBody)
+    try:
+        conv = await gw.conversations.get(conversation_id)
+    except NotFound:
+        raise error(404, "not_found", "no such conversation") from None
+    sess = session(request)
+    if not may_view(Viewer(sess.user.id, sess.user.role), conv):
+        raise error(404, "not_found", "no such conversation")
+    tags = list(dict.fromkeys(t.strip().lower() for t in body.tags if t.strip()))
+    await set_tags(gw.redis, gw.keys, conversation_id, tags, body.product)
+    return ok({"conversation_id": conversation_id, "tags": tags, "product": body.product})
+
+
+@routes.get("/api/v1/reports/settings")
+@requires(*STAFF)
+async def get_settings(request: web.Request) -> web.Response:
+    gw = request.app[GATEWAY]
+    return ok((await load_settings(gw.redis, gw.keys)).model_dump())
+
+
+@routes.put("/api/v1/reports/settings")
+@requires(Role.ADMIN)
+async def put_settings(request: web.Request) -> web.Response:
+    """Surveys (on/off, public channels, link lifetime, text) and follow-up delays per class."""
+    gw = request.app[GATEWAY]
+    body = await parse(request, AftercareSettings)
+    await gw.redis.set(gw.keys.reports_settings(), body.model_dump_json())
+    return ok(body.model_dump())

@@ -1,0 +1,131 @@
+"""What the reports read from Redis: conversation records of a time range, the live queue and
+agents, SLA deadlines coming up, recent mention spikes; and agents' tags on conversations."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from redis.asyncio import Redis
+
+from gateway.keys import Keys
+from gateway.reports import ConvRecord
+
+BATCH = 500
+_FIELDS = (
+    "id", "channel_type", "channel_id", "created_at", "priority", "priority_rule", "team",
+    "assignee", "last_agent", "status", "first_wait_start", "first_response_at",
+    "first_response_due", "resolved_at", "resolution_due", "reopened", "survey_sent_at",
+    "csat_score", "tags", "product",
+)  # fmt: skip
+
+
+async def load_records(redis: Redis, keys: Keys, start: int, end: int) -> list[ConvRecord]:
+    """Conversations created in [start, end). A conversation created in the range was active
+    at or after `start`, so the activity index narrows the scan."""
+    ids = await redis.zrangebyscore(keys.conversations_index(), start, "+inf")
+    out: list[ConvRecord] = []
+    for i in range(0, len(ids), BATCH):
+        pipe = redis.pipeline(transaction=False)
+        for conversation_id in ids[i : i + BATCH]:
+            pipe.hmget(keys.conversation(conversation_id), list(_FIELDS))
+        for values in await pipe.execute():
+            row = {k: v for k, v in zip(_FIELDS, values, strict=True) if v is not None}
+            created = int(float(row.get("created_at") or 0))
+            if row.get("id") and start <= created < end:
+                out.append(ConvRecord.from_hash(row))
+    return out
+
+
+async def queue_stats(redis: Redis, keys: Keys, now: int) -> dict[str, tuple[int, float]]:
+    """Per class: waiting conversations and the longest wait so far (seconds)."""
+    ids = await redis.zrange(keys.queue(), 0, 4999)
+    pipe = redis.pipeline(transaction=False)
+    for conversation_id in ids:
+        pipe.hmget(keys.conversation(conversation_id), ["priority", "waiting_since", "created_at"])
+    stats: dict[str, tuple[int, float]] = {}
+    for priority, waiting, created in await pipe.execute() if ids else []:
+        name = priority or "normal"
+        since = int(float(waiting or created or now))
+        count, oldest = stats.get(name, (0, 0.0))
+        stats[name] = (count + 1, max(oldest, max(0, now - since) / 1000))
+    return stats
+
+
+async def live_view(
+    redis: Redis, keys: Keys, now: int, social_channels: list[str], horizon_ms: int = 600_000
+) -> dict[str, Any]:
+    """The supervisors' live view: queue per class, agents, SLA deadlines within the horizon
+    (soonest first), and mention spikes of the last hour."""
+    queue = await queue_stats(redis, keys, now)
+    cards = await redis.hgetall(keys.agent_cards())
+    agents = []
+    for agent_id, raw in sorted(cards.items()):
+        try:
+            card = json.loads(raw)
+        except ValueError:
+            continue
+        agents.append(
+            {
+                "id": agent_id,
+                "name": card.get("name", ""),
+                "status": card.get("status", "offline"),
+                "load": card.get("load", 0),
+                "capacity": card.get("capacity", 0),
+            }
+        )
+    due = await redis.zrangebyscore(keys.sla_watch(), "-inf", now + horizon_ms, withscores=True)
+    at_risk = []
+    pipe = redis.pipeline(transaction=False)
+    for conversation_id, _ in due:
+        pipe.hmget(
+            keys.conversation(conversation_id), ["priority", "channel_type", "assignee", "status"]
+        )
+    rows = await pipe.execute() if due else []
+    for (conversation_id, score), (priority, channel, assignee, status) in zip(
+        due, rows, strict=True
+    ):
+        if status in (None, "resolved"):
+            continue
+        at_risk.append(
+            {
+                "conversation_id": conversation_id,
+                "due": int(score),
+                "overdue": score <= now,
+                "priority": priority,
+                "channel_type": channel,
+                "assignee": assignee,
+            }
+        )
+    spikes = []
+    for channel_id in social_channels:
+        for raw, score in await redis.zrangebyscore(
+            keys.mention_alerts(channel_id), now - 3_600_000, "+inf", withscores=True
+        ):
+            try:
+                alert = json.loads(raw)
+            except ValueError:
+                alert = {"raw": raw}
+            spikes.append({"channel_id": channel_id, "bucket": int(score), "alert": alert})
+    return {
+        "now": now,
+        "queue": [
+            {"priority": name, "waiting": count, "oldest_wait_seconds": round(wait, 1)}
+            for name, (count, wait) in sorted(queue.items())
+        ],
+        "agents": agents,
+        "sla_at_risk": at_risk,
+        "mention_spikes": spikes,
+    }
+
+
+async def set_tags(
+    redis: Redis, keys: Keys, conversation_id: str, tags: list[str], product: str | None
+) -> None:
+    pipe = redis.pipeline(transaction=True)
+    pipe.hset(keys.conversation(conversation_id), "tags", json.dumps(tags, ensure_ascii=False))
+    if product is not None:
+        pipe.hset(keys.conversation(conversation_id), "product", product)
+    if tags:
+        pipe.sadd(keys.tag_index(), *tags)
+    await pipe.execute()

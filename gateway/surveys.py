@@ -1,0 +1,213 @@
+"""After a conversation is resolved: a satisfaction survey (1-5 and a comment) and, N hours later
+per class, a follow-up asking whether the problem stays solved. Both run as durable scheduled
+jobs (gateway/scheduler.py); the customer's answer to a follow-up reopens the conversation
+through the inbox (within the reopen window).
+
+Survey links are signed (HMAC-SHA256 over conversation, resolution time, expiry and a nonce),
+expire, and work once (the nonce is marked used in Redis with SET NX).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+from redis.asyncio import Redis
+
+from gateway.keys import Keys
+from gateway.models import now_ms
+
+SURVEY_JOB = "survey"
+FOLLOWUP_JOB = "followup"
+PUBLIC_CHANNELS = frozenset({"x", "mastodon", "weibo"})
+
+
+class AftercareSettings(BaseModel):
+    """Admin-editable (PUT /api/v1/reports/settings); stored in Redis as JSON."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    survey_enabled: bool = True
+    # Public social channels show the survey to everyone: off unless an admin turns it on.
+    survey_public_channels: bool = False
+    survey_ttl_hours: float = Field(72, gt=0)
+    survey_text: str = "How did we do? Please rate your experience (1-5): {link}"
+    # Seconds after resolution, per class; a class not listed gets no follow-up.
+    followup_seconds: dict[str, float] = Field(
+        default_factory=lambda: {"urgent": 86400, "sensitive": 86400}
+    )
+    followup_text: str = (
+        "We resolved your request earlier. Is the problem still solved? "
+        "Just reply to this message if it is not."
+    )
+
+
+async def load_settings(redis: Redis, keys: Keys) -> AftercareSettings:
+    raw = await redis.get(keys.reports_settings())
+    return AftercareSettings.model_validate_json(raw) if raw else AftercareSettings()
+
+
+# --- signed links ------------------------------------------------------------------------------
+class LinkError(Exception):
+    def __init__(self, status: int, code: str, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+        self.code = code
+
+
+@dataclass(frozen=True)
+class SurveyLink:
+    conversation_id: str
+    resolved_at: int
+    expires_at: int
+    nonce: str
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+class LinkSigner:
+    def __init__(self, secret: bytes) -> None:
+        # A key of its own, derived from the gateway's secret, so it signs nothing else.
+        self.key = hmac.new(secret, b"gateway survey links v1", hashlib.sha256).digest()
+
+    def sign(self, link: SurveyLink) -> str:
+        body = _b64(
+            json.dumps(
+                [link.conversation_id, link.resolved_at, link.expires_at, link.nonce],
+                separators=(",", ":"),
+            ).encode()
+        )
+        mac = _b64(hmac.new(self.key, body.encode(), hashlib.sha256).digest())
+        return f"{body}.{mac}"
+
+    def verify(self, token: str, now: int) -> SurveyLink:
+        body, _, mac = token.partition(".")
+        expected = _b64(hmac.new(self.key, body.encode(), hashlib.sha256).digest())
+        if not mac or not hmac.compare_digest(mac, expected):
+            raise LinkError(403, "forged", "this survey link is not valid")
+        try:
+            conv, resolved, expires, nonce = json.loads(_unb64(body))
+            link = SurveyLink(str(conv), int(resolved), int(expires), str(nonce))
+        except (ValueError, TypeError):
+            raise LinkError(403, "forged", "this survey link is not valid") from None
+        if now >= link.expires_at:
+            raise LinkError(410, "expired", "this survey link has expired")
+        return link
+
+
+# --- the jobs ----------------------------------------------------------------------------------
+SendSystem = Callable[[str, str], Awaitable[None]]
+Count = Callable[[str], None]
+
+
+class Aftercare:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        signer: LinkSigner,
+        send_system: SendSystem,
+        public_url: str,
+        count: Count,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.signer = signer
+        self.send_system = send_system
+        self.public_url = public_url.rstrip("/")
+        self.count = count
+        self.clock = clock
+
+    def jobs(self, conversation_id: str, resolved_at: int) -> tuple[str, str]:
+        """Job ids, one per resolution: resolving twice schedules nothing twice."""
+        tail = f"{conversation_id}:{resolved_at}"
+        return f"{SURVEY_JOB}:{tail}", f"{FOLLOWUP_JOB}:{tail}"
+
+    async def plan(self, conv: dict[str, Any]) -> list[tuple[str, str, dict[str, Any], int]]:
+        """What to schedule for a just-resolved conversation: (job id, kind, payload, due)."""
+        settings = await load_settings(self.redis, self.keys)
+        resolved_at = int(conv.get("resolved_at") or self.clock())
+        payload = {"conversation_id": conv["id"], "resolved_at": resolved_at}
+        survey_id, followup_id = self.jobs(conv["id"], resolved_at)
+        out = []
+        channel = str(conv.get("channel_type", ""))
+        if settings.survey_enabled and (
+            settings.survey_public_channels or channel not in PUBLIC_CHANNELS
+        ):
+            out.append((survey_id, SURVEY_JOB, payload, resolved_at))
+        delay = settings.followup_seconds.get(str(conv.get("priority", "")))
+        if delay:
+            out.append((followup_id, FOLLOWUP_JOB, payload, resolved_at + int(delay * 1000)))
+        return out
+
+    async def _still_resolved(self, payload: dict[str, Any], marker: str) -> bool:
+        """The conversation is still in the resolution this job was made for, and the job's
+        message was not sent yet (marked first: a crash after it never sends twice)."""
+        key = self.keys.conversation(payload["conversation_id"])
+        status, resolved_at = await self.redis.hmget(key, ["status", "resolved_at"])
+        if status != "resolved" or str(resolved_at) != str(payload["resolved_at"]):
+            return False
+        return bool(await self.redis.hsetnx(key, marker, payload["resolved_at"]))
+
+    async def send_survey(self, payload: dict[str, Any]) -> None:
+        if not await self._still_resolved(payload, "survey_for"):
+            return
+        settings = await load_settings(self.redis, self.keys)
+        now = self.clock()
+        link = SurveyLink(
+            payload["conversation_id"],
+            int(payload["resolved_at"]),
+            now + int(settings.survey_ttl_hours * 3600 * 1000),
+            secrets.token_urlsafe(12),
+        )
+        url = f"{self.public_url}/survey/{self.signer.sign(link)}"
+        await self.redis.hset(self.keys.conversation(link.conversation_id), "survey_sent_at", now)
+        await self.send_system(link.conversation_id, settings.survey_text.format(link=url))
+        self.count("sent")
+
+    async def send_followup(self, payload: dict[str, Any]) -> None:
+        if not await self._still_resolved(payload, "followup_for"):
+            return
+        settings = await load_settings(self.redis, self.keys)
+        await self.redis.hset(
+            self.keys.conversation(payload["conversation_id"]), "followup_sent_at", self.clock()
+        )
+        await self.send_system(payload["conversation_id"], settings.followup_text)
+        self.count("followup")
+
+    async def answer(self, token: str, score: int, comment: str) -> SurveyLink:
+        """Record a rating once; a second use, an expired or a forged link is refused."""
+        now = self.clock()
+        link = self.signer.verify(token, now)
+        if not 1 <= score <= 5:
+            raise LinkError(400, "invalid_field", "score: 1 to 5")
+        ttl = max(1, (link.expires_at - now) // 1000 + 1)
+        if not await self.redis.set(self.keys.survey_used(link.nonce), "1", nx=True, ex=ttl):
+            raise LinkError(409, "used", "this survey was already answered, thank you")
+        await self.redis.hset(
+            self.keys.conversation(link.conversation_id),
+            mapping={"csat_score": score, "csat_comment": comment[:2000], "csat_at": now},
+        )
+        self.count("answered")
+        return link
+
+    async def peek(self, token: str) -> SurveyLink:
+        """Check a link before showing the form (answered links show as used)."""
+        link = self.signer.verify(token, self.clock())
+        if await self.redis.exists(self.keys.survey_used(link.nonce)):
+            raise LinkError(409, "used", "this survey was already answered, thank you")
+        return link
