@@ -119,7 +119,7 @@ class Gateway:
             self.keys,
             LinkSigner(secret),
             self.send_system,
-            settings.public_url,
+            lambda: self.settings.public_url,
             lambda outcome: self._count_aftercare(outcome),
         )
         self.scheduler.register(SURVEY_JOB, self.aftercare.send_survey)

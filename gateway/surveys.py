@@ -120,7 +120,7 @@ class Aftercare:
         keys: Keys,
         signer: LinkSigner,
         send_system: SendSystem,
-        public_url: str,
+        public_url: Callable[[], str],
         count: Count,
         clock: Callable[[], int] = now_ms,
     ) -> None:
@@ -128,7 +128,7 @@ class Aftercare:
         self.keys = keys
         self.signer = signer
         self.send_system = send_system
-        self.public_url = public_url.rstrip("/")
+        self.public_url = public_url  # read when sending: tests and proxies set it late
         self.count = count
         self.clock = clock
 
@@ -174,7 +174,7 @@ class Aftercare:
             now + int(settings.survey_ttl_hours * 3600 * 1000),
             secrets.token_urlsafe(12),
         )
-        url = f"{self.public_url}/survey/{self.signer.sign(link)}"
+        url = f"{self.public_url().rstrip('/')}/survey/{self.signer.sign(link)}"
         await self.redis.hset(self.keys.conversation(link.conversation_id), "survey_sent_at", now)
         await self.send_system(link.conversation_id, settings.survey_text.format(link=url))
         self.count("sent")
