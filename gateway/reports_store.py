@@ -53,14 +53,24 @@ async def queue_stats(redis: Redis, keys: Keys, now: int) -> dict[str, tuple[int
 
 
 async def live_view(
-    redis: Redis, keys: Keys, now: int, social_channels: list[str], horizon_ms: int = 600_000
+    redis: Redis,
+    keys: Keys,
+    now: int,
+    social_channels: list[str],
+    classes: list[str],
+    horizon_ms: int = 600_000,
 ) -> dict[str, Any]:
-    """The supervisors' live view: queue per class, agents, SLA deadlines within the horizon
-    (soonest first), and mention spikes of the last hour."""
-    queue = await queue_stats(redis, keys, now)
-    cards = await redis.hgetall(keys.agent_cards())
+    """The supervisors' live view: queue per class (every class, most urgent first), agents,
+    SLA deadlines within the horizon (soonest first), and mention spikes of the last hour."""
+    queue = {name: (0, 0.0) for name in classes}
+    queue.update(await queue_stats(redis, keys, now))
+    cards = sorted((await redis.hgetall(keys.agent_cards())).items())
+    pipe = redis.pipeline(transaction=False)
+    for agent_id, _ in cards:
+        pipe.hget(keys.agent(agent_id), "name")
+    names = await pipe.execute() if cards else []
     agents = []
-    for agent_id, raw in sorted(cards.items()):
+    for (agent_id, raw), name in zip(cards, names, strict=True):
         try:
             card = json.loads(raw)
         except ValueError:
@@ -68,7 +78,7 @@ async def live_view(
         agents.append(
             {
                 "id": agent_id,
-                "name": card.get("name", ""),
+                "name": name or "",
                 "status": card.get("status", "offline"),
                 "load": card.get("load", 0),
                 "capacity": card.get("capacity", 0),
@@ -111,7 +121,7 @@ async def live_view(
         "now": now,
         "queue": [
             {"priority": name, "waiting": count, "oldest_wait_seconds": round(wait, 1)}
-            for name, (count, wait) in sorted(queue.items())
+            for name, (count, wait) in queue.items()
         ],
         "agents": agents,
         "sla_at_risk": at_risk,

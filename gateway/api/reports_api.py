@@ -118,9 +118,12 @@ async def live(request: web.Request) -> web.Response:
     mention spikes of the last hour."""
     gw = request.app[GATEWAY]
     social = [c["id"] for c in await gw.channel_store.list() if c["type"] in SOCIAL_TYPES]
-    view = await live_view(gw.redis, gw.keys, now_ms(), social)
+    view = await live_view(gw.redis, gw.keys, now_ms(), social, list(gw.sla.classes))
     if request.query.get("format") == "csv":
-        return _respond(request, view["queue"], {})
+        table = request.query.get("table", "queue")
+        if table not in ("queue", "agents", "sla_at_risk"):
+            raise error(400, "invalid_field", "table: queue, agents or sla_at_risk", field="table")
+        return _respond(request, view[table], {})
     return ok(view)
 
 
