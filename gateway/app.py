@@ -135,6 +135,10 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
     async def on_shutdown(app: web.Application) -> None:
         app[DRAINING]["on"] = True
         await app[HUB].close_all()
+        for adapter in list(app[GATEWAY].channels.running.values()):
+            close_sockets = getattr(adapter, "close_sockets", None)  # web chat visitors
+            if close_sockets is not None:
+                await close_sockets()
 
     app.cleanup_ctx.append(lifecycle)
     app.on_shutdown.append(on_shutdown)

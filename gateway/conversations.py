@@ -127,7 +127,15 @@ class Conversations:
                 out.append(conv)
                 if len(out) >= limit:
                     break
+        await self._add_contact_names(out)
         return out
+
+    async def _add_contact_names(self, conversations: list[dict[str, Any]]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for conv in conversations:
+            pipe.hget(self.keys.contact(conv.get("contact_id") or "none"), "name")
+        for conv, name in zip(conversations, await pipe.execute(), strict=True):
+            conv["contact_name"] = name or None
 
     async def for_contact(self, contact_id: str, limit: int = 50) -> list[dict[str, Any]]:
         ids = await self.redis.zrevrange(self.keys.contact_conversations(contact_id), 0, limit - 1)
@@ -147,27 +155,21 @@ class Conversations:
         pipe.hmget(self.keys.messages(conversation_id), seqs)
         pipe.hmget(self.keys.deliveries(conversation_id), seqs)
         bodies, deliveries = await pipe.execute()
-        out = []
-        for seq, body, delivery in zip(seqs, bodies, deliveries, strict=True):
-            if body is None:
-                continue
-            message = json.loads(body)
-            message["seq"] = seq
-            message["conversation_id"] = conversation_id
-            if delivery:
-                state = json.loads(delivery)
-                message["delivery"] = state.get("state")
-                message["delivery_error"] = state.get("error")
-                message["platform_message_id"] = state.get("platform_id")
-                message["attempts"] = state.get("attempts", 0)
-            out.append(message)
-        return out
+        return [
+            _decode(conversation_id, seq, body, delivery)
+            for seq, body, delivery in zip(seqs, bodies, deliveries, strict=True)
+            if body is not None
+        ]
 
     async def message(self, conversation_id: str, seq: int) -> dict[str, Any]:
-        found = await self.messages(conversation_id, seq - 1, 1)
-        if not found:
+        # One round trip: a seq beyond last_seq simply has no body (called once per message).
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hget(self.keys.messages(conversation_id), str(seq))
+        pipe.hget(self.keys.deliveries(conversation_id), str(seq))
+        body, delivery = await pipe.execute()
+        if body is None:
             raise NotFound(f"{conversation_id}:{seq}")
-        return found[0]
+        return _decode(conversation_id, seq, body, delivery)
 
     async def append(
         self,
@@ -237,3 +239,16 @@ class Conversations:
             self.keys.conversation(conversation_id),
             mapping={"status": status, "updated_at": now_ms()},
         )
+
+
+def _decode(conversation_id: str, seq: int, body: str, delivery: str | None) -> dict[str, Any]:
+    message = json.loads(body)
+    message["seq"] = seq
+    message["conversation_id"] = conversation_id
+    if delivery:
+        state = json.loads(delivery)
+        message["delivery"] = state.get("state")
+        message["delivery_error"] = state.get("error")
+        message["platform_message_id"] = state.get("platform_id")
+        message["attempts"] = state.get("attempts", 0)
+    return message

@@ -170,6 +170,8 @@ class Gateway:
             store_media=lambda data, name, ctype: self.store_media(channel_id, data, name),
             close_thread=lambda thread, reason: self.close_thread(channel_id, thread, reason),
             on_spike=self.raise_spike_alert,
+            # Web chat sends offline replies through the email channel's adapter.
+            extra={"adapter": self.channels.adapter},
         )
 
     async def deliver(self, msg: InboundMessage) -> IngestResult:
@@ -272,6 +274,8 @@ class Gateway:
             self.metrics.time_to_offer.labels(
                 channel=str(conv.get("channel_type", "?")), priority=str(conv.get("priority", "?"))
             ).observe(max(0, now_ms() - since) / 1000)
+        elif event_type == "agent.status" and data.get("agent_id"):
+            await self.log_agent_status(str(data["agent_id"]), str(data.get("status", "")))
         elif event_type == "sla.breached":
             self.metrics.sla_breaches.labels(
                 clock=str(data.get("clock", "?")),
@@ -333,6 +337,15 @@ class Gateway:
         self.metrics.first_response.labels(
             channel=channel or "?", priority=priority or "?"
         ).observe(max(0, at - start) / 1000)
+
+    async def log_agent_status(self, user_id: str, status: str) -> None:
+        """Status history for occupancy reports; kept for 180 days."""
+        now = now_ms()
+        key = self.keys.agent_status_log(user_id)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.zadd(key, {f"{now}:{status}": now})
+        pipe.zremrangebyscore(key, "-inf", now - 180 * 86400 * 1000)
+        await pipe.execute()
 
     def _count_aftercare(self, outcome: str) -> None:
         if outcome == "followup":
@@ -430,6 +443,7 @@ class Gateway:
         if not await self.redis.exists(self.keys.agent(user_id)):
             await self.sync_agent(user_id)
         await self.router_store.set_status(user_id, status)
+        await self.log_agent_status(user_id, status)
         await self.events.publish(
             "agent.status", {"agent_id": user_id, "status": status}, [user_id], STAFF_ROLES
         )

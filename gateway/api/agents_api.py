@@ -17,6 +17,21 @@ class StatusBody(BaseModel):
     status: Literal["online", "away", "offline"]
 
 
+@routes.get("/api/v1/agents")
+@requires(*ANY_USER)
+async def list_agents(request: web.Request) -> web.Response:
+    """Who can take a transfer: every user with presence, teams and load."""
+    gw = request.app[GATEWAY]
+    out = []
+    for user in await gw.users.all():
+        agent = await gw.router_store.agent_raw(user.id)
+        out.append({"id": user.id, "name": user.name, "role": user.role.value,
+                    "teams": user.teams, "status": agent.get("status", "offline"),
+                    "load": float(agent.get("load") or 0),
+                    "capacity": float(agent.get("capacity") or 0)})
+    return ok({"agents": out})
+
+
 @routes.get("/api/v1/agents/me/status")
 @requires(*ANY_USER)
 async def get_status(request: web.Request) -> web.Response:

@@ -235,3 +235,16 @@ async def test_snooze_until_the_customer_writes_again(gateway: Harness):
         "message_id": "m2", "sender": {"id": "c1"}, "text": "still there?"})
     detail = (await gateway.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
     assert detail["status"] == "open" and detail["assignee"] == a_id
+
+
+async def test_agents_list_for_transfer_and_contact_names(gateway: Harness):
+    a_id, a_token = await gateway.agent_online("a@example.com", name="Alice", teams=["vip"])
+    agents = (await gateway.call("GET", "/api/v1/agents", a_token))["agents"]
+    alice = next(x for x in agents if x["id"] == a_id)
+    assert (alice["name"], alice["status"], alice["teams"]) == ("Alice", "online", ["vip"])
+    assert "email" not in alice
+    channel_id, secret = await gateway.api_channel()
+    await gateway.post_api_message(channel_id, secret, {
+        "message_id": "m1", "sender": {"id": "c1", "name": "Wang Li"}, "text": "hi"})
+    (conv,) = (await gateway.call("GET", "/api/v1/conversations"))["conversations"]
+    assert conv["contact_name"] == "Wang Li"
