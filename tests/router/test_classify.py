@@ -27,7 +27,7 @@ SHIPPED = load_classifier(config_dir() / "priority_rules.toml", ORDER)
         ("sent by express", None, {}, 0, "normal", None),  # not "press"
         ("订单号A31502", None, {}, 0, "normal", None),  # not "315"
         ("where is my order", "VIP", {}, 0, "high", "vip-customer"),
-        ("so many people angry", None, {"spike": True}, 0, "high", "social-spike"),
+        ("so many people angry", None, {"spike": True}, 0, "sensitive", "social-spike"),
         ("still broken", None, {}, 3, "high", "repeat-complainer"),
         ("still broken", None, {}, 2, "normal", None),
         ("a suggestion for the app", None, {}, 0, "low", "feedback"),
