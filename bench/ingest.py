@@ -1,0 +1,228 @@
+"""Benchmark: ingest throughput of one `gateway serve` process against a bare aiohttp baseline.
+
+A load generator in another process posts signed API-channel messages over loopback; the
+gateway answers 202 only once the message is durable in Redis (Inbox.ingest returned). The
+baseline is a bare aiohttp handler that reads the body and answers 200, hit by the same
+generator in the same run. Prints both rates and their ratio (target: gateway >= 50%).
+
+    /work/venv/bin/python bench/ingest.py [--requests 3000] [--concurrency 32] [--rounds 2]
+
+Machines are noisy: read the ratio, not the absolute numbers. Rounds alternate baseline and
+gateway; the ratio uses the median of each.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import secrets
+import signal
+import statistics
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable
+from pathlib import Path
+
+import aiohttp
+import redis
+from aiohttp import web
+
+from adapters.api.signing import HEADER, sign
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from _serve import GatewayProcess, free_port, wait_http
+
+SENDERS = 500  # distinct customers: most messages append to an open conversation
+
+
+# --- the baseline server (a subprocess) ---------------------------------------------------
+def serve_baseline(port: int) -> None:
+    async def handler(request: web.Request) -> web.Response:
+        await request.read()
+        return web.Response(status=200)
+
+    async def health(_request: web.Request) -> web.Response:
+        return web.Response(text="ok")
+
+    app = web.Application()
+    app.router.add_post("/channels/{channel}/messages", handler)
+    app.router.add_get("/readyz", health)
+    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+
+
+# --- the load generator (a subprocess) ----------------------------------------------------
+def bodies(secret: str, count: int, run: str) -> list[tuple[bytes, str]]:
+    out = []
+    for i in range(count):
+        payload = {
+            "message_id": f"{run}-{i}",
+            "sender": {"id": f"cust-{i % SENDERS}", "name": f"Customer {i % SENDERS}"},
+            "text": f"Hello, my order {i} has not arrived yet. Can you help?",
+        }
+        body = json.dumps(payload).encode()
+        out.append((body, sign(secret, body)))
+    return out
+
+
+async def generate(url: str, secret: str, count: int, concurrency: int, warmup: int) -> dict:
+    run = secrets.token_hex(4)
+    work = bodies(secret, warmup + count, run)  # signed before the clock starts
+    statuses: dict[int, int] = {}
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def post(body: bytes, signature: str) -> int:
+            headers = {HEADER: signature, "Content-Type": "application/json"}
+            async with session.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+                return resp.status
+
+        async def worker(items: list[tuple[bytes, str]], record: bool) -> None:
+            while items:
+                body, signature = items.pop()
+                status = await post(body, signature)
+                if record:
+                    statuses[status] = statuses.get(status, 0) + 1
+
+        warm = work[:warmup]
+        await asyncio.gather(*(worker(warm, False) for _ in range(concurrency)))
+        timed = work[warmup:]
+        start = time.perf_counter()
+        await asyncio.gather(*(worker(timed, True) for _ in range(concurrency)))
+        elapsed = time.perf_counter() - start
+    ok = sum(n for s, n in statuses.items() if 200 <= s < 300)
+    return {"requests": count, "ok": ok, "seconds": elapsed, "rps": ok / elapsed,
+            "statuses": statuses}  # fmt: skip
+
+
+def run_generator(
+    url: str, secret: str, count: int, concurrency: int, warmup: int | None = None
+) -> dict:
+    if warmup is None:
+        warmup = min(300, count // 5)
+    out = subprocess.run(
+        [sys.executable, __file__, "--generate", url, "--secret", secret,
+         "--requests", str(count), "--concurrency", str(concurrency), "--warmup", str(warmup)],
+        check=True, capture_output=True, text=True,
+    )  # fmt: skip
+    return json.loads(out.stdout)
+
+
+def monitored(sock: str, action: Callable[[], object]) -> tuple[Counter[str], Counter[str]]:
+    """Commands the gateway sent (client) and ran inside scripts (lua) while ``action`` ran."""
+    client, lua = Counter[str](), Counter[str]()
+    ready = threading.Event()
+
+    def watch() -> None:
+        with redis.Redis(unix_socket_path=sock).monitor() as mon:
+            ready.set()
+            for cmd in mon.listen():
+                if cmd["command"] == "ECHO bench-stop":
+                    return
+                name = cmd["command"].split(" ", 1)[0].upper()
+                (lua if cmd.get("client_type") == "lua" else client)[name] += 1
+
+    thread = threading.Thread(target=watch, daemon=True)
+    thread.start()
+    ready.wait(10)
+    action()
+    time.sleep(1)  # let the router's work triggered by the last messages finish
+    redis.Redis(unix_socket_path=sock).echo("bench-stop")
+    thread.join(30)
+    return client, lua
+
+
+def profiler(path: str | None, gateway: GatewayProcess) -> subprocess.Popen[bytes] | None:
+    """py-spy sampling the gateway process while the generator runs (folded stacks)."""
+    if not path or gateway.proc is None:
+        return None
+    spy = Path(sys.executable).with_name("py-spy")
+    proc = subprocess.Popen(
+        [str(spy), "record", "--pid", str(gateway.proc.pid), "--format", "raw",
+         "--rate", "200", "--output", path],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    time.sleep(1)  # attached before the load starts
+    return proc
+
+
+# --- the orchestration --------------------------------------------------------------------
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--requests", type=int, default=3000)
+    parser.add_argument("--concurrency", type=int, default=32)
+    parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument("--profile", metavar="PATH", help="py-spy collapsed stacks of the gateway")
+    parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--generate", help=argparse.SUPPRESS)
+    parser.add_argument("--secret", help=argparse.SUPPRESS)
+    parser.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.serve_baseline:
+        serve_baseline(args.serve_baseline)
+        return 0
+    if args.generate:
+        result = asyncio.run(
+            generate(args.generate, args.secret, args.requests, args.concurrency, args.warmup)
+        )
+        print(json.dumps(result))
+        return 0
+
+    secret = secrets.token_hex(16)
+    base_port = free_port()
+    baseline = subprocess.Popen(
+        [sys.executable, __file__, "--serve-baseline", str(base_port)],
+        stdout=subprocess.DEVNULL,
+    )
+    with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
+        gateway = GatewayProcess(Path(tmp))
+        try:
+            wait_http(f"http://127.0.0.1:{base_port}/readyz")
+            gateway.start()
+            channel = gateway.api_channel(gateway.admin_token(), secret)
+            urls = {
+                "baseline": f"http://127.0.0.1:{base_port}/channels/x/messages",
+                "gateway": f"{gateway.base}/channels/{channel}/messages",
+            }
+            rates: dict[str, list[float]] = {"baseline": [], "gateway": []}
+            for round_no in range(1, args.rounds + 1):
+                for name, url in urls.items():
+                    spy = profiler(args.profile, gateway) if name == "gateway" else None
+                    result = run_generator(url, secret, args.requests, args.concurrency)
+                    if spy is not None:
+                        spy.send_signal(signal.SIGINT)  # py-spy writes the profile on SIGINT
+                        spy.wait(30)
+                    rates[name].append(result["rps"])
+                    print(f"round {round_no} {name:8s}: {result['rps']:8.0f} req/s "
+                          f"({result['ok']}/{result['requests']} 2xx in "
+                          f"{result['seconds']:.2f}s, statuses {result['statuses']})")  # fmt: skip
+            # Redis commands per message, counted with MONITOR (slows Redis: not timed).
+            n = 200
+            client, lua = monitored(
+                str(Path(tmp) / "redis" / "redis.sock"),
+                lambda: run_generator(urls["gateway"], secret, n, 4, warmup=0),
+            )
+            top = ", ".join(f"{c} {k}" for c, k in client.most_common(10))
+            print(f"redis commands per message sent by the gateway: "
+                  f"{sum(client.values()) / n:.1f} ({top}); "
+                  f"run inside scripts: {sum(lua.values()) / n:.1f}")  # fmt: skip
+        finally:
+            gateway.stop()
+            baseline.terminate()
+            baseline.wait()
+    base = statistics.median(rates["baseline"])
+    gw = statistics.median(rates["gateway"])
+    ratio = gw / base
+    print(f"baseline (bare aiohttp)      : {base:8.0f} req/s (median)")
+    print(f"gateway (signed, durable)    : {gw:8.0f} req/s (median)")
+    print(f"ratio gateway/baseline       : {ratio:8.1%}  (target >= 50%)")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
