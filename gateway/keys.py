@@ -188,3 +188,7 @@ class Keys:
     def tag_index(self) -> str:
         """Set of every tag ever used (for pickers and the heat map)."""
         return self._k("tags")
+
+    def agent_status_log(self, user_id: str) -> str:
+        """Sorted set of an agent's status changes ("<ms>:<status>" by ms), for occupancy."""
+        return self._k("agent", user_id, "statuslog")

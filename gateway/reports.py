@@ -46,6 +46,8 @@ class ConvRecord:
     csat_score: int | None = None
     tags: tuple[str, ...] = ()
     product: str = ""
+    assigned_at: int | None = None
+    weight: float = 1.0
 
     @classmethod
     def from_hash(cls, row: dict[str, str]) -> ConvRecord:
@@ -76,6 +78,8 @@ class ConvRecord:
             csat_score=num("csat_score"),
             tags=tuple(dict.fromkeys(tags)),
             product=row.get("product") or "",
+            assigned_at=num("assigned_at"),
+            weight=float(row.get("weight") or 1.0),
         )
 
 
@@ -228,3 +232,51 @@ def to_csv(rows: list[dict[str, Any]]) -> str:
     for row in rows:
         writer.writerow({k: "" if v is None else v for k, v in row.items()})
     return out.getvalue()
+
+
+# --- occupancy -----------------------------------------------------------------------------------
+AVAILABLE = frozenset({"online"})
+
+
+def online_intervals(events: list[tuple[int, str]], start: int, end: int) -> list[tuple[int, int]]:
+    """Intervals within [start, end) when the agent was online, from their status changes
+    (time, status), which may begin before `start`."""
+    out: list[tuple[int, int]] = []
+    since: int | None = None
+    for at, status in sorted(events):
+        if at >= end:
+            break
+        if status in AVAILABLE and since is None:
+            since = at
+        elif status not in AVAILABLE and since is not None:
+            if at > start:
+                out.append((max(since, start), at))
+            since = None
+    if since is not None:
+        out.append((max(since, start), end))
+    return [(lo, hi) for lo, hi in out if hi > lo]
+
+
+def occupancy(
+    handled: list[ConvRecord],
+    events: list[tuple[int, str]],
+    capacity: float,
+    start: int,
+    end: int,
+) -> float | None:
+    """Share of the agent's capacity used while online: the weight of the conversations held
+    (accepted until resolved, or until `end`) x time, over capacity x online time."""
+    online = online_intervals(events, start, end)
+    available = capacity * sum(hi - lo for lo, hi in online)
+    if available <= 0:
+        return None
+    used = 0.0
+    for rec in handled:
+        if rec.assigned_at is None:
+            continue
+        held = (rec.assigned_at, rec.resolved_at if rec.resolved_at is not None else end)
+        for lo, hi in online:
+            overlap = min(held[1], hi) - max(held[0], lo)
+            if overlap > 0:
+                used += rec.weight * overlap
+    return round(used / available, 4)

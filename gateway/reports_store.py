@@ -16,13 +16,16 @@ _FIELDS = (
     "id", "channel_type", "channel_id", "created_at", "priority", "priority_rule", "team",
     "assignee", "last_agent", "status", "first_wait_start", "first_response_at",
     "first_response_due", "resolved_at", "resolution_due", "reopened", "survey_sent_at",
-    "csat_score", "tags", "product",
+    "csat_score", "tags", "product", "assigned_at", "weight",
 )  # fmt: skip
 
 
-async def load_records(redis: Redis, keys: Keys, start: int, end: int) -> list[ConvRecord]:
-    """Conversations created in [start, end). A conversation created in the range was active
-    at or after `start`, so the activity index narrows the scan."""
+async def load_records(
+    redis: Redis, keys: Keys, start: int, end: int, *, active: bool = False
+) -> list[ConvRecord]:
+    """Conversations created in [start, end) (with `active`: created before `end` and active
+    since `start`). A conversation created in the range was active at or after `start`, so the
+    activity index narrows the scan."""
     ids = await redis.zrangebyscore(keys.conversations_index(), start, "+inf")
     out: list[ConvRecord] = []
     for i in range(0, len(ids), BATCH):
@@ -32,7 +35,7 @@ async def load_records(redis: Redis, keys: Keys, start: int, end: int) -> list[C
         for values in await pipe.execute():
             row = {k: v for k, v in zip(_FIELDS, values, strict=True) if v is not None}
             created = int(float(row.get("created_at") or 0))
-            if row.get("id") and start <= created < end:
+            if row.get("id") and (active or start <= created) and created < end:
                 out.append(ConvRecord.from_hash(row))
     return out
 
@@ -139,3 +142,23 @@ async def set_tags(
     if tags:
         pipe.sadd(keys.tag_index(), *tags)
     await pipe.execute()
+
+
+async def agent_activity(
+    redis: Redis, keys: Keys, agent_ids: list[str], end: int
+) -> dict[str, tuple[float, list[tuple[int, str]]]]:
+    """Per agent: capacity and status changes up to `end` (for occupancy)."""
+    pipe = redis.pipeline(transaction=False)
+    for agent_id in agent_ids:
+        pipe.hget(keys.agent(agent_id), "capacity")
+        pipe.zrangebyscore(keys.agent_status_log(agent_id), "-inf", end)
+    values = await pipe.execute() if agent_ids else []
+    out = {}
+    for i, agent_id in enumerate(agent_ids):
+        capacity, log = values[2 * i], values[2 * i + 1]
+        events = []
+        for entry in log:
+            at, _, status = entry.partition(":")
+            events.append((int(at), status))
+        out[agent_id] = (float(capacity or 0), events)
+    return out

@@ -12,8 +12,8 @@ from gateway.api.http import ANY_USER, STAFF, error, ok, parse, requires, sessio
 from gateway.appkeys import GATEWAY
 from gateway.conversations import NotFound, Viewer, may_view
 from gateway.models import Role, now_ms
-from gateway.reports import ConvRecord, group_key, heat_map, summarize, to_csv
-from gateway.reports_store import live_view, load_records, set_tags
+from gateway.reports import ConvRecord, group_key, heat_map, occupancy, summarize, to_csv
+from gateway.reports_store import agent_activity, live_view, load_records, set_tags
 from gateway.surveys import AftercareSettings, load_settings
 
 routes = web.RouteTableDef()
@@ -100,6 +100,16 @@ async def summary(request: web.Request) -> web.Response:
         rows = summarize(records, gw.sla, by, min(end, now_ms()))
     except ValueError as exc:
         raise error(400, "invalid_field", f"by: {exc}", field="by") from None
+    if by == "agent":
+        # Occupancy counts every conversation held in the range, whenever it started.
+        held = await load_records(gw.redis, gw.keys, start, end, active=True)
+        agents = [r["key"] for r in rows if r["key"] != "(unassigned)"]
+        activity = await agent_activity(gw.redis, gw.keys, agents, end)
+        until = min(end, now_ms())
+        for row in rows:
+            capacity, events = activity.get(row["key"], (0.0, []))
+            mine = [r for r in held if r.agent == row["key"]]
+            row["occupancy"] = occupancy(mine, events, capacity, start, until)
     return _respond(request, rows, {"from": start, "to": end, "by": by})
 
 

@@ -10,7 +10,16 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from gateway.reports import ConvRecord, heat_map, iso_week, percentile, summarize, to_csv
+from gateway.reports import (
+    ConvRecord,
+    heat_map,
+    iso_week,
+    occupancy,
+    online_intervals,
+    percentile,
+    summarize,
+    to_csv,
+)
 from router.sla import load_sla
 
 SLA = load_sla(Path(__file__).resolve().parents[2] / "config" / "sla.toml")
@@ -218,3 +227,46 @@ def test_rule_tags_come_from_the_classification_rule():
 def test_csv_export():
     text = to_csv([{"key": "email", "volume": 4, "csat_score": None}])
     assert text == "key,volume,csat_score\nemail,4,\n"
+
+
+def test_occupancy_over_online_time():
+    # Online 09:00-12:00, away 12:00-13:00, online 13:00-18:00: 8 hours online.
+    events = [
+        (at(23, 8, 0), "offline"),
+        (at(23, 9, 0), "online"),
+        (at(23, 12, 0), "away"),
+        (at(23, 13, 0), "online"),
+        (at(23, 18, 0), "offline"),
+    ]
+    start, end = at(23, 0, 0), at(24, 0, 0)
+    assert online_intervals(events, start, end) == [
+        (at(23, 9, 0), at(23, 12, 0)),
+        (at(23, 13, 0), at(23, 18, 0)),
+    ]
+    held = [
+        # A chat held 10:00-11:00 (weight 1): 1 hour.
+        ConvRecord(
+            "a", "webchat", at(23, 10, 0), assigned_at=at(23, 10, 0), resolved_at=at(23, 11, 0)
+        ),
+        # An email (0.5) held 11:30-14:00, of which 11:30-12:00 and 13:00-14:00 online: 0.75 h.
+        ConvRecord(
+            "b",
+            "email",
+            at(23, 11, 0),
+            assigned_at=at(23, 11, 30),
+            resolved_at=at(23, 14, 0),
+            weight=0.5,
+        ),
+        # Still held at the end of the day: 17:00-18:00 online, weight 1: 1 hour.
+        ConvRecord("c", "webchat", at(23, 17, 0), assigned_at=at(23, 17, 0)),
+        # Never accepted: nothing.
+        ConvRecord("d", "webchat", at(23, 17, 0)),
+    ]
+    # (1 + 0.75 + 1) hours over capacity 2 x 8 hours.
+    assert occupancy(held, events, 2, start, end) == round(2.75 / 16, 4)
+    # A range that starts while online counts from its start: 10:00-12:00 -> 2 h, chat 1 h.
+    assert online_intervals(events, at(23, 10, 0), at(23, 12, 0)) == [
+        (at(23, 10, 0), at(23, 12, 0))
+    ]
+    assert occupancy(held[:1], events, 1, at(23, 10, 0), at(23, 12, 0)) == 0.5
+    assert occupancy(held, [], 2, start, end) is None  # never online

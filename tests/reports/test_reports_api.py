@@ -7,7 +7,7 @@ from __future__ import annotations
 import csv
 import io
 
-from tests.conftest import CallbackServer, Harness
+from tests.conftest import CallbackServer, Harness, wait_for
 from tests.reports.flow import answered, customer_writes
 from tests.reports.test_report_figures import RECORDS, at
 
@@ -137,3 +137,23 @@ async def test_tags_heat_map_and_live_view(gateway: Harness, callback_server: Ca
         "/api/v1/reports/live?format=csv&table=agents", headers=h.auth(h.admin_token)
     )
     assert "Eve" in await resp.text()
+
+
+async def test_agent_occupancy(gateway: Harness, callback_server: CallbackServer):
+    h = gateway
+    channel_id, secret = await h.api_channel(callback_server.url)
+    agent = await h.agent_online("gus@example.com", name="Gus")  # capacity 5
+    c1 = await customer_writes(h, channel_id, secret, "c1", "m1", "Hello")
+    await answered(h, agent, c1, "Hi")
+
+    async def occupancy() -> float | None:
+        report = await h.call("GET", "/api/v1/reports/summary?by=agent")
+        return next(r for r in report["rows"] if r["key"] == agent[0])["occupancy"]
+
+    # One conversation of weight 1 held for part of the online time, capacity 5.
+    assert 0 < await wait_for(occupancy) < 0.2
+    # After going offline the agent's online time stops growing; a fresh agent never online
+    # has no figure.
+    await h.call("PUT", "/api/v1/agents/me/status", agent[1], {"status": "offline"})
+    log = await h.gw.redis.zrange(h.gw.keys.agent_status_log(agent[0]), 0, -1)
+    assert [e.split(":")[1] for e in log] == ["online", "offline"]
