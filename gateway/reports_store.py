@@ -146,19 +146,19 @@ async def set_tags(
 
 async def agent_activity(
     redis: Redis, keys: Keys, agent_ids: list[str], end: int
-) -> dict[str, tuple[float, list[tuple[int, str]]]]:
-    """Per agent: capacity and status changes up to `end` (for occupancy)."""
+) -> dict[str, tuple[str, float, list[tuple[int, str]]]]:
+    """Per agent: name, capacity and status changes up to `end` (for occupancy)."""
     pipe = redis.pipeline(transaction=False)
     for agent_id in agent_ids:
-        pipe.hget(keys.agent(agent_id), "capacity")
+        pipe.hmget(keys.agent(agent_id), ["name", "capacity"])
         pipe.zrangebyscore(keys.agent_status_log(agent_id), "-inf", end)
     values = await pipe.execute() if agent_ids else []
     out = {}
     for i, agent_id in enumerate(agent_ids):
-        capacity, log = values[2 * i], values[2 * i + 1]
+        (name, capacity), log = values[2 * i], values[2 * i + 1]
         events = []
         for entry in log:
             at, _, status = entry.partition(":")
             events.append((int(at), status))
-        out[agent_id] = (float(capacity or 0), events)
+        out[agent_id] = (name or "", float(capacity or 0), events)
     return out

@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.social.spike import mention_report
 from gateway.api.http import ANY_USER, STAFF, error, ok, parse, requires, session
 from gateway.appkeys import GATEWAY
+from gateway.console.pages import CONSOLE_CSP, STATIC
 from gateway.conversations import NotFound, Viewer, may_view
 from gateway.models import Role, now_ms
 from gateway.reports import ConvRecord, group_key, heat_map, occupancy, summarize, to_csv
@@ -107,8 +108,9 @@ async def summary(request: web.Request) -> web.Response:
         activity = await agent_activity(gw.redis, gw.keys, agents, end)
         until = min(end, now_ms())
         for row in rows:
-            capacity, events = activity.get(row["key"], (0.0, []))
+            name, capacity, events = activity.get(row["key"], ("", 0.0, []))
             mine = [r for r in held if r.agent == row["key"]]
+            row["name"] = name
             row["occupancy"] = occupancy(mine, events, capacity, start, until)
     return _respond(request, rows, {"from": start, "to": end, "by": by})
 
@@ -171,3 +173,20 @@ async def put_settings(request: web.Request) -> web.Response:
     body = await parse(request, AftercareSettings)
     await gw.redis.set(gw.keys.reports_settings(), body.model_dump_json())
     return ok(body.model_dump())
+
+
+@routes.get("/reports")
+async def reports_page(request: web.Request) -> web.Response:
+    """The reports page (static; its script calls the API above with the console's token)."""
+    return web.Response(
+        body=(STATIC / "reports.html").read_bytes(),
+        content_type="text/html",
+        charset="utf-8",
+        headers={
+            "Content-Security-Policy": CONSOLE_CSP,
+            "X-Frame-Options": "DENY",
+            "X-Content-Type-Options": "nosniff",
+            "Referrer-Policy": "no-referrer",
+            "Cache-Control": "no-cache",
+        },
+    )

@@ -148,7 +148,9 @@ async def test_agent_occupancy(gateway: Harness, callback_server: CallbackServer
 
     async def occupancy() -> float | None:
         report = await h.call("GET", "/api/v1/reports/summary?by=agent")
-        return next(r for r in report["rows"] if r["key"] == agent[0])["occupancy"]
+        row = next(r for r in report["rows"] if r["key"] == agent[0])
+        assert row["name"] == "Gus"
+        return row["occupancy"]
 
     # One conversation of weight 1 held for part of the online time, capacity 5.
     assert 0 < await wait_for(occupancy) < 0.2
