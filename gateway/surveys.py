@@ -158,8 +158,14 @@ class Aftercare:
         """The conversation is still in the resolution this job was made for, and the job's
         message was not sent yet (marked first: a crash after it never sends twice)."""
         key = self.keys.conversation(payload["conversation_id"])
-        status, resolved_at = await self.redis.hmget(key, ["status", "resolved_at"])
+        status, resolved_at, answered = await self.redis.hmget(
+            key, ["status", "resolved_at", "first_response_at"]
+        )
         if status != "resolved" or str(resolved_at) != str(payload["resolved_at"]):
+            return False
+        if not answered:
+            # Closed without a reply (spam, a duplicate): nothing to rate. Sending anyway would
+            # also count the system message as the first response.
             return False
         return bool(await self.redis.hsetnx(key, marker, payload["resolved_at"]))
 

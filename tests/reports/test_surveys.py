@@ -6,7 +6,14 @@ from __future__ import annotations
 from gateway.models import now_ms
 from gateway.surveys import LinkSigner, SurveyLink
 from tests.conftest import CallbackServer, Harness, wait_for
-from tests.reports.flow import LINK, answered, customer_writes, resolve, system_texts
+from tests.reports.flow import (
+    LINK,
+    answered,
+    customer_writes,
+    offered_to,
+    resolve,
+    system_texts,
+)
 
 
 async def _resolved_with_survey(h: Harness, callback: CallbackServer) -> tuple[str, str]:
@@ -109,3 +116,24 @@ async def test_settings_validated_and_admin_only(gateway: Harness):
 
 async def _sent_with(callback: CallbackServer, needle: str) -> bool:
     return any(needle.encode() in raw for _, raw in callback.received)
+
+
+async def test_no_survey_for_a_conversation_closed_without_reply(
+    gateway: Harness, callback_server: CallbackServer
+):
+    h = gateway
+    channel_id, secret = await h.api_channel(callback_server.url)
+    agent = await h.agent_online("ian@example.com")
+    conversation_id = await customer_writes(h, channel_id, secret, "c1", "m1", "BUY CHEAP WATCHES")
+    await wait_for(lambda: offered_to(h, conversation_id, agent[0]))
+    await h.call("POST", f"/api/v1/conversations/{conversation_id}/accept", agent[1])
+    await resolve(h, agent[1], conversation_id)
+    resolved_at = (await h.gw.conversations.get(conversation_id))["resolved_at"]
+
+    async def job_done() -> bool:
+        return not await h.gw.redis.exists(h.gw.keys.job(f"survey:{conversation_id}:{resolved_at}"))
+
+    await wait_for(job_done)
+    assert await system_texts(h, conversation_id) == []
+    conv = await h.gw.conversations.get(conversation_id)
+    assert conv.get("first_response_at") is None and conv.get("survey_sent_at") is None
