@@ -98,7 +98,9 @@ async def summary(request: web.Request) -> web.Response:
     by = request.query.get("by", "channel")
     start, end, records = await _range_records(request)
     try:
-        rows = summarize(records, gw.sla, by, min(end, now_ms()))
+        # The policy in force (the admins' copy, else config/sla.toml).
+        sla = await gw.inbox.policies.sla()
+        rows = summarize(records, sla, by, min(end, now_ms()))
     except ValueError as exc:
         raise error(400, "invalid_field", f"by: {exc}", field="by") from None
     if by == "agent":
@@ -130,7 +132,8 @@ async def live(request: web.Request) -> web.Response:
     mention spikes of the last hour."""
     gw = request.app[GATEWAY]
     social = [c["id"] for c in await gw.channel_store.list() if c["type"] in SOCIAL_TYPES]
-    view = await live_view(gw.redis, gw.keys, now_ms(), social, list(gw.sla.classes))
+    classes = list((await gw.inbox.policies.sla()).classes)
+    view = await live_view(gw.redis, gw.keys, now_ms(), social, classes)
     if request.query.get("format") == "csv":
         table = request.query.get("table", "queue")
         if table not in ("queue", "agents", "sla_at_risk"):

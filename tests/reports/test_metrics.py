@@ -130,3 +130,33 @@ def test_multiprocess_mode_adds_up_processes(tmp_path: Path):
     assert value(m, "gateway_first_response_seconds_count", **fr) == 3
     # Shared state read at scrape time is reported once, not summed over processes.
     assert value(m, "gateway_queue_depth", priority="urgent") == 2
+
+
+async def test_sla_breach_counted_once(make_gateway):
+    first = await make_gateway()
+    second = await make_gateway()  # two routers: the breach is still counted once
+    policy = (await first.call("GET", "/api/v1/sla/classes"))["policy"]
+    normal = next(c for c in policy["classes"] if c["name"] == "normal")
+    normal["first_response"] = {"default": 1, "email": 3600}
+    await first.call("PUT", "/api/v1/sla/classes", json_body=policy)
+    channel_id, secret = await first.api_channel()
+    # Nobody is online: the conversation waits past its 1-second deadline.
+    await customer_writes(first, channel_id, secret, "c1", "m1", "hello?")
+
+    async def breached() -> float:
+        total = 0.0
+        for h in (first, second):
+            for (name, labels), v in (await scrape(h)).items():
+                if name == "gateway_sla_breaches_total" and ("clock", "first_response") in labels:
+                    total += v
+        return total
+
+    assert await wait_for(breached, timeout=30) == 1
+    # The conversation's log shows the escalation, and nothing counts it twice later.
+    await wait_for(lambda: _escalated(first))
+    assert await breached() == 1
+
+
+async def _escalated(h: Harness) -> bool:
+    rows = (await h.call("GET", "/api/v1/conversations?status=open"))["conversations"]
+    return bool(rows) and rows[0]["priority"] == "high"
