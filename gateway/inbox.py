@@ -69,12 +69,7 @@ class Inbox:
             )
             if duplicate:
                 return _duplicate(duplicate, contact_id or "")
-            tier = msg.contact.tier
-            if contact_id and not tier:
-                tier = await self.redis.hget(k.contact(contact_id), "tier")
-            result = await self._run(
-                msg, contact_id, conv_id, tier, dedupe_key, identity_key, thread_key
-            )
+            result = await self._run(msg, contact_id, conv_id, dedupe_key, identity_key, thread_key)
             if result is not None:
                 return result
         raise IngestConflict(f"ingest of {msg.channel_id}/{msg.external_id} kept conflicting")
@@ -84,7 +79,6 @@ class Inbox:
         msg: InboundMessage,
         contact_id: str | None,
         conv_id: str | None,
-        tier: str | None,
         dedupe_key: str,
         identity_key: str,
         thread_key: str,
@@ -98,10 +92,10 @@ class Inbox:
         policies = await self.policies.current()
         sla, classifier = policies.sla, policies.classifier
         channel = msg.channel_type.value
-        complaints = 0
-        if classifier.repeat_window_ms and contact_id:
-            complaints = await self._complaints(
-                contact_id, conv_id, now, classifier.repeat_window_ms
+        tier, complaints = msg.contact.tier, 0
+        if contact_id:
+            tier, complaints = await self._contact_facts(
+                contact_id, conv_id, tier, now, classifier.repeat_window_ms
             )
         verdict = classifier.classify(msg.text, tier, msg.meta, channel, complaints)
         due = sla.first_response_due(verdict.class_name, channel, now)
@@ -182,14 +176,32 @@ class Inbox:
                 log.exception("after-ingest notification failed for %s", conversation_id)
         return result
 
-    async def _complaints(
-        self, contact_id: str, conv_id: str | None, now: int, window_ms: int
-    ) -> int:
-        """The customer's unresolved complaints in the window: their conversations active in
-        it and not resolved, plus every reopening, plus this message if it starts a new one."""
-        ids = await self.redis.zrangebyscore(
-            self.keys.contact_conversations(contact_id), now - window_ms, "+inf", start=0, num=50
-        )
+    async def _contact_facts(
+        self, contact_id: str, conv_id: str | None, tier: str | None, now: int, window_ms: int
+    ) -> tuple[str | None, int]:
+        """A known contact's tier (unless the message gave one) and unresolved complaints,
+        read together (one round trip saved per message of a returning customer)."""
+        if tier and not window_ms:
+            return tier, 0
+        pipe = self.redis.pipeline(transaction=False)
+        if not tier:
+            pipe.hget(self.keys.contact(contact_id), "tier")
+        if window_ms:
+            pipe.zrangebyscore(
+                self.keys.contact_conversations(contact_id),
+                now - window_ms, "+inf", start=0, num=50,
+            )  # fmt: skip
+        found = await pipe.execute()
+        if not tier:
+            tier = found.pop(0)
+        if not window_ms:
+            return tier, 0
+        return tier, await self._complaints(found[0], conv_id)
+
+    async def _complaints(self, ids: list[str], conv_id: str | None) -> int:
+        """The customer's unresolved complaints in the window (``ids``: their conversations
+        active in it): those not resolved, plus every reopening, plus this message if it
+        starts a new one."""
         if not ids:
             return 1
         pipe = self.redis.pipeline(transaction=False)

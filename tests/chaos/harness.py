@@ -1,0 +1,231 @@
+"""Crash harness: a real `gateway serve` subprocess (killable, restartable on the same port and
+data directory) on a separately started embedded Redis, a customer posting signed API-channel
+messages and an agent replying, each recording what the gateway acknowledged."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import secrets
+import socket
+import subprocess
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+from adapters.api.signing import sign
+
+ADMIN_EMAIL = "chaos@example.com"
+ADMIN_PASSWORD = "chaos-password-123"
+TIMEOUT = aiohttp.ClientTimeout(total=5)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class GatewayProcess:
+    """`gateway serve` with REDIS_URL set, so Redis outlives it."""
+
+    def __init__(self, data_dir: Path, redis_url: str) -> None:
+        self.port = free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.data_dir = data_dir
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "GATEWAY_DATA_DIR": str(data_dir),
+            "GATEWAY_PORT": str(self.port),
+            "GATEWAY_PUBLIC_URL": self.base,
+            "GATEWAY_ADMIN_EMAIL": ADMIN_EMAIL,
+            "GATEWAY_ADMIN_PASSWORD": ADMIN_PASSWORD,
+            "GATEWAY_LOG_LEVEL": "WARNING",
+            "GATEWAY_OUTBOX_BACKOFF_BASE_SECONDS": "0.2",
+            "GATEWAY_OUTBOX_BACKOFF_MAX_SECONDS": "1",
+            "GATEWAY_OUTBOX_MAX_ATTEMPTS": "50",
+            "GATEWAY_SHUTDOWN_GRACE_SECONDS": "1",
+        }
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.starts = 0
+
+    def start(self) -> None:
+        log = open(self.data_dir / "gateway.log", "ab")
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "gateway.cli", "serve"],
+            env=self.env,
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=log,
+        )
+        log.close()
+        self.starts += 1
+
+    async def ready(self, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            while time.monotonic() < deadline:
+                assert self.proc is not None and self.proc.poll() is None, self.log_tail()
+                try:
+                    async with http.get(f"{self.base}/readyz") as resp:
+                        if resp.status == 200:
+                            return
+                except (aiohttp.ClientError, TimeoutError):
+                    pass
+                await asyncio.sleep(0.1)
+        raise AssertionError(f"gateway not ready within {timeout}s: {self.log_tail()}")
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+
+    def log_tail(self) -> str:
+        path = self.data_dir / "gateway.log"
+        return path.read_text(errors="replace")[-1500:] if path.exists() else ""
+
+
+@dataclass
+class Callback:
+    """The API channel's callback endpoint: counts deliveries by Idempotency-Key."""
+
+    url: str = ""
+    keys: Counter[str] = field(default_factory=Counter)
+    server: TestServer | None = None
+
+    async def start(self) -> None:
+        async def handler(request: web.Request) -> web.Response:
+            await request.read()
+            self.keys[request.headers.get("Idempotency-Key", "")] += 1
+            return web.json_response({"id": secrets.token_hex(4)})
+
+        async def head(_request: web.Request) -> web.Response:
+            return web.Response()
+
+        app = web.Application()
+        app.router.add_post("/callback", handler)
+        app.router.add_route("HEAD", "/callback", head)
+        self.server = TestServer(app)
+        await self.server.start_server()
+        self.url = str(self.server.make_url("/callback"))
+
+    async def close(self) -> None:
+        if self.server:
+            await self.server.close()
+
+
+@dataclass
+class Traffic:
+    """Customers posting and an admin replying while the gateway or Redis is being crashed."""
+
+    base: str
+    channel_id: str
+    secret: str
+    token: str
+    customers: int = 12
+    acked: dict[str, str] = field(default_factory=dict)  # message id -> conversation id
+    refused: int = 0  # attempts answered 5xx or not at all (retried later, like a platform)
+    replies: set[str] = field(default_factory=set)  # "<conversation>:<seq>" accepted (201)
+    reply_failures: int = 0
+
+    async def customer(self, stop: asyncio.Event, drain_seconds: float = 60.0) -> None:
+        """Posts new messages until ``stop``; a refused one is retried later (as a platform
+        does) until it is acknowledged or the drain time after ``stop`` runs out."""
+        pending: list[int] = []
+        n = 0
+        deadline = None
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            while True:
+                if stop.is_set():
+                    deadline = deadline or time.monotonic() + drain_seconds
+                    if not pending or time.monotonic() > deadline:
+                        return
+                if pending and (stop.is_set() or n % 3 == 0):
+                    index = pending.pop(0)
+                else:
+                    index, n = n, n + 1
+                if not await self._post(http, index):
+                    pending.append(index)
+                    await asyncio.sleep(0.1)
+
+    async def _post(self, http: aiohttp.ClientSession, index: int) -> bool:
+        customer = f"cust-{index % self.customers}"
+        payload = {"message_id": f"m-{index}", "sender": {"id": customer}, "text": f"hi {index}"}
+        body = json.dumps(payload).encode()
+        headers = {"X-Gateway-Signature": sign(self.secret, body),
+                   "Content-Type": "application/json"}  # fmt: skip
+        try:
+            async with http.post(f"{self.base}/channels/{self.channel_id}/messages",
+                                 data=body, headers=headers) as resp:  # fmt: skip
+                data = await resp.json() if resp.status < 300 else None
+                status = resp.status
+        except (aiohttp.ClientError, TimeoutError, ValueError):
+            self.refused += 1
+            return False
+        if 200 <= status < 300 and data:
+            self.acked[payload["message_id"]] = data["conversation_id"]
+            return True
+        assert status >= 500, f"unexpected {status} for an inbound message"
+        self.refused += 1
+        return False
+
+    async def agent(self, stop: asyncio.Event) -> None:
+        n = 0
+        async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+            while not stop.is_set():
+                conversations = sorted(set(self.acked.values()))
+                if not conversations:
+                    await asyncio.sleep(0.1)
+                    continue
+                conversation = conversations[n % len(conversations)]
+                n += 1
+                try:
+                    async with http.post(
+                        f"{self.base}/api/v1/conversations/{conversation}/messages",
+                        json={"text": f"reply {n}"},
+                        headers={"Authorization": f"Bearer {self.token}"},
+                    ) as resp:
+                        if resp.status == 201:
+                            seq = (await resp.json())["message"]["seq"]
+                            self.replies.add(f"{conversation}:{seq}")
+                        else:
+                            assert resp.status >= 500, f"reply refused with {resp.status}"
+                            self.reply_failures += 1
+                except (aiohttp.ClientError, TimeoutError):
+                    self.reply_failures += 1
+                await asyncio.sleep(0.15)
+
+
+async def setup_gateway(gateway: GatewayProcess, callback_url: str) -> tuple[str, str, str]:
+    """Admin login and an API channel with a callback: (token, channel id, secret)."""
+    secret = secrets.token_hex(16)
+    login = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
+    config = {"secret": secret, "callback_url": callback_url}
+    async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
+        async with http.post(f"{gateway.base}/api/v1/auth/login", json=login) as resp:
+            assert resp.status == 200, await resp.text()
+            token = (await resp.json())["token"]
+        body: dict[str, Any] = {"type": "api", "name": "chaos", "config": config}
+        headers = {"Authorization": f"Bearer {token}"}
+        async with http.post(f"{gateway.base}/api/v1/channels", json=body, headers=headers) as resp:
+            assert resp.status == 201, await resp.text()
+            channel_id = (await resp.json())["channel"]["id"]
+    return token, channel_id, secret
