@@ -109,6 +109,14 @@ class LinkSigner:
 
 
 # --- the jobs ----------------------------------------------------------------------------------
+# Mark a job's message as sent for this resolution, unless it already was (KEYS: conversation;
+# ARGV: marker field, resolution time). A later resolution of the same conversation marks anew.
+_MARK = """
+if redis.call('HGET', KEYS[1], ARGV[1]) == ARGV[2] then return 0 end
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+return 1
+"""
+
 SendSystem = Callable[[str, str], Awaitable[None]]
 Count = Callable[[str], None]
 
@@ -131,6 +139,7 @@ class Aftercare:
         self.public_url = public_url  # read when sending: tests and proxies set it late
         self.count = count
         self.clock = clock
+        self._mark = redis.register_script(_MARK)
 
     def jobs(self, conversation_id: str, resolved_at: int) -> tuple[str, str]:
         """Job ids, one per resolution: resolving twice schedules nothing twice."""
@@ -167,7 +176,7 @@ class Aftercare:
             # Closed without a reply (spam, a duplicate): nothing to rate. Sending anyway would
             # also count the system message as the first response.
             return False
-        return bool(await self.redis.hsetnx(key, marker, payload["resolved_at"]))
+        return bool(await self._mark(keys=[key], args=[marker, payload["resolved_at"]]))
 
     async def send_survey(self, payload: dict[str, Any]) -> None:
         if not await self._still_resolved(payload, "survey_for"):

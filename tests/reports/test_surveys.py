@@ -137,3 +137,29 @@ async def test_no_survey_for_a_conversation_closed_without_reply(
     assert await system_texts(h, conversation_id) == []
     conv = await h.gw.conversations.get(conversation_id)
     assert conv.get("first_response_at") is None and conv.get("survey_sent_at") is None
+
+
+async def test_each_resolution_gets_its_survey_once(
+    gateway: Harness, callback_server: CallbackServer
+):
+    h = gateway
+    channel_id, secret = await h.api_channel(callback_server.url)
+    agent = await h.agent_online("jo@example.com")
+    conversation_id = await customer_writes(h, channel_id, secret, "c1", "m1", "Help")
+    await answered(h, agent, conversation_id, "Done")
+    await resolve(h, agent[1], conversation_id)
+
+    async def surveys(n: int) -> bool:
+        return sum("/survey/" in t for t in await system_texts(h, conversation_id)) == n
+
+    await wait_for(lambda: surveys(1))
+    first = (await h.gw.conversations.get(conversation_id))["resolved_at"]
+    # Running the same job again (a process died after sending) sends nothing.
+    payload = {"conversation_id": conversation_id, "resolved_at": first}
+    await h.gw.aftercare.send_survey(payload)
+    assert await surveys(1)
+    # The customer writes again, it is answered and resolved again: a new survey.
+    await customer_writes(h, channel_id, secret, "c1", "m2", "One more thing")
+    await answered(h, agent, conversation_id, "Sure")
+    await resolve(h, agent[1], conversation_id)
+    await wait_for(lambda: surveys(2))
