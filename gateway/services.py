@@ -211,8 +211,9 @@ class Gateway:
         url = self.settings.spike_webhook_url
         if url and self.http is not None:
             try:
-                async with self.http.post(url, json=alert,
-                                          timeout=aiohttp.ClientTimeout(total=10)) as resp:
+                async with self.http.post(
+                    url, json=alert, timeout=aiohttp.ClientTimeout(total=10)
+                ) as resp:
                     if resp.status >= 400:
                         log.warning("spike webhook answered %s", resp.status)
             except (aiohttp.ClientError, TimeoutError) as exc:
@@ -228,17 +229,20 @@ class Gateway:
         self, result: IngestResult, msg: InboundMessage, assignee: str, offered_to: str
     ) -> None:
         message = await self.conversations.message(result.conversation_id, result.seq)
-        await self._publish_message(
-            result.conversation_id, message, extra_users=[assignee, offered_to]
+        # The ingest script answered who holds the conversation: no need to read it again.
+        users, roles = _audience_of(assignee, offered_to)
+        await self.events.publish(
+            "message.created",
+            {"conversation_id": result.conversation_id, "message": message},
+            users,
+            roles,
         )
-        if not assignee and not offered_to:
+        if not users:
             await self.kick_router()
 
     async def _audience(self, conversation_id: str) -> tuple[list[str], list[str]]:
         assignee, offered = await self.conversations.raw(conversation_id, "assignee", "offered_to")
-        users = [u for u in (assignee, offered) if u]
-        roles = list(STAFF_ROLES) if users else [*STAFF_ROLES, "agent"]
-        return users, roles
+        return _audience_of(assignee, offered)
 
     async def _publish_message(
         self, conversation_id: str, message: dict[str, Any], extra_users: list[str] | None = None
@@ -474,3 +478,9 @@ def _write_file(path: Path, data: bytes) -> None:
     tmp = path.with_suffix(path.suffix + ".tmp")
     tmp.write_bytes(data)
     tmp.replace(path)
+
+
+def _audience_of(assignee: str | None, offered_to: str | None) -> tuple[list[str], list[str]]:
+    """Who hears of a conversation's messages: its holder and staff, or every agent if none."""
+    users = [u for u in (assignee, offered_to) if u]
+    return users, list(STAFF_ROLES) if users else [*STAFF_ROLES, "agent"]
