@@ -196,8 +196,10 @@ async def test_bounce_marks_the_reply_failed_and_auto_replies_open_nothing(
 
 
 async def test_smtp_failures_reach_the_agent(
-    gateway: Harness, imap_server: ImapServer, smtp_server: SmtpServer
+    make_gateway: MakeGateway, imap_server: ImapServer, smtp_server: SmtpServer
 ):
+    # Enough attempts that the transient failure is still being retried when it clears.
+    gateway = await make_gateway(outbox_max_attempts=1000)
     channel_id = await email_channel(gateway, imap_server, smtp_server, use_idle="never")
     await connected(gateway, channel_id)
     await imap_server.append(make_mail("gone@customer.example", "q1", "question"))

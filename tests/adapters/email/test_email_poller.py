@@ -4,7 +4,6 @@ exercised in test_email_e2e.py)."""
 
 from __future__ import annotations
 
-import asyncio
 import os
 
 import pytest
@@ -152,9 +151,10 @@ async def test_uidvalidity_change_rescans_and_dedupes_by_message_id(
     await imap_server.command("CREATE", '"Support"')
     await imap_server.append(one, folder="Support")
     await imap_server.append(make_mail("c@example.com", "three", "three"), folder="Support")
-    await delivered(rec, 3)
-    await asyncio.sleep(2)  # a few more polls: nothing else may arrive
-    assert [m.text for m in rec.delivered] == ["one", "two", "three"]
+    # Mail is handled in UID order: once this marker is in, everything before it was handled.
+    await imap_server.append(make_mail("d@example.com", "marker", "marker"), folder="Support")
+    await wait_for(lambda: _is(rec.delivered and rec.delivered[-1].text == "marker"), timeout=90)
+    assert [m.text for m in rec.delivered] == ["one", "two", "three", "marker"]
 
 
 async def test_initial_import_takes_recent_mail_or_only_new_mail(
@@ -190,18 +190,24 @@ async def _seen(imap: ImapServer) -> bool:
 
 async def test_one_poller_per_mailbox_across_processes(imap_server, smtp_server, make_adapter):
     config = email_config(imap_server, smtp_server)
-    first, rec1 = await make_adapter(config)
-    second, rec2 = await make_adapter(config, recorder=Recorder())  # same channel, 2nd process
-    await connected(first)
+    one = await make_adapter(config)
+    two = await make_adapter(config, recorder=Recorder())  # the same channel, a 2nd process
+
+    async def holder():
+        found = [pair for pair in (one, two) if pair[0].poller.status.get("state") == "connected"]
+        return found[0] if found else None
+
+    (active, active_rec) = await wait_for(holder, timeout=90)
+    (standby, standby_rec) = two if active is one[0] else one
     await imap_server.append(make_mail("a@example.com", "one", "one"))
-    await delivered(rec1, 1)
-    assert second.poller.status["state"] == "starting" and not rec2.delivered
-    await first.stop()  # the holder goes away; the other process takes over the lease
-    await connected(second)
+    await delivered(active_rec, 1)
+    assert standby.poller.status["state"] == "starting" and not standby_rec.delivered
+    await active.stop()  # the holder goes away; the other process takes over the lease
+    await connected(standby)
     await imap_server.append(make_mail("b@example.com", "two", "two"))
-    await delivered(rec2, 1)
-    assert [m.text for m in rec1.delivered] == ["one"]
-    assert [m.text for m in rec2.delivered] == ["two"]
+    await delivered(standby_rec, 1)
+    assert [m.text for m in active_rec.delivered] == ["one"]
+    assert [m.text for m in standby_rec.delivered] == ["two"]
 
 
 async def test_reconnects_after_the_server_goes_away(start_imap, smtp_server, make_adapter):
