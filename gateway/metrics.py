@@ -113,6 +113,40 @@ class Metrics:
             multiprocess_mode="max",
         )
 
+        # Adapter health, reported by adapters through Gateway.adapter_health (needs an
+        # AdapterContext callback: see docs/reports.md).
+        self.poll_lag = Gauge(
+            "gateway_adapter_poll_lag_seconds",
+            "How far behind the platform a channel's poller is",
+            ["channel_id"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.poll_ok = Gauge(
+            "gateway_adapter_last_poll_success_timestamp_seconds",
+            "When a channel's poller last succeeded",
+            ["channel_id"],
+            registry=reg,
+            multiprocess_mode="max",
+        )
+        self.token_errors = Counter(
+            "gateway_adapter_token_refresh_errors_total",
+            "Failed access-token refreshes per channel",
+            ["channel_id"],
+            registry=reg,
+        )
+
+    def adapter_health(self, channel_id: str, name: str, value: float) -> None:
+        """name: poll_lag (seconds), poll_ok (epoch seconds) or token_error (count)."""
+        if name == "poll_lag":
+            self.poll_lag.labels(channel_id=channel_id).set(value)
+        elif name == "poll_ok":
+            self.poll_ok.labels(channel_id=channel_id).set(value)
+        elif name == "token_error":
+            self.token_errors.labels(channel_id=channel_id).inc(value)
+        else:
+            raise ValueError(f"unknown adapter health figure {name!r}")
+
     def render(self, queue: Mapping[str, tuple[int, float]] | None = None) -> bytes:
         """The text exposition; `queue` maps class -> (depth, oldest wait in seconds)."""
         if self.multiprocess:

@@ -8,8 +8,10 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from prometheus_client.parser import text_string_to_metric_families
 
+from gateway.metrics import Metrics
 from tests.conftest import CallbackServer, Harness, wait_for
 from tests.reports.flow import answered, customer_writes, offered_to, resolve
 
@@ -160,3 +162,17 @@ async def test_sla_breach_counted_once(make_gateway):
 async def _escalated(h: Harness) -> bool:
     rows = (await h.call("GET", "/api/v1/conversations?status=open"))["conversations"]
     return bool(rows) and rows[0]["priority"] == "high"
+
+
+def test_adapter_health_figures():
+    m = Metrics()
+    m.adapter_health("ch1", "poll_lag", 12.5)
+    m.adapter_health("ch1", "poll_ok", 1_700_000_000)
+    m.adapter_health("ch1", "token_error", 1)
+    m.adapter_health("ch1", "token_error", 1)
+    got = samples(m.render().decode())
+    assert value(got, "gateway_adapter_poll_lag_seconds", channel_id="ch1") == 12.5
+    assert value(got, "gateway_adapter_last_poll_success_timestamp_seconds", channel_id="ch1") > 0
+    assert value(got, "gateway_adapter_token_refresh_errors_total", channel_id="ch1") == 2
+    with pytest.raises(ValueError):
+        m.adapter_health("ch1", "mood", 1)
