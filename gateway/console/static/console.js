@@ -1,7 +1,7 @@
 // The console's entry point: sign-in, presence, page routing (#/inbox, #/channels, ...) and the
 // live event stream that keeps the inbox and the open conversation current.
 
-import { api, isAdmin, login, logout, session, whenUnauthorized } from "./api.js";
+import { api, isAdmin, isStaff, login, logout, session, whenUnauthorized } from "./api.js";
 import { cannedPage, channelsPage, usersPage } from "./admin.js";
 import {
   closeConversation, initConversation, lastSeqs, onConversation, onMessage, onRead, onTyping,
@@ -20,6 +20,16 @@ const live = new Live({
   },
   syncState: lastSeqs,
 });
+
+// A spike of social mentions (supervisors and admins): a banner until dismissed.
+function showSpike(alert) {
+  const when = new Date(alert.bucket_start).toLocaleTimeString();
+  $("#spike-text").textContent = `Mention spike on ${alert.channel_type} (${alert.channel_id}): `
+    + `${alert.count} mentions in ${Math.round(alert.bucket_seconds / 60)} minutes from ${when}, `
+    + `baseline ${alert.baseline}. New mentions are classed sensitive.`;
+  $("#spike-banner").hidden = false;
+}
+$("#spike-dismiss").addEventListener("click", () => { $("#spike-banner").hidden = true; });
 
 function handleEvent(type, data) {
   switch (type) {
@@ -58,6 +68,9 @@ function handleEvent(type, data) {
     case "conversation.read":
       onRead(data);
       break;
+    case "mention.spike":
+      showSpike(data);
+      break;
     case "agent.status":
       if (data.agent_id === session.user.id) $("#presence").value = data.status;
       break;
@@ -87,7 +100,9 @@ async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
   $("#me-name").textContent = `${session.user.name} (${session.user.role})`;
-  for (const link of document.querySelectorAll("#nav a[data-role]")) link.hidden = !isAdmin();
+  for (const link of document.querySelectorAll("#nav a[data-role]")) {
+    link.hidden = link.dataset.role === "staff" ? !isStaff() : !isAdmin();
+  }
   initInbox({ open: openConversation });
   initConversation(live);
   try {

@@ -155,6 +155,8 @@ function renderHeader() {
       h("span", { class: `prio prio-${c.priority}`, text: c.priority }),
       c.first_response_at ? null : h("span", { class: "sla", dataset: { due: c.first_response_due || "" } }),
       windowEnd ? h("span", { class: "window", dataset: { window: windowEnd } }) : null,
+      view.channel && view.channel.public_replies
+        ? h("span", { class: "public-warning", text: "Replies here are public" }) : null,
       c.subject ? h("span", { class: "muted", text: c.subject }) : null),
     h("div", { class: "actions" }, actions),
   );
@@ -163,15 +165,11 @@ function renderHeader() {
 function transferControl() {
   const team = h("input", { placeholder: "team", "aria-label": "Transfer to team", size: "8" });
   const agent = h("select", { "aria-label": "Transfer to agent" }, h("option", { value: "", text: "agent…" }));
-  if (isStaff()) {
-    api("GET", "/users").then((d) => {
-      for (const u of d.users) {
-        if (u.id !== view.conv.assignee) agent.appendChild(h("option", { value: u.id, text: `${u.name} (${u.status})` }));
-      }
-    }, () => {});
-  } else {
-    agent.hidden = true;
-  }
+  api("GET", "/agents").then((d) => {
+    for (const u of d.agents) {
+      if (u.id !== view.conv.assignee) agent.appendChild(h("option", { value: u.id, text: `${u.name} (${u.status})` }));
+    }
+  }, () => {});
   const go = () => {
     const body = agent.value ? { agent_id: agent.value } : { team: team.value.trim() };
     if (!body.agent_id && !body.team) { toast("Pick an agent or type a team", "error"); return; }
