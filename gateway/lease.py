@@ -15,7 +15,7 @@ from collections.abc import Awaitable, Callable
 
 from redis.asyncio import Redis
 
-from gateway.tasks import cancel_and_wait
+from gateway.tasks import cancel_and_wait, raise_if_cancelled
 
 log = logging.getLogger(__name__)
 
@@ -64,7 +64,9 @@ async def run_while_leased(
     renew_every = lease.ttl_ms / 3000
     try:
         while True:
-            if not await lease.acquire():
+            acquired = await lease.acquire()
+            raise_if_cancelled()
+            if not acquired:
                 await asyncio.sleep(retry_seconds)
                 continue
             task = asyncio.create_task(work())
@@ -73,7 +75,9 @@ async def run_while_leased(
                     done, _ = await asyncio.wait({task}, timeout=renew_every)
                     if done:
                         break
-                    if not await lease.renew():
+                    renewed = await lease.renew()
+                    raise_if_cancelled()
+                    if not renewed:
                         break
             finally:
                 await cancel_and_wait(task)
@@ -81,6 +85,7 @@ async def run_while_leased(
                 log.error("leased work %s failed", lease.key, exc_info=task.exception())
             # Lost, crashed or finished: hand the lease back and try again after a pause.
             await lease.release()
+            raise_if_cancelled()
             await asyncio.sleep(retry_seconds)
     finally:
         with contextlib.suppress(Exception):

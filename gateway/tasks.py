@@ -14,6 +14,13 @@ import logging
 log = logging.getLogger(__name__)
 
 
+def raise_if_cancelled() -> None:
+    """Call after awaiting Redis in a loop: re-raises a cancellation redis-py swallowed."""
+    task = asyncio.current_task()
+    if task is not None and task.cancelling():
+        raise asyncio.CancelledError
+
+
 async def cancel_and_wait(task: asyncio.Task[object] | None, timeout: float = 10.0) -> None:
     if task is None:
         return
