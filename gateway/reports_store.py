@@ -10,8 +10,13 @@ from redis.asyncio import Redis
 
 from gateway.keys import Keys
 from gateway.reports import ConvRecord
+from router.sla import running_clocks
 
 BATCH = 500
+_CLOCK_FIELDS = (
+    "status", "waiting_since", "first_response_at", "first_response_due", "next_response_due",
+    "resolution_due", "priority", "channel_type", "assignee",
+)  # fmt: skip
 _FIELDS = (
     "id", "channel_type", "channel_id", "created_at", "priority", "priority_rule", "team",
     "assignee", "last_agent", "status", "first_wait_start", "first_response_at",
@@ -87,29 +92,31 @@ async def live_view(
                 "capacity": card.get("capacity", 0),
             }
         )
-    due = await redis.zrangebyscore(keys.sla_watch(), "-inf", now + horizon_ms, withscores=True)
-    at_risk = []
+    # Candidates from the SLA watch; the verdict from the conversation's running clocks (the
+    # watch may still hold a check for a clock a reply has just stopped).
+    due = await redis.zrangebyscore(keys.sla_watch(), "-inf", now + horizon_ms)
     pipe = redis.pipeline(transaction=False)
-    for conversation_id, _ in due:
-        pipe.hmget(
-            keys.conversation(conversation_id), ["priority", "channel_type", "assignee", "status"]
-        )
+    for conversation_id in due:
+        pipe.hmget(keys.conversation(conversation_id), list(_CLOCK_FIELDS))
     rows = await pipe.execute() if due else []
-    for (conversation_id, score), (priority, channel, assignee, status) in zip(
-        due, rows, strict=True
-    ):
-        if status in (None, "resolved"):
+    at_risk = []
+    for conversation_id, values in zip(due, rows, strict=True):
+        row = {k: v for k, v in zip(_CLOCK_FIELDS, values, strict=True) if v is not None}
+        clocks = [c for c in running_clocks(row) if c.due <= now + horizon_ms]
+        if not clocks:
             continue
         at_risk.append(
             {
                 "conversation_id": conversation_id,
-                "due": int(score),
-                "overdue": score <= now,
-                "priority": priority,
-                "channel_type": channel,
-                "assignee": assignee,
+                "clock": clocks[0].name,
+                "due": clocks[0].due,
+                "overdue": clocks[0].due <= now,
+                "priority": row.get("priority"),
+                "channel_type": row.get("channel_type"),
+                "assignee": row.get("assignee"),
             }
         )
+    at_risk.sort(key=lambda r: r["due"])
     spikes = []
     for channel_id in social_channels:
         for raw, score in await redis.zrangebyscore(

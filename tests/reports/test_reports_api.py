@@ -126,8 +126,11 @@ async def test_tags_heat_map_and_live_view(gateway: Harness, callback_server: Ca
     live = await h.call("GET", "/api/v1/reports/live")
     agents = {a["name"]: a for a in live["agents"]}
     assert agents["Eve"]["status"] == "online" and agents["Eve"]["load"] >= 1
-    # c2 is offered to Eve (or waiting): its first-response deadline is within 10 minutes.
-    assert c2 in {r["conversation_id"] for r in live["sla_at_risk"]}
+    # c2 is offered to Eve (or waiting): its first-response deadline is within 10 minutes;
+    # c1 is answered: its next deadline is the resolution, two days away.
+    risk = {r["conversation_id"]: r for r in live["sla_at_risk"]}
+    assert risk[c2]["clock"] == "first_response" and not risk[c2]["overdue"]
+    assert c1 not in risk
     assert live["mention_spikes"] == []
     resp = await h.client.get("/api/v1/reports/live?format=csv", headers=h.auth(h.admin_token))
     assert resp.status == 200
