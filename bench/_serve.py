@@ -15,6 +15,10 @@ from pathlib import Path
 
 ADMIN_EMAIL = "bench@example.com"
 ADMIN_PASSWORD = "bench-password-123"
+NO_HIREDIS = (
+    "import sys; sys.modules['hiredis'] = None; from gateway.cli import main; "
+    "raise SystemExit(main(['serve']))"
+)
 
 
 def free_port() -> int:
@@ -49,7 +53,15 @@ def http_json(method: str, url: str, body: object = None, token: str = "") -> di
 class GatewayProcess:
     """`python -m gateway.cli serve` on a free port; embedded Redis unless ``redis_url``."""
 
-    def __init__(self, data_dir: Path, redis_url: str = "", port: int = 0, **env: str) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        redis_url: str = "",
+        port: int = 0,
+        hiredis: bool = True,
+        **env: str,
+    ) -> None:
+        self.hiredis = hiredis
         self.data_dir = data_dir
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -68,8 +80,11 @@ class GatewayProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
+        command = [sys.executable, "-m", "gateway.cli", "serve"]
+        if not self.hiredis:  # redis-py falls back to its pure-Python reply parser
+            command = [sys.executable, "-c", NO_HIREDIS]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "gateway.cli", "serve"],
+            command,
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,

@@ -157,6 +157,11 @@ def main() -> int:
     parser.add_argument("--requests", type=int, default=3000)
     parser.add_argument("--concurrency", type=int, default=32)
     parser.add_argument("--rounds", type=int, default=2)
+    parser.add_argument(
+        "--no-hiredis",
+        action="store_true",
+        help="also run a gateway without hiredis (pure-Python Redis parser)",
+    )
     parser.add_argument("--profile", metavar="PATH", help="py-spy collapsed stacks of the gateway")
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--generate", help=argparse.SUPPRESS)
@@ -181,6 +186,8 @@ def main() -> int:
     )
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
         gateway = GatewayProcess(Path(tmp))
+        # The same gateway without hiredis (redis-py's pure-Python parser), on its own Redis.
+        plain = GatewayProcess(Path(tmp) / "plain", hiredis=False)
         try:
             wait_http(f"http://127.0.0.1:{base_port}/readyz")
             gateway.start()
@@ -189,7 +196,12 @@ def main() -> int:
                 "baseline": f"http://127.0.0.1:{base_port}/channels/x/messages",
                 "gateway": f"{gateway.base}/channels/{channel}/messages",
             }
-            rates: dict[str, list[float]] = {"baseline": [], "gateway": []}
+            if args.no_hiredis:
+                plain.data_dir.mkdir()
+                plain.start()
+                plain_channel = plain.api_channel(plain.admin_token(), secret)
+                urls["gw-plain"] = f"{plain.base}/channels/{plain_channel}/messages"
+            rates: dict[str, list[float]] = {name: [] for name in urls}
             for round_no in range(1, args.rounds + 1):
                 for name, url in urls.items():
                     spy = profiler(args.profile, gateway) if name == "gateway" else None
@@ -198,7 +210,7 @@ def main() -> int:
                         spy.send_signal(signal.SIGINT)  # py-spy writes the profile on SIGINT
                         spy.wait(30)
                     rates[name].append(result["rps"])
-                    print(f"round {round_no} {name:8s}: {result['rps']:8.0f} req/s "
+                    print(f"round {round_no} {name:9s}: {result['rps']:8.0f} req/s "
                           f"({result['ok']}/{result['requests']} 2xx in "
                           f"{result['seconds']:.2f}s, statuses {result['statuses']})")  # fmt: skip
             # Redis commands per message, counted with MONITOR (slows Redis: not timed).
@@ -213,6 +225,7 @@ def main() -> int:
                   f"run inside scripts: {sum(lua.values()) / n:.1f}")  # fmt: skip
         finally:
             gateway.stop()
+            plain.stop()
             baseline.terminate()
             baseline.wait()
     base = statistics.median(rates["baseline"])
@@ -221,6 +234,10 @@ def main() -> int:
     print(f"baseline (bare aiohttp)      : {base:8.0f} req/s (median)")
     print(f"gateway (signed, durable)    : {gw:8.0f} req/s (median)")
     print(f"ratio gateway/baseline       : {ratio:8.1%}  (target >= 50%)")
+    if rates.get("gw-plain"):
+        plain_rate = statistics.median(rates["gw-plain"])
+        print(f"gateway without hiredis      : {plain_rate:8.0f} req/s (median), "
+              f"ratio to baseline {plain_rate / base:.1%}")  # fmt: skip
     return 0
 
 

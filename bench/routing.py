@@ -15,11 +15,13 @@ import argparse
 import asyncio
 import json
 import secrets
+import statistics
 import sys
 import tempfile
 import threading
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import redis
@@ -71,7 +73,18 @@ async def fill(client: aioredis.Redis, keys: Keys, store: RouterStore, agents: i
         await pipe.execute()
 
 
-async def measure(url: str, agents: int, waiting: int, assignments: int) -> dict:
+@dataclass
+class Setup:
+    agents: int
+    client: aioredis.Redis
+    keys: Keys
+    store: RouterStore
+    worker: RouterWorker
+    rates: list[float] = field(default_factory=list)
+    assigned: int = 0
+
+
+async def prepare(url: str, agents: int, waiting: int) -> Setup:
     client = aioredis.from_url(url, decode_responses=True)
     keys = Keys("b" + secrets.token_hex(4))
     store = RouterStore(client, keys)
@@ -79,24 +92,41 @@ async def measure(url: str, agents: int, waiting: int, assignments: int) -> dict
         offer_timeout_ms=600_000, heartbeat_ttl_ms=600_000, sweep_seconds=60, max_missed_offers=3
     )
     worker = RouterWorker(store, config, _no_notify)
-    started = time.perf_counter()
     await fill(client, keys, store, agents, waiting)
-    filled = time.perf_counter() - started
     await worker.assign_round()  # warm: scripts loaded, policy read
-    done, rounds = 0, 0
+    return Setup(agents, client, keys, store, worker)
+
+
+async def segment(setup: Setup, assignments: int) -> float:
+    """Assignment rounds until ``assignments`` offers were made; returns offers per second."""
+    done = 0
     started = time.perf_counter()
     while done < assignments:
-        made = await worker.assign_round()
+        made = await setup.worker.assign_round()
         if made == 0:
             break
         done += made
-        rounds += 1
     elapsed = time.perf_counter() - started
-    queue = await store.queue_length()
-    await client.aclose()
-    return {"agents": agents, "waiting": waiting, "assigned": done, "rounds": rounds,
-            "seconds": elapsed, "rate": done / elapsed, "fill_seconds": filled,
-            "queue_left": queue, "prefix": keys.prefix}  # fmt: skip
+    setup.assigned += done
+    return done / elapsed
+
+
+async def measure(url: str, counts: list[int], waiting: int, per_segment: int,
+                  reps: int) -> list[Setup]:  # fmt: skip
+    """Fill every configuration first, then alternate measured segments between them, so a
+    burst of load from elsewhere on the machine does not favour one configuration."""
+    setups = []
+    for agents in counts:
+        started = time.perf_counter()
+        setups.append(await prepare(url, agents, waiting))
+        print(f"filled {agents} agents + {waiting} waiting in "
+              f"{time.perf_counter() - started:.1f}s", flush=True)  # fmt: skip
+    for _ in range(reps):
+        for setup in setups:
+            setup.rates.append(await segment(setup, per_segment))
+    for setup in setups:
+        await setup.client.aclose()
+    return setups
 
 
 def count_commands(sock: str, url: str, agents: int, rounds: int) -> tuple[int, Counter[str]]:
@@ -146,26 +176,23 @@ def main() -> int:
     parser.add_argument("--waiting", type=int, default=100_000)
     parser.add_argument("--assignments", type=int, default=2000)
     parser.add_argument("--agents", default="100,1000,10000")
+    parser.add_argument("--reps", type=int, default=4, help="alternating segments per setup")
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
-    counts = [int(a) for a in args.agents.split(",")]
-    results = []
+    counts = sorted(int(a) for a in args.agents.split(","))
+    per_segment = args.assignments // args.reps
     with tempfile.TemporaryDirectory(prefix="bench-routing-") as tmp:
         with EmbeddedRedis(Path(tmp), ["--appendonly", "no"]) as server:
-            for agents in counts:
-                result = asyncio.run(measure(server.url, agents, args.waiting, args.assignments))
-                results.append(result)
-                print(f"{agents:6d} agents, {args.waiting} waiting: {result['rate']:8.0f} "
-                      f"assignments/s ({result['assigned']} in {result['seconds']:.2f}s, "
-                      f"{result['rounds']} rounds; fill {result['fill_seconds']:.1f}s)",
-                      flush=True)  # fmt: skip
-                flush = redis.Redis(unix_socket_path=str(server.socket_path))
-                for key in flush.scan_iter(f"{{{result['prefix']}}}*", count=10_000):
-                    flush.unlink(key)  # keep memory flat for the next configuration
+            setups = asyncio.run(measure(server.url, counts, args.waiting, per_segment, args.reps))
             made, sent = count_commands(str(server.socket_path), server.url, counts[-1], 10)
-    first, last = results[0], results[-1]
-    ratio = last["rate"] / first["rate"]
-    print(f"ratio {last['agents']}/{first['agents']} agents: {ratio:.1%} (target >= 70%)")
+    rates = {}
+    for setup in setups:
+        rates[setup.agents] = statistics.median(setup.rates)
+        shown = ", ".join(f"{r:.0f}" for r in setup.rates)
+        print(f"{setup.agents:6d} agents, {args.waiting} waiting: {rates[setup.agents]:8.0f} "
+              f"assignments/s median ({setup.assigned} offers; segments {shown})")  # fmt: skip
+    ratio = rates[counts[-1]] / rates[counts[0]]
+    print(f"ratio {counts[-1]}/{counts[0]} agents: {ratio:.1%} (target >= 70%)")
     total = sum(sent.values())
     detail = ", ".join(f"{n} {c}" for c, n in sent.most_common())
     print(
@@ -173,7 +200,7 @@ def main() -> int:
         f"{total / max(made, 1):.2f} ({detail}); no pipelines, so commands = round trips"
     )
     if args.json:
-        json.dump({"results": results, "ratio": ratio, "commands": dict(sent), "offers": made},
+        json.dump({"rates": rates, "ratio": ratio, "commands": dict(sent), "offers": made},
                   sys.stdout)  # fmt: skip
     return 0
 
