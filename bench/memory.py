@@ -44,6 +44,24 @@ async def used(client: aioredis.Redis) -> int:
     return int((await client.info("memory"))["used_memory"])
 
 
+async def breakdown(client: aioredis.Redis, gw: Gateway, channel: str, n: int) -> dict[str, int]:
+    """MEMORY USAGE of each key of one new conversation (the shared zsets are not counted)."""
+    k = gw.keys
+    customer = f"cust-{n}"
+    contact = await client.get(k.contact_identity(channel, customer)) or ""
+    conv = await client.get(k.thread(channel, customer)) or ""
+    names = {
+        "conversation hash": k.conversation(conv),
+        "message log": k.messages(conv),
+        "contact hash": k.contact(contact),
+        "contact's conversations": k.contact_conversations(contact),
+        "identity": k.contact_identity(channel, customer),
+        "thread": k.thread(channel, customer),
+        "dedupe (TTL)": k.dedupe(channel, f"msg-{n}"),
+    }
+    return {name: int(await client.memory_usage(key) or 0) for name, key in names.items()}
+
+
 async def ingest_all(gw: Gateway, messages: list[InboundMessage]) -> None:
     async def worker(items: list[InboundMessage]) -> None:
         while items:
@@ -61,6 +79,7 @@ async def run(url: str, data_dir: Path, conversations: int, messages: int) -> di
     before = await used(client)
     await ingest_all(gw, [message(channel, n, n) for n in range(1, conversations + 1)])
     after_convs = await used(client)
+    sample = await breakdown(client, gw, channel, conversations)
     base = conversations + 1
     await ingest_all(
         gw, [message(channel, base + n, 1 + n % 1000) for n in range(messages)]
@@ -70,18 +89,30 @@ async def run(url: str, data_dir: Path, conversations: int, messages: int) -> di
     await client.aclose()
     per_conv = (after_convs - before) / conversations
     per_msg = (after_msgs - after_convs) / messages
-    return {"per_conversation": per_conv, "per_message": per_msg, "waiting": waiting}
+    return {"per_conversation": per_conv, "per_message": per_msg, "waiting": waiting,
+            "breakdown": sample}  # fmt: skip
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--conversations", type=int, default=5000)
     parser.add_argument("--messages", type=int, default=20000)
+    parser.add_argument(
+        "--hash-value-limit",
+        type=int,
+        default=0,
+        help="start Redis with hash-max-ziplist-value N (default: Redis's 64)",
+    )
     args = parser.parse_args()
+    extra = ["--appendonly", "no"]
+    if args.hash_value_limit:
+        extra += ["--hash-max-ziplist-value", str(args.hash_value_limit)]
     with tempfile.TemporaryDirectory(prefix="bench-memory-") as tmp:
-        with EmbeddedRedis(Path(tmp), ["--appendonly", "no"]) as server:
+        with EmbeddedRedis(Path(tmp), extra) as server:
             out = asyncio.run(run(server.url, Path(tmp), args.conversations, args.messages))
     conv, msg = out["per_conversation"], out["per_message"]
+    keys = ", ".join(f"{name} {size}" for name, size in out["breakdown"].items())
+    print(f"one conversation's own keys (MEMORY USAGE, bytes): {keys}")
     print(f"message text: {len(TEXT.format(n=100000))} characters; {int(out['waiting'])} waiting")
     print(f"bytes per new waiting conversation (with its first message): {conv:8.0f}")
     print(f"bytes per further stored message (log entry + dedupe key)  : {msg:8.0f}")
