@@ -194,10 +194,13 @@ class Conversations:
             "created_at": now,
             "meta": meta or {},
         }
+        # An automatic message (greeting, survey) is sent like a reply but answers nobody.
+        system = direction == Direction.OUT and bool((meta or {}).get("system"))
+        clock = "system" if system else direction.value
         seq = await self._append(
             keys=[k.conversation(conversation_id), k.messages(conversation_id), k.outbox(),
                   k.conversations_index(), k.deliveries(conversation_id)],
-            args=[conversation_id, json.dumps(body, ensure_ascii=False), now, direction.value,
+            args=[conversation_id, json.dumps(body, ensure_ascii=False), now, clock,
                   "1" if send else "0"],
         )  # fmt: skip
         if int(seq) < 0:

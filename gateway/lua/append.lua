@@ -2,6 +2,8 @@
 -- in the same step, so it is never lost between the log and the sender.
 -- KEYS: 1 conversation, 2 messages, 3 outbox stream, 4 conversations index, 5 delivery states
 -- ARGV: 1 conversation id, 2 message json, 3 now ms, 4 direction, 5 send (1/0)
+-- Direction 'system' is an automatic outbound message (greeting, survey, follow-up): sent like a
+-- reply, but it answers nobody, so the response clocks keep running.
 if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
 local now = ARGV[3]
 local seq = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
@@ -11,6 +13,8 @@ redis.call('ZADD', KEYS[4], now, ARGV[1])
 if ARGV[4] == 'out' then
   redis.call('HSETNX', KEYS[1], 'first_response_at', now)
   redis.call('HDEL', KEYS[1], 'waiting_since')
+end
+if ARGV[4] == 'out' or ARGV[4] == 'system' then
   redis.call('HSET', KEYS[1], 'last_outbound_at', now)
 end
 if ARGV[5] == '1' then

@@ -107,3 +107,20 @@ async def test_notes_are_never_sent(gateway: Harness, callback_server: CallbackS
 
     await wait_for(sent)
     assert [b for _, b in callback_server.received if b"upset" in b] == []
+
+
+async def test_system_messages_do_not_count_as_a_response(gateway: Harness,
+                                                          callback_server: CallbackServer):
+    channel_id, secret = await gateway.api_channel(callback_server.url)
+    _, res = await gateway.post_api_message(channel_id, secret, {
+        "message_id": "m1", "sender": {"id": "c1"}, "text": "hi"})
+    conv = res["conversation_id"]
+    await gateway.gw.send_system(conv, "Thanks, an agent will be with you shortly.")
+    await wait_for(lambda: _async(len(callback_server.received) == 1))
+    detail = (await gateway.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
+    assert detail.get("first_response_at") is None
+    assert detail.get("waiting_since") is not None
+
+
+async def _async(value):
+    return value
