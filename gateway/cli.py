@@ -8,10 +8,12 @@ import getpass
 import logging
 import multiprocessing
 import os
+import shutil
 import signal
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 
 import redis
 from aiohttp import web
@@ -121,6 +123,12 @@ def _run_worker(settings: Settings, redis_url: str, reuse_port: bool) -> None:
     )
 
 
+def _mark_dead(pid: int) -> None:
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(pid)
+
+
 def serve(settings: Settings) -> int:
     with redis_for(settings) as redis_url:
         if not settings.redis_url:
@@ -128,6 +136,12 @@ def serve(settings: Settings) -> int:
         if settings.workers == 1:
             _run_worker(settings, redis_url, reuse_port=False)
             return 0
+        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+            # /metrics of any worker then covers all of them (prometheus-client multiprocess).
+            metrics_dir = Path(settings.data_dir) / "prometheus"
+            shutil.rmtree(metrics_dir, ignore_errors=True)
+            metrics_dir.mkdir(parents=True)
+            os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
         ctx = multiprocessing.get_context("spawn")
         procs = [
             ctx.Process(target=_run_worker, args=(settings, redis_url, True), daemon=False)
@@ -145,6 +159,8 @@ def serve(settings: Settings) -> int:
         signal.signal(signal.SIGINT, forward)
         for proc in procs:
             proc.join()
+            if proc.pid:
+                _mark_dead(proc.pid)
         return 0 if all(p.exitcode == 0 for p in procs) else 1
 
 
