@@ -161,7 +161,7 @@ class DeadlinePolicy:
     """Ours: earliest deadline first; least loaded, longest idle; sticky with a bounded wait."""
 
     sticky_wait_ms: int = 30_000
-    advisor_wait_ms: int = 60_000
+    advisor_wait_ms: int = 30_000
     name: str = "ours"
     escalates: bool = True
 

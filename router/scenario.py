@@ -263,7 +263,8 @@ def arrivals(scenario: Scenario) -> list[Arrival]:
     out = []
     for index, (minute, channel_name, meta) in enumerate(times):
         channel = scenario.channels[channel_name]
-        class_name = "high" if meta.get("spike") else _draw_class(rng, scenario.class_mix)
+        # A burst's flags (e.g. spike) let the production rules decide its class.
+        class_name = "normal" if meta else _draw_class(rng, scenario.class_mix)
         earlier = seen.setdefault(channel_name, [])
         tier = None
         if class_name == "high" and not meta and vips:

@@ -106,7 +106,7 @@ class SlaPolicy:
     # Routing knobs: how long a conversation waits for the customer's previous agent or
     # dedicated advisor before any eligible agent may take it.
     sticky_wait_seconds: int = 30
-    advisor_wait_seconds: int = 60
+    advisor_wait_seconds: int = 30
 
     def rank(self, class_name: str) -> int:
         policy = self.classes.get(class_name)
@@ -254,7 +254,7 @@ def parse_sla(data: Mapping[str, Any]) -> SlaPolicy:
     if not isinstance(routing, Mapping):
         raise SlaConfigError("routing: expected a table")
     sticky = routing.get("sticky_wait_seconds", 30)
-    advisor = routing.get("advisor_wait_seconds", 60)
+    advisor = routing.get("advisor_wait_seconds", 30)
     for name, value in (("sticky_wait_seconds", sticky), ("advisor_wait_seconds", advisor)):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 86400:
             raise SlaConfigError(f"routing.{name}: whole seconds between 0 and 86400")

@@ -98,8 +98,11 @@ class RouterStore:
         languages: list[str],
         supervisor: bool | None = None,
     ) -> None:
-        """``supervisor``: may answer classes that need one (None: leave as it is)."""
+        """``supervisor``: may answer classes that need one (None: from the user's role)."""
         key = self.keys.agent(agent_id)
+        if supervisor is None:
+            role = await self.redis.hget(self.keys.user(agent_id), "role")
+            supervisor = role in ("supervisor", "admin") if role else None
         mapping = {
             "id": agent_id,
             "name": name,
