@@ -113,6 +113,11 @@ def run_generator(
     return json.loads(out.stdout)
 
 
+def redis_cpu(client: redis.Redis) -> float:
+    cpu = client.info("cpu")
+    return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
+
+
 def monitored(sock: str, action: Callable[[], object]) -> tuple[Counter[str], Counter[str]]:
     """Commands the gateway sent (client) and ran inside scripts (lua) while ``action`` ran."""
     client, lua = Counter[str](), Counter[str]()
@@ -192,6 +197,7 @@ def main() -> int:
             wait_http(f"http://127.0.0.1:{base_port}/readyz")
             gateway.start()
             channel = gateway.api_channel(gateway.admin_token(), secret)
+            stats = redis.Redis(unix_socket_path=str(Path(tmp) / "redis" / "redis.sock"))
             urls = {
                 "baseline": f"http://127.0.0.1:{base_port}/channels/x/messages",
                 "gateway": f"{gateway.base}/channels/{channel}/messages",
@@ -205,11 +211,17 @@ def main() -> int:
             for round_no in range(1, args.rounds + 1):
                 for name, url in urls.items():
                     spy = profiler(args.profile, gateway) if name == "gateway" else None
+                    cpu_before = redis_cpu(stats)
                     result = run_generator(url, secret, args.requests, args.concurrency)
                     if spy is not None:
                         spy.send_signal(signal.SIGINT)  # py-spy writes the profile on SIGINT
                         spy.wait(30)
                     rates[name].append(result["rps"])
+                    if name == "gateway":
+                        busy = redis_cpu(stats) - cpu_before
+                        sent = args.requests + min(300, args.requests // 5)  # with warm-up
+                        print(f"  embedded Redis CPU: {busy * 1e6 / sent:.0f} us per message "
+                              f"(warm-up included)")  # fmt: skip
                     print(f"round {round_no} {name:9s}: {result['rps']:8.0f} req/s "
                           f"({result['ok']}/{result['requests']} 2xx in "
                           f"{result['seconds']:.2f}s, statuses {result['statuses']})")  # fmt: skip
