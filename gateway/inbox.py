@@ -20,8 +20,9 @@ from router.sla import SlaPolicy
 
 log = logging.getLogger(__name__)
 
-# Called after each new (non-duplicate) message: result, the conversation's assignee / offeree.
-OnIngested = Callable[[IngestResult, InboundMessage, str, str], Awaitable[None]]
+# Called after each new (non-duplicate) message: result, the conversation's assignee / offeree,
+# and the message as stored (with seq and conversation_id), so nobody has to read it back.
+OnIngested = Callable[[IngestResult, InboundMessage, str, str, dict[str, Any]], Awaitable[None]]
 
 
 class IngestConflict(RuntimeError):
@@ -132,6 +133,7 @@ class Inbox:
             conversation_fields["language"] = verdict.language
         if subject := msg.meta.get("subject"):
             conversation_fields["subject"] = str(subject)[:300]
+        message_json = json.dumps(message, ensure_ascii=False)
         raw = await self._ingest(
             keys=[
                 dedupe_key, identity_key, thread_key, k.contact(the_contact),
@@ -143,7 +145,7 @@ class Inbox:
             args=[
                 contact_id or "", new_contact, conv_id or "", new_conv,
                 now, self.reopen_window_ms, self.dedupe_ttl,
-                json.dumps(message, ensure_ascii=False),
+                message_json,
                 json.dumps(contact_fields, ensure_ascii=False),
                 json.dumps(conversation_fields, ensure_ascii=False),
                 verdict.class_name, sla.rank(verdict.class_name), verdict.rule or "",
@@ -168,7 +170,9 @@ class Inbox:
         )
         if self.on_ingested is not None:
             try:
-                await self.on_ingested(result, msg, assignee, offered_to)
+                stored = {**json.loads(message_json), "seq": result.seq,
+                          "conversation_id": conversation_id}  # fmt: skip
+                await self.on_ingested(result, msg, assignee, offered_to, stored)
             except Exception:  # the message is durable; a failed notification is re-synced later
                 log.exception("after-ingest notification failed for %s", conversation_id)
         return result

@@ -226,9 +226,13 @@ class Gateway:
 
     # --- notifications ---------------------------------------------------------------------
     async def _after_ingest(
-        self, result: IngestResult, msg: InboundMessage, assignee: str, offered_to: str
+        self,
+        result: IngestResult,
+        msg: InboundMessage,
+        assignee: str,
+        offered_to: str,
+        message: dict[str, Any],
     ) -> None:
-        message = await self.conversations.message(result.conversation_id, result.seq)
         # The ingest script answered who holds the conversation: no need to read it again.
         users, roles = _audience_of(assignee, offered_to)
         await self.events.publish(
