@@ -137,8 +137,7 @@ class Traffic:
     """Customers posting and an admin replying while the gateway or Redis is being crashed."""
 
     base: str
-    channel_id: str
-    secret: str
+    channels: list[tuple[str, str]]  # (channel id, secret): messages alternate between them
     token: str
     customers: int = 12
     acked: dict[str, str] = field(default_factory=dict)  # message id -> conversation id
@@ -166,14 +165,18 @@ class Traffic:
                     pending.append(index)
                     await asyncio.sleep(0.1)
 
+    def channel_of(self, index: int) -> tuple[str, str]:
+        return self.channels[index % len(self.channels)]
+
     async def _post(self, http: aiohttp.ClientSession, index: int) -> bool:
         customer = f"cust-{index % self.customers}"
         payload = {"message_id": f"m-{index}", "sender": {"id": customer}, "text": f"hi {index}"}
         body = json.dumps(payload).encode()
-        headers = {"X-Gateway-Signature": sign(self.secret, body),
+        channel_id, secret = self.channel_of(index)
+        headers = {"X-Gateway-Signature": sign(secret, body),
                    "Content-Type": "application/json"}  # fmt: skip
         try:
-            async with http.post(f"{self.base}/channels/{self.channel_id}/messages",
+            async with http.post(f"{self.base}/channels/{channel_id}/messages",
                                  data=body, headers=headers) as resp:  # fmt: skip
                 data = await resp.json() if resp.status < 300 else None
                 status = resp.status
@@ -214,18 +217,23 @@ class Traffic:
                 await asyncio.sleep(0.15)
 
 
-async def setup_gateway(gateway: GatewayProcess, callback_url: str) -> tuple[str, str, str]:
-    """Admin login and an API channel with a callback: (token, channel id, secret)."""
-    secret = secrets.token_hex(16)
+async def setup_gateway(
+    gateway: GatewayProcess, callback_url: str, channels: int = 2
+) -> tuple[str, list[tuple[str, str]]]:
+    """Admin login and API channels with a callback: (token, [(channel id, secret)])."""
     login = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
-    config = {"secret": secret, "callback_url": callback_url}
+    out = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
         async with http.post(f"{gateway.base}/api/v1/auth/login", json=login) as resp:
             assert resp.status == 200, await resp.text()
             token = (await resp.json())["token"]
-        body: dict[str, Any] = {"type": "api", "name": "chaos", "config": config}
         headers = {"Authorization": f"Bearer {token}"}
-        async with http.post(f"{gateway.base}/api/v1/channels", json=body, headers=headers) as resp:
-            assert resp.status == 201, await resp.text()
-            channel_id = (await resp.json())["channel"]["id"]
-    return token, channel_id, secret
+        for n in range(channels):
+            secret = secrets.token_hex(16)
+            config = {"secret": secret, "callback_url": callback_url}
+            body: dict[str, Any] = {"type": "api", "name": f"chaos {n}", "config": config}
+            url = f"{gateway.base}/api/v1/channels"
+            async with http.post(url, json=body, headers=headers) as resp:
+                assert resp.status == 201, await resp.text()
+                out.append(((await resp.json())["channel"]["id"], secret))
+    return token, out

@@ -1,9 +1,10 @@
 """No loss under crashes, through real processes: a `gateway serve` subprocess on an embedded
-Redis started apart from it. While customers post signed API-channel messages and an admin
-replies, either the gateway is SIGKILLed and restarted every few seconds, or Redis is killed
-and restarted on the same directory (AOF replay). Afterwards: every message acknowledged 2xx is
-in the inbox exactly once, and every reply accepted (201) is sent or marked failed; a reply sent
-twice (a crash between the send and its acknowledgement) carries the same Idempotency-Key."""
+Redis started apart from it. While customers post signed messages through two API channels and
+an admin replies, either the gateway is SIGKILLed and restarted every few seconds, or Redis is
+killed and restarted on the same directory (AOF replay). Afterwards: every message acknowledged
+2xx is in the inbox exactly once, and every reply accepted (201) is sent or marked failed; a
+reply sent twice (a crash between the send and its acknowledgement) carries the same
+Idempotency-Key."""
 
 from __future__ import annotations
 
@@ -37,8 +38,8 @@ async def run_chaos(tmp_path: Path, crash: str) -> None:
     try:
         gateway.start()
         await gateway.ready()
-        token, channel_id, secret = await setup_gateway(gateway, callback.url)
-        traffic = Traffic(gateway.base, channel_id, secret, token)
+        token, channels = await setup_gateway(gateway, callback.url)
+        traffic = Traffic(gateway.base, channels, token)
         stop = asyncio.Event()
         tasks = [
             asyncio.create_task(traffic.customer(stop)),
@@ -59,7 +60,7 @@ async def run_chaos(tmp_path: Path, crash: str) -> None:
                 redis_server.start()
         stop.set()
         await asyncio.gather(*tasks)
-        await check(client, channel_id, traffic, callback, crashes, crash)
+        await check(client, traffic, callback, crashes, crash)
     finally:
         await client.aclose()
         gateway.stop()
@@ -69,7 +70,6 @@ async def run_chaos(tmp_path: Path, crash: str) -> None:
 
 async def check(
     client: aioredis.Redis,
-    channel_id: str,
     traffic: Traffic,
     callback: Callback,
     crashes: int,
@@ -94,6 +94,7 @@ async def check(
     assert not lost, f"acknowledged but not in the inbox: {lost[:10]}"
     assert not doubled, f"filed more than once: {doubled[:10]}"
     for message_id, conversation in traffic.acked.items():
+        channel_id, _ = traffic.channel_of(int(message_id.removeprefix("m-")))
         value = await client.get(keys.dedupe(channel_id, message_id))
         assert value and value.startswith(conversation + ":"), (message_id, value)
 
