@@ -316,7 +316,7 @@ class Simulation:
 
     async def _log_event(self, conversation_id: str, text: str, users: list[str]) -> None:
         self.counters.escalation_lines += 1
-        await self.worker._append_event(conversation_id, text, users)
+        await self.worker.append_event(conversation_id, text, users)
 
     async def _on_accept(self, payload: tuple[str, str]) -> None:
         conversation_id, agent_id = payload

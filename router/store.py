@@ -165,10 +165,17 @@ class RouterStore:
     async def candidates(self, offset: int = 0, limit: int = CANDIDATE_WINDOW) -> list[AgentView]:
         """Available agents, least loaded first: one window of them, in one round trip."""
         k = self.keys
-        cards = await self._candidates(
+        ids, cards = await self._candidates(
             keys=[k.agents_available(), k.agent_cards()], args=[offset, limit]
         )
-        return [view for view in map(_card_view, cards) if view is not None]
+        views = [_card_view(card) for card in cards]
+        missing = [a for a, view in zip(ids, views, strict=True) if view is None]
+        found = await self.agents(missing) if missing else {}  # no card yet: read the hash
+        return [
+            view or found[agent_id]
+            for agent_id, view in zip(ids, views, strict=True)
+            if view or agent_id in found
+        ]
 
     async def stale_agents(self, older_than: int) -> list[str]:
         return await self.redis.zrangebyscore(self.keys.agents_presence(), "-inf", older_than)

@@ -71,7 +71,7 @@ class RouterWorker:
         self.policies = policies or PolicySource.from_config(store.redis, store.keys)
         self._policy = policy  # None: ours, with the knobs of the SLA policy in force
         self._conversations = Conversations(store.redis, store.keys)
-        self.log_event = log_event or self._append_event
+        self.log_event = log_event or self.append_event
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -237,7 +237,8 @@ class RouterWorker:
             STAFF,
         )
 
-    async def _append_event(self, conversation_id: str, text: str, users: list[str]) -> None:
+    async def append_event(self, conversation_id: str, text: str, users: list[str]) -> None:
+        """A system line in the conversation's log, shown to whoever holds it and to staff."""
         message = await self._conversations.append(
             conversation_id, Direction.EVENT, text, author_id=None, author_name="SLA", send=False
         )

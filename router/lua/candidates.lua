@@ -1,5 +1,5 @@
--- One window of available agents, least loaded first, as their routing cards (read only).
--- KEYS: available, agent cards. ARGV: offset, count.
+-- One window of available agents, least loaded first, with their routing cards (read only).
+-- KEYS: available, agent cards. ARGV: offset, count. Returns {ids, cards}.
 local ids = redis.call('ZRANGE', KEYS[1], ARGV[1], tonumber(ARGV[1]) + tonumber(ARGV[2]) - 1)
-if #ids == 0 then return {} end
-return redis.call('HMGET', KEYS[2], unpack(ids))
+if #ids == 0 then return {{}, {}} end
+return {ids, redis.call('HMGET', KEYS[2], unpack(ids))}

@@ -261,3 +261,8 @@ async def test_candidates_are_one_bounded_window_least_loaded_first(router: Rout
     window = await router.store.candidates(0, 64)
     assert len(window) == 64
     assert all(a.load == 0 for a in window[:40]) and window[-1].load == 1.0
+    # Agents routed before routing cards existed are read from their hash.
+    await router.redis.delete(router.keys.agent_cards())
+    again = await router.store.candidates(0, 64)
+    assert [a.id for a in again] == [a.id for a in window]
+    assert [a.load for a in again] == [a.load for a in window]
