@@ -106,6 +106,7 @@ class Gateway:
                 max_attempts=settings.outbox_max_attempts,
                 backoff_base_seconds=settings.outbox_backoff_base_seconds,
                 backoff_max_seconds=settings.outbox_backoff_max_seconds,
+                claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000),
             ),
             self._after_delivery,
         )

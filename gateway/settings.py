@@ -55,6 +55,8 @@ class Settings(BaseModel):
     outbox_max_attempts: int = Field(6, ge=1)
     outbox_backoff_base_seconds: float = Field(2.0, gt=0)
     outbox_backoff_max_seconds: float = Field(300.0, gt=0)
+    # A reply a crashed process was sending is taken over by another after this long.
+    outbox_claim_idle_seconds: float = Field(60.0, gt=0)
 
     token_ttl_seconds: int = Field(43_200, ge=60)
     login_max_failures: int = Field(5, ge=1)
