@@ -92,6 +92,8 @@ class Gateway:
                 max_missed_offers=settings.max_missed_offers,
             ),
             self._router_notify,
+            # The admins' SLA policy and rules, as the inbox sees them.
+            policies=self.inbox.policies,
         )
         secret = load_or_create_key(settings.secret_key, settings.data_dir)
         self.box = SecretBox(secret)
@@ -442,6 +444,7 @@ class Gateway:
 
     async def snooze(self, conversation_id: str, until_ms: int, actor_name: str) -> None:
         await self.conversations.snooze(conversation_id, until_ms)
+        await self.router_store.pause(conversation_id)  # SLA clocks stop while snoozed
         await self._event_line(conversation_id, f"Snoozed by {actor_name}", actor_name)
         await self.publish_conversation(conversation_id)
 
