@@ -56,28 +56,39 @@ class EventBus:
         await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
+        await subscribe_forever(self.redis, self.channel, self._dispatch, self._ready)
+
+    async def _dispatch(self, data: str) -> None:
+        try:
+            event = json.loads(data)
+        except (TypeError, ValueError):
+            return
+        for listener in self._listeners:
             try:
-                await pubsub.subscribe(self.channel)
-                self._ready.set()
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    try:
-                        event = json.loads(message["data"])
-                    except (TypeError, ValueError):
-                        continue
-                    for listener in self._listeners:
-                        try:
-                            await listener(event)
-                        except Exception:
-                            log.exception("event listener failed on %s", event.get("type"))
-            except asyncio.CancelledError:
-                raise
+                await listener(event)
             except Exception:
-                log.warning("event subscription lost; resubscribing", exc_info=True)
-                await asyncio.sleep(1)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+                log.exception("event listener failed on %s", event.get("type"))
+
+
+async def subscribe_forever(
+    redis: Redis, channel: str, on_message: Callable[[str], Awaitable[None]], ready: asyncio.Event
+) -> None:
+    """Hand every message of a pub/sub channel to ``on_message``; resubscribe after a lost
+    connection (what was published meanwhile is lost: clients re-sync by seq). Runs until
+    cancelled; ``ready`` is set once subscribed."""
+    while True:
+        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        try:
+            await pubsub.subscribe(channel)
+            ready.set()
+            async for message in pubsub.listen():
+                if message.get("type") == "message":
+                    await on_message(message["data"])
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("subscription to %s lost; resubscribing", channel, exc_info=True)
+            await asyncio.sleep(1)
+        finally:
+            with contextlib.suppress(Exception):
+                await pubsub.aclose()

@@ -374,13 +374,6 @@ class Gateway:
         outcome = await self.router_store.accept(conversation_id, user_id)
         if outcome != "ok":
             raise ActionError(409, "not_offered", "this conversation is not offered to you")
-        await self.redis.hset(
-            self.keys.contact(
-                (await self.conversations.raw(conversation_id, "contact_id"))[0] or "none"
-            ),
-            "last_agent",
-            user_id,
-        )
         await self._event_line(conversation_id, f"Assigned to {user_name}", user_name)
         await self.publish_conversation(conversation_id, "conversation.assigned")
 
@@ -452,10 +445,13 @@ class Gateway:
         user = await self.users.get(user_id)
         if user is None:
             raise ActionError(404, "not_found", "no such user")
-        if not await self.redis.exists(self.keys.agent(user_id)):
+        previous = await self.redis.hget(self.keys.agent(user_id), "status")
+        if previous is None:
             await self.sync_agent(user_id)
         await self.router_store.set_status(user_id, status)
         await self.log_agent_status(user_id, status)
+        if status == previous:
+            return  # a heartbeat: nothing changed for anyone else
         await self.events.publish(
             "agent.status", {"agent_id": user_id, "status": status}, [user_id], STAFF_ROLES
         )

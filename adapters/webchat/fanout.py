@@ -17,6 +17,9 @@ from typing import Any
 from aiohttp import WSCloseCode, web
 from redis.asyncio import Redis
 
+from gateway.events import subscribe_forever
+from gateway.tasks import cancel_and_wait
+
 log = logging.getLogger(__name__)
 
 
@@ -70,31 +73,15 @@ class VisitorSockets:
         await asyncio.wait_for(self._ready.wait(), 10)
 
     async def stop(self) -> None:
-        if self._task:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
+        await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
-        while True:
-            pubsub = self.redis.pubsub(ignore_subscribe_messages=True)
-            try:
-                await pubsub.subscribe(self.channel)
-                self._ready.set()
-                async for message in pubsub.listen():
-                    if message.get("type") != "message":
-                        continue
-                    try:
-                        data = json.loads(message["data"])
-                        session_id, frame = str(data["session"]), dict(data["frame"])
-                    except (TypeError, ValueError, KeyError):
-                        continue
-                    await self.push_local(session_id, frame)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.warning("web chat fan-out lost; resubscribing", exc_info=True)
-                await asyncio.sleep(1)
-            finally:
-                with contextlib.suppress(Exception):
-                    await pubsub.aclose()
+        await subscribe_forever(self.redis, self.channel, self._on_message, self._ready)
+
+    async def _on_message(self, raw: str) -> None:
+        try:
+            data = json.loads(raw)
+            session_id, frame = str(data["session"]), dict(data["frame"])
+        except (TypeError, ValueError, KeyError):
+            return
+        await self.push_local(session_id, frame)
