@@ -83,7 +83,14 @@ class AdapterContext:
     close_thread: Callable[[str, str], Awaitable[None]] | None = None
     # Raises a mention-spike alert (social): supervisors' WebSocket, console banner, webhook.
     on_spike: Callable[[dict[str, Any]], Awaitable[None]] | None = None
+    # Reports adapter health to /metrics: figure name ("poll_lag" seconds behind the platform,
+    # "poll_ok" epoch seconds of the last good poll, "token_error" count), value.
+    health: Callable[[str, float], None] | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    def report_health(self, name: str, value: float) -> None:
+        if self.health is not None:
+            self.health(name, value)
 
     def state_key(self, name: str) -> str:
         return self.keys.channel_state(self.channel_id, name)

@@ -173,6 +173,7 @@ class Gateway:
             store_media=lambda data, name, ctype: self.store_media(channel_id, data, name),
             close_thread=lambda thread, reason: self.close_thread(channel_id, thread, reason),
             on_spike=self.raise_spike_alert,
+            health=lambda name, value: self.metrics.adapter_health(channel_id, name, value),
             # Web chat sends offline replies through the email channel's adapter.
             extra={"adapter": self.channels.adapter},
         )
