@@ -59,7 +59,9 @@ class EmailAdapter(Adapter):
             config = EmailConfig.model_validate(config.model_dump())
         self.config: EmailConfig = config
         self.index = ThreadIndex(ctx.redis, ctx.state_key)
-        self.poller = MailboxPoller(config, ctx.redis, ctx.state_key("imap"), self.handle_mail)
+        self.poller = MailboxPoller(
+            config, ctx.redis, ctx.state_key("imap"), self.handle_mail, ctx.report_health
+        )
         self._task: asyncio.Task[None] | None = None
 
     # --- lifecycle ---------------------------------------------------------------------------

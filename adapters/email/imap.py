@@ -9,6 +9,7 @@ import contextlib
 import re
 import ssl
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 import aioimaplib
 from aioimaplib import Command
@@ -29,6 +30,12 @@ class ConnectionLost(ImapError):
 
 
 @dataclass(frozen=True)
+class MailInfo:
+    size: int  # RFC822.SIZE
+    arrived: float | None  # INTERNALDATE (epoch seconds): when the server took the message
+
+
+@dataclass(frozen=True)
 class MailboxStatus:
     uidvalidity: int
     uidnext: int | None
@@ -40,6 +47,10 @@ _UIDNEXT = re.compile(rb"\[UIDNEXT (\d+)\]")
 _EXISTS = re.compile(rb"^(\d+) EXISTS")
 _UID = re.compile(rb"\bUID (\d+)")
 _SIZE = re.compile(rb"\bRFC822\.SIZE (\d+)")
+_INTERNALDATE = re.compile(  # "17-Jul-1996 02:44:25 -0700", the day may be space-padded
+    rb'INTERNALDATE " ?(\d{1,2})-([A-Za-z]{3})-(\d{4}) (\d\d):(\d\d):(\d\d) ([+-])(\d\d)(\d\d)"'
+)
+_MONTHS = [m.encode() for m in "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec".split()]
 _LITERAL_ITEM = re.compile(rb"(BODY\[[^\]]*\](?:<\d+>)?) \{(\d+)\}$")
 
 
@@ -197,18 +208,22 @@ class ImapConnection:
                 uids.extend(int(x) for x in line.split() if x.isdigit())
         return sorted(set(uids))
 
-    async def sizes(self, uids: list[int]) -> dict[int, int]:
-        """UID -> RFC822.SIZE of the messages that still exist."""
+    async def infos(self, uids: list[int]) -> dict[int, MailInfo]:
+        """UID -> size and arrival time of the messages that still exist."""
         assert self.client is not None
         if not uids:
             return {}
         spec = ",".join(str(u) for u in uids)
-        response = self._check(await self.client.uid("fetch", spec, "(UID RFC822.SIZE)"), "FETCH")
-        out: dict[int, int] = {}
+        response = self._check(
+            await self.client.uid("fetch", spec, "(UID RFC822.SIZE INTERNALDATE)"), "FETCH"
+        )
+        out: dict[int, MailInfo] = {}
         for line in response.lines:
             if isinstance(line, bytes) and (uid := _UID.search(line)):
                 size = _SIZE.search(line)
-                out[int(uid.group(1))] = int(size.group(1)) if size else 0
+                out[int(uid.group(1))] = MailInfo(
+                    int(size.group(1)) if size else 0, parse_internaldate(line)
+                )
         return out
 
     async def fetch(self, uid: int) -> bytes | None:
@@ -275,6 +290,21 @@ class ImapConnection:
         client.idle_done()
         self._check(await asyncio.wait_for(idle_task, self.timeout), "IDLE")
         return pushed
+
+
+def parse_internaldate(line: bytes) -> float | None:
+    """The INTERNALDATE of a FETCH line as epoch seconds (RFC 3501 date-time), or None."""
+    m = _INTERNALDATE.search(line)
+    if m is None or m.group(2).title() not in _MONTHS:
+        return None
+    day, month, year = int(m.group(1)), _MONTHS.index(m.group(2).title()) + 1, int(m.group(3))
+    offset = timedelta(hours=int(m.group(8)), minutes=int(m.group(9)))
+    try:
+        moment = datetime(year, month, day, int(m.group(4)), int(m.group(5)), int(m.group(6)),
+                          tzinfo=timezone(offset if m.group(7) == b"+" else -offset))  # fmt: skip
+    except ValueError:
+        return None
+    return moment.timestamp()
 
 
 def _text(response: aioimaplib.Response) -> str:

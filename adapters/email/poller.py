@@ -40,6 +40,12 @@ class FetchedMail:
 
 
 Handler = Callable[[FetchedMail], Awaitable[None]]
+# Adapter health for /metrics (AdapterContext.report_health): figure name, value.
+Health = Callable[[str, float], None]
+
+
+def _no_health(name: str, value: float) -> None:
+    pass
 
 
 def imap_date(moment: datetime) -> str:
@@ -48,11 +54,19 @@ def imap_date(moment: datetime) -> str:
 
 
 class MailboxPoller:
-    def __init__(self, config: EmailConfig, redis: Redis, state_key: str, handle: Handler) -> None:
+    def __init__(
+        self,
+        config: EmailConfig,
+        redis: Redis,
+        state_key: str,
+        handle: Handler,
+        health: Health = _no_health,
+    ) -> None:
         self.config = config
         self.redis = redis
         self.state_key = state_key  # a Redis hash: uidvalidity, last_uid, last_at
         self.handle = handle
+        self.health = health
         self.status: dict[str, object] = {"state": "starting"}
         self.idles = 0  # IDLE commands completed (pushed, or renewed before the server's limit)
         self._failures: dict[tuple[int, int], int] = {}
@@ -116,17 +130,30 @@ class MailboxPoller:
         last_uid = await self._last_uid(conn, status)
         uids = [u for u in await conn.search("UID", f"{last_uid + 1}:*") if u > last_uid]
         done = 0
+        newest: float | None = None  # arrival time of the newest message taken in this pass
         for start in range(0, len(uids), _BATCH):
             batch = uids[start : start + _BATCH]
-            sizes = await conn.sizes(batch)
+            infos = await conn.infos(batch)
             for uid in batch:
                 _raise_if_cancelled()
-                if uid in sizes:
-                    await self._one(conn, status.uidvalidity, uid, sizes[uid])
+                if uid in infos:
+                    await self._one(conn, status.uidvalidity, uid, infos[uid].size)
                     done += 1
+                    arrived = infos[uid].arrived
+                    if arrived is not None and (newest is None or arrived > newest):
+                        newest = arrived
                 await self.redis.hset(self.state_key, mapping={
                     "last_uid": uid, "last_at": int(time.time() * 1000)})  # fmt: skip
+        self._report(newest)
         return done
+
+    def _report(self, newest: float | None) -> None:
+        """A good pass: /metrics gets its time, and how long the newest message it took had
+        been on the server (INTERNALDATE, the server's own clock); 0 when it took nothing, the
+        mailbox being read to its end."""
+        now = time.time()
+        self.health("poll_ok", now)
+        self.health("poll_lag", max(0.0, now - newest) if newest is not None else 0.0)
 
     async def _one(self, conn: ImapConnection, validity: int, uid: int, size: int) -> None:
         truncated = size > self.config.max_message_bytes

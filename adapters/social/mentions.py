@@ -11,7 +11,10 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 from collections.abc import Awaitable, Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from pydantic import BaseModel, Field
@@ -31,6 +34,15 @@ PUBLIC_REPLY_WARNING = "Replies on this channel are public posts: everyone can r
 # Signature of the spike callback the core provides (ctx.on_spike, or ctx.extra["on_spike"]):
 # it receives SpikeAlert.to_dict() and publishes it (WebSocket event, banner, optional webhook).
 SpikeCallback = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+@dataclass
+class _PollMark:
+    newest_ms: int = 0  # platform time of the newest mention this poll delivered
+
+
+# The running poll of this task (each poll loop is a task of its own): deliver_one marks it.
+_CURRENT_POLL: ContextVar[_PollMark | None] = ContextVar("social_poll", default=None)
 
 
 class SocialConfig(BaseModel):
@@ -129,10 +141,34 @@ class SocialAdapter(Adapter):
         name = f"{self.channel_type.value}:{self.ctx.channel_id}"
         await asyncio.gather(
             *(
-                poll_loop(f"{name}:{what}", fn, interval=interval, keep_going=self._keep_going)
+                poll_loop(
+                    f"{name}:{what}",
+                    self._measured(fn),
+                    interval=interval,
+                    keep_going=self._keep_going,
+                )
                 for what, fn in self.pollers()
             )
         )
+
+    def _measured(self, poll_once: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
+        """A poll that reports its health when it succeeds: the time, and how old the newest
+        mention it delivered was by the platform's own timestamp (0 when it found nothing new:
+        the channel is then level with the platform as of this poll)."""
+
+        async def poll() -> None:
+            mark = _PollMark()
+            token = _CURRENT_POLL.set(mark)
+            try:
+                await poll_once()
+            finally:
+                _CURRENT_POLL.reset(token)
+            now = time.time()
+            self.ctx.report_health("poll_ok", now)
+            lag = max(0.0, now - mark.newest_ms / 1000) if mark.newest_ms else 0.0
+            self.ctx.report_health("poll_lag", lag)
+
+        return poll
 
     def _keep_going(self) -> bool:
         return not self._stopping
@@ -171,6 +207,9 @@ class SocialAdapter(Adapter):
             result = await self.ctx.deliver(msg)
             if result.duplicate:
                 return
+            mark = _CURRENT_POLL.get()
+            if mark is not None:
+                mark.newest_ms = max(mark.newest_ms, msg.sent_at)
             alert = await self.volume.record(
                 msg.sent_at, post_id=msg.external_id, url=msg.meta.get("url")
             )

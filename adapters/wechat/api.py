@@ -51,11 +51,20 @@ def _text(value: Any) -> str | None:
 
 
 class AccessTokens:
-    def __init__(self, redis: Redis, cache_key: str, lock_key: str, fetch: TokenFetcher) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        cache_key: str,
+        lock_key: str,
+        fetch: TokenFetcher,
+        on_error: Callable[[ApiError], None] | None = None,
+    ) -> None:
         self.redis = redis
         self.cache_key = cache_key
         self.lock_key = lock_key
         self.fetch = fetch
+        # Told of every failed refresh (adapter health: the token_error count in /metrics).
+        self.on_error = on_error
 
     async def get(self, rejected: str | None = None) -> str:
         """The cached token, or a new one. ``rejected``: a token WeChat just refused, so a
@@ -82,10 +91,15 @@ class AccessTokens:
             delay = min(delay * 2, 0.5)
 
     async def _refresh(self, rejected: str | None) -> str:
-        token, expires_in = await self.fetch(False)
-        if rejected and token == rejected:
-            # The stable token endpoint still hands out the token WeChat refused: force it.
-            token, expires_in = await self.fetch(True)
+        try:
+            token, expires_in = await self.fetch(False)
+            if rejected and token == rejected:
+                # The stable token endpoint still hands out the token WeChat refused: force it.
+                token, expires_in = await self.fetch(True)
+        except ApiError as exc:
+            if self.on_error is not None:
+                self.on_error(exc)
+            raise
         # Renew five minutes early so a token never expires between read and use.
         ttl = max(60, int(expires_in) - 300)
         await self.redis.set(self.cache_key, token, ex=ttl)

@@ -10,6 +10,7 @@ at a time (a lease); a callback arriving meanwhile leaves a "pending" mark the p
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any, cast
 
 from aiohttp import web
@@ -76,6 +77,7 @@ class WeComKfAdapter(WeChatAdapterBase):
             ctx.state_key("access_token"),
             ctx.keys.lease(f"{ctx.channel_id}:access_token"),
             corp_token_fetcher(ctx.http, cfg.api_base.rstrip("/"), cfg.corp_id, cfg.secret),
+            self.token_failed,
         )
         self.api = WeChatApi(ctx.http, cfg.api_base, self.tokens)
 
@@ -208,6 +210,7 @@ class WeComKfAdapter(WeChatAdapterBase):
         token_key = self._key("token", open_kfid)
         raw_token = await redis.get(token_key)
         token = raw_token.decode() if isinstance(raw_token, bytes) else (raw_token or "")
+        newest_ms = 0  # WeCom's send_time of the newest message this pull delivered
         while True:
             body = {
                 "cursor": cursor,
@@ -230,7 +233,7 @@ class WeComKfAdapter(WeChatAdapterBase):
                 return False
             for item in page.get("msg_list") or []:
                 if isinstance(item, dict):
-                    await self._handle_item(item)
+                    newest_ms = max(newest_ms, await self._handle_item(item))
             next_cursor = page.get("next_cursor")
             if isinstance(next_cursor, str) and next_cursor:
                 cursor = next_cursor
@@ -241,15 +244,26 @@ class WeComKfAdapter(WeChatAdapterBase):
                 )
                 return False
             if not page.get("has_more"):
+                self._report_pull(newest_ms)
                 return True
 
-    async def _handle_item(self, item: dict[str, Any]) -> None:
+    def _report_pull(self, newest_ms: int) -> None:
+        """A complete pull: its time, and how old the newest message it delivered was by
+        WeCom's send_time (0 when it delivered nothing new)."""
+        now = time.time()
+        self.ctx.report_health("poll_ok", now)
+        self.ctx.report_health("poll_lag", max(0.0, now - newest_ms / 1000) if newest_ms else 0.0)
+
+    async def _handle_item(self, item: dict[str, Any]) -> int:
+        """Deliver one sync_msg entry; returns its send_time (ms) when it was new, else 0."""
         result = normalize_kf(item, self.ctx.channel_id)
         if isinstance(result, InboundMessage):
             await self._attach_media(result, self.config.media_timeout_seconds)
-            await self.ctx.deliver(result)
+            if not (await self.ctx.deliver(result)).duplicate:
+                return result.sent_at
         elif isinstance(result, KfEvent):
             await self._on_event(result)
+        return 0
 
     async def _on_event(self, event: KfEvent) -> None:
         if event.kind == "send_fail":

@@ -77,6 +77,7 @@ class OfficialAccountAdapter(WeChatAdapterBase):
             ctx.state_key("access_token"),
             ctx.keys.lease(f"{ctx.channel_id}:access_token"),
             stable_token_fetcher(ctx.http, cfg.api_base.rstrip("/"), cfg.app_id, cfg.app_secret),
+            self.token_failed,
         )
         self.api = WeChatApi(ctx.http, cfg.api_base, self.tokens)
         self.unsubscribed_key = ctx.state_key("unsubscribed")

@@ -47,6 +47,11 @@ class WeChatAdapterBase(Adapter):
         self._tasks: set[asyncio.Task[None]] = set()
         self._stopping = asyncio.Event()
 
+    def token_failed(self, exc: ApiError) -> None:
+        """An access-token refresh failed (bad secret, IP not whitelisted, WeChat down)."""
+        log.warning("channel %s: access token refresh failed: %s", self.ctx.channel_id, exc)
+        self.ctx.report_health("token_error", 1)
+
     def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
         """Work that must not delay WeChat's "success" (it retries after 5 s)."""
 
