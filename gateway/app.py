@@ -8,7 +8,6 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
-import redis.asyncio as aioredis
 from aiohttp import web
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -29,6 +28,7 @@ from gateway.appkeys import DRAINING, GATEWAY, HUB
 from gateway.bootstrap import ensure_admin
 from gateway.console import pages as console_pages
 from gateway.models import now_ms
+from gateway.redis_client import connect
 from gateway.reports_store import queue_stats
 from gateway.services import Gateway
 from gateway.settings import Settings
@@ -116,7 +116,7 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
         Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
-        client = aioredis.from_url(redis_url, decode_responses=True, health_check_interval=30)
+        client = connect(redis_url, health_check_interval=30)
         gw = Gateway(settings, client)
         gw.events.listen(app[HUB].on_event)
         app[GATEWAY] = gw

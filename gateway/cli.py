@@ -165,9 +165,8 @@ def serve(settings: Settings) -> int:
 
 
 async def create_user(settings: Settings, args: argparse.Namespace) -> int:
-    import redis.asyncio as aioredis
-
     from gateway.auth import UserExists
+    from gateway.redis_client import connect
     from gateway.services import Gateway
 
     password = args.password or os.environ.get("GATEWAY_NEW_PASSWORD")
@@ -177,7 +176,7 @@ async def create_user(settings: Settings, args: argparse.Namespace) -> int:
         print("gateway: password: at least 10 characters", file=sys.stderr)
         return 2
     with redis_for(settings, reuse_running=True) as redis_url:
-        client = aioredis.from_url(redis_url, decode_responses=True)
+        client = connect(redis_url)
         gw = Gateway(settings, client)
         try:
             user = await gw.users.create(

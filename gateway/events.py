@@ -16,6 +16,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
+from gateway.redis_client import locate
 from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -75,10 +76,15 @@ async def subscribe_forever(
 ) -> None:
     """Hand every message of a pub/sub channel to ``on_message``; resubscribe after a lost
     connection (what was published meanwhile is lost: clients re-sync by seq). Runs until
-    cancelled; ``ready`` is set once subscribed."""
+    cancelled; ``ready`` is set once subscribed.
+
+    On Redis Cluster the subscription is held on the node serving the channel's hash slot (the
+    deployment's): classic PUBLISH reaches every node, and after a failover the loop finds the
+    slot's new node."""
     while True:
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
+            await locate(redis, channel)
             await pubsub.subscribe(channel)
             ready.set()
             async for message in pubsub.listen():

@@ -10,7 +10,9 @@ import tomllib
 from pathlib import Path
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from gateway.redis_client import RedisURLError, check_url
 
 
 def config_dir() -> Path:
@@ -69,6 +71,17 @@ class Settings(BaseModel):
     # Files in config/ (paths relative to it unless absolute).
     priority_rules_file: str = "priority_rules.toml"
     sla_file: str = "sla.toml"
+
+    @field_validator("redis_url")
+    @classmethod
+    def _known_redis_url(cls, value: str) -> str:
+        # A typo in the URL is reported at startup, not as a crash in every worker.
+        if value:
+            try:
+                check_url(value)
+            except RedisURLError as exc:
+                raise ValueError(str(exc)) from None
+        return value
 
     def config_path(self, name: str) -> Path:
         path = Path(name)

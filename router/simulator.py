@@ -32,6 +32,7 @@ from gateway.classify import load_classifier
 from gateway.inbox import Inbox
 from gateway.keys import Keys
 from gateway.models import Channel, ContactIdentity, InboundMessage
+from gateway.redis_client import connect
 from gateway.redis_server import EmbeddedRedis
 from gateway.settings import config_dir
 from router.peers import PEERS
@@ -480,7 +481,7 @@ def _share(records: list[Record], test: Callable[[Record], bool]) -> float:
 async def simulate_policy(
     scenario: Scenario, policy: str, redis_url: str, prefix: str
 ) -> dict[str, Any]:
-    client = aioredis.from_url(redis_url, decode_responses=True)
+    client = connect(redis_url)  # any Redis URL, Cluster and Sentinel too
     try:
         sim = Simulation(scenario, policy, client, prefix, arrivals(scenario))
         return await sim.run()

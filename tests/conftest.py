@@ -1,10 +1,16 @@
-"""Shared fixtures: one real embedded Redis for the whole run, a fresh key prefix per test, and
-running gateway apps (several may share one Redis, like several processes would)."""
+"""Shared fixtures: one real Redis for the whole run, a fresh key prefix per test, and running
+gateway apps (several may share one Redis, like several processes would).
+
+The Redis is the embedded server, or with ``GATEWAY_TEST_REDIS=cluster`` a real local Redis
+Cluster of 3 masters (tests/cluster/local_cluster.py): every fixture then gets a cluster client
+or the cluster's URL, and each test's prefix (one hash slot) lands on one of the masters.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
+import os
 import secrets
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -13,7 +19,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import redis.asyncio as aioredis
 from aiohttp import web
 from aiohttp.test_utils import TestClient, TestServer
 
@@ -21,24 +26,41 @@ from adapters.api.signing import sign
 from gateway.app import create_app
 from gateway.appkeys import GATEWAY
 from gateway.keys import Keys
+from gateway.redis_client import RedisClient, connect
 from gateway.redis_server import EmbeddedRedis
 from gateway.services import Gateway
 from gateway.settings import Settings, load_settings
+from tests.cluster.local_cluster import LocalCluster
 
 ADMIN_EMAIL = "admin@example.com"
 ADMIN_PASSWORD = "admin-password-123"
 
+TEST_REDIS = os.environ.get("GATEWAY_TEST_REDIS", "embedded")
+if TEST_REDIS not in ("embedded", "cluster"):
+    raise pytest.UsageError(f"GATEWAY_TEST_REDIS: embedded or cluster, not {TEST_REDIS!r}")
+CLUSTER = TEST_REDIS == "cluster"
+
+
+def pytest_report_header() -> str:
+    return f"redis: {TEST_REDIS} (GATEWAY_TEST_REDIS)"
+
 
 @pytest.fixture(scope="session")
-def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[EmbeddedRedis]:
-    server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
+def redis_server(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[EmbeddedRedis | LocalCluster]:
+    server: EmbeddedRedis | LocalCluster
+    if CLUSTER:
+        server = LocalCluster(tmp_path_factory.mktemp("redis-cluster"))
+    else:
+        server = EmbeddedRedis(tmp_path_factory.mktemp("redis"))
     server.start()
     yield server
     server.stop()
 
 
 @pytest.fixture
-def redis_url(redis_server: EmbeddedRedis) -> str:
+def redis_url(redis_server: EmbeddedRedis | LocalCluster) -> str:
     return redis_server.url
 
 
@@ -53,8 +75,8 @@ def keys(prefix: str) -> Keys:
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    client = aioredis.from_url(redis_url, decode_responses=True)
+async def redis(redis_url: str) -> AsyncIterator[RedisClient]:
+    client = connect(redis_url)
     yield client
     await client.aclose()
 
@@ -166,8 +188,7 @@ class Harness:
         return resp.status, data
 
 
-async def _start(redis_url: str, prefix: str, tmp_path: Path, overrides: dict[str, Any]
-                 ) -> Harness:
+async def _start(redis_url: str, prefix: str, tmp_path: Path, overrides: dict[str, Any]) -> Harness:
     values = {
         "data_dir": str(tmp_path / "data"),
         "redis_prefix": prefix,

@@ -1,0 +1,178 @@
+"""The one place that creates the gateway's Redis client, from a URL.
+
+The URL's scheme says what kind of Redis it is, so one string (``REDIS_URL``, ``--redis-url``)
+is enough for every process and tool:
+
+- ``redis://``, ``rediss://``, ``unix://``: one server (redis-py's own URL format).
+- ``redis+cluster://[user:password@]host:port[,host:port...][?option=value]``: Redis Cluster;
+  the hosts are seed nodes (any of them finds the others). ``rediss+cluster://`` for TLS.
+- ``redis+sentinel://[user:password@]host:port[,host:port...]/service[/db][?option=value]``:
+  the primary named ``service`` as told by those Sentinels (the credentials are the primary's;
+  ``sentinel_password=`` authenticates to the Sentinels). ``rediss+sentinel://`` for TLS.
+
+Options in the query string are redis-py's connection options (``socket_timeout=5``...).
+Every key of a deployment carries one hash tag (gateway/keys.py), so on a cluster all of its
+commands, pipelines, transactions and scripts go to the one node that owns that slot.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypeAlias
+
+import redis.asyncio as aioredis
+from redis.asyncio.cluster import ClusterNode, RedisCluster
+from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.sentinel import Sentinel
+
+RedisClient: TypeAlias = aioredis.Redis | RedisCluster
+
+CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
+SENTINEL_SCHEMES = {"redis+sentinel": "redis", "rediss+sentinel": "rediss"}
+
+# A standalone client opens as many connections as there are commands in flight; the cluster
+# client refuses beyond its per-node limit (redis-py default 100), so allow as many as a busy
+# process may need rather than failing requests with "Too many connections".
+_CLUSTER_MAX_CONNECTIONS = 1000
+
+
+class RedisURLError(ValueError):
+    pass
+
+
+def connect(url: str, **options: Any) -> RedisClient:
+    """A client decoding responses to str. ``options`` are redis-py connection options; the
+    URL's query string wins over them."""
+    scheme = url.partition("://")[0].lower()
+    if scheme in CLUSTER_SCHEMES:
+        return _cluster(CLUSTER_SCHEMES[scheme], url, options)
+    if scheme in SENTINEL_SCHEMES:
+        return _sentinel(SENTINEL_SCHEMES[scheme], url, options)
+    try:
+        return aioredis.from_url(url, **{"decode_responses": True, **options})
+    except ValueError as exc:
+        raise RedisURLError(f"{_safe(url)}: {exc}") from None
+
+
+def is_cluster(client: RedisClient) -> bool:
+    return isinstance(client, RedisCluster)
+
+
+async def locate(client: RedisClient, key: str) -> None:
+    """On a cluster, make sure the client knows (again, after a failover) which node serves the
+    slot of ``key``: a pub/sub subscription picks its node from that map without asking. A
+    keyed command fills the map on first use and refreshes it after a node was lost."""
+    if isinstance(client, RedisCluster):
+        await client.exists(key)
+
+
+def _split(url: str) -> tuple[str, list[tuple[str, int]], str]:
+    """``scheme://userinfo@h1:p1,h2:p2/path?query`` -> (userinfo@ or "", hosts, /path?query)."""
+    rest = url.partition("://")[2]
+    cut = min((i for i in (rest.find("/"), rest.find("?")) if i >= 0), default=len(rest))
+    authority, tail = rest[:cut], rest[cut:]
+    userinfo, at, hostlist = authority.rpartition("@")
+    hosts: list[tuple[str, int]] = []
+    for item in hostlist.split(","):
+        host, colon, port = item.strip().rpartition(":")
+        if not colon or not host or not port.isdigit():
+            raise RedisURLError(f"{_safe(url)}: each node must be host:port, not {item!r}")
+        hosts.append((host.strip("[]"), int(port)))
+    return (userinfo + at), hosts, tail
+
+
+def _options(base: str, userinfo: str, tail: str, url: str) -> dict[str, Any]:
+    """redis-py's own parsing of credentials and query options, on a one-host URL."""
+    try:
+        kwargs: dict[str, Any] = dict(parse_url(f"{base}://{userinfo}localhost{tail}"))
+    except ValueError as exc:
+        raise RedisURLError(f"{_safe(url)}: {exc}") from None
+    kwargs.pop("host", None)
+    if kwargs.pop("connection_class", None) is SSLConnection:
+        kwargs["ssl"] = True
+    return kwargs
+
+
+def _cluster_spec(base: str, url: str) -> tuple[list[tuple[str, int]], dict[str, Any]]:
+    userinfo, hosts, tail = _split(url)
+    path, _, query = tail.partition("?")
+    if path.strip("/") not in ("", "0"):
+        raise RedisURLError(f"{_safe(url)}: Redis Cluster has only database 0")
+    kwargs = _options(base, userinfo, "?" + query if query else "", url)
+    kwargs.pop("db", None)
+    return hosts, kwargs
+
+
+def _cluster(base: str, url: str, options: dict[str, Any]) -> RedisCluster:
+    hosts, kwargs = _cluster_spec(base, url)
+    return RedisCluster(
+        startup_nodes=[ClusterNode(host, port) for host, port in hosts],
+        **{
+            "decode_responses": True,
+            "max_connections": _CLUSTER_MAX_CONNECTIONS,
+            **options,
+            **kwargs,
+        },
+    )
+
+
+class SentinelRedis(aioredis.Redis):
+    """The primary's client; closing it also closes the connections to the Sentinels."""
+
+    sentinel: Sentinel | None = None
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        await super().aclose(close_connection_pool)
+        if self.sentinel is not None:
+            for client in self.sentinel.sentinels:
+                await client.aclose()
+
+
+def _sentinel_spec(
+    base: str, url: str
+) -> tuple[list[tuple[str, int]], str, dict[str, Any], dict[str, Any]]:
+    """(sentinels, service name, the primary's options, the Sentinels' options)."""
+    userinfo, hosts, tail = _split(url)
+    path, _, query = tail.partition("?")
+    parts = [p for p in path.split("/") if p]
+    if not parts or len(parts) > 2:
+        raise RedisURLError(f"{_safe(url)}: name the primary: /service_name[/db]")
+    db = "/" + parts[1] if len(parts) == 2 else ""
+    kwargs = _options(base, userinfo, db + ("?" + query if query else ""), url)
+    sentinel_kwargs: dict[str, Any] = {"decode_responses": True}
+    if "sentinel_password" in kwargs:
+        sentinel_kwargs["password"] = kwargs.pop("sentinel_password")
+    for name in ("ssl", "socket_timeout", "socket_connect_timeout"):
+        if name in kwargs:
+            sentinel_kwargs[name] = kwargs[name]
+    return hosts, parts[0], kwargs, sentinel_kwargs
+
+
+def _sentinel(base: str, url: str, options: dict[str, Any]) -> SentinelRedis:
+    hosts, service, kwargs, sentinel_kwargs = _sentinel_spec(base, url)
+    sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_kwargs,
+                        **{"decode_responses": True, **options, **kwargs})  # fmt: skip
+    client = sentinel.master_for(service, redis_class=SentinelRedis)
+    client.sentinel = sentinel
+    return client
+
+
+def check_url(url: str) -> None:
+    """Raise ``RedisURLError`` naming what is wrong with ``url``, without connecting."""
+    scheme = url.partition("://")[0].lower()
+    if scheme in CLUSTER_SCHEMES:
+        _cluster_spec(CLUSTER_SCHEMES[scheme], url)
+    elif scheme in SENTINEL_SCHEMES:
+        _sentinel_spec(SENTINEL_SCHEMES[scheme], url)
+    else:
+        try:
+            parse_url(url)
+        except ValueError:
+            schemes = ", ".join(["redis", "rediss", "unix", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES])
+            raise RedisURLError(f"{_safe(url)}: the scheme must be one of {schemes}") from None
+
+
+def _safe(url: str) -> str:
+    """The URL without its password, for error messages."""
+    scheme, sep, rest = url.partition("://")
+    userinfo, at, hosts = rest.rpartition("@")
+    return f"{scheme}{sep}***@{hosts}" if at and ":" in userinfo else url
