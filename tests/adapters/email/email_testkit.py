@@ -85,11 +85,12 @@ class ImapServer:
         assert response.result == "OK", response
         return client
 
-    async def append(self, raw: bytes, folder: str = "INBOX") -> None:
-        """Put a mail into the mailbox, as the MTA delivering it would."""
+    async def append(self, raw: bytes, folder: str = "INBOX", arrived: float | None = None) -> None:
+        """Put a mail into the mailbox, as the MTA delivering it would; ``arrived`` (epoch
+        seconds) sets its INTERNALDATE, when the server took it."""
         client = await self.client()
         try:
-            response = await client.append(raw, mailbox=folder)
+            response = await client.append(raw, mailbox=folder, date=arrived)
             assert response.result == "OK", response
         finally:
             await client.logout()

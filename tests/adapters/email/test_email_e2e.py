@@ -4,10 +4,12 @@ server, the customer's answer back in the same conversation; restarts, two proce
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 from email_testkit import ImapServer, SmtpServer, email_config, fixture_mail, make_mail
 
+from tests.adapters.health import health
 from tests.conftest import Harness, MakeGateway, wait_for
 
 
@@ -221,3 +223,42 @@ async def test_smtp_failures_reach_the_agent(
     await wait_for(retried, timeout=90)  # transient: the outbox retries
     del smtp_server.recorder.refuse["busy@"]
     await delivery(gateway, busy["id"], r2["message"]["seq"], "sent")
+
+
+async def test_poller_health_in_metrics(
+    gateway: Harness, imap_server: ImapServer, smtp_server: SmtpServer
+):
+    """poll_ok after each pass; poll_lag: how long the newest mail taken had been on the
+    server (its INTERNALDATE), 0 after a pass that found nothing new. Polling every 10 minutes:
+    no pass comes unasked but the first one and those the test asks for ("check now")."""
+    old = make_mail("old@customer.example", "stuck", "stuck")
+    await imap_server.append(old, arrived=time.time() - 600)  # waiting before the channel
+    started = time.time()
+    channel_id = await email_channel(
+        gateway, imap_server, smtp_server, use_idle="never", poll_interval_seconds=600
+    )
+    await connected(gateway, channel_id)
+    await conversations(gateway, channel_id, 1)
+    first = await wait_for(lambda: _lag(gateway, channel_id, lambda lag: lag >= 600), timeout=60)
+    assert first["poll_lag"] < 3600
+    assert started - 5 <= first["poll_ok"] <= time.time() + 5
+    assert "token_errors" not in first  # IMAP logins have no token to refresh
+
+    poller = gateway.gw.channels.adapter(channel_id).poller
+
+    async def level() -> dict[str, float] | None:
+        poller.wake.set()  # another pass (a wake landing mid-pass is dropped: ask again)
+        return await _lag(gateway, channel_id, lambda lag: lag == 0)
+
+    again = await wait_for(level, timeout=60)  # nothing new: level with the server
+    assert again["poll_ok"] >= first["poll_ok"]
+
+
+async def _has(h: Harness, channel_id: str, name: str) -> dict[str, float] | None:
+    figures = await health(h, channel_id)
+    return figures if name in figures else None
+
+
+async def _lag(h: Harness, channel_id: str, test: Any) -> dict[str, float] | None:
+    figures = await health(h, channel_id)
+    return figures if "poll_lag" in figures and test(figures["poll_lag"]) else None
