@@ -101,6 +101,7 @@ class SocialAdapter(Adapter):
         self._deliver_lock = asyncio.Lock()
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
+        self._health: dict[str, tuple[float, float]] = {}  # loop -> (last success, its lag)
 
     # --- to implement per platform -------------------------------------------------------
     def pollers(self) -> list[tuple[str, Callable[[], Awaitable[None]]]]:
@@ -143,7 +144,7 @@ class SocialAdapter(Adapter):
             *(
                 poll_loop(
                     f"{name}:{what}",
-                    self._measured(fn),
+                    self._measured(what, fn),
                     interval=interval,
                     keep_going=self._keep_going,
                 )
@@ -151,10 +152,14 @@ class SocialAdapter(Adapter):
             )
         )
 
-    def _measured(self, poll_once: Callable[[], Awaitable[None]]) -> Callable[[], Awaitable[None]]:
-        """A poll that reports its health when it succeeds: the time, and how old the newest
-        mention it delivered was by the platform's own timestamp (0 when it found nothing new:
-        the channel is then level with the platform as of this poll)."""
+    def _measured(
+        self, what: str, poll_once: Callable[[], Awaitable[None]]
+    ) -> Callable[[], Awaitable[None]]:
+        """A poll that reports the channel's health when it succeeds. Its lag is how old the
+        newest mention it delivered was by the platform's own timestamp, 0 when it found
+        nothing new (level with the platform as of this poll). A channel with several loops
+        (X mentions and keywords, Weibo statuses and comments) reports its laggiest loop and
+        the oldest of their last successes, so one failing loop is not hidden by the others."""
 
         async def poll() -> None:
             mark = _PollMark()
@@ -164,9 +169,10 @@ class SocialAdapter(Adapter):
             finally:
                 _CURRENT_POLL.reset(token)
             now = time.time()
-            self.ctx.report_health("poll_ok", now)
             lag = max(0.0, now - mark.newest_ms / 1000) if mark.newest_ms else 0.0
-            self.ctx.report_health("poll_lag", lag)
+            self._health[what] = (now, lag)
+            self.ctx.report_health("poll_ok", min(ok for ok, _ in self._health.values()))
+            self.ctx.report_health("poll_lag", max(lag for _, lag in self._health.values()))
 
         return poll
 

@@ -5,10 +5,15 @@ conversation."""
 
 from __future__ import annotations
 
+import time
 from collections.abc import Callable
 from typing import Any
 
+import pytest
+
+from tests.adapters.health import health
 from tests.adapters.social.conftest import Served
+from tests.adapters.social.fakes import _iso, _weibo_time
 from tests.conftest import Harness, wait_for
 
 
@@ -149,3 +154,57 @@ async def test_weibo_mention_to_public_comment(gateway: Harness, weibo_api: Serv
     await _follow_up_joins(
         gateway, conv, token, lambda: fake.comment("zaku", post, "@AcmeCN 谢谢，什么时候来？")
     )
+
+
+def _old_mention(platform: str, fake: Any, age: float) -> None:
+    """A mention posted ``age`` seconds ago (before the channel existed)."""
+    then = time.time() - age
+    if platform == "x":
+        post = fake.tweet("wanglei", "@acme still waiting for my refund")
+        fake.posts[post]["created_at"] = _iso(then)
+    elif platform == "mastodon":
+        status = fake.toot("alice", "@acme still waiting for my refund")
+        fake.statuses[status]["created_at"] = _iso(then)
+    else:
+        post = fake.post("zaku", "@AcmeCN 退款还没到")
+        fake.statuses[post]["created_at"] = _weibo_time(then)
+
+
+def _social_config(platform: str, served: Served) -> dict[str, Any]:
+    fake = served.fake
+    if platform == "x":
+        return {
+            "api_base_url": served.url,
+            "api_key": fake.consumer_key,
+            "api_key_secret": fake.consumer_secret,
+            "access_token": fake.token,
+            "access_token_secret": fake.token_secret,
+        }
+    if platform == "mastodon":
+        return {"base_url": served.url, "access_token": fake.token}
+    return {"api_base_url": served.url, "access_token": fake.token}
+
+
+@pytest.mark.parametrize("platform", ["x", "mastodon", "weibo"])
+async def test_poller_health_in_metrics(
+    gateway: Harness, platform: str, x_api: Served, mastodon_api: Served, weibo_api: Served
+) -> None:
+    """After a poll /metrics shows the channel's poll_ok and poll_lag: the age of the newest
+    mention it delivered by the platform's timestamp, then 0 once a poll finds nothing new."""
+    served = {"x": x_api, "mastodon": mastodon_api, "weibo": weibo_api}[platform]
+    _old_mention(platform, served.fake, 600)
+    started = time.time()
+    # Polls 10 s apart: time enough to read the first poll's figures before the second.
+    config = {**_social_config(platform, served), "poll_interval_seconds": 10}
+    channel_id = (await gateway.create_channel(platform, config))["id"]
+
+    async def lag_is(test: Any) -> dict[str, float] | None:
+        figures = await health(gateway, channel_id)
+        return figures if "poll_lag" in figures and test(figures["poll_lag"]) else None
+
+    first = await wait_for(lambda: lag_is(lambda lag: lag >= 600), timeout=60)
+    assert first["poll_lag"] < 3600
+    assert started - 5 <= first["poll_ok"] <= time.time() + 5
+    assert "token_errors" not in first
+    again = await wait_for(lambda: lag_is(lambda lag: lag == 0), timeout=90)
+    assert again["poll_ok"] > first["poll_ok"]

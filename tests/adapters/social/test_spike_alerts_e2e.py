@@ -29,9 +29,16 @@ async def test_mention_burst_alerts_supervisors(make_gateway, mastodon_api: Serv
         _, sup_token = await gateway.create_user("sup@example.com", role="supervisor")
         ws = await gateway.client.ws_connect(f"/api/v1/ws?token={sup_token}")
         fake = mastodon_api.fake
-        channel = await gateway.create_channel("mastodon", {
-            "base_url": mastodon_api.url, "access_token": fake.token,
-            "poll_interval_seconds": 1, "spike_min_count": 5, "spike_factor": 3.0})
+        channel = await gateway.create_channel(
+            "mastodon",
+            {
+                "base_url": mastodon_api.url,
+                "access_token": fake.token,
+                "poll_interval_seconds": 1,
+                "spike_min_count": 5,
+                "spike_factor": 3.0,
+            },
+        )
         for i in range(8):
             fake.toot(f"user{i}", f"@acme your product broke again #{i}")
 
