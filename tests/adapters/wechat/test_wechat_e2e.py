@@ -30,6 +30,7 @@ from wechat_payloads import (
 )
 
 from adapters.wechat.errors import WINDOW_CLOSED
+from tests.adapters.health import health
 from tests.conftest import Harness
 
 
@@ -258,3 +259,65 @@ async def test_wecom_kf_callback_to_reply(gateway: Harness, fake) -> None:
         return m if m and m["delivery"] == "failed" else None
 
     assert "could not deliver" in (await wait_for(failed))["delivery_error"]
+
+
+async def test_token_refresh_error_counted_in_metrics(gateway: Harness, fake) -> None:
+    """The token endpoint answers an error once: /metrics counts one token_error for the
+    channel, and the reply still goes out with the token fetched on the outbox's retry."""
+    channel = await gateway.create_channel("wechat_oa", oa_config(fake, mode="plain"))
+    channel_id = channel["id"]
+    assert "token_errors" not in await health(gateway, channel_id)
+    _, token = await gateway.agent_online("qin@example.com", name="Qin")
+    openid = "oE2E_token_0001"
+    fake.customer_wrote(openid)
+    xml = text_xml(openid, "发票开好了吗？", msg_id=880010)
+    resp = await gateway.client.post(
+        f"/channels/{channel_id}/wechat", params=plain_query(), data=xml.encode()
+    )
+    assert resp.status == 200
+    fake.inject("/cgi-bin/stable_token", -1, "system error")  # WeChat busy
+    conv_id, seq = await accept_and_reply(gateway, channel_id, token, "已经开好了。")
+    sent = await wait_for(lambda: delivery(gateway, conv_id, seq))
+    assert sent["delivery"] == "sent"
+    assert len(fake.requests_to("/cgi-bin/stable_token")) == 2  # the refused one, the retry
+    assert (await health(gateway, channel_id))["token_errors"] == 1
+
+
+async def test_wecom_kf_pull_health_in_metrics(gateway: Harness, fake) -> None:
+    """A kf pull reports poll_ok and poll_lag (the newest message's send_time), and a WeCom
+    token error is counted."""
+    config = {
+        "corp_id": CORP_ID,
+        "secret": KF_SECRET,
+        "token": TOKEN,
+        "encoding_aes_key": AES_KEY,
+        "api_base": fake.url,
+        "greeting": "",
+    }
+    channel_id = (await gateway.create_channel("wecom_kf", config))["id"]
+    item = kf_text_item("kfmsg-health", "wmE2E_health", "还在吗？")
+    item["send_time"] = int(time.time()) - 600
+    fake.add_kf_message(item)
+    fake.inject("/cgi-bin/gettoken", 40001, "invalid secret")  # the first pull fails on it
+    started = time.time()
+
+    async def callback() -> None:
+        body, query = kf_request(kf_callback_xml(OPEN_KFID, fake.new_callback_token()))
+        resp = await gateway.client.post(
+            f"/channels/{channel_id}/wecom-kf", params=query, data=body.encode()
+        )
+        assert resp.status == 200
+
+    await callback()
+    await wait_for(lambda: _figure(gateway, channel_id, "token_errors"))
+    assert "poll_ok" not in await health(gateway, channel_id)  # that pull failed
+    await callback()  # WeCom calls back again; the pull now gets a token
+    figures = await wait_for(lambda: _figure(gateway, channel_id, "poll_ok"))
+    assert 600 <= figures["poll_lag"] < 3600
+    assert started - 5 <= figures["poll_ok"] <= time.time() + 5
+    assert figures["token_errors"] == 1
+
+
+async def _figure(h: Harness, channel_id: str, name: str) -> dict[str, float] | None:
+    figures = await health(h, channel_id)
+    return figures if name in figures else None
