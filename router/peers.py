@@ -23,10 +23,13 @@ from router.policy import AgentView, ConversationView, is_eligible
 
 
 class _Backfills:
-    """The peers hand any free room to whatever fits it (no reservation)."""
+    """The peers hand any free room to whatever fits it (no reservation), in queue order."""
 
     def reserve(self, agents: Sequence[AgentView], conv: ConversationView) -> set[str]:
         return set()
+
+    def order(self, head: Sequence[tuple[ConversationView, float]]) -> list[ConversationView]:
+        return [view for view, _ in head]
 
 
 # Queue scores are ms timestamps; a priority step must outweigh any age difference.

@@ -7,6 +7,7 @@ The simulator drives the same functions (and the peers' policies in router/peers
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
@@ -79,16 +80,40 @@ def least_loaded(eligible: Iterable[AgentView]) -> AgentView | None:
     return min(eligible, key=lambda a: (a.load_ratio, a.last_assigned_at, a.id), default=None)
 
 
+def stranded_room(agent: AgentView, unit: float = 1.0) -> float:
+    """The agent's room left once every whole ``unit`` (the heaviest conversation's weight) is
+    counted out: only a lighter conversation can ever use it (0.5 of room at a load of 2.5)."""
+    room = max(0.0, agent.capacity - agent.load)
+    return room - math.floor(room / unit + EPSILON) * unit if unit > 0 else 0.0
+
+
+def fill_gaps(
+    eligible: Iterable[AgentView], conv: ConversationView, unit: float = 1.0
+) -> list[AgentView]:
+    """For a conversation lighter than ``unit``, the agents whose stranded room it fits.
+
+    A mention put on an idle agent opens a half-unit gap that no chat can use; put into an
+    existing gap it closes one, and whole units stay free for chats (best fit). Heavier
+    conversations, or no gap anywhere: every eligible agent."""
+    pool = list(eligible)
+    if conv.weight + EPSILON >= unit:
+        return pool
+    gaps = [a for a in pool if stranded_room(a, unit) + EPSILON >= conv.weight]
+    return gaps or pool
+
+
 def choose_agent(
     agents: Iterable[AgentView],
     conv: ConversationView,
     now: int = 0,
     sticky_wait_ms: int = 0,
     advisor_wait_ms: int = 0,
+    unit: float = 1.0,
 ) -> AgentView | None:
     """Our choice: the dedicated advisor, else the previous agent, when eligible; while such an
     agent is online but busy, hold the conversation for them up to the configured wait (never
-    past its deadline); otherwise the least loaded eligible agent."""
+    past its deadline); otherwise the least loaded eligible agent, a light conversation going
+    into an existing gap first (``fill_gaps``)."""
     pool = list(agents)
     by_id = {a.id: a for a in pool}
     for target, wait_ms in (
@@ -102,7 +127,7 @@ def choose_agent(
             return agent
         if holds_for(agent, conv, now, wait_ms):
             return None
-    return least_loaded(a for a in pool if is_eligible(a, conv))
+    return least_loaded(fill_gaps((a for a in pool if is_eligible(a, conv)), conv, unit))
 
 
 def holds_for(agent: AgentView, conv: ConversationView, now: int, wait_ms: int) -> bool:
@@ -155,6 +180,10 @@ class RoutingPolicy(Protocol):
         """Agents kept, for the rest of a round, for a conversation that found nobody."""
         ...
 
+    def order(self, head: Sequence[tuple[ConversationView, float]]) -> list[ConversationView]:
+        """The order a round serves the queue head in (conversation, queue score)."""
+        ...
+
 
 @dataclass
 class DeadlinePolicy:
@@ -162,12 +191,20 @@ class DeadlinePolicy:
 
     sticky_wait_ms: int = 30_000
     advisor_wait_ms: int = 30_000
+    # A heavier conversation goes before a lighter one due up to this much later (see order).
+    light_lookahead_ms: int = 30_000
+    unit: float = 1.0  # the heaviest conversation's weight (a chat)
     name: str = "ours"
     escalates: bool = True
 
     @classmethod
     def from_sla(cls, sla: SlaPolicy) -> DeadlinePolicy:
-        return cls(sla.sticky_wait_seconds * 1000, sla.advisor_wait_seconds * 1000)
+        return cls(
+            sla.sticky_wait_seconds * 1000,
+            sla.advisor_wait_seconds * 1000,
+            sla.light_lookahead_seconds * 1000,
+            max(sla.weights.values(), default=1.0),
+        )
 
     def queue_score(self, conv: ConversationView) -> float | None:
         return None
@@ -175,11 +212,27 @@ class DeadlinePolicy:
     def choose(
         self, agents: Sequence[AgentView], conv: ConversationView, now: int
     ) -> AgentView | None:
-        return choose_agent(agents, conv, now, self.sticky_wait_ms, self.advisor_wait_ms)
+        return choose_agent(agents, conv, now, self.sticky_wait_ms, self.advisor_wait_ms, self.unit)
 
     def reserve(self, agents: Sequence[AgentView], conv: ConversationView) -> set[str]:
         """No overtaking: the earlier deadline keeps the agents it is waiting for."""
         return short_of_room(agents, conv)
+
+    def order(self, head: Sequence[tuple[ConversationView, float]]) -> list[ConversationView]:
+        """Earliest deadline first, but a lighter conversation counts as due
+        ``light_lookahead_ms`` later than it is when compared with a heavier one.
+
+        A light conversation (a mention, an email) fits any half unit of room, a chat needs a
+        whole one, so at equal deadlines the light one finds room sooner and its channel waits
+        less (channel parity). Letting the heavier one go first when the two compete costs the
+        light one only while there is competition: room nobody heavier can use still goes to
+        it at once (no agent idles for this). Stable, and bounded to the head one round reads."""
+
+        def key(item: tuple[ConversationView, float]) -> float:
+            view, score = item
+            return score + (self.light_lookahead_ms if view.weight + EPSILON < self.unit else 0)
+
+        return [view for view, _ in sorted(head, key=key)]
 
 
 # --- snapshots from Redis hash fields -------------------------------------------------------

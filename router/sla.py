@@ -107,6 +107,9 @@ class SlaPolicy:
     # dedicated advisor before any eligible agent may take it.
     sticky_wait_seconds: int = 30
     advisor_wait_seconds: int = 30
+    # A heavier conversation is served before a lighter one due up to this much later
+    # (channel parity: a light one fits room a heavy one cannot use).
+    light_lookahead_seconds: int = 30
 
     def rank(self, class_name: str) -> int:
         policy = self.classes.get(class_name)
@@ -255,7 +258,12 @@ def parse_sla(data: Mapping[str, Any]) -> SlaPolicy:
         raise SlaConfigError("routing: expected a table")
     sticky = routing.get("sticky_wait_seconds", 30)
     advisor = routing.get("advisor_wait_seconds", 30)
-    for name, value in (("sticky_wait_seconds", sticky), ("advisor_wait_seconds", advisor)):
+    lookahead = routing.get("light_lookahead_seconds", 30)
+    for name, value in (
+        ("sticky_wait_seconds", sticky),
+        ("advisor_wait_seconds", advisor),
+        ("light_lookahead_seconds", lookahead),
+    ):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 86400:
             raise SlaConfigError(f"routing.{name}: whole seconds between 0 and 86400")
     return SlaPolicy(
@@ -266,6 +274,7 @@ def parse_sla(data: Mapping[str, Any]) -> SlaPolicy:
         raise_to=raise_to,
         sticky_wait_seconds=sticky,
         advisor_wait_seconds=advisor,
+        light_lookahead_seconds=lookahead,
     )
 
 
@@ -296,6 +305,7 @@ def sla_to_doc(policy: SlaPolicy) -> dict[str, Any]:
         "routing": {
             "sticky_wait_seconds": policy.sticky_wait_seconds,
             "advisor_wait_seconds": policy.advisor_wait_seconds,
+            "light_lookahead_seconds": policy.light_lookahead_seconds,
         },
     }
 

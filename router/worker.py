@@ -257,7 +257,8 @@ class RouterWorker:
         policy: RoutingPolicy | None = None,
         head: list[tuple[str, float]] | None = None,
     ) -> int:
-        """Offer the conversations at the head of the queue, earliest deadline first.
+        """Offer the conversations at the head of the queue, earliest deadline first (in the
+        policy's order: ours lets a heavier conversation go a little ahead of a lighter one).
 
         Round trips per round are bounded: the queue head, the conversations' fields, one
         page of candidates (more only when none fits), the sticky agents, then one per offer.
@@ -276,7 +277,13 @@ class RouterWorker:
             return 0  # nobody available at all
         ids = [conversation_id for conversation_id, _ in head]
         rows = await self.store.conversation_rows(ids)
-        views = [conversation_view(c, row, sla) for c, row in zip(ids, rows, strict=True) if row]
+        views = policy.order(
+            [
+                (conversation_view(c, row, sla), score)
+                for (c, score), row in zip(head, rows, strict=True)
+                if row
+            ]
+        )
         in_window = {a.id for a in pages[0]}
         wanted = {t for v in views for t in (v.preferred_agent, v.advisor) if t}
         sticky = await self.store.agents(wanted - in_window) if wanted - in_window else {}

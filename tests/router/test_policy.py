@@ -15,10 +15,12 @@ from router.policy import (
     DeadlinePolicy,
     choose_agent,
     conversation_view,
+    fill_gaps,
     is_eligible,
     short_of_room,
+    stranded_room,
 )
-from router.sla import load_sla
+from router.sla import SlaConfigError, load_sla, parse_sla, sla_to_doc
 
 T = 1_773_360_000_000  # 2026-03-13 08:00 Asia/Shanghai (Friday)
 SLA = load_sla(config_dir() / "sla.toml")
@@ -163,6 +165,77 @@ def test_no_overtaking_keeps_room_for_the_earlier_deadline():
     assert short_of_room(agents, conv(weight=5.0)) == set()  # nobody could ever take it
     assert DeadlinePolicy().reserve(agents, chat) == {"a", "b"}
     assert RoundRobinPolicy().reserve(agents, chat) == set()
+
+
+# --- gaps and the light look-ahead (channel parity) -----------------------------------------
+def test_stranded_room_is_what_only_a_lighter_conversation_can_use():
+    assert stranded_room(agent("a", load=2.5)) == pytest.approx(0.5)
+    assert stranded_room(agent("a", load=1.5)) == pytest.approx(0.5)
+    assert stranded_room(agent("a", load=2.0)) == pytest.approx(0.0)
+    assert stranded_room(agent("a", load=0.0)) == pytest.approx(0.0)
+    assert stranded_room(agent("a", load=3.5)) == 0.0  # over capacity: no room at all
+    assert stranded_room(agent("a", load=1.0), unit=2.0) == pytest.approx(0.0)  # 2 is a unit
+    assert stranded_room(agent("a", load=0.0, capacity=3.0), unit=2.0) == pytest.approx(1.0)
+
+
+def test_a_light_conversation_closes_a_gap_before_opening_one():
+    gap = agent("gap", load=2.5)  # 0.5 of room: no chat can ever use it
+    idle = agent("idle", load=0.0)
+    mention = conv(weight=0.5)
+    assert choose_agent([gap, idle], mention).id == "gap"
+    # ... so a whole unit stays free for the chat that comes next.
+    assert choose_agent([with_load(gap, 3.0), idle], conv(weight=1.0)).id == "idle"
+    # No gap anywhere: the least loaded, as for a chat; a chat never looks for gaps.
+    assert choose_agent([agent("two", load=2.0), idle], mention).id == "idle"
+    assert choose_agent([agent("half", load=0.5), idle], conv(weight=1.0)).id == "idle"
+    # Among gaps, the least loaded; an agent the mention does not fit is not a gap for it.
+    gaps = [gap, agent("low-gap", load=0.5), agent("a", load=2.75)]
+    assert [a.id for a in fill_gaps(gaps, mention)] == ["gap", "low-gap"]
+    assert choose_agent(gaps, mention).id == "low-gap"
+    # The sticky agent still comes first.
+    assert choose_agent([gap, idle], replace(mention, preferred_agent="idle")).id == "idle"
+
+
+def with_load(a: AgentView, load: float) -> AgentView:
+    return replace(a, load=load)
+
+
+def test_order_lets_a_chat_ahead_of_a_mention_due_a_little_earlier():
+    ours = DeadlinePolicy(light_lookahead_ms=30_000)
+    chat, mention, email = conv(id="chat"), conv(id="mention", weight=0.5), conv(id="email")
+    email = replace(email, weight=0.5)
+
+    def order(policy, *items):
+        return [v.id for v in policy.order(list(items))]
+
+    # Due 10 s later, the chat still goes first: the mention would fit room the chat cannot.
+    assert order(ours, (mention, T), (chat, T + 10_000)) == ["chat", "mention"]
+    # Due 40 s later, it does not: deadlines still rule beyond the look-ahead.
+    assert order(ours, (mention, T), (chat, T + 40_000)) == ["mention", "chat"]
+    # Between conversations of the same weight: plain deadline order (stable).
+    assert order(ours, (email, T + 5), (mention, T + 5)) == ["email", "mention"]
+    assert order(ours, (mention, T + 9), (email, T)) == ["email", "mention"]
+    # An urgent mention (queued at its start) stays ahead of normal chats due minutes later.
+    assert order(ours, (chat, T + 180_000), (mention, T)) == ["mention", "chat"]
+    # Off, or a peer: the queue order as stored.
+    assert order(DeadlinePolicy(light_lookahead_ms=0), (mention, T), (chat, T + 1)) == [
+        "mention",
+        "chat",
+    ]
+    assert order(TaskRouterPolicy(), (mention, T), (chat, T + 1)) == ["mention", "chat"]
+
+
+def test_look_ahead_and_unit_come_from_the_sla_policy():
+    policy = DeadlinePolicy.from_sla(SLA)
+    assert (policy.light_lookahead_ms, policy.unit) == (30_000, 1.0)  # defaults; chat weighs 1
+    doc = sla_to_doc(SLA)
+    doc["routing"]["light_lookahead_seconds"] = 0
+    doc["weights"] = {**doc["weights"], "webchat": 2.0}
+    changed = DeadlinePolicy.from_sla(parse_sla(doc))
+    assert (changed.light_lookahead_ms, changed.unit) == (0, 2.0)
+    doc["routing"]["light_lookahead_seconds"] = "soon"
+    with pytest.raises(SlaConfigError, match=r"routing\.light_lookahead_seconds"):
+        parse_sla(doc)
 
 
 # --- the peers ------------------------------------------------------------------------------

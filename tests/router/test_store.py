@@ -100,6 +100,39 @@ async def test_a_lighter_conversation_does_not_overtake_into_the_room_of_an_earl
     assert router.offered()[chat] == "a" and email not in router.offered()
 
 
+async def test_a_mention_closes_a_gap_so_the_next_chat_still_fits(router: Router):
+    await router.agent("a", capacity=1)
+    await router.agent("b", capacity=1)
+    email = await router.message("hi", channel="email")
+    await router.worker.sweep()
+    assert router.offered()[email] == "a" and await router.store.accept(email, "a") == "ok"
+    # a has half a unit left (no chat fits it), b a whole one: the mention takes a's half ...
+    mention = await router.message("hi", channel="x")
+    await router.worker.sweep()
+    assert router.offered()[mention] == "a"
+    # ... so b still has room for a chat (least loaded would have split b's unit instead).
+    chat = await router.message("hi", channel="webchat")
+    await router.worker.sweep()
+    assert router.offered()[chat] == "b"
+
+
+async def test_a_chat_goes_before_a_mention_due_a_little_earlier(router: Router):
+    await router.agent("a", capacity=1)
+    mention = await router.message("hi", channel="x")  # due in 3 min, fits half a unit
+    router.clock.advance(5)
+    chat = await router.message("hi", channel="webchat")  # due 5 s later, needs a whole unit
+    await router.worker.sweep()
+    assert router.offered() == {chat: "a"}  # the chat first; the mention waits for room
+    assert await router.store.accept(chat, "a") == "ok"
+    router.clock.advance(40)
+    later = await router.message("hi", channel="webchat")  # due 45 s after the mention
+    assert await router.store.resolve(chat) == "ok"
+    await router.worker.sweep()
+    # Beyond the 30-second look-ahead the deadline rules: the mention goes first, and the
+    # chat is not offered the half unit left (no overtaking either way).
+    assert router.offered()[mention] == "a" and later not in router.offered()
+
+
 async def test_sticky_to_the_previous_agent_then_fallback_after_the_wait(router: Router):
     await router.agent("a-prev", capacity=1)
     await router.agent("b-other", capacity=3)
