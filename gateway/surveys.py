@@ -4,7 +4,9 @@ jobs (gateway/scheduler.py); the customer's answer to a follow-up reopens the co
 through the inbox (within the reopen window).
 
 Survey links are signed (HMAC-SHA256 over conversation, resolution time, expiry and a nonce),
-expire, and work once (the nonce is marked used in Redis with SET NX).
+expire, and work once (the nonce is marked used in Redis with SET NX). Web chat visitors answer
+inside the widget (adapters/webchat): the same signed token, sent over the widget's WebSocket,
+recorded by the same ``Aftercare.answer``.
 """
 
 from __future__ import annotations
@@ -27,6 +29,8 @@ from gateway.models import now_ms
 SURVEY_JOB = "survey"
 FOLLOWUP_JOB = "followup"
 PUBLIC_CHANNELS = frozenset({"x", "mastodon", "weibo"})
+WIDGET_CHANNELS = frozenset({"webchat"})  # the chat widget shows rating buttons itself
+MAX_COMMENT = 2000  # characters of a survey comment
 
 
 class AftercareSettings(BaseModel):
@@ -39,6 +43,16 @@ class AftercareSettings(BaseModel):
     survey_public_channels: bool = False
     survey_ttl_hours: float = Field(72, gt=0)
     survey_text: str = "How did we do? Please rate your experience (1-5): {link}"
+    # Web chat: the widget shows this with 1-5 buttons and a comment box (the link follows on
+    # its own line, for agents reading the conversation).
+    survey_webchat_text: str = Field(
+        "How did we do? Please rate your experience from 1 (poor) to 5 (excellent).",
+        min_length=1,
+        max_length=500,
+    )
+    survey_comment_prompt: str = Field("Anything to add? (optional)", max_length=200)
+    survey_send_label: str = Field("Send", min_length=1, max_length=40)
+    survey_thanks_text: str = Field("Thank you, your answer was recorded.", max_length=500)
     # Seconds after resolution, per class; a class not listed gets no follow-up.
     followup_seconds: dict[str, float] = Field(
         default_factory=lambda: {"urgent": 86400, "sensitive": 86400}
@@ -98,14 +112,23 @@ class LinkSigner:
         expected = _b64(hmac.new(self.key, body.encode(), hashlib.sha256).digest())
         if not mac or not hmac.compare_digest(mac, expected):
             raise LinkError(403, "forged", "this survey link is not valid")
-        try:
-            conv, resolved, expires, nonce = json.loads(_unb64(body))
-            link = SurveyLink(str(conv), int(resolved), int(expires), str(nonce))
-        except (ValueError, TypeError):
-            raise LinkError(403, "forged", "this survey link is not valid") from None
+        link = read_token(token)
+        if link is None:
+            raise LinkError(403, "forged", "this survey link is not valid")
         if now >= link.expires_at:
             raise LinkError(410, "expired", "this survey link has expired")
         return link
+
+
+def read_token(token: str) -> SurveyLink | None:
+    """What a token says, signature NOT checked: for showing a survey's state (pending,
+    answered, expired), never for recording an answer (``LinkSigner.verify`` does that)."""
+    body = token.partition(".")[0]
+    try:
+        conv, resolved, expires, nonce = json.loads(_unb64(body))
+        return SurveyLink(str(conv), int(resolved), int(expires), str(nonce))
+    except (ValueError, TypeError):
+        return None
 
 
 # --- the jobs ----------------------------------------------------------------------------------
@@ -190,8 +213,14 @@ class Aftercare:
             secrets.token_urlsafe(12),
         )
         url = f"{self.public_url().rstrip('/')}/survey/{self.signer.sign(link)}"
-        await self.redis.hset(self.keys.conversation(link.conversation_id), "survey_sent_at", now)
-        await self.send_system(link.conversation_id, settings.survey_text.format(link=url))
+        key = self.keys.conversation(link.conversation_id)
+        await self.redis.hset(key, "survey_sent_at", now)
+        if await self.redis.hget(key, "channel_type") in WIDGET_CHANNELS:
+            # The widget finds the link in this system message and shows buttons instead.
+            text = f"{settings.survey_webchat_text}\n{url}"
+        else:
+            text = settings.survey_text.format(link=url)
+        await self.send_system(link.conversation_id, text)
         self.count("sent")
 
     async def send_followup(self, payload: dict[str, Any]) -> None:
@@ -215,7 +244,7 @@ class Aftercare:
             raise LinkError(409, "used", "this survey was already answered, thank you")
         await self.redis.hset(
             self.keys.conversation(link.conversation_id),
-            mapping={"csat_score": score, "csat_comment": comment[:2000], "csat_at": now},
+            mapping={"csat_score": score, "csat_comment": comment[:MAX_COMMENT], "csat_at": now},
         )
         self.count("answered")
         return link

@@ -29,18 +29,23 @@ from adapters.webchat import session as tokens
 from adapters.webchat.config import WebchatConfig
 from adapters.webchat.fanout import VisitorSockets
 from adapters.webchat.protocol import (
+    MAX_SURVEY_TOKEN,
     FrameError,
     Hello,
     parse_hello,
     parse_message,
     parse_profile,
+    parse_survey_answer,
+    split_survey,
     visitor_view,
 )
 from adapters.webchat.ratelimit import RateLimiter
 from gateway.api.http import error
+from gateway.appkeys import GATEWAY
 from gateway.conversations import Conversations
 from gateway.events import EventBus
 from gateway.models import Channel, ContactIdentity, InboundMessage, OutboundMessage, now_ms
+from gateway.surveys import MAX_COMMENT, Aftercare, LinkError, load_settings, read_token
 
 log = logging.getLogger(__name__)
 
@@ -145,6 +150,10 @@ class WebchatAdapter(Adapter):
             raise error(400, "websocket_required", "connect with a WebSocket")
         await ws.prepare(request)
         ip = self.client_ip(request)
+        # Survey answers are recorded by the gateway's own Aftercare (same signed-token rules
+        # as the survey page); None when the widget runs without the full gateway.
+        gateway = request.app.get(GATEWAY)
+        aftercare = gateway.aftercare if gateway is not None else None
         session_id = None
         try:
             hello = await self._receive_hello(ws)
@@ -156,7 +165,7 @@ class WebchatAdapter(Adapter):
             async for msg in ws:
                 if msg.type != WSMsgType.TEXT:
                     continue
-                await self._on_frame(ws, session_id, ip, msg.data)
+                await self._on_frame(ws, session_id, ip, msg.data, aftercare)
         finally:
             if session_id is not None and self.sockets.detach(session_id, ws):
                 with contextlib.suppress(Exception):
@@ -193,6 +202,7 @@ class WebchatAdapter(Adapter):
             await self._save_profile(session_id, {"page": hello.page})
         online = await self._agents_online()
         conversation_id = await self._conversation_of(session_id)
+        survey = await load_settings(self.ctx.redis, self.ctx.keys)
         await _send(ws, {
             "type": "welcome",
             "token": tokens.issue(self.secret, self.ctx.channel_id, session_id),
@@ -205,6 +215,9 @@ class WebchatAdapter(Adapter):
             "profile": {"name": profile.get("name"), "email": profile.get("email")},
             "conversation_id": conversation_id,
             "max_message_length": cfg.max_message_length,
+            "survey": {"comment_prompt": survey.survey_comment_prompt,
+                       "send": survey.survey_send_label, "thanks": survey.survey_thanks_text,
+                       "max_comment": MAX_COMMENT},
         })  # fmt: skip
         await self._replay(ws, hello, conversation_id)
         return session_id
@@ -221,20 +234,25 @@ class WebchatAdapter(Adapter):
         last = (await self.conversations.get(conversation_id)).get("last_seq") or 0
         after = max(after, last - HISTORY_LIMIT)
         logged = await self.conversations.messages(conversation_id, after, HISTORY_LIMIT)
-        views = [v for v in map(visitor_view, logged) if v is not None]
+        views = [await self._with_survey(v) for v in map(visitor_view, logged) if v is not None]
         read = await self.ctx.redis.hget(self._read_key(conversation_id), "agent")
         await _send(ws, {"type": "history", "conversation_id": conversation_id, "reset": reset,
                          "messages": views, "read_seq": int(read or 0)})  # fmt: skip
 
     async def _on_frame(
-        self, ws: web.WebSocketResponse, session_id: str, ip: str, data: str
+        self,
+        ws: web.WebSocketResponse,
+        session_id: str,
+        ip: str,
+        data: str,
+        aftercare: Aftercare | None = None,
     ) -> None:
         frame = _json(data)
         if frame is None:
             await _send(ws, _error("invalid_json", "frames are JSON objects"))
             return
         kind = frame.get("type")
-        if kind in ("profile", "typing", "read"):
+        if kind in ("profile", "typing", "read", "survey_answer"):
             # Their own, looser budget: never eats the message budget, but bounds the writes.
             verdict = await self.limiter.hit([(f"frames:{session_id}", FRAMES_PER_MINUTE)])
             if not verdict.allowed:
@@ -249,6 +267,8 @@ class WebchatAdapter(Adapter):
                 await self._on_typing(session_id, bool(frame.get("on", True)))
             elif kind == "read":
                 await self._on_read(session_id, frame.get("seq"))
+            elif kind == "survey_answer":
+                await self._on_survey_answer(ws, session_id, frame, aftercare)
             elif kind == "ping":
                 await _send(ws, {"type": "pong"})
             else:
@@ -317,6 +337,65 @@ class WebchatAdapter(Adapter):
             "type": "profile", "profile": {"name": saved.get("name"), "email": saved.get("email")},
         })  # fmt: skip
 
+    async def _on_survey_answer(
+        self,
+        ws: web.WebSocketResponse,
+        session_id: str,
+        frame: dict[str, Any],
+        aftercare: Aftercare | None,
+    ) -> None:
+        """A rating from the widget's survey card: recorded once, like an answer on the survey
+        page. Refusals come back as survey_result with the page's status (403 forged or not
+        this visitor's, 410 expired, 409 already answered)."""
+        token = frame.get("token")
+        token = token[:MAX_SURVEY_TOKEN] if isinstance(token, str) else None
+        try:
+            if aftercare is None:
+                raise LinkError(503, "unavailable", "surveys cannot be answered right now")
+            try:
+                answer = parse_survey_answer(frame)
+            except FrameError as exc:
+                raise LinkError(400, exc.code, str(exc)) from None
+            link = await aftercare.peek(answer.token)
+            if not await self._owns(session_id, link.conversation_id):
+                raise LinkError(403, "forged", "this survey link is not valid")
+            await aftercare.answer(answer.token, answer.score, answer.comment)
+        except LinkError as exc:
+            refused = {"type": "survey_result", "token": token, "ok": False,
+                       "status": exc.status, "code": exc.code, "message": str(exc)}  # fmt: skip
+            await _send(ws, refused)
+            return
+        thanks = (await load_settings(self.ctx.redis, self.ctx.keys)).survey_thanks_text
+        # Every tab of this visitor turns its card into the thanks.
+        await self.sockets.publish(session_id, {
+            "type": "survey_result", "token": answer.token, "ok": True, "score": answer.score,
+            "message": thanks,
+        })  # fmt: skip
+
+    async def _owns(self, session_id: str, conversation_id: str) -> bool:
+        """The conversation is this visitor's chat on this channel."""
+        channel_id, thread_key = await self.conversations.raw(
+            conversation_id, "channel_id", "thread_key"
+        )
+        return channel_id == self.ctx.channel_id and thread_key == session_id
+
+    async def _with_survey(self, view: dict[str, Any]) -> dict[str, Any]:
+        """A system message carrying a survey link becomes a rating card (see protocol.py)."""
+        if view.get("from") != "system":
+            return view
+        text, token = split_survey(view.get("text") or "")
+        link = read_token(token) if token else None
+        if link is None or link.conversation_id != view.get("conversation_id"):
+            return view
+        if await self.ctx.redis.exists(self.ctx.keys.survey_used(link.nonce)):
+            state = "answered"
+        elif now_ms() >= link.expires_at:
+            state = "expired"
+        else:
+            state = "pending"
+        survey = {"token": token, "state": state, "expires_at": link.expires_at}
+        return {**view, "text": text, "survey": survey}
+
     async def _on_typing(self, session_id: str, on: bool) -> None:
         conversation_id = await self._conversation_of(session_id)
         if conversation_id:
@@ -383,6 +462,7 @@ class WebchatAdapter(Adapter):
         }
         if message.author_name:
             view["author_name"] = message.author_name
+        view = await self._with_survey(view)
         await self.sockets.publish(session_id, {"type": "message", "message": view})
         if await self.ctx.redis.exists(self._live_key(session_id)):
             return f"webchat:{message.message_id}"

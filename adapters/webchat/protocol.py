@@ -7,9 +7,14 @@ Widget -> gateway (JSON text frames):
   {"type": "profile", "name"?, "email"?}
   {"type": "typing", "on": bool}
   {"type": "read", "seq": int}
+  {"type": "survey_answer", "token", "score": 1-5, "comment"?}
   {"type": "ping"}
 Gateway -> widget:
-  welcome, history, message, ack, typing, read, profile, error, pong
+  welcome, history, message, ack, typing, read, profile, error, pong,
+  survey_result {"token", "ok", "score"?, "status"?, "code"?, "message"}
+A system message carrying a satisfaction-survey link is shown as a rating card: its view has
+``survey: {"token", "state": pending | answered | expired, "expires_at"}`` and no link in its
+text (gateway/surveys.py sends it; the answer is recorded by the same signed-token rules).
 """
 
 from __future__ import annotations
@@ -19,10 +24,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.webchat.config import valid_client_id
+from gateway.surveys import MAX_COMMENT
 
 _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]+\.[^@\s<>\"]{2,}$")
 MAX_NAME = 100
 MAX_PAGE = 500
+MAX_SURVEY_TOKEN = 1000
+# A survey link anywhere in a system message: "<public url>/survey/<body>.<mac>".
+_SURVEY_LINK = re.compile(r"\s*\S*/survey/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
 
 
 class FrameError(ValueError):
@@ -45,6 +54,13 @@ class Hello:
 class VisitorMessage:
     client_id: str
     text: str
+
+
+@dataclass(frozen=True)
+class SurveyAnswer:
+    token: str
+    score: int
+    comment: str
 
 
 @dataclass(frozen=True)
@@ -92,6 +108,29 @@ def parse_profile(frame: dict[str, Any]) -> Profile:
     if email is not None and (len(email) > 254 or not _EMAIL.match(email)):
         raise FrameError("invalid_email", "email: not an email address")
     return Profile(name=name, email=email)
+
+
+def parse_survey_answer(frame: dict[str, Any]) -> SurveyAnswer:
+    token = frame.get("token")
+    score = frame.get("score")
+    comment = frame.get("comment") or ""
+    if not isinstance(token, str) or not token or len(token) > MAX_SURVEY_TOKEN:
+        raise FrameError("invalid_token", "token: the survey's token")
+    if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
+        raise FrameError("invalid_score", "score: 1 to 5")
+    if not isinstance(comment, str):
+        raise FrameError("invalid_comment", "comment: must be text")
+    if len(comment) > MAX_COMMENT:
+        raise FrameError("too_long", f"comment: at most {MAX_COMMENT} characters")
+    return SurveyAnswer(token=token, score=score, comment=comment.strip())
+
+
+def split_survey(text: str) -> tuple[str, str | None]:
+    """A system message's text without its survey link, and the link's token (or None)."""
+    match = _SURVEY_LINK.search(text)
+    if match is None:
+        return text, None
+    return (text[: match.start()] + text[match.end() :]).strip(), match.group(1)
 
 
 def visitor_view(message: dict[str, Any]) -> dict[str, Any] | None:

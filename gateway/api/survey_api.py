@@ -8,7 +8,7 @@ import html
 from aiohttp import web
 
 from gateway.appkeys import GATEWAY
-from gateway.surveys import LinkError
+from gateway.surveys import MAX_COMMENT, LinkError
 
 routes = web.RouteTableDef()
 
@@ -25,7 +25,7 @@ _FORM = """<form method="post">
 <fieldset><legend>How satisfied are you with our help? (1 = not at all, 5 = very)</legend>
 {choices}</fieldset>
 <p><label for="comment">Anything to add? (optional)</label></p>
-<textarea id="comment" name="comment" maxlength="2000"></textarea>
+<textarea id="comment" name="comment" maxlength="{max_comment}"></textarea>
 <button type="submit">Send</button></form>"""
 
 
@@ -57,7 +57,7 @@ async def survey_form(request: web.Request) -> web.Response:
         f'<label><input type="radio" name="score" value="{n}" required> {n}</label>'
         for n in range(1, 6)
     )
-    return _page("How did we do?", _FORM.format(choices=choices))
+    return _page("How did we do?", _FORM.format(choices=choices, max_comment=MAX_COMMENT))
 
 
 @routes.post("/survey/{token}")

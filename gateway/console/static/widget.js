@@ -52,6 +52,17 @@
     "form button{border:0;border-radius:8px;background:var(--accent);color:#fff;padding:0 14px;",
     "cursor:pointer;min-height:36px}",
     ".prechat input{width:100%;flex-basis:100%}",
+    ".survey{align-self:stretch;border:1px solid #e5e7eb;border-radius:10px;padding:10px;",
+    "background:#fff;display:flex;flex-direction:column;gap:8px}",
+    ".survey .rates{display:flex;gap:6px}",
+    ".survey .rate{flex:1;min-height:36px;border:1px solid #d1d5db;border-radius:8px;background:#fff;",
+    "color:#111;cursor:pointer;font-weight:600}",
+    ".survey .rate[aria-pressed=true]{background:var(--accent);border-color:var(--accent);color:#fff}",
+    ".survey textarea{width:100%;height:56px;flex:none}",
+    ".survey .survey-send{align-self:flex-end;border:0;border-radius:8px;background:var(--accent);",
+    "color:#fff;padding:0 14px;min-height:32px;cursor:pointer}",
+    ".survey .survey-send:disabled{opacity:.5;cursor:default}",
+    ".survey .survey-note{font-size:13px;color:#374151}",
   ].join("");
 
   // --- DOM helpers: text only -----------------------------------------------------------
@@ -107,6 +118,8 @@
     typingSentAt: 0,
     typingTimer: null,
     agentTypingTimer: null,
+    surveys: {},         // survey token -> {score, comment, note, done, expired, sending}
+    surveyCards: {},     // survey token -> {key, node}: kept across renders (focus, typing)
   };
 
   // --- the UI -----------------------------------------------------------------------------
@@ -185,6 +198,7 @@
   function render() {
     var w = state.welcome || {};
     var atBottom = log.scrollHeight - log.scrollTop - log.clientHeight < 40;
+    var focused = shadow.activeElement;   // a survey comment being typed keeps its focus
     log.textContent = "";
     if (w.greeting || w.offline_message) {
       log.appendChild(el("div", "msg greeting", w.online === false ? w.offline_message : w.greeting));
@@ -199,6 +213,7 @@
         node.appendChild(el("div", "state", state.agentRead >= seq ? "Seen" : "Sent"));
       }
       log.appendChild(node);
+      if (m.survey && m.survey.token) log.appendChild(surveyCard(m.survey));
     });
     state.pending.forEach(function (p) {
       var node = el("div", "msg visitor pending");
@@ -213,6 +228,7 @@
       node.appendChild(st);
       log.appendChild(node);
     });
+    if (focused && focused.isConnected && shadow.activeElement !== focused) focused.focus();
     if (atBottom || state.justSent) log.scrollTop = log.scrollHeight;
     state.justSent = false;
     prechat.hidden = !(w.prechat);
@@ -221,6 +237,83 @@
     composer.hidden = !prechat.hidden;
     badge.hidden = state.unread === 0;
     badge.textContent = String(state.unread);
+  }
+
+  // --- the satisfaction survey: 1-5 and a comment, answered once over the socket ----------
+  function surveyLocal(token) {
+    if (!state.surveys[token]) state.surveys[token] = { score: 0, comment: "", note: "" };
+    return state.surveys[token];
+  }
+
+  function surveyState(survey) {
+    var local = surveyLocal(survey.token);
+    if (local.done) return "answered";
+    if (local.expired) return "expired";
+    return survey.state;
+  }
+
+  function surveyCard(survey) {
+    var local = surveyLocal(survey.token);
+    var shown = surveyState(survey);
+    var key = shown + "|" + local.note + "|" + (local.sending ? 1 : 0);
+    var cached = state.surveyCards[survey.token];
+    if (cached && cached.key === key) return cached.node;
+    var labels = (state.welcome && state.welcome.survey) || {};
+    var card = el("div", "survey");
+    card.setAttribute("data-survey-state", shown);
+    if (shown === "pending") {
+      var rates = el("div", "rates");
+      rates.setAttribute("role", "group");
+      rates.setAttribute("aria-label", "Rating from 1 to 5");
+      var submit = el("button", "survey-send", labels.send || "Send");
+      submit.type = "button";
+      submit.disabled = !local.score || !!local.sending;
+      [1, 2, 3, 4, 5].forEach(function (n) {
+        var b = el("button", "rate", String(n));
+        b.type = "button";
+        b.setAttribute("data-score", String(n));
+        b.setAttribute("aria-pressed", local.score === n ? "true" : "false");
+        b.addEventListener("click", function () {
+          local.score = n;
+          Array.prototype.forEach.call(rates.children, function (other) {
+            other.setAttribute("aria-pressed", other === b ? "true" : "false");
+          });
+          submit.disabled = !!local.sending;
+        });
+        rates.appendChild(b);
+      });
+      var comment = el("textarea", "survey-comment");
+      comment.maxLength = labels.max_comment || 2000;
+      comment.placeholder = labels.comment_prompt || "Anything to add? (optional)";
+      comment.setAttribute("aria-label", comment.placeholder);
+      comment.value = local.comment;
+      comment.addEventListener("input", function () { local.comment = comment.value; });
+      submit.addEventListener("click", function () {
+        if (!local.score || local.sending) return;
+        local.note = "";
+        local.sending = send({ type: "survey_answer", token: survey.token, score: local.score,
+          comment: local.comment });
+        if (!local.sending) local.note = "Not connected. Try again in a moment.";
+        render();
+      });
+      card.appendChild(rates);
+      card.appendChild(comment);
+      card.appendChild(submit);
+    }
+    var note = local.note || (shown === "answered" ? labels.thanks || "Thank you!" :
+      shown === "expired" ? "This survey has expired." : "");
+    if (note) card.appendChild(el("div", "survey-note", note));
+    state.surveyCards[survey.token] = { key: key, node: card };
+    return card;
+  }
+
+  function surveyResult(f) {
+    if (typeof f.token !== "string") { setStatus(f.message || "Something went wrong"); return; }
+    var local = surveyLocal(f.token);
+    local.sending = false;
+    local.note = f.message || "";
+    if (f.ok || f.code === "used") local.done = true;     // answered here, in another tab, or before
+    else if (f.code === "expired") local.expired = true;
   }
 
   function setStatus(text) {
@@ -323,6 +416,8 @@
       (f.messages || []).forEach(function (m) { addMessage(m, true); });
       state.agentRead = Math.max(state.agentRead, f.read_seq || 0);
       state.pending.forEach(transmit);   // resend what was never acknowledged; deduplicated
+      // An answer lost with the old socket may be sent again; the replay says if it counted.
+      Object.keys(state.surveys).forEach(function (t) { state.surveys[t].sending = false; });
     } else if (f.type === "message") {
       addMessage(f.message);
     } else if (f.type === "ack") {
@@ -344,6 +439,8 @@
         state.welcome.profile = f.profile;
         state.welcome.prechat = false;
       }
+    } else if (f.type === "survey_result") {
+      surveyResult(f);
     } else if (f.type === "error") {
       var p = state.pending.filter(function (x) { return x.client_id === f.client_id; })[0];
       if (p) {
