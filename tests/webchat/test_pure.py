@@ -13,6 +13,8 @@ from adapters.webchat.protocol import (
     parse_hello,
     parse_message,
     parse_profile,
+    parse_survey_answer,
+    split_survey,
     visitor_view,
 )
 from adapters.webchat.ratelimit import WINDOW_MS, RateLimiter
@@ -218,3 +220,44 @@ async def test_rate_limiter_counts_all_subjects_or_none(redis, keys):
     for i in range(5):
         assert (await limiter.hit([("session-c", 5)], now=t + 3 + i)).allowed
     assert not (await limiter.hit([("session-c", 5)], now=t + 9)).allowed
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("How did we do?\nhttps://cs.example/survey/eyJh.c2ln", ("How did we do?", "eyJh.c2ln")),
+        ("Rate: http://127.0.0.1:80/survey/a-b_c.d_e-f ok", ("Rate: ok", "a-b_c.d_e-f")),
+        ("See /survey/ later", ("See /survey/ later", None)),
+        ("No link at all", ("No link at all", None)),
+    ],
+)  # fmt: skip
+def test_split_survey(text, expected):
+    assert split_survey(text) == expected
+
+
+@pytest.mark.parametrize(
+    ("frame", "code"),
+    [
+        ({"token": "", "score": 3}, "invalid_token"),
+        ({"token": "t" * 1001, "score": 3}, "invalid_token"),
+        ({"token": 7, "score": 3}, "invalid_token"),
+        ({"token": "a.b", "score": 0}, "invalid_score"),
+        ({"token": "a.b", "score": 6}, "invalid_score"),
+        ({"token": "a.b", "score": "5"}, "invalid_score"),
+        ({"token": "a.b", "score": True}, "invalid_score"),
+        ({"token": "a.b", "score": 4.0}, "invalid_score"),
+        ({"token": "a.b", "score": 4, "comment": ["x"]}, "invalid_comment"),
+        ({"token": "a.b", "score": 4, "comment": "x" * 2001}, "too_long"),
+    ],
+)
+def test_bad_survey_answers(frame, code):
+    with pytest.raises(FrameError) as info:
+        parse_survey_answer(frame)
+    assert info.value.code == code
+
+
+def test_survey_answer_accepted():
+    answer = parse_survey_answer({"token": "a.b", "score": 5, "comment": "  <b>great</b> \n"})
+    assert (answer.token, answer.score, answer.comment) == ("a.b", 5, "<b>great</b>")
+    assert parse_survey_answer({"token": "a.b", "score": 1, "comment": None}).comment == ""
+    assert parse_survey_answer({"token": "a.b", "score": 2, "comment": "x" * 2000}).score == 2

@@ -17,7 +17,7 @@ from adapters.email.charsets import decode_bytes, decode_header
 from adapters.email.compose import build_reply, display_from, reply_subject
 from adapters.email.config import EmailConfig
 from adapters.email.htmltext import cut_at_quote, html_to_text, sanitize_html
-from adapters.email.imap import quote_mailbox
+from adapters.email.imap import parse_internaldate, quote_mailbox
 from adapters.email.mime import message_ids, parse_message
 from adapters.email.normalize import Extras, build_inbound, reply_of
 from adapters.email.poller import imap_date
@@ -528,3 +528,18 @@ def test_imap_date():
     import datetime as dt
 
     assert imap_date(dt.datetime(2024, 1, 2, tzinfo=dt.UTC)) == "02-Jan-2024"
+
+
+@pytest.mark.parametrize(
+    ("line", "expected"),
+    [
+        (b'* 1 FETCH (UID 7 SIZE 12 INTERNALDATE "17-Jul-1996 02:44:25 -0700")', 837596665.0),
+        (b'* 1 FETCH (UID 7 INTERNALDATE " 7-Jul-1996 09:44:25 +0000" SIZE 12)', 836732665.0),
+        (b'* 1 FETCH (UID 7 INTERNALDATE "01-Jan-2024 08:00:00 +0800")', 1704067200.0),
+        (b'* 1 FETCH (UID 7 RFC822.SIZE 12)', None),
+        (b'* 1 FETCH (UID 7 INTERNALDATE "31-Foo-2024 08:00:00 +0800")', None),
+        (b'* 1 FETCH (UID 7 INTERNALDATE "31-Feb-2024 08:00:00 +0800")', None),
+    ],
+)  # fmt: skip
+def test_parse_internaldate(line, expected):
+    assert parse_internaldate(line) == expected
