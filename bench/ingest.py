@@ -16,6 +16,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import secrets
 import signal
 import statistics
@@ -113,6 +114,16 @@ def run_generator(
     return json.loads(out.stdout)
 
 
+def process_cpu(pid: int) -> float:
+    """CPU seconds (user + system) a process has used: steadier than req/s on a busy machine."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _pid(gateway: GatewayProcess) -> int:
+    return gateway.proc.pid if gateway.proc is not None else 0
+
+
 def redis_cpu(client: redis.Redis) -> float:
     cpu = client.info("cpu")
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
@@ -208,23 +219,28 @@ def main() -> int:
                 plain_channel = plain.api_channel(plain.admin_token(), secret)
                 urls["gw-plain"] = f"{plain.base}/channels/{plain_channel}/messages"
             rates: dict[str, list[float]] = {name: [] for name in urls}
+            pids = {"baseline": baseline.pid, "gateway": _pid(gateway), "gw-plain": _pid(plain)}
+            cpu_ms: dict[str, list[float]] = {name: [] for name in urls}
             for round_no in range(1, args.rounds + 1):
                 for name, url in urls.items():
                     spy = profiler(args.profile, gateway) if name == "gateway" else None
                     cpu_before = redis_cpu(stats)
+                    own_before = process_cpu(pids[name])
                     result = run_generator(url, secret, args.requests, args.concurrency)
+                    sent = args.requests + min(300, args.requests // 5)  # with warm-up
+                    cpu_ms[name].append((process_cpu(pids[name]) - own_before) * 1000 / sent)
                     if spy is not None:
                         spy.send_signal(signal.SIGINT)  # py-spy writes the profile on SIGINT
                         spy.wait(30)
                     rates[name].append(result["rps"])
                     if name == "gateway":
                         busy = redis_cpu(stats) - cpu_before
-                        sent = args.requests + min(300, args.requests // 5)  # with warm-up
                         print(f"  embedded Redis CPU: {busy * 1e6 / sent:.0f} us per message "
                               f"(warm-up included)")  # fmt: skip
                     print(f"round {round_no} {name:9s}: {result['rps']:8.0f} req/s "
                           f"({result['ok']}/{result['requests']} 2xx in "
-                          f"{result['seconds']:.2f}s, statuses {result['statuses']})")  # fmt: skip
+                          f"{result['seconds']:.2f}s, statuses {result['statuses']}), "
+                          f"server CPU {cpu_ms[name][-1]:.3f} ms per request")  # fmt: skip
             # Redis commands per message, counted with MONITOR (slows Redis: not timed).
             n = 200
             client, lua = monitored(
@@ -246,6 +262,11 @@ def main() -> int:
     print(f"baseline (bare aiohttp)      : {base:8.0f} req/s (median)")
     print(f"gateway (signed, durable)    : {gw:8.0f} req/s (median)")
     print(f"ratio gateway/baseline       : {ratio:8.1%}  (target >= 50%)")
+    base_cpu = statistics.median(cpu_ms["baseline"])
+    gw_cpu = statistics.median(cpu_ms["gateway"])
+    print(f"server CPU per request       : baseline {base_cpu:.3f} ms, gateway {gw_cpu:.3f} ms "
+          f"(baseline/gateway {base_cpu / gw_cpu:.1%}: the rate ratio an idle machine would "
+          f"reach)")  # fmt: skip
     if rates.get("gw-plain"):
         plain_rate = statistics.median(rates["gw-plain"])
         print(f"gateway without hiredis      : {plain_rate:8.0f} req/s (median), "

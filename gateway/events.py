@@ -15,6 +15,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gateway.batching import CommandBatcher
 from gateway.keys import Keys
 from gateway.redis_client import locate
 from gateway.tasks import cancel_and_wait
@@ -31,6 +32,7 @@ class EventBus:
         self._listeners: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
+        self.batcher: CommandBatcher | None = None
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
@@ -47,7 +49,11 @@ class EventBus:
             "data": data,
             "audience": {"users": [u for u in users or [] if u], "roles": roles or []},
         }
-        await self.redis.publish(self.channel, json.dumps(event, ensure_ascii=False))
+        payload = json.dumps(event, ensure_ascii=False)
+        if self.batcher is not None:  # shares pipelines with the inbox under load
+            await self.batcher.command("PUBLISH", self.channel, payload)
+        else:
+            await self.redis.publish(self.channel, payload)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="events")

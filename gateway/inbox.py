@@ -5,17 +5,19 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
 from adapters.base import IngestResult
+from gateway.batching import CommandBatcher
 from gateway.classify import Classifier
 from gateway.ids import new_id
 from gateway.keys import Keys
 from gateway.models import Direction, InboundMessage, now_ms
 from gateway.scripts import decode_flat, load_script
-from router.policy_source import PolicySource
+from router.policy_source import Policies, PolicySource
 from router.sla import SlaPolicy
 
 log = logging.getLogger(__name__)
@@ -23,6 +25,21 @@ log = logging.getLogger(__name__)
 # Called after each new (non-duplicate) message: result, the conversation's assignee / offeree,
 # and the message as stored (with seq and conversation_id), so nobody has to read it back.
 OnIngested = Callable[[IngestResult, InboundMessage, str, str, dict[str, Any]], Awaitable[None]]
+
+
+# Where an id goes in the key templates passed to ingest_facts.lua (ids never contain it).
+ID = "\x01"
+
+
+@dataclass(frozen=True)
+class _Facts:
+    """What ingest_facts.lua read: '' / 0 when unknown."""
+
+    contact_id: str | None
+    conv_id: str | None
+    tier: str | None
+    complaints: int
+    now: int
 
 
 class IngestConflict(RuntimeError):
@@ -42,6 +59,7 @@ class Inbox:
         on_ingested: OnIngested | None = None,
         clock: Callable[[], int] = now_ms,
         policies: PolicySource | None = None,
+        batch: CommandBatcher | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -54,6 +72,9 @@ class Inbox:
         self.dedupe_ttl = dedupe_ttl_seconds
         self.on_ingested = on_ingested
         self._ingest = load_script(redis, __file__, "ingest")
+        self._facts = load_script(redis, __file__, "ingest_facts")
+        # Concurrent messages share pipelines: see gateway/batching.py.
+        self.batch = batch or CommandBatcher(redis)
 
     async def ingest(self, msg: InboundMessage) -> IngestResult:
         k = self.keys
@@ -61,13 +82,30 @@ class Inbox:
         identity_key = k.contact_identity(msg.channel_id, msg.contact.external_id)
         thread_key = k.thread(msg.channel_id, msg.thread_key)
         for _ in range(8):
-            # One MGET (same hash slot): far less client work than a pipeline of three GETs.
-            contact_id, conv_id, duplicate = await self.redis.mget(
-                identity_key, thread_key, dedupe_key
-            )
+            policies = await self.policies.current()
+            window_ms = policies.classifier.repeat_window_ms
+            now = self.clock()
+            # One script reads all the facts (identity, thread, dedupe, tier, complaints):
+            # round trips through redis-py are most of the inbox's cost.
+            raw = await self.batch.script(
+                self._facts,
+                [identity_key, thread_key, dedupe_key],
+                [
+                    "" if msg.contact.tier else "1", window_ms, now,
+                    k.contact(ID), k.contact_conversations(ID), k.conversation(ID),
+                ],
+            )  # fmt: skip
+            contact_id, conv_id, duplicate, stored_tier, complaints = decode_flat(raw)
             if duplicate:
-                return _duplicate(duplicate, contact_id or "")
-            result = await self._run(msg, contact_id, conv_id, dedupe_key, identity_key, thread_key)
+                return _duplicate(duplicate, contact_id)
+            facts = _Facts(
+                contact_id or None,
+                conv_id or None,
+                msg.contact.tier or stored_tier or None,
+                int(complaints),
+                now,
+            )
+            result = await self._run(msg, facts, policies, dedupe_key, identity_key, thread_key)
             if result is not None:
                 return result
         raise IngestConflict(f"ingest of {msg.channel_id}/{msg.external_id} kept conflicting")
@@ -75,27 +113,21 @@ class Inbox:
     async def _run(
         self,
         msg: InboundMessage,
-        contact_id: str | None,
-        conv_id: str | None,
+        facts: _Facts,
+        policies: Policies,
         dedupe_key: str,
         identity_key: str,
         thread_key: str,
     ) -> IngestResult | None:
         k = self.keys
-        now = self.clock()
+        contact_id, conv_id, now = facts.contact_id, facts.conv_id, facts.now
         new_contact = new_id("ct")
         new_conv = new_id("cv")
         the_contact = contact_id or new_contact
         the_conv = conv_id or new_conv
-        policies = await self.policies.current()
         sla, classifier = policies.sla, policies.classifier
         channel = msg.channel_type.value
-        tier, complaints = msg.contact.tier, 0
-        if contact_id:
-            tier, complaints = await self._contact_facts(
-                contact_id, conv_id, tier, now, classifier.repeat_window_ms
-            )
-        verdict = classifier.classify(msg.text, tier, msg.meta, channel, complaints)
+        verdict = classifier.classify(msg.text, facts.tier, msg.meta, channel, facts.complaints)
         due = sla.first_response_due(verdict.class_name, channel, now)
         next_due = sla.next_response_due(verdict.class_name, channel, now)
         resolution_due = sla.resolution_due(verdict.class_name, channel, now)
@@ -134,15 +166,16 @@ class Inbox:
         if subject := msg.meta.get("subject"):
             conversation_fields["subject"] = str(subject)[:300]
         message_json = json.dumps(message, ensure_ascii=False)
-        raw = await self._ingest(
-            keys=[
+        raw = await self.batch.script(
+            self._ingest,
+            [
                 dedupe_key, identity_key, thread_key, k.contact(the_contact),
                 k.conversation(the_conv), k.messages(the_conv),
                 k.conversation(new_conv), k.messages(new_conv),
                 k.queue(), k.conversations_index(), k.contact_conversations(the_contact),
                 k.sla_watch(), k.snoozed(),
             ],
-            args=[
+            [
                 contact_id or "", new_contact, conv_id or "", new_conv,
                 now, self.reopen_window_ms, self.dedupe_ttl,
                 message_json,
@@ -176,46 +209,6 @@ class Inbox:
             except Exception:  # the message is durable; a failed notification is re-synced later
                 log.exception("after-ingest notification failed for %s", conversation_id)
         return result
-
-    async def _contact_facts(
-        self, contact_id: str, conv_id: str | None, tier: str | None, now: int, window_ms: int
-    ) -> tuple[str | None, int]:
-        """A known contact's tier (unless the message gave one) and unresolved complaints,
-        read together (one round trip saved per message of a returning customer)."""
-        if tier and not window_ms:
-            return tier, 0
-        pipe = self.redis.pipeline(transaction=False)
-        if not tier:
-            pipe.hget(self.keys.contact(contact_id), "tier")
-        if window_ms:
-            pipe.zrangebyscore(
-                self.keys.contact_conversations(contact_id),
-                now - window_ms, "+inf", start=0, num=50,
-            )  # fmt: skip
-        found = await pipe.execute()
-        if not tier:
-            tier = found.pop(0)
-        if not window_ms:
-            return tier, 0
-        return tier, await self._complaints(found[0], conv_id)
-
-    async def _complaints(self, ids: list[str], conv_id: str | None) -> int:
-        """The customer's unresolved complaints in the window (``ids``: their conversations
-        active in it): those not resolved, plus every reopening, plus this message if it
-        starts a new one."""
-        if not ids:
-            return 1
-        pipe = self.redis.pipeline(transaction=False)
-        for conversation_id in ids:
-            pipe.hmget(self.keys.conversation(conversation_id), ["status", "reopened"])
-        count = 0
-        open_thread = False
-        for conversation_id, (status, reopened) in zip(ids, await pipe.execute(), strict=True):
-            count += int(reopened or 0)
-            if status and status != "resolved":
-                count += 1
-                open_thread = open_thread or conversation_id == conv_id
-        return count + (0 if open_thread else 1)
 
 
 def _duplicate(value: str | bytes, contact_id: str) -> IngestResult:

@@ -16,6 +16,7 @@ from redis.asyncio import Redis
 
 from adapters.base import AdapterContext, IngestResult
 from gateway.auth import Users
+from gateway.batching import CommandBatcher
 from gateway.channels import ChannelManager, ChannelStore
 from gateway.classify import load_classifier
 from gateway.conversations import Conversations, NotFound
@@ -29,6 +30,7 @@ from gateway.scheduler import Scheduler
 from gateway.secretbox import SecretBox, load_or_create_key
 from gateway.settings import Settings
 from gateway.surveys import FOLLOWUP_JOB, SURVEY_JOB, Aftercare, LinkSigner
+from gateway.tasks import cancel_and_wait
 from router.sla import load_sla
 from router.store import RouterStore
 from router.worker import RouterConfig, RouterWorker
@@ -65,6 +67,10 @@ class Gateway:
         )
         self.metrics = Metrics()
         self.events = EventBus(redis, self.keys)
+        # Concurrent requests share Redis pipelines (gateway/batching.py): the inbox's scripts
+        # and the events' publishes.
+        self.batch = CommandBatcher(redis)
+        self.events.batcher = self.batch
         self.conversations = Conversations(redis, self.keys)
         self.inbox = Inbox(
             redis,
@@ -74,6 +80,7 @@ class Gateway:
             reopen_window_seconds=settings.reopen_window_seconds,
             dedupe_ttl_seconds=settings.dedupe_ttl_seconds,
             on_ingested=self._after_ingest,
+            batch=self.batch,
         )
         self.users = Users(
             redis,
@@ -113,6 +120,8 @@ class Gateway:
             self._after_delivery,
         )
         self.http: aiohttp.ClientSession | None = None
+        self._kick_task: asyncio.Task[None] | None = None
+        self._kick_again = False
         self.media_dir = Path(settings.data_dir).resolve() / "media"
         self.events.listen(self._on_event)
         # Durable scheduled work: satisfaction surveys and follow-ups after resolution.
@@ -138,11 +147,13 @@ class Gateway:
         await self.scheduler.start()
 
     async def stop(self) -> None:
+        await cancel_and_wait(self._kick_task)
         await self.scheduler.stop()
         await self.router.stop()
         await self.outbox.stop(self.settings.shutdown_grace_seconds)
         await self.channels.stop_all()
         await self.events.stop()
+        await self.batch.close()
         if self.http:
             await self.http.close()
 
@@ -152,9 +163,24 @@ class Gateway:
         await self.channels.on_event(event)
 
     async def kick_router(self) -> None:
-        """Wake the routers of every process (and ours at once)."""
+        """Wake the routers of every process (ours at once, the others soon).
+
+        Kicks that arrive while one is being published ride on one more publish, not one each:
+        under load most messages would otherwise cost a PUBLISH and a sweep in every process.
+        """
         self.router.kick()
-        await self.events.publish(ROUTER_KICK, {})
+        self._kick_again = True
+        if self._kick_task is None or self._kick_task.done():
+            self._kick_task = asyncio.create_task(self._publish_kicks(), name="router-kick")
+
+    async def _publish_kicks(self) -> None:
+        while self._kick_again:
+            self._kick_again = False
+            try:
+                await self.events.publish(ROUTER_KICK, {})
+            except Exception:  # Redis down: the periodic sweeps still run everywhere
+                log.warning("could not wake the other processes' routers", exc_info=True)
+                return
 
     # --- adapters' context -----------------------------------------------------------------
     def _adapter_context(self, channel_id: str, config: BaseModel) -> AdapterContext:
