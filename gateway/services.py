@@ -476,9 +476,9 @@ class Gateway:
         if previous is None:
             await self.sync_agent(user_id)
         await self.router_store.set_status(user_id, status)
-        await self.log_agent_status(user_id, status)
         if status == previous:
-            return  # a heartbeat: nothing changed for anyone else
+            return  # a heartbeat: nothing changed for anyone else, nor for the status log
+        await self.log_agent_status(user_id, status)
         await self.events.publish(
             "agent.status", {"agent_id": user_id, "status": status}, [user_id], STAFF_ROLES
         )

@@ -248,3 +248,13 @@ async def test_agents_list_for_transfer_and_contact_names(gateway: Harness):
         "message_id": "m1", "sender": {"id": "c1", "name": "Wang Li"}, "text": "hi"})
     (conv,) = (await gateway.call("GET", "/api/v1/conversations"))["conversations"]
     assert conv["contact_name"] == "Wang Li"
+
+
+async def test_heartbeats_do_not_grow_the_status_log(gateway: Harness) -> None:
+    """The console repeats its status as a heartbeat; only changes are history."""
+    user_id, token = await gateway.agent_online("beat@example.com")
+    for _ in range(4):
+        await gateway.call("PUT", "/api/v1/agents/me/status", token, {"status": "online"})
+    await gateway.call("PUT", "/api/v1/agents/me/status", token, {"status": "away"})
+    log = await gateway.gw.redis.zrange(gateway.gw.keys.agent_status_log(user_id), 0, -1)
+    assert [entry.partition(":")[2] for entry in log] == ["online", "away"]
