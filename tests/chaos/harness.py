@@ -1,6 +1,7 @@
 """Crash harness: a real `gateway serve` subprocess (killable, restartable on the same port and
-data directory) on a separately started embedded Redis, a customer posting signed API-channel
-messages and an agent replying, each recording what the gateway acknowledged."""
+data directory) on a separately started embedded Redis, customers posting signed API-channel
+messages and WeChat Official Account callbacks, and an agent replying, each recording what the
+gateway acknowledged."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.api.signing import sign
+from adapters.wechat.crypto import signature as wechat_signature
 
 ADMIN_EMAIL = "chaos@example.com"
 ADMIN_PASSWORD = "chaos-password-123"
@@ -132,15 +134,26 @@ class Callback:
             await self.server.close()
 
 
+WECHAT_TOKEN = "chaostoken123"
+WECHAT_XML = """<xml><ToUserName><![CDATA[gh_chaos]]></ToUserName>
+<FromUserName><![CDATA[{openid}]]></FromUserName><CreateTime>{time}</CreateTime>
+<MsgType><![CDATA[text]]></MsgType><Content><![CDATA[hi {index}]]></Content>
+<MsgId>{msg_id}</MsgId></xml>"""
+
+
 @dataclass
 class Traffic:
-    """Customers posting and an admin replying while the gateway or Redis is being crashed."""
+    """Customers posting and an admin replying while the gateway or Redis is being crashed.
+    Every third message is a WeChat callback when a WeChat channel is given."""
 
     base: str
     channels: list[tuple[str, str]]  # (channel id, secret): messages alternate between them
     token: str
+    wechat: str = ""  # a WeChat Official Account channel id (plain mode, WECHAT_TOKEN)
     customers: int = 12
-    acked: dict[str, str] = field(default_factory=dict)  # message id -> conversation id
+    # message external id -> conversation id ("" when the channel does not say, as WeChat)
+    acked: dict[str, str] = field(default_factory=dict)
+    acked_on: dict[str, str] = field(default_factory=dict)  # message external id -> channel
     refused: int = 0  # attempts answered 5xx or not at all (retried later, like a platform)
     replies: set[str] = field(default_factory=set)  # "<conversation>:<seq>" accepted (201)
     reply_failures: int = 0
@@ -169,6 +182,34 @@ class Traffic:
         return self.channels[index % len(self.channels)]
 
     async def _post(self, http: aiohttp.ClientSession, index: int) -> bool:
+        if self.wechat and index % 3 == 2:
+            return await self._post_wechat(http, index)
+        return await self._post_api(http, index)
+
+    async def _post_wechat(self, http: aiohttp.ClientSession, index: int) -> bool:
+        """WeChat retries a callback not answered 200 (within 5 s) three times."""
+        msg_id = str(7_000_000 + index)
+        xml = WECHAT_XML.format(openid=f"oChaos{index % self.customers:04d}",
+                                time=int(time.time()), index=index, msg_id=msg_id)  # fmt: skip
+        timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+        query = {"signature": wechat_signature(WECHAT_TOKEN, timestamp, nonce),
+                 "timestamp": timestamp, "nonce": nonce}  # fmt: skip
+        try:
+            async with http.post(f"{self.base}/channels/{self.wechat}/wechat",
+                                 params=query, data=xml.encode()) as resp:  # fmt: skip
+                status, text = resp.status, await resp.text()
+        except (aiohttp.ClientError, TimeoutError):
+            self.refused += 1
+            return False
+        if status == 200:
+            assert text == "success", text
+            self.acked[msg_id], self.acked_on[msg_id] = "", self.wechat
+            return True
+        assert status >= 500, f"unexpected {status} for a WeChat callback"
+        self.refused += 1
+        return False
+
+    async def _post_api(self, http: aiohttp.ClientSession, index: int) -> bool:
         customer = f"cust-{index % self.customers}"
         payload = {"message_id": f"m-{index}", "sender": {"id": customer}, "text": f"hi {index}"}
         body = json.dumps(payload).encode()
@@ -185,6 +226,7 @@ class Traffic:
             return False
         if 200 <= status < 300 and data:
             self.acked[payload["message_id"]] = data["conversation_id"]
+            self.acked_on[payload["message_id"]] = channel_id
             return True
         assert status >= 500, f"unexpected {status} for an inbound message"
         self.refused += 1
@@ -194,7 +236,7 @@ class Traffic:
         n = 0
         async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
             while not stop.is_set():
-                conversations = sorted(set(self.acked.values()))
+                conversations = sorted(set(self.acked.values()) - {""})
                 if not conversations:
                     await asyncio.sleep(0.1)
                     continue
@@ -219,8 +261,9 @@ class Traffic:
 
 async def setup_gateway(
     gateway: GatewayProcess, callback_url: str, channels: int = 2
-) -> tuple[str, list[tuple[str, str]]]:
-    """Admin login and API channels with a callback: (token, [(channel id, secret)])."""
+) -> tuple[str, list[tuple[str, str]], str]:
+    """Admin login, API channels with a callback and a WeChat Official Account channel (plain
+    mode; nothing is sent to WeChat): (token, [(API channel id, secret)], WeChat channel id)."""
     login = {"email": ADMIN_EMAIL, "password": ADMIN_PASSWORD}
     out = []
     async with aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30)) as http:
@@ -236,4 +279,10 @@ async def setup_gateway(
             async with http.post(url, json=body, headers=headers) as resp:
                 assert resp.status == 201, await resp.text()
                 out.append(((await resp.json())["channel"]["id"], secret))
-    return token, out
+        wechat = {"app_id": "wxchaos", "app_secret": "secret", "token": WECHAT_TOKEN,
+                  "mode": "plain", "greeting": "", "api_base": callback_url}  # fmt: skip
+        body = {"type": "wechat_oa", "name": "chaos wechat", "config": wechat}
+        async with http.post(f"{gateway.base}/api/v1/channels", json=body, headers=headers) as resp:
+            assert resp.status == 201, await resp.text()
+            wechat_id = (await resp.json())["channel"]["id"]
+    return token, out, wechat_id
