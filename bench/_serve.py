@@ -1,16 +1,20 @@
-"""Helpers shared by the benchmarks: free ports, and a real `gateway serve` subprocess with its
-own embedded Redis in a temporary directory, reached over loopback."""
+"""Helpers shared by the benchmarks: free ports, a real `gateway serve` subprocess with its own
+embedded Redis in a temporary directory, reached over loopback, the users and channels a
+benchmark needs (through the gateway's REST API), a process's RSS and the fd limit."""
 
 from __future__ import annotations
 
 import json
 import os
+import resource
+import secrets
 import socket
 import subprocess
 import sys
 import time
 import urllib.error
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 ADMIN_EMAIL = "bench@example.com"
@@ -116,3 +120,62 @@ class GatewayProcess:
             config["callback_url"] = callback_url
         body = {"type": "api", "name": "bench", "config": config}
         return http_json("POST", f"{self.base}/api/v1/channels", body, token)["channel"]["id"]
+
+    def webchat_channel(self, token: str, origin: str, **config: object) -> str:
+        body = {"type": "webchat", "name": "bench chat",
+                "config": {"allowed_origins": [origin], **config}}  # fmt: skip
+        return http_json("POST", f"{self.base}/api/v1/channels", body, token)["channel"]["id"]
+
+    def agents(self, token: str, count: int, capacity: int = 100, threads: int = 8
+               ) -> list[tuple[str, str]]:  # fmt: skip
+        """``count`` agents created through the admin API, logged in and online: (id, token).
+        Each costs two argon2 hashes in the gateway (about 0.4 s of CPU), hence the threads."""
+        run = secrets.token_hex(3)
+
+        def one(i: int) -> tuple[str, str]:
+            email = f"agent{i}-{run}@example.com"
+            password = f"password-{run}-{i}"
+            body = {"email": email, "password": password, "name": f"Agent {i}",
+                    "capacity": capacity}  # fmt: skip
+            user = http_json("POST", f"{self.base}/api/v1/users", body, token)["user"]
+            login = {"email": email, "password": password}
+            agent_token = http_json("POST", f"{self.base}/api/v1/auth/login", login)["token"]
+            self.online([agent_token], 1)
+            return user["id"], agent_token
+
+        with ThreadPoolExecutor(threads) as pool:
+            return list(pool.map(one, range(count)))
+
+    def online(self, tokens: list[str], threads: int = 8) -> None:
+        """Set these agents online (again): presence lapses after the heartbeat TTL (90 s)
+        without a console connected, and a reconnecting console does not revive it."""
+
+        def one(token: str) -> None:
+            http_json("PUT", f"{self.base}/api/v1/agents/me/status", {"status": "online"}, token)
+
+        with ThreadPoolExecutor(threads) as pool:
+            list(pool.map(one, tokens))
+
+
+def rss_bytes(pid: int) -> int:
+    """Resident set size of a process (VmRSS in /proc), in bytes."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    raise RuntimeError(f"no VmRSS for pid {pid}")
+
+
+def raise_fd_limit(needed: int) -> int:
+    """Raise this process's open-file limit (inherited by the processes it starts) to the hard
+    limit; returns the new soft limit. Raises SystemExit naming the limit when it is too low."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    target = hard if hard != resource.RLIM_INFINITY else max(soft, needed)
+    if target > soft:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (target, hard))
+    if target < needed:
+        raise SystemExit(
+            f"the open-file hard limit is {hard}, this run needs about {needed} descriptors "
+            f"per process: raise it (ulimit -Hn / LimitNOFILE / docker --ulimit nofile) or "
+            f"scale down (--visitors / --agents)"
+        )
+    return target

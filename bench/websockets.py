@@ -1,0 +1,598 @@
+"""Benchmark: 10,000 web chat visitors and 1,000 agents connected to one gateway process: its
+memory per connection and its event fan-out latency, beside a bare aiohttp WebSocket server
+holding the same connections in the same run.
+
+    /work/venv/bin/python bench/websockets.py [--visitors 10000] [--agents 1000] [--json]
+
+Visitors speak the widget's protocol on /channels/<id>/webchat/ws (hello -> welcome, history);
+agents hold the console's /api/v1/ws. Client sockets live in worker processes (--per-worker
+each) driven over pipes; every frame carrying a marker ("BM:...") is timestamped on arrival
+with the system-wide monotonic clock, so trigger and arrival times compare across processes.
+
+Figures, gateway and baseline:
+- RSS of the server process before and after the sockets connect (/proc VmRSS), bytes per
+  connection;
+- agent event fan-out: one new customer's API-channel message (unassigned, so its
+  `message.created` goes to every agent) -> its arrival on every agent socket; baseline: one
+  POST whose handler sends one frame to every agent socket; --trials times;
+- visitor reply fan-out: the assignees of N visitors' conversations (N = --replies) each POST a
+  reply at the same moment -> each reply's arrival on its visitor's socket; baseline: N POSTs
+  at once, each pushing one frame to one visitor socket; --reply-trials times.
+Latencies count from the trigger (the moment before the first request is sent).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import re
+import secrets
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+
+from adapters.api.signing import HEADER, sign
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _wsbaseline
+from _latency import line, ratio_line, ratios, summary
+from _serve import GatewayProcess, http_json, raise_fd_limit, rss_bytes
+
+ORIGIN = "https://shop.example.com"
+MARK = re.compile(r"BM:[a-z0-9-]+")
+WAIT_SECONDS = 120.0  # for every expected frame of one trial
+STARTED = time.monotonic()
+
+
+def note(text: str) -> None:
+    """Progress on stderr (a full run takes many minutes)."""
+    print(f"[{time.monotonic() - STARTED:6.0f}s] {text}", file=sys.stderr, flush=True)
+
+
+# --- a worker process: holds client sockets, timestamps marked frames ---------------------
+class Clients:
+    def __init__(self) -> None:
+        self.session: aiohttp.ClientSession | None = None
+        self.sockets: dict[int, aiohttp.ClientWebSocketResponse] = {}
+        self.readers: list[asyncio.Task[None]] = []
+        self.hits: list[tuple[int, str, float]] = []
+        self.acks: dict[str, asyncio.Future[str]] = {}
+
+    async def connect(self, urls: list[str], kind: str, concurrency: int) -> dict[str, Any]:
+        if self.session is None:
+            self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+        gate = asyncio.Semaphore(concurrency)
+        failed: list[str] = []
+        started = time.monotonic()
+
+        async def one(index: int, url: str) -> None:
+            assert self.session is not None
+            async with gate:
+                try:
+                    headers = {"Origin": ORIGIN} if kind == "visitor" else {}
+                    ws = await self.session.ws_connect(url, headers=headers, heartbeat=None)
+                    if kind == "visitor":  # the widget's handshake
+                        await ws.send_str('{"type": "hello"}')
+                        for want in ("welcome", "history"):
+                            frame = await ws.receive_json(timeout=120)
+                            assert frame["type"] == want, frame
+                    else:
+                        frame = await ws.receive_json(timeout=120)
+                        assert frame["type"] == "hello", frame
+                except Exception as exc:  # counted and reported, the others go on
+                    failed.append(f"{type(exc).__name__}: {exc}")
+                    return
+            self.sockets[index] = ws
+            self.readers.append(asyncio.create_task(self.read(index, ws)))
+
+        await asyncio.gather(*(one(i, url) for i, url in enumerate(urls)))
+        return {
+            "connected": len(self.sockets),
+            "failed": len(failed),
+            "errors": failed[:3],
+            "seconds": round(time.monotonic() - started, 2),
+        }
+
+    async def read(self, index: int, ws: aiohttp.ClientWebSocketResponse) -> None:
+        async for msg in ws:
+            if msg.type != aiohttp.WSMsgType.TEXT:
+                continue
+            data = msg.data
+            if "BM:" in data:
+                now = time.monotonic()
+                self.hits.extend((index, mark, now) for mark in set(MARK.findall(data)))
+            elif '"ack"' in data[:20]:  # a visitor's message was filed
+                frame = json.loads(data)
+                waiter = self.acks.pop(str(frame.get("client_id")), None)
+                if waiter is not None and not waiter.done():
+                    waiter.set_result(str(frame.get("conversation_id") or ""))
+
+    async def say(self, items: list[list[Any]]) -> dict[str, Any]:
+        """Visitors send one message each ([socket index, client id, text]); their acks."""
+        loop = asyncio.get_running_loop()
+        waiters = {}
+        for index, client_id, text in items:
+            waiters[client_id] = self.acks[client_id] = loop.create_future()
+            frame = {"type": "message", "client_id": client_id, "text": text}
+            await self.sockets[index].send_str(json.dumps(frame))
+        done = {}
+        for client_id, waiter in waiters.items():
+            done[client_id] = await asyncio.wait_for(waiter, WAIT_SECONDS)
+        return {"acks": done}
+
+    async def close(self) -> dict[str, Any]:
+        for task in self.readers:
+            task.cancel()
+        sockets = list(self.sockets.values())
+        self.sockets.clear()
+        self.readers.clear()
+        gate = asyncio.Semaphore(200)
+
+        async def one(ws: aiohttp.ClientWebSocketResponse) -> None:
+            async with gate:
+                try:
+                    await asyncio.wait_for(ws.close(), 10)
+                except Exception:
+                    return
+
+        await asyncio.gather(*(one(ws) for ws in sockets))
+        return {"closed": len(sockets)}
+
+
+async def worker_loop() -> None:
+    clients = Clients()
+    loop = asyncio.get_running_loop()
+    while True:
+        raw = await loop.run_in_executor(None, sys.stdin.readline)
+        if not raw:
+            break
+        cmd = json.loads(raw)
+        name = cmd.pop("cmd")
+        if name == "exit":
+            break
+        if name == "connect":
+            reply = await clients.connect(**cmd)
+        elif name == "say":
+            reply = await clients.say(**cmd)
+        elif name == "collect":
+            reply = {"hits": clients.hits}
+            clients.hits = []
+        elif name == "close":
+            reply = await clients.close()
+        else:
+            reply = {"error": f"unknown command {name}"}
+        sys.stdout.write(json.dumps(reply) + "\n")
+        sys.stdout.flush()
+    await clients.close()
+    if clients.session is not None:
+        await clients.session.close()
+
+
+# --- the orchestrator's side of the workers -----------------------------------------------
+class Worker:
+    def __init__(self, kind: str, first: int, count: int) -> None:
+        self.kind, self.first, self.count = kind, first, count  # global indices it holds
+        self.proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+
+    def send(self, **cmd: Any) -> None:
+        assert self.proc.stdin is not None
+        self.proc.stdin.write(json.dumps(cmd) + "\n")
+        self.proc.stdin.flush()
+
+    def receive(self) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        raw = self.proc.stdout.readline()
+        if not raw:
+            raise RuntimeError(f"a {self.kind} worker died (exit code {self.proc.poll()})")
+        return json.loads(raw)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                self.send(cmd="exit")
+                self.proc.wait(60)
+            except (OSError, subprocess.TimeoutExpired):
+                self.proc.kill()
+                self.proc.wait()
+
+
+def on_all(workers: list[Worker], commands: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One command per worker, run by all of them at the same time."""
+    for worker, cmd in zip(workers, commands, strict=True):
+        worker.send(**cmd)
+    return [worker.receive() for worker in workers]
+
+
+def connect(workers: list[Worker], url_of: Any, concurrency: int) -> dict[str, Any]:
+    commands = [
+        {
+            "cmd": "connect",
+            "kind": w.kind,
+            "concurrency": concurrency,
+            "urls": [url_of(w.first + i) for i in range(w.count)],
+        }
+        for w in workers
+    ]
+    replies = on_all(workers, commands)
+    return {
+        "connected": sum(r["connected"] for r in replies),
+        "failed": sum(r["failed"] for r in replies),
+        "errors": [e for r in replies for e in r["errors"]][:3],
+        "seconds": max(r["seconds"] for r in replies),
+    }
+
+
+def arrivals(workers: list[Worker], expected: set[tuple[int, str]]) -> dict[tuple[int, str], float]:
+    """First arrival time of each expected (global socket index, marker), polling the workers
+    until all came or WAIT_SECONDS passed."""
+    got: dict[tuple[int, str], float] = {}
+    deadline = time.monotonic() + WAIT_SECONDS
+    while time.monotonic() < deadline:
+        replies = on_all(workers, [{"cmd": "collect"}] * len(workers))
+        for worker, reply in zip(workers, replies, strict=True):
+            for index, mark, at in reply["hits"]:
+                key = (worker.first + index, mark)
+                if key in expected and key not in got:
+                    got[key] = at
+        if len(got) == len(expected):
+            break
+        time.sleep(0.2)
+    return got
+
+
+def spawn(kind: str, total: int, per_worker: int) -> list[Worker]:
+    return [
+        Worker(kind, first, min(per_worker, total - first)) for first in range(0, total, per_worker)
+    ]
+
+
+# --- measurements -------------------------------------------------------------------------
+def post(url: str, body: bytes, headers: dict[str, str]) -> None:
+    req = urllib.request.Request(url, data=body, method="POST", headers=headers)
+    with urllib.request.urlopen(req, timeout=60) as resp:
+        resp.read()
+
+
+def agent_fanout(agents: list[Worker], count: int, trials: int, trigger: Any) -> dict[str, Any]:
+    """``trigger(marker)`` makes one event that every agent socket should receive."""
+    latencies: list[float] = []
+    all_reached: list[float] = []
+    missing = 0
+    for trial in range(trials):
+        mark = f"BM:{secrets.token_hex(4)}-{trial}"
+        expected = {(i, mark) for i in range(count)}
+        started = time.monotonic()
+        trigger(mark)
+        got = arrivals(agents, expected)
+        lat = [at - started for at in got.values()]
+        latencies += lat
+        all_reached.append(max(lat, default=0.0))
+        missing += len(expected) - len(got)
+    return {
+        "figures": summary(latencies),
+        "missing": missing,
+        "all_reached_ms": round(statistics.median(all_reached) * 1000, 2),
+    }
+
+
+async def _burst(requests: list[tuple[str, bytes, dict[str, str]]]) -> tuple[float, list[int]]:
+    """Send every request at once; returns (the moment before the first went out, statuses)."""
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def one(url: str, body: bytes, headers: dict[str, str]) -> int:
+            async with session.post(url, data=body, headers=headers) as resp:
+                await resp.read()
+                return resp.status
+
+        started = time.monotonic()
+        statuses = await asyncio.gather(*(one(*r) for r in requests))
+    return started, list(statuses)
+
+
+def reply_fanout(
+    visitors: list[Worker], targets: list[int], trials: int, request_for: Any
+) -> dict[str, Any]:
+    """``request_for(visitor index, marker)`` is the request whose effect is one frame on that
+    visitor's socket; all of a trial's requests go out at once."""
+    latencies: list[float] = []
+    all_reached: list[float] = []
+    missing = 0
+    statuses: dict[str, int] = {}
+    for trial in range(trials):
+        run = f"{secrets.token_hex(3)}-{trial}"
+        marks = {i: f"BM:{run}-{i}" for i in targets}
+        started, codes = asyncio.run(_burst([request_for(i, marks[i]) for i in targets]))
+        for code in codes:
+            statuses[str(code)] = statuses.get(str(code), 0) + 1
+        got = arrivals(visitors, {(i, mark) for i, mark in marks.items()})
+        lat = [at - started for at in got.values()]
+        latencies += lat
+        all_reached.append(max(lat, default=0.0))
+        missing += len(marks) - len(got)
+    return {
+        "figures": summary(latencies),
+        "missing": missing,
+        "statuses": statuses,
+        "all_reached_ms": round(statistics.median(all_reached) * 1000, 2),
+    }
+
+
+def memory(
+    pid: int,
+    workers_a: list[Worker],
+    workers_v: list[Worker],
+    agent_url: Any,
+    visitor_url: Any,
+    concurrency: int,
+) -> dict[str, Any]:
+    """Connect the agents, then the visitors; the server's RSS before and after each."""
+    settle = 3.0  # let the server finish the handshakes' work before reading its RSS
+    time.sleep(settle)
+    before = rss_bytes(pid)
+    agents = connect(workers_a, agent_url, concurrency)
+    note(f"agents: {agents}")
+    time.sleep(settle)
+    with_agents = rss_bytes(pid)
+    visitors = connect(workers_v, visitor_url, concurrency)
+    note(f"visitors: {visitors}")
+    time.sleep(settle)
+    after = rss_bytes(pid)
+    n_a, n_v = max(1, agents["connected"]), max(1, visitors["connected"])
+    return {
+        "rss_before_mib": round(before / 2**20, 1),
+        "rss_after_mib": round(after / 2**20, 1),
+        "bytes_per_agent": round((with_agents - before) / n_a),
+        "bytes_per_visitor": round((after - with_agents) / n_v),
+        "bytes_per_connection": round((after - before) / (n_a + n_v)),
+        "agents": agents,
+        "visitors": visitors,
+    }
+
+
+def close_all(workers: list[Worker]) -> None:
+    on_all(workers, [{"cmd": "close"}] * len(workers))
+
+
+# --- the orchestration --------------------------------------------------------------------
+def run_baseline(
+    args: argparse.Namespace, workers_a: list[Worker], workers_v: list[Worker], targets: list[int]
+) -> dict[str, Any]:
+    proc, base = _wsbaseline.start()
+    ws = base.replace("http://", "ws://")
+    try:
+        assert proc.pid
+        out = memory(
+            proc.pid,
+            workers_a,
+            workers_v,
+            lambda i: f"{ws}/ws?group=agents&id={i}",
+            lambda i: f"{ws}/ws?group=visitors&id={i}",
+            args.concurrency,
+        )
+        headers = {"Content-Type": "application/json"}
+
+        def trigger(mark: str) -> None:
+            body = json.dumps({"message_id": mark, "text": f"A new customer wrote {mark}"})
+            post(f"{base}/broadcast/agents?type=message.created", body.encode(), headers)
+
+        out["agent_event"] = agent_fanout(workers_a, args.agents, args.trials, trigger)
+        note("baseline: agent events done")
+
+        def request_for(i: int, mark: str) -> tuple[str, bytes, dict[str, str]]:
+            body = json.dumps({"message_id": mark, "text": f"An agent's reply {mark}"})
+            return f"{base}/push/visitors/{i}?type=message", body.encode(), headers
+
+        out["visitor_reply"] = reply_fanout(workers_v, targets, args.reply_trials, request_for)
+        close_all(workers_a + workers_v)
+    finally:
+        _wsbaseline.stop(proc)
+    return out
+
+
+def prepare_conversations(
+    gateway: GatewayProcess,
+    admin: str,
+    workers_v: list[Worker],
+    targets: list[int],
+    agent_tokens: dict[str, str],
+) -> dict[int, tuple[str, str]]:
+    """Each target visitor writes once; its conversation is offered to an agent, who accepts.
+    Returns visitor index -> (conversation id, assignee's token)."""
+    items: dict[int, list[list[Any]]] = {id(w): [] for w in workers_v}
+    for i in targets:
+        worker = next(w for w in workers_v if w.first <= i < w.first + w.count)
+        items[id(worker)].append([i - worker.first, f"v{i}", "Hello, where is my parcel?"])
+    acks: dict[str, str] = {}
+    for reply in on_all(workers_v, [{"cmd": "say", "items": items[id(w)]} for w in workers_v]):
+        acks.update(reply["acks"])
+
+    def accept(i: int) -> tuple[int, tuple[str, str]]:
+        conversation = acks[f"v{i}"]
+        deadline = time.monotonic() + WAIT_SECONDS
+        while time.monotonic() < deadline:
+            url = f"{gateway.base}/api/v1/conversations/{conversation}"
+            offered = http_json("GET", url, token=admin)["conversation"].get("offered_to")
+            if offered:
+                token = agent_tokens[offered]
+                http_json("POST", f"{url}/accept", {}, token)
+                return i, (conversation, token)
+            time.sleep(0.2)
+        raise RuntimeError(f"conversation {conversation} was never offered")
+
+    with ThreadPoolExecutor(8) as pool:
+        return dict(pool.map(accept, targets))
+
+
+def run_gateway(
+    args: argparse.Namespace,
+    gateway: GatewayProcess,
+    setup: dict[str, Any],
+    workers_a: list[Worker],
+    workers_v: list[Worker],
+    targets: list[int],
+) -> dict[str, Any]:
+    ws = gateway.base.replace("http://", "ws://")
+    tokens = [token for _, token in setup["agents"]]
+    gateway.online(tokens)  # their presence lapsed while the baseline ran
+    assert gateway.proc is not None
+    out = memory(
+        gateway.proc.pid,
+        workers_a,
+        workers_v,
+        lambda i: f"{ws}/api/v1/ws?token={tokens[i]}",
+        lambda i: f"{ws}/channels/{setup['webchat']}/webchat/ws",
+        args.concurrency,
+    )
+    api_url = f"{gateway.base}/channels/{setup['api']}/messages"
+
+    def trigger(mark: str) -> None:
+        body = json.dumps(
+            {
+                "message_id": mark,
+                "sender": {"id": f"cust-{mark}"},
+                "text": f"A new customer wrote {mark}",
+            }
+        ).encode()
+        headers = {HEADER: sign(setup["secret"], body), "Content-Type": "application/json"}
+        post(api_url, body, headers)
+
+    out["agent_event"] = agent_fanout(workers_a, args.agents, args.trials, trigger)
+    note("gateway: agent events done")
+    started = time.monotonic()
+    conversations = prepare_conversations(
+        gateway, setup["admin"], workers_v, targets, dict(setup["agents"])
+    )
+    out["reply_setup_seconds"] = round(time.monotonic() - started, 1)
+    note(f"gateway: {len(conversations)} conversations accepted")
+
+    def request_for(i: int, mark: str) -> tuple[str, bytes, dict[str, str]]:
+        conversation, token = conversations[i]
+        body = json.dumps({"text": f"An agent's reply {mark}"}).encode()
+        url = f"{gateway.base}/api/v1/conversations/{conversation}/messages"
+        return url, body, {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
+
+    out["visitor_reply"] = reply_fanout(workers_v, targets, args.reply_trials, request_for)
+    out["rss_end_mib"] = round(rss_bytes(gateway.proc.pid) / 2**20, 1)
+    close_all(workers_a + workers_v)
+    return out
+
+
+def report(results: dict[str, Any]) -> None:
+    base, gw = results["baseline"], results["gateway"]
+    s = results["settings"]
+    print(
+        f"{s['visitors']} visitors + {s['agents']} agents, fd limit {s['fd_limit']}, "
+        f"{s['workers']} client processes"
+    )
+    for name, r in (("baseline", base), ("gateway", gw)):
+        print(
+            f"{name:9s} RSS {r['rss_before_mib']:7.1f} -> {r['rss_after_mib']:7.1f} MiB: "
+            f"{r['bytes_per_connection']:7d} B/connection (agent {r['bytes_per_agent']}, "
+            f"visitor {r['bytes_per_visitor']}); connected {r['agents']['connected']} agents "
+            f"in {r['agents']['seconds']} s, {r['visitors']['connected']} visitors in "
+            f"{r['visitors']['seconds']} s, failed {r['agents']['failed']}+"
+            f"{r['visitors']['failed']} {r['agents']['errors'] + r['visitors']['errors']}"
+        )
+    ratio = gw["bytes_per_connection"] / max(1, base["bytes_per_connection"])
+    print(f"memory per connection gateway/baseline: {ratio:.1f}x")
+    for key, label in (
+        ("agent_event", "event -> every agent"),
+        ("visitor_reply", "N replies -> N visitors"),
+    ):
+        print(line(f"baseline {label}", base[key]["figures"], 36))
+        print(line(f"gateway  {label}", gw[key]["figures"], 36))
+        print(ratio_line(f"ratio    {label}", results["ratio"][key], 36))
+        print(
+            f"  all sockets reached (median of trials): baseline "
+            f"{base[key]['all_reached_ms']:.1f} ms, gateway {gw[key]['all_reached_ms']:.1f} ms;"
+            f" missing frames: baseline {base[key]['missing']}, gateway {gw[key]['missing']}"
+        )
+    print(
+        f"  gateway reply statuses {gw['visitor_reply']['statuses']}; conversations for the "
+        f"replies set up in {gw['reply_setup_seconds']} s; RSS at the end "
+        f"{gw['rss_end_mib']} MiB"
+    )
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--visitors", type=int, default=10_000)
+    parser.add_argument("--agents", type=int, default=1_000)
+    parser.add_argument("--replies", type=int, default=500, help="visitors that get a reply")
+    parser.add_argument("--trials", type=int, default=10, help="agent events")
+    parser.add_argument("--reply-trials", type=int, default=3, help="bursts of replies")
+    parser.add_argument("--per-worker", type=int, default=2500, help="sockets per client process")
+    parser.add_argument("--concurrency", type=int, default=25, help="handshakes per process")
+    parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.worker:
+        asyncio.run(worker_loop())
+        return 0
+    fd_limit = raise_fd_limit(args.visitors + args.agents + 500)
+    replies = min(args.replies, args.visitors)
+    targets = [round(k * args.visitors / replies) for k in range(replies)]  # spread out
+    secret = secrets.token_hex(16)
+    workers_a = spawn("agent", args.agents, args.per_worker)
+    workers_v = spawn("visitor", args.visitors, args.per_worker)
+    results: dict[str, Any] = {}
+    with tempfile.TemporaryDirectory(prefix="bench-ws-") as tmp:
+        # Offers must not expire (nor agents turn away) while the benchmark runs.
+        gateway = GatewayProcess(Path(tmp), GATEWAY_OFFER_TIMEOUT_SECONDS="3600")
+        try:
+            gateway.start()
+            admin = gateway.admin_token()
+            started = time.monotonic()
+            setup = {
+                "admin": admin,
+                "secret": secret,
+                "api": gateway.api_channel(admin, secret),
+                "webchat": gateway.webchat_channel(
+                    admin, ORIGIN, messages_per_minute_per_ip=100_000
+                ),
+                "agents": gateway.agents(admin, args.agents),
+            }
+            note(f"created {args.agents} agents in {time.monotonic() - started:.0f} s")
+            results["baseline"] = run_baseline(args, workers_a, workers_v, targets)
+            results["gateway"] = run_gateway(args, gateway, setup, workers_a, workers_v, targets)
+        finally:
+            for worker in workers_a + workers_v:
+                worker.stop()
+            gateway.stop()
+    results["ratio"] = {
+        key: ratios(results["gateway"][key]["figures"], results["baseline"][key]["figures"])
+        for key in ("agent_event", "visitor_reply")
+    }
+    results["settings"] = {
+        "visitors": args.visitors,
+        "agents": args.agents,
+        "replies": replies,
+        "trials": args.trials,
+        "reply_trials": args.reply_trials,
+        "fd_limit": fd_limit,
+        "workers": len(workers_a) + len(workers_v),
+    }
+    if args.json:
+        print(json.dumps(results, indent=2))
+    else:
+        report(results)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
