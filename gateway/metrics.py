@@ -113,8 +113,8 @@ class Metrics:
             multiprocess_mode="max",
         )
 
-        # Adapter health, reported by adapters through Gateway.adapter_health (needs an
-        # AdapterContext callback: see docs/reports.md).
+        # Adapter health, reported by adapters through AdapterContext.report_health
+        # (docs/reports.md).
         self.poll_lag = Gauge(
             "gateway_adapter_poll_lag_seconds",
             "How far behind the platform a channel's poller is",

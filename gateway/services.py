@@ -200,8 +200,9 @@ class Gateway:
             close_thread=lambda thread, reason: self.close_thread(channel_id, thread, reason),
             on_spike=self.raise_spike_alert,
             health=lambda name, value: self.metrics.adapter_health(channel_id, name, value),
-            # Web chat sends offline replies through the email channel's adapter.
-            extra={"adapter": self.channels.adapter},
+            # Web chat sends offline replies through the email channel's adapter and records
+            # the survey answers of its widget.
+            extra={"adapter": self.channels.adapter, "aftercare": self.aftercare},
         )
 
     async def deliver(self, msg: InboundMessage) -> IngestResult:

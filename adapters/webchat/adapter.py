@@ -41,7 +41,6 @@ from adapters.webchat.protocol import (
 )
 from adapters.webchat.ratelimit import RateLimiter
 from gateway.api.http import error
-from gateway.appkeys import GATEWAY
 from gateway.conversations import Conversations
 from gateway.events import EventBus
 from gateway.models import Channel, ContactIdentity, InboundMessage, OutboundMessage, now_ms
@@ -151,9 +150,8 @@ class WebchatAdapter(Adapter):
         await ws.prepare(request)
         ip = self.client_ip(request)
         # Survey answers are recorded by the gateway's own Aftercare (same signed-token rules
-        # as the survey page); None when the widget runs without the full gateway.
-        gateway = request.app.get(GATEWAY)
-        aftercare = gateway.aftercare if gateway is not None else None
+        # as the survey page), handed over in the context; None without the full gateway.
+        aftercare: Aftercare | None = self.ctx.extra.get("aftercare")
         session_id = None
         try:
             hello = await self._receive_hello(ws)
