@@ -191,8 +191,9 @@ class DeadlinePolicy:
 
     sticky_wait_ms: int = 30_000
     advisor_wait_ms: int = 30_000
-    # A heavier conversation goes before a lighter one due up to this much later (see order).
-    light_lookahead_ms: int = 30_000
+    # A heavier conversation goes before a lighter one due up to this much later (see order;
+    # 0 = plain deadline order, the default).
+    light_lookahead_ms: int = 0
     unit: float = 1.0  # the heaviest conversation's weight (a chat)
     name: str = "ours"
     escalates: bool = True

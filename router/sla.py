@@ -108,8 +108,10 @@ class SlaPolicy:
     sticky_wait_seconds: int = 30
     advisor_wait_seconds: int = 30
     # A heavier conversation is served before a lighter one due up to this much later
-    # (channel parity: a light one fits room a heavy one cannot use).
-    light_lookahead_seconds: int = 30
+    # (channel parity: a light one fits room a heavy one cannot use). Off by default: on the
+    # peak day it evened the channels on a moderate day and overshot on a busier one
+    # (docs/routing.md, section 7).
+    light_lookahead_seconds: int = 0
 
     def rank(self, class_name: str) -> int:
         policy = self.classes.get(class_name)
@@ -258,7 +260,7 @@ def parse_sla(data: Mapping[str, Any]) -> SlaPolicy:
         raise SlaConfigError("routing: expected a table")
     sticky = routing.get("sticky_wait_seconds", 30)
     advisor = routing.get("advisor_wait_seconds", 30)
-    lookahead = routing.get("light_lookahead_seconds", 30)
+    lookahead = routing.get("light_lookahead_seconds", 0)
     for name, value in (
         ("sticky_wait_seconds", sticky),
         ("advisor_wait_seconds", advisor),

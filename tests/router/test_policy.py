@@ -217,8 +217,8 @@ def test_order_lets_a_chat_ahead_of_a_mention_due_a_little_earlier():
     assert order(ours, (mention, T + 9), (email, T)) == ["email", "mention"]
     # An urgent mention (queued at its start) stays ahead of normal chats due minutes later.
     assert order(ours, (chat, T + 180_000), (mention, T)) == ["mention", "chat"]
-    # Off, or a peer: the queue order as stored.
-    assert order(DeadlinePolicy(light_lookahead_ms=0), (mention, T), (chat, T + 1)) == [
+    # Off (the default), or a peer: the queue order as stored.
+    assert order(DeadlinePolicy(), (mention, T), (chat, T + 1)) == [
         "mention",
         "chat",
     ]
@@ -227,12 +227,12 @@ def test_order_lets_a_chat_ahead_of_a_mention_due_a_little_earlier():
 
 def test_look_ahead_and_unit_come_from_the_sla_policy():
     policy = DeadlinePolicy.from_sla(SLA)
-    assert (policy.light_lookahead_ms, policy.unit) == (30_000, 1.0)  # defaults; chat weighs 1
+    assert (policy.light_lookahead_ms, policy.unit) == (0, 1.0)  # defaults: off; chat weighs 1
     doc = sla_to_doc(SLA)
-    doc["routing"]["light_lookahead_seconds"] = 0
+    doc["routing"]["light_lookahead_seconds"] = 30
     doc["weights"] = {**doc["weights"], "webchat": 2.0}
     changed = DeadlinePolicy.from_sla(parse_sla(doc))
-    assert (changed.light_lookahead_ms, changed.unit) == (0, 2.0)
+    assert (changed.light_lookahead_ms, changed.unit) == (30_000, 2.0)
     doc["routing"]["light_lookahead_seconds"] = "soon"
     with pytest.raises(SlaConfigError, match=r"routing\.light_lookahead_seconds"):
         parse_sla(doc)

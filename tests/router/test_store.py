@@ -8,6 +8,7 @@ import asyncio
 import json
 
 from router.peers import RoundRobinPolicy
+from router.sla import sla_to_doc
 from tests.router.conftest import Router, make_router
 
 HOUR = 3600
@@ -116,11 +117,18 @@ async def test_a_mention_closes_a_gap_so_the_next_chat_still_fits(router: Router
     assert router.offered()[chat] == "b"
 
 
-async def test_a_chat_goes_before_a_mention_due_a_little_earlier(router: Router):
+async def test_with_a_look_ahead_a_chat_goes_before_a_mention_due_a_little_earlier(
+    router: Router,
+):
     await router.agent("a", capacity=1)
     mention = await router.message("hi", channel="x")  # due in 3 min, fits half a unit
     router.clock.advance(5)
     chat = await router.message("hi", channel="webchat")  # due 5 s later, needs a whole unit
+    # The default is plain deadline order; an admin turns the look-ahead on.
+    doc = sla_to_doc(await router.policies.sla())
+    assert doc["routing"]["light_lookahead_seconds"] == 0
+    doc["routing"]["light_lookahead_seconds"] = 30
+    await router.policies.put_sla(doc)
     await router.worker.sweep()
     assert router.offered() == {chat: "a"}  # the chat first; the mention waits for room
     assert await router.store.accept(chat, "a") == "ok"
