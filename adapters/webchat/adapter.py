@@ -201,6 +201,8 @@ class WebchatAdapter(Adapter):
         online = await self._agents_online()
         conversation_id = await self._conversation_of(session_id)
         survey = await load_settings(self.ctx.redis, self.ctx.keys)
+        # Promise an answer by email only when an email channel can carry it.
+        by_email = not online and bool(await self._email_channel_id())
         await _send(ws, {
             "type": "welcome",
             "token": tokens.issue(self.secret, self.ctx.channel_id, session_id),
@@ -208,7 +210,8 @@ class WebchatAdapter(Adapter):
             "color": cfg.color,
             "greeting": cfg.greeting,
             "online": online,
-            "offline_message": cfg.offline_message,
+            "offline_message": cfg.offline_message if by_email else cfg.offline_message_chat_only,
+            "email_capture": by_email,
             "prechat": cfg.prechat_form and not profile.get("name"),
             "profile": {"name": profile.get("name"), "email": profile.get("email")},
             "conversation_id": conversation_id,
@@ -473,7 +476,7 @@ class WebchatAdapter(Adapter):
     async def _send_email(self, message: OutboundMessage, address: str) -> str:
         """The visitor left and gave an email address: the reply also goes by email."""
         lookup: AdapterLookup | None = self.ctx.extra.get("adapter")
-        channel_id = self.config.offline_email_channel_id or await self._first_email_channel()
+        channel_id = await self._email_channel_id()
         adapter = lookup(channel_id) if lookup and channel_id else None
         if adapter is None:
             log.info("no email channel for offline web chat replies; kept in the chat only")
@@ -490,7 +493,10 @@ class WebchatAdapter(Adapter):
         )
         return "email:" + await adapter.send(emailed)
 
-    async def _first_email_channel(self) -> str:
+    async def _email_channel_id(self) -> str:
+        """The configured offline email channel, else the first email channel, else ''."""
+        if self.config.offline_email_channel_id:
+            return self.config.offline_email_channel_id
         ids = sorted(await self.ctx.redis.smembers(self.ctx.keys.channels()))
         for channel_id in ids:
             kind = await self.ctx.redis.hget(self.ctx.keys.channel(channel_id), "type")

@@ -44,7 +44,15 @@ class WebchatConfig(BaseModel):
         "We are away right now. Leave your message and your email address, "
         "and we will answer you by email.",
         max_length=1000,
-        description="shown instead of the greeting when no agent is online",
+        description="shown instead of the greeting when no agent is online and replies can "
+        "also go by email (an email channel exists)",
+    )
+    offline_message_chat_only: str = Field(
+        "We are away right now. Leave your message here and we will answer in this chat "
+        "as soon as we are back.",
+        max_length=1000,
+        description="shown instead of the greeting when no agent is online and there is no "
+        "email channel to carry replies (the widget then asks for no email address)",
     )
     prechat_form: bool = Field(False, description="ask the visitor's name and email first")
     color: str = Field("#2563eb", pattern=_COLOR, description="accent colour of the widget")

@@ -173,7 +173,9 @@ async def test_admin_creates_a_channel_in_the_console_and_it_works_at_once(
     await site.goto(customer_site.url)
     await _open_widget(site)
     await site.locator(".head .title", has_text="Ask the shop").wait_for()
-    await site.locator(".offline input[type=email]").wait_for()  # nobody is online
+    # Nobody is online and no email channel exists: the chat-only offline message, no email form.
+    await site.locator(".msg.greeting", has_text="answer in this chat").wait_for()
+    assert not await site.locator(".offline input[type=email]").is_visible()
     await site.screenshot(path=str(artifacts / "widget-offline.png"))
     await _visitor_says(site, "Is this new chat working?")
     await site.locator(".msg.visitor[data-seq]").wait_for()

@@ -1,6 +1,7 @@
-"""No agent online: the widget shows the offline message and asks for an email address; a reply
-written while the visitor is away waits in the chat and, when an email channel exists, also
-goes to that address by email (a real aiosmtpd SMTP server receives it)."""
+"""No agent online: the widget shows the offline message, and asks for an email address only
+when an email channel exists; a reply written while the visitor is away waits in the chat and,
+when an email channel exists, also goes to that address by email (a real aiosmtpd SMTP server
+receives it)."""
 
 from __future__ import annotations
 
@@ -56,10 +57,14 @@ async def _admin_reply(h: Harness, conversation_id: str, text: str) -> int:
 
 
 async def test_offline_reply_waits_in_the_chat_without_an_email_channel(gateway: Harness):
-    channel_id = await webchat_channel(gateway, offline_message="Back at 9.")
+    channel_id = await webchat_channel(
+        gateway, offline_message="Answer by email", offline_message_chat_only="Back at 9."
+    )
     visitor = Visitor(gateway, channel_id)
     welcome = await visitor.connect()
+    # No email channel: no promise of an email answer, no email form.
     assert welcome["online"] is False and welcome["offline_message"] == "Back at 9."
+    assert welcome["email_capture"] is False
     await visitor.send_frame({"type": "profile", "email": "guest@example.com"})
     await visitor.next("profile")
     ack = await visitor.say("c1", "Please call me back")
@@ -106,7 +111,9 @@ async def test_offline_reply_goes_by_email_when_the_visitor_left(
     adapter.ctx.extra.setdefault("adapter", gateway.gw.channels.adapter)
 
     visitor = Visitor(gateway, channel_id)
-    await visitor.connect()
+    welcome = await visitor.connect()
+    assert welcome["email_capture"] is True  # an email channel can carry the answer
+    assert "email" in welcome["offline_message"]
     await visitor.send_frame({"type": "profile", "email": "guest@example.com"})
     await visitor.next("profile")
     ack = await visitor.say("c1", "Is the shop open on Sunday?")

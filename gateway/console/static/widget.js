@@ -232,7 +232,8 @@
     if (atBottom || state.justSent) log.scrollTop = log.scrollHeight;
     state.justSent = false;
     prechat.hidden = !(w.prechat);
-    offline.hidden = !(w.online === false && !(w.profile && w.profile.email)) || !prechat.hidden;
+    offline.hidden = !(w.online === false && w.email_capture !== false &&
+                       !(w.profile && w.profile.email)) || !prechat.hidden;
     if (!offline.hidden) offlineText.textContent = "Leave your email and we will answer you there.";
     composer.hidden = !prechat.hidden;
     badge.hidden = state.unread === 0;
