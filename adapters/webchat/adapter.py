@@ -202,7 +202,7 @@ class WebchatAdapter(Adapter):
         conversation_id = await self._conversation_of(session_id)
         survey = await load_settings(self.ctx.redis, self.ctx.keys)
         # Promise an answer by email only when an email channel can carry it.
-        by_email = not online and bool(await self._email_channel_id())
+        by_email = bool(await self._email_channel_id())
         await _send(ws, {
             "type": "welcome",
             "token": tokens.issue(self.secret, self.ctx.channel_id, session_id),
