@@ -38,7 +38,7 @@ from adapters.api.signing import HEADER, sign
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _wsbaseline
 from _latency import line, ratio_line, ratios, summary
-from _serve import GatewayProcess
+from _serve import GatewayProcess, http_json
 
 CAPACITY = 100  # per agent (the API's maximum)
 OFFERED = '"conversation.offered"'
@@ -123,10 +123,12 @@ async def run_target(
     statuses: dict[str, int] = {}
     for _, _, status, _ in measured:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
+    missing = [(round(due - start, 2), cid) for due, cid, _, _ in measured if cid not in arrivals]
     return {
         "latencies": latencies,
         "sent": len(measured),
         "missing": len(measured) - len(latencies),
+        "missing_ids": missing[:10],  # (scheduled second, conversation id)
         "statuses": statuses,
         "max_lag_ms": round(max((lag for *_, lag in measured), default=0) * 1000, 2),
     }
@@ -145,6 +147,7 @@ async def generate(config: dict[str, Any]) -> dict[str, Any]:
             into["latencies"] += got["latencies"]
             into["sent"] += got["sent"]
             into["missing"] += got["missing"]
+            into.setdefault("missing_ids", []).extend(got["missing_ids"])
             into["max_lag_ms"] = max(into["max_lag_ms"], got["max_lag_ms"])
             for status, n in got["statuses"].items():
                 into["statuses"][status] = into["statuses"].get(status, 0) + n
@@ -166,6 +169,16 @@ def run_generator(config: dict[str, Any], workdir: Path) -> dict[str, Any]:
 
 
 # --- the orchestration --------------------------------------------------------------------
+def conversation_state(gateway: GatewayProcess, token: str, conversation_id: str) -> dict[str, Any]:
+    """What became of a conversation whose offer never arrived (for the report)."""
+    if not conversation_id:
+        return {"id": "", "problem": "no conversation id in the 202 answer"}
+    url = f"{gateway.base}/api/v1/conversations/{conversation_id}"
+    conv = http_json("GET", url, token=token)["conversation"]
+    fields = ("id", "status", "offered_to", "assignee", "created_at", "waiting_since")
+    return {key: conv.get(key) for key in fields}
+
+
 def agents_needed(rate: float, seconds: float, warmup: float, rounds: int) -> int:
     conversations = rounds * (seconds + warmup) * rate
     return max(4, math.ceil(conversations * 1.25 / CAPACITY))
@@ -221,6 +234,10 @@ def main() -> int:
                 },
             }
             results = run_generator(config, Path(tmp))
+            results["gateway"]["missing_state"] = [
+                conversation_state(gateway, token, cid)
+                for _, cid in results["gateway"]["missing_ids"]
+            ]
         finally:
             gateway.stop()
             _wsbaseline.stop(baseline)
@@ -249,6 +266,8 @@ def main() -> int:
             f"  {name}: {r['sent']} sent, statuses {r['statuses']}, {r['missing']} offers "
             f"missing, generator max lag {r['max_lag_ms']:.1f} ms"
         )
+    for state in results["gateway"]["missing_state"]:
+        print(f"  no offer seen for {state}")
     return 0
 
 

@@ -67,7 +67,9 @@ class Clients:
         self.hits: list[tuple[int, str, float]] = []
         self.acks: dict[str, asyncio.Future[str]] = {}
 
-    async def connect(self, urls: list[str], kind: str, concurrency: int) -> dict[str, Any]:
+    async def connect(self, urls: list[str], widget: bool, concurrency: int) -> dict[str, Any]:
+        """Open every socket (``concurrency`` handshakes at a time): the widget's handshake
+        (hello -> welcome, history) or the server greeting first ({"type": "hello"})."""
         if self.session is None:
             self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
         gate = asyncio.Semaphore(concurrency)
@@ -78,9 +80,9 @@ class Clients:
             assert self.session is not None
             async with gate:
                 try:
-                    headers = {"Origin": ORIGIN} if kind == "visitor" else {}
+                    headers = {"Origin": ORIGIN} if widget else {}
                     ws = await self.session.ws_connect(url, headers=headers, heartbeat=None)
-                    if kind == "visitor":  # the widget's handshake
+                    if widget:
                         await ws.send_str('{"type": "hello"}')
                         for want in ("welcome", "history"):
                             frame = await ws.receive_json(timeout=120)
@@ -218,11 +220,12 @@ def on_all(workers: list[Worker], commands: list[dict[str, Any]]) -> list[dict[s
     return [worker.receive() for worker in workers]
 
 
-def connect(workers: list[Worker], url_of: Any, concurrency: int) -> dict[str, Any]:
+def connect(workers: list[Worker], url_of: Any, concurrency: int, widget: bool = False
+            ) -> dict[str, Any]:  # fmt: skip
     commands = [
         {
             "cmd": "connect",
-            "kind": w.kind,
+            "widget": widget,
             "concurrency": concurrency,
             "urls": [url_of(w.first + i) for i in range(w.count)],
         }
@@ -339,6 +342,7 @@ def memory(
     agent_url: Any,
     visitor_url: Any,
     concurrency: int,
+    widget: bool,
 ) -> dict[str, Any]:
     """Connect the agents, then the visitors; the server's RSS before and after each."""
     settle = 3.0  # let the server finish the handshakes' work before reading its RSS
@@ -348,7 +352,7 @@ def memory(
     note(f"agents: {agents}")
     time.sleep(settle)
     with_agents = rss_bytes(pid)
-    visitors = connect(workers_v, visitor_url, concurrency)
+    visitors = connect(workers_v, visitor_url, concurrency, widget)
     note(f"visitors: {visitors}")
     time.sleep(settle)
     after = rss_bytes(pid)
@@ -383,6 +387,7 @@ def run_baseline(
             lambda i: f"{ws}/ws?group=agents&id={i}",
             lambda i: f"{ws}/ws?group=visitors&id={i}",
             args.concurrency,
+            widget=False,
         )
         headers = {"Content-Type": "application/json"}
 
@@ -457,6 +462,7 @@ def run_gateway(
         lambda i: f"{ws}/api/v1/ws?token={tokens[i]}",
         lambda i: f"{ws}/channels/{setup['webchat']}/webchat/ws",
         args.concurrency,
+        widget=True,
     )
     api_url = f"{gateway.base}/channels/{setup['api']}/messages"
 
