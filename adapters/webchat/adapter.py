@@ -166,8 +166,10 @@ class WebchatAdapter(Adapter):
                 await self._on_frame(ws, session_id, ip, msg.data, aftercare)
         finally:
             if session_id is not None and self.sockets.detach(session_id, ws):
+                # Shielded: aiohttp cancels the handler when the visitor's connection drops,
+                # and the delete must still happen (replies then go by email).
                 with contextlib.suppress(Exception):
-                    await self.ctx.redis.delete(self._live_key(session_id))
+                    await asyncio.shield(self.ctx.redis.delete(self._live_key(session_id)))
         return ws
 
     async def _receive_hello(self, ws: web.WebSocketResponse) -> Hello | None:
