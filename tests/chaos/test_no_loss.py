@@ -1,10 +1,11 @@
-"""No loss under crashes, through real processes: a `gateway serve` subprocess on an embedded
-Redis started apart from it. While customers post signed messages through two API channels and
-WeChat Official Account callbacks, and an admin replies, either the gateway is SIGKILLed and
-restarted every few seconds, or Redis is killed and restarted on the same directory (AOF
-replay). Afterwards: every message acknowledged (2xx, WeChat's "success") is in the inbox
-exactly once, and every reply accepted (201) is sent or marked failed; a reply sent twice (a
-crash between the send and its acknowledgement) carries the same Idempotency-Key."""
+"""No loss under crashes, through real processes: a `gateway serve` subprocess on a Redis
+started apart from it (the session's, so a Redis Cluster in the cluster pass; an embedded one of
+its own when Redis is the one crashed). While customers post signed messages through two API
+channels and WeChat Official Account callbacks, and an admin replies, either the gateway is
+SIGKILLed and restarted every few seconds, or Redis is killed and restarted on the same
+directory (AOF replay). Afterwards: every message acknowledged (2xx, WeChat's "success") is in
+the inbox exactly once, and every reply accepted (201) is sent or marked failed; a reply sent
+twice (a crash between the send and its acknowledgement) carries the same Idempotency-Key."""
 
 from __future__ import annotations
 
@@ -14,9 +15,8 @@ import time
 from collections import Counter
 from pathlib import Path
 
-import redis.asyncio as aioredis
-
 from gateway.keys import Keys
+from gateway.redis_client import RedisClient, connect
 from gateway.redis_server import EmbeddedRedis
 from tests.chaos.harness import Callback, GatewayProcess, Traffic, setup_gateway
 from tests.conftest import wait_for
@@ -28,13 +28,18 @@ CRASH_EVERY = 4.0
 SETTLE_SECONDS = 150
 
 
-async def run_chaos(tmp_path: Path, crash: str) -> None:
-    redis_server = EmbeddedRedis(tmp_path / "redis-data")
-    redis_server.start()
+async def run_chaos(tmp_path: Path, crash: str, shared_url: str = "", prefix: str = "gw") -> None:
+    """``shared_url``: the test session's Redis (embedded or the cluster pass's Redis Cluster)
+    when Redis itself is not crashed; else an embedded one of its own, killed and restarted."""
+    redis_server, url = None, shared_url
+    if not shared_url:
+        redis_server = EmbeddedRedis(tmp_path / "redis-data")
+        url = redis_server.start()
     callback = Callback()
     await callback.start()
-    gateway = GatewayProcess(tmp_path, redis_server.url)
-    client = aioredis.from_url(redis_server.url, decode_responses=True)
+    gateway = GatewayProcess(tmp_path, url)
+    gateway.env["GATEWAY_REDIS_PREFIX"] = prefix
+    client = connect(url)
     try:
         gateway.start()
         await gateway.ready()
@@ -55,27 +60,29 @@ async def run_chaos(tmp_path: Path, crash: str) -> None:
                 gateway.start()
                 await gateway.ready()
             else:
+                assert redis_server is not None
                 redis_server.kill()
                 await asyncio.sleep(0.5)  # the gateway sees Redis gone and answers 503
                 redis_server.start()
         stop.set()
         await asyncio.gather(*tasks)
-        await check(client, traffic, callback, crashes, crash)
+        await check(client, Keys(prefix), traffic, callback, crashes, crash)
     finally:
         await client.aclose()
         gateway.stop()
         await callback.close()
-        redis_server.stop()
+        if redis_server is not None:
+            redis_server.stop()
 
 
 async def check(
-    client: aioredis.Redis,
+    client: RedisClient,
+    keys: Keys,
     traffic: Traffic,
     callback: Callback,
     crashes: int,
     crash: str,
 ) -> None:
-    keys = Keys("gw")
     assert traffic.acked, "no message was acknowledged at all"
     # Every acknowledged message is filed exactly once.
     conversations = set(await client.zrange(keys.conversations_index(), 0, -1))
@@ -131,8 +138,8 @@ async def check(
     )
 
 
-async def test_gateway_sigkill_loses_nothing(tmp_path: Path):
-    await run_chaos(tmp_path, "gateway")
+async def test_gateway_sigkill_loses_nothing(tmp_path: Path, redis_url: str, prefix: str):
+    await run_chaos(tmp_path, "gateway", redis_url, prefix)
 
 
 async def test_redis_restart_loses_nothing(tmp_path: Path):
