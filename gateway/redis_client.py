@@ -163,12 +163,14 @@ def check_url(url: str) -> None:
         _cluster_spec(CLUSTER_SCHEMES[scheme], url)
     elif scheme in SENTINEL_SCHEMES:
         _sentinel_spec(SENTINEL_SCHEMES[scheme], url)
+    elif scheme not in ("redis", "rediss", "unix"):
+        schemes = ", ".join(["redis", "rediss", "unix", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES])
+        raise RedisURLError(f"{_safe(url)}: the scheme must be one of {schemes}")
     else:
         try:
             parse_url(url)
-        except ValueError:
-            schemes = ", ".join(["redis", "rediss", "unix", *CLUSTER_SCHEMES, *SENTINEL_SCHEMES])
-            raise RedisURLError(f"{_safe(url)}: the scheme must be one of {schemes}") from None
+        except ValueError as exc:
+            raise RedisURLError(f"{_safe(url)}: {exc}") from None
 
 
 def _safe(url: str) -> str:
