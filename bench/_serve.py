@@ -8,6 +8,7 @@ import json
 import os
 import resource
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -179,3 +180,25 @@ def raise_fd_limit(needed: int) -> int:
             f"scale down (--visitors / --agents)"
         )
     return target
+
+
+class Profiler:
+    """py-spy sampling a process (folded stacks in ``path``) until ``stop``; a no-op without a
+    path."""
+
+    def __init__(self, path: str | None, pid: int) -> None:
+        self.proc: subprocess.Popen[bytes] | None = None
+        if not path:
+            return
+        spy = Path(sys.executable).with_name("py-spy")
+        self.proc = subprocess.Popen(
+            [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
+             "--output", path],
+            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        )  # fmt: skip
+        time.sleep(1)  # attached before the load starts
+
+    def stop(self) -> None:
+        if self.proc is not None and self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGINT)  # py-spy writes the profile on SIGINT
+            self.proc.wait(60)

@@ -2,6 +2,7 @@
 WebSocket, at a fixed rate, against a bare aiohttp baseline measured the same way in the same run.
 
     /work/venv/bin/python bench/e2e_latency.py [--seconds 60] [--rate 20] [--rounds 1] [--json]
+                                               [--profile out.folded]
 
 One `gateway serve` process (embedded Redis, AOF everysec, its own temp dir) with an admin, an
 API channel and enough online agents (capacity 100 each, offers that never expire during the
@@ -38,7 +39,7 @@ from adapters.api.signing import HEADER, sign
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _wsbaseline
 from _latency import line, ratio_line, ratios, summary
-from _serve import GatewayProcess, http_json
+from _serve import GatewayProcess, Profiler, http_json
 
 CAPACITY = 100  # per agent (the API's maximum)
 OFFERED = '"conversation.offered"'
@@ -191,6 +192,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--rounds", type=int, default=1, help="baseline + gateway runs")
     parser.add_argument("--agents", type=int, help="online agents (default: enough capacity)")
+    parser.add_argument("--profile", metavar="PATH", help="py-spy folded stacks of the gateway")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--generate", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -233,7 +235,11 @@ def main() -> int:
                     },
                 },
             }
-            results = run_generator(config, Path(tmp))
+            spy = Profiler(args.profile, gateway.proc.pid if gateway.proc else 0)
+            try:
+                results = run_generator(config, Path(tmp))
+            finally:
+                spy.stop()
             results["gateway"]["missing_state"] = [
                 conversation_state(gateway, token, cid)
                 for _, cid in results["gateway"]["missing_ids"]

@@ -343,9 +343,9 @@ def memory(
     visitor_url: Any,
     concurrency: int,
     widget: bool,
+    settle: float,
 ) -> dict[str, Any]:
     """Connect the agents, then the visitors; the server's RSS before and after each."""
-    settle = 3.0  # let the server finish the handshakes' work before reading its RSS
     time.sleep(settle)
     before = rss_bytes(pid)
     agents = connect(workers_a, agent_url, concurrency)
@@ -388,6 +388,7 @@ def run_baseline(
             lambda i: f"{ws}/ws?group=visitors&id={i}",
             args.concurrency,
             widget=False,
+            settle=args.settle,
         )
         headers = {"Content-Type": "application/json"}
 
@@ -463,6 +464,7 @@ def run_gateway(
         lambda i: f"{ws}/channels/{setup['webchat']}/webchat/ws",
         args.concurrency,
         widget=True,
+        settle=args.settle,
     )
     api_url = f"{gateway.base}/channels/{setup['api']}/messages"
 
@@ -544,6 +546,7 @@ def main() -> int:
     parser.add_argument("--reply-trials", type=int, default=3, help="bursts of replies")
     parser.add_argument("--per-worker", type=int, default=2500, help="sockets per client process")
     parser.add_argument("--concurrency", type=int, default=25, help="handshakes per process")
+    parser.add_argument("--settle", type=float, default=3.0, help="seconds before each RSS reading")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
