@@ -9,8 +9,6 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 
 from aiohttp import web
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.api import (
     admin_api,
@@ -28,7 +26,7 @@ from gateway.appkeys import DRAINING, GATEWAY, HUB
 from gateway.bootstrap import ensure_admin
 from gateway.console import pages as console_pages
 from gateway.models import now_ms
-from gateway.redis_client import connect
+from gateway.redis_client import UNAVAILABLE, connect, reach
 from gateway.reports_store import queue_stats
 from gateway.services import Gateway
 from gateway.settings import Settings
@@ -43,7 +41,7 @@ PUBLIC_API = {"/api/v1/auth/login", "/api/v1/openapi.json", "/api/v1/ws"}
 async def errors_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except (RedisConnectionError, RedisTimeoutError, ConnectionRefusedError):
+    except UNAVAILABLE:
         # Backpressure: nothing was accepted, so the platform retries later.
         log.warning("redis unavailable while serving %s", request.path)
         raise error(503, "unavailable", "storage unavailable; retry later") from None
@@ -76,7 +74,9 @@ async def readyz(request: web.Request) -> web.Response:
     if request.app[DRAINING]["on"]:
         return web.json_response({"status": "draining"}, status=503)
     try:
-        await asyncio.wait_for(request.app[GATEWAY].redis.ping(), 2)
+        gw = request.app[GATEWAY]
+        # The node serving this deployment's slot (on a cluster, the others do not matter).
+        await asyncio.wait_for(reach(gw.redis, gw.keys.queue()), 2)
     except Exception as exc:
         return web.json_response({"status": "redis unavailable", "error": str(exc)}, status=503)
     return web.json_response({"status": "ready"})

@@ -17,7 +17,7 @@ from redis.asyncio import Redis
 
 from gateway.batching import CommandBatcher
 from gateway.keys import Keys
-from gateway.redis_client import locate
+from gateway.redis_client import reach
 from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -90,7 +90,7 @@ async def subscribe_forever(
     while True:
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
-            await locate(redis, channel)
+            await reach(redis, channel)
             await pubsub.subscribe(channel)
             ready.set()
             async for message in pubsub.listen():

@@ -17,12 +17,22 @@ commands, pipelines, transactions and scripts go to the one node that owns that 
 
 from __future__ import annotations
 
+import asyncio
 from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
 from redis.asyncio.connection import SSLConnection, parse_url
 from redis.asyncio.sentinel import Sentinel
+from redis.exceptions import (
+    ClusterError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    SlotNotCoveredError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 RedisClient: TypeAlias = aioredis.Redis | RedisCluster
 
@@ -33,6 +43,21 @@ SENTINEL_SCHEMES = {"redis+sentinel": "redis", "rediss+sentinel": "rediss"}
 # client refuses beyond its per-node limit (redis-py default 100), so allow as many as a busy
 # process may need rather than failing requests with "Too many connections".
 _CLUSTER_MAX_CONNECTIONS = 1000
+
+
+# Errors meaning "Redis cannot take this now, try again later": unreachable or timing out, a
+# cluster slot without a master (CLUSTERDOWN, TRYAGAIN during a resharding), a primary just
+# demoted (READONLY before the client follows the failover), or full (OOM, with noeviction).
+UNAVAILABLE: tuple[type[BaseException], ...] = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    ConnectionRefusedError,
+    ClusterError,
+    SlotNotCoveredError,
+    TryAgainError,
+    ReadOnlyError,
+    OutOfMemoryError,
+)
 
 
 class RedisURLError(ValueError):
@@ -57,12 +82,15 @@ def is_cluster(client: RedisClient) -> bool:
     return isinstance(client, RedisCluster)
 
 
-async def locate(client: RedisClient, key: str) -> None:
-    """On a cluster, make sure the client knows (again, after a failover) which node serves the
-    slot of ``key``: a pub/sub subscription picks its node from that map without asking. A
-    keyed command fills the map on first use and refreshes it after a node was lost."""
+async def reach(client: RedisClient, key: str) -> None:
+    """A cheap round trip to the node serving ``key``: PING on one server; on a cluster an
+    EXISTS routed by the key's slot (a PING would go to every node). On a cluster it also makes
+    the client learn its slot map, or refresh it after a failover: a pub/sub subscription picks
+    its node from that map without asking."""
     if isinstance(client, RedisCluster):
         await client.exists(key)
+    else:
+        await client.ping()
 
 
 def _split(url: str) -> tuple[str, list[tuple[str, int]], str]:
@@ -102,9 +130,32 @@ def _cluster_spec(base: str, url: str) -> tuple[list[tuple[str, int]], dict[str,
     return hosts, kwargs
 
 
+class GatewayCluster(RedisCluster):
+    """redis-py's cluster client, loading scripts on every master that answers.
+
+    A script missing from a node's cache (NoScriptError: that node restarted, or is a promoted
+    replica) is loaded with SCRIPT LOAD, which redis-py sends to every master and fails when
+    any one is down: then one lost master would stop the scripts of every deployment."""
+
+    async def script_load(self, script: str) -> str:  # type: ignore[override]
+        await self.initialize()
+        results = await asyncio.gather(
+            *(
+                self.execute_command("SCRIPT LOAD", script, target_nodes=node)
+                for node in self.get_primaries()
+            ),
+            return_exceptions=True,
+        )
+        for result in results:
+            if not isinstance(result, BaseException):
+                return str(result)
+        error = next(r for r in results if isinstance(r, BaseException))
+        raise error
+
+
 def _cluster(base: str, url: str, options: dict[str, Any]) -> RedisCluster:
     hosts, kwargs = _cluster_spec(base, url)
-    return RedisCluster(
+    return GatewayCluster(
         startup_nodes=[ClusterNode(host, port) for host, port in hosts],
         **{
             "decode_responses": True,

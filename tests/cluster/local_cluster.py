@@ -37,9 +37,12 @@ def free_cluster_port() -> int:
 
 
 class LocalCluster:
-    def __init__(self, base_dir: Path, masters: int = 3) -> None:
+    def __init__(
+        self, base_dir: Path, masters: int = 3, extra_args: list[str] | None = None
+    ) -> None:
         self.base_dir = Path(base_dir)
         self.masters = masters
+        self.extra_args = extra_args or []
         self.ports: list[int] = []
         self.procs: list[subprocess.Popen[bytes]] = []
 
@@ -88,6 +91,7 @@ class LocalCluster:
             "--hash-max-ziplist-value", "1024",
             "--daemonize", "no",
             "--logfile", str(directory / "redis.log"),
+            *self.extra_args,
         ]  # fmt: skip
         self.ports.append(port)
         self.procs.append(
