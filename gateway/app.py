@@ -26,7 +26,7 @@ from gateway.appkeys import DRAINING, GATEWAY, HUB
 from gateway.bootstrap import ensure_admin
 from gateway.console import pages as console_pages
 from gateway.models import now_ms
-from gateway.redis_client import UNAVAILABLE, connect, reach
+from gateway.redis_client import connect, reach, unavailable
 from gateway.reports_store import queue_stats
 from gateway.services import Gateway
 from gateway.settings import Settings
@@ -41,9 +41,11 @@ PUBLIC_API = {"/api/v1/auth/login", "/api/v1/openapi.json", "/api/v1/ws"}
 async def errors_middleware(request: web.Request, handler: web.Handler) -> web.StreamResponse:
     try:
         return await handler(request)
-    except UNAVAILABLE:
+    except Exception as exc:
+        if not unavailable(exc):
+            raise
         # Backpressure: nothing was accepted, so the platform retries later.
-        log.warning("redis unavailable while serving %s", request.path)
+        log.warning("redis unavailable while serving %s: %s", request.path, exc)
         raise error(503, "unavailable", "storage unavailable; retry later") from None
 
 

@@ -28,6 +28,7 @@ from redis.exceptions import (
     ClusterError,
     OutOfMemoryError,
     ReadOnlyError,
+    ResponseError,
     SlotNotCoveredError,
     TryAgainError,
 )
@@ -60,6 +61,17 @@ UNAVAILABLE: tuple[type[BaseException], ...] = (
 )
 
 
+# Inside a Lua script the same refusals come back as a generic script error naming them.
+_REFUSALS_IN_SCRIPTS = ("-OOM ", "-READONLY ", "-CLUSTERDOWN ", "-TRYAGAIN ", "-MASTERDOWN ")
+
+
+def unavailable(exc: BaseException) -> bool:
+    """Does ``exc`` mean "Redis cannot take this now" (answer 503: retry later)?"""
+    if isinstance(exc, UNAVAILABLE):
+        return True
+    return isinstance(exc, ResponseError) and any(t in str(exc) for t in _REFUSALS_IN_SCRIPTS)
+
+
 class RedisURLError(ValueError):
     pass
 
@@ -76,10 +88,6 @@ def connect(url: str, **options: Any) -> RedisClient:
         return aioredis.from_url(url, **{"decode_responses": True, **options})
     except ValueError as exc:
         raise RedisURLError(f"{_safe(url)}: {exc}") from None
-
-
-def is_cluster(client: RedisClient) -> bool:
-    return isinstance(client, RedisCluster)
 
 
 async def reach(client: RedisClient, key: str) -> None:
