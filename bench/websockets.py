@@ -28,6 +28,7 @@ import asyncio
 import json
 import re
 import secrets
+import shutil
 import statistics
 import subprocess
 import sys
@@ -49,6 +50,7 @@ from _serve import GatewayProcess, http_json, raise_fd_limit, rss_bytes
 
 ORIGIN = "https://shop.example.com"
 MARK = re.compile(r"BM:[a-z0-9-]+")
+EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Timeout)\b")
 WAIT_SECONDS = 120.0  # for every expected frame of one trial
 STARTED = time.monotonic()
 
@@ -123,12 +125,18 @@ class Clients:
         loop = asyncio.get_running_loop()
         waiters = {}
         for index, client_id, text in items:
+            ws = self.sockets.get(index)
+            if ws is None:  # this visitor never connected
+                continue
             waiters[client_id] = self.acks[client_id] = loop.create_future()
             frame = {"type": "message", "client_id": client_id, "text": text}
-            await self.sockets[index].send_str(json.dumps(frame))
+            await ws.send_str(json.dumps(frame))
         done = {}
         for client_id, waiter in waiters.items():
-            done[client_id] = await asyncio.wait_for(waiter, WAIT_SECONDS)
+            try:
+                done[client_id] = await asyncio.wait_for(waiter, WAIT_SECONDS)
+            except TimeoutError:
+                continue
         return {"acks": done}
 
     async def close(self) -> dict[str, Any]:
@@ -373,6 +381,20 @@ def close_all(workers: list[Worker]) -> None:
 
 
 # --- the orchestration --------------------------------------------------------------------
+def problems(log: Path, limit: int = 8) -> dict[str, int]:
+    """The gateway log's ERROR / WARNING lines (first line of each record), counted."""
+    seen: dict[str, int] = {}
+    if not log.exists():
+        return seen
+    for text in log.read_text(errors="replace").splitlines():
+        logged = " ERROR " in text or " WARNING " in text
+        if logged or EXCEPTION_LINE.match(text):  # a record, or a traceback's last line
+            key = re.sub(r"\b[0-9a-f_]{8,}\b|\d+", "#", text.split("] ", 1)[-1])[:200]
+            if key in seen or len(seen) < limit:
+                seen[key] = seen.get(key, 0) + 1
+    return seen
+
+
 def run_baseline(
     args: argparse.Namespace, workers_a: list[Worker], workers_v: list[Worker], targets: list[int]
 ) -> dict[str, Any]:
@@ -441,7 +463,7 @@ def prepare_conversations(
         raise RuntimeError(f"conversation {conversation} was never offered")
 
     with ThreadPoolExecutor(8) as pool:
-        return dict(pool.map(accept, targets))
+        return dict(pool.map(accept, [i for i in targets if f"v{i}" in acks]))
 
 
 def run_gateway(
@@ -486,6 +508,7 @@ def run_gateway(
         gateway, setup["admin"], workers_v, targets, dict(setup["agents"])
     )
     out["reply_setup_seconds"] = round(time.monotonic() - started, 1)
+    targets = sorted(conversations)  # those whose visitor is connected and got an answer
     note(f"gateway: {len(conversations)} conversations accepted")
 
     def request_for(i: int, mark: str) -> tuple[str, bytes, dict[str, str]]:
@@ -530,6 +553,8 @@ def report(results: dict[str, Any]) -> None:
             f"{base[key]['all_reached_ms']:.1f} ms, gateway {gw[key]['all_reached_ms']:.1f} ms;"
             f" missing frames: baseline {base[key]['missing']}, gateway {gw[key]['missing']}"
         )
+    for text, count in gw.get("log_problems", {}).items():
+        print(f"  gateway log, {count}x: {text}")
     print(
         f"  gateway reply statuses {gw['visitor_reply']['statuses']}; conversations for the "
         f"replies set up in {gw['reply_setup_seconds']} s; RSS at the end "
@@ -547,6 +572,7 @@ def main() -> int:
     parser.add_argument("--per-worker", type=int, default=2500, help="sockets per client process")
     parser.add_argument("--concurrency", type=int, default=25, help="handshakes per process")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before each RSS reading")
+    parser.add_argument("--gateway-log", metavar="PATH", help="keep the gateway's log there")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -583,6 +609,10 @@ def main() -> int:
             for worker in workers_a + workers_v:
                 worker.stop()
             gateway.stop()
+            log = Path(tmp) / "gateway.log"
+            if args.gateway_log and log.exists():
+                shutil.copy(log, args.gateway_log)
+            results.setdefault("gateway", {})["log_problems"] = problems(log)
     results["ratio"] = {
         key: ratios(results["gateway"][key]["figures"], results["baseline"][key]["figures"])
         for key in ("agent_event", "visitor_reply")
