@@ -60,7 +60,9 @@ async def run_target(
             {
                 "message_id": f"{run}-{i}",
                 "sender": {"id": f"cust-{run}-{i}", "name": f"Customer {i}"},
-                "text": f"Hello, my order {i} has not arrived yet. Can you help?",
+                # No number in the text: "315" alone is a media-exposure keyword (sensitive class,
+                # offered to supervisors only), which would leave that conversation unoffered here.
+                "text": "Hello, my order has not arrived yet. Can you help?",
             }
         ).encode()
         work.append((target["post_urls"][i % len(target["post_urls"])], body, sign(secret, body)))
