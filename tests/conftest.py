@@ -39,6 +39,11 @@ TEST_REDIS = os.environ.get("GATEWAY_TEST_REDIS", "embedded")
 if TEST_REDIS not in ("embedded", "cluster"):
     raise pytest.UsageError(f"GATEWAY_TEST_REDIS: embedded or cluster, not {TEST_REDIS!r}")
 CLUSTER = TEST_REDIS == "cluster"
+# For tests of the embedded Redis server itself (its restart, AOF replay, data directory): they
+# start their own server whatever the mode, so the cluster pass would only repeat them.
+embedded_only = pytest.mark.skipif(
+    CLUSTER, reason="tests the embedded Redis server itself; runs in the embedded pass"
+)
 
 
 def pytest_report_header() -> str:

@@ -25,10 +25,17 @@ async def list_agents(request: web.Request) -> web.Response:
     out = []
     for user in await gw.users.all():
         agent = await gw.router_store.agent_raw(user.id)
-        out.append({"id": user.id, "name": user.name, "role": user.role.value,
-                    "teams": user.teams, "status": agent.get("status", "offline"),
-                    "load": float(agent.get("load") or 0),
-                    "capacity": float(agent.get("capacity") or 0)})
+        out.append(
+            {
+                "id": user.id,
+                "name": user.name,
+                "role": user.role.value,
+                "teams": user.teams,
+                "status": agent.get("status", "offline"),
+                "load": float(agent.get("load") or 0),
+                "capacity": float(agent.get("capacity") or 0),
+            }
+        )
     return ok({"agents": out})
 
 

@@ -19,7 +19,7 @@ from gateway.keys import Keys
 from gateway.redis_client import RedisClient, connect
 from gateway.redis_server import EmbeddedRedis
 from tests.chaos.harness import Callback, GatewayProcess, Traffic, setup_gateway
-from tests.conftest import wait_for
+from tests.conftest import embedded_only, wait_for
 
 CHAOS_SECONDS = 24
 CRASH_EVERY = 4.0
@@ -142,5 +142,6 @@ async def test_gateway_sigkill_loses_nothing(tmp_path: Path, redis_url: str, pre
     await run_chaos(tmp_path, "gateway", redis_url, prefix)
 
 
+@embedded_only
 async def test_redis_restart_loses_nothing(tmp_path: Path):
     await run_chaos(tmp_path, "redis")

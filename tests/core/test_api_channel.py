@@ -27,8 +27,9 @@ async def _inbox_is_empty(gateway: Harness) -> bool:
 @pytest.mark.parametrize("signature", [None, "", "sha256=", "sha256=" + "0" * 64, "md5=abc"])
 async def test_unsigned_or_wrongly_signed_is_401(gateway: Harness, signature):
     channel_id, _ = await gateway.api_channel()
-    status, _ = await _post(gateway, f"/channels/{channel_id}/messages",
-                            json.dumps(GOOD).encode(), signature)
+    status, _ = await _post(
+        gateway, f"/channels/{channel_id}/messages", json.dumps(GOOD).encode(), signature
+    )
     assert status == 401
     assert await _inbox_is_empty(gateway)
 
@@ -36,8 +37,9 @@ async def test_unsigned_or_wrongly_signed_is_401(gateway: Harness, signature):
 async def test_signed_with_another_secret_is_401(gateway: Harness):
     channel_id, _ = await gateway.api_channel()
     body = json.dumps(GOOD).encode()
-    status, _ = await _post(gateway, f"/channels/{channel_id}/messages", body,
-                            sign("another-secret-0123456789", body))
+    status, _ = await _post(
+        gateway, f"/channels/{channel_id}/messages", body, sign("another-secret-0123456789", body)
+    )
     assert status == 401
 
 
@@ -69,8 +71,9 @@ async def test_oversized_body_is_413(make_gateway):
 )
 async def test_malformed_payload_is_400_naming_the_problem(gateway: Harness, body, reason):
     channel_id, secret = await gateway.api_channel()
-    status, text = await _post(gateway, f"/channels/{channel_id}/messages", body,
-                               sign(secret, body))
+    status, text = await _post(
+        gateway, f"/channels/{channel_id}/messages", body, sign(secret, body)
+    )
     assert status == 400
     error = json.loads(text)["error"]
     assert reason in (error.get("field"), error["code"])

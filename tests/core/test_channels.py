@@ -13,8 +13,11 @@ SECRET = "a-very-secret-value-123"
 
 async def _status(h: Harness, channel_id: str) -> int:
     body = json.dumps({"message_id": "x", "sender": {"id": "c"}, "text": "t"}).encode()
-    resp = await h.client.post(f"/channels/{channel_id}/messages", data=body,
-                               headers={"X-Gateway-Signature": sign(SECRET, body)})
+    resp = await h.client.post(
+        f"/channels/{channel_id}/messages",
+        data=body,
+        headers={"X-Gateway-Signature": sign(SECRET, body)},
+    )
     return resp.status
 
 
@@ -48,27 +51,35 @@ async def test_channel_lifecycle_reaches_every_process(make_gateway):
 
 
 async def test_credentials_are_encrypted_at_rest_and_never_returned(gateway: Harness):
-    channel = await gateway.create_channel("api", {"secret": SECRET,
-                                                   "callback_url": "http://127.0.0.1:9/cb"})
+    channel = await gateway.create_channel(
+        "api", {"secret": SECRET, "callback_url": "http://127.0.0.1:9/cb"}
+    )
     raw = await gateway.gw.redis.hgetall(gateway.gw.keys.channel(channel["id"]))
     assert SECRET not in json.dumps(raw)
     listed = await gateway.call("GET", "/api/v1/channels")
     assert SECRET not in json.dumps(listed)
     # A change that omits the secret keeps it; a new one replaces it.
-    await gateway.call("PATCH", f"/api/v1/channels/{channel['id']}",
-                       json_body={"name": "renamed"})
+    await gateway.call("PATCH", f"/api/v1/channels/{channel['id']}", json_body={"name": "renamed"})
     assert await _status(gateway, channel["id"]) in (200, 202)
-    await gateway.call("PATCH", f"/api/v1/channels/{channel['id']}",
-                       json_body={"config": {"secret": "another-secret-4567890"}})
+    await gateway.call(
+        "PATCH",
+        f"/api/v1/channels/{channel['id']}",
+        json_body={"config": {"secret": "another-secret-4567890"}},
+    )
     assert await _status(gateway, channel["id"]) == 401
 
 
 async def test_invalid_channel_config_names_the_field(gateway: Harness):
-    body = await gateway.call("POST", "/api/v1/channels", json_body={
-        "type": "api", "name": "x", "config": {"secret": "short"}}, expect=400)
+    body = await gateway.call(
+        "POST",
+        "/api/v1/channels",
+        json_body={"type": "api", "name": "x", "config": {"secret": "short"}},
+        expect=400,
+    )
     assert body["error"]["field"] == "config.secret"
-    body = await gateway.call("POST", "/api/v1/channels", json_body={
-        "type": "fax", "name": "x", "config": {}}, expect=400)
+    body = await gateway.call(
+        "POST", "/api/v1/channels", json_body={"type": "fax", "name": "x", "config": {}}, expect=400
+    )
     assert body["error"]["field"] == "type"
 
 

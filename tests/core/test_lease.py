@@ -19,11 +19,13 @@ async def test_only_one_runner_works_and_the_other_takes_over(redis, keys):
         return work
 
     key = keys.lease("test")
-    a = asyncio.create_task(run_while_leased(Lease(redis, key, ttl_ms=600), worker("a"),
-                                             retry_seconds=0.05))
+    a = asyncio.create_task(
+        run_while_leased(Lease(redis, key, ttl_ms=600), worker("a"), retry_seconds=0.05)
+    )
     await asyncio.sleep(0.3)
-    b = asyncio.create_task(run_while_leased(Lease(redis, key, ttl_ms=600), worker("b"),
-                                             retry_seconds=0.05))
+    b = asyncio.create_task(
+        run_while_leased(Lease(redis, key, ttl_ms=600), worker("b"), retry_seconds=0.05)
+    )
     await asyncio.sleep(0.5)
     assert running == ["a"]
     await cancel_and_wait(a)
@@ -44,8 +46,11 @@ async def test_cancelling_many_runners_always_stops_them(redis, keys):
         await asyncio.Event().wait()
 
     for i in range(30):
-        task = asyncio.create_task(run_while_leased(
-            Lease(redis, keys.lease(f"many-{i % 3}"), ttl_ms=500), work, retry_seconds=0.01))
+        task = asyncio.create_task(
+            run_while_leased(
+                Lease(redis, keys.lease(f"many-{i % 3}"), ttl_ms=500), work, retry_seconds=0.01
+            )
+        )
         await asyncio.sleep(0.001 * (i % 7))
         await cancel_and_wait(task, timeout=5)
         assert task.done(), i

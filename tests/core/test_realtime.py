@@ -28,13 +28,15 @@ async def test_events_cross_processes_and_reach_only_the_right_agent(make_gatewa
     ws_b = await second.client.ws_connect(f"/api/v1/ws?token={b_token}")
     await _next_event(ws_a, "hello")
     await _next_event(ws_b, "hello")
-    _, res = await first.post_api_message(channel_id, secret, {
-        "message_id": "m1", "sender": {"id": "c1"}, "text": "hi"})
+    _, res = await first.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c1"}, "text": "hi"}
+    )
     offered = await _next_event(ws_a, "conversation.offered")
     assert offered["data"]["conversation_id"] == res["conversation_id"]
     await first.call("POST", f"/api/v1/conversations/{res['conversation_id']}/accept", a_token)
-    await first.post_api_message(channel_id, secret, {
-        "message_id": "m2", "sender": {"id": "c1"}, "text": "are you there?"})
+    await first.post_api_message(
+        channel_id, secret, {"message_id": "m2", "sender": {"id": "c1"}, "text": "are you there?"}
+    )
     created = await _next_event(ws_a, "message.created")
     while created["data"]["message"]["direction"] != "in":  # e.g. the "Assigned to" line
         created = await _next_event(ws_a, "message.created")
@@ -56,8 +58,9 @@ async def test_events_cross_processes_and_reach_only_the_right_agent(make_gatewa
 async def test_reconnect_catches_up_by_seq(gateway):
     channel_id, secret = await gateway.api_channel()
     a_id, token = await gateway.agent_online("a@example.com")
-    _, res = await gateway.post_api_message(channel_id, secret, {
-        "message_id": "m1", "sender": {"id": "c1"}, "text": "one"})
+    _, res = await gateway.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c1"}, "text": "one"}
+    )
     conv = res["conversation_id"]
 
     async def offered():
@@ -68,8 +71,9 @@ async def test_reconnect_catches_up_by_seq(gateway):
     await gateway.call("POST", f"/api/v1/conversations/{conv}/accept", token)
     # While the agent is disconnected, two more messages arrive.
     for i, text in enumerate(["two", "three"]):
-        await gateway.post_api_message(channel_id, secret, {
-            "message_id": f"m{i + 2}", "sender": {"id": "c1"}, "text": text})
+        await gateway.post_api_message(
+            channel_id, secret, {"message_id": f"m{i + 2}", "sender": {"id": "c1"}, "text": text}
+        )
     ws = await gateway.client.ws_connect(f"/api/v1/ws?token={token}")
     await _next_event(ws, "hello")
     await ws.send_json({"type": "sync", "conversations": {conv: 1}})

@@ -8,7 +8,7 @@ import sys
 import pytest
 
 from gateway.settings import SettingsError, load_settings
-from tests.conftest import Harness
+from tests.conftest import Harness, embedded_only
 
 
 def test_environment_overrides_file_and_flags_override_environment():
@@ -92,6 +92,7 @@ async def test_redis_down_means_503_not_loss(make_gateway, tmp_path):
         own.stop()
 
 
+@embedded_only
 def test_admin_create_user_cli_persists_in_the_embedded_redis(tmp_path):
     import asyncio
 

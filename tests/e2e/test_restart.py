@@ -18,7 +18,7 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 from adapters.api.signing import sign
-from tests.conftest import wait_for
+from tests.conftest import embedded_only, wait_for
 
 
 def _free_port() -> int:
@@ -62,6 +62,7 @@ async def _ready(url: str) -> bool:
         return False
 
 
+@embedded_only
 async def test_restart_keeps_everything_and_sends_queued_replies(tmp_path: Path):
     served = Served(tmp_path / "data", _free_port())
     callback_port = _free_port()
