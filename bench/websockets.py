@@ -3,6 +3,7 @@ memory per connection and its event fan-out latency, beside a bare aiohttp WebSo
 holding the same connections in the same run.
 
     /work/venv/bin/python bench/websockets.py [--visitors 10000] [--agents 1000] [--json]
+                                              [--profile out.folded] [--gateway-log PATH]
 
 Visitors speak the widget's protocol on /channels/<id>/webchat/ws (hello -> welcome, history);
 agents hold the console's /api/v1/ws. Client sockets live in worker processes (--per-worker
@@ -42,11 +43,12 @@ from typing import Any
 import aiohttp
 
 from adapters.api.signing import HEADER, sign
+from gateway.redis_server import EmbeddedRedis
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _wsbaseline
 from _latency import line, ratio_line, ratios, summary
-from _serve import GatewayProcess, http_json, raise_fd_limit, rss_bytes
+from _serve import GatewayProcess, Profiler, http_json, raise_fd_limit, rss_bytes
 
 ORIGIN = "https://shop.example.com"
 MARK = re.compile(r"BM:[a-z0-9-]+")
@@ -131,12 +133,11 @@ class Clients:
             waiters[client_id] = self.acks[client_id] = loop.create_future()
             frame = {"type": "message", "client_id": client_id, "text": text}
             await ws.send_str(json.dumps(frame))
-        done = {}
-        for client_id, waiter in waiters.items():
-            try:
-                done[client_id] = await asyncio.wait_for(waiter, WAIT_SECONDS)
-            except TimeoutError:
-                continue
+        if waiters:
+            await asyncio.wait(waiters.values(), timeout=WAIT_SECONDS)
+        done = {cid: w.result() for cid, w in waiters.items() if w.done()}
+        for client_id in waiters.keys() - done.keys():  # the socket failed: no ack will come
+            self.acks.pop(client_id, None)
         return {"acks": done}
 
     async def close(self) -> dict[str, Any]:
@@ -478,6 +479,7 @@ def run_gateway(
     tokens = [token for _, token in setup["agents"]]
     gateway.online(tokens)  # their presence lapsed while the baseline ran
     assert gateway.proc is not None
+    spy = Profiler(args.profile, gateway.proc.pid)
     out = memory(
         gateway.proc.pid,
         workers_a,
@@ -519,6 +521,7 @@ def run_gateway(
 
     out["visitor_reply"] = reply_fanout(workers_v, targets, args.reply_trials, request_for)
     out["rss_end_mib"] = round(rss_bytes(gateway.proc.pid) / 2**20, 1)
+    spy.stop()
     close_all(workers_a + workers_v)
     return out
 
@@ -527,7 +530,8 @@ def report(results: dict[str, Any]) -> None:
     base, gw = results["baseline"], results["gateway"]
     s = results["settings"]
     print(
-        f"{s['visitors']} visitors + {s['agents']} agents, fd limit {s['fd_limit']}, "
+        f"{s['visitors']} visitors + {s['agents']} agents, Redis pool {s['redis_pool']}, "
+        f"fd limit {s['fd_limit']}, "
         f"{s['workers']} client processes"
     )
     for name, r in (("baseline", base), ("gateway", gw)):
@@ -570,8 +574,14 @@ def main() -> int:
     parser.add_argument("--trials", type=int, default=10, help="agent events")
     parser.add_argument("--reply-trials", type=int, default=3, help="bursts of replies")
     parser.add_argument("--per-worker", type=int, default=2500, help="sockets per client process")
-    parser.add_argument("--concurrency", type=int, default=25, help="handshakes per process")
+    # 10 per process: more concurrent handshakes overflow the gateway's Redis connection pool
+    # (redis-py's default of 100, non-blocking), see docs/performance.md.
+    parser.add_argument("--concurrency", type=int, default=10, help="handshakes per process")
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before each RSS reading")
+    parser.add_argument("--profile", metavar="PATH", help="py-spy folded stacks of the gateway")
+    parser.add_argument(
+        "--redis-pool", type=int, default=0, help="the gateway's Redis pool size (0: default)"
+    )
     parser.add_argument("--gateway-log", metavar="PATH", help="keep the gateway's log there")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     parser.add_argument("--worker", action="store_true", help=argparse.SUPPRESS)
@@ -587,8 +597,14 @@ def main() -> int:
     workers_v = spawn("visitor", args.visitors, args.per_worker)
     results: dict[str, Any] = {}
     with tempfile.TemporaryDirectory(prefix="bench-ws-") as tmp:
+        # With --redis-pool, Redis runs beside the gateway and the gateway's URL sets redis-py's
+        # pool size (its default, 100, overflows at this scale: see docs/performance.md).
+        embedded = EmbeddedRedis(Path(tmp) / "redis-own") if args.redis_pool else None
+        redis_url = ""
+        if embedded is not None:
+            redis_url = f"{embedded.start()}?max_connections={args.redis_pool}"
         # Offers must not expire (nor agents turn away) while the benchmark runs.
-        gateway = GatewayProcess(Path(tmp), GATEWAY_OFFER_TIMEOUT_SECONDS="3600")
+        gateway = GatewayProcess(Path(tmp), redis_url, GATEWAY_OFFER_TIMEOUT_SECONDS="3600")
         try:
             gateway.start()
             admin = gateway.admin_token()
@@ -609,6 +625,8 @@ def main() -> int:
             for worker in workers_a + workers_v:
                 worker.stop()
             gateway.stop()
+            if embedded is not None:
+                embedded.stop()
             log = Path(tmp) / "gateway.log"
             if args.gateway_log and log.exists():
                 shutil.copy(log, args.gateway_log)
@@ -618,6 +636,7 @@ def main() -> int:
         for key in ("agent_event", "visitor_reply")
     }
     results["settings"] = {
+        "redis_pool": args.redis_pool or "default",
         "visitors": args.visitors,
         "agents": args.agents,
         "replies": replies,
