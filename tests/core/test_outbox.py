@@ -9,8 +9,9 @@ from tests.conftest import CallbackServer, Harness, wait_for
 async def _assigned_conversation(gateway: Harness, callback_url: str) -> tuple[str, str]:
     channel_id, secret = await gateway.api_channel(callback_url)
     _, token = await gateway.agent_online("a@example.com")
-    _, res = await gateway.post_api_message(channel_id, secret, {
-        "message_id": "m1", "sender": {"id": "c1"}, "text": "hi"})
+    _, res = await gateway.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c1"}, "text": "hi"}
+    )
     conv = res["conversation_id"]
 
     async def offered():
@@ -31,12 +32,14 @@ def test_backoff_is_exponential_and_capped():
     assert [backoff_seconds(n, 2, 30) for n in range(1, 7)] == [2, 4, 8, 16, 30, 30]
 
 
-async def test_transient_failures_are_retried_until_sent(gateway: Harness,
-                                                         callback_server: CallbackServer):
+async def test_transient_failures_are_retried_until_sent(
+    gateway: Harness, callback_server: CallbackServer
+):
     callback_server.status.extend([503, 500])
     conv, token = await _assigned_conversation(gateway, callback_server.url)
-    reply = await gateway.call("POST", f"/api/v1/conversations/{conv}/messages", token,
-                               {"text": "answer"}, expect=201)
+    reply = await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/messages", token, {"text": "answer"}, expect=201
+    )
     seq = reply["message"]["seq"]
 
     async def sent():
@@ -50,12 +53,14 @@ async def test_transient_failures_are_retried_until_sent(gateway: Harness,
     assert {h["Idempotency-Key"] for h, _ in callback_server.received} == {f"{conv}:{seq}"}
 
 
-async def test_permanent_failure_is_shown_and_can_be_retried(gateway: Harness,
-                                                             callback_server: CallbackServer):
+async def test_permanent_failure_is_shown_and_can_be_retried(
+    gateway: Harness, callback_server: CallbackServer
+):
     callback_server.status.append(400)
     conv, token = await _assigned_conversation(gateway, callback_server.url)
-    reply = await gateway.call("POST", f"/api/v1/conversations/{conv}/messages", token,
-                               {"text": "answer"}, expect=201)
+    reply = await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/messages", token, {"text": "answer"}, expect=201
+    )
     seq = reply["message"]["seq"]
 
     async def failed():
@@ -73,16 +78,18 @@ async def test_permanent_failure_is_shown_and_can_be_retried(gateway: Harness,
     await wait_for(sent)
     assert len(callback_server.received) == 2
     # A sent message cannot be retried.
-    await gateway.call("POST", f"/api/v1/conversations/{conv}/messages/{seq}/retry", token,
-                       expect=409)
+    await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/messages/{seq}/retry", token, expect=409
+    )
 
 
 async def test_gives_up_after_the_last_attempt(make_gateway, callback_server: CallbackServer):
     gateway = await make_gateway(outbox_max_attempts=3)
     callback_server.status.extend([500] * 10)
     conv, token = await _assigned_conversation(gateway, callback_server.url)
-    reply = await gateway.call("POST", f"/api/v1/conversations/{conv}/messages", token,
-                               {"text": "answer"}, expect=201)
+    reply = await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/messages", token, {"text": "answer"}, expect=201
+    )
 
     async def failed():
         m = await _message(gateway, conv, reply["message"]["seq"], token)
@@ -95,11 +102,17 @@ async def test_gives_up_after_the_last_attempt(make_gateway, callback_server: Ca
 
 async def test_notes_are_never_sent(gateway: Harness, callback_server: CallbackServer):
     conv, token = await _assigned_conversation(gateway, callback_server.url)
-    note = await gateway.call("POST", f"/api/v1/conversations/{conv}/messages", token,
-                              {"text": "customer seems upset", "type": "note"}, expect=201)
+    note = await gateway.call(
+        "POST",
+        f"/api/v1/conversations/{conv}/messages",
+        token,
+        {"text": "customer seems upset", "type": "note"},
+        expect=201,
+    )
     assert note["message"]["direction"] == "note"
-    reply = await gateway.call("POST", f"/api/v1/conversations/{conv}/messages", token,
-                               {"text": "answer"}, expect=201)
+    reply = await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/messages", token, {"text": "answer"}, expect=201
+    )
 
     async def sent():
         m = await _message(gateway, conv, reply["message"]["seq"], token)
@@ -109,11 +122,13 @@ async def test_notes_are_never_sent(gateway: Harness, callback_server: CallbackS
     assert [b for _, b in callback_server.received if b"upset" in b] == []
 
 
-async def test_system_messages_do_not_count_as_a_response(gateway: Harness,
-                                                          callback_server: CallbackServer):
+async def test_system_messages_do_not_count_as_a_response(
+    gateway: Harness, callback_server: CallbackServer
+):
     channel_id, secret = await gateway.api_channel(callback_server.url)
-    _, res = await gateway.post_api_message(channel_id, secret, {
-        "message_id": "m1", "sender": {"id": "c1"}, "text": "hi"})
+    _, res = await gateway.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c1"}, "text": "hi"}
+    )
     conv = res["conversation_id"]
     await gateway.gw.send_system(conv, "Thanks, an agent will be with you shortly.")
     await wait_for(lambda: _async(len(callback_server.received) == 1))

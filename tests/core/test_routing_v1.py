@@ -15,15 +15,17 @@ from tests.conftest import Harness, wait_for
 
 async def _offered_to(gateway: Harness, conv: str) -> str | None:
     return (await gateway.call("GET", f"/api/v1/conversations/{conv}"))["conversation"][
-        "offered_to"]
+        "offered_to"
+    ]
 
 
 async def test_offer_timeout_returns_it_and_the_next_agent_gets_it(make_gateway):
     gateway = await make_gateway(offer_timeout_seconds=0.5, max_missed_offers=1)
     channel_id, secret = await gateway.api_channel()
     a_id, _ = await gateway.agent_online("a@example.com")
-    _, res = await gateway.post_api_message(channel_id, secret, {
-        "message_id": "m1", "sender": {"id": "c1"}, "text": "hi"})
+    _, res = await gateway.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c1"}, "text": "hi"}
+    )
     conv = res["conversation_id"]
     first = await wait_for(lambda: _offered_to(gateway, conv))
     assert first == a_id
@@ -46,8 +48,9 @@ async def test_offer_timeout_returns_it_and_the_next_agent_gets_it(make_gateway)
 async def test_declined_offer_goes_to_another_agent(gateway: Harness):
     channel_id, secret = await gateway.api_channel()
     a_id, a_token = await gateway.agent_online("a@example.com")
-    _, res = await gateway.post_api_message(channel_id, secret, {
-        "message_id": "m1", "sender": {"id": "c1"}, "text": "hi"})
+    _, res = await gateway.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c1"}, "text": "hi"}
+    )
     conv = res["conversation_id"]
     assert await wait_for(lambda: _offered_to(gateway, conv)) == a_id
     b_id, _ = await gateway.agent_online("b@example.com")
@@ -78,8 +81,9 @@ async def test_capacity_and_resolve_free_the_agent(gateway: Harness):
     a_id, token = await gateway.agent_online("a@example.com", capacity=1)
     convs = []
     for i in range(2):
-        _, res = await gateway.post_api_message(channel_id, secret, {
-            "message_id": f"m{i}", "sender": {"id": f"c{i}"}, "text": "hi"})
+        _, res = await gateway.post_api_message(
+            channel_id, secret, {"message_id": f"m{i}", "sender": {"id": f"c{i}"}, "text": "hi"}
+        )
         convs.append(res["conversation_id"])
     assert await wait_for(lambda: _offered_to(gateway, convs[0])) == a_id
     await gateway.call("POST", f"/api/v1/conversations/{convs[0]}/accept", token)
@@ -92,18 +96,21 @@ async def test_capacity_and_resolve_free_the_agent(gateway: Harness):
 async def test_transfer_to_agent_and_to_team(gateway: Harness):
     channel_id, secret = await gateway.api_channel()
     a_id, a_token = await gateway.agent_online("a@example.com")
-    _, res = await gateway.post_api_message(channel_id, secret, {
-        "message_id": "m1", "sender": {"id": "c1"}, "text": "hi"})
+    _, res = await gateway.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c1"}, "text": "hi"}
+    )
     conv = res["conversation_id"]
     await wait_for(lambda: _offered_to(gateway, conv))
     await gateway.call("POST", f"/api/v1/conversations/{conv}/accept", a_token)
     b_id, b_token = await gateway.create_user("b@example.com", teams=["billing"])
-    await gateway.call("POST", f"/api/v1/conversations/{conv}/transfer", a_token,
-                       {"agent_id": b_id})
-    detail = (await gateway.call("GET", f"/api/v1/conversations/{conv}", b_token))
+    await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/transfer", a_token, {"agent_id": b_id}
+    )
+    detail = await gateway.call("GET", f"/api/v1/conversations/{conv}", b_token)
     assert detail["conversation"]["assignee"] == b_id
-    await gateway.call("POST", f"/api/v1/conversations/{conv}/transfer", b_token,
-                       {"team": "billing"})
+    await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/transfer", b_token, {"team": "billing"}
+    )
     detail = (await gateway.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
     assert detail["assignee"] is None and detail["team"] == "billing"
     users = {u["id"]: u for u in (await gateway.call("GET", "/api/v1/users"))["users"]}
@@ -126,8 +133,11 @@ async def test_two_processes_never_offer_one_conversation_twice(make_gateway):
     posts = []
     for i in range(20):
         target = first if i % 2 else second
-        posts.append(target.post_api_message(channel_id, secret, {
-            "message_id": f"m{i}", "sender": {"id": f"c{i}"}, "text": "hi"}))
+        posts.append(
+            target.post_api_message(
+                channel_id, secret, {"message_id": f"m{i}", "sender": {"id": f"c{i}"}, "text": "hi"}
+            )
+        )
     await asyncio.gather(*posts)
     # Both routers race on the same queue.
     for _ in range(5):
@@ -148,8 +158,12 @@ STEP = st.sampled_from(["ingest", "sweep", "accept", "decline", "resolve", "stat
 
 
 # No shrinking: a 1,000-step failure is reported as found (shrinking it takes too long).
-@settings(max_examples=2, deadline=None, suppress_health_check=list(HealthCheck),
-          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@settings(
+    max_examples=2,
+    deadline=None,
+    suppress_health_check=list(HealthCheck),
+    phases=[Phase.explicit, Phase.reuse, Phase.generate],
+)
 @given(steps=st.lists(STEP, min_size=1000, max_size=1000), seed=st.integers(0, 2**32))
 def test_load_counters_stay_exact_under_random_steps(make_gateway_sync, steps, seed):
     """1,000 random steps spread over two gateway instances on one Redis: every agent's load
@@ -171,10 +185,16 @@ async def _random_steps(first: Harness, second: Harness, steps: list[str], seed:
         gw = rng.choice(gws)
         if step == "ingest":
             ch = rng.choice(channels)
-            await gw.inbox.ingest(InboundMessage(
-                channel_id="ch_prop", channel_type=ch, external_id=f"e{n}",
-                contact=ContactIdentity(external_id=f"c{rng.randint(0, 30)}"),
-                thread_key=f"t{rng.randint(0, 30)}", text="hello"))
+            await gw.inbox.ingest(
+                InboundMessage(
+                    channel_id="ch_prop",
+                    channel_type=ch,
+                    external_id=f"e{n}",
+                    contact=ContactIdentity(external_id=f"c{rng.randint(0, 30)}"),
+                    thread_key=f"t{rng.randint(0, 30)}",
+                    text="hello",
+                )
+            )
         elif step == "sweep":
             await asyncio.gather(first.gw.router.assign_round(), second.gw.router.assign_round())
         elif step in ("accept", "decline"):
@@ -191,8 +211,9 @@ async def _random_steps(first: Harness, second: Harness, steps: list[str], seed:
             if held:
                 await gw.resolve(rng.choice(held), actor_name="prop")
         elif step == "status":
-            await gw.set_agent_status(rng.choice(agents),
-                                      rng.choice(["online", "online", "away", "offline"]))
+            await gw.set_agent_status(
+                rng.choice(agents), rng.choice(["online", "online", "away", "offline"])
+            )
     # Invariants.
     holders: dict[str, list[str]] = {a: [] for a in agents}
     for conv in await redis.zrange(keys.conversations_index(), 0, -1):
@@ -218,21 +239,26 @@ async def _random_steps(first: Harness, second: Harness, steps: list[str], seed:
 async def test_snooze_until_the_customer_writes_again(gateway: Harness):
     channel_id, secret = await gateway.api_channel()
     a_id, token = await gateway.agent_online("a@example.com")
-    _, res = await gateway.post_api_message(channel_id, secret, {
-        "message_id": "m1", "sender": {"id": "c1"}, "text": "hi"})
+    _, res = await gateway.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c1"}, "text": "hi"}
+    )
     conv = res["conversation_id"]
     await wait_for(lambda: _offered_to(gateway, conv))
     # Not assigned yet: nothing to snooze.
-    await gateway.call("POST", f"/api/v1/conversations/{conv}/snooze", token, {"minutes": 60},
-                       expect=403)
+    await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/snooze", token, {"minutes": 60}, expect=403
+    )
     await gateway.call("POST", f"/api/v1/conversations/{conv}/accept", token)
-    body = await gateway.call("POST", f"/api/v1/conversations/{conv}/snooze", token,
-                              {"minutes": 60})
+    body = await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/snooze", token, {"minutes": 60}
+    )
     assert body["conversation"]["status"] == "snoozed"
-    await gateway.call("POST", f"/api/v1/conversations/{conv}/snooze", token, {"minutes": 0},
-                       expect=400)
-    await gateway.post_api_message(channel_id, secret, {
-        "message_id": "m2", "sender": {"id": "c1"}, "text": "still there?"})
+    await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/snooze", token, {"minutes": 0}, expect=400
+    )
+    await gateway.post_api_message(
+        channel_id, secret, {"message_id": "m2", "sender": {"id": "c1"}, "text": "still there?"}
+    )
     detail = (await gateway.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
     assert detail["status"] == "open" and detail["assignee"] == a_id
 
@@ -244,8 +270,11 @@ async def test_agents_list_for_transfer_and_contact_names(gateway: Harness):
     assert (alice["name"], alice["status"], alice["teams"]) == ("Alice", "online", ["vip"])
     assert "email" not in alice
     channel_id, secret = await gateway.api_channel()
-    await gateway.post_api_message(channel_id, secret, {
-        "message_id": "m1", "sender": {"id": "c1", "name": "Wang Li"}, "text": "hi"})
+    await gateway.post_api_message(
+        channel_id,
+        secret,
+        {"message_id": "m1", "sender": {"id": "c1", "name": "Wang Li"}, "text": "hi"},
+    )
     (conv,) = (await gateway.call("GET", "/api/v1/conversations"))["conversations"]
     assert conv["contact_name"] == "Wang Li"
 

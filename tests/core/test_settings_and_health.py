@@ -12,19 +12,23 @@ from tests.conftest import Harness, embedded_only
 
 
 def test_environment_overrides_file_and_flags_override_environment():
-    settings = load_settings({"port": 9001}, environ={"GATEWAY_PORT": "9000",
-                                                     "GATEWAY_LOG_LEVEL": "DEBUG"})
+    settings = load_settings(
+        {"port": 9001}, environ={"GATEWAY_PORT": "9000", "GATEWAY_LOG_LEVEL": "DEBUG"}
+    )
     assert settings.port == 9001
     assert settings.log_level == "DEBUG"
     assert load_settings(environ={"REDIS_URL": "redis://x:1/0"}).redis_url == "redis://x:1/0"
 
 
-@pytest.mark.parametrize(("env", "name"), [
-    ({"GATEWAY_PORT": "eighty"}, "GATEWAY_PORT"),
-    ({"GATEWAY_PORT": "70000"}, "GATEWAY_PORT"),
-    ({"GATEWAY_WORKERS": "0"}, "GATEWAY_WORKERS"),
-    ({"GATEWAY_CONFIG": "/nonexistent.toml"}, "GATEWAY_CONFIG"),
-])
+@pytest.mark.parametrize(
+    ("env", "name"),
+    [
+        ({"GATEWAY_PORT": "eighty"}, "GATEWAY_PORT"),
+        ({"GATEWAY_PORT": "70000"}, "GATEWAY_PORT"),
+        ({"GATEWAY_WORKERS": "0"}, "GATEWAY_WORKERS"),
+        ({"GATEWAY_CONFIG": "/nonexistent.toml"}, "GATEWAY_CONFIG"),
+    ],
+)
 def test_bad_setting_names_itself(env, name):
     with pytest.raises(SettingsError) as info:
         load_settings(environ=env)
@@ -32,9 +36,13 @@ def test_bad_setting_names_itself(env, name):
 
 
 def test_cli_reports_a_bad_setting_in_one_line():
-    proc = subprocess.run([sys.executable, "-m", "gateway.cli", "serve"], capture_output=True,
-                          text=True, env={"GATEWAY_PORT": "eighty", "PATH": "/usr/bin"},
-                          timeout=60)
+    proc = subprocess.run(
+        [sys.executable, "-m", "gateway.cli", "serve"],
+        capture_output=True,
+        text=True,
+        env={"GATEWAY_PORT": "eighty", "PATH": "/usr/bin"},
+        timeout=60,
+    )
     assert proc.returncode == 2
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "GATEWAY_PORT" in lines[0]
@@ -44,8 +52,9 @@ async def test_health_ready_and_metrics(gateway: Harness):
     assert (await gateway.client.get("/healthz")).status == 200
     assert (await gateway.client.get("/readyz")).status == 200
     channel_id, secret = await gateway.api_channel()
-    await gateway.post_api_message(channel_id, secret, {
-        "message_id": "m1", "sender": {"id": "c"}, "text": "hi"})
+    await gateway.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c"}, "text": "hi"}
+    )
     text = await (await gateway.client.get("/metrics")).text()
     assert 'gateway_inbound_messages_total{channel="api",duplicate="false"} 1.0' in text
 
@@ -64,8 +73,9 @@ async def test_draining_gateway_refuses_webhooks_with_503(gateway: Harness):
     from gateway.appkeys import DRAINING
 
     gateway.client.server.app[DRAINING]["on"] = True
-    status, _ = await gateway.post_api_message(channel_id, secret, {
-        "message_id": "m1", "sender": {"id": "c"}, "text": "hi"})
+    status, _ = await gateway.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c"}, "text": "hi"}
+    )
     assert status == 503
     assert (await gateway.client.get("/readyz")).status == 503
     gateway.client.server.app[DRAINING]["on"] = False
@@ -83,8 +93,9 @@ async def test_redis_down_means_503_not_loss(make_gateway, tmp_path):
     try:
         channel_id, secret = await harness.api_channel()
         own.kill()
-        status, _ = await harness.post_api_message(channel_id, secret, {
-            "message_id": "m1", "sender": {"id": "c"}, "text": "hi"})
+        status, _ = await harness.post_api_message(
+            channel_id, secret, {"message_id": "m1", "sender": {"id": "c"}, "text": "hi"}
+        )
         assert status == 503
         assert (await harness.client.get("/readyz")).status == 503
     finally:
@@ -103,9 +114,23 @@ def test_admin_create_user_cli_persists_in_the_embedded_redis(tmp_path):
     from gateway.redis_server import EmbeddedRedis
 
     env = {"PATH": "/usr/bin:/bin", "GATEWAY_NEW_PASSWORD": "cli-password-123"}
-    args = [sys.executable, "-m", "gateway.cli", "admin", "create-user", "--email",
-            "ops@example.com", "--name", "Ops", "--role", "supervisor", "--teams", "a,b",
-            "--data-dir", str(tmp_path / "data")]
+    args = [
+        sys.executable,
+        "-m",
+        "gateway.cli",
+        "admin",
+        "create-user",
+        "--email",
+        "ops@example.com",
+        "--name",
+        "Ops",
+        "--role",
+        "supervisor",
+        "--teams",
+        "a,b",
+        "--data-dir",
+        str(tmp_path / "data"),
+    ]
     first = subprocess.run(args, capture_output=True, text=True, env=env, timeout=120)
     assert first.returncode == 0, first.stderr
     assert "Created supervisor ops@example.com" in first.stdout
@@ -117,8 +142,11 @@ def test_admin_create_user_cli_persists_in_the_embedded_redis(tmp_path):
             client = aioredis.from_url(server.url, decode_responses=True)
             users = Users(client, Keys("gw"), token_ttl=60, max_failures=5, lockout_seconds=60)
             (user,) = await users.all()
-            assert (user.email, user.role.value, user.teams) == ("ops@example.com",
-                                                                 "supervisor", ["a", "b"])
+            assert (user.email, user.role.value, user.teams) == (
+                "ops@example.com",
+                "supervisor",
+                ["a", "b"],
+            )
             await client.aclose()
 
     asyncio.run(check())

@@ -38,12 +38,27 @@ class Served:
     def start(self) -> None:
         env = {k: v for k, v in os.environ.items() if not k.startswith("GATEWAY_")}
         env.pop("REDIS_URL", None)
-        env.update(GATEWAY_PUBLIC_URL=self.url, GATEWAY_OUTBOX_BACKOFF_BASE_SECONDS="4",
-                   GATEWAY_ROUTER_SWEEP_SECONDS="0.2")
+        env.update(
+            GATEWAY_PUBLIC_URL=self.url,
+            GATEWAY_OUTBOX_BACKOFF_BASE_SECONDS="4",
+            GATEWAY_ROUTER_SWEEP_SECONDS="0.2",
+        )
         with self.log.open("ab") as out:
             self.proc = subprocess.Popen(
-                [sys.executable, "-m", "gateway.cli", "serve", "--port", str(self.port),
-                 "--data-dir", str(self.data_dir)], stdout=out, stderr=out, env=env)
+                [
+                    sys.executable,
+                    "-m",
+                    "gateway.cli",
+                    "serve",
+                    "--port",
+                    str(self.port),
+                    "--data-dir",
+                    str(self.data_dir),
+                ],
+                stdout=out,
+                stderr=out,
+                env=env,
+            )
 
     def stop(self) -> int:
         assert self.proc is not None
@@ -74,28 +89,48 @@ async def test_restart_keeps_everything_and_sends_queued_replies(tmp_path: Path)
         assert match, served.output()
         email, password = match.groups()
         async with aiohttp.ClientSession(served.url) as http:
-            async with http.post("/api/v1/auth/login",
-                                 json={"email": email, "password": password}) as r:
+            async with http.post(
+                "/api/v1/auth/login", json={"email": email, "password": password}
+            ) as r:
                 admin = {"Authorization": f"Bearer {(await r.json())['token']}"}
-            async with http.post("/api/v1/users", headers=admin, json={
-                    "email": "agent@example.com", "password": "agent-password-1",
-                    "name": "Agent"}) as r:
+            async with http.post(
+                "/api/v1/users",
+                headers=admin,
+                json={
+                    "email": "agent@example.com",
+                    "password": "agent-password-1",
+                    "name": "Agent",
+                },
+            ) as r:
                 assert r.status == 201
-            async with http.post("/api/v1/auth/login", json={
-                    "email": "agent@example.com", "password": "agent-password-1"}) as r:
+            async with http.post(
+                "/api/v1/auth/login",
+                json={"email": "agent@example.com", "password": "agent-password-1"},
+            ) as r:
                 agent = {"Authorization": f"Bearer {(await r.json())['token']}"}
             secret = "restart-secret-0123456789"
-            async with http.post("/api/v1/channels", headers=admin, json={
-                    "type": "api", "name": "crm",
-                    "config": {"secret": secret, "callback_url": callback_url}}) as r:
+            async with http.post(
+                "/api/v1/channels",
+                headers=admin,
+                json={
+                    "type": "api",
+                    "name": "crm",
+                    "config": {"secret": secret, "callback_url": callback_url},
+                },
+            ) as r:
                 channel_id = (await r.json())["channel"]["id"]
-            body = json.dumps({"message_id": "m1", "sender": {"id": "c1"},
-                               "text": "before restart"}).encode()
-            async with http.post(f"/channels/{channel_id}/messages", data=body,
-                                 headers={"X-Gateway-Signature": sign(secret, body)}) as r:
+            body = json.dumps(
+                {"message_id": "m1", "sender": {"id": "c1"}, "text": "before restart"}
+            ).encode()
+            async with http.post(
+                f"/channels/{channel_id}/messages",
+                data=body,
+                headers={"X-Gateway-Signature": sign(secret, body)},
+            ) as r:
                 conv = (await r.json())["conversation_id"]
-            async with http.put("/api/v1/agents/me/status", headers=agent,
-                                json={"status": "online"}):
+            async with http.put(
+                "/api/v1/agents/me/status", headers=agent, json={"status": "online"}
+            ):
                 pass
 
             async def offered() -> bool:
@@ -105,13 +140,15 @@ async def test_restart_keeps_everything_and_sends_queued_replies(tmp_path: Path)
             await wait_for(offered)
             async with http.post(f"/api/v1/conversations/{conv}/accept", headers=agent) as r:
                 assert r.status == 200
-            async with http.post(f"/api/v1/conversations/{conv}/messages", headers=agent,
-                                 json={"text": "queued reply"}) as r:
+            async with http.post(
+                f"/api/v1/conversations/{conv}/messages",
+                headers=agent,
+                json={"text": "queued reply"},
+            ) as r:
                 seq = (await r.json())["message"]["seq"]
 
             async def first_attempt_failed() -> bool:
-                async with http.get(f"/api/v1/conversations/{conv}/messages",
-                                    headers=agent) as r:
+                async with http.get(f"/api/v1/conversations/{conv}/messages", headers=agent) as r:
                     m = next(m for m in (await r.json())["messages"] if m["seq"] == seq)
                     return m["attempts"] >= 1 and m["delivery"] == "queued"
 
@@ -136,8 +173,7 @@ async def test_restart_keeps_everything_and_sends_queued_replies(tmp_path: Path)
             assert served.output().count("Created the first admin") == 1
             async with aiohttp.ClientSession(served.url) as http:
                 # Tokens survive too.
-                async with http.get(f"/api/v1/conversations/{conv}/messages",
-                                    headers=agent) as r:
+                async with http.get(f"/api/v1/conversations/{conv}/messages", headers=agent) as r:
                     assert r.status == 200
                     texts = [m["text"] for m in (await r.json())["messages"]]
                 assert "before restart" in texts and "queued reply" in texts
