@@ -11,7 +11,7 @@ from pathlib import Path
 import redis
 
 from gateway.redis_server import find_redis_server
-from tests.cluster.local_cluster import free_cluster_port
+from tests.cluster.local_cluster import free_cluster_port, stop_processes
 
 SERVICE = "mymaster"
 
@@ -122,15 +122,7 @@ class LocalSentinel:
         )
 
     def stop(self) -> None:
-        for proc in self.procs:
-            proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-        self.procs.clear()
+        stop_processes(self.procs)
 
 
 def _replicating(replica: redis.Redis) -> bool:

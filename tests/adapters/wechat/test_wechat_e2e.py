@@ -88,6 +88,17 @@ async def fake():
         yield server
 
 
+def kf_config(fake: FakeWeChat) -> dict[str, Any]:
+    return {
+        "corp_id": CORP_ID,
+        "secret": KF_SECRET,
+        "token": TOKEN,
+        "encoding_aes_key": AES_KEY,
+        "api_base": fake.url,
+        "greeting": "",
+    }
+
+
 async def test_encrypted_message_to_reply_through_custom_send(gateway: Harness, fake) -> None:
     channel = await gateway.create_channel("wechat_oa", oa_config(fake), "Official Account")
     url = f"/channels/{channel['id']}/wechat"
@@ -188,14 +199,7 @@ async def test_bad_input_through_the_gateway(gateway: Harness, fake, case, statu
 
 
 async def test_wecom_kf_callback_to_reply(gateway: Harness, fake) -> None:
-    config = {
-        "corp_id": CORP_ID,
-        "secret": KF_SECRET,
-        "token": TOKEN,
-        "encoding_aes_key": AES_KEY,
-        "api_base": fake.url,
-        "greeting": "",
-    }
+    config = kf_config(fake)
     channel = await gateway.create_channel("wecom_kf", config, "WeChat customer service")
     _, token = await gateway.agent_online("jun@example.com", name="Jun")
     user = "wmE2E_customer"
@@ -286,14 +290,7 @@ async def test_token_refresh_error_counted_in_metrics(gateway: Harness, fake) ->
 async def test_wecom_kf_pull_health_in_metrics(gateway: Harness, fake) -> None:
     """A kf pull reports poll_ok and poll_lag (the newest message's send_time), and a WeCom
     token error is counted."""
-    config = {
-        "corp_id": CORP_ID,
-        "secret": KF_SECRET,
-        "token": TOKEN,
-        "encoding_aes_key": AES_KEY,
-        "api_base": fake.url,
-        "greeting": "",
-    }
+    config = kf_config(fake)
     channel_id = (await gateway.create_channel("wecom_kf", config))["id"]
     item = kf_text_item("kfmsg-health", "wmE2E_health", "还在吗？")
     item["send_time"] = int(time.time()) - 600
