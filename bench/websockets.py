@@ -3,7 +3,8 @@ memory per connection and its event fan-out latency, beside a bare aiohttp WebSo
 holding the same connections in the same run.
 
     /work/venv/bin/python bench/websockets.py [--visitors 10000] [--agents 1000] [--json]
-                                              [--profile out.folded] [--gateway-log PATH]
+                                              [--redis-pool 2000] [--profile out.folded]
+                                              [--gateway-log PATH]
 
 Visitors speak the widget's protocol on /channels/<id>/webchat/ws (hello -> welcome, history);
 agents hold the console's /api/v1/ws. Client sockets live in worker processes (--per-worker
@@ -20,6 +21,11 @@ Figures, gateway and baseline:
   reply at the same moment -> each reply's arrival on its visitor's socket; baseline: N POSTs
   at once, each pushing one frame to one visitor socket; --reply-trials times.
 Latencies count from the trigger (the moment before the first request is sent).
+
+--redis-pool N (default 2000) runs Redis beside the gateway and gives the gateway a redis-py
+pool of N connections through REDIS_URL: with redis-py's default of 100 (--redis-pool 0) the
+1,000 agents' synchronized presence refreshes and concurrent handshakes overflow it (see
+docs/performance.md).
 """
 
 from __future__ import annotations
@@ -580,7 +586,10 @@ def main() -> int:
     parser.add_argument("--settle", type=float, default=3.0, help="seconds before each RSS reading")
     parser.add_argument("--profile", metavar="PATH", help="py-spy folded stacks of the gateway")
     parser.add_argument(
-        "--redis-pool", type=int, default=0, help="the gateway's Redis pool size (0: default)"
+        "--redis-pool",
+        type=int,
+        default=2000,
+        help="the gateway's Redis pool size; 0: the gateway's own default (100, fails at scale)",
     )
     parser.add_argument("--gateway-log", metavar="PATH", help="keep the gateway's log there")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
