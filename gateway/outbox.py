@@ -1,7 +1,9 @@
 """The outbox: replies wait in a durable Redis stream until their channel's adapter sent them.
 
 At-least-once: an entry is acknowledged only after its delivery state is written. A crashed
-sender's entries are claimed by another after ``claim_idle_ms``. Failed sends are retried with
+sender's entries are claimed by another after ``claim_idle_ms``. Up to ``concurrency`` replies
+are sent at once, so a slow platform does not hold up the other channels; the replies of one
+conversation still go out in order. Failed sends are retried with
 exponential backoff; after the last attempt (or a permanent error) the message is marked failed,
 the agent sees the reason, and can retry.
 """
@@ -43,6 +45,7 @@ class OutboxConfig:
     backoff_max_seconds: float
     claim_idle_ms: int = 60_000
     block_ms: int = 1000
+    concurrency: int = 16
 
 
 def backoff_seconds(attempt: int, base: float, cap: float) -> float:
@@ -70,7 +73,10 @@ class Outbox:
         self._retry_due = load_script(redis, __file__, "retry_due")
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
-        self._in_flight = 0
+        self._sending: set[str] = set()  # entry ids in flight here (a claim may return them)
+        self._slots = asyncio.Semaphore(config.concurrency)
+        # The last send task of each conversation with one in flight: the next waits for it.
+        self._last: dict[str, asyncio.Task[None]] = {}
 
     async def start(self) -> None:
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
@@ -97,29 +103,36 @@ class Outbox:
 
     async def _run(self) -> None:
         last_claim = 0
-        while not self._stopping:
-            try:
-                await self._retry_due(
-                    keys=[self.keys.outbox_retry(), self.keys.outbox()], args=[now_ms(), 100]
-                )
-                if now_ms() - last_claim > self.config.claim_idle_ms / 2:
-                    last_claim = now_ms()
-                    await self._claim_abandoned()
-                entries = await self.redis.xreadgroup(
-                    GROUP,
-                    self.consumer,
-                    {self.keys.outbox(): ">"},
-                    count=10,
-                    block=self.config.block_ms,
-                )
-                for _stream, items in entries or []:
-                    for entry_id, fields in items:
-                        await self._handle(entry_id, fields)
-            except asyncio.CancelledError:
-                raise
-            except Exception:
-                log.exception("outbox round failed; retrying")
-                await asyncio.sleep(1)
+        try:
+            while not self._stopping:
+                try:
+                    await self._retry_due(
+                        keys=[self.keys.outbox_retry(), self.keys.outbox()], args=[now_ms(), 100]
+                    )
+                    if now_ms() - last_claim > self.config.claim_idle_ms / 2:
+                        last_claim = now_ms()
+                        await self._claim_abandoned()
+                    await self._slots.acquire()  # read only when a send could start
+                    self._slots.release()
+                    entries = await self.redis.xreadgroup(
+                        GROUP,
+                        self.consumer,
+                        {self.keys.outbox(): ">"},
+                        count=self.config.concurrency,
+                        block=self.config.block_ms,
+                    )
+                    for _stream, items in entries or []:
+                        for entry_id, fields in items:
+                            await self._start(entry_id, fields)
+                except asyncio.CancelledError:
+                    raise
+                except Exception:
+                    log.exception("outbox round failed; retrying")
+                    await asyncio.sleep(1)
+            await asyncio.gather(*self._last.values(), return_exceptions=True)
+        finally:
+            for task in list(self._last.values()):  # cancelled: the entries stay pending
+                task.cancel()
 
     async def _claim_abandoned(self) -> None:
         result = await self.redis.xautoclaim(
@@ -127,17 +140,45 @@ class Outbox:
         )
         for entry_id, fields in result[1]:
             if fields:
-                await self._handle(entry_id, fields)
+                await self._start(entry_id, fields)
+
+    async def _start(self, entry_id: str, fields: dict[str, str]) -> None:
+        """Sends in the background once a slot is free, after the conversation's previous one."""
+        if entry_id in self._sending:
+            return  # a slow send of ours that a claim handed back
+        self._sending.add(entry_id)
+        try:
+            await self._slots.acquire()
+        except BaseException:
+            self._sending.discard(entry_id)
+            raise
+        conversation_id = fields["conversation_id"]
+        before = self._last.get(conversation_id)
+        task = asyncio.create_task(self._after(before, entry_id, fields), name="outbox-send")
+        self._last[conversation_id] = task
+        task.add_done_callback(lambda done: self._finished(conversation_id, entry_id, done))
+
+    async def _after(
+        self, before: asyncio.Task[None] | None, entry_id: str, fields: dict[str, str]
+    ) -> None:
+        if before is not None:
+            await asyncio.wait({before})
+        try:
+            await self._handle(entry_id, fields)
+        except Exception:  # Redis down mid-way: the entry stays pending and is claimed later
+            log.exception("outbox entry %s not settled; it will be claimed again", entry_id)
+
+    def _finished(self, conversation_id: str, entry_id: str, task: asyncio.Task[None]) -> None:
+        self._slots.release()
+        self._sending.discard(entry_id)
+        if self._last.get(conversation_id) is task:
+            del self._last[conversation_id]
 
     async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         conversation_id, seq = fields["conversation_id"], int(fields["seq"])
-        self._in_flight += 1
-        try:
-            await self._send(conversation_id, seq)
-            await self.redis.xack(self.keys.outbox(), GROUP, entry_id)
-            await self.redis.xdel(self.keys.outbox(), entry_id)
-        finally:
-            self._in_flight -= 1
+        await self._send(conversation_id, seq)
+        await self.redis.xack(self.keys.outbox(), GROUP, entry_id)
+        await self.redis.xdel(self.keys.outbox(), entry_id)
 
     async def _send(self, conversation_id: str, seq: int) -> None:
         convs = self.conversations

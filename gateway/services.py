@@ -116,6 +116,7 @@ class Gateway:
                 backoff_base_seconds=settings.outbox_backoff_base_seconds,
                 backoff_max_seconds=settings.outbox_backoff_max_seconds,
                 claim_idle_ms=int(settings.outbox_claim_idle_seconds * 1000),
+                concurrency=settings.outbox_concurrency,
             ),
             self._after_delivery,
         )

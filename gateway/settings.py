@@ -59,6 +59,7 @@ class Settings(BaseModel):
     outbox_backoff_max_seconds: float = Field(300.0, gt=0)
     # A reply a crashed process was sending is taken over by another after this long.
     outbox_claim_idle_seconds: float = Field(60.0, gt=0)
+    outbox_concurrency: int = Field(16, ge=1, le=1000)
 
     token_ttl_seconds: int = Field(43_200, ge=60)
     login_max_failures: int = Field(5, ge=1)

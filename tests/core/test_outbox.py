@@ -1,6 +1,14 @@
-"""The outbox: retries with backoff, permanent failures shown to the agent, manual retry."""
+"""The outbox: retries with backoff, permanent failures shown to the agent, manual retry,
+concurrent sends that keep each conversation's order."""
 
 from __future__ import annotations
+
+import asyncio
+import secrets
+from collections.abc import Awaitable
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
 
 from gateway.outbox import backoff_seconds
 from tests.conftest import CallbackServer, Harness, wait_for
@@ -139,3 +147,64 @@ async def test_system_messages_do_not_count_as_a_response(
 
 async def _async(value):
     return value
+
+
+async def test_a_slow_platform_holds_up_neither_other_channels_nor_order(gateway: Harness):
+    """One channel's callback hangs: another channel's reply still goes out, and the hanging
+    conversation's second reply waits for its first."""
+    release = asyncio.Event()
+    received: list[tuple[str, str]] = []
+
+    async def callback(request: web.Request) -> web.Response:
+        body = await request.json()
+        received.append((request.match_info["name"], body["text"]))
+        if request.match_info["name"] == "slow":
+            await release.wait()
+        return web.json_response({"id": secrets.token_hex(4)})
+
+    app = web.Application()
+    app.router.add_post("/{name}", callback)
+    app.router.add_route("HEAD", "/{name}", _ok)
+    server = TestServer(app)
+    await server.start_server()
+    conversations = {}
+    for name in ("slow", "fast"):
+        secret = secrets.token_hex(16)
+        config = {"secret": secret, "callback_url": str(server.make_url(f"/{name}")),
+                  "timeout_seconds": 60}  # fmt: skip
+        channel = await gateway.create_channel("api", config, name)
+        _, res = await gateway.post_api_message(
+            channel["id"], secret, {"message_id": "m1", "sender": {"id": "c1"}, "text": "hi"}
+        )
+        conversations[name] = res["conversation_id"]
+
+    async def reply(name: str, text: str) -> int:
+        path = f"/api/v1/conversations/{conversations[name]}/messages"
+        return (await gateway.call("POST", path, json_body={"text": text}, expect=201))["message"][
+            "seq"
+        ]
+
+    async def delivery(name: str, seq: int) -> str:
+        msgs = await gateway.call("GET", f"/api/v1/conversations/{conversations[name]}/messages")
+        return next(m for m in msgs["messages"] if m["seq"] == seq)["delivery"]
+
+    first = await reply("slow", "first")
+    await wait_for(lambda: _async(("slow", "first") in received))
+    second = await reply("slow", "second")
+    other = await reply("fast", "other")
+    await wait_for(lambda: _async_eq(delivery("fast", other), "sent"))
+    assert [text for name, text in received if name == "slow"] == ["first"]
+    assert await delivery("slow", second) == "queued"
+    release.set()
+    await wait_for(lambda: _async_eq(delivery("slow", second), "sent"))
+    assert await delivery("slow", first) == "sent"
+    assert [text for name, text in received if name == "slow"] == ["first", "second"]
+    await server.close()
+
+
+async def _ok(_request: web.Request) -> web.Response:
+    return web.Response()
+
+
+async def _async_eq(value: Awaitable[str], expected: str) -> bool:
+    return await value == expected
