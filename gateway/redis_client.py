@@ -22,7 +22,7 @@ from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import SSLConnection, parse_url
+from redis.asyncio.connection import BlockingConnectionPool, SSLConnection, parse_url
 from redis.asyncio.sentinel import Sentinel
 from redis.exceptions import (
     ClusterError,
@@ -40,9 +40,13 @@ RedisClient: TypeAlias = aioredis.Redis | RedisCluster
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 SENTINEL_SCHEMES = {"redis+sentinel": "redis", "rediss+sentinel": "rediss"}
 
-# A standalone client opens as many connections as there are commands in flight; the cluster
-# client refuses beyond its per-node limit (redis-py default 100), so allow as many as a busy
-# process may need rather than failing requests with "Too many connections".
+# One server: connections per process, and how long a command waits for one when all are busy
+# (then it fails as "Redis unavailable": 503). ``?max_connections=`` in the URL overrides.
+POOL_CONNECTIONS = 500
+POOL_WAIT_SECONDS = 10.0
+
+# The cluster client refuses beyond its per-node limit (redis-py default 100) and cannot wait
+# for a free connection, so allow as many as a busy process may need.
 _CLUSTER_MAX_CONNECTIONS = 1000
 
 
@@ -85,7 +89,19 @@ def connect(url: str, **options: Any) -> RedisClient:
     if scheme in SENTINEL_SCHEMES:
         return _sentinel(SENTINEL_SCHEMES[scheme], url, options)
     try:
-        return aioredis.from_url(url, **{"decode_responses": True, **options})
+        # redis-py's own pool refuses a command at once when its connections are all busy
+        # (100 by default): a burst, like a thousand consoles' presence refreshes, would fail.
+        # This pool waits for a free connection instead, up to POOL_WAIT_SECONDS.
+        pool = BlockingConnectionPool.from_url(
+            url,
+            **{
+                "decode_responses": True,
+                "max_connections": POOL_CONNECTIONS,
+                "timeout": POOL_WAIT_SECONDS,
+                **options,
+            },
+        )
+        return aioredis.Redis.from_pool(pool)
     except ValueError as exc:
         raise RedisURLError(f"{_safe(url)}: {exc}") from None
 

@@ -7,10 +7,12 @@ import asyncio
 import contextlib
 import json
 import logging
+import random
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
+from gateway.api.http import close_on_failure
 from gateway.appkeys import GATEWAY, HUB
 from gateway.auth import Session
 from gateway.conversations import NotFound, Viewer, may_view
@@ -62,6 +64,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 await ws.send_json({"type": "error", "data": {"message": "invalid JSON"}})
                 continue
             await _handle(request, ws, sess, command)
+    except Exception as exc:
+        await close_on_failure(ws, exc)
     finally:
         keepalive.cancel()
         hub.clients.pop(ws, None)
@@ -134,5 +138,6 @@ async def _presence_keepalive(request: web.Request, sess: Session) -> None:
             if status in ("online", "away"):
                 await gw.router_store.set_status(sess.user.id, status)
         except Exception:
-            log.debug("presence keepalive failed", exc_info=True)
-        await asyncio.sleep(every)
+            log.warning("presence keepalive of %s failed", sess.user.id, exc_info=True)
+        # Jittered: consoles that connected together (after a restart) refresh apart.
+        await asyncio.sleep(every * random.uniform(0.75, 1.0))

@@ -13,6 +13,7 @@ import contextlib
 import json
 import logging
 import secrets
+import time
 from collections.abc import Callable
 from typing import Any, ClassVar
 
@@ -40,7 +41,7 @@ from adapters.webchat.protocol import (
     visitor_view,
 )
 from adapters.webchat.ratelimit import RateLimiter
-from gateway.api.http import error
+from gateway.api.http import close_on_failure, error
 from gateway.conversations import Conversations
 from gateway.events import EventBus
 from gateway.models import Channel, ContactIdentity, InboundMessage, OutboundMessage, now_ms
@@ -50,6 +51,7 @@ log = logging.getLogger(__name__)
 
 WS_PATH = "/webchat/ws"
 HELLO_TIMEOUT = 15.0  # seconds a new socket may wait before saying hello
+ONLINE_CACHE_SECONDS = 1.0  # how stale "is an agent online?" may be
 LIVE_TTL_MS = 60_000  # a session counts as connected this long after its last refresh
 PROFILE_TTL = 90 * 24 * 3600  # visitor name / email kept this long after the last visit
 HISTORY_LIMIT = 200  # messages replayed to a freshly loaded widget
@@ -76,6 +78,8 @@ class WebchatAdapter(Adapter):
         self.sockets = VisitorSockets(ctx.redis, ctx.keys.webchat_fanout(ctx.channel_id))
         self.secret = self.config.session_secret
         self._refresher: asyncio.Task[None] | None = None
+        self._online = False
+        self._online_checked_at = float("-inf")
 
     @property
     def config(self) -> WebchatConfig:
@@ -164,6 +168,8 @@ class WebchatAdapter(Adapter):
                 if msg.type != WSMsgType.TEXT:
                     continue
                 await self._on_frame(ws, session_id, ip, msg.data, aftercare)
+        except Exception as exc:  # e.g. Redis down: a close code, not an HTTP 503 on the socket
+            await close_on_failure(ws, exc)
         finally:
             if session_id is not None and self.sockets.detach(session_id, ws):
                 # Shielded: aiohttp cancels the handler when the visitor's connection drops,
@@ -529,15 +535,22 @@ class WebchatAdapter(Adapter):
         return await self.ctx.redis.get(self.ctx.keys.thread(self.ctx.channel_id, session_id))
 
     async def _agents_online(self) -> bool:
-        """Is any agent online (not away)? Looks at the most recent heartbeats only."""
+        """Is any agent online (not away)? Looks at the most recent heartbeats only. Kept for
+        a second: every welcome and every acknowledgement asks, and a crowd of visitors would
+        otherwise read hundreds of agents' status each time."""
+        now = time.monotonic()
+        if now - self._online_checked_at < ONLINE_CACHE_SECONDS:
+            return self._online
         keys = self.ctx.keys
         ids = await self.ctx.redis.zrevrange(keys.agents_presence(), 0, 199)
-        if not ids:
-            return False
-        pipe = self.ctx.redis.pipeline(transaction=False)
-        for agent_id in ids:
-            pipe.hget(keys.agent(agent_id), "status")
-        return any(status == "online" for status in await pipe.execute())
+        online = False
+        if ids:
+            pipe = self.ctx.redis.pipeline(transaction=False)
+            for agent_id in ids:
+                pipe.hget(keys.agent(agent_id), "status")
+            online = any(status == "online" for status in await pipe.execute())
+        self._online, self._online_checked_at = online, time.monotonic()
+        return online
 
 
 def _json(data: object) -> dict[str, Any] | None:

@@ -2,16 +2,21 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, TypeVar
 
-from aiohttp import web
+from aiohttp import WSCloseCode, web
 from pydantic import BaseModel, ValidationError
 
 from gateway.auth import Session
 from gateway.models import Role
+from gateway.redis_client import unavailable
+
+log = logging.getLogger(__name__)
 
 M = TypeVar("M", bound=BaseModel)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
@@ -98,3 +103,16 @@ def requires(*roles: Role) -> Callable[[Handler], Handler]:
 
 ANY_USER = (Role.ADMIN, Role.SUPERVISOR, Role.AGENT)
 STAFF = (Role.ADMIN, Role.SUPERVISOR)
+
+
+async def close_on_failure(ws: web.WebSocketResponse, exc: Exception) -> None:
+    """A WebSocket is past its HTTP answer: a failure closes it with a code its client acts on
+    (1013 "try again later" while storage is down, 1011 otherwise), never an HTTP error."""
+    if unavailable(exc):
+        log.warning("storage unavailable: closing a WebSocket (%s)", exc)
+        code, reason = WSCloseCode.TRY_AGAIN_LATER, b"storage unavailable; reconnect later"
+    else:
+        log.exception("WebSocket handler failed")
+        code, reason = WSCloseCode.INTERNAL_ERROR, b"internal error"
+    with contextlib.suppress(Exception):
+        await ws.close(code=code, message=reason)

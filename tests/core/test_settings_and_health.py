@@ -6,6 +6,7 @@ import subprocess
 import sys
 
 import pytest
+from aiohttp import WSCloseCode, WSMsgType
 
 from gateway.settings import SettingsError, load_settings
 from tests.conftest import Harness, embedded_only
@@ -98,6 +99,29 @@ async def test_redis_down_means_503_not_loss(make_gateway, tmp_path):
         )
         assert status == 503
         assert (await harness.client.get("/readyz")).status == 503
+    finally:
+        await harness.client.close()
+        own.stop()
+
+
+async def test_redis_down_closes_an_open_websocket_with_try_again_later(tmp_path):
+    """A WebSocket is past its HTTP answer: storage failing mid-session closes it with 1013
+    (the console reconnects later), not an HTTP 503 written onto the socket."""
+    from gateway.redis_server import EmbeddedRedis
+    from tests.conftest import _start
+
+    own = EmbeddedRedis(tmp_path / "own-redis")
+    own.start()
+    harness = await _start(own.url, "wsdown", tmp_path, {})
+    try:
+        ws = await harness.client.ws_connect(f"/api/v1/ws?token={harness.admin_token}")
+        assert (await ws.receive_json())["type"] == "hello"
+        own.kill()
+        await ws.send_json({"type": "sync", "conversations": {"cv_any": 0}})
+        closing = await ws.receive(timeout=30)
+        assert closing.type == WSMsgType.CLOSE, closing
+        assert closing.data == WSCloseCode.TRY_AGAIN_LATER
+        await ws.close()
     finally:
         await harness.client.close()
         own.stop()
