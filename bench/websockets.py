@@ -3,7 +3,7 @@ memory per connection and its event fan-out latency, beside a bare aiohttp WebSo
 holding the same connections in the same run.
 
     /work/venv/bin/python bench/websockets.py [--visitors 10000] [--agents 1000] [--json]
-                                              [--redis-pool 2000] [--profile out.folded]
+                                              [--redis-pool N] [--profile out.folded]
                                               [--gateway-log PATH]
 
 Visitors speak the widget's protocol on /channels/<id>/webchat/ws (hello -> welcome, history);
@@ -22,10 +22,10 @@ Figures, gateway and baseline:
   at once, each pushing one frame to one visitor socket; --reply-trials times.
 Latencies count from the trigger (the moment before the first request is sent).
 
---redis-pool N (default 2000) runs Redis beside the gateway and gives the gateway a redis-py
-pool of N connections through REDIS_URL: with redis-py's default of 100 (--redis-pool 0) the
-1,000 agents' synchronized presence refreshes and concurrent handshakes overflow it (see
-docs/performance.md).
+--redis-pool N runs Redis beside the gateway and gives the gateway a redis-py pool of N
+connections through REDIS_URL; by default (0) the gateway uses its own pool (500 connections
+that wait when busy; before that fix, redis-py's default of 100 that failed at once overflowed
+with 1,000 agents: see docs/performance.md).
 """
 
 from __future__ import annotations
@@ -588,8 +588,8 @@ def main() -> int:
     parser.add_argument(
         "--redis-pool",
         type=int,
-        default=2000,
-        help="the gateway's Redis pool size; 0: the gateway's own default (100, fails at scale)",
+        default=0,
+        help="the gateway's Redis pool size; 0 (default): the gateway's own pool",
     )
     parser.add_argument("--gateway-log", metavar="PATH", help="keep the gateway's log there")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
