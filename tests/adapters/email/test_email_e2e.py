@@ -215,12 +215,20 @@ async def test_smtp_failures_reach_the_agent(
     failed = await delivery(gateway, gone["id"], r1["message"]["seq"], "failed")
     assert "550" in failed["delivery_error"] and failed["attempts"] == 1  # permanent: no retry
 
+    last: dict[str, object] = {}
+
     async def retried() -> bool:
         found = await gateway.call("GET", path.format(busy["id"]))
         [m] = [m for m in found["messages"] if m["seq"] == r2["message"]["seq"]]
+        last.update(m)
         return m.get("attempts", 0) >= 2 and "451" in (m.get("delivery_error") or "")
 
-    await wait_for(retried, timeout=90)  # transient: the outbox retries
+    try:
+        await wait_for(retried, timeout=90)  # transient: the outbox retries
+    except AssertionError:  # say what was seen: this once failed on a loaded CI machine
+        state = {k: last.get(k) for k in ("delivery", "attempts", "delivery_error")}
+        logins = smtp_server.recorder.logins
+        raise AssertionError(f"not retried: {state}, SMTP logins {logins}") from None
     del smtp_server.recorder.refuse["busy@"]
     await delivery(gateway, busy["id"], r2["message"]["seq"], "sent")
 
