@@ -238,6 +238,26 @@ async def gateway(make_gateway: MakeGateway) -> Harness:
 
 
 @dataclass
+class OwnRedisGateway:
+    """A gateway app on an embedded Redis of its own, which the test may kill."""
+
+    harness: Harness
+    redis: EmbeddedRedis
+
+
+@pytest.fixture
+async def own_redis_gateway(tmp_path: Path) -> AsyncIterator[OwnRedisGateway]:
+    server = EmbeddedRedis(tmp_path / "own-redis")
+    server.start()
+    harness = await _start(server.url, "own", tmp_path, {})
+    try:
+        yield OwnRedisGateway(harness, server)
+    finally:
+        await harness.client.close()
+        server.stop()
+
+
+@dataclass
 class CallbackServer:
     """A local HTTP server standing in for an API channel's callback endpoint."""
 

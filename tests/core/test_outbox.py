@@ -185,8 +185,7 @@ async def test_a_slow_platform_holds_up_neither_other_channels_nor_order(gateway
         ]
 
     async def delivery(name: str, seq: int) -> str:
-        msgs = await gateway.call("GET", f"/api/v1/conversations/{conversations[name]}/messages")
-        return next(m for m in msgs["messages"] if m["seq"] == seq)["delivery"]
+        return (await _message(gateway, conversations[name], seq, gateway.admin_token))["delivery"]
 
     first = await reply("slow", "first")
     await wait_for(lambda: _async(("slow", "first") in received))

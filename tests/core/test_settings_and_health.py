@@ -9,7 +9,7 @@ import pytest
 from aiohttp import WSCloseCode, WSMsgType
 
 from gateway.settings import SettingsError, load_settings
-from tests.conftest import Harness, embedded_only
+from tests.conftest import Harness, OwnRedisGateway, embedded_only
 
 
 def test_environment_overrides_file_and_flags_override_environment():
@@ -82,49 +82,32 @@ async def test_draining_gateway_refuses_webhooks_with_503(gateway: Harness):
     gateway.client.server.app[DRAINING]["on"] = False
 
 
-async def test_redis_down_means_503_not_loss(make_gateway, tmp_path):
+async def test_redis_down_means_503_not_loss(own_redis_gateway: OwnRedisGateway):
     """Backpressure: with its Redis gone, a webhook is refused (the platform retries)."""
-    from gateway.redis_server import EmbeddedRedis
-
-    own = EmbeddedRedis(tmp_path / "own-redis")
-    own.start()
-    from tests.conftest import _start
-
-    harness = await _start(own.url, "down", tmp_path, {})
-    try:
-        channel_id, secret = await harness.api_channel()
-        own.kill()
-        status, _ = await harness.post_api_message(
-            channel_id, secret, {"message_id": "m1", "sender": {"id": "c"}, "text": "hi"}
-        )
-        assert status == 503
-        assert (await harness.client.get("/readyz")).status == 503
-    finally:
-        await harness.client.close()
-        own.stop()
+    harness = own_redis_gateway.harness
+    channel_id, secret = await harness.api_channel()
+    own_redis_gateway.redis.kill()
+    status, _ = await harness.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c"}, "text": "hi"}
+    )
+    assert status == 503
+    assert (await harness.client.get("/readyz")).status == 503
 
 
-async def test_redis_down_closes_an_open_websocket_with_try_again_later(tmp_path):
+async def test_redis_down_closes_an_open_websocket_with_try_again_later(
+    own_redis_gateway: OwnRedisGateway,
+):
     """A WebSocket is past its HTTP answer: storage failing mid-session closes it with 1013
     (the console reconnects later), not an HTTP 503 written onto the socket."""
-    from gateway.redis_server import EmbeddedRedis
-    from tests.conftest import _start
-
-    own = EmbeddedRedis(tmp_path / "own-redis")
-    own.start()
-    harness = await _start(own.url, "wsdown", tmp_path, {})
-    try:
-        ws = await harness.client.ws_connect(f"/api/v1/ws?token={harness.admin_token}")
-        assert (await ws.receive_json())["type"] == "hello"
-        own.kill()
-        await ws.send_json({"type": "sync", "conversations": {"cv_any": 0}})
-        closing = await ws.receive(timeout=30)
-        assert closing.type == WSMsgType.CLOSE, closing
-        assert closing.data == WSCloseCode.TRY_AGAIN_LATER
-        await ws.close()
-    finally:
-        await harness.client.close()
-        own.stop()
+    harness = own_redis_gateway.harness
+    ws = await harness.client.ws_connect(f"/api/v1/ws?token={harness.admin_token}")
+    assert (await ws.receive_json())["type"] == "hello"
+    own_redis_gateway.redis.kill()
+    await ws.send_json({"type": "sync", "conversations": {"cv_any": 0}})
+    closing = await ws.receive(timeout=30)
+    assert closing.type == WSMsgType.CLOSE, closing
+    assert closing.data == WSCloseCode.TRY_AGAIN_LATER
+    await ws.close()
 
 
 @embedded_only

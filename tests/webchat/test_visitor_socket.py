@@ -7,7 +7,7 @@ import aiohttp
 import pytest
 
 from adapters.webchat.adapter import FRAMES_PER_MINUTE
-from tests.conftest import Harness, wait_for
+from tests.conftest import Harness, OwnRedisGateway, wait_for
 from tests.webchat.visitor import ORIGIN, Visitor, agent_socket, next_event, webchat_channel
 
 
@@ -368,22 +368,15 @@ async def test_typing_read_and_profile_frames_have_their_own_budget(gateway: Har
     assert [m["text"] for m in await _messages(gateway, ack["conversation_id"])] == ["still here"]
 
 
-async def test_storage_down_closes_the_visitor_socket_with_try_again_later(tmp_path):
+async def test_storage_down_closes_the_visitor_socket_with_try_again_later(
+    own_redis_gateway: OwnRedisGateway,
+):
     """Redis gone mid-chat: the widget's socket closes with 1013 (it reconnects later); the
     message it sent was refused, never acknowledged."""
-    from gateway.redis_server import EmbeddedRedis
-    from tests.conftest import _start
-
-    own = EmbeddedRedis(tmp_path / "own-redis")
-    own.start()
-    harness = await _start(own.url, "chatdown", tmp_path, {})
-    try:
-        visitor = Visitor(harness, await webchat_channel(harness))
-        await visitor.connect()
-        own.kill()
-        await visitor.send_frame({"type": "message", "client_id": "c1", "text": "anyone?"})
-        assert await visitor.closed_with(timeout=30) == aiohttp.WSCloseCode.TRY_AGAIN_LATER
-        assert not [f for f in visitor.frames if f.get("type") == "ack"]
-    finally:
-        await harness.client.close()
-        own.stop()
+    harness = own_redis_gateway.harness
+    visitor = Visitor(harness, await webchat_channel(harness))
+    await visitor.connect()
+    own_redis_gateway.redis.kill()
+    await visitor.send_frame({"type": "message", "client_id": "c1", "text": "anyone?"})
+    assert await visitor.closed_with(timeout=30) == aiohttp.WSCloseCode.TRY_AGAIN_LATER
+    assert not [f for f in visitor.frames if f.get("type") == "ack"]
