@@ -115,8 +115,13 @@ async def test_uid_advances_only_after_delivery(
     rec.fail_deliver = False
     await wait_for(lambda: _is(len(rec.delivered) == 1), timeout=60)
     assert rec.delivered[0].external_id == "<held@x>"
-    # The UID did not move while delivery failed; it moved once it succeeded.
-    assert int(uid_while_down) < int(await redis.hget(state_key, "last_uid"))
+    # The UID did not move while delivery failed; it moves once delivery succeeded (the poller
+    # saves it right after the handler returns, so wait for that write).
+
+    async def uid_moved() -> bool:
+        return int(await redis.hget(state_key, "last_uid")) > int(uid_while_down)
+
+    await wait_for(uid_moved, timeout=30)
 
 
 async def test_a_rescan_after_a_crash_delivers_nothing_twice(
