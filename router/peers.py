@@ -19,7 +19,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from router.policy import AgentView, ConversationView, is_eligible
+from router.policy import AgentView, ConversationView, Credits, is_eligible
 
 
 class _Backfills:
@@ -28,8 +28,10 @@ class _Backfills:
     def reserve(self, agents: Sequence[AgentView], conv: ConversationView) -> set[str]:
         return set()
 
-    def order(self, head: Sequence[tuple[ConversationView, float]]) -> list[ConversationView]:
-        return [view for view, _ in head]
+    def order(
+        self, head: Sequence[tuple[ConversationView, float]], credits: Credits
+    ) -> list[ConversationView]:
+        return [view for view, _ in head]  # queue order as scored; no parity credit
 
 
 # Queue scores are ms timestamps; a priority step must outweigh any age difference.

@@ -16,6 +16,9 @@ from router.sla import SlaPolicy
 
 EPSILON = 1e-4
 
+# ms a (class, channel) counts as due earlier to even out channels' waits (router/parity.py)
+Credits = Mapping[tuple[str, str], int]
+
 
 @dataclass(frozen=True)
 class AgentView:
@@ -51,6 +54,7 @@ class ConversationView:
     priority_rank: int = 99
     channel_type: str = ""
     due: int = 0  # the deadline it is queued by (ms)
+    responded: bool = False  # had its first response (queued again for a next response)
     waiting_since: int = 0  # since when it waits for an agent (ms)
     created_at: int = 0
 
@@ -180,8 +184,11 @@ class RoutingPolicy(Protocol):
         """Agents kept, for the rest of a round, for a conversation that found nobody."""
         ...
 
-    def order(self, head: Sequence[tuple[ConversationView, float]]) -> list[ConversationView]:
-        """The order a round serves the queue head in (conversation, queue score)."""
+    def order(
+        self, head: Sequence[tuple[ConversationView, float]], credits: Credits
+    ) -> list[ConversationView]:
+        """The order a round serves the queue head in (conversation, queue score), given each
+        (class, channel)'s parity credit in ms (router/parity.py; peers ignore it)."""
         ...
 
 
@@ -219,9 +226,13 @@ class DeadlinePolicy:
         """No overtaking: the earlier deadline keeps the agents it is waiting for."""
         return short_of_room(agents, conv)
 
-    def order(self, head: Sequence[tuple[ConversationView, float]]) -> list[ConversationView]:
-        """Earliest deadline first, but a lighter conversation counts as due
-        ``light_lookahead_ms`` later than it is when compared with a heavier one.
+    def order(
+        self, head: Sequence[tuple[ConversationView, float]], credits: Credits
+    ) -> list[ConversationView]:
+        """Earliest deadline first, where a conversation counts as due earlier by its channel's
+        parity credit (a channel that waited longer lately goes first among equals), and a
+        lighter conversation counts as due ``light_lookahead_ms`` later than it is when
+        compared with a heavier one.
 
         A light conversation (a mention, an email) fits any half unit of room, a chat needs a
         whole one, so at equal deadlines the light one finds room sooner and its channel waits
@@ -231,9 +242,26 @@ class DeadlinePolicy:
 
         def key(item: tuple[ConversationView, float]) -> float:
             view, score = item
-            return score + (self.light_lookahead_ms if view.weight + EPSILON < self.unit else 0)
+            light = view.weight + EPSILON < self.unit
+            return score + (self.light_lookahead_ms if light else 0)
 
-        return [view for view, _ in sorted(head, key=key)]
+        ranked = sorted(head, key=key)
+        if not credits:
+            return [view for view, _ in ranked]
+        # The credit reorders conversations of one class among the places that class holds:
+        # it never lets a normal conversation overtake an urgent one.
+        slots: dict[str, list[int]] = {}
+        for place, (view, _) in enumerate(ranked):
+            slots.setdefault(view.priority, []).append(place)
+        ordered: list[ConversationView] = [view for view, _ in ranked]
+        for priority, places in slots.items():
+            members = sorted(
+                (ranked[p] for p in places),
+                key=lambda item: key(item) - credits.get((priority, item[0].channel_type), 0),
+            )
+            for place, (view, _) in zip(places, members, strict=True):
+                ordered[place] = view
+        return ordered
 
 
 # --- snapshots from Redis hash fields -------------------------------------------------------
@@ -285,6 +313,7 @@ def conversation_view(
         priority_rank=int(_num(row.get("priority_rank"), 99)),
         channel_type=str(row.get("channel_type") or ""),
         due=int(due),
+        responded=first_done,
         waiting_since=int(_num(row.get("waiting_since"))),
         created_at=int(_num(row.get("created_at"))),
     )

@@ -112,6 +112,12 @@ class SlaPolicy:
     # peak day it evened the channels on a moderate day and overshot on a busier one
     # (docs/routing.md, section 7).
     light_lookahead_seconds: int = 0
+    # Channel parity (router/parity.py): a channel whose 90th-percentile queue wait over the
+    # last ``parity_window_minutes`` is behind the best channel of the same class and target
+    # counts as due earlier by ``parity_gain`` x the gap, at most ``parity_max_credit_seconds``.
+    parity_window_minutes: int = 1440
+    parity_gain: float = 2.0
+    parity_max_credit_seconds: int = 60
 
     def rank(self, class_name: str) -> int:
         policy = self.classes.get(class_name)
@@ -261,13 +267,21 @@ def parse_sla(data: Mapping[str, Any]) -> SlaPolicy:
     sticky = routing.get("sticky_wait_seconds", 30)
     advisor = routing.get("advisor_wait_seconds", 30)
     lookahead = routing.get("light_lookahead_seconds", 0)
+    window = routing.get("parity_window_minutes", 1440)
+    max_credit = routing.get("parity_max_credit_seconds", 60)
     for name, value in (
         ("sticky_wait_seconds", sticky),
         ("advisor_wait_seconds", advisor),
         ("light_lookahead_seconds", lookahead),
+        ("parity_max_credit_seconds", max_credit),
     ):
         if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= 86400:
             raise SlaConfigError(f"routing.{name}: whole seconds between 0 and 86400")
+    if isinstance(window, bool) or not isinstance(window, int) or not 0 <= window <= 10080:
+        raise SlaConfigError("routing.parity_window_minutes: whole minutes between 0 and 10080")
+    gain = routing.get("parity_gain", 2.0)
+    if isinstance(gain, bool) or not isinstance(gain, int | float) or not 0 <= gain <= 10:
+        raise SlaConfigError("routing.parity_gain: a number between 0 and 10")
     return SlaPolicy(
         classes=classes,
         weights=weights,
@@ -277,6 +291,9 @@ def parse_sla(data: Mapping[str, Any]) -> SlaPolicy:
         sticky_wait_seconds=sticky,
         advisor_wait_seconds=advisor,
         light_lookahead_seconds=lookahead,
+        parity_window_minutes=window,
+        parity_gain=float(gain),
+        parity_max_credit_seconds=max_credit,
     )
 
 
@@ -308,6 +325,9 @@ def sla_to_doc(policy: SlaPolicy) -> dict[str, Any]:
             "sticky_wait_seconds": policy.sticky_wait_seconds,
             "advisor_wait_seconds": policy.advisor_wait_seconds,
             "light_lookahead_seconds": policy.light_lookahead_seconds,
+            "parity_window_minutes": policy.parity_window_minutes,
+            "parity_gain": policy.parity_gain,
+            "parity_max_credit_seconds": policy.parity_max_credit_seconds,
         },
     }
 

@@ -20,6 +20,7 @@ from gateway.conversations import Conversations
 from gateway.models import Direction
 from gateway.tasks import cancel_and_wait
 from router.escalation import plan
+from router.parity import ChannelWaits
 from router.policy import (
     AgentView,
     DeadlinePolicy,
@@ -72,6 +73,7 @@ class RouterWorker:
         self._policy = policy  # None: ours, with the knobs of the SLA policy in force
         self._conversations = Conversations(store.redis, store.keys)
         self.log_event = log_event or self.append_event
+        self.parity = ChannelWaits(window_ms=0)  # set from the SLA policy each round
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -282,7 +284,8 @@ class RouterWorker:
                 (conversation_view(c, row, sla), score)
                 for (c, score), row in zip(head, rows, strict=True)
                 if row
-            ]
+            ],
+            self._parity_credits(now, sla),
         )
         in_window = {a.id for a in pages[0]}
         wanted = {t for v in views for t in (v.preferred_agent, v.advisor) if t}
@@ -315,11 +318,27 @@ class RouterWorker:
                 _forget(pages, sticky, agent.id)  # full or gone: the next round sees it afresh
                 continue
             offers += 1
+            if not conv.responded and not conv.excluded:  # a first offer
+                since = conv.waiting_since or conv.created_at or now
+                self.parity.record(conv.priority, conv.channel_type, now, now - since)
             _update(pages, sticky, with_offer(agent, conv.weight))
             await self.notify("conversation.offered",
                               {"conversation_id": conv.id, "expires_at": expires},
                               [agent.id], STAFF)  # fmt: skip
         return offers
+
+
+    def _parity_credits(self, now: int, sla: SlaPolicy) -> dict[tuple[str, str], int]:
+        """Each (class, channel)'s credit under the parity settings in force."""
+        parity = self.parity
+        parity.window_ms = sla.parity_window_minutes * 60_000
+        parity.gain = sla.parity_gain
+        parity.max_credit_ms = sla.parity_max_credit_seconds * 1000
+
+        def group(priority: str, channel_type: str) -> tuple[str, int]:
+            return priority, sla.policy(priority).first_response_seconds(channel_type)
+
+        return parity.credits(now, group)
 
 
 def _update(pages: list[list[AgentView]], sticky: dict[str, AgentView], agent: AgentView) -> None:

@@ -206,7 +206,7 @@ def test_order_lets_a_chat_ahead_of_a_mention_due_a_little_earlier():
     email = replace(email, weight=0.5)
 
     def order(policy, *items):
-        return [v.id for v in policy.order(list(items))]
+        return [v.id for v in policy.order(list(items), {})]
 
     # Due 10 s later, the chat still goes first: the mention would fit room the chat cannot.
     assert order(ours, (mention, T), (chat, T + 10_000)) == ["chat", "mention"]

@@ -141,6 +141,43 @@ async def test_with_a_look_ahead_a_chat_goes_before_a_mention_due_a_little_earli
     assert router.offered()[mention] == "a" and later not in router.offered()
 
 
+async def _serve(router: Router, channel: str, count: int, waited_s: float) -> None:
+    """``count`` conversations on ``channel`` offered after ``waited_s`` in the queue, then
+    answered and resolved (agent "a", offline while they wait)."""
+    await router.store.set_status("a", "offline")
+    ids = [await router.message("hi", channel=channel) for _ in range(count)]
+    router.clock.advance(waited_s)
+    await router.store.set_status("a", "online")
+    await router.worker.sweep()
+    for cid in ids:
+        assert router.offered()[cid] == "a" and await router.store.accept(cid, "a") == "ok"
+        assert await router.store.resolve(cid) == "ok"
+
+
+async def test_a_channel_that_waited_longer_lately_goes_first_among_equals(router: Router):
+    await router.agent("a", capacity=25)
+    await _serve(router, "api", 20, waited_s=50)  # the API's customers waited 50 s
+    await _serve(router, "webchat", 20, waited_s=0)  # web chat's none
+    await router.agent("a", capacity=1)  # room for one more now
+    chat = await router.message("hi", channel="webchat")
+    router.clock.advance(10)
+    api = await router.message("hi", channel="api")  # due 10 s after the chat
+    await router.worker.sweep()
+    # The API's credit (2 x its p90 gap of 50 s, capped at 60) puts it ahead of the chat.
+    assert api in router.offered() and chat not in router.offered()
+
+    # With the parity gain at 0 (an admin's choice), plain deadline order again.
+    doc = sla_to_doc(await router.policies.sla())
+    assert doc["routing"]["parity_gain"] == 2.0
+    doc["routing"]["parity_gain"] = 0
+    await router.policies.put_sla(doc)
+    assert await router.store.accept(api, "a") == "ok"
+    assert await router.store.resolve(api) == "ok"
+    later = await router.message("hi", channel="api")
+    await router.worker.sweep()
+    assert router.offered()[chat] == "a" and later not in router.offered()
+
+
 async def test_sticky_to_the_previous_agent_then_fallback_after_the_wait(router: Router):
     await router.agent("a-prev", capacity=1)
     await router.agent("b-other", capacity=3)
