@@ -327,7 +327,6 @@ class RouterWorker:
                               [agent.id], STAFF)  # fmt: skip
         return offers
 
-
     def _parity_credits(self, now: int, sla: SlaPolicy) -> dict[tuple[str, str], int]:
         """Each (class, channel)'s credit under the parity settings in force."""
         parity = self.parity
