@@ -58,9 +58,11 @@ class ChannelWaits:
 
     def record(self, priority: str, channel_type: str, now: int, wait_ms: int) -> None:
         """A conversation's first offer, after ``wait_ms`` in the queue."""
-        if self.window_ms <= 0:
+        if self.window_ms <= 0 or self.gain <= 0:
             return
-        self._waits.setdefault((priority, channel_type), _Waits()).add(now, max(0, wait_ms))
+        waits = self._waits.setdefault((priority, channel_type), _Waits())
+        waits.drop_before(now - self.window_ms)  # memory stays bounded by the window
+        waits.add(now, max(0, wait_ms))
 
     def credits(
         self, now: int, group_of: Callable[[str, str], Group]

@@ -83,6 +83,11 @@ def test_old_waits_leave_the_window():
     assert tracker.credits(T + 9 * MIN, group) == {("normal", "api"): 60_000}
     # Ten minutes on, the slow API waits are gone: even again.
     assert tracker.credits(T + 11 * MIN, group) == {}
+    # Recording drops what left the window too, so memory stays bounded without reads.
+    fill(tracker, "x", 0, at=T + 30 * MIN)
+    assert len(tracker._waits[("normal", "api")].sorted_ms) == 10
+    tracker.record("normal", "api", T + 30 * MIN, 0)
+    assert len(tracker._waits[("normal", "api")].sorted_ms) == 1
 
 
 def test_off_records_nothing():
