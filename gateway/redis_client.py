@@ -161,6 +161,16 @@ class GatewayCluster(RedisCluster):
     replica) is loaded with SCRIPT LOAD, which redis-py sends to every master and fails when
     any one is down: then one lost master would stop the scripts of every deployment."""
 
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        # redis-py picks a command's routing before it learns the slot map: on a fresh client,
+        # concurrent first commands go out without their slot, and the map refresh that follows
+        # can cut off one that already ran, which is then retried (a SET NX answering None to
+        # the process that set the key). Learning the map first (once, under redis-py's lock)
+        # routes every command by its slot.
+        if self._initialize:
+            await self.initialize()
+        return await super().execute_command(*args, **kwargs)
+
     async def script_load(self, script: str) -> str:  # type: ignore[override]
         await self.initialize()
         results = await asyncio.gather(
