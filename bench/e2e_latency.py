@@ -1,7 +1,7 @@
 """Benchmark: end-to-end latency from an inbound API-channel POST to the offer on an agent's
 WebSocket, at a fixed rate, against a bare aiohttp baseline measured the same way in the same run.
 
-    /work/venv/bin/python bench/e2e_latency.py [--seconds 60] [--rate 20] [--rounds 1] [--json]
+    .venv/bin/python bench/e2e_latency.py [--seconds 60] [--rate 20] [--rounds 1] [--json]
                                                [--profile out.folded]
 
 One `gateway serve` process (embedded Redis, AOF everysec, its own temp dir) with an admin, an

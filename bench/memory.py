@@ -1,7 +1,7 @@
 """Benchmark: Redis memory per waiting conversation and per stored message, through the real
 inbox (Gateway.inbox.ingest of API-channel messages) on an embedded Redis; INFO memory deltas.
 
-    /work/venv/bin/python bench/memory.py [--conversations 5000] [--messages 20000]
+    .venv/bin/python bench/memory.py [--conversations 5000] [--messages 20000]
 
 Phase 1 files one message from each of N new customers (N new waiting conversations: contact,
 identity, thread, conversation hash, message log, dedupe key, queue / SLA / index entries).

@@ -2,7 +2,7 @@
 100,000 waiting conversations, on the production router code (RouterStore + RouterWorker
 .assign_round) against an embedded Redis. Also counts the Redis commands per claim (MONITOR).
 
-    /work/venv/bin/python bench/routing.py [--waiting 100000] [--assignments 2000]
+    .venv/bin/python bench/routing.py [--waiting 100000] [--assignments 2000]
                                            [--agents 100,1000,10000]
 
 Target: the 10,000-agent rate at least 70% of the 100-agent rate, and a bounded number of Redis

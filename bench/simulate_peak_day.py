@@ -2,7 +2,7 @@
 router code (gateway simulate). Prints the comparison, checks the targets, writes JSON and a
 PNG chart. Not a test: the numbers depend on the scenario and the seed.
 
-    /work/venv/bin/python bench/simulate_peak_day.py [--seeds 3] [--scale 1.0] [--out DIR]
+    .venv/bin/python bench/simulate_peak_day.py [--seeds 3] [--scale 1.0] [--out DIR]
 
 --seeds N   run N days (seed, seed+1, ...) and report each, to see how robust the ranking is
 --scale F   multiply every arrival rate (1.1 = a day 10% busier than staffed for)

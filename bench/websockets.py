@@ -2,7 +2,7 @@
 memory per connection and its event fan-out latency, beside a bare aiohttp WebSocket server
 holding the same connections in the same run.
 
-    /work/venv/bin/python bench/websockets.py [--visitors 10000] [--agents 1000] [--json]
+    .venv/bin/python bench/websockets.py [--visitors 10000] [--agents 1000] [--json]
                                               [--redis-pool N] [--profile out.folded]
                                               [--gateway-log PATH]
 
