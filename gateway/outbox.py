@@ -6,12 +6,16 @@ are sent at once, so a slow platform does not hold up the other channels; the re
 conversation still go out in order. Failed sends are retried with
 exponential backoff; after the last attempt (or a permanent error) the message is marked failed,
 the agent sees the reason, and can retry.
+
+Order holds across retries and processes too: a reply whose conversation has an earlier reply
+still unsettled (waiting for its retry, or being sent by another process) waits behind it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
@@ -24,7 +28,7 @@ from redis.exceptions import ResponseError
 from adapters.base import Adapter, SendError
 from gateway.conversations import Conversations, NotFound
 from gateway.keys import Keys
-from gateway.models import Attachment, OutboundMessage, now_ms
+from gateway.models import Attachment, DeliveryState, OutboundMessage, now_ms
 from gateway.scripts import load_script
 from gateway.tasks import cancel_and_wait
 
@@ -46,6 +50,11 @@ class OutboxConfig:
     claim_idle_ms: int = 60_000
     block_ms: int = 1000
     concurrency: int = 16
+
+
+# A reply behind an earlier unsettled one that has no retry time (another process is sending
+# it, or will claim it): look again this much later.
+HOLD_MS = 1000
 
 
 def backoff_seconds(attempt: int, base: float, cap: float) -> float:
@@ -71,6 +80,7 @@ class Outbox:
         self.on_delivery = on_delivery
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self._retry_due = load_script(redis, __file__, "retry_due")
+        self._retry_failed = load_script(redis, __file__, "retry_failed")
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._sending: set[str] = set()  # entry ids in flight here (a claim may return them)
@@ -94,12 +104,11 @@ class Outbox:
 
     async def retry(self, conversation_id: str, seq: int) -> bool:
         """Send a failed message again (an agent's retry)."""
-        state = await self.conversations.delivery(conversation_id, seq)
-        if not state or state.get("state") != "failed":
-            return False
-        await self.conversations.set_delivery(conversation_id, seq, "queued", attempts=0)
-        await self.redis.xadd(self.keys.outbox(), {"conversation_id": conversation_id, "seq": seq})
-        return True
+        queued = await self._retry_failed(
+            keys=[self.keys.deliveries(conversation_id), self.keys.outbox()],
+            args=[conversation_id, seq],
+        )
+        return bool(queued)
 
     async def _run(self) -> None:
         last_claim = 0
@@ -185,6 +194,8 @@ class Outbox:
         state = await convs.delivery(conversation_id, seq) or {}
         if state.get("state") in ("sent", "failed"):
             return  # a duplicate entry (redelivery after a crash): already settled
+        if await self._held_behind_earlier(conversation_id, seq):
+            return
         attempts = int(state.get("attempts", 0)) + 1
         try:
             outbound = await self._outbound(conversation_id, seq)
@@ -215,6 +226,26 @@ class Outbox:
             platform_id=str(platform_id) if platform_id else None,
         )
         await self.on_delivery(conversation_id, seq)
+
+    async def _held_behind_earlier(self, conversation_id: str, seq: int) -> bool:
+        """True when an earlier reply of the conversation is not settled yet: sending this one
+        now would reach the customer first. It is then scheduled just after that one's retry
+        (one millisecond per place behind it, so held replies keep their order)."""
+        states = await self.redis.hgetall(self.keys.deliveries(conversation_id))
+        earlier = sorted(
+            int(other)
+            for other, raw in states.items()
+            if int(other) < seq and json.loads(raw).get("state") == DeliveryState.QUEUED
+        )
+        if not earlier:
+            return False
+        blocker = earlier[0]
+        retry_key = self.keys.outbox_retry()
+        blocker_due = await self.redis.zscore(retry_key, f"{conversation_id}:{blocker}")
+        not_before = now_ms() + HOLD_MS
+        due = max(not_before, int(blocker_due or 0)) + (seq - blocker)
+        await self.redis.zadd(retry_key, {f"{conversation_id}:{seq}": due})
+        return True
 
     async def _outbound(self, conversation_id: str, seq: int) -> OutboundMessage:
         conv = await self.conversations.get(conversation_id)

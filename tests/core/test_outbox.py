@@ -4,6 +4,7 @@ concurrent sends that keep each conversation's order."""
 from __future__ import annotations
 
 import asyncio
+import json
 import secrets
 from collections.abc import Awaitable
 
@@ -207,3 +208,73 @@ async def _ok(_request: web.Request) -> web.Response:
 
 async def _async_eq(value: Awaitable[str], expected: str) -> bool:
     return await value == expected
+
+
+async def test_a_reply_waiting_for_its_retry_is_not_overtaken(
+    make_gateway, callback_server: CallbackServer
+):
+    """The first reply fails once and waits for its retry: the replies written meanwhile wait
+    behind it, so the customer reads them in the order the agent wrote them."""
+    gateway = await make_gateway(outbox_backoff_base_seconds=1.5)
+    callback_server.status.append(503)
+    conv, token = await _assigned_conversation(gateway, callback_server.url)
+
+    async def reply(text: str) -> int:
+        path = f"/api/v1/conversations/{conv}/messages"
+        body = await gateway.call("POST", path, token, {"text": text}, expect=201)
+        return body["message"]["seq"]
+
+    async def state(seq: int) -> tuple[str, int]:
+        message = await _message(gateway, conv, seq, token)
+        return message["delivery"], message["attempts"]
+
+    first = await reply("first")
+    await wait_for(lambda: _async_eq(state(first), ("queued", 1)))
+    second = await reply("second")
+    third = await reply("third")
+    await wait_for(lambda: _async_eq(state(third), ("sent", 1)))
+    assert await state(first) == ("sent", 2)
+    assert await state(second) == ("sent", 1)
+    texts = [json.loads(body)["text"] for _headers, body in callback_server.received]
+    assert texts == ["first", "first", "second", "third"]
+
+
+async def test_two_processes_send_one_conversation_in_order(make_gateway):
+    """Two gateway processes share the outbox: a conversation's replies still reach the
+    platform one at a time and in order, whichever process reads each."""
+    in_flight: dict[str, int] = {}
+    overlaps = 0
+    received: list[str] = []
+
+    async def callback(request: web.Request) -> web.Response:
+        nonlocal overlaps
+        body = await request.json()
+        conv = body["conversation_id"]
+        received.append(body["text"])
+        in_flight[conv] = in_flight.get(conv, 0) + 1
+        overlaps += in_flight[conv] > 1
+        await asyncio.sleep(0.2)
+        in_flight[conv] -= 1
+        return web.json_response({"id": secrets.token_hex(4)})
+
+    app = web.Application()
+    app.router.add_post("/callback", callback)
+    app.router.add_route("HEAD", "/callback", _ok)
+    server = TestServer(app)
+    await server.start_server()
+    first, second = await make_gateway(), await make_gateway()
+    conv, token = await _assigned_conversation(first, str(server.make_url("/callback")))
+    texts = [f"part {i}" for i in range(8)]
+    for text in texts:
+        path = f"/api/v1/conversations/{conv}/messages"
+        await second.call("POST", path, token, {"text": text}, expect=201)
+
+    async def all_sent() -> bool:
+        msgs = await first.call("GET", f"/api/v1/conversations/{conv}/messages", token)
+        out = [m for m in msgs["messages"] if m["direction"] == "out"]
+        return len(out) == len(texts) and all(m["delivery"] == "sent" for m in out)
+
+    await wait_for(all_sent, timeout=30)
+    assert received == texts
+    assert overlaps == 0
+    await server.close()
