@@ -95,6 +95,10 @@ class AdapterContext:
     def state_key(self, name: str) -> str:
         return self.keys.channel_state(self.channel_id, name)
 
+    def public_link(self, url: str) -> str:
+        """A link a customer can open: the gateway's own paths (``/media/...``) made absolute."""
+        return self.public_url.rstrip("/") + url if url.startswith("/") else url
+
     @property
     def webhook_base(self) -> str:
         return f"{self.public_url.rstrip('/')}/channels/{self.channel_id}"

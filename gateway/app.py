@@ -95,9 +95,8 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def media(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
-    channel, name = request.match_info["channel"], request.match_info["name"]
-    path = (gw.media_dir / channel / name).resolve()
-    if gw.media_dir not in path.parents or not path.is_file():
+    path = gw.media_file(request.match_info["channel"], request.match_info["name"])
+    if path is None:
         raise web.HTTPNotFound()
     return web.FileResponse(
         path, headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"}

@@ -224,6 +224,14 @@ class Gateway:
             await asyncio.to_thread(_write_file, path, data)
         return f"/media/{channel_id}/{path.name}"
 
+    def media_file(self, channel_id: str, name: str) -> Path | None:
+        """The stored file behind ``/media/<channel_id>/<name>``; None when there is none (or
+        the name tries to leave the channel's folder)."""
+        folder = (self.media_dir / channel_id).resolve()
+        path = (folder / name).resolve()
+        inside = folder.parent == self.media_dir and path.parent == folder
+        return path if inside and path.is_file() else None
+
     async def send_system(self, conversation_id: str, text: str) -> None:
         message = await self.conversations.append(
             conversation_id,
@@ -346,7 +354,14 @@ class Gateway:
 
     # --- agent actions ---------------------------------------------------------------------
     async def reply(
-        self, conversation_id: str, user_id: str, user_name: str, text: str, *, note: bool = False
+        self,
+        conversation_id: str,
+        user_id: str,
+        user_name: str,
+        text: str,
+        *,
+        note: bool = False,
+        attachments: list[dict[str, Any]] | None = None,
     ) -> dict[str, Any]:
         direction = Direction.NOTE if note else Direction.OUT
         first = None
@@ -360,6 +375,7 @@ class Gateway:
                 author_id=user_id,
                 author_name=user_name,
                 send=not note,
+                attachments=attachments,
             )
         except NotFound:
             raise ActionError(404, "not_found", "no such conversation") from None

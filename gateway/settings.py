@@ -46,6 +46,7 @@ class Settings(BaseModel):
     admin_password: str = ""
 
     max_body_bytes: int = Field(1_048_576, ge=1024)
+    max_attachment_bytes: int = Field(20_971_520, ge=1024)
     reopen_window_seconds: int = Field(604_800, ge=0)
     dedupe_ttl_seconds: int = Field(1_209_600, ge=60)
 

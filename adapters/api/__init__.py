@@ -5,7 +5,7 @@ inbox. Inbound ``POST /channels/{id}/messages``; replies POSTed to the callback 
 from __future__ import annotations
 
 import json
-from typing import ClassVar
+from typing import Any, ClassVar
 
 import aiohttp
 from aiohttp import web
@@ -21,7 +21,7 @@ from adapters.base import (
     VerifyError,
 )
 from gateway.api.http import error, validation_error
-from gateway.models import Channel, OutboundMessage
+from gateway.models import Attachment, Channel, OutboundMessage
 
 
 class ApiConfig(BaseModel):
@@ -68,6 +68,13 @@ class ApiAdapter(Adapter):
             status=200 if result.duplicate else 202,
         )
 
+    def _attachment(self, attachment: Attachment) -> dict[str, Any]:
+        """As the receiving system can fetch it: the gateway's own URLs made absolute."""
+        out = attachment.model_dump(exclude_none=True)
+        if attachment.url:
+            out["url"] = self.ctx.public_link(attachment.url)
+        return out
+
     async def verify(self) -> None:
         if self.config.callback_url is None:
             return
@@ -90,7 +97,7 @@ class ApiAdapter(Adapter):
             "in_reply_to": message.reply_context.get("external_id"),
             "text": message.text,
             "author_name": message.author_name,
-            "attachments": [a.model_dump(exclude_none=True) for a in message.attachments],
+            "attachments": [self._attachment(a) for a in message.attachments],
         }, ensure_ascii=False).encode()  # fmt: skip
         headers = {
             "Content-Type": "application/json",

@@ -144,13 +144,14 @@ class WeChatAdapterBase(Adapter):
         name = a.name or url.rsplit("/", 1)[-1].split("?")[0] or "image.jpg"
         return data, name, ctype
 
-    @staticmethod
-    def _outbound_text(text: str, attachments: list[Attachment]) -> tuple[str, list[Attachment]]:
+    def _outbound_text(
+        self, text: str, attachments: list[Attachment]
+    ) -> tuple[str, list[Attachment]]:
         """Images go as images; other attachments as links appended to the text."""
         images, links = [], []
         for a in attachments:
             if a.kind == "image" or (a.content_type or "").startswith("image/"):
                 images.append(a)
             elif a.url:
-                links.append(f"{a.name or a.kind}: {a.url}")
+                links.append(f"{a.name or a.kind}: {self.ctx.public_link(a.url)}")
         return "\n".join([text, *links]).strip(), images

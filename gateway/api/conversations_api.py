@@ -1,8 +1,9 @@
-"""Conversations for agents and supervisors: list, read, reply, note, accept, decline, resolve,
-transfer, snooze."""
+"""Conversations for agents and supervisors: list, read, reply (with attachments), note, accept,
+decline, resolve, transfer, snooze."""
 
 from __future__ import annotations
 
+import re
 from typing import Any, Literal
 
 from aiohttp import web
@@ -11,7 +12,7 @@ from pydantic import BaseModel, Field, model_validator
 from gateway.api.http import ANY_USER, STAFF, error, ok, parse, requires, session
 from gateway.appkeys import GATEWAY
 from gateway.conversations import NotFound, Viewer, may_view
-from gateway.models import Role, now_ms
+from gateway.models import Attachment, Role, now_ms
 from gateway.services import ActionError
 
 routes = web.RouteTableDef()
@@ -100,9 +101,101 @@ async def list_messages(request: web.Request) -> web.Response:
     return ok({"messages": messages, "last_seq": conv.get("last_seq") or 0})
 
 
+class ReplyAttachment(BaseModel):
+    """A file uploaded with POST .../attachments, as that call returned it."""
+
+    url: str = Field(min_length=1, max_length=2048)
+    name: str | None = Field(None, max_length=255)
+    content_type: str | None = Field(None, max_length=255)
+
+
 class ReplyBody(BaseModel):
-    text: str = Field(min_length=1, max_length=20000)
+    text: str = Field("", max_length=20000)
     type: Literal["reply", "note"] = "reply"
+    attachments: list[ReplyAttachment] = Field(default_factory=list, max_length=10)
+
+
+# A MIME type as a browser sends it (type/subtype, optional parameters dropped).
+_MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
+
+
+def _media_type(value: str | None) -> str:
+    value = (value or "").split(";", 1)[0].strip().lower()
+    return value if _MIME.match(value) else "application/octet-stream"
+
+
+def _attachment(url: str, name: str, content_type: str | None, size: int) -> dict[str, Any]:
+    ctype = _media_type(content_type)
+    kind = "image" if ctype.startswith("image/") else "file"
+    return Attachment(kind=kind, url=url, name=name, content_type=ctype, size=size).model_dump(
+        exclude_none=True
+    )
+
+
+def _channel_takes_files(request: web.Request, conv: dict[str, Any]) -> None:
+    adapter = request.app[GATEWAY].channels.adapter(conv["channel_id"])
+    if adapter is None or not adapter.supports_attachments:
+        kind = adapter.channel_type.value if adapter else "this"
+        raise error(
+            400, "attachments_unsupported", f"{kind} channel replies cannot carry attachments"
+        )
+
+
+async def _read_file(request: web.Request, limit: int) -> bytes:
+    """The body up to ``limit`` bytes (files may exceed max_body_bytes, which bounds the rest)."""
+    too_large = error(413, "too_large", f"the file is over the {limit:,}-byte limit")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+@routes.post("/api/v1/conversations/{id}/attachments")
+@requires(*ANY_USER)
+async def upload_attachment(request: web.Request) -> web.Response:
+    """The file is the raw body, its name in ?name=, its type in Content-Type. The answer is
+    the attachment to put in a reply's ``attachments``."""
+    conv = await visible_conversation(request)
+    user = session(request).user
+    if user.role == Role.AGENT and conv.get("assignee") != user.id:
+        raise error(403, "forbidden", "accept the conversation before attaching files")
+    _channel_takes_files(request, conv)
+    name = request.query.get("name", "").strip()
+    if not name or len(name) > 255 or any(c in name for c in "/\\\x00"):
+        raise error(400, "invalid_field", "name: the file name, 1-255 characters, no slashes",
+                    field="name")  # fmt: skip
+    gw = request.app[GATEWAY]
+    data = await _read_file(request, gw.settings.max_attachment_bytes)
+    if not data:
+        raise error(400, "invalid_field", "body: the file is empty", field="body")
+    url = await gw.store_media(conv["channel_id"], data, name)
+    attachment = _attachment(url, name, request.headers.get("Content-Type"), len(data))
+    return ok({"attachment": attachment}, status=201)
+
+
+def _stored_attachments(
+    request: web.Request, conv: dict[str, Any], body: ReplyBody
+) -> list[dict[str, Any]]:
+    """The reply's attachments, each a file stored for this conversation's channel; size and
+    kind come from the stored file, not from the request."""
+    gw = request.app[GATEWAY]
+    prefix = f"/media/{conv['channel_id']}/"
+    out = []
+    for i, item in enumerate(body.attachments):
+        name = item.url[len(prefix) :] if item.url.startswith(prefix) else ""
+        path = gw.media_file(conv["channel_id"], name) if name else None
+        if path is None:
+            raise error(400, "invalid_field",
+                        f"attachments[{i}]: not a file uploaded to this conversation's channel",
+                        field="attachments")  # fmt: skip
+        display = item.name or name.split("-", 1)[-1]
+        out.append(_attachment(item.url, display, item.content_type, path.stat().st_size))
+    return out
 
 
 @routes.post("/api/v1/conversations/{id}/messages")
@@ -113,6 +206,15 @@ async def post_message(request: web.Request) -> web.Response:
     user = session(request).user
     if body.type == "reply" and user.role == Role.AGENT and conv.get("assignee") != user.id:
         raise error(403, "forbidden", "accept the conversation before replying")
+    if not body.text and not body.attachments:
+        raise error(400, "invalid_field", "text: write something or attach a file", field="text")
+    attachments: list[dict[str, Any]] = []
+    if body.attachments:
+        if body.type == "note":
+            raise error(400, "invalid_field", "attachments: notes carry no attachments",
+                        field="attachments")  # fmt: skip
+        _channel_takes_files(request, conv)
+        attachments = _stored_attachments(request, conv, body)
     gw = request.app[GATEWAY]
     adapter = gw.channels.adapter(conv["channel_id"])
     limit = adapter.describe().get("max_text_length") if adapter else None
@@ -125,7 +227,14 @@ async def post_message(request: web.Request) -> web.Response:
                 f"text: {length} as this channel counts it; it allows {limit}",
                 field="text",
             )
-    message = await gw.reply(conv["id"], user.id, user.name, body.text, note=body.type == "note")
+    message = await gw.reply(
+        conv["id"],
+        user.id,
+        user.name,
+        body.text,
+        note=body.type == "note",
+        attachments=attachments,
+    )
     return ok({"message": message}, status=201)
 
 

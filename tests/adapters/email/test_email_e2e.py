@@ -270,3 +270,33 @@ async def _has(h: Harness, channel_id: str, name: str) -> dict[str, float] | Non
 async def _lag(h: Harness, channel_id: str, test: Any) -> dict[str, float] | None:
     figures = await health(h, channel_id)
     return figures if "poll_lag" in figures and test(figures["poll_lag"]) else None
+
+
+async def test_an_agent_attaches_a_file_to_an_email_reply(
+    gateway: Harness, imap_server: ImapServer, smtp_server: SmtpServer
+):
+    """Uploaded through the API, attached to the reply, received by SMTP as a MIME part."""
+    channel_id = await email_channel(gateway, imap_server, smtp_server)
+    await connected(gateway, channel_id)
+    await imap_server.append(make_mail("Li Lei <lilei@example.com>", "Invoice?", "Send it."))
+    [conv] = await conversations(gateway, channel_id, 1)
+    data = "发票 №42\n".encode() * 100
+    resp = await gateway.client.post(
+        f"/api/v1/conversations/{conv['id']}/attachments",
+        params={"name": "发票.txt"},
+        data=data,
+        headers={**gateway.auth(gateway.admin_token), "Content-Type": "text/plain"},
+    )
+    assert resp.status == 201
+    attachment = (await resp.json())["attachment"]
+    reply = await gateway.call(
+        "POST", f"/api/v1/conversations/{conv['id']}/messages", None,
+        {"text": "Attached.", "attachments": [attachment]}, expect=201,
+    )  # fmt: skip
+    await delivery(gateway, conv["id"], reply["message"]["seq"], "sent")
+    await wait_for(lambda: _is(len(smtp_server.received) == 1), timeout=60)
+    mail = smtp_server.received[0].message
+    [part] = list(mail.iter_attachments())
+    assert part.get_filename() == "发票.txt"
+    assert part.get_content_type() == "text/plain"
+    assert part.get_payload(decode=True) == data

@@ -239,11 +239,14 @@ async def test_send_text_and_image(mount, fake) -> None:
     msg = outbound("o1", "这是回复", attachments=[
         Attachment(kind="image", url="/media/1/p.png", name="p.png", content_type="image/png"),
         Attachment(kind="file", url="https://cdn.example/x.pdf", name="x.pdf"),
+        Attachment(kind="file", url="/media/1/abc-y.pdf", name="y.pdf"),  # an agent's upload
     ])  # fmt: skip
     assert await m.adapter.send(msg) == ""
     text, image = fake.custom_sends
-    assert text == {"touser": "o1", "msgtype": "text",
-                    "text": {"content": "这是回复\nx.pdf: https://cdn.example/x.pdf"}}  # fmt: skip
+    own = m.adapter.ctx.public_url.rstrip("/") + "/media/1/abc-y.pdf"
+    assert own.startswith("http")
+    content = f"这是回复\nx.pdf: https://cdn.example/x.pdf\ny.pdf: {own}"
+    assert text == {"touser": "o1", "msgtype": "text", "text": {"content": content}}
     assert image["msgtype"] == "image"
     assert fake.uploads[image["image"]["media_id"]][0] == b"png-bytes"
 

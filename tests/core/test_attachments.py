@@ -1,0 +1,158 @@
+"""Agents attach files to replies: upload, reply, what the channel receives, and every refusal."""
+
+from __future__ import annotations
+
+import json
+
+import aiohttp
+
+from tests.conftest import CallbackServer, Harness, wait_for
+from tests.core.test_outbox import _assigned_conversation, _message
+from tests.webchat.visitor import Visitor, webchat_channel
+
+PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8  # binary content, 2 KiB
+
+
+async def upload(
+    h: Harness,
+    conv: str,
+    token: str,
+    data: bytes,
+    name: str = "invoice 2026.pdf",
+    content_type: str = "application/pdf",
+) -> aiohttp.ClientResponse:
+    return await h.client.post(
+        f"/api/v1/conversations/{conv}/attachments",
+        params={"name": name},
+        data=data,
+        headers={**h.auth(token), "Content-Type": content_type},
+    )
+
+
+async def test_an_uploaded_file_goes_out_with_the_reply(
+    gateway: Harness, callback_server: CallbackServer
+):
+    conv, token = await _assigned_conversation(gateway, callback_server.url)
+    resp = await upload(gateway, conv, token, PDF)
+    assert resp.status == 201
+    attachment = (await resp.json())["attachment"]
+    assert attachment["kind"] == "file"
+    assert attachment["name"] == "invoice 2026.pdf"
+    assert attachment["content_type"] == "application/pdf"
+    assert attachment["size"] == len(PDF)
+    assert attachment["url"].startswith("/media/")
+    stored = await gateway.client.get(attachment["url"])
+    assert await stored.read() == PDF
+
+    reply = await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/messages", token,
+        {"text": "Here is your invoice.", "attachments": [attachment]}, expect=201,
+    )  # fmt: skip
+    seq = reply["message"]["seq"]
+
+    async def sent():
+        m = await _message(gateway, conv, seq, token)
+        return m if m["delivery"] == "sent" else None
+
+    message = await wait_for(sent)
+    assert message["attachments"] == [attachment]
+    # The receiving system gets a link it can fetch: absolute, serving the same bytes.
+    body = json.loads(callback_server.received[-1][1])
+    [out] = body["attachments"]
+    assert out["url"] == gateway.base_url + attachment["url"]
+    assert (out["name"], out["size"]) == ("invoice 2026.pdf", len(PDF))
+    async with aiohttp.ClientSession() as session, session.get(out["url"]) as fetched:
+        assert await fetched.read() == PDF
+
+
+async def test_a_reply_may_be_only_a_file_and_images_are_images(
+    gateway: Harness, callback_server: CallbackServer
+):
+    conv, token = await _assigned_conversation(gateway, callback_server.url)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    resp = await upload(gateway, conv, token, png, "photo.png", "image/png; charset=binary")
+    attachment = (await resp.json())["attachment"]
+    assert (attachment["kind"], attachment["content_type"]) == ("image", "image/png")
+    # Size and kind come from the stored file, whatever the request says.
+    claimed = {**attachment, "size": 1, "kind": "file"}
+    reply = await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/messages", token,
+        {"attachments": [claimed]}, expect=201,
+    )  # fmt: skip
+    assert reply["message"]["text"] == ""
+    assert reply["message"]["attachments"][0]["size"] == len(png)
+    assert reply["message"]["attachments"][0]["kind"] == "image"
+
+
+async def _refused(resp: aiohttp.ClientResponse, status: int, code: str) -> str:
+    assert resp.status == status, await resp.text()
+    error = (await resp.json())["error"]
+    assert error["code"] == code
+    return error["message"]
+
+
+async def test_uploads_refused_with_a_reason(make_gateway, callback_server: CallbackServer):
+    gateway = await make_gateway(max_attachment_bytes=4096)
+    conv, token = await _assigned_conversation(gateway, callback_server.url)
+    assert "limit" in await _refused(await upload(gateway, conv, token, PDF * 3), 413, "too_large")
+    assert "empty" in await _refused(await upload(gateway, conv, token, b""), 400, "invalid_field")
+    for name in ("", "../../secret.key", "a\\b"):
+        await _refused(await upload(gateway, conv, token, PDF, name), 400, "invalid_field")
+    # Another agent (not the assignee) may not attach to this conversation.
+    _, other = await gateway.agent_online("b@example.com")
+    resp = await upload(gateway, conv, other, PDF)
+    assert resp.status == 403
+    # A web chat conversation: the channel carries no files.
+    channel_id = await webchat_channel(gateway)
+    visitor = Visitor(gateway, channel_id)
+    await visitor.connect()
+    ack = await visitor.say("c1", "hello")
+    message = await _refused(
+        await upload(gateway, ack["conversation_id"], gateway.admin_token, PDF),
+        400,
+        "attachments_unsupported",
+    )
+    assert "webchat" in message
+    await visitor.close()
+
+
+async def test_replies_refuse_files_not_uploaded_to_the_channel(
+    gateway: Harness, callback_server: CallbackServer
+):
+    conv, token = await _assigned_conversation(gateway, callback_server.url)
+    attachment = (await (await upload(gateway, conv, token, PDF)).json())["attachment"]
+    channel_folder = attachment["url"].rsplit("/", 1)[0]
+    path = f"/api/v1/conversations/{conv}/messages"
+    for url in (
+        "https://elsewhere.example.com/x.pdf",
+        "/media/other-channel/" + attachment["url"].rsplit("/", 1)[1],
+        f"{channel_folder}/missing.pdf",
+        f"{channel_folder}/../secret.key",
+    ):
+        body = await gateway.call(
+            "POST", path, token, {"text": "see", "attachments": [{"url": url}]}, expect=400
+        )
+        assert body["error"]["field"] == "attachments"
+    body = await gateway.call(
+        "POST", path, token, {"type": "note", "attachments": [attachment]}, expect=400
+    )
+    assert "notes" in body["error"]["message"]
+    body = await gateway.call("POST", path, token, {"text": ""}, expect=400)
+    assert body["error"]["field"] == "text"
+
+
+async def test_media_urls_cannot_leave_the_media_folder(gateway: Harness):
+    media = gateway.gw.media_dir
+    for channel in ("ch1", "ch2"):
+        (media / channel).mkdir(parents=True)
+        (media / channel / "ok.txt").write_text(channel)
+    assert (media.parent / "secret.key").is_file()  # what an escape would reach
+    assert await (await gateway.client.get("/media/ch1/ok.txt")).text() == "ch1"
+    for raw in (
+        "/media/%2E%2E/secret.key",
+        "/media/ch1/%2E%2E",
+        "/media/ch1/..%2Fch2%2Fok.txt",
+        "/media/ch1/..%2F..%2Fsecret.key",
+    ):
+        resp = await gateway.client.get(raw)
+        assert resp.status == 404, raw
