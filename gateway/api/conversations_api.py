@@ -158,8 +158,9 @@ async def _read_file(request: web.Request, limit: int) -> bytes:
 @routes.post("/api/v1/conversations/{id}/attachments")
 @requires(*ANY_USER)
 async def upload_attachment(request: web.Request) -> web.Response:
-    """The file is the raw body, its name in ?name=, its type in Content-Type. The answer is
-    the attachment to put in a reply's ``attachments``."""
+    """Upload a file to attach to a reply (raw body; ?name= the file name; Content-Type).
+
+    The answer is the attachment to put in a reply's ``attachments``."""
     conv = await visible_conversation(request)
     user = session(request).user
     if user.role == Role.AGENT and conv.get("assignee") != user.id:
