@@ -8,9 +8,11 @@ console works at once. Screenshots land in test-artifacts/.
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import pytest
 
 from gateway.appkeys import HUB
@@ -342,4 +344,63 @@ async def test_admin_pages_and_a_failed_reply_retried(
     await console.locator("#conversations .row", has_text="Wang Fang").wait_for(state="detached")
     await console.select_option("#filters select[name=status]", "snoozed")
     await console.locator("#conversations .row", has_text="Wang Fang").wait_for()
+    assert admin.errors == [] and admin.dialogs == []
+
+
+async def test_an_agent_attaches_a_file_in_the_console(
+    gateway: Harness, new_page, callback_server, artifacts: Path
+):
+    """Attach appears where the channel carries files and only for replies; the picked file is
+    uploaded, shown (its name as text), sent with the reply and listed in the log."""
+    h = gateway
+    await _user(h, "chief@example.com", "Chief", role="admin")
+    admin = await new_page()
+    console = await _sign_in(admin, h, "chief@example.com")
+    channel_id, secret = await h.api_channel(callback_server.url)
+    status, _ = await h.post_api_message(
+        channel_id, secret,
+        {"message_id": "m-1", "sender": {"id": "c-1", "name": "Li Na"}, "text": "Invoice?"},
+    )  # fmt: skip
+    assert status == 202
+    await console.select_option("#filters select[name=view]", "all")
+    await console.locator("#conversations .row", has_text="Li Na").click()
+    await console.locator("#log .msg.in", has_text="Invoice?").wait_for()
+
+    attach = console.locator("#reply-attach")
+    assert await attach.is_visible()
+    await console.select_option("#reply-mode", "note")
+    assert not await attach.is_visible()
+    await console.select_option("#reply-mode", "reply")
+    name = f"{XSS}.pdf"
+    data = b"%PDF-1.4 invoice" * 100
+    await console.set_input_files(
+        "#reply-file", files=[{"name": name, "mimeType": "application/pdf", "buffer": data}]
+    )
+    chip = console.locator("#reply-files .reply-file")
+    await chip.wait_for()
+    assert name in (await chip.text_content() or "")
+    await console.locator("#reply-text").fill("Here it is.")
+    await console.locator("#composer button[type=submit]").click()
+    await console.locator("#log .msg.out .delivery.sent").wait_for()
+    link = console.locator("#log .msg.out a.attachment")
+    assert await link.text_content() == name
+    assert await console.locator("#reply-files .reply-file").count() == 0
+    await console.screenshot(path=str(artifacts / "console-attachment.png"))
+    sent = json.loads(callback_server.received[-1][1])
+    assert sent["text"] == "Here it is."
+    [out] = sent["attachments"]
+    assert out["name"] == name and out["size"] == len(data)
+    async with aiohttp.ClientSession() as session, session.get(out["url"]) as fetched:
+        assert await fetched.read() == data
+    assert not await console.evaluate("() => !!document.querySelector('#log img')")
+
+    # A web chat conversation: no Attach button.
+    chat = await h.create_channel("webchat", {"allowed_origins": ["https://shop.example.com"]})
+    visitor = Visitor(h, chat["id"])
+    await visitor.connect()
+    ack = await visitor.say("c1", "Hello from the chat")
+    await console.evaluate(f"() => {{ location.hash = '#/inbox/{ack['conversation_id']}'; }}")
+    await console.locator("#log .msg.in", has_text="Hello from the chat").wait_for()
+    assert not await console.locator("#reply-attach").is_visible()
+    await visitor.close()
     assert admin.errors == [] and admin.dialogs == []

@@ -39,6 +39,26 @@ export async function api(method, path, body) {
   return data;
 }
 
+// A file as the raw request body (uploads of attachments): same errors as api().
+export async function upload(path, file) {
+  const headers = { Accept: "application/json", "Content-Type": file.type || "application/octet-stream" };
+  if (session.token) headers.Authorization = `Bearer ${session.token}`;
+  let resp;
+  try {
+    resp = await fetch(`/api/v1${path}`, { method: "POST", headers, body: file });
+  } catch (err) {
+    throw new ApiError(0, "network", "The gateway cannot be reached. Check your connection.");
+  }
+  let data = {};
+  try { data = await resp.json(); } catch { /* empty or not JSON */ }
+  if (resp.status === 401) onUnauthorized();
+  if (!resp.ok) {
+    const err = data.error || {};
+    throw new ApiError(resp.status, err.code || "error", err.message || resp.statusText);
+  }
+  return data;
+}
+
 export async function login(email, password) {
   const data = await api("POST", "/auth/login", { email, password });
   session.token = data.token;

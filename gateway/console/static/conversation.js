@@ -2,7 +2,7 @@
 // with notes and the /shortcut picker of canned responses, and the customer's other
 // conversations across channels.
 
-import { api, isStaff, session } from "./api.js";
+import { api, isStaff, session, upload } from "./api.js";
 import { $, channelIcon, clear, clock, h, toast } from "./dom.js";
 import { customerName, rememberContact, upsert } from "./inbox.js";
 
@@ -21,6 +21,7 @@ const view = {
   typingSentAt: 0,
   stopTypingTimer: null,
   readSent: 0,
+  files: [],  // attachments uploaded for the reply being written
 };
 
 let live = null;
@@ -36,7 +37,7 @@ export function lastSeqs() {
 export async function openConversation(id) {
   const pane = $("#conversation");
   if (view.id !== id) {
-    Object.assign(view, { id, conv: null, messages: new Map(), customerRead: 0, readSent: 0, canned: [] });
+    Object.assign(view, { id, conv: null, messages: new Map(), customerRead: 0, readSent: 0, canned: [], files: [] });
     clear(pane, h("p", { class: "empty", text: "Loading…" }));
   }
   try {
@@ -118,6 +119,7 @@ function render() {
   renderLog();
   renderSide();
   renderComposerState();
+  renderFiles();
   markRead();
 }
 
@@ -263,8 +265,13 @@ function composer() {
   const mode = h("select", { id: "reply-mode", "aria-label": "Reply or note" },
     h("option", { value: "reply", text: "Reply to customer" }), h("option", { value: "note", text: "Internal note" }));
   const picker = h("ul", { id: "canned-picker", class: "picker", hidden: true, role: "listbox" });
+  const fileInput = h("input", { type: "file", id: "reply-file", multiple: true, hidden: true,
+    on: { change: () => { attach([...fileInput.files]); fileInput.value = ""; } } });
+  const attachButton = h("button", { type: "button", id: "reply-attach", class: "secondary", text: "Attach",
+    title: "Attach files to the reply", on: { click: () => fileInput.click() } });
   const form = h("form", { class: "composer", id: "composer" },
-    picker, text, h("div", { class: "composer-bar" }, mode, h("span", { class: "muted", id: "reply-hint" }),
+    picker, text, h("ul", { id: "reply-files", class: "reply-files" }),
+    h("div", { class: "composer-bar" }, mode, fileInput, attachButton, h("span", { class: "muted", id: "reply-hint" }),
       h("button", { type: "submit", class: "primary", text: "Send" })));
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
   text.addEventListener("keydown", (e) => {
@@ -282,8 +289,35 @@ function composer() {
     if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); submit(); }
   });
   text.addEventListener("input", () => { updatePicker(); agentTyping(); });
-  mode.addEventListener("change", () => form.classList.toggle("note-mode", mode.value === "note"));
+  mode.addEventListener("change", () => {
+    form.classList.toggle("note-mode", mode.value === "note");
+    renderComposerState();
+  });
   return form;
+}
+
+// Files go up as soon as they are picked; the reply then names them.
+async function attach(files) {
+  const id = view.id;
+  for (const file of files) {
+    try {
+      const data = await upload(`/conversations/${id}/attachments?name=${encodeURIComponent(file.name)}`, file);
+      if (view.id !== id) return;
+      view.files.push(data.attachment);
+      renderFiles();
+    } catch (err) {
+      toast(`${file.name}: ${err.message}`, "error");
+    }
+  }
+}
+
+function renderFiles() {
+  const list = $("#reply-files");
+  if (!list) return;
+  clear(list, view.files.map((a, i) => h("li", { class: "reply-file" },
+    h("span", { text: `${a.name} (${Math.max(1, Math.round(a.size / 1024))} KB)` }),
+    h("button", { type: "button", class: "link", "aria-label": `Remove ${a.name}`, text: "×",
+      on: { click: () => { view.files.splice(i, 1); renderFiles(); } } }))));
 }
 
 function renderComposerState() {
@@ -292,6 +326,10 @@ function renderComposerState() {
   const c = view.conv;
   const mine = c.assignee === session.user.id;
   hint.textContent = mine || isStaff() ? "" : "Accept the conversation to reply; notes are always possible.";
+  // Files only where the channel carries them, and only in replies (notes stay text).
+  const files = Boolean(view.channel && view.channel.supports_attachments) && $("#reply-mode").value === "reply";
+  $("#reply-attach").hidden = !files;
+  $("#reply-files").hidden = !files;
 }
 
 function updatePicker() {
@@ -351,13 +389,16 @@ function markRead() {
 async function submit() {
   const text = $("#reply-text");
   const type = $("#reply-mode").value;
-  if (!text.value.trim()) return;
+  const files = type === "reply" && !$("#reply-attach").hidden ? view.files : [];
+  if (!text.value.trim() && !files.length) return;
   const id = view.id;
   const body = { text: text.value, type };
+  if (files.length) body.attachments = files;
   stopTyping();
   try {
     const data = await api("POST", `/conversations/${id}/messages`, body);
     text.value = "";
+    if (files.length) { view.files = []; renderFiles(); }
     if (view.id === id) onMessage(id, data.message, "created");
   } catch (err) {
     toast(err.message, "error");
