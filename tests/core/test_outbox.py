@@ -7,6 +7,7 @@ import asyncio
 import json
 import secrets
 from collections.abc import Awaitable
+from typing import Any
 
 from aiohttp import web
 from aiohttp.test_utils import TestServer
@@ -163,11 +164,7 @@ async def test_a_slow_platform_holds_up_neither_other_channels_nor_order(gateway
             await release.wait()
         return web.json_response({"id": secrets.token_hex(4)})
 
-    app = web.Application()
-    app.router.add_post("/{name}", callback)
-    app.router.add_route("HEAD", "/{name}", _ok)
-    server = TestServer(app)
-    await server.start_server()
+    server = await _callback_server(callback, "/{name}")
     conversations = {}
     for name in ("slow", "fast"):
         secret = secrets.token_hex(16)
@@ -204,6 +201,17 @@ async def test_a_slow_platform_holds_up_neither_other_channels_nor_order(gateway
 
 async def _ok(_request: web.Request) -> web.Response:
     return web.Response()
+
+
+async def _callback_server(handler: Any, path: str) -> TestServer:
+    """A platform's callback endpoint: ``handler`` answers the POSTs, HEAD (the check when the
+    channel is registered) answers 200."""
+    app = web.Application()
+    app.router.add_post(path, handler)
+    app.router.add_route("HEAD", path, _ok)
+    server = TestServer(app)
+    await server.start_server()
+    return server
 
 
 async def _async_eq(value: Awaitable[str], expected: str) -> bool:
@@ -257,11 +265,7 @@ async def test_two_processes_send_one_conversation_in_order(make_gateway):
         in_flight[conv] -= 1
         return web.json_response({"id": secrets.token_hex(4)})
 
-    app = web.Application()
-    app.router.add_post("/callback", callback)
-    app.router.add_route("HEAD", "/callback", _ok)
-    server = TestServer(app)
-    await server.start_server()
+    server = await _callback_server(callback, "/callback")
     first, second = await make_gateway(), await make_gateway()
     conv, token = await _assigned_conversation(first, str(server.make_url("/callback")))
     texts = [f"part {i}" for i in range(8)]

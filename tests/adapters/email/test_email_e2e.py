@@ -62,6 +62,17 @@ async def delivery(h: Harness, conversation_id: str, seq: int, state: str) -> di
     return await wait_for(reached, timeout=90)
 
 
+async def mailed_conversation(
+    h: Harness, imap: ImapServer, smtp: SmtpServer, sender: str, subject: str
+) -> tuple[str, dict[str, Any]]:
+    """A connected email channel and the conversation one customer's mail opened in it."""
+    channel_id = await email_channel(h, imap, smtp)
+    await connected(h, channel_id)
+    await imap.append(make_mail(sender, subject, "Where is it?"))
+    [conv] = await conversations(h, channel_id, 1)
+    return channel_id, conv
+
+
 async def _is(value: object) -> object:
     return value
 
@@ -172,10 +183,9 @@ async def test_two_processes_poll_the_mailbox_once(
 async def test_bounce_marks_the_reply_failed_and_auto_replies_open_nothing(
     gateway: Harness, imap_server: ImapServer, smtp_server: SmtpServer
 ):
-    channel_id = await email_channel(gateway, imap_server, smtp_server)
-    await connected(gateway, channel_id)
-    await imap_server.append(make_mail("nobody@contoso.com", "Order 1234", "Where is it?"))
-    [conv] = await conversations(gateway, channel_id, 1)
+    channel_id, conv = await mailed_conversation(
+        gateway, imap_server, smtp_server, "nobody@contoso.com", "Order 1234"
+    )
     # An admin answers (no need to accept first).
     reply = await gateway.call(
         "POST", f"/api/v1/conversations/{conv['id']}/messages", None, {"text": "On its way."},
@@ -276,10 +286,9 @@ async def test_an_agent_attaches_a_file_to_an_email_reply(
     gateway: Harness, imap_server: ImapServer, smtp_server: SmtpServer
 ):
     """Uploaded through the API, attached to the reply, received by SMTP as a MIME part."""
-    channel_id = await email_channel(gateway, imap_server, smtp_server)
-    await connected(gateway, channel_id)
-    await imap_server.append(make_mail("Li Lei <lilei@example.com>", "Invoice?", "Send it."))
-    [conv] = await conversations(gateway, channel_id, 1)
+    _, conv = await mailed_conversation(
+        gateway, imap_server, smtp_server, "Li Lei <lilei@example.com>", "Invoice?"
+    )
     data = "发票 №42\n".encode() * 100
     resp = await gateway.client.post(
         f"/api/v1/conversations/{conv['id']}/attachments",
