@@ -79,6 +79,8 @@ class AdapterContext:
     mark_failed: Callable[[str, str], Awaitable[None]] | None = None
     # Stores downloaded media (bytes, file name, content type) and returns the URL agents use.
     store_media: Callable[[bytes, str, str | None], Awaitable[str]] | None = None
+    # The bytes behind a URL store_media returned (an agent's upload); None when not stored here.
+    load_media: Callable[[str], Awaitable[bytes | None]] | None = None
     # Resolves the open conversation of a thread (e.g. WeChat unsubscribe): thread key, reason.
     close_thread: Callable[[str, str], Awaitable[None]] | None = None
     # Raises a mention-spike alert (social): supervisors' WebSocket, console banner, webhook.

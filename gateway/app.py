@@ -95,7 +95,7 @@ async def metrics(request: web.Request) -> web.Response:
 
 async def media(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
-    path = gw.media_file(request.match_info["channel"], request.match_info["name"])
+    path = gw.media.file(request.match_info["channel"], request.match_info["name"])
     if path is None:
         raise web.HTTPNotFound()
     return web.FileResponse(

@@ -4,9 +4,7 @@
 from __future__ import annotations
 
 import asyncio
-import hashlib
 import logging
-import re
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +21,7 @@ from gateway.conversations import Conversations, NotFound
 from gateway.events import EventBus
 from gateway.inbox import Inbox
 from gateway.keys import Keys
+from gateway.media import MediaStore
 from gateway.metrics import Metrics
 from gateway.models import Direction, InboundMessage, now_ms
 from gateway.outbox import Outbox, OutboxConfig
@@ -123,7 +122,7 @@ class Gateway:
         self.http: aiohttp.ClientSession | None = None
         self._kick_task: asyncio.Task[None] | None = None
         self._kick_again = False
-        self.media_dir = Path(settings.data_dir).resolve() / "media"
+        self.media = MediaStore(Path(settings.data_dir) / "media")
         self.events.listen(self._on_event)
         # Durable scheduled work: satisfaction surveys and follow-ups after resolution.
         self.scheduler = Scheduler(redis, self.keys)
@@ -197,7 +196,8 @@ class Gateway:
             data_dir=self.settings.data_dir,
             send_system=self.send_system,
             mark_failed=self.outbox.mark_failed,
-            store_media=lambda data, name, ctype: self.store_media(channel_id, data, name),
+            store_media=lambda data, name, ctype: self.media.store(channel_id, data, name),
+            load_media=self.media.read,
             close_thread=lambda thread, reason: self.close_thread(channel_id, thread, reason),
             on_spike=self.raise_spike_alert,
             health=lambda name, value: self.metrics.adapter_health(channel_id, name, value),
@@ -213,24 +213,6 @@ class Gateway:
         ).inc()
         self.metrics.last_inbound.labels(channel_id=msg.channel_id).set(now_ms() / 1000)
         return result
-
-    async def store_media(self, channel_id: str, data: bytes, name: str) -> str:
-        """Content-addressed: the URL is unguessable and a re-download stores nothing new."""
-        digest = hashlib.sha256(data).hexdigest()
-        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[-80:] or "file"
-        folder = self.media_dir / channel_id
-        path = folder / f"{digest}-{safe}"
-        if not path.exists():
-            await asyncio.to_thread(_write_file, path, data)
-        return f"/media/{channel_id}/{path.name}"
-
-    def media_file(self, channel_id: str, name: str) -> Path | None:
-        """The stored file behind ``/media/<channel_id>/<name>``; None when there is none (or
-        the name tries to leave the channel's folder)."""
-        folder = (self.media_dir / channel_id).resolve()
-        path = (folder / name).resolve()
-        inside = folder.parent == self.media_dir and path.parent == folder
-        return path if inside and path.is_file() else None
 
     async def send_system(self, conversation_id: str, text: str) -> None:
         message = await self.conversations.append(
@@ -520,13 +502,6 @@ class Gateway:
 
     def now(self) -> int:
         return now_ms()
-
-
-def _write_file(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_bytes(data)
-    tmp.replace(path)
 
 
 def _audience_of(assignee: str | None, offered_to: str | None) -> tuple[list[str], list[str]]:

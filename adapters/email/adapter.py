@@ -7,7 +7,6 @@ import base64
 import contextlib
 import logging
 import urllib.parse
-from pathlib import Path
 from typing import Any, ClassVar
 
 import aiohttp
@@ -248,8 +247,8 @@ class EmailAdapter(Adapter):
         if url.startswith("data:"):
             header, _, payload = url.partition(",")
             data = base64.b64decode(payload) if header.endswith(";base64") else payload.encode()
-        elif url.startswith("/media/") and (local := self._media_file(url)) is not None:
-            data = await asyncio.to_thread(local.read_bytes)
+        elif self.ctx.load_media is not None and (local := await self.ctx.load_media(url)):
+            data = local
         elif url:
             data = await self._download(urllib.parse.urljoin(self.ctx.public_url + "/", url))
         else:
@@ -257,11 +256,6 @@ class EmailAdapter(Adapter):
         if len(data) > limit:
             raise PermanentSendError(f"attachment {name} is over the {_mb(limit)} email limit")
         return OutFile(name=name, content_type=ctype, data=data)
-
-    def _media_file(self, url: str) -> Path | None:
-        root = (Path(self.ctx.data_dir) / "media").resolve()
-        path = (root / urllib.parse.unquote(url[len("/media/") :])).resolve()
-        return path if root in path.parents and path.is_file() else None
 
     async def _download(self, url: str) -> bytes:
         limit = self.config.max_attachment_bytes

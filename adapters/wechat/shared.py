@@ -122,9 +122,16 @@ class WeChatAdapterBase(Adapter):
         a.name, a.content_type, a.size = name, ctype, len(data)
 
     async def _load_outbound(self, a: Attachment) -> tuple[bytes, str, str | None]:
-        """Bytes of an agent's attachment, from its URL (relative URLs are the gateway's)."""
+        """Bytes of an agent's attachment: from the gateway's disk when it stored it, else
+        fetched from its URL (relative URLs are the gateway's)."""
         if not a.url:
             raise PermanentSendError("the attachment has no URL to send")
+        stored = await self.ctx.load_media(a.url) if self.ctx.load_media is not None else None
+        if stored is not None:  # an agent's upload, on this gateway's disk
+            if len(stored) > MAX_OUTBOUND_IMAGE_BYTES:
+                raise PermanentSendError("WeChat accepts images up to 10 MB")
+            name = a.name or a.url.rsplit("/", 1)[-1]
+            return stored, name, a.content_type or mimetypes.guess_type(name)[0]
         url = urljoin(self.ctx.public_url.rstrip("/") + "/", a.url)
         try:
             async with self.ctx.http.get(url, timeout=aiohttp.ClientTimeout(total=30)) as resp:

@@ -174,7 +174,7 @@ async def upload_attachment(request: web.Request) -> web.Response:
     data = await _read_file(request, gw.settings.max_attachment_bytes)
     if not data:
         raise error(400, "invalid_field", "body: the file is empty", field="body")
-    url = await gw.store_media(conv["channel_id"], data, name)
+    url = await gw.media.store(conv["channel_id"], data, name)
     attachment = _attachment(url, name, request.headers.get("Content-Type"), len(data))
     return ok({"attachment": attachment}, status=201)
 
@@ -184,17 +184,15 @@ def _stored_attachments(
 ) -> list[dict[str, Any]]:
     """The reply's attachments, each a file stored for this conversation's channel; size and
     kind come from the stored file, not from the request."""
-    gw = request.app[GATEWAY]
-    prefix = f"/media/{conv['channel_id']}/"
+    media = request.app[GATEWAY].media
     out = []
     for i, item in enumerate(body.attachments):
-        name = item.url[len(prefix) :] if item.url.startswith(prefix) else ""
-        path = gw.media_file(conv["channel_id"], name) if name else None
+        path = media.file_of_url(item.url, conv["channel_id"])
         if path is None:
             raise error(400, "invalid_field",
                         f"attachments[{i}]: not a file uploaded to this conversation's channel",
                         field="attachments")  # fmt: skip
-        display = item.name or name.split("-", 1)[-1]
+        display = item.name or path.name.split("-", 1)[-1]
         out.append(_attachment(item.url, display, item.content_type, path.stat().st_size))
     return out
 

@@ -142,7 +142,7 @@ async def test_replies_refuse_files_not_uploaded_to_the_channel(
 
 
 async def test_media_urls_cannot_leave_the_media_folder(gateway: Harness):
-    media = gateway.gw.media_dir
+    media = gateway.gw.media.root
     for channel in ("ch1", "ch2"):
         (media / channel).mkdir(parents=True)
         (media / channel / "ok.txt").write_text(channel)

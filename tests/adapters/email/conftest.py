@@ -29,6 +29,7 @@ from redis.asyncio import Redis
 from adapters.base import AdapterContext
 from adapters.email import EmailAdapter, EmailConfig
 from gateway.keys import Keys
+from gateway.media import MediaStore
 
 StartImap = Callable[..., Awaitable[ImapServer]]
 
@@ -175,6 +176,7 @@ async def make_adapter(
             data_dir=str(tmp_path / "data"),
             mark_failed=recorder.mark_failed,
             store_media=recorder.store_media,
+            load_media=MediaStore(tmp_path / "data" / "media").read,
         )
         adapter = EmailAdapter(ctx)
         adapters.append(adapter)

@@ -59,6 +59,10 @@ class Recorder:
         self.media[url] = (data, name, ctype)
         return url
 
+    async def load_media(self, url: str) -> bytes | None:
+        found = self.media.get(url)
+        return found[0] if found else None
+
     async def close_thread(self, thread_key: str, reason: str) -> None:
         self.closed.append((thread_key, reason))
 
@@ -135,6 +139,7 @@ async def mount(
             public_url=str(client.make_url("/")).rstrip("/"),
             data_dir=str(tmp_path),
             store_media=recorder.store_media,
+            load_media=recorder.load_media,
             close_thread=recorder.close_thread,
             mark_failed=recorder.mark_failed,
         )

@@ -253,6 +253,31 @@ async def test_send_text_and_image(mount, fake) -> None:
     assert msgid
 
 
+async def test_an_agents_image_is_read_from_disk_and_a_remote_one_fetched(mount, fake) -> None:
+    """The gateway's own upload never goes through public_url (which the gateway may not reach
+    from inside); an image elsewhere is downloaded."""
+    from gateway.models import Attachment
+
+    m = await mount(WeComKfAdapter)
+    fake.customer_wrote(USER)
+    served = m.adapter.ctx.public_url
+    m.adapter.ctx.public_url = "http://127.0.0.1:1"  # nothing listens there
+    m.recorder.media["/media/1/own.png"] = (b"own-png", "own.png", "image/png")
+    m.recorder.media["/media/2/remote.png"] = (b"remote-png", "remote.png", "image/png")
+    await m.adapter.send(
+        outbound(
+            kf_thread_key(OPEN_KFID, USER),
+            "",
+            attachments=[
+                Attachment(kind="image", url="/media/1/own.png", name="own.png"),
+                Attachment(kind="image", url=f"{served}/media/2/remote.png", name="remote.png"),
+            ],
+        )
+    )
+    uploaded = [fake.uploads[s["image"]["media_id"]][0] for s in fake.kf_sends]
+    assert uploaded == [b"own-png", b"remote-png"]
+
+
 async def test_send_fail_event_marks_the_reply_failed(mount, fake) -> None:
     m = await mount(WeComKfAdapter)
     fake.customer_wrote(USER)

@@ -1,0 +1,58 @@
+"""Files on disk under ``<data_dir>/media/<channel>/<sha256>-<name>``: attachments adapters
+downloaded from platforms and files agents uploaded, served at ``/media/<channel>/<file>``.
+
+Content-addressed: a URL cannot be guessed, and storing the same bytes again writes nothing.
+Several hosts must share this folder (docs/operations.md)."""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import re
+import urllib.parse
+from pathlib import Path
+
+PREFIX = "/media/"
+
+
+class MediaStore:
+    def __init__(self, root: Path) -> None:
+        self.root = root.resolve()
+
+    async def store(self, channel_id: str, data: bytes, name: str) -> str:
+        """Keeps ``data``; returns its URL (relative to the gateway)."""
+        digest = hashlib.sha256(data).hexdigest()
+        safe = re.sub(r"[^A-Za-z0-9._-]", "_", name)[-80:] or "file"
+        path = self.root / channel_id / f"{digest}-{safe}"
+        if not path.exists():
+            await asyncio.to_thread(_write_file, path, data)
+        return f"{PREFIX}{channel_id}/{path.name}"
+
+    def file(self, channel_id: str, name: str) -> Path | None:
+        """The stored file behind ``/media/<channel_id>/<name>``; None when there is none, or
+        when the name would leave the channel's folder."""
+        folder = (self.root / channel_id).resolve()
+        path = (folder / name).resolve()
+        inside = folder.parent == self.root and path.parent == folder
+        return path if inside and path.is_file() else None
+
+    def file_of_url(self, url: str, channel_id: str | None = None) -> Path | None:
+        """The stored file behind a ``/media/...`` URL (of ``channel_id`` when given)."""
+        if not url.startswith(PREFIX):
+            return None
+        channel, _, name = urllib.parse.unquote(url[len(PREFIX) :]).partition("/")
+        if channel_id is not None and channel != channel_id:
+            return None
+        return self.file(channel, name)
+
+    async def read(self, url: str) -> bytes | None:
+        """The bytes behind one of our ``/media/...`` URLs; None when it is not one."""
+        path = self.file_of_url(url)
+        return None if path is None else await asyncio.to_thread(path.read_bytes)
+
+
+def _write_file(path: Path, data: bytes) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_suffix(path.suffix + ".tmp")
+    tmp.write_bytes(data)
+    tmp.replace(path)  # readers never see half a file
