@@ -12,7 +12,23 @@ import re
 import urllib.parse
 from pathlib import Path
 
+from gateway.models import Attachment
+
 PREFIX = "/media/"
+# A MIME type as a browser sends it (type/subtype; parameters are dropped).
+_MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
+
+
+def media_type(value: str | None) -> str:
+    value = (value or "").split(";", 1)[0].strip().lower()
+    return value if _MIME.match(value) else "application/octet-stream"
+
+
+def describe_file(url: str, name: str, content_type: str | None, size: int) -> Attachment:
+    """A stored file as an attachment: images are images, anything else a file."""
+    ctype = media_type(content_type)
+    kind = "image" if ctype.startswith("image/") else "file"
+    return Attachment(kind=kind, url=url, name=name, content_type=ctype, size=size)
 
 
 class MediaStore:

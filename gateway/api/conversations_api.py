@@ -3,16 +3,16 @@ decline, resolve, transfer, snooze."""
 
 from __future__ import annotations
 
-import re
 from typing import Any, Literal
 
 from aiohttp import web
 from pydantic import BaseModel, Field, model_validator
 
-from gateway.api.http import ANY_USER, STAFF, error, ok, parse, requires, session
+from gateway.api.http import ANY_USER, STAFF, error, ok, parse, read_upload, requires, session
 from gateway.appkeys import GATEWAY
 from gateway.conversations import NotFound, Viewer, may_view
-from gateway.models import Attachment, Role, now_ms
+from gateway.media import describe_file
+from gateway.models import Role, now_ms
 from gateway.services import ActionError
 
 routes = web.RouteTableDef()
@@ -115,23 +115,6 @@ class ReplyBody(BaseModel):
     attachments: list[ReplyAttachment] = Field(default_factory=list, max_length=10)
 
 
-# A MIME type as a browser sends it (type/subtype, optional parameters dropped).
-_MIME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*/[A-Za-z0-9][A-Za-z0-9!#$&^_.+-]*$")
-
-
-def _media_type(value: str | None) -> str:
-    value = (value or "").split(";", 1)[0].strip().lower()
-    return value if _MIME.match(value) else "application/octet-stream"
-
-
-def _attachment(url: str, name: str, content_type: str | None, size: int) -> dict[str, Any]:
-    ctype = _media_type(content_type)
-    kind = "image" if ctype.startswith("image/") else "file"
-    return Attachment(kind=kind, url=url, name=name, content_type=ctype, size=size).model_dump(
-        exclude_none=True
-    )
-
-
 def _channel_takes_files(request: web.Request, conv: dict[str, Any]) -> None:
     adapter = request.app[GATEWAY].channels.adapter(conv["channel_id"])
     if adapter is None or not adapter.supports_attachments:
@@ -139,20 +122,6 @@ def _channel_takes_files(request: web.Request, conv: dict[str, Any]) -> None:
         raise error(
             400, "attachments_unsupported", f"{kind} channel replies cannot carry attachments"
         )
-
-
-async def _read_file(request: web.Request, limit: int) -> bytes:
-    """The body up to ``limit`` bytes (files may exceed max_body_bytes, which bounds the rest)."""
-    too_large = error(413, "too_large", f"the file is over the {limit:,}-byte limit")
-    if request.content_length is not None and request.content_length > limit:
-        raise too_large
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(65536):
-        size += len(chunk)
-        if size > limit:
-            raise too_large
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @routes.post("/api/v1/conversations/{id}/attachments")
@@ -166,17 +135,11 @@ async def upload_attachment(request: web.Request) -> web.Response:
     if user.role == Role.AGENT and conv.get("assignee") != user.id:
         raise error(403, "forbidden", "accept the conversation before attaching files")
     _channel_takes_files(request, conv)
-    name = request.query.get("name", "").strip()
-    if not name or len(name) > 255 or any(c in name for c in "/\\\x00"):
-        raise error(400, "invalid_field", "name: the file name, 1-255 characters, no slashes",
-                    field="name")  # fmt: skip
     gw = request.app[GATEWAY]
-    data = await _read_file(request, gw.settings.max_attachment_bytes)
-    if not data:
-        raise error(400, "invalid_field", "body: the file is empty", field="body")
+    name, data = await read_upload(request, gw.settings.max_attachment_bytes)
     url = await gw.media.store(conv["channel_id"], data, name)
-    attachment = _attachment(url, name, request.headers.get("Content-Type"), len(data))
-    return ok({"attachment": attachment}, status=201)
+    attachment = describe_file(url, name, request.headers.get("Content-Type"), len(data))
+    return ok({"attachment": attachment.model_dump(exclude_none=True)}, status=201)
 
 
 def _stored_attachments(
@@ -193,7 +156,8 @@ def _stored_attachments(
                         f"attachments[{i}]: not a file uploaded to this conversation's channel",
                         field="attachments")  # fmt: skip
         display = item.name or path.name.split("-", 1)[-1]
-        out.append(_attachment(item.url, display, item.content_type, path.stat().st_size))
+        stored = describe_file(item.url, display, item.content_type, path.stat().st_size)
+        out.append(stored.model_dump(exclude_none=True))
     return out
 
 

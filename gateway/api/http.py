@@ -65,6 +65,34 @@ async def read_json(request: web.Request) -> Any:
         raise error(400, "invalid_json", f"body is not valid JSON: {exc}") from None
 
 
+async def read_upload(request: web.Request, limit: int) -> tuple[str, bytes]:
+    """An uploaded file: its name from ``?name=`` and its bytes, the raw body. 400 for a bad
+    name or an empty file, 413 over ``limit``."""
+    name = request.query.get("name", "").strip()
+    if not name or len(name) > 255 or any(c in name for c in "/\\\x00"):
+        raise error(400, "invalid_field", "name: the file name, 1-255 characters, no slashes",
+                    field="name")  # fmt: skip
+    data = await _read_capped(request, limit)
+    if not data:
+        raise error(400, "invalid_field", "body: the file is empty", field="body")
+    return name, data
+
+
+async def _read_capped(request: web.Request, limit: int) -> bytes:
+    """The raw body up to ``limit`` bytes, which may exceed max_body_bytes (that bounds every
+    other request); 413 beyond it, before reading more than the limit."""
+    too_large = error(413, "too_large", f"the file is over the {limit:,}-byte limit")
+    if request.content_length is not None and request.content_length > limit:
+        raise too_large
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(65536):
+        size += len(chunk)
+        if size > limit:
+            raise too_large
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def validation_error(exc: ValidationError) -> web.HTTPException:
     first = exc.errors()[0]
     field = ".".join(str(p) for p in first.get("loc", ())) or "body"
