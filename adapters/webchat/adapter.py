@@ -33,6 +33,7 @@ from adapters.webchat.protocol import (
     MAX_SURVEY_TOKEN,
     FrameError,
     Hello,
+    file_view,
     parse_hello,
     parse_message,
     parse_profile,
@@ -41,15 +42,25 @@ from adapters.webchat.protocol import (
     visitor_view,
 )
 from adapters.webchat.ratelimit import RateLimiter
-from gateway.api.http import close_on_failure, error
+from gateway.api.http import close_on_failure, error, read_upload
 from gateway.conversations import Conversations
 from gateway.events import EventBus
-from gateway.models import Channel, ContactIdentity, InboundMessage, OutboundMessage, now_ms
+from gateway.media import describe_file
+from gateway.models import (
+    Attachment,
+    Channel,
+    ContactIdentity,
+    InboundMessage,
+    OutboundMessage,
+    now_ms,
+)
 from gateway.surveys import MAX_COMMENT, Aftercare, LinkError, load_settings, read_token
 
 log = logging.getLogger(__name__)
 
 WS_PATH = "/webchat/ws"
+UPLOAD_PATH = "/webchat/upload"
+UPLOAD_TTL = 24 * 3600  # an upload must be sent in a message within this
 HELLO_TIMEOUT = 15.0  # seconds a new socket may wait before saying hello
 ONLINE_CACHE_SECONDS = 1.0  # how stale "is an agent online?" may be
 LIVE_TTL_MS = 60_000  # a session counts as connected this long after its last refresh
@@ -68,7 +79,7 @@ class WebchatAdapter(Adapter):
     Config: ClassVar[type[BaseModel]] = WebchatConfig
     secret_fields = frozenset({"session_secret"})
     max_text_length = 20000
-    supports_attachments = False
+    supports_attachments = True
 
     def __init__(self, ctx: AdapterContext) -> None:
         super().__init__(ctx)
@@ -86,7 +97,11 @@ class WebchatAdapter(Adapter):
         return self.ctx.config  # type: ignore[return-value]
 
     def routes(self) -> list[AdapterRoute]:
-        return [AdapterRoute("GET", WS_PATH, self.visitor_socket)]
+        return [
+            AdapterRoute("GET", WS_PATH, self.visitor_socket),
+            AdapterRoute("POST", UPLOAD_PATH, self.upload),
+            AdapterRoute("OPTIONS", UPLOAD_PATH, self.upload_preflight),
+        ]
 
     def describe(self) -> dict[str, Any]:
         base = self.ctx.public_url.rstrip("/")
@@ -178,6 +193,72 @@ class WebchatAdapter(Adapter):
                     await asyncio.shield(self.ctx.redis.delete(self._live_key(session_id)))
         return ws
 
+    # --- visitors' files -------------------------------------------------------------------
+    def _cors(self, request: web.Request) -> dict[str, str]:
+        """The widget uploads from the customer's site: another origin, so CORS."""
+        origin = request.headers.get("Origin")
+        if not self.config.origin_allowed(origin):
+            raise error(403, "origin_not_allowed", f"origin {origin!r} may not use this chat")
+        return {
+            "Access-Control-Allow-Origin": origin or "*",
+            "Access-Control-Allow-Methods": "POST",
+            "Access-Control-Allow-Headers": "Authorization, Content-Type",
+            "Access-Control-Max-Age": "600",
+            "Vary": "Origin",
+        }
+
+    async def upload_preflight(self, request: web.Request) -> web.StreamResponse:
+        return web.Response(status=204, headers=self._cors(request))
+
+    async def upload(self, request: web.Request) -> web.StreamResponse:
+        """A visitor's file: ``POST ?name=`` with the session token as a bearer token. The
+        answer's ``url`` goes in the next message frame's ``attachments``."""
+        cors = self._cors(request)
+        try:
+            return await self._upload(request, cors)
+        except web.HTTPException as exc:  # the widget must be able to read why
+            exc.headers.update(cors)
+            raise
+
+    async def _upload(self, request: web.Request, cors: dict[str, str]) -> web.Response:
+        cfg = self.config
+        if cfg.max_upload_bytes == 0:
+            raise error(403, "uploads_off", "this chat does not take files")
+        bearer = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
+        session_id = tokens.session_of(self.secret, self.ctx.channel_id, bearer)
+        if session_id is None:
+            raise error(401, "invalid_token", "send the chat's session token")
+        verdict = await self.limiter.hit([
+            (f"s:{session_id}", cfg.messages_per_minute_per_session),
+            (f"ip:{self.client_ip(request)}", cfg.messages_per_minute_per_ip),
+        ])  # fmt: skip
+        if not verdict.allowed:
+            raise error(429, "rate_limited", "you are sending too fast",
+                        retry_after=verdict.retry_after)  # fmt: skip
+        name, data = await read_upload(request, cfg.max_upload_bytes)
+        assert self.ctx.store_media is not None
+        ctype = request.headers.get("Content-Type")
+        url = await self.ctx.store_media(data, name, ctype)
+        stored = describe_file(url, name, ctype, len(data)).model_dump(exclude_none=True)
+        key = self._uploads_key(session_id)
+        await self.ctx.redis.hset(key, url, json.dumps(stored))
+        await self.ctx.redis.expire(key, UPLOAD_TTL)
+        view = file_view(stored, self.ctx.public_link)
+        return web.json_response({"attachment": {**view, "url": url, "link": view["url"]}},
+                                 status=201, headers=cors)  # fmt: skip
+
+    async def _uploaded(self, session_id: str, urls: tuple[str, ...]) -> list[Attachment]:
+        """The files of a message: each must be an upload of this session."""
+        if not urls:
+            return []
+        found = await self.ctx.redis.hmget(self._uploads_key(session_id), list(urls))
+        if any(raw is None for raw in found):
+            raise FrameError("invalid_attachment", "attachments: upload each file first")
+        return [Attachment(**json.loads(raw)) for raw in found]
+
+    def _uploads_key(self, session_id: str) -> str:
+        return self.ctx.state_key(f"uploads:{session_id}")
+
     async def _receive_hello(self, ws: web.WebSocketResponse) -> Hello | None:
         try:
             msg = await ws.receive(timeout=HELLO_TIMEOUT)
@@ -224,6 +305,7 @@ class WebchatAdapter(Adapter):
             "profile": {"name": profile.get("name"), "email": profile.get("email")},
             "conversation_id": conversation_id,
             "max_message_length": cfg.max_message_length,
+            "max_upload_bytes": cfg.max_upload_bytes,
             "survey": {"comment_prompt": survey.survey_comment_prompt,
                        "send": survey.survey_send_label, "thanks": survey.survey_thanks_text,
                        "max_comment": MAX_COMMENT},
@@ -243,7 +325,12 @@ class WebchatAdapter(Adapter):
         last = (await self.conversations.get(conversation_id)).get("last_seq") or 0
         after = max(after, last - HISTORY_LIMIT)
         logged = await self.conversations.messages(conversation_id, after, HISTORY_LIMIT)
-        views = [await self._with_survey(v) for v in map(visitor_view, logged) if v is not None]
+        link = self.ctx.public_link
+        views = [
+            await self._with_survey(view)
+            for view in (visitor_view(m, link) for m in logged)
+            if view is not None
+        ]
         read = await self.ctx.redis.hget(self._read_key(conversation_id), "agent")
         await _send(ws, {"type": "history", "conversation_id": conversation_id, "reset": reset,
                          "messages": views, "read_seq": int(read or 0)})  # fmt: skip
@@ -301,6 +388,7 @@ class WebchatAdapter(Adapter):
             refused = _error("rate_limited", "you are writing too fast", verdict.retry_after)
             await _send(ws, {**refused, "client_id": message.client_id})
             return
+        files = await self._uploaded(session_id, message.attachment_urls)
         inbound = InboundMessage(
             channel_id=self.ctx.channel_id,
             channel_type=Channel.WEBCHAT,
@@ -312,6 +400,7 @@ class WebchatAdapter(Adapter):
             ),
             thread_key=session_id,
             text=message.text,
+            attachments=files,
             meta={"client_id": message.client_id, "page": profile.get("page") or None},
         )
         result = await self.ctx.deliver(inbound)
@@ -324,6 +413,8 @@ class WebchatAdapter(Adapter):
             view = {"seq": result.seq, "conversation_id": result.conversation_id,
                     "from": "visitor", "client_id": message.client_id,
                     "text": message.text, "created_at": now_ms()}  # fmt: skip
+            if files:
+                view["attachments"] = [self._file_view(a) for a in files]
             await self.sockets.publish(session_id, {"type": "message", "message": view})
 
     async def _on_profile(
@@ -471,6 +562,8 @@ class WebchatAdapter(Adapter):
         }
         if message.author_name:
             view["author_name"] = message.author_name
+        if message.attachments:
+            view["attachments"] = [self._file_view(a) for a in message.attachments]
         view = await self._with_survey(view)
         await self.sockets.publish(session_id, {"type": "message", "message": view})
         if await self.ctx.redis.exists(self._live_key(session_id)):
@@ -513,6 +606,9 @@ class WebchatAdapter(Adapter):
         return ""
 
     # --- state -----------------------------------------------------------------------------
+    def _file_view(self, attachment: Attachment) -> dict[str, Any]:
+        return file_view(attachment.model_dump(exclude_none=True), self.ctx.public_link)
+
     def _live_key(self, session_id: str) -> str:
         return self.ctx.state_key(f"live:{session_id}")
 

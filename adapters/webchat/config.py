@@ -57,6 +57,10 @@ class WebchatConfig(BaseModel):
     prechat_form: bool = Field(False, description="ask the visitor's name and email first")
     color: str = Field("#2563eb", pattern=_COLOR, description="accent colour of the widget")
     max_message_length: int = Field(2000, ge=1, le=20000)
+    max_upload_bytes: int = Field(
+        10_485_760, ge=0, le=52_428_800,
+        description="largest file a visitor may send (0: visitors send no files)",
+    )  # fmt: skip
     messages_per_minute_per_session: int = Field(20, ge=1, le=10000)
     messages_per_minute_per_ip: int = Field(60, ge=1, le=100000)
     trust_forwarded_for: bool = Field(

@@ -3,7 +3,8 @@ of the conversation log (no internal notes, no agent ids, no system events).
 
 Widget -> gateway (JSON text frames):
   {"type": "hello", "token"?, "conversation_id"?, "last_seq"?, "page"?}   first frame
-  {"type": "message", "client_id", "text"}
+  {"type": "message", "client_id", "text", "attachments"?: [{"url"}]}   text may be empty
+      when there are attachments: each url one that POST <channel>/webchat/upload answered
   {"type": "profile", "name"?, "email"?}
   {"type": "typing", "on": bool}
   {"type": "read", "seq": int}
@@ -20,6 +21,7 @@ text (gateway/surveys.py sends it; the answer is recorded by the same signed-tok
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,6 +32,7 @@ _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]+\.[^@\s<>\"]{2,}$")
 MAX_NAME = 100
 MAX_PAGE = 500
 MAX_SURVEY_TOKEN = 1000
+MAX_ATTACHMENTS = 5  # files in one visitor message
 # A survey link anywhere in a system message: "<public url>/survey/<body>.<mac>".
 _SURVEY_LINK = re.compile(r"\s*\S*/survey/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
 
@@ -54,6 +57,7 @@ class Hello:
 class VisitorMessage:
     client_id: str
     text: str
+    attachment_urls: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -88,12 +92,27 @@ def parse_message(frame: dict[str, Any], max_length: int) -> VisitorMessage:
     client_id = frame.get("client_id")
     if not valid_client_id(client_id):
         raise FrameError("invalid_client_id", "client_id: 1-64 letters, digits, '-' or '_'")
-    text = frame.get("text")
-    if not isinstance(text, str) or not text.strip():
+    urls = _attachment_urls(frame.get("attachments"))
+    text = frame.get("text", "")
+    if not isinstance(text, str) or not (text.strip() or urls):
         raise FrameError("empty", "text: write something")
     if len(text) > max_length:
         raise FrameError("too_long", f"text: at most {max_length} characters")
-    return VisitorMessage(client_id=client_id, text=text)  # type: ignore[arg-type]
+    return VisitorMessage(client_id=client_id, text=text, attachment_urls=urls)  # type: ignore[arg-type]
+
+
+def _attachment_urls(value: object) -> tuple[str, ...]:
+    if value is None:
+        return ()
+    if not isinstance(value, list) or len(value) > MAX_ATTACHMENTS:
+        raise FrameError("invalid_attachment", f"attachments: at most {MAX_ATTACHMENTS} files")
+    urls = []
+    for item in value:
+        url = item.get("url") if isinstance(item, dict) else None
+        if not isinstance(url, str) or not 0 < len(url) <= 500:
+            raise FrameError("invalid_attachment", "attachments: each one {url} of an upload")
+        urls.append(url)
+    return tuple(urls)
 
 
 def parse_profile(frame: dict[str, Any]) -> Profile:
@@ -133,8 +152,11 @@ def split_survey(text: str) -> tuple[str, str | None]:
     return (text[: match.start()] + text[match.end() :]).strip(), match.group(1)
 
 
-def visitor_view(message: dict[str, Any]) -> dict[str, Any] | None:
-    """What the visitor may see of one logged message; None for notes and system events."""
+def visitor_view(
+    message: dict[str, Any], link: Callable[[str], str] = str
+) -> dict[str, Any] | None:
+    """What the visitor may see of one logged message; None for notes and system events.
+    ``link`` makes the gateway's own file URLs absolute (the widget runs on another site)."""
     direction = message.get("direction")
     if direction not in ("in", "out"):
         return None
@@ -145,6 +167,9 @@ def visitor_view(message: dict[str, Any]) -> dict[str, Any] | None:
         "text": message.get("text") or "",
         "created_at": message.get("created_at"),
     }
+    files = [a for a in message.get("attachments") or [] if isinstance(a, dict)]
+    if files:
+        view["attachments"] = [file_view(a, link) for a in files]
     if direction == "in":
         view["from"] = "visitor"
         view["client_id"] = meta.get("client_id")
@@ -154,3 +179,10 @@ def visitor_view(message: dict[str, Any]) -> dict[str, Any] | None:
         view["from"] = "agent"
         view["author_name"] = message.get("author_name")
     return view
+
+
+def file_view(attachment: dict[str, Any], link: Callable[[str], str] = str) -> dict[str, Any]:
+    """An attachment as the widget shows it: a link it can open."""
+    out = {k: attachment.get(k) for k in ("kind", "name", "content_type", "size")}
+    out["url"] = link(str(attachment.get("url") or ""))
+    return {k: v for k, v in out.items() if v is not None}

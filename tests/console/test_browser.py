@@ -350,7 +350,7 @@ async def test_admin_pages_and_a_failed_reply_retried(
 async def test_an_agent_attaches_a_file_in_the_console(
     gateway: Harness, new_page, callback_server, artifacts: Path
 ):
-    """Attach appears where the channel carries files and only for replies; the picked file is
+    """Attach appears for replies (not notes) on channels that carry files; the picked file is
     uploaded, shown (its name as text), sent with the reply and listed in the log."""
     h = gateway
     await _user(h, "chief@example.com", "Chief", role="admin")
@@ -394,13 +394,13 @@ async def test_an_agent_attaches_a_file_in_the_console(
         assert await fetched.read() == data
     assert not await console.evaluate("() => !!document.querySelector('#log img')")
 
-    # A web chat conversation: no Attach button.
+    # A web chat conversation carries files too; Attach is there.
     chat = await h.create_channel("webchat", {"allowed_origins": ["https://shop.example.com"]})
     visitor = Visitor(h, chat["id"])
     await visitor.connect()
     ack = await visitor.say("c1", "Hello from the chat")
     await console.evaluate(f"() => {{ location.hash = '#/inbox/{ack['conversation_id']}'; }}")
     await console.locator("#log .msg.in", has_text="Hello from the chat").wait_for()
-    assert not await console.locator("#reply-attach").is_visible()
+    assert await console.locator("#reply-attach").is_visible()
     await visitor.close()
     assert admin.errors == [] and admin.dialogs == []

@@ -8,7 +8,6 @@ import aiohttp
 
 from tests.conftest import CallbackServer, Harness, wait_for
 from tests.core.test_outbox import _assigned_conversation, _message
-from tests.webchat.visitor import Visitor, webchat_channel
 
 PDF = b"%PDF-1.4\n" + bytes(range(256)) * 8  # binary content, 2 KiB
 
@@ -102,18 +101,6 @@ async def test_uploads_refused_with_a_reason(make_gateway, callback_server: Call
     _, other = await gateway.agent_online("b@example.com")
     resp = await upload(gateway, conv, other, PDF)
     assert resp.status == 403
-    # A web chat conversation: the channel carries no files.
-    channel_id = await webchat_channel(gateway)
-    visitor = Visitor(gateway, channel_id)
-    await visitor.connect()
-    ack = await visitor.say("c1", "hello")
-    message = await _refused(
-        await upload(gateway, ack["conversation_id"], gateway.admin_token, PDF),
-        400,
-        "attachments_unsupported",
-    )
-    assert "webchat" in message
-    await visitor.close()
 
 
 async def test_replies_refuse_files_not_uploaded_to_the_channel(

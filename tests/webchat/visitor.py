@@ -104,6 +104,24 @@ class Visitor:
             self.frames.append(json.loads(msg.data))
 
 
+MANUAL = b"%PDF-1.4 manual"
+
+
+async def reply_with_manual(h: Harness, conversation_id: str, text: str) -> dict[str, Any]:
+    """An admin uploads manual.pdf and replies with it; returns the attachment (its url is
+    the gateway's own path)."""
+    resp = await h.client.post(
+        f"/api/v1/conversations/{conversation_id}/attachments",
+        params={"name": "manual.pdf"},
+        data=MANUAL,
+        headers={**h.auth(h.admin_token), "Content-Type": "application/pdf"},
+    )
+    attachment = (await resp.json())["attachment"]
+    await h.call("POST", f"/api/v1/conversations/{conversation_id}/messages",
+                 json_body={"text": text, "attachments": [attachment]}, expect=201)  # fmt: skip
+    return attachment
+
+
 async def agent_socket(h: Harness, token: str) -> aiohttp.ClientWebSocketResponse:
     ws = await h.client.ws_connect(f"/api/v1/ws?token={token}")
     hello = await ws.receive_json(timeout=10)

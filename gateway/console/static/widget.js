@@ -11,6 +11,7 @@
   var channel = script.getAttribute("data-channel");
   var base = script.src.replace(/\/widget\.js(\?.*)?$/, "");
   var wsUrl = base.replace(/^http/, "ws") + "/channels/" + encodeURIComponent(channel) + "/webchat/ws";
+  var uploadUrl = base + "/channels/" + encodeURIComponent(channel) + "/webchat/upload";
   var storeKey = "gwchat:" + channel;
 
   // The host element is styled inline with !important (inline beats any page rule); inside,
@@ -52,6 +53,9 @@
     "form button{border:0;border-radius:8px;background:var(--accent);color:#fff;padding:0 14px;",
     "cursor:pointer;min-height:36px}",
     ".prechat input{width:100%;flex-basis:100%}",
+    "form button.attach{background:#f3f4f6;color:#374151;padding:0 10px;font-size:16px}",
+    ".files{display:flex;flex-direction:column;gap:2px;margin-top:4px}",
+    ".files a{color:inherit;text-decoration:underline;overflow-wrap:anywhere}",
     ".survey{align-self:stretch;border:1px solid #e5e7eb;border-radius:10px;padding:10px;",
     "background:#fff;display:flex;flex-direction:column;gap:8px}",
     ".survey .rates{display:flex;gap:6px}",
@@ -91,7 +95,7 @@
     try {
       localStorage.setItem(storeKey, JSON.stringify({
         token: state.token, pending: state.pending.map(function (p) {
-          return { client_id: p.client_id, text: p.text };
+          return { client_id: p.client_id, text: p.text, attachments: p.attachments };
         })
       }));
     } catch (e) { /* private mode: the chat still works for this page */ }
@@ -107,7 +111,9 @@
     token: stored.token || null,
     conversationId: null,
     messages: {},        // seq -> message
-    pending: (stored.pending || []).map(function (p) { return { client_id: p.client_id, text: p.text, status: "sending" }; }),
+    pending: (stored.pending || []).map(function (p) {
+      return { client_id: p.client_id, text: p.text, attachments: p.attachments || [], status: "sending" };
+    }),
     agentRead: 0,
     readSent: 0,
     welcome: null,
@@ -187,6 +193,16 @@
   input.placeholder = "Write a message…";
   input.setAttribute("aria-label", "Message");
   var sendBtn = el("button", null, "Send");
+  var fileInput = el("input");
+  fileInput.type = "file";
+  fileInput.hidden = true;
+  var attachBtn = el("button", "attach", "+");
+  attachBtn.type = "button";
+  attachBtn.hidden = true;
+  attachBtn.setAttribute("aria-label", "Send a file");
+  attachBtn.title = "Send a file";
+  composer.appendChild(attachBtn);
+  composer.appendChild(fileInput);
   composer.appendChild(input);
   composer.appendChild(sendBtn);
 
@@ -208,7 +224,8 @@
       var node = el("div", "msg " + m.from);
       node.setAttribute("data-seq", String(seq));
       if (m.from === "agent") node.appendChild(el("div", "who", m.author_name || "Agent"));
-      node.appendChild(el("div", "text", m.text));
+      if (m.text) node.appendChild(el("div", "text", m.text));
+      if (m.attachments && m.attachments.length) node.appendChild(fileLinks(m.attachments));
       if (m.from === "visitor") {
         node.appendChild(el("div", "state", state.agentRead >= seq ? "Seen" : "Sent"));
       }
@@ -217,7 +234,8 @@
     });
     state.pending.forEach(function (p) {
       var node = el("div", "msg visitor pending");
-      node.appendChild(el("div", "text", p.text));
+      if (p.text) node.appendChild(el("div", "text", p.text));
+      if (p.attachments && p.attachments.length) node.appendChild(fileLinks(p.attachments));
       var st = el("div", "state", p.status === "failed" ? (p.error || "Not sent") + " · " : "Sending…");
       if (p.status === "failed") {
         var retry = el("button", null, "Retry");
@@ -236,8 +254,24 @@
                        !(w.profile && w.profile.email)) || !prechat.hidden;
     if (!offline.hidden) offlineText.textContent = "Leave your email and we will answer you there.";
     composer.hidden = !prechat.hidden;
+    attachBtn.hidden = !(w.max_upload_bytes > 0);
     badge.hidden = state.unread === 0;
     badge.textContent = String(state.unread);
+  }
+
+  // Files as links (opened in a new tab); only http(s) URLs, the gateway's own.
+  function fileLinks(files) {
+    var box = el("div", "files");
+    files.forEach(function (f) {
+      var href = f.link || f.url || "";
+      if (!/^https?:\/\//i.test(href)) return;
+      var a = el("a", null, f.name || "file");
+      a.href = href;
+      a.target = "_blank";
+      a.rel = "noopener noreferrer";
+      box.appendChild(a);
+    });
+    return box;
   }
 
   // --- the satisfaction survey: 1-5 and a comment, answered once over the socket ----------
@@ -371,7 +405,46 @@
   }
 
   function transmit(p) {
-    send({ type: "message", client_id: p.client_id, text: p.text });
+    var frame = { type: "message", client_id: p.client_id, text: p.text };
+    if (p.attachments && p.attachments.length) {
+      frame.attachments = p.attachments.map(function (a) { return { url: a.url }; });
+    }
+    send(frame);
+  }
+
+  // A picked file goes up over HTTP (the session token proves the visitor), then is sent as
+  // a message of its own.
+  function sendFile(file) {
+    var limit = (state.welcome && state.welcome.max_upload_bytes) || 0;
+    if (!state.token || !limit) return;
+    if (file.size > limit) {
+      setStatus(file.name + " is too large (at most " + Math.floor(limit / 1048576) + " MB).");
+      return;
+    }
+    setStatus("Sending " + file.name + "…");
+    fetch(uploadUrl + "?name=" + encodeURIComponent(file.name), {
+      method: "POST", body: file,
+      headers: { "Authorization": "Bearer " + state.token,
+                 "Content-Type": file.type || "application/octet-stream" }
+    }).then(function (resp) {
+      return resp.json().catch(function () { return {}; }).then(function (data) {
+        if (!resp.ok || !data.attachment) {
+          throw new Error((data.error && data.error.message) || "the file could not be sent");
+        }
+        return data.attachment;
+      });
+    }).then(function (a) {
+      setStatus("");
+      var p = { client_id: newClientId(), text: "", status: "sending",
+                attachments: [{ url: a.url, link: a.link, name: a.name }] };
+      state.pending.push(p);
+      save();
+      state.justSent = true;
+      transmit(p);
+      render();
+    }, function (err) {
+      setStatus(file.name + ": " + err.message);
+    });
   }
 
   function connect() {
@@ -425,7 +498,8 @@
       state.pending.forEach(function (p) {
         if (p.client_id === f.client_id && !state.messages[f.seq]) {
           addMessage({ seq: f.seq, conversation_id: f.conversation_id, from: "visitor",
-            client_id: p.client_id, text: p.text, created_at: Date.now() });
+            client_id: p.client_id, text: p.text, attachments: p.attachments,
+            created_at: Date.now() });
         }
       });
       state.pending = state.pending.filter(function (p) { return p.client_id !== f.client_id; });
@@ -488,6 +562,11 @@
     if (state.typingSentAt) { send({ type: "typing", on: false }); state.typingSentAt = 0; }
     transmit(p);
     render();
+  });
+  attachBtn.addEventListener("click", function () { fileInput.click(); });
+  fileInput.addEventListener("change", function () {
+    Array.prototype.forEach.call(fileInput.files, sendFile);
+    fileInput.value = "";
   });
   input.addEventListener("keydown", function (e) {
     if (e.key === "Enter" && !e.shiftKey) {

@@ -132,6 +132,16 @@ async def test_mastodon_mention_to_public_reply(gateway: Harness, mastodon_api: 
     sent = fake.posted[0]
     assert sent["in_reply_to_id"] == post
     assert sent["status"] == "@alice Sorry about that, we are on it."
+    # Public replies carry text only: an agent's file is refused with the reason.
+    upload = await gateway.client.post(
+        f"/api/v1/conversations/{conv['id']}/attachments",
+        params={"name": "label.pdf"},
+        data=b"%PDF-1.4",
+        headers=gateway.auth(token),
+    )
+    assert upload.status == 400
+    error = (await upload.json())["error"]
+    assert error["code"] == "attachments_unsupported" and "mastodon" in error["message"]
     assert sent["idempotency_key"].startswith(conv["id"] + ":")
     ours = fake.idempotency[sent["idempotency_key"]]
     await _follow_up_joins(
