@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import os
 import socket
@@ -28,7 +27,7 @@ from redis.exceptions import ResponseError
 from adapters.base import Adapter, SendError
 from gateway.conversations import Conversations, NotFound
 from gateway.keys import Keys
-from gateway.models import Attachment, DeliveryState, OutboundMessage, now_ms
+from gateway.models import Attachment, OutboundMessage, now_ms
 from gateway.scripts import load_script
 from gateway.tasks import cancel_and_wait
 
@@ -81,6 +80,7 @@ class Outbox:
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self._retry_due = load_script(redis, __file__, "retry_due")
         self._retry_failed = load_script(redis, __file__, "retry_failed")
+        self._hold_behind = load_script(redis, __file__, "hold_behind")
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._sending: set[str] = set()  # entry ids in flight here (a claim may return them)
@@ -229,23 +229,12 @@ class Outbox:
 
     async def _held_behind_earlier(self, conversation_id: str, seq: int) -> bool:
         """True when an earlier reply of the conversation is not settled yet: sending this one
-        now would reach the customer first. It is then scheduled just after that one's retry
-        (one millisecond per place behind it, so held replies keep their order)."""
-        states = await self.redis.hgetall(self.keys.deliveries(conversation_id))
-        earlier = sorted(
-            int(other)
-            for other, raw in states.items()
-            if int(other) < seq and json.loads(raw).get("state") == DeliveryState.QUEUED
+        now would reach the customer first, so it was scheduled just after that one."""
+        held = await self._hold_behind(
+            keys=[self.keys.deliveries(conversation_id), self.keys.outbox_retry()],
+            args=[conversation_id, seq, now_ms(), HOLD_MS],
         )
-        if not earlier:
-            return False
-        blocker = earlier[0]
-        retry_key = self.keys.outbox_retry()
-        blocker_due = await self.redis.zscore(retry_key, f"{conversation_id}:{blocker}")
-        not_before = now_ms() + HOLD_MS
-        due = max(not_before, int(blocker_due or 0)) + (seq - blocker)
-        await self.redis.zadd(retry_key, {f"{conversation_id}:{seq}": due})
-        return True
+        return bool(held)
 
     async def _outbound(self, conversation_id: str, seq: int) -> OutboundMessage:
         conv = await self.conversations.get(conversation_id)

@@ -241,8 +241,10 @@ class WebchatAdapter(Adapter):
         url = await self.ctx.store_media(data, name, ctype)
         stored = describe_file(url, name, ctype, len(data)).model_dump(exclude_none=True)
         key = self._uploads_key(session_id)
-        await self.ctx.redis.hset(key, url, json.dumps(stored))
-        await self.ctx.redis.expire(key, UPLOAD_TTL)
+        pipe = self.ctx.redis.pipeline(transaction=True)  # one trip; never a key without TTL
+        pipe.hset(key, url, json.dumps(stored))
+        pipe.expire(key, UPLOAD_TTL)
+        await pipe.execute()
         view = file_view(stored, self.ctx.public_link)
         return web.json_response({"attachment": {**view, "url": url, "link": view["url"]}},
                                  status=201, headers=cors)  # fmt: skip

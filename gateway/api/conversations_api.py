@@ -8,6 +8,7 @@ from typing import Any, Literal
 from aiohttp import web
 from pydantic import BaseModel, Field, model_validator
 
+from adapters.base import Adapter
 from gateway.api.http import ANY_USER, STAFF, error, ok, parse, read_upload, requires, session
 from gateway.appkeys import GATEWAY
 from gateway.conversations import NotFound, Viewer, may_view
@@ -115,8 +116,7 @@ class ReplyBody(BaseModel):
     attachments: list[ReplyAttachment] = Field(default_factory=list, max_length=10)
 
 
-def _channel_takes_files(request: web.Request, conv: dict[str, Any]) -> None:
-    adapter = request.app[GATEWAY].channels.adapter(conv["channel_id"])
+def _channel_takes_files(adapter: Adapter | None) -> None:
     if adapter is None or not adapter.supports_attachments:
         kind = adapter.channel_type.value if adapter else "this"
         raise error(
@@ -134,8 +134,8 @@ async def upload_attachment(request: web.Request) -> web.Response:
     user = session(request).user
     if user.role == Role.AGENT and conv.get("assignee") != user.id:
         raise error(403, "forbidden", "accept the conversation before attaching files")
-    _channel_takes_files(request, conv)
     gw = request.app[GATEWAY]
+    _channel_takes_files(gw.channels.adapter(conv["channel_id"]))
     name, data = await read_upload(request, gw.settings.max_attachment_bytes)
     url = await gw.media.store(conv["channel_id"], data, name)
     attachment = describe_file(url, name, request.headers.get("Content-Type"), len(data))
@@ -171,15 +171,15 @@ async def post_message(request: web.Request) -> web.Response:
         raise error(403, "forbidden", "accept the conversation before replying")
     if not body.text and not body.attachments:
         raise error(400, "invalid_field", "text: write something or attach a file", field="text")
+    gw = request.app[GATEWAY]
+    adapter = gw.channels.adapter(conv["channel_id"])
     attachments: list[dict[str, Any]] = []
     if body.attachments:
         if body.type == "note":
             raise error(400, "invalid_field", "attachments: notes carry no attachments",
                         field="attachments")  # fmt: skip
-        _channel_takes_files(request, conv)
+        _channel_takes_files(adapter)
         attachments = _stored_attachments(request, conv, body)
-    gw = request.app[GATEWAY]
-    adapter = gw.channels.adapter(conv["channel_id"])
     limit = adapter.describe().get("max_text_length") if adapter else None
     if body.type == "reply" and adapter and limit:
         length = adapter.text_length(body.text)

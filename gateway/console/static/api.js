@@ -18,40 +18,27 @@ let onUnauthorized = () => {};
 export function whenUnauthorized(fn) { onUnauthorized = fn; }
 
 export async function api(method, path, body) {
+  return request(method, path, body === undefined ? undefined : JSON.stringify(body), "application/json");
+}
+
+// A file as the raw request body (uploads of attachments).
+export async function upload(path, file) {
+  return request("POST", path, file, file.type || "application/octet-stream");
+}
+
+async function request(method, path, body, contentType) {
   const headers = { Accept: "application/json" };
   if (session.token) headers.Authorization = `Bearer ${session.token}`;
-  if (body !== undefined) headers["Content-Type"] = "application/json";
+  if (body !== undefined) headers["Content-Type"] = contentType;
   let resp;
   try {
-    resp = await fetch(`/api/v1${path}`, {
-      method, headers, body: body === undefined ? undefined : JSON.stringify(body),
-    });
+    resp = await fetch(`/api/v1${path}`, { method, headers, body });
   } catch (err) {
     throw new ApiError(0, "network", "The gateway cannot be reached. Check your connection.");
   }
   let data = {};
   try { data = await resp.json(); } catch { /* empty or not JSON */ }
   if (resp.status === 401 && path !== "/auth/login") onUnauthorized();
-  if (!resp.ok) {
-    const err = data.error || {};
-    throw new ApiError(resp.status, err.code || "error", err.message || resp.statusText);
-  }
-  return data;
-}
-
-// A file as the raw request body (uploads of attachments): same errors as api().
-export async function upload(path, file) {
-  const headers = { Accept: "application/json", "Content-Type": file.type || "application/octet-stream" };
-  if (session.token) headers.Authorization = `Bearer ${session.token}`;
-  let resp;
-  try {
-    resp = await fetch(`/api/v1${path}`, { method: "POST", headers, body: file });
-  } catch (err) {
-    throw new ApiError(0, "network", "The gateway cannot be reached. Check your connection.");
-  }
-  let data = {};
-  try { data = await resp.json(); } catch { /* empty or not JSON */ }
-  if (resp.status === 401) onUnauthorized();
   if (!resp.ok) {
     const err = data.error || {};
     throw new ApiError(resp.status, err.code || "error", err.message || resp.statusText);
