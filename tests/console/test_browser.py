@@ -8,7 +8,9 @@ console works at once. Screenshots land in test-artifacts/.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import re
 from pathlib import Path
 from typing import Any
 
@@ -403,4 +405,52 @@ async def test_an_agent_attaches_a_file_in_the_console(
     await console.locator("#log .msg.in", has_text="Hello from the chat").wait_for()
     assert await console.locator("#reply-attach").is_visible()
     await visitor.close()
+    assert admin.errors == [] and admin.dialogs == []
+
+
+async def test_live_events_while_a_conversation_loads_are_kept_and_break_nothing(
+    gateway: Harness, new_page, callback_server
+):
+    """The console opens a conversation in two requests; messages and updates that arrive
+    between them must not touch the half-built pane (a page error) and must not be lost."""
+    h = gateway
+    await _user(h, "chief@example.com", "Chief", role="admin")
+    admin = await new_page()
+    frames: list[str] = []
+    admin.page.on("websocket", lambda ws: ws.on("framereceived", lambda f: frames.append(str(f))))
+    console = await _sign_in(admin, h, "chief@example.com")
+    channel_id, secret = await h.api_channel(callback_server.url)
+    sender = {"id": "c-1", "name": "Li Na"}
+    first = {"message_id": "m-1", "sender": sender, "text": "Where is my order?"}
+    assert (await h.post_api_message(channel_id, secret, first))[0] == 202
+    await console.select_option("#filters select[name=view]", "all")
+    row = console.locator("#conversations .row", has_text="Li Na")
+    await row.wait_for()
+
+    held = asyncio.Event()
+    release = asyncio.Event()
+
+    async def hold(route: Any) -> None:
+        held.set()
+        await release.wait()
+        await route.continue_()
+
+    await console.route(re.compile(r"/conversations/[^/]+/messages\?"), hold)
+    await row.click()
+    await asyncio.wait_for(held.wait(), 20)
+    second = {"message_id": "m-2", "sender": sender, "text": "It is urgent, please"}
+    assert (await h.post_api_message(channel_id, secret, second))[0] == 202
+
+    # The console has the live event before the pane is built; it refreshes the conversation
+    # 300 ms later (debounced), so a second is time enough for every handler to have run.
+    async def event_arrived() -> bool:
+        return any("It is urgent" in str(frame) for frame in frames)
+
+    await wait_for(event_arrived)
+    await console.evaluate("() => new Promise((done) => setTimeout(done, 1000))")
+    release.set()
+
+    await console.locator("#log .msg.in", has_text="Where is my order?").wait_for()
+    await console.locator("#log .msg.in", has_text="It is urgent, please").wait_for()
+    await console.locator("#conv-head h2", has_text="Li Na").wait_for()
     assert admin.errors == [] and admin.dialogs == []

@@ -22,6 +22,7 @@ const view = {
   stopTypingTimer: null,
   readSent: 0,
   files: [],  // attachments uploaded for the reply being written
+  ready: false,  // the pane is built; live events before that only update the state
 };
 
 let live = null;
@@ -37,7 +38,7 @@ export function lastSeqs() {
 export async function openConversation(id) {
   const pane = $("#conversation");
   if (view.id !== id) {
-    Object.assign(view, { id, conv: null, messages: new Map(), customerRead: 0, readSent: 0, canned: [], files: [] });
+    Object.assign(view, { id, conv: null, messages: new Map(), customerRead: 0, readSent: 0, canned: [], files: [], ready: false });
     clear(pane, h("p", { class: "empty", text: "Loading…" }));
   }
   try {
@@ -53,6 +54,7 @@ export async function openConversation(id) {
     if (view.id !== id) return;
     for (const m of data.messages) view.messages.set(m.seq, m);
     render();
+    view.ready = true;
     loadCanned(id);
   } catch (err) {
     if (view.id === id) clear(pane, h("p", { class: "error", text: err.message }));
@@ -61,6 +63,7 @@ export async function openConversation(id) {
 
 export function closeConversation() {
   view.id = null;
+  view.ready = false;
   clear($("#conversation"), h("p", { class: "empty", text: "Pick a conversation." }));
 }
 
@@ -78,6 +81,7 @@ export function onMessage(conversationId, message, kind = "updated") {
   if (kind === "created" && view.messages.has(message.seq)) return;
   view.messages.set(message.seq, message);
   if (message.direction === "in") view.customerTyping = false;
+  if (!view.ready) return;
   renderLog();
   markRead();
 }
@@ -85,6 +89,7 @@ export function onMessage(conversationId, message, kind = "updated") {
 export function onConversation(conv) {
   if (!conv || conv.id !== view.id || !view.conv) return;
   view.conv = conv;
+  if (!view.ready) return;
   renderHeader();
   renderComposerState();
 }
@@ -100,7 +105,7 @@ export function onTyping(data) {
 export function onRead(data) {
   if (data.conversation_id !== view.id || data.by !== "customer") return;
   view.customerRead = Math.max(view.customerRead, data.seq || 0);
-  renderLog();
+  if (view.ready) renderLog();
 }
 
 // --- rendering ------------------------------------------------------------------------------
