@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 
 from gateway.keys import Keys
 from gateway.models import Channel, InboundMessage, OutboundMessage
+from gateway.secretbox import SecretBox
 
 
 class SendError(Exception):
@@ -88,6 +89,9 @@ class AdapterContext:
     # Reports adapter health to /metrics: figure name ("poll_lag" seconds behind the platform,
     # "poll_ok" epoch seconds of the last good poll, "token_error" count), value.
     health: Callable[[str, float], None] | None = None
+    # Seals state an adapter keeps in Redis that is as secret as its credentials (a rotating
+    # OAuth 2.0 refresh token), with the key that seals the channel's config.
+    box: SecretBox | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
     def report_health(self, name: str, value: float) -> None:

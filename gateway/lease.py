@@ -11,13 +11,17 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
+from typing import TypeVar
 
 from redis.asyncio import Redis
 
 from gateway.tasks import cancel_and_wait, raise_if_cancelled
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 _RENEW = """
 if redis.call('GET', KEYS[1]) == ARGV[1] then
@@ -90,3 +94,38 @@ async def run_while_leased(
     finally:
         with contextlib.suppress(Exception):
             await lease.release()
+
+
+class SingleFlightTimeout(Exception):
+    """Another process held the lease for longer than we would wait."""
+
+
+async def single_flight(
+    redis: Redis,
+    key: str,
+    *,
+    ready: Callable[[], Awaitable[T | None]],
+    produce: Callable[[], Awaitable[T]],
+    wait_seconds: float,
+) -> T:
+    """``ready()`` when it has a value; else exactly one process across the gateway runs
+    ``produce()`` (which stores what ``ready()`` reads) while the others wait for it: a burst of
+    callers after an access token expired makes one token request, not one each."""
+    deadline = time.monotonic() + wait_seconds
+    delay = 0.02
+    while True:
+        value = await ready()
+        if value is not None:
+            return value
+        lease = Lease(redis, key, ttl_ms=int(wait_seconds * 2000))
+        if await lease.acquire():
+            try:
+                # Another process may have produced between our read and the lease.
+                value = await ready()
+                return value if value is not None else await produce()
+            finally:
+                await lease.release()
+        if time.monotonic() > deadline:
+            raise SingleFlightTimeout(f"timed out waiting for another process ({key})")
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 0.5)

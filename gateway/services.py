@@ -201,6 +201,7 @@ class Gateway:
             close_thread=lambda thread, reason: self.close_thread(channel_id, thread, reason),
             on_spike=self.raise_spike_alert,
             health=lambda name, value: self.metrics.adapter_health(channel_id, name, value),
+            box=self.box,
             # Web chat sends offline replies through the email channel's adapter and records
             # the survey answers of its widget.
             extra={"adapter": self.channels.adapter, "aftercare": self.aftercare},

@@ -8,7 +8,9 @@
   a 429 waits until the reset.
 - Reply: ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``; length as X counts it.
 - Auth: OAuth 1.0a user context (API key and secret + access token and secret, which do not
-  expire), or an OAuth 2.0 user-context bearer token.
+  expire); or OAuth 2.0 user context: a client id and a refresh token, which the gateway keeps
+  renewing (``adapters/social/oauth2.py``), or a bare access token (it expires in two hours).
+  A call refused with 401 under OAuth 2.0 refreshes the token once and is tried again.
 """
 
 from __future__ import annotations
@@ -23,8 +25,10 @@ from pydantic import Field, model_validator
 from adapters.base import AdapterContext, PermanentSendError, VerifyError
 from adapters.social import oauth1
 from adapters.social.mentions import SocialAdapter, SocialConfig, id_key, newest, send_error
+from adapters.social.oauth2 import Client, RefreshingToken
 from adapters.social.poller import (
     ApiError,
+    ApiResponse,
     HttpApi,
     PermanentApiError,
     RateInfo,
@@ -54,6 +58,16 @@ class XConfig(SocialConfig):
     bearer_token: str | None = Field(
         None, description="OAuth 2.0 user-context access token (instead of OAuth 1.0a)."
     )
+    client_id: str | None = Field(
+        None, description="OAuth 2.0 client id of the app; with refresh_token, tokens renew."
+    )
+    client_secret: str | None = Field(
+        None, description="OAuth 2.0 client secret (confidential clients only)."
+    )
+    refresh_token: str | None = Field(
+        None,
+        description="OAuth 2.0 refresh token (scope offline.access); the gateway rotates it.",
+    )
     keywords: list[str] = Field(
         default_factory=list, description="Watch these words too (recent search), e.g. brand names."
     )
@@ -67,11 +81,14 @@ class XConfig(SocialConfig):
             self.access_token,
             self.access_token_secret,
         )
-        if all(oauth1_fields) or self.bearer_token:
+        if self.refresh_token and not self.client_id:
+            raise ValueError("refresh_token needs the client_id of the app it was issued to")
+        if all(oauth1_fields) or self.bearer_token or self.refresh_token:
             return self
         raise ValueError(
             "give either api_key, api_key_secret, access_token and access_token_secret "
-            "(OAuth 1.0a) or bearer_token (OAuth 2.0 user context)"
+            "(OAuth 1.0a), or client_id and refresh_token (OAuth 2.0, renewed by the gateway), "
+            "or bearer_token (an OAuth 2.0 access token)"
         )
 
 
@@ -232,7 +249,14 @@ class XAdapter(SocialAdapter):
     channel_type: ClassVar[Channel] = Channel.X
     Config: ClassVar[type[XConfig]] = XConfig
     secret_fields: ClassVar[frozenset[str]] = frozenset(
-        {"api_key_secret", "access_token", "access_token_secret", "bearer_token"}
+        {
+            "api_key_secret",
+            "access_token",
+            "access_token_secret",
+            "bearer_token",
+            "client_secret",
+            "refresh_token",
+        }
     )
     max_text_length: ClassVar[int | None] = X_MAX_WEIGHTED_LENGTH
 
@@ -249,6 +273,28 @@ class XAdapter(SocialAdapter):
             timeout=self.config.request_timeout_seconds,
         )
         self.user_id = self.config.user_id or self._user_id_from_token()
+        self.tokens = self._refreshing_token() if self.config.refresh_token else None
+
+    def _refreshing_token(self) -> RefreshingToken:
+        cfg, ctx = self.config, self.ctx
+        assert cfg.client_id and cfg.refresh_token
+        if ctx.box is None:
+            raise RuntimeError("an X channel with a refresh token needs the gateway's secret box")
+        return RefreshingToken(
+            http=ctx.http,
+            redis=ctx.redis,
+            box=ctx.box,
+            state_key=ctx.state_key("oauth2"),
+            lock_key=ctx.keys.lease(f"{ctx.channel_id}:oauth2"),
+            client=Client(self._url("/2/oauth2/token"), cfg.client_id, cfg.client_secret),
+            refresh_token=cfg.refresh_token,
+            access_token=cfg.bearer_token,
+            on_error=self._token_failed,
+        )
+
+    def _token_failed(self, exc: ApiError) -> None:
+        log.warning("channel %s: X token refresh failed: %s", self.ctx.channel_id, exc.reason)
+        self.ctx.report_health("token_error", 1)
 
     def _user_id_from_token(self) -> str | None:
         # An OAuth 1.0a access token starts with the numeric id of its user: "<id>-<secret part>".
@@ -258,6 +304,37 @@ class XAdapter(SocialAdapter):
 
     def _url(self, path: str) -> str:
         return f"{self.config.api_base_url.rstrip('/')}{path}"
+
+    async def _request(
+        self,
+        method: str,
+        url: str,
+        *,
+        endpoint: str,
+        wait: bool = True,
+        params: Mapping[str, str] | None = None,
+        json_body: Any = None,
+    ) -> ApiResponse:
+        """One API call, signed as the channel's credentials say. Under a refreshing OAuth 2.0
+        token, a 401 (revoked or expired early) refreshes it and tries once more."""
+        if self.tokens is None:
+            headers = self._auth(method, url, params or {})
+            return await self.api.call(
+                method, url, endpoint=endpoint, wait=wait, params=params, json_body=json_body,
+                headers=headers,
+            )  # fmt: skip
+        token = await self.tokens.get()
+        for attempt in range(2):
+            try:
+                return await self.api.call(
+                    method, url, endpoint=endpoint, wait=wait, params=params, json_body=json_body,
+                    headers={"Authorization": f"Bearer {token}"},
+                )  # fmt: skip
+            except PermanentApiError as exc:
+                if exc.status != 401 or attempt:
+                    raise
+                token = await self.tokens.get(rejected=token)
+        raise AssertionError("unreachable")
 
     def _auth(
         self, method: str, url: str, query: Mapping[str, str]
@@ -281,10 +358,7 @@ class XAdapter(SocialAdapter):
         return lambda: bearer
 
     async def _me(self, *, wait: bool) -> dict[str, Any]:
-        url = self._url("/2/users/me")
-        resp = await self.api.call(
-            "GET", url, endpoint="users/me", wait=wait, headers=self._auth("GET", url, {})
-        )
+        resp = await self._request("GET", self._url("/2/users/me"), endpoint="users/me", wait=wait)
         data = resp.body.get("data") if isinstance(resp.body, dict) else None
         if not isinstance(data, dict) or not data.get("id"):
             raise VerifyError("X answered /2/users/me without a user")
@@ -360,13 +434,7 @@ class XAdapter(SocialAdapter):
         for _page in range(cfg.max_pages if since else 1):
             query = {**base, token_param: token} if token else base
             try:
-                resp = await self.api.call(
-                    "GET",
-                    url,
-                    endpoint=endpoint,
-                    params=query,
-                    headers=self._auth("GET", url, query),
-                )
+                resp = await self._request("GET", url, endpoint=endpoint, params=query)
             except PermanentApiError as exc:
                 if since and exc.status == 400 and "since_id" in exc.reason:
                     # Recent search only reaches 7 days back: a cursor older than that is refused
@@ -412,15 +480,13 @@ class XAdapter(SocialAdapter):
         if previous:
             return previous
         reply_to = str(message.reply_context.get("post_id") or message.thread_key)
-        url = self._url("/2/tweets")
         try:
-            resp = await self.api.call(
+            resp = await self._request(
                 "POST",
-                url,
+                self._url("/2/tweets"),
                 endpoint="tweets",
                 wait=False,
                 json_body={"text": text, "reply": {"in_reply_to_tweet_id": reply_to}},
-                headers=self._auth("POST", url, {}),
             )
         except ApiError as exc:
             raise send_error(exc, "X did not publish the reply") from exc

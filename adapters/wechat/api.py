@@ -8,18 +8,16 @@ A call rejected for its token (40001, 40014, 42001) is retried once with a fresh
 
 from __future__ import annotations
 
-import asyncio
 import json
 import logging
 import re
-import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
 from redis.asyncio import Redis
 
-from gateway.lease import Lease
+from gateway.lease import SingleFlightTimeout, single_flight
 
 log = logging.getLogger(__name__)
 
@@ -69,26 +67,22 @@ class AccessTokens:
     async def get(self, rejected: str | None = None) -> str:
         """The cached token, or a new one. ``rejected``: a token WeChat just refused, so a
         cached copy of it does not count."""
-        deadline = time.monotonic() + TOKEN_WAIT_SECONDS
-        delay = 0.02
-        while True:
+
+        async def cached() -> str | None:
             token = _text(await self.redis.get(self.cache_key))
-            if token and token != rejected:
-                return token
-            lease = Lease(self.redis, self.lock_key, ttl_ms=int(TOKEN_WAIT_SECONDS * 1000))
-            if await lease.acquire():
-                try:
-                    # Another process may have refreshed between our read and the lock.
-                    token = _text(await self.redis.get(self.cache_key))
-                    if token and token != rejected:
-                        return token
-                    return await self._refresh(rejected)
-                finally:
-                    await lease.release()
-            if time.monotonic() > deadline:
-                raise ApiError(NETWORK_FAILED, "timed out waiting for another process's token")
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 0.5)
+            return token if token and token != rejected else None
+
+        try:
+            return await single_flight(
+                self.redis,
+                self.lock_key,
+                ready=cached,
+                produce=lambda: self._refresh(rejected),
+                wait_seconds=TOKEN_WAIT_SECONDS,
+            )
+        except SingleFlightTimeout:
+            reason = "timed out waiting for another process's token"
+            raise ApiError(NETWORK_FAILED, reason) from None
 
     async def _refresh(self, rejected: str | None) -> str:
         try:

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 
-from gateway.lease import Lease, run_while_leased
+import pytest
+
+from gateway.lease import Lease, SingleFlightTimeout, run_while_leased, single_flight
 from gateway.tasks import cancel_and_wait
 
 
@@ -54,3 +56,43 @@ async def test_cancelling_many_runners_always_stops_them(redis, keys):
         await asyncio.sleep(0.001 * (i % 7))
         await cancel_and_wait(task, timeout=5)
         assert task.done(), i
+
+
+async def test_single_flight_produces_once_for_many_callers(redis, keys):
+    """Twenty callers (as if in several processes) want a value that is not there: one makes
+    it, the others read it; a caller finds it ready without touching the lease."""
+    store: dict[str, str] = {}
+    produced: list[int] = []
+
+    async def ready() -> str | None:
+        return store.get("value")
+
+    async def produce() -> str:
+        produced.append(1)
+        await asyncio.sleep(0.2)  # a slow token endpoint
+        store["value"] = "v1"
+        return "v1"
+
+    key = keys.lease("single-flight")
+    results = await asyncio.gather(
+        *(
+            single_flight(redis, key, ready=ready, produce=produce, wait_seconds=5)
+            for _ in range(20)
+        )
+    )
+    assert results == ["v1"] * 20 and produced == [1]
+    assert await redis.get(key) is None  # handed back
+
+
+async def test_single_flight_gives_up_on_a_holder_that_never_finishes(redis, keys):
+    key = keys.lease("single-flight-stuck")
+    assert await Lease(redis, key, ttl_ms=60_000).acquire()  # another process, stuck
+
+    async def ready() -> None:
+        return None
+
+    async def produce() -> str:
+        raise AssertionError("the lease is held elsewhere")
+
+    with pytest.raises(SingleFlightTimeout):
+        await single_flight(redis, key, ready=ready, produce=produce, wait_seconds=0.3)

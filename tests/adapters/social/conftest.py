@@ -65,6 +65,7 @@ class Wired:
     delivered: list[tuple[InboundMessage, IngestResult]] = field(default_factory=list)
     alerts: list[dict[str, Any]] = field(default_factory=list)
     fail_deliveries: int = 0  # the next N deliveries raise (an inbox outage)
+    health: list[tuple[str, float]] = field(default_factory=list)  # what it told /metrics
 
     def new_ids(self) -> list[str]:
         """External ids of the messages that were new (not duplicates), in delivery order."""
@@ -99,6 +100,8 @@ def wire(gateway: Harness, http: aiohttp.ClientSession, tmp_path: Path) -> WireA
             http=http,
             public_url=gateway.base_url,
             data_dir=str(tmp_path),
+            health=lambda name, value: wired.health.append((name, value)),
+            box=gateway.gw.box,
             extra={"on_spike": on_spike},
         )
         adapter = cls(ctx)

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import itertools
 import json
+import secrets
 import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -143,6 +144,15 @@ class FakeX(FakeBase):
     token: str = "2244994945-tokentest"
     token_secret: str = "ts-test"
     bearer: str | None = None
+    # OAuth 2.0 (authorization code flow with offline.access): the app, the refresh tokens
+    # still valid (each works once: a refresh rotates it), issued access tokens -> expiry.
+    client_id: str = "client-test"
+    client_secret: str | None = None
+    refresh_tokens: set[str] = field(default_factory=set)
+    access_tokens: dict[str, float] = field(default_factory=dict)
+    token_lifetime: int = 7200
+    token_requests: int = 0
+    unauthorized: int = 0  # API calls refused with 401
     posts: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     replies: list[dict[str, Any]] = field(default_factory=list)
@@ -159,6 +169,7 @@ class FakeX(FakeBase):
         app.router.add_get("/2/users/{id}/mentions", self.h_mentions)
         app.router.add_get("/2/tweets/search/recent", self.h_search)
         app.router.add_post("/2/tweets", self.h_create)
+        app.router.add_post("/2/oauth2/token", self.h_token)
         return app
 
     # --- test side ----------------------------------------------------------------------
@@ -201,6 +212,8 @@ class FakeX(FakeBase):
         header = request.headers.get("Authorization", "")
         if self.bearer and header == f"Bearer {self.bearer}":
             return
+        if header.startswith("Bearer ") and self.access_tokens.get(header[7:], 0) > time.time():
+            return
         oauth = oauth1_valid(request, self.consumer_secret, self.token_secret)
         if oauth.get("oauth_consumer_key") != self.consumer_key or oauth.get("oauth_token") != (
             self.token
@@ -213,6 +226,7 @@ class FakeX(FakeBase):
         try:
             self._auth(request)
         except web.HTTPUnauthorized:
+            self.unauthorized += 1
             return self._problem(401, "Unauthorized", "Unauthorized")
         injected = self._injected(request)
         if injected is not None:
@@ -271,6 +285,41 @@ class FakeX(FakeBase):
         if page and rest:
             body["meta"]["next_token"] = base64.urlsafe_b64encode(page[-1]["id"].encode()).decode()
         return web.json_response(body, headers=headers)
+
+    async def h_token(self, request: web.Request) -> web.Response:
+        """``POST /2/oauth2/token``, grant_type=refresh_token (RFC 6749 section 6)."""
+        self._log(request)
+        self.token_requests += 1
+        form = await request.post()
+        if self.client_secret is not None:
+            pair = f"{self.client_id}:{self.client_secret}".encode()
+            expected = "Basic " + base64.b64encode(pair).decode()
+            if not hmac.compare_digest(request.headers.get("Authorization", ""), expected):
+                refused = {"error": "invalid_client", "error_description": "Bad client credentials"}
+                return web.json_response(refused, status=401)
+        if form.get("grant_type") != "refresh_token" or form.get("client_id") != self.client_id:
+            return web.json_response({"error": "invalid_request"}, status=400)
+        old = str(form.get("refresh_token") or "")
+        if old not in self.refresh_tokens:
+            return web.json_response(
+                {"error": "invalid_request",
+                 "error_description": "Value passed for the token was invalid."},
+                status=400,
+            )  # fmt: skip
+        self.refresh_tokens.discard(old)
+        access, refresh = "at-" + secrets.token_hex(8), "rt-" + secrets.token_hex(8)
+        self.refresh_tokens.add(refresh)
+        self.access_tokens[access] = time.time() + self.token_lifetime
+        return web.json_response(
+            {"token_type": "bearer", "expires_in": self.token_lifetime, "access_token": access,
+             "scope": "tweet.read tweet.write users.read offline.access", "refresh_token": refresh},
+        )  # fmt: skip
+
+    def authorize(self) -> str:
+        """A user authorizes the app: a fresh refresh token, as the code exchange gives."""
+        token = "rt-" + secrets.token_hex(8)
+        self.refresh_tokens.add(token)
+        return token
 
     async def h_me(self, request: web.Request) -> web.Response:
         guard = await self._guard(request, "users/me")
