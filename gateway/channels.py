@@ -149,6 +149,10 @@ class ChannelStore:
         await self.redis.delete(self.keys.channel(channel_id))
         await self.redis.srem(self.keys.channels(), channel_id)
         await self.events.publish(CHANGED, {"channel_id": channel_id})
+        # What its adapter kept goes too: cached and sealed tokens are as secret as the config.
+        state = [k async for k in self.redis.scan_iter(self.keys.channel_state_pattern(channel_id))]
+        for start in range(0, len(state), 500):
+            await self.redis.delete(*state[start : start + 500])
 
 
 ContextFactory = Callable[[str, BaseModel], AdapterContext]

@@ -115,6 +115,10 @@ class Keys:
         """Adapter-owned state: cursors, cached tokens, UIDs, thread indexes."""
         return self._k("chan", channel_id, name)
 
+    def channel_state_pattern(self, channel_id: str) -> str:
+        """SCAN pattern of every ``channel_state`` key of one channel (ids hold no glob chars)."""
+        return self._k("chan", channel_id, "*")
+
     def lease(self, name: str) -> str:
         return self._k("lease", name)
 

@@ -44,10 +44,19 @@ async def test_channel_lifecycle_reaches_every_process(make_gateway):
     await first.call("PATCH", f"/api/v1/channels/{channel_id}", json_body={"enabled": True})
     await wait_for(running_in_second)
 
+    # What an adapter keeps for the channel (a cursor, a sealed token) goes with it.
+    redis, keys = first.gw.redis, first.gw.keys
+    await redis.set(keys.channel_state(channel_id, "cursor:mentions"), "1790")
+    await redis.hset(keys.channel_state(channel_id, "oauth2"), "refresh_token", "sealed")
+    other = await first.create_channel("api", {"secret": SECRET})
+    await redis.set(keys.channel_state(other["id"], "cursor:mentions"), "1790")
+
     await first.call("DELETE", f"/api/v1/channels/{channel_id}")
     await wait_for(stopped_in_second)
     assert await _status(first, channel_id) == 404
     await first.call("GET", f"/api/v1/channels/{channel_id}", expect=404)
+    assert [k async for k in redis.scan_iter(keys.channel_state_pattern(channel_id))] == []
+    assert await redis.get(keys.channel_state(other["id"], "cursor:mentions"))
 
 
 async def test_credentials_are_encrypted_at_rest_and_never_returned(gateway: Harness):
