@@ -36,6 +36,7 @@ from adapters.email.threads import (
     synthetic_message_id,
     thread_token,
 )
+from adapters.oauth2 import Client, OAuth2Token, channel_token
 from gateway.lease import Lease, run_while_leased
 from gateway.models import Attachment, Channel, OutboundMessage
 
@@ -47,7 +48,9 @@ _PARSE_IN_THREAD = 512 * 1024  # bytes
 class EmailAdapter(Adapter):
     channel_type = Channel.EMAIL
     Config = EmailConfig
-    secret_fields: ClassVar[frozenset[str]] = frozenset({"imap_password", "smtp_password"})
+    secret_fields: ClassVar[frozenset[str]] = frozenset(
+        {"imap_password", "smtp_password", "oauth2_client_secret", "oauth2_refresh_token"}
+    )
     max_text_length = None
     supports_attachments = True
 
@@ -58,10 +61,30 @@ class EmailAdapter(Adapter):
             config = EmailConfig.model_validate(config.model_dump())
         self.config: EmailConfig = config
         self.index = ThreadIndex(ctx.redis, ctx.state_key)
+        self.oauth2 = self._oauth2_token() if config.auth == "oauth2" else None
+        self.token = self._token if self.oauth2 is not None else None
         self.poller = MailboxPoller(
-            config, ctx.redis, ctx.state_key("imap"), self.handle_mail, ctx.report_health
-        )
+            config, ctx.redis, ctx.state_key("imap"), self.handle_mail, ctx.report_health,
+            token=self.token,
+        )  # fmt: skip
         self._task: asyncio.Task[None] | None = None
+
+    def _oauth2_token(self) -> OAuth2Token:
+        cfg = self.config
+        assert cfg.oauth2_token_url and cfg.oauth2_client_id
+        client = Client(
+            token_url=cfg.oauth2_token_url,
+            client_id=cfg.oauth2_client_id,
+            client_secret=cfg.oauth2_client_secret,
+            scope=cfg.oauth2_scope,
+            basic_auth=False,  # Google and Microsoft take the secret in the form
+            refresh_field="oauth2_refresh_token",
+        )
+        return channel_token(self.ctx, client, refresh_token=cfg.oauth2_refresh_token)
+
+    async def _token(self, rejected: str | None) -> str:
+        assert self.oauth2 is not None
+        return await self.oauth2.get(rejected)
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:
@@ -81,7 +104,7 @@ class EmailAdapter(Adapter):
             task.result()
 
     async def verify(self) -> None:
-        conn = ImapConnection(self.config)
+        conn = ImapConnection(self.config, self.token)
         try:
             await conn.open()
             await conn.select(self.config.imap_folder)
@@ -90,7 +113,7 @@ class EmailAdapter(Adapter):
         finally:
             await conn.close()
         try:
-            await verify_smtp(self.config)
+            await verify_smtp(self.config, self.token)
         except SendError as exc:
             raise VerifyError(f"SMTP: {exc.reason}") from None
 
@@ -235,7 +258,7 @@ class EmailAdapter(Adapter):
             # No author: a greeting or notice the gateway sent by itself (RFC 3834).
             automatic=not message.author_name,
         )
-        await send_mail(cfg, email_message, [to])
+        await send_mail(cfg, email_message, [to], self.token)
         return mid
 
     async def _load(self, attachment: Attachment) -> OutFile:

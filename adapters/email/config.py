@@ -5,9 +5,10 @@ from __future__ import annotations
 import re
 from typing import Literal
 
-from pydantic import BaseModel, Field, field_validator
+from pydantic import BaseModel, Field, field_validator, model_validator
 
 Security = Literal["ssl", "starttls", "none"]
+Auth = Literal["password", "oauth2"]
 
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 _LOCAL = re.compile(r"^[A-Za-z0-9._-]+$")
@@ -27,7 +28,7 @@ class EmailConfig(BaseModel):
     imap_port: int | None = Field(default=None, ge=1, le=65535)  # default by security
     imap_security: Security = "ssl"
     imap_user: str
-    imap_password: str = Field(repr=False)
+    imap_password: str = Field(default="", repr=False)  # auth = "password"
     imap_folder: str = "INBOX"
     # --- outbound: SMTP ---
     smtp_host: str
@@ -35,6 +36,14 @@ class EmailConfig(BaseModel):
     smtp_security: Security = "ssl"
     smtp_user: str | None = None  # None: same as imap_user; "": no login
     smtp_password: str | None = Field(default=None, repr=False)  # None: same as imap_password
+    # --- sign-in: a password, or OAuth 2.0 (XOAUTH2) for Gmail and Microsoft 365 ---
+    auth: Auth = "password"
+    oauth2_token_url: str | None = None  # e.g. https://oauth2.googleapis.com/token
+    oauth2_client_id: str | None = None
+    oauth2_client_secret: str | None = Field(default=None, repr=False)
+    # A user's consent (authorization code flow); empty: the client credentials grant.
+    oauth2_refresh_token: str | None = Field(default=None, repr=False)
+    oauth2_scope: str | None = None  # e.g. https://outlook.office365.com/.default
     # --- addresses ---
     from_address: str
     from_name: str = "Customer Service"
@@ -53,6 +62,21 @@ class EmailConfig(BaseModel):
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     tls_verify: bool = True
     timeout_seconds: float = Field(default=30.0, ge=1.0, le=600.0)
+
+    @model_validator(mode="after")
+    def _sign_in(self) -> EmailConfig:
+        if self.auth == "password":
+            if not self.imap_password:
+                raise ValueError("imap_password is required (or set auth to oauth2)")
+            return self
+        if not self.oauth2_token_url or not self.oauth2_client_id:
+            raise ValueError("auth oauth2 needs oauth2_token_url and oauth2_client_id")
+        if not self.oauth2_refresh_token and not self.oauth2_client_secret:
+            raise ValueError(
+                "auth oauth2 needs oauth2_refresh_token (a user's consent) or "
+                "oauth2_client_secret (the client credentials grant)"
+            )
+        return self
 
     @field_validator("from_address")
     @classmethod
@@ -87,6 +111,7 @@ class EmailConfig(BaseModel):
 
     @property
     def smtp_login(self) -> tuple[str, str] | None:
+        """User and password for SMTP; under OAuth 2.0 the password is unused."""
         user = self.imap_user if self.smtp_user is None else self.smtp_user
         password = self.imap_password if self.smtp_password is None else self.smtp_password
         return (user, password) if user else None

@@ -15,6 +15,7 @@ import aioimaplib
 from aioimaplib import Command
 
 from adapters.email.config import EmailConfig
+from adapters.oauth2 import TokenError, TokenSource
 
 
 class ImapError(Exception):
@@ -92,8 +93,9 @@ def _utf7_imap(name: str) -> str:
 
 
 class ImapConnection:
-    def __init__(self, config: EmailConfig) -> None:
+    def __init__(self, config: EmailConfig, token: TokenSource | None = None) -> None:
         self.config = config
+        self.token = token  # OAuth 2.0 (XOAUTH2) instead of the password
         self.timeout = config.timeout_seconds
         self.lost = asyncio.Event()
         self.client: aioimaplib.IMAP4 | None = None
@@ -102,23 +104,58 @@ class ImapConnection:
     # --- connection ------------------------------------------------------------------------
     async def open(self) -> None:
         cfg = self.config
+        if self.token is None:
+            await self._connect()
+            response = await self.client.login(aioimaplib.quoted(cfg.imap_user), cfg.imap_password)
+            if response.result != "OK":
+                raise ImapAuthError(f"IMAP login rejected: {_text(response)}")
+        else:
+            await self._xoauth2()
+        assert self.client is not None
+        # Servers announce more (IDLE, MOVE) once authenticated.
+        await asyncio.wait_for(self.client.protocol.capability(), self.timeout)
+        await self._identify()
+
+    async def _connect(self) -> aioimaplib.IMAP4:
+        cfg = self.config
         context = tls_context(cfg.tls_verify) if cfg.imap_security == "ssl" else None
+        # Per connection: a refused first attempt's late "lost" must not mark the second lost.
+        lost = self.lost = asyncio.Event()
         self.client = aioimaplib.IMAP4(
             host=cfg.imap_host,
             port=cfg.imap_port_effective,
             timeout=self.timeout,
-            conn_lost_cb=lambda exc: self.lost.set(),
+            conn_lost_cb=lambda exc: lost.set(),
             ssl_context=context,
         )
         await self.client.wait_hello_from_server()
         if cfg.imap_security == "starttls":
             await self._starttls()
-        response = await self.client.login(aioimaplib.quoted(cfg.imap_user), cfg.imap_password)
-        if response.result != "OK":
-            raise ImapAuthError(f"IMAP login rejected: {_text(response)}")
-        # Servers announce more (IDLE, MOVE) once authenticated.
-        await asyncio.wait_for(self.client.protocol.capability(), self.timeout)
-        await self._identify()
+        return self.client
+
+    async def _xoauth2(self) -> None:
+        """AUTHENTICATE XOAUTH2. A refused token (revoked, expired early) is renewed and tried
+        once more on a new connection: after a failure Gmail waits for a reply to its error
+        challenge that aioimaplib does not send, so that attempt ends in a timeout instead."""
+        assert self.token is not None
+        rejected: str | None = None
+        for attempt in range(2):
+            try:
+                token = await self.token(rejected)
+            except TokenError as exc:
+                raise ImapAuthError(f"OAuth 2.0: {exc.reason}") from None
+            client = await self._connect()
+            try:
+                response = await client.xoauth2(self.config.imap_user, token)
+                if response.result == "OK":
+                    return
+                reason = _text(response)
+            except TimeoutError:
+                reason = "no answer to AUTHENTICATE XOAUTH2"
+            if attempt:
+                raise ImapAuthError(f"IMAP refused the OAuth 2.0 token: {reason}")
+            rejected = token
+            await self.close()
 
     async def _identify(self) -> None:
         """RFC 2971 ID: NetEase (163/126/yeah.net) refuses SELECT ("Unsafe Login") without it.

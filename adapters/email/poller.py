@@ -21,6 +21,7 @@ from redis.exceptions import RedisError
 
 from adapters.email.config import EmailConfig
 from adapters.email.imap import ConnectionLost, ImapConnection, MailboxStatus
+from adapters.oauth2 import TokenSource
 
 log = logging.getLogger(__name__)
 
@@ -61,8 +62,10 @@ class MailboxPoller:
         state_key: str,
         handle: Handler,
         health: Health = _no_health,
+        token: TokenSource | None = None,
     ) -> None:
         self.config = config
+        self.token = token  # OAuth 2.0 sign-in
         self.redis = redis
         self.state_key = state_key  # a Redis hash: uidvalidity, last_uid, last_at
         self.handle = handle
@@ -78,7 +81,7 @@ class MailboxPoller:
         backoff = 1.0
         while True:
             _raise_if_cancelled()
-            conn = ImapConnection(self.config)
+            conn = ImapConnection(self.config, self.token)
             try:
                 await conn.open()
                 backoff = 1.0

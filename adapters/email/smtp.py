@@ -11,6 +11,7 @@ import aiosmtplib
 from adapters.base import PermanentSendError, SendError, TransientSendError
 from adapters.email.config import EmailConfig
 from adapters.email.imap import tls_context
+from adapters.oauth2 import TokenError, TokenSource
 
 
 def _connection_args(config: EmailConfig) -> dict[str, Any]:
@@ -42,28 +43,69 @@ def classify_error(exc: BaseException) -> SendError:
         return _error(exc.code >= 500, f"SMTP login rejected: {exc.code} {exc.message}")
     if isinstance(exc, aiosmtplib.SMTPResponseException):
         return _error(exc.code >= 500, f"SMTP server answered {exc.code} {exc.message}")
+    if isinstance(exc, aiosmtplib.SMTPException) and "XOAUTH2" in str(exc):
+        return PermanentSendError(f"SMTP server cannot sign in with OAuth 2.0: {exc}")
     if isinstance(exc, aiosmtplib.SMTPNotSupported):
         return PermanentSendError(f"SMTP server cannot do what the settings ask: {exc}")
     return TransientSendError(f"SMTP connection failed: {type(exc).__name__}: {exc}")
+
+
+def token_error(exc: TokenError) -> SendError:
+    return _error(not exc.transient, f"OAuth 2.0: {exc.reason}")
 
 
 def _error(permanent: bool, reason: str) -> SendError:
     return PermanentSendError(reason) if permanent else TransientSendError(reason)
 
 
-async def send_mail(config: EmailConfig, message: EmailMessage, recipients: list[str]) -> None:
+class _Tokens:
+    """aiosmtplib asks for a token without arguments; this remembers the last one handed out,
+    so that a second attempt after a refused login asks for a fresh one."""
+
+    def __init__(self, source: TokenSource) -> None:
+        self.source = source
+        self.last: str | None = None
+
+    async def __call__(self) -> str:
+        self.last = await self.source(self.last)
+        return self.last
+
+
+def _login_args(config: EmailConfig, tokens: _Tokens | None) -> dict[str, Any]:
     login = config.smtp_login
-    try:
-        errors, _ = await aiosmtplib.send(
-            message,
-            sender=config.from_address,
-            recipients=recipients,
-            username=login[0] if login else None,
-            password=login[1] if login else None,
-            **_connection_args(config),
-        )
-    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-        raise classify_error(exc) from exc
+    if login is None:
+        return {}
+    if tokens is not None:
+        return {"username": login[0], "oauth_token_generator": tokens}
+    return {"username": login[0], "password": login[1]}
+
+
+async def send_mail(
+    config: EmailConfig,
+    message: EmailMessage,
+    recipients: list[str],
+    token: TokenSource | None = None,
+) -> None:
+    """Send one message. Under OAuth 2.0 a refused login (nothing was sent yet) is tried once
+    more with a fresh token."""
+    tokens = _Tokens(token) if token is not None else None
+    for attempt in range(2):
+        try:
+            errors, _ = await aiosmtplib.send(
+                message,
+                sender=config.from_address,
+                recipients=recipients,
+                **_login_args(config, tokens),
+                **_connection_args(config),
+            )
+            break
+        except aiosmtplib.SMTPAuthenticationError as exc:
+            if tokens is None or attempt:
+                raise classify_error(exc) from exc
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+            raise classify_error(exc) from exc
+        except TokenError as exc:
+            raise token_error(exc) from exc
     if errors:  # some recipients refused while others were accepted
         refused = [
             aiosmtplib.SMTPRecipientRefused(r.code, r.message, addr) for addr, r in errors.items()
@@ -71,16 +113,16 @@ async def send_mail(config: EmailConfig, message: EmailMessage, recipients: list
         raise classify_error(aiosmtplib.SMTPRecipientsRefused(refused))
 
 
-async def verify_smtp(config: EmailConfig) -> None:
+async def verify_smtp(config: EmailConfig, token: TokenSource | None = None) -> None:
     """Connect and log in; raise SendError with the reason when that fails."""
-    client = aiosmtplib.SMTP(**_connection_args(config))
-    login = config.smtp_login
+    tokens = _Tokens(token) if token is not None else None
+    client = aiosmtplib.SMTP(**_login_args(config, tokens), **_connection_args(config))
     try:
-        await client.connect()
-        if login:
-            await client.login(*login)
+        await client.connect()  # logs in when given a username
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         raise classify_error(exc) from exc
+    except TokenError as exc:
+        raise token_error(exc) from exc
     finally:
         if client.is_connected:
             try:

@@ -9,7 +9,7 @@
 - Reply: ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``; length as X counts it.
 - Auth: OAuth 1.0a user context (API key and secret + access token and secret, which do not
   expire); or OAuth 2.0 user context: a client id and a refresh token, which the gateway keeps
-  renewing (``adapters/social/oauth2.py``), or a bare access token (it expires in two hours).
+  renewing (``adapters/oauth2.py``), or a bare access token (it expires in two hours).
   A call refused with 401 under OAuth 2.0 refreshes the token once and is tried again.
 """
 
@@ -23,15 +23,16 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from adapters.base import AdapterContext, PermanentSendError, VerifyError
+from adapters.oauth2 import Client, OAuth2Token, TokenError, channel_token
 from adapters.social import oauth1
 from adapters.social.mentions import SocialAdapter, SocialConfig, id_key, newest, send_error
-from adapters.social.oauth2 import Client, RefreshingToken
 from adapters.social.poller import (
     ApiError,
     ApiResponse,
     HttpApi,
     PermanentApiError,
     RateInfo,
+    TransientApiError,
     default_classify,
 )
 from adapters.social.textlen import X_MAX_WEIGHTED_LENGTH, x_weighted_length
@@ -275,26 +276,13 @@ class XAdapter(SocialAdapter):
         self.user_id = self.config.user_id or self._user_id_from_token()
         self.tokens = self._refreshing_token() if self.config.refresh_token else None
 
-    def _refreshing_token(self) -> RefreshingToken:
-        cfg, ctx = self.config, self.ctx
+    def _refreshing_token(self) -> OAuth2Token:
+        cfg = self.config
         assert cfg.client_id and cfg.refresh_token
-        if ctx.box is None:
-            raise RuntimeError("an X channel with a refresh token needs the gateway's secret box")
-        return RefreshingToken(
-            http=ctx.http,
-            redis=ctx.redis,
-            box=ctx.box,
-            state_key=ctx.state_key("oauth2"),
-            lock_key=ctx.keys.lease(f"{ctx.channel_id}:oauth2"),
-            client=Client(self._url("/2/oauth2/token"), cfg.client_id, cfg.client_secret),
-            refresh_token=cfg.refresh_token,
-            access_token=cfg.bearer_token,
-            on_error=self._token_failed,
+        client = Client(self._url("/2/oauth2/token"), cfg.client_id, cfg.client_secret)
+        return channel_token(
+            self.ctx, client, refresh_token=cfg.refresh_token, access_token=cfg.bearer_token
         )
-
-    def _token_failed(self, exc: ApiError) -> None:
-        log.warning("channel %s: X token refresh failed: %s", self.ctx.channel_id, exc.reason)
-        self.ctx.report_health("token_error", 1)
 
     def _user_id_from_token(self) -> str | None:
         # An OAuth 1.0a access token starts with the numeric id of its user: "<id>-<secret part>".
@@ -323,7 +311,7 @@ class XAdapter(SocialAdapter):
                 method, url, endpoint=endpoint, wait=wait, params=params, json_body=json_body,
                 headers=headers,
             )  # fmt: skip
-        token = await self.tokens.get()
+        token = await self._token()
         for attempt in range(2):
             try:
                 return await self.api.call(
@@ -333,8 +321,16 @@ class XAdapter(SocialAdapter):
             except PermanentApiError as exc:
                 if exc.status != 401 or attempt:
                     raise
-                token = await self.tokens.get(rejected=token)
+                token = await self._token(rejected=token)
         raise AssertionError("unreachable")
+
+    async def _token(self, rejected: str | None = None) -> str:
+        assert self.tokens is not None
+        try:
+            return await self.tokens.get(rejected)
+        except TokenError as exc:
+            kind = TransientApiError if exc.transient else PermanentApiError
+            raise kind(f"X: {exc.reason}", status=exc.status) from None
 
     def _auth(
         self, method: str, url: str, query: Mapping[str, str]

@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 import pytest
 from aiosmtpd.controller import Controller
+from cryptography.fernet import Fernet
 from email_testkit import (
     ImapServer,
     Recorder,
@@ -30,6 +31,7 @@ from adapters.base import AdapterContext
 from adapters.email import EmailAdapter, EmailConfig
 from gateway.keys import Keys
 from gateway.media import MediaStore
+from gateway.secretbox import SecretBox
 
 StartImap = Callable[..., Awaitable[ImapServer]]
 
@@ -39,9 +41,13 @@ async def start_imap() -> AsyncIterator[StartImap]:
     started: list[ImapServer] = []
 
     async def start(
-        *, no_idle: bool = False, tls: tuple[str, str] | None = None, port: int = 0
+        *,
+        no_idle: bool = False,
+        tls: tuple[str, str] | None = None,
+        port: int = 0,
+        oauth_tokens: Path | None = None,
     ) -> ImapServer:
-        server = await start_pymap(no_idle=no_idle, tls=tls, port=port)
+        server = await start_pymap(no_idle=no_idle, tls=tls, port=port, oauth_tokens=oauth_tokens)
         started.append(server)
         return server
 
@@ -156,6 +162,7 @@ async def make_adapter(
     """Build (and by default start) an EmailAdapter with a recording context. Several adapters
     made with the same ``channel_id`` share state, like one channel in several processes."""
     adapters: list[EmailAdapter] = []
+    box = SecretBox(Fernet.generate_key())  # one gateway key: adapters of a channel share state
 
     async def make(
         config: dict[str, Any],
@@ -177,6 +184,8 @@ async def make_adapter(
             mark_failed=recorder.mark_failed,
             store_media=recorder.store_media,
             load_media=MediaStore(tmp_path / "data" / "media").read,
+            health=recorder.report_health,
+            box=box,
         )
         adapter = EmailAdapter(ctx)
         adapters.append(adapter)

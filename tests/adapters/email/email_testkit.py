@@ -4,9 +4,12 @@ a recording adapter context. Fixtures that use them are in conftest.py."""
 from __future__ import annotations
 
 import asyncio
+import base64
 import datetime as dt
 import email
 import email.policy
+import json
+import re
 import secrets
 import socket
 import sys
@@ -122,13 +125,19 @@ class ImapServer:
 
 
 async def start_pymap(
-    *, no_idle: bool = False, tls: tuple[str, str] | None = None, port: int = 0
+    *,
+    no_idle: bool = False,
+    tls: tuple[str, str] | None = None,
+    port: int = 0,
+    oauth_tokens: Path | None = None,
 ) -> ImapServer:
     """A real pymap server in a subprocess on a free port (see pymap_runner.py)."""
     args = [str(RUNNER), "--user", MAILBOX_USER, "--password", MAILBOX_PASSWORD]
     args += ["--port", str(port)]
     if no_idle:
         args.append("--no-idle")
+    if oauth_tokens is not None:
+        args += ["--oauth-tokens", str(oauth_tokens)]
     if tls:
         args += ["--cert", tls[0], "--key", tls[1]]
     process = await asyncio.create_subprocess_exec(
@@ -157,6 +166,27 @@ class SmtpRecorder:
     received: list[Received] = field(default_factory=list)
     refuse: dict[str, str] = field(default_factory=dict)  # recipient prefix -> SMTP reply
     logins: list[str] = field(default_factory=list)
+    oauth_tokens: set[str] = field(default_factory=set)  # bearer tokens XOAUTH2 accepts
+    oauth_refusals: int = 0
+
+    async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
+        """XOAUTH2 as Gmail answers it: a bad token gets an error challenge (base64 JSON) the
+        client must acknowledge with an empty line, then 535."""
+        if len(args) < 2:
+            return AuthResult(success=False, handled=False)  # handled=False: aiosmtpd sends 535
+        try:
+            raw = base64.b64decode(args[1], validate=True).decode()
+        except ValueError:
+            await server.push("501 5.5.2 Can't decode base64")
+            return AuthResult(success=False, handled=True)
+        match = re.fullmatch(r"user=([^\x01]*)\x01auth=Bearer ([^\x01]*)\x01\x01", raw)
+        if match and match[2] in self.oauth_tokens:
+            self.logins.append(match[1])
+            return AuthResult(success=True, auth_data=match[1])
+        self.oauth_refusals += 1
+        error = {"status": "401", "schemes": "bearer", "scope": "https://mail.google.com/"}
+        await server.challenge_auth(json.dumps(error))
+        return AuthResult(success=False, handled=False)
 
     async def handle_RCPT(
         self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: list[str]
@@ -238,6 +268,10 @@ class Recorder:
     failed: list[tuple[str, str]] = field(default_factory=list)
     media: dict[str, tuple[bytes, str, str | None]] = field(default_factory=dict)
     fail_deliver: bool = False
+    health: list[tuple[str, float]] = field(default_factory=list)  # what it told /metrics
+
+    def report_health(self, name: str, value: float) -> None:
+        self.health.append((name, value))
 
     async def deliver(self, msg: InboundMessage) -> IngestResult:
         if self.fail_deliver:

@@ -11,8 +11,8 @@ import pytest
 from pydantic import ValidationError
 
 from adapters.base import PermanentSendError, VerifyError
-from adapters.social.oauth2 import parse_token_answer
-from adapters.social.poller import PermanentApiError, TransientApiError
+from adapters.oauth2 import Client, TokenError, parse_token_answer
+from adapters.social.poller import PermanentApiError
 from adapters.social.x import XAdapter, XConfig
 from gateway.models import OutboundMessage
 from tests.adapters.social.conftest import Served, WireAdapter
@@ -35,24 +35,27 @@ def oauth2_config(api: Served, refresh_token: str, **extra) -> dict:
 
 
 def test_token_answers() -> None:
+    client = Client("https://api.x.com/2/oauth2/token", "c1")
     ok = b'{"token_type":"bearer","expires_in":7200,"access_token":"a2","refresh_token":"r2"}'
-    pair = parse_token_answer(200, ok, "r1", now=1000.0)
-    assert (pair.access_token, pair.refresh_token, pair.expires_at) == ("a2", "r2", 8200.0)
+    token = parse_token_answer(200, ok, "r1", 1000.0, client)
+    assert (token.access_token, token.refresh_token, token.expires_at) == ("a2", "r2", 8200.0)
     # No new refresh token in the answer: the old one stays the one to use.
-    same = parse_token_answer(200, b'{"access_token":"a3","expires_in":60}', "r1", now=0.0)
+    same = parse_token_answer(200, b'{"access_token":"a3","expires_in":60}', "r1", 0.0, client)
     assert (same.refresh_token, same.expires_at) == ("r1", 60.0)
 
     refused = (
         b'{"error":"invalid_request","error_description":"Value passed for the token was invalid."}'
     )
-    with pytest.raises(PermanentApiError, match="authorize the app again") as err:
-        parse_token_answer(400, refused, "r1", now=0.0)
+    with pytest.raises(TokenError, match="authorize the app again") as err:
+        parse_token_answer(400, refused, "r1", 0.0, client)
     assert "Value passed for the token was invalid" in err.value.reason
-    with pytest.raises(PermanentApiError, match="check client_id and client_secret"):
-        parse_token_answer(401, b'{"error":"invalid_client"}', "r1", now=0.0)
+    assert not err.value.transient
+    with pytest.raises(TokenError, match="check the client id, client secret"):
+        parse_token_answer(401, b'{"error":"invalid_client"}', "r1", 0.0, client)
     for status, body in [(503, b"{}"), (429, b"{}"), (200, b"<html>"), (200, b'{"x":1}')]:
-        with pytest.raises(TransientApiError):
-            parse_token_answer(status, body, "r1", now=0.0)
+        with pytest.raises(TokenError) as err:
+            parse_token_answer(status, body, "r1", 0.0, client)
+        assert err.value.transient
 
 
 def test_config_needs_a_client_id_with_a_refresh_token() -> None:
@@ -160,7 +163,7 @@ async def test_confidential_client_and_refusals(wire: WireAdapter, x_api: Served
     fake.client_secret = "s3cret"
     seed = fake.authorize()
     wrong = await wire(XAdapter, oauth2_config(x_api, seed, client_secret="nope"))
-    with pytest.raises(PermanentApiError, match="check client_id and client_secret"):
+    with pytest.raises(PermanentApiError, match="check the client id, client secret"):
         await wrong.adapter.poll_mentions()
     assert seed in fake.refresh_tokens  # a refused client spends nothing
 
