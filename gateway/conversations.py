@@ -92,19 +92,30 @@ class Conversations:
         limit: int = 50,
         before: int | None = None,
     ) -> list[dict[str, Any]]:
-        """Newest activity first. ``before``: activity time (ms) to page back from."""
+        """Newest activity first. ``before``: activity time (ms) to page back from.
+
+        Reads the activity index in chunks, each starting at the lowest score the previous one
+        reached (past the entries already read at that score), not at an offset: a message
+        arriving meanwhile moves its conversation to the top, which would shift an offset and
+        show a conversation twice. ``seen`` guards the rest."""
         index = self.keys.conversations_index()
-        max_score = f"({before}" if before else "+inf"
+        high: float | str = f"({before}" if before else "+inf"
+        skip = 0  # entries at score ``high`` already read
+        seen: set[str] = set()
         out: list[dict[str, Any]] = []
-        offset = 0
         scan = max(limit * 4, 100)
         while len(out) < limit:
-            ids = await self.redis.zrevrangebyscore(
-                index, max_score, "-inf", start=offset, num=scan
+            rows = await self.redis.zrevrangebyscore(
+                index, high, "-inf", start=skip, num=scan, withscores=True
             )
-            if not ids:
+            if not rows:
                 break
-            offset += len(ids)
+            lowest = rows[-1][1]
+            tied = sum(1 for _, score in rows if score == lowest)
+            skip = skip + tied if lowest == high else tied
+            high = lowest
+            ids = [conversation_id for conversation_id, _ in rows if conversation_id not in seen]
+            seen.update(ids)
             pipe = self.redis.pipeline(transaction=False)
             for conversation_id in ids:
                 pipe.hgetall(self.keys.conversation(conversation_id))
