@@ -105,15 +105,14 @@ class ImapConnection:
     async def open(self) -> None:
         cfg = self.config
         if self.token is None:
-            await self._connect()
-            response = await self.client.login(aioimaplib.quoted(cfg.imap_user), cfg.imap_password)
+            client = await self._connect()
+            response = await client.login(aioimaplib.quoted(cfg.imap_user), cfg.imap_password)
             if response.result != "OK":
                 raise ImapAuthError(f"IMAP login rejected: {_text(response)}")
         else:
-            await self._xoauth2()
-        assert self.client is not None
+            client = await self._xoauth2()
         # Servers announce more (IDLE, MOVE) once authenticated.
-        await asyncio.wait_for(self.client.protocol.capability(), self.timeout)
+        await asyncio.wait_for(client.protocol.capability(), self.timeout)
         await self._identify()
 
     async def _connect(self) -> aioimaplib.IMAP4:
@@ -133,7 +132,7 @@ class ImapConnection:
             await self._starttls()
         return self.client
 
-    async def _xoauth2(self) -> None:
+    async def _xoauth2(self) -> aioimaplib.IMAP4:
         """AUTHENTICATE XOAUTH2. A refused token (revoked, expired early) is renewed and tried
         once more on a new connection: after a failure Gmail waits for a reply to its error
         challenge that aioimaplib does not send, so that attempt ends in a timeout instead."""
@@ -148,7 +147,7 @@ class ImapConnection:
             try:
                 response = await client.xoauth2(self.config.imap_user, token)
                 if response.result == "OK":
-                    return
+                    return client
                 reason = _text(response)
             except TimeoutError:
                 reason = "no answer to AUTHENTICATE XOAUTH2"
@@ -156,6 +155,7 @@ class ImapConnection:
                 raise ImapAuthError(f"IMAP refused the OAuth 2.0 token: {reason}")
             rejected = token
             await self.close()
+        raise AssertionError("unreachable: the second attempt returns or raises")
 
     async def _identify(self) -> None:
         """RFC 2971 ID: NetEase (163/126/yeah.net) refuses SELECT ("Unsafe Login") without it.
