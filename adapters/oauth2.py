@@ -21,7 +21,7 @@ import logging
 import time
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import aiohttp
 from redis.asyncio import Redis
@@ -41,6 +41,23 @@ REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=20)
 
 # The current access token; given one the server just refused, a fresh one. Raises TokenError.
 TokenSource = Callable[[str | None], Awaitable[str]]
+T = TypeVar("T")
+
+
+async def with_fresh_token(
+    token: TokenSource,
+    call: Callable[[str], Awaitable[T]],
+    refused: Callable[[Exception], bool],
+) -> T:
+    """``call`` with the current token; when the server refuses it (revoked, expired early:
+    ``refused`` says which errors mean that), once more with a fresh one."""
+    current = await token(None)
+    try:
+        return await call(current)
+    except Exception as exc:
+        if not refused(exc):
+            raise
+    return await call(await token(current))
 
 
 class TokenError(Exception):
@@ -163,12 +180,20 @@ class OAuth2Token:
 
     async def get(self, rejected: str | None = None) -> str:
         """A usable access token. ``rejected``: one the platform just refused."""
+        stored: Token | None = None
+
+        async def usable() -> str | None:
+            nonlocal stored
+            stored = await self.load()
+            return self._usable(stored, rejected)
+
         try:
             return await single_flight(
                 self.redis,
                 self.lock_key,
-                ready=lambda: self._usable(rejected),
-                produce=self._renew,
+                ready=usable,
+                # single_flight reads again under the lease just before: renew from that read.
+                produce=lambda: self._renew(stored),
                 wait_seconds=WAIT_SECONDS,
             )
         except SingleFlightTimeout:
@@ -176,8 +201,7 @@ class OAuth2Token:
                 "timed out waiting for another process's refresh", transient=True
             ) from None
 
-    async def _usable(self, rejected: str | None) -> str | None:
-        token = await self.load()
+    def _usable(self, token: Token | None, rejected: str | None) -> str | None:
         if token is None:
             return self.seed_access if self.seed_access and self.seed_access != rejected else None
         fresh = token.expires_at - RENEW_EARLY_SECONDS > self.clock()
@@ -200,8 +224,7 @@ class OAuth2Token:
             log.warning("%s: stored OAuth 2.0 token unreadable; starting afresh", self.state_key)
             return None
 
-    async def _renew(self) -> str:
-        stored = await self.load()
+    async def _renew(self, stored: Token | None) -> str:
         refresh = stored.refresh_token if stored and stored.refresh_token else self.seed_refresh
         try:
             token = await self._request(refresh)

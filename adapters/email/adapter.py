@@ -62,7 +62,7 @@ class EmailAdapter(Adapter):
         self.config: EmailConfig = config
         self.index = ThreadIndex(ctx.redis, ctx.state_key)
         self.oauth2 = self._oauth2_token() if config.auth == "oauth2" else None
-        self.token = self._token if self.oauth2 is not None else None
+        self.token = self.oauth2.get if self.oauth2 is not None else None
         self.poller = MailboxPoller(
             config, ctx.redis, ctx.state_key("imap"), self.handle_mail, ctx.report_health,
             token=self.token,
@@ -81,10 +81,6 @@ class EmailAdapter(Adapter):
             refresh_field="oauth2_refresh_token",
         )
         return channel_token(self.ctx, client, refresh_token=cfg.oauth2_refresh_token)
-
-    async def _token(self, rejected: str | None) -> str:
-        assert self.oauth2 is not None
-        return await self.oauth2.get(rejected)
 
     # --- lifecycle ---------------------------------------------------------------------------
     async def start(self) -> None:

@@ -15,7 +15,7 @@ import aioimaplib
 from aioimaplib import Command
 
 from adapters.email.config import EmailConfig
-from adapters.oauth2 import TokenError, TokenSource
+from adapters.oauth2 import TokenError, TokenSource, with_fresh_token
 
 
 class ImapError(Exception):
@@ -137,25 +137,26 @@ class ImapConnection:
         once more on a new connection: after a failure Gmail waits for a reply to its error
         challenge that aioimaplib does not send, so that attempt ends in a timeout instead."""
         assert self.token is not None
-        rejected: str | None = None
-        for attempt in range(2):
-            try:
-                token = await self.token(rejected)
-            except TokenError as exc:
-                raise ImapAuthError(f"OAuth 2.0: {exc.reason}") from None
+
+        async def sign_in(token: str) -> aioimaplib.IMAP4:
             client = await self._connect()
             try:
                 response = await client.xoauth2(self.config.imap_user, token)
+            except TimeoutError:
+                reason = "no answer to AUTHENTICATE XOAUTH2"
+            else:
                 if response.result == "OK":
                     return client
                 reason = _text(response)
-            except TimeoutError:
-                reason = "no answer to AUTHENTICATE XOAUTH2"
-            if attempt:
-                raise ImapAuthError(f"IMAP refused the OAuth 2.0 token: {reason}")
-            rejected = token
             await self.close()
-        raise AssertionError("unreachable: the second attempt returns or raises")
+            raise ImapAuthError(f"IMAP refused the OAuth 2.0 token: {reason}")
+
+        try:
+            return await with_fresh_token(
+                self.token, sign_in, lambda exc: isinstance(exc, ImapAuthError)
+            )
+        except TokenError as exc:
+            raise ImapAuthError(f"OAuth 2.0: {exc.reason}") from None
 
     async def _identify(self) -> None:
         """RFC 2971 ID: NetEase (163/126/yeah.net) refuses SELECT ("Unsafe Login") without it.

@@ -11,7 +11,7 @@ import aiosmtplib
 from adapters.base import PermanentSendError, SendError, TransientSendError
 from adapters.email.config import EmailConfig
 from adapters.email.imap import tls_context
-from adapters.oauth2 import TokenError, TokenSource
+from adapters.oauth2 import TokenError, TokenSource, with_fresh_token
 
 
 def _connection_args(config: EmailConfig) -> dict[str, Any]:
@@ -58,26 +58,18 @@ def _error(permanent: bool, reason: str) -> SendError:
     return PermanentSendError(reason) if permanent else TransientSendError(reason)
 
 
-class _Tokens:
-    """aiosmtplib asks for a token without arguments; this remembers the last one handed out,
-    so that a second attempt after a refused login asks for a fresh one."""
-
-    def __init__(self, source: TokenSource) -> None:
-        self.source = source
-        self.last: str | None = None
-
-    async def __call__(self) -> str:
-        self.last = await self.source(self.last)
-        return self.last
-
-
-def _login_args(config: EmailConfig, tokens: _Tokens | None) -> dict[str, Any]:
+def _login_args(config: EmailConfig, token: str | None) -> dict[str, Any]:
+    """aiosmtplib's sign-in arguments: the password, or an OAuth 2.0 access token (XOAUTH2)."""
     login = config.smtp_login
     if login is None:
         return {}
-    if tokens is not None:
-        return {"username": login[0], "oauth_token_generator": tokens}
-    return {"username": login[0], "password": login[1]}
+    if token is None:
+        return {"username": login[0], "password": login[1]}
+
+    async def access_token() -> str:
+        return token
+
+    return {"username": login[0], "oauth_token_generator": access_token}
 
 
 async def send_mail(
@@ -88,24 +80,26 @@ async def send_mail(
 ) -> None:
     """Send one message. Under OAuth 2.0 a refused login (nothing was sent yet) is tried once
     more with a fresh token."""
-    tokens = _Tokens(token) if token is not None else None
-    for attempt in range(2):
-        try:
-            errors, _ = await aiosmtplib.send(
-                message,
-                sender=config.from_address,
-                recipients=recipients,
-                **_login_args(config, tokens),
-                **_connection_args(config),
-            )
-            break
-        except aiosmtplib.SMTPAuthenticationError as exc:
-            if tokens is None or attempt:
-                raise classify_error(exc) from exc
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise classify_error(exc) from exc
-        except TokenError as exc:
-            raise token_error(exc) from exc
+
+    async def send(access: str | None) -> dict[str, Any]:
+        errors, _ = await aiosmtplib.send(
+            message,
+            sender=config.from_address,
+            recipients=recipients,
+            **_login_args(config, access),
+            **_connection_args(config),
+        )
+        return errors
+
+    try:
+        if token is None:
+            errors = await send(None)
+        else:
+            errors = await with_fresh_token(token, send, _login_refused)
+    except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
+        raise classify_error(exc) from exc
+    except TokenError as exc:
+        raise token_error(exc) from exc
     if errors:  # some recipients refused while others were accepted
         refused = [
             aiosmtplib.SMTPRecipientRefused(r.code, r.message, addr) for addr, r in errors.items()
@@ -113,16 +107,21 @@ async def send_mail(
         raise classify_error(aiosmtplib.SMTPRecipientsRefused(refused))
 
 
+def _login_refused(exc: Exception) -> bool:
+    return isinstance(exc, aiosmtplib.SMTPAuthenticationError)
+
+
 async def verify_smtp(config: EmailConfig, token: TokenSource | None = None) -> None:
     """Connect and log in; raise SendError with the reason when that fails."""
-    tokens = _Tokens(token) if token is not None else None
-    client = aiosmtplib.SMTP(**_login_args(config, tokens), **_connection_args(config))
+    try:
+        access = await token(None) if token is not None else None
+    except TokenError as exc:
+        raise token_error(exc) from exc
+    client = aiosmtplib.SMTP(**_login_args(config, access), **_connection_args(config))
     try:
         await client.connect()  # logs in when given a username
     except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
         raise classify_error(exc) from exc
-    except TokenError as exc:
-        raise token_error(exc) from exc
     finally:
         if client.is_connected:
             try:

@@ -23,7 +23,7 @@ from typing import Any, ClassVar
 from pydantic import Field, model_validator
 
 from adapters.base import AdapterContext, PermanentSendError, VerifyError
-from adapters.oauth2 import Client, OAuth2Token, TokenError, channel_token
+from adapters.oauth2 import Client, OAuth2Token, TokenError, channel_token, with_fresh_token
 from adapters.social import oauth1
 from adapters.social.mentions import SocialAdapter, SocialConfig, id_key, newest, send_error
 from adapters.social.poller import (
@@ -233,6 +233,10 @@ def search_query(keywords: list[str]) -> str:
     return f"({terms}) -is:retweet"
 
 
+def _unauthorized(exc: Exception) -> bool:
+    return isinstance(exc, PermanentApiError) and exc.status == 401
+
+
 def check_length(text: str) -> None:
     length = x_weighted_length(text)
     if length > X_MAX_WEIGHTED_LENGTH:
@@ -311,20 +315,16 @@ class XAdapter(SocialAdapter):
                 method, url, endpoint=endpoint, wait=wait, params=params, json_body=json_body,
                 headers=headers,
             )  # fmt: skip
-        token = await self._token()
-        for attempt in range(2):
-            try:
-                return await self.api.call(
-                    method, url, endpoint=endpoint, wait=wait, params=params, json_body=json_body,
-                    headers={"Authorization": f"Bearer {token}"},
-                )  # fmt: skip
-            except PermanentApiError as exc:
-                if exc.status != 401 or attempt:
-                    raise
-                token = await self._token(rejected=token)
-        raise AssertionError("unreachable")
 
-    async def _token(self, rejected: str | None = None) -> str:
+        async def bearer(token: str) -> ApiResponse:
+            return await self.api.call(
+                method, url, endpoint=endpoint, wait=wait, params=params, json_body=json_body,
+                headers={"Authorization": f"Bearer {token}"},
+            )  # fmt: skip
+
+        return await with_fresh_token(self._token, bearer, _unauthorized)
+
+    async def _token(self, rejected: str | None) -> str:
         assert self.tokens is not None
         try:
             return await self.tokens.get(rejected)

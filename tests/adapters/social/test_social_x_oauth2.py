@@ -14,8 +14,8 @@ from adapters.base import PermanentSendError, VerifyError
 from adapters.oauth2 import Client, TokenError, parse_token_answer
 from adapters.social.poller import PermanentApiError
 from adapters.social.x import XAdapter, XConfig
-from gateway.models import OutboundMessage
 from tests.adapters.social.conftest import Served, WireAdapter
+from tests.adapters.social.test_social_x import outbound
 
 OWN_ID = "2244994945"
 
@@ -111,16 +111,7 @@ async def test_a_refused_access_token_is_renewed_once_and_the_call_retried(
     fake.access_tokens.clear()  # X revoked it (or it expired early)
 
     reply_context = {"post_id": fake.tweet("wanglei", "@acme refund?"), "author_id": "1001"}
-    message = OutboundMessage(
-        message_id="conv1:2",
-        conversation_id="conv1",
-        channel_id=wired.ctx.channel_id,
-        contact_external_id="1001",
-        thread_key=reply_context["post_id"],
-        text="We are on it.",
-        reply_context=reply_context,
-    )
-    post_id = await wired.adapter.send(message)
+    post_id = await wired.adapter.send(outbound(wired, reply_context, "We are on it."))
     assert fake.posts[post_id]["text"] == "We are on it."
     assert (fake.unauthorized, fake.token_requests) == (1, 2)
 
@@ -173,14 +164,5 @@ async def test_confidential_client_and_refusals(wire: WireAdapter, x_api: Served
     # A send whose token cannot be renewed fails with the reason, for the agent to see.
     fake.refresh_tokens.clear()
     fake.access_tokens.clear()
-    message = OutboundMessage(
-        message_id="conv9:2",
-        conversation_id="conv9",
-        channel_id=right.ctx.channel_id,
-        contact_external_id="1001",
-        thread_key="1",
-        text="Hello",
-        reply_context={"post_id": "1"},
-    )
     with pytest.raises(PermanentSendError, match="authorize the app again"):
-        await right.adapter.send(message)
+        await right.adapter.send(outbound(right, {"post_id": "1"}, "Hello", "conv9:2"))
