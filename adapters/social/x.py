@@ -6,6 +6,9 @@
 - Keyword watch: ``GET /2/tweets/search/recent`` (``next_token`` pages), same cursor rule.
 - Rate limits: ``x-rate-limit-remaining`` / ``x-rate-limit-reset`` (epoch seconds) per endpoint;
   a 429 waits until the reset.
+- Text: X sends a post's text with ``&``, ``<`` and ``>`` HTML-escaped (``&amp;``, ``&lt;``,
+  ``&gt;``; nothing else) and every link wrapped in t.co; the agent reads it as written, each t.co
+  link replaced by the ``entities.urls[].expanded_url`` it stands for.
 - Reply: ``POST /2/tweets`` with ``reply.in_reply_to_tweet_id``; length as X counts it.
 - Auth: OAuth 1.0a user context (API key and secret + access token and secret, which do not
   expire); or OAuth 2.0 user context: a client id and a refresh token, which the gateway keeps
@@ -16,6 +19,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any, ClassVar
@@ -38,7 +42,9 @@ from adapters.social.poller import (
 from adapters.social.textlen import X_MAX_WEIGHTED_LENGTH, x_weighted_length
 from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage, OutboundMessage
 
-TWEET_FIELDS = "created_at,conversation_id,author_id,in_reply_to_user_id,referenced_tweets,lang"
+TWEET_FIELDS = (
+    "created_at,conversation_id,author_id,in_reply_to_user_id,referenced_tweets,lang,entities"
+)
 EXPANSIONS = "author_id,attachments.media_keys"
 USER_FIELDS = "username,name"
 MEDIA_FIELDS = "type,url,preview_image_url"
@@ -95,6 +101,11 @@ class XConfig(SocialConfig):
 
 # --- pure parsing ---------------------------------------------------------------------------
 
+# The only three entities X writes into a post's text. One pass, so "&amp;lt;" (someone typed
+# "&lt;") becomes "&lt;", not "<".
+_ESCAPED = re.compile(r"&(amp|lt|gt);")
+_UNESCAPED = {"amp": "&", "lt": "<", "gt": ">"}
+
 
 def parse_time(value: str | None) -> int | None:
     if not value:
@@ -136,6 +147,25 @@ def classify(status: int, body: Any, headers: Mapping[str, str]) -> ApiError | N
     return default_classify(
         status, error_reason(body, status), retry_at=rate_info(headers).reset_at
     )
+
+
+def post_text(post: Mapping[str, Any]) -> str:
+    """A post's text as its author wrote it: unescaped, and each t.co link replaced by the URL
+    it stands for (``entities.urls``; without them the t.co link stays, which still works)."""
+    text = _ESCAPED.sub(lambda m: _UNESCAPED[m.group(1)], str(post.get("text") or ""))
+    links: dict[str, str] = {}
+    entities = post.get("entities")
+    urls = entities.get("urls") if isinstance(entities, dict) else None
+    for item in urls if isinstance(urls, list) else []:
+        if isinstance(item, dict) and item.get("url") and item.get("expanded_url"):
+            links.setdefault(str(item["url"]), str(item["expanded_url"]))
+    if not links:
+        return text
+    # One pass over the text: an expanded URL is never rewritten again, a link that appears
+    # twice is expanded twice, and a t.co code is not taken for the start of a longer one.
+    alternatives = "|".join(re.escape(u) for u in sorted(links, key=len, reverse=True))
+    pattern = re.compile(f"(?:{alternatives})(?![A-Za-z0-9])")
+    return pattern.sub(lambda m: links[m.group(0)], text)
 
 
 def posts_to_messages(
@@ -219,7 +249,7 @@ def post_to_message(
         external_id=post_id,
         contact=ContactIdentity(external_id=author_id, name=author.get("name") or handle),
         thread_key=str(post.get("conversation_id") or post_id),
-        text=str(post.get("text") or ""),
+        text=post_text(post),
         attachments=attachments,
         sent_at=parse_time(post.get("created_at")) or 0,
         meta={k: v for k, v in meta.items() if v is not None},

@@ -9,8 +9,10 @@ from __future__ import annotations
 import base64
 import hashlib
 import hmac
+import html
 import itertools
 import json
+import re
 import secrets
 import time
 from dataclasses import dataclass, field
@@ -27,6 +29,33 @@ def _iso(ts: float) -> str:
 
 def _id_key(value: str) -> tuple[int, str]:
     return (len(value), value)
+
+
+_LINK = re.compile(r"https?://[^\s<>\"]+")
+
+
+def _wrap_links(text: str) -> tuple[str, list[dict[str, Any]]]:
+    """What X does to a new post's links: each becomes a t.co link in the text, described by an
+    ``entities.urls`` item (start and end in code points of the unescaped text)."""
+    urls: list[dict[str, Any]] = []
+    out: list[str] = []
+    last = 0
+    for match in _LINK.finditer(text):
+        expanded = match.group(0)
+        code = base64.urlsafe_b64encode(hashlib.sha256(expanded.encode()).digest())[:10]
+        short = "https://t.co/" + code.decode().replace("-", "x").replace("_", "y")
+        out.append(text[last : match.start()])
+        start = sum(map(len, out))
+        out.append(short)
+        last = match.end()
+        display = expanded.split("://", 1)[1]
+        urls.append({
+            "start": start, "end": start + len(short), "url": short,
+            "expanded_url": expanded,
+            "display_url": display if len(display) <= 25 else display[:24] + "\u2026",
+        })  # fmt: skip
+    out.append(text[last:])
+    return "".join(out), urls
 
 
 @dataclass
@@ -184,6 +213,7 @@ class FakeX(FakeBase):
     def tweet(self, username: str, text: str, *, in_reply_to: str | None = None) -> str:
         author = self.user(username)
         post_id = str(next(self._ids))
+        text, urls = _wrap_links(text)
         post: dict[str, Any] = {
             "id": post_id,
             "text": text,
@@ -197,6 +227,8 @@ class FakeX(FakeBase):
             post["conversation_id"] = parent["conversation_id"]
             post["referenced_tweets"] = [{"type": "replied_to", "id": in_reply_to}]
             post["in_reply_to_user_id"] = parent["author_id"]
+        if urls:
+            post["entities"] = {"urls": urls}
         self.posts[post_id] = post
         return post_id
 
@@ -248,7 +280,9 @@ class FakeX(FakeBase):
         return headers
 
     def _render(self, post: dict[str, Any], fields: set[str]) -> dict[str, Any]:
-        out = {"id": post["id"], "text": post["text"], "edit_history_tweet_ids": [post["id"]]}
+        # X answers the text with &, < and > HTML-escaped (and only those).
+        text = html.escape(post["text"], quote=False)
+        out = {"id": post["id"], "text": text, "edit_history_tweet_ids": [post["id"]]}
         for name in fields:
             if name in post:
                 out[name] = post[name]

@@ -13,7 +13,14 @@ from pydantic import ValidationError
 from adapters.base import PermanentSendError, TransientSendError, VerifyError
 from adapters.social.poller import TransientApiError
 from adapters.social.spike import mention_report
-from adapters.social.x import XAdapter, XConfig, error_reason, posts_to_messages, rate_info
+from adapters.social.x import (
+    XAdapter,
+    XConfig,
+    error_reason,
+    post_to_message,
+    posts_to_messages,
+    rate_info,
+)
 from gateway.models import OutboundMessage
 from tests.adapters.social.conftest import Served, WireAdapter, Wired
 from tests.conftest import Harness, wait_for
@@ -72,6 +79,69 @@ def test_page_to_messages() -> None:
     assert "author_handle" not in second.meta
     assert second.meta["url"] == "https://x.com/i/web/status/1301573500000000000"
     assert second.meta["in_reply_to_post_id"] == "1301571111111111111"
+
+
+# Posts as X's API v2 returns them: text with &, < and > HTML-escaped (and nothing else), links
+# wrapped in t.co and described by entities.urls (start/end, url, expanded_url, display_url;
+# a photo's link carries its media_key; start/end count code points of the unescaped text).
+def _url(start: int, short: str, expanded: str, display: str, **more: str) -> dict:
+    return {"start": start, "end": start + len(short), "url": short, "expanded_url": expanded,
+            "display_url": display, **more}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("text", "entities", "expected"),
+    [
+        ("@acme Fees &amp; charges &lt;3", None, "@acme Fees & charges <3"),
+        ("@acme 1 &gt; 0 &amp;&amp; 2 &lt; 3", None, "@acme 1 > 0 && 2 < 3"),
+        # The customer typed "&lt;" and "&copy;": X escaped their "&" only.
+        ("@acme I typed &amp;lt; and &amp;copy;", None, "@acme I typed &lt; and &copy;"),
+        # Quotes and apostrophes are not escaped by X, and stay as they are.
+        ("@acme \"it's broken\" 'again'", None, "@acme \"it's broken\" 'again'"),
+        ("@acme 退款 &amp; 换货？", None, "@acme 退款 & 换货？"),
+        # One link: the t.co link becomes the URL the customer wrote (its & is not unescaped).
+        (
+            "@acme see https://t.co/aB3dE5fG7h please",
+            {"urls": [_url(10, "https://t.co/aB3dE5fG7h", "https://shop.example/o?id=7&amp=1",
+                           "shop.example/o?id=7&amp=1")]},
+            "@acme see https://shop.example/o?id=7&amp=1 please",
+        ),
+        # Several links, one of them twice, one a prefix of another's code; a photo's link.
+        (
+            "@acme https://t.co/abc &amp; https://t.co/abcd vs https://t.co/abc https://t.co/Ph0t0",
+            {"urls": [
+                _url(6, "https://t.co/abc", "https://a.example/first", "a.example/first"),
+                _url(25, "https://t.co/abcd", "https://b.example/second", "b.example/second"),
+                _url(46, "https://t.co/abc", "https://a.example/first", "a.example/first"),
+                _url(63, "https://t.co/Ph0t0", "https://x.com/wanglei/status/1/photo/1",
+                     "pic.x.com/Ph0t0", media_key="3_1"),
+            ]},
+            "@acme https://a.example/first & https://b.example/second vs https://a.example/first "
+            "https://x.com/wanglei/status/1/photo/1",
+        ),
+        # An expanded URL that looks like another entity's t.co link is not rewritten again.
+        (
+            "https://t.co/one https://t.co/two",
+            {"urls": [_url(0, "https://t.co/one", "https://t.co/two", "t.co/two"),
+                      _url(17, "https://t.co/two", "https://two.example", "two.example")]},
+            "https://t.co/two https://two.example",
+        ),
+        # No entities (not requested, or an old post): the t.co link stays; it still works.
+        ("@acme https://t.co/xyz &lt;", None, "@acme https://t.co/xyz <"),
+        ("@acme https://t.co/xyz", {"urls": [{"url": "https://t.co/xyz"}]}, "@acme https://t.co/xyz"),
+    ],
+)  # fmt: skip
+def test_post_text_as_the_author_wrote_it(text, entities, expected) -> None:
+    post = {"id": "1301573587187331074", "text": text, "author_id": "1234567890",
+            "edit_history_tweet_ids": ["1301573587187331074"]}  # fmt: skip
+    if entities is not None:
+        post["entities"] = entities
+    author = {"id": "1234567890", "name": "Wang Lei", "username": "wanglei"}
+    msg = post_to_message(
+        post, author, {}, channel_id="ch1", web_url="https://x.com", source="mention"
+    )
+    assert msg.text == expected
+    assert msg.raw["text"] == text  # the platform's payload is kept as it came
 
 
 @pytest.mark.parametrize(
@@ -156,6 +226,23 @@ async def test_pages_keep_since_id_and_the_cursor_moves_after_the_last(
     # Authors came from includes.users.
     by_id = {m.external_id: m for m, _ in wired.delivered}
     assert by_id[new[0]].meta["author_handle"] == "@user0"
+
+
+async def test_polled_text_is_unescaped_with_its_links_expanded(
+    wire: WireAdapter, x_api: Served
+) -> None:
+    fake = x_api.fake
+    wired = await wire(XAdapter, config(x_api))
+    written = (
+        "@acme Fees & charges <3 on https://shop.example/o?id=7&x=1 and "
+        "https://help.example/refunds > https://shop.example/o?id=7&x=1"
+    )
+    post = fake.tweet("wanglei", written)
+    assert "&amp;" in fake._render(fake.posts[post], set())["text"]  # as X sends it
+    await wired.adapter.poll_mentions()
+    ((msg, _),) = wired.delivered
+    assert msg.text == written
+    assert "entities" in fake.calls("/mentions")[0].query["tweet.fields"][0].split(",")
 
 
 async def test_remaining_zero_waits_for_the_reset(wire: WireAdapter, x_api: Served) -> None:
