@@ -2,7 +2,8 @@
 
 - ``GET /2/statuses/mentions.json`` and ``GET /2/comments/mentions.json`` with ``since_id``
   (the same on every page of one poll) and ``page``; the newest id becomes the cursor after the
-  last page.
+  last page. Both are read in one round and delivered together, each comment after the post it
+  comments on, so the post always opens its thread.
 - A post mentioning us is its own thread; a comment mentioning us belongs to the thread of the
   post it comments on.
 - Replies: a comment on the post (``comments/create``) or a reply to the comment
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Mapping
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
 
@@ -181,6 +183,34 @@ def comment_to_message(
     )
 
 
+def thread_order(messages: list[InboundMessage]) -> list[InboundMessage]:
+    """Oldest first, except that a comment never comes before the post it comments on when
+    both are here (same second, or a clock that disagrees): the post opens the thread."""
+
+    def own(msg: InboundMessage) -> tuple[int, tuple[int, str]]:
+        return (msg.sent_at, id_key(msg.external_id))
+
+    posts = {m.thread_key: own(m) for m in messages if m.meta.get("kind") == "status"}
+
+    def key(msg: InboundMessage) -> tuple[tuple[int, tuple[int, str]], int]:
+        post = posts.get(msg.thread_key)
+        if msg.meta.get("kind") == "comment" and post is not None:
+            return max((own(msg), 1), (post, 1))
+        return (own(msg), 0)
+
+    return sorted(messages, key=key)
+
+
+@dataclass
+class _Fetched:
+    """What one list (posts or comments) gave in this round, and its cursor to store after."""
+
+    cursor: str
+    since: str | None
+    newest_id: str | None
+    messages: list[InboundMessage]
+
+
 def check_length(text: str) -> None:
     length = weibo_length(text)
     if length > WEIBO_MAX_LENGTH:
@@ -265,15 +295,24 @@ class WeiboAdapter(SocialAdapter):
             self.uid = await self._get_uid(wait=True)
 
     def pollers(self) -> list[tuple[str, Any]]:
-        return [("statuses", self.poll_statuses), ("comments", self.poll_comments)]
+        return [("mentions", self.poll_mentions)]
 
-    async def poll_statuses(self) -> None:
-        await self._poll("statuses", "statuses/mentions.json", "statuses")
+    async def poll_mentions(self) -> None:
+        """One round: the posts and the comments that mention us, delivered together in thread
+        order (a comment after the post it comments on), then both cursors. Two independent
+        loops could file a comment before its post: the conversation's contact would be the
+        commenter, and the post, filed last, would become what the agent's reply answers."""
+        fetched = [
+            await self._fetch("statuses", "statuses/mentions.json", "statuses"),
+            await self._fetch("comments", "comments/mentions.json", "comments"),
+        ]
+        for msg in thread_order([m for f in fetched for m in f.messages]):
+            await self.deliver_one(msg)
+        for f in fetched:
+            if f.newest_id and (f.since is None or id_key(f.newest_id) > id_key(f.since)):
+                await self.set_cursor(f.cursor, f.newest_id)
 
-    async def poll_comments(self) -> None:
-        await self._poll("comments", "comments/mentions.json", "comments")
-
-    async def _poll(self, cursor_name: str, path: str, list_key: str) -> None:
+    async def _fetch(self, cursor_name: str, path: str, list_key: str) -> _Fetched:
         cfg = self.config
         since = await self.get_cursor(cursor_name)
         count = cfg.page_size if since else max(1, min(cfg.backfill, 200))
@@ -307,9 +346,7 @@ class WeiboAdapter(SocialAdapter):
                 messages.append(msg)
         if since is None:
             messages = messages[: cfg.backfill]
-        await self.deliver_all(messages)
-        if newest_id and (since is None or id_key(newest_id) > id_key(since)):
-            await self.set_cursor(cursor_name, newest_id)
+        return _Fetched(cursor_name, since, newest_id, messages)
 
     async def send(self, message: OutboundMessage) -> str:
         ctx = message.reply_context

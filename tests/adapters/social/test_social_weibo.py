@@ -4,6 +4,7 @@ with the gateway's real inbox behind it."""
 from __future__ import annotations
 
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -16,10 +17,12 @@ from adapters.social.weibo import (
     comment_to_message,
     parse_time,
     status_to_message,
+    thread_order,
 )
-from gateway.models import OutboundMessage
+from gateway.models import Channel, ContactIdentity, InboundMessage, OutboundMessage
 from tests.adapters.social.conftest import Served, WireAdapter, Wired
-from tests.adapters.social.fakes import Window
+from tests.adapters.social.fakes import Window, _weibo_time
+from tests.conftest import Harness
 
 PAYLOADS = Path(__file__).parent / "payloads"
 
@@ -116,8 +119,7 @@ async def test_posts_and_comments_with_since_id_pages(wire: WireAdapter, weibo_a
     fake = weibo_api.fake
     first = fake.post("zaku", "@AcmeCN 洗衣机漏水了")
     wired = await wire(WeiboAdapter, config(weibo_api))
-    await wired.adapter.poll_statuses()
-    await wired.adapter.poll_comments()
+    await wired.adapter.poll_mentions()
     assert wired.new_ids() == [first]
 
     posts = [fake.post(f"user{i}", f"@AcmeCN 第{i}台坏了") for i in range(23)]
@@ -125,8 +127,7 @@ async def test_posts_and_comments_with_since_id_pages(wire: WireAdapter, weibo_a
     comments = [fake.comment("lili", first, f"@AcmeCN 我也是 {i}") for i in range(4)]
     fake.comment("lili", first, "no mention")
     fake.requests.clear()
-    await wired.adapter.poll_statuses()
-    await wired.adapter.poll_comments()
+    await wired.adapter.poll_mentions()
     assert wired.new_ids() == [first, *posts, *comments]
     calls = fake.calls("/statuses/mentions.json")
     assert [c.query["page"][0] for c in calls] == ["1", "2", "3"]
@@ -143,11 +144,11 @@ async def test_rate_limit_error_waits_for_the_reported_reset(
     fake = weibo_api.fake
     first = fake.post("zaku", "@AcmeCN hi")
     wired = await wire(WeiboAdapter, config(weibo_api))
-    await wired.adapter.poll_statuses()
+    await wired.adapter.poll_mentions()
     posts = [fake.post("zaku", f"@AcmeCN {i}") for i in range(25)]
     fake.window = Window(limit=2, seconds=2.0)
     fake.requests.clear()
-    await wired.adapter.poll_statuses()
+    await wired.adapter.poll_mentions()
     assert wired.new_ids() == [first, *posts]
     assert fake.rejected == 1  # one 10023, then the wait until rate_limit_status's reset
     assert len(fake.calls("rate_limit_status")) == 1
@@ -157,16 +158,72 @@ async def test_5xx_burst_loses_nothing(wire: WireAdapter, weibo_api: Served) -> 
     fake = weibo_api.fake
     first = fake.post("zaku", "@AcmeCN hi")
     wired = await wire(WeiboAdapter, config(weibo_api))
-    await wired.adapter.poll_statuses()
+    await wired.adapter.poll_mentions()
     posts = [fake.post("zaku", f"@AcmeCN {i}") for i in range(15)]
     fake.fail_next("/statuses/mentions.json", 502, count=10, skip=1)
     with pytest.raises(TransientApiError):
-        await wired.adapter.poll_statuses()
+        await wired.adapter.poll_mentions()
     assert await wired.adapter.get_cursor("statuses") == first
     fake.failures.clear()
     fake.fail_next("/statuses/mentions.json", 503, count=2)
-    await wired.adapter.poll_statuses()
+    await wired.adapter.poll_mentions()
     assert wired.new_ids() == [first, *posts]
+
+
+def _mention(kind: str, item_id: str, thread: str, sent_at: int) -> InboundMessage:
+    return InboundMessage(
+        channel_id="ch", channel_type=Channel.WEIBO, external_id=item_id,
+        contact=ContactIdentity(external_id="u" + item_id), thread_key=thread, text="@AcmeCN",
+        sent_at=sent_at, meta={"kind": kind},
+    )  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("items", "expected"),
+    [
+        # (kind, id, thread, sent_at): a comment and its post in the same second, comment first.
+        ([("comment", "12", "10", 5000), ("status", "10", "10", 5000)], ["10", "12"]),
+        # Clocks that disagree: the comment looks older than its post; still after it.
+        ([("comment", "12", "10", 4000), ("status", "10", "10", 5000)], ["10", "12"]),
+        # A comment on a post that is not in this round keeps its own place.
+        ([("status", "20", "20", 6000), ("comment", "12", "10", 4000)], ["12", "20"]),
+        # Other threads keep time order around a moved comment.
+        (
+            [("comment", "31", "30", 1000), ("status", "40", "40", 2000),
+             ("status", "30", "30", 3000), ("comment", "41", "40", 4000)],
+            ["40", "30", "31", "41"],
+        ),
+    ],
+)  # fmt: skip
+def test_thread_order_puts_the_post_before_its_comments(items, expected) -> None:
+    ordered = thread_order([_mention(*item) for item in items])
+    assert [m.external_id for m in ordered] == expected
+
+
+async def test_post_and_comment_of_one_round_file_post_first(
+    wire: WireAdapter, weibo_api: Served, gateway: Harness
+) -> None:
+    """The post and a comment on it arrive in one round, the comment listed first and dated
+    before the post (Weibo's clocks are per server): the post opens the conversation, and the
+    agent's reply answers the comment, the latest thing said."""
+    fake = weibo_api.fake
+    wired = await wire(WeiboAdapter, config(weibo_api))
+    await wired.adapter.poll_mentions()  # the first round: nothing yet, cursors at "now"
+    post = fake.post("zaku", "@AcmeCN 洗衣机漏水了")
+    comment = fake.comment("lili", post, "@AcmeCN 我的也漏水")
+    fake.comments[comment]["created_at"] = _weibo_time(time.time() - 2)
+    for _name, poll in reversed(wired.adapter.pollers()):  # comments first, if polled apart
+        await poll()
+    assert wired.new_ids() == [post, comment]
+    results = {m.external_id: r for m, r in wired.delivered}
+    conv_id = results[post].conversation_id
+    assert results[comment].conversation_id == conv_id
+    conv = (await gateway.call("GET", f"/api/v1/conversations/{conv_id}"))["conversation"]
+    assert conv["contact_id"] == results[post].contact_id  # the post's author
+
+    context = await gateway.gw.conversations.reply_context(conv_id)
+    await wired.adapter.send(outbound(wired, context, "请私信订单号。"))
+    assert fake.created[-1] == {"id": post, "cid": comment, "comment": "请私信订单号。"}
 
 
 # --- replies ---------------------------------------------------------------------------------
@@ -179,8 +236,7 @@ async def test_comment_on_a_post_and_reply_to_a_comment(
     post = fake.post("zaku", "@AcmeCN 洗衣机漏水了")
     comment = fake.comment("lili", post, "@AcmeCN 我的也是")
     wired = await wire(WeiboAdapter, config(weibo_api))
-    await wired.adapter.poll_statuses()
-    await wired.adapter.poll_comments()
+    await wired.adapter.poll_mentions()
     by_id = {m.external_id: m for m, _ in wired.delivered}
 
     out = outbound(wired, by_id[post].meta, "您好，已为您安排上门维修。")
@@ -195,7 +251,7 @@ async def test_comment_on_a_post_and_reply_to_a_comment(
     assert fake.created[-1] == {"id": post, "cid": comment, "comment": "抱歉，请私信订单号。"}
     assert fake.comments[replied]["reply_comment"]["idstr"] == comment
     # Our own comments mention nobody new and are never polled back in.
-    await wired.adapter.poll_comments()
+    await wired.adapter.poll_mentions()
     assert created not in wired.new_ids() and replied not in wired.new_ids()
 
 
