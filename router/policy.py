@@ -149,6 +149,14 @@ def holds_for(agent: AgentView, conv: ConversationView, now: int, wait_ms: int) 
     return now < limit
 
 
+def last_resort(conv: ConversationView) -> ConversationView:
+    """The conversation as seen when nobody who has not declined or missed it may take it:
+    the exclusion lifted, so it goes back to those agents rather than wait while they have
+    room (a missed offer never strands a conversation; an agent who keeps missing offers is
+    set away by ``max_missed_offers`` instead)."""
+    return replace(conv, excluded=frozenset())
+
+
 def short_of_room(agents: Iterable[AgentView], conv: ConversationView) -> set[str]:
     """Agents who could take this conversation but lack the room for its weight right now.
 

@@ -78,6 +78,7 @@ class Record:
     needs_supervisor: bool
     weight: float
     offers: int = 0
+    missed_by: set[str] = field(default_factory=set)  # agents who let an offer time out
     accepted_at: int | None = None
     agent: str | None = None
     responded_at: int | None = None
@@ -95,6 +96,7 @@ class Record:
 class Counters:
     offers: int = 0
     missed: int = 0
+    offered_again: int = 0  # offers to an agent who had missed this conversation before
     set_away: int = 0
     alerts: int = 0
     escalation_lines: int = 0
@@ -300,11 +302,14 @@ class Simulation:
             if record is None:
                 return
             agent_id = users[0]
+            if agent_id in record.missed_by:
+                self.counters.offered_again += 1
             draw = offer_draw(self.scenario.seed, record.arrival.index, record.offers)
             record.offers += 1
             b = self.scenario.behaviour
             if draw.random() < b.miss_rate:
                 self.counters.missed += 1
+                record.missed_by.add(agent_id)
                 self._tick_at(int(data["expires_at"]) + 1)  # the sweep that expires it
             else:
                 delay = draw.uniform(*b.accept_seconds) * 1000
@@ -486,6 +491,7 @@ def measure(
         "utilization": round(busy_ms / capacity_ms, 3) if capacity_ms else 0.0,
         "offers": sim.counters.offers,
         "missed_offers": sim.counters.missed,
+        "offered_again_after_a_miss": sim.counters.offered_again,
         "agents_set_away": sim.counters.set_away,
         "escalation_steps_logged": sim.counters.escalation_lines,
         "supervisor_alerts": sim.counters.alerts,
@@ -611,6 +617,8 @@ def format_table(scenario: Scenario, results: list[dict[str, Any]]) -> str:
     row("Agent load spread (CV)", [f"{r['load_spread']['cv']:.2f}" for r in results])
     row("Utilization", [_pct(r["utilization"]) for r in results])
     row("Escalation steps logged", [str(r["escalation_steps_logged"]) for r in results])
+    row("Missed offers", [str(r["missed_offers"]) for r in results])
+    row("  offered again to who missed it", [str(r["offered_again_after_a_miss"]) for r in results])
     row("Agents set away (missed offers)", [str(r["agents_set_away"]) for r in results])
     return "\n".join(lines)
 

@@ -23,9 +23,11 @@ from router.escalation import plan
 from router.parity import ChannelWaits
 from router.policy import (
     AgentView,
+    ConversationView,
     DeadlinePolicy,
     RoutingPolicy,
     conversation_view,
+    last_resort,
     with_offer,
 )
 from router.policy_source import PolicySource
@@ -294,20 +296,11 @@ class RouterWorker:
         offers = 0
         reserved: set[str] = set()  # kept for earlier conversations that found nobody
         for conv in views:
-            agent = None
-            for index in range(self.config.candidate_pages):
-                if index == len(pages):
-                    pages.append(await self.store.candidates(index * window, window))
-                candidates = pages[index]
-                if not candidates:
-                    break
-                seen = {a.id for a in candidates}
-                pool = candidates + [a for a in sticky.values() if a.id not in seen]
-                if reserved:
-                    pool = [a for a in pool if a.id not in reserved]
-                agent = policy.choose(pool, conv, now)
-                if agent or len(candidates) < window:
-                    break
+            agent = await self._choose(policy, conv, now, pages, sticky, reserved)
+            if agent is None and conv.excluded:
+                # Nobody else may take it: those who declined or missed it are asked again
+                # rather than leaving it to wait while they have room.
+                agent = await self._choose(policy, last_resort(conv), now, pages, sticky, reserved)
             if agent is None:
                 if pages[0]:
                     reserved |= policy.reserve(pages[0] + list(sticky.values()), conv)
@@ -326,6 +319,34 @@ class RouterWorker:
                               {"conversation_id": conv.id, "expires_at": expires},
                               [agent.id], STAFF)  # fmt: skip
         return offers
+
+    async def _choose(
+        self,
+        policy: RoutingPolicy,
+        conv: ConversationView,
+        now: int,
+        pages: list[list[AgentView]],
+        sticky: dict[str, AgentView],
+        reserved: set[str],
+    ) -> AgentView | None:
+        """The policy's choice among the candidates not reserved, reading further windows of
+        candidates (at most ``candidate_pages``) only while a full window had nobody."""
+        window = CANDIDATE_WINDOW
+        agent = None
+        for index in range(self.config.candidate_pages):
+            if index == len(pages):
+                pages.append(await self.store.candidates(index * window, window))
+            candidates = pages[index]
+            if not candidates:
+                break
+            seen = {a.id for a in candidates}
+            pool = candidates + [a for a in sticky.values() if a.id not in seen]
+            if reserved:
+                pool = [a for a in pool if a.id not in reserved]
+            agent = policy.choose(pool, conv, now)
+            if agent or len(candidates) < window:
+                break
+        return agent
 
     def _parity_credits(self, now: int, sla: SlaPolicy) -> dict[tuple[str, str], int]:
         """Each (class, channel)'s credit under the parity settings in force."""

@@ -63,3 +63,25 @@ def test_bad_scenarios_are_named():
         parse_scenario({"channels": {"email": {"rates": [1]}}, "agents": []})
     with pytest.raises(ScenarioError, match="agents"):
         parse_scenario({"channels": {}})
+
+
+def test_a_night_shift_of_one_who_misses_offers_still_answers_everything(
+    redis_url: str, prefix: str
+):
+    """One agent on duty who lets half the offers time out: every conversation is offered to
+    her again (nobody else may take it) and answered; none is stranded."""
+    night = parse_scenario(
+        {
+            "name": "night-of-one",
+            "seed": 5,
+            "hours": 1,
+            "drain_hours": 1,
+            "behaviour": {"miss_rate": 0.5, "max_missed_offers": 50, "returning_rate": 0},
+            "channels": {"webchat": {"rates": [12] + [0] * 23, "handle_minutes": 3}},
+            "agents": [{"name": "night", "count": 1, "shift": "00:00-02:00", "capacity": 3}],
+        }
+    )
+    (ours,) = simulate(night, ("ours",), redis_url=redis_url, processes=1, prefix=prefix)
+    assert ours["conversations"] > 5
+    assert ours["missed_offers"] > 0 and ours["offered_again_after_a_miss"] > 0
+    assert ours["answered"] == ours["conversations"]
