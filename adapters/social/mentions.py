@@ -22,6 +22,7 @@ from pydantic import BaseModel, Field
 from adapters.base import Adapter, AdapterContext, PermanentSendError, SendError, TransientSendError
 from adapters.social.poller import ApiError, RateLimited, poll_loop, wait_seconds
 from adapters.social.spike import BUCKET_SECONDS, MentionVolume, SpikeAlert, SpikeRule
+from adapters.social.textlen import too_long
 from gateway.lease import Lease, run_while_leased
 from gateway.models import InboundMessage, now_ms
 
@@ -83,6 +84,13 @@ class SocialAdapter(Adapter):
 
     public_replies: ClassVar[bool] = True
     supports_attachments: ClassVar[bool] = False
+    # How a too-long reply is explained: "This reply is N characters as X counts them (rule)".
+    reply_noun: ClassVar[str] = "reply"
+    length_rule: ClassVar[str | None] = None
+
+    @property
+    def platform_name(self) -> str:
+        return "X" if self.channel_type.value == "x" else self.channel_type.value.title()
 
     def __init__(self, ctx: AdapterContext) -> None:
         super().__init__(ctx)
@@ -110,6 +118,24 @@ class SocialAdapter(Adapter):
 
     async def prepare(self) -> None:
         """Runs once when this process takes the lease (e.g. look up the account id)."""
+
+    # --- reply length --------------------------------------------------------------------
+    def length_problem(self, text: str) -> str | None:
+        """Why the platform would refuse this reply for its length, in the words the agent
+        reads (the API asks before queueing a reply, send() again); None when it fits."""
+        limit = self.describe().get("max_text_length")
+        if not limit:
+            return None
+        name = self.platform_name
+        return too_long(
+            self.text_length(text), int(limit), noun=self.reply_noun, platform=name,
+            rule=self.length_rule, allowed_by=name,
+        )  # fmt: skip
+
+    def check_length(self, text: str) -> None:
+        problem = self.length_problem(text)
+        if problem:
+            raise PermanentSendError(problem)
 
     # --- lifecycle -----------------------------------------------------------------------
     async def start(self) -> None:

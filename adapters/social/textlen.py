@@ -117,6 +117,20 @@ def _x_char_weight(cp: int) -> int:
     return 2
 
 
+def too_long(
+    length: int, limit: int, *, noun: str, platform: str, rule: str | None, allowed_by: str
+) -> str | None:
+    """The one message an agent reads about a reply the platform would refuse for its length
+    (the API's check before queueing, and the adapter's at send); None when it fits."""
+    if length <= limit:
+        return None
+    how = f" ({rule})" if rule else ""
+    return (
+        f"This {noun} is {length} characters as {platform} counts them{how}; "
+        f"{allowed_by} allows {limit}. Shorten it by {length - limit}."
+    )
+
+
 def x_weighted_length(text: str) -> int:
     """The length X counts for a post (the limit is 280)."""
     text = unicodedata.normalize("NFC", text)

@@ -211,16 +211,6 @@ class _Fetched:
     messages: list[InboundMessage]
 
 
-def check_length(text: str) -> None:
-    length = weibo_length(text)
-    if length > WEIBO_MAX_LENGTH:
-        raise PermanentSendError(
-            f"This comment is {length} characters as Weibo counts them (two half-width letters "
-            f"or digits count as one, a link 10); Weibo allows {WEIBO_MAX_LENGTH}. "
-            f"Shorten it by {length - WEIBO_MAX_LENGTH}."
-        )
-
-
 # --- the adapter ----------------------------------------------------------------------------
 
 
@@ -229,6 +219,8 @@ class WeiboAdapter(SocialAdapter):
     Config: ClassVar[type[WeiboConfig]] = WeiboConfig
     secret_fields: ClassVar[frozenset[str]] = frozenset({"access_token"})
     max_text_length: ClassVar[int | None] = WEIBO_MAX_LENGTH
+    reply_noun: ClassVar[str] = "comment"
+    length_rule: ClassVar[str | None] = "two half-width letters or digits count as one, a link 10"
 
     def text_length(self, text: str) -> int:
         return weibo_length(text)
@@ -357,7 +349,7 @@ class WeiboAdapter(SocialAdapter):
             raise PermanentSendError(
                 "Weibo comments carry text only: put a link to the file instead."
             )
-        check_length(text)
+        self.check_length(text)
         previous = await self.sent_before(message.message_id)
         if previous:
             return previous

@@ -267,16 +267,6 @@ def _unauthorized(exc: Exception) -> bool:
     return isinstance(exc, PermanentApiError) and exc.status == 401
 
 
-def check_length(text: str) -> None:
-    length = x_weighted_length(text)
-    if length > X_MAX_WEIGHTED_LENGTH:
-        raise PermanentSendError(
-            f"This reply is {length} characters as X counts them (Chinese, Japanese and Korean "
-            f"characters and emoji count 2, every link 23); X allows {X_MAX_WEIGHTED_LENGTH}. "
-            f"Shorten it by {length - X_MAX_WEIGHTED_LENGTH}."
-        )
-
-
 # --- the adapter ----------------------------------------------------------------------------
 
 
@@ -294,6 +284,9 @@ class XAdapter(SocialAdapter):
         }
     )
     max_text_length: ClassVar[int | None] = X_MAX_WEIGHTED_LENGTH
+    length_rule: ClassVar[str | None] = (
+        "Chinese, Japanese and Korean characters and emoji count 2, every link 23"
+    )
 
     def text_length(self, text: str) -> int:
         return x_weighted_length(text)
@@ -501,7 +494,7 @@ class XAdapter(SocialAdapter):
             raise PermanentSendError(
                 "Replies on X carry text only: put a link to the file instead."
             )
-        check_length(text)
+        self.check_length(text)
         previous = await self.sent_before(message.message_id)
         if previous:
             return previous

@@ -182,14 +182,21 @@ async def post_message(request: web.Request) -> web.Response:
         attachments = _stored_attachments(request, conv, body)
     limit = adapter.describe().get("max_text_length") if adapter else None
     if body.type == "reply" and adapter and limit:
-        length = adapter.text_length(body.text)
-        if length > limit:
-            raise error(
-                400,
-                "invalid_field",
-                f"text: {length} as this channel counts it; it allows {limit}",
-                field="text",
+        # The channel's own words when it has them (social: how the platform counts, and by
+        # how much to shorten), the same message its send() would fail with.
+        explain = getattr(adapter, "length_problem", None)
+        if explain is not None:
+            problem = explain(body.text)
+        else:
+            length = adapter.text_length(body.text)
+            problem = (
+                f"This reply is {length} characters as this channel counts them; it allows "
+                f"{limit}. Shorten it by {length - limit}."
+                if length > limit
+                else None
             )
+        if problem:
+            raise error(400, "invalid_field", problem, field="text")
     message = await gw.reply(
         conv["id"],
         user.id,

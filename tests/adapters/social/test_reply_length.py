@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import pytest
+
+from adapters.base import PermanentSendError
+from gateway.models import OutboundMessage
 from tests.adapters.social.conftest import Served
 from tests.conftest import Harness, wait_for
 
@@ -38,7 +42,23 @@ async def test_x_reply_too_long_as_x_counts_is_refused_up_front(
         {"text": "好" * 150},
         expect=400,
     )
-    assert body["error"]["field"] == "text" and "300" in body["error"]["message"]
+    # One message, the documented one, also what the adapter's send would fail with.
+    expected = (
+        "This reply is 300 characters as X counts them (Chinese, Japanese and Korean characters "
+        "and emoji count 2, every link 23); X allows 280. Shorten it by 20."
+    )
+    assert body["error"] == {"code": "invalid_field", "message": expected, "field": "text"}
+    adapter = gateway.gw.channels.adapter(channel["id"])
+    assert adapter is not None
+    with pytest.raises(PermanentSendError) as info:
+        await adapter.send(
+            OutboundMessage(
+                message_id=f"{conv['id']}:99", conversation_id=conv["id"],
+                channel_id=channel["id"], contact_external_id="1", thread_key="1",
+                text="好" * 150,
+            )
+        )  # fmt: skip
+    assert info.value.reason == expected
     await gateway.call(
         "POST",
         f"/api/v1/conversations/{conv['id']}/messages",
