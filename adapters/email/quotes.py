@@ -1,8 +1,9 @@
 """What the customer wrote in this mail, without the quoted thread and the signature.
 
 mail-parser-reply knows the English and European reply headers; the forms Chinese clients write
-(QQ Mail and Foxmail's "原始邮件" rule, Outlook's "发件人: / 发送时间:" block, Gmail's and Apple
-Mail's "…写道：" line, and their traditional-Chinese twins) are cut here first. Signatures are
+(QQ Mail and Foxmail's "原始邮件" rule, with QQ Mail's literal "&nbsp;" around it too, Outlook's
+"发件人: / 发送时间:" block, Gmail's and Apple Mail's "…写道：" line, and their traditional-Chinese
+twins) are cut here first. Signatures are
 cut conservatively: a wrong cut hides the customer's words, a missed one only shows a name.
 The caller keeps the full original text.
 """
@@ -18,11 +19,15 @@ _LANGUAGES = ["en", "zh", "ja", "de", "fr", "es"]
 _MAX_SCAN = 200_000  # characters; reply detection on megabytes of text is not worth the time
 
 _Q = r"[ \t>*]*"  # quote markers and bold stars before a header line
+# Space as clients write it in a text part: QQ Mail leaves the HTML entity "&nbsp;" literally
+# ("------------------&nbsp;原始邮件&nbsp;------------------"); U+00A0 became a space already.
+_SP = r"(?:\s|&nbsp;|&#160;|&#xa0;)"
 _FROM = r"(?:发件人|發件人|寄件者|寄件人|From)"
 _DATE = r"(?:发送时间|發送時間|发送日期|寄件日期|日期|时间|時間|Sent|Date)"
 _CUTS = [
     # QQ Mail, Foxmail: "------------------ 原始邮件 ------------------" / "-- Original --"
-    rf"^{_Q}-{{2,}}\s*(?:原始邮件|原始郵件|原始信件|原邮件|Original(?: Message)?)\s*-{{2,}}\s*$",
+    rf"^{_Q}-{{2,}}{_SP}*(?:原始邮件|原始郵件|原始信件|原邮件|Original(?: Message)?){_SP}*-{{2,}}"
+    rf"{_SP}*$",
     # Outlook and QQ header block: 发件人: … then 发送时间: … within three lines
     rf"^{_Q}{_FROM}\s*[:：][^\n]*\n(?:[^\n]*\n){{0,2}}?{_Q}{_DATE}\s*[:：]",
     # "在 2024年1月2日 10:00，张三 <a@b.com> 写道："

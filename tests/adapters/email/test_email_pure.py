@@ -268,6 +268,25 @@ def test_sanitize_html_drops_active_content_and_remote_images():
         ("没问题\n\n在 2024-01-02 09:00:00，\"客服\" <s@x.com> 写道：\n>旧", "没问题", True, ""),
         ("收到\n\n------------------ Original ------------------\nFrom:  \"s\"<s@x.com>;", "收到",
          True, ""),
+        # QQ Mail's plain-text part as it sends it: "&nbsp;" written out around 原始邮件 and
+        # after the header names, the sender padded with spaces.
+        ("好的，明天上午在家，可以送货。\n\n\n\n\n------------------&nbsp;原始邮件&nbsp;"
+         "------------------\n发件人:" + " " * 60 + "\"Acme 客服\"" + " " * 40
+         + "<support@example.com>;\n发送时间:&nbsp;2024年1月2日(星期二) 上午10:00\n"
+         "收件人:&nbsp;\"张三\"<1234567890@qq.com>;\n\n主题:&nbsp;回复：订单 7781 的配送时间"
+         "\n\n\n\n您好，快递明天送达，请问家里有人吗？",
+         "好的，明天上午在家，可以送货。", True, ""),
+        # ... the rule alone at the end, with the real no-break space, and with plain spaces
+        ("好的\n\n------------------&nbsp;原始邮件&nbsp;------------------", "好的", True, ""),
+        ("好的\n\n------------------\u00a0原始邮件\u00a0------------------\n发件人: s",
+         "好的", True, ""),
+        ("好的\n\n------------------ 原始邮件 ------------------\n旧", "好的", True, ""),
+        ("好的\n\n------------------&#160;原始邮件&#160;------------------\n旧", "好的", True, ""),
+        # Foxmail's English rule with its header block
+        ("退货单号 SF1234567890\n\n------------------ Original ------------------\n"
+         "From:  \"Acme Support\"<support@example.com>;\nDate:  Tue, Jan 2, 2024 10:00 AM\n"
+         "To:  \"wangwu\"<wangwu@foxmail.com>;\nSubject:  Re: 退货\n\n请提供退货单号",
+         "退货单号 SF1234567890", True, ""),
         ("請問何時出貨？\n\n寄件者: 客服 <s@x.com>\n寄件日期: 2024年1月2日\n收件者: 我\n主旨: 訂單",
          "請問何時出貨？", True, ""),
         ("好的\n\n發件人: 客服\n發送時間: 2024年1月2日\n\n舊", "好的", True, ""),
