@@ -13,6 +13,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
 
+from gateway.events import EventBus
 from gateway.ids import new_id
 from gateway.keys import Keys
 from gateway.models import Role, User, now_ms
@@ -20,6 +21,12 @@ from gateway.models import Role, User, now_ms
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified when the email is unknown, so a wrong email costs the same time as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-password")
+
+
+# Published on the events channel when sessions end before their time; every process closes the
+# agent WebSockets of those sessions (gateway/ws.py). data: user_id, token_hashes (null: all of
+# the user's sessions), reason.
+SESSION_REVOKED = "session.revoked"
 
 
 class AuthError(Exception):
@@ -70,6 +77,8 @@ class Users:
         self.token_ttl = token_ttl
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
+        # Publishes only (never started): revocations reach the sockets of every process.
+        self._events = EventBus(redis, keys)
 
     async def count(self) -> int:
         return await self.redis.scard(self.keys.users())
@@ -133,14 +142,15 @@ class Users:
         if row:
             await self.redis.hset(self.keys.user(user_id), mapping=row)
         if "password" in changes or "role" in changes:
-            await self.revoke_all(user_id)
+            why = "password changed" if "password" in changes else "role changed"
+            await self.revoke_all(user_id, why)
         return await self.get(user_id)
 
     async def delete(self, user_id: str) -> bool:
         user = await self.get(user_id)
         if user is None:
             return False
-        await self.revoke_all(user_id)
+        await self.revoke_all(user_id, "user deleted")
         pipe = self.redis.pipeline(transaction=True)
         pipe.delete(self.keys.user(user_id))
         pipe.delete(self.keys.user_by_email(user.email))
@@ -200,11 +210,19 @@ class Users:
     async def logout(self, session: Session) -> None:
         await self.redis.delete(self.keys.token(session.token_hash))
         await self.redis.srem(self.keys.user_tokens(session.user.id), session.token_hash)
+        await self._revoked(session.user.id, [session.token_hash], "logged out")
 
-    async def revoke_all(self, user_id: str) -> None:
+    async def revoke_all(self, user_id: str, reason: str = "revoked") -> None:
         hashes = await self.redis.smembers(self.keys.user_tokens(user_id))
         pipe = self.redis.pipeline(transaction=False)
         for token_hash in hashes:
             pipe.delete(self.keys.token(token_hash))
         pipe.delete(self.keys.user_tokens(user_id))
         await pipe.execute()
+        await self._revoked(user_id, None, reason)
+
+    async def _revoked(self, user_id: str, token_hashes: list[str] | None, reason: str) -> None:
+        """Tell every process to close the sockets of these sessions now (each socket also
+        re-checks its token, so a lost publish only delays the close)."""
+        data = {"user_id": user_id, "token_hashes": token_hashes, "reason": reason}
+        await self._events.publish(SESSION_REVOKED, data, [user_id])

@@ -62,7 +62,10 @@ class Settings(BaseModel):
     outbox_claim_idle_seconds: float = Field(60.0, gt=0)
     outbox_concurrency: int = Field(16, ge=1, le=1000)
 
-    token_ttl_seconds: int = Field(43_200, ge=60)
+    token_ttl_seconds: int = Field(43_200, ge=1)
+    # An open agent WebSocket re-checks its token this often (revocations also close it at once
+    # through pub/sub; this bounds the delay when such a message is lost).
+    session_recheck_seconds: float = Field(30, gt=0, le=3600)
     login_max_failures: int = Field(5, ge=1)
     login_lockout_seconds: int = Field(300, ge=1)
 

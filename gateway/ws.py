@@ -1,5 +1,10 @@
 """The agents' realtime WebSocket ``GET /api/v1/ws``: events pushed to the right users, catch-up
-by seq after a reconnect, and the heartbeat that keeps an agent's presence alive."""
+by seq after a reconnect, and the heartbeat that keeps an agent's presence alive.
+
+A socket lives no longer than its session: a revocation (logout, password or role change, user
+deleted) published by any process closes it at once with 4001, its expiry closes it on time,
+and it re-checks its token before each command and every ``session_recheck_seconds`` (a lost
+pub/sub message then only delays the close)."""
 
 from __future__ import annotations
 
@@ -14,31 +19,76 @@ from aiohttp import WSCloseCode, WSMsgType, web
 
 from gateway.api.http import close_on_failure
 from gateway.appkeys import GATEWAY, HUB
-from gateway.auth import Session
+from gateway.auth import SESSION_REVOKED, Session
 from gateway.conversations import NotFound, Viewer, may_view
+from gateway.models import now_ms
 
 log = logging.getLogger(__name__)
+
+# Close code of a socket whose session ended (revoked or expired): the console goes to its
+# sign-in page instead of reconnecting.
+SESSION_ENDED = 4001
 
 
 class WebSocketHub:
     def __init__(self) -> None:
         self.clients: dict[web.WebSocketResponse, Session] = {}
+        self._closing: dict[web.WebSocketResponse, asyncio.Task[None]] = {}
 
     async def on_event(self, event: dict[str, Any]) -> None:
+        if event.get("type") == SESSION_REVOKED:
+            self.revoke(event.get("data") or {})
+            return
         audience = event.get("audience") or {}
         users, roles = set(audience.get("users", [])), set(audience.get("roles", []))
         if not users and not roles:
             return
         payload = json.dumps({"type": event["type"], "data": event["data"]}, ensure_ascii=False)
+        now = now_ms()
         for ws, sess in list(self.clients.items()):
-            if sess.user.id in users or sess.user.role.value in roles:
+            if sess.expires_at <= now:
+                self.end(ws, "session expired")
+            elif sess.user.id in users or sess.user.role.value in roles:
                 with contextlib.suppress(ConnectionError, RuntimeError):
                     await ws.send_str(payload)
+
+    def revoke(self, data: dict[str, Any]) -> None:
+        """A ``session.revoked`` event: close the sockets of those sessions on this process."""
+        hashes = data.get("token_hashes")
+        reason = f"session revoked: {str(data.get('reason') or 'revoked')[:60]}"
+        for ws, sess in list(self.clients.items()):
+            if sess.user.id == data.get("user_id") and (
+                hashes is None or sess.token_hash in hashes
+            ):
+                self.end(ws, reason)
+
+    def end(self, ws: web.WebSocketResponse, reason: str) -> None:
+        """The socket's session is over: it gets no further event from this moment, and is
+        closed with SESSION_ENDED and ``reason``."""
+        if self.clients.pop(ws, None) is None:
+            return
+        log.info("closing an agent WebSocket: %s", reason)
+        task = asyncio.create_task(_close(ws, reason))
+        self._closing[ws] = task
+        task.add_done_callback(lambda _: self._closing.pop(ws, None))
+
+    async def finish(self, ws: web.WebSocketResponse) -> None:
+        """The socket's handler is done: forget it, after the close ``end`` began, if any."""
+        self.clients.pop(ws, None)
+        task = self._closing.get(ws)
+        if task is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(asyncio.shield(task), 10)
 
     async def close_all(self) -> None:
         for ws in list(self.clients):
             with contextlib.suppress(Exception):
                 await ws.close(code=WSCloseCode.GOING_AWAY, message=b"server shutting down")
+
+
+async def _close(ws: web.WebSocketResponse, reason: str) -> None:
+    with contextlib.suppress(Exception):
+        await ws.close(code=SESSION_ENDED, message=reason.encode()[:120])
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
@@ -53,6 +103,8 @@ async def websocket(request: web.Request) -> web.StreamResponse:
     hub.clients[ws] = sess
     gw.metrics.websockets.labels(kind="agent").inc()
     keepalive = asyncio.create_task(_presence_keepalive(request, sess))
+    # Its first check also covers a revocation published between authenticate() and now.
+    watch = asyncio.create_task(_watch_session(request, ws, token, sess))
     try:
         await ws.send_json({"type": "hello", "data": {"user": sess.user.model_dump(mode="json")}})
         async for msg in ws:
@@ -63,12 +115,17 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             except ValueError:
                 await ws.send_json({"type": "error", "data": {"message": "invalid JSON"}})
                 continue
+            if isinstance(command, dict) and command.get("type") != "ping":
+                # Nothing is read for a session that has ended, even if its event was lost.
+                if not await _session_valid(request, ws, token, sess):
+                    break
             await _handle(request, ws, sess, command)
     except Exception as exc:
         await close_on_failure(ws, exc)
     finally:
         keepalive.cancel()
-        hub.clients.pop(ws, None)
+        watch.cancel()
+        await hub.finish(ws)
         gw.metrics.websockets.labels(kind="agent").dec()
     return ws
 
@@ -125,6 +182,43 @@ async def _channel_signal(request: web.Request, sess: Session, command: dict[str
         await signal(conv, sess.user.name, command)
     except Exception:  # a signal is best effort; never drop the agent's socket over it
         log.warning("agent signal for %s failed", conv["id"], exc_info=True)
+
+
+async def _session_valid(
+    request: web.Request, ws: web.WebSocketResponse, token: str, sess: Session
+) -> bool:
+    """Whether the socket's session still stands (token known, same role, not expired);
+    otherwise the socket is ended (closed with SESSION_ENDED)."""
+    hub = request.app[HUB]
+    reason = ""
+    if now_ms() >= sess.expires_at:
+        reason = "session expired"
+    else:
+        current = await request.app[GATEWAY].users.authenticate(token)
+        if current is None:
+            # The token's key expires with the token: gone at the end of its time is an expiry.
+            reason = "session expired" if now_ms() >= sess.expires_at - 1000 else "session revoked"
+        elif current.user.role != sess.user.role:
+            reason = "session revoked: role changed"
+    if reason:
+        hub.end(ws, reason)
+        return False
+    return ws in hub.clients
+
+
+async def _watch_session(
+    request: web.Request, ws: web.WebSocketResponse, token: str, sess: Session
+) -> None:
+    """Ends the socket when its session expires, and re-checks the token now and then."""
+    every = request.app[GATEWAY].settings.session_recheck_seconds
+    while True:
+        try:
+            if not await _session_valid(request, ws, token, sess):
+                return
+        except Exception:
+            log.warning("session check of %s failed", sess.user.id, exc_info=True)
+        left = (sess.expires_at - now_ms()) / 1000
+        await asyncio.sleep(max(0.0, min(every, left)))
 
 
 async def _presence_keepalive(request: web.Request, sess: Session) -> None:

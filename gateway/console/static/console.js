@@ -19,6 +19,11 @@ const live = new Live({
     conn.textContent = state === "connected" ? "● live" : state === "connecting" ? "○ connecting" : "○ offline, retrying";
   },
   syncState: lastSeqs,
+  onSessionEnded: (reason) => {
+    if (reason === null) { api("GET", "/auth/me").catch(() => {}); return; } // 401: signedOut
+    toast(`Signed out: ${reason}. Please sign in again.`, "error");
+    signedOut();
+  },
 });
 
 // A spike of social mentions (supervisors and admins): a banner until dismissed.
@@ -149,11 +154,12 @@ $("#presence").addEventListener("change", async (e) => {
   }
 });
 
-whenUnauthorized(() => {
+function signedOut() {
   delete session.token;
   localStorage.removeItem("gw.console");
   showLogin();
-});
+}
+whenUnauthorized(signedOut);
 
 window.addEventListener("hashchange", () => { if (session.token) route(); });
 

@@ -1,13 +1,16 @@
 // Live updates over /api/v1/ws: reconnects by itself with backoff, and after each reconnect
 // asks the gateway to replay what was missed (sync by seq) so nothing is lost in the gap.
+// A socket closed with 4001 (session revoked or expired) or refused before its hello is not
+// retried with the same token: onSessionEnded decides (the console goes to its sign-in page).
 
 import { session } from "./api.js";
 
 export class Live {
-  constructor({ onEvent, onState, syncState }) {
+  constructor({ onEvent, onState, syncState, onSessionEnded }) {
     this.onEvent = onEvent;       // (type, data) => void
     this.onState = onState;       // ("connected" | "connecting" | "offline") => void
     this.syncState = syncState;   // () => {conversation id: last seq seen}
+    this.onSessionEnded = onSessionEnded; // (reason or null: check the token) => void
     this.ws = null;
     this.retries = 0;
     this.stopped = false;
@@ -39,11 +42,13 @@ export class Live {
     const scheme = location.protocol === "https:" ? "wss" : "ws";
     const ws = new WebSocket(`${scheme}://${location.host}/api/v1/ws?token=${encodeURIComponent(session.token)}`);
     this.ws = ws;
+    let greeted = false;
     this.onState("connecting");
     ws.onmessage = (msg) => {
       let event;
       try { event = JSON.parse(msg.data); } catch { return; }
       if (event.type === "hello") {
+        greeted = true;
         const reconnect = this.retries > 0;
         this.retries = 0;
         this.onState("connected");
@@ -53,9 +58,18 @@ export class Live {
       }
       this.onEvent(event.type, event.data || {});
     };
-    ws.onclose = () => {
+    ws.onclose = (ev) => {
       if (this.ws === ws) this.ws = null;
       if (this.stopped) return;
+      if (ev.code === 4001) {
+        this.stop();
+        this.onState("offline");
+        this.onSessionEnded(ev.reason || "session ended");
+        return;
+      }
+      // Refused at the handshake (a 401 looks like any failure here): let the page check the
+      // token, which signs out on 401; the retries go on while the gateway is merely down.
+      if (!greeted) this.onSessionEnded(null);
       this.retries += 1;
       this.onState("offline");
       const delay = Math.min(15000, 500 * 2 ** Math.min(this.retries, 5)) * (0.75 + Math.random() / 2);
