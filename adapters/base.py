@@ -6,6 +6,7 @@ An adapter knows nothing of routing. It gets an ``AdapterContext`` with a ``deli
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
@@ -18,6 +19,8 @@ from redis.asyncio import Redis
 from gateway.keys import Keys
 from gateway.models import Channel, InboundMessage, OutboundMessage
 from gateway.secretbox import SecretBox
+
+log = logging.getLogger(__name__)
 
 
 class SendError(Exception):
@@ -50,6 +53,71 @@ class IngestResult:
     duplicate: bool
     new_conversation: bool
     contact_id: str
+
+
+class SendParts:
+    """Which parts of one reply the platform accepted, for a reply sent as several platform
+    messages (WeChat: the text cut at 2,048 bytes, then each image).
+
+    Each accepted part is written to Redis at once (the process may die before the next), so a
+    retry, after a temporary error, a restart or an agent's retry, resumes at the first part not
+    accepted: the customer never reads a part twice, and WeChat's 5 replies per customer message
+    are not spent on repeats. The adapter numbers its parts 1..total the same way on every
+    attempt; the outbox reads the record to tell the agent what arrived, and drops it once the
+    reply is sent. A part accepted just before a crash, unrecorded, is still sent again.
+    """
+
+    def __init__(self, redis: Redis, key: str, total: int, accepted: dict[int, str]) -> None:
+        self.redis = redis
+        self.key = key
+        self.total = total
+        self.accepted = accepted  # part number -> the platform's id for it ("" if none)
+
+    @classmethod
+    async def load(cls, redis: Redis, key: str) -> SendParts | None:
+        """The record under ``key``; None when no part was ever planned."""
+        return cls._decode(redis, key, await redis.hgetall(key))
+
+    @classmethod
+    def _decode(cls, redis: Redis, key: str, raw: dict[Any, Any]) -> SendParts | None:
+        fields = {_text(k): _text(v) for k, v in raw.items()}
+        if "total" not in fields:
+            return None
+        accepted = {int(k): v for k, v in fields.items() if k.isdigit()}
+        return cls(redis, key, int(fields["total"]), accepted)
+
+    def is_done(self, n: int) -> bool:
+        return n in self.accepted
+
+    async def done(self, n: int, platform_id: str = "") -> None:
+        """Part ``n`` was accepted: recorded before the next part is sent."""
+        await self.redis.hset(self.key, str(n), platform_id)
+        self.accepted[n] = platform_id
+
+    def last_id(self) -> str:
+        """The platform's id of the last accepted part ("" when none)."""
+        return self.accepted[max(self.accepted)] if self.accepted else ""
+
+    def progress(self) -> str | None:
+        """What reached the customer, once some parts did but not all: "parts 1-2 of 4
+        delivered; part 3" (the outbox adds the error of part 3). Else None."""
+        missing = [n for n in range(1, self.total + 1) if n not in self.accepted]
+        done = sorted(n for n in self.accepted if 1 <= n <= self.total)
+        if not done or not missing:
+            return None
+        runs: list[list[int]] = []  # [first, last] of each run of consecutive parts
+        for n in done:
+            if runs and runs[-1][1] == n - 1:
+                runs[-1][1] = n
+            else:
+                runs.append([n, n])
+        listed = ", ".join(f"{a}-{b}" if b > a else str(a) for a, b in runs)
+        noun = "part" if len(done) == 1 else "parts"
+        return f"{noun} {listed} of {self.total} delivered; part {missing[0]}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
 
 
 Deliver = Callable[[InboundMessage], Awaitable[IngestResult]]
@@ -100,6 +168,24 @@ class AdapterContext:
 
     def state_key(self, name: str) -> str:
         return self.keys.channel_state(self.channel_id, name)
+
+    async def parts(self, message_id: str, total: int) -> SendParts:
+        """The part record of one outbound message (``OutboundMessage.message_id``), for an
+        adapter that sends it as ``total`` platform messages: skip the parts ``is_done``, call
+        ``done`` as each is accepted."""
+        conversation_id, _, seq = message_id.rpartition(":")
+        key = self.keys.send_parts(conversation_id, seq)
+        pipe = self.redis.pipeline(transaction=False)
+        pipe.hgetall(key)
+        pipe.hset(key, "total", total)
+        raw, _ = await pipe.execute()
+        found = SendParts._decode(self.redis, key, raw)
+        if found is None:
+            return SendParts(self.redis, key, total, {})
+        if found.total != total:  # the text was cut differently (e.g. public_url changed)
+            log.warning("%s: now %d parts, %d before", message_id, total, found.total)
+        found.total = total
+        return found
 
     def public_link(self, url: str) -> str:
         """A link a customer can open: the gateway's own paths (``/media/...``) made absolute."""

@@ -47,6 +47,11 @@ class Keys:
         """Delivery state of each outbound message, by seq (the log itself is immutable)."""
         return self._k("conv", conversation_id, "delivery")
 
+    def send_parts(self, conversation_id: str, seq: int | str) -> str:
+        """Hash: the parts of one outbound message its platform accepted (part number ->
+        platform id, and "total"), so a retry resumes after them; dropped once it is sent."""
+        return self._k("conv", conversation_id, "parts", seq)
+
     def conversations_index(self) -> str:
         """Sorted set of all conversations by last activity (ms)."""
         return self._k("convs", "by_activity")

@@ -9,6 +9,10 @@ the agent sees the reason, and can retry.
 
 Order holds across retries and processes too: a reply whose conversation has an earlier reply
 still unsettled (waiting for its retry, or being sent by another process) waits behind it.
+
+A reply an adapter sends as several platform messages (WeChat) has its accepted parts recorded
+as they go (``AdapterContext.parts``): every retry resumes after them, a failure tells the agent
+which parts the customer already has, and the record is dropped once the reply is sent.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-from adapters.base import Adapter, SendError
+from adapters.base import Adapter, SendError, SendParts
 from gateway.conversations import Conversations, NotFound
 from gateway.keys import Keys
 from gateway.models import Attachment, OutboundMessage, now_ms
@@ -193,6 +197,8 @@ class Outbox:
         convs = self.conversations
         state = await convs.delivery(conversation_id, seq) or {}
         if state.get("state") in ("sent", "failed"):
+            if state.get("state") == "sent":  # a crash may have come before the record went
+                await self.redis.delete(self.keys.send_parts(conversation_id, seq))
             return  # a duplicate entry (redelivery after a crash): already settled
         if await self._held_behind_earlier(conversation_id, seq):
             return
@@ -225,6 +231,8 @@ class Outbox:
             attempts=attempts,
             platform_id=str(platform_id) if platform_id else None,
         )
+        # Only now: dropped before "sent" was written, a crash would resend every part.
+        await self.redis.delete(self.keys.send_parts(conversation_id, seq))
         await self.on_delivery(conversation_id, seq)
 
     async def _held_behind_earlier(self, conversation_id: str, seq: int) -> bool:
@@ -260,6 +268,7 @@ class Outbox:
         permanent: bool,
         retry_after: float | None,
     ) -> None:
+        reason = await self._with_parts(conversation_id, seq, reason)
         if permanent or attempts >= self.config.max_attempts:
             await self._fail(conversation_id, seq, attempts, reason)
             return
@@ -275,6 +284,13 @@ class Outbox:
             self.keys.outbox_retry(), {f"{conversation_id}:{seq}": now_ms() + int(delay * 1000)}
         )
         await self.on_delivery(conversation_id, seq)
+
+    async def _with_parts(self, conversation_id: str, seq: int, reason: str) -> str:
+        """The agent's reason, saying which parts reached the customer when some did:
+        "parts 1-2 of 4 delivered; part 3: <error>"."""
+        parts = await SendParts.load(self.redis, self.keys.send_parts(conversation_id, seq))
+        progress = parts.progress() if parts else None
+        return f"{progress}: {reason}" if progress else reason
 
     async def _fail(self, conversation_id: str, seq: int, attempts: int, reason: str) -> None:
         await self.conversations.set_delivery(

@@ -310,34 +310,12 @@ class WeComKfAdapter(WeChatAdapterBase):
         except ValueError as exc:
             raise PermanentSendError(str(exc)) from None
         open_kfid = str(message.reply_context.get("open_kfid") or open_kfid)
-        text, images = self._outbound_text(message.text, message.attachments)
-        msgid = ""
-        for part in split_utf8(text):
-            msgid = await self._send_msg(
-                message.message_id,
-                {
-                    "touser": user,
-                    "open_kfid": open_kfid,
-                    "msgtype": "text",
-                    "text": {"content": part},
-                },
-            )
-        for image in images:
-            data, name, ctype = await self._load_outbound(image)
-            try:
-                media_id = await self.api.upload_image(data, name, ctype)
-            except ApiError as exc:
-                raise send_error(exc) from exc
-            msgid = await self._send_msg(
-                message.message_id,
-                {
-                    "touser": user,
-                    "open_kfid": open_kfid,
-                    "msgtype": "image",
-                    "image": {"media_id": media_id},
-                },
-            )
-        return msgid
+
+        async def send_one(body: dict[str, Any]) -> str:
+            payload = {"touser": user, "open_kfid": open_kfid, **body}
+            return await self._send_msg(message.message_id, payload)
+
+        return await self._send_parts(message, send_one)
 
     async def _send_msg(self, message_id: str, payload: dict[str, Any]) -> str:
         try:

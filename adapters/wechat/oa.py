@@ -188,22 +188,12 @@ class OfficialAccountAdapter(WeChatAdapterBase):
         openid = message.thread_key or message.contact_external_id
         if await self.ctx.redis.sismember(self.unsubscribed_key, openid):
             raise PermanentSendError(UNSUBSCRIBED)
-        text, images = self._outbound_text(message.text, message.attachments)
-        for part in split_utf8(text):
-            await self._custom_send(
-                {"touser": openid, "msgtype": "text", "text": {"content": part}}
-            )
-        for image in images:
-            data, name, ctype = await self._load_outbound(image)
-            try:
-                media_id = await self.api.upload_image(data, name, ctype)
-            except ApiError as exc:
-                raise send_error(exc) from exc
-            await self._custom_send(
-                {"touser": openid, "msgtype": "image", "image": {"media_id": media_id}}
-            )
-        # The custom-send API returns no message id.
-        return ""
+
+        async def send_one(body: dict[str, Any]) -> str:
+            await self._custom_send({"touser": openid, **body})
+            return ""  # the custom-send API returns no message id
+
+        return await self._send_parts(message, send_one)
 
     async def _custom_send(self, payload: dict[str, Any]) -> None:
         try:

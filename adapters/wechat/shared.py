@@ -1,4 +1,5 @@
-"""Plumbing both WeChat adapters share: background tasks, media in and out, text chunks."""
+"""Plumbing both WeChat adapters share: background tasks, media in and out, text chunks, a
+reply sent as several messages."""
 
 from __future__ import annotations
 
@@ -6,7 +7,7 @@ import asyncio
 import contextlib
 import logging
 import mimetypes
-from collections.abc import Coroutine
+from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any
 from urllib.parse import urljoin
 
@@ -14,13 +15,17 @@ import aiohttp
 
 from adapters.base import Adapter, PermanentSendError, TransientSendError
 from adapters.wechat.api import ApiError, WeChatApi, read_capped
-from adapters.wechat.errors import describe
-from gateway.models import Attachment, InboundMessage
+from adapters.wechat.errors import describe, send_error
+from gateway.models import Attachment, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
 
 MAX_TEXT_BYTES = 2048  # custom send and kf/send_msg: "content ... at most 2048 bytes"
 MAX_OUTBOUND_IMAGE_BYTES = 10 * 1024 * 1024  # temporary image media limit
+
+# Sends one message body ({"msgtype": ..., ...}) to the reply's customer; returns WeChat's id
+# of it ("" when the API gives none). Raises SendError.
+SendOne = Callable[[dict[str, Any]], Awaitable[str]]
 
 
 def split_utf8(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
@@ -150,6 +155,29 @@ class WeChatAdapterBase(Adapter):
             raise TransientSendError(f"could not load the attachment: {exc!r}") from None
         name = a.name or url.rsplit("/", 1)[-1].split("?")[0] or "image.jpg"
         return data, name, ctype
+
+    async def _send_parts(self, message: OutboundMessage, send_one: SendOne) -> str:
+        """Send a reply as WeChat messages: its text in 2,048-byte parts, then each image.
+        Parts are numbered in that order (the same text splits the same way every time), and
+        those WeChat accepted on an earlier attempt are skipped. Returns the last part's id."""
+        text, images = self._outbound_text(message.text, message.attachments)
+        texts = split_utf8(text)
+        parts = await self.ctx.parts(message.message_id, len(texts) + len(images))
+        for n, content in enumerate(texts, start=1):
+            if not parts.is_done(n):
+                body = {"msgtype": "text", "text": {"content": content}}
+                await parts.done(n, await send_one(body))
+        for n, image in enumerate(images, start=len(texts) + 1):
+            if parts.is_done(n):
+                continue  # not even uploaded again
+            data, name, ctype = await self._load_outbound(image)
+            try:
+                media_id = await self.api.upload_image(data, name, ctype)
+            except ApiError as exc:
+                raise send_error(exc) from exc
+            body = {"msgtype": "image", "image": {"media_id": media_id}}
+            await parts.done(n, await send_one(body))
+        return parts.last_id()
 
     def _outbound_text(
         self, text: str, attachments: list[Attachment]

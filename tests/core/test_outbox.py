@@ -12,7 +12,10 @@ from typing import Any
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from adapters.base import AdapterContext, SendParts
+from gateway.keys import Keys
 from gateway.outbox import backoff_seconds
+from gateway.redis_client import RedisClient
 from tests.conftest import CallbackServer, Harness, wait_for
 
 
@@ -40,6 +43,37 @@ async def _message(gateway: Harness, conv: str, seq: int, token: str) -> dict:
 
 def test_backoff_is_exponential_and_capped():
     assert [backoff_seconds(n, 2, 30) for n in range(1, 7)] == [2, 4, 8, 16, 30, 30]
+
+
+async def test_part_records_say_which_parts_reached_the_customer(redis: RedisClient, keys: Keys):
+    """The record an adapter keeps of a reply sent as several platform messages: in Redis as
+    each part is accepted, read back by the next attempt (any process) and by the outbox."""
+
+    async def deliver(_message: Any) -> Any:
+        raise AssertionError("nothing is delivered here")
+
+    ctx = AdapterContext(
+        channel_id="ch1", config=None, deliver=deliver, redis=redis, keys=keys, http=None,
+        public_url="http://127.0.0.1", data_dir="",
+    )  # type: ignore[arg-type]  # fmt: skip
+    record = keys.send_parts("conv1", 7)
+    assert await SendParts.load(redis, record) is None
+    parts = await ctx.parts("conv1:7", 5)
+    assert parts.progress() is None  # nothing arrived: the agent reads the error alone
+    await parts.done(1, "m1")
+    assert parts.progress() == "part 1 of 5 delivered; part 2"
+    await parts.done(2, "m2")
+    await parts.done(4, "m4")
+
+    again = await ctx.parts("conv1:7", 5)  # the next attempt
+    assert [n for n in range(1, 6) if again.is_done(n)] == [1, 2, 4]
+    assert again.last_id() == "m4"
+    loaded = await SendParts.load(redis, record)  # what the outbox reads
+    assert loaded is not None
+    assert loaded.progress() == "parts 1-2, 4 of 5 delivered; part 3"
+    await again.done(3)
+    await again.done(5)
+    assert again.progress() is None  # all arrived: nothing partial to tell
 
 
 async def test_transient_failures_are_retried_until_sent(

@@ -14,12 +14,15 @@ Both: GET /cgi-bin/media/get (bytes; JSON error; a video answers {"video_url"}),
 
 Errors come back as HTTP 200 with {"errcode", "errmsg"}, as WeChat does: 40001/40014 for an
 unknown token, 42001 for an expired one, 45015 outside the 48 h window, 45047 past 5 replies
-per customer message (95018 on WeCom). Tests can inject an error for a path (``inject``), expire
-every token (``expire_tokens``), and read everything received (``received``).
+per customer message (95018 on WeCom). Tests can inject an error for a path (``inject``) or
+for its Nth call from now (``fail_nth``, e.g. -1 "system busy" for part 2 of a reply), hold
+the Nth call until released (``stall``: a process dying mid-send), expire every token
+(``expire_tokens``), and read everything received (``received``).
 """
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 import time
 from collections import Counter
@@ -47,6 +50,15 @@ REC = web.RequestKey("rec", Received)
 class _Token:
     kind: str  # "oa" or "corp"
     expires_at: float
+
+
+@dataclass
+class Stall:
+    """A held call: ``arrived`` is set when it comes in; after ``release`` it answers -1
+    "system busy" (WeChat never accepted it)."""
+
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+    release: asyncio.Event = field(default_factory=asyncio.Event)
 
 
 @dataclass
@@ -80,6 +92,9 @@ class FakeWeChat:
         self.token_requests: Counter[str] = Counter()
         self.received: list[Received] = []
         self.injected: dict[str, list[tuple[int, str]]] = {}
+        self.calls: Counter[str] = Counter()  # calls per path so far
+        self.failing: dict[tuple[str, int], tuple[int, str]] = {}  # (path, call number)
+        self.stalls: dict[tuple[str, int], Stall] = {}
         self.media: dict[str, tuple[bytes, str, str]] = {}
         self.videos: dict[str, bytes] = {}
         self.uploads: dict[str, tuple[bytes, str, str]] = {}
@@ -117,6 +132,15 @@ class FakeWeChat:
     def inject(self, path: str, errcode: int, errmsg: str = "injected", times: int = 1) -> None:
         """The next ``times`` calls to ``path`` answer this error (after being recorded)."""
         self.injected.setdefault(path, []).extend([(errcode, errmsg)] * times)
+
+    def fail_nth(self, path: str, n: int, errcode: int = -1, errmsg: str = "system busy") -> None:
+        """The ``n``th call to ``path`` from now (1: the next) answers this error, once."""
+        self.failing[(path, self.calls[path] + n)] = (errcode, errmsg)
+
+    def stall(self, path: str, n: int) -> Stall:
+        """The ``n``th call to ``path`` from now waits for ``release``, then fails."""
+        held = self.stalls[(path, self.calls[path] + n)] = Stall()
+        return held
 
     def expire_tokens(self) -> None:
         """Every token issued so far expires now: the next use answers 42001."""
@@ -188,6 +212,14 @@ class FakeWeChat:
                     rec.form[name] = value
         request[REC] = rec
         self.received.append(rec)
+        self.calls[request.path] += 1
+        number = (request.path, self.calls[request.path])
+        if (held := self.stalls.pop(number, None)) is not None:
+            held.arrived.set()
+            await held.release.wait()
+            return _err(-1, "system busy")
+        if number in self.failing:
+            return _err(*self.failing.pop(number))
         queue = self.injected.get(request.path)
         if queue:
             errcode, errmsg = queue.pop(0)

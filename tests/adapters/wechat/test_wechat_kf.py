@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 import time
 
@@ -49,9 +50,14 @@ async def idle(m, open_kfid: str = OPEN_KFID) -> bool:
     return not await redis.exists(ctx.state_key(f"kf:pending:{open_kfid}"), lease)
 
 
+SEQS = itertools.count(2)
+
+
 def outbound(thread_key: str, text: str, **extra) -> OutboundMessage:
+    """A new reply each call: one message id is one message, whose accepted parts a later
+    send skips."""
     return OutboundMessage(
-        message_id="conv-1:2",
+        message_id=f"conv-1:{next(SEQS)}",
         conversation_id="conv-1",
         channel_id="ch",
         thread_key=thread_key,
@@ -281,7 +287,8 @@ async def test_an_agents_image_is_read_from_disk_and_a_remote_one_fetched(mount,
 async def test_send_fail_event_marks_the_reply_failed(mount, fake) -> None:
     m = await mount(WeComKfAdapter)
     fake.customer_wrote(USER)
-    await m.adapter.send(outbound(kf_thread_key(OPEN_KFID, USER), "您好"))
+    reply = outbound(kf_thread_key(OPEN_KFID, USER), "您好")
+    await m.adapter.send(reply)
     [msgid] = fake.kf_msgids
     event = {
         "msgid": "evt-fail-1",
@@ -300,7 +307,7 @@ async def test_send_fail_event_marks_the_reply_failed(mount, fake) -> None:
     await post_callback(m, fake)
     await wait_for(lambda: m.recorder.failed)
     [(message_id, reason)] = m.recorder.failed
-    assert message_id == "conv-1:2" and "could not deliver" in reason and "4" in reason
+    assert message_id == reply.message_id and "could not deliver" in reason and "4" in reason
 
 
 async def test_malformed_thread_key_is_permanent(mount) -> None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import time
 
 import pytest
@@ -30,10 +31,15 @@ def request_for(mode: str, xml: str, timestamp: int | None = None) -> tuple[str,
     return safe_request(xml, compatible=mode == "compatible", timestamp=timestamp)
 
 
+SEQS = itertools.count(2)
+
+
 def outbound(openid: str, text: str, **extra) -> OutboundMessage:
+    """A new reply each call: one message id is one message, whose accepted parts a later
+    send skips."""
     return OutboundMessage(
-        message_id="conv-1:2", conversation_id="conv-1", channel_id="ch", thread_key=openid,
-        contact_external_id=openid, text=text, **extra,
+        message_id=f"conv-1:{next(SEQS)}", conversation_id="conv-1", channel_id="ch",
+        thread_key=openid, contact_external_id=openid, text=text, **extra,
     )  # fmt: skip
 
 
