@@ -6,7 +6,6 @@ which parts reached the customer. Official Account and WeCom kf alike."""
 from __future__ import annotations
 
 import asyncio
-import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -187,14 +186,12 @@ async def test_a_restart_mid_reply_resumes_at_the_recorded_part(
     assert c.accepted() == [part1]
     await first.client.close()  # the send in flight is cancelled; its entry stays pending
 
-    started = time.monotonic()
     second = await make_gateway(outbox_claim_idle_seconds=0.5)
     try:
         sent = await c.settled(seq, second)
     finally:
         held.release.set()
     assert sent["delivery"] == "sent"
-    assert time.monotonic() - started < 15
     calls, accepted = c.calls(), c.accepted()
     assert calls.count(part1) == 1
     # Part 2's link names the second process's public URL: the same part, another address.
