@@ -18,6 +18,7 @@ _PREFIX = re.compile(
     re.IGNORECASE,
 )
 _MAX_REFERENCES = 20
+_SYNTHETIC = "@no-message-id.invalid>"  # threads.synthetic_message_id: known to us only
 _MAX_QUOTE = 2000
 
 
@@ -41,6 +42,32 @@ def display_from(author: str | None, from_name: str) -> str:
     return f"{author} via {from_name}"
 
 
+def _known_id(value: Any) -> str | None:
+    """A Message-ID the customer's client knows: not one we made up for a mail without one."""
+    if not isinstance(value, str) or not value.startswith("<") or not value.endswith(">"):
+        return None
+    return None if value.endswith(_SYNTHETIC) else value
+
+
+def reply_references(context: dict[str, Any], *, thread_root: str | None = None) -> list[str]:
+    """``References`` of our answer to the customer's mail (RFC 5322 3.6.4): their References,
+    or when they sent none, their In-Reply-To if it names one message; then their Message-ID.
+    The thread's first Message-ID (our record: the thread key) leads, so that clients which
+    trim References still thread; a long list keeps it and the newest ones."""
+    theirs = _known_id(context.get("message_id"))
+    parents = [r for r in context.get("references") or [] if _known_id(r)]
+    if not parents:
+        in_reply_to = [r for r in context.get("in_reply_to") or [] if isinstance(r, str)]
+        parents = in_reply_to if len(in_reply_to) == 1 and _known_id(in_reply_to[0]) else []
+    root = _known_id(thread_root)
+    chain = [root] if root else []
+    chain += [*parents, *([theirs] if theirs else [])]
+    ids = list(dict.fromkeys(chain))  # once each, first place kept
+    if len(ids) > _MAX_REFERENCES:
+        ids = ids[:1] + ids[-(_MAX_REFERENCES - 1) :]
+    return ids
+
+
 def build_reply(
     *,
     from_name: str,
@@ -54,6 +81,7 @@ def build_reply(
     quote_customer: bool = True,
     automatic: bool = False,
     date: datetime | None = None,
+    thread_root: str | None = None,
 ) -> EmailMessage:
     msg = EmailMessage(policy=SMTP)
     local, _, domain = from_address.rpartition("@")
@@ -63,14 +91,12 @@ def build_reply(
     msg["Subject"] = reply_subject(context.get("subject"), f"Message from {from_name}")
     msg["Date"] = format_datetime(date or datetime.now(UTC))
     msg["Message-ID"] = message_id
-    theirs = context.get("message_id")
-    references = [r for r in context.get("references") or [] if isinstance(r, str)]
+    theirs = _known_id(context.get("message_id"))
     if theirs:
         msg["In-Reply-To"] = theirs
-        if theirs not in references:
-            references.append(theirs)
+    references = reply_references(context, thread_root=thread_root)
     if references:
-        msg["References"] = " ".join(references[-_MAX_REFERENCES:])
+        msg["References"] = " ".join(references)
     if automatic:  # so that the customer's own auto-responder does not answer it
         msg["Auto-Submitted"] = "auto-replied"
         msg["X-Auto-Response-Suppress"] = "All"

@@ -14,7 +14,7 @@ from pydantic import ValidationError
 
 from adapters.email.autoreply import MailKind, bounce_details, classify
 from adapters.email.charsets import decode_bytes, decode_header
-from adapters.email.compose import build_reply, display_from, reply_subject
+from adapters.email.compose import build_reply, display_from, reply_references, reply_subject
 from adapters.email.config import EmailConfig
 from adapters.email.htmltext import cut_at_quote, html_to_text, sanitize_html
 from adapters.email.imap import parse_internaldate, quote_mailbox
@@ -448,6 +448,38 @@ def test_build_reply_headers_and_parts():
     assert plain.startswith("您好，\n\n已经为您退款。\n")
     assert "> 退款什么时候到账？" in plain and "张三 <zs@qq.com> wrote:" in plain
     assert "<p>您好，</p><p>已经为您退款。</p>" in html and "<blockquote" in html
+
+
+@pytest.mark.parametrize(
+    ("context", "root", "expected"),
+    [
+        # Their References, then their Message-ID (RFC 5322 3.6.4); the root already leads.
+        ({"message_id": "<c2@qq.com>", "references": ["<c1@qq.com>", "<m1.gw@ex.com>"],
+          "in_reply_to": ["<m1.gw@ex.com>"]}, "<c1@qq.com>",
+         ["<c1@qq.com>", "<m1.gw@ex.com>", "<c2@qq.com>"]),
+        # No References: their In-Reply-To stands for them; the thread's first id leads.
+        ({"message_id": "<c2@qq.com>", "in_reply_to": ["<m1.gw@ex.com>"]}, "<c1@qq.com>",
+         ["<c1@qq.com>", "<m1.gw@ex.com>", "<c2@qq.com>"]),
+        # ... also when the client trimmed References to the last one
+        ({"message_id": "<c3@qq.com>", "references": ["<m2.gw@ex.com>"],
+          "in_reply_to": ["<m2.gw@ex.com>"]}, "<c1@qq.com>",
+         ["<c1@qq.com>", "<m2.gw@ex.com>", "<c3@qq.com>"]),
+        # In-Reply-To naming two messages says nothing certain: not used
+        ({"message_id": "<c2@qq.com>", "in_reply_to": ["<a@x.com>", "<b@x.com>"]},
+         "<c1@qq.com>", ["<c1@qq.com>", "<c2@qq.com>"]),
+        # The first mail of the thread: just its id, once
+        ({"message_id": "<c1@qq.com>"}, "<c1@qq.com>", ["<c1@qq.com>"]),
+        # An id we made up for a mail without one is known to nobody else: left out
+        ({"message_id": "<f00@no-message-id.invalid>", "in_reply_to": ["<m1.gw@ex.com>"]},
+         "<f00@no-message-id.invalid>", ["<m1.gw@ex.com>"]),
+        ({}, "not-a-message-id", []),
+        # A long chain keeps the root and the newest ones (20 in all)
+        ({"message_id": "<c30@x.com>", "references": [f"<c{i}@x.com>" for i in range(30)]},
+         "<c0@x.com>", ["<c0@x.com>"] + [f"<c{i}@x.com>" for i in range(12, 31)]),
+    ],
+)  # fmt: skip
+def test_reply_references(context, root, expected):
+    assert reply_references(context, thread_root=root) == expected
 
 
 def test_build_reply_without_quote():

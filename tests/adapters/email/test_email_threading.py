@@ -196,6 +196,27 @@ async def test_our_reply_headers(imap_server, smtp_server, make_adapter, tmp_pat
     assert attachment.get_content() == b"%PDF-1.4 label"
 
 
+async def test_references_fall_back_to_in_reply_to_and_keep_the_first_id(
+    imap_server, smtp_server, make_adapter
+):
+    """The customer answers our reply from a client that writes In-Reply-To but no References:
+    our next reply's References are the thread's first Message-ID, their In-Reply-To and their
+    Message-ID (RFC 5322 3.6.4), so every client threads it."""
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, "zs@customer.example")
+    ours = await agent_reply(adapter, smtp_server, first, "Which order number?")
+    assert ours["References"] == first.external_id
+    theirs = f"<second-{new_id()}@customer.example>"
+    answer = make_mail("zs@customer.example", "Re: Order question", "Order 7781.",
+                       message_id=theirs, in_reply_to=ours["Message-ID"])  # fmt: skip
+    await imap_server.append(answer)
+    second = await _next(rec, 2)
+    assert second.thread_key == first.thread_key and "references" not in second.meta
+    again = await agent_reply(adapter, smtp_server, second, "Found it, it ships today.")
+    assert again["In-Reply-To"] == theirs
+    assert again["References"].split() == [first.external_id, ours["Message-ID"], theirs]
+
+
 async def test_system_messages_are_marked_automatic(imap_server, smtp_server, make_adapter):
     adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
     first = await start_thread(imap_server, rec, "d@customer.example")
