@@ -17,6 +17,7 @@ from gateway.events import EventBus
 from gateway.ids import new_id
 from gateway.keys import Keys
 from gateway.models import Role, User, now_ms
+from gateway.scripts import load_script
 
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified when the email is unknown, so a wrong email costs the same time as a wrong password.
@@ -79,6 +80,8 @@ class Users:
         self.lockout_seconds = lockout_seconds
         # Publishes only (never started): revocations reach the sockets of every process.
         self._events = EventBus(redis, keys)
+        self._attempt = load_script(redis, __file__, "login_attempt")
+        self._success = load_script(redis, __file__, "login_success")
 
     async def count(self) -> int:
         return await self.redis.scard(self.keys.users())
@@ -165,10 +168,13 @@ class Users:
             self.keys.login_failures(f"email:{email.lower()}"),
             self.keys.login_failures(f"ip:{client_ip}"),
         ]
-        for key in subjects:
-            failures = int(await self.redis.get(key) or 0)
-            if failures >= self.max_failures:
-                raise RateLimited(max(1, await self.redis.ttl(key)))
+        # Counted as a failure before the password is checked (atomically: parallel attempts
+        # cannot all slip under the limit), and taken back when it was right.
+        go, wait_ms = await self._attempt(
+            keys=subjects, args=[self.max_failures, self.lockout_seconds * 1000]
+        )
+        if not int(go):
+            raise RateLimited(max(1, -(-int(wait_ms) // 1000)))
         user_id = await self.redis.get(self.keys.user_by_email(email))
         stored = await self.redis.hget(self.keys.user(user_id), "password") if user_id else None
         try:
@@ -178,13 +184,8 @@ class Users:
         except (VerificationError, InvalidHashError):
             ok = False
         if not ok or not user_id:
-            pipe = self.redis.pipeline(transaction=False)
-            for key in subjects:
-                pipe.incr(key)
-                pipe.expire(key, self.lockout_seconds)
-            await pipe.execute()
             raise AuthError("invalid email or password")
-        await self.redis.delete(subjects[0])
+        await self._success(keys=subjects)
         token = secrets.token_urlsafe(32)
         expires_at = now_ms() + self.token_ttl * 1000
         token_hash = _token_hash(token)
