@@ -41,6 +41,19 @@ SLA_FIELDS = (
 )  # fmt: skip
 
 
+# Fields of a conversation that decide who may take it (besides who declined or missed it),
+# i.e. its routing group; scan_queue.lua joins the same fields the same way.
+GROUP_FIELDS = ("priority", "channel_type", "team", "skills", "language", "widened")
+
+# How many queued conversations one scan past the head looks at, at most (server side).
+SCAN_BUDGET = 2000
+
+
+def routing_group(row: dict[str, str]) -> str:
+    """A conversation's routing group from its hash fields (as scan_queue.lua builds it)."""
+    return "|".join(row.get(f) or "" for f in GROUP_FIELDS)
+
+
 @dataclass(frozen=True)
 class ExpiredOffer:
     conversation_id: str
@@ -85,6 +98,7 @@ class RouterStore:
         self._candidates = load_script(redis, __file__, "candidates")
         self._hashes = load_script(redis, __file__, "hashes")
         self._due = load_script(redis, __file__, "due")
+        self._scan = load_script(redis, __file__, "scan_queue")
 
     # --- agents ----------------------------------------------------------------------------
     async def upsert_agent(
@@ -183,6 +197,18 @@ class RouterStore:
     # --- queue -----------------------------------------------------------------------------
     async def queue_head(self, count: int) -> list[tuple[str, float]]:
         return await self.redis.zrange(self.keys.queue(), 0, count - 1, withscores=True)
+
+    async def scan_queue(
+        self, start: int, blocked: Iterable[str], count: int, budget: int = SCAN_BUDGET
+    ) -> tuple[list[tuple[str, float]], int]:
+        """Up to ``count`` waiting conversations from queue rank ``start`` on whose routing
+        group is not in ``blocked``, looking at ``budget`` entries at most, in one round trip;
+        with the rank to go on from (-1: the queue's end)."""
+        nxt, ids, scores = await self._scan(
+            keys=[self.keys.queue()],
+            args=[self.keys.conversation(""), start, budget, count, *sorted(blocked)],
+        )
+        return [(c, float(v)) for c, v in zip(ids, scores, strict=True)], int(nxt)
 
     async def queue_length(self) -> int:
         return await self.redis.zcard(self.keys.queue())

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from gateway.conversations import Conversations
@@ -22,17 +22,19 @@ from gateway.tasks import cancel_and_wait
 from router.escalation import plan
 from router.parity import ChannelWaits
 from router.policy import (
+    EPSILON,
     AgentView,
     ConversationView,
     DeadlinePolicy,
     RoutingPolicy,
     conversation_view,
+    is_eligible,
     last_resort,
     with_offer,
 )
 from router.policy_source import PolicySource
 from router.sla import PAUSED, SlaPolicy, next_deadline
-from router.store import CANDIDATE_WINDOW, RouterStore
+from router.store import CANDIDATE_WINDOW, RouterStore, routing_group
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +53,7 @@ class RouterConfig:
     sweep_seconds: float
     max_missed_offers: int
     batch: int = 50  # waiting conversations looked at per round
+    deep_scans: int = 2  # scans past the head per round while an agent with room is left
     candidate_pages: int = 4  # pages of candidates looked at per conversation (at most)
 
 
@@ -262,10 +265,13 @@ class RouterWorker:
         head: list[tuple[str, float]] | None = None,
     ) -> int:
         """Offer the conversations at the head of the queue, earliest deadline first (in the
-        policy's order: ours lets a heavier conversation go a little ahead of a lighter one).
+        policy's order: ours lets a heavier conversation go a little ahead of a lighter one);
+        then, while an available agent still has room, the conversations further down that
+        someone available may take (no head-of-line blocking: ``_past_the_head``).
 
         Round trips per round are bounded: the queue head, the conversations' fields, one
-        page of candidates (more only when none fits), the sticky agents, then one per offer.
+        page of candidates (more only when none fits), the sticky agents, then one per offer;
+        past the head, at most ``deep_scans`` x (one scan, the fields, the sticky agents).
         """
         if now is None:
             now = self.clock()
@@ -275,26 +281,35 @@ class RouterWorker:
             head = await self.store.queue_head(self.config.batch)
         if not head:
             return 0
-        window = CANDIDATE_WINDOW
-        pages: list[list[AgentView]] = [await self.store.candidates(0, window)]
+        pages: list[list[AgentView]] = [await self.store.candidates(0, CANDIDATE_WINDOW)]
         if not pages[0]:
             return 0  # nobody available at all
-        ids = [conversation_id for conversation_id, _ in head]
-        rows = await self.store.conversation_rows(ids)
-        views = policy.order(
-            [
-                (conversation_view(c, row, sla), score)
-                for (c, score), row in zip(head, rows, strict=True)
-                if row
-            ],
-            self._parity_credits(now, sla),
-        )
-        in_window = {a.id for a in pages[0]}
-        wanted = {t for v in views for t in (v.preferred_agent, v.advisor) if t}
-        sticky = await self.store.agents(wanted - in_window) if wanted - in_window else {}
+        state = _Round(now, sla, policy, self._parity_credits(now, sla), pages)
+        unserved = await self._serve(state, head)
+        if len(head) < self.config.batch:
+            return state.offers  # the head was the whole queue
+        await self._past_the_head(state, unserved, len(head))
+        return state.offers
 
-        offers = 0
-        reserved: set[str] = set()  # kept for earlier conversations that found nobody
+    async def _serve(
+        self, state: _Round, queued: list[tuple[str, float]]
+    ) -> list[tuple[ConversationView, str]]:
+        """Offer these queued conversations in the policy's order; returns the views of those
+        that got no offer, each with its routing group."""
+        policy, now = state.policy, state.now
+        rows = await self.store.conversation_rows([c for c, _ in queued])
+        found = [(c, score, row) for (c, score), row in zip(queued, rows, strict=True) if row]
+        group = {c: routing_group(row) for c, _, row in found}
+        views = policy.order(
+            [(conversation_view(c, row, state.sla), score) for c, score, row in found],
+            state.credits,
+        )
+        pages, sticky, reserved = state.pages, state.sticky, state.reserved
+        known = {a.id for page in pages for a in page} | set(sticky)
+        wanted = {t for v in views for t in (v.preferred_agent, v.advisor) if t} - known
+        if wanted:
+            sticky.update(await self.store.agents(wanted))
+        unserved: list[tuple[ConversationView, str]] = []
         for conv in views:
             agent = await self._choose(policy, conv, now, pages, sticky, reserved)
             if agent is None and conv.excluded:
@@ -304,13 +319,15 @@ class RouterWorker:
             if agent is None:
                 if pages[0]:
                     reserved |= policy.reserve(pages[0] + list(sticky.values()), conv)
+                unserved.append((conv, group[conv.id]))
                 continue
             expires = now + self.config.offer_timeout_ms
             outcome = await self.store.offer(conv.id, agent.id, expires, conv.weight)
             if outcome != "ok":
                 _forget(pages, sticky, agent.id)  # full or gone: the next round sees it afresh
+                unserved.append((conv, group[conv.id]))
                 continue
-            offers += 1
+            state.offers += 1
             if not conv.responded and not conv.excluded:  # a first offer
                 since = conv.waiting_since or conv.created_at or now
                 self.parity.record(conv.priority, conv.channel_type, now, now - since)
@@ -318,7 +335,40 @@ class RouterWorker:
             await self.notify("conversation.offered",
                               {"conversation_id": conv.id, "expires_at": expires},
                               [agent.id], STAFF)  # fmt: skip
-        return offers
+        return unserved
+
+    async def _past_the_head(
+        self, state: _Round, unserved: list[tuple[ConversationView, str]], start: int
+    ) -> None:
+        """No head-of-line blocking. The head read may be all conversations nobody available
+        may take (200 mentions for the one busy senior): while an agent with room is left,
+        scan further down the queue, skipping the routing groups no such agent may take, and
+        serve what the scan finds in the same way. Bounded: ``deep_scans`` scans of at most
+        ``SCAN_BUDGET`` queued conversations each, whatever the number of agents."""
+        smallest = min(state.sla.weights.values(), default=1.0)
+        blocked: set[str] = set()
+        for _ in range(self.config.deep_scans):
+            free = [
+                a
+                for page in state.pages
+                for a in page
+                if a.id not in state.reserved
+                and a.status == "online"
+                and a.load + smallest <= a.capacity + EPSILON
+            ]
+            if not free:
+                return
+            blocked |= {
+                group
+                for conv, group in unserved
+                if not any(is_eligible(a, last_resort(conv)) for a in free)
+            }
+            found, start = await self.store.scan_queue(start, blocked, self.config.batch)
+            if not found:
+                return
+            unserved = await self._serve(state, found)
+            if start < 0:
+                return
 
     async def _choose(
         self,
@@ -359,6 +409,20 @@ class RouterWorker:
             return priority, sla.policy(priority).first_response_seconds(channel_type)
 
         return parity.credits(now, group)
+
+
+@dataclass
+class _Round:
+    """What one routing round has read and decided so far."""
+
+    now: int
+    sla: SlaPolicy
+    policy: RoutingPolicy
+    credits: dict[tuple[str, str], int]
+    pages: list[list[AgentView]]  # windows of candidates, updated with this round's offers
+    sticky: dict[str, AgentView] = field(default_factory=dict)  # sticky targets outside them
+    reserved: set[str] = field(default_factory=set)  # kept for conversations that found nobody
+    offers: int = 0
 
 
 def _update(pages: list[list[AgentView]], sticky: dict[str, AgentView], agent: AgentView) -> None:
