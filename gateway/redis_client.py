@@ -11,6 +11,10 @@ is enough for every process and tool:
   ``sentinel_password=`` authenticates to the Sentinels). ``rediss+sentinel://`` for TLS.
 
 Options in the query string are redis-py's connection options (``socket_timeout=5``...).
+Every connection has socket and connect timeouts (``SOCKET_TIMEOUT_SECONDS``...), so a Redis
+that hangs turns into "unavailable" errors (503: platforms retry) within a second or two
+instead of holding every caller; blocking commands (``XREADGROUP BLOCK``, ``BLPOP``) get their
+block time on top, and pub/sub reads wait for messages as long as they must.
 Every key of a deployment carries one hash tag (gateway/keys.py), so on a cluster all of its
 commands, pipelines, transactions and scripts go to the one node that owns that slot.
 """
@@ -18,12 +22,22 @@ commands, pipelines, transactions and scripts go to the one node that owns that 
 from __future__ import annotations
 
 import asyncio
+import functools
+import math
+from collections.abc import Iterable, Sequence
 from typing import Any, TypeAlias
 
 import redis.asyncio as aioredis
 from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.asyncio.connection import BlockingConnectionPool, SSLConnection, parse_url
-from redis.asyncio.sentinel import Sentinel
+from redis.asyncio.connection import (
+    AbstractConnection,
+    BlockingConnectionPool,
+    SSLConnection,
+    parse_url,
+)
+from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel, SentinelConnectionPool
+from redis.backoff import ExponentialBackoff
 from redis.exceptions import (
     ClusterError,
     OutOfMemoryError,
@@ -40,14 +54,35 @@ RedisClient: TypeAlias = aioredis.Redis | RedisCluster
 CLUSTER_SCHEMES = {"redis+cluster": "redis", "rediss+cluster": "rediss"}
 SENTINEL_SCHEMES = {"redis+sentinel": "redis", "rediss+sentinel": "rediss"}
 
+# A reply Redis has not sent within this (a command, a pipeline, a script; writes too) fails
+# the call as "Redis unavailable": 503, and the platform retries. A hung Redis (stopped, swapping,
+# a network that drops packets) must not hold every webhook. Group commit (gateway/batching.py)
+# can queue a request behind the pipeline in flight, so a webhook waits up to twice this (plus
+# the wait for a pooled connection, below): at most 2 s. A healthy Redis answers in
+# milliseconds; one that takes longer than this is stalled, and "retry later" is the answer.
+# ``?socket_timeout=`` and ``?socket_connect_timeout=`` in the URL override.
+SOCKET_TIMEOUT_SECONDS = 0.75
+CONNECT_TIMEOUT_SECONDS = 1.0
+
 # One server: connections per process, and how long a command waits for one when all are busy
-# (then it fails as "Redis unavailable": 503). ``?max_connections=`` in the URL overrides.
-POOL_CONNECTIONS = 500
-POOL_WAIT_SECONDS = 10.0
+# (then it fails as "Redis unavailable": 503). Redis serves one command at a time, so more
+# connections add no throughput; a bounded pool keeps a hung Redis from collecting a
+# connection per request. ``?max_connections=`` and ``?timeout=`` in the URL override.
+POOL_CONNECTIONS = 100
+POOL_WAIT_SECONDS = 0.5
 
 # The cluster client refuses beyond its per-node limit (redis-py default 100) and cannot wait
 # for a free connection, so allow as many as a busy process may need.
 _CLUSTER_MAX_CONNECTIONS = 1000
+# redis-py's cluster client retries a command that timed out or lost its connection 10 times,
+# refreshing its slot map in between: on a hung master that is ten socket timeouts. Once is
+# enough to follow a failover; the caller then gets 503 and the platform retries.
+_CLUSTER_RETRIES = 1
+
+_TIMEOUTS = {
+    "socket_timeout": SOCKET_TIMEOUT_SECONDS,
+    "socket_connect_timeout": CONNECT_TIMEOUT_SECONDS,
+}
 
 
 # Errors meaning "Redis cannot take this now, try again later": unreachable or timing out, a
@@ -80,6 +115,88 @@ class RedisURLError(ValueError):
     pass
 
 
+# Commands Redis may legitimately hold for a while: (name, index of the block time, its unit in
+# seconds). XREAD/XREADGROUP name it with BLOCK (milliseconds) instead.
+_BLOCKING = {
+    "BLPOP": (-1, 1.0), "BRPOP": (-1, 1.0), "BRPOPLPUSH": (-1, 1.0), "BLMOVE": (-1, 1.0),
+    "BZPOPMIN": (-1, 1.0), "BZPOPMAX": (-1, 1.0), "BLMPOP": (1, 1.0), "BZMPOP": (1, 1.0),
+}  # fmt: skip
+
+
+def _text(value: Any) -> str:
+    return value.decode(errors="replace") if isinstance(value, bytes) else str(value)
+
+
+def block_seconds(args: Sequence[Any]) -> float:
+    """How long Redis may hold the reply of this command by design: 0 for an ordinary one, the
+    block time of ``XREADGROUP ... BLOCK ms``, ``BLPOP ... timeout``..., ``inf`` for "block
+    until there is data" (0)."""
+    if not args:
+        return 0.0
+    name = _text(args[0]).upper()
+    try:
+        if name in ("XREAD", "XREADGROUP"):
+            words = [_text(a).upper() for a in args]
+            end = words.index("STREAMS") if "STREAMS" in words else len(words)
+            if "BLOCK" not in words[:end]:
+                return 0.0
+            seconds = float(_text(args[words.index("BLOCK") + 1])) / 1000
+        elif name in _BLOCKING:
+            index, unit = _BLOCKING[name]
+            seconds = float(_text(args[index])) * unit
+        else:
+            return 0.0
+    except (IndexError, ValueError):
+        return 0.0
+    return math.inf if seconds == 0 else max(seconds, 0.0)
+
+
+class _BlockingReads:
+    """Connection mixin: the reply of a blocking command may take its block time on top of the
+    socket timeout (the outbox's ``XREADGROUP BLOCK 1000`` must not time out while it waits
+    for replies to send); every other read keeps the socket timeout. Reads that name their own
+    timeout (pub/sub's, which wait for messages indefinitely) are left alone."""
+
+    _packed_block = 0.0  # of the command(s) last packed
+    _block_allowance = 0.0  # of the command(s) last sent: what the next reads may add
+
+    def pack_command(self, *args: Any) -> Any:
+        self._packed_block = block_seconds(args)
+        return super().pack_command(*args)  # type: ignore[misc]
+
+    def pack_commands(self, commands: Iterable[Sequence[Any]]) -> Any:
+        commands = list(commands)
+        packed = super().pack_commands(commands)  # type: ignore[misc]
+        self._packed_block = max((block_seconds(c) for c in commands), default=0.0)
+        return packed
+
+    async def send_packed_command(self, *args: Any, **kwargs: Any) -> None:
+        # Captured before sending: a health check or a reconnection sends (and packs)
+        # commands of its own on the way.
+        block = self._packed_block
+        await super().send_packed_command(*args, **kwargs)  # type: ignore[misc]
+        self._block_allowance = block
+
+    async def read_response(self, *args: Any, **kwargs: Any) -> Any:
+        allowance = self._block_allowance
+        own_timeout = kwargs.get("timeout", args[1] if len(args) > 1 else None) is not None
+        base = self.socket_timeout  # type: ignore[attr-defined]
+        if not allowance or own_timeout or base is None:
+            return await super().read_response(*args, **kwargs)  # type: ignore[misc]
+        self.socket_timeout = None if allowance == math.inf else base + allowance
+        try:
+            return await super().read_response(*args, **kwargs)  # type: ignore[misc]
+        finally:
+            self.socket_timeout = base
+
+
+@functools.cache
+def _with_blocking_reads(cls: type[AbstractConnection]) -> type[AbstractConnection]:
+    if issubclass(cls, _BlockingReads):
+        return cls
+    return type(cls.__name__, (_BlockingReads, cls), {"__module__": __name__})
+
+
 def connect(url: str, **options: Any) -> RedisClient:
     """A client decoding responses to str. ``options`` are redis-py connection options; the
     URL's query string wins over them."""
@@ -91,16 +208,19 @@ def connect(url: str, **options: Any) -> RedisClient:
     try:
         # redis-py's own pool refuses a command at once when its connections are all busy
         # (100 by default): a burst, like a thousand consoles' presence refreshes, would fail.
-        # This pool waits for a free connection instead, up to POOL_WAIT_SECONDS.
+        # This pool waits for a free connection instead, up to POOL_WAIT_SECONDS, then fails
+        # as unavailable ("No connection available."): bounded, even when Redis hangs.
         pool = BlockingConnectionPool.from_url(
             url,
             **{
                 "decode_responses": True,
                 "max_connections": POOL_CONNECTIONS,
                 "timeout": POOL_WAIT_SECONDS,
+                **_TIMEOUTS,
                 **options,
             },
         )
+        pool.connection_class = _with_blocking_reads(pool.connection_class)
         return aioredis.Redis.from_pool(pool)
     except ValueError as exc:
         raise RedisURLError(f"{_safe(url)}: {exc}") from None
@@ -161,6 +281,15 @@ class GatewayCluster(RedisCluster):
     replica) is loaded with SCRIPT LOAD, which redis-py sends to every master and fails when
     any one is down: then one lost master would stop the scripts of every deployment."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        # Every node's connections (the seeds' and those the slot map names later) allow a
+        # blocking command its block time, as on one server.
+        cls = _with_blocking_reads(self.connection_kwargs["connection_class"])
+        self.connection_kwargs["connection_class"] = cls
+        for node in [*self.startup_nodes, *self.nodes_manager.startup_nodes.values()]:
+            node.connection_class = cls
+
     async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
         # redis-py picks a command's routing before it learns the slot map: on a fresh client,
         # concurrent first commands go out without their slot, and the map refresh that follows
@@ -194,6 +323,8 @@ def _cluster(base: str, url: str, options: dict[str, Any]) -> RedisCluster:
         **{
             "decode_responses": True,
             "max_connections": _CLUSTER_MAX_CONNECTIONS,
+            "retry": Retry(ExponentialBackoff(cap=0.5, base=0.01), _CLUSTER_RETRIES),
+            **_TIMEOUTS,
             **options,
             **kwargs,
         },
@@ -212,6 +343,10 @@ class SentinelRedis(aioredis.Redis):
                 await client.aclose()
 
 
+class _SentinelBlockingPool(SentinelConnectionPool, BlockingConnectionPool):
+    """The primary's pool, bounded and waiting for a free connection like one server's."""
+
+
 def _sentinel_spec(
     base: str, url: str
 ) -> tuple[list[tuple[str, int]], str, dict[str, Any], dict[str, Any]]:
@@ -223,7 +358,7 @@ def _sentinel_spec(
         raise RedisURLError(f"{_safe(url)}: name the primary: /service_name[/db]")
     db = "/" + parts[1] if len(parts) == 2 else ""
     kwargs = _options(base, userinfo, db + ("?" + query if query else ""), url)
-    sentinel_kwargs: dict[str, Any] = {"decode_responses": True}
+    sentinel_kwargs: dict[str, Any] = {"decode_responses": True, **_TIMEOUTS}
     if "sentinel_password" in kwargs:
         sentinel_kwargs["password"] = kwargs.pop("sentinel_password")
     for name in ("ssl", "socket_timeout", "socket_connect_timeout"):
@@ -234,9 +369,14 @@ def _sentinel_spec(
 
 def _sentinel(base: str, url: str, options: dict[str, Any]) -> SentinelRedis:
     hosts, service, kwargs, sentinel_kwargs = _sentinel_spec(base, url)
+    options = {"max_connections": POOL_CONNECTIONS, "timeout": POOL_WAIT_SECONDS, **options}
     sentinel = Sentinel(hosts, sentinel_kwargs=sentinel_kwargs,
-                        **{"decode_responses": True, **options, **kwargs})  # fmt: skip
-    client = sentinel.master_for(service, redis_class=SentinelRedis)
+                        **{"decode_responses": True, **_TIMEOUTS, **options, **kwargs})  # fmt: skip
+    client = sentinel.master_for(
+        service, redis_class=SentinelRedis, connection_pool_class=_SentinelBlockingPool
+    )
+    pool = client.connection_pool
+    pool.connection_class = _with_blocking_reads(pool.connection_class)
     client.sentinel = sentinel
     return client
 
