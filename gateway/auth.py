@@ -45,6 +45,28 @@ class RateLimited(Exception):
 
 
 @dataclass(frozen=True)
+class LoginLimits:
+    """Failed logins allowed (docs/operations.md#security): per (account, address), then a
+    lockout that doubles with each further failure; per address, a looser cap per window."""
+
+    max_failures: int = 5
+    lockout_seconds: int = 300
+    lockout_max_seconds: int = 86_400
+    address_max_failures: int = 50
+    address_window_seconds: int = 300
+
+    @classmethod
+    def of(cls, settings: Any) -> LoginLimits:
+        return cls(
+            settings.login_max_failures,
+            settings.login_lockout_seconds,
+            settings.login_lockout_max_seconds,
+            settings.login_max_failures_per_address,
+            settings.login_address_window_seconds,
+        )
+
+
+@dataclass(frozen=True)
 class Session:
     user: User
     token_hash: str
@@ -161,17 +183,29 @@ class Users:
         await pipe.execute()
         return True
 
-    async def login(self, email: str, password: str, client_ip: str) -> tuple[str, Session]:
+    async def login(
+        self, email: str, password: str, client_ip: str, limits: LoginLimits | None = None
+    ) -> tuple[str, Session]:
         """Returns (token, session). Raises AuthError (no hint which part was wrong) or
-        RateLimited after too many failures for this email or this address."""
+        RateLimited while this account is locked for this address, or this address is over its
+        cap. ``limits``: the settings' (else this instance's max_failures and lockout)."""
+        limits = limits or LoginLimits(self.max_failures, self.lockout_seconds)
         subjects = [
-            self.keys.login_failures(f"email:{email.lower()}"),
-            self.keys.login_failures(f"ip:{client_ip}"),
+            self.keys.login_failures_account(email, client_ip),
+            self.keys.login_failures_address(client_ip),
         ]
         # Counted as a failure before the password is checked (atomically: parallel attempts
         # cannot all slip under the limit), and taken back when it was right.
         go, wait_ms = await self._attempt(
-            keys=subjects, args=[self.max_failures, self.lockout_seconds * 1000]
+            keys=subjects,
+            args=[
+                now_ms(),
+                limits.max_failures,
+                limits.lockout_seconds * 1000,
+                max(limits.lockout_max_seconds, limits.lockout_seconds) * 1000,
+                limits.address_max_failures,
+                limits.address_window_seconds * 1000,
+            ],
         )
         if not int(go):
             raise RateLimited(max(1, -(-int(wait_ms) // 1000)))

@@ -109,6 +109,15 @@ class Keys:
     def login_failures(self, subject: str) -> str:
         return self._k("loginfail", subject)
 
+    def login_failures_account(self, email: str, address: str) -> str:
+        """Hash: failed logins of one account from one address (fails, locked until ms). The
+        address is bracketed (no address holds "]"), so no email can pose as another pair."""
+        return self._k("loginfail", "acct", f"[{address}]{email.lower()}")
+
+    def login_failures_address(self, address: str) -> str:
+        """Failed logins from one address, any account, in the current window."""
+        return self._k("loginfail", "addr", address)
+
     # --- channels --------------------------------------------------------------------------
     def channel(self, channel_id: str) -> str:
         return self._k("channel", channel_id)

@@ -5,6 +5,7 @@ A bad setting is reported as one line naming it (``SettingsError``).
 
 from __future__ import annotations
 
+import ipaddress
 import os
 import tomllib
 from pathlib import Path
@@ -66,8 +67,16 @@ class Settings(BaseModel):
     # An open agent WebSocket re-checks its token this often (revocations also close it at once
     # through pub/sub; this bounds the delay when such a message is lost).
     session_recheck_seconds: float = Field(30, gt=0, le=3600)
+    # Failed logins per (account, address) before a lockout, which lasts login_lockout_seconds
+    # and doubles with each further failure, up to login_lockout_max_seconds.
     login_max_failures: int = Field(5, ge=1)
     login_lockout_seconds: int = Field(300, ge=1)
+    login_lockout_max_seconds: int = Field(86_400, ge=1)
+    # Failed logins from one address (any account) within the window before it is refused.
+    login_max_failures_per_address: int = Field(50, ge=1)
+    login_address_window_seconds: int = Field(300, ge=1)
+    # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs; see gateway/clientaddr.py).
+    trusted_proxies: list[str] = Field(default_factory=list)
 
     shutdown_grace_seconds: float = Field(10, ge=0)
     # Optional: mention-spike alerts are also POSTed here as JSON.
@@ -86,6 +95,19 @@ class Settings(BaseModel):
                 check_url(value)
             except RedisURLError as exc:
                 raise ValueError(str(exc)) from None
+        return value
+
+    @field_validator("trusted_proxies", mode="before")
+    @classmethod
+    def _proxy_networks(cls, value: Any) -> Any:
+        # GATEWAY_TRUSTED_PROXIES="10.0.0.0/8, 192.0.2.7"
+        if isinstance(value, str):
+            value = [v for v in value.replace(",", " ").split() if v]
+        for entry in value if isinstance(value, list) else []:
+            try:
+                ipaddress.ip_network(str(entry).strip(), strict=False)
+            except ValueError:
+                raise ValueError(f"{entry!r} is not an IP address or CIDR network") from None
         return value
 
     def config_path(self, name: str) -> Path:

@@ -43,6 +43,7 @@ from adapters.webchat.protocol import (
 )
 from adapters.webchat.ratelimit import RateLimiter
 from gateway.api.http import close_on_failure, error, read_upload
+from gateway.clientaddr import request_address
 from gateway.conversations import Conversations
 from gateway.events import EventBus
 from gateway.media import describe_file
@@ -151,11 +152,8 @@ class WebchatAdapter(Adapter):
 
     # --- the visitor socket ----------------------------------------------------------------
     def client_ip(self, request: web.Request) -> str:
-        if self.config.trust_forwarded_for:
-            forwarded = request.headers.get("X-Forwarded-For", "").split(",")[0].strip()
-            if forwarded:
-                return forwarded[:64]
-        return request.remote or "?"
+        # The gateway's one rule (trusted_proxies; right-most untrusted X-Forwarded-For hop).
+        return request_address(request, trust_peer=self.config.trust_forwarded_for)
 
     async def visitor_socket(self, request: web.Request) -> web.StreamResponse:
         origin = request.headers.get("Origin")

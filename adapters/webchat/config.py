@@ -65,7 +65,8 @@ class WebchatConfig(BaseModel):
     messages_per_minute_per_ip: int = Field(60, ge=1, le=100000)
     trust_forwarded_for: bool = Field(
         False,
-        description="take the visitor's IP from X-Forwarded-For (only behind your own proxy)",
+        description="when the gateway has no trusted_proxies: trust the proxy in front of it and "
+        "take the visitor's IP from its X-Forwarded-For entry (only behind your own proxy)",
     )
     offline_email_channel_id: str = Field(
         "",

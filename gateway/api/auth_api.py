@@ -7,7 +7,8 @@ from pydantic import BaseModel, Field
 
 from gateway.api.http import ANY_USER, error, ok, parse, requires, session
 from gateway.appkeys import GATEWAY
-from gateway.auth import AuthError, RateLimited
+from gateway.auth import AuthError, LoginLimits, RateLimited
+from gateway.clientaddr import request_address
 
 routes = web.RouteTableDef()
 
@@ -25,10 +26,15 @@ def user_json(user: object) -> dict[str, object]:
 async def login(request: web.Request) -> web.Response:
     body = await parse(request, LoginBody)
     gw = request.app[GATEWAY]
+    address = request_address(request)  # behind trusted_proxies: the client's, not theirs
     try:
-        token, sess = await gw.users.login(body.email, body.password, request.remote or "?")
+        token, sess = await gw.users.login(
+            body.email, body.password, address, LoginLimits.of(gw.settings)
+        )
     except RateLimited as exc:
-        raise error(429, "rate_limited", str(exc), retry_after=exc.retry_after) from None
+        refused = error(429, "rate_limited", str(exc), retry_after=exc.retry_after)
+        refused.headers["Retry-After"] = str(exc.retry_after)
+        raise refused from None
     except AuthError:
         raise error(401, "invalid_credentials", "invalid email or password") from None
     return ok({"token": token, "expires_at": sess.expires_at, "user": user_json(sess.user)})
