@@ -29,7 +29,7 @@ class _Backfills:
         return set()
 
     def order(
-        self, head: Sequence[tuple[ConversationView, float]], credits: Credits
+        self, head: Sequence[tuple[ConversationView, float]], credits: Credits, now: int = 0
     ) -> list[ConversationView]:
         return [view for view, _ in head]  # queue order as scored; no parity credit
 

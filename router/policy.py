@@ -8,13 +8,16 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from router.sla import SlaPolicy
 
 EPSILON = 1e-4
+
+# Tiers of the overload-aware order (DeadlinePolicy.tier), first served first.
+FIRST, OVERDUE, ON_TIME, LATE = 0, 1, 2, 3
 
 # ms a (class, channel) counts as due earlier to even out channels' waits (router/parity.py)
 Credits = Mapping[tuple[str, str], int]
@@ -193,7 +196,7 @@ class RoutingPolicy(Protocol):
         ...
 
     def order(
-        self, head: Sequence[tuple[ConversationView, float]], credits: Credits
+        self, head: Sequence[tuple[ConversationView, float]], credits: Credits, now: int = 0
     ) -> list[ConversationView]:
         """The order a round serves the queue head in (conversation, queue score), given each
         (class, channel)'s parity credit in ms (router/parity.py; peers ignore it)."""
@@ -213,6 +216,12 @@ class DeadlinePolicy:
     name: str = "ours"
     escalates: bool = True
 
+    # Classes served before all others whatever their deadlines (urgent; sla queue_first).
+    first_classes: frozenset[str] = frozenset()
+    # (class, channel) -> how long past its deadline a conversation may still be passed over
+    # by those that can meet theirs (sla.late_grace_ms); None: never (plain deadline order).
+    late_grace: Callable[[str, str], int] | None = None
+
     @classmethod
     def from_sla(cls, sla: SlaPolicy) -> DeadlinePolicy:
         return cls(
@@ -220,6 +229,8 @@ class DeadlinePolicy:
             sla.advisor_wait_seconds * 1000,
             sla.light_lookahead_seconds * 1000,
             max(sla.weights.values(), default=1.0),
+            first_classes=frozenset(n for n, c in sla.classes.items() if c.queue_first),
+            late_grace=sla.late_grace_ms,
         )
 
     def queue_score(self, conv: ConversationView) -> float | None:
@@ -234,33 +245,62 @@ class DeadlinePolicy:
         """No overtaking: the earlier deadline keeps the agents it is waiting for."""
         return short_of_room(agents, conv)
 
-    def order(
-        self, head: Sequence[tuple[ConversationView, float]], credits: Credits
-    ) -> list[ConversationView]:
-        """Earliest deadline first, where a conversation counts as due earlier by its channel's
-        parity credit (a channel that waited longer lately goes first among equals), and a
-        lighter conversation counts as due ``light_lookahead_ms`` later than it is when
-        compared with a heavier one.
+    def tier(self, conv: ConversationView, now: int) -> int:
+        """Where a conversation stands in the overload-aware order (``order``): 0 a class
+        served first (urgent), 1 past its class's maximum wait, 2 still able to meet its
+        deadline, 3 already late but within its maximum wait."""
+        if conv.priority in self.first_classes:
+            return FIRST
+        if self.late_grace is None or now <= 0 or not conv.due or now <= conv.due:
+            return ON_TIME
+        grace = self.late_grace(conv.priority, conv.channel_type)
+        return OVERDUE if now > conv.due + grace else LATE
 
-        A light conversation (a mention, an email) fits any half unit of room, a chat needs a
-        whole one, so at equal deadlines the light one finds room sooner and its channel waits
-        less (channel parity). Letting the heavier one go first when the two compete costs the
-        light one only while there is competition: room nobody heavier can use still goes to
-        it at once (no agent idles for this). Stable, and bounded to the head one round reads."""
+    def order(
+        self, head: Sequence[tuple[ConversationView, float]], credits: Credits, now: int = 0
+    ) -> list[ConversationView]:
+        """Overload-aware earliest deadline first.
+
+        Urgent first, always. Then, while every deadline can be met, earliest deadline first
+        (the queue's order) as before. Under overload, plain deadline order serves the most
+        overdue first, so every conversation ends up late (the known collapse of EDF); here
+        those that can still meet their deadline go before those that already missed it, and
+        a late one is passed over only until its class's maximum wait (then it goes first,
+        longest past it first: nobody starves). Among the late ones the more important class
+        goes first (priority rank, then deadline).
+
+        Among those on time, a conversation counts as due earlier by its channel's parity
+        credit (a channel that waited longer lately goes first among equals), and a lighter
+        conversation counts as due ``light_lookahead_ms`` later than it is when compared with
+        a heavier one: a light conversation (a mention, an email) fits any half unit of room,
+        a chat needs a whole one, so at equal deadlines the light one finds room sooner.
+        Letting the heavier one go first costs the light one only while there is competition
+        (no agent idles for this). Stable, and bounded to what one round reads."""
 
         def key(item: tuple[ConversationView, float]) -> float:
             view, score = item
             light = view.weight + EPSILON < self.unit
             return score + (self.light_lookahead_ms if light else 0)
 
-        ranked = sorted(head, key=key)
+        def rank(item: tuple[ConversationView, float]) -> tuple[float, ...]:
+            view = item[0]
+            tier = self.tier(view, now)
+            if tier == OVERDUE:
+                assert self.late_grace is not None
+                return (tier, view.due + self.late_grace(view.priority, view.channel_type))
+            if tier == LATE:
+                return (tier, view.priority_rank, view.due)
+            return (tier, key(item))
+
+        ranked = sorted(head, key=rank)
         if not credits:
             return [view for view, _ in ranked]
-        # The credit reorders conversations of one class among the places that class holds:
-        # it never lets a normal conversation overtake an urgent one.
+        # The credit reorders conversations of one class among the places that class holds
+        # among those on time: it never lets a normal conversation overtake an urgent one.
         slots: dict[str, list[int]] = {}
         for place, (view, _) in enumerate(ranked):
-            slots.setdefault(view.priority, []).append(place)
+            if self.tier(view, now) == ON_TIME:
+                slots.setdefault(view.priority, []).append(place)
         ordered: list[ConversationView] = [view for view, _ in ranked]
         for priority, places in slots.items():
             members = sorted(

@@ -403,7 +403,11 @@ def measure(
         group = [r for r in records if r.class_name == name]
         if group:
             met = sum(r.attained for r in group)
-            by_class[name] = {"n": len(group), "attained": round(met / len(group), 4)}
+            by_class[name] = {
+                "n": len(group),
+                "attained": round(met / len(group), 4),
+                "max_wait_s": round(max(map(wait_s, group)), 1),
+            }
     waits: dict[str, dict[str, float]] = {}
     for channel in scenario.channels:
         values = [wait_s(r) for r in records if r.arrival.channel == channel]
@@ -591,6 +595,10 @@ def format_table(scenario: Scenario, results: list[dict[str, Any]]) -> str:
             f"  {name} (n={results[0]['sla_by_class'].get(name, {}).get('n', 0)})",
             [_pct(r["sla_by_class"].get(name, {}).get("attained", 0)) for r in results],
         )
+    lines.append("Longest first-response wait per class (s)")
+    for name in classes:
+        row(f"  {name}", [f"{r['sla_by_class'].get(name, {}).get('max_wait_s', 0):.0f}"
+                          for r in results])  # fmt: skip
     row("Chat-like <= 3 min at peak", [_pct(r["peak_within_3min"]) for r in results])
     row("Urgent <= 15 min", [_pct(r["urgent_within_15min"]) for r in results])
     lines.append("First-response wait p50 / p90 (s)")

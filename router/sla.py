@@ -57,6 +57,13 @@ def _per_channel(value: Any, where: str, zero: bool = False) -> dict[str, int]:
     return out
 
 
+# A class with queue_first is queued this much earlier than its deadline (about 31 years):
+# ahead of every conversation of the other classes, overdue or not, in one sorted set.
+QUEUE_FIRST_MS = 10**12
+# Without max_wait, a class's maximum wait is this many times its first-response target.
+LATE_FACTOR = 5
+
+
 @dataclass(frozen=True)
 class ClassPolicy:
     name: str
@@ -70,6 +77,13 @@ class ClassPolicy:
     # Where a waiting conversation queues: as if due this long after its clock started.
     # None: its response target. 0 (urgent): ahead of everything not yet overdue.
     queue_target: dict[str, int] | None = None
+    # Served before every class without it, whatever their deadlines (urgent).
+    queue_first: bool = False
+    # The longest a conversation of the class should ever wait for an offer (seconds, in
+    # its calendar like the targets). Under overload, conversations still able to meet their
+    # deadline go before those already late (docs/routing.md section 5), and this bounds how
+    # long a late one can be passed over. None: the response target x LATE_FACTOR.
+    max_wait: dict[str, int] | None = None
 
     def target(self, clock: str, channel_type: str) -> int:
         table = getattr(self, clock)
@@ -85,6 +99,11 @@ class ClassPolicy:
         if self.queue_target is None:
             return self.target(clock, channel_type)
         return self.queue_target.get(channel_type, self.queue_target["default"])
+
+    def max_wait_seconds(self, channel_type: str) -> int:
+        if self.max_wait is None:
+            return self.first_response_seconds(channel_type) * LATE_FACTOR
+        return self.max_wait.get(channel_type, self.max_wait["default"])
 
     def calendar_name(self, channel_type: str) -> str:
         return self.calendar.get(channel_type, self.calendar.get("default", ALWAYS))
@@ -139,9 +158,25 @@ class SlaPolicy:
         return self.calendar(class_name, channel_type).add(since_ms, seconds)
 
     def queue_due(self, clock: str, class_name: str, channel_type: str, since_ms: int) -> int:
-        """The deadline a waiting conversation is queued by (its routing deadline)."""
-        seconds = self.policy(class_name).queue_seconds(clock, channel_type)
-        return self.calendar(class_name, channel_type).add(since_ms, seconds)
+        """The deadline a waiting conversation is queued by (its routing deadline), moved
+        ``QUEUE_FIRST_MS`` earlier for a class served first (urgent)."""
+        policy = self.policy(class_name)
+        seconds = policy.queue_seconds(clock, channel_type)
+        due = self.calendar(class_name, channel_type).add(since_ms, seconds)
+        return due - QUEUE_FIRST_MS if policy.queue_first else due
+
+    def queue_shift(self, old_class: str, new_class: str) -> int:
+        """How much a queued conversation's position moves when its class changes (ms, <= 0:
+        earlier), so a conversation raised to urgent joins the urgent ones."""
+        before = self.policy(old_class).queue_first
+        return -QUEUE_FIRST_MS if self.policy(new_class).queue_first and not before else 0
+
+    def late_grace_ms(self, class_name: str, channel_type: str) -> int:
+        """How long after its deadline a conversation may still be passed over by ones that
+        can meet theirs: its class's maximum wait beyond the first-response target."""
+        policy = self.policy(class_name)
+        extra = policy.max_wait_seconds(channel_type) - policy.first_response_seconds(channel_type)
+        return max(0, extra) * 1000
 
     def first_response_due(self, class_name: str, channel_type: str, since_ms: int) -> int:
         return self.due("first_response", class_name, channel_type, since_ms)
@@ -230,6 +265,10 @@ def parse_sla(data: Mapping[str, Any]) -> SlaPolicy:
             queue_target=_per_channel(spec["queue_target"], f"{where}.queue_target", zero=True)
             if "queue_target" in spec
             else None,
+            queue_first=bool(spec.get("queue_first", False)),
+            max_wait=_per_channel(spec["max_wait"], f"{where}.max_wait")
+            if "max_wait" in spec
+            else None,
         )
     if "normal" not in classes:
         raise SlaConfigError("classes.normal: a 'normal' class is required")
@@ -311,6 +350,8 @@ def sla_to_doc(policy: SlaPolicy) -> dict[str, Any]:
                 "supervisor": c.supervisor,
                 "calendar": c.calendar,
                 **({"queue_target": c.queue_target} if c.queue_target is not None else {}),
+                **({"queue_first": True} if c.queue_first else {}),
+                **({"max_wait": c.max_wait} if c.max_wait is not None else {}),
             }
         )
     return {

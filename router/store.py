@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
@@ -70,6 +70,14 @@ class DueWork:
     snoozed: list[str]
     sla_due: list[str]
     queue_head: list[tuple[str, float]]
+    # When the whole head is past its queue position (overload): the first conversations
+    # still due later, which can yet be answered in time.
+    on_time: list[tuple[str, float]] = field(default_factory=list)
+
+
+def _pairs(flat: list[str]) -> list[tuple[str, float]]:
+    """A WITHSCORES reply as (member, score) pairs."""
+    return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
 def _card_view(card: str | None) -> AgentView | None:
@@ -198,6 +206,14 @@ class RouterStore:
     async def queue_head(self, count: int) -> list[tuple[str, float]]:
         return await self.redis.zrange(self.keys.queue(), 0, count - 1, withscores=True)
 
+    async def queue_heads(
+        self, now: int, count: int
+    ) -> tuple[list[tuple[str, float]], list[tuple[str, float]]]:
+        """The queue head and, under overload, the first conversations still on time (what
+        ``due_work`` reads of the queue), in one round trip."""
+        work = await self.due_work(now, 0, limit=0, queue_count=count)
+        return work.queue_head, work.on_time
+
     async def scan_queue(
         self, start: int, blocked: Iterable[str], count: int, budget: int = SCAN_BUDGET
     ) -> tuple[list[tuple[str, float]], int]:
@@ -245,12 +261,11 @@ class RouterStore:
         self, now: int, stale_before: int, limit: int = 500, queue_count: int = 50
     ) -> DueWork:
         k = self.keys
-        offers, stale, snoozed, sla, flat = await self._due(
+        offers, stale, snoozed, sla, flat, later = await self._due(
             keys=[k.offers(), k.agents_presence(), k.snoozed(), k.sla_watch(), k.queue()],
             args=[now, stale_before, limit, queue_count],
         )
-        head = [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
-        return DueWork(offers, stale, snoozed, sla, head)
+        return DueWork(offers, stale, snoozed, sla, _pairs(flat), _pairs(later))
 
     # --- offers ----------------------------------------------------------------------------
     async def offer(
@@ -374,13 +389,14 @@ class RouterStore:
         new_rank: int,
         widen: bool,
         next_check: int | None,
+        queue_shift: int = 0,
     ) -> str:
         """Record escalation steps once (ok / stale / gone)."""
         k = self.keys
         rule = f"escalation:{breach_id.split(':')[0]}"
         return await self._escalate(
-            keys=[k.conversation(conversation_id), k.sla_watch()],
+            keys=[k.conversation(conversation_id), k.sla_watch(), k.queue()],
             args=[conversation_id, breach_id, level_before, level_after, new_class or "",
                   new_rank, rule, "1" if widen else "0",
-                  "" if next_check is None else next_check],
+                  "" if next_check is None else next_check, queue_shift],
         )  # fmt: skip

@@ -127,8 +127,9 @@ class RouterWorker:
             await self.check_sla(now, work.sla_due, sla, policy)
             changed = True
         # The queue head read with the rest is current unless a step above re-queued something.
-        head = None if changed else work.queue_head
-        return await self.assign_round(now, sla, policy, head)
+        if changed:
+            return await self.assign_round(now, sla, policy)
+        return await self.assign_round(now, sla, policy, work.queue_head, work.on_time)
 
     # --- offers and presence ---------------------------------------------------------------
     async def expire_offers(self, now: int, conversation_ids: list[str] | None = None) -> None:
@@ -215,6 +216,9 @@ class RouterWorker:
             new_rank=sla.rank(decision.new_class or "normal"),
             widen=widen,
             next_check=decision.next_check,
+            queue_shift=sla.queue_shift(str(row.get("priority") or "normal"), decision.new_class)
+            if decision.new_class
+            else 0,
         )
         if outcome != "ok":
             return  # another router did it, or the conversation is gone
@@ -263,6 +267,7 @@ class RouterWorker:
         sla: SlaPolicy | None = None,
         policy: RoutingPolicy | None = None,
         head: list[tuple[str, float]] | None = None,
+        on_time: list[tuple[str, float]] | None = None,
     ) -> int:
         """Offer the conversations at the head of the queue, earliest deadline first (in the
         policy's order: ours lets a heavier conversation go a little ahead of a lighter one);
@@ -278,17 +283,23 @@ class RouterWorker:
         if sla is None or policy is None:
             sla, policy = await self._policy_in_force()
         if head is None:
-            head = await self.store.queue_head(self.config.batch)
+            head, on_time = await self.store.queue_heads(now, self.config.batch)
         if not head:
             return 0
+        # Under overload the head is all late work; those still on time are read beside it,
+        # and the policy's order says who goes first.
+        seen = {c for c, _ in head}
+        queued = head + [(c, score) for c, score in on_time or () if c not in seen]
         pages: list[list[AgentView]] = [await self.store.candidates(0, CANDIDATE_WINDOW)]
         if not pages[0]:
             return 0  # nobody available at all
         state = _Round(now, sla, policy, self._parity_credits(now, sla), pages)
-        unserved = await self._serve(state, head)
+        unserved = await self._serve(state, queued)
         if len(head) < self.config.batch:
             return state.offers  # the head was the whole queue
-        await self._past_the_head(state, unserved, len(head))
+        # Offered conversations left the queue: the unserved ones of the head are now first.
+        waiting = {conv.id for conv, _ in unserved}
+        await self._past_the_head(state, unserved, sum(c in waiting for c, _ in head))
         return state.offers
 
     async def _serve(
@@ -303,6 +314,7 @@ class RouterWorker:
         views = policy.order(
             [(conversation_view(c, row, state.sla), score) for c, score, row in found],
             state.credits,
+            state.now,
         )
         pages, sticky, reserved = state.pages, state.sticky, state.reserved
         known = {a.id for page in pages for a in page} | set(sticky)
@@ -366,9 +378,11 @@ class RouterWorker:
             found, start = await self.store.scan_queue(start, blocked, self.config.batch)
             if not found:
                 return
-            unserved = await self._serve(state, found)
             if start < 0:
+                await self._serve(state, found)
                 return
+            unserved = await self._serve(state, found)
+            start -= len(found) - len(unserved)  # those offered left the queue
 
     async def _choose(
         self,

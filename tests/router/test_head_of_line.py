@@ -37,7 +37,10 @@ async def test_a_scan_skips_only_the_groups_nobody_available_may_take(router: Ro
     for _ in range(5):
         router.clock.advance(1)  # distinct deadlines: a stable order
         chats.append(await router.message("hello", channel="webchat"))
-    emails = [await router.message("hello", channel="email") for _ in range(2)]
+    emails = []
+    for _ in range(2):
+        router.clock.advance(1)
+        emails.append(await router.message("hello", channel="email"))
     await router.agent("idle", capacity=4)
     await router.worker.sweep()
     # Four units of room: the four earliest chats, in deadline order; nothing else fits.

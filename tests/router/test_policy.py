@@ -20,7 +20,7 @@ from router.policy import (
     short_of_room,
     stranded_room,
 )
-from router.sla import SlaConfigError, load_sla, parse_sla, sla_to_doc
+from router.sla import QUEUE_FIRST_MS, SlaConfigError, load_sla, parse_sla, sla_to_doc
 
 T = 1_773_360_000_000  # 2026-03-13 08:00 Asia/Shanghai (Friday)
 SLA = load_sla(config_dir() / "sla.toml")
@@ -41,7 +41,9 @@ def test_queue_deadlines_order_urgent_then_chat_then_email():
     wechat = SLA.queue_due("first_response", "normal", "wechat_oa", T)
     email = SLA.queue_due("first_response", "normal", "email", T)
     low_chat = SLA.queue_due("first_response", "low", "webchat", T)
-    assert urgent == T  # queue_target 0: ahead of everything not yet overdue
+    # queue_target 0 and queue_first: ahead of everything, overdue or not.
+    assert urgent == T - QUEUE_FIRST_MS
+    assert SLA.queue_due("first_response", "sensitive", "webchat", T) == T  # queue_target 0
     assert chat == wechat == T + 180_000  # the same class waits the same on every chat channel
     assert email == T + 7_200_000  # an hour of business time: opens 09:00, due 10:00
     assert urgent < chat < low_chat <= email
