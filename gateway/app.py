@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 
@@ -23,7 +22,7 @@ from gateway.api import (
 from gateway.api.http import SESSION, error
 from gateway.api.openapi import openapi_document
 from gateway.appkeys import DRAINING, GATEWAY, HUB
-from gateway.bootstrap import ensure_admin
+from gateway.bootstrap import announce, ensure_admin
 from gateway.console import pages as console_pages
 from gateway.models import now_ms
 from gateway.redis_client import connect, reach, unavailable
@@ -122,13 +121,8 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
         gw.events.listen(app[HUB].on_event)
         app[GATEWAY] = gw
         await gw.start()
-        created = await ensure_admin(gw)
-        if created:
-            email, password = created
-            shown = password if password else "(from GATEWAY_ADMIN_PASSWORD)"
-            print(
-                f"Created the first admin: {email} password: {shown}", file=sys.stderr, flush=True
-            )
+        # `gateway serve` creates it before any worker starts; this covers embedding the app.
+        announce(await ensure_admin(gw))
         yield
         await gw.stop()
         await client.aclose()

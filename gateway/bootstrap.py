@@ -4,6 +4,7 @@ printed once)."""
 from __future__ import annotations
 
 import secrets
+import sys
 
 from gateway.models import Role
 from gateway.services import Gateway
@@ -26,3 +27,11 @@ async def ensure_admin(gw: Gateway) -> tuple[str, str | None] | None:
     user = await gw.users.create(email, password, name="Administrator", role=Role.ADMIN)
     await gw.sync_agent(user.id)
     return email, generated
+
+
+def announce(created: tuple[str, str | None] | None) -> None:
+    """Print the first admin's credentials once, where the operator starting it looks."""
+    if created:
+        email, password = created
+        shown = password if password else "(from GATEWAY_ADMIN_PASSWORD)"
+        print(f"Created the first admin: {email} password: {shown}", file=sys.stderr, flush=True)

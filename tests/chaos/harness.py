@@ -9,6 +9,7 @@ import asyncio
 import json
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
@@ -36,16 +37,33 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-class GatewayProcess:
-    """`gateway serve` with REDIS_URL set, so Redis outlives it."""
+def descendants(pid: int) -> list[int]:
+    """Every process below ``pid`` (Linux /proc), children before grandchildren."""
+    out: list[int] = []
+    todo = [pid]
+    while todo:
+        parent = todo.pop(0)
+        for task in Path(f"/proc/{parent}/task").glob("*"):
+            try:
+                children = [int(c) for c in (task / "children").read_text().split()]
+            except OSError:
+                continue
+            out.extend(children)
+            todo.extend(children)
+    return out
 
-    def __init__(self, data_dir: Path, redis_url: str) -> None:
+
+class GatewayProcess:
+    """`gateway serve`: with ``redis_url``, Redis outlives it; with "" it runs its embedded
+    Redis in ``data_dir`` (a child of its master)."""
+
+    def __init__(self, data_dir: Path, redis_url: str, workers: int = 1) -> None:
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.data_dir = data_dir
         self.env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
+            **{k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "GATEWAY_REDIS_URL")},
+            "GATEWAY_WORKERS": str(workers),
             "GATEWAY_DATA_DIR": str(data_dir),
             "GATEWAY_PORT": str(self.port),
             "GATEWAY_PUBLIC_URL": self.base,
@@ -57,6 +75,8 @@ class GatewayProcess:
             "GATEWAY_OUTBOX_MAX_ATTEMPTS": "50",
             "GATEWAY_SHUTDOWN_GRACE_SECONDS": "1",
         }
+        if redis_url:
+            self.env["REDIS_URL"] = redis_url
         self.proc: subprocess.Popen[bytes] | None = None
         self.starts = 0
 
@@ -87,9 +107,25 @@ class GatewayProcess:
         raise AssertionError(f"gateway not ready within {timeout}s: {self.log_tail()}")
 
     def kill(self) -> None:
+        """SIGKILL the master and every process below it, at once."""
         if self.proc and self.proc.poll() is None:
+            below = descendants(self.proc.pid)
             self.proc.kill()
+            for pid in below:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
             self.proc.wait()
+
+    def kill_master(self) -> list[int]:
+        """SIGKILL the master alone (as an operator's `kill -9 <pid>` does); returns the
+        processes it leaves behind, which must go by themselves."""
+        assert self.proc is not None
+        below = descendants(self.proc.pid)
+        self.proc.kill()
+        self.proc.wait()
+        return below
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:

@@ -1,9 +1,13 @@
 """No loss under crashes, through real processes: a `gateway serve` subprocess on a Redis
 started apart from it (the session's, so a Redis Cluster in the cluster pass; an embedded one of
-its own when Redis is the one crashed). While customers post signed messages through two API
-channels and WeChat Official Account callbacks, and an admin replies, either the gateway is
-SIGKILLed and restarted every few seconds, or Redis is killed and restarted on the same
-directory (AOF replay). Afterwards: every message acknowledged (2xx, WeChat's "success") is in
+its own when Redis is the one crashed), or on its own embedded Redis. While customers post
+signed messages through two API channels and WeChat Official Account callbacks, and an admin
+replies, every few seconds either the gateway (master and workers) is SIGKILLed and restarted,
+or Redis is killed and restarted on the same directory (AOF replay), or the master of a
+two-worker gateway with its embedded Redis is SIGKILLed alone (as a pidfile-based supervisor
+does) and `gateway serve` started again at once on the same data directory: its workers and
+Redis must go with it, and the new one must not start a second Redis on the same AOF.
+Afterwards: every message acknowledged (2xx, WeChat's "success") is in
 the inbox exactly once, and every reply accepted (201) is sent or marked failed; a reply sent
 twice (a crash between the send and its acknowledgement) carries the same Idempotency-Key."""
 
@@ -16,6 +20,7 @@ from collections import Counter
 from pathlib import Path
 
 from gateway.keys import Keys
+from gateway.procutil import alive
 from gateway.redis_client import RedisClient, connect
 from gateway.redis_server import EmbeddedRedis
 from tests.chaos.harness import Callback, GatewayProcess, Traffic, setup_gateway
@@ -32,12 +37,16 @@ async def run_chaos(tmp_path: Path, crash: str, shared_url: str = "", prefix: st
     """``shared_url``: the test session's Redis (embedded or the cluster pass's Redis Cluster)
     when Redis itself is not crashed; else an embedded one of its own, killed and restarted."""
     redis_server, url = None, shared_url
-    if not shared_url:
-        redis_server = EmbeddedRedis(tmp_path / "redis-data")
-        url = redis_server.start()
+    if crash == "master":
+        gateway = GatewayProcess(tmp_path, "", workers=2)
+        url = EmbeddedRedis(tmp_path).url  # the gateway's own, once it runs
+    else:
+        if not shared_url:
+            redis_server = EmbeddedRedis(tmp_path / "redis-data")
+            url = redis_server.start()
+        gateway = GatewayProcess(tmp_path, url)
     callback = Callback()
     await callback.start()
-    gateway = GatewayProcess(tmp_path, url)
     gateway.env["GATEWAY_REDIS_PREFIX"] = prefix
     client = connect(url)
     try:
@@ -51,12 +60,17 @@ async def run_chaos(tmp_path: Path, crash: str, shared_url: str = "", prefix: st
             asyncio.create_task(traffic.agent(stop)),
         ]
         crashes = 0
+        left_behind: list[int] = []
         deadline = time.monotonic() + CHAOS_SECONDS
         while time.monotonic() < deadline:
             await asyncio.sleep(CRASH_EVERY)
             crashes += 1
             if crash == "gateway":
                 gateway.kill()
+                gateway.start()
+                await gateway.ready()
+            elif crash == "master":
+                left_behind += gateway.kill_master()
                 gateway.start()
                 await gateway.ready()
             else:
@@ -66,6 +80,12 @@ async def run_chaos(tmp_path: Path, crash: str, shared_url: str = "", prefix: st
                 redis_server.start()
         stop.set()
         await asyncio.gather(*tasks)
+        if left_behind:
+            # Workers drain for GATEWAY_SHUTDOWN_GRACE_SECONDS, then exit.
+            async def all_gone() -> bool:
+                return not any(alive(pid) for pid in left_behind)
+
+            await wait_for(all_gone, timeout=30)
         await check(client, Keys(prefix), traffic, callback, crashes, crash)
     finally:
         await client.aclose()
@@ -145,3 +165,8 @@ async def test_gateway_sigkill_loses_nothing(tmp_path: Path, redis_url: str, pre
 @embedded_only
 async def test_redis_restart_loses_nothing(tmp_path: Path):
     await run_chaos(tmp_path, "redis")
+
+
+@embedded_only
+async def test_master_sigkill_alone_loses_nothing(tmp_path: Path):
+    await run_chaos(tmp_path, "master")
