@@ -50,6 +50,14 @@ def pytest_report_header() -> str:
     return f"redis: {TEST_REDIS} (GATEWAY_TEST_REDIS)"
 
 
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Every test that drives Chromium is marked ``browser`` (the CI's cluster pass leaves them
+    out: a page exercises no Redis semantics the API tests do not)."""
+    for item in items:
+        if "browser" in getattr(item, "fixturenames", ()):
+            item.add_marker(pytest.mark.browser)
+
+
 @pytest.fixture(scope="session")
 def redis_server(
     tmp_path_factory: pytest.TempPathFactory,
