@@ -33,6 +33,9 @@ THREAD_TTL = 90 * 86400
 
 class MastodonConfig(SocialConfig):
     base_url: str = Field(description="The instance, e.g. https://mastodon.social")
+    # The token goes to base_url (https only, unless loopback); a new one needs it again.
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({"base_url"})
+    secret_url_fields: ClassVar[frozenset[str]] = frozenset({"base_url"})
     access_token: str = Field(
         description="User token with read:notifications read:statuses write:statuses scopes."
     )
@@ -189,9 +192,14 @@ class MastodonAdapter(SocialAdapter):
     Config: ClassVar[type[MastodonConfig]] = MastodonConfig
     secret_fields: ClassVar[frozenset[str]] = frozenset({"access_token"})
     max_text_length: ClassVar[int | None] = 500
+    length_rule: ClassVar[str | None] = "the author's @handle included, every link 23"
+    limit_owner: ClassVar[str | None] = "this server"
 
     def text_length(self, text: str) -> int:
         return mastodon_length(text)
+
+    def published_text(self, text: str, reply_context: dict[str, Any]) -> str:
+        return reply_text(text, reply_context.get("author_acct"))
 
     def __init__(self, ctx: AdapterContext) -> None:
         super().__init__(ctx)
@@ -310,15 +318,8 @@ class MastodonAdapter(SocialAdapter):
             )
         if not message.text.strip():
             raise PermanentSendError("A Mastodon reply needs text.")
-        text = reply_text(message.text, ctx.get("author_acct"))
-        length = mastodon_length(text)
-        limit = self.config.max_characters
-        if length > limit:
-            raise PermanentSendError(
-                f"This reply is {length} characters as Mastodon counts them (the author's @handle "
-                f"included, every link 23); this server allows {limit}. "
-                f"Shorten it by {length - limit}."
-            )
+        self.check_length(message.text, ctx)
+        text = self.published_text(message.text, ctx)
         previous = await self.sent_before(message.message_id)
         if previous:
             return previous

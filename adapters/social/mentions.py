@@ -120,20 +120,29 @@ class SocialAdapter(Adapter):
         """Runs once when this process takes the lease (e.g. look up the account id)."""
 
     # --- reply length --------------------------------------------------------------------
-    def length_problem(self, text: str) -> str | None:
+    # Who sets the limit, as the agent reads it ("X allows 280", "this server allows 500").
+    limit_owner: ClassVar[str | None] = None
+
+    def published_text(self, text: str, reply_context: dict[str, Any]) -> str:
+        """The text the platform receives for an agent's ``text`` (Mastodon adds the author's
+        @handle): what its length limit applies to."""
+        return text
+
+    def length_problem(self, text: str, reply_context: dict[str, Any] | None = None) -> str | None:
         """Why the platform would refuse this reply for its length, in the words the agent
         reads (the API asks before queueing a reply, send() again); None when it fits."""
         limit = self.describe().get("max_text_length")
         if not limit:
             return None
         name = self.platform_name
+        published = self.published_text(text, reply_context or {})
         return too_long(
-            self.text_length(text), int(limit), noun=self.reply_noun, platform=name,
-            rule=self.length_rule, allowed_by=name,
+            self.text_length(published), int(limit), noun=self.reply_noun, platform=name,
+            rule=self.length_rule, allowed_by=self.limit_owner or name,
         )  # fmt: skip
 
-    def check_length(self, text: str) -> None:
-        problem = self.length_problem(text)
+    def check_length(self, text: str, reply_context: dict[str, Any] | None = None) -> None:
+        problem = self.length_problem(text, reply_context)
         if problem:
             raise PermanentSendError(problem)
 

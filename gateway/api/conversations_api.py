@@ -186,7 +186,7 @@ async def post_message(request: web.Request) -> web.Response:
         # how much to shorten), the same message its send() would fail with.
         explain = getattr(adapter, "length_problem", None)
         if explain is not None:
-            problem = explain(body.text)
+            problem = explain(body.text, await gw.conversations.reply_context(conv["id"]))
         else:
             length = adapter.text_length(body.text)
             problem = (

@@ -66,3 +66,38 @@ async def test_x_reply_too_long_as_x_counts_is_refused_up_front(
         {"text": "好" * 140},
         expect=201,
     )
+
+
+async def test_mastodon_counts_the_handle_it_adds_before_queueing(
+    gateway: Harness, mastodon_api: Served
+) -> None:
+    """Mastodon replies start with the author's @handle: the API's check counts it too, so a
+    reply it accepts is not refused at send."""
+    agent_id, token = await gateway.agent_online("agent@example.com")
+    channel = await gateway.create_channel(
+        "mastodon",
+        {"base_url": mastodon_api.url, "access_token": mastodon_api.fake.token,
+         "max_characters": 100, "poll_interval_seconds": 1},
+    )  # fmt: skip
+    mastodon_api.fake.toot("alice", "@acme broken again")
+
+    async def offered():
+        convs = await gateway.call("GET", f"/api/v1/conversations?channel={channel['id']}")
+        return next((c for c in convs["conversations"] if c["offered_to"] == agent_id), None)
+
+    conv = await wait_for(offered, timeout=30)
+    await gateway.call("POST", f"/api/v1/conversations/{conv['id']}/accept", token)
+    url = f"/api/v1/conversations/{conv['id']}/messages"
+    # 95 characters + "@alice " = 102 as published.
+    body = await gateway.call("POST", url, token, {"text": "x" * 95}, expect=400)
+    assert body["error"]["message"] == (
+        "This reply is 102 characters as Mastodon counts them (the author's @handle included, "
+        "every link 23); this server allows 100. Shorten it by 2."
+    )
+    await gateway.call("POST", url, token, {"text": "x" * 93}, expect=201)
+
+    async def published():
+        return mastodon_api.fake.posted
+
+    posted = await wait_for(published, timeout=30)
+    assert posted[-1]["status"] == "@alice " + "x" * 93
