@@ -4,10 +4,12 @@ per channel in every gateway process, started and stopped as admins change them.
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import logging
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlsplit
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
@@ -38,12 +40,81 @@ class ChannelConfigError(ValueError):
         self.field = field
 
 
+class CredentialsRequired(ChannelConfigError):
+    """An endpoint changed and the stored credentials would follow it: they must be entered
+    again (an admin token alone must not be able to send them to a host of its choosing)."""
+
+    def __init__(self, changed: list[str], fields: list[str]) -> None:
+        ValueError.__init__(
+            self,
+            f"{', '.join(changed)} changed: enter {', '.join(fields)} again "
+            "(stored credentials are not sent to a new endpoint)",
+        )
+        self.field = fields[0]
+        self.changed = changed
+        self.fields = fields
+
+
 def validate_config(channel_type: str, config: dict[str, Any]) -> BaseModel:
     cls = adapter_class(channel_type)
     try:
         return cls.Config(**config)
     except ValidationError as exc:
         raise ChannelConfigError(exc.errors()) from None
+
+
+# The contract an adapter's Config declares (class attributes, both optional):
+#   endpoint_fields: where the channel connects (hosts, ports, base URLs, TLS settings); a change
+#       of any of them requires every stored credential again.
+#   secret_url_fields: URLs the credentials are sent to: https only, unless the host is loopback.
+def endpoint_fields(channel_type: str) -> frozenset[str]:
+    return frozenset(getattr(adapter_class(channel_type).Config, "endpoint_fields", ()))
+
+
+def secret_url_fields(channel_type: str) -> frozenset[str]:
+    return frozenset(getattr(adapter_class(channel_type).Config, "secret_url_fields", ()))
+
+
+def is_loopback(host: str) -> bool:
+    host = host.strip("[]").lower()
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_secret_urls(channel_type: str, model: BaseModel) -> None:
+    for name in sorted(secret_url_fields(channel_type)):
+        value = getattr(model, name, None)
+        if not value:
+            continue
+        parts = urlsplit(str(value))
+        if parts.scheme == "https" and parts.hostname:
+            continue
+        if parts.scheme == "http" and parts.hostname and is_loopback(parts.hostname):
+            continue
+        raise ChannelConfigError([{
+            "loc": (name,),
+            "msg": "credentials are sent here: an https:// URL is required "
+                   "(plain http:// only on a loopback host)",
+        }])  # fmt: skip
+
+
+def _endpoint(value: Any) -> Any:
+    """What identifies where a field points: for a URL its scheme, host and port (a new path
+    on the same host is not a new endpoint); otherwise the value itself."""
+    if isinstance(value, str) and "://" in value:
+        parts = urlsplit(value.strip())
+        try:
+            port = parts.port
+        except ValueError:
+            port = None
+        return (parts.scheme.lower(), (parts.hostname or "").lower(), port)
+    if isinstance(value, str):
+        return value.strip().lower()
+    return value
 
 
 class ChannelStore:
@@ -55,6 +126,7 @@ class ChannelStore:
 
     async def create(self, channel_type: str, name: str, config: dict[str, Any]) -> dict[str, Any]:
         model = validate_config(channel_type, config)
+        _check_secret_urls(channel_type, model)
         channel_id = new_id("ch")
         now = now_ms()
         await self._save(channel_id, channel_type, name, model, created_at=now, enabled=True)
@@ -131,8 +203,21 @@ class ChannelStore:
     ) -> dict[str, Any]:
         row = await self._row(channel_id)
         channel_type, current, was_enabled = await self.config(channel_id)
-        merged = current.model_dump(mode="json") | (config or {})
+        before = current.model_dump(mode="json")
+        merged = before | (config or {})
         model = validate_config(channel_type, merged)
+        after = model.model_dump(mode="json")
+        changed = sorted(
+            name
+            for name in endpoint_fields(channel_type)
+            if _endpoint(before.get(name)) != _endpoint(after.get(name))
+        )
+        if changed:
+            stored = json.loads(row.get("secret_fields") or "[]")
+            missing = sorted(k for k in stored if k not in (config or {}))
+            if missing:
+                raise CredentialsRequired(changed, missing)
+        _check_secret_urls(channel_type, model)
         await self._save(
             channel_id,
             channel_type,

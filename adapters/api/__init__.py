@@ -29,6 +29,9 @@ class ApiConfig(BaseModel):
     callback_url: HttpUrl | None = Field(None, description="where replies are POSTed")
     timeout_seconds: float = Field(10, gt=0, le=60)
 
+    # Replies go to callback_url's host: a new host needs the secret entered again.
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({"callback_url"})
+
 
 class ApiAdapter(Adapter):
     channel_type = Channel.API

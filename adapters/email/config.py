@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from typing import Literal
+from typing import ClassVar, Literal
 
 from pydantic import BaseModel, Field, field_validator, model_validator
 
@@ -62,6 +62,14 @@ class EmailConfig(BaseModel):
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     tls_verify: bool = True
     timeout_seconds: float = Field(default=30.0, ge=1.0, le=600.0)
+
+    # Where the passwords and OAuth 2.0 secrets go, and how (gateway/channels.py): a change of
+    # any of these needs them entered again; the token URL must be https (unless loopback).
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({
+        "imap_host", "imap_port", "imap_security", "smtp_host", "smtp_port", "smtp_security",
+        "tls_verify", "oauth2_token_url",
+    })  # fmt: skip
+    secret_url_fields: ClassVar[frozenset[str]] = frozenset({"oauth2_token_url"})
 
     @model_validator(mode="after")
     def _sign_in(self) -> EmailConfig:

@@ -47,6 +47,9 @@ ENDPOINT = "weibo"
 
 class WeiboConfig(SocialConfig):
     api_base_url: str = Field("https://api.weibo.com", description="Weibo API base URL.")
+    # The token goes to api_base_url (https only, unless loopback); a new one needs it again.
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({"api_base_url"})
+    secret_url_fields: ClassVar[frozenset[str]] = frozenset({"api_base_url"})
     web_url: str = Field("https://m.weibo.cn", description="Base of public post links.")
     access_token: str = Field(description="OAuth 2.0 access token of the account.")
     uid: str | None = Field(None, description="The account's uid; looked up when empty.")

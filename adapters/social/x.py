@@ -54,6 +54,9 @@ log = logging.getLogger(__name__)
 
 class XConfig(SocialConfig):
     api_base_url: str = Field("https://api.x.com", description="X API base URL.")
+    # Tokens go to api_base_url (https only, unless loopback); a new one needs them again.
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({"api_base_url"})
+    secret_url_fields: ClassVar[frozenset[str]] = frozenset({"api_base_url"})
     web_url: str = Field("https://x.com", description="Base of public post links.")
     user_id: str | None = Field(
         None, description="Numeric id of the account; taken from the access token when empty."

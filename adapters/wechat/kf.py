@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import logging
 import time
-from typing import Any, cast
+from typing import Any, ClassVar, cast
 
 from aiohttp import web
 from pydantic import BaseModel, Field, field_validator
@@ -47,6 +47,9 @@ class KfConfig(BaseModel):
         description="Welcome message when a customer enters a session; empty: none",
     )
     api_base: str = "https://qyapi.weixin.qq.com"
+    # The Secret goes to api_base (https only, unless loopback); a new one needs it again.
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
+    secret_url_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
     max_clock_skew_seconds: int = Field(default=300, ge=1)
     media_timeout_seconds: float = Field(default=15.0, gt=0)
     retry_seconds: float = Field(

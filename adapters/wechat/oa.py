@@ -10,7 +10,7 @@ later through /cgi-bin/message/custom/send, within WeChat's 48-hour window.
 from __future__ import annotations
 
 import logging
-from typing import Any, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
 from aiohttp import web
 from pydantic import BaseModel, Field, model_validator
@@ -45,6 +45,9 @@ class OaConfig(BaseModel):
         default=DEFAULT_GREETING, description="Sent when someone follows; empty: no greeting"
     )
     api_base: str = "https://api.weixin.qq.com"
+    # The AppSecret goes to api_base (https only, unless loopback); a new one needs it again.
+    endpoint_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
+    secret_url_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
     max_clock_skew_seconds: int = Field(default=300, ge=1)
     media_timeout_seconds: float = Field(
         default=3.0, gt=0, description="Budget to fetch media before answering WeChat (5 s max)"

@@ -12,7 +12,7 @@ from adapters.registry import UnknownChannelType, adapter_class, available_types
 from gateway.api.http import error, ok, parse, requires
 from gateway.appkeys import GATEWAY
 from gateway.auth import UserExists
-from gateway.channels import ChannelConfigError, ChannelNotFound
+from gateway.channels import ChannelConfigError, ChannelNotFound, CredentialsRequired
 from gateway.models import Role
 
 routes = web.RouteTableDef()
@@ -98,6 +98,17 @@ async def patch_channel(request: web.Request) -> web.Response:
         channel = await gw.channel_store.update(
             channel["id"], name=body.name, config=body.config, enabled=body.enabled
         )
+    except CredentialsRequired as exc:
+        fields = [f"config.{f}" for f in exc.fields]
+        changed = ", ".join(f"config.{f}" for f in exc.changed)
+        raise error(
+            400,
+            "credentials_required",
+            f"{changed} changed: enter {', '.join(fields)} again "
+            "(stored credentials are never sent to a new endpoint)",
+            field=fields[0],
+            fields=fields,
+        ) from None
     except ChannelConfigError as exc:
         raise error(400, "invalid_field", f"config.{exc}", field=f"config.{exc.field}") from None
     await gw.channels.reload(channel["id"])
