@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from gateway.api.http import close_on_failure
+from gateway.api.http import InvalidJSON, close_on_failure, close_too_deep, loads
 from gateway.appkeys import GATEWAY, HUB
 from gateway.auth import SESSION_REVOKED, Session
 from gateway.conversations import NotFound, Viewer, may_view
@@ -111,8 +111,11 @@ async def websocket(request: web.Request) -> web.StreamResponse:
             if msg.type != WSMsgType.TEXT:
                 continue
             try:
-                command = json.loads(msg.data)
-            except ValueError:
+                command = loads(msg.data)
+            except InvalidJSON as exc:
+                if exc.too_deep:
+                    await close_too_deep(ws)
+                    break
                 await ws.send_json({"type": "error", "data": {"message": "invalid JSON"}})
                 continue
             if isinstance(command, dict) and command.get("type") != "ping":

@@ -20,7 +20,7 @@ from adapters.base import (
     TransientSendError,
     VerifyError,
 )
-from gateway.api.http import error, validation_error
+from gateway.api.http import InvalidJSON, error, json_error, loads, validation_error
 from gateway.models import Attachment, Channel, OutboundMessage
 
 
@@ -52,9 +52,9 @@ class ApiAdapter(Adapter):
         if not verify(self.config.secret, body, request.headers.get(HEADER)):
             raise error(401, "bad_signature", f"missing or wrong {HEADER}")
         try:
-            data = json.loads(body)
-        except (ValueError, UnicodeDecodeError) as exc:
-            raise error(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+            data = loads(body)
+        except InvalidJSON as exc:
+            raise json_error(exc) from None
         if not isinstance(data, dict):
             raise error(400, "invalid_json", "body must be a JSON object")
         try:

@@ -42,7 +42,14 @@ from adapters.webchat.protocol import (
     visitor_view,
 )
 from adapters.webchat.ratelimit import RateLimiter
-from gateway.api.http import close_on_failure, error, read_upload
+from gateway.api.http import (
+    InvalidJSON,
+    close_on_failure,
+    close_too_deep,
+    error,
+    loads,
+    read_upload,
+)
 from gateway.clientaddr import request_address
 from gateway.conversations import Conversations
 from gateway.events import EventBus
@@ -265,7 +272,11 @@ class WebchatAdapter(Adapter):
         except TimeoutError:
             await ws.close(code=4408, message=b"say hello first")
             return None
-        frame = _json(msg.data) if msg.type == WSMsgType.TEXT else None
+        try:
+            frame = _json(msg.data) if msg.type == WSMsgType.TEXT else None
+        except InvalidJSON:
+            await close_too_deep(ws)
+            return None
         if not frame or frame.get("type") != "hello":
             await ws.close(code=4400, message=b"the first frame must be hello")
             return None
@@ -343,7 +354,11 @@ class WebchatAdapter(Adapter):
         data: str,
         aftercare: Aftercare | None = None,
     ) -> None:
-        frame = _json(data)
+        try:
+            frame = _json(data)
+        except InvalidJSON:
+            await close_too_deep(ws)
+            return
         if frame is None:
             await _send(ws, _error("invalid_json", "frames are JSON objects"))
             return
@@ -650,9 +665,13 @@ class WebchatAdapter(Adapter):
 
 
 def _json(data: object) -> dict[str, Any] | None:
+    """A frame as a JSON object; None when it is not one. InvalidJSON (``too_deep``) for a
+    frame nested too deeply, which closes the socket with 1007."""
     try:
-        value = json.loads(data) if isinstance(data, str) else None
-    except ValueError:
+        value = loads(data) if isinstance(data, str) else None
+    except InvalidJSON as exc:
+        if exc.too_deep:
+            raise
         return None
     return value if isinstance(value, dict) else None
 

@@ -54,15 +54,71 @@ def ok(data: Any, status: int = 200) -> web.Response:
     return web.json_response(data, status=status, dumps=lambda v: json.dumps(v, ensure_ascii=False))
 
 
+# Deepest nesting of arrays and objects accepted from a client. Python's parser gives up near
+# 1,000 levels with a RecursionError, and anything deeper than a few levels is an attack: every
+# client payload we take is shallow.
+MAX_JSON_DEPTH = 64
+
+
+class InvalidJSON(ValueError):
+    """Untrusted JSON that is malformed or nested too deeply: 400 over HTTP, and on a WebSocket
+    an error frame (malformed) or a close with 1007 (``too_deep``)."""
+
+    def __init__(self, message: str, too_deep: bool = False) -> None:
+        super().__init__(message)
+        self.too_deep = too_deep
+
+
+def loads(raw: str | bytes | bytearray) -> Any:
+    """The one way to parse JSON a client sent (request bodies, WebSocket frames): InvalidJSON
+    instead of a RecursionError, a decoding error or a structure deeper than MAX_JSON_DEPTH."""
+    try:
+        value = json.loads(raw)
+    except RecursionError:
+        raise InvalidJSON(f"nested deeper than {MAX_JSON_DEPTH} levels", True) from None
+    except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
+        raise InvalidJSON(str(exc)) from None
+    if _deeper_than(value, MAX_JSON_DEPTH):
+        raise InvalidJSON(f"nested deeper than {MAX_JSON_DEPTH} levels", True)
+    return value
+
+
+def _deeper_than(value: Any, limit: int) -> bool:
+    """Whether arrays and objects nest more than ``limit`` levels (iteratively: no recursion)."""
+    stack = [(value, 1)]
+    while stack:
+        node, depth = stack.pop()
+        if isinstance(node, dict):
+            children = node.values()
+        elif isinstance(node, list):
+            children = node
+        else:
+            continue
+        if depth > limit:
+            return True
+        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
+    return False
+
+
+def json_error(exc: InvalidJSON) -> web.HTTPException:
+    return error(400, "invalid_json", f"body is not valid JSON: {exc}")
+
+
+async def close_too_deep(ws: web.WebSocketResponse) -> None:
+    """A WebSocket frame nested too deeply: closed with 1007 (inconsistent data)."""
+    with contextlib.suppress(Exception):
+        await ws.close(code=WSCloseCode.INVALID_TEXT, message=b"JSON nested too deeply")
+
+
 async def read_json(request: web.Request) -> Any:
     try:
         raw = await request.read()
     except web.HTTPRequestEntityTooLarge:
         raise error(413, "too_large", "request body too large") from None
     try:
-        return json.loads(raw or b"null")
-    except (ValueError, UnicodeDecodeError) as exc:
-        raise error(400, "invalid_json", f"body is not valid JSON: {exc}") from None
+        return loads(raw or b"null")
+    except InvalidJSON as exc:
+        raise json_error(exc) from None
 
 
 async def read_upload(request: web.Request, limit: int) -> tuple[str, bytes]:

@@ -1,0 +1,93 @@
+"""JSON nested deeply (``[`` x 50,000, or merely deeper than MAX_JSON_DEPTH) is refused as
+invalid: 400 on HTTP, a WebSocket closed with 1007; never a 500 with a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aiohttp import WSMsgType
+
+from adapters.api.signing import sign
+from gateway.api.http import MAX_JSON_DEPTH
+from tests.conftest import Harness
+from tests.webchat.visitor import ORIGIN, Visitor, webchat_channel
+
+BOMB = "[" * 50_000
+# Within the web chat's frame size limit (a larger frame is refused as too big: 1009).
+SMALL_BOMB = "[" * 5_000
+# Parses in Python, but deeper than the gateway takes.
+_NEST = json.loads("[" * (MAX_JSON_DEPTH + 1) + "]" * (MAX_JSON_DEPTH + 1))
+DEEP = json.dumps({"email": "a@example.com", "password": "x" * 12, "extra": _NEST})
+
+
+@pytest.mark.parametrize("body", [BOMB, DEEP], ids=["bomb", "deep"])
+async def test_login_refuses_nested_json_with_400(gateway: Harness, body: str):
+    resp = await gateway.client.post(
+        "/api/v1/auth/login", data=body, headers={"Content-Type": "application/json"}
+    )
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["error"]["code"] == "invalid_json"
+
+
+async def test_authenticated_api_refuses_nested_json_with_400(gateway: Harness):
+    resp = await gateway.client.post(
+        "/api/v1/users", data=BOMB, headers=gateway.auth(gateway.admin_token)
+    )
+    assert resp.status == 400, await resp.text()
+
+
+@pytest.mark.parametrize("body", [BOMB, DEEP], ids=["bomb", "deep"])
+async def test_api_channel_refuses_nested_json_with_400(gateway: Harness, body: str):
+    channel_id, secret = await gateway.api_channel()
+    raw = body.encode()
+    resp = await gateway.client.post(
+        f"/channels/{channel_id}/messages",
+        data=raw,
+        headers={"X-Gateway-Signature": sign(secret, raw), "Content-Type": "application/json"},
+    )
+    assert resp.status == 400, await resp.text()
+    assert (await resp.json())["error"]["code"] == "invalid_json"
+
+
+async def _closed_with(ws) -> int:
+    while True:
+        msg = await ws.receive(timeout=10)
+        if msg.type == WSMsgType.TEXT:
+            continue
+        assert msg.type == WSMsgType.CLOSE, msg
+        return msg.data
+
+
+@pytest.mark.parametrize("frame", [BOMB, DEEP], ids=["bomb", "deep"])
+async def test_agent_socket_closes_with_1007(gateway: Harness, frame: str):
+    ws = await gateway.client.ws_connect("/api/v1/ws", headers=gateway.auth(gateway.admin_token))
+    assert (await ws.receive_json(timeout=10))["type"] == "hello"
+    await ws.send_str(frame)
+    assert await _closed_with(ws) == 1007
+
+
+async def test_agent_socket_still_answers_malformed_json_with_an_error(gateway: Harness):
+    ws = await gateway.client.ws_connect("/api/v1/ws", headers=gateway.auth(gateway.admin_token))
+    assert (await ws.receive_json(timeout=10))["type"] == "hello"
+    await ws.send_str("{not json")
+    assert (await ws.receive_json(timeout=10))["type"] == "error"
+    await ws.close()
+
+
+@pytest.mark.parametrize("frame", [SMALL_BOMB, DEEP], ids=["bomb", "deep"])
+async def test_web_chat_hello_nested_too_deeply_closes_with_1007(gateway: Harness, frame: str):
+    channel_id = await webchat_channel(gateway)
+    ws = await gateway.client.ws_connect(
+        f"/channels/{channel_id}/webchat/ws", headers={"Origin": ORIGIN}
+    )
+    await ws.send_str(frame)
+    assert await _closed_with(ws) == 1007
+
+
+async def test_web_chat_frame_nested_too_deeply_closes_with_1007(gateway: Harness):
+    visitor = Visitor(gateway, await webchat_channel(gateway))
+    await visitor.connect()
+    assert visitor.ws is not None
+    await visitor.ws.send_str(SMALL_BOMB)
+    assert await visitor.closed_with() == 1007
