@@ -245,6 +245,19 @@ class DeadlinePolicy:
         """No overtaking: the earlier deadline keeps the agents it is waiting for."""
         return short_of_room(agents, conv)
 
+    def claims(self, views: Sequence[ConversationView], now: int) -> dict[str, tuple[str, float]]:
+        """Advisors whose room a VIP of this round waits for (advisor -> (conversation,
+        weight)): conversations served before the VIP in the round may not take that room,
+        so the VIP reaches their advisor whenever the advisor has room within the wait."""
+        out: dict[str, tuple[str, float]] = {}
+        for conv in views:
+            if not conv.advisor or conv.advisor in conv.excluded or conv.advisor in out:
+                continue
+            since = conv.waiting_since or conv.created_at or now
+            if self.advisor_wait_ms > 0 and now < since + self.advisor_wait_ms:
+                out[conv.advisor] = (conv.id, conv.weight)
+        return out
+
     def tier(self, conv: ConversationView, now: int) -> int:
         """Where a conversation stands in the overload-aware order (``order``): 0 a class
         served first (urgent), 1 past its class's maximum wait, 2 still able to meet its

@@ -79,6 +79,8 @@ class Record:
     weight: float
     offers: int = 0
     missed_by: set[str] = field(default_factory=set)  # agents who let an offer time out
+    advisor: str | None = None  # a VIP's dedicated advisor
+    advisor_on_shift: bool = False  # ... on shift when the VIP wrote
     accepted_at: int | None = None
     agent: str | None = None
     responded_at: int | None = None
@@ -97,6 +99,7 @@ class Counters:
     offers: int = 0
     missed: int = 0
     offered_again: int = 0  # offers to an agent who had missed this conversation before
+    vip_elsewhere_advisor_free: int = 0  # a VIP offered to another while the advisor had room
     set_away: int = 0
     alerts: int = 0
     escalation_lines: int = 0
@@ -256,8 +259,9 @@ class Simulation:
         priority, rank, due, weight, created = await self.redis.hmget(
             conv_key, ["priority", "priority_rank", "first_response_due", "weight", "created_at"]
         )
+        advisor = None
         if arrival.tier == "vip" and self.advisors:
-            await self._dedicated_advisor(arrival, result.contact_id, conv_key)
+            advisor = await self._dedicated_advisor(arrival, result.contact_id, conv_key)
         record = Record(
             arrival=arrival,
             conversation_id=result.conversation_id,
@@ -266,6 +270,8 @@ class Simulation:
             target_s=self.sla.policy(priority or "normal").first_response_seconds(arrival.channel),
             needs_supervisor=self.sla.needs_supervisor(priority or "normal"),
             weight=float(weight or 1),
+            advisor=advisor,
+            advisor_on_shift=bool(advisor and self.on_shift.get(advisor)),
         )
         self.records[result.conversation_id] = record
         self.waiting += 1
@@ -281,16 +287,17 @@ class Simulation:
             await self.store.enqueue(result.conversation_id, score)
         self.kicked = True
 
-    async def _dedicated_advisor(self, arrival: Arrival, contact_id: str, conv_key: str) -> None:
+    async def _dedicated_advisor(self, arrival: Arrival, contact_id: str, conv_key: str) -> str:
         """VIPs have a dedicated advisor (an admin set it on the contact before the day)."""
-        if contact_id in self.vip_contacts:
-            return
-        self.vip_contacts.add(contact_id)
         advisor = self.advisors[zlib.crc32(arrival.customer.encode()) % len(self.advisors)]
+        if contact_id in self.vip_contacts:
+            return advisor
+        self.vip_contacts.add(contact_id)
         pipe = self.redis.pipeline(transaction=False)
         pipe.hset(self.keys.contact(contact_id), "advisor", advisor)
         pipe.hset(conv_key, "advisor", advisor)
         await pipe.execute()
+        return advisor
 
     async def _notify(
         self, event: str, data: dict[str, Any], users: list[str], roles: list[str]
@@ -304,6 +311,14 @@ class Simulation:
             agent_id = users[0]
             if agent_id in record.missed_by:
                 self.counters.offered_again += 1
+            if record.advisor and agent_id != record.advisor:
+                advisor = await self.store.agent(record.advisor)
+                if (
+                    advisor
+                    and advisor.status == "online"
+                    and (advisor.load + record.weight <= advisor.capacity + 1e-4)
+                ):
+                    self.counters.vip_elsewhere_advisor_free += 1
             draw = offer_draw(self.scenario.seed, record.arrival.index, record.offers)
             record.offers += 1
             b = self.scenario.behaviour
@@ -467,6 +482,8 @@ def measure(
     per_hour = [handled[a] / (ms / 3_600_000) for a, ms in sim.online_ms.items() if ms > 0]
     capacity_ms = sum(sim.capacity[a] * ms for a, ms in sim.online_ms.items())
     attained = sum(r.attained for r in records)
+    # VIPs who wrote while their dedicated advisor was on shift: the share their advisor took.
+    vips = [r for r in records if r.advisor_on_shift]
     return {
         "policy": policy,
         "conversations": len(records),
@@ -483,6 +500,9 @@ def measure(
         "parity_chat_like_all_classes": chat_like_all,
         "p90_normal_s": {c: round(v, 1) for c, v in p90_normal.items()},
         "peak_within_3min": _share(peak, lambda r: wait_s(r) <= 180),
+        "vip_to_advisor": _share(vips, lambda r: r.agent == r.advisor),
+        "vip_with_advisor_on_shift": len(vips),
+        "vip_elsewhere_while_advisor_had_room": sim.counters.vip_elsewhere_advisor_free,
         "peak_conversations": len(peak),
         "urgent_within_15min": _share(urgent, lambda r: wait_s(r) <= 900),
         "load_spread": {
@@ -600,6 +620,7 @@ def format_table(scenario: Scenario, results: list[dict[str, Any]]) -> str:
         row(f"  {name}", [f"{r['sla_by_class'].get(name, {}).get('max_wait_s', 0):.0f}"
                           for r in results])  # fmt: skip
     row("Chat-like <= 3 min at peak", [_pct(r["peak_within_3min"]) for r in results])
+    row("VIP to their advisor (on shift)", [_pct(r["vip_to_advisor"]) for r in results])
     row("Urgent <= 15 min", [_pct(r["urgent_within_15min"]) for r in results])
     lines.append("First-response wait p50 / p90 (s)")
     for channel in scenario.channels:

@@ -13,7 +13,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.conversations import Conversations
@@ -322,8 +322,14 @@ class RouterWorker:
         if wanted:
             sticky.update(await self.store.agents(wanted))
         unserved: list[tuple[ConversationView, str]] = []
+        claims = policy.claims(views, now) if isinstance(policy, DeadlinePolicy) else {}
         for conv in views:
-            agent = await self._choose(policy, conv, now, pages, sticky, reserved)
+            if claims:
+                kept = _kept_for_others(claims, conv, pages, sticky)
+                agent = await self._choose(policy, conv, now, pages, sticky, reserved | kept)
+                claims = {a: c for a, c in claims.items() if c[0] != conv.id}
+            else:
+                agent = await self._choose(policy, conv, now, pages, sticky, reserved)
             if agent is None and conv.excluded:
                 # Nobody else may take it: those who declined or missed it are asked again
                 # rather than leaving it to wait while they have room.
@@ -406,7 +412,15 @@ class RouterWorker:
             seen = {a.id for a in candidates}
             pool = candidates + [a for a in sticky.values() if a.id not in seen]
             if reserved:
-                pool = [a for a in pool if a.id not in reserved]
+                # A reserved agent's room is kept for an earlier conversation; the customer's
+                # own advisor or previous agent still counts, as busy (the policy may hold the
+                # conversation for them), never as a choice.
+                targets = {conv.advisor, conv.preferred_agent}
+                pool = [
+                    a if a.id not in reserved else replace(a, load=max(a.load, a.capacity))
+                    for a in pool
+                    if a.id not in reserved or a.id in targets
+                ]
             agent = policy.choose(pool, conv, now)
             if agent or len(candidates) < window:
                 break
@@ -437,6 +451,25 @@ class _Round:
     sticky: dict[str, AgentView] = field(default_factory=dict)  # sticky targets outside them
     reserved: set[str] = field(default_factory=set)  # kept for conversations that found nobody
     offers: int = 0
+
+
+def _kept_for_others(
+    claims: dict[str, tuple[str, float]],
+    conv: ConversationView,
+    pages: list[list[AgentView]],
+    sticky: dict[str, AgentView],
+) -> set[str]:
+    """Advisors a VIP later in the round waits for, whose room this conversation would take
+    (room for both: not kept)."""
+    agents = {a.id: a for page in pages for a in page} | sticky
+    kept = set()
+    for agent_id, (claimer, weight) in claims.items():
+        agent = agents.get(agent_id)
+        if claimer == conv.id or agent is None:
+            continue
+        if agent.capacity - agent.load - conv.weight + EPSILON < weight:
+            kept.add(agent_id)
+    return kept
 
 
 def _update(pages: list[list[AgentView]], sticky: dict[str, AgentView], agent: AgentView) -> None:
