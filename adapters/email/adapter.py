@@ -26,8 +26,9 @@ from adapters.email.config import EmailConfig
 from adapters.email.htmltext import sanitize_html
 from adapters.email.imap import ImapConnection
 from adapters.email.mime import MimeAttachment, ParsedMail, parse_message
-from adapters.email.normalize import Extras, build_inbound, contact_of
+from adapters.email.normalize import Extras, address_of, build_inbound, contact_of
 from adapters.email.poller import FetchedMail, MailboxPoller
+from adapters.email.senderauth import verdict
 from adapters.email.smtp import send_mail, verify_smtp
 from adapters.email.threads import (
     ThreadIndex,
@@ -148,12 +149,16 @@ class EmailAdapter(Adapter):
         known = await self.index.message(message_id)
         if known is not None and known.direction == "in":
             return  # delivered before (a rescan after UIDVALIDITY changed)
-        contact = contact_of(mail).external_id
+        auth = verdict(mail.from_addr, mail.auth_results, cfg.auth_servers)
+        # An unverified sender is a contact of its own: its threads are looked up under that
+        # identity, so neither a plus token nor References can put it into the real customer's.
+        contact = contact_of(mail, auth).external_id
         tokens = find_tokens(mail.recipients, cfg.local_part, cfg.domain)
         refs = mail.in_reply_to + list(reversed(mail.references))
         thread_key, via = await self.index.resolve(message_id, contact, tokens, refs)
         extras = Extras(message_id=message_id, thread_key=thread_key, thread_via=via,
-                        uid=fetched.uid, truncated=fetched.truncated)  # fmt: skip
+                        uid=fetched.uid, truncated=fetched.truncated,
+                        sender_auth=auth)  # fmt: skip
         if fetched.truncated:
             for part in mail.attachments:  # cut off mid-way: a stored copy would be corrupt
                 part.data, part.skipped = None, "message over the size limit"
@@ -225,7 +230,7 @@ class EmailAdapter(Adapter):
     async def send(self, message: OutboundMessage) -> str:
         cfg = self.config
         context = message.reply_context or {}
-        to = str(context.get("reply_to") or message.contact_external_id)
+        to = str(context.get("reply_to") or address_of(message.contact_external_id))
         domain = to.rpartition("@")[2].lower()
         if not domain or domain == "invalid" or domain.endswith(".invalid"):  # RFC 2606
             raise PermanentSendError(f"the sender left no address to reply to ({to})")

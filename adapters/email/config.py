@@ -12,6 +12,8 @@ Auth = Literal["password", "oauth2"]
 
 _ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
 _LOCAL = re.compile(r"^[A-Za-z0-9._-]+$")
+# A host name (an authserv-id), or "*." and a domain of at least two labels.
+_SERVER = re.compile(r"^(\*\.[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9-]+(\.[a-z0-9-]+)*)$")
 _DEFAULT_PORTS = {
     ("imap", "ssl"): 993,
     ("imap", "starttls"): 143,
@@ -51,6 +53,11 @@ class EmailConfig(BaseModel):
     reply_local: str | None = None
     reply_domain: str | None = None
     plus_tokens: bool = True  # False when the mail server cannot deliver local+tag@domain
+    # --- sender checks ---
+    # The receiving servers whose Authentication-Results header is believed (its authserv-id,
+    # e.g. "mx.google.com"; "*.prod.outlook.com" for any host under it). Empty: senders are
+    # not checked ("unknown"). See adapters/email/senderauth.py and docs/channels/email.md.
+    auth_servers: list[str] = Field(default_factory=list, max_length=20)
     # --- behaviour ---
     poll_interval_seconds: float = Field(default=60.0, ge=1.0, le=3600.0)
     use_idle: Literal["auto", "never"] = "auto"
@@ -100,6 +107,20 @@ class EmailConfig(BaseModel):
         if value is not None and not _LOCAL.match(value):
             raise ValueError("reply_local may hold letters, digits, '.', '_' and '-' only")
         return value
+
+    @field_validator("auth_servers")
+    @classmethod
+    def _servers(cls, value: list[str]) -> list[str]:
+        out = []
+        for name in value:
+            name = name.strip().lower().rstrip(".")
+            if not _SERVER.match(name):
+                raise ValueError(
+                    "auth_servers entries are host names like mx.google.com, or *.example.com "
+                    "for any host under example.com"
+                )
+            out.append(name)
+        return out
 
     @field_validator("imap_folder")
     @classmethod

@@ -80,6 +80,9 @@ class ParsedMail:
     text_from_html: bool = False
     attachments: list[MimeAttachment] = field(default_factory=list)
     headers: dict[str, list[str]] = field(default_factory=dict)  # lower-case name -> values
+    # Each Authentication-Results value, top first, with the nearest Received value above it
+    # (senderauth.py attributes Microsoft's header, which names no server, by that).
+    auth_results: list[tuple[str, str | None]] = field(default_factory=list)
     content_type: str = "text/plain"
     report: ReportInfo | None = None
     embedded_message_ids: list[str] = field(default_factory=list)  # of attached messages
@@ -151,9 +154,15 @@ def _addresses(values: list[str]) -> list[tuple[str, str]]:
 
 def _read_headers(msg: Message, out: ParsedMail) -> None:
     raw_headers: dict[str, list[str]] = {}
+    received: str | None = None
     # raw_items: compat32's items() would turn raw 8-bit header bytes into U+FFFD.
     for name, value in msg.raw_items():
-        raw_headers.setdefault(name.lower(), []).append(str(value))
+        lower = name.lower()
+        raw_headers.setdefault(lower, []).append(str(value))
+        if lower == "received":
+            received = str(value)
+        elif lower == "authentication-results":
+            out.auth_results.append((str(value), received))
     out.headers = {k: [decode_header(v) for v in vs] for k, vs in raw_headers.items()}
 
     def raw(name: str) -> list[str]:

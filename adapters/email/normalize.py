@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 
 from adapters.email.mime import ParsedMail
 from adapters.email.quotes import Reply, split_reply
+from adapters.email.senderauth import UNVERIFIED, SenderAuth
 from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage
 
 MAX_TEXT = 100_000  # characters shown to the agent
@@ -16,6 +17,9 @@ MAX_QUOTE = 2_000  # characters of this mail quoted in our answer
 _MAX_REFERENCES = 30
 _FUTURE_SLACK_MS = 15 * 60 * 1000
 UNKNOWN_SENDER = "unknown-sender@invalid"
+# The contact identity of mail whose From address did not pass the check: its own contact, so it
+# never joins the history (nor the threads) of the customer it claims to be.
+UNVERIFIED_PREFIX = "unverified:"
 
 
 @dataclass
@@ -30,11 +34,28 @@ class Extras:
     notices: list[str] = field(default_factory=list)  # told to the agent under the text
     uid: int | None = None
     truncated: bool = False
+    sender_auth: SenderAuth | None = None
 
 
-def contact_of(mail: ParsedMail) -> ContactIdentity:
-    address = mail.from_addr or (mail.reply_to[0] if mail.reply_to else UNKNOWN_SENDER)
-    return ContactIdentity(external_id=address, name=mail.from_name, email=address)
+def sender_address(mail: ParsedMail) -> str:
+    return mail.from_addr or (mail.reply_to[0] if mail.reply_to else UNKNOWN_SENDER)
+
+
+def contact_of(mail: ParsedMail, auth: SenderAuth | None = None) -> ContactIdentity:
+    """The customer: their From address; an unverified sender under ``unverified:<address>``,
+    a contact of its own (shown with the address it claims)."""
+    address = sender_address(mail)
+    external_id = address
+    if (auth is not None and auth.status == UNVERIFIED) or address.startswith(UNVERIFIED_PREFIX):
+        external_id = UNVERIFIED_PREFIX + address
+    return ContactIdentity(external_id=external_id, name=mail.from_name, email=address)
+
+
+def address_of(contact_external_id: str) -> str:
+    """The mail address of a contact identity (see contact_of)."""
+    if contact_external_id.startswith(UNVERIFIED_PREFIX):
+        return contact_external_id[len(UNVERIFIED_PREFIX) :]
+    return contact_external_id
 
 
 def reply_of(mail: ParsedMail) -> Reply:
@@ -48,7 +69,8 @@ def reply_of(mail: ParsedMail) -> Reply:
 
 def build_inbound(mail: ParsedMail, extras: Extras, *, channel_id: str) -> InboundMessage:
     reply = reply_of(mail)
-    contact = contact_of(mail)
+    auth = extras.sender_auth
+    contact = contact_of(mail, auth)
     text = reply.text
     notices = list(extras.notices)
     if len(text) > MAX_TEXT:
@@ -59,9 +81,12 @@ def build_inbound(mail: ParsedMail, extras: Extras, *, channel_id: str) -> Inbou
     meta = {
         "message_id": extras.message_id,
         "subject": mail.subject,
-        "from": contact.external_id,
+        "from": contact.email,
         "from_name": mail.from_name,
         "reply_to": mail.reply_to[0] if mail.reply_to else None,
+        # verified / unverified (with the reason) / unknown: see senderauth.py
+        "sender_auth": auth.as_meta() if auth is not None else None,
+        "claimed_from": contact.email if contact.external_id != contact.email else None,
         "to": mail.to[:20],
         "cc": mail.cc[:20],
         "in_reply_to": mail.in_reply_to[:5],
