@@ -115,11 +115,11 @@ class RedisURLError(ValueError):
     pass
 
 
-# Commands Redis may legitimately hold for a while: (name, index of the block time, its unit in
-# seconds). XREAD/XREADGROUP name it with BLOCK (milliseconds) instead.
-_BLOCKING = {
-    "BLPOP": (-1, 1.0), "BRPOP": (-1, 1.0), "BRPOPLPUSH": (-1, 1.0), "BLMOVE": (-1, 1.0),
-    "BZPOPMIN": (-1, 1.0), "BZPOPMAX": (-1, 1.0), "BLMPOP": (1, 1.0), "BZMPOP": (1, 1.0),
+# Commands Redis may legitimately hold for a while, and where their block time (seconds) is.
+# XREAD/XREADGROUP name it with BLOCK (milliseconds) instead.
+_BLOCK_TIME_AT = {
+    "BLPOP": -1, "BRPOP": -1, "BRPOPLPUSH": -1, "BLMOVE": -1, "BZPOPMIN": -1, "BZPOPMAX": -1,
+    "BLMPOP": 1, "BZMPOP": 1,
 }  # fmt: skip
 
 
@@ -141,9 +141,8 @@ def block_seconds(args: Sequence[Any]) -> float:
             if "BLOCK" not in words[:end]:
                 return 0.0
             seconds = float(_text(args[words.index("BLOCK") + 1])) / 1000
-        elif name in _BLOCKING:
-            index, unit = _BLOCKING[name]
-            seconds = float(_text(args[index])) * unit
+        elif name in _BLOCK_TIME_AT:
+            seconds = float(_text(args[_BLOCK_TIME_AT[name]]))
         else:
             return 0.0
     except (IndexError, ValueError):
