@@ -25,6 +25,15 @@ def config_dir() -> Path:
     raise SettingsError("config", "cannot find the gateway's config/ folder")
 
 
+# Upper bounds of the numeric settings: every number has one (a typo such as 1e308 is refused at
+# startup, not met as an overflow in the first request that uses it).
+HOUR = 3600
+DAY = 86_400
+WEEK = 7 * DAY
+YEAR = 365 * DAY
+GIB = 1 << 30
+
+
 class SettingsError(Exception):
     def __init__(self, name: str, problem: str) -> None:
         super().__init__(f"setting {name}: {problem}")
@@ -46,39 +55,39 @@ class Settings(BaseModel):
     admin_email: str = ""
     admin_password: str = ""
 
-    max_body_bytes: int = Field(1_048_576, ge=1024)
-    max_attachment_bytes: int = Field(20_971_520, ge=1024)
-    reopen_window_seconds: int = Field(604_800, ge=0)
-    dedupe_ttl_seconds: int = Field(1_209_600, ge=60)
+    max_body_bytes: int = Field(1_048_576, ge=1024, le=GIB)
+    max_attachment_bytes: int = Field(20_971_520, ge=1024, le=GIB)
+    reopen_window_seconds: int = Field(604_800, ge=0, le=YEAR)
+    dedupe_ttl_seconds: int = Field(1_209_600, ge=60, le=YEAR)
 
-    offer_timeout_seconds: float = Field(30, gt=0)
-    agent_heartbeat_ttl_seconds: float = Field(90, gt=0)
-    router_sweep_seconds: float = Field(5, gt=0)
-    max_missed_offers: int = Field(3, ge=1)
+    offer_timeout_seconds: float = Field(30, gt=0, le=HOUR)
+    agent_heartbeat_ttl_seconds: float = Field(90, gt=0, le=DAY)
+    router_sweep_seconds: float = Field(5, gt=0, le=HOUR)
+    max_missed_offers: int = Field(3, ge=1, le=1000)
 
-    outbox_max_attempts: int = Field(6, ge=1)
-    outbox_backoff_base_seconds: float = Field(2.0, gt=0)
-    outbox_backoff_max_seconds: float = Field(300.0, gt=0)
+    outbox_max_attempts: int = Field(6, ge=1, le=1000)
+    outbox_backoff_base_seconds: float = Field(2.0, gt=0, le=HOUR)
+    outbox_backoff_max_seconds: float = Field(300.0, gt=0, le=WEEK)
     # A reply a crashed process was sending is taken over by another after this long.
-    outbox_claim_idle_seconds: float = Field(60.0, gt=0)
+    outbox_claim_idle_seconds: float = Field(60.0, gt=0, le=DAY)
     outbox_concurrency: int = Field(16, ge=1, le=1000)
 
-    token_ttl_seconds: int = Field(43_200, ge=1)
+    token_ttl_seconds: int = Field(43_200, ge=1, le=30 * DAY)
     # An open agent WebSocket re-checks its token this often (revocations also close it at once
     # through pub/sub; this bounds the delay when such a message is lost).
     session_recheck_seconds: float = Field(30, gt=0, le=3600)
     # Failed logins per (account, address) before a lockout, which lasts login_lockout_seconds
     # and doubles with each further failure, up to login_lockout_max_seconds.
-    login_max_failures: int = Field(5, ge=1)
-    login_lockout_seconds: int = Field(300, ge=1)
-    login_lockout_max_seconds: int = Field(86_400, ge=1)
+    login_max_failures: int = Field(5, ge=1, le=1000)
+    login_lockout_seconds: int = Field(300, ge=1, le=WEEK)
+    login_lockout_max_seconds: int = Field(86_400, ge=1, le=30 * DAY)
     # Failed logins from one address (any account) within the window before it is refused.
-    login_max_failures_per_address: int = Field(50, ge=1)
-    login_address_window_seconds: int = Field(300, ge=1)
+    login_max_failures_per_address: int = Field(50, ge=1, le=1_000_000)
+    login_address_window_seconds: int = Field(300, ge=1, le=DAY)
     # Reverse proxies whose X-Forwarded-For is believed (IPs or CIDRs; see gateway/clientaddr.py).
     trusted_proxies: list[str] = Field(default_factory=list)
 
-    shutdown_grace_seconds: float = Field(10, ge=0)
+    shutdown_grace_seconds: float = Field(10, ge=0, le=HOUR)
     # Optional: mention-spike alerts are also POSTed here as JSON.
     spike_webhook_url: str = ""
 

@@ -18,7 +18,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
@@ -31,6 +31,8 @@ FOLLOWUP_JOB = "followup"
 PUBLIC_CHANNELS = frozenset({"x", "mastodon", "weibo"})
 WIDGET_CHANNELS = frozenset({"webchat"})  # the chat widget shows rating buttons itself
 MAX_COMMENT = 2000  # characters of a survey comment
+MAX_SURVEY_TTL_HOURS = 90 * 24  # a survey link lives at most 90 days
+MAX_FOLLOWUP_SECONDS = 90 * 86400  # a follow-up comes at most 90 days after resolution
 
 
 class AftercareSettings(BaseModel):
@@ -41,8 +43,10 @@ class AftercareSettings(BaseModel):
     survey_enabled: bool = True
     # Public social channels show the survey to everyone: off unless an admin turns it on.
     survey_public_channels: bool = False
-    survey_ttl_hours: float = Field(72, gt=0)
-    survey_text: str = "How did we do? Please rate your experience (1-5): {link}"
+    survey_ttl_hours: float = Field(72, gt=0, le=MAX_SURVEY_TTL_HOURS)
+    survey_text: str = Field(
+        "How did we do? Please rate your experience (1-5): {link}", max_length=2000
+    )
     # Web chat: the widget shows this with 1-5 buttons and a comment box (the link follows on
     # its own line, for agents reading the conversation).
     survey_webchat_text: str = Field(
@@ -54,12 +58,14 @@ class AftercareSettings(BaseModel):
     survey_send_label: str = Field("Send", min_length=1, max_length=40)
     survey_thanks_text: str = Field("Thank you, your answer was recorded.", max_length=500)
     # Seconds after resolution, per class; a class not listed gets no follow-up.
-    followup_seconds: dict[str, float] = Field(
-        default_factory=lambda: {"urgent": 86400, "sensitive": 86400}
-    )
-    followup_text: str = (
+    followup_seconds: dict[
+        Annotated[str, Field(min_length=1, max_length=32)],
+        Annotated[float, Field(gt=0, le=MAX_FOLLOWUP_SECONDS)],
+    ] = Field(default_factory=lambda: {"urgent": 86400, "sensitive": 86400}, max_length=64)
+    followup_text: str = Field(
         "We resolved your request earlier. Is the problem still solved? "
-        "Just reply to this message if it is not."
+        "Just reply to this message if it is not.",
+        max_length=2000,
     )
 
 

@@ -42,7 +42,9 @@ class MastodonConfig(SocialConfig):
     reply_visibility: Literal["public", "unlisted"] = Field(
         "public", description="Visibility of replies to public posts (private/direct are mirrored)."
     )
-    max_characters: int = Field(500, ge=1, description="The instance's status length limit.")
+    max_characters: int = Field(
+        500, ge=1, le=100_000, description="The instance's status length limit."
+    )
     page_size: int = Field(40, ge=1, le=80)
 
 

@@ -49,16 +49,26 @@ _CURRENT_POLL: ContextVar[_PollMark | None] = ContextVar("social_poll", default=
 class SocialConfig(BaseModel):
     """Settings every social channel has."""
 
-    poll_interval_seconds: float = Field(60.0, ge=1.0, description="Seconds between two polls.")
+    poll_interval_seconds: float = Field(
+        60.0, ge=1.0, le=86_400, description="Seconds between two polls."
+    )
     backfill: int = Field(
         20, ge=0, le=100, description="On the first poll, how many recent mentions to import."
     )
     max_pages: int = Field(10, ge=1, le=50, description="At most this many pages per poll.")
-    request_timeout_seconds: float = Field(30.0, gt=0)
-    spike_factor: float = Field(4.0, gt=1.0, description="Spike: this many times the baseline.")
-    spike_min_count: int = Field(10, ge=1, description="Spike: at least this many in 5 minutes.")
-    spike_baseline_minutes: int = Field(60, ge=5, description="Trailing window of the baseline.")
-    spike_cooldown_minutes: int = Field(30, ge=0, description="No second alert within this.")
+    request_timeout_seconds: float = Field(30.0, gt=0, le=300)
+    spike_factor: float = Field(
+        4.0, gt=1.0, le=1000, description="Spike: this many times the baseline."
+    )
+    spike_min_count: int = Field(
+        10, ge=1, le=1_000_000, description="Spike: at least this many in 5 minutes."
+    )
+    spike_baseline_minutes: int = Field(
+        60, ge=5, le=10_080, description="Trailing window of the baseline."
+    )
+    spike_cooldown_minutes: int = Field(
+        30, ge=0, le=10_080, description="No second alert within this."
+    )
 
 
 def id_key(post_id: str) -> tuple[int, str]:

@@ -50,10 +50,13 @@ class KfConfig(BaseModel):
     # The Secret goes to api_base (https only, unless loopback); a new one needs it again.
     endpoint_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
     secret_url_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
-    max_clock_skew_seconds: int = Field(default=300, ge=1)
-    media_timeout_seconds: float = Field(default=15.0, gt=0)
+    max_clock_skew_seconds: int = Field(default=300, ge=1, le=86_400)
+    media_timeout_seconds: float = Field(default=15.0, gt=0, le=300)
     retry_seconds: float = Field(
-        default=30.0, gt=0, description="How soon a failed pull (WeChat or Redis down) is retried"
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="How soon a failed pull (WeChat or Redis down) is retried",
     )
 
     @field_validator("encoding_aes_key")

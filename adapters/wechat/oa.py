@@ -48,9 +48,13 @@ class OaConfig(BaseModel):
     # The AppSecret goes to api_base (https only, unless loopback); a new one needs it again.
     endpoint_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
     secret_url_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
-    max_clock_skew_seconds: int = Field(default=300, ge=1)
+    max_clock_skew_seconds: int = Field(default=300, ge=1, le=86_400)
+    # WeChat gives up on an answer after 5 s: the media budget must leave time to answer.
     media_timeout_seconds: float = Field(
-        default=3.0, gt=0, description="Budget to fetch media before answering WeChat (5 s max)"
+        default=3.0,
+        gt=0,
+        le=4.5,
+        description="Budget to fetch media before answering WeChat (below its 5 s limit)",
     )
 
     @model_validator(mode="after")
