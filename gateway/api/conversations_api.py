@@ -83,12 +83,19 @@ async def get_conversation(request: web.Request) -> web.Response:
     conv = await visible_conversation(request)
     gw = request.app[GATEWAY]
     contact = await gw.redis.hgetall(gw.keys.contact(conv["contact_id"]))
-    history = [
+    others = [
         c for c in await gw.conversations.for_contact(conv["contact_id"]) if c["id"] != conv["id"]
     ]
+    # The same rule as opening one: the customer's conversations this viewer may not open are
+    # left out (only how many), not shown with their assignee, subject and status.
+    me = viewer(request)
+    history = [c for c in others if may_view(me, c)]
     adapter = gw.channels.adapter(conv["channel_id"])
     channel = adapter.describe() if adapter else None
-    return ok({"conversation": conv, "contact": contact, "history": history, "channel": channel})
+    return ok({
+        "conversation": conv, "contact": contact, "history": history,
+        "history_hidden": len(others) - len(history), "channel": channel,
+    })  # fmt: skip
 
 
 @routes.get("/api/v1/conversations/{id}/messages")
