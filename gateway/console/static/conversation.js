@@ -82,6 +82,7 @@ export function onMessage(conversationId, message, kind = "updated") {
   view.messages.set(message.seq, message);
   if (message.direction === "in") view.customerTyping = false;
   if (!view.ready) return;
+  if (message.direction === "in") renderHeader();  // its sender check and reply address
   renderLog();
   markRead();
 }
@@ -165,8 +166,35 @@ function renderHeader() {
       view.channel && view.channel.public_replies
         ? h("span", { class: "public-warning", text: "Replies here are public" }) : null,
       c.subject ? h("span", { class: "muted", text: c.subject }) : null),
+    senderNotes(lastInbound()),
     h("div", { class: "actions" }, actions),
   );
+}
+
+function lastInbound() {
+  let last = null;
+  for (const m of view.messages.values()) if (m.direction === "in" && (!last || m.seq > last.seq)) last = m;
+  return last;
+}
+
+// Email: whether the From address passed the receiving server's checks (meta.sender_auth, see
+// docs/channels/email.md), and where a reply goes when that is not the From address.
+function senderNotes(m) {
+  const meta = (m && m.meta) || {};
+  const auth = meta.sender_auth;
+  const notes = [];
+  if (auth && auth.status === "unverified") {
+    notes.push(h("span", { class: "sender-badge unverified", title: "The From address did not pass the checks of our mail server: this may not be who it claims to be. Filed apart from that customer's history.",
+      text: `Unverified sender (${auth.reason}): ${auth.detail || ""}` }));
+  } else if (auth && auth.status === "unknown") {
+    notes.push(h("span", { class: "sender-badge unchecked", title: auth.detail || "", text: "Sender not checked" }));
+  }
+  const from = meta.from || "";
+  const replyTo = meta.reply_to || "";
+  if (replyTo && replyTo.toLowerCase() !== from.toLowerCase()) {
+    notes.push(h("span", { class: "reply-to-warning", text: `Replies go to ${replyTo}, not ${from || "the sender"}` }));
+  }
+  return notes.length ? h("div", { class: "sender-notes" }, notes) : null;
 }
 
 function transferControl() {
@@ -232,6 +260,7 @@ function renderLog() {
       : m.direction === "note" ? `${m.author_name || "?"} (note)` : (m.author_name || "System");
     log.appendChild(h("li", { class: `msg ${m.direction}`, dataset: { seq } },
       h("div", { class: "meta" }, h("strong", { text: author }), " ", h("span", { class: "muted", text: clock(m.created_at) })),
+      m.direction === "in" ? senderNotes(m) : null,
       h("div", { class: "text", text: m.text }),
       (m.attachments || []).map((a) => h("a", { class: "attachment", href: a.url, target: "_blank", rel: "noopener noreferrer", text: a.name || a.kind || "attachment" })),
       deliveryLabel(m)));
