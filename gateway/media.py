@@ -47,10 +47,15 @@ class MediaStore:
     def file(self, channel_id: str, name: str) -> Path | None:
         """The stored file behind ``/media/<channel_id>/<name>``; None when there is none, or
         when the name would leave the channel's folder."""
-        folder = (self.root / channel_id).resolve()
-        path = (folder / name).resolve()
-        inside = folder.parent == self.root and path.parent == folder
-        return path if inside and path.is_file() else None
+        if not _plain(channel_id) or not _plain(name):
+            return None
+        try:
+            folder = (self.root / channel_id).resolve()
+            path = (folder / name).resolve()
+            inside = folder.parent == self.root and path.parent == folder
+            return path if inside and path.is_file() else None
+        except (OSError, ValueError):  # a name the file system refuses (too long, ...)
+            return None
 
     def file_of_url(self, url: str, channel_id: str | None = None) -> Path | None:
         """The stored file behind a ``/media/...`` URL (of ``channel_id`` when given)."""
@@ -65,6 +70,12 @@ class MediaStore:
         """The bytes behind one of our ``/media/...`` URLs; None when it is not one."""
         path = self.file_of_url(url)
         return None if path is None else await asyncio.to_thread(path.read_bytes)
+
+
+def _plain(part: str) -> bool:
+    """A path part that may name a stored file: not empty, no NUL or other control character
+    (which the file system refuses with an error), no separator, not too long."""
+    return 0 < len(part) <= 255 and not any(c < " " or c in "/\\\x7f" for c in part)
 
 
 def _write_file(path: Path, data: bytes) -> None:

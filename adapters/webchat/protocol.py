@@ -35,6 +35,9 @@ MAX_SURVEY_TOKEN = 1000
 MAX_ATTACHMENTS = 5  # files in one visitor message
 # A survey link anywhere in a system message: "<public url>/survey/<body>.<mac>".
 _SURVEY_LINK = re.compile(r"\s*\S*/survey/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
+# What a token may hold at all (base64url parts and dots): anything else (non-ASCII, control
+# characters) is refused before any signature check sees it.
+_SURVEY_TOKEN = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_SURVEY_TOKEN}}}")
 
 
 class FrameError(ValueError):
@@ -133,7 +136,7 @@ def parse_survey_answer(frame: dict[str, Any]) -> SurveyAnswer:
     token = frame.get("token")
     score = frame.get("score")
     comment = frame.get("comment") or ""
-    if not isinstance(token, str) or not token or len(token) > MAX_SURVEY_TOKEN:
+    if not isinstance(token, str) or not _SURVEY_TOKEN.fullmatch(token):
         raise FrameError("invalid_token", "token: the survey's token")
     if isinstance(score, bool) or not isinstance(score, int) or not 1 <= score <= 5:
         raise FrameError("invalid_score", "score: 1 to 5")

@@ -4,6 +4,7 @@ records the answer once. Forged links answer 403, expired 410, already answered 
 from __future__ import annotations
 
 import html
+import re
 
 from aiohttp import web
 
@@ -43,14 +44,26 @@ def _page(title: str, body: str, status: int = 200) -> web.Response:
     )
 
 
+# What a link's token may hold (base64url body "." base64url signature). Anything else (non-ASCII,
+# control characters, a path) is no link of ours: 404 before any signature check sees it.
+_TOKEN = re.compile(r"[A-Za-z0-9_.-]{1,1000}")
+
+
 def _refused(exc: LinkError) -> web.Response:
     return _page("Survey", f"<p>{html.escape(str(exc))}</p>", exc.status)
+
+
+def _token(request: web.Request) -> str:
+    token = request.match_info["token"]
+    if not _TOKEN.fullmatch(token):
+        raise web.HTTPNotFound(text="no such survey")
+    return token
 
 
 @routes.get("/survey/{token}")
 async def survey_form(request: web.Request) -> web.Response:
     try:
-        await request.app[GATEWAY].aftercare.peek(request.match_info["token"])
+        await request.app[GATEWAY].aftercare.peek(_token(request))
     except LinkError as exc:
         return _refused(exc)
     choices = "".join(
@@ -62,15 +75,14 @@ async def survey_form(request: web.Request) -> web.Response:
 
 @routes.post("/survey/{token}")
 async def survey_answer(request: web.Request) -> web.Response:
+    token = _token(request)
     form = await request.post()
     try:
         score = int(str(form.get("score", "")))
     except ValueError:
         return _page("Survey", "<p>Please choose a rating from 1 to 5.</p>", 400)
     try:
-        await request.app[GATEWAY].aftercare.answer(
-            request.match_info["token"], score, str(form.get("comment", ""))
-        )
+        await request.app[GATEWAY].aftercare.answer(token, score, str(form.get("comment", "")))
     except LinkError as exc:
         return _refused(exc)
     return _page("Thank you", "<p>Thank you, your answer was recorded.</p>")
