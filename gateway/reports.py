@@ -9,8 +9,6 @@ Percentiles use the nearest-rank method (p50 of 1, 2, 3, 4 is 2).
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import math
 from collections.abc import Iterable
@@ -222,16 +220,37 @@ def heat_map(records: Iterable[ConvRecord]) -> list[dict[str, Any]]:
     ]
 
 
+# A text cell starting with one of these is a formula to a spreadsheet (CSV injection): a tag,
+# an agent's or a product's name such as =HYPERLINK(...) must stay text.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+
+
+def csv_cell(value: Any) -> str:
+    """A value as one safe CSV field. None -> empty. Text a spreadsheet would run as a formula
+    gets a leading single quote (OWASP); numbers stay numbers (never a formula). Quoted when it
+    holds a comma, a quote, a CR or an LF (Python's csv module leaves a bare CR unquoted when the
+    line ends in LF, which would split the row)."""
+    if value is None:
+        return ""
+    text = str(value)
+    if (isinstance(value, bool) or not isinstance(value, (int, float))) and text.startswith(
+        FORMULA_START
+    ):
+        text = "'" + text
+    if any(c in text for c in ',"\r\n'):
+        text = '"' + text.replace('"', '""') + '"'
+    return text
+
+
 def to_csv(rows: list[dict[str, Any]]) -> str:
-    """Any report's rows as CSV (columns in the order of the first row; None -> empty)."""
+    """Any report's rows as CSV (columns in the order of the first row; every field through
+    ``csv_cell``)."""
     if not rows:
         return ""
-    out = io.StringIO()
-    writer = csv.DictWriter(out, fieldnames=list(rows[0]), lineterminator="\n")
-    writer.writeheader()
-    for row in rows:
-        writer.writerow({k: "" if v is None else v for k, v in row.items()})
-    return out.getvalue()
+    columns = list(rows[0])
+    lines = [",".join(csv_cell(c) for c in columns)]
+    lines += [",".join(csv_cell(row.get(c)) for c in columns) for row in rows]
+    return "\n".join(lines) + "\n"
 
 
 # --- occupancy -----------------------------------------------------------------------------------
