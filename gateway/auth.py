@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -12,6 +13,7 @@ from typing import Any
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
+from zxcvbn import zxcvbn
 
 from gateway.events import EventBus
 from gateway.ids import new_id
@@ -22,6 +24,38 @@ from gateway.scripts import load_script
 _hasher = PasswordHasher()  # argon2id with the library's current recommended parameters
 # Verified when the email is unknown, so a wrong email costs the same time as a wrong password.
 _DUMMY_HASH = _hasher.hash("not-a-password")
+
+
+# Passwords must reach this zxcvbn score (0-4; 3: "safely unguessable", about 10^8 guesses and
+# more). zxcvbn reads at most this many characters: a longer passphrase is judged by its start.
+MIN_PASSWORD_SCORE = 3
+_ZXCVBN_MAX = 72
+
+
+class WeakPassword(ValueError):
+    """A password that is common or guessable; the message says why, in zxcvbn's words."""
+
+
+def password_problem(password: str, user_inputs: list[str] | None = None) -> str | None:
+    """Why ``password`` is too easy to guess (None when it is not). ``user_inputs``: what an
+    attacker knows of the user (email, its local part, name), which makes it weaker."""
+    inputs: list[str] = []
+    for value in user_inputs or []:
+        inputs.append(value)
+        inputs.extend(p for p in re.split(r"[\s@.+_-]+", value) if p and p != value)
+    result = zxcvbn(password[:_ZXCVBN_MAX], user_inputs=inputs)
+    if result["score"] >= MIN_PASSWORD_SCORE:
+        return None
+    feedback = result.get("feedback") or {}
+    advice = " ".join([feedback.get("warning") or "", *(feedback.get("suggestions") or [])])
+    advice = advice.strip() or "Add another word or two. Uncommon words are better."
+    return f"too easy to guess (strength {result['score']} of 4, at least 3 needed). {advice}"
+
+
+def check_password(password: str, user_inputs: list[str] | None = None) -> None:
+    problem = password_problem(password, user_inputs)
+    if problem:
+        raise WeakPassword(problem)
 
 
 # Published on the events channel when sessions end before their time; every process closes the
@@ -120,6 +154,7 @@ class Users:
         skills: list[str] | None = None,
         languages: list[str] | None = None,
     ) -> User:
+        check_password(password, [email, name])
         user_id = new_id("u")
         if not await self.redis.set(self.keys.user_by_email(email), user_id, nx=True):
             raise UserExists(email)
@@ -154,6 +189,8 @@ class Users:
         user = await self.get(user_id)
         if user is None:
             return None
+        if "password" in changes:
+            check_password(changes["password"], [user.email, changes.get("name") or user.name])
         row: dict[str, Any] = {}
         for field, value in changes.items():
             if field == "password":

@@ -166,8 +166,12 @@ async def create_user(settings: Settings, args: argparse.Namespace) -> int:
     password = args.password or os.environ.get("GATEWAY_NEW_PASSWORD")
     if not password:
         password = getpass.getpass("Password: ")
-    if len(password) < 10:
-        print("gateway: password: at least 10 characters", file=sys.stderr)
+    from gateway.auth import password_problem
+
+    problem = "at least 10 characters" if len(password) < 10 else None
+    problem = problem or password_problem(password, [args.email, args.name])
+    if problem:
+        print(f"gateway: password: {problem}", file=sys.stderr)
         return 2
     with redis_for(settings, reuse_running=True) as redis_url:
         client = connect(redis_url)

@@ -11,7 +11,7 @@ from adapters.base import VerifyError
 from adapters.registry import UnknownChannelType, adapter_class, available_types
 from gateway.api.http import error, ok, parse, requires
 from gateway.appkeys import GATEWAY
-from gateway.auth import UserExists
+from gateway.auth import UserExists, WeakPassword
 from gateway.channels import ChannelConfigError, ChannelNotFound, CredentialsRequired
 from gateway.models import Role
 
@@ -160,6 +160,10 @@ class UserPatch(BaseModel):
     languages: list[str] | None = None
 
 
+def _weak(exc: WeakPassword) -> web.HTTPException:
+    return error(400, "weak_password", f"password: {exc}", field="password")
+
+
 @routes.post("/api/v1/users")
 @requires(*ADMIN)
 async def create_user(request: web.Request) -> web.Response:
@@ -176,6 +180,8 @@ async def create_user(request: web.Request) -> web.Response:
             skills=body.skills,
             languages=body.languages,
         )
+    except WeakPassword as exc:
+        raise _weak(exc) from None
     except UserExists:
         raise error(409, "exists", "a user with this email exists") from None
     await gw.sync_agent(user.id)
@@ -204,7 +210,10 @@ async def list_users(request: web.Request) -> web.Response:
 async def patch_user(request: web.Request) -> web.Response:
     body = await parse(request, UserPatch)
     gw = request.app[GATEWAY]
-    user = await gw.users.update(request.match_info["id"], body.model_dump(exclude_none=True))
+    try:
+        user = await gw.users.update(request.match_info["id"], body.model_dump(exclude_none=True))
+    except WeakPassword as exc:
+        raise _weak(exc) from None
     if user is None:
         raise error(404, "not_found", "no such user")
     await gw.sync_agent(user.id)

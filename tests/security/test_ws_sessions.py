@@ -68,7 +68,9 @@ async def _revoke(first: Harness, how: str, user_id: str, token: str) -> None:
     if how == "delete":
         await first.call("DELETE", f"/api/v1/users/{user_id}")
     elif how == "password":
-        await first.call("PATCH", f"/api/v1/users/{user_id}", json_body={"password": "x" * 12})
+        await first.call(
+            "PATCH", f"/api/v1/users/{user_id}", json_body={"password": "new-Tr0ub4dor-horse"}
+        )
     elif how == "role":
         await first.call("PATCH", f"/api/v1/users/{user_id}", json_body={"role": "supervisor"})
     elif how == "logout":
