@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import json
 import logging
+import unicodedata
 from collections.abc import Awaitable, Callable
 from functools import wraps
 from typing import Any, TypeVar
@@ -122,16 +123,34 @@ async def read_json(request: web.Request) -> Any:
 
 
 async def read_upload(request: web.Request, limit: int) -> tuple[str, bytes]:
-    """An uploaded file: its name from ``?name=`` and its bytes, the raw body. 400 for a bad
-    name or an empty file, 413 over ``limit``."""
-    name = request.query.get("name", "").strip()
-    if not name or len(name) > 255 or any(c in name for c in "/\\\x00"):
+    """An uploaded file: its name from ``?name=`` (cleaned: ``upload_name``) and its bytes, the
+    raw body. 400 for a bad name or an empty file, 413 over ``limit``."""
+    raw_name = request.query.get("name", "")
+    if not raw_name.strip() or len(raw_name) > 255 or any(c in raw_name for c in "/\\"):
         raise error(400, "invalid_field", "name: the file name, 1-255 characters, no slashes",
                     field="name")  # fmt: skip
+    name = upload_name(raw_name)
     data = await _read_capped(request, limit)
     if not data:
         raise error(400, "invalid_field", "body: the file is empty", field="body")
     return name, data
+
+
+# Unicode categories never kept in a file name: controls (CR, LF, NUL, ...), format characters
+# (right-to-left overrides that disguise an extension), line and paragraph separators.
+_UNSAFE_IN_NAME = frozenset({"Cc", "Cf", "Zl", "Zp"})
+FALLBACK_NAME = "file"
+
+
+def upload_name(name: str) -> str:
+    """A file name as given, made safe to carry in a header (an email's MIME part, a download):
+    control and format characters removed, white space collapsed; ``FALLBACK_NAME`` when
+    nothing is left. A CR/LF kept here would make every send of the reply fail."""
+    kept = "".join(
+        " " if c.isspace() else "" if unicodedata.category(c) in _UNSAFE_IN_NAME else c
+        for c in name
+    )
+    return " ".join(kept.split()) or FALLBACK_NAME
 
 
 async def _read_capped(request: web.Request, limit: int) -> bytes:
