@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import hmac
 import logging
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -85,6 +86,16 @@ async def readyz(request: web.Request) -> web.Response:
 
 async def metrics(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
+    token = gw.settings.metrics_token
+    if token:
+        given = request.headers.get("Authorization", "")
+        expected = f"Bearer {token}"
+        if not hmac.compare_digest(given.encode(), expected.encode()):
+            return web.Response(
+                status=401,
+                text="metrics_token required: Authorization: Bearer <token>\n",
+                headers={"WWW-Authenticate": 'Bearer realm="metrics"'},
+            )
     return web.Response(
         body=gw.metrics.render(await queue_stats(gw.redis, gw.keys, now_ms())),
         content_type="text/plain",

@@ -15,6 +15,7 @@ from __future__ import annotations
 import fcntl
 import hashlib
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -25,6 +26,8 @@ from pathlib import Path
 import redis
 
 from gateway.procutil import alive, die_with_parent
+
+log = logging.getLogger(__name__)
 
 # sun_path is 108 bytes on Linux; leave room for the terminating NUL.
 _MAX_SOCKET_PATH = 100
@@ -135,7 +138,10 @@ class EmbeddedRedis:
             os.close(fd)  # the server is gone, so this was the last holder
 
     def start(self, timeout: float = 20.0) -> str:
-        self.data_dir.mkdir(parents=True, exist_ok=True)
+        # The append-only file holds password hashes and every conversation: the data dir and
+        # Redis' files are for this user only, also when an older version left them readable.
+        make_private(self.data_dir.parent)
+        make_private(self.data_dir, recursive=True)
         self._lock()
         args = [
             find_redis_server(),
@@ -161,7 +167,7 @@ class EmbeddedRedis:
             stdin=subprocess.DEVNULL,
             start_new_session=True,
             pass_fds=(self._lock_fd,),  # the server holds the lock too, as long as it runs
-            preexec_fn=die_with_parent,
+            preexec_fn=_private_child,  # files it creates (the AOF, its log) are 0600
         )
         self._record(redis=self.process.pid)
         deadline = time.monotonic() + timeout
@@ -212,3 +218,29 @@ class EmbeddedRedis:
 
     def __exit__(self, *exc: object) -> None:
         self.stop()
+
+
+def _private_child() -> None:
+    """In the redis-server child before exec: files it creates are the owner's only."""
+    os.umask(0o077)
+    die_with_parent()
+
+
+def make_private(path: Path, *, recursive: bool = False) -> None:
+    """Create ``path`` as a 0700 directory, or take group and other access away from an
+    existing one (and, ``recursive``, from everything it holds),
+    logging each fix (directories 0700, files 0600 when the owner had rw)."""
+    path.mkdir(mode=0o700, parents=True, exist_ok=True)
+    entries = [path]
+    if recursive:
+        entries += sorted(path.rglob("*"))
+    for entry in entries:
+        try:
+            st = entry.lstat()
+        except FileNotFoundError:
+            continue
+        if entry.is_symlink() or not st.st_mode & 0o077:
+            continue
+        mode = st.st_mode & 0o700  # the owner keeps what it had; group and others lose all
+        os.chmod(entry, mode)
+        log.warning("%s was open to others (mode %o): now %o", entry, st.st_mode & 0o777, mode)

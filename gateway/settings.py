@@ -88,6 +88,8 @@ class Settings(BaseModel):
     trusted_proxies: list[str] = Field(default_factory=list)
 
     shutdown_grace_seconds: float = Field(10, ge=0, le=HOUR)
+    # When set, GET /metrics needs "Authorization: Bearer <metrics_token>" (else it is public).
+    metrics_token: str = ""
     # Optional: mention-spike alerts are also POSTed here as JSON.
     spike_webhook_url: str = ""
 
