@@ -72,6 +72,10 @@ class UserExists(Exception):
     pass
 
 
+class LastAdmin(Exception):
+    """The change would leave no admin (deleting or demoting the last one): refused."""
+
+
 class RateLimited(Exception):
     def __init__(self, retry_after: int) -> None:
         super().__init__(f"too many failed logins; retry in {retry_after}s")
@@ -138,6 +142,7 @@ class Users:
         self._events = EventBus(redis, keys)
         self._attempt = load_script(redis, __file__, "login_attempt")
         self._success = load_script(redis, __file__, "login_success")
+        self._change = load_script(redis, __file__, "user_change")
 
     async def count(self) -> int:
         return await self.redis.scard(self.keys.users())
@@ -202,7 +207,7 @@ class Users:
             else:
                 row[field] = value
         if row:
-            await self.redis.hset(self.keys.user(user_id), mapping=row)
+            await self._guarded(user, "update", row.get("role", ""), row)
         if "password" in changes or "role" in changes:
             why = "password changed" if "password" in changes else "role changed"
             await self.revoke_all(user_id, why)
@@ -212,13 +217,30 @@ class Users:
         user = await self.get(user_id)
         if user is None:
             return False
+        if not await self._guarded(user, "delete"):
+            return False
         await self.revoke_all(user_id, "user deleted")
-        pipe = self.redis.pipeline(transaction=True)
-        pipe.delete(self.keys.user(user_id))
-        pipe.delete(self.keys.user_by_email(user.email))
-        pipe.srem(self.keys.users(), user_id)
-        await pipe.execute()
         return True
+
+    async def _guarded(
+        self, user: User, mode: str, new_role: str = "", row: dict[str, Any] | None = None
+    ) -> bool:
+        """Deletes or updates ``user`` in one script that refuses to leave no admin (LastAdmin);
+        False when the user is gone."""
+        admins = [u.id for u in await self.all() if u.role == Role.ADMIN and u.id != user.id]
+        fields = [str(part) for item in (row or {}).items() for part in item]
+        verdict = await self._change(
+            keys=[
+                self.keys.user(user.id),
+                self.keys.users(),
+                self.keys.user_by_email(user.email),
+                *(self.keys.user(a) for a in admins),
+            ],
+            args=[mode, new_role, user.id, *fields],
+        )
+        if verdict == "last_admin":
+            raise LastAdmin(f"{user.email} is the last admin")
+        return verdict == "ok"
 
     async def login(
         self, email: str, password: str, client_ip: str, limits: LoginLimits | None = None

@@ -11,7 +11,7 @@ from adapters.base import VerifyError
 from adapters.registry import UnknownChannelType, adapter_class, available_types
 from gateway.api.http import error, ok, parse, requires
 from gateway.appkeys import GATEWAY
-from gateway.auth import UserExists, WeakPassword
+from gateway.auth import LastAdmin, UserExists, WeakPassword
 from gateway.channels import ChannelConfigError, ChannelNotFound, CredentialsRequired
 from gateway.models import Role
 
@@ -205,6 +205,11 @@ async def list_users(request: web.Request) -> web.Response:
     return ok({"users": users})
 
 
+def _last_admin(exc: LastAdmin) -> web.HTTPException:
+    return error(409, "last_admin", f"{exc}: make another user an admin first, so that "
+                 "someone can still manage users and channels")  # fmt: skip
+
+
 @routes.patch("/api/v1/users/{id}")
 @requires(*ADMIN)
 async def patch_user(request: web.Request) -> web.Response:
@@ -214,6 +219,8 @@ async def patch_user(request: web.Request) -> web.Response:
         user = await gw.users.update(request.match_info["id"], body.model_dump(exclude_none=True))
     except WeakPassword as exc:
         raise _weak(exc) from None
+    except LastAdmin as exc:
+        raise _last_admin(exc) from None
     if user is None:
         raise error(404, "not_found", "no such user")
     await gw.sync_agent(user.id)
@@ -224,7 +231,11 @@ async def patch_user(request: web.Request) -> web.Response:
 @requires(*ADMIN)
 async def delete_user(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
-    if not await gw.users.delete(request.match_info["id"]):
+    try:
+        deleted = await gw.users.delete(request.match_info["id"])
+    except LastAdmin as exc:
+        raise _last_admin(exc) from None
+    if not deleted:
         raise error(404, "not_found", "no such user")
     await gw.sync_agent(request.match_info["id"])
     return ok({"deleted": request.match_info["id"]})
