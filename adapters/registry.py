@@ -17,6 +17,7 @@ ADAPTERS: dict[Channel, str] = {
     Channel.X: "adapters.social.x:XAdapter",
     Channel.MASTODON: "adapters.social.mastodon:MastodonAdapter",
     Channel.WEIBO: "adapters.social.weibo:WeiboAdapter",
+    Channel.QQ: "adapters.qq:QQAdapter",
 }
 
 

@@ -24,6 +24,7 @@ class Channel(StrEnum):
     X = "x"
     MASTODON = "mastodon"
     WEIBO = "weibo"
+    QQ = "qq"
 
 
 class Role(StrEnum):

@@ -1,0 +1,195 @@
+"""Pure normalization: QQ Bot dispatch events (op 0: ``t`` + ``d``) -> InboundMessage, or an
+event the adapter keeps as state.
+
+No I/O. Attachments keep the platform's URL in ``meta["source_url"]`` and no ``url``; the adapter
+downloads them and fills the URL in. Shapes as documented at bot.q.qq.com/wiki/develop/api-v2/
+server-inter/message/send-receive/event.html (C2C_MESSAGE_CREATE, GROUP_AT_MESSAGE_CREATE),
+.../server-inter/user/manage/event.html (FRIEND_ADD, FRIEND_DEL, C2C_MSG_REJECT/RECEIVE) and
+.../server-inter/group/manage/event.html (GROUP_ADD_ROBOT, GROUP_DEL_ROBOT, GROUP_MSG_REJECT/
+RECEIVE).
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage
+
+C2C = "c2c"
+GROUP = "group"
+MESSAGE_EVENTS = {"C2C_MESSAGE_CREATE": C2C, "GROUP_AT_MESSAGE_CREATE": GROUP}
+STATE_EVENTS = frozenset({
+    "FRIEND_ADD", "FRIEND_DEL", "C2C_MSG_REJECT", "C2C_MSG_RECEIVE",
+    "GROUP_ADD_ROBOT", "GROUP_DEL_ROBOT", "GROUP_MSG_REJECT", "GROUP_MSG_RECEIVE",
+})  # fmt: skip
+# A group message's content starts with the bot's mention, which the platform delivers as a
+# blank (" 123") or, in some clients, as a <@!id> / <@id> token: both are dropped.
+_LEADING_MENTION = re.compile(r"^\s*(?:<@!?[^>\s]*>\s*)*")
+
+
+class MalformedEvent(ValueError):
+    """A dispatch whose fields are missing or of the wrong type."""
+
+
+@dataclass(frozen=True)
+class QQEvent:
+    """A friend / group / active-message change: kept as state, never filed as a message."""
+
+    kind: str  # the dispatch type, e.g. "FRIEND_DEL"
+    openid: str = ""  # user openid (FRIEND_*, C2C_MSG_*)
+    group_openid: str = ""  # (GROUP_*)
+    op_member_openid: str = ""  # who added / removed the bot (GROUP_*)
+    timestamp: int = 0
+
+
+def user_thread_key(openid: str) -> str:
+    """A private chat: one conversation per user."""
+    return f"{C2C}:{openid}"
+
+
+def group_thread_key(group_openid: str, member_openid: str) -> str:
+    """A group @-mention: the conversation belongs to that member in that group."""
+    return f"{GROUP}:{group_openid}:{member_openid}"
+
+
+def split_thread_key(thread_key: str) -> tuple[str, str, str]:
+    """(scene, openid or group_openid, member_openid or ""); ValueError if not a QQ key."""
+    scene, _, rest = thread_key.partition(":")
+    if scene == C2C and rest:
+        return C2C, rest, ""
+    if scene == GROUP:
+        group, _, member = rest.partition(":")
+        if group and member:
+            return GROUP, group, member
+    raise ValueError(f"not a QQ thread key: {thread_key!r}")
+
+
+def strip_mention(content: str) -> str:
+    return _LEADING_MENTION.sub("", content, count=1).strip()
+
+
+def rfc3339_ms(value: Any) -> int:
+    """Milliseconds of an RFC 3339 ``timestamp`` ("2023-11-06T13:37:18+08:00"); 0 if unreadable."""
+    if not isinstance(value, str) or not value:
+        return 0
+    try:
+        return int(datetime.fromisoformat(value.replace("Z", "+00:00")).timestamp() * 1000)
+    except ValueError:
+        return 0
+
+
+def _s(value: Any) -> str:
+    return value if isinstance(value, str) else ("" if value is None else str(value))
+
+
+def attachment_kind(content_type: str) -> str:
+    ctype = content_type.lower()
+    if ctype.startswith("image/"):
+        return "image"
+    if ctype.startswith("video/"):
+        return "video"
+    if ctype.startswith("voice") or ctype.startswith("audio/"):
+        return "voice"
+    return "file"
+
+
+def _attachments(raw: Any) -> list[Attachment]:
+    out = []
+    for item in raw if isinstance(raw, list) else []:
+        if not isinstance(item, dict):
+            continue
+        ctype = _s(item.get("content_type"))
+        url = _s(item.get("url"))
+        if url.startswith("//"):  # scheme-relative
+            url = "https:" + url
+        meta: dict[str, Any] = {"source_url": url}
+        for name in ("width", "height"):
+            if isinstance(item.get(name), int):
+                meta[name] = item[name]
+        size = item.get("size")
+        out.append(
+            Attachment(
+                kind=attachment_kind(ctype),
+                name=_s(item.get("filename")) or None,
+                content_type=ctype if "/" in ctype else None,
+                size=size if isinstance(size, int) and size >= 0 else None,
+                meta=meta,
+            )
+        )
+    return out
+
+
+def normalize(
+    event_type: str, data: Any, channel_id: str, event_id: str = ""
+) -> InboundMessage | QQEvent | None:
+    """One dispatch -> what the gateway does with it; None for events it does not use."""
+    scene = MESSAGE_EVENTS.get(event_type)
+    if scene is not None:
+        if not isinstance(data, dict):
+            raise MalformedEvent(f"{event_type} without a body")
+        return _message(scene, data, channel_id, event_id)
+    if event_type in STATE_EVENTS:
+        if not isinstance(data, dict):
+            raise MalformedEvent(f"{event_type} without a body")
+        ts = data.get("timestamp")
+        event = QQEvent(
+            kind=event_type,
+            openid=_s(data.get("openid")),
+            group_openid=_s(data.get("group_openid")),
+            op_member_openid=_s(data.get("op_member_openid")),
+            timestamp=ts if isinstance(ts, int) else 0,
+        )
+        if event_type.startswith("GROUP_") and not event.group_openid:
+            raise MalformedEvent(f"{event_type} without group_openid")
+        if not event_type.startswith("GROUP_") and not event.openid:
+            raise MalformedEvent(f"{event_type} without openid")
+        return event
+    return None
+
+
+def _message(scene: str, d: dict[str, Any], channel_id: str, event_id: str) -> InboundMessage:
+    msg_id = _s(d.get("id"))
+    author = d.get("author") if isinstance(d.get("author"), dict) else {}
+    assert isinstance(author, dict)
+    if not msg_id:
+        raise MalformedEvent("message without id")
+    content = _s(d.get("content"))
+    if scene == C2C:
+        openid = _s(author.get("user_openid"))
+        if not openid:
+            raise MalformedEvent("C2C message without author.user_openid")
+        thread_key, contact_id = user_thread_key(openid), openid
+        meta: dict[str, Any] = {"scene": C2C, "openid": openid}
+        text = content.strip()
+    else:
+        group = _s(d.get("group_openid"))
+        member = _s(author.get("member_openid"))
+        if not group or not member:
+            raise MalformedEvent("group message without group_openid or author.member_openid")
+        # member_openid is the member's id in this group only (the same person has another one
+        # in another group): the contact is that member.
+        thread_key, contact_id = group_thread_key(group, member), member
+        meta = {"scene": GROUP, "group_openid": group, "member_openid": member}
+        text = strip_mention(content)
+    attachments = _attachments(d.get("attachments"))
+    if not text and not attachments:
+        text = "[empty QQ message]"
+    meta["msg_id"] = msg_id  # a passive reply names it
+    if event_id:
+        meta["event_id"] = event_id
+    return InboundMessage(
+        channel_id=channel_id,
+        channel_type=Channel.QQ,
+        # The platform may push one message twice (documented): the inbox dedupes on its id.
+        external_id=msg_id,
+        contact=ContactIdentity(external_id=contact_id),
+        thread_key=thread_key,
+        text=text,
+        attachments=attachments,
+        sent_at=rfc3339_ms(d.get("timestamp")),
+        meta=meta,
+        raw=d,
+    )

@@ -1,0 +1,266 @@
+"""Pure parts: the Ed25519 key and signatures on the documented vectors, and the normalization of
+the documented event payloads."""
+
+from __future__ import annotations
+
+import pytest
+from qq_payloads import (
+    APP_SECRET,
+    C2C_EXAMPLE,
+    DEMO_PUBLIC_KEY,
+    DEMO_SECRET,
+    DEMO_SEED,
+    FRIEND_ADD_EXAMPLE,
+    FRIEND_DEL_EXAMPLE,
+    GROUP_ADD_ROBOT_EXAMPLE,
+    GROUP_AT_EXAMPLE,
+    GROUP_DEL_ROBOT_EXAMPLE,
+    VALIDATION_REQUEST,
+    VALIDATION_SIGNATURE,
+    file_attachment,
+    image_attachment,
+)
+
+from adapters.base import PermanentSendError, TransientSendError
+from adapters.qq import sign
+from adapters.qq.api import NETWORK_FAILED, ApiError
+from adapters.qq.errors import ACTIVE_REFUSED, WINDOW_CLOSED, send_error
+from adapters.qq.parse import (
+    MalformedEvent,
+    QQEvent,
+    group_thread_key,
+    normalize,
+    split_thread_key,
+    strip_mention,
+    user_thread_key,
+)
+from gateway.models import Channel, InboundMessage
+
+
+def test_seed_and_public_key_match_the_documented_demo() -> None:
+    # sign.html: secret naOC0ocQE3shWLAfffVLB1rhYPG7 -> seed ...naOC -> this public key.
+    assert sign.seed_of(DEMO_SECRET) == DEMO_SEED
+    assert sign.public_key(DEMO_SECRET).public_bytes_raw() == DEMO_PUBLIC_KEY
+
+
+@pytest.mark.parametrize(
+    ("secret", "seed"),
+    [
+        ("a", b"a" * 32),
+        ("abc", (b"abc" * 11)[:32]),
+        ("x" * 40, b"x" * 32),
+        ("0123456789abcdef0123456789abcdef", b"0123456789abcdef0123456789abcdef"),
+    ],
+)
+def test_seed_repeats_the_secret_to_32_bytes(secret: str, seed: bytes) -> None:
+    assert sign.seed_of(secret) == seed
+
+
+def test_validation_answer_is_the_documented_one() -> None:
+    d = VALIDATION_REQUEST["d"]
+    answer = sign.validation_answer(APP_SECRET, d["plain_token"], d["event_ts"])
+    assert answer == {"plain_token": d["plain_token"], "signature": VALIDATION_SIGNATURE}
+
+
+@pytest.mark.parametrize(
+    ("token", "ts"),
+    [
+        ('{"op":0,"d":{}}', "1725442341"),  # would make us sign a forged event body
+        ("Arq0D5A61EgUu4OxUvOp", "17254x"),
+        ("", "1725442341"),
+        ("a" * 129, "1"),
+    ],
+)
+def test_validation_refuses_tokens_not_shaped_like_the_platforms(token: str, ts: str) -> None:
+    with pytest.raises(ValueError):
+        sign.validation_answer(APP_SECRET, token, ts)
+
+
+def test_verify_accepts_good_and_refuses_bad_signatures() -> None:
+    key = sign.public_key(DEMO_SECRET)
+    body = b'{"op":0,"d":{},"t":"GATEWAY_EVENT_NAME"}'
+    good = sign.sign(DEMO_SECRET, b"1725442341" + body)
+    sign.verify(key, good, "1725442341", body)
+    bad_cases = [
+        (good, "1725442342", body),  # another timestamp
+        (good, "1725442341", body + b" "),  # another body
+        (sign.sign("other secret", b"1725442341" + body), "1725442341", body),
+        ("zz" * 64, "1725442341", body),
+        (good[:-2], "1725442341", body),
+        ("", "1725442341", body),
+        (good, "", body),
+    ]
+    for signature, ts, b in bad_cases:
+        with pytest.raises(sign.SignatureError):
+            sign.verify(key, signature, ts, b)
+
+
+def test_c2c_example() -> None:
+    msg = normalize("C2C_MESSAGE_CREATE", C2C_EXAMPLE, "ch1", "ev1")
+    assert isinstance(msg, InboundMessage)
+    assert msg.channel_type == Channel.QQ
+    assert msg.external_id == C2C_EXAMPLE["id"]
+    assert msg.contact.external_id == "E4F4AEA33253A2797FB897C50B81D7ED"
+    assert msg.thread_key == user_thread_key("E4F4AEA33253A2797FB897C50B81D7ED")
+    assert msg.text == "123"
+    assert msg.sent_at == 1699249038000  # 2023-11-06T13:37:18+08:00
+    assert msg.meta == {
+        "scene": "c2c",
+        "openid": "E4F4AEA33253A2797FB897C50B81D7ED",
+        "msg_id": C2C_EXAMPLE["id"],
+        "event_id": "ev1",
+    }
+
+
+def test_group_at_example_strips_the_mention_and_threads_by_member() -> None:
+    msg = normalize("GROUP_AT_MESSAGE_CREATE", GROUP_AT_EXAMPLE, "ch1")
+    assert isinstance(msg, InboundMessage)
+    assert msg.text == "123"  # " 123": the mention arrives as a blank
+    group, member = "C9F778FE6ADF9D1D1DBE395BF744A33A", "E4F4AEA33253A2797FB897C50B81D7ED"
+    assert msg.thread_key == group_thread_key(group, member)
+    assert split_thread_key(msg.thread_key) == ("group", group, member)
+    assert msg.contact.external_id == member
+    assert msg.meta["group_openid"] == group and msg.meta["msg_id"] == GROUP_AT_EXAMPLE["id"]
+
+
+@pytest.mark.parametrize(
+    ("content", "text"),
+    [(" 123", "123"), ("<@!1234> 你好", "你好"), ("<@1234>  hi <@5> x", "hi <@5> x"), ("  ", "")],
+)
+def test_strip_mention(content: str, text: str) -> None:
+    assert strip_mention(content) == text
+
+
+def test_attachments() -> None:
+    d = {
+        **C2C_EXAMPLE,
+        "content": "",
+        "attachments": [
+            image_attachment("https://multimedia.example/a.png"),
+            file_attachment("//multimedia.example/b.pdf"),
+            {"content_type": "voice", "filename": "v.silk", "url": "https://m.example/v"},
+            {"content_type": "video/mp4", "filename": "v.mp4", "url": "https://m.example/w"},
+            "junk",
+        ],
+    }
+    msg = normalize("C2C_MESSAGE_CREATE", d, "ch1")
+    assert isinstance(msg, InboundMessage)
+    assert msg.text == ""
+    kinds = [(a.kind, a.name, a.content_type, a.meta["source_url"]) for a in msg.attachments]
+    assert kinds == [
+        ("image", "photo.png", "image/png", "https://multimedia.example/a.png"),
+        ("file", "invoice.pdf", None, "https://multimedia.example/b.pdf"),
+        ("voice", "v.silk", None, "https://m.example/v"),
+        ("video", "v.mp4", "video/mp4", "https://m.example/w"),
+    ]
+    assert msg.attachments[0].meta["width"] == 1 and msg.attachments[0].url is None
+
+
+def test_empty_message_is_not_dropped() -> None:
+    msg = normalize("C2C_MESSAGE_CREATE", {**C2C_EXAMPLE, "content": ""}, "ch1")
+    assert isinstance(msg, InboundMessage) and msg.text == "[empty QQ message]"
+
+
+@pytest.mark.parametrize(
+    ("t", "d", "expected"),
+    [
+        (
+            "FRIEND_ADD",
+            FRIEND_ADD_EXAMPLE,
+            QQEvent("FRIEND_ADD", openid=FRIEND_ADD_EXAMPLE["openid"], timestamp=1699240365),
+        ),
+        (
+            "FRIEND_DEL",
+            FRIEND_DEL_EXAMPLE,
+            QQEvent("FRIEND_DEL", openid=FRIEND_DEL_EXAMPLE["openid"], timestamp=1699240328),
+        ),
+        (
+            "GROUP_ADD_ROBOT",
+            GROUP_ADD_ROBOT_EXAMPLE,
+            QQEvent(
+                "GROUP_ADD_ROBOT",
+                group_openid="C9F778FE6ADF9D1D1DBE395BF744A33A",
+                op_member_openid="E4F4AEA33253A2797FB897C50B81D7ED",
+                timestamp=1699240248,
+            ),
+        ),
+        (
+            "GROUP_DEL_ROBOT",
+            GROUP_DEL_ROBOT_EXAMPLE,
+            QQEvent(
+                "GROUP_DEL_ROBOT",
+                group_openid="C9F778FE6ADF9D1D1DBE395BF744A33A",
+                op_member_openid="E4F4AEA33253A2797FB897C50B81D7ED",
+                timestamp=1699240426,
+            ),
+        ),
+        (
+            "C2C_MSG_REJECT",
+            {"openid": "U1", "timestamp": 1699240599},
+            QQEvent("C2C_MSG_REJECT", openid="U1", timestamp=1699240599),
+        ),
+        ("AT_MESSAGE_CREATE", {"id": "x"}, None),  # guild events: not this channel's
+        ("READY", {"session_id": "s"}, None),
+    ],
+)
+def test_events(t: str, d: dict, expected: QQEvent | None) -> None:
+    assert normalize(t, d, "ch1") == expected
+
+
+@pytest.mark.parametrize(
+    ("t", "d"),
+    [
+        ("C2C_MESSAGE_CREATE", {"content": "x", "author": {"user_openid": "u"}}),  # no id
+        ("C2C_MESSAGE_CREATE", {"id": "m", "content": "x", "author": {}}),
+        ("GROUP_AT_MESSAGE_CREATE", {"id": "m", "author": {"member_openid": "m"}}),
+        ("GROUP_DEL_ROBOT", {"timestamp": 1}),
+        ("FRIEND_DEL", {"timestamp": 1}),
+        ("C2C_MESSAGE_CREATE", "not an object"),
+    ],
+)
+def test_malformed(t: str, d: object) -> None:
+    with pytest.raises(MalformedEvent):
+        normalize(t, d, "ch1")
+
+
+@pytest.mark.parametrize("key", ["", "c2c:", "group:g", "group::m", "wechat:x"])
+def test_split_thread_key_refuses_others(key: str) -> None:
+    with pytest.raises(ValueError):
+        split_thread_key(key)
+
+
+@pytest.mark.parametrize(
+    ("exc", "cls", "words", "retry_after"),
+    [
+        (ApiError(304027, "MSG_EXPIRE", status=400), PermanentSendError, WINDOW_CLOSED[:40], None),
+        (
+            ApiError(40034102, "主动消息失败, 无权限", status=400),
+            PermanentSendError,
+            ACTIVE_REFUSED[:40],
+            None,
+        ),
+        (
+            ApiError(22009, "msg limit exceed", status=400),
+            TransientSendError,
+            "rate-limiting",
+            10.0,
+        ),
+        (
+            ApiError(0, "HTTP 429", status=429, retry_after=7.0),
+            TransientSendError,
+            "rate-limiting",
+            7.0,
+        ),
+        (ApiError(304082, "upload media info fail", status=400), TransientSendError, "busy", 5.0),
+        (ApiError(11244, "token not exist", status=401), TransientSendError, "credentials", None),
+        (ApiError(0, "HTTP 502", status=502), TransientSendError, "HTTP 502", None),
+        (ApiError(NETWORK_FAILED, "timeout"), TransientSendError, "timeout", None),
+        (ApiError(304003, "URL_NOT_ALLOWED", status=400), PermanentSendError, "URL", None),
+        (ApiError(99999, "odd", status=400), PermanentSendError, "99999: odd", None),
+    ],
+)
+def test_error_mapping(exc: ApiError, cls: type, words: str, retry_after: float | None) -> None:
+    err = send_error(exc)
+    assert type(err) is cls
+    assert words in err.reason
+    assert err.retry_after == retry_after

@@ -1,0 +1,204 @@
+"""The webhook (POST /channels/{id}/qq): op 13 validation, Ed25519 checks, the op 12 ack within
+3 s, attachments, and friend / group events kept as state."""
+
+from __future__ import annotations
+
+import json
+import time
+
+import pytest
+from conftest import MountFn
+from fake_qq import FakeQQ
+from qq_payloads import (
+    APP_SECRET,
+    FRIEND_ADD_EXAMPLE,
+    FRIEND_DEL_EXAMPLE,
+    GROUP_DEL_ROBOT_EXAMPLE,
+    GROUP_OPENID,
+    PNG,
+    USER_OPENID,
+    VALIDATION_REQUEST,
+    VALIDATION_SIGNATURE,
+    body_of,
+    c2c_message,
+    dispatch,
+    file_attachment,
+    group_message,
+    image_attachment,
+    signed,
+)
+
+from adapters.base import PermanentSendError
+from adapters.qq import sign
+from adapters.qq.errors import FRIEND_REMOVED, GROUP_REMOVED
+from gateway.models import OutboundMessage
+
+
+async def post(m, payload: dict, headers: dict | None = None, body: bytes | None = None):
+    body = body if body is not None else body_of(payload)
+    resp = await m.client.post(m.webhook, data=body, headers=headers or signed(APP_SECRET, body))
+    return resp.status, await resp.text()
+
+
+async def test_op13_validation_answers_with_a_verifiable_signature(mount: MountFn) -> None:
+    m = await mount()
+    body = body_of(VALIDATION_REQUEST)
+    headers = {"User-Agent": "QQBot-Callback", "X-Bot-Appid": "11111111"}  # as documented
+    status, text = await post(m, VALIDATION_REQUEST, headers, body)
+    assert status == 200
+    answer = json.loads(text)
+    assert answer == {"plain_token": "Arq0D5A61EgUu4OxUvOp", "signature": VALIDATION_SIGNATURE}
+    # Anyone holding the public key can check it.
+    sign.public_key(APP_SECRET).verify(
+        bytes.fromhex(answer["signature"]), b"1725442341Arq0D5A61EgUu4OxUvOp"
+    )
+
+
+async def test_op13_refuses_what_could_forge_an_event(mount: MountFn) -> None:
+    m = await mount()
+    forged = {"op": 13, "d": {"plain_token": '{"op":0,"t":"C2C_MESSAGE_CREATE"}', "event_ts": "1"}}
+    status, _ = await post(m, forged, {"X-Bot-Appid": "11111111"})
+    assert status == 400
+    status, _ = await post(m, VALIDATION_REQUEST, {"X-Bot-Appid": "22222222"})
+    assert status == 403
+
+
+async def test_signed_message_is_filed_and_acked(mount: MountFn, fake: FakeQQ) -> None:
+    m = await mount()
+    d = c2c_message(USER_OPENID, "我的订单到哪了？")
+    status, text = await post(m, dispatch("C2C_MESSAGE_CREATE", d))
+    assert (status, json.loads(text)) == (200, {"op": 12, "d": 0})
+    [msg] = m.recorder.delivered
+    assert msg.external_id == d["id"] and msg.text == "我的订单到哪了？"
+    assert msg.thread_key == f"c2c:{USER_OPENID}"
+    assert msg.meta["msg_id"] == d["id"] and msg.meta["received_at"] > 0
+
+
+async def test_duplicate_push_is_filed_once(mount: MountFn) -> None:
+    m = await mount()
+    payload = dispatch("C2C_MESSAGE_CREATE", c2c_message(USER_OPENID, "hello"))
+    for _ in range(3):  # the platform may push one message more than once (event.html)
+        assert (await post(m, payload))[0] == 200
+    assert len(m.recorder.delivered) == 3
+    assert [x.text for x in m.recorder.filed] == ["hello"]  # the inbox keys on the message id
+
+
+@pytest.mark.parametrize(
+    ("mutate", "status"),
+    [
+        (lambda h, b: {k: v for k, v in h.items() if k != "X-Signature-Ed25519"}, 401),
+        (lambda h, b: {k: v for k, v in h.items() if k != "X-Signature-Timestamp"}, 401),
+        (lambda h, b: {**h, "X-Signature-Ed25519": "00" * 64}, 403),
+        (lambda h, b: {**h, "X-Signature-Ed25519": "not hex"}, 403),
+        (
+            lambda h, b: {**h, "X-Signature-Timestamp": str(int(h["X-Signature-Timestamp"]) + 1)},
+            403,
+        ),
+        (lambda h, b: signed("another secret", b), 403),
+        (lambda h, b: signed(APP_SECRET, b, str(int(time.time()) - 3600)), 403),  # replayed
+    ],
+)
+async def test_bad_signatures_are_refused(mount: MountFn, mutate, status: int) -> None:
+    m = await mount()
+    body = body_of(dispatch("C2C_MESSAGE_CREATE", c2c_message(USER_OPENID, "forged")))
+    headers = mutate(signed(APP_SECRET, body), body)
+    assert (await post(m, {}, headers, body))[0] == status
+    assert m.recorder.delivered == []
+
+
+async def test_body_changed_after_signing_is_refused(mount: MountFn) -> None:
+    m = await mount()
+    body = body_of(dispatch("C2C_MESSAGE_CREATE", c2c_message(USER_OPENID, "pay 1")))
+    headers = signed(APP_SECRET, body)
+    assert (await post(m, {}, headers, body.replace(b"pay 1", b"pay 9")))[0] == 403
+
+
+async def test_attachments_are_stored_and_ack_comes_within_3s(mount: MountFn, fake: FakeQQ) -> None:
+    m = await mount()
+    fast = fake.serve_file("a.png", PNG, "image/png")
+    slow = fake.serve_file("b.pdf", b"%PDF-1.4", "application/pdf", delay=4.0)
+    d = c2c_message(
+        USER_OPENID, "看图", attachments=[image_attachment(fast), file_attachment(slow)]
+    )
+    started = time.monotonic()
+    status, text = await post(m, dispatch("C2C_MESSAGE_CREATE", d))
+    assert time.monotonic() - started < 3.0
+    assert (status, json.loads(text)) == (200, {"op": 12, "d": 0})
+    [msg] = m.recorder.delivered
+    image, pdf = msg.attachments
+    assert image.url and m.recorder.media[image.url][0] == PNG
+    assert image.content_type == "image/png" and image.size == len(PNG)
+    assert pdf.url is None and pdf.meta["error"] == "media download timed out"
+
+
+async def test_oversized_attachment_is_named_not_stored(mount: MountFn, fake: FakeQQ) -> None:
+    m = await mount(max_media_bytes=1024)
+    big = fake.serve_file("big.png", b"x" * 5000, "image/png")
+    d = c2c_message(USER_OPENID, "", attachments=[image_attachment(big)])
+    assert (await post(m, dispatch("C2C_MESSAGE_CREATE", d)))[0] == 200
+    [a] = m.recorder.delivered[0].attachments
+    assert a.url is None and "larger than 1024" in a.meta["error"]
+
+
+async def test_group_message_threads_by_member(mount: MountFn) -> None:
+    m = await mount()
+    for member in ("M1", "M2", "M1"):
+        d = group_message(GROUP_OPENID, member, "有人吗")
+        assert (await post(m, dispatch("GROUP_AT_MESSAGE_CREATE", d)))[0] == 200
+    keys = [x.thread_key for x in m.recorder.delivered]
+    assert keys == [
+        f"group:{GROUP_OPENID}:M1",
+        f"group:{GROUP_OPENID}:M2",
+        f"group:{GROUP_OPENID}:M1",
+    ]
+    assert {x.text for x in m.recorder.delivered} == {"有人吗"}
+
+
+def outbound(thread_key: str, text: str = "hi", **ctx) -> OutboundMessage:
+    return OutboundMessage(
+        message_id="conv9:3", conversation_id="conv9", channel_id="ch", contact_external_id="c",
+        thread_key=thread_key, text=text, reply_context=ctx,
+    )  # fmt: skip
+
+
+async def test_friend_removed_closes_and_refuses_until_added_again(
+    mount: MountFn, fake: FakeQQ
+) -> None:
+    m = await mount()
+    assert (await post(m, dispatch("FRIEND_DEL", FRIEND_DEL_EXAMPLE)))[0] == 200
+    assert m.recorder.closed == [(f"c2c:{USER_OPENID}", "The customer removed the bot from QQ.")]
+    with pytest.raises(PermanentSendError) as err:
+        await m.adapter.send(outbound(f"c2c:{USER_OPENID}"))
+    assert err.value.reason == FRIEND_REMOVED
+    assert fake.received == []
+    assert (await post(m, dispatch("FRIEND_ADD", FRIEND_ADD_EXAMPLE)))[0] == 200
+    d = c2c_message(USER_OPENID, "back")
+    assert (await post(m, dispatch("C2C_MESSAGE_CREATE", d)))[0] == 200
+    fake.note_message(d, "C2C_MESSAGE_CREATE")
+    await m.adapter.send(outbound(f"c2c:{USER_OPENID}", **m.recorder.delivered[-1].meta))
+    assert len(fake.messages) == 1
+
+
+async def test_bot_removed_from_group_closes_its_threads(mount: MountFn, fake: FakeQQ) -> None:
+    m = await mount()
+    for member in ("M1", "M2"):
+        d = group_message(GROUP_OPENID, member, "hi")
+        await post(m, dispatch("GROUP_AT_MESSAGE_CREATE", d))
+    assert (await post(m, dispatch("GROUP_DEL_ROBOT", GROUP_DEL_ROBOT_EXAMPLE)))[0] == 200
+    assert sorted(t for t, _ in m.recorder.closed) == [
+        f"group:{GROUP_OPENID}:M1",
+        f"group:{GROUP_OPENID}:M2",
+    ]
+    with pytest.raises(PermanentSendError) as err:
+        await m.adapter.send(outbound(f"group:{GROUP_OPENID}:M1"))
+    assert err.value.reason == GROUP_REMOVED
+
+
+async def test_malformed_and_unknown(mount: MountFn) -> None:
+    m = await mount()
+    assert (await post(m, {}, body=b"not json", headers=signed(APP_SECRET, b"not json")))[0] == 400
+    bad = dispatch("C2C_MESSAGE_CREATE", {"content": "no id"})
+    assert (await post(m, bad))[0] == 400
+    other = dispatch("AT_MESSAGE_CREATE", {"id": "x", "content": "guild"})
+    assert (await post(m, other))[0] == 200
+    assert m.recorder.delivered == []
