@@ -48,6 +48,7 @@ def run_worker(settings: Settings, redis_url: str, reuse_port: bool, master_pid:
         threading.Thread(target=_watch_parent, args=(master_pid,), daemon=True).start()
     if os.getppid() != master_pid:
         return  # the master died before we could ask to follow it
+    from gateway.accesslog import server_options
     from gateway.app import create_app
 
     web.run_app(
@@ -57,6 +58,7 @@ def run_worker(settings: Settings, redis_url: str, reuse_port: bool, master_pid:
         reuse_port=reuse_port,
         shutdown_timeout=settings.shutdown_grace_seconds,
         print=lambda line: print(line, file=sys.stderr, flush=True),
+        **server_options(),  # the access log without secrets (gateway/accesslog.py)
     )
 
 

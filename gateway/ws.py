@@ -28,6 +28,10 @@ log = logging.getLogger(__name__)
 # Close code of a socket whose session ended (revoked or expired): the console goes to its
 # sign-in page instead of reconnecting.
 SESSION_ENDED = 4001
+# The socket's subprotocol, and the prefix of the subprotocol entry carrying the bearer token
+# (tokens are URL-safe base64: valid subprotocol characters).
+PROTOCOL = "gateway.v1"
+TOKEN_PROTOCOL = "bearer."
 
 
 class WebSocketHub:
@@ -91,13 +95,34 @@ async def _close(ws: web.WebSocketResponse, reason: str) -> None:
         await ws.close(code=SESSION_ENDED, message=reason.encode()[:120])
 
 
+def socket_token(request: web.Request) -> str:
+    """The bearer token of a socket request, never from the URL (URLs are logged by every proxy
+    on the way): the ``Sec-WebSocket-Protocol`` entry ``bearer.<token>`` beside ``PROTOCOL`` (what
+    a browser can send), or an ``Authorization: Bearer`` header (other clients). 401 for a token
+    in the query string, so that no client keeps leaking it."""
+    if "token" in request.query:
+        raise web.HTTPUnauthorized(
+            text="a token in the URL is not accepted (URLs are logged): send it in the "
+            f"Sec-WebSocket-Protocol header ({PROTOCOL}, {TOKEN_PROTOCOL}<token>) or as "
+            "Authorization: Bearer <token>"
+        )
+    offered = request.headers.get("Sec-WebSocket-Protocol", "")
+    for entry in (p.strip() for p in offered.split(",")):
+        if entry.startswith(TOKEN_PROTOCOL):
+            return entry[len(TOKEN_PROTOCOL) :]
+    header = request.headers.get("Authorization", "")
+    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+
+
 async def websocket(request: web.Request) -> web.StreamResponse:
     gw = request.app[GATEWAY]
-    token = request.query.get("token") or request.headers.get("Authorization", "")[7:]
+    token = socket_token(request)
     sess = await gw.users.authenticate(token) if token else None
     if sess is None:
         raise web.HTTPUnauthorized(text="invalid or missing token")
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=256 * 1024)
+    # Answers PROTOCOL when the client offered it (a browser requires one of its offers back);
+    # the token entry is never echoed.
+    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=256 * 1024, protocols=(PROTOCOL,))
     await ws.prepare(request)
     hub = request.app[HUB]
     hub.clients[ws] = sess

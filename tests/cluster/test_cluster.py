@@ -106,7 +106,9 @@ async def test_events_cross_two_gateways_seeded_through_different_nodes(
     try:
         channel_id, secret = await first.api_channel()
         _agent_id, token = await first.agent_online("a@example.com")
-        ws = await second.client.ws_connect(f"/api/v1/ws?token={token}")
+        ws = await second.client.ws_connect(
+            "/api/v1/ws", protocols=("gateway.v1", f"bearer.{token}")
+        )
         await _next_event(ws, "hello")
         _, res = await first.post_api_message(channel_id, secret, {
             "message_id": "m1", "sender": {"id": "c1"}, "text": "hi"})  # fmt: skip

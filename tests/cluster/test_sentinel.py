@@ -56,7 +56,9 @@ async def test_the_gateway_follows_a_sentinel_failover(sentinel: LocalSentinel, 
     try:
         channel_id, secret = await gateway.api_channel()
         _agent, token = await gateway.agent_online("a@example.com", capacity=10)
-        ws = await gateway.client.ws_connect(f"/api/v1/ws?token={token}")
+        ws = await gateway.client.ws_connect(
+            "/api/v1/ws", protocols=("gateway.v1", f"bearer.{token}")
+        )
         before = await _post_until_accepted(gateway, channel_id, secret, "before")
         await _next_event(ws, "conversation.offered", before)
 

@@ -24,8 +24,12 @@ async def test_events_cross_processes_and_reach_only_the_right_agent(make_gatewa
     channel_id, secret = await first.api_channel()
     _a_id, a_token = await first.agent_online("a@example.com")
     _, b_token = await first.create_user("b@example.com")
-    ws_a = await second.client.ws_connect(f"/api/v1/ws?token={a_token}")
-    ws_b = await second.client.ws_connect(f"/api/v1/ws?token={b_token}")
+    ws_a = await second.client.ws_connect(
+        "/api/v1/ws", protocols=("gateway.v1", f"bearer.{a_token}")
+    )
+    ws_b = await second.client.ws_connect(
+        "/api/v1/ws", protocols=("gateway.v1", f"bearer.{b_token}")
+    )
     await _next_event(ws_a, "hello")
     await _next_event(ws_b, "hello")
     _, res = await first.post_api_message(
@@ -74,7 +78,7 @@ async def test_reconnect_catches_up_by_seq(gateway):
         await gateway.post_api_message(
             channel_id, secret, {"message_id": f"m{i + 2}", "sender": {"id": "c1"}, "text": text}
         )
-    ws = await gateway.client.ws_connect(f"/api/v1/ws?token={token}")
+    ws = await gateway.client.ws_connect("/api/v1/ws", protocols=("gateway.v1", f"bearer.{token}"))
     await _next_event(ws, "hello")
     await ws.send_json({"type": "sync", "conversations": {conv: 1}})
     replayed = []
@@ -91,5 +95,5 @@ async def test_reconnect_catches_up_by_seq(gateway):
 
 
 async def test_websocket_needs_a_valid_token(gateway):
-    resp = await gateway.client.get("/api/v1/ws?token=nope")
+    resp = await gateway.client.get("/api/v1/ws", headers={"Authorization": "Bearer nope"})
     assert resp.status == 401

@@ -100,7 +100,9 @@ async def test_redis_down_closes_an_open_websocket_with_try_again_later(
     """A WebSocket is past its HTTP answer: storage failing mid-session closes it with 1013
     (the console reconnects later), not an HTTP 503 written onto the socket."""
     harness = own_redis_gateway.harness
-    ws = await harness.client.ws_connect(f"/api/v1/ws?token={harness.admin_token}")
+    ws = await harness.client.ws_connect(
+        "/api/v1/ws", protocols=("gateway.v1", f"bearer.{harness.admin_token}")
+    )
     assert (await ws.receive_json())["type"] == "hello"
     own_redis_gateway.redis.kill()
     await ws.send_json({"type": "sync", "conversations": {"cv_any": 0}})

@@ -12,7 +12,7 @@ from tests.conftest import CallbackServer, Harness, wait_for
 async def test_message_to_reply_round_trip(gateway: Harness, callback_server: CallbackServer):
     channel_id, secret = await gateway.api_channel(callback_server.url)
     _agent_id, token = await gateway.agent_online("alice@example.com", name="Alice")
-    ws = await gateway.client.ws_connect(f"/api/v1/ws?token={token}")
+    ws = await gateway.client.ws_connect("/api/v1/ws", protocols=("gateway.v1", f"bearer.{token}"))
     hello = await ws.receive_json(timeout=10)
     assert hello["type"] == "hello"
 

@@ -84,7 +84,7 @@ async def test_metrics_match_a_scripted_run(gateway: Harness, callback_server: C
     assert value(m, "gateway_sla_breaches_total", clock="first_response") == 0
 
     # A supervisor's WebSocket counts as a client while connected.
-    ws = await h.client.ws_connect(f"/api/v1/ws?token={agent[1]}")
+    ws = await h.client.ws_connect("/api/v1/ws", protocols=("gateway.v1", f"bearer.{agent[1]}"))
     await ws.receive_json(timeout=10)
     m = await scrape(h)
     assert value(m, "gateway_websocket_clients", kind="agent") == 1

@@ -87,10 +87,12 @@ async def test_revoking_a_session_closes_its_sockets_in_every_process(
     user_id, token = await first.create_user("agent@example.com")
     _, bystander_token = await first.create_user("other@example.com")
     sockets = [
-        await first.client.ws_connect(f"/api/v1/ws?token={token}"),
-        await second.client.ws_connect(f"/api/v1/ws?token={token}"),
+        await first.client.ws_connect("/api/v1/ws", protocols=("gateway.v1", f"bearer.{token}")),
+        await second.client.ws_connect("/api/v1/ws", protocols=("gateway.v1", f"bearer.{token}")),
     ]
-    bystander = await second.client.ws_connect(f"/api/v1/ws?token={bystander_token}")
+    bystander = await second.client.ws_connect(
+        "/api/v1/ws", protocols=("gateway.v1", f"bearer.{bystander_token}")
+    )
     for ws in [*sockets, bystander]:
         await _hello(ws)
     await _message(first, channel, "before")  # unassigned: every agent is told
@@ -104,7 +106,7 @@ async def test_revoking_a_session_closes_its_sockets_in_every_process(
         assert "session revoked" in reason
         assert "after" not in _texts(events)
     # The session can no longer read anything: a new socket is refused.
-    resp = await second.client.get(f"/api/v1/ws?token={token}")
+    resp = await second.client.get("/api/v1/ws", headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 401
     # Another user's socket is untouched and still receives events.
     assert "after" in _texts(
@@ -122,8 +124,12 @@ async def test_logout_closes_only_that_session(make_gateway: MakeGateway):
     await first.call("PATCH", f"/api/v1/users/{user_id}", json_body={"password": password})
     phone_token = await first.login("agent@example.com", password)
     laptop_token = await first.login("agent@example.com", password)
-    phone_ws = await second.client.ws_connect(f"/api/v1/ws?token={phone_token}")
-    laptop_ws = await second.client.ws_connect(f"/api/v1/ws?token={laptop_token}")
+    phone_ws = await second.client.ws_connect(
+        "/api/v1/ws", protocols=("gateway.v1", f"bearer.{phone_token}")
+    )
+    laptop_ws = await second.client.ws_connect(
+        "/api/v1/ws", protocols=("gateway.v1", f"bearer.{laptop_token}")
+    )
     await _hello(phone_ws)
     await _hello(laptop_ws)
     await first.call("POST", "/api/v1/auth/logout", laptop_token)
@@ -141,8 +147,8 @@ async def test_an_expired_token_closes_its_sockets(make_gateway: MakeGateway):
     _, token = await first.create_user("agent@example.com")
     started = time.monotonic()
     sockets = [
-        await first.client.ws_connect(f"/api/v1/ws?token={token}"),
-        await second.client.ws_connect(f"/api/v1/ws?token={token}"),
+        await first.client.ws_connect("/api/v1/ws", protocols=("gateway.v1", f"bearer.{token}")),
+        await second.client.ws_connect("/api/v1/ws", protocols=("gateway.v1", f"bearer.{token}")),
     ]
     for ws in sockets:
         await _hello(ws)
@@ -152,7 +158,7 @@ async def test_an_expired_token_closes_its_sockets(make_gateway: MakeGateway):
     assert time.monotonic() - started < ttl + 1.5
     # A message arriving after the expiry reaches no one with that token.
     await _message(first, channel, "late")
-    resp = await first.client.get(f"/api/v1/ws?token={token}")
+    resp = await first.client.get("/api/v1/ws", headers={"Authorization": f"Bearer {token}"})
     assert resp.status == 401
 
 
@@ -162,7 +168,7 @@ async def test_a_revoked_session_cannot_sync_even_if_the_revocation_event_was_lo
     channel = await gateway.api_channel()
     _, token = await gateway.create_user("agent@example.com")
     conv = await _message(gateway, channel, "secret history")
-    ws = await gateway.client.ws_connect(f"/api/v1/ws?token={token}")
+    ws = await gateway.client.ws_connect("/api/v1/ws", protocols=("gateway.v1", f"bearer.{token}"))
     await _hello(ws)
     await _drop_tokens_silently(gateway, token)
     await ws.send_json({"type": "sync", "conversations": {conv: 0}})
@@ -176,7 +182,7 @@ async def test_a_lost_revocation_still_closes_the_socket_by_the_recheck(
 ):
     gateway = await make_gateway(session_recheck_seconds=0.5)
     _, token = await gateway.create_user("agent@example.com")
-    ws = await gateway.client.ws_connect(f"/api/v1/ws?token={token}")
+    ws = await gateway.client.ws_connect("/api/v1/ws", protocols=("gateway.v1", f"bearer.{token}"))
     await _hello(ws)
     await _drop_tokens_silently(gateway, token)
     code, reason, _ = await _until_closed(ws)

@@ -123,7 +123,7 @@ async def reply_with_manual(h: Harness, conversation_id: str, text: str) -> dict
 
 
 async def agent_socket(h: Harness, token: str) -> aiohttp.ClientWebSocketResponse:
-    ws = await h.client.ws_connect(f"/api/v1/ws?token={token}")
+    ws = await h.client.ws_connect("/api/v1/ws", protocols=("gateway.v1", f"bearer.{token}"))
     hello = await ws.receive_json(timeout=10)
     assert hello["type"] == "hello"
     return ws

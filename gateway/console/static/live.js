@@ -40,7 +40,8 @@ export class Live {
   connect() {
     if (this.stopped || !session.token) return;
     const scheme = location.protocol === "https:" ? "wss" : "ws";
-    const ws = new WebSocket(`${scheme}://${location.host}/api/v1/ws?token=${encodeURIComponent(session.token)}`);
+    // The token travels in the subprotocol list, never in the URL (URLs end up in access logs).
+    const ws = new WebSocket(`${scheme}://${location.host}/api/v1/ws`, ["gateway.v1", `bearer.${session.token}`]);
     this.ws = ws;
     let greeted = false;
     this.onState("connecting");

@@ -27,7 +27,9 @@ async def test_mention_burst_alerts_supervisors(make_gateway, mastodon_api: Serv
     gateway = await make_gateway(spike_webhook_url=str(hook_server.make_url("/hook")))
     try:
         _, sup_token = await gateway.create_user("sup@example.com", role="supervisor")
-        ws = await gateway.client.ws_connect(f"/api/v1/ws?token={sup_token}")
+        ws = await gateway.client.ws_connect(
+            "/api/v1/ws", protocols=("gateway.v1", f"bearer.{sup_token}")
+        )
         fake = mastodon_api.fake
         channel = await gateway.create_channel(
             "mastodon",
