@@ -198,7 +198,7 @@ class QQAdapter(Adapter):
     async def verify(self) -> None:
         """A token from the credentials, then ``GET /gateway`` with it."""
         try:
-            await self.tokens.fetch()
+            await self.tokens.refresh()
             await self.api.gateway_url()
         except ApiError as exc:
             raise VerifyError(describe(exc)) from None

@@ -95,14 +95,15 @@ class AccessTokens:
                 self.redis,
                 self.lock_key,
                 ready=cached,
-                produce=self._refresh,
+                produce=self.refresh,
                 wait_seconds=TOKEN_WAIT_SECONDS,
             )
         except SingleFlightTimeout:
             reason = "timed out waiting for another process's token"
             raise ApiError(NETWORK_FAILED, reason) from None
 
-    async def _refresh(self) -> str:
+    async def refresh(self) -> str:
+        """A new token from the platform (the credentials checked), cached for everyone."""
         try:
             token, expires_in = await self.fetch()
         except ApiError as exc:
