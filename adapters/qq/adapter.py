@@ -65,7 +65,6 @@ from adapters.qq.parse import (
     user_thread_key,
 )
 from adapters.qq.ws import GROUP_AND_C2C_EVENT, GatewayClient
-from adapters.wechat.webhook import read_body
 from gateway.lease import Lease, run_while_leased
 from gateway.models import Attachment, Channel, InboundMessage, OutboundMessage, now_ms
 
@@ -231,7 +230,7 @@ class QQAdapter(Adapter):
     # --- inbound ---------------------------------------------------------------------------
 
     async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
-        body = await read_body(request, MAX_WEBHOOK_BYTES)
+        body = await _read_body(request)
         try:
             payload = json.loads(body)
         except ValueError:
@@ -497,6 +496,20 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise _TooLarge()
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
+async def _read_body(request: web.Request, limit: int = MAX_WEBHOOK_BYTES) -> bytes:
+    """The body, refused with 413 past ``limit`` without reading the rest. (WeChat's adapter has
+    the same helper; importing it would make this channel need WeChat's dependencies.)"""
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(16384):
+        size += len(chunk)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
         chunks.append(chunk)
     return b"".join(chunks)
 

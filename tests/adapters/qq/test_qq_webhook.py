@@ -202,3 +202,9 @@ async def test_malformed_and_unknown(mount: MountFn) -> None:
     other = dispatch("AT_MESSAGE_CREATE", {"id": "x", "content": "guild"})
     assert (await post(m, other))[0] == 200
     assert m.recorder.delivered == []
+
+
+async def test_oversized_body_is_refused_unread(mount: MountFn) -> None:
+    m = await mount()
+    body = b"{" + b" " * (300 * 1024) + b"}"
+    assert (await post(m, {}, signed(APP_SECRET, body), body))[0] == 413
