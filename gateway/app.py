@@ -20,11 +20,12 @@ from gateway.api import (
     sla_api,
     survey_api,
 )
-from gateway.api.http import SESSION, error
+from gateway.api.http import SESSION, body_deadline, error
 from gateway.api.openapi import openapi_document
 from gateway.appkeys import DRAINING, GATEWAY, HUB
 from gateway.bootstrap import announce, ensure_admin
 from gateway.console import pages as console_pages
+from gateway.incidents import api as incidents_api
 from gateway.models import now_ms
 from gateway.redis_client import connect, reach, unavailable
 from gateway.reports_store import queue_stats
@@ -120,7 +121,8 @@ async def openapi(request: web.Request) -> web.Response:
 def create_app(settings: Settings, redis_url: str) -> web.Application:
     app = web.Application(
         client_max_size=settings.max_body_bytes,
-        middlewares=[errors_middleware, auth_middleware],
+        # body_deadline first: a too slow body is 408 whichever handler was reading it.
+        middlewares=[body_deadline, errors_middleware, auth_middleware],
     )
     app[DRAINING] = {"on": False}
     app[HUB] = WebSocketHub()
@@ -158,6 +160,7 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
         sla_api,
         reports_api,
         survey_api,
+        incidents_api,
     ):
         app.add_routes(module.routes)
     app.router.add_get("/api/v1/ws", websocket)

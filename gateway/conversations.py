@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -62,9 +63,10 @@ def may_view(viewer: Viewer, conversation: dict[str, Any]) -> bool:
 
 
 class Conversations:
-    def __init__(self, redis: Redis, keys: Keys) -> None:
+    def __init__(self, redis: Redis, keys: Keys, clock: Callable[[], int] = now_ms) -> None:
         self.redis = redis
         self.keys = keys
+        self.clock = clock  # the simulator passes a simulated one
         self._append = load_script(redis, __file__, "append")
 
     async def get(self, conversation_id: str) -> dict[str, Any]:
@@ -195,7 +197,7 @@ class Conversations:
         meta: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         k = self.keys
-        now = now_ms()
+        now = self.clock()
         body = {
             "direction": direction.value,
             "text": text,

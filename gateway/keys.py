@@ -155,6 +155,27 @@ class Keys:
         """Spike alerts of a channel, scored by bucket start (ms)."""
         return self._k("mentions", channel_id, "alerts")
 
+    # --- incidents: a mention spike grouped as one incident (gateway/incidents/) -----------
+    def incident(self, incident_id: str) -> str:
+        """Hash: channel, status, counts, the routable item's conversation, statement, taker."""
+        return self._k("incident", incident_id)
+
+    def incident_mentions(self, incident_id: str) -> str:
+        """Sorted set: the conversations of the incident's mentions, by when they joined (ms)."""
+        return self._k("incident", incident_id, "mentions")
+
+    def incident_bulk_lock(self, incident_id: str) -> str:
+        """String (TTL): one bulk reply of the incident at a time."""
+        return self._k("incident", incident_id, "bulk")
+
+    def incidents(self) -> str:
+        """Sorted set: every incident by creation time (ms)."""
+        return self._k("incidents")
+
+    def incident_current(self, channel_id: str) -> str:
+        """String: the channel's latest incident, which spike mentions join while it is open."""
+        return self._k("incidents", "current", channel_id)
+
     # --- web chat (adapters/webchat) and canned responses (gateway/api/canned_api.py) ------
     def webchat_fanout(self, channel_id: str) -> str:
         """Pub/sub: frames for the visitor sockets of one web chat channel, in every process."""

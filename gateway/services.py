@@ -20,6 +20,7 @@ from gateway.classify import load_classifier
 from gateway.conversations import Conversations, NotFound
 from gateway.events import EventBus
 from gateway.inbox import Inbox
+from gateway.incidents import Incidents
 from gateway.keys import Keys
 from gateway.media import MediaStore
 from gateway.metrics import Metrics
@@ -136,6 +137,16 @@ class Gateway:
         )
         self.scheduler.register(SURVEY_JOB, self.aftercare.send_survey)
         self.scheduler.register(FOLLOWUP_JOB, self.aftercare.send_followup)
+        # Mention spikes as incidents (gateway/incidents/): one item for a senior.
+        self.incidents = Incidents(
+            redis,
+            self.keys,
+            self.conversations,
+            open_item=self.inbox.ingest,
+            resolve=lambda conversation_id, actor: self.resolve(conversation_id, actor_name=actor),
+            publish=lambda kind, data: self.events.publish(kind, data, [], STAFF_ROLES),
+            on_message=self._publish_message,
+        )
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -209,6 +220,9 @@ class Gateway:
 
     async def deliver(self, msg: InboundMessage) -> IngestResult:
         result = await self.inbox.ingest(msg)
+        if msg.meta.get("spike"):
+            # Also for a duplicate: a retried delivery finishes what a failed one began.
+            await self.incidents.on_mention(result.conversation_id, msg)
         self.metrics.inbound.labels(
             channel=msg.channel_type.value, duplicate=str(result.duplicate).lower()
         ).inc()
@@ -349,7 +363,16 @@ class Gateway:
         direction = Direction.NOTE if note else Direction.OUT
         first = None
         if not note:
-            first = await self.conversations.raw(conversation_id, *_FIRST_RESPONSE_FIELDS)
+            *first, item = await self.conversations.raw(
+                conversation_id, *_FIRST_RESPONSE_FIELDS, "incident_item"
+            )
+            if item == "1":
+                raise ActionError(
+                    409,
+                    "incident_item",
+                    "an incident is answered through its statement and bulk reply; "
+                    "write notes here",
+                )
         try:
             message = await self.conversations.append(
                 conversation_id,
@@ -403,6 +426,7 @@ class Gateway:
         if outcome != "ok":
             raise ActionError(409, "not_offered", "this conversation is not offered to you")
         await self._event_line(conversation_id, f"Assigned to {user_name}", user_name)
+        await self.incidents.taken(conversation_id, user_id)
         await self.publish_conversation(conversation_id, "conversation.assigned")
 
     async def decline(self, conversation_id: str, user_id: str) -> None:
@@ -435,6 +459,8 @@ class Gateway:
         self.metrics.resolved.labels(
             channel=str(conv.get("channel_type", "?")), priority=str(conv.get("priority", "?"))
         ).inc()
+        if str(conv.get("incident_item") or "") == "1":
+            return  # an incident's item: no survey, no follow-up
         for job_id, kind, payload, due in await self.aftercare.plan(conv):
             await self.scheduler.schedule(job_id, kind, payload, due)
 

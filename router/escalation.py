@@ -22,7 +22,7 @@ PAUSED_RECHECK_MS = 300_000
 @dataclass(frozen=True)
 class Action:
     step: int  # index of the step in the policy
-    kind: str  # raise / alert / widen
+    kind: str  # raise / alert / widen / keep (a widen step on a class that is never widened)
     new_class: str | None = None  # for raise
 
     def describe(self, clock: Clock, old_class: str) -> str:
@@ -33,6 +33,8 @@ class Action:
             return f"SLA breached ({what}): priority {old_class} is already the highest"
         if self.kind == "alert":
             return f"SLA breached ({what}): supervisors alerted"
+        if self.kind == "keep":
+            return f"SLA breached ({what}): kept for supervisors (this class is never widened)"
         return f"SLA breached ({what}): offered to every team"
 
 
@@ -63,7 +65,10 @@ def plan(row: Mapping[str, Any], policy: SlaPolicy, now: int) -> Plan:
     while level < len(steps) and clock.due + steps[level].after * 1000 <= now:
         step = steps[level]
         raised = policy.raised(current) if step.action == "raise" else None
-        actions.append(Action(level, step.action, raised))
+        kind = step.action
+        if kind == "widen" and not policy.policy(current).widen:
+            kind = "keep"
+        actions.append(Action(level, kind, raised))
         if raised:
             current = raised
         level += 1

@@ -84,6 +84,10 @@ class ClassPolicy:
     # deadline go before those already late (docs/routing.md section 5), and this bounds how
     # long a late one can be passed over. None: the response target x LATE_FACTOR.
     max_wait: dict[str, int] | None = None
+    # The escalation's widen step applies (any team, no supervisor needed). False: a breach
+    # still raises and alerts, but the class stays with its own people (a spike incident must
+    # be a senior's).
+    widen: bool = True
 
     def target(self, clock: str, channel_type: str) -> int:
         table = getattr(self, clock)
@@ -269,6 +273,7 @@ def parse_sla(data: Mapping[str, Any]) -> SlaPolicy:
             max_wait=_per_channel(spec["max_wait"], f"{where}.max_wait")
             if "max_wait" in spec
             else None,
+            widen=bool(spec.get("widen", True)),
         )
     if "normal" not in classes:
         raise SlaConfigError("classes.normal: a 'normal' class is required")
@@ -352,6 +357,7 @@ def sla_to_doc(policy: SlaPolicy) -> dict[str, Any]:
                 **({"queue_target": c.queue_target} if c.queue_target is not None else {}),
                 **({"queue_first": True} if c.queue_first else {}),
                 **({"max_wait": c.max_wait} if c.max_wait is not None else {}),
+                **({"widen": False} if not c.widen else {}),
             }
         )
     return {

@@ -92,9 +92,12 @@ async def get_conversation(request: web.Request) -> web.Response:
     history = [c for c in others if may_view(me, c)]
     adapter = gw.channels.adapter(conv["channel_id"])
     channel = adapter.describe() if adapter else None
+    # A mention of an incident: the approved statement, once the senior set it.
+    suggested = await gw.incidents.suggested_reply(conv)
     return ok({
         "conversation": conv, "contact": contact, "history": history,
         "history_hidden": len(others) - len(history), "channel": channel,
+        "suggested_reply": suggested,
     })  # fmt: skip
 
 
@@ -178,6 +181,9 @@ async def post_message(request: web.Request) -> web.Response:
         raise error(403, "forbidden", "accept the conversation before replying")
     if not body.text and not body.attachments:
         raise error(400, "invalid_field", "text: write something or attach a file", field="text")
+    if body.type == "reply" and conv.get("incident_item") == "1":
+        raise error(409, "incident_item", "an incident is answered through its statement and "
+                    "bulk reply (/api/v1/incidents); write notes here")  # fmt: skip
     gw = request.app[GATEWAY]
     adapter = gw.channels.adapter(conv["channel_id"])
     attachments: list[dict[str, Any]] = []

@@ -27,7 +27,10 @@ SHIPPED = load_classifier(config_dir() / "priority_rules.toml", ORDER)
         ("sent by express", None, {}, 0, "normal", None),  # not "press"
         ("订单号A31502", None, {}, 0, "normal", None),  # not "315"
         ("where is my order", "VIP", {}, 0, "high", "vip-customer"),
-        ("so many people angry", None, {"spike": True}, 0, "sensitive", "social-spike"),
+        # A spike's mentions are ordinary (their incident's item goes to a senior).
+        ("so many people angry", None, {"spike": True}, 0, "normal", None),
+        ("Mention spike on weibo", None, {"incident": "in_1"}, 0, "incident", "spike-incident"),
+        ("the press will hear of this", None, {"spike": True}, 0, "sensitive", "media-exposure"),
         ("still broken", None, {}, 3, "high", "repeat-complainer"),
         ("still broken", None, {}, 2, "normal", None),
         ("a suggestion for the app", None, {}, 0, "low", "feedback"),

@@ -13,7 +13,10 @@ SLA = load_sla(config_dir() / "sla.toml")
 
 
 def test_shipped_policy():
-    assert list(SLA.classes) == ["urgent", "sensitive", "high", "normal", "low"]
+    assert list(SLA.classes) == ["incident", "urgent", "sensitive", "high", "normal", "low"]
+    incident = SLA.classes["incident"]
+    assert incident.supervisor and not incident.widen and incident.queue_first
+    assert SLA.raised("incident") is None
     assert SLA.classes["urgent"].first_response_seconds("email") == 900
     assert SLA.classes["sensitive"].supervisor and SLA.needs_supervisor("sensitive")
     normal = SLA.classes["normal"]
@@ -93,6 +96,13 @@ def test_escalation_steps_in_order():
     assert widen.new_class is None
     done = plan({**recorded, "sla_level": "3"}, SLA, T + 400_000)
     assert done.actions == () and done.next_check == T + 48 * 3_600_000
+
+
+def test_an_incident_breach_alerts_but_stays_with_supervisors():
+    late = plan(row(priority="incident", first_response_due=T + 1_800_000), SLA, T + 3_600_000)
+    assert [a.kind for a in late.actions] == ["raise", "alert", "keep"]
+    assert late.new_class is None  # the top class: nothing to raise it to
+    assert "kept for supervisors" in late.actions[2].describe(late.breach, "incident")
 
 
 def test_late_check_runs_every_due_step_at_once_and_a_new_breach_starts_over():

@@ -23,7 +23,7 @@ async def test_sla_classes_are_read_and_replaced(gateway: Harness):
     got = await gateway.call("GET", "/api/v1/sla/classes")
     assert got["source"] == "file"
     names = [c["name"] for c in got["policy"]["classes"]]
-    assert names == ["urgent", "sensitive", "high", "normal", "low"]
+    assert names == ["incident", "urgent", "sensitive", "high", "normal", "low"]
 
     policy = got["policy"]
     normal = next(c for c in policy["classes"] if c["name"] == "normal")
