@@ -22,6 +22,7 @@ from qq_payloads import (
     signed,
 )
 
+from tests.adapters.health import health
 from tests.conftest import Harness, wait_for
 
 
@@ -183,3 +184,17 @@ async def test_admin_type_verify_and_write_only_secret(gateway: Harness, fake: F
     wrong = await gateway.create_channel("qq", qq_config(fake, app_secret="wrong-secret"), "bad")
     result = await gateway.call("POST", f"/api/v1/channels/{wrong['id']}/verify")
     assert result["ok"] is False and "AppID" in result["reason"]
+
+
+async def test_websocket_health_and_token_errors_in_metrics(gateway: Harness, fake: FakeQQ) -> None:
+    fake.heartbeat_ms = 200
+    good = await gateway.create_channel("qq", qq_config(fake, receive="websocket"), "QQ WS")
+    bad = await gateway.create_channel(
+        "qq", qq_config(fake, receive="websocket", app_secret="wrong-secret"), "QQ bad"
+    )
+
+    async def figures() -> bool:
+        ok, broken = await health(gateway, good["id"]), await health(gateway, bad["id"])
+        return ok.get("poll_ok", 0) > 0 and broken.get("token_errors", 0) >= 1
+
+    await wait_for(figures, timeout=20)

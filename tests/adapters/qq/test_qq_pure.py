@@ -264,3 +264,14 @@ def test_error_mapping(exc: ApiError, cls: type, words: str, retry_after: float 
     assert type(err) is cls
     assert words in err.reason
     assert err.retry_after == retry_after
+
+
+def test_api_base_follows_the_sandbox_flag() -> None:
+    from adapters.qq import QQConfig
+
+    base = {"app_id": "1", "app_secret": "s"}
+    assert QQConfig(**base).base() == "https://api.sgroup.qq.com"
+    assert QQConfig(**base, sandbox=True).base() == "https://sandbox.api.sgroup.qq.com"
+    assert QQConfig(**base, sandbox=True, api_base="http://127.0.0.1:9/").base() == (
+        "http://127.0.0.1:9"
+    )
