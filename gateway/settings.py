@@ -57,6 +57,14 @@ class Settings(BaseModel):
 
     max_body_bytes: int = Field(1_048_576, ge=1024, le=GIB)
     max_attachment_bytes: int = Field(20_971_520, ge=1024, le=GIB)
+    # A request body must arrive whole within this many seconds (408 otherwise); a body larger
+    # than max_body_bytes (a file upload) within upload_timeout_seconds.
+    body_timeout_seconds: float = Field(30, gt=0, le=3600)
+    upload_timeout_seconds: float = Field(300, gt=0, le=86_400)
+    # Web chat visitor sockets open at once, counted in Redis across processes: per client
+    # address (429 beyond) and per visitor session (closed with 4429 beyond).
+    webchat_max_sockets_per_address: int = Field(20, ge=1, le=100_000)
+    webchat_max_sockets_per_session: int = Field(5, ge=1, le=1000)
     reopen_window_seconds: int = Field(604_800, ge=0, le=YEAR)
     dedupe_ttl_seconds: int = Field(1_209_600, ge=60, le=YEAR)
 

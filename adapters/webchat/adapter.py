@@ -41,7 +41,7 @@ from adapters.webchat.protocol import (
     split_survey,
     visitor_view,
 )
-from adapters.webchat.ratelimit import RateLimiter
+from adapters.webchat.ratelimit import RateLimiter, SocketCounter
 from gateway.api.http import (
     InvalidJSON,
     close_on_failure,
@@ -49,6 +49,7 @@ from gateway.api.http import (
     error,
     loads,
     read_upload,
+    setting,
 )
 from gateway.clientaddr import request_address
 from gateway.conversations import Conversations
@@ -76,6 +77,8 @@ PROFILE_TTL = 90 * 24 * 3600  # visitor name / email kept this long after the la
 HISTORY_LIMIT = 200  # messages replayed to a freshly loaded widget
 STAFF_ROLES = ["admin", "supervisor"]  # the same audience rule as gateway.services
 FRAMES_PER_MINUTE = 240  # profile, typing and read frames of one session
+# Close code of a socket refused because its visitor session has too many open already.
+TOO_MANY_SOCKETS = 4429
 
 # Looks up the running adapter of a channel in this process (the core may provide it as
 # ``ctx.extra["adapter"]``); used to send offline replies through an email channel.
@@ -94,6 +97,9 @@ class WebchatAdapter(Adapter):
         self.conversations = Conversations(ctx.redis, ctx.keys)
         self.events = EventBus(ctx.redis, ctx.keys)
         self.limiter = RateLimiter(ctx.redis, ctx.state_key)
+        self.counter = SocketCounter(ctx.redis, ctx.state_key)
+        # The (subject, socket id) leases each open socket holds in the counter.
+        self._leases: dict[web.WebSocketResponse, list[tuple[str, str]]] = {}
         self.sockets = VisitorSockets(ctx.redis, ctx.keys.webchat_fanout(ctx.channel_id))
         self.secret = self.config.session_secret
         self._refresher: asyncio.Task[None] | None = None
@@ -154,6 +160,7 @@ class WebchatAdapter(Adapter):
                 for session_id in list(self.sockets.by_session):
                     pipe.set(self._live_key(session_id), "1", px=LIVE_TTL_MS)
                 await pipe.execute()
+                await self.counter.renew([h for held in self._leases.values() for h in held])
             except Exception:
                 log.debug("web chat presence refresh failed", exc_info=True)
 
@@ -171,8 +178,31 @@ class WebchatAdapter(Adapter):
         )
         if not ws.can_prepare(request).ok:
             raise error(400, "websocket_required", "connect with a WebSocket")
-        await ws.prepare(request)
         ip = self.client_ip(request)
+        # One address may hold only so many sockets at once, in all processes together.
+        held: list[tuple[str, str]] = []
+        self._leases[ws] = held
+        socket_id = secrets.token_hex(8)
+        try:
+            limit = setting(request, "webchat_max_sockets_per_address", 20)
+            if not await self.counter.acquire(f"ip:{ip}", socket_id, limit):
+                refused = error(429, "too_many_connections",
+                                f"at most {limit} chat connections from one address",
+                                retry_after=10)  # fmt: skip
+                refused.headers["Retry-After"] = "10"
+                raise refused
+            held.append((f"ip:{ip}", socket_id))
+            return await self._serve_visitor(request, ws, ip, socket_id)
+        finally:
+            self._leases.pop(ws, None)
+            with contextlib.suppress(Exception):
+                # Shielded: aiohttp cancels the handler when the connection drops.
+                await asyncio.shield(self.counter.release(held))
+
+    async def _serve_visitor(
+        self, request: web.Request, ws: web.WebSocketResponse, ip: str, socket_id: str
+    ) -> web.WebSocketResponse:
+        await ws.prepare(request)
         # Survey answers are recorded by the gateway's own Aftercare (same signed-token rules
         # as the survey page), handed over in the context; None without the full gateway.
         aftercare: Aftercare | None = self.ctx.extra.get("aftercare")
@@ -181,7 +211,8 @@ class WebchatAdapter(Adapter):
             hello = await self._receive_hello(ws)
             if hello is None:
                 return ws
-            session_id = await self._welcome(ws, hello, ip)
+            per_session = setting(request, "webchat_max_sockets_per_session", 5)
+            session_id = await self._welcome(ws, hello, ip, socket_id, per_session)
             if session_id is None:
                 return ws
             async for msg in ws:
@@ -282,8 +313,11 @@ class WebchatAdapter(Adapter):
             return None
         return parse_hello(frame)
 
-    async def _welcome(self, ws: web.WebSocketResponse, hello: Hello, ip: str) -> str | None:
-        """Resume the token's session (or start one), then replay what the widget missed."""
+    async def _welcome(
+        self, ws: web.WebSocketResponse, hello: Hello, ip: str, socket_id: str, per_session: int
+    ) -> str | None:
+        """Resume the token's session (or start one), then replay what the widget missed. A
+        session with ``per_session`` sockets open already is refused (closed with 4429)."""
         cfg = self.config
         session_id = tokens.session_of(self.secret, self.ctx.channel_id, hello.token)
         if session_id is None:
@@ -293,6 +327,12 @@ class WebchatAdapter(Adapter):
                 await ws.close(code=4429, message=b"rate limited")
                 return None
             session_id = tokens.new_session_id()
+        if not await self.counter.acquire(f"s:{session_id}", socket_id, per_session):
+            await _send(ws, _error("too_many_connections",
+                                   f"at most {per_session} open chats per visitor"))  # fmt: skip
+            await ws.close(code=TOO_MANY_SOCKETS, message=b"too many connections")
+            return None
+        self._leases.get(ws, []).append((f"s:{session_id}", socket_id))
         self.sockets.attach(session_id, ws)
         await self.ctx.redis.set(self._live_key(session_id), "1", px=LIVE_TTL_MS)
         profile = await self._profile(session_id)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 import logging
@@ -13,6 +14,7 @@ from typing import Any, TypeVar
 from aiohttp import WSCloseCode, web
 from pydantic import BaseModel, ValidationError
 
+from gateway.appkeys import GATEWAY
 from gateway.auth import Session
 from gateway.models import Role
 from gateway.redis_client import unavailable
@@ -33,6 +35,7 @@ def error(status: int, code: str, message: str, **extra: Any) -> web.HTTPExcepti
         web.HTTPUnauthorized,
         web.HTTPForbidden,
         web.HTTPNotFound,
+        web.HTTPRequestTimeout,
         web.HTTPConflict,
         web.HTTPRequestEntityTooLarge,
         web.HTTPTooManyRequests,
@@ -49,6 +52,52 @@ def error(status: int, code: str, message: str, **extra: Any) -> web.HTTPExcepti
             max_size=0, actual_size=0, text=body, content_type="application/json"
         )
     return cls(text=body, content_type="application/json")
+
+
+def setting(request: web.Request, name: str, default: Any) -> Any:
+    """A gateway setting seen from a request (adapters' handlers included); ``default`` when an
+    adapter is served on its own, without the gateway (tests)."""
+    gateway = request.app.get(GATEWAY)
+    return getattr(gateway.settings, name) if gateway is not None else default
+
+
+class BodyTimeout(Exception):
+    """The request body did not arrive within its deadline (see ``body_deadline``)."""
+
+
+@web.middleware
+async def body_deadline(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """A request body must arrive whole within ``body_timeout_seconds`` of the request's start
+    (``upload_timeout_seconds`` for a body larger than ``max_body_bytes``: only file uploads
+    take those), else 408 and the connection is closed: a client sending one byte every few
+    seconds no longer holds a connection and a handler for minutes. Wherever a handler reads
+    the body (``request.read()``, ``json()``, ``post()``, the raw stream), that read fails at the
+    deadline. Requests without a body (WebSocket upgrades, long polls, downloads) are never
+    cut, however long they last."""
+    if not request.body_exists:
+        return await handler(request)
+    gateway = request.app.get(GATEWAY)
+    if gateway is None:
+        return await handler(request)
+    settings = gateway.settings
+    large = (request.content_length or 0) > settings.max_body_bytes
+    seconds = settings.upload_timeout_seconds if large else settings.body_timeout_seconds
+    content = request.content
+
+    def expire() -> None:
+        if not content.is_eof():
+            content.set_exception(BodyTimeout(f"request body not received within {seconds:g} s"))
+
+    timer = asyncio.get_running_loop().call_later(seconds, expire)
+    try:
+        return await handler(request)
+    except BodyTimeout as exc:
+        log.info("request body too slow: %s %s (%s)", request.method, request.path, exc)
+        refused = error(408, "body_timeout", f"{exc}; send the request again, faster")
+        refused.headers["Connection"] = "close"
+        raise refused from None
+    finally:
+        timer.cancel()
 
 
 def ok(data: Any, status: int = 200) -> web.Response:
