@@ -170,7 +170,7 @@ class QQAdapter(Adapter):
             redis=ctx.redis,
             state_key=ctx.state_key("ws_session"),
             intents=cfg.intents,
-            dispatch=self.handle_dispatch,
+            dispatch=self._ws_dispatch,
             report=ctx.report_health,
             backoff_max=cfg.reconnect_max_seconds,
         )
@@ -278,9 +278,20 @@ class QQAdapter(Adapter):
         elif isinstance(result, QQEvent):
             await self._on_event(result)
 
+    async def _ws_dispatch(self, event_type: str, data: Any, event_id: str) -> None:
+        """An event from the WebSocket. A malformed one is logged and passed over: raising would
+        drop the connection, and the resume would bring it back, again and again."""
+        try:
+            await self.handle_dispatch(event_type, data, event_id)
+        except MalformedEvent as exc:
+            log.warning("channel %s: %s skipped: %s", self.ctx.channel_id, event_type, exc)
+
     async def _on_message(self, msg: InboundMessage) -> None:
         redis = self.ctx.redis
-        msg.meta["received_at"] = now_ms()  # the passive-reply window runs from here
+        # The passive-reply window runs from the platform's time of the message (not from when
+        # it reached us: a WebSocket resume may replay it minutes later).
+        now = now_ms()
+        msg.meta["received_at"] = msg.sent_at if 0 < msg.sent_at <= now else now
         if msg.meta["scene"] == C2C:
             await redis.srem(self._key("friend_removed"), msg.meta["openid"])
         else:

@@ -181,7 +181,7 @@ class FakeQQ:
         """Dispatch an event on a session (the newest by default); returns its s. Sent at once
         when the session is connected, kept for a Resume otherwise."""
         session = self.sessions[session_id] if session_id else list(self.sessions.values())[-1]
-        if t in ("C2C_MESSAGE_CREATE", "GROUP_AT_MESSAGE_CREATE"):
+        if t in ("C2C_MESSAGE_CREATE", "GROUP_AT_MESSAGE_CREATE") and "id" in d:
             self.note_message(d, t)
         session.seq += 1
         payload = {"op": 0, "s": session.seq, "t": t, "d": d, "id": f"{t}:{secrets.token_hex(6)}"}

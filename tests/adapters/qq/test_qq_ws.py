@@ -117,3 +117,14 @@ async def test_one_connection_across_instances_and_takeover(mount: MountFn, fake
     await wait_for(lambda: other.recorder.delivered)
     assert [x.text for x in other.recorder.delivered] == ["second"]
     assert fake.max_concurrent == 1
+
+
+async def test_malformed_event_is_passed_over(mount: MountFn, fake: FakeQQ) -> None:
+    m = await mount(receive="websocket")
+    await ready(fake)
+    await fake.push("C2C_MESSAGE_CREATE", {"content": "no id", "author": {}})
+    d = c2c_message(USER_OPENID, "after")
+    await fake.push("C2C_MESSAGE_CREATE", d)
+    await wait_for(lambda: m.recorder.delivered)
+    assert [x.external_id for x in m.recorder.delivered] == [d["id"]]
+    assert fake.resumes == [] and fake.connections_total == 1
