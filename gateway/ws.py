@@ -96,22 +96,31 @@ async def _close(ws: web.WebSocketResponse, reason: str) -> None:
 
 
 def socket_token(request: web.Request) -> str:
-    """The bearer token of a socket request, never from the URL (URLs are logged by every proxy
-    on the way): the ``Sec-WebSocket-Protocol`` entry ``bearer.<token>`` beside ``PROTOCOL`` (what
-    a browser can send), or an ``Authorization: Bearer`` header (other clients). 401 for a token
-    in the query string, so that no client keeps leaking it."""
-    if "token" in request.query:
-        raise web.HTTPUnauthorized(
-            text="a token in the URL is not accepted (URLs are logged): send it in the "
-            f"Sec-WebSocket-Protocol header ({PROTOCOL}, {TOKEN_PROTOCOL}<token>) or as "
-            "Authorization: Bearer <token>"
-        )
+    """The bearer token of a socket request: the ``Sec-WebSocket-Protocol`` entry
+    ``bearer.<token>`` beside ``PROTOCOL`` (what a browser can send; the console does), or an
+    ``Authorization: Bearer`` header (other clients). Kept for older scripts only: ``?token=``,
+    which the gateway's access log writes as ``REDACTED`` (gateway/accesslog.py) but a proxy in
+    front may log; a warning says so once per process."""
     offered = request.headers.get("Sec-WebSocket-Protocol", "")
     for entry in (p.strip() for p in offered.split(",")):
         if entry.startswith(TOKEN_PROTOCOL):
             return entry[len(TOKEN_PROTOCOL) :]
     header = request.headers.get("Authorization", "")
-    return header[7:].strip() if header.lower().startswith("bearer ") else ""
+    if header.lower().startswith("bearer "):
+        return header[7:].strip()
+    token = request.query.get("token", "")
+    if token and not _warned_url_token:
+        _warned_url_token.append(True)
+        log.warning(
+            "an agent WebSocket sent its token in the URL (?token=), which proxies may log: "
+            "send it in Sec-WebSocket-Protocol (%s, %s<token>) or an Authorization header",
+            PROTOCOL,
+            TOKEN_PROTOCOL,
+        )
+    return token
+
+
+_warned_url_token: list[bool] = []
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:
