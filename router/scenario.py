@@ -69,6 +69,11 @@ class Behaviour:
     sweep_seconds: float = 5.0
     returning_rate: float = 0.1  # arrivals from a customer who wrote earlier that day
     vip_customers: int = 40  # VIPs have a dedicated advisor (agents of the group "advisors")
+    statement_minutes: float = 30.0  # a senior who took an incident sets its statement after
+    incident_minutes: float = 60.0  # ... and holds the incident this long
+    # > 0: a returning customer writes in their earlier thread, which reopens their resolved
+    # conversation within this many hours (the inbox's reopen window) or joins the open one.
+    reopen_hours: float = 0.0
 
 
 @dataclass(frozen=True)
@@ -181,6 +186,9 @@ def parse_scenario(data: dict[str, Any], name: str = "scenario") -> Scenario:
             sweep_seconds=float(b.get("sweep_seconds", 5)),
             returning_rate=float(b.get("returning_rate", 0.1)),
             vip_customers=int(b.get("vip_customers", 40)),
+            statement_minutes=float(b.get("statement_minutes", 30)),
+            incident_minutes=float(b.get("incident_minutes", 60)),
+            reopen_hours=float(b.get("reopen_hours", 0)),
         )
         mix = {str(k): float(v) for k, v in data.get("class_mix", {}).items()}
         if sum(mix.values()) > 1:

@@ -30,14 +30,22 @@ from typing import Any
 import redis.asyncio as aioredis
 
 from gateway.classify import load_classifier
+from gateway.conversations import Conversations
 from gateway.inbox import Inbox
+from gateway.incidents import Incidents
 from gateway.keys import Keys
 from gateway.models import Channel, ContactIdentity, InboundMessage
 from gateway.redis_client import connect
 from gateway.redis_server import EmbeddedRedis
 from gateway.settings import config_dir
 from router.peers import PEERS
-from router.policy import ConversationView, DeadlinePolicy, RoutingPolicy
+from router.policy import (
+    ConversationView,
+    DeadlinePolicy,
+    RoutingPolicy,
+    conversation_view,
+    is_eligible,
+)
 from router.policy_source import PolicySource
 from router.scenario import Arrival, Scenario, agent_id_of, arrivals, offer_draw, shift_events
 from router.sla import SlaPolicy, load_sla
@@ -47,6 +55,8 @@ from router.worker import RouterConfig, RouterWorker
 OURS = "ours"
 POLICIES = (OURS, *PEERS)
 _COALESCE_MS = 1000  # at most one triggered sweep per simulated second
+_ITEM_INDEX = 10_000_000  # offer draws of incident items: apart from the arrivals'
+SENIOR_MS = 30 * 60_000  # an incident or a media threat: a senior within 30 minutes
 
 
 def make_policy(name: str, sla: SlaPolicy) -> RoutingPolicy:
@@ -86,6 +96,8 @@ class Record:
     responded_at: int | None = None
     by_supervisor: bool = False
     resolved_at: int | None = None
+    incident: str | None = None  # an incident's item (a senior takes it), its incident id
+    bulk: bool = False  # answered by the incident's bulk reply
 
     @property
     def attained(self) -> bool:
@@ -104,6 +116,12 @@ class Counters:
     alerts: int = 0
     escalation_lines: int = 0
     sweeps: int = 0
+    bulk_answered: int = 0  # mentions answered by their incident's bulk reply
+    idle_ms: int = 0  # an idle agent (nothing held) beside a queued conversation they may take
+    idle_longest_ms: int = 0  # ... the longest such spell
+    idle_spells: int = 0
+    reopened: int = 0  # resolved conversations a returning customer reopened
+    followups: int = 0  # messages into a conversation still open
 
 
 @dataclass
@@ -114,6 +132,7 @@ class Simulation:
     prefix: str
     day: list[Arrival]
     records: dict[str, Record] = field(default_factory=dict)
+    finished: list[Record] = field(default_factory=list)  # earlier rounds of reopened ones
     counters: Counters = field(default_factory=Counters)
 
     async def setup(self) -> None:
@@ -137,10 +156,19 @@ class Simulation:
             self.keys,
             rules,
             sla,
-            reopen_window_seconds=0,
+            reopen_window_seconds=int(sc.behaviour.reopen_hours * 3600),
             dedupe_ttl_seconds=86400 * 3,
             clock=self.clock,
             policies=self.policies,
+        )
+        # Spikes are incidents, as in production (gateway/incidents/), on the simulated clock.
+        self.incidents = Incidents(
+            self.redis,
+            self.keys,
+            Conversations(self.redis, self.keys, clock=self.clock),
+            open_item=self.inbox.ingest,
+            resolve=self._bulk_resolved,
+            clock=self.clock,
         )
         self.policy = make_policy(self.policy_name, sla)
         b = sc.behaviour
@@ -189,6 +217,8 @@ class Simulation:
         self.last_sweep = -(10**15)
         self.next_tick: int | None = None
         self.waiting = 0  # arrived and not yet accepted
+        self.items = 0  # incident items opened
+        self._idle_at: int | None = None  # an idle spell began after the round at this time
 
     # --- events ----------------------------------------------------------------------------
     def at(self, when: int, kind: str, payload: Any = None) -> None:
@@ -234,6 +264,33 @@ class Simulation:
         self.last_sweep = when
         self.counters.sweeps += 1
         await self.worker.sweep()
+        await self._idle_check(when)
+
+    async def _idle_check(self, when: int) -> None:
+        """After a round: is an online agent holding nothing left beside a queued
+        conversation they may take (the router had the chance and made no offer)? Such a spell
+        lasts until the next round; the total and the longest are reported."""
+        c = self.counters
+        if self._idle_at is not None:
+            spell = when - self._idle_at
+            c.idle_ms += spell
+            c.idle_longest_ms = max(c.idle_longest_ms, spell)
+        self._idle_at = None
+        if self.waiting <= 0:
+            return
+        idle = [a for a in await self.store.candidates(0, 200) if a.load <= 1e-9]
+        if not idle:
+            return
+        queued = await self.redis.zrange(self.keys.queue(), 0, 499)
+        rows = await self.store.conversation_rows(queued)
+        for conversation_id, row in zip(queued, rows, strict=True):
+            if not row:
+                continue
+            view = conversation_view(conversation_id, row, self.sla)
+            if any(is_eligible(a, view) for a in idle):
+                self._idle_at = when
+                c.idle_spells += 1
+                return
 
     async def _on_tick(self, _payload: Any) -> None:
         if self.next_tick == self.clock.now:
@@ -248,23 +305,67 @@ class Simulation:
             channel_type=channel,
             external_id=f"m{arrival.index}",
             contact=ContactIdentity(external_id=arrival.customer, tier=arrival.tier),
-            thread_key=f"t{arrival.index}",
+            thread_key=self._thread(arrival),
             text=arrival.text,
             sent_at=arrival.at,
             meta=arrival.meta,
         )
         result = await self.inbox.ingest(msg)
+        earlier = self.records.get(result.conversation_id)
+        if earlier is not None and earlier.resolved_at is None:
+            # The customer wrote again in their open conversation: one more message, no new
+            # first response to measure.
+            self.counters.followups += 1
+        else:
+            if earlier is not None:  # a resolved conversation reopened
+                self.finished.append(earlier)
+                self.counters.reopened += 1
+            await self._register(arrival, result.conversation_id, result.contact_id)
+        if arrival.meta.get("spike"):
+            outcome, incident_id = await self.incidents.on_mention(result.conversation_id, msg)
+            if outcome == "created":
+                await self._register_item(arrival, incident_id)
+
+    def _thread(self, arrival: Arrival) -> str:
+        if self.scenario.behaviour.reopen_hours > 0 and not arrival.meta:
+            return f"t-{arrival.customer}"  # a returning customer writes in their thread
+        return f"t{arrival.index}"
+
+    async def _register_item(self, first: Arrival, incident_id: str) -> None:
+        """An incident opened: its item is a conversation the router offers to seniors; the
+        senior who takes it writes the statement (``statement_minutes``), answers the open
+        mentions in bulk, and closes the incident (``incident_minutes`` after taking it)."""
+        b = self.scenario.behaviour
+        conversation_id = await self.redis.hget(self.keys.incident(incident_id), "conversation_id")
+        self.items += 1
+        item = Arrival(
+            index=_ITEM_INDEX + self.items,
+            at=self.clock.now,
+            channel=first.channel,
+            customer=f"incident:{incident_id}",
+            class_name="incident",
+            text="",
+            tier=None,
+            meta={"incident": incident_id},
+            handle_ms=int(b.incident_minutes * 60_000),
+            reply_ms=int(b.statement_minutes * 60_000),
+        )
+        await self._register(item, conversation_id, "", incident=incident_id)
+
+    async def _register(
+        self, arrival: Arrival, conversation_id: str, contact_id: str, incident: str | None = None
+    ) -> None:
         k = self.keys
-        conv_key = k.conversation(result.conversation_id)
+        conv_key = k.conversation(conversation_id)
         priority, rank, due, weight, created = await self.redis.hmget(
             conv_key, ["priority", "priority_rank", "first_response_due", "weight", "created_at"]
         )
         advisor = None
         if arrival.tier == "vip" and self.advisors:
-            advisor = await self._dedicated_advisor(arrival, result.contact_id, conv_key)
+            advisor = await self._dedicated_advisor(arrival, contact_id, conv_key)
         record = Record(
             arrival=arrival,
-            conversation_id=result.conversation_id,
+            conversation_id=conversation_id,
             class_name=priority or "normal",
             due=int(float(due)),
             target_s=self.sla.policy(priority or "normal").first_response_seconds(arrival.channel),
@@ -272,19 +373,20 @@ class Simulation:
             weight=float(weight or 1),
             advisor=advisor,
             advisor_on_shift=bool(advisor and self.on_shift.get(advisor)),
+            incident=incident,
         )
-        self.records[result.conversation_id] = record
+        self.records[conversation_id] = record
         self.waiting += 1
         score = self.policy.queue_score(
             ConversationView(
-                id=result.conversation_id,
+                id=conversation_id,
                 priority_rank=int(rank or 99),
                 created_at=int(created or arrival.at),
                 waiting_since=arrival.at,
             )
         )
         if score is not None:
-            await self.store.enqueue(result.conversation_id, score)
+            await self.store.enqueue(conversation_id, score)
         self.kicked = True
 
     async def _dedicated_advisor(self, arrival: Arrival, contact_id: str, conv_key: str) -> str:
@@ -349,25 +451,75 @@ class Simulation:
         record.accepted_at, record.agent = now, agent_id
         self.waiting -= 1
         reply_at = now + record.arrival.reply_ms
-        self.at(reply_at, "reply", conversation_id)
+        if record.incident:
+            # Taking the incident is its response (production: Gateway.accept); the statement
+            # and the bulk reply come ``statement_minutes`` later.
+            await self.incidents.taken(conversation_id, agent_id)
+            record.responded_at = now
+            record.by_supervisor = agent_id in self.supervisors
+            self.at(reply_at, "statement", conversation_id)
+        else:
+            self.at(reply_at, "reply", conversation_id)
         self.at(max(now + record.arrival.handle_ms, reply_at + 1000), "resolve", conversation_id)
 
     async def _on_reply(self, conversation_id: str) -> None:
         """What an agent's first reply does to the conversation (append.lua's SLA part)."""
         now = self.clock.now
+        record = self.records[conversation_id]
+        if record.responded_at is not None:
+            return  # answered meanwhile by its incident's bulk reply
         key = self.keys.conversation(conversation_id)
         pipe = self.redis.pipeline(transaction=True)
         pipe.hsetnx(key, "first_response_at", now)
         pipe.hdel(key, "waiting_since")
         pipe.hset(key, "last_outbound_at", now)
         await pipe.execute()
-        record = self.records[conversation_id]
         record.responded_at = now
         record.by_supervisor = record.agent in self.supervisors
 
-    async def _on_resolve(self, conversation_id: str) -> None:
+    async def _on_statement(self, conversation_id: str) -> None:
+        """The senior sets the approved statement and answers every open mention with it
+        (gateway/incidents/: one outbox reply each; those no agent holds are resolved)."""
+        record = self.records[conversation_id]
+        assert record.incident and record.agent
+        await self.incidents.update(
+            record.incident,
+            actor_id=record.agent,
+            actor_name=record.agent,
+            statement="We are aware of the issue and are on it; details to follow.",
+        )
+        outcome = await self.incidents.bulk_reply(
+            record.incident, author_id=record.agent, author_name=record.agent
+        )
+        now = self.clock.now
+        for answered in outcome.conversations:
+            mention = self.records.get(answered)
+            if mention is not None and mention.responded_at is None:
+                mention.responded_at, mention.bulk = now, True
+                mention.by_supervisor = True  # the senior's statement
+                self.counters.bulk_answered += 1
+        self.kicked = True
+
+    async def _bulk_resolved(self, conversation_id: str, _actor: str) -> None:
+        """The incident's resolve callback (production: Gateway.resolve)."""
         await self.store.resolve(conversation_id)
-        self.records[conversation_id].resolved_at = self.clock.now
+        record = self.records.get(conversation_id)
+        if record is not None and record.resolved_at is None:
+            record.resolved_at = self.clock.now
+            if record.accepted_at is None:
+                self.waiting -= 1  # it was still queued or offered
+
+    async def _on_resolve(self, conversation_id: str) -> None:
+        record = self.records[conversation_id]
+        if record.resolved_at is not None:
+            return  # resolved by its incident's bulk reply
+        await self.store.resolve(conversation_id)
+        record.resolved_at = self.clock.now
+        if record.incident:
+            await self.incidents.update(
+                record.incident, actor_id=record.agent or "", actor_name=record.agent or "",
+                status="resolved",
+            )  # fmt: skip
         self.kicked = True
 
     async def _on_shift(self, payload: tuple[str, bool]) -> None:
@@ -390,7 +542,8 @@ class Simulation:
 
     # --- measures --------------------------------------------------------------------------
     def result(self, end: int) -> dict[str, Any]:
-        return measure(self.scenario, self.policy_name, list(self.records.values()), self, end)
+        records = self.finished + list(self.records.values())
+        return measure(self.scenario, self.policy_name, records, self, end)
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -412,6 +565,12 @@ def measure(
     def wait_s(r: Record) -> float:
         # Unanswered by the end: counted with the time waited so far (a lower bound).
         return ((r.responded_at or end) - r.arrival.at) / 1000
+
+    # Incident items are measured apart (taken by a senior within 30 minutes); every other
+    # figure is over the customers' conversations.
+    items = [r for r in records if r.incident]
+    records = [r for r in records if not r.incident]
+    media = [r for r in records if r.class_name == "sensitive"]
 
     by_class: dict[str, dict[str, Any]] = {}
     for name in sim.sla.classes:
@@ -505,6 +664,16 @@ def measure(
         "vip_elsewhere_while_advisor_had_room": sim.counters.vip_elsewhere_advisor_free,
         "peak_conversations": len(peak),
         "urgent_within_15min": _share(urgent, lambda r: wait_s(r) <= 900),
+        "incidents": len(items),
+        "incident_taken_by_senior_30min": _share(items, _senior_in_time),
+        "incident_longest_take_s": round(max(map(wait_s, items), default=0), 1),
+        "media_threat_by_senior_30min": _share(media, _senior_in_time),
+        "mentions_answered_in_bulk": sim.counters.bulk_answered,
+        "idle_with_work_s": round(sim.counters.idle_ms / 1000, 1),
+        "idle_with_work_longest_s": round(sim.counters.idle_longest_ms / 1000, 1),
+        "idle_with_work_spells": sim.counters.idle_spells,
+        "reopened": sim.counters.reopened,
+        "followup_messages": sim.counters.followups,
         "load_spread": {
             "cv": round(statistics.pstdev(per_hour) / statistics.mean(per_hour), 3)
             if per_hour and statistics.mean(per_hour) > 0
@@ -521,6 +690,15 @@ def measure(
         "supervisor_alerts": sim.counters.alerts,
         "sweeps": sim.counters.sweeps,
     }
+
+
+def _senior_in_time(r: Record) -> bool:
+    return (
+        r.responded_at is not None
+        and r.by_supervisor
+        and not r.bulk
+        and r.responded_at - r.arrival.at <= SENIOR_MS
+    )
 
 
 def _ratio(values: list[float]) -> float:
@@ -622,6 +800,17 @@ def format_table(scenario: Scenario, results: list[dict[str, Any]]) -> str:
     row("Chat-like <= 3 min at peak", [_pct(r["peak_within_3min"]) for r in results])
     row("VIP to their advisor (on shift)", [_pct(r["vip_to_advisor"]) for r in results])
     row("Urgent <= 15 min", [_pct(r["urgent_within_15min"]) for r in results])
+    if any(r["incidents"] for r in results):
+        row(
+            f"Incidents by a senior <= 30 min (n={results[0]['incidents']})",
+            [_pct(r["incident_taken_by_senior_30min"]) for r in results],
+        )
+        row("  mentions answered in bulk", [str(r["mentions_answered_in_bulk"]) for r in results])
+    media = results[0]["sla_by_class"].get("sensitive", {}).get("n", 0)
+    row(
+        f"Media threats by a senior <= 30 min (n={media})",
+        [_pct(r["media_threat_by_senior_30min"]) for r in results],
+    )
     lines.append("First-response wait p50 / p90 (s)")
     for channel in scenario.channels:
         row(
@@ -643,6 +832,9 @@ def format_table(scenario: Scenario, results: list[dict[str, Any]]) -> str:
         ["{:.2f}-{:.2f}".format(*r["parity_interval_90"]) for r in results],
     )
     row("  ... and same weight", [f"{r['parity_same_weight']:.2f}" for r in results])
+    row("Idle agent beside work it may take (s)",
+        [f"{r['idle_with_work_s']:.0f} (max {r['idle_with_work_longest_s']:.0f})"
+         for r in results])  # fmt: skip
     row("Agent load spread (CV)", [f"{r['load_spread']['cv']:.2f}" for r in results])
     row("Utilization", [_pct(r["utilization"]) for r in results])
     row("Escalation steps logged", [str(r["escalation_steps_logged"]) for r in results])

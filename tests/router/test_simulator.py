@@ -85,3 +85,39 @@ def test_a_night_shift_of_one_who_misses_offers_still_answers_everything(
     assert ours["conversations"] > 5
     assert ours["missed_offers"] > 0 and ours["offered_again_after_a_miss"] > 0
     assert ours["answered"] == ours["conversations"]
+
+
+def test_a_spike_is_one_incident_for_the_senior_and_chats_are_not_starved(
+    redis_url: str, prefix: str
+):
+    """A night of three with one senior and a 60-mention spike, through the simulator (the
+    production inbox, incidents and router): one incident, taken by the senior within 30
+    minutes; the mentions are ordinary conversations, many answered by the bulk reply; web
+    chats keep being answered in about a minute; no agent idle beside work."""
+    night = parse_scenario(
+        {
+            "name": "small-spike",
+            "seed": 7,
+            "hours": 2,
+            "drain_hours": 2,
+            "behaviour": {"returning_rate": 0, "vip_customers": 0, "statement_minutes": 15},
+            "channels": {
+                "webchat": {"rates": [12, 12] + [0] * 22, "handle_minutes": 6},
+                "weibo": {"rates": [2, 2] + [0] * 22, "handle_minutes": 5},
+            },
+            "bursts": [{"channel": "weibo", "start": "00:20", "minutes": 20, "count": 60,
+                        "meta": {"spike": True}}],
+            "agents": [
+                {"name": "night", "count": 2, "shift": "00:00-04:00", "capacity": 3},
+                {"name": "senior", "count": 1, "shift": "00:00-04:00", "capacity": 3,
+                 "supervisor": True},
+            ],
+        }
+    )  # fmt: skip
+    (ours,) = simulate(night, ("ours",), redis_url=redis_url, processes=1, prefix=prefix)
+    assert ours["incidents"] == 1
+    assert ours["incident_taken_by_senior_30min"] == 1.0
+    assert "sensitive" not in ours["sla_by_class"]  # not 60 supervisor-only conversations
+    assert ours["mentions_answered_in_bulk"] > 0
+    assert ours["first_response_wait_s"]["webchat"]["p90"] < 120
+    assert ours["idle_with_work_s"] == 0
