@@ -58,6 +58,17 @@ def _parser() -> argparse.ArgumentParser:
     simulate.add_argument("--chart", metavar="PATH", help="write a PNG chart of the waits")
     simulate.add_argument("--policies", help="comma-separated (default: ours and every peer)")
     simulate.add_argument("--processes", type=int, default=2, help="worker processes (2)")
+    suite = sub.add_parser(
+        "simulate-suite",
+        help="every policy on generated days, many seeds per family; the worst seed reported",
+    )
+    suite.add_argument("--quick", action="store_true", help="CI size: 2 seeds, shorter days")
+    suite.add_argument("--families", help="comma-separated (default: all)")
+    suite.add_argument("--seeds", type=int, default=0, help="seeds per family (20; quick: 2)")
+    suite.add_argument("--policies", help="comma-separated (default: ours and every peer)")
+    suite.add_argument("--processes", type=int, default=2, help="worker processes (2)")
+    suite.add_argument("--json", metavar="PATH", help="also write the full report as JSON")
+    suite.add_argument("--no-progress", action="store_true", help="no progress lines on stderr")
     return parser
 
 
@@ -67,6 +78,10 @@ def main(argv: list[str] | None = None) -> int:
         from router.simulator import run_cli
 
         return run_cli(args)
+    if args.command == "simulate-suite":
+        from router.suite import run_cli as run_suite_cli
+
+        return run_suite_cli(args)
     overrides = {
         "host": getattr(args, "host", None),
         "port": getattr(args, "port", None),

@@ -4,14 +4,20 @@ They run on the same store, worker and eligibility filter as ours (online, team,
 language, capacity; a supervisor for classes that need one), so a comparison isolates what
 differs: the queue order and the choice of agent. None of them escalates on an SLA breach.
 
-- Chatwoot v1 auto-assignment: a round-robin list of the inbox's agents; the next online agent
-  in the rotation below the assignment limit gets the conversation, which is then moved to the
-  end of the list. Conversations are taken in arrival order.
+- Chatwoot v1 auto-assignment: a round-robin list per inbox (one inbox per channel here); the
+  next online agent of the inbox's rotation below the assignment limit gets the conversation
+  and moves to the end of that list. Conversations are taken in arrival order.
 - Chatwoot v2 "balanced" assignment policy: the online agent with the fewest open conversations
   (counted, whatever the channel) below the limit; ties to the one assigned least recently.
   Arrival order.
 - Twilio TaskRouter default: a TaskQueue hands out higher-priority tasks first and, within a
   priority, the oldest first (FIFO); the task goes to the eligible worker idle the longest.
+  One TaskQueue per worker group: a queue's target expression is our eligibility filter (team,
+  skill, language, supervisor), and a worker in several queues takes the highest-priority,
+  oldest task among them, which is one priority-then-age order filtered by eligibility. The
+  workflow's first step targets the customer's known agent (previous agent, or a VIP's
+  advisor) with a timeout (``known_agent_timeout_seconds``, 30 s like our sticky wait); when it
+  expires the workflow moves to the next step, any eligible worker.
 """
 
 from __future__ import annotations
@@ -44,11 +50,11 @@ def _arrival(conv: ConversationView) -> float:
 
 @dataclass
 class RoundRobinPolicy(_Backfills):
-    """Chatwoot v1: rotation below a cap; FIFO."""
+    """Chatwoot v1: a rotation per inbox below a cap; FIFO."""
 
     name: str = "chatwoot-v1-round-robin"
     escalates: bool = False
-    rotation: list[str] = field(default_factory=list)  # agent ids, next first
+    rotations: dict[str, list[str]] = field(default_factory=dict)  # inbox -> agent ids
 
     def queue_score(self, conv: ConversationView) -> float | None:
         return _arrival(conv)
@@ -56,14 +62,15 @@ class RoundRobinPolicy(_Backfills):
     def choose(
         self, agents: Sequence[AgentView], conv: ConversationView, now: int
     ) -> AgentView | None:
+        rotation = self.rotations.setdefault(conv.channel_type, [])
         for agent in sorted(agents, key=lambda a: a.id):
-            if agent.id not in self.rotation:
-                self.rotation.append(agent.id)  # newcomers join at the end
+            if agent.id not in rotation:
+                rotation.append(agent.id)  # newcomers join the inbox's list at the end
         eligible = {a.id: a for a in agents if is_eligible(a, conv)}
-        for agent_id in self.rotation:
+        for agent_id in rotation:
             if agent_id in eligible:
-                self.rotation.remove(agent_id)
-                self.rotation.append(agent_id)
+                rotation.remove(agent_id)
+                rotation.append(agent_id)
                 return eligible[agent_id]
         return None
 
@@ -91,6 +98,7 @@ class TaskRouterPolicy(_Backfills):
 
     name: str = "twilio-taskrouter"
     escalates: bool = False
+    known_agent_timeout_seconds: float = 30.0  # the workflow's first step
 
     def queue_score(self, conv: ConversationView) -> float | None:
         return conv.priority_rank * _PRIORITY_STEP + _arrival(conv)
@@ -99,6 +107,10 @@ class TaskRouterPolicy(_Backfills):
         self, agents: Sequence[AgentView], conv: ConversationView, now: int
     ) -> AgentView | None:
         eligible = [a for a in agents if is_eligible(a, conv)]
+        known = conv.advisor or conv.preferred_agent
+        if known and now - _arrival(conv) < self.known_agent_timeout_seconds * 1000:
+            # Step 1: the known agent only; the task waits in the step until it times out.
+            return next((a for a in eligible if a.id == known), None)
         return min(eligible, key=lambda a: (a.last_assigned_at, a.id), default=None)
 
 

@@ -119,10 +119,14 @@ def choose_agent(
 ) -> AgentView | None:
     """Our choice: the dedicated advisor, else the previous agent, when eligible; while such an
     agent is online but busy, hold the conversation for them up to the configured wait (never
-    past its deadline); otherwise the least loaded eligible agent, a light conversation going
-    into an existing gap first (``fill_gaps``)."""
+    past its deadline, and not while another eligible agent is idle); otherwise the least
+    loaded eligible agent, a light conversation going into an existing gap first
+    (``fill_gaps``)."""
     pool = list(agents)
     by_id = {a.id: a for a in pool}
+    # Never hold while an eligible agent sits with nothing at all: an idle agent beside a
+    # conversation they may take is the one thing routing must not do (issue 14).
+    idle = any(a.load <= EPSILON and is_eligible(a, conv) for a in pool)
     for target, wait_ms in (
         (conv.advisor, advisor_wait_ms),
         (conv.preferred_agent, sticky_wait_ms),
@@ -132,7 +136,7 @@ def choose_agent(
             continue
         if is_eligible(agent, conv):
             return agent
-        if holds_for(agent, conv, now, wait_ms):
+        if not idle and holds_for(agent, conv, now, wait_ms):
             return None
     return least_loaded(fill_gaps((a for a in pool if is_eligible(a, conv)), conv, unit))
 

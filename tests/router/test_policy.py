@@ -128,13 +128,21 @@ def test_previous_agent_preferred_when_eligible():
 
 
 def test_busy_previous_agent_holds_then_falls_back():
-    agents = [agent("other"), agent("prev", load=3.0)]
+    agents = [agent("other", load=1.0), agent("prev", load=3.0)]
     c = conv(preferred_agent="prev", waiting_since=T, due=T + 180_000)
     assert choose_agent(agents, c, T + 10_000, sticky_wait_ms=30_000) is None  # held
     assert choose_agent(agents, c, T + 30_000, sticky_wait_ms=30_000).id == "other"
     # Never held past a third of the time to the deadline, whatever the configured wait.
     assert choose_agent(agents, c, T + 59_000, sticky_wait_ms=600_000) is None
     assert choose_agent(agents, c, T + 60_000, sticky_wait_ms=600_000).id == "other"
+
+
+def test_no_hold_while_another_eligible_agent_is_idle():
+    c = conv(preferred_agent="prev", waiting_since=T, due=T + 180_000)
+    idle = [agent("other"), agent("prev", load=3.0)]
+    assert choose_agent(idle, c, T + 10_000, sticky_wait_ms=30_000).id == "other"
+    vip = conv(advisor="prev", waiting_since=T, due=T + 120_000)
+    assert choose_agent(idle, vip, T + 10_000, advisor_wait_ms=30_000).id == "other"
 
 
 def test_no_hold_for_an_absent_or_unfit_previous_agent():
@@ -151,7 +159,7 @@ def test_dedicated_advisor_comes_before_the_previous_agent():
     agents = [agent("other"), agent("prev"), agent("vip-advisor", load=2.0)]
     c = conv(preferred_agent="prev", advisor="vip-advisor")
     assert choose_agent(agents, c).id == "vip-advisor"
-    full = [agent("other"), agent("prev"), agent("vip-advisor", load=3.0)]
+    full = [agent("other", load=1.0), agent("prev", load=1.0), agent("vip-advisor", load=3.0)]
     c = replace(c, waiting_since=T, due=T + 120_000)
     assert choose_agent(full, c, T + 1_000, 30_000, advisor_wait_ms=60_000) is None
     assert choose_agent(full, c, T + 40_000, 30_000, advisor_wait_ms=60_000).id == "prev"

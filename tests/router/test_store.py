@@ -195,6 +195,11 @@ async def test_sticky_to_the_previous_agent_then_fallback_after_the_wait(router:
     assert router.offered()[second] == "a-prev"
     await router.store.accept(second, "a-prev")
 
+    busy = await router.message("hello", customer="li")
+    await router.worker.sweep()
+    assert router.offered()[busy] == "b-other"  # "a-prev" is full
+    await router.store.accept(busy, "b-other")  # nobody idle now: holds are allowed
+
     third = await router.message("one more thing", customer="wang", thread="other-thread")
     await router.worker.sweep()
     assert third not in router.offered()  # held for "prev", who is full
