@@ -40,6 +40,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _wsbaseline
 from _latency import line, ratio_line, ratios, summary
 from _serve import GatewayProcess, Profiler, http_json
+from _wsauth import agent_socket
 
 CAPACITY = 100  # per agent (the API's maximum)
 OFFERED = '"conversation.offered"'
@@ -77,7 +78,10 @@ async def run_target(
                 headers={"Authorization": f"Bearer {token}"},
             ) as resp:
                 assert resp.status == 200, await resp.text()
-        sockets = [await session.ws_connect(url, heartbeat=None) for url in target["ws_urls"]]
+        sockets = []
+        for url in target["ws_urls"]:
+            bare, headers = agent_socket(url)
+            sockets.append(await session.ws_connect(bare, headers=headers, heartbeat=None))
         for ws in sockets:
             hello = await ws.receive_json(timeout=30)
             assert hello["type"] == "hello", hello
@@ -210,6 +214,7 @@ def main() -> int:
         gateway = GatewayProcess(Path(tmp), GATEWAY_OFFER_TIMEOUT_SECONDS="3600")
         try:
             gateway.start()
+            parser_in_use = gateway.parser()
             token = gateway.admin_token()
             channel = gateway.api_channel(token, secret)
             agents = gateway.agents(token, count, CAPACITY)
@@ -257,13 +262,15 @@ def main() -> int:
         "rounds": args.rounds,
         "warmup": args.warmup,
         "agents": count,
+        "redis_parser": parser_in_use,
     }
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
     print(
         f"{args.rate:g} messages/s for {args.seconds:g} s x {args.rounds} round(s), "
-        f"{count} agents online, open loop, latency from the scheduled send"
+        f"{count} agents online, open loop, latency from the scheduled send; gateway's Redis "
+        f"reply parser: {parser_in_use}"
     )
     print(line("baseline (bare aiohttp push)", base))
     print(line("gateway (POST -> offer)", gw))

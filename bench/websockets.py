@@ -55,6 +55,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _wsbaseline
 from _latency import line, ratio_line, ratios, summary
 from _serve import GatewayProcess, Profiler, http_json, raise_fd_limit, rss_bytes
+from _wsauth import agent_socket
 
 ORIGIN = "https://shop.example.com"
 MARK = re.compile(r"BM:[a-z0-9-]+")
@@ -90,8 +91,10 @@ class Clients:
             assert self.session is not None
             async with gate:
                 try:
-                    headers = {"Origin": ORIGIN} if widget else {}
-                    ws = await self.session.ws_connect(url, headers=headers, heartbeat=None)
+                    bare, headers = agent_socket(url)
+                    if widget:
+                        headers["Origin"] = ORIGIN
+                    ws = await self.session.ws_connect(bare, headers=headers, heartbeat=None)
                     if widget:
                         await ws.send_str('{"type": "hello"}')
                         for want in ("welcome", "history"):
@@ -616,6 +619,8 @@ def main() -> int:
         gateway = GatewayProcess(Path(tmp), redis_url, GATEWAY_OFFER_TIMEOUT_SECONDS="3600")
         try:
             gateway.start()
+            parser_in_use = gateway.parser()
+            note(f"gateway's Redis reply parser: {parser_in_use}")
             admin = gateway.admin_token()
             started = time.monotonic()
             setup = {
@@ -653,6 +658,7 @@ def main() -> int:
         "reply_trials": args.reply_trials,
         "fd_limit": fd_limit,
         "workers": len(workers_a) + len(workers_v),
+        "redis_parser": parser_in_use,
     }
     if args.json:
         print(json.dumps(results, indent=2))

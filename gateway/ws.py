@@ -98,9 +98,8 @@ async def _close(ws: web.WebSocketResponse, reason: str) -> None:
 def socket_token(request: web.Request) -> str:
     """The bearer token of a socket request: the ``Sec-WebSocket-Protocol`` entry
     ``bearer.<token>`` beside ``PROTOCOL`` (what a browser can send; the console does), or an
-    ``Authorization: Bearer`` header (other clients). Kept for older scripts only: ``?token=``,
-    which the gateway's access log writes as ``REDACTED`` (gateway/accesslog.py) but a proxy in
-    front may log; a warning says so once per process."""
+    ``Authorization: Bearer`` header (other clients). Never ``?token=``: proxies and access logs
+    write URLs down."""
     offered = request.headers.get("Sec-WebSocket-Protocol", "")
     for entry in (p.strip() for p in offered.split(",")):
         if entry.startswith(TOKEN_PROTOCOL):
@@ -108,19 +107,7 @@ def socket_token(request: web.Request) -> str:
     header = request.headers.get("Authorization", "")
     if header.lower().startswith("bearer "):
         return header[7:].strip()
-    token = request.query.get("token", "")
-    if token and not _warned_url_token:
-        _warned_url_token.append(True)
-        log.warning(
-            "an agent WebSocket sent its token in the URL (?token=), which proxies may log: "
-            "send it in Sec-WebSocket-Protocol (%s, %s<token>) or an Authorization header",
-            PROTOCOL,
-            TOKEN_PROTOCOL,
-        )
-    return token
-
-
-_warned_url_token: list[bool] = []
+    return ""
 
 
 async def websocket(request: web.Request) -> web.StreamResponse:

@@ -1,6 +1,6 @@
 """Bearer tokens never travel in a URL: the agent socket takes its token from the
 Sec-WebSocket-Protocol header (``gateway.v1``, ``bearer.<token>``: what the console sends) or an
-Authorization header (``?token=`` only for old scripts); the access log redacts secret query
+Authorization header, never ``?token=``; the access log redacts secret query
 values (tokens, WeChat's signature, msg_signature, echostr, ...) in the request line and the
 Referer."""
 
@@ -41,16 +41,10 @@ async def test_a_missing_or_unknown_token_is_refused(gateway: Harness):
         assert resp.status == 401
 
 
-async def test_a_token_in_the_url_still_works_for_old_scripts(
-    gateway: Harness, caplog: pytest.LogCaptureFixture
-):
-    """Kept for older scripts: the gateway's own access log never shows it (below); a warning
-    tells the operator to move them to the header."""
-    caplog.set_level(logging.WARNING, logger="gateway.ws")
-    ws = await gateway.client.ws_connect(f"/api/v1/ws?token={gateway.admin_token}")
-    assert (await ws.receive_json(timeout=10))["type"] == "hello"
-    await ws.close()
-    assert not any(gateway.admin_token in r.getMessage() for r in caplog.records)
+async def test_a_token_in_the_url_is_not_accepted(gateway: Harness):
+    """URLs end up in proxies' and browsers' logs: a token there opens nothing."""
+    resp = await gateway.client.get(f"/api/v1/ws?token={gateway.admin_token}")
+    assert resp.status == 401
 
 
 @pytest.mark.parametrize(
