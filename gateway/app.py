@@ -28,6 +28,7 @@ from gateway.console import pages as console_pages
 from gateway.incidents import api as incidents_api
 from gateway.models import now_ms
 from gateway.redis_client import connect, reach, unavailable
+from gateway.redis_server import make_private
 from gateway.reports_store import queue_stats
 from gateway.services import Gateway
 from gateway.settings import Settings
@@ -128,7 +129,8 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
     app[HUB] = WebSocketHub()
 
     async def lifecycle(app: web.Application) -> AsyncIterator[None]:
-        Path(settings.data_dir).mkdir(parents=True, exist_ok=True)
+        # Media and the secret key live here: private, whatever Redis the gateway uses.
+        make_private(Path(settings.data_dir))
         client = connect(redis_url, health_check_interval=30)
         gw = Gateway(settings, client)
         gw.events.listen(app[HUB].on_event)

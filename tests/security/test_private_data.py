@@ -77,3 +77,12 @@ def test_an_existing_readable_data_dir_is_fixed(tmp_path: Path, caplog: pytest.L
         assert "open to others" in caplog.text
     finally:
         server.stop()
+
+
+async def test_the_data_dir_is_private_with_any_redis(make_gateway: MakeGateway, tmp_path: Path):
+    """With an external Redis the app creates the data directory itself (media, secret key)."""
+    data = tmp_path / "data"
+    data.mkdir(mode=0o755)
+    data.chmod(0o755)
+    await make_gateway()
+    assert _mode(data) == 0o700
