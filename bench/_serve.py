@@ -20,10 +20,9 @@ from pathlib import Path
 
 ADMIN_EMAIL = "bench@example.com"
 ADMIN_PASSWORD = "bench-password-123"
-NO_HIREDIS = (
-    "import sys; sys.modules['hiredis'] = None; from gateway.cli import main; "
-    "raise SystemExit(main(['serve']))"
-)
+# Put first on PYTHONPATH, this shadows hiredis in the master and in every worker it spawns:
+# redis-py then uses its pure-Python reply parser and command packer.
+NO_HIREDIS = 'raise ImportError("hiredis disabled by the benchmark")\n'
 
 
 def free_port() -> int:
@@ -64,9 +63,11 @@ class GatewayProcess:
         redis_url: str = "",
         port: int = 0,
         hiredis: bool = True,
+        workers: int = 1,
         **env: str,
     ) -> None:
         self.hiredis = hiredis
+        self.workers = workers
         self.data_dir = data_dir
         self.port = port or free_port()
         self.base = f"http://127.0.0.1:{self.port}"
@@ -78,6 +79,7 @@ class GatewayProcess:
             "GATEWAY_ADMIN_EMAIL": ADMIN_EMAIL,
             "GATEWAY_ADMIN_PASSWORD": ADMIN_PASSWORD,
             "GATEWAY_LOG_LEVEL": "WARNING",
+            "GATEWAY_WORKERS": str(workers),
             **env,
         }
         if redis_url:
@@ -85,17 +87,46 @@ class GatewayProcess:
         self.proc: subprocess.Popen[bytes] | None = None
 
     def start(self, timeout: float = 60.0) -> None:
-        command = [sys.executable, "-m", "gateway.cli", "serve"]
         if not self.hiredis:  # redis-py falls back to its pure-Python reply parser
-            command = [sys.executable, "-c", NO_HIREDIS]
+            shim = self.data_dir / "no-hiredis"
+            shim.mkdir(parents=True, exist_ok=True)
+            (shim / "hiredis.py").write_text(NO_HIREDIS)
+            path = [str(shim), self.env.get("PYTHONPATH", "")]
+            self.env["PYTHONPATH"] = os.pathsep.join(p for p in path if p)
         self.proc = subprocess.Popen(
-            command,
+            [sys.executable, "-m", "gateway.cli", "serve"],
             env=self.env,
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=open(self.data_dir / "gateway.log", "ab"),
         )
         wait_http(f"{self.base}/readyz", timeout)
+
+    @property
+    def redis_socket(self) -> Path:
+        """The embedded Redis's unix socket."""
+        return self.data_dir / "redis" / "redis.sock"
+
+    def parser(self) -> str:
+        """Which reply parser redis-py picks in this gateway's environment (its workers are
+        fresh interpreters started with the same environment)."""
+        probe = (
+            "from redis.utils import HIREDIS_AVAILABLE as a\n"
+            "import importlib.metadata as m\n"
+            "print('hiredis ' + m.version('hiredis') if a else 'pure Python (no hiredis)')"
+        )
+        out = subprocess.run(
+            [sys.executable, "-c", probe], env=self.env, capture_output=True, text=True,
+            check=True,
+        )  # fmt: skip
+        return out.stdout.strip()
+
+    def cpu_seconds(self) -> float:
+        """CPU seconds (user + system) used so far by the gateway: its master and the workers,
+        not the embedded redis-server (measured apart, through INFO)."""
+        if self.proc is None:
+            return 0.0
+        return tree_cpu(self.proc.pid, exclude=("redis-server",))
 
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
@@ -156,6 +187,38 @@ class GatewayProcess:
 
         with ThreadPoolExecutor(threads) as pool:
             list(pool.map(one, tokens))
+
+
+def _stat(pid: int) -> tuple[str, int, float]:
+    """(command name, parent pid, CPU seconds) of a live process, from /proc."""
+    text = Path(f"/proc/{pid}/stat").read_text()
+    name = text[text.index("(") + 1 : text.rindex(")")]
+    fields = text.rsplit(")", 1)[1].split()
+    cpu = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return name, int(fields[1]), cpu
+
+
+def tree_cpu(pid: int, exclude: tuple[str, ...] = ()) -> float:
+    """CPU seconds (user + system) of a process and its live descendants, leaving out those
+    whose command name starts with one of ``exclude`` (and their descendants)."""
+    procs: dict[int, tuple[str, int, float]] = {}
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                procs[int(entry.name)] = _stat(int(entry.name))
+            except (OSError, ValueError):
+                continue  # gone meanwhile
+    children: dict[int, list[int]] = {}
+    for child, (_name, parent, _cpu) in procs.items():
+        children.setdefault(parent, []).append(child)
+    total, todo = 0.0, [pid]
+    while todo:
+        current = todo.pop()
+        if current not in procs or procs[current][0].startswith(exclude):
+            continue
+        total += procs[current][2]
+        todo.extend(children.get(current, []))
+    return total
 
 
 def rss_bytes(pid: int) -> int:

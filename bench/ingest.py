@@ -2,8 +2,10 @@
 
 A load generator in another process posts signed API-channel messages over loopback; the
 gateway answers 202 only once the message is durable in Redis (Inbox.ingest returned). The
-baseline is a bare aiohttp handler that reads the body and answers 200, hit by the same
-generator in the same run. Prints both rates and their ratio (target: gateway >= 50%).
+baselines are bare aiohttp handlers hit by the same generator in the same run: one reads the
+body and answers 200, ``bare-json`` also parses it and answers a JSON object. Prints the rates,
+the server CPU per request (the figure that counts on a shared machine), the embedded Redis's
+CPU and INFO commandstats per message, and which reply parser redis-py uses.
 
 ``--floor`` adds a third server: the least any design that answers only once a message is
 durable must do (verify the signature, parse and validate the JSON, append the body to a Redis
@@ -11,7 +13,10 @@ stream through the gateway's group commit, answer 202), on the same embedded Red
 the ceiling for the gateway in one Python process, whatever happens after that append.
 
     .venv/bin/python bench/ingest.py [--requests 3000] [--concurrency 32] [--rounds 2]
-        [--floor] [--no-hiredis] [--profile out.folded]
+        [--floor] [--no-hiredis] [--workers 2] [--profile out.folded]
+
+``--workers N`` also runs a `gateway serve --workers N` (its own embedded Redis) and prints its
+CPU per message beside one worker's.
 
 Machines are noisy: read the ratio, not the absolute numbers. Rounds alternate baseline and
 gateway; the ratio uses the median of each.
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import hashlib
 import json
 import os
 import secrets
@@ -42,15 +48,18 @@ from aiohttp import web
 from adapters.api.signing import HEADER, sign
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from _serve import GatewayProcess, free_port, wait_http
+from _serve import GatewayProcess, free_port, tree_cpu, wait_http
 
 SENDERS = 500  # distinct customers: most messages append to an open conversation
 
 
 # --- the baseline server (a subprocess) ---------------------------------------------------
-def serve_baseline(port: int) -> None:
+def serve_baseline(port: int, answer_json: bool = False) -> None:
     async def handler(request: web.Request) -> web.Response:
-        await request.read()
+        body = await request.read()
+        if answer_json:  # bare-json: parse the body, answer a JSON object
+            payload = json.loads(body)
+            return web.json_response({"message_id": payload.get("message_id")}, status=202)
         return web.Response(status=200)
 
     async def health(_request: web.Request) -> web.Response:
@@ -225,14 +234,12 @@ def run_wrk(url: str, secret: str, seconds: float, concurrency: int, workdir: Pa
             "sent": sum(r["requests"] for r in runs)}  # fmt: skip
 
 
-def process_cpu(pid: int) -> float:
-    """CPU seconds (user + system) a process has used: steadier than req/s on a busy machine."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-
-
-def _pid(gateway: GatewayProcess) -> int:
-    return gateway.proc.pid if gateway.proc is not None else 0
+def server_cpu(server: GatewayProcess | subprocess.Popen[bytes]) -> float:
+    """CPU seconds (user + system) a server has used, its worker processes included (not the
+    embedded redis-server): steadier than req/s on a busy machine."""
+    if isinstance(server, GatewayProcess):
+        return server.cpu_seconds()
+    return tree_cpu(server.pid)
 
 
 def redis_cpu(client: redis.Redis) -> float:
@@ -240,19 +247,79 @@ def redis_cpu(client: redis.Redis) -> float:
     return float(cpu["used_cpu_user"]) + float(cpu["used_cpu_sys"])
 
 
-def monitored(sock: str, action: Callable[[], object]) -> tuple[Counter[str], Counter[str]]:
-    """Commands the gateway sent (client) and ran inside scripts (lua) while ``action`` ran."""
+SCRIPT_COMMANDS = ("evalsha", "eval", "fcall")
+
+
+def commandstats(client: redis.Redis) -> dict[str, tuple[int, int]]:
+    """INFO commandstats: command -> (calls, usec). Commands run inside scripts count under
+    their own names too (and their time within the script's)."""
+    stats = client.info("commandstats")
+    return {name.removeprefix("cmdstat_"): (int(v["calls"]), int(v["usec"]))
+            for name, v in stats.items()}  # fmt: skip
+
+
+def commandstats_delta(
+    before: dict[str, tuple[int, int]], after: dict[str, tuple[int, int]], messages: int
+) -> dict[str, float]:
+    """Per message: script calls and their usec; every other command's calls and usec (the
+    ones a script ran, plus PUBLISH, the router's reads, ...); INFO and the like left out."""
+    out = {"script_calls": 0.0, "script_usec": 0.0, "other_calls": 0.0, "other_usec": 0.0}
+    top: Counter[str] = Counter()
+    for name, (calls, usec) in after.items():
+        if name in ("info", "ping", "monitor", "echo", "hello", "client|setinfo"):
+            continue
+        calls0, usec0 = before.get(name, (0, 0))
+        kind = "script" if name in SCRIPT_COMMANDS else "other"
+        out[f"{kind}_calls"] += (calls - calls0) / messages
+        out[f"{kind}_usec"] += (usec - usec0) / messages
+        if kind == "other" and calls > calls0:
+            top[name] = calls - calls0
+    out["top"] = ", ".join(f"{k} {n / messages:.2f}" for k, n in top.most_common(8))  # type: ignore[assignment]
+    return out
+
+
+def script_names() -> dict[str, str]:
+    """SHA1 -> name of every Lua script of the project (alone, or after a prelude of its
+    folder, as gateway/scripts.py loads them)."""
+    root = Path(__file__).resolve().parents[1]
+    names = {}
+    for path in [*root.glob("*/lua/*.lua"), *root.glob("*/*/lua/*.lua")]:
+        text = path.read_text(encoding="utf-8")
+        names[hashlib.sha1(text.encode()).hexdigest()] = path.stem
+        for prelude in path.parent.glob("_*.lua"):
+            both = prelude.read_text(encoding="utf-8") + "\n" + text
+            names[hashlib.sha1(both.encode()).hexdigest()] = path.stem
+    return names
+
+
+def monitored(
+    sock: str, action: Callable[[], object]
+) -> tuple[Counter[str], Counter[str], Counter[str], Counter[str]]:
+    """Commands the gateway sent (client) and ran inside scripts (lua) while ``action`` ran;
+    calls of each script and the commands run inside them (MONITOR shows a script's commands
+    right after its EVALSHA: scripts are atomic)."""
     client, lua = Counter[str](), Counter[str]()
+    calls, inside = Counter[str](), Counter[str]()
+    names = script_names()
     ready = threading.Event()
 
     def watch() -> None:
+        current = "?"
         with redis.Redis(unix_socket_path=sock).monitor() as mon:
             ready.set()
             for cmd in mon.listen():
                 if cmd["command"] == "ECHO bench-stop":
                     return
-                name = cmd["command"].split(" ", 1)[0].upper()
-                (lua if cmd.get("client_type") == "lua" else client)[name] += 1
+                words = cmd["command"].split(" ", 2)
+                name = words[0].upper()
+                if cmd.get("client_type") == "lua":
+                    lua[name] += 1
+                    inside[current] += 1
+                    continue
+                client[name] += 1
+                if name == "EVALSHA" and len(words) > 1:
+                    current = names.get(words[1].strip('"'), words[1][:8])
+                    calls[current] += 1
 
     thread = threading.Thread(target=watch, daemon=True)
     thread.start()
@@ -261,7 +328,7 @@ def monitored(sock: str, action: Callable[[], object]) -> tuple[Counter[str], Co
     time.sleep(1)  # let the router's work triggered by the last messages finish
     redis.Redis(unix_socket_path=sock).echo("bench-stop")
     thread.join(30)
-    return client, lua
+    return client, lua, calls, inside
 
 
 def profiler(path: str | None, gateway: GatewayProcess) -> subprocess.Popen[bytes] | None:
@@ -270,8 +337,8 @@ def profiler(path: str | None, gateway: GatewayProcess) -> subprocess.Popen[byte
         return None
     spy = Path(sys.executable).with_name("py-spy")
     proc = subprocess.Popen(
-        [str(spy), "record", "--pid", str(gateway.proc.pid), "--format", "raw",
-         "--rate", "200", "--output", path],
+        [str(spy), "record", "--pid", str(gateway.proc.pid), "--subprocesses", "--format",
+         "raw", "--rate", "200", "--output", path],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     time.sleep(1)  # attached before the load starts
@@ -289,6 +356,12 @@ def main() -> int:
         action="store_true",
         help="also run a gateway without hiredis (pure-Python Redis parser)",
     )
+    parser.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="also run a gateway with this many worker processes (its own embedded Redis)",
+    )
     parser.add_argument("--profile", metavar="PATH", help="py-spy collapsed stacks of the gateway")
     parser.add_argument(
         "--generator",
@@ -305,6 +378,7 @@ def main() -> int:
         help="also run the floor server: verify, validate, one XADD, answer (no inbox)",
     )
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--serve-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--redis-sock", help=argparse.SUPPRESS)
     parser.add_argument("--generate", help=argparse.SUPPRESS)
@@ -312,7 +386,7 @@ def main() -> int:
     parser.add_argument("--warmup", type=int, default=0, help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve_baseline:
-        serve_baseline(args.serve_baseline)
+        serve_baseline(args.serve_baseline, args.serve_json)
         return 0
     if args.serve_floor:
         serve_floor(args.serve_floor, args.redis_sock, args.secret)
@@ -323,108 +397,159 @@ def main() -> int:
         )
         print(json.dumps(result))
         return 0
+    return orchestrate(args)
 
+
+def orchestrate(args: argparse.Namespace) -> int:
     secret = secrets.token_hex(16)
-    base_port = free_port()
-    baseline = subprocess.Popen(
-        [sys.executable, __file__, "--serve-baseline", str(base_port)],
-        stdout=subprocess.DEVNULL,
-    )
-    floor: subprocess.Popen[bytes] | None = None
+    servers: dict[str, GatewayProcess | subprocess.Popen[bytes]] = {}
+    urls: dict[str, str] = {}
+    stats: dict[str, redis.Redis] = {}  # the embedded Redis each server writes to
+    gateways: list[GatewayProcess] = []
     with tempfile.TemporaryDirectory(prefix="bench-ingest-") as tmp:
-        gateway = GatewayProcess(Path(tmp))
-        # The same gateway without hiredis (redis-py's pure-Python parser), on its own Redis.
-        plain = GatewayProcess(Path(tmp) / "plain", hiredis=False)
         try:
-            wait_http(f"http://127.0.0.1:{base_port}/readyz")
-            gateway.start()
-            channel = gateway.api_channel(gateway.admin_token(), secret)
-            stats = redis.Redis(unix_socket_path=str(Path(tmp) / "redis" / "redis.sock"))
-            urls = {
-                "baseline": f"http://127.0.0.1:{base_port}/channels/x/messages",
-                "gateway": f"{gateway.base}/channels/{channel}/messages",
-            }
+            for name, as_json in (("baseline", False), ("bare-json", True)):
+                port = free_port()
+                command = [sys.executable, __file__, "--serve-baseline", str(port)]
+                servers[name] = subprocess.Popen(
+                    command + (["--serve-json"] if as_json else []), stdout=subprocess.DEVNULL
+                )
+                wait_http(f"http://127.0.0.1:{port}/readyz")
+                urls[name] = f"http://127.0.0.1:{port}/channels/x/messages"
+            wanted = [("gateway", GatewayProcess(Path(tmp) / "gw"))]
+            if args.workers > 1:
+                name = f"gw-{args.workers}w"
+                wanted.append((name, GatewayProcess(Path(tmp) / name, workers=args.workers)))
+            if args.no_hiredis:  # the same gateway, redis-py's pure-Python parser
+                wanted.append(("gw-plain", GatewayProcess(Path(tmp) / "plain", hiredis=False)))
+            for name, gateway in wanted:
+                gateway.data_dir.mkdir()
+                gateways.append(gateway)
+                gateway.start()
+                channel = gateway.api_channel(gateway.admin_token(), secret)
+                servers[name] = gateway
+                urls[name] = f"{gateway.base}/channels/{channel}/messages"
+                stats[name] = redis.Redis(unix_socket_path=str(gateway.redis_socket))
+                print(f"{name}: {gateway.workers} worker(s), Redis reply parser: "
+                      f"{gateway.parser()}")  # fmt: skip
+            sock = str(gateways[0].redis_socket)
             if args.floor:
                 floor_port = free_port()
-                floor = subprocess.Popen(
+                servers["floor"] = subprocess.Popen(
                     [sys.executable, __file__, "--serve-floor", str(floor_port),
-                     "--redis-sock", str(Path(tmp) / "redis" / "redis.sock"),
-                     "--secret", secret],
+                     "--redis-sock", sock, "--secret", secret],
                     stdout=subprocess.DEVNULL,
                 )  # fmt: skip
                 wait_http(f"http://127.0.0.1:{floor_port}/readyz")
                 urls["floor"] = f"http://127.0.0.1:{floor_port}/channels/x/messages"
-            if args.no_hiredis:
-                plain.data_dir.mkdir()
-                plain.start()
-                plain_channel = plain.api_channel(plain.admin_token(), secret)
-                urls["gw-plain"] = f"{plain.base}/channels/{plain_channel}/messages"
-            rates: dict[str, list[float]] = {name: [] for name in urls}
-            pids = {"baseline": baseline.pid, "gateway": _pid(gateway), "gw-plain": _pid(plain),
-                    "floor": floor.pid if floor is not None else 0}  # fmt: skip
-            cpu_ms: dict[str, list[float]] = {name: [] for name in urls}
-            for round_no in range(1, args.rounds + 1):
-                for name, url in urls.items():
-                    spy = profiler(args.profile, gateway) if name == "gateway" else None
-                    cpu_before = redis_cpu(stats)
-                    own_before = process_cpu(pids[name])
-                    if args.generator == "wrk":
-                        result = run_wrk(url, secret, args.seconds, args.concurrency, Path(tmp))
-                    else:
-                        result = run_generator(url, secret, args.requests, args.concurrency)
-                    sent = result["sent"]  # with the warm-up
-                    cpu_ms[name].append((process_cpu(pids[name]) - own_before) * 1000 / sent)
-                    if spy is not None:
-                        spy.send_signal(signal.SIGINT)  # py-spy writes the profile on SIGINT
-                        spy.wait(30)
-                    rates[name].append(result["rps"])
-                    if name in ("gateway", "floor"):
-                        busy = redis_cpu(stats) - cpu_before
-                        print(f"  embedded Redis CPU ({name}): {busy * 1e6 / sent:.0f} us "
-                              f"per message (warm-up included)")  # fmt: skip
-                    print(f"round {round_no} {name:9s}: {result['rps']:8.0f} req/s "
-                          f"({result['ok']}/{result['requests']} 2xx in "
-                          f"{result['seconds']:.2f}s, statuses {result['statuses']}), "
-                          f"server CPU {cpu_ms[name][-1]:.3f} ms per request")  # fmt: skip
+                stats["floor"] = stats["gateway"]  # same Redis, measured while alone
+            figures = run_rounds(args, secret, servers, urls, stats, Path(tmp))
             # Redis commands per message, counted with MONITOR (slows Redis: not timed).
             n = 200
-            client, lua = monitored(
-                str(Path(tmp) / "redis" / "redis.sock"),
-                lambda: run_generator(urls["gateway"], secret, n, 4, warmup=0),
+            client, lua, calls, inside = monitored(
+                sock, lambda: run_generator(urls["gateway"], secret, n, 4, warmup=0)
             )
             top = ", ".join(f"{c} {k}" for c, k in client.most_common(10))
-            print(f"redis commands per message sent by the gateway: "
-                  f"{sum(client.values()) / n:.1f} ({top}); "
+            print(f"redis commands per message sent by the gateway (MONITOR, {n} messages, "
+                  f"4 at a time): {sum(client.values()) / n:.1f} ({top}); "
                   f"run inside scripts: {sum(lua.values()) / n:.1f}")  # fmt: skip
+            per_script = ", ".join(
+                f"{name} {count / n:.2f} calls x {inside[name] / count:.1f} commands"
+                for name, count in calls.most_common()
+            )
+            print(f"  scripts per message: {per_script}")
         finally:
-            gateway.stop()
-            plain.stop()
-            for server in (baseline, floor):
-                if server is not None:
+            for server in servers.values():
+                if isinstance(server, GatewayProcess):
+                    server.stop()
+                else:
                     server.terminate()
                     server.wait()
-    base = statistics.median(rates["baseline"])
-    gw = statistics.median(rates["gateway"])
-    ratio = gw / base
-    print(f"baseline (bare aiohttp)      : {base:8.0f} req/s (median)")
-    print(f"gateway (signed, durable)    : {gw:8.0f} req/s (median)")
-    print(f"ratio gateway/baseline       : {ratio:8.1%}  (target >= 50%)")
-    base_cpu = statistics.median(cpu_ms["baseline"])
-    gw_cpu = statistics.median(cpu_ms["gateway"])
-    print(f"server CPU per request       : baseline {base_cpu:.3f} ms, gateway {gw_cpu:.3f} ms "
-          f"(baseline/gateway {base_cpu / gw_cpu:.1%}: the rate ratio an idle machine would "
-          f"reach)")  # fmt: skip
-    if rates.get("floor"):
-        floor_rate = statistics.median(rates["floor"])
-        floor_cpu = statistics.median(cpu_ms["floor"])
-        print(f"floor (verify, validate, XADD): {floor_rate:8.0f} req/s (median), ratio to "
-              f"baseline {floor_rate / base:.1%}; server CPU {floor_cpu:.3f} ms per request "
-              f"(baseline/floor {base_cpu / floor_cpu:.1%})")  # fmt: skip
-    if rates.get("gw-plain"):
-        plain_rate = statistics.median(rates["gw-plain"])
-        print(f"gateway without hiredis      : {plain_rate:8.0f} req/s (median), "
-              f"ratio to baseline {plain_rate / base:.1%}")  # fmt: skip
+    summarize(args, figures)
     return 0
+
+
+def run_rounds(
+    args: argparse.Namespace,
+    secret: str,
+    servers: dict[str, GatewayProcess | subprocess.Popen[bytes]],
+    urls: dict[str, str],
+    stats: dict[str, redis.Redis],
+    workdir: Path,
+) -> dict[str, dict[str, list]]:
+    """Rounds alternating the servers; per server and round: rate, server CPU per request,
+    Redis CPU and commandstats per message."""
+    figures: dict[str, dict[str, list]] = {
+        name: {"rps": [], "cpu_ms": [], "redis_us": [], "cmd": []} for name in urls
+    }
+    for round_no in range(1, args.rounds + 1):
+        for name, url in urls.items():
+            server = servers[name]
+            spy = profiler(args.profile, server) if name == "gateway" else None  # type: ignore[arg-type]
+            redis_client = stats.get(name)
+            if redis_client is not None:
+                cpu_before, cmd_before = redis_cpu(redis_client), commandstats(redis_client)
+            own_before = server_cpu(server)
+            if args.generator == "wrk":
+                result = run_wrk(url, secret, args.seconds, args.concurrency, workdir)
+            else:
+                result = run_generator(url, secret, args.requests, args.concurrency)
+            sent = result["sent"]  # with the warm-up
+            figures[name]["cpu_ms"].append((server_cpu(server) - own_before) * 1000 / sent)
+            if spy is not None:
+                spy.send_signal(signal.SIGINT)  # py-spy writes the profile on SIGINT
+                spy.wait(30)
+            figures[name]["rps"].append(result["rps"])
+            if redis_client is not None:
+                time.sleep(0.3)  # the router's work triggered by the last messages
+                busy = redis_cpu(redis_client) - cpu_before
+                figures[name]["redis_us"].append(busy * 1e6 / sent)
+                cmd = commandstats_delta(cmd_before, commandstats(redis_client), sent)
+                figures[name]["cmd"].append(cmd)
+                print(f"  embedded Redis ({name}), per message (warm-up included): CPU "
+                      f"{busy * 1e6 / sent:.0f} us; script calls {cmd['script_calls']:.2f} "
+                      f"({cmd['script_usec']:.0f} us); other commands {cmd['other_calls']:.1f} "
+                      f"({cmd['other_usec']:.0f} us; {cmd['top']})")  # fmt: skip
+            print(f"round {round_no} {name:9s}: {result['rps']:8.0f} req/s "
+                  f"({result['ok']}/{result['requests']} 2xx in "
+                  f"{result['seconds']:.2f}s, statuses {result['statuses']}), "
+                  f"server CPU {figures[name]['cpu_ms'][-1]:.3f} ms per request")  # fmt: skip
+    return figures
+
+
+def summarize(args: argparse.Namespace, figures: dict[str, dict[str, list]]) -> None:
+    med = {name: {k: statistics.median(f[k]) for k in ("rps", "cpu_ms", "redis_us") if f[k]}
+           for name, f in figures.items()}  # fmt: skip
+    spread = {name: (min(f["cpu_ms"]), max(f["cpu_ms"])) for name, f in figures.items()}
+    base = med["baseline"]
+    print(f"\n{'server':10s} {'req/s':>8s} {'rate/baseline':>14s} {'CPU ms/req':>11s} "
+          f"{'(min-max)':>15s} {'CPU/baseline':>13s}")  # fmt: skip
+    for name, m in med.items():
+        lo, hi = spread[name]
+        print(f"{name:10s} {m['rps']:8.0f} {m['rps'] / base['rps']:14.1%} {m['cpu_ms']:11.3f} "
+              f"{f'({lo:.3f}-{hi:.3f})':>15s} {m['cpu_ms'] / base['cpu_ms']:12.1f}x")  # fmt: skip
+    gw = med["gateway"]
+    if "floor" in med:
+        print(f"gateway CPU per message / floor's: {gw['cpu_ms'] / med['floor']['cpu_ms']:.2f}x "
+              f"(goal <= 2.5x)")  # fmt: skip
+    if args.workers > 1:
+        many = med[f"gw-{args.workers}w"]
+        print(f"CPU per message, 1 worker vs {args.workers}: {gw['cpu_ms']:.3f} ms vs "
+              f"{many['cpu_ms']:.3f} ms = {many['cpu_ms'] / gw['cpu_ms']:.2f}x (goal <= 1.15x); "
+              f"req/s {gw['rps']:.0f} vs {many['rps']:.0f}")  # fmt: skip
+    for name in figures:
+        cmds = figures[name]["cmd"]
+        if not cmds or name == "floor":
+            continue
+        calls = statistics.median(c["script_calls"] for c in cmds)
+        inner = statistics.median(c["other_calls"] for c in cmds)
+        print(f"Redis per message ({name}): CPU {med[name]['redis_us']:.0f} us (goal <= 60), "
+              f"script calls {calls:.2f} (goal 1), other commands {inner:.1f} (those run "
+              f"inside scripts, goal <= 20, plus the router's and PUBLISH)")  # fmt: skip
+    if "gw-plain" in med:
+        plain = med["gw-plain"]["cpu_ms"]
+        print(f"gateway without hiredis: CPU {plain:.3f} ms per message, "
+              f"{plain / gw['cpu_ms']:.2f}x the gateway with hiredis")  # fmt: skip
 
 
 if __name__ == "__main__":
