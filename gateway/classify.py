@@ -54,6 +54,14 @@ class Rule:
         channel_type: str | None = None,
         complaints: int = 0,
     ) -> bool:
+        fixed = self.matches_message(lowered, meta, channel_type)
+        return fixed if fixed is not None else self.matches_facts(tier, complaints)
+
+    def matches_message(
+        self, lowered: str, meta: Mapping[str, Any], channel_type: str | None
+    ) -> bool | None:
+        """Whether the message itself decides: True / False, or None when only the stored
+        facts can (the customer's tier, their unresolved complaints)."""
         if self.channels and channel_type not in self.channels:
             return False
         if self.unconditional:
@@ -62,9 +70,12 @@ class Rule:
             return True
         if self.patterns and any(p.search(lowered) for p in self.patterns):
             return True
-        if self.tiers and tier and tier.lower() in self.tiers:
-            return True
         if self.meta_flags and any(meta.get(f) for f in self.meta_flags):
+            return True
+        return None if self.tiers or self.repeat_count else False
+
+    def matches_facts(self, tier: str | None, complaints: int) -> bool:
+        if self.tiers and tier and tier.lower() in self.tiers:
             return True
         return bool(self.repeat_count and complaints >= self.repeat_count)
 
@@ -82,6 +93,26 @@ class Classification:
     team: str | None = None
     skills: tuple[str, ...] = ()
     language: str | None = None
+
+
+@dataclass(frozen=True)
+class Variants:
+    """Every verdict a message can get, by the facts only Redis holds: the customer's stored
+    tier (when the message names none) and their unresolved complaints. The inbox hands them
+    all to its script, which picks one from what it reads, in the same round trip.
+
+    ``verdicts[tier_index * (len(thresholds) + 1) + level]``: ``tier_index`` 0 when the stored
+    tier (lowercased) is none of ``tiers``, else 1 + its position; ``level`` the number of
+    ``thresholds`` at or below the complaint count."""
+
+    tiers: tuple[str, ...]  # lowercase; empty: the tier does not change the verdict
+    thresholds: tuple[int, ...]  # ascending; empty: complaints do not change the verdict
+    verdicts: tuple[Classification, ...]
+
+    def pick(self, tier: str | None, complaints: int) -> Classification:
+        index = self.tiers.index(tier.lower()) + 1 if tier and tier.lower() in self.tiers else 0
+        level = sum(1 for t in self.thresholds if complaints >= t)
+        return self.verdicts[index * (len(self.thresholds) + 1) + level]
 
 
 @dataclass(frozen=True)
@@ -113,6 +144,40 @@ class Classifier:
     ) -> Classification:
         lowered = text.lower()
         meta = meta or {}
+        matching = [
+            r for r in self.rules if r.matches(lowered, tier, meta, channel_type, complaints)
+        ]
+        return self._verdict(matching, channel_type)
+
+    def variants(
+        self,
+        text: str,
+        tier: str | None = None,
+        meta: Mapping[str, Any] | None = None,
+        channel_type: str | None = None,
+    ) -> Variants:
+        """``classify`` for every stored tier and complaint count that changes the verdict,
+        the message's own conditions evaluated once. ``tier``: the one the message names (then
+        the stored tier does not matter)."""
+        lowered = text.lower()
+        meta = meta or {}
+        decided = [(r, r.matches_message(lowered, meta, channel_type)) for r in self.rules]
+        open_rules = [r for r, fixed in decided if fixed is None]
+        tiers = () if tier else tuple(sorted({t for r in open_rules for t in r.tiers}))
+        thresholds = tuple(sorted({r.repeat_count for r in open_rules if r.repeat_count}))
+        verdicts = []
+        for tier_option in (tier, *tiers):  # no tiers when the message names one
+            for complaints in (0, *thresholds):
+                matching = [
+                    r
+                    for r, fixed in decided
+                    if fixed or (fixed is None and r.matches_facts(tier_option, complaints))
+                ]
+                verdicts.append(self._verdict(matching, channel_type))
+        return Variants(tiers, thresholds, tuple(verdicts))
+
+    def _verdict(self, matching: list[Rule], channel_type: str | None) -> Classification:
+        """The verdict of the rules that match, in their order."""
         default = self.channel_defaults.get(channel_type or "", ChannelDefault())
         best_class = default.class_name or self.default_class
         best_rule = f"channel-default:{channel_type}" if default.class_name else None
@@ -121,9 +186,7 @@ class Classifier:
         skills: list[str] = []
         language = None
         hint_team = None
-        for rule in self.rules:
-            if not rule.matches(lowered, tier, meta, channel_type, complaints):
-                continue
+        for rule in matching:
             skills.extend(s for s in rule.skills if s not in skills)
             language = language or rule.language
             hint_team = hint_team or rule.team

@@ -5,19 +5,18 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
 from typing import Any
 
 from redis.asyncio import Redis
 
 from adapters.base import IngestResult
 from gateway.batching import CommandBatcher
-from gateway.classify import Classifier
+from gateway.classify import Classification, Classifier, Variants
 from gateway.ids import new_id
 from gateway.keys import Keys
 from gateway.models import Direction, InboundMessage, now_ms
 from gateway.scripts import decode_flat, load_script
-from router.policy_source import Policies, PolicySource
+from router.policy_source import PolicySource
 from router.sla import SlaPolicy
 
 log = logging.getLogger(__name__)
@@ -27,23 +26,16 @@ log = logging.getLogger(__name__)
 OnIngested = Callable[[IngestResult, InboundMessage, str, str, dict[str, Any]], Awaitable[None]]
 
 
-# Where an id goes in the key templates passed to ingest_facts.lua (ids never contain it).
+# Where an id goes in the key templates passed to ingest.lua (ids never contain it).
 ID = "\x01"
-
-
-@dataclass(frozen=True)
-class _Facts:
-    """What ingest_facts.lua read: '' / 0 when unknown."""
-
-    contact_id: str | None
-    conv_id: str | None
-    tier: str | None
-    complaints: int
-    now: int
+# The script picks a verdict by a map of one character per variant (64 + verdict number):
+# more distinct verdicts than this and Python classifies after the script read the facts.
+MAX_VERDICTS = 62
+_HEAD = ("direction", "text", "author_id")
 
 
 class IngestConflict(RuntimeError):
-    """The identity or thread kept changing under us (should not happen in practice)."""
+    """The script kept asking for a classification (should not happen in practice)."""
 
 
 class Inbox:
@@ -72,127 +64,91 @@ class Inbox:
         self.dedupe_ttl = dedupe_ttl_seconds
         self.on_ingested = on_ingested
         self._ingest = load_script(redis, __file__, "ingest")
-        self._facts = load_script(redis, __file__, "ingest_facts")
+        # Keys of ids the script reads (the identity's contact, the thread's conversation).
+        self._templates = [
+            keys.contact(ID), keys.contact_conversations(ID), keys.conversation(ID),
+            keys.messages(ID),
+        ]  # fmt: skip
         # Concurrent messages share pipelines: see gateway/batching.py.
         self.batch = batch or CommandBatcher(redis)
 
     async def ingest(self, msg: InboundMessage) -> IngestResult:
+        """Files ``msg`` in one script call: it reads the identity, thread, contact and
+        conversation, picks the verdict among those classified here for every stored tier and
+        complaint count that matters, and writes everything."""
         k = self.keys
-        dedupe_key = k.dedupe(msg.channel_id, msg.external_id)
-        identity_key = k.contact_identity(msg.channel_id, msg.contact.external_id)
-        thread_key = k.thread(msg.channel_id, msg.thread_key)
-        for _ in range(8):
-            policies = await self.policies.current()
-            window_ms = policies.classifier.repeat_window_ms
-            now = self.clock()
-            # One script reads all the facts (identity, thread, dedupe, tier, complaints):
-            # round trips through redis-py are most of the inbox's cost.
-            raw = await self.batch.script(
-                self._facts,
-                [identity_key, thread_key, dedupe_key],
-                [
-                    "" if msg.contact.tier else "1", window_ms, now,
-                    k.contact(ID), k.contact_conversations(ID), k.conversation(ID),
-                ],
-            )  # fmt: skip
-            contact_id, conv_id, duplicate, stored_tier, complaints = decode_flat(raw)
-            if duplicate:
-                return _duplicate(duplicate, contact_id)
-            facts = _Facts(
-                contact_id or None,
-                conv_id or None,
-                msg.contact.tier or stored_tier or None,
-                int(complaints),
-                now,
-            )
-            result = await self._run(msg, facts, policies, dedupe_key, identity_key, thread_key)
-            if result is not None:
-                return result
-        raise IngestConflict(f"ingest of {msg.channel_id}/{msg.external_id} kept conflicting")
-
-    async def _run(
-        self,
-        msg: InboundMessage,
-        facts: _Facts,
-        policies: Policies,
-        dedupe_key: str,
-        identity_key: str,
-        thread_key: str,
-    ) -> IngestResult | None:
-        k = self.keys
-        contact_id, conv_id, now = facts.contact_id, facts.conv_id, facts.now
-        new_contact = new_id("ct")
-        new_conv = new_id("cv")
-        the_contact = contact_id or new_contact
-        the_conv = conv_id or new_conv
+        policies = await self.policies.current()
         sla, classifier = policies.sla, policies.classifier
+        now = self.clock()
         channel = msg.channel_type.value
-        verdict = classifier.classify(msg.text, facts.tier, msg.meta, channel, facts.complaints)
-        due = sla.first_response_due(verdict.class_name, channel, now)
-        next_due = sla.next_response_due(verdict.class_name, channel, now)
-        resolution_due = sla.resolution_due(verdict.class_name, channel, now)
-        queue_first = sla.queue_due("first_response", verdict.class_name, channel, now)
-        queue_next = sla.queue_due("next_response", verdict.class_name, channel, now)
+        variants = classifier.variants(msg.text, msg.contact.tier or None, msg.meta, channel)
+        window = classifier.repeat_window_ms if variants.thresholds else 0
+        new_contact, new_conv = new_id("ct"), new_id("cv")
         message = {
             "direction": Direction.IN.value,
             "text": msg.text,
-            "author_id": the_contact,
+            "author_id": "",  # the contact: new, or the one the identity names (the script's)
             "author_name": msg.contact.name,
             "attachments": [a.model_dump(exclude_none=True) for a in msg.attachments],
             "external_id": msg.external_id,
             "created_at": now,
             "meta": {**msg.meta, "sent_at": msg.sent_at},
         }
-        contact_fields = {
-            "name": msg.contact.name or "",
-            "email": msg.contact.email or "",
-            "phone": msg.contact.phone or "",
-            "tier": msg.contact.tier or "",
-        }
-        conversation_fields: dict[str, Any] = {
-            "channel_id": msg.channel_id,
-            "channel_type": msg.channel_type.value,
-            "thread_key": msg.thread_key,
-            "contact_external_id": msg.contact.external_id,
-            "weight": sla.weight(channel),
-        }
-        # Routing hints of the classification rules (team, skills, language).
-        if verdict.team:
-            conversation_fields["team"] = verdict.team
-        if verdict.skills:
-            conversation_fields["skills"] = json.dumps(list(verdict.skills))
-        if verdict.language:
-            conversation_fields["language"] = verdict.language
+        # The log's JSON, split where the script puts the author's id (ids need no escaping):
+        # json.dumps(message) once, in two parts.
+        head = {"direction": message["direction"], "text": message["text"]}
+        rest = {name: value for name, value in message.items() if name not in _HEAD}
+        json_head = json.dumps(head, ensure_ascii=False)[:-1] + ', "author_id": "'
+        json_tail = '", ' + json.dumps(rest, ensure_ascii=False)[1:]
+        contact_fields = [
+            (name, value)
+            for name, value in (
+                ("name", msg.contact.name), ("email", msg.contact.email),
+                ("phone", msg.contact.phone), ("tier", msg.contact.tier),
+            )
+            if value
+        ]  # fmt: skip
+        conversation_fields = [
+            ("channel_id", msg.channel_id),
+            ("channel_type", channel),
+            ("thread_key", msg.thread_key),
+            ("contact_external_id", msg.contact.external_id),
+            ("weight", _number(sla.weight(channel))),
+        ]
         if subject := msg.meta.get("subject"):
-            conversation_fields["subject"] = str(subject)[:300]
-        message_json = json.dumps(message, ensure_ascii=False)
-        raw = await self.batch.script(
-            self._ingest,
-            [
-                dedupe_key, identity_key, thread_key, k.contact(the_contact),
-                k.conversation(the_conv), k.messages(the_conv),
-                k.conversation(new_conv), k.messages(new_conv),
-                k.queue(), k.conversations_index(), k.contact_conversations(the_contact),
-                k.sla_watch(), k.snoozed(),
-            ],
-            [
-                contact_id or "", new_contact, conv_id or "", new_conv,
-                now, self.reopen_window_ms, self.dedupe_ttl,
-                message_json,
-                json.dumps(contact_fields, ensure_ascii=False),
-                json.dumps(conversation_fields, ensure_ascii=False),
-                verdict.class_name, sla.rank(verdict.class_name), verdict.rule or "",
-                due,
-                json.dumps({**msg.meta, "external_id": msg.external_id}, ensure_ascii=False),
-                f"{msg.channel_id}:{msg.contact.external_id}",
-                next_due, resolution_due, queue_first, queue_next,
-            ],
-        )  # fmt: skip
-        out = decode_flat(raw)
-        if out[0] == "retry":
-            return None
-        if out[0] == "dup":
-            return _duplicate(out[1], contact_id or "")
+            conversation_fields.append(("subject", str(subject)[:300]))
+        keys = [
+            k.dedupe(msg.channel_id, msg.external_id),
+            k.contact_identity(msg.channel_id, msg.contact.external_id),
+            k.thread(msg.channel_id, msg.thread_key),
+            k.contact(new_contact), k.contact_conversations(new_contact),
+            k.conversation(new_conv), k.messages(new_conv),
+            k.queue(), k.conversations_index(), k.sla_watch(), k.snoozed(),
+        ]  # fmt: skip
+        reply_context = json.dumps({**msg.meta, "external_id": msg.external_id}, ensure_ascii=False)
+        identity = f"{msg.channel_id}:{msg.contact.external_id}"
+        for _ in range(2):
+            raw = await self.batch.script(
+                self._ingest,
+                keys,
+                [
+                    new_contact, new_conv, now, self.reopen_window_ms, self.dedupe_ttl,
+                    json_head, json_tail, reply_context, identity, *self._templates, window,
+                    *_verdict_args(variants, sla, channel, now),
+                    len(contact_fields), *_flat(contact_fields),
+                    len(conversation_fields), *_flat(conversation_fields),
+                ],
+            )  # fmt: skip
+            out = decode_flat(raw)
+            if out[0] == "dup":
+                return _duplicate(out[1], out[2])
+            if out[0] != "facts":
+                break
+            # A stored tier Lua cannot lowercase: classify here with the facts the script read.
+            verdict = variants.pick(out[1] or None, int(out[2]))
+            variants = Variants((), (), (verdict,))
+        else:
+            raise IngestConflict(f"ingest of {msg.channel_id}/{msg.external_id} kept asking")
         mode, conversation_id, seq, contact, assignee, offered_to = out
         result = IngestResult(
             conversation_id=conversation_id,
@@ -203,12 +159,51 @@ class Inbox:
         )
         if self.on_ingested is not None:
             try:
-                stored = {**json.loads(message_json), "seq": result.seq,
-                          "conversation_id": conversation_id}  # fmt: skip
+                message["author_id"] = contact
+                stored = {**message, "seq": result.seq, "conversation_id": conversation_id}
                 await self.on_ingested(result, msg, assignee, offered_to, stored)
             except Exception:  # the message is durable; a failed notification is re-synced later
                 log.exception("after-ingest notification failed for %s", conversation_id)
         return result
+
+
+def _verdict_args(variants: Variants, sla: SlaPolicy, channel: str, now: int) -> list[Any]:
+    """ingest.lua's lists: complaint thresholds, tiers, the variant map and the verdicts."""
+    distinct: list[Classification] = []
+    numbers = []
+    for verdict in variants.verdicts:
+        if verdict not in distinct:
+            distinct.append(verdict)
+        numbers.append(distinct.index(verdict) + 1)
+    out: list[Any] = [len(variants.thresholds), *variants.thresholds]
+    out += [len(variants.tiers), *variants.tiers]
+    if len(distinct) > MAX_VERDICTS:  # the script answers with the facts instead
+        return [*out, "", 0]
+    out += ["".join(chr(64 + n) for n in numbers), len(distinct)]
+    dues: dict[str, list[int]] = {}
+    for verdict in distinct:
+        name = verdict.class_name
+        if name not in dues:
+            dues[name] = [
+                sla.first_response_due(name, channel, now),
+                sla.next_response_due(name, channel, now),
+                sla.resolution_due(name, channel, now),
+                sla.queue_due("first_response", name, channel, now),
+                sla.queue_due("next_response", name, channel, now),
+            ]
+        out += [name, sla.rank(name), verdict.rule or "", *dues[name], verdict.team or "",
+                json.dumps(list(verdict.skills)) if verdict.skills else "",
+                verdict.language or ""]  # fmt: skip
+    return out
+
+
+def _flat(pairs: list[tuple[str, Any]]) -> list[Any]:
+    return [x for pair in pairs for x in pair]
+
+
+def _number(value: float) -> str:
+    """A number as Redis 6 writes a Lua number (%.17g): 1.0 -> "1"."""
+    return format(float(value), ".17g")
 
 
 def _duplicate(value: str | bytes, contact_id: str) -> IngestResult:

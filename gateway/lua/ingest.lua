@@ -1,151 +1,298 @@
--- Dedupe + contact + conversation (open / append / reopen) + message append + enqueue +
--- SLA clocks, atomically.
--- Python read the identity and thread first and passes what it saw; if either changed since,
--- we answer 'retry' and Python reads again (optimistic: every key is declared up front).
+-- Files one inbound message in one round trip, atomically: dedupe, identity -> contact,
+-- thread -> conversation (append / open / reopen), the message's verdict, message log (seq),
+-- queue by deadline, SLA clocks.
 --
--- KEYS: 1 dedupe, 2 identity, 3 thread, 4 contact, 5 conv (existing), 6 msgs (existing),
---       7 conv (new), 8 msgs (new), 9 queue, 10 conversations index, 11 contact's conversations,
---       12 SLA watch, 13 snoozed
--- ARGV: 1 expected contact id or '', 2 new contact id, 3 expected conv id or '', 4 new conv id,
---       5 now ms, 6 reopen window ms, 7 dedupe ttl s, 8 message json, 9 contact fields json,
---       10 new conversation fields json, 11 class, 12 class rank, 13 rule, 14 first response due,
---       15 reply context json, 16 identity "channel:external id", 17 next response due,
---       18 resolution due, 19 queue due (first response), 20 queue due (next response)
+-- The verdict depends on facts only Redis holds (the customer's stored tier, their unresolved
+-- complaints in the repeat-complainer window): Python classified the message for every value
+-- of them that changes the verdict (gateway/classify.py Variants) and this script picks one.
+-- The contact and conversation are those the identity and thread name here; their keys are
+-- built from templates made by gateway/keys.py (same hash tag as every declared key).
+--
+-- KEYS: 1 dedupe, 2 identity, 3 thread, 4 contact (new), 5 contact's conversations (new
+--       contact), 6 conv (new), 7 msgs (new), 8 queue, 9 conversations index, 10 SLA watch,
+--       11 snoozed
+-- ARGV: 1 new contact id, 2 new conv id, 3 now ms, 4 reopen window ms, 5 dedupe ttl s,
+--       6, 7 the message json before and after its author's id (the contact's, known here),
+--       8 reply context json, 9 identity "channel:external id",
+--       10..13 key templates with "\1" where the id goes: contact, contact's conversations,
+--       conversation, messages; 14 complaint window ms (0: complaints not counted),
+--       then lists, each a count followed by its items:
+--       complaint thresholds (ascending), tiers (lowercase; empty: the tier is not read),
+--       the variant map (one string: byte 64 + verdict number per variant, see Variants),
+--       verdicts (VERDICT values each: class, rank, rule, first response due, next response
+--       due, resolution due, queue due first, queue due next, team, skills json, language;
+--       '' for none), contact fields (name, value pairs; non-empty ones), new conversation
+--       fields (pairs).
+-- Returns {mode, conv id, seq, contact id, assignee, offered to}, {'dup', "conv:seq", contact
+-- id}, or {'facts', stored tier, complaints} when Python must classify with them (a stored
+-- tier that is not ASCII, or no verdicts given); nothing is written then.
 -- The queue is ordered by 'queue_due', the routing deadline (router/sla.py queue_target).
-local now = tonumber(ARGV[5])
+local VERDICT = 11
+local now = tonumber(ARGV[3])
 
-if redis.call('EXISTS', KEYS[1]) == 1 then
-  return {'dup', redis.call('GET', KEYS[1])}
+local dup = redis.call('GET', KEYS[1])
+if dup then
+  return {'dup', dup, redis.call('GET', KEYS[2]) or ''}
 end
 
+local function key(template, id)
+  return (string.gsub(template, '\1', id))
+end
+
+-- The lists of ARGV.
+local at = 15
+local function list(width)
+  local count = tonumber(ARGV[at])
+  local first = at + 1
+  at = at + 1 + count * width
+  return first, count
+end
+local thresholds_at, thresholds = list(1)
+local tiers_at, tiers = list(1)
+local variant_map = ARGV[at]
+at = at + 1
+local verdicts_at, verdicts = list(VERDICT)
+local contact_at, contact_fields = list(2)
+local init_at, init_fields = list(2)
+
+-- Reads: identity, thread, the contact and the conversation (one HMGET each).
 local contact_id = redis.call('GET', KEYS[2])
-if (contact_id or '') ~= ARGV[1] then
-  return {'retry'}
-end
-local contact_fields = cjson.decode(ARGV[9])
-if not contact_id then
-  contact_id = ARGV[2]
-  redis.call('HSET', KEYS[4], 'id', contact_id, 'created_at', now, 'identities', ARGV[16])
-  redis.call('SET', KEYS[2], contact_id)
-end
-for field, value in pairs(contact_fields) do
-  if value ~= '' then redis.call('HSETNX', KEYS[4], field, value) end
+local conv_id = redis.call('GET', KEYS[3])
+local contact_key, convs_key = KEYS[4], KEYS[5]
+local sticky_agent, advisor, stored_tier = false, false, false
+local missing = {}  -- the message's contact fields the contact does not have yet
+if contact_id then
+  contact_key, convs_key = key(ARGV[10], contact_id), key(ARGV[11], contact_id)
+  local names = {'last_agent', 'advisor', 'tier'}
+  for i = 0, contact_fields - 1 do names[4 + i] = ARGV[contact_at + 2 * i] end
+  local stored = redis.call('HMGET', contact_key, unpack(names))
+  sticky_agent, advisor, stored_tier = stored[1], stored[2], stored[3]
+  for i = 0, contact_fields - 1 do
+    if not stored[4 + i] then
+      missing[#missing + 1] = ARGV[contact_at + 2 * i]
+      missing[#missing + 1] = ARGV[contact_at + 2 * i + 1]
+    end
+  end
 end
 
-local conv_id = redis.call('GET', KEYS[3])
-if (conv_id or '') ~= ARGV[3] then
-  return {'retry'}
+local FIELDS = {'status', 'resolved_at', 'priority_rank', 'paused_at', 'reopened',
+  'waiting_since', 'first_response_at', 'first_response_due', 'next_response_due',
+  'resolution_due', 'queue_due', 'assignee', 'offered_to', 'queue_score', 'last_agent',
+  'last_seq'}
+local c = {}  -- the conversation's fields as stored, kept up to date with our writes
+local conv_key, msgs_key = KEYS[6], KEYS[7]
+if conv_id then
+  conv_key, msgs_key = key(ARGV[12], conv_id), key(ARGV[13], conv_id)
+  local values = redis.call('HMGET', conv_key, unpack(FIELDS))
+  for i, name in ipairs(FIELDS) do c[name] = values[i] end
+end
+
+-- The facts of the verdict: unresolved complaints (conversations active in the window that
+-- are not resolved, plus every reopening, plus this message when it starts a new one) and
+-- the stored tier; both only for a known contact, and only when they matter.
+local complaints = 0
+local window = tonumber(ARGV[14])
+if contact_id and thresholds > 0 and window > 0 then
+  local ids = redis.call('ZRANGEBYSCORE', convs_key, now - window, '+inf', 'LIMIT', 0, 50)
+  local open_thread = false
+  for _, id in ipairs(ids) do
+    local status, reopened
+    if id == conv_id then
+      status, reopened = c.status, c.reopened
+    else
+      local state = redis.call('HMGET', key(ARGV[12], id), 'status', 'reopened')
+      status, reopened = state[1], state[2]
+    end
+    complaints = complaints + tonumber(reopened or 0)
+    if status and status ~= 'resolved' then
+      complaints = complaints + 1
+      if id == conv_id then open_thread = true end
+    end
+  end
+  if not open_thread then complaints = complaints + 1 end
+end
+local tier_index = 0
+if contact_id and tiers > 0 and stored_tier and stored_tier ~= '' then
+  if string.find(stored_tier, '[\128-\255]') then
+    return {'facts', stored_tier, complaints}  -- Lua lowercases ASCII only
+  end
+  local lowered = string.lower(stored_tier)
+  for i = 0, tiers - 1 do
+    if ARGV[tiers_at + i] == lowered then tier_index = i + 1 end
+  end
+end
+if verdicts == 0 then
+  return {'facts', stored_tier or '', complaints}
+end
+local level = 0
+for i = 0, thresholds - 1 do
+  if complaints >= tonumber(ARGV[thresholds_at + i]) then level = level + 1 end
+end
+local chosen = string.byte(variant_map, tier_index * (thresholds + 1) + level + 1) - 64
+local v = verdicts_at + (chosen - 1) * VERDICT
+local class, rank, rule = ARGV[v], ARGV[v + 1], ARGV[v + 2]
+local first_due, next_due, resolution_due_arg = ARGV[v + 3], ARGV[v + 4], ARGV[v + 5]
+local queue_first, queue_next = ARGV[v + 6], ARGV[v + 7]
+
+-- Writes to the conversation hash are gathered and made at the end: one HSET, one HDEL.
+local sets, set_order, dels = {}, {}, {}
+local function set(field, value)
+  if sets[field] == nil then set_order[#set_order + 1] = field end
+  sets[field] = value
+  dels[field] = nil
+  c[field] = value
+end
+local function del(field)
+  if sets[field] ~= nil then sets[field] = false end
+  dels[field] = true
+  c[field] = false
+end
+
+-- The contact.
+if not contact_id then
+  contact_id = ARGV[1]
+  local fields = {'id', contact_id, 'created_at', now, 'identities', ARGV[9]}
+  for i = 0, 2 * contact_fields - 1 do fields[7 + i] = ARGV[contact_at + i] end
+  redis.call('HSET', contact_key, unpack(fields))
+  redis.call('SET', KEYS[2], contact_id)
+elseif #missing > 0 then
+  redis.call('HSET', contact_key, unpack(missing))
 end
 
 local mode = 'new'
-local conv_key, msgs_key = KEYS[7], KEYS[8]
 if conv_id then
-  local state = redis.call('HMGET', KEYS[5], 'status', 'resolved_at')
-  if state[1] == 'resolved' then
-    if now - tonumber(state[2] or 0) <= tonumber(ARGV[6]) then mode = 'reopened' end
-  elseif state[1] then
+  if c.status == 'resolved' then
+    if now - tonumber(c.resolved_at or 0) <= tonumber(ARGV[4]) then mode = 'reopened' end
+  elseif c.status then
     mode = 'appended'
   end
 end
 
--- Sticky routing: the customer's previous agent and dedicated advisor (VIP).
-local sticky = redis.call('HMGET', KEYS[4], 'last_agent', 'advisor')
-
 if mode == 'new' then
-  conv_id = ARGV[4]
-  local init = cjson.decode(ARGV[10])
-  for field, value in pairs(init) do
-    redis.call('HSET', conv_key, field, value)
-  end
-  redis.call('HSET', conv_key, 'id', conv_id, 'contact_id', contact_id, 'status', 'open',
-    'priority', ARGV[11], 'priority_rank', ARGV[12], 'priority_rule', ARGV[13],
-    'created_at', now, 'first_response_due', ARGV[14], 'resolution_due', ARGV[18],
-    'queue_due', ARGV[19], 'last_seq', 0)
-  if sticky[1] then redis.call('HSET', conv_key, 'sticky_agent', sticky[1]) end
-  if sticky[2] then redis.call('HSET', conv_key, 'advisor', sticky[2]) end
+  conv_id = ARGV[2]
+  conv_key, msgs_key = KEYS[6], KEYS[7]
+  c = {}
+  for i = 0, init_fields - 1 do set(ARGV[init_at + 2 * i], ARGV[init_at + 2 * i + 1]) end
+  -- Routing hints of the classification rules (team, skills, language).
+  if ARGV[v + 8] ~= '' then set('team', ARGV[v + 8]) end
+  if ARGV[v + 9] ~= '' then set('skills', ARGV[v + 9]) end
+  if ARGV[v + 10] ~= '' then set('language', ARGV[v + 10]) end
+  set('id', conv_id)
+  set('contact_id', contact_id)
+  set('status', 'open')
+  set('priority', class)
+  set('priority_rank', rank)
+  set('priority_rule', rule)
+  set('created_at', now)
+  set('first_response_due', first_due)
+  set('resolution_due', resolution_due_arg)
+  set('queue_due', queue_first)
+  -- Sticky routing: the customer's previous agent and dedicated advisor (VIP).
+  if sticky_agent then set('sticky_agent', sticky_agent) end
+  if advisor then set('advisor', advisor) end
   redis.call('SET', KEYS[3], conv_id)
+elseif mode == 'reopened' then
+  local previous = c.last_agent or sticky_agent
+  set('status', 'open')
+  set('priority', class)
+  set('priority_rank', rank)
+  set('priority_rule', rule)
+  set('first_response_due', first_due)
+  set('resolution_due', resolution_due_arg)
+  set('queue_due', queue_first)
+  for _, field in ipairs({'resolved_at', 'assignee', 'first_response_at', 'next_response_due',
+      'sla_breach', 'sla_level', 'widened', 'paused_at', 'excluded'}) do
+    del(field)
+  end
+  if previous then set('sticky_agent', previous) end
+  if advisor then set('advisor', advisor) end
+  -- A complaint that came back: counted by the repeat-complainer rule.
+  set('reopened', tonumber(c.reopened or 0) + 1)
 else
-  conv_key, msgs_key = KEYS[5], KEYS[6]
-  if mode == 'reopened' then
-    local previous = redis.call('HGET', conv_key, 'last_agent') or sticky[1]
-    redis.call('HSET', conv_key, 'status', 'open', 'priority', ARGV[11],
-      'priority_rank', ARGV[12], 'priority_rule', ARGV[13], 'first_response_due', ARGV[14],
-      'resolution_due', ARGV[18], 'queue_due', ARGV[19])
-    redis.call('HDEL', conv_key, 'resolved_at', 'assignee', 'first_response_at',
-      'next_response_due', 'sla_breach', 'sla_level', 'widened', 'paused_at', 'excluded')
-    if previous then redis.call('HSET', conv_key, 'sticky_agent', previous) end
-    if sticky[2] then redis.call('HSET', conv_key, 'advisor', sticky[2]) end
-    -- A complaint that came back: counted by the repeat-complainer rule.
-    redis.call('HINCRBY', conv_key, 'reopened', 1)
-  else
-    local fields = redis.call('HMGET', conv_key, 'status', 'priority_rank', 'paused_at')
-    if fields[1] ~= 'open' then
-      -- A customer writing ends pending / snoozed ...
-      redis.call('HSET', conv_key, 'status', 'open')
-      redis.call('HDEL', conv_key, 'snoozed_until')
-      redis.call('ZREM', KEYS[13], conv_id)
+  if c.status ~= 'open' then
+    -- A customer writing ends pending / snoozed ...
+    set('status', 'open')
+    del('snoozed_until')
+    redis.call('ZREM', KEYS[11], conv_id)
+  end
+  if c.paused_at then
+    -- ... and the SLA pause: deadlines move later by its length.
+    local shift = math.max(0, now - tonumber(c.paused_at))
+    for _, field in ipairs({'first_response_due', 'next_response_due', 'resolution_due',
+        'queue_due'}) do
+      if c[field] then set(field, tonumber(c[field]) + shift) end
     end
-    if fields[3] then
-      -- ... and the SLA pause: deadlines move later by its length.
-      local shift = math.max(0, now - tonumber(fields[3]))
-      for _, field in ipairs({'first_response_due', 'next_response_due', 'resolution_due',
-          'queue_due'}) do
-        local due = redis.call('HGET', conv_key, field)
-        if due then redis.call('HSET', conv_key, field, tonumber(due) + shift) end
-      end
-      redis.call('HDEL', conv_key, 'paused_at')
-    end
-    if tonumber(ARGV[12]) < tonumber(fields[2] or 99) then
-      redis.call('HSET', conv_key, 'priority', ARGV[11], 'priority_rank', ARGV[12],
-        'priority_rule', ARGV[13])
-    end
+    del('paused_at')
+  end
+  if tonumber(rank) < tonumber(c.priority_rank or 99) then
+    set('priority', class)
+    set('priority_rank', rank)
+    set('priority_rule', rule)
   end
 end
 
-local seq = redis.call('HINCRBY', conv_key, 'last_seq', 1)
-redis.call('HSET', msgs_key, seq, ARGV[8])
-redis.call('HSET', conv_key, 'updated_at', now, 'last_inbound_at', now, 'reply_context', ARGV[15])
+local seq = tonumber(c.last_seq or 0) + 1
+set('last_seq', seq)
+redis.call('HSET', msgs_key, seq, ARGV[6] .. contact_id .. ARGV[7])
+set('updated_at', now)
+set('last_inbound_at', now)
+set('reply_context', ARGV[8])
 
 -- SLA clocks: a message after an agent's reply starts the next-response clock.
-local clock = redis.call('HMGET', conv_key, 'waiting_since', 'first_response_at')
-if not clock[1] then
-  redis.call('HSET', conv_key, 'waiting_since', now)
-  if clock[2] then
-    redis.call('HSET', conv_key, 'next_response_due', ARGV[17], 'queue_due', ARGV[20])
+if not c.waiting_since then
+  set('waiting_since', now)
+  if c.first_response_at then
+    set('next_response_due', next_due)
+    set('queue_due', queue_next)
   end
 end
 local response_due
 local queue_due
-if clock[2] then
-  response_due = tonumber(redis.call('HGET', conv_key, 'next_response_due') or ARGV[17])
-  queue_due = tonumber(redis.call('HGET', conv_key, 'queue_due') or ARGV[20])
+if c.first_response_at then
+  response_due = tonumber(c.next_response_due or next_due)
+  queue_due = tonumber(c.queue_due or queue_next)
 else
   -- Not answered yet: a more urgent message only moves the deadlines forward.
-  response_due = tonumber(ARGV[14])
-  local before = tonumber(redis.call('HGET', conv_key, 'first_response_due') or ARGV[14])
+  response_due = tonumber(first_due)
+  local before = tonumber(c.first_response_due or first_due)
   if before < response_due then response_due = before end
-  queue_due = tonumber(ARGV[19])
-  before = tonumber(redis.call('HGET', conv_key, 'queue_due') or ARGV[19])
+  queue_due = tonumber(queue_first)
+  before = tonumber(c.queue_due or queue_first)
   if before < queue_due then queue_due = before end
-  redis.call('HSET', conv_key, 'first_response_due', response_due, 'queue_due', queue_due)
+  set('first_response_due', response_due)
+  set('queue_due', queue_due)
 end
 
-redis.call('SET', KEYS[1], conv_id .. ':' .. seq, 'EX', ARGV[7])
-redis.call('ZADD', KEYS[10], now, conv_id)
-redis.call('ZADD', KEYS[11], now, conv_id)
+local deleted = {}
+for field in pairs(dels) do deleted[#deleted + 1] = field end
+if #deleted > 0 then
+  table.sort(deleted)
+  redis.call('HDEL', conv_key, unpack(deleted))
+end
+local fields = {}
+for _, field in ipairs(set_order) do
+  if sets[field] ~= false then
+    fields[#fields + 1] = field
+    fields[#fields + 1] = sets[field]
+  end
+end
+redis.call('HSET', conv_key, unpack(fields))
 
-local who = redis.call('HMGET', conv_key, 'assignee', 'offered_to', 'queue_score')
-if not who[1] and not who[2] then
-  if who[3] then
-    redis.call('ZADD', KEYS[9], 'NX', who[3], conv_id)  -- a fixed position (simulated peers)
+redis.call('SET', KEYS[1], conv_id .. ':' .. seq, 'EX', ARGV[5])
+redis.call('ZADD', KEYS[9], now, conv_id)
+redis.call('ZADD', convs_key, now, conv_id)
+
+if not c.assignee and not c.offered_to then
+  if c.queue_score then
+    redis.call('ZADD', KEYS[8], 'NX', c.queue_score, conv_id)  -- a fixed position (peers)
   else
     -- Waiting: queued by its routing deadline, earliest first.
-    redis.call('ZADD', KEYS[9], 'LT', queue_due, conv_id)
+    redis.call('ZADD', KEYS[8], 'LT', queue_due, conv_id)
   end
 end
 -- The SLA watch looks at it when the earliest running deadline passes.
-local resolution_due = redis.call('HGET', conv_key, 'resolution_due') or ARGV[18]
+local resolution_due = tonumber(c.resolution_due or resolution_due_arg)
 local first_check = response_due
-if tonumber(resolution_due) < first_check then first_check = tonumber(resolution_due) end
-redis.call('ZADD', KEYS[12], 'LT', first_check, conv_id)
-return {mode, conv_id, seq, contact_id, who[1] or '', who[2] or ''}
+if resolution_due < first_check then first_check = resolution_due end
+redis.call('ZADD', KEYS[10], 'LT', first_check, conv_id)
+return {mode, conv_id, seq, contact_id, c.assignee or '', c.offered_to or ''}
