@@ -6,11 +6,15 @@ costs one pooled connection, one socket write and one read for all of them inste
 which is most of redis-py's cost per command. A lone call waits one loop turn, nothing more.
 Each call still gets its own answer or its own error; a broken connection fails the calls of
 that batch only (callers see the same ``ConnectionError`` they would have seen alone).
+
+``merged`` goes further for items that can travel together: every item of one group submitted
+before a pipeline goes out becomes one command of it (the events of a batch: one PUBLISH).
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable, Hashable
 from typing import Any
 
 from redis.asyncio import Redis
@@ -19,7 +23,19 @@ from redis.exceptions import NoScriptError
 
 from gateway.tasks import cancel_and_wait, raise_if_cancelled
 
-_Call = tuple[tuple[Any, ...], asyncio.Future[Any]]
+
+class _Group:
+    """Items of one ``merged`` group waiting for the next pipeline, and their callers."""
+
+    def __init__(self, key: Hashable, encode: Callable[[list[Any]], tuple[Any, ...]]) -> None:
+        self.key = key
+        self.encode = encode
+        self.items: list[Any] = []
+        self.futures: list[asyncio.Future[Any]] = []
+
+
+# A command (or a group, encoded into one when its pipeline goes out) and who awaits it.
+_Call = tuple[tuple[Any, ...] | _Group, list[asyncio.Future[Any]]]
 
 
 class CommandBatcher:
@@ -27,6 +43,7 @@ class CommandBatcher:
         self.redis = redis
         self.max_batch = max_batch  # bounds the size of one pipeline's request and reply
         self._pending: list[_Call] = []
+        self._groups: dict[Hashable, _Group] = {}  # open groups (in _pending, not yet sent)
         self._flusher: asyncio.Task[None] | None = None
         self.pipelines_sent = 0  # for tests and benchmarks: how well calls are grouped
 
@@ -44,13 +61,32 @@ class CommandBatcher:
             await self.redis.script_load(script.script)
             return await self._submit(command)
 
+    def merged(
+        self, group: Hashable, item: Any, encode: Callable[[list[Any]], tuple[Any, ...]]
+    ) -> asyncio.Future[Any]:
+        """``item`` joins the items of ``group`` submitted before the next pipeline goes out;
+        they are sent as one command, ``encode(items)`` (in the order submitted), at the place
+        of the group's first item, and every caller gets that command's answer or error."""
+        future = asyncio.get_running_loop().create_future()
+        entry = self._groups.get(group)
+        if entry is None:
+            entry = self._groups[group] = _Group(group, encode)
+            self._pending.append((entry, entry.futures))
+            self._start_flusher()
+        entry.items.append(item)
+        entry.futures.append(future)
+        return future
+
     def _submit(self, command: tuple[Any, ...]) -> asyncio.Future[Any]:
         future = asyncio.get_running_loop().create_future()
-        self._pending.append((command, future))
+        self._pending.append((command, [future]))
+        self._start_flusher()
+        return future
+
+    def _start_flusher(self) -> None:
         if self._flusher is None or self._flusher.done():
             # The task's first step runs after every handler already ready in this turn.
             self._flusher = asyncio.create_task(self._flush(), name="redis-batch")
-        return future
 
     async def close(self) -> None:
         await cancel_and_wait(self._flusher)
@@ -61,8 +97,11 @@ class CommandBatcher:
         while self._pending:
             batch = self._pending[: self.max_batch]
             del self._pending[: self.max_batch]
+            batch = self._encode_groups(batch)
+            if not batch:
+                continue
             try:
-                replies = await self._send(batch)
+                replies = await self._send([command for command, _futures in batch])
                 raise_if_cancelled()
             except Exception as exc:  # the connection failed: this batch's calls fail alike
                 _fail(batch, exc)
@@ -70,29 +109,46 @@ class CommandBatcher:
             except BaseException:  # cancelled (shutdown): nobody will send the rest
                 _fail(batch + self._pending, None)
                 self._pending.clear()
+                self._groups.clear()
                 raise
-            for (_command, future), reply in zip(batch, replies, strict=True):
-                if future.done():  # the caller was cancelled
-                    continue
-                if isinstance(reply, Exception):
-                    future.set_exception(reply)
-                else:
-                    future.set_result(reply)
+            for (_command, futures), reply in zip(batch, replies, strict=True):
+                for future in futures:
+                    if future.done():  # the caller was cancelled
+                        continue
+                    if isinstance(reply, Exception):
+                        future.set_exception(reply)
+                    else:
+                        future.set_result(reply)
 
-    async def _send(self, batch: list[_Call]) -> list[Any]:
+    def _encode_groups(self, batch: list[_Call]) -> list[_Call]:
+        """The groups of ``batch`` closed (later items start new ones) and made commands."""
+        out: list[_Call] = []
+        for command, futures in batch:
+            if isinstance(command, _Group):
+                del self._groups[command.key]
+                try:
+                    command = command.encode(command.items)
+                except Exception as exc:  # fails this group's callers only
+                    _fail([(command, futures)], exc)
+                    continue
+            out.append((command, futures))
+        return out
+
+    async def _send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         self.pipelines_sent += 1
         pipe = self.redis.pipeline(transaction=False)
-        for command, _future in batch:
+        for command in commands:
             pipe.execute_command(*command)
         return await pipe.execute(raise_on_error=False)
 
 
 def _fail(calls: list[_Call], exc: BaseException | None) -> None:
     """Fails each call with ``exc``, or cancels it when there is none."""
-    for _command, future in calls:
-        if future.done():
-            continue
-        if exc is None:
-            future.cancel()
-        else:
-            future.set_exception(exc)
+    for _command, futures in calls:
+        for future in futures:
+            if future.done():
+                continue
+            if exc is None:
+                future.cancel()
+            else:
+                future.set_exception(exc)

@@ -2,6 +2,11 @@
 
 Pub/sub may lose a message (a process restarting); that never loses data, because clients
 re-sync from the message log by seq. Each event names its audience: user ids and roles.
+
+A running bus hands the events it publishes to its own listeners at once, without a round trip
+through Redis; the other processes get them through pub/sub. The events a bus publishes in one
+group commit travel as one PUBLISH: ``<origin> [event, ...]``, where ``origin`` names the bus,
+so it skips its own without decoding them. A bare JSON event (``{...}``) is accepted too.
 """
 
 from __future__ import annotations
@@ -10,6 +15,8 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -23,14 +30,22 @@ from gateway.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], Awaitable[None]]
+# Events waiting for the listeners of a bus; beyond this its own events are dropped (with a
+# warning) rather than held without bound while a listener is stuck: clients re-sync by seq.
+MAX_WAITING = 10_000
 
 
 class EventBus:
     def __init__(self, redis: Redis, keys: Keys) -> None:
         self.redis = redis
         self.channel = keys.events_channel()
+        self.origin = secrets.token_hex(8)  # names this bus in what it publishes
+        self._own = self.origin + " "
         self._listeners: list[Listener] = []
         self._task: asyncio.Task[None] | None = None
+        self._dispatcher: asyncio.Task[None] | None = None
+        self._waiting: asyncio.Queue[dict[str, Any]] = asyncio.Queue(MAX_WAITING)
+        self._dropped_at = 0.0
         self._ready = asyncio.Event()
         self.batcher: CommandBatcher | None = None
 
@@ -43,38 +58,72 @@ class EventBus:
         data: dict[str, Any],
         users: list[str] | None = None,
         roles: list[str] | None = None,
+        *,
+        local: bool = True,
     ) -> None:
+        """To every process's listeners; ``local=False``: not to this bus's own."""
         event = {
             "type": event_type,
             "data": data,
             "audience": {"users": [u for u in users or [] if u], "roles": roles or []},
         }
-        payload = json.dumps(event, ensure_ascii=False)
-        if self.batcher is not None:  # shares pipelines with the inbox under load
-            await self.batcher.command("PUBLISH", self.channel, payload)
+        text = json.dumps(event, ensure_ascii=False)
+        if local and self._dispatcher is not None:
+            self._hand_over(event)
+        if self.batcher is not None:  # one PUBLISH per group commit, with the inbox's scripts
+            await self.batcher.merged(self.channel, text, self._envelope)
         else:
-            await self.redis.publish(self.channel, payload)
+            await self.redis.publish(self.channel, self._envelope([text])[2])
+
+    def _envelope(self, texts: list[str]) -> tuple[Any, ...]:
+        return ("PUBLISH", self.channel, f"{self.origin} [{', '.join(texts)}]")
 
     async def start(self) -> None:
+        self._dispatcher = asyncio.create_task(self._dispatch_waiting(), name="events-dispatch")
         self._task = asyncio.create_task(self._run(), name="events")
         await asyncio.wait_for(self._ready.wait(), 10)
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
+        await cancel_and_wait(self._dispatcher)
+        self._dispatcher = None
 
     async def _run(self) -> None:
-        await subscribe_forever(self.redis, self.channel, self._dispatch, self._ready)
+        await subscribe_forever(self.redis, self.channel, self._receive, self._ready)
 
-    async def _dispatch(self, data: str) -> None:
+    async def _receive(self, data: str) -> None:
+        """A pub/sub message: another bus's events (ours were handed over when published)."""
+        if data.startswith(self._own):
+            return
         try:
-            event = json.loads(data)
+            if data.startswith("{"):
+                events = [json.loads(data)]
+            else:
+                events = json.loads(data.partition(" ")[2])
         except (TypeError, ValueError):
             return
-        for listener in self._listeners:
-            try:
-                await listener(event)
-            except Exception:
-                log.exception("event listener failed on %s", event.get("type"))
+        for event in events if isinstance(events, list) else ():
+            if isinstance(event, dict):
+                await self._waiting.put(event)  # a stuck listener holds pub/sub reads back
+
+    def _hand_over(self, event: dict[str, Any]) -> None:
+        try:
+            self._waiting.put_nowait(event)
+        except asyncio.QueueFull:
+            now = time.monotonic()
+            if now - self._dropped_at > 10:
+                self._dropped_at = now
+                log.warning("event listeners are behind by %d events; dropping", MAX_WAITING)
+
+    async def _dispatch_waiting(self) -> None:
+        """The listeners get every event in turn, in the order received."""
+        while True:
+            event = await self._waiting.get()
+            for listener in self._listeners:
+                try:
+                    await listener(event)
+                except Exception:
+                    log.exception("event listener failed on %s", event.get("type"))
 
 
 async def subscribe_forever(

@@ -188,7 +188,8 @@ class Gateway:
         while self._kick_again:
             self._kick_again = False
             try:
-                await self.events.publish(ROUTER_KICK, {})
+                # Ours was kicked above: the event is for the other processes' routers.
+                await self.events.publish(ROUTER_KICK, {}, local=False)
             except Exception:  # Redis down: the periodic sweeps still run everywhere
                 log.warning("could not wake the other processes' routers", exc_info=True)
                 return
