@@ -26,6 +26,7 @@ from gateway.appkeys import DRAINING, GATEWAY, HUB
 from gateway.bootstrap import announce, ensure_admin
 from gateway.console import pages as console_pages
 from gateway.incidents import api as incidents_api
+from gateway.kb import api as kb_api
 from gateway.models import now_ms
 from gateway.redis_client import connect, reach, unavailable
 from gateway.redis_server import make_private
@@ -163,6 +164,7 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
         reports_api,
         survey_api,
         incidents_api,
+        kb_api,
     ):
         app.add_routes(module.routes)
     app.router.add_get("/api/v1/ws", websocket)

@@ -231,3 +231,38 @@ class Keys:
     def agent_status_log(self, user_id: str) -> str:
         """Sorted set of an agent's status changes ("<ms>:<status>" by ms), for occupancy."""
         return self._k("agent", user_id, "statuslog")
+
+    # --- knowledge base and self-service (gateway/kb/) -------------------------------------
+    def kb_articles(self) -> str:
+        """Hash: article id -> JSON (title, body, language, tags, product, times)."""
+        return self._k("kb", "articles")
+
+    def kb_version(self) -> str:
+        """Counter raised by every change of articles or synonyms: each process's index
+        compares it with the one it built."""
+        return self._k("kb", "version")
+
+    def kb_synonyms(self) -> str:
+        """The admins' synonym groups (JSON list of lists of terms)."""
+        return self._k("kb", "synonyms")
+
+    def kb_selfservice(self) -> str:
+        """Hash: channel id -> self-service mode (off, always, after_hours)."""
+        return self._k("kb", "selfservice")
+
+    def kb_stats(self, day: str) -> str:
+        """Hash of one day's (YYYY-MM-DD, UTC) self-service counters: answered:<channel type>,
+        solved:<channel type>, handoff:<reason>, considered:<channel type>, ..."""
+        return self._k("kb", "stats", day)
+
+    def kb_gaps(self) -> str:
+        """Sorted set: folded customer question -> times asked with no good article."""
+        return self._k("kb", "gaps")
+
+    def kb_gap_samples(self) -> str:
+        """Hash: folded question -> JSON (the latest text as written, channel, when)."""
+        return self._k("kb", "gaps", "samples")
+
+    def kb_feedback(self, verdict: str) -> str:
+        """Sorted set: article id -> times customers marked its answer helpful / unhelpful."""
+        return self._k("kb", "feedback", verdict)

@@ -21,6 +21,7 @@ from gateway.conversations import Conversations, NotFound
 from gateway.events import EventBus
 from gateway.inbox import Inbox
 from gateway.incidents import Incidents
+from gateway.kb import KnowledgeBase
 from gateway.keys import Keys
 from gateway.media import MediaStore
 from gateway.metrics import Metrics
@@ -147,11 +148,17 @@ class Gateway:
             publish=lambda kind, data: self.events.publish(kind, data, [], STAFF_ROLES),
             on_message=self._publish_message,
         )
+        # Knowledge base (gateway/kb/): articles, this process's search index, self-service.
+        self.kb = KnowledgeBase(
+            redis, self.keys, lambda kind, data: self.events.publish(kind, data, [], [])
+        )
+        self.events.listen(self.kb.on_event)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         await self.events.start()
+        await self.kb.start()
         await self.channels.start_all()
         await self.outbox.start()
         await self.router.start()
@@ -163,6 +170,7 @@ class Gateway:
         await self.router.stop()
         await self.outbox.stop(self.settings.shutdown_grace_seconds)
         await self.channels.stop_all()
+        await self.kb.stop()
         await self.events.stop()
         await self.batch.close()
         if self.http:
