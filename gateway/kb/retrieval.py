@@ -22,8 +22,8 @@ from typing import Any
 from gateway.textsearch import Analyzer, SearchIndex, Synonyms
 
 MARGIN_WEIGHT = 0.5
-MIN_CONFIDENCE = 0.45
-MIN_COVERAGE = 0.6
+MIN_CONFIDENCE = 0.4
+MIN_COVERAGE = 0.45
 # Field weights: a title or tag word counts as several body words.
 TITLE_WEIGHT, TAG_WEIGHT, BODY_WEIGHT = 3, 2, 1
 
@@ -77,13 +77,19 @@ class Retriever:
         self.min_coverage = min_coverage
 
     def search(self, question: str, k: int = 3) -> list[Match]:
-        """The ``k`` best articles, each with its confidence as if it were the answer."""
-        hits = self.index.search(question, max(k, 2))
+        """The ``k`` best articles, each with its confidence as if it were the answer. The
+        margin of the best is over the next article *in its language*: the same answer in
+        another language is no competitor."""
+        hits = self.index.search(question, max(k, 5))
         out = []
         for i, hit in enumerate(hits[:k]):
-            # Only the best has a margin; the others are behind it.
-            runner_up = hits[1].score if len(hits) > 1 else 0.0
-            margin = (hit.score - runner_up) / hit.score if i == 0 else 0.0
+            margin = 0.0  # only the best has one: the others are behind it
+            if i == 0:
+                language = self.articles[hit.id].get("language")
+                rivals = [
+                    h.score for h in hits[1:] if self.articles[h.id].get("language") == language
+                ]
+                margin = (hit.score - (rivals[0] if rivals else 0.0)) / hit.score
             confidence = hit.coverage * (1 - MARGIN_WEIGHT + MARGIN_WEIGHT * margin)
             confident = (
                 i == 0 and confidence >= self.min_confidence and hit.coverage >= self.min_coverage

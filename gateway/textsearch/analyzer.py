@@ -25,6 +25,10 @@ STOP_WORDS = frozenset(
     又 再 才 刚 刚刚 现在 今天 请帮 帮 帮我 帮忙 谢谢 你好 您好 麻烦 下 上 中 里 时候
     我要 我想 想要 我想要 需要 能不能 可不可以 是不是 有没有 怎么回事 咋办 咋回事 为何 哪个
     哪些 知道 告诉 问 问一下 问下 一下子 的话 然后 但是 因为 所以 如果 应该 还是 亲 客服
+    老是 总是 咋整 怎么弄 怎么整 弄 搞 整 咋弄 咋搞 一下下 东西 有点 好像 感觉 到底 究竟 呢 哎
+    多久 多长 多长时间 多少天 几天 在哪 在哪里 在哪儿 哪儿 哪里 到哪 是否 能否
+    可否 行不行 好不好 可以吗
+    pls plz thx okay ok
     a an the is are was were be been being am i me my we our you your he she it its they them
     their this that these those of to in on at for from by with about as and or but if so do
     does did doing have has had can could would should will shall may might must not no yes
