@@ -22,6 +22,7 @@ from gateway.events import EventBus
 from gateway.inbox import Inbox
 from gateway.incidents import Incidents
 from gateway.kb import KnowledgeBase
+from gateway.kb.selfservice import IDLE_JOB, SelfService
 from gateway.keys import Keys
 from gateway.media import MediaStore
 from gateway.metrics import Metrics
@@ -153,6 +154,18 @@ class Gateway:
             redis, self.keys, lambda kind, data: self.events.publish(kind, data, [], [])
         )
         self.events.listen(self.kb.on_event)
+        self.selfservice = SelfService(
+            redis,
+            self.keys,
+            self.kb,
+            self.inbox.policies,
+            send_bot=self._send_bot,
+            resolve=lambda conv, why: self.resolve(conv, actor_name="self-service", reason=why),
+            event_line=lambda conv, text: self._event_line(conv, text, "self-service"),
+            schedule=self.scheduler.schedule,
+            idle_seconds=settings.selfservice_idle_seconds,
+        )
+        self.scheduler.register(IDLE_JOB, self.selfservice.idle)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -250,6 +263,14 @@ class Gateway:
         )
         await self._publish_message(conversation_id, message)
 
+    async def _send_bot(self, conversation_id: str, text: str, meta: dict[str, Any]) -> None:
+        """A self-service answer: sent like a system message (no agent's first response)."""
+        message = await self.conversations.append(
+            conversation_id, Direction.OUT, text, author_id=None, author_name=None, send=True,
+            meta=meta,
+        )  # fmt: skip
+        await self._publish_message(conversation_id, message)
+
     async def raise_spike_alert(self, alert: dict[str, Any]) -> None:
         """A spike of social mentions: tell supervisors now, and the configured webhook."""
         self.metrics.spikes.labels(channel=str(alert.get("channel_type", "?"))).inc()
@@ -288,6 +309,9 @@ class Gateway:
             roles,
         )
         if not users:
+            # Self-service may answer first (gateway/kb/selfservice.py); else the router.
+            if await self.selfservice.handle(result, msg):
+                return
             await self.kick_router()
 
     async def _audience(self, conversation_id: str) -> tuple[list[str], list[str]]:

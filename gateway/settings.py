@@ -96,6 +96,8 @@ class Settings(BaseModel):
     trusted_proxies: list[str] = Field(default_factory=list)
 
     shutdown_grace_seconds: float = Field(10, ge=0, le=HOUR)
+    # Self-service (gateway/kb/): a customer silent this long after the bot's answer is resolved.
+    selfservice_idle_seconds: float = Field(1800, ge=1, le=YEAR)
     # When set, GET /metrics needs "Authorization: Bearer <metrics_token>" (else it is public).
     metrics_token: str = ""
     # Optional: mention-spike alerts are also POSTed here as JSON.

@@ -10,12 +10,19 @@ from pydantic import BaseModel, Field
 
 from gateway.api.http import ANY_USER, STAFF, error, ok, parse, requires, session
 from gateway.appkeys import GATEWAY
+from gateway.channels import ChannelNotFound
 from gateway.kb import transfer
 from gateway.kb.articles import MAX_ARTICLES, ArticleBody, ArticlePatch, Articles, KbError
+from gateway.kb.reports import report
+from gateway.kb.selfservice import CHAT_CHANNELS
 from gateway.kb.service import KnowledgeBase
 from gateway.models import Role, now_ms
 
 routes = web.RouteTableDef()
+
+
+class ModeBody(BaseModel):
+    mode: str = Field(pattern="^(off|always|after_hours)$", description="self-service answers")
 
 
 class SynonymsBody(BaseModel):
@@ -202,3 +209,46 @@ async def export_articles(request: web.Request) -> web.Response:
         charset="utf-8",
         headers={"Content-Disposition": f'attachment; filename="kb-{stamp}.{ext}"'},
     )
+
+
+@routes.get("/api/v1/kb/selfservice")
+@requires(*STAFF)
+async def get_selfservice(request: web.Request) -> web.Response:
+    """Each chat-like channel with its self-service mode (off, always, after_hours: outside
+    the ``business`` calendar of the SLA policy)."""
+    gw = request.app[GATEWAY]
+    modes = await gw.selfservice.modes()
+    channels = [
+        {"channel_id": c["id"], "name": c.get("name"), "type": c["type"],
+         "mode": modes.get(c["id"], "off")}
+        for c in await gw.channel_store.list()
+        if c["type"] in CHAT_CHANNELS
+    ]  # fmt: skip
+    return ok({"channels": channels})
+
+
+@routes.put("/api/v1/kb/selfservice/{channel_id}")
+@requires(Role.ADMIN)
+async def put_selfservice(request: web.Request) -> web.Response:
+    body = await parse(request, ModeBody)
+    gw = request.app[GATEWAY]
+    channel_id = request.match_info["channel_id"]
+    try:
+        channel = await gw.channel_store.get(channel_id)
+    except ChannelNotFound:
+        raise error(404, "not_found", "no such channel") from None
+    if channel["type"] not in CHAT_CHANNELS:
+        raise error(400, "invalid_field", "mode: only chat-like channels", field="mode")
+    await gw.selfservice.set_mode(channel_id, body.mode)
+    return ok({"channel_id": channel_id, "mode": body.mode})
+
+
+@routes.get("/api/v1/kb/reports")
+@requires(*STAFF)
+async def kb_reports(request: web.Request) -> web.Response:
+    """Self-service over the last ``?days=`` (30, UTC days): by channel (considered, answered,
+    solved, closed without reply, handed off, rate), hand-offs by reason, the questions with no
+    good article, and the articles customers marked helpful / unhelpful."""
+    gw = request.app[GATEWAY]
+    days = _limit(request, "days", 30, 400)
+    return ok(await report(gw.redis, gw.keys, gw.kb.retriever.articles, days))

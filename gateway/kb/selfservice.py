@@ -1,0 +1,271 @@
+"""Self-service: answers a customer's question from the knowledge base at once, or hands the
+conversation to the router (docs/knowledge-base.md).
+
+It runs between the inbox and the router (``Gateway._after_ingest``), only for a conversation
+nobody holds, on chat-like channels whose setting allows it now. It never answers, and hands
+over at once, when gateway/kb/handoff.py names a reason (asked for a person, urgent,
+sensitive, VIP, repeat complainer, complaint) or when no article is a confident match. An
+answer is a system message marked ``bot`` (never an agent's first response), starting with
+the bot's label and ending with the question "did this solve it?": the customer answers
+"已解决" (the conversation is resolved as self-service) or "转人工" (handed to a person, who
+sees the bot's answer in the log and why it was handed over). Customers who say nothing are
+resolved as self-service after ``idle_seconds``.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from adapters.base import IngestResult
+from gateway.kb.handoff import handoff_reason
+from gateway.kb.service import KnowledgeBase
+from gateway.keys import Keys
+from gateway.models import Channel, InboundMessage, now_ms
+from gateway.scripts import load_script
+from gateway.textsearch import fold
+from router.policy_source import PolicySource
+
+log = logging.getLogger(__name__)
+
+CHAT_CHANNELS = (Channel.WEBCHAT, Channel.WECHAT_OA, Channel.WECOM_KF, Channel.QQ, Channel.API)
+MODES = ("off", "always", "after_hours")
+IDLE_JOB = "kb.selfservice.idle"
+BOT_LABEL = {"zh": "【智能客服】", "en": "[Assistant] "}
+FOOTER = {
+    "zh": "这个回答解决您的问题了吗？回复“已解决”，或回复“转人工”联系人工客服。",
+    "en": 'Did this solve it? Reply "solved", or "human" to reach a person.',
+}
+_SOLVED = {"已解决", "解决了", "问题已解决", "已经解决了", "好了", "1", "solved", "yes", "resolved"}
+_UNHELPFUL = {"没解决", "没有解决", "未解决", "没用", "不对", "2", "no", "not solved", "unsolved"}
+MAX_GAPS = 2000
+
+
+@dataclass(frozen=True)
+class Decision:
+    action: str  # "answer", "handoff", "solved", "skip"
+    reason: str | None = None
+    article: dict[str, Any] | None = None
+    confidence: float = 0.0
+
+
+class SelfService:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        kb: KnowledgeBase,
+        policies: PolicySource,
+        *,
+        send_bot: Callable[[str, str, dict[str, Any]], Awaitable[None]],
+        resolve: Callable[[str, str], Awaitable[None]],
+        event_line: Callable[[str, str], Awaitable[None]],
+        schedule: Callable[[str, str, dict[str, Any], int], Awaitable[Any]],
+        idle_seconds: float = 1800,
+    ) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.kb = kb
+        self.policies = policies
+        self._send_bot = send_bot
+        self._resolve = resolve
+        self._event_line = event_line
+        self._schedule = schedule
+        self.idle_seconds = idle_seconds
+        self._hold = load_script(redis, __file__, "hold")
+        self._modes: dict[str, str] = {}
+        self._modes_read = 0.0  # monotonic; the settings are read again after a second
+
+    async def mode(self, channel_id: str) -> str:
+        """The channel's setting, as read at most a second ago (every message asks)."""
+        if time.monotonic() - self._modes_read > 1.0:
+            self._modes = await self.modes()
+            self._modes_read = time.monotonic()
+        return self._modes.get(channel_id, "off")
+
+    # --- settings --------------------------------------------------------------------------
+    async def modes(self) -> dict[str, str]:
+        return await self.redis.hgetall(self.keys.kb_selfservice())
+
+    async def set_mode(self, channel_id: str, mode: str) -> None:
+        if mode == "off":
+            await self.redis.hdel(self.keys.kb_selfservice(), channel_id)
+        else:
+            await self.redis.hset(self.keys.kb_selfservice(), channel_id, mode)
+        self._modes_read = 0.0
+
+    async def active(self, channel_id: str, channel_type: str, now: int) -> bool:
+        if channel_type not in CHAT_CHANNELS:
+            return False
+        mode = await self.mode(channel_id)
+        if mode == "always":
+            return True
+        if mode == "after_hours":
+            sla = (await self.policies.current()).sla
+            calendar = sla.calendars.get("business")
+            return calendar is not None and not calendar.is_open(now)
+        return False
+
+    # --- the step between the inbox and the router -----------------------------------------
+    async def handle(self, result: IngestResult, msg: InboundMessage) -> bool:
+        """After a new message of a conversation nobody holds: True when self-service keeps
+        it (answered, or resolved as solved), False when the router should offer it."""
+        now = now_ms()
+        channel = msg.channel_type.value
+        conv_id = result.conversation_id
+        if not await self.active(msg.channel_id, channel, now):
+            return False
+        try:
+            decision = await self._decide(conv_id, msg)
+        except Exception:  # never keep a customer from a person because of self-service
+            log.exception("self-service failed on %s; handing over", conv_id)
+            return False
+        if decision.action == "skip":
+            return False
+        await self._count(f"considered:{channel}")
+        if decision.action == "solved":
+            await self._solved(conv_id, channel)
+            return True
+        if decision.action == "answer" and decision.article is not None:
+            if await self._answer(conv_id, msg, decision.article, decision.confidence):
+                return True
+            return False  # an agent took it meanwhile
+        await self._handoff(conv_id, msg, decision.reason or "not_confident")
+        return False
+
+    async def _decide(self, conv_id: str, msg: InboundMessage) -> Decision:
+        fields = ("priority", "priority_rule", "contact_id", "bot_state", "bot_round",
+                  "reopened", "bot_article")  # fmt: skip
+        priority, rule, contact_id, state, bot_round, reopened, article_id = await self.redis.hmget(
+            self.keys.conversation(conv_id), fields
+        )
+        if state and (bot_round or "0") != (reopened or "0"):
+            state = None  # a reopened conversation starts a new round
+        if state == "handed_off":
+            return Decision("skip")
+        said = fold(msg.text).strip().strip("。.!！~ ")
+        if state == "answered" and said in _SOLVED:
+            return Decision("solved")
+        if state == "answered" and said in _UNHELPFUL:
+            if article_id:
+                await self.redis.zincrby(self.keys.kb_feedback("unhelpful"), 1, article_id)
+            return Decision("handoff", "unhelpful")
+        tier = msg.contact.tier or (
+            await self.redis.hget(self.keys.contact(contact_id), "tier") if contact_id else None
+        )
+        classifier = (await self.policies.current()).classifier
+        reason = handoff_reason(msg.text, priority or "normal", rule, classifier, tier=tier or None)
+        if reason:
+            return Decision("handoff", reason)
+        if not msg.text.strip():
+            return Decision("handoff", "no_article")  # a picture, a file: a person looks
+        found = self.kb.search(msg.text, 1)
+        if not found:
+            return Decision("handoff", "no_article")
+        match, article = found[0]
+        if not match.confident:
+            return Decision("handoff", "not_confident")
+        return Decision("answer", article=article, confidence=match.confidence)
+
+    async def _answer(
+        self, conv_id: str, msg: InboundMessage, article: dict[str, Any], confidence: float
+    ) -> bool:
+        k = self.keys
+        now = now_ms()
+        (reopened,) = await self.redis.hmget(k.conversation(conv_id), ["reopened"])
+        held = await self._hold(
+            keys=[k.conversation(conv_id), k.queue(), k.sla_watch()],
+            args=[conv_id, now, article["id"], reopened or "0"],
+        )
+        if not int(held):
+            return False
+        language = "en" if str(article.get("language", "")).startswith("en") else "zh"
+        text = f"{BOT_LABEL[language]}{article['title']}\n{article['body']}\n\n{FOOTER[language]}"
+        meta = {
+            "system": True,
+            "bot": True,
+            "article_id": article["id"],
+            "article_title": article["title"],
+            "confidence": round(confidence, 3),
+        }
+        await self._send_bot(conv_id, text, meta)
+        await self._count(f"answered:{msg.channel_type.value}")
+        await self._schedule(
+            f"kb-idle:{conv_id}:{now}",
+            IDLE_JOB,
+            {"conversation_id": conv_id, "answered_at": now},
+            now + int(self.idle_seconds * 1000),
+        )
+        return True
+
+    async def _solved(self, conv_id: str, channel: str) -> None:
+        k = self.keys
+        article_id = await self.redis.hget(k.conversation(conv_id), "bot_article")
+        if article_id:
+            await self.redis.zincrby(k.kb_feedback("helpful"), 1, article_id)
+        await self.redis.hset(
+            k.conversation(conv_id),
+            mapping={"bot_state": "solved", "resolved_by": "self-service"},
+        )
+        await self._count(f"solved:{channel}")
+        await self._resolve(conv_id, "the customer: solved by self-service")
+
+    async def _handoff(self, conv_id: str, msg: InboundMessage, reason: str) -> None:
+        k = self.keys
+        state, reopened = await self.redis.hmget(k.conversation(conv_id), ["bot_state", "reopened"])
+        await self.redis.hset(
+            k.conversation(conv_id),
+            mapping={"bot_state": "handed_off", "bot_handoff": reason,
+                     "bot_round": reopened or "0"},
+        )  # fmt: skip
+        await self._count(f"handoff:{reason}", f"handoff_channel:{msg.channel_type.value}")
+        if reason in ("no_article", "not_confident") and msg.text.strip():
+            question = fold(msg.text).strip()[:200]
+            pipe = self.redis.pipeline(transaction=False)
+            pipe.zincrby(k.kb_gaps(), 1, question)
+            sample = {"text": msg.text[:500], "channel": msg.channel_type.value, "at": now_ms()}
+            pipe.hset(k.kb_gap_samples(), question, json.dumps(sample, ensure_ascii=False))
+            await pipe.execute()
+            if await self.redis.zcard(k.kb_gaps()) > MAX_GAPS:
+                await self._trim_gaps()
+        if state == "answered":
+            await self._event_line(conv_id, f"Self-service handed this to a person: {reason}")
+
+    async def _trim_gaps(self) -> None:
+        k = self.keys
+        dropped = await self.redis.zrange(k.kb_gaps(), 0, -MAX_GAPS - 1)
+        if dropped:
+            await self.redis.zrem(k.kb_gaps(), *dropped)
+            await self.redis.hdel(k.kb_gap_samples(), *dropped)
+
+    async def idle(self, payload: dict[str, Any]) -> None:
+        """The scheduled job: a customer who said nothing after the answer."""
+        conv_id = payload["conversation_id"]
+        status, state, answered_at, channel = await self.redis.hmget(
+            self.keys.conversation(conv_id),
+            ["status", "bot_state", "bot_answered_at", "channel_type"],
+        )
+        if status != "pending" or state != "answered":
+            return
+        if str(answered_at) != str(payload.get("answered_at")):
+            return  # answered again since: that answer's own job decides
+        await self.redis.hset(
+            self.keys.conversation(conv_id),
+            mapping={"bot_state": "closed", "resolved_by": "self-service"},
+        )
+        await self._count(f"closed:{channel}")
+        await self._resolve(conv_id, "self-service: no reply after the answer")
+
+    async def _count(self, *fields: str) -> None:
+        key = self.keys.kb_stats(time.strftime("%Y-%m-%d", time.gmtime()))
+        pipe = self.redis.pipeline(transaction=False)
+        for name in fields:
+            pipe.hincrby(key, name, 1)
+        pipe.expire(key, 400 * 86400)
+        await pipe.execute()
