@@ -41,6 +41,10 @@
     ".msg.visitor{align-self:flex-end;background:var(--accent);color:#fff}",
     ".msg.agent,.msg.greeting{align-self:flex-start;background:#f3f4f6;color:#111}",
     ".msg.system{align-self:center;background:#fef3c7;font-size:13px}",
+    ".msg.bot{align-self:flex-start;background:#eef2ff;color:#111}",
+    ".bot-actions{display:flex;gap:6px;align-self:flex-start}",
+    ".bot-actions button{border:1px solid var(--accent);border-radius:8px;background:#fff;",
+    "color:var(--accent);padding:4px 12px;cursor:pointer;min-height:32px}",
     ".who{font-size:11px;font-weight:600;color:#374151;margin-bottom:2px}",
     ".state{font-size:11px;opacity:.8;margin-top:2px;text-align:right}",
     ".state button{background:none;border:0;color:inherit;text-decoration:underline;cursor:pointer;padding:0}",
@@ -219,18 +223,23 @@
     if (w.greeting || w.offline_message) {
       log.appendChild(el("div", "msg greeting", w.online === false ? w.offline_message : w.greeting));
     }
-    Object.keys(state.messages).map(Number).sort(function (a, b) { return a - b; }).forEach(function (seq) {
+    var seqs = Object.keys(state.messages).map(Number).sort(function (a, b) { return a - b; });
+    seqs.forEach(function (seq, i) {
       var m = state.messages[seq];
-      var node = el("div", "msg " + m.from);
+      var bot = botAnswer(m);
+      var node = el("div", "msg " + (bot ? "bot" : m.from));
       node.setAttribute("data-seq", String(seq));
       if (m.from === "agent") node.appendChild(el("div", "who", m.author_name || "Agent"));
-      if (m.text) node.appendChild(el("div", "text", m.text));
+      if (bot) node.appendChild(el("div", "who", bot.label));
+      if (m.text) node.appendChild(el("div", "text", bot ? bot.text : m.text));
       if (m.attachments && m.attachments.length) node.appendChild(fileLinks(m.attachments));
       if (m.from === "visitor") {
         node.appendChild(el("div", "state", state.agentRead >= seq ? "Seen" : "Sent"));
       }
       log.appendChild(node);
       if (m.survey && m.survey.token) log.appendChild(surveyCard(m.survey));
+      // The latest message is the bot's answer: "solved" or "a person", one click each.
+      if (bot && i === seqs.length - 1 && !state.pending.length) log.appendChild(botActions(bot));
     });
     state.pending.forEach(function (p) {
       var node = el("div", "msg visitor pending");
@@ -257,6 +266,34 @@
     attachBtn.hidden = !(w.max_upload_bytes > 0);
     badge.hidden = state.unread === 0;
     badge.textContent = String(state.unread);
+  }
+
+  // --- self-service answers (gateway/kb/selfservice.py): a system message with the bot's label
+  var BOT = [
+    { prefix: "【智能客服】", label: "智能客服", solved: "已解决", human: "转人工" },
+    { prefix: "[Assistant] ", label: "Assistant", solved: "solved", human: "human" }
+  ];
+  function botAnswer(m) {
+    if (m.from !== "system" || !m.text) return null;
+    for (var i = 0; i < BOT.length; i++) {
+      if (m.text.indexOf(BOT[i].prefix) === 0) {
+        return { label: BOT[i].label, text: m.text.slice(BOT[i].prefix.length), kind: BOT[i] };
+      }
+    }
+    return null;
+  }
+
+  function botActions(bot) {
+    var box = el("div", "bot-actions");
+    [["bot-solved", bot.kind.solved === "solved" ? "Solved" : "已解决", bot.kind.solved],
+     ["bot-human", bot.kind.human === "human" ? "Talk to a person" : "转人工", bot.kind.human]
+    ].forEach(function (spec) {
+      var b = el("button", spec[0], spec[1]);
+      b.type = "button";
+      b.addEventListener("click", function () { sendText(spec[2]); });
+      box.appendChild(b);
+    });
+    return box;
   }
 
   // Files as links (opened in a new tab); only http(s) URLs, the gateway's own.
@@ -548,6 +585,15 @@
   }
   launcher.addEventListener("click", function () { state.open ? closePanel() : openPanel(); });
   closeBtn.addEventListener("click", closePanel);
+
+  function sendText(text) {
+    var p = { client_id: newClientId(), text: text, status: "sending" };
+    state.pending.push(p);
+    save();
+    state.justSent = true;
+    transmit(p);
+    render();
+  }
 
   composer.addEventListener("submit", function (e) {
     e.preventDefault();
