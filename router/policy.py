@@ -225,6 +225,11 @@ class DeadlinePolicy:
     # (class, channel) -> how long past its deadline a conversation may still be passed over
     # by those that can meet theirs (sla.late_grace_ms); None: never (plain deadline order).
     late_grace: Callable[[str, str], int] | None = None
+    # Whether conversations past their maximum wait go before those still on time. The worker
+    # sets it each round from the share of its recent offers that went to such conversations
+    # (RouterWorker, OVERDUE_SHARE): under sustained overload they get that share of the
+    # offers, not all of them (all of them is the collapse of plain deadline order again).
+    overdue_first: bool = True
 
     @classmethod
     def from_sla(cls, sla: SlaPolicy) -> DeadlinePolicy:
@@ -304,7 +309,8 @@ class DeadlinePolicy:
             tier = self.tier(view, now)
             if tier == OVERDUE:
                 assert self.late_grace is not None
-                return (tier, view.due + self.late_grace(view.priority, view.channel_type))
+                place = tier if self.overdue_first else ON_TIME + 0.5  # after those on time
+                return (place, view.due + self.late_grace(view.priority, view.channel_type))
             if tier == LATE:
                 return (tier, view.priority_rank, view.due)
             return (tier, key(item))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import deque
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field, replace
 from typing import Any
@@ -23,6 +24,7 @@ from router.escalation import plan
 from router.parity import ChannelWaits
 from router.policy import (
     EPSILON,
+    OVERDUE,
     AgentView,
     ConversationView,
     DeadlinePolicy,
@@ -44,6 +46,11 @@ Notify = Callable[[str, dict[str, Any], list[str], list[str]], Awaitable[None]]
 LogEvent = Callable[[str, str, list[str]], Awaitable[None]]
 
 STAFF = ["supervisor", "admin"]
+# Under sustained overload, conversations past their class's maximum wait get at least this
+# share of the offers (over the last OVERDUE_WINDOW_MS), and no more while on-time ones wait:
+# served always first they take every offer and every conversation ends up late.
+OVERDUE_SHARE = 0.25
+OVERDUE_WINDOW_MS = 30 * 60_000
 
 
 @dataclass(frozen=True)
@@ -79,6 +86,8 @@ class RouterWorker:
         self._conversations = Conversations(store.redis, store.keys)
         self.log_event = log_event or self.append_event
         self.parity = ChannelWaits(window_ms=0)  # set from the SLA policy each round
+        # (time, went to a conversation past its maximum wait?) of recent offers
+        self._recent: deque[tuple[int, bool]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
 
@@ -293,6 +302,8 @@ class RouterWorker:
         pages: list[list[AgentView]] = [await self.store.candidates(0, CANDIDATE_WINDOW)]
         if not pages[0]:
             return 0  # nobody available at all
+        if isinstance(policy, DeadlinePolicy):
+            policy = replace(policy, overdue_first=self._overdue_turn(now))
         state = _Round(now, sla, policy, self._parity_credits(now, sla), pages)
         unserved = await self._serve(state, queued)
         if len(head) < self.config.batch:
@@ -346,6 +357,8 @@ class RouterWorker:
                 unserved.append((conv, group[conv.id]))
                 continue
             state.offers += 1
+            if isinstance(policy, DeadlinePolicy):
+                self._recent.append((now, policy.tier(conv, now) == OVERDUE))
             if not conv.responded and not conv.excluded:  # a first offer
                 since = conv.waiting_since or conv.created_at or now
                 self.parity.record(conv.priority, conv.channel_type, now, now - since)
@@ -425,6 +438,16 @@ class RouterWorker:
             if agent or len(candidates) < window:
                 break
         return agent
+
+    def _overdue_turn(self, now: int) -> bool:
+        """Whether those past their maximum wait go first this round: while they had less
+        than OVERDUE_SHARE of the recent offers."""
+        recent = self._recent
+        while recent and recent[0][0] < now - OVERDUE_WINDOW_MS:
+            recent.popleft()
+        if not recent:
+            return True
+        return sum(1 for _, overdue in recent if overdue) < OVERDUE_SHARE * len(recent)
 
     def _parity_credits(self, now: int, sla: SlaPolicy) -> dict[tuple[str, str], int]:
         """Each (class, channel)'s credit under the parity settings in force."""

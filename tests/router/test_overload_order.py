@@ -57,6 +57,27 @@ def test_under_overload_on_time_first_then_late_by_class_and_nobody_past_the_max
     ]  # fmt: skip
 
 
+def test_past_the_maximum_wait_gets_a_share_of_the_offers_not_all_of_them():
+    now = T + 20 * MIN
+    fresh = chat("fresh", now - MIN)
+    late = chat("late", now - 5 * MIN)
+    starved = chat("starved", now - 19 * MIN)
+    turn_over = replace(OURS, overdue_first=False)  # they had their share lately
+    assert [v.id for v in turn_over.order([starved, late, fresh], {}, now)] == [
+        "fresh", "starved", "late",
+    ]  # fmt: skip
+
+
+async def test_the_worker_gives_overdue_conversations_their_share(router: Router):
+    worker = router.worker
+    assert worker._overdue_turn(T)  # nothing offered yet
+    worker._recent.extend([(T, True)] + [(T, False)] * 2)
+    assert not worker._overdue_turn(T)  # 1 of 3 >= 25%
+    worker._recent.extend([(T, False)] * 2)
+    assert worker._overdue_turn(T)  # 1 of 5 < 25%
+    assert worker._overdue_turn(T + 31 * MIN) and not worker._recent  # the window moved on
+
+
 async def test_urgent_goes_ahead_of_overdue_chats(router: Router):
     chats = [await router.message("hello") for _ in range(3)]
     router.clock.advance(600)  # ten minutes: every chat is overdue

@@ -43,7 +43,8 @@ def test_queue_deadlines_order_urgent_then_chat_then_email():
     low_chat = SLA.queue_due("first_response", "low", "webchat", T)
     # queue_target 0 and queue_first: ahead of everything, overdue or not.
     assert urgent == T - QUEUE_FIRST_MS
-    assert SLA.queue_due("first_response", "sensitive", "webchat", T) == T  # queue_target 0
+    # A media threat is served first too (issue 14: a senior within 30 minutes).
+    assert SLA.queue_due("first_response", "sensitive", "webchat", T) == T - QUEUE_FIRST_MS
     assert chat == wechat == T + 180_000  # the same class waits the same on every chat channel
     assert email == T + 7_200_000  # an hour of business time: opens 09:00, due 10:00
     assert urgent < chat < low_chat <= email
