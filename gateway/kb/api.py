@@ -8,14 +8,19 @@ from typing import Any
 from aiohttp import web
 from pydantic import BaseModel, Field
 
+from gateway.api.canned_api import _all as all_canned
+from gateway.api.canned_api import _variables as canned_variables
+from gateway.api.canned_api import render as render_canned
 from gateway.api.http import ANY_USER, STAFF, error, ok, parse, requires, session
 from gateway.appkeys import GATEWAY
 from gateway.channels import ChannelNotFound
+from gateway.conversations import NotFound, Viewer, may_view
 from gateway.kb import transfer
 from gateway.kb.articles import MAX_ARTICLES, ArticleBody, ArticlePatch, Articles, KbError
 from gateway.kb.reports import report
 from gateway.kb.selfservice import CHAT_CHANNELS
 from gateway.kb.service import KnowledgeBase
+from gateway.kb.suggest import customer_profile, latest_customer_text, rank_canned
 from gateway.models import Role, now_ms
 
 routes = web.RouteTableDef()
@@ -252,3 +257,38 @@ async def kb_reports(request: web.Request) -> web.Response:
     gw = request.app[GATEWAY]
     days = _limit(request, "days", 30, 400)
     return ok(await report(gw.redis, gw.keys, gw.kb.retriever.articles, days))
+
+
+@routes.get("/api/v1/kb/suggestions")
+@requires(*ANY_USER)
+async def suggestions(request: web.Request) -> web.Response:
+    """For ``?conversation_id=``: the three articles and canned responses (rendered for the
+    conversation) best matching the customer's latest messages, with each article's match
+    figures, and the customer's tags and products from earlier conversations."""
+    gw = request.app[GATEWAY]
+    conversation_id = request.query.get("conversation_id", "")
+    user = session(request).user
+    try:
+        conv = await gw.conversations.get(conversation_id)
+    except NotFound:
+        raise error(404, "not_found", "no such conversation") from None
+    if not may_view(Viewer(user.id, user.role), conv):
+        raise error(403, "forbidden", "this conversation is assigned to someone else")
+    text = await latest_customer_text(
+        gw.redis, gw.keys, conversation_id, int(conv.get("last_seq") or 0)
+    )
+    found = gw.kb.search(text, 3) if text else []
+    articles = [{"article": a, "match": m.as_dict()} for m, a in found]
+    values = await canned_variables(request, conversation_id)
+    items = await all_canned(request)
+    canned = [{**c, "rendered": render_canned(c["text"], values)} for c in items]
+    return ok(
+        {
+            "question": text,
+            "articles": articles,
+            "canned": rank_canned(gw.kb, canned, text),
+            "customer": await customer_profile(
+                gw.redis, gw.keys, str(conv.get("contact_id") or ""), conversation_id
+            ),
+        }
+    )

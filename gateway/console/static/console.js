@@ -3,6 +3,7 @@
 
 import { api, isAdmin, isStaff, login, logout, session, whenUnauthorized } from "./api.js";
 import { cannedPage, channelsPage, usersPage } from "./admin.js";
+import { kbPage } from "./kb.js";
 import {
   closeConversation, initConversation, lastSeqs, onConversation, onMessage, onRead, onTyping,
   openConversation, openId,
@@ -85,11 +86,12 @@ function handleEvent(type, data) {
 }
 
 // --- routing ----------------------------------------------------------------------------------
-const PAGES = { inbox: null, channels: channelsPage, users: usersPage, canned: cannedPage };
+const PAGES = { inbox: null, channels: channelsPage, users: usersPage, canned: cannedPage, kb: kbPage };
 
 function route() {
   const [, page = "inbox", id] = location.hash.match(/^#\/([a-z]+)(?:\/(.+))?$/) || [];
-  const name = PAGES[page] !== undefined && (page === "inbox" || isAdmin()) ? page : "inbox";
+  const allowed = page === "inbox" || isAdmin() || (page === "kb" && isStaff());
+  const name = PAGES[page] !== undefined && allowed ? page : "inbox";
   for (const key of Object.keys(PAGES)) $(`#page-${key}`).hidden = key !== name;
   for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.page === name);
   if (name === "inbox") {

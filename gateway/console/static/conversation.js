@@ -5,6 +5,7 @@
 import { api, isStaff, session, upload } from "./api.js";
 import { $, channelIcon, clear, clock, h, toast } from "./dom.js";
 import { customerName, rememberContact, upsert } from "./inbox.js";
+import { renderSuggestions } from "./kb.js";
 
 const view = {
   id: null,
@@ -82,7 +83,10 @@ export function onMessage(conversationId, message, kind = "updated") {
   view.messages.set(message.seq, message);
   if (message.direction === "in") view.customerTyping = false;
   if (!view.ready) return;
-  if (message.direction === "in") renderHeader();  // its sender check and reply address
+  if (message.direction === "in") {
+    renderHeader();  // its sender check and reply address
+    renderSuggestions($("#kb-suggest"), view.id);
+  }
   renderLog();
   markRead();
 }
@@ -282,6 +286,7 @@ function renderSide() {
     h("a", { href: `#/inbox/${other.id}` }, channelIcon(other.channel_type), ` ${clock(other.created_at)} `,
       h("span", { class: `status status-${other.status}`, text: other.status }))));
   clear($("#conv-side"),
+    h("div", { id: "kb-suggest", class: "kb-suggest" }),
     h("h3", { text: "Customer" }),
     h("dl", {},
       h("dt", { text: "Name" }), h("dd", { text: c.name || "—" }),
@@ -291,6 +296,7 @@ function renderSide() {
       page ? [h("dt", { text: "Page" }), h("dd", {}, h("a", { href: page, target: "_blank", rel: "noopener noreferrer", text: page }))] : null),
     h("h3", { text: "Earlier conversations" }),
     items.length ? h("ul", { class: "history" }, items) : h("p", { class: "muted", text: "None." }));
+  renderSuggestions($("#kb-suggest"), view.id);
 }
 
 // --- the reply box ----------------------------------------------------------------------------

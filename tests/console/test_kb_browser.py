@@ -1,0 +1,142 @@
+"""The knowledge base in the console, in a real Chromium: the suggested answers beside a
+conversation (articles and canned responses for the customer's words, the customer's earlier
+tags; one click fills the reply box), and the Knowledge base page of a supervisor (create and
+edit a Chinese article, import a CSV with a bad row and then a good one, export). Screenshots
+land in test-artifacts/."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.conftest import Harness, wait_for
+from tests.console.conftest import BrowserPage
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "agent-password-123"
+CANNED = "{{customer.name|您}}好，卡纸很常见，我来帮您处理。"
+JAM = {
+    "title": "打印机卡纸怎么办",
+    "body": "先关闭电源，打开前盖，慢慢取出卡住的纸张。",
+    "tags": ["打印机", "卡纸"],
+    "product": "LaserJet 100",
+}
+
+
+async def _user(h: Harness, email: str, name: str, role: str = "agent") -> str:
+    body = {"email": email, "password": PASSWORD, "name": name, "role": role}
+    return (await h.call("POST", "/api/v1/users", json_body=body, expect=201))["user"]["id"]
+
+
+async def _sign_in(bp: BrowserPage, h: Harness, email: str) -> Any:
+    page = bp.page
+    await page.goto(f"{h.base_url}/console")
+    await page.fill("#login-form input[name=email]", email)
+    await page.fill("#login-form input[name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("#app:not([hidden])")
+    return page
+
+
+async def test_suggested_answers_fill_the_reply_box(gateway: Harness, new_page, artifacts: Path):
+    h = gateway
+    article = (await h.call("POST", "/api/v1/kb/articles", None, JAM, expect=201))["article"]
+    await h.call("POST", "/api/v1/kb/articles", None,
+                 {"title": "如何申请退款", "body": "订单页点击申请退款。"}, expect=201)  # fmt: skip
+    await h.call(
+        "POST", "/api/v1/canned", None,
+        {"shortcut": "jam", "title": "卡纸安抚", "text": CANNED},
+        expect=201,
+    )  # fmt: skip
+    channel_id, secret = await h.api_channel()
+    # An earlier conversation of the same customer, tagged.
+    status, first = await h.post_api_message(
+        channel_id, secret,
+        {"message_id": "old", "sender": {"id": "c1", "name": "王丽"}, "thread_id": "old",
+         "text": "发票怎么开"},
+    )  # fmt: skip
+    assert status == 202
+    await h.gw.redis.hset(
+        h.gw.keys.conversation(first["conversation_id"]), "tags", json.dumps(["发票", "老客户"])
+    )
+    await h.call("POST", f"/api/v1/conversations/{first['conversation_id']}/resolve", None, {})
+    status, res = await h.post_api_message(
+        channel_id, secret,
+        {"message_id": "new", "sender": {"id": "c1", "name": "王丽"}, "thread_id": "new",
+         "text": "我的印表機又卡紙了！"},
+    )  # fmt: skip
+    conversation_id = res["conversation_id"]
+    await _user(h, "lan@example.com", "Lan", role="supervisor")
+    page = await _sign_in(await new_page(), h, "lan@example.com")
+    await page.goto(f"{h.base_url}/console#/inbox/{conversation_id}")
+    first_article = page.locator(f"#kb-suggest li[data-article='{article['id']}'] button")
+    await first_article.wait_for()
+    assert (
+        await page.locator("#kb-suggest li.suggestion").first.get_attribute("data-article")
+        == article["id"]
+    )
+    await page.locator("#kb-suggest .known-tags", has_text="老客户").wait_for()
+    await first_article.click()
+    assert await page.locator("#reply-text").input_value() == JAM["body"]
+    await page.locator("#kb-suggest li.canned button").click()
+    assert await page.locator("#reply-text").input_value() == "王丽好，卡纸很常见，我来帮您处理。"
+    await page.screenshot(path=str(artifacts / "console-kb-suggestions.png"))
+
+
+async def test_supervisor_manages_articles_in_chinese(
+    gateway: Harness, new_page, artifacts: Path, tmp_path: Path
+):
+    h = gateway
+    await _user(h, "sue@example.com", "Sue", role="supervisor")
+    page = await _sign_in(await new_page(), h, "sue@example.com")
+    await page.click("#nav a[data-page=kb]")
+    await page.wait_for_selector("#kb-articles")
+    assert await page.locator("#kb-synonyms").count() == 0  # admins only
+
+    await page.click("#kb-new")
+    await page.fill("#kb-form input[name=title]", "如何更换墨盒")
+    await page.fill("#kb-form textarea[name=body]", "打开仓门，按下旧墨盒取出，插入新墨盒。")
+    await page.fill("#kb-form input[name=tags]", "墨盒，换墨盒")
+    await page.click("#kb-form button[type=submit]")
+    row = page.locator("#kb-articles tr", has_text="如何更换墨盒")
+    await row.wait_for()
+    assert "墨盒, 换墨盒" in (await row.text_content() or "")
+    await row.locator("button", has_text="Edit").click()
+    await page.fill("#kb-form input[name=title]", "墨盒怎么换")
+    await page.click("#kb-form button[type=submit]")
+    await page.locator("#kb-articles tr", has_text="墨盒怎么换").wait_for()
+
+    bad = tmp_path / "bad.csv"
+    bad.write_text(
+        "title,body,language\n退货流程,七天无理由退货,zh\n,没有标题,zh\n", encoding="utf-8"
+    )
+    await page.set_input_files("#kb-import-file", str(bad))
+    await page.locator("#kb-import-report .import-errors", has_text="Row 3, title").wait_for()
+    good = tmp_path / "good.csv"
+    good.write_text("title,body,language,tags\n退货流程,七天无理由退货,zh,退货\n", encoding="utf-8")
+    await page.set_input_files("#kb-import-file", str(good))
+    await page.locator("#kb-import-report", has_text="1 new").wait_for()
+    await page.locator("#kb-articles tr", has_text="退货流程").wait_for()
+    await page.fill("#kb-search", "退貨")  # Traditional finds the Simplified article
+    rows = page.locator("#kb-articles tbody tr")
+
+    async def one_row() -> bool:
+        return await rows.count() == 1
+
+    await wait_for(one_row)
+    assert "退货流程" in (await rows.first.text_content() or "")
+    await page.screenshot(path=str(artifacts / "console-kb-page.png"))
+    async with page.expect_download() as info:
+        await page.click("text=Export CSV")
+    download = await info.value
+    text = Path(await download.path()).read_text(encoding="utf-8-sig")
+    assert "墨盒怎么换" in text and "退货流程" in text
+
+    async def both() -> bool:
+        return (await h.call("GET", "/api/v1/kb/articles"))["total"] == 2
+
+    await wait_for(both)
