@@ -14,7 +14,6 @@ from gateway.api.canned_api import render as render_canned
 from gateway.api.http import ANY_USER, STAFF, error, ok, parse, requires, session
 from gateway.appkeys import GATEWAY
 from gateway.channels import ChannelNotFound
-from gateway.conversations import NotFound, Viewer, may_view
 from gateway.kb import transfer
 from gateway.kb.articles import MAX_ARTICLES, ArticleBody, ArticlePatch, Articles, KbError
 from gateway.kb.reports import report
@@ -267,19 +266,14 @@ async def suggestions(request: web.Request) -> web.Response:
     figures, and the customer's tags and products from earlier conversations."""
     gw = request.app[GATEWAY]
     conversation_id = request.query.get("conversation_id", "")
-    user = session(request).user
-    try:
-        conv = await gw.conversations.get(conversation_id)
-    except NotFound:
-        raise error(404, "not_found", "no such conversation") from None
-    if not may_view(Viewer(user.id, user.role), conv):
-        raise error(403, "forbidden", "this conversation is assigned to someone else")
+    # The canned responses' variables: 404 / 403 unless the user may view the conversation.
+    values = await canned_variables(request, conversation_id)
+    conv = await gw.conversations.get(conversation_id)
     text = await latest_customer_text(
         gw.redis, gw.keys, conversation_id, int(conv.get("last_seq") or 0)
     )
     found = gw.kb.search(text, 3) if text else []
     articles = [{"article": a, "match": m.as_dict()} for m, a in found]
-    values = await canned_variables(request, conversation_id)
     items = await all_canned(request)
     canned = [{**c, "rendered": render_canned(c["text"], values)} for c in items]
     return ok(

@@ -8,16 +8,14 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import Harness, wait_for
-from tests.console.conftest import BrowserPage
+from tests.console.test_browser import _sign_in, _user
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "agent-password-123"
 CANNED = "{{customer.name|您}}好，卡纸很常见，我来帮您处理。"
 JAM = {
     "title": "打印机卡纸怎么办",
@@ -25,21 +23,6 @@ JAM = {
     "tags": ["打印机", "卡纸"],
     "product": "LaserJet 100",
 }
-
-
-async def _user(h: Harness, email: str, name: str, role: str = "agent") -> str:
-    body = {"email": email, "password": PASSWORD, "name": name, "role": role}
-    return (await h.call("POST", "/api/v1/users", json_body=body, expect=201))["user"]["id"]
-
-
-async def _sign_in(bp: BrowserPage, h: Harness, email: str) -> Any:
-    page = bp.page
-    await page.goto(f"{h.base_url}/console")
-    await page.fill("#login-form input[name=email]", email)
-    await page.fill("#login-form input[name=password]", PASSWORD)
-    await page.click("#login-form button[type=submit]")
-    await page.wait_for_selector("#app:not([hidden])")
-    return page
 
 
 async def test_suggested_answers_fill_the_reply_box(gateway: Harness, new_page, artifacts: Path):
