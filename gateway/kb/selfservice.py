@@ -53,6 +53,7 @@ class Decision:
     reason: str | None = None
     article: dict[str, Any] | None = None
     confidence: float = 0.0
+    fresh: bool = True  # self-service had not looked at this conversation (round) before
 
 
 class SelfService:
@@ -128,7 +129,8 @@ class SelfService:
             return False
         if decision.action == "skip":
             return False
-        await self._count(f"considered:{channel}")
+        if decision.fresh:  # counted once per conversation (and per reopening)
+            await self._count(f"considered:{channel}")
         if decision.action == "solved":
             await self._solved(conv_id, channel)
             return True
@@ -150,28 +152,30 @@ class SelfService:
         if state == "handed_off":
             return Decision("skip")
         said = fold(msg.text).strip().strip("。.!！~ ")
+        fresh = state is None
         if state == "answered" and said in _SOLVED:
-            return Decision("solved")
+            return Decision("solved", fresh=False)
         if state == "answered" and said in _UNHELPFUL:
             if article_id:
                 await self.redis.zincrby(self.keys.kb_feedback("unhelpful"), 1, article_id)
-            return Decision("handoff", "unhelpful")
+            return Decision("handoff", "unhelpful", fresh=False)
         tier = msg.contact.tier or (
             await self.redis.hget(self.keys.contact(contact_id), "tier") if contact_id else None
         )
         classifier = (await self.policies.current()).classifier
         reason = handoff_reason(msg.text, priority or "normal", rule, classifier, tier=tier or None)
         if reason:
-            return Decision("handoff", reason)
+            return Decision("handoff", reason, fresh=fresh)
         if not msg.text.strip():
-            return Decision("handoff", "no_article")  # a picture, a file: a person looks
+            # A picture, a file: a person looks.
+            return Decision("handoff", "no_article", fresh=fresh)
         found = self.kb.search(msg.text, 1)
         if not found:
-            return Decision("handoff", "no_article")
+            return Decision("handoff", "no_article", fresh=fresh)
         match, article = found[0]
         if not match.confident:
-            return Decision("handoff", "not_confident")
-        return Decision("answer", article=article, confidence=match.confidence)
+            return Decision("handoff", "not_confident", fresh=fresh)
+        return Decision("answer", article=article, confidence=match.confidence, fresh=fresh)
 
     async def _answer(
         self, conv_id: str, msg: InboundMessage, article: dict[str, Any], confidence: float
