@@ -12,6 +12,7 @@ from gateway.api.canned_api import _all as all_canned
 from gateway.api.canned_api import _variables as canned_variables
 from gateway.api.canned_api import render as render_canned
 from gateway.api.http import ANY_USER, STAFF, error, ok, parse, requires, session
+from gateway.api.schemas import Canned, Closed, Found
 from gateway.appkeys import GATEWAY
 from gateway.channels import ChannelNotFound
 from gateway.kb import transfer
@@ -286,3 +287,76 @@ async def suggestions(request: web.Request) -> web.Response:
             ),
         }
     )
+
+
+# --- answer schemas of the routes above that gateway/api/schemas.py does not name -------------
+class ChannelMode(Closed):
+    channel_id: str
+    name: str | None
+    type: str
+    mode: str = Field(description="off, always or after_hours")
+
+
+class SelfServiceModes(Closed):
+    channels: list[ChannelMode]
+
+
+class ModeAnswer(Closed):
+    channel_id: str
+    mode: str
+
+
+class CannedSuggestion(Canned):
+    score: float = Field(description="BM25 of the customer's latest messages")
+
+
+class Customer(Closed):
+    tags: list[str] = Field(description="of earlier conversations, most recent first")
+    products: list[str]
+
+
+class Suggestions(Closed):
+    question: str = Field(description="the customer's latest messages, joined")
+    articles: list[Found]
+    canned: list[CannedSuggestion]
+    customer: Customer
+
+
+class ChannelFigures(Closed):
+    considered: int
+    answered: int
+    solved: int
+    closed: int = Field(description="resolved after the customer stayed silent")
+    handed_off: int
+    rate: float | None = Field(description="(solved + closed) / considered")
+
+
+class Gap(Closed):
+    question: str = Field(description="folded")
+    count: int
+    sample: str | None
+    channel: str | None
+    at: int | None
+
+
+class Rated(Closed):
+    article_id: str
+    title: str | None
+    helpful: int
+    unhelpful: int
+
+
+class KbReport(Closed):
+    days: int
+    by_channel: dict[str, ChannelFigures]
+    handoffs: dict[str, int]
+    gaps: list[Gap]
+    articles: list[Rated]
+
+
+RESPONSES = {
+    "GET /api/v1/kb/selfservice": SelfServiceModes,
+    "PUT /api/v1/kb/selfservice/{channel_id}": ModeAnswer,
+    "GET /api/v1/kb/suggestions": Suggestions,
+    "GET /api/v1/kb/reports": KbReport,
+}

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 
+from gateway.kb.api import KbReport, SelfServiceModes
 from tests.conftest import CallbackServer, Harness, wait_for
 
 REFUND = {
@@ -122,6 +123,7 @@ async def test_never_answers_urgent_vip_or_unknown(
     stats = await h.call("GET", "/api/v1/kb/reports")
     assert stats["handoffs"] == {"urgent": 1, "vip": 1, "no_article": 1, "complaint": 1}
     assert stats["gaps"][0]["question"] == "你们老板是谁"
+    KbReport.model_validate(stats)  # the documented answer schema
 
 
 async def test_off_and_not_chat_channels(gateway: Harness, callback_server: CallbackServer):
@@ -132,6 +134,7 @@ async def test_off_and_not_chat_channels(gateway: Harness, callback_server: Call
     await _until(h, conv, lambda c: c["offered_to"] == agent)
     assert callback_server.received == []
     listed = await h.call("GET", "/api/v1/kb/selfservice")
+    SelfServiceModes.model_validate(listed)
     assert listed["channels"] == [
         {"channel_id": channel, "name": "test channel", "type": "api", "mode": "off"}
     ]
