@@ -143,3 +143,41 @@ async def test_off_and_not_chat_channels(gateway: Harness, callback_server: Call
         "PUT", f"/api/v1/kb/selfservice/{channel}", agent_token, {"mode": "always"}, expect=403
     )
     await h.call("PUT", f"/api/v1/kb/selfservice/{channel}", None, {"mode": "x"}, expect=400)
+
+
+async def _business_hours(h: Harness, *, open_today: bool) -> None:
+    """The SLA policy's business calendar open all day every day, or closed today (a holiday)."""
+    from datetime import datetime
+    from zoneinfo import ZoneInfo
+
+    policy = (await h.call("GET", "/api/v1/sla/classes"))["policy"]
+    business = policy["calendars"]["business"]
+    days = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+    business["hours"] = {d: "00:00-24:00" for d in days}
+    today = datetime.now(ZoneInfo(business["timezone"])).date().isoformat()
+    business["holidays"] = [] if open_today else [today]
+    await h.call("PUT", "/api/v1/sla/classes", json_body=policy)
+
+
+async def test_after_hours_answers_only_outside_business_hours(
+    gateway: Harness, callback_server: CallbackServer
+):
+    h = gateway
+    await _business_hours(h, open_today=True)
+    channel, secret = await _setup(h, callback_server, mode="after_hours")
+    agent_id, _token = await h.agent_online("ann@example.com")
+    # Open: a person answers, the bot stays quiet.
+    conv = await _say(h, channel, secret, 1, "请问怎么申请退款？")
+    await _until(h, conv, lambda c: c.get("offered_to") == agent_id)
+    assert callback_server.received == []
+    # Closed (today a holiday): the bot answers a new conversation at once.
+    await _business_hours(h, open_today=False)
+    await h.gw.selfservice.set_mode(channel, "after_hours")  # drop the cached mode read
+    status, body = await h.post_api_message(
+        channel, secret,
+        {"message_id": "m2", "sender": {"id": "cust-2", "name": "Li"}, "thread_id": "t2",
+         "text": "请问怎么申请退款？"},
+    )  # fmt: skip
+    assert status == 202, body
+    await _received(callback_server, 1)
+    assert _texts(callback_server)[0].startswith("【智能客服】如何申请退款")
