@@ -362,7 +362,11 @@ def main() -> int:
         default=1,
         help="also run a gateway with this many worker processes (its own embedded Redis)",
     )
-    parser.add_argument("--profile", metavar="PATH", help="py-spy collapsed stacks of the gateway")
+    parser.add_argument(
+        "--profile",
+        metavar="PATH",
+        help="py-spy collapsed stacks of the gateway (its workers; others: PATH.<name>)",
+    )
     parser.add_argument(
         "--generator",
         choices=("aiohttp", "wrk"),
@@ -485,7 +489,10 @@ def run_rounds(
     for round_no in range(1, args.rounds + 1):
         for name, url in urls.items():
             server = servers[name]
-            spy = profiler(args.profile, server) if name == "gateway" else None  # type: ignore[arg-type]
+            spy = None
+            if args.profile and isinstance(server, GatewayProcess):  # one file per gateway
+                path = args.profile if name == "gateway" else f"{args.profile}.{name}"
+                spy = profiler(path, server)
             redis_client = stats.get(name)
             if redis_client is not None:
                 cpu_before, cmd_before = redis_cpu(redis_client), commandstats(redis_client)

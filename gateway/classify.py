@@ -108,6 +108,15 @@ class Variants:
     tiers: tuple[str, ...]  # lowercase; empty: the tier does not change the verdict
     thresholds: tuple[int, ...]  # ascending; empty: complaints do not change the verdict
     verdicts: tuple[Classification, ...]
+    # The distinct verdicts, and for each variant the number (1-based) of its verdict there.
+    distinct: tuple[Classification, ...] = field(init=False, compare=False, repr=False)
+    numbers: tuple[int, ...] = field(init=False, compare=False, repr=False)
+
+    def __post_init__(self) -> None:
+        distinct: dict[Classification, int] = {}
+        numbers = tuple(distinct.setdefault(v, len(distinct) + 1) for v in self.verdicts)
+        object.__setattr__(self, "distinct", tuple(distinct))
+        object.__setattr__(self, "numbers", numbers)
 
     def pick(self, tier: str | None, complaints: int) -> Classification:
         index = self.tiers.index(tier.lower()) + 1 if tier and tier.lower() in self.tiers else 0
@@ -122,6 +131,10 @@ class Classifier:
     rank: dict[str, int]  # class -> 0 for the most urgent
     channel_defaults: dict[str, ChannelDefault] = field(default_factory=dict)
     doc: dict[str, Any] = field(default_factory=dict, compare=False)  # as configured
+    # variants() by what decides them: the tier named, the channel, each rule's own answer.
+    _variants: dict[tuple[Any, ...], Variants] = field(
+        default_factory=dict, init=False, compare=False, repr=False
+    )
 
     @property
     def repeat_window_ms(self) -> int:
@@ -161,7 +174,19 @@ class Classifier:
         the stored tier does not matter)."""
         lowered = text.lower()
         meta = meta or {}
-        decided = [(r, r.matches_message(lowered, meta, channel_type)) for r in self.rules]
+        answers = tuple(r.matches_message(lowered, meta, channel_type) for r in self.rules)
+        key = (tier, channel_type, answers)
+        found = self._variants.get(key)
+        if found is None:
+            if len(self._variants) >= 4096:  # bounded: tiers and channels are few
+                self._variants.clear()
+            found = self._variants[key] = self._build_variants(tier, channel_type, answers)
+        return found
+
+    def _build_variants(
+        self, tier: str | None, channel_type: str | None, answers: tuple[bool | None, ...]
+    ) -> Variants:
+        decided = list(zip(self.rules, answers, strict=True))
         open_rules = [r for r, fixed in decided if fixed is None]
         tiers = () if tier else tuple(sorted({t for r in open_rules for t in r.tiers}))
         thresholds = tuple(sorted({r.repeat_count for r in open_rules if r.repeat_count}))

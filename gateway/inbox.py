@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from adapters.base import IngestResult
 from gateway.batching import CommandBatcher
-from gateway.classify import Classification, Classifier, Variants
+from gateway.classify import Classifier, Variants
 from gateway.ids import new_id
 from gateway.keys import Keys
 from gateway.models import Direction, InboundMessage, now_ms
@@ -128,15 +128,15 @@ class Inbox:
         reply_context = json.dumps({**msg.meta, "external_id": msg.external_id}, ensure_ascii=False)
         identity = f"{msg.channel_id}:{msg.contact.external_id}"
         for _ in range(2):
+            lists, *verdicts = _verdict_args(variants, sla, channel, now)
             raw = await self.batch.script(
                 self._ingest,
                 keys,
                 [
                     new_contact, new_conv, now, self.reopen_window_ms, self.dedupe_ttl,
                     json_head, json_tail, reply_context, identity, *self._templates, window,
-                    *_verdict_args(variants, sla, channel, now),
-                    len(contact_fields), *_flat(contact_fields),
-                    len(conversation_fields), *_flat(conversation_fields),
+                    lists, _pack(_flat(contact_fields)), _pack(_flat(conversation_fields)),
+                    *verdicts,
                 ],
             )  # fmt: skip
             out = decode_flat(raw)
@@ -168,20 +168,16 @@ class Inbox:
 
 
 def _verdict_args(variants: Variants, sla: SlaPolicy, channel: str, now: int) -> list[Any]:
-    """ingest.lua's lists: complaint thresholds, tiers, the variant map and the verdicts."""
-    distinct: list[Classification] = []
-    numbers = []
-    for verdict in variants.verdicts:
-        if verdict not in distinct:
-            distinct.append(verdict)
-        numbers.append(distinct.index(verdict) + 1)
-    out: list[Any] = [len(variants.thresholds), *variants.thresholds]
-    out += [len(variants.tiers), *variants.tiers]
-    if len(distinct) > MAX_VERDICTS:  # the script answers with the facts instead
-        return [*out, "", 0]
-    out += ["".join(chr(64 + n) for n in numbers), len(distinct)]
+    """ingest.lua's ARGV[15] (thresholds, tiers, the variant map, the number of verdicts)
+    and, after the fields, one packed argument per verdict."""
+    lists = [len(variants.thresholds), *variants.thresholds, len(variants.tiers), *variants.tiers]
+    if len(variants.distinct) > MAX_VERDICTS:  # the script answers with the facts instead
+        return [_pack([*lists, "", 0])]
+    out: list[Any] = [
+        _pack([*lists, "".join(chr(64 + n) for n in variants.numbers), len(variants.distinct)])
+    ]
     dues: dict[str, list[int]] = {}
-    for verdict in distinct:
+    for verdict in variants.distinct:
         name = verdict.class_name
         if name not in dues:
             dues[name] = [
@@ -191,10 +187,19 @@ def _verdict_args(variants: Variants, sla: SlaPolicy, channel: str, now: int) ->
                 sla.queue_due("first_response", name, channel, now),
                 sla.queue_due("next_response", name, channel, now),
             ]
-        out += [name, sla.rank(name), verdict.rule or "", *dues[name], verdict.team or "",
-                json.dumps(list(verdict.skills)) if verdict.skills else "",
-                verdict.language or ""]  # fmt: skip
+        skills = json.dumps(list(verdict.skills)) if verdict.skills else ""
+        out.append(_pack([name, sla.rank(name), verdict.rule or "", *dues[name],
+                          verdict.team or "", skills, verdict.language or ""]))  # fmt: skip
     return out
+
+
+def _pack(values: list[Any]) -> bytes:
+    """Values as one script argument: each '<byte length>:<bytes>' (ingest.lua unpacks it)."""
+    parts = []
+    for value in values:
+        data = str(value).encode()
+        parts.append(b"%d:%s" % (len(data), data))
+    return b"".join(parts)
 
 
 def _flat(pairs: list[tuple[str, Any]]) -> list[Any]:

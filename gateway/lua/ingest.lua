@@ -16,18 +16,19 @@
 --       8 reply context json, 9 identity "channel:external id",
 --       10..13 key templates with "\1" where the id goes: contact, contact's conversations,
 --       conversation, messages; 14 complaint window ms (0: complaints not counted),
---       then lists, each a count followed by its items:
---       complaint thresholds (ascending), tiers (lowercase; empty: the tier is not read),
---       the variant map (one string: byte 64 + verdict number per variant, see Variants),
---       verdicts (VERDICT values each: class, rank, rule, first response due, next response
---       due, resolution due, queue due first, queue due next, team, skills json, language;
---       '' for none), contact fields (name, value pairs; non-empty ones), new conversation
---       fields (pairs).
+--       15 the verdict lists, 16 the contact fields, 17 the new conversation fields,
+--       18.. one per verdict; each packed in one string, items '<byte length>:<bytes>' (one
+--       argument instead of many: redis-py encodes each argument in Python; and only what
+--       is used is unpacked here). 15: complaint thresholds and tiers (lowercase; none: the
+--       tier is not read), each a count and its items, then the variant map (one string:
+--       byte 64 + verdict number per variant, see Variants) and the number of verdicts;
+--       16, 17: name, value pairs (contact fields: non-empty ones); a verdict: class, rank,
+--       rule, first response due, next response due, resolution due, queue due first,
+--       queue due next, team, skills json, language ('' for none).
 -- Returns {mode, conv id, seq, contact id, assignee, offered to}, {'dup', "conv:seq", contact
 -- id}, or {'facts', stored tier, complaints} when Python must classify with them (a stored
 -- tier that is not ASCII, or no verdicts given); nothing is written then.
 -- The queue is ordered by 'queue_due', the routing deadline (router/sla.py queue_target).
-local VERDICT = 11
 local now = tonumber(ARGV[3])
 
 local dup = redis.call('GET', KEYS[1])
@@ -39,21 +40,31 @@ local function key(template, id)
   return (string.gsub(template, '\1', id))
 end
 
--- The lists of ARGV.
-local at = 15
-local function list(width)
-  local count = tonumber(ARGV[at])
+local function unpacked(packed)
+  local out, pos = {}, 1
+  while pos <= #packed do
+    local colon = string.find(packed, ':', pos, true)
+    local length = tonumber(string.sub(packed, pos, colon - 1))
+    out[#out + 1] = string.sub(packed, colon + 1, colon + length)
+    pos = colon + length + 1
+  end
+  return out
+end
+
+local L = unpacked(ARGV[15])
+local at = 1
+local function list()
+  local count = tonumber(L[at])
   local first = at + 1
-  at = at + 1 + count * width
+  at = at + 1 + count
   return first, count
 end
-local thresholds_at, thresholds = list(1)
-local tiers_at, tiers = list(1)
-local variant_map = ARGV[at]
-at = at + 1
-local verdicts_at, verdicts = list(VERDICT)
-local contact_at, contact_fields = list(2)
-local init_at, init_fields = list(2)
+local thresholds_at, thresholds = list()
+local tiers_at, tiers = list()
+local variant_map = L[at]
+local verdicts = tonumber(L[at + 1])
+local C = unpacked(ARGV[16])
+local contact_fields = #C / 2
 
 -- Reads: identity, thread, the contact and the conversation (one HMGET each).
 local contact_id = redis.call('GET', KEYS[2])
@@ -64,13 +75,13 @@ local missing = {}  -- the message's contact fields the contact does not have ye
 if contact_id then
   contact_key, convs_key = key(ARGV[10], contact_id), key(ARGV[11], contact_id)
   local names = {'last_agent', 'advisor', 'tier'}
-  for i = 0, contact_fields - 1 do names[4 + i] = ARGV[contact_at + 2 * i] end
+  for i = 0, contact_fields - 1 do names[4 + i] = C[1 + 2 * i] end
   local stored = redis.call('HMGET', contact_key, unpack(names))
   sticky_agent, advisor, stored_tier = stored[1], stored[2], stored[3]
   for i = 0, contact_fields - 1 do
     if not stored[4 + i] then
-      missing[#missing + 1] = ARGV[contact_at + 2 * i]
-      missing[#missing + 1] = ARGV[contact_at + 2 * i + 1]
+      missing[#missing + 1] = C[1 + 2 * i]
+      missing[#missing + 1] = C[2 + 2 * i]
     end
   end
 end
@@ -118,7 +129,7 @@ if contact_id and tiers > 0 and stored_tier and stored_tier ~= '' then
   end
   local lowered = string.lower(stored_tier)
   for i = 0, tiers - 1 do
-    if ARGV[tiers_at + i] == lowered then tier_index = i + 1 end
+    if L[tiers_at + i] == lowered then tier_index = i + 1 end
   end
 end
 if verdicts == 0 then
@@ -126,13 +137,13 @@ if verdicts == 0 then
 end
 local level = 0
 for i = 0, thresholds - 1 do
-  if complaints >= tonumber(ARGV[thresholds_at + i]) then level = level + 1 end
+  if complaints >= tonumber(L[thresholds_at + i]) then level = level + 1 end
 end
 local chosen = string.byte(variant_map, tier_index * (thresholds + 1) + level + 1) - 64
-local v = verdicts_at + (chosen - 1) * VERDICT
-local class, rank, rule = ARGV[v], ARGV[v + 1], ARGV[v + 2]
-local first_due, next_due, resolution_due_arg = ARGV[v + 3], ARGV[v + 4], ARGV[v + 5]
-local queue_first, queue_next = ARGV[v + 6], ARGV[v + 7]
+local V = unpacked(ARGV[17 + chosen])
+local class, rank, rule = V[1], V[2], V[3]
+local first_due, next_due, resolution_due_arg = V[4], V[5], V[6]
+local queue_first, queue_next = V[7], V[8]
 
 -- Writes to the conversation hash are gathered and made at the end: one HSET, one HDEL.
 local sets, set_order, dels = {}, {}, {}
@@ -152,7 +163,7 @@ end
 if not contact_id then
   contact_id = ARGV[1]
   local fields = {'id', contact_id, 'created_at', now, 'identities', ARGV[9]}
-  for i = 0, 2 * contact_fields - 1 do fields[7 + i] = ARGV[contact_at + i] end
+  for i = 1, #C do fields[6 + i] = C[i] end
   redis.call('HSET', contact_key, unpack(fields))
   redis.call('SET', KEYS[2], contact_id)
 elseif #missing > 0 then
@@ -172,11 +183,12 @@ if mode == 'new' then
   conv_id = ARGV[2]
   conv_key, msgs_key = KEYS[6], KEYS[7]
   c = {}
-  for i = 0, init_fields - 1 do set(ARGV[init_at + 2 * i], ARGV[init_at + 2 * i + 1]) end
+  local init = unpacked(ARGV[17])
+  for i = 1, #init, 2 do set(init[i], init[i + 1]) end
   -- Routing hints of the classification rules (team, skills, language).
-  if ARGV[v + 8] ~= '' then set('team', ARGV[v + 8]) end
-  if ARGV[v + 9] ~= '' then set('skills', ARGV[v + 9]) end
-  if ARGV[v + 10] ~= '' then set('language', ARGV[v + 10]) end
+  if V[9] ~= '' then set('team', V[9]) end
+  if V[10] ~= '' then set('skills', V[10]) end
+  if V[11] ~= '' then set('language', V[11]) end
   set('id', conv_id)
   set('contact_id', contact_id)
   set('status', 'open')
