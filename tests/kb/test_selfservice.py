@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from gateway.kb.api import KbReport, SelfServiceModes
+from gateway.settings import SettingsError, load_settings
 from tests.conftest import CallbackServer, Harness, wait_for
 
 REFUND = {
@@ -181,3 +184,34 @@ async def test_after_hours_answers_only_outside_business_hours(
     assert status == 202, body
     await _received(callback_server, 1)
     assert _texts(callback_server)[0].startswith("【智能客服】如何申请退款")
+
+
+async def test_silence_after_the_answer_closes_after_the_idle_setting(
+    make_gateway, callback_server: CallbackServer
+):
+    """selfservice_idle_seconds (here 1 s) through the real scheduler: the answered
+    conversation waits that long for the customer, then is resolved as self-service."""
+    h = await make_gateway(selfservice_idle_seconds=1)
+    channel, secret = await _setup(h, callback_server)
+    conv = await _say(h, channel, secret, 1, "请问怎么申请退款？")
+    await _received(callback_server, 1)
+    got = (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
+    assert got["status"] == "pending" and got["bot_state"] == "answered"
+    await _until(h, conv, lambda c: c["status"] == "resolved")
+    got = (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
+    assert got["resolved_by"] == "self-service" and got["bot_state"] == "closed"
+    answered_at = int(await h.gw.redis.hget(h.gw.keys.conversation(conv), "bot_answered_at"))
+    assert got["resolved_at"] - answered_at >= 1000  # not before the idle time
+    assert len(callback_server.received) == 1  # closed without another message to the customer
+    stats = await h.call("GET", "/api/v1/kb/reports")
+    assert stats["by_channel"]["api"]["closed"] == 1
+    assert stats["by_channel"]["api"]["rate"] == 1.0
+
+
+def test_idle_setting_bounds():
+    assert load_settings(environ={}).selfservice_idle_seconds == 1800
+    env = {"GATEWAY_SELFSERVICE_IDLE_SECONDS": "600"}
+    assert load_settings(environ=env).selfservice_idle_seconds == 600
+    for bad in ("0", "-5", str(400 * 86400), "soon"):
+        with pytest.raises(SettingsError, match="GATEWAY_SELFSERVICE_IDLE_SECONDS"):
+            load_settings(environ={"GATEWAY_SELFSERVICE_IDLE_SECONDS": bad})
