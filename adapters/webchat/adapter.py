@@ -34,6 +34,7 @@ from adapters.webchat.protocol import (
     FrameError,
     Hello,
     file_view,
+    mark_bot,
     parse_hello,
     parse_message,
     parse_profile,
@@ -52,7 +53,7 @@ from gateway.api.http import (
     setting,
 )
 from gateway.clientaddr import request_address
-from gateway.conversations import Conversations
+from gateway.conversations import Conversations, NotFound
 from gateway.events import EventBus
 from gateway.media import describe_file
 from gateway.models import (
@@ -617,6 +618,8 @@ class WebchatAdapter(Adapter):
         }
         if message.author_name:
             view["author_name"] = message.author_name
+        else:  # a system message: the bot's answer is flagged as in the replayed history
+            mark_bot(view, await self._meta(message.conversation_id, seq))
         if message.attachments:
             view["attachments"] = [self._file_view(a) for a in message.attachments]
         view = await self._with_survey(view)
@@ -628,6 +631,13 @@ class WebchatAdapter(Adapter):
             return await self._send_email(message, email)
         # The widget shows it from the log when the visitor comes back.
         return f"webchat:{message.message_id}"
+
+    async def _meta(self, conversation_id: str, seq: int) -> dict[str, Any]:
+        try:
+            logged = await self.conversations.message(conversation_id, seq)
+        except NotFound:
+            return {}
+        return logged.get("meta") or {}
 
     async def _send_email(self, message: OutboundMessage, address: str) -> str:
         """The visitor left and gave an email address: the reply also goes by email."""

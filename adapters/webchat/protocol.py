@@ -16,6 +16,10 @@ Gateway -> widget:
 A system message carrying a satisfaction-survey link is shown as a rating card: its view has
 ``survey: {"token", "state": pending | answered | expired, "expires_at"}`` and no link in its
 text (gateway/surveys.py sends it; the answer is recorded by the same signed-token rules).
+A self-service answer (a message whose meta says ``bot``, gateway/kb/selfservice.py) has
+``bot: true`` and ``bot_language: "zh" | "en"`` in its view, and its text without the bot's
+label (the widget shows the label as the author, and the 已解决 / 转人工 buttons on the flag
+alone: no message text makes a bot answer); live frames and the replayed history alike.
 """
 
 from __future__ import annotations
@@ -26,6 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.webchat.config import valid_client_id
+from gateway.kb.selfservice import BOT_LABEL
 from gateway.surveys import MAX_COMMENT
 
 _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]+\.[^@\s<>\"]{2,}$")
@@ -178,10 +183,26 @@ def visitor_view(
         view["client_id"] = meta.get("client_id")
     elif meta.get("system") or not message.get("author_name"):
         view["from"] = "system"
+        mark_bot(view, meta)
     else:
         view["from"] = "agent"
         view["author_name"] = message.get("author_name")
     return view
+
+
+def mark_bot(view: dict[str, Any], meta: dict[str, Any]) -> None:
+    """Flags a system message's view as the bot's when its logged meta says so (only then:
+    an agent's or a system message starting with the bot's label is none)."""
+    if meta.get("bot") is not True:
+        return
+    text = str(view.get("text") or "")
+    language = meta.get("language")
+    if language not in BOT_LABEL:  # an answer logged before its language was
+        language = next((k for k, label in BOT_LABEL.items() if text.startswith(label)), "zh")
+    label = BOT_LABEL[language]
+    view["bot"] = True
+    view["bot_language"] = language
+    view["text"] = text[len(label) :] if text.startswith(label) else text
 
 
 def file_view(attachment: dict[str, Any], link: Callable[[str], str] = str) -> dict[str, Any]:

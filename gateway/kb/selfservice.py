@@ -194,6 +194,7 @@ class SelfService:
         meta = {
             "system": True,
             "bot": True,
+            "language": language,  # the web chat widget's buttons (adapters/webchat/protocol.py)
             "article_id": article["id"],
             "article_title": article["title"],
             "confidence": round(confidence, 3),

@@ -268,19 +268,16 @@
     badge.textContent = String(state.unread);
   }
 
-  // --- self-service answers (gateway/kb/selfservice.py): a system message with the bot's label
-  var BOT = [
-    { prefix: "【智能客服】", label: "智能客服", solved: "已解决", human: "转人工" },
-    { prefix: "[Assistant] ", label: "Assistant", solved: "solved", human: "human" }
-  ];
+  // --- self-service answers (gateway/kb/selfservice.py): the gateway flags the bot's message
+  // (bot, bot_language; the text comes without the label): the text never decides.
+  var BOT = {
+    zh: { label: "智能客服", solved: "已解决", human: "转人工" },
+    en: { label: "Assistant", solved: "solved", human: "human" }
+  };
   function botAnswer(m) {
-    if (m.from !== "system" || !m.text) return null;
-    for (var i = 0; i < BOT.length; i++) {
-      if (m.text.indexOf(BOT[i].prefix) === 0) {
-        return { label: BOT[i].label, text: m.text.slice(BOT[i].prefix.length), kind: BOT[i] };
-      }
-    }
-    return null;
+    if (m.bot !== true) return null;
+    var kind = BOT[m.bot_language] || BOT.zh;
+    return { label: kind.label, text: m.text, kind: kind };
   }
 
   function botActions(bot) {
