@@ -123,3 +123,36 @@ async def test_supervisor_manages_articles_in_chinese(
         return (await h.call("GET", "/api/v1/kb/articles"))["total"] == 2
 
     await wait_for(both)
+
+
+async def test_an_incidents_statement_is_the_first_suggestion(
+    gateway: Harness, new_page, artifacts: Path
+):
+    """A mention of a spike shows its incident's approved statement, once set, first among the
+    suggested answers; a click puts it in the reply box."""
+    from gateway.models import Channel, ContactIdentity, InboundMessage
+
+    h = gateway
+    results = []
+    for i in range(2):
+        msg = InboundMessage(
+            channel_id="chX", channel_type=Channel.X, external_id=f"p{i}",
+            contact=ContactIdentity(external_id=f"u{i}", name=f"user{i}"), thread_key=f"p{i}",
+            text="又宕机了 @acme", meta={"spike": True},
+        )  # fmt: skip
+        results.append(await h.gw.deliver(msg))
+    incident = (await h.call("GET", "/api/v1/incidents"))["incidents"][0]
+    statement = "我们已经知道服务中断，正在修复。进展请看 status.example。"
+    await h.call("PATCH", f"/api/v1/incidents/{incident['id']}", None, {"statement": statement})
+    await _user(h, "lan@example.com", "Lan", role="supervisor")
+    page = await _sign_in(await new_page(), h, "lan@example.com")
+    await page.goto(f"{h.base_url}/console#/inbox/{results[1].conversation_id}")
+    first = page.locator("#kb-suggest li.suggestion").first
+    await first.locator("button", has_text="Approved statement").wait_for()
+    await first.locator("button").click()
+
+    async def inserted() -> bool:
+        return await page.input_value("#reply-text") == statement
+
+    await wait_for(inserted)
+    await page.screenshot(path=str(artifacts / "console-incident-statement.png"))

@@ -49,6 +49,7 @@ export async function openConversation(id) {
     view.contact = detail.contact || {};
     view.channel = detail.channel;
     view.history = detail.history || [];
+    view.statement = detail.suggested_reply || "";  // a mention of an incident: its statement
     rememberContact(view.conv.contact_id, view.contact);
     const last = view.conv.last_seq || 0;
     const data = await api("GET", `/conversations/${id}/messages?after_seq=${Math.max(0, last - 500)}&limit=500`);
@@ -85,7 +86,7 @@ export function onMessage(conversationId, message, kind = "updated") {
   if (!view.ready) return;
   if (message.direction === "in") {
     renderHeader();  // its sender check and reply address
-    renderSuggestions($("#kb-suggest"), view.id);
+    renderSuggestions($("#kb-suggest"), view.id, view.statement);
   }
   renderLog();
   markRead();
@@ -296,7 +297,7 @@ function renderSide() {
       page ? [h("dt", { text: "Page" }), h("dd", {}, h("a", { href: page, target: "_blank", rel: "noopener noreferrer", text: page }))] : null),
     h("h3", { text: "Earlier conversations" }),
     items.length ? h("ul", { class: "history" }, items) : h("p", { class: "muted", text: "None." }));
-  renderSuggestions($("#kb-suggest"), view.id);
+  renderSuggestions($("#kb-suggest"), view.id, view.statement);
 }
 
 // --- the reply box ----------------------------------------------------------------------------

@@ -8,7 +8,9 @@ import { $, clear, h, toast } from "./dom.js";
 // --- suggested answers ------------------------------------------------------------------------
 let suggestToken = 0;
 
-export async function renderSuggestions(box, conversationId) {
+// ``statement``: the approved statement of the incident this conversation (a mention) belongs
+// to, offered first.
+export async function renderSuggestions(box, conversationId, statement = "") {
   if (!box) return;
   const mine = ++suggestToken;
   let data;
@@ -25,6 +27,11 @@ export async function renderSuggestions(box, conversationId) {
     reply.focus();
   };
   const items = [];
+  if (statement) {
+    items.push(h("li", { class: "suggestion statement" },
+      h("button", { type: "button", class: "link", title: "Insert into the reply box",
+        text: "Approved statement (incident)", on: { click: () => insert(statement) } })));
+  }
   for (const { article, match } of data.articles) {
     items.push(h("li", { class: "suggestion article", dataset: { article: article.id } },
       h("button", { type: "button", class: "link", title: "Insert into the reply box",
