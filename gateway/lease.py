@@ -64,11 +64,16 @@ async def run_while_leased(
 ) -> None:
     """Run ``work`` (a long-running coroutine) only while holding ``lease``; wait for the lease
     otherwise. If the lease is lost, ``work`` is cancelled and we go back to waiting. Runs until
-    cancelled."""
+    cancelled: a Redis that cannot answer (down, slow, a cluster failing over) only delays it,
+    since a poller that died on one timeout would wait for a restart nobody makes."""
     renew_every = lease.ttl_ms / 3000
     try:
         while True:
-            acquired = await lease.acquire()
+            try:
+                acquired = await lease.acquire()
+            except Exception as exc:
+                log.warning("lease %s: cannot take it now (%r); trying again", lease.key, exc)
+                acquired = False
             raise_if_cancelled()
             if not acquired:
                 await asyncio.sleep(retry_seconds)
@@ -79,7 +84,12 @@ async def run_while_leased(
                     done, _ = await asyncio.wait({task}, timeout=renew_every)
                     if done:
                         break
-                    renewed = await lease.renew()
+                    try:
+                        renewed = await lease.renew()
+                    except Exception as exc:
+                        # Unconfirmed is as good as lost: another process may hold it soon.
+                        log.warning("lease %s: renewal failed (%r); stopping", lease.key, exc)
+                        renewed = False
                     raise_if_cancelled()
                     if not renewed:
                         break
@@ -88,7 +98,8 @@ async def run_while_leased(
             if task.done() and not task.cancelled() and task.exception() is not None:
                 log.error("leased work %s failed", lease.key, exc_info=task.exception())
             # Lost, crashed or finished: hand the lease back and try again after a pause.
-            await lease.release()
+            with contextlib.suppress(Exception):
+                await lease.release()
             raise_if_cancelled()
             await asyncio.sleep(retry_seconds)
     finally:

@@ -7,7 +7,10 @@ import asyncio
 import pytest
 
 from gateway.lease import Lease, SingleFlightTimeout, run_while_leased, single_flight
+from gateway.redis_client import connect
+from gateway.redis_server import EmbeddedRedis
 from gateway.tasks import cancel_and_wait
+from tests.conftest import embedded_only, wait_for
 
 
 async def test_only_one_runner_works_and_the_other_takes_over(redis, keys):
@@ -96,3 +99,38 @@ async def test_single_flight_gives_up_on_a_holder_that_never_finishes(redis, key
 
     with pytest.raises(SingleFlightTimeout):
         await single_flight(redis, key, ready=ready, produce=produce, wait_seconds=0.3)
+
+
+@embedded_only
+async def test_a_runner_outlives_a_redis_that_is_down_then_comes_back(tmp_path):
+    """A runner started while Redis is down (and one whose Redis dies while it works) keeps
+    trying: the work runs once Redis answers again, instead of the runner dying for good."""
+    server = EmbeddedRedis(tmp_path / "own")
+    client = connect(server.url)  # nothing listens there yet
+    runs: list[int] = []
+
+    async def work() -> None:
+        runs.append(1)
+        await asyncio.Event().wait()
+
+    runner = asyncio.create_task(
+        run_while_leased(Lease(client, "gw-test:lease", ttl_ms=600), work, retry_seconds=0.05)
+    )
+    try:
+        await asyncio.sleep(0.5)
+        assert not runner.done() and runs == []
+        server.start()
+        await wait_for(lambda: _value(len(runs) == 1))
+        server.kill()  # its renewals fail: the work stops, the runner waits
+        await asyncio.sleep(1.0)
+        assert not runner.done()
+        server.start()
+        await wait_for(lambda: _value(len(runs) == 2), timeout=20)
+    finally:
+        await cancel_and_wait(runner)
+        await client.aclose()
+        server.stop()
+
+
+async def _value(value):
+    return value
