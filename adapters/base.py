@@ -42,6 +42,19 @@ class TransientSendError(SendError):
     permanent = False
 
 
+async def read_capped_body(request: web.Request, limit: int) -> bytes:
+    """A webhook's body, refused with 413 past ``limit`` without reading the rest."""
+    if request.content_length is not None and request.content_length > limit:
+        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
+    chunks, size = [], 0
+    async for chunk in request.content.iter_chunked(16384):
+        size += len(chunk)
+        if size > limit:
+            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 class VerifyError(Exception):
     """Credentials rejected by the platform when an admin registers or verifies a channel."""
 

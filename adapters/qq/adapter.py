@@ -17,7 +17,6 @@ fetches: our public media URL), then msg_type 7.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import mimetypes
@@ -35,6 +34,7 @@ from adapters.base import (
     PermanentSendError,
     TransientSendError,
     VerifyError,
+    read_capped_body,
 )
 from adapters.qq import sign
 from adapters.qq.api import (
@@ -67,6 +67,7 @@ from adapters.qq.parse import (
 from adapters.qq.ws import GROUP_AND_C2C_EVENT, GatewayClient
 from gateway.lease import Lease, run_while_leased
 from gateway.models import Attachment, Channel, InboundMessage, OutboundMessage, now_ms
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -80,7 +81,6 @@ ACK = {"op": 12, "d": 0}  # HTTP Callback ACK (event-emit.html, opcode 12)
 FILE_TYPE_IMAGE = 1  # rich-media.html: 1 图片 (png/jpg)
 MSG_TYPE_TEXT = 0
 MSG_TYPE_MEDIA = 7
-STOP_ATTEMPTS = 20
 
 # Atomic msg_seq of one part of one reply: the same part keeps its number on a retry (so a copy
 # the platform already accepted is refused as a duplicate, not shown twice), a new part takes
@@ -212,25 +212,13 @@ class QQAdapter(Adapter):
 
     async def stop(self) -> None:
         task, self._task = self._task, None
-        if task is None:
-            return
-        # redis-py may swallow a cancellation that lands during a command (redis/redis-py
-        # #2028): cancel again until the task has ended, but never hang a reload.
-        for _ in range(STOP_ATTEMPTS):
-            if task.done():
-                break
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.5)
-        if not task.done():
-            log.warning("QQ gateway of %s did not stop in time", self.ctx.channel_id)
-            return
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            task.result()
+        # redis-py may swallow a cancellation mid-command: cancel_and_wait cancels until done.
+        await cancel_and_wait(task)
 
     # --- inbound ---------------------------------------------------------------------------
 
     async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
-        body = await _read_body(request)
+        body = await read_capped_body(request, MAX_WEBHOOK_BYTES)
         try:
             payload = json.loads(body)
         except ValueError:
@@ -507,20 +495,6 @@ async def _read_capped(resp: aiohttp.ClientResponse, limit: int) -> bytes:
         size += len(chunk)
         if size > limit:
             raise _TooLarge()
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
-async def _read_body(request: web.Request, limit: int = MAX_WEBHOOK_BYTES) -> bytes:
-    """The body, refused with 413 past ``limit`` without reading the rest. (WeChat's adapter has
-    the same helper; importing it would make this channel need WeChat's dependencies.)"""
-    if request.content_length is not None and request.content_length > limit:
-        raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=request.content_length)
-    chunks, size = [], 0
-    async for chunk in request.content.iter_chunked(16384):
-        size += len(chunk)
-        if size > limit:
-            raise web.HTTPRequestEntityTooLarge(max_size=limit, actual_size=size)
         chunks.append(chunk)
     return b"".join(chunks)
 

@@ -9,7 +9,6 @@ inbox dedupes by (channel, post id), so a mention seen twice is one message.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
@@ -25,10 +24,10 @@ from adapters.social.spike import BUCKET_SECONDS, MentionVolume, SpikeAlert, Spi
 from adapters.social.textlen import too_long
 from gateway.lease import Lease, run_while_leased
 from gateway.models import InboundMessage, now_ms
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
-STOP_ATTEMPTS = 20  # x 0.5 s
 SENT_TTL = 7 * 86400  # how long a sent reply's id is remembered against a retried send
 PUBLIC_REPLY_WARNING = "Replies on this channel are public posts: everyone can read them."
 
@@ -166,20 +165,8 @@ class SocialAdapter(Adapter):
     async def stop(self) -> None:
         self._stopping = True  # the poll loops end at their next turn whatever happens below
         task, self._task = self._task, None
-        if task is None:
-            return
-        # redis-py may swallow a cancellation that arrives during a command (redis/redis-py
-        # #2028): cancel again until the task has really ended, but never hang a reload.
-        for _ in range(STOP_ATTEMPTS):
-            if task.done():
-                break
-            task.cancel()
-            await asyncio.wait({task}, timeout=0.5)
-        if not task.done():
-            log.warning("poller of %s did not stop in time", self.ctx.channel_id)
-            return
-        with contextlib.suppress(asyncio.CancelledError, Exception):
-            task.result()
+        # redis-py may swallow a cancellation mid-command: cancel_and_wait cancels until done.
+        await cancel_and_wait(task)
 
     async def _run(self) -> None:
         await self.prepare()
