@@ -49,6 +49,9 @@ async def test_a_scan_skips_only_the_groups_nobody_available_may_take(router: Ro
     assert len(found) == 60 + 1 + 2 and nxt == -1
     sensitive_group = routing_group({"priority": "sensitive", "channel_type": "webchat"})
     found, _ = await router.store.scan_queue(0, {sensitive_group}, 100)
-    assert [c for c, _ in found] == chats[4:] + emails
+    # The emails' deadlines tie (business hours open after T0: both are due an hour after the
+    # opening), and Redis orders a tie by member, so only the chat's place is fixed.
+    assert [c for c, _ in found][:1] == chats[4:]
+    assert sorted(c for c, _ in found[1:]) == sorted(emails)
     found, nxt = await router.store.scan_queue(0, {sensitive_group}, 100, budget=30)
     assert found == [] and nxt == 30  # the budget bounds the work of one scan
