@@ -25,6 +25,7 @@ from gateway.api.openapi import openapi_document
 from gateway.appkeys import DRAINING, GATEWAY, HUB
 from gateway.bootstrap import announce, ensure_admin
 from gateway.console import pages as console_pages
+from gateway.i18n import api as i18n_api
 from gateway.incidents import api as incidents_api
 from gateway.kb import api as kb_api
 from gateway.models import now_ms
@@ -165,6 +166,7 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
         survey_api,
         incidents_api,
         kb_api,
+        i18n_api,
     ):
         app.add_routes(module.routes)
     app.router.add_get("/api/v1/ws", websocket)

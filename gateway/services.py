@@ -17,8 +17,10 @@ from gateway.auth import Users
 from gateway.batching import CommandBatcher
 from gateway.channels import ChannelManager, ChannelStore
 from gateway.classify import load_classifier
+from gateway.contacts import Contacts
 from gateway.conversations import Conversations, NotFound
 from gateway.events import EventBus
+from gateway.i18n.prefs import LanguagePrefs
 from gateway.inbox import Inbox
 from gateway.incidents import Incidents
 from gateway.kb import KnowledgeBase
@@ -106,6 +108,7 @@ class Gateway:
         )
         secret = load_or_create_key(settings.secret_key, settings.data_dir)
         self.box = SecretBox(secret)
+        self.languages = LanguagePrefs(redis, self.keys)  # agents' console language
         self.channel_store = ChannelStore(redis, self.keys, self.box, self.events)
         self.channels = ChannelManager(self.channel_store, self._adapter_context)
         self.outbox = Outbox(
@@ -166,6 +169,8 @@ class Gateway:
             idle_seconds=settings.selfservice_idle_seconds,
         )
         self.scheduler.register(IDLE_JOB, self.selfservice.idle)
+        # Contact profiles (gateway/contacts/): merge / undo, suggestions, export and erase.
+        self.contacts = Contacts(redis, self.keys, self.inbox.policies, self.media)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:
@@ -300,6 +305,7 @@ class Gateway:
         offered_to: str,
         message: dict[str, Any],
     ) -> None:
+        await self.contacts.observe(result, msg)  # verified claims: merge suggestions
         # The ingest script answered who holds the conversation: no need to read it again.
         users, roles = _audience_of(assignee, offered_to)
         await self.events.publish(

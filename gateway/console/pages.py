@@ -8,6 +8,8 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.i18n import negotiate
+
 routes = web.RouteTableDef()
 
 STATIC = Path(__file__).resolve().parent / "static"
@@ -26,11 +28,18 @@ def _file(name: str) -> bytes:
     return (STATIC / name).read_bytes()
 
 
+def html_in_language(name: str, request: web.Request) -> bytes:
+    """A page whose ``<html lang>`` is the browser's language (Accept-Language): its script
+    loads that catalogue, so even the sign-in form is in the browser's language."""
+    lang = negotiate(request.headers.get("Accept-Language"))
+    return _file(name).replace(b'<html lang="zh-CN">', f'<html lang="{lang}">'.encode(), 1)
+
+
 @routes.get("/console")
 @routes.get("/console/")
 async def console_page(request: web.Request) -> web.Response:
     return web.Response(
-        body=_file("index.html"),
+        body=html_in_language("index.html", request),
         content_type="text/html",
         charset="utf-8",
         headers={
@@ -38,6 +47,7 @@ async def console_page(request: web.Request) -> web.Response:
             "Content-Security-Policy": CONSOLE_CSP,
             "X-Frame-Options": "DENY",
             "Cache-Control": "no-cache",
+            "Vary": "Accept-Language",
         },
     )
 

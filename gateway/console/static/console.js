@@ -10,29 +10,32 @@ import {
 } from "./conversation.js";
 import { dropOffer, initInbox, loadChannelsFilter, loadList, showOffer, touch, upsert } from "./inbox.js";
 import { $, toast } from "./dom.js";
+import { formatTime, initialLanguage, language, loadLanguage, remember, t } from "./i18n.js";
 import { Live } from "./live.js";
+
+await loadLanguage(initialLanguage());
 
 const live = new Live({
   onEvent: handleEvent,
   onState: (state) => {
     const conn = $("#conn");
     conn.className = `conn conn-${state}`;
-    conn.textContent = state === "connected" ? "● live" : state === "connecting" ? "○ connecting" : "○ offline, retrying";
+    conn.textContent = t(state === "connected" ? "console.conn.connected" : state === "connecting" ? "console.conn.connecting" : "console.conn.offline");
   },
   syncState: lastSeqs,
   onSessionEnded: (reason) => {
     if (reason === null) { api("GET", "/auth/me").catch(() => {}); return; } // 401: signedOut
-    toast(`Signed out: ${reason}. Please sign in again.`, "error");
+    toast(t("console.session.ended", { reason }), "error");
     signedOut();
   },
 });
 
 // A spike of social mentions (supervisors and admins): a banner until dismissed.
 function showSpike(alert) {
-  const when = new Date(alert.bucket_start).toLocaleTimeString();
-  $("#spike-text").textContent = `Mention spike on ${alert.channel_type} (${alert.channel_id}): `
-    + `${alert.count} mentions in ${Math.round(alert.bucket_seconds / 60)} minutes from ${when}, `
-    + `baseline ${alert.baseline}. New mentions are classed sensitive.`;
+  $("#spike-text").textContent = t("console.spike.text", {
+    channel_type: alert.channel_type, channel_id: alert.channel_id, count: alert.count,
+    minutes: Math.round(alert.bucket_seconds / 60), when: formatTime(alert.bucket_start), baseline: alert.baseline,
+  });
   $("#spike-banner").hidden = false;
 }
 $("#spike-dismiss").addEventListener("click", () => { $("#spike-banner").hidden = true; });
@@ -60,7 +63,9 @@ function handleEvent(type, data) {
       }
       break;
     case "sla.breached":
-      toast(`SLA breached (${data.clock || "response"}), priority now ${data.priority}`, "error");
+      toast(t("console.sla.breached", {
+        clock: t(`console.sla.clock.${data.clock || "response"}`), priority: t(`console.priority.${data.priority}`),
+      }), "error");
       if (data.conversation_id) touch(data.conversation_id, onConversation);
       break;
     case "message.created":
@@ -106,7 +111,8 @@ function route() {
 async function start() {
   $("#login").hidden = true;
   $("#app").hidden = false;
-  $("#me-name").textContent = `${session.user.name} (${session.user.role})`;
+  $("#me-name").textContent = t("console.me", { name: session.user.name, role: t(`console.role.${session.user.role}`) });
+  await followProfileLanguage();
   for (const link of document.querySelectorAll("#nav a[data-role]")) {
     link.hidden = link.dataset.role === "staff" ? !isStaff() : !isAdmin();
   }
@@ -150,7 +156,28 @@ $("#logout").addEventListener("click", async () => {
 $("#presence").addEventListener("change", async (e) => {
   try {
     await api("PUT", "/agents/me/status", { status: e.target.value });
-    toast(`You are ${e.target.value}`);
+    toast(t(`console.presence.is.${e.target.value}`));
+  } catch (err) {
+    toast(err.message, "error");
+  }
+});
+
+// The agent's language is a profile setting (PUT /me/language); none: the browser's. A change
+// reloads the page in the new language (every module renders with t()).
+async function followProfileLanguage() {
+  try {
+    const pref = await api("GET", "/me/language");
+    $("#language").value = pref.language || "";
+    remember(pref.language);
+    if (pref.effective !== language()) location.reload();
+  } catch { /* keep the browser's */ }
+}
+
+$("#language").addEventListener("change", async (e) => {
+  try {
+    const pref = await api("PUT", "/me/language", { language: e.target.value || null });
+    remember(pref.language);
+    location.reload();
   } catch (err) {
     toast(err.message, "error");
   }

@@ -1,0 +1,36 @@
+"""Dates and times in a language and a zone; the mail quote line in the Date header's zone."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from zoneinfo import ZoneInfo
+
+from gateway.i18n import format_datetime, quote_attribution, zone
+from gateway.i18n.formatting import host_zone_name, valid_zone
+
+
+def test_format_datetime_in_each_language_and_zone() -> None:
+    when = datetime(2026, 12, 5, 13, 44, tzinfo=UTC)
+    shanghai = ZoneInfo("Asia/Shanghai")
+    assert format_datetime(when, "zh-CN", shanghai) == "2026年12月5日 21:44"
+    assert format_datetime(when, "zh-TW", shanghai) == "2026年12月5日 21:44"
+    assert format_datetime(when, "en", shanghai) == "Dec 5, 2026 21:44"
+    assert format_datetime(when, "zh-CN", ZoneInfo("America/New_York")) == "2026年12月5日 08:44"
+
+
+def test_quote_line_keeps_the_customers_zone() -> None:
+    east = datetime.fromisoformat("2026-12-05T21:44:00+08:00")
+    west = datetime.fromisoformat("2026-12-05T08:44:00-05:00")  # the same instant
+    assert quote_attribution("zh-CN", east, "李伟") == "在 2026年12月5日 21:44，李伟 写道："
+    assert quote_attribution("zh-CN", west, "李伟") == "在 2026年12月5日 08:44，李伟 写道："
+    assert quote_attribution("zh-TW", east, "李偉") == "於 2026年12月5日 21:44，李偉 寫道："
+    assert quote_attribution("en", east, "Li Wei") == "On 2026-12-05 21:44 UTC+08:00, Li Wei wrote:"
+    assert quote_attribution("en", west, "Li Wei") == "On 2026-12-05 08:44 UTC-05:00, Li Wei wrote:"
+    assert quote_attribution("zh-CN", None, "李伟") == "李伟 写道："
+
+
+def test_zone_setting_and_host_zone() -> None:
+    assert zone("Asia/Shanghai") == ZoneInfo("Asia/Shanghai")
+    assert valid_zone(host_zone_name())
+    assert str(zone("")) == host_zone_name()
+    assert not valid_zone("Mars/Olympus")
