@@ -34,6 +34,33 @@ class Keys:
     def contact_conversations(self, contact_id: str) -> str:
         return self._k("contact", contact_id, "convs")
 
+    # --- contacts: profiles, merges, verified claims (gateway/contacts/) --------------------
+    def contacts_changed(self) -> str:
+        """Sorted set: contact id -> ms of its last edit, merge, undo or erase (the search
+        index's change feed for contacts)."""
+        return self._k("contacts", "changed")
+
+    def contact_timeline(self, contact_id: str) -> str:
+        """List: the contact's events (merge, undo, edit, erase) as JSON, newest first."""
+        return self._k("contact", contact_id, "timeline")
+
+    def contact_claims(self, contact_id: str) -> str:
+        """Set: the verified claims ("email:<address>", "phone:<number>", "unionid:<id>") of
+        the contact's identities."""
+        return self._k("contact", contact_id, "claims")
+
+    def claim_contacts(self, claim: str) -> str:
+        """Set: the contacts holding one verified claim (two or more: a merge suggestion)."""
+        return self._k("contacts", "claim", claim)
+
+    def shared_claims(self) -> str:
+        """Sorted set: claims held by two or more contacts, by when that was seen (ms)."""
+        return self._k("contacts", "shared")
+
+    def contact_merge(self, merge_id: str) -> str:
+        """Hash: one merge (source, target, who, when, what it changed; undone_at)."""
+        return self._k("contacts", "merge", merge_id)
+
     def thread(self, channel_id: str, thread_key: str) -> str:
         return self._k("thread", channel_id, thread_key)
 
