@@ -18,6 +18,7 @@ from gateway.api import (
     contacts_api,
     conversations_api,
     reports_api,
+    search_api,
     sla_api,
     survey_api,
 )
@@ -168,6 +169,7 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
         survey_api,
         incidents_api,
         kb_api,
+        search_api,
         i18n_api,
     ):
         app.add_routes(module.routes)

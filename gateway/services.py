@@ -31,6 +31,7 @@ from gateway.metrics import Metrics
 from gateway.models import Direction, InboundMessage, now_ms
 from gateway.outbox import Outbox, OutboxConfig
 from gateway.scheduler import Scheduler
+from gateway.search import Search
 from gateway.secretbox import SecretBox, load_or_create_key
 from gateway.settings import Settings
 from gateway.surveys import FOLLOWUP_JOB, SURVEY_JOB, Aftercare, LinkSigner
@@ -169,6 +170,8 @@ class Gateway:
             idle_seconds=settings.selfservice_idle_seconds,
         )
         self.scheduler.register(IDLE_JOB, self.selfservice.idle)
+        # Search (gateway/search/): this process's index, derived from Redis's change feeds.
+        self.search = Search(redis, self.keys)
         # Contact profiles (gateway/contacts/): merge / undo, suggestions, export and erase.
         self.contacts = Contacts(redis, self.keys, self.inbox.policies, self.media)
 
@@ -177,6 +180,7 @@ class Gateway:
         self.http = aiohttp.ClientSession(timeout=aiohttp.ClientTimeout(total=30))
         await self.events.start()
         await self.kb.start()
+        await self.search.start()
         await self.channels.start_all()
         await self.outbox.start()
         await self.router.start()
@@ -189,6 +193,7 @@ class Gateway:
         await self.outbox.stop(self.settings.shutdown_grace_seconds)
         await self.channels.stop_all()
         await self.kb.stop()
+        await self.search.stop()
         await self.events.stop()
         await self.batch.close()
         if self.http:

@@ -1,0 +1,169 @@
+"""Search as one service object: this process's indexes (gateway/search/feed.py), kept
+current by polling the change feeds every ``poll_seconds``, and the two searches."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any
+
+from redis.asyncio import Redis
+
+from gateway.conversations import Viewer, may_view
+from gateway.keys import Keys
+from gateway.search.feed import Indexer
+from gateway.search.results import Filters, Page, add_snippets, needles, visible_conversations
+from gateway.tasks import cancel_and_wait
+from gateway.textsearch.terms import required_terms
+
+log = logging.getLogger(__name__)
+
+MAX_SCAN = 5_000  # matches read from Redis (visibility, filters) for one page at most
+CONTACT_CONVS = 50  # a contact's latest conversations checked for an agent's visibility
+
+
+class Search:
+    def __init__(self, redis: Redis, keys: Keys, *, poll_seconds: float = 0.3) -> None:
+        self.redis = redis
+        self.keys = keys
+        self.poll_seconds = poll_seconds
+        self.indexer = Indexer(redis, keys)
+        self._task: asyncio.Task[None] | None = None
+        self.last_poll_seconds = 0.0
+
+    @property
+    def ready(self) -> bool:
+        return self.indexer.state.rebuilt
+
+    async def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="search-feed")
+
+    async def stop(self) -> None:
+        await cancel_and_wait(self._task)
+
+    async def _run(self) -> None:
+        while True:
+            started = time.monotonic()
+            try:
+                await self.indexer.poll()
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # Redis away: the next poll catches up (the feeds keep it all)
+                log.warning("search index poll failed", exc_info=True)
+            self.last_poll_seconds = time.monotonic() - started
+            await asyncio.sleep(self.poll_seconds)
+
+    def terms(self, query: str) -> list[str]:
+        return required_terms(self.indexer.analyzer.tokens(query))
+
+    # --- conversations -------------------------------------------------------------------
+    async def conversations(
+        self, viewer: Viewer, query: str, filters: Filters, *, limit: int, offset: int
+    ) -> Page:
+        """Conversations whose messages hold every term of ``query``, newest activity
+        first, only those ``viewer`` may open, within ``filters``."""
+        index = self.indexer.conversations
+        terms = self.terms(query)
+        channels = None
+        if filters.channel:
+            code = index.channel_code(filters.channel, create=False)
+            if code < 0:
+                return Page([], False, False)
+            channels = [code]
+        docs = index.match(terms, channels=channels, since=filters.since, until=filters.until)
+        ids = [index.ids[d] for d in docs[: offset + MAX_SCAN + 1]]
+        page = await visible_conversations(
+            self.redis, self.keys, viewer, ids, filters,
+            offset=offset, limit=limit, max_scan=MAX_SCAN,
+        )  # fmt: skip
+        await add_snippets(self.redis, self.keys, page.items, needles(terms))
+        return page
+
+    # --- customers -----------------------------------------------------------------------
+    async def customers(self, viewer: Viewer, query: str, *, limit: int, offset: int) -> Page:
+        """Contacts whose name, email, phone, identities or attributes hold every term (a
+        prefix of a word or number is enough; the last digits of a number too), latest
+        activity first; an agent sees a contact when they may open one of its latest
+        conversations."""
+        index = self.indexer.contacts
+        docs = index.match(self.terms(query))
+        ids = [index.ids[d] for d in docs[: offset + MAX_SCAN + 1]]
+        out: list[dict[str, Any]] = []
+        skipped = 0
+        for start in range(0, len(ids), 100):
+            if start >= MAX_SCAN:
+                return Page(out, True, True)
+            chunk = ids[start : start + 100]
+            for contact_id, row, latest in await self._contacts_for(viewer, chunk):
+                if skipped < offset:
+                    skipped += 1
+                    continue
+                if len(out) == limit:
+                    return Page(out, True, False)
+                out.append(_contact(contact_id, row, latest))
+        return Page(out, False, False)
+
+    async def _contacts_for(
+        self, viewer: Viewer, ids: list[str]
+    ) -> list[tuple[str, dict[str, str], str | None]]:
+        """(id, hash, latest conversation the viewer may open) of the visible ones."""
+        pipe = self.redis.pipeline(transaction=False)
+        for contact_id in ids:
+            pipe.hgetall(self.keys.contact(contact_id))
+            pipe.zrevrange(self.keys.contact_conversations(contact_id), 0, CONTACT_CONVS - 1)
+        answers = await pipe.execute()
+        rows = [(ids[i], answers[2 * i], answers[2 * i + 1]) for i in range(len(ids))]
+        pipe = self.redis.pipeline(transaction=False)
+        for _, _, convs in rows:
+            for conv_id in convs:
+                pipe.hmget(self.keys.conversation(conv_id), ["assignee", "offered_to"])
+        facts = iter(await pipe.execute())
+        out = []
+        for contact_id, row, convs in rows:
+            latest = None
+            for conv_id in convs:
+                assignee, offered = next(facts)
+                seen = {"assignee": assignee or None, "offered_to": offered or None}
+                if latest is None and may_view(viewer, seen):
+                    latest = conv_id
+            if not row or row.get("merged_into"):
+                continue
+            if viewer.sees_everything or latest is not None:
+                out.append((contact_id, row, latest))
+        return out
+
+    def memory(self) -> dict[str, int]:
+        return {
+            "conversations": len(self.indexer.conversations),
+            "conversation_bytes": self.indexer.conversations.nbytes(),
+            "contacts": len(self.indexer.contacts),
+            "contact_bytes": self.indexer.contacts.nbytes(),
+        }
+
+
+def _json(raw: str | None) -> Any:
+    if not raw:
+        return None
+    with contextlib.suppress(ValueError):
+        return json.loads(raw)
+    return raw
+
+
+def _contact(contact_id: str, row: dict[str, str], latest: str | None) -> dict[str, Any]:
+    identities = _json(row.get("identities"))
+    if isinstance(identities, str):
+        identities = [identities]
+    attrs = _json(row.get("attrs"))
+    return {
+        "id": contact_id,
+        "name": row.get("name") or None,
+        "email": row.get("email") or None,
+        "phone": row.get("phone") or None,
+        "tier": row.get("tier") or None,
+        "identities": identities if isinstance(identities, list) else [],
+        "attrs": attrs if isinstance(attrs, dict) else {},
+        "latest_conversation_id": latest,
+    }

@@ -1,0 +1,64 @@
+"""Helpers of the search tests: customers writing through the real API channel, searching
+through the real API, waiting for this process's index."""
+
+from __future__ import annotations
+
+import itertools
+import time
+from typing import Any
+from urllib.parse import urlencode
+
+from tests.conftest import Harness, wait_for
+
+_ids = itertools.count(1)
+
+
+async def say(h: Harness, channel: tuple[str, str], sender: str, text: str, **who: Any) -> str:
+    """A customer's message through the API channel's webhook; answers its conversation."""
+    channel_id, secret = channel
+    payload = {
+        "message_id": f"m-{next(_ids)}-{time.monotonic_ns()}",
+        "sender": {"id": sender, "name": who.pop("name", sender), **who},
+        "text": text,
+    }
+    status, body = await h.post_api_message(channel_id, secret, payload)
+    assert status == 202, body
+    return body["conversation_id"]
+
+
+async def search(
+    h: Harness, token: str | None = None, expect: int = 200, **params: Any
+) -> dict[str, Any]:
+    return await h.call("GET", "/api/v1/search?" + urlencode(params), token, expect=expect)
+
+
+def ids(answer: dict[str, Any]) -> list[str]:
+    return [item["id"] for item in answer[answer["kind"]]]
+
+
+async def ready(h: Harness) -> None:
+    await wait_for(lambda: _value(h.gw.search.ready), timeout=30)
+
+
+async def _value(value: Any) -> Any:
+    return value
+
+
+async def found(
+    h: Harness, item_id: str, token: str | None = None, timeout: float = 5.0, **params: Any
+) -> float:
+    """Seconds until a search of ``params`` answers ``item_id``."""
+    started = time.monotonic()
+
+    async def hit() -> bool:
+        return item_id in ids(await search(h, token, **params))
+
+    await wait_for(hit, timeout=timeout, interval=0.02)
+    return time.monotonic() - started
+
+
+async def gone(h: Harness, item_id: str, token: str | None = None, **params: Any) -> None:
+    async def missing() -> bool:
+        return item_id not in ids(await search(h, token, **params))
+
+    await wait_for(missing, timeout=5, interval=0.05)
