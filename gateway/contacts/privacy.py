@@ -115,7 +115,7 @@ class Privacy:
         for conversation_id, (channel, thread_key) in zip(conversation_ids, threads, strict=True):
             if channel and thread_key:
                 thread = k.thread(channel, thread_key)
-                self._delete_if(keys=[thread], args=[conversation_id], client=pipe)
+                await self._delete_if(keys=[thread], args=[conversation_id], client=pipe)
         await pipe.execute()
         # 2. Each conversation: messages redacted, personal fields gone, re-indexed now.
         messages = files = 0
