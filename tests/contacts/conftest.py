@@ -43,3 +43,7 @@ def inbound(
         text=text,
         meta=meta or {},
     )
+
+
+# Real Chromium for the contacts page (tests/console/conftest.py).
+from tests.console.conftest import browser, new_page  # noqa: E402, F401

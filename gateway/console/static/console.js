@@ -4,6 +4,7 @@
 import { api, isAdmin, isStaff, login, logout, session, whenUnauthorized } from "./api.js";
 import { cannedPage, channelsPage, usersPage } from "./admin.js";
 import { kbPage } from "./kb.js";
+import { contactsPage } from "./contacts.js";
 import {
   closeConversation, initConversation, lastSeqs, onConversation, onMessage, onRead, onTyping,
   openConversation, openId,
@@ -91,11 +92,11 @@ function handleEvent(type, data) {
 }
 
 // --- routing ----------------------------------------------------------------------------------
-const PAGES = { inbox: null, channels: channelsPage, users: usersPage, canned: cannedPage, kb: kbPage };
+const PAGES = { inbox: null, channels: channelsPage, users: usersPage, canned: cannedPage, kb: kbPage, contacts: contactsPage };
 
 function route() {
   const [, page = "inbox", id] = location.hash.match(/^#\/([a-z]+)(?:\/(.+))?$/) || [];
-  const allowed = page === "inbox" || isAdmin() || (page === "kb" && isStaff());
+  const allowed = page === "inbox" || page === "contacts" || isAdmin() || (page === "kb" && isStaff());
   const name = PAGES[page] !== undefined && allowed ? page : "inbox";
   for (const key of Object.keys(PAGES)) $(`#page-${key}`).hidden = key !== name;
   for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.page === name);
@@ -103,7 +104,7 @@ function route() {
     if (id) openConversation(decodeURIComponent(id)); else closeConversation();
     for (const row of document.querySelectorAll("#conversations .row")) row.classList.toggle("active", row.dataset.id === id);
   } else {
-    PAGES[name]();
+    PAGES[name](id && decodeURIComponent(id));
   }
 }
 

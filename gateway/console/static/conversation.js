@@ -6,6 +6,7 @@ import { api, isStaff, session, upload } from "./api.js";
 import { $, channelIcon, clear, clock, h, toast } from "./dom.js";
 import { customerName, rememberContact, upsert } from "./inbox.js";
 import { renderSuggestions } from "./kb.js";
+import { t } from "./i18n.js";
 
 const view = {
   id: null,
@@ -296,7 +297,8 @@ function renderSide() {
       c.tier ? [h("dt", { text: "Tier" }), h("dd", { text: c.tier })] : null,
       page ? [h("dt", { text: "Page" }), h("dd", {}, h("a", { href: page, target: "_blank", rel: "noopener noreferrer", text: page }))] : null),
     h("h3", { text: "Earlier conversations" }),
-    items.length ? h("ul", { class: "history" }, items) : h("p", { class: "muted", text: "None." }));
+    items.length ? h("ul", { class: "history" }, items) : h("p", { class: "muted", text: "None." }),
+    c.id ? h("p", {}, h("a", { id: "contact-profile-link", href: `#/contacts/${encodeURIComponent(c.id)}`, text: t("contacts.profile.open") })) : null);
   renderSuggestions($("#kb-suggest"), view.id, view.statement);
 }
 

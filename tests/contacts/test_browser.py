@@ -1,0 +1,115 @@
+"""The Contacts page in a real Chromium: the list, a suggested merge (a shared verified email),
+merge from a suggestion and from the profile, undo from the timeline, the sidebar's link to the
+profile, customer-written names shown as text. Screenshots in test-artifacts/."""
+
+from __future__ import annotations
+
+import itertools
+from typing import Any
+
+import pytest
+from playwright.async_api import expect
+
+from tests.conftest import Harness
+from tests.console.conftest import ARTIFACTS, BrowserPage
+
+pytestmark = pytest.mark.browser
+
+PASSWORD = "agent-password-123"
+XSS = "<img src=x onerror=alert(1)>"
+_n = itertools.count(1)
+
+
+async def _post(
+    h: Harness, channel: str, secret: str, sender: dict[str, Any], verified: bool
+) -> str:
+    n = next(_n)
+    payload: dict[str, Any] = {"message_id": f"b{n}", "sender": sender, "thread_id": f"bt{n}",
+                               "text": f"message {n}"}  # fmt: skip
+    if verified:
+        payload["metadata"] = {"verified": ["email"]}
+    status, body = await h.post_api_message(channel, secret, payload)
+    assert status == 202, body
+    return body["conversation_id"]
+
+
+async def test_contacts_page_merge_and_undo(gateway: Harness, new_page):
+    h = gateway
+    body = {"email": "ann@example.com", "password": PASSWORD, "name": "Ann", "role": "agent"}
+    await h.call("POST", "/api/v1/users", json_body=body, expect=201)
+    channel, secret = await h.api_channel()
+    conv1 = await _post(
+        h, channel, secret, {"id": "shop-1", "name": "李伟", "email": "li@example.com"}, True
+    )
+    conv2 = await _post(
+        h, channel, secret, {"id": "app-7", "name": XSS, "email": "li@example.com"}, True
+    )
+    conv3 = await _post(
+        h, channel, secret, {"id": "guest", "name": "李伟", "email": "li@example.com"}, False
+    )
+    ids = {}
+    for conv in (conv1, conv2, conv3):
+        ids[conv] = (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"][
+            "contact_id"
+        ]
+
+    bp: BrowserPage = await new_page(locale="en-US")
+    page = bp.page
+    await page.goto(f"{h.base_url}/console")
+    await page.fill("#login-form input[name=email]", "ann@example.com")
+    await page.fill("#login-form input[name=password]", PASSWORD)
+    await page.click("#login-form button[type=submit]")
+    await page.wait_for_selector("#app:not([hidden])")
+    await page.click("#nav a[data-page=contacts]")
+    await page.wait_for_selector("#page-contacts:not([hidden])")
+    await expect(page.locator("#contact-list .contact-row")).to_have_count(3)
+    # One suggestion: the verified email, not the unverified guest with the same name.
+    suggestions = page.locator("#contact-suggestions .suggestion")
+    assert await suggestions.count() == 1
+    assert "li@example.com" in await suggestions.inner_text()
+    assert XSS in await page.locator("#contact-list").inner_text()  # shown as text
+    await page.screenshot(path=str(ARTIFACTS / "contacts-list.png"))
+
+    # Merge from the suggestion: one contact, both conversations, the merge in the timeline.
+    await page.click("#contact-suggestions button.merge-suggested")
+    await page.wait_for_selector("#toast:has-text('Merged')")
+    await expect(page.locator("#contact-conversations li")).to_have_count(2)
+    await expect(page.locator("#contact-list .contact-row")).to_have_count(2)
+    assert await page.locator("#contact-timeline li[data-type=merge]").count() == 1
+    assert await page.locator("#contact-suggestions .suggestion").count() == 0
+    await page.screenshot(path=str(ARTIFACTS / "contacts-merged.png"))
+
+    # Undo from the timeline: the other contact is back with its conversation.
+    await page.click("#contact-timeline button.undo-merge")
+    await page.wait_for_selector("#toast:has-text('Merge undone')")
+    await expect(page.locator("#contact-conversations li")).to_have_count(1)
+    await expect(page.locator("#contact-list .contact-row")).to_have_count(3)
+    assert await page.locator("#contact-timeline li[data-type=undo]").count() == 1
+    assert await page.locator("#contact-timeline button.undo-merge").count() == 0
+    await page.wait_for_selector("#contact-suggestions .suggestion")
+
+    # Merge from the profile form (the guest, by id), then undo on the tombstone's page.
+    target = await page.locator("#contact-profile dd").first.inner_text()
+    guest = ids[conv3]
+    await page.fill("#merge-source", guest)
+    await page.click("#merge-button")
+    await expect(page.locator("#contact-conversations li")).to_have_count(2)
+    merged = {
+        await row.get_attribute("data-id")
+        for row in await page.locator("#contact-conversations li").all()
+    }
+    assert conv3 in merged
+    await page.goto(f"{h.base_url}/console#/contacts/{guest}")
+    await page.wait_for_selector("#contact-profile .merged")
+    await page.click("#undo-merge")
+    await page.wait_for_selector("#toast:has-text('Merge undone')")
+    await expect(page.locator("#contact-conversations li")).to_have_count(1)
+    assert await page.locator("#contact-profile .merged").count() == 0
+    assert target in ids.values()
+
+    # The conversation sidebar links to the customer's profile.
+    await page.goto(f"{h.base_url}/console#/inbox/{conv2}")
+    await page.click("#contact-profile-link")
+    await page.wait_for_selector(f"#contact-profile dd:has-text('{ids[conv2]}')")
+    assert await page.locator("img[src=x]").count() == 0 and not bp.dialogs
+    assert not bp.errors, bp.errors
