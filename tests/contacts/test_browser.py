@@ -12,11 +12,10 @@ from playwright.async_api import expect
 
 from tests.conftest import Harness
 from tests.console.conftest import ARTIFACTS, BrowserPage
+from tests.console.test_browser import XSS, _sign_in, _user
 
 pytestmark = pytest.mark.browser
 
-PASSWORD = "agent-password-123"
-XSS = "<img src=x onerror=alert(1)>"
 _n = itertools.count(1)
 
 
@@ -35,8 +34,7 @@ async def _post(
 
 async def test_contacts_page_merge_and_undo(gateway: Harness, new_page):
     h = gateway
-    body = {"email": "ann@example.com", "password": PASSWORD, "name": "Ann", "role": "agent"}
-    await h.call("POST", "/api/v1/users", json_body=body, expect=201)
+    await _user(h, "ann@example.com", "Ann")
     channel, secret = await h.api_channel()
     conv1 = await _post(
         h, channel, secret, {"id": "shop-1", "name": "李伟", "email": "li@example.com"}, True
@@ -54,12 +52,7 @@ async def test_contacts_page_merge_and_undo(gateway: Harness, new_page):
         ]
 
     bp: BrowserPage = await new_page(locale="en-US")
-    page = bp.page
-    await page.goto(f"{h.base_url}/console")
-    await page.fill("#login-form input[name=email]", "ann@example.com")
-    await page.fill("#login-form input[name=password]", PASSWORD)
-    await page.click("#login-form button[type=submit]")
-    await page.wait_for_selector("#app:not([hidden])")
+    page = await _sign_in(bp, h, "ann@example.com")
     await page.click("#nav a[data-page=contacts]")
     await page.wait_for_selector("#page-contacts:not([hidden])")
     await expect(page.locator("#contact-list .contact-row")).to_have_count(3)
