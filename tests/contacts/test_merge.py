@@ -56,6 +56,12 @@ async def test_merge_moves_everything_and_undo_gives_it_back(router: Router, con
     conv = await router.conv(a3)
     assert conv["priority"] == "high" and conv["priority_rule"] == "vip-customer"
     assert conv["advisor"] == "adv"
+    # The real router: the VIP's new conversation, and the merged one still open, go to the
+    # merged contact's advisor although another agent is as free.
+    await router.agent("zed", capacity=10)
+    await router.agent("adv", capacity=10)
+    await router.worker.sweep()
+    assert router.offered()[a3] == "adv" and router.offered()[b1] == "adv"
 
     with_errors = [(b, a), (a, a), (a, "ct_none")]
     for source, target in with_errors:
