@@ -220,7 +220,10 @@ class Contact(Open):
 
     id: str
     created_at: str = Field(description="milliseconds, as a string")
-    identities: str = Field(description="<channel_id>:<external_id> it was first seen as")
+    identities: str = Field(
+        description="its channel identities, one <channel_id>:<external_id> a line (several "
+        "after a merge; docs/contacts.md)"
+    )
     name: str | None = None
     email: str | None = None
     phone: str | None = None
