@@ -1,0 +1,65 @@
+"""Verified claims per channel (never a name, never what a visitor typed), and claims recorded
+after ingest land on the contact a merge made meanwhile."""
+
+from __future__ import annotations
+
+from adapters.base import IngestResult
+from gateway.contacts import Contacts, claims_of
+from tests.contacts.conftest import inbound
+from tests.router.conftest import Router
+
+VERIFIED_AUTH = {"sender_auth": {"status": "verified", "method": "dmarc"}}
+
+
+def test_what_each_channel_proves():
+    email = inbound("Li@Example.com", channel="email", n=1, meta=VERIFIED_AUTH, name="Li")
+    assert claims_of(email) == ["email:li@example.com"]
+    unverified = {"sender_auth": {"status": "unverified", "reason": "dkim=fail"}}
+    assert claims_of(inbound("li@example.com", channel="email", n=2, meta=unverified)) == []
+    assert claims_of(inbound("li@example.com", channel="email", n=3)) == []  # not checked
+    forged = inbound("unverified:li@example.com", channel="email", n=4, meta=VERIFIED_AUTH)
+    assert claims_of(forged) == []
+    # A web chat pre-chat form: whatever the visitor typed.
+    form = inbound("visitor-1", channel="webchat", n=5, email="li@example.com", name="Li")
+    assert claims_of(form) == []
+    api = inbound("crm-7", channel="api", n=6, email="li@example.com", phone="+86 138-0013-8000",
+                  meta={"metadata": {"verified": ["email", "phone"]}})  # fmt: skip
+    assert claims_of(api) == ["email:li@example.com", "phone:+8613800138000"]
+    said = inbound("crm-8", channel="api", n=7, email="li@example.com", meta={"metadata": {}})
+    assert claims_of(said) == []
+    wechat = inbound("openid-1", channel="wechat_oa", n=8, meta={"unionid": "u-42"}, name="李")
+    assert claims_of(wechat) == ["unionid:u-42"]
+    assert claims_of(inbound("openid-2", channel="wechat_oa", n=9, name="李")) == []
+    # A name alone, on every channel, never.
+    for n, channel in enumerate(("x", "mastodon", "weibo", "qq", "webchat", "api", "email")):
+        assert claims_of(inbound("h", channel=channel, n=10 + n, name="李伟")) == []
+
+
+async def test_claims_follow_a_merge_made_meanwhile(router: Router, contacts: Contacts):
+    first = await router.inbox.ingest(
+        inbound("a@example.com", channel="email", n=100, meta=VERIFIED_AUTH)
+    )
+    second = await router.inbox.ingest(inbound("crm-1", channel="api", n=101))
+    await contacts.merge(first.contact_id, second.contact_id, "u1", "Ann")
+    # The observation of a message filed before the merge arrives after it.
+    late = inbound("a@example.com", channel="email", n=102, meta=VERIFIED_AUTH)
+    await contacts.observe(IngestResult(first.conversation_id, 2, False, False, first.contact_id),
+                           late)  # fmt: skip
+    k = router.keys
+    assert await router.redis.smembers(k.claim_contacts("email:a@example.com")) == {
+        second.contact_id
+    }
+    assert await router.redis.smembers(k.contact_claims(second.contact_id)) == {
+        "email:a@example.com"
+    }
+    # A third contact with the same verified address: a suggestion with the merged contact.
+    third = await router.inbox.ingest(
+        inbound("a@example.com", channel="email", n=103, meta=VERIFIED_AUTH, thread="x")
+    )
+    assert third.contact_id == second.contact_id  # the same identity: already that contact
+    other = inbound("crm-2", channel="api", n=104, email="A@example.com",
+                    meta={"metadata": {"verified": ["email"]}})  # fmt: skip
+    fourth = await router.inbox.ingest(other)
+    await contacts.observe(fourth, other)
+    (suggestion,) = await contacts.suggestions()
+    assert {c["id"] for c in suggestion["contacts"]} == {second.contact_id, fourth.contact_id}
