@@ -119,14 +119,14 @@ def choose_agent(
 ) -> AgentView | None:
     """Our choice: the dedicated advisor, else the previous agent, when eligible; while such an
     agent is online but busy, hold the conversation for them up to the configured wait (never
-    past its deadline, and not while another eligible agent is idle); otherwise the least
-    loaded eligible agent, a light conversation going into an existing gap first
-    (``fill_gaps``)."""
+    past a third of the time to its deadline, and only while the team has room to spare:
+    ``may_hold``); otherwise the least loaded eligible agent, a light conversation going into
+    an existing gap first (``fill_gaps``)."""
     pool = list(agents)
     by_id = {a.id: a for a in pool}
-    # Never hold while an eligible agent sits with nothing at all: an idle agent beside a
-    # conversation they may take is the one thing routing must not do (issue 14).
-    idle = any(a.load <= EPSILON and is_eligible(a, conv) for a in pool)
+    eligible = [a for a in pool if is_eligible(a, conv)]
+    hold_ok = may_hold([a for a in eligible if a.id not in (conv.advisor, conv.preferred_agent)],
+                       conv)  # fmt: skip
     for target, wait_ms in (
         (conv.advisor, advisor_wait_ms),
         (conv.preferred_agent, sticky_wait_ms),
@@ -136,9 +136,35 @@ def choose_agent(
             continue
         if is_eligible(agent, conv):
             return agent
-        if not idle and holds_for(agent, conv, now, wait_ms):
+        if hold_ok and holds_for(agent, conv, now, wait_ms):
             return None
-    return least_loaded(fill_gaps((a for a in pool if is_eligible(a, conv)), conv, unit))
+    return least_loaded(fill_gaps(eligible, conv, unit))
+
+
+# A hold passes up the room of the other eligible agents; it is allowed only while they have
+# room for at least this many conversations of its weight (see ``may_hold``).
+HOLD_SPARE = 2
+
+
+def may_hold(others: Sequence[AgentView], conv: ConversationView) -> bool:
+    """Whether holding ``conv`` for its busy advisor or previous agent costs nobody a deadline,
+    given the other agents who could take it now (``others``, all eligible).
+
+    A hold leaves their room unused for up to the wait, or gives it to conversations queued
+    behind; either way the capacity passed up is lost to the queue. That is free only while
+    the team has room to spare, so: never while one of them holds nothing at all (an idle agent
+    beside a conversation they may take, issue 14), and never when their room would fit fewer
+    than ``HOLD_SPARE`` conversations of this weight, i.e. when the room the hold passes up is
+    the team's last. Measured (docs/routing.md, the suite): near saturation, a 30-second hold
+    while a partly busy agent had the room let the backlog of the 12:00 peak grow until seven
+    chats missed their 3 minutes (suite `returning`, seed #0); with no other room at all, a hold
+    changes nothing (nobody else could take it)."""
+    if any(a.load <= EPSILON for a in others):
+        return False
+    if conv.weight <= EPSILON:
+        return True  # it takes no room: holding it costs nobody else
+    fits_in = sum(math.floor((a.capacity - a.load + EPSILON) / conv.weight) for a in others)
+    return fits_in == 0 or fits_in >= HOLD_SPARE
 
 
 def holds_for(agent: AgentView, conv: ConversationView, now: int, wait_ms: int) -> bool:

@@ -88,6 +88,7 @@ class Record:
     needs_supervisor: bool
     weight: float
     offers: int = 0
+    first_offer_at: int | None = None  # its first offer (the class's maximum wait is to this)
     missed_by: set[str] = field(default_factory=set)  # agents who let an offer time out
     advisor: str | None = None  # a VIP's dedicated advisor
     advisor_on_shift: bool = False  # ... on shift when the VIP wrote
@@ -421,6 +422,8 @@ class Simulation:
                     and (advisor.load + record.weight <= advisor.capacity + 1e-4)
                 ):
                     self.counters.vip_elsewhere_advisor_free += 1
+            if record.first_offer_at is None:
+                record.first_offer_at = now
             draw = offer_draw(self.scenario.seed, record.arrival.index, record.offers)
             record.offers += 1
             b = self.scenario.behaviour
@@ -581,6 +584,7 @@ def measure(
                 "n": len(group),
                 "attained": round(met / len(group), 4),
                 "max_wait_s": round(max(map(wait_s, group)), 1),
+                **max_wait_figures(sim.sla, name, group, end),
             }
     waits: dict[str, dict[str, float]] = {}
     for channel in scenario.channels:
@@ -689,6 +693,28 @@ def measure(
         "escalation_steps_logged": sim.counters.escalation_lines,
         "supervisor_alerts": sim.counters.alerts,
         "sweeps": sim.counters.sweeps,
+    }
+
+
+def max_wait_figures(sla: SlaPolicy, name: str, group: list[Record], end: int) -> dict[str, Any]:
+    """The class's maximum wait (``max_wait`` in config/sla.toml: the longest a conversation
+    should wait for an offer, in the class's calendar) against what its conversations waited
+    for their first offer (unoffered by the end: the time waited so far). Classed by the class
+    they arrived in (an escalation may raise one later)."""
+    policy = sla.policy(name)
+    limits = {ch: policy.max_wait_seconds(ch) for ch in sorted({r.arrival.channel for r in group})}
+    waited = [
+        sla.calendar(name, r.arrival.channel).business_seconds(
+            r.arrival.at, r.first_offer_at if r.first_offer_at is not None else end
+        )
+        for r in group
+    ]
+    over = sum(w > limits[r.arrival.channel] for r, w in zip(group, waited, strict=True))
+    return {
+        "max_wait_limit_s": limits,
+        "longest_offer_wait_s": round(max(waited), 1),
+        "over_max_wait": round(over / len(group), 4),
+        "over_max_wait_n": over,
     }
 
 

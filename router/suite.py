@@ -311,6 +311,16 @@ def _figures(result: dict[str, Any]) -> dict[str, Any]:
         "idle_s": result["idle_with_work_s"],
         "idle_longest_s": result["idle_with_work_longest_s"],
         "max_wait_s": {c: v["max_wait_s"] for c, v in by_class.items()},
+        "max_wait": {
+            c: {
+                "limit_s": v["max_wait_limit_s"],
+                "longest_s": v["longest_offer_wait_s"],
+                "over": v["over_max_wait"],
+                "over_n": v["over_max_wait_n"],
+                "n": v["n"],
+            }
+            for c, v in by_class.items()
+        },
         "reopened": result.get("reopened", 0),
         "missed_offers": result["missed_offers"],
     }
@@ -370,11 +380,61 @@ def report(
         }
         out["families"][family] = {
             "worst": worst,
+            "max_wait": {p: _max_wait(seeds_run, p) for p in policies},
             "worst_margin_vs_best_peer": worst_margin,
             "targets": targets,
             "seeds": seeds_run,
         }
     return out
+
+
+def _max_wait(seeds_run: list[dict[str, Any]], policy: str) -> dict[str, Any]:
+    """Per class: the configured maximum wait (s, per channel seen), and over the seeds the
+    longest wait for a first offer and the largest share of conversations past the maximum,
+    each with its seed (the maximum wait is the class's bound on the wait for an offer)."""
+    out: dict[str, Any] = {}
+    for s in seeds_run:
+        for name, fig in s["policies"].get(policy, {}).get("max_wait", {}).items():
+            entry = out.setdefault(name, {"limit_s": {}, "longest": None, "over": None})
+            entry["limit_s"].update(fig["limit_s"])
+            if entry["longest"] is None or fig["longest_s"] > entry["longest"]["value"]:
+                entry["longest"] = {"value": fig["longest_s"], "seed": s["seed"],
+                                    "index": s["index"]}  # fmt: skip
+            if entry["over"] is None or fig["over"] > entry["over"]["value"]:
+                entry["over"] = {"value": fig["over"], "n": fig["over_n"], "of": fig["n"],
+                                 "seed": s["seed"], "index": s["index"]}  # fmt: skip
+    return out
+
+
+def _duration(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return f"{seconds / 3600:.0f}h"
+    if seconds >= 60 and seconds % 60 == 0:
+        return f"{seconds / 60:.0f}m"
+    return f"{seconds:.0f}s"
+
+
+def _limits(limit_s: dict[str, int]) -> str:
+    """``15m`` or ``15m, email 4h``: the most common limit first, then the other channels'."""
+    common = max(set(limit_s.values()), key=list(limit_s.values()).count)
+    others = [f"{ch} {_duration(v)}" for ch, v in sorted(limit_s.items()) if v != common]
+    return ", ".join([_duration(common), *others])
+
+
+def format_max_wait(fam: dict[str, Any], policy: str = OURS) -> list[str]:
+    """The report's lines on one family's maximum wait per class, for ``policy``."""
+    classes = fam.get("max_wait", {}).get(policy, {})
+    if not classes:
+        return []
+    lines = [f"  maximum wait per class ({policy}; wait for the first offer, worst seed):"]
+    for name, entry in classes.items():
+        longest, over = entry["longest"], entry["over"]
+        lines.append(
+            f"    {name:<10} max {_limits(entry['limit_s']):<16} longest {longest['value']:>8.0f}s "
+            f"#{longest['index']:<3} over the max {over['value'] * 100:5.1f}% "
+            f"({over['n']} of {over['of']}, #{over['index']})"
+        )
+    return lines
 
 
 def _min(rows: list[tuple[dict[str, Any], dict[str, Any]]], name: str) -> dict[str, Any] | None:
@@ -433,6 +493,7 @@ def format_report(rep: dict[str, Any]) -> str:
                 f"  ours - best peer, worst seed: {m['margin'] * 100:+.1f} points "
                 f"(#{m['index']}, seed {m['seed']}, vs {m['best_peer']})"
             )
+        lines.extend(format_max_wait(fam))
         verdict = ", ".join(
             f"{name}: {'-' if ok is None else 'met' if ok else 'NOT met'}"
             for name, ok in fam["targets"].items()

@@ -146,6 +146,21 @@ def test_no_hold_while_another_eligible_agent_is_idle():
     assert choose_agent(idle, vip, T + 10_000, advisor_wait_ms=30_000).id == "other"
 
 
+def test_no_hold_when_the_room_it_passes_up_is_the_team_s_last():
+    c = conv(preferred_agent="prev", waiting_since=T, due=T + 180_000)
+    last = [agent("other", load=2.0), agent("prev", load=3.0)]
+    assert choose_agent(last, c, T + 10_000, sticky_wait_ms=30_000).id == "other"
+    vip = conv(advisor="prev", waiting_since=T, due=T + 120_000)
+    assert choose_agent(last, vip, T + 10_000, advisor_wait_ms=30_000).id == "other"
+    spare = [*last, agent("third", load=2.0)]  # room for two chats besides: held
+    assert choose_agent(spare, c, T + 10_000, sticky_wait_ms=30_000) is None
+    # Counted in conversations of its weight: one unit of room fits two emails.
+    mail = replace(c, weight=0.5, due=T + 3_600_000)
+    assert choose_agent(last, mail, T + 10_000, sticky_wait_ms=30_000) is None
+    half = [agent("other", load=2.5), agent("prev", load=3.0)]
+    assert choose_agent(half, mail, T + 10_000, sticky_wait_ms=30_000).id == "other"
+
+
 def test_no_hold_for_an_absent_or_unfit_previous_agent():
     c = conv(preferred_agent="prev", waiting_since=T, due=T + 180_000, team="care")
     away = [agent("other", teams=frozenset({"care"})), agent("prev", status="away", load=3.0)]

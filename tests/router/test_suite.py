@@ -4,7 +4,10 @@ they are met: docs/routing.md records the full suite)."""
 
 from __future__ import annotations
 
-from router.simulator import POLICIES
+from gateway.settings import config_dir
+from router.scenario import Arrival
+from router.simulator import POLICIES, Record, max_wait_figures
+from router.sla import load_sla
 from router.suite import FAMILIES, QUICK_SEEDS, format_report, generate, run_suite
 
 
@@ -43,5 +46,34 @@ def test_quick_suite_reports_the_worst_seed_of_every_family():
             assert "attainment>=best_peer+5pt" in targets
         if name == "spike":
             assert targets["incident_by_senior_30min=100%"] is not None
+        # The maximum wait per class: configured, longest wait for an offer, share over it.
+        normal = family["max_wait"]["ours"]["normal"]
+        assert normal["limit_s"]["webchat"] == 15 * 60
+        assert 0 <= normal["over"]["n"] <= normal["over"]["of"]
+        assert normal["longest"]["value"] >= 0 and "seed" in normal["longest"]
     text = format_report(report)
     assert "WORST seed" in text and "spike" in text
+    assert text.count("maximum wait per class (ours") == len(FAMILIES)
+
+
+def _record(channel: str, at: int, offered_at: int | None) -> Record:
+    arrival = Arrival(0, at, channel, "c", "normal", "hi", None, {}, 60_000, 20_000)
+    return Record(arrival, "conv", "normal", at, 180, False, 1.0, first_offer_at=offered_at)
+
+
+def test_the_maximum_wait_is_measured_to_the_first_offer_in_the_class_calendar():
+    sla = load_sla(config_dir() / "sla.toml")
+    friday_17h = 1_773_392_400_000  # 2026-03-13 17:00 Asia/Shanghai
+    minute = 60_000
+    group = [
+        _record("webchat", friday_17h, friday_17h + 10 * minute),  # within 15 minutes
+        _record("webchat", friday_17h, friday_17h + 20 * minute),  # past them
+        _record("webchat", friday_17h, None),  # never offered: waited until the end
+        # Monday 10:00: 65 hours on the wall, 2 business hours (email: 4 h, business calendar)
+        _record("email", friday_17h, friday_17h + 65 * 60 * minute),
+    ]
+    end = friday_17h + 30 * minute
+    figures = max_wait_figures(sla, "normal", group, end)
+    assert figures["max_wait_limit_s"] == {"email": 4 * 3600, "webchat": 15 * 60}
+    assert figures["over_max_wait_n"] == 2 and figures["over_max_wait"] == 0.5
+    assert figures["longest_offer_wait_s"] == 2 * 3600.0
