@@ -38,6 +38,7 @@ class ChannelConfigError(ValueError):
         field = ".".join(str(p) for p in first.get("loc", ())) or "config"
         super().__init__(f"{field}: {first.get('msg')}")
         self.field = field
+        self.first = first  # pydantic's error: its type and limits (error_detail)
 
 
 class CredentialsRequired(ChannelConfigError):
@@ -97,6 +98,7 @@ def _check_secret_urls(channel_type: str, model: BaseModel) -> None:
             continue
         raise ChannelConfigError([{
             "loc": (name,),
+            "type": "https_required",
             "msg": "credentials are sent here: an https:// URL is required "
                    "(plain http:// only on a loopback host)",
         }])  # fmt: skip

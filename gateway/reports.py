@@ -13,7 +13,7 @@ import json
 import math
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
 from router.sla import SlaPolicy
@@ -201,16 +201,17 @@ def _row(by: str, key: str, acc: _Acc) -> dict[str, Any]:
     }
 
 
-def iso_week(ms: int) -> str:
-    year, week, _ = datetime.fromtimestamp(ms / 1000, tz=UTC).isocalendar()
+def iso_week(ms: int, zone: tzinfo = UTC) -> str:
+    year, week, _ = datetime.fromtimestamp(ms / 1000, tz=zone).isocalendar()
     return f"{year}-W{week:02d}"
 
 
-def heat_map(records: Iterable[ConvRecord]) -> list[dict[str, Any]]:
-    """Conversations by tag x product x ISO week (UTC); a conversation counts once per tag."""
+def heat_map(records: Iterable[ConvRecord], zone: tzinfo = UTC) -> list[dict[str, Any]]:
+    """Conversations by tag x product x ISO week (weeks start on Monday midnight in ``zone``,
+    the deployment's); a conversation counts once per tag."""
     cells: dict[tuple[str, str, str], int] = {}
     for rec in records:
-        week = iso_week(rec.created_at)
+        week = iso_week(rec.created_at, zone)
         for tag in rec.tags or (UNTAGGED,):
             cell = (tag, rec.product or NO_PRODUCT, week)
             cells[cell] = cells.get(cell, 0) + 1

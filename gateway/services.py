@@ -37,6 +37,7 @@ from gateway.settings import Settings
 from gateway.surveys import FOLLOWUP_JOB, SURVEY_JOB, Aftercare, LinkSigner
 from gateway.tasks import cancel_and_wait
 from router.sla import load_sla
+from router.calendar import set_default_zone
 from router.store import RouterStore
 from router.worker import RouterConfig, RouterWorker
 
@@ -69,6 +70,7 @@ class Gateway:
         self.sla = load_sla(settings.config_path(settings.sla_file))
         classifier = load_classifier(
             settings.config_path(settings.priority_rules_file), list(self.sla.classes)
+        set_default_zone(settings.zone_name)  # calendars without a zone of their own
         )
         self.metrics = Metrics()
         self.events = EventBus(redis, self.keys)

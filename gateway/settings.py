@@ -13,6 +13,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
+from gateway.i18n.formatting import host_zone_name, valid_zone
 from gateway.redis_client import RedisURLError, check_url
 
 
@@ -103,6 +104,11 @@ class Settings(BaseModel):
     # Optional: mention-spike alerts are also POSTed here as JSON.
     spike_webhook_url: str = ""
 
+    # The deployment's time zone (IANA name, e.g. Asia/Shanghai); empty: the host's. Business
+    # hours of calendars that name no zone and the reports' day boundaries use it; the console
+    # shows every time in the viewer's own zone.
+    time_zone: str = ""
+
     # Files in config/ (paths relative to it unless absolute).
     priority_rules_file: str = "priority_rules.toml"
     sla_file: str = "sla.toml"
@@ -117,6 +123,19 @@ class Settings(BaseModel):
             except RedisURLError as exc:
                 raise ValueError(str(exc)) from None
         return value
+
+    @field_validator("time_zone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        value = value.strip()
+        if value and not valid_zone(value):
+            raise ValueError(f"{value!r} is not a time zone name such as Asia/Shanghai")
+        return value
+
+    @property
+    def zone_name(self) -> str:
+        """The deployment's zone: the setting, else the host's."""
+        return self.time_zone or host_zone_name()
 
     @field_validator("trusted_proxies", mode="before")
     @classmethod

@@ -126,11 +126,26 @@ def _ranges(spec: Any, where: str) -> tuple[tuple[int, int], ...]:
     return tuple(sorted(out))
 
 
+# The zone of a calendar that names none: the deployment's (setting time_zone, else the host's),
+# set once at start by the gateway (set_default_zone); UTC until then.
+_DEFAULT_ZONE = {"name": "UTC"}
+
+
+def set_default_zone(name: str) -> None:
+    ZoneInfo(name)  # an unknown name fails here, at start
+    _DEFAULT_ZONE["name"] = name
+
+
+def default_zone() -> str:
+    return _DEFAULT_ZONE["name"]
+
+
 def parse_calendar(name: str, spec: dict[str, Any]) -> Calendar:
-    """From config: {timezone, hours = {mon = "09:00-18:00", ...}, holidays = ["2026-10-01"]}."""
+    """From config: {timezone, hours = {mon = "09:00-18:00", ...}, holidays = ["2026-10-01"]};
+    no timezone: the deployment's (``default_zone``)."""
     if not isinstance(spec, dict):
         raise CalendarError(f"calendars.{name}: expected a table")
-    timezone = str(spec.get("timezone", "UTC"))
+    timezone = str(spec.get("timezone") or default_zone())
     try:
         ZoneInfo(timezone)
     except (ZoneInfoNotFoundError, ValueError):

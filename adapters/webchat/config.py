@@ -6,6 +6,7 @@ import re
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
+from pydantic_core import PydanticCustomError
 
 _COLOR = r"^#[0-9A-Fa-f]{6}$"
 
@@ -93,8 +94,12 @@ class WebchatConfig(BaseModel):
     @field_validator("session_secret")
     @classmethod
     def _secret(cls, value: str) -> str:
-        if value and len(value) < 16:
-            raise ValueError("session_secret must be empty or 16 characters or more")
+        if value and len(value) < 16:  # said as a length rule, so the console names it in words
+            raise PydanticCustomError(
+                "string_too_short",
+                "session_secret must be empty or 16 characters or more",
+                {"min_length": 16},
+            )
         return value
 
     def origin_allowed(self, origin: str | None) -> bool:

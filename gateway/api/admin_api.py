@@ -9,7 +9,7 @@ from pydantic import BaseModel, EmailStr, Field
 
 from adapters.base import VerifyError
 from adapters.registry import UnknownChannelType, adapter_class, available_types
-from gateway.api.http import error, ok, parse, requires
+from gateway.api.http import error, error_detail, ok, parse, requires
 from gateway.appkeys import GATEWAY
 from gateway.auth import LastAdmin, UserExists, WeakPassword
 from gateway.channels import ChannelConfigError, ChannelNotFound, CredentialsRequired
@@ -63,7 +63,10 @@ async def create_channel(request: web.Request) -> web.Response:
     except UnknownChannelType as exc:
         raise error(400, "invalid_field", f"type: {exc}", field="type") from None
     except ChannelConfigError as exc:
-        raise error(400, "invalid_field", f"config.{exc}", field=f"config.{exc.field}") from None
+        detail = error_detail(exc.first)
+        raise error(
+            400, "invalid_field", f"config.{exc}", field=f"config.{exc.field}", **detail
+        ) from None
     await gw.channels.reload(channel["id"])  # this process at once; others via pub/sub
     return ok({"channel": _channel_json(request, channel)}, status=201)
 
@@ -110,7 +113,10 @@ async def patch_channel(request: web.Request) -> web.Response:
             fields=fields,
         ) from None
     except ChannelConfigError as exc:
-        raise error(400, "invalid_field", f"config.{exc}", field=f"config.{exc.field}") from None
+        detail = error_detail(exc.first)
+        raise error(
+            400, "invalid_field", f"config.{exc}", field=f"config.{exc.field}", **detail
+        ) from None
     await gw.channels.reload(channel["id"])
     return ok({"channel": _channel_json(request, channel)})
 

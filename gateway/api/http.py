@@ -217,10 +217,21 @@ async def _read_capped(request: web.Request, limit: int) -> bytes:
     return b"".join(chunks)
 
 
+def error_detail(first: dict[str, Any]) -> dict[str, Any]:
+    """What a client needs to say a validation error in words: pydantic's error type as
+    ``reason`` (``string_too_short``) and its numeric ``limits`` (``{"min_length": 16}``)."""
+    ctx = first.get("ctx") or {}
+    limits = {
+        k: v for k, v in ctx.items() if isinstance(v, int | float) and not isinstance(v, bool)
+    }
+    return {"reason": str(first.get("type") or "invalid"), "limits": limits}
+
+
 def validation_error(exc: ValidationError) -> web.HTTPException:
     first = exc.errors()[0]
     field = ".".join(str(p) for p in first.get("loc", ())) or "body"
-    return error(400, "invalid_field", f"{field}: {first.get('msg')}", field=field)
+    detail = error_detail(first)
+    return error(400, "invalid_field", f"{field}: {first.get('msg')}", field=field, **detail)
 
 
 async def parse(request: web.Request, model: type[M]) -> M:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Annotated, Any
+from zoneinfo import ZoneInfo
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from adapters.social.spike import mention_report
 from gateway.api.http import ANY_USER, STAFF, error, ok, parse, requires, session
 from gateway.appkeys import GATEWAY
-from gateway.console.pages import CONSOLE_CSP, STATIC
+from gateway.console.pages import CONSOLE_CSP, html_in_language
 from gateway.conversations import NotFound, Viewer, may_view
 from gateway.models import Role, now_ms
 from gateway.reports import ConvRecord, group_key, heat_map, occupancy, summarize, to_csv
@@ -122,7 +123,8 @@ async def summary(request: web.Request) -> web.Response:
 async def heatmap(request: web.Request) -> web.Response:
     """Conversations by tag x product x ISO week, so recurring complaints show."""
     start, end, records = await _range_records(request)
-    return _respond(request, heat_map(records), {"from": start, "to": end})
+    zone = ZoneInfo(request.app[GATEWAY].settings.zone_name)
+    return _respond(request, heat_map(records, zone), {"from": start, "to": end})
 
 
 @routes.get("/api/v1/reports/live")
@@ -182,7 +184,7 @@ async def put_settings(request: web.Request) -> web.Response:
 async def reports_page(request: web.Request) -> web.Response:
     """The reports page (static; its script calls the API above with the console's token)."""
     return web.Response(
-        body=(STATIC / "reports.html").read_bytes(),
+        body=html_in_language("reports.html", request),
         content_type="text/html",
         charset="utf-8",
         headers={
@@ -191,5 +193,6 @@ async def reports_page(request: web.Request) -> web.Response:
             "X-Content-Type-Options": "nosniff",
             "Referrer-Policy": "no-referrer",
             "Cache-Control": "no-cache",
+            "Vary": "Accept-Language",
         },
     )

@@ -55,6 +55,7 @@ class LanguageBody(BaseModel):
 class LanguageAnswer(BaseModel):
     language: str | None  # the setting; null: the browser's
     effective: str  # what the console shows
+    time_zone: str  # the deployment's zone (report days); times are shown in the viewer's
 
 
 RESPONSES = {"GET /api/v1/me/language": LanguageAnswer, "PUT /api/v1/me/language": LanguageAnswer}
@@ -66,7 +67,8 @@ def _prefs(request: web.Request) -> LanguagePrefs:
 
 def _answer(request: web.Request, language: str | None) -> web.Response:
     effective = language or negotiate(request.headers.get("Accept-Language"))
-    return ok({"language": language, "effective": effective})
+    zone = request.app[GATEWAY].settings.zone_name
+    return ok({"language": language, "effective": effective, "time_zone": zone})
 
 
 @routes.get("/api/v1/me/language")

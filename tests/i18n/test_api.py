@@ -43,13 +43,13 @@ async def test_agent_language_setting(gateway: Harness) -> None:
     got = await (
         await client.get("/api/v1/me/language", headers={**auth, "Accept-Language": "en"})
     ).json()
-    assert got == {"language": None, "effective": "en"}
+    assert got == {"language": None, "effective": "en", "time_zone": h.settings.zone_name}
     resp = await client.put("/api/v1/me/language", json={"language": "zh-TW"}, headers=auth)
     assert resp.status == 200
     got = await (
         await client.get("/api/v1/me/language", headers={**auth, "Accept-Language": "en"})
     ).json()
-    assert got == {"language": "zh-TW", "effective": "zh-TW"}
+    assert got["language"] == got["effective"] == "zh-TW"
     bad = await client.put("/api/v1/me/language", json={"language": "fr"}, headers=auth)
     assert bad.status == 400
     assert (await bad.json())["error"]["field"] == "language"

@@ -3,6 +3,8 @@
 
 import { api } from "./api.js";
 import { $, channelIcon, clear, copy, h, toast } from "./dom.js";
+import { explain } from "./errors.js";
+import { compareText, has, language, t } from "./i18n.js";
 
 // --- forms from JSON schema -------------------------------------------------------------------
 function resolve(schema, root) {
@@ -26,12 +28,19 @@ function fieldKind(prop, root) {
   return { kind: "json", nullable };
 }
 
+// A field's label and help in the agent's language: console.field.<name> and
+// console.help.<channel type>.<name>; a field without a translation shows its name, no help.
 function label(name, prop) {
-  return prop.title || name.replace(/_/g, " ");
+  return has(`console.field.${name}`) ? t(`console.field.${name}`) : prop.title || name.replace(/_/g, " ");
+}
+
+function help(type, name, prop) {
+  if (has(`console.help.${type}.${name}`)) return t(`console.help.${type}.${name}`);
+  return language() === "en" ? prop.description || null : null;  // not translated yet: English only
 }
 
 // Returns {node, collect}; collect() gives the config to send (only what changed when editing).
-export function schemaForm(schema, secretFields, current) {
+export function schemaForm(schema, secretFields, current, type) {
   const required = new Set(schema.required || []);
   const fields = [];
   const node = h("div", { class: "schema-form" });
@@ -48,7 +57,7 @@ export function schemaForm(schema, secretFields, current) {
         kind.options.map((o) => h("option", { value: String(o), text: String(o) })));
       input.value = value == null ? "" : String(value);
     } else if (kind.kind === "lines") {
-      input = h("textarea", { name, rows: "3", placeholder: "one per line" });
+      input = h("textarea", { name, rows: "3", placeholder: t("console.form.one_per_line") });
       input.value = Array.isArray(value) ? value.join("\n") : "";
     } else if (kind.kind === "json") {
       input = h("textarea", { name, rows: "3", placeholder: "JSON" });
@@ -61,16 +70,16 @@ export function schemaForm(schema, secretFields, current) {
         name, type: secret ? "password" : kind.kind === "number" ? "number" : "text",
         autocomplete: secret ? "new-password" : "off",
         step: kind.step, min: kind.min, max: kind.max,
-        placeholder: secret && isSet ? "set — leave empty to keep" : "",
+        placeholder: secret && isSet ? t("console.form.secret_set") : "",
       });
       input.value = secret || value == null ? "" : String(value);
     }
     const original = input.type === "checkbox" ? input.checked : input.value;
     fields.push({ name, kind, input, secret, original });
     node.appendChild(h("label", { class: `field field-${kind.kind}` },
-      h("span", { class: "label" }, label(name, prop), required.has(name) ? h("b", { text: " *" }) : null, secret ? h("span", { class: "muted", text: " (secret)" }) : null),
+      h("span", { class: "label" }, label(name, prop), required.has(name) ? h("b", { text: " *" }) : null, secret ? h("span", { class: "muted", text: ` ${t("console.form.secret")}` }) : null),
       input,
-      prop.description ? h("small", { class: "muted", text: prop.description }) : null));
+      help(type, name, prop) ? h("small", { class: "muted", text: help(type, name, prop) }) : null));
   }
   const collect = () => {
     const out = {};
@@ -83,7 +92,7 @@ export function schemaForm(schema, secretFields, current) {
       else if (f.kind.kind === "number") out[f.name] = Number(raw);
       else if (f.kind.kind === "lines") out[f.name] = raw.split("\n").map((s) => s.trim()).filter(Boolean);
       else if (f.kind.kind === "json") {
-        try { out[f.name] = JSON.parse(raw); } catch { throw new Error(`${f.name}: not valid JSON`); }
+        try { out[f.name] = JSON.parse(raw); } catch { throw new Error(t("console.form.not_json", { field: label(f.name, {}) })); }
       } else out[f.name] = raw;
     }
     return out;
@@ -96,7 +105,7 @@ let channelTypes = null;
 
 export async function channelsPage() {
   const page = $("#page-channels");
-  clear(page, h("p", { text: "Loading…" }));
+  clear(page, h("p", { text: t("console.common.loading") }));
   try {
     channelTypes = channelTypes || (await api("GET", "/channel-types")).types;
     const { channels } = await api("GET", "/channels");
@@ -108,14 +117,15 @@ export async function channelsPage() {
 
 function renderChannels(page, channels) {
   const formArea = h("div", { id: "channel-form-area" });
-  const typeSelect = h("select", { id: "new-channel-type", "aria-label": "Channel type" },
-    channelTypes.map((t) => h("option", { value: t.type, text: t.type })));
+  const typeSelect = h("select", { id: "new-channel-type", "aria-label": t("console.channels.type") },
+    channelTypes.map((ct) => h("option", { value: ct.type, text: t(`console.channel_type.${ct.type}`) })));
+  const sorted = [...channels].sort((a, b) => compareText(a.name, b.name));
   clear(page,
-    h("h2", { text: "Channels" }),
-    h("ul", { class: "cards", id: "channel-list" }, channels.length ? channels.map(channelCard) : h("li", { class: "muted", text: "No channels yet." })),
-    h("h3", { text: "Add a channel" }),
+    h("h2", { text: t("console.nav.channels") }),
+    h("ul", { class: "cards", id: "channel-list" }, sorted.length ? sorted.map(channelCard) : h("li", { class: "muted", text: t("console.channels.none") })),
+    h("h3", { text: t("console.channels.add") }),
     h("div", { class: "row-form" }, typeSelect,
-      h("button", { id: "new-channel", text: "New channel…", on: { click: () => channelForm(formArea, typeSelect.value, null) } })),
+      h("button", { id: "new-channel", text: t("console.channels.new"), on: { click: () => channelForm(formArea, typeSelect.value, null) } })),
     formArea);
 }
 
@@ -123,10 +133,10 @@ function channelCard(c) {
   const state = !c.enabled ? "disabled" : c.running ? "running" : "not running";
   const verify = async (button, result) => {
     button.disabled = true;
-    result.textContent = "Checking…";
+    result.textContent = t("console.channels.checking");
     try {
       const r = await api("POST", `/channels/${c.id}/verify`);
-      result.textContent = r.ok ? "Credentials OK" : `Rejected: ${r.reason}`;
+      result.textContent = r.ok ? t("console.channels.credentials_ok") : t("console.channels.rejected", { reason: r.reason });
       result.className = r.ok ? "ok" : "error";
     } catch (err) {
       result.textContent = err.message;
@@ -135,28 +145,28 @@ function channelCard(c) {
     button.disabled = false;
   };
   const result = h("span", { class: "muted" });
-  const verifyBtn = h("button", { text: "Verify", on: { click: () => verify(verifyBtn, result) } });
+  const verifyBtn = h("button", { text: t("console.channels.verify"), on: { click: () => verify(verifyBtn, result) } });
   const snippet = c.info && c.info.widget_snippet;
   const formArea = h("div");
   return h("li", { class: "card channel", dataset: { channel: c.id } },
-    h("div", { class: "card-head" }, channelIcon(c.type), h("strong", { text: c.name }), h("span", { class: "muted", text: ` ${c.type} · ${c.id}` }),
-      h("span", { class: `state state-${state.replace(" ", "-")}`, text: state })),
-    h("div", { class: "copyline" }, h("span", { class: "muted", text: "Webhook base " }),
-      h("code", { text: c.webhook_base }), h("button", { class: "link", text: "Copy", on: { click: () => copy(c.webhook_base) } })),
-    snippet ? h("div", { class: "copyline" }, h("span", { class: "muted", text: "Embed " }),
-      h("code", { class: "snippet", text: snippet }), h("button", { class: "link", text: "Copy", on: { click: () => copy(snippet) } })) : null,
-    c.credentials_set.length ? h("div", { class: "muted", text: `Credentials set: ${c.credentials_set.join(", ")} (never shown again)` }) : null,
+    h("div", { class: "card-head" }, channelIcon(c.type), h("strong", { text: c.name }), h("span", { class: "muted", text: ` ${t(`console.channel_type.${c.type}`)} · ${c.id}` }),
+      h("span", { class: `state state-${state.replace(" ", "-")}`, text: t(`console.channels.state.${state.replace(" ", "_")}`) })),
+    h("div", { class: "copyline" }, h("span", { class: "muted", text: `${t("console.channels.webhook_base")} ` }),
+      h("code", { text: c.webhook_base }), h("button", { class: "link", text: t("console.common.copy"), on: { click: () => copy(c.webhook_base) } })),
+    snippet ? h("div", { class: "copyline" }, h("span", { class: "muted", text: `${t("console.channels.embed")} ` }),
+      h("code", { class: "snippet", text: snippet }), h("button", { class: "link", text: t("console.common.copy"), on: { click: () => copy(snippet) } })) : null,
+    c.credentials_set.length ? h("div", { class: "muted", text: t("console.channels.credentials_set", { names: c.credentials_set.map((n) => label(n, {})).join(t("console.common.list_sep")) }) }) : null,
     h("div", { class: "buttons" }, verifyBtn,
-      h("button", { text: "Edit", on: { click: () => channelForm(formArea, c.type, c) } }),
-      h("button", { text: c.enabled ? "Disable" : "Enable", on: { click: () => patchChannel(c.id, { enabled: !c.enabled }) } }),
-      h("button", { class: "danger", text: "Delete", on: { click: () => deleteChannel(c) } }),
+      h("button", { text: t("console.common.edit"), on: { click: () => channelForm(formArea, c.type, c) } }),
+      h("button", { text: t(c.enabled ? "console.channels.disable" : "console.channels.enable"), on: { click: () => patchChannel(c.id, { enabled: !c.enabled }) } }),
+      h("button", { class: "danger", text: t("console.common.delete"), on: { click: () => deleteChannel(c) } }),
       result),
     formArea);
 }
 
 function channelForm(area, type, current) {
-  const spec = channelTypes.find((t) => t.type === type);
-  const form = schemaForm(spec.schema, spec.secret_fields, current);
+  const spec = channelTypes.find((ct) => ct.type === type);
+  const form = schemaForm(spec.schema, spec.secret_fields, current, type);
   const name = h("input", { name: "channel_name", required: true, value: current ? current.name : "" });
   const error = h("p", { class: "error", role: "alert" });
   const submit = async (e) => {
@@ -166,19 +176,19 @@ function channelForm(area, type, current) {
       const config = form.collect();
       if (current) await api("PATCH", `/channels/${current.id}`, { name: name.value, config });
       else await api("POST", "/channels", { type, name: name.value, config });
-      toast(current ? "Channel saved" : "Channel created");
+      toast(t(current ? "console.channels.saved" : "console.channels.created"));
       channelsPage();
     } catch (err) {
-      error.textContent = err.message;
+      error.textContent = explain(err, (field) => label(field, {}));
     }
   };
   clear(area, h("form", { class: "card form", id: current ? `edit-${current.id}` : "channel-form", on: { submit } },
-    h("h3", { text: current ? `Edit ${current.name}` : `New ${type} channel` }),
-    h("label", { class: "field" }, h("span", { class: "label", text: "Name *" }), name),
+    h("h3", { text: current ? t("console.channels.edit", { name: current.name }) : t("console.channels.new_of", { type: t(`console.channel_type.${type}`) }) }),
+    h("label", { class: "field" }, h("span", { class: "label", text: `${t("console.channels.name")} *` }), name),
     form.node,
     error,
-    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", text: current ? "Save" : "Create channel" }),
-      h("button", { type: "button", text: "Cancel", on: { click: () => clear(area) } }))));
+    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", text: t(current ? "console.common.save" : "console.channels.create") }),
+      h("button", { type: "button", text: t("console.common.cancel"), on: { click: () => clear(area) } }))));
 }
 
 async function patchChannel(id, body) {
@@ -186,7 +196,7 @@ async function patchChannel(id, body) {
 }
 
 async function deleteChannel(c) {
-  if (!confirm(`Delete the channel ${c.name}? Its conversations stay.`)) return;
+  if (!confirm(t("console.channels.confirm_delete", { name: c.name }))) return;
   try { await api("DELETE", `/channels/${c.id}`); channelsPage(); } catch (err) { toast(err.message, "error"); }
 }
 
@@ -198,16 +208,18 @@ export async function usersPage() {
   try {
     const { users } = await api("GET", "/users");
     const area = h("div");
-    clear(page, h("h2", { text: "Users" }),
+    const heads = ["name", "email", "role", "capacity", "teams", "skills", "languages", "status"];
+    const sep = t("console.common.list_sep");
+    clear(page, h("h2", { text: t("console.nav.users") }),
       h("table", { class: "table" },
-        h("thead", {}, h("tr", {}, ["Name", "Email", "Role", "Capacity", "Teams", "Skills", "Languages", "Status", ""].map((t) => h("th", { text: t })))),
-        h("tbody", {}, users.map((u) => h("tr", { dataset: { user: u.id } },
-          h("td", { text: u.name }), h("td", { text: u.email }), h("td", { text: u.role }), h("td", { text: u.capacity }),
-          h("td", { text: u.teams.join(", ") }), h("td", { text: u.skills.join(", ") }), h("td", { text: u.languages.join(", ") }),
-          h("td", { text: u.status }),
-          h("td", {}, h("button", { class: "link", text: "Edit", on: { click: () => userForm(area, u) } }),
-            h("button", { class: "link danger", text: "Delete", on: { click: () => deleteUser(u) } })))))),
-      h("button", { text: "New user…", on: { click: () => userForm(area, null) } }),
+        h("thead", {}, h("tr", {}, heads.map((k) => h("th", { text: t(`console.users.${k}`) })), h("th", {}))),
+        h("tbody", {}, [...users].sort((a, b) => compareText(a.name, b.name)).map((u) => h("tr", { dataset: { user: u.id } },
+          h("td", { text: u.name }), h("td", { text: u.email }), h("td", { text: t(`console.role.${u.role}`) }), h("td", { text: u.capacity }),
+          h("td", { text: u.teams.join(sep) }), h("td", { text: u.skills.join(sep) }), h("td", { text: u.languages.join(sep) }),
+          h("td", { text: u.status ? t(`console.status.${u.status}`) : "" }),
+          h("td", {}, h("button", { class: "link", text: t("console.common.edit"), on: { click: () => userForm(area, u) } }),
+            h("button", { class: "link danger", text: t("console.common.delete"), on: { click: () => deleteUser(u) } })))))),
+      h("button", { text: t("console.users.new"), on: { click: () => userForm(area, null) } }),
       area);
   } catch (err) {
     clear(page, h("p", { class: "error", text: err.message }));
@@ -218,10 +230,10 @@ function userForm(area, user) {
   const f = {
     email: h("input", { name: "email", type: "email", required: !user, value: user ? user.email : "", disabled: !!user }),
     name: h("input", { name: "name", required: true, value: user ? user.name : "" }),
-    password: h("input", { name: "password", type: "password", autocomplete: "new-password", minlength: "10", required: !user, placeholder: user ? "leave empty to keep" : "10 characters or more" }),
-    role: h("select", { name: "role" }, ["agent", "supervisor", "admin"].map((r) => h("option", { value: r, text: r }))),
+    password: h("input", { name: "password", type: "password", autocomplete: "new-password", minlength: "10", required: !user, placeholder: t(user ? "console.users.password_keep" : "console.users.password_min") }),
+    role: h("select", { name: "role" }, ["agent", "supervisor", "admin"].map((r) => h("option", { value: r, text: t(`console.role.${r}`) }))),
     capacity: h("input", { name: "capacity", type: "number", min: "0", max: "100", value: user ? String(user.capacity) : "5" }),
-    teams: h("input", { name: "teams", value: user ? user.teams.join(", ") : "", placeholder: "comma separated" }),
+    teams: h("input", { name: "teams", value: user ? user.teams.join(", ") : "", placeholder: t("console.users.comma_separated") }),
     skills: h("input", { name: "skills", value: user ? user.skills.join(", ") : "" }),
     languages: h("input", { name: "languages", value: user ? user.languages.join(", ") : "" }),
   };
@@ -237,22 +249,22 @@ function userForm(area, user) {
     try {
       if (user) await api("PATCH", `/users/${user.id}`, body);
       else await api("POST", "/users", { ...body, email: f.email.value });
-      toast("User saved");
+      toast(t("console.users.saved"));
       usersPage();
     } catch (err) {
-      error.textContent = err.message;
+      error.textContent = explain(err, (field) => t(`console.users.${field}`));
     }
   };
   clear(area, h("form", { class: "card form", id: "user-form", on: { submit } },
-    h("h3", { text: user ? `Edit ${user.name}` : "New user" }),
-    Object.entries(f).map(([k, input]) => h("label", { class: "field" }, h("span", { class: "label", text: k }), input)),
+    h("h3", { text: user ? t("console.users.edit", { name: user.name }) : t("console.users.new_title") }),
+    Object.entries(f).map(([k, input]) => h("label", { class: "field" }, h("span", { class: "label", text: t(`console.users.${k}`) }), input)),
     error,
-    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", text: "Save" }),
-      h("button", { type: "button", text: "Cancel", on: { click: () => clear(area) } }))));
+    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", text: t("console.common.save") }),
+      h("button", { type: "button", text: t("console.common.cancel"), on: { click: () => clear(area) } }))));
 }
 
 async function deleteUser(u) {
-  if (!confirm(`Delete ${u.name}?`)) return;
+  if (!confirm(t("console.users.confirm_delete", { name: u.name }))) return;
   try { await api("DELETE", `/users/${u.id}`); usersPage(); } catch (err) { toast(err.message, "error"); }
 }
 
@@ -262,15 +274,15 @@ export async function cannedPage() {
   try {
     const { canned } = await api("GET", "/canned");
     const area = h("div");
-    clear(page, h("h2", { text: "Canned responses" }),
-      h("p", { class: "muted", text: "Agents type /shortcut in the reply box. Variables: {{customer.name}}, {{customer.email}}, {{agent.name}}, {{channel.name}}, {{conversation.id}}; a fallback after | e.g. {{customer.name|there}}." }),
+    clear(page, h("h2", { text: t("console.nav.canned") }),
+      h("p", { class: "muted", text: t("console.canned.help") }),
       h("table", { class: "table" },
-        h("thead", {}, h("tr", {}, ["Shortcut", "Title", "Text", ""].map((t) => h("th", { text: t })))),
-        h("tbody", {}, canned.map((c) => h("tr", { dataset: { canned: c.id } },
+        h("thead", {}, h("tr", {}, ["shortcut", "title", "text"].map((k) => h("th", { text: t(`console.canned.${k}`) })), h("th", {}))),
+        h("tbody", {}, [...canned].sort((a, b) => compareText(a.shortcut, b.shortcut)).map((c) => h("tr", { dataset: { canned: c.id } },
           h("td", { text: `/${c.shortcut}` }), h("td", { text: c.title }), h("td", { class: "pre", text: c.text }),
-          h("td", {}, h("button", { class: "link", text: "Edit", on: { click: () => cannedForm(area, c) } }),
-            h("button", { class: "link danger", text: "Delete", on: { click: () => deleteCanned(c) } })))))),
-      h("button", { text: "New canned response…", on: { click: () => cannedForm(area, null) } }),
+          h("td", {}, h("button", { class: "link", text: t("console.common.edit"), on: { click: () => cannedForm(area, c) } }),
+            h("button", { class: "link danger", text: t("console.common.delete"), on: { click: () => deleteCanned(c) } })))))),
+      h("button", { text: t("console.canned.new"), on: { click: () => cannedForm(area, null) } }),
       area);
   } catch (err) {
     clear(page, h("p", { class: "error", text: err.message }));
@@ -278,7 +290,7 @@ export async function cannedPage() {
 }
 
 function cannedForm(area, item) {
-  const shortcut = h("input", { name: "shortcut", required: true, pattern: "[a-z0-9][a-z0-9_\\-]{0,39}", value: item ? item.shortcut : "" });
+  const shortcut = h("input", { name: "shortcut", required: true, value: item ? item.shortcut : "" });
   const title = h("input", { name: "title", required: true, value: item ? item.title : "" });
   const text = h("textarea", { name: "text", required: true, rows: "4" });
   text.value = item ? item.text : "";
@@ -289,23 +301,23 @@ function cannedForm(area, item) {
     try {
       if (item) await api("PATCH", `/canned/${item.id}`, body);
       else await api("POST", "/canned", body);
-      toast("Saved");
+      toast(t("console.common.saved"));
       cannedPage();
     } catch (err) {
-      error.textContent = err.message;
+      error.textContent = explain(err, (field) => t(`console.canned.${field}`));
     }
   };
   clear(area, h("form", { class: "card form", id: "canned-form", on: { submit } },
-    h("h3", { text: item ? `Edit /${item.shortcut}` : "New canned response" }),
-    h("label", { class: "field" }, h("span", { class: "label", text: "Shortcut (lower case, digits, - _)" }), shortcut),
-    h("label", { class: "field" }, h("span", { class: "label", text: "Title" }), title),
-    h("label", { class: "field" }, h("span", { class: "label", text: "Text" }), text),
+    h("h3", { text: item ? t("console.canned.edit", { shortcut: item.shortcut }) : t("console.canned.new_title") }),
+    h("label", { class: "field" }, h("span", { class: "label", text: t("console.canned.shortcut_label") }), shortcut),
+    h("label", { class: "field" }, h("span", { class: "label", text: t("console.canned.title") }), title),
+    h("label", { class: "field" }, h("span", { class: "label", text: t("console.canned.text") }), text),
     error,
-    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", text: "Save" }),
-      h("button", { type: "button", text: "Cancel", on: { click: () => clear(area) } }))));
+    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", text: t("console.common.save") }),
+      h("button", { type: "button", text: t("console.common.cancel"), on: { click: () => clear(area) } }))));
 }
 
 async function deleteCanned(c) {
-  if (!confirm(`Delete /${c.shortcut}?`)) return;
+  if (!confirm(t("console.canned.confirm_delete", { shortcut: c.shortcut }))) return;
   try { await api("DELETE", `/canned/${c.id}`); cannedPage(); } catch (err) { toast(err.message, "error"); }
 }

@@ -1,16 +1,27 @@
 // The HTTP API client and the signed-in session (kept in localStorage).
 
+import { explain } from "./errors.js";
+
 const STORE = "gw.console";
 
 export const session = (() => {
   try { return JSON.parse(localStorage.getItem(STORE) || "null") || {}; } catch { return {}; }
 })();
 
+// message: the error in the agent's language (errors.js reads code, field, reason and limits);
+// serverMessage: the API's own text.
 export class ApiError extends Error {
-  constructor(status, code, message) {
+  constructor(status, code, message, details = {}) {
     super(message);
+    this.serverMessage = message;
     this.status = status;
     this.code = code;
+    this.field = details.field;
+    this.fields = details.fields;
+    this.reason = details.reason;
+    this.limits = details.limits;
+    this.retryAfter = details.retry_after;
+    this.message = explain(this);
   }
 }
 
@@ -34,14 +45,14 @@ async function request(method, path, body, contentType) {
   try {
     resp = await fetch(`/api/v1${path}`, { method, headers, body });
   } catch (err) {
-    throw new ApiError(0, "network", "The gateway cannot be reached. Check your connection.");
+    throw new ApiError(0, "network", "");
   }
   let data = {};
   try { data = await resp.json(); } catch { /* empty or not JSON */ }
   if (resp.status === 401 && path !== "/auth/login") onUnauthorized();
   if (!resp.ok) {
     const err = data.error || {};
-    throw new ApiError(resp.status, err.code || "error", err.message || resp.statusText);
+    throw new ApiError(resp.status, err.code || "error", err.message || resp.statusText, err);
   }
   return data;
 }

@@ -5,16 +5,15 @@ import { api, isAdmin, isStaff, login, logout, session, whenUnauthorized } from 
 import { cannedPage, channelsPage, usersPage } from "./admin.js";
 import { kbPage } from "./kb.js";
 import { contactsPage } from "./contacts.js";
+import { initSearch } from "./search.js";
 import {
   closeConversation, initConversation, lastSeqs, onConversation, onMessage, onRead, onTyping,
   openConversation, openId,
 } from "./conversation.js";
 import { dropOffer, initInbox, loadChannelsFilter, loadList, showOffer, touch, upsert } from "./inbox.js";
 import { $, toast } from "./dom.js";
-import { formatTime, initialLanguage, language, loadLanguage, remember, t } from "./i18n.js";
+import { formatTime, language, remember, t } from "./i18n.js";
 import { Live } from "./live.js";
-
-await loadLanguage(initialLanguage());
 
 const live = new Live({
   onEvent: handleEvent,
@@ -34,7 +33,7 @@ const live = new Live({
 // A spike of social mentions (supervisors and admins): a banner until dismissed.
 function showSpike(alert) {
   $("#spike-text").textContent = t("console.spike.text", {
-    channel_type: alert.channel_type, channel_id: alert.channel_id, count: alert.count,
+    channel_type: t(`console.channel_type.${alert.channel_type}`), channel_id: alert.channel_id, count: alert.count,
     minutes: Math.round(alert.bucket_seconds / 60), when: formatTime(alert.bucket_start), baseline: alert.baseline,
   });
   $("#spike-banner").hidden = false;
@@ -118,6 +117,7 @@ async function start() {
     link.hidden = link.dataset.role === "staff" ? !isStaff() : !isAdmin();
   }
   initInbox({ open: openConversation });
+  initSearch();
   initConversation(live);
   try {
     $("#presence").value = (await api("GET", "/agents/me/status")).status;

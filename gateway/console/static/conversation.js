@@ -4,9 +4,9 @@
 
 import { api, isStaff, session, upload } from "./api.js";
 import { $, channelIcon, clear, clock, h, toast } from "./dom.js";
+import { compareText, t } from "./i18n.js";
 import { customerName, rememberContact, upsert } from "./inbox.js";
 import { renderSuggestions } from "./kb.js";
-import { t } from "./i18n.js";
 
 const view = {
   id: null,
@@ -41,7 +41,7 @@ export async function openConversation(id) {
   const pane = $("#conversation");
   if (view.id !== id) {
     Object.assign(view, { id, conv: null, messages: new Map(), customerRead: 0, readSent: 0, canned: [], files: [], ready: false });
-    clear(pane, h("p", { class: "empty", text: "Loading…" }));
+    clear(pane, h("p", { class: "empty", text: t("console.common.loading") }));
   }
   try {
     const detail = await api("GET", `/conversations/${id}`);
@@ -67,7 +67,7 @@ export async function openConversation(id) {
 export function closeConversation() {
   view.id = null;
   view.ready = false;
-  clear($("#conversation"), h("p", { class: "empty", text: "Pick a conversation." }));
+  clear($("#conversation"), h("p", { class: "empty", text: t("console.conversation.pick") }));
 }
 
 async function loadCanned(id) {
@@ -122,7 +122,7 @@ function render() {
     h("div", { class: "conv-head", id: "conv-head" }),
     h("div", { class: "conv-body" },
       h("div", { class: "conv-main" },
-        h("ol", { class: "log", id: "log", "aria-label": "Messages" }),
+        h("ol", { class: "log", id: "log", "aria-label": t("console.conversation.messages") }),
         h("div", { class: "typing", id: "typing" }),
         composer()),
       h("aside", { class: "conv-side", id: "conv-side" })),
@@ -145,17 +145,17 @@ function renderHeader() {
     ? c.last_inbound_at + view.channel.reply_window_seconds * 1000 : null;
   const actions = [];
   if (offeredToMe) {
-    actions.push(h("button", { class: "primary", text: "Accept", on: { click: () => act("accept") } }));
-    actions.push(h("button", { text: "Decline", on: { click: () => act("decline") } }));
+    actions.push(h("button", { class: "primary", text: t("console.offer.accept"), on: { click: () => act("accept") } }));
+    actions.push(h("button", { text: t("console.offer.decline"), on: { click: () => act("decline") } }));
   }
   if (canAct && c.status !== "resolved") {
-    actions.push(h("button", { class: "resolve", text: "Resolve", on: { click: () => act("resolve", {}) } }));
+    actions.push(h("button", { class: "resolve", text: t("console.conversation.resolve"), on: { click: () => act("resolve", {}) } }));
     if (c.assignee) {
-      const minutes = h("select", { "aria-label": "Snooze for" },
-        h("option", { value: "15", text: "15 min" }), h("option", { value: "60", text: "1 hour" }),
-        h("option", { value: "240", text: "4 hours" }), h("option", { value: "1440", text: "1 day" }));
+      const minutes = h("select", { "aria-label": t("console.conversation.snooze_for") },
+        h("option", { value: "15", text: t("console.conversation.snooze.15") }), h("option", { value: "60", text: t("console.conversation.snooze.60") }),
+        h("option", { value: "240", text: t("console.conversation.snooze.240") }), h("option", { value: "1440", text: t("console.conversation.snooze.1440") }));
       actions.push(h("span", { class: "group" }, minutes,
-        h("button", { text: "Snooze", on: { click: () => act("snooze", { minutes: Number(minutes.value) }) } })));
+        h("button", { text: t("console.conversation.snooze"), on: { click: () => act("snooze", { minutes: Number(minutes.value) }) } })));
     }
     actions.push(transferControl());
   }
@@ -165,12 +165,12 @@ function renderHeader() {
       h("h2", { text: customerName(c) }),
       view.contact.email ? h("span", { class: "muted", text: view.contact.email }) : null),
     h("div", { class: "facts" },
-      h("span", { class: `status status-${c.status}`, text: c.status }),
-      h("span", { class: `prio prio-${c.priority}`, text: c.priority }),
+      h("span", { class: `status status-${c.status}`, text: t(`console.conv_status.${c.status}`) }),
+      h("span", { class: `prio prio-${c.priority}`, text: t(`console.priority.${c.priority}`) }),
       c.first_response_at ? null : h("span", { class: "sla", dataset: { due: c.first_response_due || "" } }),
       windowEnd ? h("span", { class: "window", dataset: { window: windowEnd } }) : null,
       view.channel && view.channel.public_replies
-        ? h("span", { class: "public-warning", text: "Replies here are public" }) : null,
+        ? h("span", { class: "public-warning", text: t("console.conversation.public") }) : null,
       c.subject ? h("span", { class: "muted", text: c.subject }) : null),
     senderNotes(lastInbound()),
     h("div", { class: "actions" }, actions),
@@ -190,33 +190,33 @@ function senderNotes(m) {
   const auth = meta.sender_auth;
   const notes = [];
   if (auth && auth.status === "unverified") {
-    notes.push(h("span", { class: "sender-badge unverified", title: "The From address did not pass the checks of our mail server: this may not be who it claims to be. Filed apart from that customer's history.",
-      text: `Unverified sender (${auth.reason}): ${auth.detail || ""}` }));
+    notes.push(h("span", { class: "sender-badge unverified", title: t("console.sender.unverified_title"),
+      text: t("console.sender.unverified", { reason: auth.reason, detail: auth.detail || "" }) }));
   } else if (auth && auth.status === "unknown") {
-    notes.push(h("span", { class: "sender-badge unchecked", title: auth.detail || "", text: "Sender not checked" }));
+    notes.push(h("span", { class: "sender-badge unchecked", title: auth.detail || "", text: t("console.sender.unchecked") }));
   }
   const from = meta.from || "";
   const replyTo = meta.reply_to || "";
   if (replyTo && replyTo.toLowerCase() !== from.toLowerCase()) {
-    notes.push(h("span", { class: "reply-to-warning", text: `Replies go to ${replyTo}, not ${from || "the sender"}` }));
+    notes.push(h("span", { class: "reply-to-warning", text: t("console.sender.reply_to", { reply_to: replyTo, from: from || t("console.sender.the_sender") }) }));
   }
   return notes.length ? h("div", { class: "sender-notes" }, notes) : null;
 }
 
 function transferControl() {
-  const team = h("input", { placeholder: "team", "aria-label": "Transfer to team", size: "8" });
-  const agent = h("select", { "aria-label": "Transfer to agent" }, h("option", { value: "", text: "agent…" }));
+  const team = h("input", { placeholder: t("console.transfer.team_placeholder"), "aria-label": t("console.transfer.to_team"), size: "8" });
+  const agent = h("select", { "aria-label": t("console.transfer.to_agent") }, h("option", { value: "", text: t("console.transfer.agent_placeholder") }));
   api("GET", "/agents").then((d) => {
-    for (const u of d.agents) {
-      if (u.id !== view.conv.assignee) agent.appendChild(h("option", { value: u.id, text: `${u.name} (${u.status})` }));
+    for (const u of [...d.agents].sort((a, b) => compareText(a.name, b.name))) {
+      if (u.id !== view.conv.assignee) agent.appendChild(h("option", { value: u.id, text: t("console.transfer.agent_option", { name: u.name, status: t(`console.status.${u.status}`) }) }));
     }
   }, () => {});
   const go = () => {
     const body = agent.value ? { agent_id: agent.value } : { team: team.value.trim() };
-    if (!body.agent_id && !body.team) { toast("Pick an agent or type a team", "error"); return; }
+    if (!body.agent_id && !body.team) { toast(t("console.transfer.pick"), "error"); return; }
     act("transfer", body);
   };
-  return h("span", { class: "group" }, agent, team, h("button", { text: "Transfer", on: { click: go } }));
+  return h("span", { class: "group" }, agent, team, h("button", { text: t("console.transfer.button"), on: { click: go } }));
 }
 
 async function act(action, body) {
@@ -230,7 +230,7 @@ async function act(action, body) {
       openConversation(id);
     }
     if (action === "decline") closeConversation();
-    toast(action === "accept" ? "Accepted" : `Done: ${action}`);
+    toast(t(`console.action_done.${action}`));
   } catch (err) {
     toast(err.message, "error");
   }
@@ -239,15 +239,15 @@ async function act(action, body) {
 function deliveryLabel(m) {
   if (m.direction !== "out") return null;
   if (m.delivery === "failed") {
-    return h("span", { class: "delivery failed" }, `Failed: ${m.delivery_error || "not delivered"} `,
-      h("button", { class: "link retry", text: "Retry", on: { click: () => retry(m.seq) } }));
+    return h("span", { class: "delivery failed" }, `${t("console.delivery.failed", { error: m.delivery_error || t("console.delivery.not_delivered") })} `,
+      h("button", { class: "link retry", text: t("console.delivery.retry"), on: { click: () => retry(m.seq) } }));
   }
-  if (view.customerRead >= m.seq) return h("span", { class: "delivery seen", text: "Seen" });
-  if (m.delivery === "sent") return h("span", { class: "delivery sent", text: "Sent" });
+  if (view.customerRead >= m.seq) return h("span", { class: "delivery seen", text: t("console.delivery.seen") });
+  if (m.delivery === "sent") return h("span", { class: "delivery sent", text: t("console.delivery.sent") });
   if (m.delivery === "queued" && m.delivery_error) {
-    return h("span", { class: "delivery retrying", text: `Retrying: ${m.delivery_error}` });
+    return h("span", { class: "delivery retrying", text: t("console.delivery.retrying", { error: m.delivery_error }) });
   }
-  return h("span", { class: "delivery queued", text: "Sending…" });
+  return h("span", { class: "delivery queued", text: t("console.delivery.sending") });
 }
 
 function renderLog() {
@@ -263,12 +263,12 @@ function renderLog() {
       continue;
     }
     const author = m.direction === "in" ? (m.author_name || customerName(view.conv))
-      : m.direction === "note" ? `${m.author_name || "?"} (note)` : (m.author_name || "System");
+      : m.direction === "note" ? t("console.conversation.note_by", { name: m.author_name || "?" }) : (m.author_name || t("console.conversation.system"));
     log.appendChild(h("li", { class: `msg ${m.direction}`, dataset: { seq } },
       h("div", { class: "meta" }, h("strong", { text: author }), " ", h("span", { class: "muted", text: clock(m.created_at) })),
       m.direction === "in" ? senderNotes(m) : null,
       h("div", { class: "text", text: m.text }),
-      (m.attachments || []).map((a) => h("a", { class: "attachment", href: a.url, target: "_blank", rel: "noopener noreferrer", text: a.name || a.kind || "attachment" })),
+      (m.attachments || []).map((a) => h("a", { class: "attachment", href: a.url, target: "_blank", rel: "noopener noreferrer", text: a.name || t("console.conversation.attachment") })),
       deliveryLabel(m)));
   }
   if (atBottom || log.dataset.fresh !== view.id) log.scrollTop = log.scrollHeight;
@@ -277,7 +277,7 @@ function renderLog() {
 
 function renderTyping() {
   const node = $("#typing");
-  if (node) node.textContent = view.customerTyping ? `${customerName(view.conv)} is typing…` : "";
+  if (node) node.textContent = view.customerTyping ? t("console.conversation.typing", { name: customerName(view.conv) }) : "";
 }
 
 function renderSide() {
@@ -286,36 +286,36 @@ function renderSide() {
   for (const m of view.messages.values()) if (m.direction === "in" && m.meta && m.meta.page) page = m.meta.page;
   const items = view.history.map((other) => h("li", {},
     h("a", { href: `#/inbox/${other.id}` }, channelIcon(other.channel_type), ` ${clock(other.created_at)} `,
-      h("span", { class: `status status-${other.status}`, text: other.status }))));
+      h("span", { class: `status status-${other.status}`, text: t(`console.conv_status.${other.status}`) }))));
   clear($("#conv-side"),
     h("div", { id: "kb-suggest", class: "kb-suggest" }),
-    h("h3", { text: "Customer" }),
+    h("h3", { text: t("console.inbox.customer") }),
     h("dl", {},
-      h("dt", { text: "Name" }), h("dd", { text: c.name || "—" }),
-      h("dt", { text: "Email" }), h("dd", { text: c.email || "—" }),
-      c.phone ? [h("dt", { text: "Phone" }), h("dd", { text: c.phone })] : null,
-      c.tier ? [h("dt", { text: "Tier" }), h("dd", { text: c.tier })] : null,
-      page ? [h("dt", { text: "Page" }), h("dd", {}, h("a", { href: page, target: "_blank", rel: "noopener noreferrer", text: page }))] : null),
-    h("h3", { text: "Earlier conversations" }),
-    items.length ? h("ul", { class: "history" }, items) : h("p", { class: "muted", text: "None." }),
+      h("dt", { text: t("console.contact.name") }), h("dd", { text: c.name || "—" }),
+      h("dt", { text: t("console.contact.email") }), h("dd", { text: c.email || "—" }),
+      c.phone ? [h("dt", { text: t("console.contact.phone") }), h("dd", { text: c.phone })] : null,
+      c.tier ? [h("dt", { text: t("console.contact.tier") }), h("dd", { text: c.tier })] : null,
+      page ? [h("dt", { text: t("console.contact.page") }), h("dd", {}, h("a", { href: page, target: "_blank", rel: "noopener noreferrer", text: page }))] : null),
+    h("h3", { text: t("console.contact.earlier") }),
+    items.length ? h("ul", { class: "history" }, items) : h("p", { class: "muted", text: t("console.common.none") }),
     c.id ? h("p", {}, h("a", { id: "contact-profile-link", href: `#/contacts/${encodeURIComponent(c.id)}`, text: t("contacts.profile.open") })) : null);
   renderSuggestions($("#kb-suggest"), view.id, view.statement);
 }
 
 // --- the reply box ----------------------------------------------------------------------------
 function composer() {
-  const text = h("textarea", { id: "reply-text", placeholder: "Reply… (type / for canned responses)", "aria-label": "Reply", rows: "3" });
-  const mode = h("select", { id: "reply-mode", "aria-label": "Reply or note" },
-    h("option", { value: "reply", text: "Reply to customer" }), h("option", { value: "note", text: "Internal note" }));
+  const text = h("textarea", { id: "reply-text", placeholder: t("console.composer.placeholder"), "aria-label": t("console.composer.reply"), rows: "3" });
+  const mode = h("select", { id: "reply-mode", "aria-label": t("console.composer.mode") },
+    h("option", { value: "reply", text: t("console.composer.to_customer") }), h("option", { value: "note", text: t("console.composer.note") }));
   const picker = h("ul", { id: "canned-picker", class: "picker", hidden: true, role: "listbox" });
   const fileInput = h("input", { type: "file", id: "reply-file", multiple: true, hidden: true,
     on: { change: () => { attach([...fileInput.files]); fileInput.value = ""; } } });
-  const attachButton = h("button", { type: "button", id: "reply-attach", class: "secondary", text: "Attach",
-    title: "Attach files to the reply", on: { click: () => fileInput.click() } });
+  const attachButton = h("button", { type: "button", id: "reply-attach", class: "secondary", text: t("console.composer.attach"),
+    title: t("console.composer.attach_title"), on: { click: () => fileInput.click() } });
   const form = h("form", { class: "composer", id: "composer" },
     picker, text, h("ul", { id: "reply-files", class: "reply-files" }),
     h("div", { class: "composer-bar" }, mode, fileInput, attachButton, h("span", { class: "muted", id: "reply-hint" }),
-      h("button", { type: "submit", class: "primary", text: "Send" })));
+      h("button", { type: "submit", class: "primary", text: t("console.composer.send") })));
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
   text.addEventListener("keydown", (e) => {
     if (!picker.hidden) {
@@ -358,8 +358,8 @@ function renderFiles() {
   const list = $("#reply-files");
   if (!list) return;
   clear(list, view.files.map((a, i) => h("li", { class: "reply-file" },
-    h("span", { text: `${a.name} (${Math.max(1, Math.round(a.size / 1024))} KB)` }),
-    h("button", { type: "button", class: "link", "aria-label": `Remove ${a.name}`, text: "×",
+    h("span", { text: t("console.composer.file", { name: a.name, kb: Math.max(1, Math.round(a.size / 1024)) }) }),
+    h("button", { type: "button", class: "link", "aria-label": t("console.composer.remove", { name: a.name }), text: "×",
       on: { click: () => { view.files.splice(i, 1); renderFiles(); } } }))));
 }
 
@@ -368,7 +368,7 @@ function renderComposerState() {
   if (!hint) return;
   const c = view.conv;
   const mine = c.assignee === session.user.id;
-  hint.textContent = mine || isStaff() ? "" : "Accept the conversation to reply; notes are always possible.";
+  hint.textContent = mine || isStaff() ? "" : t("console.composer.accept_first");
   // Files only where the channel carries them, and only in replies (notes stay text).
   const files = Boolean(view.channel && view.channel.supports_attachments) && $("#reply-mode").value === "reply";
   $("#reply-attach").hidden = !files;
@@ -377,11 +377,13 @@ function renderComposerState() {
 
 function updatePicker() {
   const value = $("#reply-text").value;
-  const m = value.match(/^\/([a-z0-9_-]*)$/i);
+  // Shortcuts may be Chinese (/你好): letters and digits of any script.
+  const m = value.match(/^\/([\p{L}\p{N}_-]*)$/u);
   const picker = $("#canned-picker");
   if (!m) { picker.hidden = true; return; }
   const prefix = m[1].toLowerCase();
-  view.picker.items = view.canned.filter((c) => c.shortcut.startsWith(prefix)).slice(0, 8);
+  view.picker.items = view.canned.filter((c) => c.shortcut.toLowerCase().startsWith(prefix))
+    .sort((a, b) => compareText(a.shortcut, b.shortcut)).slice(0, 8);
   view.picker.index = 0;
   picker.hidden = view.picker.items.length === 0;
   renderPicker();

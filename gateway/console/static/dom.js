@@ -1,6 +1,8 @@
 // Small DOM helpers. Every piece of text goes in with textContent: whatever a customer or an
 // agent wrote is shown as text and never parsed as HTML.
 
+import { formatDate, formatTime, t } from "./i18n.js";
+
 export function h(tag, attrs, ...children) {
   const node = document.createElement(tag);
   for (const [key, value] of Object.entries(attrs || {})) {
@@ -41,34 +43,35 @@ export function $(selector, root = document) {
   return root.querySelector(selector);
 }
 
-// "3m", "2h 05m", "1d 4h"
+// "45s", "3m 05s", "2h 05m", "1d 4h" (in the agent's language)
 export function duration(ms) {
   const s = Math.max(0, Math.floor(ms / 1000));
-  if (s < 60) return `${s}s`;
+  if (s < 60) return t("console.dur.s", { s });
   const m = Math.floor(s / 60);
-  if (m < 60) return `${m}m ${String(s % 60).padStart(2, "0")}s`;
+  if (m < 60) return t("console.dur.ms", { m, s: String(s % 60).padStart(2, "0") });
   const hours = Math.floor(m / 60);
-  if (hours < 48) return `${hours}h ${String(m % 60).padStart(2, "0")}m`;
-  return `${Math.floor(hours / 24)}d ${hours % 24}h`;
+  if (hours < 48) return t("console.dur.hm", { h: hours, m: String(m % 60).padStart(2, "0") });
+  return t("console.dur.dh", { d: Math.floor(hours / 24), h: hours % 24 });
 }
 
+// A time in the viewer's zone and language; the date too when it is not today.
 export function clock(ms) {
   const d = new Date(ms);
-  const today = new Date();
-  const time = d.toLocaleTimeString([], { hour: "2-digit", minute: "2-digit" });
-  return d.toDateString() === today.toDateString() ? time : `${d.toLocaleDateString()} ${time}`;
+  const time = formatTime(ms);
+  return d.toDateString() === new Date().toDateString() ? time : `${formatDate(ms)} ${time}`;
 }
 
 // Short text badges rather than emoji: they render the same on every system font.
 export const CHANNEL_ICONS = {
-  webchat: ["Chat", "#2563eb"], email: ["Mail", "#7c3aed"], wechat_oa: ["WX", "#16a34a"],
-  wecom_kf: ["KF", "#0d9488"], x: ["X", "#111827"], mastodon: ["Mast", "#6364ff"],
-  weibo: ["WB", "#dc2626"], api: ["API", "#64748b"],
+  webchat: "#2563eb", email: "#7c3aed", wechat_oa: "#16a34a", wecom_kf: "#0d9488", x: "#111827",
+  mastodon: "#6364ff", weibo: "#dc2626", api: "#64748b", qq: "#0ea5e9",
 };
 
 export function channelIcon(type) {
-  const [label, color] = CHANNEL_ICONS[type] || [String(type || "?").slice(0, 4), "#64748b"];
-  const node = h("span", { class: "chan", title: type || "channel", text: label });
+  const color = CHANNEL_ICONS[type] || "#64748b";
+  const label = CHANNEL_ICONS[type] ? t(`console.channel_badge.${type}`) : String(type || "?").slice(0, 4);
+  const title = CHANNEL_ICONS[type] ? t(`console.channel_type.${type}`) : type || "?";
+  const node = h("span", { class: "chan", title, text: label });
   node.style.background = color;
   return node;
 }
@@ -86,8 +89,8 @@ export function toast(message, kind = "info") {
 export async function copy(text) {
   try {
     await navigator.clipboard.writeText(text);
-    toast("Copied");
+    toast(t("console.common.copied"));
   } catch {
-    toast("Select the text and copy it", "error");
+    toast(t("console.common.copy_failed"), "error");
   }
 }

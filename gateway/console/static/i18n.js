@@ -39,6 +39,8 @@ export function t(key, params = {}) {
   return text.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 
+export function has(key) { return Object.prototype.hasOwnProperty.call(table, key); }
+
 // Static HTML carries keys: data-i18n (text), data-i18n-placeholder / -title / -aria-label.
 export function translatePage(root) {
   for (const node of root.querySelectorAll("[data-i18n]")) node.textContent = t(node.dataset.i18n);
@@ -76,3 +78,7 @@ export function compareText(a, b) {
   }
   return collatorCache.collator.compare(String(a ?? ""), String(b ?? ""));
 }
+
+// Every module that imports this one waits until the catalogue is here (top-level await), so
+// t() always has its words.
+await loadLanguage(initialLanguage());

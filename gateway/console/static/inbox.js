@@ -2,6 +2,7 @@
 
 import { api, isStaff, session } from "./api.js";
 import { $, channelIcon, clear, duration, h, toast } from "./dom.js";
+import { t } from "./i18n.js";
 
 export const store = {
   conversations: new Map(),  // id -> conversation
@@ -49,14 +50,14 @@ export async function loadChannelsFilter() {
   if (session.user.role === "admin") {
     try { channels = (await api("GET", "/channels")).channels; } catch { channels = []; }
   }
-  clear(select, h("option", { value: "", text: "All channels" }));
+  clear(select, h("option", { value: "", text: t("console.filters.all_channels") }));
   for (const c of channels) {
     store.channels.set(c.id, { name: c.name, type: c.type });
-    select.appendChild(h("option", { value: c.id, text: `${c.name} (${c.type})` }));
+    select.appendChild(h("option", { value: c.id, text: t("console.inbox.channel_option", { name: c.name, type: t(`console.channel_type.${c.type}`) }) }));
   }
   if (!channels.length) {
     for (const type of ["webchat", "email", "wechat_oa", "wecom_kf", "x", "mastodon", "weibo", "api"]) {
-      select.appendChild(h("option", { value: type, text: type }));
+      select.appendChild(h("option", { value: type, text: t(`console.channel_type.${type}`) }));
     }
   }
   select.value = keep;
@@ -104,15 +105,15 @@ export function customerName(conv) {
   if (contact && contact.email) return contact.email;
   if (conv.contact_name) return conv.contact_name;
   const external = conv.contact_external_id || "";
-  if (conv.channel_type === "webchat") return `Visitor ${external.slice(0, 6)}`.trim();
-  return external.slice(0, 40) || "Customer";
+  if (conv.channel_type === "webchat") return t("console.inbox.visitor", { id: external.slice(0, 6) }).trim();
+  return external.slice(0, 40) || t("console.inbox.customer");
 }
 
 function rowState(conv) {
-  if (conv.status !== "open") return conv.status;
-  if (conv.offered_to === session.user.id) return "offered to you";
-  if (!conv.assignee) return "waiting";
-  return conv.assignee === session.user.id ? "mine" : "assigned";
+  if (conv.status !== "open") return t(`console.conv_status.${conv.status}`);
+  if (conv.offered_to === session.user.id) return t("console.inbox.state.offered");
+  if (!conv.assignee) return t("console.inbox.state.waiting");
+  return t(conv.assignee === session.user.id ? "console.inbox.state.mine" : "console.inbox.state.assigned");
 }
 
 function loadContact(conv) {
@@ -132,7 +133,7 @@ export function renderList() {
   const list = $("#conversations");
   const items = [...store.conversations.values()].sort((a, b) => (b.updated_at || 0) - (a.updated_at || 0));
   const openId = (location.hash.match(/^#\/inbox\/(.+)$/) || [])[1];
-  clear(list, items.length ? null : h("li", { class: "empty", text: "Nothing here." }));
+  clear(list, items.length ? null : h("li", { class: "empty", text: t("console.inbox.empty") }));
   for (const conv of items) {
     loadContact(conv);
     const row = h("li", {
@@ -151,7 +152,7 @@ export function renderList() {
           h("span", { class: "sla", dataset: { due: conv.first_response_at ? "" : conv.first_response_due || "" } }),
           h("span", { class: "wait", dataset: { since: conv.waiting_since || "" } }))),
       h("span", { class: "side" },
-        h("span", { class: `prio prio-${conv.priority}`, text: conv.priority }),
+        h("span", { class: `prio prio-${conv.priority}`, text: t(`console.priority.${conv.priority}`) }),
         h("span", { class: "meta", text: rowState(conv) })),
     );
     list.appendChild(row);
@@ -166,21 +167,21 @@ function tick() {
     const due = Number(node.dataset.due);
     if (!due) { node.textContent = ""; continue; }
     const left = due - now;
-    node.textContent = left >= 0 ? `SLA ${duration(left)}` : `SLA −${duration(-left)}`;
+    node.textContent = t(left >= 0 ? "console.inbox.sla_left" : "console.inbox.sla_late", { time: duration(Math.abs(left)) });
     node.classList.toggle("late", left < 0);
     node.classList.toggle("soon", left >= 0 && left < 60000);
   }
   for (const node of document.querySelectorAll("[data-since]")) {
     const since = Number(node.dataset.since);
-    node.textContent = since ? `waiting ${duration(now - since)}` : "";
+    node.textContent = since ? t("console.inbox.waiting_for", { time: duration(now - since) }) : "";
   }
   for (const node of document.querySelectorAll("[data-expires]")) {
     const left = Number(node.dataset.expires) - now;
-    node.textContent = left > 0 ? `${Math.ceil(left / 1000)}s` : "expired";
+    node.textContent = left > 0 ? t("console.dur.s", { s: Math.ceil(left / 1000) }) : t("console.offer.expired");
   }
   for (const node of document.querySelectorAll("[data-window]")) {
     const left = Number(node.dataset.window) - now;
-    node.textContent = left > 0 ? `Reply window closes in ${duration(left)}` : "Reply window closed: the platform refuses replies now";
+    node.textContent = left > 0 ? t("console.window.closes_in", { time: duration(left) }) : t("console.window.closed");
     node.classList.toggle("late", left <= 0);
   }
   for (const [id, offer] of store.offers) {
@@ -210,14 +211,14 @@ export function showOffer(data) {
   const name = h("span", { class: "name", text: customerName(conv) });
   const preview = h("span", { class: "preview" });
   const node = h("div", { class: "offer", role: "alertdialog", dataset: { offer: conv.id } },
-    h("div", { class: "offer-title" }, channelIcon(conv.channel_type), " New conversation ",
-      h("span", { class: `prio prio-${conv.priority}`, text: conv.priority || "" })),
+    h("div", { class: "offer-title" }, channelIcon(conv.channel_type), ` ${t("console.offer.title")} `,
+      h("span", { class: `prio prio-${conv.priority}`, text: conv.priority ? t(`console.priority.${conv.priority}`) : "" })),
     name,
     preview,
     h("div", { class: "offer-timer", dataset: { expires: data.expires_at } }),
     h("div", { class: "buttons" },
-      h("button", { class: "primary accept", text: "Accept", on: { click: accept } }),
-      h("button", { class: "decline", text: "Decline", on: { click: decline } })),
+      h("button", { class: "primary accept", text: t("console.offer.accept"), on: { click: accept } }),
+      h("button", { class: "decline", text: t("console.offer.decline"), on: { click: decline } })),
   );
   store.offers.set(conv.id, { expires_at: data.expires_at, node });
   $("#offers").appendChild(node);

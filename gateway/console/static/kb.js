@@ -4,6 +4,7 @@
 
 import { api, isAdmin, session } from "./api.js";
 import { $, clear, h, toast } from "./dom.js";
+import { compareText, t } from "./i18n.js";
 
 // --- suggested answers ------------------------------------------------------------------------
 let suggestToken = 0;
@@ -29,26 +30,26 @@ export async function renderSuggestions(box, conversationId, statement = "") {
   const items = [];
   if (statement) {
     items.push(h("li", { class: "suggestion statement" },
-      h("button", { type: "button", class: "link", title: "Insert into the reply box",
-        text: "Approved statement (incident)", on: { click: () => insert(statement) } })));
+      h("button", { type: "button", class: "link", title: t("console.kb.insert"),
+        text: t("console.kb.statement"), on: { click: () => insert(statement) } })));
   }
   for (const { article, match } of data.articles) {
     items.push(h("li", { class: "suggestion article", dataset: { article: article.id } },
-      h("button", { type: "button", class: "link", title: "Insert into the reply box",
+      h("button", { type: "button", class: "link", title: t("console.kb.insert"),
         text: article.title, on: { click: () => insert(article.body) } }),
       h("span", { class: "muted", text: ` ${Math.round(match.confidence * 100)}%` })));
   }
   for (const c of data.canned) {
     items.push(h("li", { class: "suggestion canned", dataset: { canned: c.id } },
-      h("button", { type: "button", class: "link", title: "Insert into the reply box",
+      h("button", { type: "button", class: "link", title: t("console.kb.insert"),
         text: `/${c.shortcut} ${c.title}`, on: { click: () => insert(c.rendered || c.text) } })));
   }
-  const known = [...data.customer.tags, ...data.customer.products];
+  const known = [...data.customer.tags, ...data.customer.products].sort(compareText);
   clear(box,
-    h("h3", { text: "Suggested answers" }),
-    items.length ? h("ul", { class: "suggestions" }, items) : h("p", { class: "muted", text: "None." }),
-    known.length ? [h("h3", { text: "Earlier tags and products" }),
-      h("p", { class: "known-tags" }, known.map((t) => h("span", { class: "tag", text: t })))] : null);
+    h("h3", { text: t("console.kb.suggested") }),
+    items.length ? h("ul", { class: "suggestions" }, items) : h("p", { class: "muted", text: t("console.common.none") }),
+    known.length ? [h("h3", { text: t("console.kb.earlier_tags") }),
+      h("p", { class: "known-tags" }, known.map((tag) => h("span", { class: "tag", text: tag })))] : null);
 }
 
 // --- the Knowledge base page ------------------------------------------------------------------
@@ -56,16 +57,17 @@ export async function kbPage() {
   const page = $("#page-kb");
   const area = h("div", { id: "kb-edit" });
   const list = h("tbody");
-  const search = h("input", { type: "search", id: "kb-search", placeholder: "Search articles…", "aria-label": "Search articles" });
+  const search = h("input", { type: "search", id: "kb-search", placeholder: t("console.kb.search"), "aria-label": t("console.kb.search_label") });
   const load = async () => {
     try {
       const q = search.value.trim();
       const data = await api("GET", q ? `/kb/articles?q=${encodeURIComponent(q)}` : "/kb/articles?limit=500");
-      clear(list, data.articles.map((a) => h("tr", { dataset: { article: a.id } },
-        h("td", { text: a.title }), h("td", { text: a.language }), h("td", { text: (a.tags || []).join(", ") }),
+      const rows = q ? data.articles : [...data.articles].sort((a, b) => compareText(a.title, b.title));
+      clear(list, rows.map((a) => h("tr", { dataset: { article: a.id } },
+        h("td", { text: a.title }), h("td", { text: a.language }), h("td", { text: [...(a.tags || [])].sort(compareText).join(t("console.common.list_sep")) }),
         h("td", { text: a.product || "" }),
-        h("td", {}, h("button", { class: "link", text: "Edit", on: { click: () => articleForm(area, a, load) } }),
-          h("button", { class: "link danger", text: "Delete", on: { click: () => remove(a, load) } })))));
+        h("td", {}, h("button", { class: "link", text: t("console.common.edit"), on: { click: () => articleForm(area, a, load) } }),
+          h("button", { class: "link danger", text: t("console.common.delete"), on: { click: () => remove(a, load) } })))));
     } catch (err) {
       toast(err.message, "error");
     }
@@ -75,17 +77,17 @@ export async function kbPage() {
   const report = h("div", { id: "kb-import-report", role: "status" });
   fileInput.addEventListener("change", () => { importFile(fileInput.files[0], report, load); fileInput.value = ""; });
   clear(page,
-    h("h2", { text: "Knowledge base" }),
-    h("p", { class: "muted", text: "Articles answer customers (self-service) and are suggested to agents. Import CSV (title, body, language, tags, product; id to update) or Markdown (one '# title' per article)." }),
+    h("h2", { text: t("console.nav.kb") }),
+    h("p", { class: "muted", text: t("console.kb.help") }),
     h("div", { class: "toolbar" }, search,
-      h("button", { type: "button", id: "kb-new", text: "New article…", on: { click: () => articleForm(area, null, load) } }),
-      h("button", { type: "button", id: "kb-import", text: "Import…", on: { click: () => fileInput.click() } }),
-      h("button", { type: "button", text: "Export CSV", on: { click: () => download("csv") } }),
-      h("button", { type: "button", text: "Export Markdown", on: { click: () => download("markdown") } }),
+      h("button", { type: "button", id: "kb-new", text: t("console.kb.new"), on: { click: () => articleForm(area, null, load) } }),
+      h("button", { type: "button", id: "kb-import", text: t("console.kb.import"), on: { click: () => fileInput.click() } }),
+      h("button", { type: "button", text: t("console.kb.export_csv"), on: { click: () => download("csv") } }),
+      h("button", { type: "button", text: t("console.kb.export_md"), on: { click: () => download("markdown") } }),
       fileInput),
     report, area,
     h("table", { class: "table", id: "kb-articles" },
-      h("thead", {}, h("tr", {}, ["Title", "Language", "Tags", "Product", ""].map((t) => h("th", { text: t })))),
+      h("thead", {}, h("tr", {}, ["title", "language", "tags", "product"].map((k) => h("th", { text: t(`console.kb.${k}`) })), h("th", {}))),
       list),
     isAdmin() ? synonymsForm() : null);
   await load();
@@ -96,17 +98,17 @@ function articleForm(area, item, reload) {
   const body = h("textarea", { name: "body", required: true, rows: "8" });
   body.value = item ? item.body : "";
   const language = h("input", { name: "language", required: true, value: item ? item.language : "zh", size: "6" });
-  const tags = h("input", { name: "tags", value: item ? (item.tags || []).join(", ") : "", placeholder: "打印机, 卡纸" });
+  const tags = h("input", { name: "tags", value: item ? (item.tags || []).join(", ") : "", placeholder: t("console.kb.tags_example") });
   const product = h("input", { name: "product", value: item ? item.product || "" : "" });
   const error = h("p", { class: "error", role: "alert" });
   const submit = async (e) => {
     e.preventDefault();
     const data = { title: title.value, body: body.value, language: language.value.trim(),
-      tags: tags.value.split(/[,，;；]/).map((t) => t.trim()).filter(Boolean), product: product.value.trim() || null };
+      tags: tags.value.split(/[,，;；、]/).map((x) => x.trim()).filter(Boolean), product: product.value.trim() || null };
     try {
       if (item) await api("PATCH", `/kb/articles/${item.id}`, data);
       else await api("POST", "/kb/articles", data);
-      toast("Saved");
+      toast(t("console.common.saved"));
       clear(area);
       reload();
     } catch (err) {
@@ -115,16 +117,16 @@ function articleForm(area, item, reload) {
   };
   const field = (label, input) => h("label", { class: "field" }, h("span", { class: "label", text: label }), input);
   clear(area, h("form", { class: "card form", id: "kb-form", on: { submit } },
-    h("h3", { text: item ? "Edit article" : "New article" }),
-    field("Title", title), field("Body", body), field("Language (zh, en…)", language),
-    field("Tags (the words customers use)", tags), field("Product", product), error,
-    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", text: "Save" }),
-      h("button", { type: "button", text: "Cancel", on: { click: () => clear(area) } }))));
+    h("h3", { text: t(item ? "console.kb.edit" : "console.kb.new_title") }),
+    field(t("console.kb.title"), title), field(t("console.kb.body"), body), field(t("console.kb.language_label"), language),
+    field(t("console.kb.tags_label"), tags), field(t("console.kb.product"), product), error,
+    h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", text: t("console.common.save") }),
+      h("button", { type: "button", text: t("console.common.cancel"), on: { click: () => clear(area) } }))));
   title.focus();
 }
 
 async function remove(article, reload) {
-  if (!confirm(`Delete "${article.title}"?`)) return;
+  if (!confirm(t("console.kb.confirm_delete", { title: article.title }))) return;
   try { await api("DELETE", `/kb/articles/${article.id}`); reload(); } catch (err) { toast(err.message, "error"); }
 }
 
@@ -137,18 +139,18 @@ async function importFile(file, report, reload) {
   });
   const data = await resp.json().catch(() => ({}));
   if (resp.ok) {
-    clear(report, h("p", { class: "ok", text: `Imported: ${data.created} new, ${data.updated} updated.` }));
+    clear(report, h("p", { class: "ok", text: t("console.kb.imported", { created: data.created, updated: data.updated }) }));
     reload();
     return;
   }
   const err = data.error || {};
-  clear(report, h("p", { class: "error", text: err.message || resp.statusText }),
-    err.rows ? h("ul", { class: "import-errors" }, err.rows.map((r) => h("li", { text: `Row ${r.row}, ${r.field}: ${r.message}` }))) : null);
+  clear(report, h("p", { class: "error", text: t("console.kb.import_failed") }),
+    err.rows ? h("ul", { class: "import-errors" }, err.rows.map((r) => h("li", { text: t("console.kb.import_row", { row: r.row, field: r.field, message: r.message }) }))) : null);
 }
 
 async function download(format) {
   const resp = await fetch(`/api/v1/kb/export?format=${format}`, { headers: { Authorization: `Bearer ${session.token}` } });
-  if (!resp.ok) { toast("Export failed", "error"); return; }
+  if (!resp.ok) { toast(t("console.kb.export_failed"), "error"); return; }
   const url = URL.createObjectURL(await resp.blob());
   const link = h("a", { href: "#", download: format === "csv" ? "knowledge-base.csv" : "knowledge-base.md" });
   link.href = url;
@@ -159,15 +161,15 @@ async function download(format) {
 }
 
 function synonymsForm() {
-  const text = h("textarea", { id: "kb-synonyms", rows: "5", "aria-label": "Synonyms, one group per line" });
+  const text = h("textarea", { id: "kb-synonyms", rows: "5", "aria-label": t("console.kb.synonyms_label") });
   api("GET", "/kb/synonyms").then((d) => { text.value = d.groups.map((g) => g.join(", ")).join("\n"); }, () => {});
   const save = async (e) => {
     e.preventDefault();
-    const groups = text.value.split("\n").map((l) => l.split(/[,，、]/).map((t) => t.trim()).filter(Boolean)).filter((g) => g.length);
-    try { await api("PUT", "/kb/synonyms", { groups }); toast("Synonyms saved"); } catch (err) { toast(err.message, "error"); }
+    const groups = text.value.split("\n").map((l) => l.split(/[,，、]/).map((x) => x.trim()).filter(Boolean)).filter((g) => g.length);
+    try { await api("PUT", "/kb/synonyms", { groups }); toast(t("console.kb.synonyms_saved")); } catch (err) { toast(err.message, "error"); }
   };
   return h("form", { class: "card form", on: { submit: save } },
-    h("h3", { text: "Synonyms" }),
-    h("p", { class: "muted", text: "One group per line; every word of a line reads as its first: 退款, 退钱, refund" }),
-    text, h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", text: "Save synonyms" })));
+    h("h3", { text: t("console.kb.synonyms") }),
+    h("p", { class: "muted", text: t("console.kb.synonyms_help") }),
+    text, h("div", { class: "buttons" }, h("button", { type: "submit", class: "primary", text: t("console.kb.synonyms_save") })));
 }

@@ -4,6 +4,7 @@
 
 import { api, session } from "./api.js";
 import { $, clear, duration, h } from "./dom.js";
+import { compareText, formatTime, t } from "./i18n.js";
 
 const DAY = 24 * 3600 * 1000;
 const SVG = "http://www.w3.org/2000/svg";
@@ -14,44 +15,67 @@ function secs(v) { return v === null || v === undefined ? "–" : duration(v * 1
 function table(node, head, rows) {
   clear(node,
     h("thead", null, h("tr", null, head.map((t) => h("th", { text: t })))),
-    h("tbody", null, rows.length ? rows : h("tr", null, h("td", { colspan: head.length, class: "muted", text: "Nothing" }))));
+    h("tbody", null, rows.length ? rows : h("tr", null, h("td", { colspan: head.length, class: "muted", text: t("reports.nothing") }))));
+}
+
+// Report days start at midnight in the deployment's zone (setting time_zone), wherever the
+// viewer is; times are shown in the viewer's own zone.
+let deploymentZone = "UTC";
+
+function zoneOffset(ms, zone) {
+  const parts = Object.fromEntries(new Intl.DateTimeFormat("en-US", {
+    timeZone: zone, hourCycle: "h23", year: "numeric", month: "2-digit", day: "2-digit",
+    hour: "2-digit", minute: "2-digit", second: "2-digit",
+  }).formatToParts(new Date(ms)).map((p) => [p.type, p.value]));
+  const asUtc = Date.UTC(+parts.year, +parts.month - 1, +parts.day, +parts.hour, +parts.minute, +parts.second);
+  return asUtc - Math.floor(ms / 1000) * 1000;
+}
+
+export function midnight(isoDate, zone) {
+  const [y, m, d] = isoDate.split("-").map(Number);
+  const guess = Date.UTC(y, m - 1, d);
+  const first = guess - zoneOffset(guess, zone);
+  return guess - zoneOffset(first, zone);  // again at the found instant: a DST change that day
 }
 
 function range() {
   const form = $("#range");
-  const from = new Date(`${form.from.value}T00:00:00`).getTime();
-  const to = new Date(`${form.to.value}T00:00:00`).getTime() + DAY;
+  const from = midnight(form.from.value, deploymentZone);
+  const to = midnight(new Date(Date.parse(`${form.to.value}T00:00:00Z`) + DAY).toISOString().slice(0, 10), deploymentZone);
   return `from=${from}&to=${to}`;
 }
 
 // --- live -------------------------------------------------------------------------------------
 async function loadLive() {
   const live = await api("GET", "/reports/live");
-  table($("#live-queue"), ["Class", "Waiting", "Oldest wait"], live.queue.map((q) =>
-    h("tr", null, h("td", { text: q.priority }), h("td", { text: q.waiting }),
+  const cls = (p) => (p ? t(`console.priority.${p}`) : "");
+  table($("#live-queue"), ["reports.col.class", "reports.col.waiting", "reports.col.oldest_wait"].map((k) => t(k)), live.queue.map((q) =>
+    h("tr", null, h("td", { text: cls(q.priority) }), h("td", { text: q.waiting }),
       h("td", { text: q.waiting ? duration(q.oldest_wait_seconds * 1000) : "–" }))));
-  table($("#live-agents"), ["Agent", "Status", "Load"], live.agents.map((a) =>
-    h("tr", null, h("td", { text: a.name || a.id }), h("td", { text: a.status }),
+  const agents = [...live.agents].sort((a, b) => compareText(a.name || a.id, b.name || b.id));
+  table($("#live-agents"), ["reports.col.agent", "reports.col.status", "reports.col.load"].map((k) => t(k)), agents.map((a) =>
+    h("tr", null, h("td", { text: a.name || a.id }), h("td", { text: a.status ? t(`console.status.${a.status}`) : "" }),
       h("td", { text: `${a.load} / ${a.capacity}` }))));
-  table($("#live-risk"), ["Conversation", "Class", "Due in"], live.sla_at_risk.map((r) =>
+  table($("#live-risk"), ["reports.col.conversation", "reports.col.class", "reports.col.due_in"].map((k) => t(k)), live.sla_at_risk.map((r) =>
     h("tr", null,
       h("td", null, h("a", { href: `/console#/inbox/${encodeURIComponent(r.conversation_id)}`, text: r.conversation_id })),
-      h("td", { text: r.priority || "" }),
-      h("td", { class: r.overdue ? "late" : "", text: r.overdue ? "overdue" : duration(r.due - live.now) }))));
+      h("td", { text: cls(r.priority) }),
+      h("td", { class: r.overdue ? "late" : "", text: r.overdue ? t("reports.overdue") : duration(r.due - live.now) }))));
   clear($("#live-spikes"), live.mention_spikes.length
-    ? live.mention_spikes.map((s) => h("li", { text: `${s.channel_id} at ${new Date(s.bucket).toLocaleTimeString()}` }))
-    : h("li", { class: "muted", text: "None" }));
+    ? live.mention_spikes.map((s) => h("li", { text: t("reports.spike_at", { channel: s.channel_id, time: formatTime(s.bucket) }) }))
+    : h("li", { class: "muted", text: t("reports.none") }));
 }
 
 // --- summary ----------------------------------------------------------------------------------
 async function loadSummary() {
   const by = $("#range").by.value;
   const report = await api("GET", `/reports/summary?${range()}&by=${by}`);
-  const head = ["Group", "Volume", "First response p50", "p90", "Within target", "Resolution p50",
-    "p90", "SLA attainment", "Reopen rate", "CSAT", "CSAT responses"];
-  if (by === "agent") head.push("Occupancy");
-  table($("#summary"), head, report.rows.map((r) => {
-    const cells = [r.name || r.key, r.volume, secs(r.first_response_p50), secs(r.first_response_p90),
+  const head = ["group", "volume", "first_p50", "p90", "within_target", "resolution_p50",
+    "p90", "sla", "reopen", "csat", "csat_responses"];
+  if (by === "agent") head.push("occupancy");
+  const label = (r) => (by === "class" ? t(`console.priority.${r.key}`) : by === "channel" && !r.name ? t(`console.channel_type.${r.key}`) : r.name || r.key);
+  table($("#summary"), head.map((k) => t(`reports.col.${k}`)), report.rows.map((r) => {
+    const cells = [label(r), r.volume, secs(r.first_response_p50), secs(r.first_response_p90),
       pct(r.within_target), secs(r.resolution_p50), secs(r.resolution_p90), pct(r.sla_attainment),
       pct(r.reopen_rate), pct(r.csat_score), pct(r.csat_response_rate)];
     if (by === "agent") cells.push(pct(r.occupancy));
@@ -74,8 +98,8 @@ function chart(rows) {
   const width = 640, row = 26, label = 120, bar = (width - label - 80) / 2;
   const root = svg("svg", { width, height: rows.length * row + 24, role: "img" });
   const most = Math.max(1, ...rows.map((r) => r.first_response_p90 || 0));
-  root.appendChild(svg("text", { x: label, y: 12 }, "First response p90"));
-  root.appendChild(svg("text", { x: label + bar + 40, y: 12 }, "Within target"));
+  root.appendChild(svg("text", { x: label, y: 12 }, t("reports.chart.p90")));
+  root.appendChild(svg("text", { x: label + bar + 40, y: 12 }, t("reports.col.within_target")));
   rows.forEach((r, i) => {
     const y = 20 + i * row;
     root.appendChild(svg("text", { x: 0, y: y + 14 }, (r.name || r.key).slice(0, 18)));
@@ -93,12 +117,15 @@ function heatMap(rows) {
   const weeks = [...new Set(rows.map((r) => r.week))].sort();
   const lines = new Map();
   for (const r of rows) {
-    const key = `${r.tag} · ${r.product}`;
+    const tag = r.tag === "(untagged)" ? t("reports.untagged") : r.tag;
+    const product = r.product === "(none)" ? t("reports.no_product") : r.product;
+    const key = `${tag} · ${product}`;
     if (!lines.has(key)) lines.set(key, {});
     lines.get(key)[r.week] = r.count;
   }
   const most = Math.max(1, ...rows.map((r) => r.count));
-  table($("#heatmap"), ["Tag · product", ...weeks], [...lines.entries()].map(([key, counts]) =>
+  const ordered = [...lines.entries()].sort((a, b) => compareText(a[0], b[0]));
+  table($("#heatmap"), [t("reports.col.tag_product"), ...weeks], ordered.map(([key, counts]) =>
     h("tr", null, h("td", { text: key }), weeks.map((w) => {
       const n = counts[w] || 0;
       return h("td", { class: `heat-${n ? Math.ceil((n / most) * 4) : 0}`, text: n || "" });
@@ -108,7 +135,7 @@ function heatMap(rows) {
 // CSV needs the bearer token, so it is fetched and handed to the browser as a file.
 async function download(path, name) {
   const resp = await fetch(`/api/v1${path}`, { headers: { Authorization: `Bearer ${session.token}` } });
-  if (!resp.ok) { notice(`Download failed (${resp.status})`); return; }
+  if (!resp.ok) { notice(t("reports.download_failed", { status: resp.status })); return; }
   const url = URL.createObjectURL(await resp.blob());
   const link = h("a", { href: "#", download: name });
   link.href = url;
@@ -130,11 +157,12 @@ async function guarded(fn) {
 
 function init() {
   if (!session.token) { location.href = "/console"; return; }
-  $("#who").textContent = `${session.user.name} (${session.user.role})`;
+  $("#who").textContent = t("console.me", { name: session.user.name, role: t(`console.role.${session.user.role}`) });
   const form = $("#range");
-  const today = new Date();
-  form.to.value = today.toISOString().slice(0, 10);
-  form.from.value = new Date(today.getTime() - 6 * DAY).toISOString().slice(0, 10);
+  const today = new Intl.DateTimeFormat("en-CA", { timeZone: deploymentZone }).format(new Date());
+  form.to.value = today;
+  form.from.value = new Date(Date.parse(`${today}T00:00:00Z`) - 6 * DAY).toISOString().slice(0, 10);
+  $("#zone-note").textContent = t("reports.zone_note", { zone: deploymentZone });
   form.addEventListener("submit", (e) => { e.preventDefault(); guarded(loadSummary); });
   $("#csv-summary").addEventListener("click", () =>
     download(`/reports/summary?${range()}&by=${form.by.value}&format=csv`, "summary.csv"));
@@ -145,4 +173,7 @@ function init() {
   guarded(loadSummary);
 }
 
+try {
+  if (session.token) deploymentZone = (await api("GET", "/me/language")).time_zone || "UTC";
+} catch { /* UTC */ }
 init();
