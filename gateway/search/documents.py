@@ -9,7 +9,7 @@ from collections.abc import Iterable
 from typing import Any
 
 from gateway.textsearch import Analyzer
-from gateway.textsearch.terms import partial_terms
+from gateway.textsearch.terms import index_terms, partial_terms
 
 # Messages whose text is searched: the customer's, the agents' replies and notes (an event
 # line, "assigned to ...", is the gateway's own).
@@ -35,7 +35,7 @@ def message_terms(analyzer: Analyzer, raws: Iterable[str | None]) -> set[str]:
     for raw in raws:
         text = message_text(raw)
         if text:
-            terms.update(analyzer.tokens(text))
+            terms.update(index_terms(analyzer.tokens(text)))
     return terms
 
 

@@ -60,11 +60,15 @@ class Indexer:
     async def poll(self) -> None:
         """One round of both feeds (the first is the full rebuild)."""
         async with self._lock:
+            first = not self.state.rebuilt
             await self._poll_conversations()
             await self._poll_contacts()
             self.state.rebuilt = True
-        await self.conversations.maybe_compact()
-        await self.contacts.maybe_compact()
+        await self.conversations.maybe_compact(force=first)
+        await self.contacts.maybe_compact(force=first)
+        if first:  # ids copied away from the rebuild's freed temporaries
+            self.conversations.repack()
+            self.contacts.repack()
 
     async def _poll_conversations(self) -> None:
         index, state = self.conversations, self.state

@@ -15,7 +15,7 @@ from collections.abc import Iterable
 
 import numpy as np
 
-from gateway.textsearch.postings import Postings
+from gateway.textsearch.postings import Postings, release_free_memory
 
 COMPACT_AT = 400_000  # delta pairs that trigger a compaction
 
@@ -105,9 +105,11 @@ class DocIndex:
         found, activity = found[keep], activity[keep]
         return found[np.argsort(-activity, kind="stable")]
 
-    async def maybe_compact(self) -> None:
-        """Fold the delta into the base once it is large (numpy, in a thread)."""
-        if self._compacting or self.postings.pending < COMPACT_AT:
+    async def maybe_compact(self, force: bool = False) -> None:
+        """Fold the delta into the base once it is large, or now (numpy, in a thread)."""
+        if self._compacting or not self.postings.pending:
+            return
+        if self.postings.pending < COMPACT_AT and not force:
             return
         self._compacting = True
         try:
@@ -115,13 +117,27 @@ class DocIndex:
             alive = np.frombuffer(bytes(self.alive), dtype=np.uint8).astype(bool)
             new = await asyncio.to_thread(Postings.compact, base, keys, docs, alive)
             self.postings.swap(new, len(keys))
+            del base, keys, docs, alive, new
+            release_free_memory()
         finally:
             self._compacting = False
 
     def compact_now(self) -> None:
+        if not self.postings.pending:
+            return
         base, keys, docs = self.postings.snapshot()
         alive = np.frombuffer(bytes(self.alive), dtype=np.uint8).astype(bool)
         self.postings.swap(Postings.compact(base, keys, docs, alive), len(keys))
+        del base, keys, docs, alive
+        release_free_memory()
+
+    def repack(self) -> None:
+        """Copy the ids into fresh objects (dropped documents' ids forgotten): after a
+        rebuild the originals sit scattered among freed temporaries, each keeping a whole
+        allocator arena resident."""
+        fresh = [(i + "\0")[:-1] if self.alive[d] else "" for d, i in enumerate(self.ids)]
+        self.ids = fresh
+        self.doc_of = {i: d for d, i in enumerate(fresh) if self.alive[d]}
 
     def nbytes(self) -> int:
         """Memory held (postings, per-document arrays, the id maps), approximately."""

@@ -18,6 +18,8 @@ new version under a new number.
 
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 from array import array
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -29,6 +31,26 @@ EMPTY = np.zeros(0, dtype=np.int32)
 
 def token_hash(token: str) -> int:
     return hash(token)
+
+
+def _libc() -> ctypes.CDLL | None:
+    name = ctypes.util.find_library("c")
+    try:
+        return ctypes.CDLL(name) if name else None
+    except OSError:
+        return None
+
+
+_LIBC = _libc()
+
+
+def release_free_memory() -> None:
+    """Give the C heap's free pages back to the system (glibc ``malloc_trim``). A compaction's
+    large temporary arrays come from the heap once glibc raised its mmap threshold, and would
+    otherwise stay resident. Nothing elsewhere."""
+    trim = getattr(_LIBC, "malloc_trim", None)
+    if trim is not None:
+        trim(0)
 
 
 @dataclass(frozen=True)

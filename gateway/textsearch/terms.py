@@ -29,6 +29,13 @@ def required_terms(tokens: list[str]) -> list[str]:
     return list(dict.fromkeys(bigrams + other + ([] if bigrams else words)))
 
 
+def index_terms(tokens: list[str]) -> set[str]:
+    """The terms of a document worth keeping for ``required_terms``: a Chinese word of two or
+    more characters is never required (its bigrams are), so it is left out (a third fewer
+    postings for Chinese text)."""
+    return {t for t in tokens if t.startswith("~") or len(t) == 1 or not is_cjk(t)}
+
+
 def partial_terms(tokens: list[str], min_prefix: int = 2, min_suffix: int = 4) -> set[str]:
     """Extra terms of a short field: each Chinese character (张 finds 张伟), the prefixes of
     each other token (ali finds alice, 1380013 finds 13800138000) and the endings of a number

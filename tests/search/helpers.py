@@ -62,3 +62,14 @@ async def gone(h: Harness, item_id: str, token: str | None = None, **params: Any
         return item_id not in ids(await search(h, token, **params))
 
     await wait_for(missing, timeout=5, interval=0.05)
+
+
+async def assigned_to(h: Harness, agent_token: str, agent_id: str, conv: str) -> None:
+    """The router offers ``conv`` to the (only online) agent, who accepts it."""
+
+    async def offered() -> bool:
+        got = await h.call("GET", f"/api/v1/conversations/{conv}")
+        return got["conversation"]["offered_to"] == agent_id
+
+    await wait_for(offered)
+    await h.call("POST", f"/api/v1/conversations/{conv}/accept", agent_token)

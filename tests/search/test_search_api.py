@@ -10,7 +10,7 @@ import pytest
 
 from gateway.models import now_ms
 from tests.conftest import Harness, MakeGateway, wait_for
-from tests.search.helpers import found, gone, ids, ready, say, search
+from tests.search.helpers import assigned_to, found, gone, ids, ready, say, search
 
 
 @pytest.fixture
@@ -119,20 +119,11 @@ async def test_paging_is_bounded(gateway: Harness, channel):
     assert ids(first) + ids(second) + ids(third) == list(reversed(convs))
 
 
-async def _assigned_to(h: Harness, agent_token: str, agent_id: str, conv: str) -> None:
-    async def offered() -> bool:
-        got = await h.call("GET", f"/api/v1/conversations/{conv}")
-        return got["conversation"]["offered_to"] == agent_id
-
-    await wait_for(offered)
-    await h.call("POST", f"/api/v1/conversations/{conv}/accept", agent_token)
-
-
 async def test_an_agent_never_sees_what_they_may_not_open(gateway: Harness, channel):
     h = gateway
     ann, ann_token = await h.agent_online("ann@example.com")
     mine = await say(h, channel, "vip", "我的退货单号 RT-88 还没处理", name="李雷")
-    await _assigned_to(h, ann_token, ann, mine)
+    await assigned_to(h, ann_token, ann, mine)
     await h.call("PUT", "/api/v1/agents/me/status", ann_token, {"status": "offline"})
     _, bob_token = await h.create_user("bob@example.com")
     _, boss = await h.create_user("boss@example.com", role="supervisor")
