@@ -106,3 +106,28 @@ async def test_contacts_page_merge_and_undo(gateway: Harness, new_page):
     await page.wait_for_selector(f"#contact-profile dd:has-text('{ids[conv2]}')")
     assert await page.locator("img[src=x]").count() == 0 and not bp.dialogs
     assert not bp.errors, bp.errors
+
+
+async def test_contacts_page_in_chinese(gateway: Harness, new_page):
+    """The page's words come from contacts.po: a browser in Chinese gets them in Chinese."""
+    h = gateway
+    await _user(h, "ann@example.com", "Ann")
+    channel, secret = await h.api_channel()
+    for who in ("shop-1", "app-7"):
+        await _post(
+            h, channel, secret, {"id": who, "name": "李伟", "email": "li@example.com"}, True
+        )
+    bp: BrowserPage = await new_page(locale="zh-CN")
+    page = await _sign_in(bp, h, "ann@example.com")
+    assert await page.locator("#nav a[data-page=contacts]").inner_text() == "客户"
+    await page.click("#nav a[data-page=contacts]")
+    suggestion = page.locator("#contact-suggestions .suggestion")
+    await expect(suggestion).to_contain_text("相同的已验证邮箱 li@example.com")
+    await expect(suggestion.locator("button")).to_have_text("将 李伟 合并到 李伟")
+    await suggestion.locator("button").click()
+    await page.wait_for_selector("#toast:has-text('已合并')")
+    await expect(page.locator("#contact-timeline li[data-type=merge]")).to_contain_text("合并进来")
+    await page.click("#contact-timeline button.undo-merge")
+    await page.wait_for_selector("#toast:has-text('已撤销合并')")
+    await page.screenshot(path=str(ARTIFACTS / "contacts-zh.png"))
+    assert not bp.errors, bp.errors
