@@ -111,12 +111,16 @@ class Privacy:
             pipe.hmget(k.conversation(conversation_id), ["channel_id", "thread_key"])
         answers = await pipe.execute()
         threads = answers[len(identities) :]
-        pipe = self.redis.pipeline(transaction=True)
-        for conversation_id, (channel, thread_key) in zip(conversation_ids, threads, strict=True):
-            if channel and thread_key:
-                thread = k.thread(channel, thread_key)
-                await self._delete_if(keys=[thread], args=[conversation_id], client=pipe)
-        await pipe.execute()
+        threads_of = [
+            (k.thread(channel, thread_key), conversation_id)
+            for conversation_id, (channel, thread_key) in zip(
+                conversation_ids, threads, strict=True
+            )
+            if channel and thread_key
+        ]
+        if threads_of:  # one script call (a cluster pipeline would not load it first)
+            names, owners = zip(*threads_of, strict=True)
+            await self._delete_if(keys=list(names), args=list(owners))
         # 2. Each conversation: messages redacted, personal fields gone, re-indexed now.
         messages = files = 0
         for conversation_id in conversation_ids:

@@ -1,4 +1,7 @@
--- Deletes KEYS[1] only while it holds ARGV[1] (erase: a thread key still naming the erased
--- contact's conversation, not one a new message has opened since).
-if redis.call('GET', KEYS[1]) == ARGV[1] then return redis.call('DEL', KEYS[1]) end
-return 0
+-- Deletes each KEYS[i] only while it holds ARGV[i] (erase: a thread key still naming the erased
+-- contact's conversation, not one a new message has opened since). Returns how many went.
+local deleted = 0
+for i, name in ipairs(KEYS) do
+  if redis.call('GET', name) == ARGV[i] then deleted = deleted + redis.call('DEL', name) end
+end
+return deleted
