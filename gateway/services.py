@@ -26,6 +26,7 @@ from gateway.incidents import Incidents
 from gateway.kb import KnowledgeBase
 from gateway.kb.selfservice import IDLE_JOB, SelfService
 from gateway.keys import Keys
+from gateway.lease import Lease
 from gateway.media import MediaStore
 from gateway.metrics import Metrics
 from gateway.models import Direction, InboundMessage, now_ms
@@ -36,8 +37,8 @@ from gateway.secretbox import SecretBox, load_or_create_key
 from gateway.settings import Settings
 from gateway.surveys import FOLLOWUP_JOB, SURVEY_JOB, Aftercare, LinkSigner
 from gateway.tasks import cancel_and_wait
-from router.sla import load_sla
 from router.calendar import set_default_zone
+from router.sla import load_sla
 from router.store import RouterStore
 from router.worker import RouterConfig, RouterWorker
 
@@ -45,6 +46,8 @@ log = logging.getLogger(__name__)
 
 STAFF_ROLES = ["admin", "supervisor"]
 ROUTER_KICK = "router.kick"
+# One router per deployment: a dead holder is replaced within this (plus a 1 s retry).
+ROUTER_LEASE_MS = 6_000
 # Read before an agent's reply: if it is the first, the wait it ended goes to the metrics.
 _FIRST_RESPONSE_FIELDS = (
     "first_response_at",
@@ -67,10 +70,10 @@ class Gateway:
         self.settings = settings
         self.redis = redis
         self.keys = Keys(settings.redis_prefix)
+        set_default_zone(settings.zone_name)  # calendars without a zone of their own
         self.sla = load_sla(settings.config_path(settings.sla_file))
         classifier = load_classifier(
             settings.config_path(settings.priority_rules_file), list(self.sla.classes)
-        set_default_zone(settings.zone_name)  # calendars without a zone of their own
         )
         self.metrics = Metrics()
         self.events = EventBus(redis, self.keys)
@@ -97,6 +100,7 @@ class Gateway:
             lockout_seconds=settings.login_lockout_seconds,
         )
         self.router_store = RouterStore(redis, self.keys)
+        self.router_lease = Lease(redis, self.keys.lease("router"), ttl_ms=ROUTER_LEASE_MS)
         self.router = RouterWorker(
             self.router_store,
             RouterConfig(
@@ -185,7 +189,7 @@ class Gateway:
         await self.search.start()
         await self.channels.start_all()
         await self.outbox.start()
-        await self.router.start()
+        await self.router.start(self.router_lease)
         await self.scheduler.start()
 
     async def stop(self) -> None:

@@ -18,6 +18,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.conversations import Conversations
+from gateway.lease import Lease, run_while_leased
 from gateway.models import Direction
 from gateway.tasks import cancel_and_wait
 from router.escalation import plan
@@ -95,8 +96,14 @@ class RouterWorker:
         """A trigger: something changed that may allow an offer."""
         self._wake.set()
 
-    async def start(self) -> None:
-        self._task = asyncio.create_task(self._run(), name="router")
+    async def start(self, lease: Lease | None = None) -> None:
+        """Run the rounds; with ``lease``, only while holding it: one router per deployment, so
+        that more processes add throughput instead of repeating the same sweeps (every step is
+        a Lua claim, so two routers are safe, only wasteful). The others' kicks reach the
+        holder through the events channel; if it dies, another takes over once the lease
+        expires."""
+        work = self._run() if lease is None else run_while_leased(lease, self._run, retry_seconds=1)
+        self._task = asyncio.create_task(work, name="router")
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
