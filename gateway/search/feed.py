@@ -20,8 +20,10 @@ The first poll is the rebuild: the whole of both feeds, in chunks."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
+from typing import TypeVar
 
 from redis.asyncio import Redis
 
@@ -33,6 +35,7 @@ from gateway.textsearch import Analyzer
 OVERLAP_MS = 5_000
 RECHECK_MS = 1_000
 CHUNK = 500
+T = TypeVar("T")
 _CONV_FIELDS = ("last_seq", "channel_id", "channel_type", "contact_id")
 
 
@@ -55,6 +58,15 @@ class Indexer:
         self.contacts = DocIndex()
         self.state = FeedState()
         self._lock = asyncio.Lock()
+        # One worker thread for analysis and compaction: one more OpenCC converter and one
+        # more malloc arena, not one per thread of the default executor.
+        self._worker = ThreadPoolExecutor(1, thread_name_prefix="search-index")
+
+    async def off_loop(self, work: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._worker, work)
+
+    def close(self) -> None:
+        self._worker.shutdown(wait=False, cancel_futures=True)
 
     # --- the polls ---------------------------------------------------------------------------
     async def poll(self) -> None:
@@ -64,8 +76,8 @@ class Indexer:
             await self._poll_conversations()
             await self._poll_contacts()
             self.state.rebuilt = True
-        await self.conversations.maybe_compact(force=first)
-        await self.contacts.maybe_compact(force=first)
+        await self.conversations.maybe_compact(self.off_loop, force=first)
+        await self.contacts.maybe_compact(self.off_loop, force=first)
         if first:  # ids copied away from the rebuild's freed temporaries
             self.conversations.repack()
             self.contacts.repack()
@@ -142,7 +154,7 @@ class Indexer:
         def run() -> list[set[str]]:
             return [message_terms(analyze, log) for log in logs]
 
-        return await asyncio.to_thread(run) if size > 50 else run()
+        return await self.off_loop(run) if size > 50 else run()
 
     async def _poll_contacts(self) -> None:
         state = self.state

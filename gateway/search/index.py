@@ -8,10 +8,11 @@ current document. ``match`` answers the live documents holding every term, newes
 
 from __future__ import annotations
 
-import asyncio
 import sys
 from array import array
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable
+from functools import partial
+from typing import Any
 
 import numpy as np
 
@@ -85,7 +86,7 @@ class DocIndex:
             return np.zeros(0, np.int32)
         found: np.ndarray | None = None
         for term in sorted(terms, key=len, reverse=True):
-            docs = np.unique(self.postings.docs(term))
+            docs = self.postings.docs(term)
             found = docs if found is None else np.intersect1d(found, docs, assume_unique=True)
             if not len(found):
                 return found
@@ -105,7 +106,9 @@ class DocIndex:
         found, activity = found[keep], activity[keep]
         return found[np.argsort(-activity, kind="stable")]
 
-    async def maybe_compact(self, force: bool = False) -> None:
+    async def maybe_compact(
+        self, off_loop: Callable[[Callable[[], Any]], Awaitable[Any]], force: bool = False
+    ) -> None:
         """Fold the delta into the base once it is large, or now (numpy, in a thread)."""
         if self._compacting or not self.postings.pending:
             return
@@ -115,9 +118,11 @@ class DocIndex:
         try:
             base, keys, docs = self.postings.snapshot()
             alive = np.frombuffer(bytes(self.alive), dtype=np.uint8).astype(bool)
-            new = await asyncio.to_thread(Postings.compact, base, keys, docs, alive)
-            self.postings.swap(new, len(keys))
-            del base, keys, docs, alive, new
+            new = await off_loop(partial(Postings.compact, base, keys, docs, alive))
+            folded = len(keys)
+            del base, keys, docs, alive
+            self.postings.swap(new, folded)
+            del new
             release_free_memory()
         finally:
             self._compacting = False

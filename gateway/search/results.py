@@ -5,6 +5,7 @@ activity, so the index does not hold them), and the snippet that shows why it ma
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -16,8 +17,8 @@ from gateway.search.documents import message_text
 from gateway.textsearch import fold
 
 SNIPPET_BEFORE, SNIPPET_AFTER = 30, 90
-SNIPPET_SCAN = 100  # the newest messages looked at for the snippet
-CHUNK = 100
+SNIPPET_SCAN = 40  # the newest messages looked at for the snippet
+CHUNK = 200  # records read per round trip at most (the first round reads one page's worth)
 
 
 @dataclass(frozen=True)
@@ -61,7 +62,7 @@ async def visible_conversations(
     redis: Redis,
     keys: Keys,
     viewer: Viewer,
-    ids: list[str],
+    ids: Sequence[str],
     filters: Filters,
     *,
     offset: int,
@@ -71,12 +72,12 @@ async def visible_conversations(
     """The page of ``ids`` (newest first) this viewer may open that pass the filters."""
     out: list[dict[str, Any]] = []
     skipped = 0
-    scanned = 0
-    for start in range(0, len(ids), CHUNK):
-        if scanned >= max_scan:
+    start, size = 0, offset + limit + 1
+    while start < len(ids):
+        if start >= max_scan:
             return Page(out, True, True)
-        chunk = ids[start : start + CHUNK]
-        scanned += len(chunk)
+        chunk = ids[start : start + size]
+        start, size = start + size, min(CHUNK, size * 2)
         pipe = redis.pipeline(transaction=False)
         for conv_id in chunk:
             pipe.hgetall(keys.conversation(conv_id))
@@ -122,15 +123,17 @@ async def add_snippets(
         conv["contact_name"] = name or None
         last = int(conv.get("last_seq") or 0)
         best: tuple[int, int, str, dict[str, Any]] | None = None
-        for offset, raw in enumerate(raws):
-            text = message_text(raw)
+        first = max(1, last - SNIPPET_SCAN + 1)
+        for offset in range(len(raws) - 1, -1, -1):  # newest first
+            text = message_text(raws[offset])
             if not text:
                 continue
             folded = fold(text)
             hits = sum(1 for n in found if n in folded)
-            seq = max(1, last - SNIPPET_SCAN + 1) + offset
-            if hits and (best is None or hits >= best[0]):
-                best = (hits, seq, text, json.loads(raw or "{}"))
+            if hits and (best is None or hits > best[0]):
+                best = (hits, first + offset, text, json.loads(raws[offset] or "{}"))
+                if hits == len(found):
+                    break
         conv["match"] = (
             {
                 "seq": best[1],

@@ -8,8 +8,10 @@ import contextlib
 import json
 import logging
 import time
-from typing import Any
+from collections.abc import Sequence
+from typing import Any, overload
 
+import numpy as np
 from redis.asyncio import Redis
 
 from gateway.conversations import Viewer, may_view
@@ -43,6 +45,7 @@ class Search:
 
     async def stop(self) -> None:
         await cancel_and_wait(self._task)
+        self.indexer.close()
 
     async def _run(self) -> None:
         while True:
@@ -74,7 +77,7 @@ class Search:
                 return Page([], False, False)
             channels = [code]
         docs = index.match(terms, channels=channels, since=filters.since, until=filters.until)
-        ids = [index.ids[d] for d in docs[: offset + MAX_SCAN + 1]]
+        ids = Ids(index.ids, docs[: offset + MAX_SCAN + 1])
         page = await visible_conversations(
             self.redis, self.keys, viewer, ids, filters,
             offset=offset, limit=limit, max_scan=MAX_SCAN,
@@ -90,13 +93,15 @@ class Search:
         conversations."""
         index = self.indexer.contacts
         docs = index.match(self.terms(query))
-        ids = [index.ids[d] for d in docs[: offset + MAX_SCAN + 1]]
+        ids = Ids(index.ids, docs[: offset + MAX_SCAN + 1])
         out: list[dict[str, Any]] = []
         skipped = 0
-        for start in range(0, len(ids), 100):
+        start, size = 0, offset + limit + 1
+        while start < len(ids):
             if start >= MAX_SCAN:
                 return Page(out, True, True)
-            chunk = ids[start : start + 100]
+            chunk = ids[start : start + size]
+            start, size = start + size, min(200, size * 2)
             for contact_id, row, latest in await self._contacts_for(viewer, chunk):
                 if skipped < offset:
                     skipped += 1
@@ -142,6 +147,26 @@ class Search:
             "contacts": len(self.indexer.contacts),
             "contact_bytes": self.indexer.contacts.nbytes(),
         }
+
+
+class Ids(Sequence[str]):
+    """Record ids of matched documents, looked up as they are read (a page reads few)."""
+
+    def __init__(self, names: list[str], docs: np.ndarray) -> None:
+        self.names = names
+        self.docs = docs
+
+    def __len__(self) -> int:
+        return len(self.docs)
+
+    @overload
+    def __getitem__(self, i: int) -> str: ...
+    @overload
+    def __getitem__(self, i: slice) -> list[str]: ...
+    def __getitem__(self, i: int | slice) -> str | list[str]:
+        if isinstance(i, slice):
+            return [self.names[d] for d in self.docs[i].tolist()]
+        return self.names[int(self.docs[i])]
 
 
 def _json(raw: str | None) -> Any:

@@ -56,12 +56,12 @@ def release_free_memory() -> None:
 @dataclass(frozen=True)
 class Base:
     keys: np.ndarray  # int64, sorted, unique
-    offsets: np.ndarray  # int64, len(keys) + 1
+    offsets: np.ndarray  # int32 (int64 past 2**31 postings), len(keys) + 1
     docs: np.ndarray  # int32
 
     @classmethod
     def empty(cls) -> Base:
-        return cls(np.zeros(0, np.int64), np.zeros(1, np.int64), EMPTY)
+        return cls(np.zeros(0, np.int64), np.zeros(1, np.int32), EMPTY)
 
     @classmethod
     def build(cls, keys: np.ndarray, docs: np.ndarray) -> Base:
@@ -74,7 +74,8 @@ class Base:
         keep[1:] = (keys[1:] != keys[:-1]) | (docs[1:] != docs[:-1])
         keys, docs = keys[keep], docs[keep]
         unique, starts = np.unique(keys, return_index=True)
-        offsets = np.append(starts, len(keys)).astype(np.int64)
+        wide = np.int64 if len(keys) >= 2**31 else np.int32
+        offsets = np.append(starts, len(keys)).astype(wide)
         return cls(unique.astype(np.int64), offsets, docs.astype(np.int32))
 
     def pairs(self) -> tuple[np.ndarray, np.ndarray]:
@@ -115,16 +116,15 @@ class Postings:
         return len(self._docs)
 
     def docs(self, token: str) -> np.ndarray:
-        """Every document number that had ``token`` (dropped ones included), unsorted,
-        possibly repeated."""
+        """Every document number that had ``token`` (dropped ones included), sorted, once."""
         key = token_hash(token)
-        found = self.base.lookup(key)
+        found = self.base.lookup(key)  # sorted and unique already
         if self._docs:
             keys = np.frombuffer(self._keys, dtype=np.int64)
             docs = np.frombuffer(self._docs, dtype=np.int32)
             extra = docs[keys == key]
             if len(extra):
-                found = np.concatenate([found, extra])
+                found = np.unique(np.concatenate([found, extra]))
         return found
 
     def snapshot(self) -> tuple[Base, np.ndarray, np.ndarray]:
