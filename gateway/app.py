@@ -21,6 +21,7 @@ from gateway.api import (
     search_api,
     sla_api,
     survey_api,
+    unread_api,
 )
 from gateway.api.http import SESSION, body_deadline, error
 from gateway.api.openapi import openapi_document
@@ -171,6 +172,7 @@ def create_app(settings: Settings, redis_url: str) -> web.Application:
         kb_api,
         search_api,
         i18n_api,
+        unread_api,
     ):
         app.add_routes(module.routes)
     app.router.add_get("/api/v1/ws", websocket)

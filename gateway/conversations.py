@@ -62,6 +62,54 @@ def may_view(viewer: Viewer, conversation: dict[str, Any]) -> bool:
     return assignee in (None, viewer.user_id) or conversation.get("offered_to") == viewer.user_id
 
 
+def sla_due(conv: dict[str, Any]) -> int | None:
+    """The deadline the console counts down to: the first response until there is one, then
+    the next response while the customer waits; none once resolved or answered."""
+    if conv.get("status") == "resolved":
+        return None
+    if not conv.get("first_response_at"):
+        return conv.get("first_response_due")
+    if conv.get("waiting_since") and conv.get("next_response_due"):
+        return int(float(conv["next_response_due"]))
+    return None
+
+
+@dataclass(frozen=True)
+class _Filter:
+    """Which conversations a listing keeps (the API's filters and the viewer's rights)."""
+
+    viewer: Viewer
+    status: str | None
+    assignee: str | None
+    channel: str | None
+    priority: str | None
+    unassigned: bool
+    tag: str | None
+
+    def __call__(self, conv: dict[str, Any]) -> bool:
+        if not may_view(self.viewer, conv):
+            return False
+        if self.status and conv.get("status") != self.status:
+            return False
+        if self.assignee and conv.get("assignee") != self.assignee:
+            return False
+        if self.unassigned and conv.get("assignee"):
+            return False
+        if self.channel and self.channel not in (conv.get("channel_id"), conv.get("channel_type")):
+            return False
+        if self.priority and conv.get("priority") != self.priority:
+            return False
+        return not self.tag or self.tag in _tags(conv)
+
+
+def _tags(conv: dict[str, Any]) -> list[str]:
+    try:
+        tags = json.loads(conv.get("tags") or "[]")
+    except ValueError:
+        return []
+    return [str(t) for t in tags] if isinstance(tags, list) else []
+
+
 class Conversations:
     def __init__(self, redis: Redis, keys: Keys, clock: Callable[[], int] = now_ms) -> None:
         self.redis = redis
@@ -91,10 +139,15 @@ class Conversations:
         channel: str | None = None,
         priority: str | None = None,
         unassigned: bool = False,
+        tag: str | None = None,
         limit: int = 50,
         before: int | None = None,
+        sort: str = "activity",
     ) -> list[dict[str, Any]]:
         """Newest activity first. ``before``: activity time (ms) to page back from.
+        ``sort="sla"``: the conversations with an SLA deadline first, soonest first (from the
+        SLA watch), then the others by activity; each row carries ``sla_due`` and
+        ``assignee_name``.
 
         Reads the activity index in chunks, each starting at the lowest score the previous one
         reached (past the entries already read at that score), not at an offset: a message
@@ -106,6 +159,9 @@ class Conversations:
         seen: set[str] = set()
         out: list[dict[str, Any]] = []
         scan = max(limit * 4, 100)
+        keep = _Filter(viewer, status, assignee, channel, priority, unassigned, tag)
+        if sort == "sla":
+            await self._by_sla_due(keep, limit, seen, out)
         while len(out) < limit:
             rows = await self.redis.zrevrangebyscore(
                 index, high, "-inf", start=skip, num=scan, withscores=True
@@ -125,23 +181,43 @@ class Conversations:
                 if not row:
                     continue
                 conv = conversation_from_hash(row)
-                if not may_view(viewer, conv):
-                    continue
-                if status and conv.get("status") != status:
-                    continue
-                if assignee and conv.get("assignee") != assignee:
-                    continue
-                if unassigned and conv.get("assignee"):
-                    continue
-                if channel and channel not in (conv.get("channel_id"), conv.get("channel_type")):
-                    continue
-                if priority and conv.get("priority") != priority:
+                if not keep(conv):
                     continue
                 out.append(conv)
                 if len(out) >= limit:
                     break
         await self._add_contact_names(out)
+        await self._add_assignee_names(out)
+        for conv in out:
+            conv["sla_due"] = sla_due(conv)
         return out
+
+    async def _by_sla_due(
+        self, keep: _Filter, limit: int, seen: set[str], out: list[dict[str, Any]]
+    ) -> None:
+        """The SLA watch (conversations by their next deadline), soonest first, into ``out``."""
+        start = 0
+        while len(out) < limit:
+            ids = await self.redis.zrange(self.keys.sla_watch(), start, start + 199)
+            if not ids:
+                return
+            start += len(ids)
+            ids = [i for i in ids if i not in seen]
+            seen.update(ids)
+            pipe = self.redis.pipeline(transaction=False)
+            for conversation_id in ids:
+                pipe.hgetall(self.keys.conversation(conversation_id))
+            rows = [conversation_from_hash(r) for r in await pipe.execute() if r]
+            picked = [c for c in rows if keep(c) and sla_due(c) is not None]
+            picked.sort(key=lambda c: sla_due(c) or 0)
+            out.extend(picked[: limit - len(out)])
+
+    async def _add_assignee_names(self, conversations: list[dict[str, Any]]) -> None:
+        pipe = self.redis.pipeline(transaction=False)
+        for conv in conversations:
+            pipe.hget(self.keys.user(conv.get("assignee") or "none"), "name")
+        for conv, name in zip(conversations, await pipe.execute(), strict=True):
+            conv["assignee_name"] = name if conv.get("assignee") else None
 
     async def _add_contact_names(self, conversations: list[dict[str, Any]]) -> None:
         pipe = self.redis.pipeline(transaction=False)

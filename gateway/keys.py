@@ -110,6 +110,10 @@ class Keys:
     def agent_conversations(self, user_id: str) -> str:
         return self._k("agent", user_id, "convs")
 
+    def agent_reads(self, user_id: str) -> str:
+        """Hash: conversation id -> the seq a user has read up to (gateway/unread/)."""
+        return self._k("agent", user_id, "reads")
+
     # --- outbox ----------------------------------------------------------------------------
     def outbox(self) -> str:
         return self._k("outbox")

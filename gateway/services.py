@@ -37,6 +37,7 @@ from gateway.secretbox import SecretBox, load_or_create_key
 from gateway.settings import Settings
 from gateway.surveys import FOLLOWUP_JOB, SURVEY_JOB, Aftercare, LinkSigner
 from gateway.tasks import cancel_and_wait
+from gateway.unread import Unread
 from router.calendar import set_default_zone
 from router.sla import load_sla
 from router.store import RouterStore
@@ -180,6 +181,8 @@ class Gateway:
         self.search = Search(redis, self.keys)
         # Contact profiles (gateway/contacts/): merge / undo, suggestions, export and erase.
         self.contacts = Contacts(redis, self.keys, self.inbox.policies, self.media)
+        # Unread counts (gateway/unread/): each agent's read position per conversation.
+        self.unread = Unread(redis, self.keys)
 
     # --- lifecycle -------------------------------------------------------------------------
     async def start(self) -> None:

@@ -71,10 +71,20 @@ async def list_conversations(request: web.Request) -> web.Response:
         channel=q.get("channel"),
         priority=q.get("priority"),
         unassigned=q.get("unassigned") in ("1", "true"),
+        tag=(q.get("tag") or "").strip().lower() or None,
         limit=_int(request, "limit", 50, 1, 200),
         before=_int(request, "before", 0, 0, 2**62) or None,
+        sort=_sort(request),
     )
+    await gw.unread.annotate(me.id, items)  # unread count and last message, for the caller
     return ok({"conversations": items})
+
+
+def _sort(request: web.Request) -> str:
+    value = request.query.get("sort", "activity")
+    if value not in ("activity", "sla"):
+        raise error(400, "invalid_field", "sort: activity or sla", field="sort")
+    return value
 
 
 @routes.get("/api/v1/conversations/{id}")

@@ -203,8 +203,30 @@ class Conversation(Open):
     incident_item: str | None = Field(None, description='"1": the item of an incident')
 
 
+class LastMessage(Closed):
+    direction: Direction
+    text: str = Field(description="one line, at most 140 characters")
+    author_name: str | None
+    created_at: Ms
+    attachments: int
+
+
 class ConversationListed(Conversation):
     contact_name: str | None
+    assignee_name: str | None
+    sla_due: Ms | None = Field(description="the deadline the console counts down to")
+    unread: int = Field(description="the customer's messages after the caller's read position")
+    unread_capped: bool = Field(description="more unread than counted (50)")
+    last_message: LastMessage | None = Field(description="the latest reply or customer message")
+
+
+class ReadPosition(Closed):
+    conversation_id: str
+    seq: int
+
+
+class TagsInUse(Closed):
+    tags: list[str]
 
 
 class ConversationList(Closed):
@@ -665,6 +687,8 @@ RESPONSES: dict[str, type[BaseModel] | type[str] | None] = {
     "POST /api/v1/conversations/{id}/transfer": ConversationAnswer,
     "POST /api/v1/conversations/{id}/snooze": ConversationAnswer,
     "PUT /api/v1/conversations/{id}/tags": Tags,
+    "POST /api/v1/conversations/{id}/read": ReadPosition,
+    "GET /api/v1/tags": TagsInUse,
     "GET /api/v1/queue": Queue,
     "GET /api/v1/agents": AgentList,
     "GET /api/v1/agents/me/status": Presence,

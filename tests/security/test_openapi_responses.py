@@ -240,6 +240,9 @@ async def test_every_answer_matches_its_documented_schema(
     await api.call("PUT", f"/api/v1/conversations/{conv}/tags", ann_token,
                    {"tags": ["refund"], "product": "Pro"})  # fmt: skip
     await api.call("PUT", "/api/v1/conversations/cv_missing/tags", ann_token, {"tags": []}, 404)
+    await api.call("GET", "/api/v1/tags", ann_token)
+    await api.call("POST", f"/api/v1/conversations/{conv}/read", ann_token, {"seq": 0})
+    await api.call("GET", "/api/v1/conversations?sort=sla&tag=refund", ann_token)
 
     # --- canned responses ------------------------------------------------------------------
     canned = {"shortcut": "thanks", "title": "Thanks", "text": "Thanks {{customer.name}}!"}
