@@ -179,8 +179,8 @@ def _json(raw: str | None) -> Any:
 
 def _contact(contact_id: str, row: dict[str, str], latest: str | None) -> dict[str, Any]:
     identities = _json(row.get("identities"))
-    if isinstance(identities, str):
-        identities = [identities]
+    if isinstance(identities, str):  # one "<channel id>:<external id>" a line
+        identities = [line for line in identities.splitlines() if line]
     attrs = _json(row.get("attrs"))
     return {
         "id": contact_id,

@@ -1,4 +1,4 @@
-"""Text search shared by the gateway's features (the knowledge base now; contacts later).
+"""Text search shared by the gateway's features (the knowledge base, search).
 
 Everything runs offline from what the wheels ship: Chinese word segmentation by ``rjieba``
 (jieba-rs, with its bundled dictionary), Traditional -> Simplified folding by ``opencc``
@@ -16,6 +16,14 @@ The API is small:
 - ``SearchIndex(analyzer, docs)``: BM25 over weighted fields; ``search(query, k)`` answers
   ``Hit``\\ s, best first, each with its BM25 score and its *coverage*: the share of the
   query's information (IDF-weighted tokens) the document contains.
+
+For live data that changes one record at a time (gateway/search/):
+
+- ``postings.Postings``: a compact inverted index (token hashes -> int32 document numbers, a
+  numpy base plus an appended delta, ``compact`` in a thread).
+- ``terms.required_terms(tokens)``: what a document must hold to match a query;
+  ``terms.index_terms``: the tokens of a document worth keeping for it;
+  ``terms.partial_terms``: prefixes, characters and number endings of short fields.
 """
 
 from gateway.textsearch.analyzer import Analyzer, Synonyms, fold

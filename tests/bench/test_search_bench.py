@@ -3,22 +3,11 @@
 
 from __future__ import annotations
 
-import json
-import subprocess
-import sys
-from pathlib import Path
-
-ROOT = Path(__file__).resolve().parents[2]
+from tests.bench.test_bench_smoke import _run
 
 
 def test_search_bench_prints_latency_memory_and_baseline():
-    out = subprocess.run(
-        [sys.executable, str(ROOT / "bench" / "search.py"), "--scale", "0.002",
-         "--queries", "20", "--json"],
-        cwd=ROOT, capture_output=True, text=True, timeout=600, check=False,
-    )  # fmt: skip
-    assert out.returncode == 0, out.stderr[-3000:]
-    result = json.loads(out.stdout)
+    result = _run("search.py", "--scale", "0.002", "--queries", "20")
     assert result["conversations"] == 200 and result["messages"] == 2000
     assert result["redis_bytes_per_message"] > 0 and result["index_bytes_per_message"] > 0
     for name in ("search", "search_as_agent", "search_status_open", "customers",

@@ -247,3 +247,34 @@ async def test_answers_match_the_openapi_document(gateway: Harness, channel):
     check("200", await search(h, q="订单"))
     check("200", await search(h, q="s@example.com", kind="customers"))
     check("400", await search(h, q="x", status="nope", expect=400))
+
+
+async def test_erasure_through_the_contacts_api(gateway: Harness, channel):
+    """The contacts feature's real erase (POST /api/v1/contacts/{id}/erase): the contact and
+    its conversations' old text leave the index of this process within a second."""
+    h = gateway
+    conv = await say(h, channel, "erase-me", "我的住址是朝阳区望京西路 88 号", name="赵敏",
+                     email="zhao@example.com")  # fmt: skip
+    await found(h, conv, q="望京西路")
+    contact = (await h.call("GET", f"/api/v1/conversations/{conv}"))["contact"]["id"]
+    await found(h, contact, q="zhao@example.com", kind="customers")
+    await h.call("POST", f"/api/v1/contacts/{contact}/erase", json_body={})
+    started = time.monotonic()
+    await gone(h, conv, q="望京西路")
+    await gone(h, contact, q="zhao@example.com", kind="customers")
+    assert time.monotonic() - started < 1.5
+    assert ids(await search(h, q="赵敏", kind="customers")) == []
+
+
+async def test_a_merged_contact_is_found_once(gateway: Harness, channel):
+    h = gateway
+    first = await say(h, channel, "shop-1", "订单 SO-99 发票", name="林小姐")
+    second = await say(h, channel, "app-7", "还是发票的问题", name="林小姐")
+    source = (await h.call("GET", f"/api/v1/conversations/{first}"))["contact"]["id"]
+    target = (await h.call("GET", f"/api/v1/conversations/{second}"))["contact"]["id"]
+    await found(h, source, q="林小姐", kind="customers")
+    await found(h, target, q="林小姐", kind="customers")
+    await h.call("POST", "/api/v1/contacts/merge", json_body={"source": source, "target": target})
+    await gone(h, source, q="林小姐", kind="customers")
+    assert ids(await search(h, q="林小姐", kind="customers")) == [target]
+    assert set(ids(await search(h, q="发票"))) == {first, second}  # both conversations stay
