@@ -172,7 +172,9 @@ class Gateway:
             self.inbox.policies,
             send_bot=self._send_bot,
             resolve=lambda conv, why: self.resolve(conv, actor_name="self-service", reason=why),
-            event_line=lambda conv, text: self._event_line(conv, text, "self-service"),
+            event_line=lambda conv, text: self._event_line(
+                conv, text, "self-service", "handed_off"
+            ),
             schedule=self.scheduler.schedule,
             idle_seconds=settings.selfservice_idle_seconds,
         )
@@ -468,9 +470,19 @@ class Gateway:
         else:
             self.metrics.surveys.labels(outcome=outcome).inc()
 
-    async def _event_line(self, conversation_id: str, text: str, actor: str | None) -> None:
+    async def _event_line(
+        self, conversation_id: str, text: str, actor: str | None, event: str, **params: str
+    ) -> None:
+        """``text`` in English for the API; ``event`` and ``params`` let the console say it in
+        the agent's language (catalogue key ``console.event.<event>``)."""
         message = await self.conversations.append(
-            conversation_id, Direction.EVENT, text, author_id=None, author_name=actor, send=False
+            conversation_id,
+            Direction.EVENT,
+            text,
+            author_id=None,
+            author_name=actor,
+            send=False,
+            meta={"event": event, "params": params},
         )
         await self._publish_message(conversation_id, message)
 
@@ -478,7 +490,9 @@ class Gateway:
         outcome = await self.router_store.accept(conversation_id, user_id)
         if outcome != "ok":
             raise ActionError(409, "not_offered", "this conversation is not offered to you")
-        await self._event_line(conversation_id, f"Assigned to {user_name}", user_name)
+        await self._event_line(
+            conversation_id, f"Assigned to {user_name}", user_name, "assigned", name=user_name
+        )
         await self.incidents.taken(conversation_id, user_id)
         await self.publish_conversation(conversation_id, "conversation.assigned")
 
@@ -502,6 +516,9 @@ class Gateway:
             conversation_id,
             f"Resolved by {actor_name}" + (f": {reason}" if reason else ""),
             actor_name,
+            "resolved_reason" if reason else "resolved",
+            by=actor_name,
+            reason=reason,
         )
         await self.publish_conversation(conversation_id)
         await self.kick_router()
@@ -537,7 +554,12 @@ class Gateway:
             raise ActionError(409, "conflict", "the conversation changed; try again")
         target = (await self.users.get(to_agent)).name if to_agent else f"team {team}"
         await self._event_line(
-            conversation_id, f"Transferred to {target} by {actor_name}", actor_name
+            conversation_id,
+            f"Transferred to {target} by {actor_name}",
+            actor_name,
+            "transferred_agent" if to_agent else "transferred_team",
+            target=target if to_agent else team,
+            by=actor_name,
         )
         await self.publish_conversation(conversation_id, extra_users=[before or "", to_agent])
         await self.kick_router()
@@ -545,7 +567,9 @@ class Gateway:
     async def snooze(self, conversation_id: str, until_ms: int, actor_name: str) -> None:
         await self.conversations.snooze(conversation_id, until_ms)
         await self.router_store.pause(conversation_id)  # SLA clocks stop while snoozed
-        await self._event_line(conversation_id, f"Snoozed by {actor_name}", actor_name)
+        await self._event_line(
+            conversation_id, f"Snoozed by {actor_name}", actor_name, "snoozed", by=actor_name
+        )
         await self.publish_conversation(conversation_id)
 
     async def set_agent_status(self, user_id: str, status: str) -> None:

@@ -23,6 +23,8 @@ from typing import Annotated, Any
 from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
+from gateway.i18n import DEFAULT_LANGUAGE, translate
+from gateway.i18n.channels import channel_language
 from gateway.keys import Keys
 from gateway.models import now_ms
 
@@ -44,34 +46,70 @@ class AftercareSettings(BaseModel):
     # Public social channels show the survey to everyone: off unless an admin turns it on.
     survey_public_channels: bool = False
     survey_ttl_hours: float = Field(72, gt=0, le=MAX_SURVEY_TTL_HOURS)
-    survey_text: str = Field(
-        "How did we do? Please rate your experience (1-5): {link}", max_length=2000
-    )
+    # The texts below: empty, the catalogue's text in the channel's language (customer.survey.*);
+    # set, the admin's text in every language (survey_text_in).
+    survey_text: str = Field("", max_length=2000)  # with {link}
     # Web chat: the widget shows this with 1-5 buttons and a comment box (the link follows on
     # its own line, for agents reading the conversation).
-    survey_webchat_text: str = Field(
-        "How did we do? Please rate your experience from 1 (poor) to 5 (excellent).",
-        min_length=1,
-        max_length=500,
-    )
-    survey_comment_prompt: str = Field("Anything to add? (optional)", max_length=200)
-    survey_send_label: str = Field("Send", min_length=1, max_length=40)
-    survey_thanks_text: str = Field("Thank you, your answer was recorded.", max_length=500)
+    survey_webchat_text: str = Field("", max_length=500)
+    survey_comment_prompt: str = Field("", max_length=200)
+    survey_send_label: str = Field("", max_length=40)
+    survey_thanks_text: str = Field("", max_length=500)
     # Seconds after resolution, per class; a class not listed gets no follow-up.
     followup_seconds: dict[
         Annotated[str, Field(min_length=1, max_length=32)],
         Annotated[float, Field(gt=0, le=MAX_FOLLOWUP_SECONDS)],
     ] = Field(default_factory=lambda: {"urgent": 86400, "sensitive": 86400}, max_length=64)
-    followup_text: str = Field(
-        "We resolved your request earlier. Is the problem still solved? "
-        "Just reply to this message if it is not.",
-        max_length=2000,
-    )
+    followup_text: str = Field("", max_length=2000)
 
 
 async def load_settings(redis: Redis, keys: Keys) -> AftercareSettings:
     raw = await redis.get(keys.reports_settings())
     return AftercareSettings.model_validate_json(raw) if raw else AftercareSettings()
+
+
+# The English texts these settings had before they followed the channel's language: a stored
+# value equal to one of them is an old default, not an admin's choice.
+_OLD_DEFAULTS = {
+    "survey_text": "How did we do? Please rate your experience (1-5): {link}",
+    "survey_webchat_text": "How did we do? Please rate your experience from 1 (poor) to "
+    "5 (excellent).",
+    "survey_comment_prompt": "Anything to add? (optional)",
+    "survey_send_label": "Send",
+    "survey_thanks_text": "Thank you, your answer was recorded.",
+    "followup_text": "We resolved your request earlier. Is the problem still solved? "
+    "Just reply to this message if it is not.",
+}
+_CATALOGUE_KEYS = {
+    "survey_text": "customer.survey.message",
+    "survey_webchat_text": "customer.survey.webchat_message",
+    "survey_comment_prompt": "customer.widget.survey_comment",
+    "survey_send_label": "customer.widget.survey_send",
+    "survey_thanks_text": "customer.widget.survey_thanks",
+    "followup_text": "customer.survey.followup",
+}
+
+
+def admin_text(settings: AftercareSettings, name: str) -> str | None:
+    """The admin's own text for ``name`` (every language), or None: the catalogue's."""
+    value = str(getattr(settings, name) or "").strip()
+    return value if value and value != _OLD_DEFAULTS.get(name) else None
+
+
+def survey_text_in(settings: AftercareSettings, name: str, lang: str) -> str:
+    return admin_text(settings, name) or translate(lang, _CATALOGUE_KEYS[name], link="{link}")
+
+
+async def conversation_language(
+    redis: Redis, keys: Keys, conversation_id: str, accept_language: str | None = None
+) -> str:
+    """The language of a conversation's channel for what the customer reads: the channel's
+    ``language`` setting (zh-CN when it has none; ``auto``: ``accept_language``, the browser's
+    on a page, or zh-CN for a message)."""
+    channel_id = await redis.hget(keys.conversation(conversation_id), "channel_id")
+    if not channel_id:
+        return DEFAULT_LANGUAGE
+    return await channel_language(redis, keys, str(channel_id), accept_language)
 
 
 # --- signed links ------------------------------------------------------------------------------
@@ -221,11 +259,12 @@ class Aftercare:
         url = f"{self.public_url().rstrip('/')}/survey/{self.signer.sign(link)}"
         key = self.keys.conversation(link.conversation_id)
         await self.redis.hset(key, "survey_sent_at", now)
+        lang = await conversation_language(self.redis, self.keys, link.conversation_id)
         if await self.redis.hget(key, "channel_type") in WIDGET_CHANNELS:
             # The widget finds the link in this system message and shows buttons instead.
-            text = f"{settings.survey_webchat_text}\n{url}"
+            text = f"{survey_text_in(settings, 'survey_webchat_text', lang)}\n{url}"
         else:
-            text = settings.survey_text.format(link=url)
+            text = survey_text_in(settings, "survey_text", lang).replace("{link}", url)
         await self.send_system(link.conversation_id, text)
         self.count("sent")
 
@@ -236,7 +275,10 @@ class Aftercare:
         await self.redis.hset(
             self.keys.conversation(payload["conversation_id"]), "followup_sent_at", self.clock()
         )
-        await self.send_system(payload["conversation_id"], settings.followup_text)
+        lang = await conversation_language(self.redis, self.keys, payload["conversation_id"])
+        await self.send_system(
+            payload["conversation_id"], survey_text_in(settings, "followup_text", lang)
+        )
         self.count("followup")
 
     async def answer(self, token: str, score: int, comment: str) -> SurveyLink:

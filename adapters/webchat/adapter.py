@@ -43,6 +43,7 @@ from adapters.webchat.protocol import (
     visitor_view,
 )
 from adapters.webchat.ratelimit import RateLimiter, SocketCounter
+from adapters.webchat.texts import SURVEY_TEXTS, widget_language, widget_texts
 from gateway.api.http import (
     InvalidJSON,
     close_on_failure,
@@ -64,12 +65,20 @@ from gateway.models import (
     OutboundMessage,
     now_ms,
 )
-from gateway.surveys import MAX_COMMENT, Aftercare, LinkError, load_settings, read_token
+from gateway.surveys import (
+    MAX_COMMENT,
+    Aftercare,
+    LinkError,
+    admin_text,
+    load_settings,
+    read_token,
+)
 
 log = logging.getLogger(__name__)
 
 WS_PATH = "/webchat/ws"
 UPLOAD_PATH = "/webchat/upload"
+TEXTS_PATH = "/webchat/texts"
 UPLOAD_TTL = 24 * 3600  # an upload must be sent in a message within this
 HELLO_TIMEOUT = 15.0  # seconds a new socket may wait before saying hello
 ONLINE_CACHE_SECONDS = 1.0  # how stale "is an agent online?" may be
@@ -101,6 +110,8 @@ class WebchatAdapter(Adapter):
         self.counter = SocketCounter(ctx.redis, ctx.state_key)
         # The (subject, socket id) leases each open socket holds in the counter.
         self._leases: dict[web.WebSocketResponse, list[tuple[str, str]]] = {}
+        # The widget language of each open socket (the channel's, or the visitor's browser's).
+        self._langs: dict[web.WebSocketResponse, str] = {}
         self.sockets = VisitorSockets(ctx.redis, ctx.keys.webchat_fanout(ctx.channel_id))
         self.secret = self.config.session_secret
         self._refresher: asyncio.Task[None] | None = None
@@ -116,6 +127,7 @@ class WebchatAdapter(Adapter):
             AdapterRoute("GET", WS_PATH, self.visitor_socket),
             AdapterRoute("POST", UPLOAD_PATH, self.upload),
             AdapterRoute("OPTIONS", UPLOAD_PATH, self.upload_preflight),
+            AdapterRoute("GET", TEXTS_PATH, self.texts),
         ]
 
     def describe(self) -> dict[str, Any]:
@@ -208,6 +220,9 @@ class WebchatAdapter(Adapter):
         # as the survey page), handed over in the context; None without the full gateway.
         aftercare: Aftercare | None = self.ctx.extra.get("aftercare")
         session_id = None
+        self._langs[ws] = widget_language(
+            self.config.language, request.headers.get("Accept-Language")
+        )
         try:
             hello = await self._receive_hello(ws)
             if hello is None:
@@ -223,12 +238,37 @@ class WebchatAdapter(Adapter):
         except Exception as exc:  # e.g. Redis down: a close code, not an HTTP 503 on the socket
             await close_on_failure(ws, exc)
         finally:
+            self._langs.pop(ws, None)
             if session_id is not None and self.sockets.detach(session_id, ws):
                 # Shielded: aiohttp cancels the handler when the visitor's connection drops,
                 # and the delete must still happen (replies then go by email).
                 with contextlib.suppress(Exception):
                     await asyncio.shield(self.ctx.redis.delete(self._live_key(session_id)))
         return ws
+
+    # --- the widget's words ----------------------------------------------------------------
+    async def _texts(self, lang: str) -> dict[str, str]:
+        survey = await load_settings(self.ctx.redis, self.ctx.keys)
+        overrides = {name: admin_text(survey, name) for name in SURVEY_TEXTS.values()}
+        return widget_texts(self.config, lang, overrides)
+
+    async def texts(self, request: web.Request) -> web.Response:
+        """``GET``: the widget's texts in its language, before the socket opens (the launcher's
+        label, "Connecting…"). Readable by the sites that may embed the widget."""
+        origin = request.headers.get("Origin")
+        if not self.config.origin_allowed(origin):
+            raise error(403, "origin_not_allowed", f"origin {origin!r} may not use this chat")
+        lang = widget_language(self.config.language, request.headers.get("Accept-Language"))
+        headers = {
+            "Access-Control-Allow-Origin": origin or "*",
+            "Vary": "Origin, Accept-Language",
+            "Cache-Control": "no-cache",
+        }
+        return web.json_response(
+            {"language": lang, "texts": await self._texts(lang)},
+            headers=headers,
+            dumps=lambda v: json.dumps(v, ensure_ascii=False),
+        )
 
     # --- visitors' files -------------------------------------------------------------------
     def _cors(self, request: web.Request) -> dict[str, str]:
@@ -341,25 +381,29 @@ class WebchatAdapter(Adapter):
             await self._save_profile(session_id, {"page": hello.page})
         online = await self._agents_online()
         conversation_id = await self._conversation_of(session_id)
-        survey = await load_settings(self.ctx.redis, self.ctx.keys)
+        lang = self._langs.get(ws, "zh-CN")
+        texts = await self._texts(lang)
         # Promise an answer by email only when an email channel can carry it.
         by_email = bool(await self._email_channel_id())
+        offline = texts["offline_message" if by_email else "offline_message_chat_only"]
         await _send(ws, {
             "type": "welcome",
             "token": tokens.issue(self.secret, self.ctx.channel_id, session_id),
-            "title": cfg.title,
+            "language": lang,
+            "texts": texts,
+            "title": texts["title"],
             "color": cfg.color,
-            "greeting": cfg.greeting,
+            "greeting": texts["greeting"],
             "online": online,
-            "offline_message": cfg.offline_message if by_email else cfg.offline_message_chat_only,
+            "offline_message": offline,
             "email_capture": by_email,
             "prechat": cfg.prechat_form and not profile.get("name"),
             "profile": {"name": profile.get("name"), "email": profile.get("email")},
             "conversation_id": conversation_id,
             "max_message_length": cfg.max_message_length,
             "max_upload_bytes": cfg.max_upload_bytes,
-            "survey": {"comment_prompt": survey.survey_comment_prompt,
-                       "send": survey.survey_send_label, "thanks": survey.survey_thanks_text,
+            "survey": {"comment_prompt": texts["survey_comment"],
+                       "send": texts["survey_send"], "thanks": texts["survey_thanks"],
                        "max_comment": MAX_COMMENT},
         })  # fmt: skip
         await self._replay(ws, hello, conversation_id)
@@ -521,7 +565,7 @@ class WebchatAdapter(Adapter):
                        "status": exc.status, "code": exc.code, "message": str(exc)}  # fmt: skip
             await _send(ws, refused)
             return
-        thanks = (await load_settings(self.ctx.redis, self.ctx.keys)).survey_thanks_text
+        thanks = (await self._texts(self._langs.get(ws, "zh-CN")))["survey_thanks"]
         # Every tab of this visitor turns its card into the thanks.
         await self.sockets.publish(session_id, {
             "type": "survey_result", "token": answer.token, "ok": True, "score": answer.score,

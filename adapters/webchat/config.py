@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import re
+from typing import Annotated, Literal
 from urllib.parse import urlsplit
 
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
+from adapters.webchat.texts import WIDGET_TEXTS
+
 _COLOR = r"^#[0-9A-Fa-f]{6}$"
+WidgetText = Literal[WIDGET_TEXTS]  # type: ignore[valid-type]
 
 
 def normalize_origin(value: str) -> str:
@@ -35,22 +39,39 @@ class WebchatConfig(BaseModel):
         description="Sites that may embed the widget, e.g. https://shop.example.com; "
         "'*' allows any site (for trials only)",
     )
-    title: str = Field("Chat with us", min_length=1, max_length=80, description="widget header")
+    language: Literal["zh-CN", "en", "zh-TW", "auto"] = Field(
+        "zh-CN",
+        description="language of the widget and of system messages: zh-CN, en, zh-TW, or auto "
+        "(the visitor's browser)",
+    )
+    texts: dict[
+        Literal["zh-CN", "en", "zh-TW"], dict[WidgetText, Annotated[str, Field(max_length=1000)]]
+    ] = Field(
+        default_factory=dict,
+        description="per language, texts that replace the defaults, "
+        'e.g. {"zh-TW": {"greeting": "您好！"}}',
+    )
+    # The older single-language texts: empty, the default of the widget's language; set, they
+    # replace that text in every language (adapters/webchat/texts.py).
+    title: str = Field(
+        "",
+        max_length=80,
+        description="widget header; empty: the default text in the widget's language",
+    )
     greeting: str = Field(
-        "Hi! How can we help you today?",
+        "",
         max_length=1000,
-        description="shown as soon as the visitor opens the chat",
+        description="shown as soon as the visitor opens the chat; empty: the default text in "
+        "the widget's language",
     )
     offline_message: str = Field(
-        "We are away right now. Leave your message and your email address, "
-        "and we will answer you by email.",
+        "",
         max_length=1000,
         description="shown instead of the greeting when no agent is online and replies can "
         "also go by email (an email channel exists)",
     )
     offline_message_chat_only: str = Field(
-        "We are away right now. Leave your message here and we will answer in this chat "
-        "as soon as we are back.",
+        "",
         max_length=1000,
         description="shown instead of the greeting when no agent is online and there is no "
         "email channel to carry replies (the widget then asks for no email address)",

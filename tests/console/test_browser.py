@@ -71,7 +71,12 @@ async def test_visitor_and_agent_chat_end_to_end(
     h = gateway
     channel = await h.create_channel(
         "webchat",
-        {"allowed_origins": [customer_site.origin], "greeting": "Welcome to the tea shop!"},
+        # English widget texts: a channel's default language is zh-CN
+        {
+            "allowed_origins": [customer_site.origin],
+            "greeting": "Welcome to the tea shop!",
+            "language": "en",
+        },
         name="Tea shop",
     )
     customer_site.settings.update(gateway=h.base_url, channel=channel["id"])
@@ -160,6 +165,7 @@ async def test_admin_creates_a_channel_in_the_console_and_it_works_at_once(
     await form.locator("textarea[name=allowed_origins]").fill(customer_site.origin)
     await form.locator("input[name=title]").fill("Ask the shop")
     await form.locator("textarea[name=greeting]").fill("Hello from the new channel")
+    await form.locator("select[name=language]").select_option("en")  # default: zh-CN
     await form.locator("button[type=submit]").click()
     card = console.locator("#channel-list .channel", has_text="Shop front")
     await card.wait_for()

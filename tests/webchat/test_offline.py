@@ -104,7 +104,10 @@ async def test_offline_reply_goes_by_email_when_the_visitor_left(
         },
         name="Support mail",
     )
-    channel_id = await webchat_channel(gateway, offline_email_channel_id=email_channel["id"])
+    # English: the channel's system messages are zh-CN unless it says otherwise.
+    channel_id = await webchat_channel(
+        gateway, offline_email_channel_id=email_channel["id"], language="en"
+    )
     adapter = gateway.gw.channels.adapter(channel_id)
     assert adapter is not None
     # The core's adapter lookup (ctx.extra["adapter"]); wired here until the core passes it.

@@ -25,7 +25,7 @@ async def _resolved_chat(h: Harness, **settings: Any) -> tuple[str, Visitor, str
     """A visitor chats, an agent answers and resolves; returns (channel, visitor, conversation)."""
     body = {"survey_webchat_text": RATE_US, **settings}
     await h.call("PUT", "/api/v1/reports/settings", None, body)
-    channel_id = await webchat_channel(h)
+    channel_id = await webchat_channel(h, language="en")  # English texts (default: zh-CN)
     visitor = Visitor(h, channel_id)
     await visitor.connect()
     ack = await visitor.say("c1", "My parcel never arrived")

@@ -33,7 +33,9 @@ async def test_visitor_rates_the_chat_inside_the_widget(
         None,
         {"survey_webchat_text": "How did the tea shop do?", "survey_send_label": "Rate"},
     )
-    channel = await h.create_channel("webchat", {"allowed_origins": [customer_site.origin]})
+    # English texts (the default of system messages is zh-CN)
+    config = {"allowed_origins": [customer_site.origin], "language": "en"}
+    channel = await h.create_channel("webchat", config)
     customer_site.settings.update(gateway=h.base_url, channel=channel["id"])
     visitor = await new_page()
     site = visitor.page

@@ -4,7 +4,7 @@
 
 import { api, isStaff, session, upload } from "./api.js";
 import { $, channelIcon, clear, clock, h, toast } from "./dom.js";
-import { compareText, t } from "./i18n.js";
+import { compareText, language, t } from "./i18n.js";
 import { customerName, rememberContact, upsert } from "./inbox.js";
 import { renderSuggestions } from "./kb.js";
 
@@ -259,7 +259,9 @@ function renderLog() {
   for (const seq of seqs) {
     const m = view.messages.get(seq);
     if (m.direction === "event") {
-      log.appendChild(h("li", { class: "msg event", dataset: { seq }, text: `${m.text} · ${clock(m.created_at)}` }));
+      // English: the line as written; other languages: its catalogue text.
+      const said = m.meta && m.meta.event && language() !== "en" ? t(`console.event.${m.meta.event}`, m.meta.params || {}) : m.text;
+      log.appendChild(h("li", { class: "msg event", dataset: { seq }, text: `${said} · ${clock(m.created_at)}` }));
       continue;
     }
     const author = m.direction === "in" ? (m.author_name || customerName(view.conv))

@@ -12,12 +12,15 @@
   var base = script.src.replace(/\/widget\.js(\?.*)?$/, "");
   var wsUrl = base.replace(/^http/, "ws") + "/channels/" + encodeURIComponent(channel) + "/webchat/ws";
   var uploadUrl = base + "/channels/" + encodeURIComponent(channel) + "/webchat/upload";
+  var textsUrl = base + "/channels/" + encodeURIComponent(channel) + "/webchat/texts";
   var storeKey = "gwchat:" + channel;
 
   // The host element is styled inline with !important (inline beats any page rule); inside,
   // .root resets everything the page could make us inherit (color, fonts, line height).
   var CSS = [
-    ".root{all:initial;display:block;font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,sans-serif;",
+    ".root{all:initial;display:block;font:14px/1.4 system-ui,-apple-system,'Segoe UI',Roboto,",
+    "'PingFang SC','Hiragino Sans GB','Microsoft YaHei','Noto Sans CJK SC','Source Han Sans SC',",
+    "'PingFang TC','Microsoft JhengHei','Noto Sans CJK TC',sans-serif;",
     "color:#111;text-align:left;letter-spacing:normal;word-spacing:normal;text-transform:none}",
     ":where(.root *){box-sizing:border-box;font:inherit;color:inherit;margin:0;",
     "letter-spacing:inherit;text-transform:none;text-shadow:none;float:none}",
@@ -72,6 +75,28 @@
     ".survey .survey-send:disabled{opacity:.5;cursor:default}",
     ".survey .survey-note{font-size:13px;color:#374151}",
   ].join("");
+
+  // --- words: the channel's language, or the visitor's browser's (adapters/webchat/texts.py);
+  // fetched at once, and again with every welcome. Until they arrive the widget shows no text.
+  var texts = {};
+  function T(name, params) {
+    var text = texts[name] == null ? "" : String(texts[name]);
+    return text.replace(/\{([A-Za-z_]+)\}/g, function (whole, key) {
+      return params && params[key] != null ? String(params[key]) : whole;
+    });
+  }
+  function setTexts(next, lang) {
+    if (!next) return;
+    texts = next;
+    if (lang) root.setAttribute("lang", lang);
+    applyTexts();
+    render();
+  }
+  function loadTexts() {
+    fetch(textsUrl).then(function (resp) { return resp.ok ? resp.json() : null; })
+      .then(function (data) { if (data && !state.welcome) setTexts(data.texts, data.language); },
+            function () { /* the welcome brings them */ });
+  }
 
   // --- DOM helpers: text only -----------------------------------------------------------
   function el(tag, cls, text) {
@@ -151,7 +176,6 @@
   root.style.setProperty("--accent", "#2563eb");
 
   var launcher = el("button", "launcher");
-  launcher.setAttribute("aria-label", "Open chat");
   launcher.appendChild(bubbleIcon());
   var badge = el("span", "badge");
   badge.hidden = true;
@@ -161,50 +185,48 @@
   panel.hidden = true;
   panel.setAttribute("role", "dialog");
   var head = el("div", "head");
-  var title = el("span", "title", "Chat");
+  var title = el("span", "title");
   var closeBtn = el("button", "close", "×");
-  closeBtn.setAttribute("aria-label", "Close chat");
   head.appendChild(title);
   head.appendChild(closeBtn);
-  var status = el("div", "status", "Connecting…");
+  var status = el("div", "status");
   var log = el("div", "log");
   log.setAttribute("aria-live", "polite");
   var typing = el("div", "typing");
 
   var prechat = el("form", "prechat");
   prechat.hidden = true;
-  prechat.appendChild(el("p", null, "Before we start, how should we call you?"));
+  var prechatIntro = el("p");
+  prechat.appendChild(prechatIntro);
   var preName = el("input");
-  preName.name = "name"; preName.placeholder = "Your name"; preName.required = true; preName.maxLength = 100;
+  preName.name = "name"; preName.required = true; preName.maxLength = 100;
   var preEmail = el("input");
-  preEmail.name = "email"; preEmail.type = "email"; preEmail.placeholder = "Email (optional)";
+  preEmail.name = "email"; preEmail.type = "email";
+  var preStart = el("button");
   prechat.appendChild(preName);
   prechat.appendChild(preEmail);
-  prechat.appendChild(el("button", null, "Start chat"));
+  prechat.appendChild(preStart);
 
   var offline = el("form", "offline");
   offline.hidden = true;
   var offlineText = el("p");
   var offEmail = el("input");
-  offEmail.name = "email"; offEmail.type = "email"; offEmail.placeholder = "Your email"; offEmail.required = true;
+  offEmail.name = "email"; offEmail.type = "email"; offEmail.required = true;
+  var offSave = el("button");
   offline.appendChild(offlineText);
   offline.appendChild(offEmail);
-  offline.appendChild(el("button", null, "Save"));
+  offline.appendChild(offSave);
 
   var composer = el("form", "composer");
   var input = el("textarea");
   input.name = "message";
-  input.placeholder = "Write a message…";
-  input.setAttribute("aria-label", "Message");
-  var sendBtn = el("button", null, "Send");
+  var sendBtn = el("button");
   var fileInput = el("input");
   fileInput.type = "file";
   fileInput.hidden = true;
   var attachBtn = el("button", "attach", "+");
   attachBtn.type = "button";
   attachBtn.hidden = true;
-  attachBtn.setAttribute("aria-label", "Send a file");
-  attachBtn.title = "Send a file";
   composer.appendChild(attachBtn);
   composer.appendChild(fileInput);
   composer.appendChild(input);
@@ -213,6 +235,25 @@
   [head, status, log, typing, prechat, offline, composer].forEach(function (n) { panel.appendChild(n); });
   root.appendChild(panel);
   root.appendChild(launcher);
+
+  // Every fixed text of the widget, from the current texts.
+  function applyTexts() {
+    launcher.setAttribute("aria-label", T(state.open ? "close_chat" : "open_chat"));
+    closeBtn.setAttribute("aria-label", T("close_chat"));
+    title.textContent = T("title");
+    if (!state.welcome && state.ws && !state.refused) setStatus(T(state.retries ? "reconnecting" : "connecting"));
+    prechatIntro.textContent = T("prechat_intro");
+    preName.placeholder = T("your_name");
+    preEmail.placeholder = T("email_optional");
+    preStart.textContent = T("start_chat");
+    offEmail.placeholder = T("your_email");
+    offSave.textContent = T("save");
+    input.placeholder = T("write_message");
+    input.setAttribute("aria-label", T("message"));
+    sendBtn.textContent = T("send");
+    attachBtn.setAttribute("aria-label", T("send_file"));
+    attachBtn.title = T("send_file");
+  }
 
   // --- rendering --------------------------------------------------------------------------
   function render() {
@@ -229,12 +270,12 @@
       var bot = botAnswer(m);
       var node = el("div", "msg " + (bot ? "bot" : m.from));
       node.setAttribute("data-seq", String(seq));
-      if (m.from === "agent") node.appendChild(el("div", "who", m.author_name || "Agent"));
+      if (m.from === "agent") node.appendChild(el("div", "who", m.author_name || T("agent")));
       if (bot) node.appendChild(el("div", "who", bot.label));
       if (m.text) node.appendChild(el("div", "text", bot ? bot.text : m.text));
       if (m.attachments && m.attachments.length) node.appendChild(fileLinks(m.attachments));
       if (m.from === "visitor") {
-        node.appendChild(el("div", "state", state.agentRead >= seq ? "Seen" : "Sent"));
+        node.appendChild(el("div", "state", T(state.agentRead >= seq ? "seen" : "sent")));
       }
       log.appendChild(node);
       if (m.survey && m.survey.token) log.appendChild(surveyCard(m.survey));
@@ -245,9 +286,9 @@
       var node = el("div", "msg visitor pending");
       if (p.text) node.appendChild(el("div", "text", p.text));
       if (p.attachments && p.attachments.length) node.appendChild(fileLinks(p.attachments));
-      var st = el("div", "state", p.status === "failed" ? (p.error || "Not sent") + " · " : "Sending…");
+      var st = el("div", "state", p.status === "failed" ? (p.error || T("not_sent")) + " · " : T("sending"));
       if (p.status === "failed") {
-        var retry = el("button", null, "Retry");
+        var retry = el("button", null, T("retry"));
         retry.type = "button";
         retry.addEventListener("click", function () { p.status = "sending"; transmit(p); render(); });
         st.appendChild(retry);
@@ -261,7 +302,7 @@
     prechat.hidden = !(w.prechat);
     offline.hidden = !(w.online === false && w.email_capture !== false &&
                        !(w.profile && w.profile.email)) || !prechat.hidden;
-    if (!offline.hidden) offlineText.textContent = "Leave your email and we will answer you there.";
+    if (!offline.hidden) offlineText.textContent = T("offline_email_prompt");
     composer.hidden = !prechat.hidden;
     attachBtn.hidden = !(w.max_upload_bytes > 0);
     badge.hidden = state.unread === 0;
@@ -269,21 +310,23 @@
   }
 
   // --- self-service answers (gateway/kb/selfservice.py): the gateway flags the bot's message
-  // (bot, bot_language; the text comes without the label): the text never decides.
-  var BOT = {
-    zh: { label: "智能客服", solved: "已解决", human: "转人工" },
-    en: { label: "Assistant", solved: "solved", human: "human" }
+  // (bot, bot_language; the text comes without the label): the text never decides. Label and
+  // buttons are in the answer's language (texts bot_en_* / bot_zh_*); a button sends the word
+  // the bot understands in that language (a command).
+  var BOT_WORDS = {
+    zh: { solved: "已解决", human: "转人工" },
+    en: { solved: "solved", human: "human" }
   };
   function botAnswer(m) {
     if (m.bot !== true) return null;
-    var kind = BOT[m.bot_language] || BOT.zh;
-    return { label: kind.label, text: m.text, kind: kind };
+    var lang = BOT_WORDS[m.bot_language] ? m.bot_language : "zh";
+    return { label: T("bot_" + lang + "_label"), text: m.text, kind: BOT_WORDS[lang], lang: lang };
   }
 
   function botActions(bot) {
     var box = el("div", "bot-actions");
-    [["bot-solved", bot.kind.solved === "solved" ? "Solved" : "已解决", bot.kind.solved],
-     ["bot-human", bot.kind.human === "human" ? "Talk to a person" : "转人工", bot.kind.human]
+    [["bot-solved", T("bot_" + bot.lang + "_solved"), bot.kind.solved],
+     ["bot-human", T("bot_" + bot.lang + "_human"), bot.kind.human]
     ].forEach(function (spec) {
       var b = el("button", spec[0], spec[1]);
       b.type = "button";
@@ -299,7 +342,7 @@
     files.forEach(function (f) {
       var href = f.link || f.url || "";
       if (!/^https?:\/\//i.test(href)) return;
-      var a = el("a", null, f.name || "file");
+      var a = el("a", null, f.name || T("file"));
       a.href = href;
       a.target = "_blank";
       a.rel = "noopener noreferrer";
@@ -333,8 +376,8 @@
     if (shown === "pending") {
       var rates = el("div", "rates");
       rates.setAttribute("role", "group");
-      rates.setAttribute("aria-label", "Rating from 1 to 5");
-      var submit = el("button", "survey-send", labels.send || "Send");
+      rates.setAttribute("aria-label", T("rating"));
+      var submit = el("button", "survey-send", labels.send || T("survey_send"));
       submit.type = "button";
       submit.disabled = !local.score || !!local.sending;
       [1, 2, 3, 4, 5].forEach(function (n) {
@@ -353,7 +396,7 @@
       });
       var comment = el("textarea", "survey-comment");
       comment.maxLength = labels.max_comment || 2000;
-      comment.placeholder = labels.comment_prompt || "Anything to add? (optional)";
+      comment.placeholder = labels.comment_prompt || T("survey_comment");
       comment.setAttribute("aria-label", comment.placeholder);
       comment.value = local.comment;
       comment.addEventListener("input", function () { local.comment = comment.value; });
@@ -362,25 +405,26 @@
         local.note = "";
         local.sending = send({ type: "survey_answer", token: survey.token, score: local.score,
           comment: local.comment });
-        if (!local.sending) local.note = "Not connected. Try again in a moment.";
+        if (!local.sending) local.note = T("survey_not_connected");
         render();
       });
       card.appendChild(rates);
       card.appendChild(comment);
       card.appendChild(submit);
     }
-    var note = local.note || (shown === "answered" ? labels.thanks || "Thank you!" :
-      shown === "expired" ? "This survey has expired." : "");
+    var note = local.note || (shown === "answered" ? labels.thanks || T("survey_thanks") :
+      shown === "expired" ? T("survey_expired") : "");
     if (note) card.appendChild(el("div", "survey-note", note));
     state.surveyCards[survey.token] = { key: key, node: card };
     return card;
   }
 
   function surveyResult(f) {
-    if (typeof f.token !== "string") { setStatus(f.message || "Something went wrong"); return; }
+    if (typeof f.token !== "string") { setStatus(T("something_wrong")); return; }
     var local = surveyLocal(f.token);
     local.sending = false;
-    local.note = f.message || "";
+    local.note = f.ok ? T("survey_thanks") : T(f.code === "used" ? "survey_used" :
+      f.code === "expired" ? "survey_expired" : f.code === "forged" ? "survey_invalid" : "something_wrong");
     if (f.ok || f.code === "used") local.done = true;     // answered here, in another tab, or before
     else if (f.code === "expired") local.expired = true;
   }
@@ -425,7 +469,7 @@
 
   function showAgentTyping(name) {
     clearTimeout(state.agentTypingTimer);
-    typing.textContent = name ? name + " is typing…" : "";
+    typing.textContent = name ? T("typing", { name: name }) : "";
     if (name) state.agentTypingTimer = setTimeout(function () { typing.textContent = ""; }, 6000);
   }
 
@@ -452,10 +496,10 @@
     var limit = (state.welcome && state.welcome.max_upload_bytes) || 0;
     if (!state.token || !limit) return;
     if (file.size > limit) {
-      setStatus(file.name + " is too large (at most " + Math.floor(limit / 1048576) + " MB).");
+      setStatus(T("file_too_large", { name: file.name, mb: Math.floor(limit / 1048576) }));
       return;
     }
-    setStatus("Sending " + file.name + "…");
+    setStatus(T("file_sending", { name: file.name }));
     fetch(uploadUrl + "?name=" + encodeURIComponent(file.name), {
       method: "POST", body: file,
       headers: { "Authorization": "Bearer " + state.token,
@@ -463,7 +507,7 @@
     }).then(function (resp) {
       return resp.json().catch(function () { return {}; }).then(function (data) {
         if (!resp.ok || !data.attachment) {
-          throw new Error((data.error && data.error.message) || "the file could not be sent");
+          throw new Error(T("file_failed", { name: file.name }));
         }
         return data.attachment;
       });
@@ -477,7 +521,7 @@
       transmit(p);
       render();
     }, function (err) {
-      setStatus(file.name + ": " + err.message);
+      setStatus(err.message);
     });
   }
 
@@ -485,7 +529,7 @@
     if (state.ws) return;
     var ws = new WebSocket(wsUrl);
     state.ws = ws;
-    setStatus(state.retries ? "Reconnecting…" : "Connecting…");
+    setStatus(T(state.retries ? "reconnecting" : "connecting"));
     ws.onopen = function () {
       send({
         type: "hello", token: state.token, conversation_id: state.conversationId,
@@ -499,10 +543,11 @@
       render();
       markRead();
     };
-    ws.onclose = function () {
+    ws.onclose = function (event) {
       state.ws = null;
+      if (event.code === 4403) return;   // origin refused: final
       state.retries += 1;
-      setStatus("Connection lost. Reconnecting…");
+      setStatus(T("connection_lost"));
       var delay = Math.min(15000, 500 * Math.pow(2, Math.min(state.retries, 5))) * (0.75 + Math.random() / 2);
       setTimeout(connect, delay);
     };
@@ -514,9 +559,10 @@
       state.token = f.token;
       state.retries = 0;
       save();
-      title.textContent = f.title || "Chat";
+      if (f.texts) { texts = f.texts; root.setAttribute("lang", f.language || ""); applyTexts(); }
+      title.textContent = f.title || T("title");
       if (f.color) root.style.setProperty("--accent", f.color);
-      input.maxLength = f.max_message_length || 2000;
+      state.max = f.max_message_length;   // checked on send, never cut
       setStatus("");
     } else if (f.type === "history") {
       if (f.reset) state.messages = {};
@@ -540,7 +586,7 @@
       save();
       if (state.welcome && typeof f.online === "boolean") state.welcome.online = f.online;
     } else if (f.type === "typing") {
-      showAgentTyping(f.on ? f.name || "Support" : null);
+      showAgentTyping(f.on ? f.name || T("support") : null);
     } else if (f.type === "read") {
       state.agentRead = Math.max(state.agentRead, f.seq || 0);
     } else if (f.type === "profile") {
@@ -550,16 +596,20 @@
       }
     } else if (f.type === "survey_result") {
       surveyResult(f);
+    } else if (f.code === "origin_not_allowed") {
+      state.refused = 1;
+      setStatus(f.text);
+      console.error("GatewayChat: " + f.message);
     } else if (f.type === "error") {
       var p = state.pending.filter(function (x) { return x.client_id === f.client_id; })[0];
       if (p) {
         p.status = "failed";
-        p.error = f.message;
+        p.error = texts[f.code] ? T(f.code, { count: Array.from(p.text).length, max: state.max }) : T("not_sent");
         if (f.code === "rate_limited" && f.retry_after) {
           setTimeout(function () { p.status = "sending"; transmit(p); render(); }, f.retry_after * 1000);
         }
       } else {
-        setStatus(f.message || "Something went wrong");
+        setStatus(texts[f.code] ? T(f.code) : T("something_wrong"));
       }
     }
   }
@@ -569,7 +619,7 @@
     state.open = true;
     state.unread = 0;
     panel.hidden = false;
-    launcher.setAttribute("aria-label", "Close chat");
+    launcher.setAttribute("aria-label", T("close_chat"));
     connect();
     render();
     markRead();
@@ -578,7 +628,7 @@
   function closePanel() {
     state.open = false;
     panel.hidden = true;
-    launcher.setAttribute("aria-label", "Open chat");
+    launcher.setAttribute("aria-label", T("open_chat"));
   }
   launcher.addEventListener("click", function () { state.open ? closePanel() : openPanel(); });
   closeBtn.addEventListener("click", closePanel);
@@ -596,6 +646,9 @@
     e.preventDefault();
     var text = input.value;
     if (!text.trim()) return;
+    var n = Array.from(text).length;
+    if (n > state.max) return setStatus(T("too_long", { count: n, max: state.max }), state.long = 1);
+    if (state.long) { state.long = 0; setStatus(""); }
     var p = { client_id: newClientId(), text: text, status: "sending" };
     state.pending.push(p);
     save();
@@ -640,6 +693,7 @@
 
   function mount() {
     document.body.appendChild(host);
+    loadTexts();
     if (state.token) connect();   // a returning visitor: replies and the unread badge at once
   }
   if (document.body) mount(); else document.addEventListener("DOMContentLoaded", mount);
