@@ -204,8 +204,11 @@ async def bench(url: str, scale: float, queries: int, seed_value: int) -> dict:
     asked = [QUERIES[i % len(QUERIES)] for i in range(queries)]
     await search.conversations(admin, "发票", Filters(), limit=20, offset=0)  # warm
 
+    shown: list[int] = []
+
     async def by_text(query: str) -> None:
-        await search.conversations(admin, query, Filters(), limit=20, offset=0)
+        page = await search.conversations(admin, query, Filters(), limit=20, offset=0)
+        shown.append(len(page.items))
 
     async def as_agent(query: str) -> None:
         await search.conversations(agent, query, Filters(), limit=20, offset=0)
@@ -250,6 +253,7 @@ async def bench(url: str, scale: float, queries: int, seed_value: int) -> dict:
         chosen = [names[i % len(names)] for i in range(n)] if run is customers else asked[:n]
         stats, cpu, rate = await timed(chosen, run)
         out[name] = {**stats, "cpu_ms_per_query": cpu, "queries_per_second": rate}
+    out["search"]["results_per_query"] = round(statistics.mean(shown), 1)
     await redis.aclose()
     return out
 
@@ -280,6 +284,7 @@ def main() -> int:
         f"{out['postings_bytes_per_message']} B), contacts "
         f"{out['contact_index_bytes_per_contact']} B per contact"
     )
+    print(f"results per search (limit 20): {out['search']['results_per_query']}")
     print(f"{'':22} {'p50 ms':>8} {'p95 ms':>8} {'max ms':>8} {'CPU ms/q':>9} {'q/s':>7}")
     for name in ("search", "search_as_agent", "search_status_open", "customers",
                  "baseline_scan"):  # fmt: skip
