@@ -14,6 +14,7 @@ import { dropOffer, initInbox, loadChannelsFilter, loadList, showOffer, touch, u
 import { $, toast } from "./dom.js";
 import { formatTime, language, remember, t } from "./i18n.js";
 import { Live } from "./live.js";
+import { agentEvent, initAgentUx } from "./agentux.js";
 
 const live = new Live({
   onEvent: handleEvent,
@@ -41,6 +42,7 @@ function showSpike(alert) {
 $("#spike-dismiss").addEventListener("click", () => { $("#spike-banner").hidden = true; });
 
 function handleEvent(type, data) {
+  agentEvent(type, data);  // notifications, unread counts, list previews
   switch (type) {
     case "connected":
       if (data.reconnect) { loadList(); if (openId()) openConversation(openId()); }
@@ -119,6 +121,7 @@ async function start() {
   initInbox({ open: openConversation });
   initSearch();
   initConversation(live);
+  initAgentUx();
   try {
     $("#presence").value = (await api("GET", "/agents/me/status")).status;
   } catch { /* shown as offline */ }

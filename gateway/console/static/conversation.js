@@ -7,6 +7,7 @@ import { $, channelIcon, clear, clock, h, toast } from "./dom.js";
 import { compareText, language, t } from "./i18n.js";
 import { customerName, rememberContact, upsert } from "./inbox.js";
 import { renderSuggestions } from "./kb.js";
+import { mountTags } from "./tags.js";
 
 const view = {
   id: null,
@@ -230,7 +231,7 @@ async function act(action, body) {
       openConversation(id);
     }
     if (action === "decline") closeConversation();
-    toast(t(`console.action_done.${action}`));
+    toast(t(`console.toast.${action}`));  // what happened, in words
   } catch (err) {
     toast(err.message, "error");
   }
@@ -302,6 +303,7 @@ function renderSide() {
     items.length ? h("ul", { class: "history" }, items) : h("p", { class: "muted", text: t("console.common.none") }),
     c.id ? h("p", {}, h("a", { id: "contact-profile-link", href: `#/contacts/${encodeURIComponent(c.id)}`, text: t("contacts.profile.open") })) : null);
   renderSuggestions($("#kb-suggest"), view.id, view.statement);
+  mountTags($("#conv-side"), view.conv, upsert);
 }
 
 // --- the reply box ----------------------------------------------------------------------------

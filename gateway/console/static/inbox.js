@@ -3,6 +3,7 @@
 import { api, isStaff, session } from "./api.js";
 import { $, channelIcon, clear, duration, h, toast } from "./dom.js";
 import { t } from "./i18n.js";
+import { compareRows, decorateRow, emptyRow, extendQuery, listLoaded, matchesTag } from "./listrow.js";
 
 export const store = {
   conversations: new Map(),  // id -> conversation
@@ -34,9 +35,11 @@ export async function loadList() {
   if (f.priority) q.set("priority", f.priority);
   if (f.view === "mine") q.set("assignee", "me");
   if (f.view === "unassigned") q.set("unassigned", "1");
+  extendQuery(q);
   try {
     const data = await api("GET", `/conversations?${q}`);
     store.conversations = new Map(data.conversations.map((c) => [c.id, c]));
+    listLoaded(data.conversations);
     renderList();
   } catch (err) {
     toast(err.message, "error");
@@ -70,7 +73,7 @@ function matches(conv) {
   if (f.status && conv.status !== f.status) return false;
   if (f.channel && f.channel !== conv.channel_id && f.channel !== conv.channel_type) return false;
   if (f.priority && conv.priority !== f.priority) return false;
-  return true;
+  return matchesTag(conv);
 }
 
 export function upsert(conv) {
@@ -131,9 +134,9 @@ export function rememberContact(contactId, contact) {
 
 export function renderList() {
   const list = $("#conversations");
-  const items = [...store.conversations.values()].sort((a, b) => (b.updated_at || 0) - (a.updated_at || 0));
+  const items = [...store.conversations.values()].sort(compareRows);
   const openId = (location.hash.match(/^#\/inbox\/(.+)$/) || [])[1];
-  clear(list, items.length ? null : h("li", { class: "empty", text: t("console.inbox.empty") }));
+  clear(list, items.length ? null : emptyRow(store.channels.size));
   for (const conv of items) {
     loadContact(conv);
     const row = h("li", {
@@ -155,7 +158,7 @@ export function renderList() {
         h("span", { class: `prio prio-${conv.priority}`, text: t(`console.priority.${conv.priority}`) }),
         h("span", { class: "meta", text: rowState(conv) })),
     );
-    list.appendChild(row);
+    list.appendChild(decorateRow(row, conv));
   }
   tick();
 }
