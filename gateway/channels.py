@@ -32,6 +32,14 @@ class ChannelNotFound(LookupError):
     pass
 
 
+class DuplicateName(ValueError):
+    """Another channel has this name (compared trimmed and case-insensitively)."""
+
+
+def same_name(a: str, b: str) -> bool:
+    return a.strip().casefold() == b.strip().casefold()
+
+
 class ChannelConfigError(ValueError):
     def __init__(self, errors: list[dict[str, Any]]) -> None:
         first = errors[0]
@@ -129,6 +137,7 @@ class ChannelStore:
     async def create(self, channel_type: str, name: str, config: dict[str, Any]) -> dict[str, Any]:
         model = validate_config(channel_type, config)
         _check_secret_urls(channel_type, model)
+        await self.check_name(name, None)
         channel_id = new_id("ch")
         now = now_ms()
         await self._save(channel_id, channel_type, name, model, created_at=now, enabled=True)
@@ -156,8 +165,19 @@ class ChannelStore:
             "secrets": self.box.seal(json.dumps(secret)),
             "secret_fields": json.dumps(sorted(k for k, v in secret.items() if v)),
             "enabled": "1" if enabled else "0",
-            "created_at": created_at, "updated_at": now_ms(),
+            "created_at": created_at, "updated_at": now_ms(), "revision": new_id("rev"),
         })  # fmt: skip
+
+    async def check_name(self, name: str, own_id: str | None) -> None:
+        """Two channels may not share a name: agents and reports tell channels apart by it."""
+        for channel_id in await self.redis.smembers(self.keys.channels()):
+            other = await self.redis.hget(self.keys.channel(channel_id), "name")
+            if channel_id != own_id and other is not None and same_name(other, name):
+                raise DuplicateName(f"name: a channel named {other!r} exists")
+
+    async def revision(self, channel_id: str) -> str | None:
+        """Changes with every save: what a process's running adapter was started from."""
+        return await self.redis.hget(self.keys.channel(channel_id), "revision")
 
     async def _row(self, channel_id: str) -> dict[str, str]:
         row = await self.redis.hgetall(self.keys.channel(channel_id))
@@ -204,6 +224,8 @@ class ChannelStore:
         enabled: bool | None = None,
     ) -> dict[str, Any]:
         row = await self._row(channel_id)
+        if name is not None:
+            await self.check_name(name, channel_id)
         channel_type, current, was_enabled = await self.config(channel_id)
         before = current.model_dump(mode="json")
         merged = before | (config or {})
@@ -252,6 +274,7 @@ class ChannelManager:
         self.store = store
         self.make_context = make_context
         self.running: dict[str, Adapter] = {}
+        self.revisions: dict[str, str | None] = {}  # the revision each reload acted on
         self._lock = asyncio.Lock()
 
     def adapter(self, channel_id: str) -> Adapter | None:
@@ -264,19 +287,28 @@ class ChannelManager:
     async def stop_all(self) -> None:
         for channel_id in list(self.running):
             await self._stop(channel_id)
+        self.revisions.clear()
 
     async def on_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == CHANGED:
             await self.reload(event["data"]["channel_id"])
 
     async def reload(self, channel_id: str) -> None:
+        """Start, restart or stop the channel's adapter as its stored revision says; a revision
+        this process already acted on (the API's own reload, then the change event) is a no-op,
+        so each change starts the channel once."""
         async with self._lock:
+            revision = await self.store.revision(channel_id)
+            if revision is not None and self.revisions.get(channel_id) == revision:
+                return
+            self.revisions.pop(channel_id, None)
             await self._stop(channel_id)
             try:
                 channel_type, config, enabled = await self.store.config(channel_id)
             except ChannelNotFound:
                 return
             if not enabled:
+                self.revisions[channel_id] = revision
                 return
             try:
                 adapter = adapter_class(channel_type)(self.make_context(channel_id, config))
@@ -285,6 +317,7 @@ class ChannelManager:
                 log.exception("channel %s (%s) failed to start", channel_id, channel_type)
                 return
             self.running[channel_id] = adapter
+            self.revisions[channel_id] = revision
             log.info("channel %s (%s) started", channel_id, channel_type)
 
     async def _stop(self, channel_id: str) -> None:

@@ -550,6 +550,8 @@ class Gateway:
             raise ActionError(409, "resolved", "a resolved conversation cannot be transferred")
         if outcome == "no-such-agent":
             raise ActionError(400, "invalid_field", "agent_id: that user is not an agent")
+        if outcome == "agent-offline":
+            raise ActionError(409, "agent_offline", "agent_id: that agent is offline")
         if outcome != "ok":
             raise ActionError(409, "conflict", "the conversation changed; try again")
         target = (await self.users.get(to_agent)).name if to_agent else f"team {team}"

@@ -171,9 +171,16 @@ class Harness:
         return user_id, token
 
     async def create_channel(
-        self, channel_type: str, config: dict[str, Any], name: str = "test channel"
+        self, channel_type: str, config: dict[str, Any], name: str | None = None
     ) -> dict[str, Any]:
-        body = {"type": channel_type, "name": name, "config": config}
+        """Named ``name`` (default "test channel"), or, that name being taken (channel names
+        are unique), the name and a few hex digits."""
+        body = {"type": channel_type, "name": name or "test channel", "config": config}
+        got = await self.call("POST", "/api/v1/channels", json_body=body, expect=None)
+        if "channel" in got:
+            return got["channel"]
+        assert got["error"]["code"] == "duplicate_name", got
+        body["name"] = f"{body['name']} {secrets.token_hex(3)}"
         return (await self.call("POST", "/api/v1/channels", json_body=body, expect=201))["channel"]
 
     async def api_channel(self, callback_url: str | None = None) -> tuple[str, str]:

@@ -43,6 +43,7 @@ from adapters.webchat.protocol import (
     visitor_view,
 )
 from adapters.webchat.ratelimit import RateLimiter, SocketCounter
+from adapters.webchat.refusal import refuse_origin
 from adapters.webchat.texts import SURVEY_TEXTS, widget_language, widget_texts
 from gateway.api.http import (
     InvalidJSON,
@@ -185,9 +186,11 @@ class WebchatAdapter(Adapter):
     async def visitor_socket(self, request: web.Request) -> web.StreamResponse:
         origin = request.headers.get("Origin")
         if not self.config.origin_allowed(origin):
-            raise error(403, "origin_not_allowed", f"origin {origin!r} may not use this chat")
+            return await refuse_origin(request, self.config)  # says why, then closes
+        # Room for a message at the limit even JSON-escaped (12 bytes a character: a surrogate
+        # pair as two \uXXXX), so one over it is refused with too_long, not a closed socket.
         ws = web.WebSocketResponse(
-            heartbeat=25, max_msg_size=self.config.max_message_length * 4 + 4096
+            heartbeat=25, max_msg_size=self.config.max_message_length * 12 + 4096
         )
         if not ws.can_prepare(request).ok:
             raise error(400, "websocket_required", "connect with a WebSocket")

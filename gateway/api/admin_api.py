@@ -12,7 +12,12 @@ from adapters.registry import UnknownChannelType, adapter_class, available_types
 from gateway.api.http import error, error_detail, ok, parse, requires
 from gateway.appkeys import GATEWAY
 from gateway.auth import LastAdmin, UserExists, WeakPassword
-from gateway.channels import ChannelConfigError, ChannelNotFound, CredentialsRequired
+from gateway.channels import (
+    ChannelConfigError,
+    ChannelNotFound,
+    CredentialsRequired,
+    DuplicateName,
+)
 from gateway.models import Role
 
 routes = web.RouteTableDef()
@@ -53,6 +58,10 @@ class ChannelPatch(BaseModel):
     enabled: bool | None = None
 
 
+def _duplicate(exc: DuplicateName) -> web.HTTPException:
+    return error(409, "duplicate_name", str(exc), field="name")
+
+
 @routes.post("/api/v1/channels")
 @requires(*ADMIN)
 async def create_channel(request: web.Request) -> web.Response:
@@ -62,6 +71,8 @@ async def create_channel(request: web.Request) -> web.Response:
         channel = await gw.channel_store.create(body.type, body.name, body.config)
     except UnknownChannelType as exc:
         raise error(400, "invalid_field", f"type: {exc}", field="type") from None
+    except DuplicateName as exc:
+        raise _duplicate(exc) from None
     except ChannelConfigError as exc:
         detail = error_detail(exc.first)
         raise error(
@@ -101,6 +112,8 @@ async def patch_channel(request: web.Request) -> web.Response:
         channel = await gw.channel_store.update(
             channel["id"], name=body.name, config=body.config, enabled=body.enabled
         )
+    except DuplicateName as exc:
+        raise _duplicate(exc) from None
     except CredentialsRequired as exc:
         fields = [f"config.{f}" for f in exc.fields]
         changed = ", ".join(f"config.{f}" for f in exc.changed)

@@ -1,14 +1,16 @@
-"""An agent's own presence: online / away / offline, and the heartbeat that keeps it online."""
+"""An agent's own presence: online / away / offline, and the heartbeat that keeps it online;
+the supervisors' board: every agent's status and load and the conversations each one holds."""
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from aiohttp import web
-from pydantic import BaseModel
+from pydantic import BaseModel, Field
 
-from gateway.api.http import ANY_USER, ok, parse, requires, session
+from gateway.api.http import ANY_USER, STAFF, ok, parse, requires, session
 from gateway.appkeys import GATEWAY
+from gateway.conversations import NotFound, sla_due
 
 routes = web.RouteTableDef()
 
@@ -17,10 +19,8 @@ class StatusBody(BaseModel):
     status: Literal["online", "away", "offline"]
 
 
-@routes.get("/api/v1/agents")
-@requires(*ANY_USER)
-async def list_agents(request: web.Request) -> web.Response:
-    """Who can take a transfer: every user with presence, teams and load."""
+async def _agent_rows(request: web.Request) -> list[dict[str, Any]]:
+    """Every user with presence, teams and load."""
     gw = request.app[GATEWAY]
     out = []
     for user in await gw.users.all():
@@ -36,7 +36,84 @@ async def list_agents(request: web.Request) -> web.Response:
                 "capacity": float(agent.get("capacity") or 0),
             }
         )
-    return ok({"agents": out})
+    return out
+
+
+@routes.get("/api/v1/agents")
+@requires(*ANY_USER)
+async def list_agents(request: web.Request) -> web.Response:
+    """Who can take a transfer: every user with presence, teams and load."""
+    return ok({"agents": await _agent_rows(request)})
+
+
+class BoardConversation(BaseModel):
+    id: str
+    contact_name: str | None = None
+    channel_id: str
+    priority: str | None = None
+    status: str
+    state: Literal["held", "offered"]
+    since: int | None = Field(None, description="assigned (or offered) at, ms")
+    sla_due: int | None = None
+
+
+class BoardAgent(BaseModel):
+    id: str
+    name: str
+    role: str
+    teams: list[str]
+    status: str
+    load: float
+    capacity: float
+    conversations: list[BoardConversation]
+
+
+class BoardAnswer(BaseModel):
+    agents: list[BoardAgent]
+    waiting: int = Field(description="conversations in the queue")
+
+
+RESPONSES = {"GET /api/v1/agents/board": BoardAnswer}
+
+
+async def _held(request: web.Request, agent_id: str) -> list[dict[str, Any]]:
+    gw = request.app[GATEWAY]
+    ids = sorted(await gw.redis.smembers(gw.keys.agent_conversations(agent_id)))
+    out: list[dict[str, Any]] = []
+    for conversation_id in ids:
+        try:
+            conv = await gw.conversations.get(conversation_id)
+        except NotFound:
+            continue
+        holder = conv.get("assignee") or ""
+        if holder != agent_id and conv.get("offered_to") != agent_id:
+            continue  # moved on since the set was read
+        contact = await gw.redis.hget(gw.keys.contact(conv["contact_id"]), "name")
+        out.append(
+            {
+                "id": conv["id"],
+                "contact_name": contact,
+                "channel_id": conv.get("channel_id", ""),
+                "priority": conv.get("priority"),
+                "status": conv.get("status", ""),
+                "state": "held" if holder == agent_id else "offered",
+                "since": conv.get("assigned_at") or conv.get("offered_at"),
+                "sla_due": sla_due(conv),
+            }
+        )
+    return out
+
+
+@routes.get("/api/v1/agents/board")
+@requires(*STAFF)
+async def board(request: web.Request) -> web.Response:
+    """Supervisors and admins: who holds what, each agent's status and load."""
+    agents = [
+        {**row, "conversations": await _held(request, row["id"])}
+        for row in await _agent_rows(request)
+    ]
+    waiting = await request.app[GATEWAY].router_store.queue_length()
+    return ok({"agents": agents, "waiting": waiting})
 
 
 @routes.get("/api/v1/agents/me/status")

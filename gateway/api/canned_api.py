@@ -1,5 +1,5 @@
-"""Canned responses: saved replies agents insert with ``/shortcut``. Admins manage them; every
-user lists them, rendered for a conversation when one is given.
+"""Canned responses: saved replies agents insert with ``/shortcut``. Admins and supervisors
+manage them; every user lists them, rendered for a conversation when one is given.
 
 Variables in the text: ``{{customer.name}}``, ``{{customer.email}}``, ``{{agent.name}}``,
 ``{{agent.email}}``, ``{{conversation.id}}``, ``{{channel.name}}``; a fallback after ``|`` is used
@@ -26,6 +26,7 @@ routes = web.RouteTableDef()
 
 SHORTCUT = r"^[a-z0-9][a-z0-9_-]{0,39}$"
 MAX_CANNED = 1000
+MANAGERS = (Role.ADMIN, Role.SUPERVISOR)  # who manages canned responses
 _VARIABLE = re.compile(r"{{\s*([a-z]+\.[a-z_]+)\s*(?:\|([^}]*))?}}")
 
 
@@ -100,7 +101,7 @@ async def _check_unique(request: web.Request, shortcut: str, own_id: str | None)
 
 
 @routes.post("/api/v1/canned")
-@requires(Role.ADMIN)
+@requires(*MANAGERS)
 async def create_canned(request: web.Request) -> web.Response:
     body = await parse(request, CannedBody)
     gw = request.app[GATEWAY]
@@ -122,7 +123,7 @@ async def _one(request: web.Request) -> dict[str, Any]:
 
 
 @routes.patch("/api/v1/canned/{id}")
-@requires(Role.ADMIN)
+@requires(*MANAGERS)
 async def patch_canned(request: web.Request) -> web.Response:
     body = await parse(request, CannedPatch)
     item = await _one(request)
@@ -136,7 +137,7 @@ async def patch_canned(request: web.Request) -> web.Response:
 
 
 @routes.delete("/api/v1/canned/{id}")
-@requires(Role.ADMIN)
+@requires(*MANAGERS)
 async def delete_canned(request: web.Request) -> web.Response:
     item = await _one(request)
     gw = request.app[GATEWAY]

@@ -10,10 +10,11 @@ from collections.abc import Iterator
 from typing import Any
 
 from aiohttp import web
+from pydantic import BaseModel, Field
 
-from gateway.api.http import STAFF, error, ok, read_json, requires
+from gateway.api.http import STAFF, error, ok, parse, read_json, requires
 from gateway.appkeys import GATEWAY
-from gateway.classify import RulesError
+from gateway.classify import RulesError, parse_rules
 from gateway.models import Role
 from router.policy_source import PolicySource
 from router.sla import SlaConfigError, sla_to_doc
@@ -193,3 +194,61 @@ async def reset_rules(request: web.Request) -> web.Response:
     """Back to config/priority_rules.toml."""
     await _source(request).reset_rules()
     return await _rules(request)
+
+
+class RulesTestBody(BaseModel):
+    text: str = Field(min_length=1, max_length=20000, description="a customer's message")
+    tier: str | None = Field(None, max_length=50, description="the customer's tier, e.g. vip")
+    channel_type: str | None = Field(None, max_length=50)
+    rules: dict[str, Any] | None = Field(
+        None, description="a draft rules document to try (absent: the rules in force)"
+    )
+
+
+class RulesTestAnswer(BaseModel):
+    class_name: str = Field(alias="class", description="the class the text would get")
+    rule: str | None = Field(description="the winning rule; null: the default applied")
+    matched: list[str] = Field(description="every rule the text matches, in their order")
+    team: str | None
+    skills: list[str]
+    language: str | None
+    source: str = Field(description="draft, file or redis: the rules tried")
+
+
+RESPONSES = {"POST /api/v1/priority-rules/test": RulesTestAnswer}
+
+
+@routes.post("/api/v1/priority-rules/test")
+@requires(*STAFF)
+async def try_rules(request: web.Request) -> web.Response:
+    """Which rule a text matches, with the rules in force or a draft (the settings page's
+    "test this text" box). Nothing is stored."""
+    body = await parse(request, RulesTestBody)
+    current = await _source(request).current()
+    classifier, source = current.classifier, current.rules_source
+    if body.rules is not None:
+        check_rules_bounds(body.rules)
+        _finite(body.rules, "")
+        order = sorted(current.classifier.rank, key=current.classifier.rank.__getitem__)
+        try:
+            classifier, source = parse_rules(body.rules, order), "draft"
+        except RulesError as exc:
+            raise error(400, "invalid_field", str(exc), field="rules") from None
+    lowered = body.text.lower()
+    matched = [
+        rule.name
+        for rule in classifier.rules
+        if rule.matches(lowered, body.tier, {}, body.channel_type)
+    ]
+    verdict = classifier.classify(body.text, body.tier, {}, body.channel_type)
+    return ok(
+        {
+            "class": verdict.class_name,
+            "rule": verdict.rule,
+            "matched": matched,
+            "team": verdict.team,
+            "skills": list(verdict.skills),
+            "language": verdict.language,
+            "source": source,
+        }
+    )

@@ -1,4 +1,5 @@
--- Transfer a conversation away from its agent: to another agent directly, or back to the queue
+-- Transfer a conversation away from its agent: to another signed-in agent directly (an offline
+-- one is refused: agent-offline), or back to the queue
 -- for a team. KEYS: conversation, old agent, old agent's conversations, new agent, new agent's
 -- conversations, queue, offers, available, agent cards.
 -- ARGV: conversation id, expected current agent or '', target agent or '', team or '', now ms,
@@ -10,6 +11,11 @@ local current = c[2] or c[3] or ''
 if current ~= ARGV[2] then return 'retry' end
 local weight = tonumber(c[4] or ARGV[6])
 if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[4]) == 0 then return 'no-such-agent' end
+-- Nobody signed in would see it: the conversation would sit with nobody (away is signed in).
+if ARGV[3] ~= '' then
+  local status = redis.call('HGET', KEYS[4], 'status')
+  if status ~= 'online' and status ~= 'away' then return 'agent-offline' end
+end
 if current ~= '' then
   add_load(KEYS[2], -weight, -1)
   redis.call('SREM', KEYS[3], ARGV[1])

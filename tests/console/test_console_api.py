@@ -40,7 +40,7 @@ async def test_widget_script_is_public_and_cacheable(gateway: Harness):
     assert resp.headers["X-Content-Type-Options"] == "nosniff"
     body = await resp.text()
     assert "attachShadow" in body and "data-channel" in body
-    assert len(body.encode()) < 30_000  # small: no framework inside
+    assert len(body.encode()) < 32_000  # small: no framework inside (words come from the server)
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in STATIC.glob("*.js")))
@@ -73,9 +73,15 @@ def test_render(text, values, expected):
 async def test_canned_responses_admin_crud_agents_read(gateway: Harness):
     h = gateway
     _agent_id, agent = await h.create_user("agent@example.com")
+    _boss_id, boss = await h.create_user("boss@example.com", role="supervisor")
     body = {"shortcut": "hello", "title": "Greeting", "text": "Hello {{customer.name|there}}"}
     created = (await h.call("POST", "/api/v1/canned", json_body=body, expect=201))["canned"]
     await h.call("POST", "/api/v1/canned", agent, body, expect=403)
+    # Supervisors manage them too: create, edit and delete one of their own.
+    theirs = {"shortcut": "bye", "title": "Bye", "text": "Bye!"}
+    made = (await h.call("POST", "/api/v1/canned", boss, theirs, expect=201))["canned"]
+    await h.call("PATCH", f"/api/v1/canned/{made['id']}", boss, {"title": "Goodbye"})
+    await h.call("DELETE", f"/api/v1/canned/{made['id']}", boss)
     dup = await h.call("POST", "/api/v1/canned", json_body=body, expect=409)
     assert dup["error"]["code"] == "exists"
     bad = await h.call("POST", "/api/v1/canned", json_body={**body, "shortcut": "Has Space"},
@@ -87,6 +93,7 @@ async def test_canned_responses_admin_crud_agents_read(gateway: Harness):
 
     path = f"/api/v1/canned/{created['id']}"
     await h.call("PATCH", path, agent, {"title": "x"}, expect=403)
+    await h.call("PATCH", path, boss, {"title": "By the supervisor"})
     patched = await h.call("PATCH", path, json_body={"shortcut": "hi", "title": "Hi"})
     assert patched["canned"]["shortcut"] == "hi" and patched["canned"]["text"] == body["text"]
     await h.call("DELETE", path, agent, expect=403)

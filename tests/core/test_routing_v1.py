@@ -103,6 +103,12 @@ async def test_transfer_to_agent_and_to_team(gateway: Harness):
     await wait_for(lambda: _offered_to(gateway, conv))
     await gateway.call("POST", f"/api/v1/conversations/{conv}/accept", a_token)
     b_id, b_token = await gateway.create_user("b@example.com", teams=["billing"])
+    # Offline, b would never see it: refused (issue 17). Away, b is signed in and may take it.
+    refused = await gateway.call(
+        "POST", f"/api/v1/conversations/{conv}/transfer", a_token, {"agent_id": b_id}, expect=409
+    )
+    assert refused["error"]["code"] == "agent_offline"
+    await gateway.call("PUT", "/api/v1/agents/me/status", b_token, {"status": "away"})
     await gateway.call(
         "POST", f"/api/v1/conversations/{conv}/transfer", a_token, {"agent_id": b_id}
     )

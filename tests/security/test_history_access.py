@@ -22,6 +22,8 @@ async def test_history_shows_only_what_the_agent_may_open(gateway: Harness):
     first = await _conversation(gateway, channel_id, secret, "order-1")
     second = await _conversation(gateway, channel_id, secret, "order-2")
     assert first != second
+    for token in (alice_token, bob_token):  # signed in, away: a transfer may reach them
+        await gateway.call("PUT", "/api/v1/agents/me/status", token, {"status": "away"})
     for conv, agent in ((first, alice), (second, bob)):
         await gateway.call(
             "POST", f"/api/v1/conversations/{conv}/transfer", json_body={"agent_id": agent}

@@ -151,6 +151,8 @@ async def test_every_answer_matches_its_documented_schema(
     await api.call("GET", f"/api/v1/channels/{channel_id}", admin)
     await api.call("GET", "/api/v1/channels/ch_missing", admin, expect=404)
     await api.call("PATCH", f"/api/v1/channels/{channel_id}", admin, {"name": "CRM app"})
+    dup = {"type": "api", "name": " crm APP ", "config": {"secret": secret}}
+    await api.call("POST", "/api/v1/channels", admin, dup, 409)
     await api.call("POST", f"/api/v1/channels/{channel_id}/verify", admin)
     unreachable = await api.call(
         "POST", "/api/v1/channels", admin,
@@ -260,6 +262,8 @@ async def test_every_answer_matches_its_documented_schema(
     await api.call("POST", f"{action}/snooze", ann_token, {"minutes": 30})
     await api.call("POST", f"{action}/snooze", ann_token, {"minutes": 0}, 400)
     await api.call("POST", f"{action}/transfer", ann_token, {}, 400)
+    await api.call("POST", f"{action}/transfer", ann_token, {"agent_id": bob["id"]}, 409)
+    await api.call("PUT", "/api/v1/agents/me/status", bob_token, {"status": "away"})
     await api.call("POST", f"{action}/transfer", ann_token, {"agent_id": bob["id"]})
     await api.call("POST", f"{action}/transfer", ann_token, {"agent_id": bob["id"]}, 403)
     await api.call("POST", f"{action}/resolve", boss, {"reason": "refunded"})
@@ -297,6 +301,11 @@ async def test_every_answer_matches_its_documented_schema(
     await api.call("PUT", "/api/v1/sla/classes", admin, {"classes": "nope"}, 400)
     await api.call("DELETE", "/api/v1/sla/classes", admin)
     await api.call("DELETE", "/api/v1/sla/rules", admin)
+    await api.call("POST", "/api/v1/priority-rules/test", boss, {"text": "it caught fire"})
+    await api.call("POST", "/api/v1/priority-rules/test", boss, {"text": ""}, 400)
+    await api.call("POST", "/api/v1/priority-rules/test", ann_token, {"text": "x"}, 403)
+    await api.call("GET", "/api/v1/agents/board", boss)
+    await api.call("GET", "/api/v1/agents/board", ann_token, expect=403)
 
     # --- a mention spike on Mastodon: one incident, its item taken by the supervisor ----------
     await api.call("GET", "/api/v1/incidents", ann_token)

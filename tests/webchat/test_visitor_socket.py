@@ -33,13 +33,18 @@ async def _offered_and_accepted(h: Harness, token: str, ws) -> str:
         (ORIGIN, 101),
     ],
 )
-async def test_origin_is_checked_before_the_upgrade(gateway: Harness, origin, status):
+async def test_origin_is_checked_before_the_session(gateway: Harness, origin, status):
     channel_id = await webchat_channel(gateway)
     headers = {"Origin": origin} if origin else {}
     if status == 403:
-        with pytest.raises(aiohttp.WSServerHandshakeError) as info:
-            await gateway.client.ws_connect(f"/channels/{channel_id}/webchat/ws", headers=headers)
-        assert info.value.status == 403
+        # The socket only says why (for the widget to show and log), then closes for good.
+        ws = await gateway.client.ws_connect(f"/channels/{channel_id}/webchat/ws", headers=headers)
+        refusal = await ws.receive_json(timeout=5)
+        assert refusal["type"] == "error" and refusal["code"] == "origin_not_allowed"
+        assert refusal["text"].startswith("此网站尚未启用本聊天。")  # the channel's language
+        assert "allowed_origins" in refusal["message"]
+        assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
+        assert ws.close_code == 4403
         resp = await gateway.client.get(f"/channels/{channel_id}/webchat/ws", headers=headers)
         assert resp.status == 403
         assert (await resp.json())["error"]["code"] == "origin_not_allowed"

@@ -1,0 +1,142 @@
+"""Issue 17's server-side rules through the real app: a transfer to an offline agent is refused
+(409 agent_offline) and the conversation stays with its agent; two channels may not share a
+name (trimmed, any case; 409 duplicate_name); a channel start is logged once; a web chat
+message over the limit is refused with too_long and nothing is filed; a page on an origin the
+channel does not allow is told why in the visitor's language."""
+
+from __future__ import annotations
+
+import logging
+
+import aiohttp
+import pytest
+
+from tests.conftest import Harness, wait_for
+from tests.webchat.visitor import Visitor, webchat_channel
+
+
+async def _held_conversation(h: Harness) -> tuple[str, str, str]:
+    """A web chat conversation accepted by an online agent: (conversation, agent id, token)."""
+    channel_id = await webchat_channel(h)
+    visitor = Visitor(h, channel_id)
+    await visitor.connect()
+    conversation_id = (await visitor.say("c1", "Where is my parcel?"))["conversation_id"]
+    agent_id, token = await h.agent_online("holder@example.com", name="Holder")
+
+    async def offered() -> bool:
+        conv = (await h.call("GET", f"/api/v1/conversations/{conversation_id}"))["conversation"]
+        return conv.get("offered_to") == agent_id
+
+    await wait_for(offered)
+    await h.call("POST", f"/api/v1/conversations/{conversation_id}/accept", token)
+    await visitor.close()
+    return conversation_id, agent_id, token
+
+
+async def test_transfer_to_an_offline_agent_is_refused_and_the_conversation_stays(
+    gateway: Harness,
+):
+    h = gateway
+    conversation_id, holder, token = await _held_conversation(h)
+    offline_id, offline_token = await h.create_user("gone@example.com", name="Gone")
+    path = f"/api/v1/conversations/{conversation_id}/transfer"
+    refused = await h.call("POST", path, token, {"agent_id": offline_id}, expect=409)
+    assert refused["error"]["code"] == "agent_offline"
+    conv = (await h.call("GET", f"/api/v1/conversations/{conversation_id}"))["conversation"]
+    assert conv["assignee"] == holder  # not left with nobody
+    agents = {a["id"]: a for a in (await h.call("GET", "/api/v1/agents"))["agents"]}
+    assert agents[holder]["load"] == 1 and agents[offline_id]["load"] == 0
+    # Signed out after being online: refused too. Online: it goes through.
+    await h.call("PUT", "/api/v1/agents/me/status", offline_token, {"status": "online"})
+    await h.call("PUT", "/api/v1/agents/me/status", offline_token, {"status": "offline"})
+    await h.call("POST", path, token, {"agent_id": offline_id}, expect=409)
+    await h.call("PUT", "/api/v1/agents/me/status", offline_token, {"status": "online"})
+    await h.call("POST", path, token, {"agent_id": offline_id})
+    conv = (await h.call("GET", f"/api/v1/conversations/{conversation_id}"))["conversation"]
+    assert conv["assignee"] == offline_id
+
+
+async def test_two_channels_may_not_share_a_name(gateway: Harness):
+    h = gateway
+    first = await h.create_channel("api", {"secret": "s" * 32}, name="Shop")
+    for name in ("Shop", "  shop ", "SHOP"):
+        body = {"type": "api", "name": name, "config": {"secret": "s" * 32}}
+        refused = await h.call("POST", "/api/v1/channels", json_body=body, expect=409)
+        assert refused["error"] == {
+            "code": "duplicate_name",
+            "message": "name: a channel named 'Shop' exists",
+            "field": "name",
+        }
+    second = await h.create_channel("api", {"secret": "s" * 32}, name="Shop 2")
+    path = f"/api/v1/channels/{second['id']}"
+    refused = await h.call("PATCH", path, json_body={"name": " shop"}, expect=409)
+    assert refused["error"]["code"] == "duplicate_name"
+    # Renaming a channel to its own name (another case) is no conflict.
+    await h.call("PATCH", f"/api/v1/channels/{first['id']}", json_body={"name": "SHOP"})
+    names = sorted(c["name"] for c in (await h.call("GET", "/api/v1/channels"))["channels"])
+    assert names == ["SHOP", "Shop 2"]
+
+
+async def test_each_channel_start_is_logged_once(
+    gateway: Harness, caplog: pytest.LogCaptureFixture
+):
+    h = gateway
+    caplog.set_level(logging.INFO, logger="gateway.channels")
+
+    def starts(channel_id: str) -> int:
+        return sum(
+            1
+            for r in caplog.records
+            if r.name == "gateway.channels" and r.getMessage().startswith(f"channel {channel_id} ")
+            and r.getMessage().endswith(" started")
+        )  # fmt: skip
+
+    channel = await h.create_channel("api", {"secret": "s" * 32}, name="Logged")
+    assert h.gw.channels.adapter(channel["id"]) is not None
+    # The change event (this process's bus delivers its own at once) acts on nothing new.
+    await h.gw.channels.on_event({"type": "channel.changed", "data": {"channel_id": channel["id"]}})
+    assert starts(channel["id"]) == 1
+    # A change starts it again, once.
+    await h.call("PATCH", f"/api/v1/channels/{channel['id']}", json_body={"name": "Logged 2"})
+    await h.gw.channels.on_event({"type": "channel.changed", "data": {"channel_id": channel["id"]}})
+    assert starts(channel["id"]) == 2
+
+
+async def test_a_message_over_the_limit_is_refused_with_too_long(gateway: Harness):
+    h = gateway
+    channel_id = await webchat_channel(h)
+    visitor = Visitor(h, channel_id)
+    await visitor.connect()
+    assert visitor.welcome["max_message_length"] == 2000
+    refused = await visitor.say("long1", "长" * 2600)
+    assert refused["type"] == "error" and refused["code"] == "too_long"
+    assert refused["client_id"] == "long1"
+    fits = await visitor.say("fits1", "长" * 2000)
+    assert fits["type"] == "ack"
+    messages = await h.call("GET", f"/api/v1/conversations/{fits['conversation_id']}/messages")
+    assert [len(m["text"]) for m in messages["messages"] if m.get("text")] == [2000]
+    await visitor.close()
+
+
+@pytest.mark.parametrize(
+    ("accept_language", "language", "text"),
+    [
+        ("en-US,en;q=0.9", "auto", "This chat is not enabled on this website."),
+        ("zh-TW", "auto", "此網站尚未啟用本聊天。"),
+        ("en-US", "zh-CN", "此网站尚未启用本聊天。"),
+    ],
+)
+async def test_a_page_on_another_origin_is_told_why(
+    gateway: Harness, accept_language: str, language: str, text: str
+):
+    h = gateway
+    channel_id = await webchat_channel(h, language=language)
+    ws = await h.client.ws_connect(
+        f"/channels/{channel_id}/webchat/ws",
+        headers={"Origin": "https://other.example.org", "Accept-Language": accept_language},
+    )
+    frame = await ws.receive_json(timeout=5)
+    assert frame["code"] == "origin_not_allowed" and frame["text"].startswith(text)
+    assert "https://other.example.org" in frame["message"]
+    assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
+    assert ws.close_code == 4403
