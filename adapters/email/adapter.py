@@ -259,6 +259,7 @@ class EmailAdapter(Adapter):
             # No author: a greeting or notice the gateway sent by itself (RFC 3834).
             automatic=not message.author_name,
             thread_root=message.thread_key,  # the thread's first Message-ID
+            language=cfg.language,  # of the quote line
         )
         await send_mail(cfg, email_message, [to], self.token)
         return mid

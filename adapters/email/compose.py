@@ -13,6 +13,8 @@ from email.policy import SMTP
 from email.utils import format_datetime
 from typing import Any
 
+from gateway.i18n import quote_attribution
+
 _PREFIX = re.compile(
     r"^\s*(?:(?:re|fw|fwd|aw|sv|antw|vs|tr|回复|回覆|答复|答覆|转发|轉寄|轉發)\s*(?:\[\d+\])?\s*[:：]\s*)+",
     re.IGNORECASE,
@@ -82,6 +84,7 @@ def build_reply(
     automatic: bool = False,
     date: datetime | None = None,
     thread_root: str | None = None,
+    language: str = "en",
 ) -> EmailMessage:
     msg = EmailMessage(policy=SMTP)
     local, _, domain = from_address.rpartition("@")
@@ -100,7 +103,7 @@ def build_reply(
     if automatic:  # so that the customer's own auto-responder does not answer it
         msg["Auto-Submitted"] = "auto-replied"
         msg["X-Auto-Response-Suppress"] = "All"
-    quote = _quote(context) if quote_customer else None
+    quote = _quote(context, language) if quote_customer else None
     msg.set_content(_plain(text, quote), subtype="plain", charset="utf-8")
     msg.add_alternative(_html(text, quote), subtype="html", charset="utf-8")
     for file in files:
@@ -111,7 +114,7 @@ def build_reply(
     return msg
 
 
-def _quote(context: dict[str, Any]) -> tuple[str, str] | None:
+def _quote(context: dict[str, Any], language: str = "en") -> tuple[str, str] | None:
     """(attribution line, quoted text) of the customer's message we answer."""
     text = str(context.get("quote") or "").strip()
     if not text:
@@ -121,14 +124,13 @@ def _quote(context: dict[str, Any]) -> tuple[str, str] | None:
     who = context.get("from_name") or context.get("from") or ""
     if context.get("from_name") and context.get("from"):
         who = f"{context['from_name']} <{context['from']}>"
-    when = str(context.get("date") or "")
-    if when:
-        try:
-            when = datetime.fromisoformat(when).strftime("%Y-%m-%d %H:%M %Z").strip()
-        except ValueError:
-            pass
-    attribution = f"On {when}, {who} wrote:" if when else f"{who} wrote:"
-    return attribution.strip(), text
+    # The customer's own zone (their Date header's offset) and the channel's language:
+    # "在 2026年12月5日 21:44，李伟 写道：" / "On 2026-12-05 21:44 UTC+08:00, Li Wei wrote:".
+    try:
+        when = datetime.fromisoformat(str(context.get("date") or ""))
+    except ValueError:
+        when = None
+    return quote_attribution(language, when, who).strip(), text
 
 
 def _plain(text: str, quote: tuple[str, str] | None) -> str:

@@ -65,6 +65,8 @@ class EmailConfig(BaseModel):
     initial_import_days: int = Field(default=3, ge=0, le=3650)  # on first start; 0: new mail only
     mark_seen: bool = True
     quote_customer: bool = True  # quote the customer's last message under the agent's reply
+    # Language of what the channel writes itself (the quote line above the customer's mail).
+    language: Literal["zh-CN", "en", "zh-TW"] = "zh-CN"
     max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=64 * 1024, le=200 * 1024 * 1024)
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
     tls_verify: bool = True

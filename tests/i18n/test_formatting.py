@@ -34,3 +34,36 @@ def test_zone_setting_and_host_zone() -> None:
     assert valid_zone(host_zone_name())
     assert str(zone("")) == host_zone_name()
     assert not valid_zone("Mars/Olympus")
+
+
+def test_reply_mail_quotes_in_the_customers_zone_and_the_channels_language() -> None:
+    """The quote line of a real reply (adapters/email/compose.build_reply), as the email
+    adapter stores the customer's Date header (ISO with its offset)."""
+    from adapters.email.compose import build_reply
+
+    def plain(date_header_iso: str, language: str) -> str:
+        msg = build_reply(
+            from_name="Tea Shop",
+            from_address="support@shop.example.com",
+            reply_to="support+t1@shop.example.com",
+            to="li@example.cn",
+            message_id="<r1@shop.example.com>",
+            text="您好，已为您退款。",
+            context={
+                "quote": "退款什么时候到账？",
+                "from_name": "李伟",
+                "from": "li@example.cn",
+                "date": date_header_iso,
+            },
+            language=language,
+        )
+        return msg.get_body(("plain",)).get_content()
+
+    east = plain("2026-12-05T21:44:00+08:00", "zh-CN")
+    assert "在 2026年12月5日 21:44，李伟 <li@example.cn> 写道：\n> 退款什么时候到账？" in east
+    west = plain("2026-12-05T08:44:00-05:00", "zh-CN")
+    assert "在 2026年12月5日 08:44，李伟 <li@example.cn> 写道：" in west
+    tw = plain("2026-12-05T21:44:00+08:00", "zh-TW")
+    assert "於 2026年12月5日 21:44，李伟 <li@example.cn> 寫道：" in tw
+    en = plain("2026-12-05T08:44:00-05:00", "en")
+    assert "On 2026-12-05 08:44 UTC-05:00, 李伟 <li@example.cn> wrote:" in en
