@@ -19,12 +19,14 @@ from pydantic import BaseModel, Field
 from gateway.api.http import ANY_USER, error, ok, parse, requires, session
 from gateway.appkeys import GATEWAY
 from gateway.conversations import NotFound, Viewer, may_view
+from gateway.i18n.collate import sort_key
 from gateway.ids import new_id
 from gateway.models import Role, now_ms
 
 routes = web.RouteTableDef()
 
-SHORTCUT = r"^[a-z0-9][a-z0-9_-]{0,39}$"
+# Lower-case letters of any script (Chinese: /你好, /退款), digits, "-" and "_".
+SHORTCUT = r"^[\p{Ll}\p{Lo}\p{Nd}][\p{Ll}\p{Lo}\p{Nd}_-]{0,39}$"
 MAX_CANNED = 1000
 MANAGERS = (Role.ADMIN, Role.SUPERVISOR)  # who manages canned responses
 _VARIABLE = re.compile(r"{{\s*([a-z]+\.[a-z_]+)\s*(?:\|([^}]*))?}}")
@@ -58,7 +60,7 @@ async def _all(request: web.Request) -> list[dict[str, Any]]:
     gw = request.app[GATEWAY]
     rows = await gw.redis.hgetall(gw.keys.canned_responses())
     items = [json.loads(v) for v in rows.values()]
-    return sorted(items, key=lambda c: c["shortcut"])
+    return sorted(items, key=lambda c: sort_key(c["shortcut"]))
 
 
 async def _variables(request: web.Request, conversation_id: str) -> dict[str, str]:
