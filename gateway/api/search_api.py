@@ -47,7 +47,7 @@ class CustomerHit(Closed):
     identities: list[Any] = Field(description="the contact's identities, as stored")
     attrs: dict[str, Any] = Field(description="custom attributes (order numbers...)")
     latest_conversation_id: str | None = Field(
-        description="the newest of its conversations the caller may open"
+        description="the newest of its latest 50 conversations the caller may open"
     )
 
 

@@ -24,7 +24,7 @@ from gateway.textsearch.terms import required_terms
 log = logging.getLogger(__name__)
 
 MAX_SCAN = 5_000  # matches read from Redis (visibility, filters) for one page at most
-CONTACT_CONVS = 50  # a contact's latest conversations checked for an agent's visibility
+CONTACT_CONVS = 50  # a contact's latest conversations looked at for the one to open
 
 
 class Search:
@@ -89,8 +89,9 @@ class Search:
     async def customers(self, viewer: Viewer, query: str, *, limit: int, offset: int) -> Page:
         """Contacts whose name, email, phone, identities or attributes hold every term (a
         prefix of a word or number is enough; the last digits of a number too), latest
-        activity first; an agent sees a contact when they may open one of its latest
-        conversations."""
+        activity first. Every user may open every contact (the contacts API's rule; the
+        profile then lists only the conversations they may open), so every match is shown,
+        with the newest of its conversations the viewer may open."""
         index = self.indexer.contacts
         docs = index.match(self.terms(query))
         ids = Ids(index.ids, docs[: offset + MAX_SCAN + 1])
@@ -114,7 +115,7 @@ class Search:
     async def _contacts_for(
         self, viewer: Viewer, ids: list[str]
     ) -> list[tuple[str, dict[str, str], str | None]]:
-        """(id, hash, latest conversation the viewer may open) of the visible ones."""
+        """(id, hash, latest conversation the viewer may open) of those not merged away."""
         pipe = self.redis.pipeline(transaction=False)
         for contact_id in ids:
             pipe.hgetall(self.keys.contact(contact_id))
@@ -134,9 +135,7 @@ class Search:
                 seen = {"assignee": assignee or None, "offered_to": offered or None}
                 if latest is None and may_view(viewer, seen):
                     latest = conv_id
-            if not row or row.get("merged_into"):
-                continue
-            if viewer.sees_everything or latest is not None:
+            if row and not row.get("merged_into"):
                 out.append((contact_id, row, latest))
         return out
 

@@ -54,7 +54,7 @@ async def test_header_search_in_chinese(gateway: Harness, new_page):
     await page.wait_for_selector("#page-contacts:not([hidden])")
     assert "#/contacts/" in page.url
     await page.locator("#contact-profile", has_text="王芳").wait_for()
-    assert bp.errors == [] and bp.dialogs == []
+    assert bp.errors == [] and bp.dialogs == [], (bp.errors, bp.dialogs)
 
 
 async def test_header_search_in_english_with_filters_and_visibility(gateway: Harness, new_page):
@@ -98,4 +98,4 @@ async def test_header_search_in_english_with_filters_and_visibility(gateway: Har
     assert "Emma Stone" in await customer.inner_text()
     await page.press("#search-q", "Escape")
     await page.wait_for_selector("#search-panel", state="hidden")
-    assert bp.errors == [] and bp.dialogs == []
+    assert bp.errors == [] and bp.dialogs == [], (bp.errors, bp.dialogs)
