@@ -206,6 +206,7 @@ class Conversation(Open):
 class LastMessage(Closed):
     direction: Direction
     text: str = Field(description="one line, at most 140 characters")
+    author_id: str | None
     author_name: str | None
     created_at: Ms
     attachments: int

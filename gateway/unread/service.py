@@ -81,6 +81,7 @@ def _preview(message: dict[str, Any] | None) -> dict[str, Any] | None:
     return {
         "direction": message.get("direction"),
         "text": text,
+        "author_id": message.get("author_id"),
         "author_name": message.get("author_name"),
         "created_at": message.get("created_at"),
         "attachments": len(message.get("attachments") or []),

@@ -25,6 +25,7 @@ export function initAgentUx() {
   initLayout();
   initListControls();
   onUnreadChange(() => renderList());
+  document.addEventListener("gw:names", () => renderList());
   window.addEventListener("hashchange", () => markRead(openId()));
   document.addEventListener("visibilitychange", () => markRead(openId()));
   setInterval(() => setOffers(store.offers.keys()), 1000);

@@ -119,6 +119,10 @@ export function onRead(data) {
 // --- rendering ------------------------------------------------------------------------------
 function render() {
   const pane = $("#conversation");
+  // Rendered again (the same conversation opened twice, e.g. on accept): what the agent was
+  // writing stays.
+  const box = $("#reply-text");
+  const draft = box ? { text: box.value, mode: $("#reply-mode").value, focused: document.activeElement === box } : null;
   clear(pane,
     h("div", { class: "conv-head", id: "conv-head" }),
     h("div", { class: "conv-body" },
@@ -133,6 +137,12 @@ function render() {
   renderSide();
   renderComposerState();
   renderFiles();
+  if (draft) {
+    $("#reply-text").value = draft.text;
+    $("#reply-mode").value = draft.mode;
+    $("#reply-mode").dispatchEvent(new Event("change"));
+    if (draft.focused) $("#reply-text").focus();
+  }
   markRead();
 }
 

@@ -3,7 +3,7 @@
 // by SLA due (kept in localStorage, asked of the API too), a tag filter with the tags in use,
 // and an empty list that says what to do (a new admin: create a channel).
 
-import { isAdmin } from "./api.js";
+import { api, isAdmin, session } from "./api.js";
 import { $, clock, h } from "./dom.js";
 import { t } from "./i18n.js";
 import { tagsInUse, tagsOf } from "./tags.js";
@@ -57,7 +57,23 @@ export function takeMessage(conversationId, message) {
   previews.set(conversationId, {
     direction: message.direction, text: String(message.text || "").replace(/\s+/g, " ").trim().slice(0, 140),
     created_at: message.created_at, attachments: (message.attachments || []).length,
+    author_id: message.author_id, author_name: message.author_name,
   });
+}
+
+// A row from a live event has no assignee name: the agents' names are fetched once.
+let agentsAsked = false;
+function assigneeName(conv) {
+  if (!conv.assignee) return null;
+  if (conv.assignee === session.user.id) return session.user.name;
+  const name = conv.assignee_name || names.get(conv.assignee);
+  if (name || agentsAsked) return name || null;
+  agentsAsked = true;
+  api("GET", "/agents").then((d) => {
+    for (const a of d.agents) names.set(a.id, a.name);
+    document.dispatchEvent(new Event("gw:names"));
+  }, () => {});
+  return null;
 }
 
 export function matchesTag(conv) {
@@ -90,20 +106,25 @@ export function decorateRow(row, conv) {
     const said = last.text || (last.attachments ? t("console.list.attachment") : "");
     main.insertBefore(h("span", {
       class: `preview preview-${last.direction}`,
-      text: last.direction === "out" ? t("console.list.you", { text: said }) : said,
+      text: last.direction !== "out" ? said
+        : last.author_id === session.user.id ? t("console.list.you", { text: said })
+          : t("console.list.by", { name: last.author_name || t("console.conversation.system"), text: said }),
     }), main.querySelector(".line"));
   }
   const { n, capped } = unreadOf(conv.id);
   row.classList.toggle("unread", n > 0);
+  const who = assigneeName(conv);
   if (side) {
-    const who = conv.assignee ? (conv.assignee_name || names.get(conv.assignee)) : null;
     side.prepend(
       last ? h("time", { class: "when", dateTime: new Date(last.created_at).toISOString(), text: clock(last.created_at) }) : "",
       n ? h("span", {
         class: "unread-badge", title: t(capped ? "console.unread.capped" : "console.unread.badge", { count: n }),
         text: capped ? `${n}+` : String(n),
       }) : "");
-    side.append(h("span", { class: "assignee", text: who ? t("console.list.assignee", { name: who }) : t("console.list.unassigned") }));
+  }
+  const line = row.querySelector(".line");
+  if (line && (who || !conv.assignee)) {
+    line.append(h("span", { class: "assignee", text: who ? t("console.list.assignee", { name: who }) : t("console.list.unassigned") }));
   }
   return row;
 }
