@@ -78,7 +78,8 @@ export async function kbPage() {
   fileInput.addEventListener("change", () => { importFile(fileInput.files[0], report, load); fileInput.value = ""; });
   clear(page,
     h("h2", { text: t("console.nav.kb") }),
-    h("p", { class: "muted", text: t("console.kb.help") }),
+    h("p", { class: "muted" }, t("console.kb.help"), " ", t("console.kb.csv_columns"), " ",
+      h("code", { text: "title, body, language, tags, product, id" })),
     h("div", { class: "toolbar" }, search,
       h("button", { type: "button", id: "kb-new", text: t("console.kb.new"), on: { click: () => articleForm(area, null, load) } }),
       h("button", { type: "button", id: "kb-import", text: t("console.kb.import"), on: { click: () => fileInput.click() } }),

@@ -4,7 +4,7 @@
 
 import { api, session } from "./api.js";
 import { $, clear, duration, h } from "./dom.js";
-import { compareText, formatTime, t } from "./i18n.js";
+import { compareText, formatTime, language, t } from "./i18n.js";
 
 const DAY = 24 * 3600 * 1000;
 const SVG = "http://www.w3.org/2000/svg";
@@ -36,6 +36,14 @@ export function midnight(isoDate, zone) {
   const guess = Date.UTC(y, m - 1, d);
   const first = guess - zoneOffset(guess, zone);
   return guess - zoneOffset(first, zone);  // again at the found instant: a DST change that day
+}
+
+// "中国标准时间" / "China Standard Time" for Asia/Shanghai: the zone as people say it.
+function zoneName(zone) {
+  try {
+    const parts = new Intl.DateTimeFormat(language(), { timeZone: zone, timeZoneName: "long" }).formatToParts(new Date());
+    return (parts.find((p) => p.type === "timeZoneName") || {}).value || zone;
+  } catch { return zone; }
 }
 
 function range() {
@@ -73,7 +81,7 @@ async function loadSummary() {
   const head = ["group", "volume", "first_p50", "p90", "within_target", "resolution_p50",
     "p90", "sla", "reopen", "csat", "csat_responses"];
   if (by === "agent") head.push("occupancy");
-  const label = (r) => (by === "class" ? t(`console.priority.${r.key}`) : by === "channel" && !r.name ? t(`console.channel_type.${r.key}`) : r.name || r.key);
+  const label = (r) => groupLabel(r, by);
   table($("#summary"), head.map((k) => t(`reports.col.${k}`)), report.rows.map((r) => {
     const cells = [label(r), r.volume, secs(r.first_response_p50), secs(r.first_response_p90),
       pct(r.within_target), secs(r.resolution_p50), secs(r.resolution_p90), pct(r.sla_attainment),
@@ -81,9 +89,18 @@ async function loadSummary() {
     if (by === "agent") cells.push(pct(r.occupancy));
     return h("tr", null, cells.map((c) => h("td", { text: c })));
   }));
-  chart(report.rows);
+  chart(report.rows, by);
   const heat = await api("GET", `/reports/heatmap?${range()}`);
   heatMap(heat.rows);
+}
+
+// A summary row's group as people read it: a class or channel type in words, "(none)" too.
+const SPECIAL = { "(none)": "reports.no_team", "(unassigned)": "reports.unassigned", all: "reports.by.all" };
+function groupLabel(r, by) {
+  if (SPECIAL[r.key] && !r.name) return t(SPECIAL[r.key]);
+  if (by === "class") return t(`console.priority.${r.key}`);
+  if (by === "channel") return t(`console.channel_type.${r.key}`);
+  return r.name || r.key;
 }
 
 function svg(tag, attrs, text) {
@@ -94,7 +111,7 @@ function svg(tag, attrs, text) {
 }
 
 // Two bars per group: first response p90 (scaled to the largest) and the share within target.
-function chart(rows) {
+function chart(rows, by) {
   const width = 640, row = 26, label = 120, bar = (width - label - 80) / 2;
   const root = svg("svg", { width, height: rows.length * row + 24, role: "img" });
   const most = Math.max(1, ...rows.map((r) => r.first_response_p90 || 0));
@@ -102,7 +119,7 @@ function chart(rows) {
   root.appendChild(svg("text", { x: label + bar + 40, y: 12 }, t("reports.col.within_target")));
   rows.forEach((r, i) => {
     const y = 20 + i * row;
-    root.appendChild(svg("text", { x: 0, y: y + 14 }, (r.name || r.key).slice(0, 18)));
+    root.appendChild(svg("text", { x: 0, y: y + 14 }, groupLabel(r, by).slice(0, 18)));
     const wait = ((r.first_response_p90 || 0) / most) * bar;
     root.appendChild(svg("rect", { class: "bar-wait", x: label, y, width: wait, height: 18 }));
     root.appendChild(svg("text", { x: label + wait + 4, y: y + 14 }, secs(r.first_response_p90)));
@@ -162,7 +179,7 @@ function init() {
   const today = new Intl.DateTimeFormat("en-CA", { timeZone: deploymentZone }).format(new Date());
   form.to.value = today;
   form.from.value = new Date(Date.parse(`${today}T00:00:00Z`) - 6 * DAY).toISOString().slice(0, 10);
-  $("#zone-note").textContent = t("reports.zone_note", { zone: deploymentZone });
+  $("#zone-note").textContent = t("reports.zone_note", { zone: zoneName(deploymentZone) });
   form.addEventListener("submit", (e) => { e.preventDefault(); guarded(loadSummary); });
   $("#csv-summary").addEventListener("click", () =>
     download(`/reports/summary?${range()}&by=${form.by.value}&format=csv`, "summary.csv"));
