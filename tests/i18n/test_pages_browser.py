@@ -251,3 +251,36 @@ async def test_visible_text_skips_hidden_and_code(new_page) -> None:
     text = await visible_text(bp.page)
     assert "可见" in text and "请输入" in text and "选项" in text
     assert "Hidden" not in text and "script" not in text and "Other" not in text
+
+
+async def test_the_agents_language_menu_is_kept_on_the_profile(gateway: Harness, new_page) -> None:
+    """A browser in Chinese signs in in Chinese; the agent picks English in the header: the
+    console reloads in English, and another browser (Chinese too) opens it in English after
+    sign-in, since the choice is on the profile."""
+    h = gateway
+    body = {"email": "li@example.com", "password": PASSWORD, "name": "李伟", "role": "agent"}
+    await h.call("POST", "/api/v1/users", json_body=body, expect=201)
+
+    async def sign_in(bp: BrowserPage) -> Any:
+        page = bp.page
+        await page.goto(f"{h.base_url}/console")
+        await page.fill("#login-form input[name=email]", "li@example.com")
+        await page.fill("#login-form input[name=password]", PASSWORD)
+        await page.click("#login-form button[type=submit]")
+        await page.wait_for_selector("#app:not([hidden])")
+        return page
+
+    page = await sign_in(await new_page(locale="zh-CN"))
+    assert await page.locator("#nav a[data-page=inbox]").text_content() == "会话"
+    async with page.expect_navigation():
+        await page.select_option("#language", "en")
+    await page.wait_for_selector("#app:not([hidden])")
+    assert await page.evaluate("document.documentElement.lang") == "en"
+    assert await page.locator("#nav a[data-page=inbox]").text_content() == "Conversations"
+
+    other = await sign_in(await new_page(locale="zh-CN"))
+    await other.wait_for_function("document.documentElement.lang === 'en'")
+    await other.wait_for_selector("#app:not([hidden])")
+    assert await other.locator("#nav a[data-page=inbox]").text_content() == "Conversations"
+    got = await h.call("GET", "/api/v1/me/language", await h.login("li@example.com", PASSWORD))
+    assert got["language"] == "en"
