@@ -5,6 +5,8 @@ import { api, isAdmin, isStaff, login, logout, session, whenUnauthorized } from 
 import { cannedPage, channelsPage, usersPage } from "./admin.js";
 import { kbPage } from "./kb.js";
 import { contactsPage } from "./contacts.js";
+import { settingsPage } from "./settings.js";
+import { supervisorPage } from "./supervisor.js";
 import { initSearch } from "./search.js";
 import {
   closeConversation, initConversation, lastSeqs, onConversation, onMessage, onRead, onTyping,
@@ -93,11 +95,15 @@ function handleEvent(type, data) {
 }
 
 // --- routing ----------------------------------------------------------------------------------
-const PAGES = { inbox: null, channels: channelsPage, users: usersPage, canned: cannedPage, kb: kbPage, contacts: contactsPage };
+const PAGES = {
+  inbox: null, channels: channelsPage, users: usersPage, canned: cannedPage, kb: kbPage, contacts: contactsPage,
+  settings: settingsPage, supervisor: supervisorPage,
+};
+const STAFF_PAGES = ["kb", "canned", "settings", "supervisor"];  // supervisors too
 
 function route() {
   const [, page = "inbox", id] = location.hash.match(/^#\/([a-z]+)(?:\/(.+))?$/) || [];
-  const allowed = page === "inbox" || page === "contacts" || isAdmin() || (page === "kb" && isStaff());
+  const allowed = page === "inbox" || page === "contacts" || isAdmin() || (STAFF_PAGES.includes(page) && isStaff());
   const name = PAGES[page] !== undefined && allowed ? page : "inbox";
   for (const key of Object.keys(PAGES)) $(`#page-${key}`).hidden = key !== name;
   for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.page === name);

@@ -8,6 +8,7 @@ import { compareText, language, t } from "./i18n.js";
 import { customerName, rememberContact, upsert } from "./inbox.js";
 import { renderSuggestions } from "./kb.js";
 import { mountTags } from "./tags.js";
+import { guardResolve } from "./resolveguard.js";
 
 const view = {
   id: null,
@@ -160,7 +161,7 @@ function renderHeader() {
     actions.push(h("button", { text: t("console.offer.decline"), on: { click: () => act("decline") } }));
   }
   if (canAct && c.status !== "resolved") {
-    actions.push(h("button", { class: "resolve", text: t("console.conversation.resolve"), on: { click: () => act("resolve", {}) } }));
+    actions.push(h("button", { class: "resolve", text: t("console.conversation.resolve"), on: { click: (e) => guardResolve(e.currentTarget, view.messages.values(), () => act("resolve", {})) } }));
     if (c.assignee) {
       const minutes = h("select", { "aria-label": t("console.conversation.snooze_for") },
         h("option", { value: "15", text: t("console.conversation.snooze.15") }), h("option", { value: "60", text: t("console.conversation.snooze.60") }),
