@@ -177,6 +177,7 @@ class Gateway:
             ),
             schedule=self.scheduler.schedule,
             idle_seconds=settings.selfservice_idle_seconds,
+            zone=settings.zone_name,
         )
         self.scheduler.register(IDLE_JOB, self.selfservice.idle)
         # Search (gateway/search/): this process's index, derived from Redis's change feeds.

@@ -53,6 +53,11 @@ def zone(name: str | None) -> tzinfo:
     return ZoneInfo(name or host_zone_name())
 
 
+def local_day(seconds: float, zone_name: str) -> str:
+    """``YYYY-MM-DD`` of a moment in the deployment's zone (report days, daily counters)."""
+    return datetime.fromtimestamp(seconds, tz=zone(zone_name)).strftime("%Y-%m-%d")
+
+
 def format_datetime(when: datetime, lang: str, tz: tzinfo | None = None) -> str:
     """``2026年12月5日 21:44`` / ``Dec 5, 2026, 21:44``: a date and a 24-hour time, in ``tz``
     (else the zone ``when`` carries)."""

@@ -251,12 +251,13 @@ async def put_selfservice(request: web.Request) -> web.Response:
 @routes.get("/api/v1/kb/reports")
 @requires(*STAFF)
 async def kb_reports(request: web.Request) -> web.Response:
-    """Self-service over the last ``?days=`` (30, UTC days): by channel (considered, answered,
-    solved, closed without reply, handed off, rate), hand-offs by reason, the questions with no
-    good article, and the articles customers marked helpful / unhelpful."""
+    """Self-service over the last ``?days=`` (30; days of the deployment's zone): by channel
+    (considered, answered, solved, closed without reply, handed off, rate), hand-offs by reason,
+    the questions with no good article, and the articles customers marked helpful / unhelpful."""
     gw = request.app[GATEWAY]
     days = _limit(request, "days", 30, 400)
-    return ok(await report(gw.redis, gw.keys, gw.kb.retriever.articles, days))
+    articles = gw.kb.retriever.articles
+    return ok(await report(gw.redis, gw.keys, articles, days, gw.settings.zone_name))
 
 
 @routes.get("/api/v1/kb/suggestions")

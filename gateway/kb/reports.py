@@ -9,19 +9,25 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gateway.i18n.formatting import local_day
 from gateway.keys import Keys
 
 
-def _days(days: int, now: float | None = None) -> list[str]:
+def _days(days: int, now: float | None = None, zone: str = "UTC") -> list[str]:
+    """The last ``days`` days of the deployment's zone (``zone``), today first."""
     now = time.time() if now is None else now
-    return [time.strftime("%Y-%m-%d", time.gmtime(now - i * 86400)) for i in range(days)]
+    return [local_day(now - i * 86400, zone) for i in range(days)]
 
 
 async def report(
-    redis: Redis, keys: Keys, articles: dict[str, dict[str, Any]], days: int = 30
+    redis: Redis,
+    keys: Keys,
+    articles: dict[str, dict[str, Any]],
+    days: int = 30,
+    zone: str = "UTC",
 ) -> dict[str, Any]:
     pipe = redis.pipeline(transaction=False)
-    for day in _days(days):
+    for day in _days(days, zone=zone):
         pipe.hgetall(keys.kb_stats(day))
     totals: dict[str, int] = {}
     for row in await pipe.execute():

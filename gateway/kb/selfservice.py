@@ -24,6 +24,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from adapters.base import IngestResult
+from gateway.i18n.formatting import local_day
 from gateway.kb.handoff import handoff_reason
 from gateway.kb.service import KnowledgeBase
 from gateway.keys import Keys
@@ -69,6 +70,7 @@ class SelfService:
         event_line: Callable[[str, str], Awaitable[None]],
         schedule: Callable[[str, str, dict[str, Any], int], Awaitable[Any]],
         idle_seconds: float = 1800,
+        zone: str = "UTC",
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -79,6 +81,7 @@ class SelfService:
         self._event_line = event_line
         self._schedule = schedule
         self.idle_seconds = idle_seconds
+        self.zone = zone  # the deployment's: daily counters count its days
         self._hold = load_script(redis, __file__, "hold")
         self._modes: dict[str, str] = {}
         self._modes_read = 0.0  # monotonic; the settings are read again after a second
@@ -268,7 +271,7 @@ class SelfService:
         await self._resolve(conv_id, "self-service: no reply after the answer")
 
     async def _count(self, *fields: str) -> None:
-        key = self.keys.kb_stats(time.strftime("%Y-%m-%d", time.gmtime()))
+        key = self.keys.kb_stats(local_day(time.time(), self.zone))
         pipe = self.redis.pipeline(transaction=False)
         for name in fields:
             pipe.hincrby(key, name, 1)

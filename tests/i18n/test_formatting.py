@@ -67,3 +67,17 @@ def test_reply_mail_quotes_in_the_customers_zone_and_the_channels_language() -> 
     assert "於 2026年12月5日 21:44，李伟 <li@example.cn> 寫道：" in tw
     en = plain("2026-12-05T08:44:00-05:00", "en")
     assert "On 2026-12-05 08:44 UTC-05:00, 李伟 <li@example.cn> wrote:" in en
+
+
+def test_report_days_are_the_deployments() -> None:
+    """23:30 UTC is already the next day in Shanghai (self-service counters, report days)."""
+    from datetime import datetime as dt
+
+    from gateway.i18n.formatting import local_day
+    from gateway.kb.reports import _days
+
+    late = dt(2026, 12, 5, 23, 30, tzinfo=UTC).timestamp()
+    assert local_day(late, "UTC") == "2026-12-05"
+    assert local_day(late, "Asia/Shanghai") == "2026-12-06"
+    assert _days(2, now=late, zone="Asia/Shanghai") == ["2026-12-06", "2026-12-05"]
+    assert _days(2, now=late, zone="America/New_York") == ["2026-12-05", "2026-12-04"]
