@@ -14,7 +14,7 @@ import {
 } from "./conversation.js";
 import { dropOffer, initInbox, loadChannelsFilter, loadList, showOffer, touch, upsert } from "./inbox.js";
 import { $, toast } from "./dom.js";
-import { formatTime, language, remember, t } from "./i18n.js";
+import { formatTime, has, language, remember, t } from "./i18n.js";
 import { Live } from "./live.js";
 import { agentEvent, initAgentUx } from "./agentux.js";
 
@@ -28,7 +28,9 @@ const live = new Live({
   syncState: lastSeqs,
   onSessionEnded: (reason) => {
     if (reason === null) { api("GET", "/auth/me").catch(() => {}); return; } // 401: signedOut
-    toast(t("console.session.ended", { reason }), "error");
+    // The server's reason is English: said in the agent's language when it is a known one.
+    const key = `console.session.reason.${String(reason).replace(/ /g, "_")}`;
+    toast(t("console.session.ended", { reason: has(key) ? t(key) : reason }), "error");
     signedOut();
   },
 });
