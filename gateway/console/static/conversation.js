@@ -218,9 +218,10 @@ function senderNotes(m) {
 function transferControl() {
   const team = h("input", { placeholder: t("console.transfer.team_placeholder"), "aria-label": t("console.transfer.to_team"), size: "8" });
   const agent = h("select", { "aria-label": t("console.transfer.to_agent") }, h("option", { value: "", text: t("console.transfer.agent_placeholder") }));
+  const holder = view.conv.assignee;  // read now: by the answer another conversation may be open (j / k)
   api("GET", "/agents").then((d) => {
     for (const u of [...d.agents].sort((a, b) => compareText(a.name, b.name))) {
-      if (u.id !== view.conv.assignee) agent.appendChild(h("option", { value: u.id, text: t("console.transfer.agent_option", { name: u.name, status: t(`console.status.${u.status}`) }) }));
+      if (u.id !== holder) agent.appendChild(h("option", { value: u.id, text: t("console.transfer.agent_option", { name: u.name, status: t(`console.status.${u.status}`) }) }));
     }
   }, () => {});
   const go = () => {

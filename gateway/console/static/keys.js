@@ -24,7 +24,8 @@ function inboxShown() {
 function step(delta) {
   const rows = [...document.querySelectorAll("#conversations .row")];
   if (!rows.length) return;
-  const at = rows.findIndex((r) => r.classList.contains("active"));
+  const open = (location.hash.match(/^#\/inbox\/(.+)$/) || [])[1];
+  const at = rows.findIndex((r) => r.dataset.id === open);
   const next = rows[at < 0 ? (delta > 0 ? 0 : rows.length - 1) : Math.min(rows.length - 1, Math.max(0, at + delta))];
   location.hash = `#/inbox/${next.dataset.id}`;
   next.scrollIntoView({ block: "nearest" });

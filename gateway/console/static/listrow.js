@@ -31,6 +31,8 @@ export function initListControls() {
   });
   tag.addEventListener("focus", () => tagsInUse(true));
   form.append(sort, tag);
+  // Enter in the tag box applies it (and never submits the form, which would reload the page).
+  form.addEventListener("submit", (e) => { e.preventDefault(); tag.blur(); });
 }
 
 // The list request: sort and tag.
