@@ -267,8 +267,9 @@ async def test_console_canned_picker_notes_and_inbox(
     await console.locator("#conn.conn-connected").wait_for()
     await console.locator("#log .msg.in", has_text="Written while the console was away").wait_for()
 
-    # Resolve from the console.
+    # Resolve from the console: the customer's last message has no answer, so it asks first.
     await console.locator("#conv-head button.resolve").click()
+    await console.locator("#conv-head .resolve-confirm button.confirm").click()
     await console.locator("#conv-head .status", has_text="resolved").wait_for()
     assert agent.errors == [] and visitor.errors == []
 
@@ -341,7 +342,10 @@ async def test_admin_pages_and_a_failed_reply_retried(
     await console.locator("#conv-head .sla").wait_for(state="detached")
     assert await row.locator(".sla").text_content() == ""
 
-    # Transfer it to Dora, snooze it, then filter it out and back in by status.
+    # Transfer it to Dora (signed in, away: an offline agent is refused), snooze it, then filter
+    # it out and back in by status.
+    dora_token = await h.login("dora@example.com", "dora-password-1")
+    await h.call("PUT", "/api/v1/agents/me/status", dora_token, {"status": "away"})
     await console.select_option("#conv-head select[aria-label='Transfer to agent']", dora["id"])
     await console.locator("#conv-head button", has_text="Transfer").click()
     await console.locator("#log .msg.event", has_text="Transferred to Dora").wait_for()
