@@ -34,7 +34,8 @@ from gateway.textsearch import Analyzer
 
 OVERLAP_MS = 5_000
 RECHECK_MS = 1_000
-CHUNK = 500
+# Records per pipeline: a rebuild's temporaries stay small (500 left ~50% more RSS behind).
+CHUNK = 100
 T = TypeVar("T")
 _CONV_FIELDS = ("last_seq", "channel_id", "channel_type", "contact_id")
 
