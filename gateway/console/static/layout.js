@@ -30,4 +30,28 @@ export function initLayout() {
   const follow = () => show(openId() ? "conv" : "list");
   window.addEventListener("hashchange", follow);
   follow();
+  keepLogAtBottom();
+}
+
+// The message log stays at its last message when the panes around it change size (the header
+// wraps, a pane appears, the phone's keyboard opens), unless the agent scrolled up.
+function keepLogAtBottom() {
+  let stick = true;
+  const resized = new ResizeObserver(() => {
+    const log = $("#log");
+    if (log && stick) log.scrollTop = log.scrollHeight;
+  });
+  document.addEventListener("scroll", (e) => {
+    const log = e.target;
+    if (log && log.id === "log") stick = log.scrollHeight - log.scrollTop - log.clientHeight < 60;
+  }, true);
+  const pane = $("#conversation");
+  new MutationObserver(() => {
+    const log = $("#log");
+    if (log && !log.dataset.observed) {
+      log.dataset.observed = "1";
+      stick = true;
+      resized.observe(log);
+    }
+  }).observe(pane, { childList: true, subtree: true });
 }
