@@ -88,7 +88,7 @@ class Search:
     # --- customers -----------------------------------------------------------------------
     async def customers(self, viewer: Viewer, query: str, *, limit: int, offset: int) -> Page:
         """Contacts whose name, email, phone, identities or attributes hold every term (a
-        prefix of a word or number is enough; the last digits of a number too), latest
+        prefix of a word or number is enough; the last four digits of a number too), latest
         activity first. Every user may open every contact (the contacts API's rule; the
         profile then lists only the conversations they may open), so every match is shown,
         with the newest of its conversations the viewer may open."""

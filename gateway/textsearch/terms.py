@@ -36,10 +36,10 @@ def index_terms(tokens: list[str]) -> set[str]:
     return {t for t in tokens if t.startswith("~") or len(t) == 1 or not is_cjk(t)}
 
 
-def partial_terms(tokens: list[str], min_prefix: int = 2, min_suffix: int = 4) -> set[str]:
+def partial_terms(tokens: list[str], min_prefix: int = 2, suffix: int = 4) -> set[str]:
     """Extra terms of a short field: each Chinese character (张 finds 张伟), the prefixes of
-    each other token (ali finds alice, 1380013 finds 13800138000) and the endings of a number
-    (8000 finds the phone that ends so)."""
+    each other token (ali finds alice, 1380013 finds 13800138000) and the last four digits of
+    a longer number (8000 finds the phone that ends so: 尾号 8000)."""
     out: set[str] = set()
     for token in tokens:
         if token.startswith("~"):
@@ -48,6 +48,6 @@ def partial_terms(tokens: list[str], min_prefix: int = 2, min_suffix: int = 4) -
             out.update(ch for ch in token if _CJK_CHAR.match(ch))
             continue
         out.update(token[:i] for i in range(min_prefix, len(token)))
-        if token.isdigit():
-            out.update(token[-i:] for i in range(min_suffix, len(token)))
+        if token.isdigit() and len(token) > suffix:
+            out.add(token[-suffix:])
     return out
