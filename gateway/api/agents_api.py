@@ -10,7 +10,7 @@ from pydantic import BaseModel, Field
 
 from gateway.api.http import ANY_USER, STAFF, ok, parse, requires, session
 from gateway.appkeys import GATEWAY
-from gateway.conversations import NotFound, sla_due
+from gateway.conversations import conversation_from_hash, sla_due
 
 routes = web.RouteTableDef()
 
@@ -52,8 +52,7 @@ class BoardConversation(BaseModel):
     channel_id: str
     priority: str | None = None
     status: str
-    state: Literal["held", "offered"]
-    since: int | None = Field(None, description="assigned (or offered) at, ms")
+    since: int | None = Field(None, description="assigned at, ms")
     sla_due: int | None = None
 
 
@@ -79,16 +78,16 @@ RESPONSES = {"GET /api/v1/agents/board": BoardAnswer}
 async def _held(request: web.Request, agent_id: str) -> list[dict[str, Any]]:
     gw = request.app[GATEWAY]
     ids = sorted(await gw.redis.smembers(gw.keys.agent_conversations(agent_id)))
-    out: list[dict[str, Any]] = []
+    pipe = gw.redis.pipeline(transaction=False)
     for conversation_id in ids:
-        try:
-            conv = await gw.conversations.get(conversation_id)
-        except NotFound:
-            continue
-        holder = conv.get("assignee") or ""
-        if holder != agent_id and conv.get("offered_to") != agent_id:
-            continue  # moved on since the set was read
-        contact = await gw.redis.hget(gw.keys.contact(conv["contact_id"]), "name")
+        pipe.hgetall(gw.keys.conversation(conversation_id))
+    convs = [conversation_from_hash(row) for row in await pipe.execute() if row]
+    convs = [c for c in convs if c.get("assignee") == agent_id]  # moved on since the set was read
+    pipe = gw.redis.pipeline(transaction=False)
+    for conv in convs:
+        pipe.hget(gw.keys.contact(conv.get("contact_id") or "none"), "name")
+    out: list[dict[str, Any]] = []
+    for conv, contact in zip(convs, await pipe.execute(), strict=True):
         out.append(
             {
                 "id": conv["id"],
@@ -96,8 +95,7 @@ async def _held(request: web.Request, agent_id: str) -> list[dict[str, Any]]:
                 "channel_id": conv.get("channel_id", ""),
                 "priority": conv.get("priority"),
                 "status": conv.get("status", ""),
-                "state": "held" if holder == agent_id else "offered",
-                "since": conv.get("assigned_at") or conv.get("offered_at"),
+                "since": conv.get("assigned_at"),
                 "sla_due": sla_due(conv),
             }
         )
