@@ -28,6 +28,7 @@ import random
 import sys
 import tempfile
 import time
+import traceback
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor, as_completed
 from dataclasses import dataclass
@@ -227,7 +228,10 @@ def _run(args: tuple[Job, str]) -> tuple[Job, dict[str, Any], float]:
 
     job, redis_url = args
     started = time.monotonic()
-    result = asyncio.run(simulate_policy(job.scenario, job.policy, redis_url, job.prefix))
+    try:
+        result = asyncio.run(simulate_policy(job.scenario, job.policy, redis_url, job.prefix))
+    except Exception:  # one failed run is reported, it does not stop the other 559
+        result = {"error": traceback.format_exc()}
     return job, result, time.monotonic() - started
 
 
@@ -283,6 +287,12 @@ def _collect(
             "family": job.family, "seed": job.scenario.seed, "index": job.index,
             "description": job.scenario.description, "policies": {},
         })  # fmt: skip
+        if "error" in result:
+            entry.setdefault("failed", {})[job.policy] = result["error"]
+            if progress is not None:
+                progress(f"[{done}/{len(jobs)}] {job.family} #{job.index} {job.policy}: "
+                         f"FAILED\n{result['error']}")  # fmt: skip
+            continue
         entry["policies"][job.policy] = _figures(result)
         if progress is not None:
             elapsed = time.monotonic() - started
@@ -341,6 +351,7 @@ def report(
         "policies": list(policies),
         "seconds": round(seconds, 1),
         "families": {},
+        "failed_runs": sum(len(r.get("failed", {})) for r in runs.values()),
     }
     for family in families:
         seeds_run = [runs[(family, i)] for i in range(seeds) if (family, i) in runs]
@@ -464,6 +475,8 @@ def format_report(rep: dict[str, Any]) -> str:
         f"{len(policies)} policies{' (quick)' if rep['quick'] else ''}, {rep['seconds']:.0f}s; "
         "the WORST seed of each figure"
     ]
+    if rep.get("failed_runs"):
+        lines.append(f"FAILED runs: {rep['failed_runs']} (left out of the figures; see the JSON)")
 
     def pct(v: dict[str, Any] | None) -> str:
         return "-" if v is None else f"{v['value'] * 100:.1f}% #{v['index']}"
