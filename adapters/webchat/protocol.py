@@ -30,7 +30,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from adapters.webchat.config import valid_client_id
-from gateway.kb.selfservice import BOT_LABEL
+from gateway.kb.selfservice import BOT_LABEL, TRADITIONAL_LABEL
 from gateway.surveys import MAX_COMMENT
 
 _EMAIL = re.compile(r"^[^@\s<>\"]{1,64}@[^@\s<>\"]+\.[^@\s<>\"]{2,}$")
@@ -199,10 +199,13 @@ def mark_bot(view: dict[str, Any], meta: dict[str, Any]) -> None:
     language = meta.get("language")
     if language not in BOT_LABEL:  # an answer logged before its language was
         language = next((k for k, label in BOT_LABEL.items() if text.startswith(label)), "zh")
-    label = BOT_LABEL[language]
+    labels = (
+        (BOT_LABEL[language], TRADITIONAL_LABEL) if language == "zh" else (BOT_LABEL[language],)
+    )
     view["bot"] = True
     view["bot_language"] = language
-    view["text"] = text[len(label) :] if text.startswith(label) else text
+    label = next((lb for lb in labels if text.startswith(lb)), "")
+    view["text"] = text[len(label) :]
 
 
 def file_view(attachment: dict[str, Any], link: Callable[[str], str] = str) -> dict[str, Any]:

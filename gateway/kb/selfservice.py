@@ -24,6 +24,8 @@ from typing import Any
 from redis.asyncio import Redis
 
 from adapters.base import IngestResult
+from gateway.i18n import translate
+from gateway.i18n.channels import channel_language
 from gateway.i18n.formatting import local_day
 from gateway.kb.handoff import handoff_reason
 from gateway.kb.service import KnowledgeBase
@@ -38,11 +40,17 @@ log = logging.getLogger(__name__)
 CHAT_CHANNELS = (Channel.WEBCHAT, Channel.WECHAT_OA, Channel.WECOM_KF, Channel.QQ, Channel.API)
 MODES = ("off", "always", "after_hours")
 IDLE_JOB = "kb.selfservice.idle"
-BOT_LABEL = {"zh": "【智能客服】", "en": "[Assistant] "}
-FOOTER = {
-    "zh": "这个回答解决您的问题了吗？回复“已解决”，或回复“转人工”联系人工客服。",
-    "en": 'Did this solve it? Reply "solved", or "human" to reach a person.',
+# The bot's label and closing question (catalogue customer.selfservice.*) by the answer's
+# language: "en", or "zh" written in the channel's script (zh-TW: Traditional).
+BOT_LABEL = {
+    "zh": translate("zh-CN", "customer.selfservice.label"),
+    "en": translate("en", "customer.selfservice.label"),
 }
+FOOTER = {
+    "zh": translate("zh-CN", "customer.selfservice.footer"),
+    "en": translate("en", "customer.selfservice.footer"),
+}
+TRADITIONAL_LABEL = translate("zh-TW", "customer.selfservice.label")
 _SOLVED = {"已解决", "解决了", "问题已解决", "已经解决了", "好了", "1", "solved", "yes", "resolved"}
 _UNHELPFUL = {"没解决", "没有解决", "未解决", "没用", "不对", "2", "no", "not solved", "unsolved"}
 MAX_GAPS = 2000
@@ -193,7 +201,13 @@ class SelfService:
         if not int(held):
             return False
         language = "en" if str(article.get("language", "")).startswith("en") else "zh"
-        text = f"{BOT_LABEL[language]}{article['title']}\n{article['body']}\n\n{FOOTER[language]}"
+        script = "en"
+        if language == "zh":  # Simplified, or Traditional for a zh-TW channel's customers
+            channel_lang = await channel_language(self.redis, k, msg.channel_id)
+            script = "zh-TW" if channel_lang == "zh-TW" else "zh-CN"
+        label = translate(script, "customer.selfservice.label")
+        footer = translate(script, "customer.selfservice.footer")
+        text = f"{label}{article['title']}\n{article['body']}\n\n{footer}"
         meta = {
             "system": True,
             "bot": True,

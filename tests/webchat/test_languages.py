@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from tests.conftest import Harness
+from tests.conftest import Harness, wait_for
 from tests.reports.flow import answered, resolve
 from tests.webchat.visitor import ORIGIN, Visitor, webchat_channel
 
@@ -85,3 +85,30 @@ async def test_survey_message_in_the_channels_language(gateway: Harness) -> None
     )
     assert frame["message"]["text"] == "我們的服務怎麼樣？請為本次服務評分，1 分最差，5 分最好。"
     assert visitor.welcome["survey"]["send"] == "送出"
+
+
+async def test_self_service_answer_in_traditional_for_a_zh_tw_channel(gateway: Harness) -> None:
+    """A Chinese article answers a zh-TW channel's visitor in Traditional script (label and
+    closing question); the widget gets it without the label; 已解決 resolves it."""
+    h = gateway
+    article = {"title": "如何申请退款", "body": "在“我的订单”中点击“申请退款”。", "tags": ["退款"]}
+    await h.call("POST", "/api/v1/kb/articles", json_body=article, expect=201)
+    channel_id = await webchat_channel(h, language="zh-TW")
+    await h.call("PUT", f"/api/v1/kb/selfservice/{channel_id}", json_body={"mode": "always"})
+    visitor = Visitor(h, channel_id)
+    await visitor.connect()
+    ack = await visitor.say("c1", "請問怎麼申請退款？")
+    frame = await visitor.next(
+        lambda f: f.get("type") == "message" and f["message"].get("bot") is True, timeout=30
+    )
+    shown = frame["message"]["text"]
+    assert shown.startswith("如何申请退款") and shown.endswith("回覆「轉人工」聯絡真人客服。")
+    logged = await h.call("GET", f"/api/v1/conversations/{ack['conversation_id']}/messages")
+    assert logged["messages"][-1]["text"].startswith("【智慧客服】如何申请退款")
+    await visitor.say("c2", "已解決")
+
+    async def resolved() -> bool:
+        got = await h.call("GET", f"/api/v1/conversations/{ack['conversation_id']}")
+        return got["conversation"]["status"] == "resolved"
+
+    await wait_for(resolved)
