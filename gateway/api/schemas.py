@@ -217,7 +217,7 @@ class ConversationListed(Conversation):
     assignee_name: str | None
     sla_due: Ms | None = Field(description="the deadline the console counts down to")
     unread: int = Field(description="the customer's messages after the caller's read position")
-    unread_capped: bool = Field(description="more unread than counted (50)")
+    unread_capped: bool = Field(description="more unread than counted (20)")
     last_message: LastMessage | None = Field(description="the latest reply or customer message")
 
 

@@ -10,8 +10,9 @@ from redis.asyncio import Redis
 from gateway.keys import Keys
 from gateway.scripts import load_script
 
-# Messages read per listed conversation at most: the unread count stops there ("50+").
-WINDOW = 50
+# Messages read per listed conversation at most: the unread count stops there ("20+"), which
+# bounds what a list of never-read conversations costs (a supervisor's first look at All).
+WINDOW = 20
 # The last message's preview, in characters (the console shows one line of it).
 PREVIEW_CHARS = 140
 # Messages looked back through for the last reply or customer message (past notes and events).

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from gateway.unread.service import WINDOW
 from tests.conftest import Harness
 
 
@@ -109,3 +110,20 @@ async def test_sort_by_sla_due_and_filter_by_tag(gateway: Harness):
     ] == [by_activity[1]]
     tags = (await h.call("GET", "/api/v1/tags", agent))["tags"]
     assert set(tags) == {"退款", "vip", "物流"}
+
+
+async def test_unread_stops_counting_at_the_window(gateway: Harness):
+    """A long unread conversation costs a bounded read: the count stops at WINDOW and says so."""
+    h = gateway
+    channel, secret = await h.api_channel()
+    for n in range(WINDOW + 5):
+        await _say(h, channel, secret, n, f"message {n}")
+    (row,) = (await _rows(h, h.admin_token)).values()
+    assert row["unread"] == WINDOW and row["unread_capped"] is True
+    assert row["last_message"]["text"] == f"message {WINDOW + 4}"
+    await h.call("POST", f"/api/v1/conversations/{row['id']}/read", None, {"seq": 3})
+    (row,) = (await _rows(h, h.admin_token)).values()
+    assert row["unread"] == WINDOW and row["unread_capped"] is True
+    await h.call("POST", f"/api/v1/conversations/{row['id']}/read", None, {"seq": 10})
+    (row,) = (await _rows(h, h.admin_token)).values()
+    assert row["unread"] == WINDOW + 5 - 10 and row["unread_capped"] is False
