@@ -20,8 +20,10 @@ function changed(id) {
 
 export function unreadOf(id) { return counts.get(id) || { n: 0, capped: false }; }
 
-// The list was loaded: its rows carry the caller's counts.
+// The list was loaded: its rows carry the caller's counts (the title counts what the list shows,
+// and nothing of an earlier sign-in).
 export function takeCounts(conversations) {
+  counts.clear();
   for (const c of conversations) {
     if (typeof c.unread === "number") counts.set(c.id, { n: c.unread, capped: Boolean(c.unread_capped) });
   }
