@@ -24,7 +24,7 @@ from pydantic import BaseModel, ConfigDict, Field
 from redis.asyncio import Redis
 
 from gateway.i18n import DEFAULT_LANGUAGE, translate
-from gateway.i18n.channels import channel_language
+from gateway.i18n.channels import channel_words
 from gateway.keys import Keys
 from gateway.models import now_ms
 
@@ -100,16 +100,23 @@ def survey_text_in(settings: AftercareSettings, name: str, lang: str) -> str:
     return admin_text(settings, name) or translate(lang, _CATALOGUE_KEYS[name], link="{link}")
 
 
+async def conversation_words(
+    redis: Redis, keys: Keys, conversation_id: str, accept_language: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """The language of a conversation's channel for what the customer reads (the channel's
+    ``language`` setting: zh-CN when it has none; ``auto``: ``accept_language``, the browser's
+    on a page, or zh-CN for a message), and the channel's own texts in it (web chat's
+    ``texts``: ``survey_message``, ``followup_message``, ...)."""
+    channel_id = await redis.hget(keys.conversation(conversation_id), "channel_id")
+    if not channel_id:
+        return DEFAULT_LANGUAGE, {}
+    return await channel_words(redis, keys, str(channel_id), accept_language)
+
+
 async def conversation_language(
     redis: Redis, keys: Keys, conversation_id: str, accept_language: str | None = None
 ) -> str:
-    """The language of a conversation's channel for what the customer reads: the channel's
-    ``language`` setting (zh-CN when it has none; ``auto``: ``accept_language``, the browser's
-    on a page, or zh-CN for a message)."""
-    channel_id = await redis.hget(keys.conversation(conversation_id), "channel_id")
-    if not channel_id:
-        return DEFAULT_LANGUAGE
-    return await channel_language(redis, keys, str(channel_id), accept_language)
+    return (await conversation_words(redis, keys, conversation_id, accept_language))[0]
 
 
 # --- signed links ------------------------------------------------------------------------------
@@ -259,10 +266,13 @@ class Aftercare:
         url = f"{self.public_url().rstrip('/')}/survey/{self.signer.sign(link)}"
         key = self.keys.conversation(link.conversation_id)
         await self.redis.hset(key, "survey_sent_at", now)
-        lang = await conversation_language(self.redis, self.keys, link.conversation_id)
+        lang, own = await conversation_words(self.redis, self.keys, link.conversation_id)
         if await self.redis.hget(key, "channel_type") in WIDGET_CHANNELS:
             # The widget finds the link in this system message and shows buttons instead.
-            text = f"{survey_text_in(settings, 'survey_webchat_text', lang)}\n{url}"
+            said = own.get("survey_message") or survey_text_in(
+                settings, "survey_webchat_text", lang
+            )
+            text = f"{said}\n{url}"
         else:
             text = survey_text_in(settings, "survey_text", lang).replace("{link}", url)
         await self.send_system(link.conversation_id, text)
@@ -275,10 +285,9 @@ class Aftercare:
         await self.redis.hset(
             self.keys.conversation(payload["conversation_id"]), "followup_sent_at", self.clock()
         )
-        lang = await conversation_language(self.redis, self.keys, payload["conversation_id"])
-        await self.send_system(
-            payload["conversation_id"], survey_text_in(settings, "followup_text", lang)
-        )
+        lang, own = await conversation_words(self.redis, self.keys, payload["conversation_id"])
+        said = own.get("followup_message") or survey_text_in(settings, "followup_text", lang)
+        await self.send_system(payload["conversation_id"], said)
         self.count("followup")
 
     async def answer(self, token: str, score: int, comment: str) -> SurveyLink:

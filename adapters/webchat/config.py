@@ -9,10 +9,10 @@ from urllib.parse import urlsplit
 from pydantic import BaseModel, Field, field_validator
 from pydantic_core import PydanticCustomError
 
-from adapters.webchat.texts import WIDGET_TEXTS
+from adapters.webchat.texts import CHANNEL_TEXTS
 
 _COLOR = r"^#[0-9A-Fa-f]{6}$"
-WidgetText = Literal[WIDGET_TEXTS]  # type: ignore[valid-type]
+WidgetText = Literal[CHANNEL_TEXTS]  # type: ignore[valid-type]
 
 
 def normalize_origin(value: str) -> str:

@@ -24,6 +24,9 @@ WIDGET_TEXTS = (
     "rate_limited", "too_many_connections", "message_too_long",
     "too_long", "origin_not_allowed",  # widgetfix.po
 )  # fmt: skip
+# What a channel's ``texts`` may replace: the widget's texts and the system messages it carries
+# (gateway/surveys.py reads these two).
+CHANNEL_TEXTS = (*WIDGET_TEXTS, "survey_message", "followup_message")
 SURVEY_TEXTS = {  # widget text -> the survey setting that overrides it (gateway/surveys.py)
     "survey_comment": "survey_comment_prompt",
     "survey_send": "survey_send_label",

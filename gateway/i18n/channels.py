@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+from typing import Any
 
 from redis.asyncio import Redis
 
@@ -21,12 +22,27 @@ def language_of(config: dict[str, object] | None, accept_language: str | None = 
     return value if value in LANGUAGES else DEFAULT_LANGUAGE
 
 
-async def channel_language(
-    redis: Redis, keys: Keys, channel_id: str, accept_language: str | None = None
-) -> str:
+async def _config(redis: Redis, keys: Keys, channel_id: str) -> dict[str, Any]:
     raw = await redis.hget(keys.channel(channel_id), "config")
     try:
         config = json.loads(raw) if raw else {}
     except ValueError:
         config = {}
-    return language_of(config if isinstance(config, dict) else {}, accept_language)
+    return config if isinstance(config, dict) else {}
+
+
+async def channel_language(
+    redis: Redis, keys: Keys, channel_id: str, accept_language: str | None = None
+) -> str:
+    return language_of(await _config(redis, keys, channel_id), accept_language)
+
+
+async def channel_words(
+    redis: Redis, keys: Keys, channel_id: str, accept_language: str | None = None
+) -> tuple[str, dict[str, str]]:
+    """(the language, the channel's own texts in it: web chat's ``texts`` for that language)."""
+    config = await _config(redis, keys, channel_id)
+    lang = language_of(config, accept_language)
+    texts = config.get("texts")
+    mine = texts.get(lang) if isinstance(texts, dict) else None
+    return lang, {str(k): str(v) for k, v in (mine or {}).items() if v}

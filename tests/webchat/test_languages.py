@@ -112,3 +112,20 @@ async def test_self_service_answer_in_traditional_for_a_zh_tw_channel(gateway: H
         return got["conversation"]["status"] == "resolved"
 
     await wait_for(resolved)
+
+
+async def test_a_channel_overrides_its_survey_message_per_language(gateway: Harness) -> None:
+    h = gateway
+    channel_id = await webchat_channel(
+        h, language="zh-TW", texts={"zh-TW": {"survey_message": "請為茶葉店評分！"}}
+    )
+    visitor = Visitor(h, channel_id)
+    await visitor.connect()
+    ack = await visitor.say("c1", "謝謝")
+    agent = await h.agent_online("ann@example.com", name="Ann")
+    await answered(h, agent, ack["conversation_id"], "不客氣")
+    await resolve(h, agent[1], ack["conversation_id"])
+    frame = await visitor.next(
+        lambda f: f.get("type") == "message" and bool(f["message"].get("survey")), timeout=60
+    )
+    assert frame["message"]["text"] == "請為茶葉店評分！"
