@@ -4,6 +4,7 @@ per channel in every gateway process, started and stopped as admins change them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ipaddress
 import json
 import logging
@@ -21,6 +22,7 @@ from gateway.events import EventBus
 from gateway.ids import new_id
 from gateway.keys import Keys
 from gateway.models import now_ms
+from gateway.scripts import load_script
 from gateway.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
@@ -36,8 +38,9 @@ class DuplicateName(ValueError):
     """Another channel has this name (compared trimmed and case-insensitively)."""
 
 
-def same_name(a: str, b: str) -> bool:
-    return a.strip().casefold() == b.strip().casefold()
+def name_key(name: str) -> str:
+    """What two channel names are compared by: trimmed and case-folded."""
+    return name.strip().casefold()
 
 
 class ChannelConfigError(ValueError):
@@ -133,14 +136,19 @@ class ChannelStore:
         self.keys = keys
         self.box = box
         self.events = events
+        self._claim_name = load_script(redis, __file__, "channel_name")
 
     async def create(self, channel_type: str, name: str, config: dict[str, Any]) -> dict[str, Any]:
         model = validate_config(channel_type, config)
         _check_secret_urls(channel_type, model)
-        await self.check_name(name, None)
         channel_id = new_id("ch")
+        await self.claim_name(channel_id, name, "")
         now = now_ms()
-        await self._save(channel_id, channel_type, name, model, created_at=now, enabled=True)
+        try:
+            await self._save(channel_id, channel_type, name, model, created_at=now, enabled=True)
+        except BaseException:
+            await self.claim_name(channel_id, "", name)  # the name is free again
+            raise
         await self.redis.sadd(self.keys.channels(), channel_id)
         await self.events.publish(CHANGED, {"channel_id": channel_id})
         return await self.get(channel_id)
@@ -168,12 +176,22 @@ class ChannelStore:
             "created_at": created_at, "updated_at": now_ms(), "revision": new_id("rev"),
         })  # fmt: skip
 
-    async def check_name(self, name: str, own_id: str | None) -> None:
-        """Two channels may not share a name: agents and reports tell channels apart by it."""
-        for channel_id in await self.redis.smembers(self.keys.channels()):
-            other = await self.redis.hget(self.keys.channel(channel_id), "name")
-            if channel_id != own_id and other is not None and same_name(other, name):
-                raise DuplicateName(f"name: a channel named {other!r} exists")
+    async def claim_name(self, channel_id: str, name: str, old_name: str) -> None:
+        """Two channels may not share a name (agents and reports tell channels apart by it):
+        the name is claimed in the index, and the old one given up, in one script."""
+        holder = await self._claim_name(
+            keys=[self.keys.channel_names()],
+            args=[channel_id, name_key(name) if name else "", name_key(old_name)],
+        )
+        if holder:
+            other = await self.redis.hget(self.keys.channel(str(holder)), "name")
+            raise DuplicateName(f"name: a channel named {other or name!r} exists")
+
+    async def index_names(self) -> None:
+        """Channels made before the index claim their names (at start; idempotent)."""
+        for channel in await self.list():
+            with contextlib.suppress(DuplicateName):
+                await self.claim_name(channel["id"], channel["name"], "")
 
     async def revision(self, channel_id: str) -> str | None:
         """Changes with every save: what a process's running adapter was started from."""
@@ -224,8 +242,6 @@ class ChannelStore:
         enabled: bool | None = None,
     ) -> dict[str, Any]:
         row = await self._row(channel_id)
-        if name is not None:
-            await self.check_name(name, channel_id)
         channel_type, current, was_enabled = await self.config(channel_id)
         before = current.model_dump(mode="json")
         merged = before | (config or {})
@@ -242,6 +258,8 @@ class ChannelStore:
             if missing:
                 raise CredentialsRequired(changed, missing)
         _check_secret_urls(channel_type, model)
+        if name is not None:
+            await self.claim_name(channel_id, name, row["name"])
         await self._save(
             channel_id,
             channel_type,
@@ -254,7 +272,8 @@ class ChannelStore:
         return await self.get(channel_id)
 
     async def delete(self, channel_id: str) -> None:
-        await self._row(channel_id)
+        row = await self._row(channel_id)
+        await self.claim_name(channel_id, "", row["name"])
         await self.redis.delete(self.keys.channel(channel_id))
         await self.redis.srem(self.keys.channels(), channel_id)
         await self.events.publish(CHANGED, {"channel_id": channel_id})
@@ -281,6 +300,7 @@ class ChannelManager:
         return self.running.get(channel_id)
 
     async def start_all(self) -> None:
+        await self.store.index_names()
         for channel in await self.store.list():
             await self.reload(channel["id"])
 

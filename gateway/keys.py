@@ -156,6 +156,10 @@ class Keys:
     def channels(self) -> str:
         return self._k("channels")
 
+    def channel_names(self) -> str:
+        """Hash: a channel name, trimmed and case-folded -> the channel holding it."""
+        return self._k("channels", "names")
+
     def channel_state(self, channel_id: str, name: str) -> str:
         """Adapter-owned state: cursors, cached tokens, UIDs, thread indexes."""
         return self._k("chan", channel_id, name)

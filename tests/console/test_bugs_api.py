@@ -1,11 +1,13 @@
 """Issue 17's server-side rules through the real app: a transfer to an offline agent is refused
 (409 agent_offline) and the conversation stays with its agent; two channels may not share a
-name (trimmed, any case; 409 duplicate_name); a channel start is logged once; a web chat
+name (trimmed, any case; 409 duplicate_name, claimed in one script so concurrent creates cannot
+both win); a channel start is logged once; a web chat
 message over the limit is refused with too_long and nothing is filed; a page on an origin the
 channel does not allow is told why in the visitor's language."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiohttp
@@ -75,6 +77,34 @@ async def test_two_channels_may_not_share_a_name(gateway: Harness):
     await h.call("PATCH", f"/api/v1/channels/{first['id']}", json_body={"name": "SHOP"})
     names = sorted(c["name"] for c in (await h.call("GET", "/api/v1/channels"))["channels"])
     assert names == ["SHOP", "Shop 2"]
+    # A rename gives the old name up; a deleted channel's name is free again.
+    await h.call("PATCH", path, json_body={"name": "Outlet"})
+    await h.create_channel("api", {"secret": "s" * 32}, name="shop 2")
+    await h.call("DELETE", f"/api/v1/channels/{first['id']}")
+    again = await h.create_channel("api", {"secret": "s" * 32}, name="Shop")
+    assert again["name"] == "Shop"
+
+
+async def test_two_admins_creating_the_same_name_at_once_get_one_channel(gateway: Harness):
+    h = gateway
+    body = {"type": "api", "name": "Same", "config": {"secret": "s" * 32}}
+    answers = await asyncio.gather(
+        *(h.call("POST", "/api/v1/channels", json_body=body, expect=None) for _ in range(5))
+    )
+    assert sorted("channel" in a for a in answers) == [False, False, False, False, True]
+    channels = (await h.call("GET", "/api/v1/channels"))["channels"]
+    assert [c["name"] for c in channels] == ["Same"]
+
+
+async def test_channels_made_before_the_name_index_claim_their_names(gateway: Harness):
+    h = gateway
+    old = await h.create_channel("api", {"secret": "s" * 32}, name="Legacy")
+    await h.gw.redis.delete(h.gw.keys.channel_names())  # as before the index existed
+    await h.gw.channel_store.index_names()
+    body = {"type": "api", "name": "LEGACY ", "config": {"secret": "s" * 32}}
+    refused = await h.call("POST", "/api/v1/channels", json_body=body, expect=409)
+    assert refused["error"]["message"] == "name: a channel named 'Legacy' exists"
+    assert old["id"] == await h.gw.redis.hget(h.gw.keys.channel_names(), "legacy")
 
 
 async def test_each_channel_start_is_logged_once(
