@@ -34,6 +34,7 @@ class DocIndex:
         self.alive = bytearray()
         self._channels: dict[str, int] = {}
         self._compacting = False
+        self._dropped: list[int] = []  # since the last compaction: their ids are forgotten then
 
     def __len__(self) -> int:
         return len(self.doc_of)
@@ -54,6 +55,7 @@ class DocIndex:
         old = self.doc_of.get(record_id)
         if old is not None:
             self.alive[old] = 0
+            self._dropped.append(old)
         doc = len(self.ids)
         self.ids.append(record_id)
         self.activity.append(int(activity))
@@ -69,6 +71,7 @@ class DocIndex:
         doc = self.doc_of.pop(record_id, None)
         if doc is not None:
             self.alive[doc] = 0
+            self._dropped.append(doc)
 
     def add_terms(self, doc: int, terms: Iterable[str]) -> None:
         self.postings.add(doc, terms)
@@ -123,6 +126,7 @@ class DocIndex:
             del base, keys, docs, alive
             self.postings.swap(new, folded)
             del new
+            self._forget_dropped()
             release_free_memory()
         finally:
             self._compacting = False
@@ -134,7 +138,15 @@ class DocIndex:
         alive = np.frombuffer(bytes(self.alive), dtype=np.uint8).astype(bool)
         self.postings.swap(Postings.compact(base, keys, docs, alive), len(keys))
         del base, keys, docs, alive
+        self._forget_dropped()
         release_free_memory()
+
+    def _forget_dropped(self) -> None:
+        """Dropped documents keep their number (postings never move) but not their id."""
+        for doc in self._dropped:
+            if not self.alive[doc]:
+                self.ids[doc] = ""
+        self._dropped = []
 
     def repack(self) -> None:
         """Copy the ids into fresh objects (dropped documents' ids forgotten): after a
