@@ -119,7 +119,7 @@ def _filters(request: web.Request) -> Filters:
 
 @routes.get("/api/v1/search")
 @requires(*ANY_USER)
-async def search(request: web.Request) -> web.Response:
+async def search_everything(request: web.Request) -> web.Response:
     """?q= (1-200 characters), kind=conversations|customers, and for conversations the
     filters channel (id or type), status, tag, from, to; limit (1-50), offset (0-1000)."""
     q = request.query.get("q", "").strip()
