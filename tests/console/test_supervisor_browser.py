@@ -10,7 +10,15 @@ import pytest
 
 from tests.conftest import Harness
 from tests.console.test_bugs_browser import _held_in_console
-from tests.console.uxkit import DESKTOP, PASSWORD, PHONE, go_online, sign_in, user
+from tests.console.uxkit import (
+    DESKTOP,
+    PASSWORD,
+    PHONE,
+    go_online,
+    inside_viewport,
+    sign_in,
+    user,
+)
 
 pytestmark = pytest.mark.browser
 
@@ -53,6 +61,12 @@ async def test_supervisor_sees_who_holds_what_takes_over_and_reassigns(
     assert options == ["Reassign to…", "Bob (Away, 0/5)", "Sue (Online, 0/5)"]  # no Carl
     await page.screenshot(path=str(artifacts / f"supervisor-{viewport['width']}.png"))
 
+    take = f"li.held[data-conversation='{conv}'] button.take-over"
+    await page.locator(take).scroll_into_view_if_needed()
+    assert await inside_viewport(page, take)  # on a phone too: the columns stack
+    overflow = "(() => { const w = document.querySelector('#page-supervisor .table-wrap');"
+    overflow += " return w.scrollWidth - w.clientWidth; })()"
+    assert await page.evaluate(overflow) <= 0  # no sideways scrolling to reach a column
     await held.locator("button.take-over").click()
     await page.locator("#toast", has_text="You hold the conversation now").wait_for()
     got = (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
