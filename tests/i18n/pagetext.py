@@ -50,7 +50,7 @@ ALLOWED = {
     "WeChat", "QQ", "CSAT", "SLA", "Weibo", "X", "Mastodon", "API", "CSV", "Markdown", "JSON",
     "Webhook", "HTTPS", "https", "http", "IP", "ID", "AppID", "AppSecret", "IMAP", "SMTP",
     "OAuth", "OAuth2", "TLS", "UID", "URL", "IDLE", "AES", "HMAC", "Bearer", "KB", "MB", "p",
-    "English", "Secret", "Forwarded", "For", "zh", "en", "CN", "TW", "auto",
+    "English", "Secret", "Forwarded", "For", "zh", "en", "CN", "TW", "auto", "VIP",
 }  # fmt: skip
 _DATA = re.compile(
     r"\{\{[^}]*\}\}"  # template variables agents type ({{customer.name}})

@@ -76,6 +76,8 @@ async function loadCanned(id) {
   try {
     view.canned = (await api("GET", `/canned?conversation_id=${encodeURIComponent(id)}`)).canned;
   } catch { view.canned = []; }
+  // "/ref" typed while they were loading: show the picker now.
+  if (view.id === id && $("#reply-text")) updatePicker();
 }
 
 // --- live events ----------------------------------------------------------------------------

@@ -4,7 +4,7 @@
 
 import { api, session } from "./api.js";
 import { $, clear, h } from "./dom.js";
-import { t } from "./i18n.js";
+import { has, t } from "./i18n.js";
 
 function pct(v) { return v === null || v === undefined ? "–" : `${Math.round(v * 1000) / 10}%`; }
 
@@ -20,9 +20,9 @@ async function load() {
   const cols = (keys) => keys.map((k) => t(`reports.kb.col.${k}`));
   table($("#kb-channels"), cols(["channel", "considered", "answered", "solved", "closed", "handed_off", "rate"]),
     Object.entries(r.by_channel).map(([channel, c]) => h("tr", null,
-      [channel, c.considered, c.answered, c.solved, c.closed, c.handed_off, pct(c.rate)].map((v) => h("td", { text: v })))));
+      [t(`console.channel_type.${channel}`), c.considered, c.answered, c.solved, c.closed, c.handed_off, pct(c.rate)].map((v) => h("td", { text: v })))));
   table($("#kb-handoffs"), cols(["reason", "handoffs"]),
-    Object.entries(r.handoffs).sort((a, b) => b[1] - a[1]).map(([reason, n]) => h("tr", null, h("td", { text: reason }), h("td", { text: n }))));
+    Object.entries(r.handoffs).sort((a, b) => b[1] - a[1]).map(([reason, n]) => h("tr", null, h("td", { text: has(`reports.kb.reason.${reason}`) ? t(`reports.kb.reason.${reason}`) : reason }), h("td", { text: n }))));
   table($("#kb-gaps"), cols(["question", "times", "channel"]),
     r.gaps.map((g) => h("tr", null, h("td", { text: g.sample || g.question }), h("td", { text: g.count }), h("td", { text: g.channel || "" }))));
   table($("#kb-rated"), cols(["article", "unhelpful", "helpful"]),
