@@ -118,7 +118,10 @@ async def test_agent_pages_in_the_browsers_language(
     await page.locator("#canned-picker li", has_text="/你好").click()
     assert await page.locator("#reply-text").input_value() == f"您好 {data['customer']}，请稍等。"
 
-    # Canned responses, the knowledge base, channels (and a channel's form).
+    # Users, canned responses, the knowledge base, channels (and a channel's form).
+    await page.click("#nav a[data-page=users]")
+    await page.locator("#page-users tr", has_text="li@example.com").wait_for()
+    await check_page(page, lang, shots, "users", allowed={"Administrator"})
     await page.click("#nav a[data-page=canned]")
     await page.locator("#page-canned td", has_text="/你好").wait_for()
     await check_page(page, lang, shots, "canned")

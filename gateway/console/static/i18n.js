@@ -24,8 +24,10 @@ export function remember(lang) {
 
 export async function loadLanguage(lang) {
   const wanted = LANGUAGES.includes(lang) ? lang : "zh-CN";
-  const resp = await fetch(`/console/i18n/${wanted}.json`);
-  table = await resp.json();
+  try {
+    const resp = await fetch(`/console/i18n/${wanted}.json`);
+    if (resp.ok) table = await resp.json();
+  } catch { /* the gateway is unreachable: the page still works and says so when it calls */ }
   current = wanted;
   document.documentElement.lang = wanted;
   translatePage(document);
