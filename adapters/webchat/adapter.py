@@ -57,6 +57,8 @@ from gateway.api.http import (
 from gateway.clientaddr import request_address
 from gateway.conversations import Conversations, NotFound
 from gateway.events import EventBus
+from gateway.i18n import translate
+from gateway.i18n.channels import language_of
 from gateway.media import describe_file
 from gateway.models import (
     Attachment,
@@ -696,7 +698,10 @@ class WebchatAdapter(Adapter):
             return f"webchat:{message.message_id}"
         if adapter.channel_type != Channel.EMAIL:
             raise PermanentSendError(f"offline_email_channel_id {channel_id} is not email")
-        subject = f"{self.config.title}: a reply to your chat"
+        # In the channel's language ("auto": no visitor to ask now, zh-CN), with its title.
+        lang = language_of({"language": self.config.language})
+        title = (await self._texts(lang))["title"]
+        subject = translate(lang, "customer.email.chat_reply_subject", title=title)
         emailed = message.model_copy(
             update={
                 "channel_id": channel_id,

@@ -138,5 +138,5 @@ async def test_offline_reply_goes_by_email_when_the_visitor_left(
     recipients, raw = mailbox.received[0]
     assert recipients == ["guest@example.com"]
     mail = email.message_from_bytes(raw, policy=email.policy.default)
-    assert "a reply to your chat" in mail["Subject"]
+    assert mail["Subject"] == "Re: Chat with us: a reply to your chat"  # the language's title
     assert "And until 18 on Sundays." in mail.get_body(preferencelist=("plain",)).get_content()
