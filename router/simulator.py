@@ -699,14 +699,20 @@ def measure(
 def max_wait_figures(sla: SlaPolicy, name: str, group: list[Record], end: int) -> dict[str, Any]:
     """The class's maximum wait (``max_wait`` in config/sla.toml: the longest a conversation
     should wait for an offer, in the class's calendar) against what its conversations waited
-    for their first offer (unoffered by the end: the time waited so far). Classed by the class
-    they arrived in (an escalation may raise one later)."""
+    for their first offer: never offered, until answered or resolved otherwise (a mention by
+    its incident's bulk reply), else until the end. Classed by the class they arrived in (an
+    escalation may raise one later)."""
     policy = sla.policy(name)
     limits = {ch: policy.max_wait_seconds(ch) for ch in sorted({r.arrival.channel for r in group})}
+
+    def stopped(r: Record) -> int:
+        for at in (r.first_offer_at, r.responded_at, r.resolved_at):
+            if at is not None:
+                return at
+        return end
+
     waited = [
-        sla.calendar(name, r.arrival.channel).business_seconds(
-            r.arrival.at, r.first_offer_at if r.first_offer_at is not None else end
-        )
+        sla.calendar(name, r.arrival.channel).business_seconds(r.arrival.at, stopped(r))
         for r in group
     ]
     over = sum(w > limits[r.arrival.channel] for r, w in zip(group, waited, strict=True))

@@ -4,6 +4,8 @@ they are met: docs/routing.md records the full suite)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from gateway.settings import config_dir
 from router.scenario import Arrival
 from router.simulator import POLICIES, Record, max_wait_figures
@@ -69,11 +71,13 @@ def test_the_maximum_wait_is_measured_to_the_first_offer_in_the_class_calendar()
         _record("webchat", friday_17h, friday_17h + 10 * minute),  # within 15 minutes
         _record("webchat", friday_17h, friday_17h + 20 * minute),  # past them
         _record("webchat", friday_17h, None),  # never offered: waited until the end
+        # never offered, answered by its incident's bulk reply after 5 minutes: waited 5
+        replace(_record("x", friday_17h, None), responded_at=friday_17h + 5 * minute),
         # Monday 10:00: 65 hours on the wall, 2 business hours (email: 4 h, business calendar)
         _record("email", friday_17h, friday_17h + 65 * 60 * minute),
     ]
     end = friday_17h + 30 * minute
     figures = max_wait_figures(sla, "normal", group, end)
-    assert figures["max_wait_limit_s"] == {"email": 4 * 3600, "webchat": 15 * 60}
-    assert figures["over_max_wait_n"] == 2 and figures["over_max_wait"] == 0.5
+    assert figures["max_wait_limit_s"] == {"email": 4 * 3600, "webchat": 15 * 60, "x": 15 * 60}
+    assert figures["over_max_wait_n"] == 2 and figures["over_max_wait"] == 0.4
     assert figures["longest_offer_wait_s"] == 2 * 3600.0
