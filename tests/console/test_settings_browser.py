@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from tests.conftest import Harness
+from tests.conftest import Harness, wait_for
 from tests.console.uxkit import DESKTOP, PHONE, sign_in, user
 
 pytestmark = pytest.mark.browser
@@ -148,9 +148,14 @@ async def test_business_hours_survey_and_teams_forms(gateway: Harness, new_page)
     await form.locator("input[data-path=survey_ttl_hours]").fill("24")
     await form.locator("textarea[data-path=survey_text]").fill("Rate us: {link}")
     await form.locator("button[type=submit]").click()
-    await page.locator("#toast", has_text="Settings saved").wait_for()
-    settings = await h.call("GET", "/api/v1/reports/settings")
-    assert settings["survey_ttl_hours"] == 24 and settings["survey_text"] == "Rate us: {link}"
+
+    # The toast of the hours form's save may still be showing: wait for the saved values.
+    async def survey_saved() -> dict[str, Any] | None:
+        settings = await h.call("GET", "/api/v1/reports/settings")
+        return settings if settings["survey_ttl_hours"] == 24 else None
+
+    settings = await wait_for(survey_saved, timeout=10)
+    assert settings["survey_text"] == "Rate us: {link}"
     assert settings["followup_seconds"]["low"] == 48 * 3600
 
     await _tab(page, "teams")
