@@ -274,7 +274,8 @@ class Aftercare:
             )
             text = f"{said}\n{url}"
         else:
-            text = survey_text_in(settings, "survey_text", lang).replace("{link}", url)
+            said = own.get("survey_message") or survey_text_in(settings, "survey_text", lang)
+            text = said.replace("{link}", url) if "{link}" in said else f"{said}\n{url}"
         await self.send_system(link.conversation_id, text)
         self.count("sent")
 

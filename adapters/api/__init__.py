@@ -20,11 +20,12 @@ from adapters.base import (
     TransientSendError,
     VerifyError,
 )
+from adapters.language import ChannelLanguage
 from gateway.api.http import InvalidJSON, error, json_error, loads, validation_error
 from gateway.models import Attachment, Channel, OutboundMessage
 
 
-class ApiConfig(BaseModel):
+class ApiConfig(ChannelLanguage):
     secret: str = Field(min_length=16, description="shared HMAC secret, 16 characters or more")
     callback_url: HttpUrl | None = Field(None, description="where replies are POSTed")
     timeout_seconds: float = Field(10, gt=0, le=60)

@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 from typing import ClassVar, Literal
 
-from pydantic import BaseModel, Field, field_validator, model_validator
+from pydantic import Field, field_validator, model_validator
+
+from adapters.language import ChannelLanguage
 
 Security = Literal["ssl", "starttls", "none"]
 Auth = Literal["password", "oauth2"]
@@ -24,7 +26,7 @@ _DEFAULT_PORTS = {
 }
 
 
-class EmailConfig(BaseModel):
+class EmailConfig(ChannelLanguage):
     # --- inbound: IMAP ---
     imap_host: str
     imap_port: int | None = Field(default=None, ge=1, le=65535)  # default by security
@@ -65,8 +67,6 @@ class EmailConfig(BaseModel):
     initial_import_days: int = Field(default=3, ge=0, le=3650)  # on first start; 0: new mail only
     mark_seen: bool = True
     quote_customer: bool = True  # quote the customer's last message under the agent's reply
-    # Language of what the channel writes itself (the quote line above the customer's mail).
-    language: Literal["zh-CN", "en", "zh-TW"] = "zh-CN"
     max_message_bytes: int = Field(default=25 * 1024 * 1024, ge=64 * 1024, le=200 * 1024 * 1024)
     max_attachment_bytes: int = Field(default=10 * 1024 * 1024, ge=1024, le=200 * 1024 * 1024)
     tls_verify: bool = True

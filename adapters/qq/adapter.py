@@ -25,7 +25,7 @@ from typing import Any, ClassVar, Literal, cast
 
 import aiohttp
 from aiohttp import web
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from adapters.base import (
     Adapter,
@@ -36,6 +36,7 @@ from adapters.base import (
     VerifyError,
     read_capped_body,
 )
+from adapters.language import ChannelLanguage
 from adapters.qq import sign
 from adapters.qq.api import (
     DEFAULT_API_BASE,
@@ -95,7 +96,7 @@ return seq
 """
 
 
-class QQConfig(BaseModel):
+class QQConfig(ChannelLanguage):
     app_id: str = Field(min_length=1, max_length=64, description="AppID (机器人ID)")
     app_secret: str = Field(
         min_length=1, max_length=256, repr=False, description="AppSecret (机器人密钥)"

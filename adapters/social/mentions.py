@@ -16,9 +16,10 @@ from contextvars import ContextVar
 from dataclasses import dataclass
 from typing import Any, ClassVar
 
-from pydantic import BaseModel, Field
+from pydantic import Field
 
 from adapters.base import Adapter, AdapterContext, PermanentSendError, SendError, TransientSendError
+from adapters.language import ChannelLanguage
 from adapters.social.poller import ApiError, RateLimited, poll_loop, wait_seconds
 from adapters.social.spike import BUCKET_SECONDS, MentionVolume, SpikeAlert, SpikeRule
 from adapters.social.textlen import too_long
@@ -45,7 +46,7 @@ class _PollMark:
 _CURRENT_POLL: ContextVar[_PollMark | None] = ContextVar("social_poll", default=None)
 
 
-class SocialConfig(BaseModel):
+class SocialConfig(ChannelLanguage):
     """Settings every social channel has."""
 
     poll_interval_seconds: float = Field(

@@ -14,9 +14,10 @@ import time
 from typing import Any, ClassVar, cast
 
 from aiohttp import web
-from pydantic import BaseModel, Field, field_validator
+from pydantic import Field, field_validator
 
 from adapters.base import AdapterContext, AdapterRoute, PermanentSendError, VerifyError
+from adapters.language import ChannelLanguage
 from adapters.wechat import crypto
 from adapters.wechat.api import AccessTokens, ApiError, WeChatApi, corp_token_fetcher
 from adapters.wechat.errors import describe, send_error
@@ -37,7 +38,7 @@ EVENT_MEMORY_SECONDS = 3 * 24 * 3600  # sync_msg returns at most the last 3 days
 SEND_FAIL = "WeCom accepted the reply but could not deliver it (msg_send_fail, fail_type {})"
 
 
-class KfConfig(BaseModel):
+class KfConfig(ChannelLanguage):
     corp_id: str = Field(min_length=1, description="CorpID (企业ID)")
     secret: str = Field(min_length=1, repr=False, description="The 微信客服 Secret")
     token: str = Field(min_length=1, repr=False, description="Token of the callback settings")

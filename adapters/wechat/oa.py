@@ -13,9 +13,10 @@ import logging
 from typing import Any, ClassVar, Literal, cast
 
 from aiohttp import web
-from pydantic import BaseModel, Field, model_validator
+from pydantic import Field, model_validator
 
 from adapters.base import AdapterContext, AdapterRoute, PermanentSendError, VerifyError
+from adapters.language import ChannelLanguage
 from adapters.wechat import crypto
 from adapters.wechat.api import AccessTokens, ApiError, WeChatApi, stable_token_fetcher
 from adapters.wechat.errors import UNSUBSCRIBED, describe, send_error
@@ -31,7 +32,7 @@ DEFAULT_GREETING = "感谢关注！有任何问题请直接留言，客服会尽
 EVENT_MEMORY_SECONDS = 24 * 3600  # longer than WeChat's retry span (three tries within ~15 s)
 
 
-class OaConfig(BaseModel):
+class OaConfig(ChannelLanguage):
     app_id: str = Field(min_length=1, description="AppID (开发者ID)")
     app_secret: str = Field(min_length=1, repr=False, description="AppSecret (开发者密码)")
     token: str = Field(min_length=1, repr=False, description="Token of the server configuration")

@@ -36,6 +36,7 @@ function label(name, prop) {
 
 function help(type, name, prop) {
   if (has(`console.help.${type}.${name}`)) return t(`console.help.${type}.${name}`);
+  if (has(`console.help.any.${name}`)) return t(`console.help.any.${name}`);  // every channel's
   return language() === "en" ? prop.description || null : null;  // not translated yet: English only
 }
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from conftest import qq_config
 from fake_qq import FakeQQ
 from qq_payloads import (
     APP_SECRET,
@@ -23,6 +22,7 @@ from qq_payloads import (
 )
 
 from tests.adapters.health import health
+from tests.adapters.qq.conftest import qq_config
 from tests.conftest import Harness, wait_for
 
 

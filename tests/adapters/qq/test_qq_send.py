@@ -9,7 +9,6 @@ import time
 from typing import Any
 
 import pytest
-from conftest import Mounted, MountFn, Recorder
 from fake_qq import FakeQQ
 from qq_payloads import (
     APP_SECRET,
@@ -28,6 +27,7 @@ from adapters.base import PermanentSendError, TransientSendError
 from adapters.qq.errors import ACTIVE_REFUSED, WINDOW_CLOSED
 from gateway.keys import Keys
 from gateway.models import Attachment, OutboundMessage
+from tests.adapters.qq.conftest import Mounted, MountFn, Recorder
 
 _n = 0
 

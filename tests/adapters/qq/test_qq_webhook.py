@@ -7,7 +7,6 @@ import json
 import time
 
 import pytest
-from conftest import MountFn
 from fake_qq import FakeQQ
 from qq_payloads import (
     APP_SECRET,
@@ -32,6 +31,7 @@ from adapters.base import PermanentSendError
 from adapters.qq import sign
 from adapters.qq.errors import FRIEND_REMOVED, GROUP_REMOVED
 from gateway.models import OutboundMessage
+from tests.adapters.qq.conftest import MountFn
 
 
 async def post(m, payload: dict, headers: dict | None = None, body: bytes | None = None):

@@ -4,12 +4,12 @@ and one connection per bot across two adapter instances sharing Redis."""
 
 from __future__ import annotations
 
-from conftest import MountFn, Recorder
 from fake_qq import FakeQQ
 from qq_payloads import GROUP_OPENID, USER_OPENID, c2c_message, group_message
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
+from tests.adapters.qq.conftest import MountFn, Recorder
 from tests.adapters.wechat.wechat_payloads import wait_for
 
 

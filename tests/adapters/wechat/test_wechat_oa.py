@@ -312,12 +312,12 @@ async def test_verify_checks_credentials(mount) -> None:
 
 
 def test_config_requires_a_valid_key_outside_plain_mode() -> None:
-    cfg = dict(app_id="wx1", app_secret="s", token="t")
+    cfg = dict(app_id="wx1", app_secret="appsecret-value", token="t")
     OfficialAccountAdapter.Config(**cfg)
     with pytest.raises(ValueError, match="encoding_aes_key"):
         OfficialAccountAdapter.Config(**cfg, mode="safe")
     with pytest.raises(ValueError, match="43"):
         OfficialAccountAdapter.Config(**cfg, mode="safe", encoding_aes_key="short")
     secret = OfficialAccountAdapter.Config(**cfg, encoding_aes_key="k" * 43)
-    assert "s" not in repr(secret).split("app_id")[0] and "app_secret" not in repr(secret)
+    assert "appsecret-value" not in repr(secret) and "app_secret" not in repr(secret)
     assert TOKEN not in repr(secret)
