@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import Harness
+from tests.conftest import Harness, wait_for
 from tests.console.uxkit import (
     DESKTOP,
     PHONE,
@@ -61,13 +61,15 @@ async def test_phone_shows_one_pane_at_a_time(gateway: Harness, new_page, artifa
     assert not await _shown(page, "#conversations") and await _shown(page, "#pane-back")
     assert not await _shown(page, "#conv-side")
     assert await inside_viewport(page, "#composer button[type=submit]")
-    assert await inside_viewport(page, "#log .msg:last-child")
+    # The log sticks to its end once the header above it has its final size (a resize
+    # observer, a frame or so after the messages render on a loaded machine).
+    await wait_for(lambda: inside_viewport(page, "#log .msg:last-child"), timeout=5)
     assert await _fits(page)
     await page.screenshot(path=str(artifacts / "ux-phone-conversation.png"))
     await page.locator("#reply-text").fill("Checking with the courier")
     await page.locator("#composer button[type=submit]").click()
     await page.locator("#log .msg.out", has_text="Checking with the courier").wait_for()
-    assert await inside_viewport(page, "#log .msg:last-child")
+    await wait_for(lambda: inside_viewport(page, "#log .msg:last-child"), timeout=5)
 
     await page.locator("#pane-customer").click()
     await page.locator("#conv-side").wait_for()
@@ -101,7 +103,7 @@ async def test_tablet_shows_the_list_beside_the_conversation(
     assert pane["width"] >= 400
     assert not await _shown(page, "#pane-back") and not await _shown(page, "#conv-side")
     assert await inside_viewport(page, "#composer button[type=submit]")
-    assert await inside_viewport(page, "#log .msg:last-child")
+    await wait_for(lambda: inside_viewport(page, "#log .msg:last-child"), timeout=5)
     assert await _fits(page)
     await page.screenshot(path=str(artifacts / "ux-tablet.png"))
     await page.locator("#pane-customer").click()
@@ -124,6 +126,6 @@ async def test_desktop_shows_all_three_panes(gateway: Harness, new_page):
     for selector in (".list-pane", "#log", "#conv-side", "#composer button[type=submit]"):
         assert await _shown(page, selector), selector
     assert not await _shown(page, "#pane-bar")
-    assert await inside_viewport(page, "#log .msg:last-child")
+    await wait_for(lambda: inside_viewport(page, "#log .msg:last-child"), timeout=5)
     assert await _fits(page)
     assert bp.errors == []

@@ -7,6 +7,7 @@ and Chinese."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -218,3 +219,32 @@ async def test_supervisor_reads_settings_tests_texts_and_manages_canned_on_a_pho
     canned = (await h.call("GET", "/api/v1/canned"))["canned"]
     assert [c["shortcut"] for c in canned] == ["thanks"]
     assert bp.errors == []
+
+
+async def test_a_save_that_finishes_after_the_admin_moved_on_keeps_the_new_tab(
+    gateway: Harness, new_page
+):
+    """A slow save re-renders its own tab when it finishes; the tab the admin went to meanwhile
+    must stay on screen (it was replaced by the survey form again)."""
+    h = gateway
+    _, page = await _admin(h, new_page)
+    await _tab(page, "survey")
+    answered = asyncio.Event()
+
+    async def slow_put(route: Any) -> None:
+        if route.request.method != "PUT":
+            await route.continue_()
+            return
+        await asyncio.sleep(1.0)  # a slow network: the answer arrives after the tab changed
+        await route.continue_()
+        answered.set()
+
+    await page.route("**/api/v1/reports/settings", slow_put)
+    await page.locator("#survey-form input[data-path=survey_ttl_hours]").fill("12")
+    await page.locator("#survey-form button[type=submit]").click()
+    await _tab(page, "teams")
+    await asyncio.wait_for(answered.wait(), 10)
+    await page.locator("#toast", has_text="Settings saved").wait_for()
+    assert await page.locator("#settings-teams form").first.is_visible()
+    assert not await page.locator("#survey-form").count()
+    assert (await h.call("GET", "/api/v1/reports/settings"))["survey_ttl_hours"] == 12

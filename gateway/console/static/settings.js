@@ -17,8 +17,16 @@ const RANGES = /^([01]\d|2[0-4]):[0-5]\d-([01]\d|2[0-4]):[0-5]\d$/;
 
 export const className = (name) => (has(`console.priority.${name}`) ? t(`console.priority.${name}`) : name);
 
+// The tab the address shows. A save re-renders its tab when it finishes; by then the admin may
+// have moved to another tab or page, which must stay where it is.
+function tabShown() {
+  const [, page, id] = location.hash.match(/^#\/([a-z]+)(?:\/(.+))?$/) || [];
+  return page === "settings" ? (TABS.includes(id) ? id : "sla") : null;
+}
+
 export async function settingsPage(id) {
   const tab = TABS.includes(id) ? id : "sla";
+  if (tabShown() !== tab) return;
   const page = $("#page-settings");
   const body = h("div", { class: "settings-body", id: `settings-${tab}` });
   clear(page, h("h2", { text: t("settings.title") }),
