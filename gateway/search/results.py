@@ -5,7 +5,7 @@ activity, so the index does not hold them), and the snippet that shows why it ma
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -58,6 +58,34 @@ def passes(viewer: Viewer, conv: dict[str, Any], filters: Filters) -> bool:
     return not (filters.tag and filters.tag not in _tags(conv))
 
 
+async def page_of(
+    ids: Sequence[str],
+    accepted: Callable[[Sequence[str]], Awaitable[list[Any]]],
+    *,
+    offset: int,
+    limit: int,
+    max_scan: int,
+) -> Page:
+    """The page of ``ids`` (best first) that ``accepted`` keeps, read in growing chunks (the
+    first one page's worth, then doubling up to CHUNK) and never past ``max_scan`` ids."""
+    out: list[Any] = []
+    skipped = 0
+    start, size = 0, offset + limit + 1
+    while start < len(ids):
+        if start >= max_scan:
+            return Page(out, True, True)
+        chunk = ids[start : start + size]
+        start, size = start + size, min(CHUNK, size * 2)
+        for item in await accepted(chunk):
+            if skipped < offset:
+                skipped += 1
+                continue
+            if len(out) == limit:
+                return Page(out, True, False)
+            out.append(item)
+    return Page(out, False, False)
+
+
 async def visible_conversations(
     redis: Redis,
     keys: Keys,
@@ -70,30 +98,15 @@ async def visible_conversations(
     max_scan: int,
 ) -> Page:
     """The page of ``ids`` (newest first) this viewer may open that pass the filters."""
-    out: list[dict[str, Any]] = []
-    skipped = 0
-    start, size = 0, offset + limit + 1
-    while start < len(ids):
-        if start >= max_scan:
-            return Page(out, True, True)
-        chunk = ids[start : start + size]
-        start, size = start + size, min(CHUNK, size * 2)
+
+    async def accepted(chunk: Sequence[str]) -> list[dict[str, Any]]:
         pipe = redis.pipeline(transaction=False)
         for conv_id in chunk:
             pipe.hgetall(keys.conversation(conv_id))
-        for row in await pipe.execute():
-            if not row:
-                continue
-            conv = conversation_from_hash(row)
-            if not passes(viewer, conv, filters):
-                continue
-            if skipped < offset:
-                skipped += 1
-                continue
-            if len(out) == limit:
-                return Page(out, True, False)
-            out.append(conv)
-    return Page(out, False, False)
+        convs = [conversation_from_hash(row) for row in await pipe.execute() if row]
+        return [conv for conv in convs if passes(viewer, conv, filters)]
+
+    return await page_of(ids, accepted, offset=offset, limit=limit, max_scan=max_scan)
 
 
 def snippet(text: str, found: list[str]) -> str:

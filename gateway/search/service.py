@@ -17,7 +17,14 @@ from redis.asyncio import Redis
 from gateway.conversations import Viewer, may_view
 from gateway.keys import Keys
 from gateway.search.feed import Indexer
-from gateway.search.results import Filters, Page, add_snippets, needles, visible_conversations
+from gateway.search.results import (
+    Filters,
+    Page,
+    add_snippets,
+    needles,
+    page_of,
+    visible_conversations,
+)
 from gateway.tasks import cancel_and_wait
 from gateway.textsearch.terms import required_terms
 
@@ -95,22 +102,12 @@ class Search:
         index = self.indexer.contacts
         docs = index.match(self.terms(query))
         ids = Ids(index.ids, docs[: offset + MAX_SCAN + 1])
-        out: list[dict[str, Any]] = []
-        skipped = 0
-        start, size = 0, offset + limit + 1
-        while start < len(ids):
-            if start >= MAX_SCAN:
-                return Page(out, True, True)
-            chunk = ids[start : start + size]
-            start, size = start + size, min(200, size * 2)
-            for contact_id, row, latest in await self._contacts_for(viewer, chunk):
-                if skipped < offset:
-                    skipped += 1
-                    continue
-                if len(out) == limit:
-                    return Page(out, True, False)
-                out.append(_contact(contact_id, row, latest))
-        return Page(out, False, False)
+
+        async def accepted(chunk: Sequence[str]) -> list[dict[str, Any]]:
+            found = await self._contacts_for(viewer, list(chunk))
+            return [_contact(contact_id, row, latest) for contact_id, row, latest in found]
+
+        return await page_of(ids, accepted, offset=offset, limit=limit, max_scan=MAX_SCAN)
 
     async def _contacts_for(
         self, viewer: Viewer, ids: list[str]
