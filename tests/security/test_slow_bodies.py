@@ -5,7 +5,6 @@ handler reads it (login, the API channel, uploads); WebSockets, which have no bo
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
 
 import pytest
@@ -13,35 +12,58 @@ import pytest
 from tests.conftest import Harness, MakeGateway
 
 
+class _Collect(asyncio.Protocol):
+    """Keeps every byte the server sent, even when the connection then ends in a reset: the
+    server closes with our trickled bytes unread, so its kernel may answer them with RST, and
+    asyncio's StreamReader drops what it had buffered when it raises that."""
+
+    def __init__(self) -> None:
+        self.data = bytearray()
+        self.first_line = asyncio.get_running_loop().create_future()
+        self.closed = asyncio.get_running_loop().create_future()
+
+    def data_received(self, data: bytes) -> None:
+        self.data += data
+        if b"\r\n" in self.data and not self.first_line.done():
+            self.first_line.set_result(time.monotonic())
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.closed.done():
+            self.closed.set_result(None)
+        if not self.first_line.done():
+            self.first_line.set_exception(ConnectionError(f"closed before answering: {exc}"))
+
+
 async def _trickle(
     gateway: Harness, path: str, headers: dict[str, str], chunked: bool
 ) -> tuple[int, float]:
     """Sends a request whose body comes one byte every 0.2 s; returns (status, seconds taken)."""
     server = gateway.client.server
-    reader, writer = await asyncio.open_connection(server.host, server.port)
+    loop = asyncio.get_running_loop()
+    transport, answer = await loop.create_connection(_Collect, server.host, server.port)
     head = {"Host": "localhost", "Content-Type": "application/json", **headers}
     head.update({"Transfer-Encoding": "chunked"} if chunked else {"Content-Length": "200"})
     request = f"POST {path} HTTP/1.1\r\n" + "".join(f"{k}: {v}\r\n" for k, v in head.items())
-    writer.write(request.encode() + b"\r\n")
+    transport.write(request.encode() + b"\r\n")
 
     async def drip() -> None:
-        with contextlib.suppress(ConnectionError, OSError):
-            for _ in range(200):
-                writer.write(b"1\r\n \r\n" if chunked else b" ")
-                await writer.drain()
-                await asyncio.sleep(0.2)
+        for _ in range(200):
+            if transport.is_closing():
+                return
+            transport.write(b"1\r\n \r\n" if chunked else b" ")
+            await asyncio.sleep(0.2)
 
     started = time.monotonic()
     dripping = asyncio.create_task(drip())
     try:
-        status_line = await asyncio.wait_for(reader.readline(), 15)
-        taken = time.monotonic() - started
-        rest = await asyncio.wait_for(reader.read(), 5)  # the server closes the connection
+        answered = await asyncio.wait_for(answer.first_line, 15)
+        await asyncio.wait_for(answer.closed, 5)  # the server closes the connection
     finally:
         dripping.cancel()
-        writer.close()
-    assert b"Connection: close" in rest or b"connection: close" in rest.lower()
-    return int(status_line.split()[1]), taken
+        transport.close()
+    status_line, _, rest = bytes(answer.data).partition(b"\r\n")
+    assert b"connection: close" in rest.lower(), bytes(answer.data)
+    return int(status_line.split()[1]), answered - started
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["content-length", "chunked"])
