@@ -198,6 +198,12 @@ async def test_supervisor_reads_settings_tests_texts_and_manages_canned_on_a_pho
     )
     assert await page.locator("#rules-form input").first.is_disabled()
     assert await page.locator("#rules-form button[type=submit]").count() == 0
+    # What cannot be pressed looks it (the disabled buttons looked like live ones).
+    looks = await page.eval_on_selector_all(
+        "#rules-form button:disabled",
+        "nodes => nodes.map(n => [getComputedStyle(n).opacity, getComputedStyle(n).cursor])",
+    )
+    assert looks and all(float(o) < 0.6 and c == "not-allowed" for o, c in looks), looks
     await page.fill("#rule-test-text", "有记者要曝光你们")
     await page.locator("#rule-test button[type=submit]").click()
     verdict = page.locator("#rule-result .verdict")
