@@ -56,7 +56,7 @@ async def test_suggested_answers_fill_the_reply_box(gateway: Harness, new_page, 
     await _user(h, "lan@example.com", "Lan", role="supervisor")
     page = await _sign_in(await new_page(), h, "lan@example.com")
     await page.goto(f"{h.base_url}/console#/inbox/{conversation_id}")
-    first_article = page.locator(f"#kb-suggest li[data-article='{article['id']}'] button")
+    first_article = page.locator(f"#kb-suggest li[data-article='{article['id']}'] button.insert")
     await first_article.wait_for()
     assert (
         await page.locator("#kb-suggest li.suggestion").first.get_attribute("data-article")
@@ -65,9 +65,32 @@ async def test_suggested_answers_fill_the_reply_box(gateway: Harness, new_page, 
     await page.locator("#kb-suggest .known-tags", has_text="老客户").wait_for()
     await first_article.click()
     assert await page.locator("#reply-text").input_value() == JAM["body"]
-    await page.locator("#kb-suggest li.canned button").click()
+    await page.locator("#kb-suggest li.canned button.insert").click()
     assert await page.locator("#reply-text").input_value() == "王丽好，卡纸很常见，我来帮您处理。"
     await page.screenshot(path=str(artifacts / "console-kb-suggestions.png"))
+
+    # A suggestion that does not fit is dismissed, and stays so when the customer writes again
+    # (the list is rendered anew) and after a reload.
+    await page.locator(f"#kb-suggest li[data-article='{article['id']}'] button.dismiss").click()
+    assert await page.locator(f"#kb-suggest li[data-article='{article['id']}']").count() == 0
+    status, _ = await h.post_api_message(
+        channel_id, secret,
+        {"message_id": "again", "sender": {"id": "c1", "name": "王丽"}, "thread_id": "new",
+         "text": "印表機還是卡紙"},
+    )  # fmt: skip
+    assert status == 202
+    await page.locator("li.msg", has_text="印表機還是卡紙").wait_for()
+    await page.reload()
+    await page.locator("#kb-suggest li.canned").wait_for()
+    assert await page.locator(f"#kb-suggest li[data-article='{article['id']}']").count() == 0
+    # Another conversation of the same question still gets the article.
+    status, res = await h.post_api_message(
+        channel_id, secret,
+        {"message_id": "other", "sender": {"id": "c2", "name": "李雷"}, "thread_id": "other",
+         "text": "打印机卡纸了"},
+    )  # fmt: skip
+    await page.goto(f"{h.base_url}/console#/inbox/{res['conversation_id']}")
+    await page.locator(f"#kb-suggest li[data-article='{article['id']}']").wait_for()
 
 
 async def test_supervisor_manages_articles_in_chinese(

@@ -27,22 +27,40 @@ export async function renderSuggestions(box, conversationId, statement = "") {
     reply.value = text;
     reply.focus();
   };
+  // Suggestions the agent dismissed stay hidden for this conversation (this tab), also when
+  // the next customer message renders the list again.
+  const dismissedKey = `kb-dismissed:${conversationId}`;
+  const dismissed = new Set(JSON.parse(sessionStorage.getItem(dismissedKey) || "[]"));
+  const dismiss = (li, key) => {
+    dismissed.add(key);
+    sessionStorage.setItem(dismissedKey, JSON.stringify([...dismissed]));
+    const list = li.parentNode;
+    li.remove();
+    if (list && !list.children.length) list.replaceWith(h("p", { class: "muted", text: t("console.common.none") }));
+  };
+  const closer = (key) => h("button", { type: "button", class: "link dismiss", title: t("console.kb.dismiss"),
+    "aria-label": t("console.kb.dismiss"), text: "×",
+    on: { click: (event) => dismiss(event.currentTarget.closest("li"), key) } });
   const items = [];
   if (statement) {
     items.push(h("li", { class: "suggestion statement" },
-      h("button", { type: "button", class: "link", title: t("console.kb.insert"),
+      h("button", { type: "button", class: "link insert", title: t("console.kb.insert"),
         text: t("console.kb.statement"), on: { click: () => insert(statement) } })));
   }
   for (const { article, match } of data.articles) {
+    if (dismissed.has(`article:${article.id}`)) continue;
     items.push(h("li", { class: "suggestion article", dataset: { article: article.id } },
-      h("button", { type: "button", class: "link", title: t("console.kb.insert"),
+      h("button", { type: "button", class: "link insert", title: t("console.kb.insert"),
         text: article.title, on: { click: () => insert(article.body) } }),
-      h("span", { class: "muted", text: ` ${Math.round(match.confidence * 100)}%` })));
+      h("span", { class: "muted", text: ` ${Math.round(match.confidence * 100)}%` }),
+      closer(`article:${article.id}`)));
   }
   for (const c of data.canned) {
+    if (dismissed.has(`canned:${c.id}`)) continue;
     items.push(h("li", { class: "suggestion canned", dataset: { canned: c.id } },
-      h("button", { type: "button", class: "link", title: t("console.kb.insert"),
-        text: `/${c.shortcut} ${c.title}`, on: { click: () => insert(c.rendered || c.text) } })));
+      h("button", { type: "button", class: "link insert", title: t("console.kb.insert"),
+        text: `/${c.shortcut} ${c.title}`, on: { click: () => insert(c.rendered || c.text) } }),
+      closer(`canned:${c.id}`)));
   }
   const known = [...data.customer.tags, ...data.customer.products].sort(compareText);
   clear(box,
