@@ -19,7 +19,7 @@ async def ensure_admin(gw: Gateway) -> tuple[str, str | None] | None:
     if gw.settings.admin_password:
         # Refused, not warned about: the first admin holds every key, and the operator can
         # choose again at once (the check applies only when the first admin is created).
-        problem = password_problem(gw.settings.admin_password, [email, "Administrator"])
+        problem = password_problem(gw.settings.admin_password, [email, gw.settings.admin_name])
         if problem:
             from gateway.cli import StartError
 
@@ -33,7 +33,7 @@ async def ensure_admin(gw: Gateway) -> tuple[str, str | None] | None:
     generated = None
     if not password:
         password = generated = secrets.token_urlsafe(12)
-    user = await gw.users.create(email, password, name="Administrator", role=Role.ADMIN)
+    user = await gw.users.create(email, password, name=gw.settings.admin_name, role=Role.ADMIN)
     await gw.sync_agent(user.id)
     return email, generated
 

@@ -55,6 +55,8 @@ class Settings(BaseModel):
     secret_key: str = ""  # from GATEWAY_SECRET_KEY; empty -> a key file in data_dir
     admin_email: str = ""
     admin_password: str = ""
+    # The first admin's display name (customers may see it beside a reply): Chinese first.
+    admin_name: str = Field("管理员", min_length=1, max_length=100)
 
     max_body_bytes: int = Field(1_048_576, ge=1024, le=GIB)
     max_attachment_bytes: int = Field(20_971_520, ge=1024, le=GIB)

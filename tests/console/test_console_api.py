@@ -123,7 +123,7 @@ async def test_canned_responses_rendered_for_a_conversation(gateway: Harness):
 
     _other_id, other = await h.create_user("other@example.com", name="Other")
     admin = (await h.call("GET", f"/api/v1/canned?conversation_id={conversation_id}"))["canned"]
-    assert admin[0]["rendered"] == "Hi Mei, Administrator from Shop chat here."
+    assert admin[0]["rendered"] == "Hi Mei, 管理员 from Shop chat here."
     # Unassigned: an agent may see it, and gets it rendered under their own name.
     seen = await h.call("GET", f"/api/v1/canned?conversation_id={conversation_id}", other)
     assert seen["canned"][0]["rendered"] == "Hi Mei, Other from Shop chat here."
