@@ -315,7 +315,9 @@ class DeadlinePolicy:
         those that can still meet their deadline go before those that already missed it, and
         a late one is passed over only until its class's maximum wait (then it goes first,
         longest past it first: nobody starves). Among the late ones the more important class
-        goes first (priority rank, then deadline).
+        goes first (priority rank, then deadline). While the round holds late conversations
+        (the team is behind), those still on time are ordered the same way: class first, then
+        deadline; when nothing is late, by deadline alone.
 
         Among those on time, a conversation counts as due earlier by its channel's parity
         credit (a channel that waited longer lately goes first among equals), and a lighter
@@ -330,16 +332,29 @@ class DeadlinePolicy:
             light = view.weight + EPSILON < self.unit
             return score + (self.light_lookahead_ms if light else 0)
 
+        tiers = {id(view): self.tier(view, now) for view, _ in head}
+        behind = any(t in (OVERDUE, LATE) for t in tiers.values())
+
         def rank(item: tuple[ConversationView, float]) -> tuple[float, ...]:
             view = item[0]
-            tier = self.tier(view, now)
+            tier = tiers[id(view)]
+            # Equal deadlines (emails written over lunch are all due when the office opens)
+            # go by arrival, not by the queue's tie-break, the conversation id, which is made
+            # of the wall clock and random bits: the same day routes the same way every time.
+            arrived = view.waiting_since or view.created_at
             if tier == OVERDUE:
                 assert self.late_grace is not None
                 place = tier if self.overdue_first else ON_TIME + 0.5  # after those on time
-                return (place, view.due + self.late_grace(view.priority, view.channel_type))
+                grace = self.late_grace(view.priority, view.channel_type)
+                return (place, view.due + grace, arrived)
             if tier == LATE:
-                return (tier, view.priority_rank, view.due)
-            return (tier, key(item))
+                return (tier, view.priority_rank, view.due, arrived)
+            if tier == ON_TIME and behind:
+                # The team is behind: not every deadline can be met, so among those still on
+                # time the more important class goes first (a VIP's 2 minutes before a
+                # mention's 3), then the deadline.
+                return (tier, view.priority_rank, key(item), arrived)
+            return (tier, key(item), arrived)
 
         ranked = sorted(head, key=rank)
         if not credits:
@@ -348,13 +363,16 @@ class DeadlinePolicy:
         # among those on time: it never lets a normal conversation overtake an urgent one.
         slots: dict[str, list[int]] = {}
         for place, (view, _) in enumerate(ranked):
-            if self.tier(view, now) == ON_TIME:
+            if tiers[id(view)] == ON_TIME:
                 slots.setdefault(view.priority, []).append(place)
         ordered: list[ConversationView] = [view for view, _ in ranked]
         for priority, places in slots.items():
             members = sorted(
                 (ranked[p] for p in places),
-                key=lambda item: key(item) - credits.get((priority, item[0].channel_type), 0),
+                key=lambda item: (
+                    key(item) - credits.get((priority, item[0].channel_type), 0),
+                    item[0].waiting_since or item[0].created_at,
+                ),
             )
             for place, (view, _) in zip(places, members, strict=True):
                 ordered[place] = view

@@ -268,8 +268,15 @@ def arrivals(scenario: Scenario) -> list[Arrival]:
 
     vips = [f"vip-{i}" for i in range(scenario.behaviour.vip_customers)]
     seen: dict[str, list[str]] = {}
-    out = []
+    out: list[Arrival] = []
+    last_at = -1
     for index, (minute, channel_name, meta) in enumerate(times):
+        # Every arrival at its own millisecond: two conversations created in the same ms of a
+        # day would tie in the queue (same deadline) and share their offers' random draws
+        # (offer_draw), and the production queue breaks such a tie by the conversation id,
+        # which is made of the wall clock and random bits (gateway/ids.py): the run would not
+        # be reproducible (docs/routing.md, section 7). One ms later changes nothing else.
+        last_at = max(scenario.at(minute), last_at + 1)
         channel = scenario.channels[channel_name]
         # A burst's flags (e.g. spike) let the production rules decide its class.
         class_name = "normal" if meta else _draw_class(rng, scenario.class_mix)
@@ -289,7 +296,7 @@ def arrivals(scenario: Scenario) -> list[Arrival]:
         out.append(
             Arrival(
                 index=index,
-                at=scenario.at(minute),
+                at=last_at,
                 channel=channel_name,
                 customer=customer,
                 class_name=class_name,
