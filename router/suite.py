@@ -17,8 +17,10 @@ Families (each a small day of 6 hours of arrivals plus the drain, so a suite fit
 
 Targets (issue 14), checked on our policy at each family's worst seed: urgent within 15
 minutes; each incident and each media threat taken by a senior within 30 minutes; attainment
-at least the best peer's (and 5 points ahead at 1.2x load or more); no idle agent beside a
-conversation they may take after a routing round.
+at least the best peer's on every seed, and 5 points ahead on every seed whose realized load
+(``realized_load``: its weighted arrivals over the units the day team is staffed for) is 1.2x
+or more, whatever the family's load setting; no idle agent beside a conversation they may take
+after a routing round.
 """
 
 from __future__ import annotations
@@ -35,8 +37,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from gateway.redis_server import EmbeddedRedis
-from router.scenario import Scenario, parse_scenario
+from gateway.settings import config_dir
+from router.scenario import Scenario, arrivals, parse_scenario
 from router.simulator import OURS, POLICIES, simulate_policy
+from router.sla import SlaPolicy, load_sla
 
 FULL_SEEDS = 20
 QUICK_SEEDS = 2
@@ -196,8 +200,49 @@ FAMILIES: dict[str, Generator] = {
     "returning": _returning,
     "missed": _missed,
 }
-# Families whose every seed is at 1.2x load or more: ours must lead the best peer by 5 points.
+# Families whose load setting is 1.2x or more. The setting is not the load a seed realizes
+# (its arrivals are drawn): the "+5 points at 1.2x load or more" target is checked on every
+# seed whose realized load (``realized_load``) is at least OVERLOAD, whatever its family.
 OVERLOADED = {"overload"}
+OVERLOAD = 1.2
+# Families of the night shift: its generator states no load it is staffed for (outside a spike
+# it uses about a third of its capacity), so they have no realized load; the others are the day
+# team, staffed for about 0.9 of its capacity at the peak at load 1.0 (``_day``).
+NIGHT_FAMILIES = {"night", "spike"}
+
+
+class _Mean(random.Random):
+    """Draws the middle of every range: the generator's expected day."""
+
+    def uniform(self, a: float, b: float) -> float:
+        return (a + b) / 2
+
+
+def reference_units(sla: SlaPolicy, hours: float) -> float:
+    """The weighted arrivals the day team is staffed for (1.0x) in the first ``hours`` of the
+    day: the day at load 1.0 with every random range at its middle; per channel, its weight x
+    its expected arrivals (925.7 units for the 6 hours of a full-size day)."""
+    doc = _day(_Mean(), 1.0)
+    return sum(
+        sla.weight(name) * rate * min(1.0, max(0.0, hours - hour))
+        for name, channel in doc["channels"].items()
+        for hour, rate in enumerate(channel["rates"])
+    )
+
+
+def realized_load(sla: SlaPolicy, family: str, scenario: Scenario) -> dict[str, float | None]:
+    """The load a seed of a day-team family realized: the weight of every arrival it drew
+    (chat 1, email and mentions 0.5: sla.toml [weights]) over the units the team is staffed
+    for (``reference_units``). None for the night families (no stated staffing level)."""
+    if family in NIGHT_FAMILIES:
+        return {"realized_load": None, "weighted_arrivals": None, "reference_units": None}
+    units = sum(sla.weight(a.channel) for a in arrivals(scenario))
+    reference = reference_units(sla, scenario.hours)
+    return {
+        "realized_load": round(units / reference, 3),
+        "weighted_arrivals": round(units, 1),
+        "reference_units": round(reference, 1),
+    }
 
 
 def generate(family: str, index: int, seeds: int, quick: bool = False) -> Scenario:
@@ -212,6 +257,12 @@ def generate(family: str, index: int, seeds: int, quick: bool = False) -> Scenar
         doc["drain_hours"] = 2
     doc.pop("load", None)
     return parse_scenario(doc, doc["name"])
+
+
+def load_setting(family: str, index: int, seeds: int) -> float | None:
+    """The family's load setting for a seed (``load`` and ``overload``), else None."""
+    doc = FAMILIES[family](BASE_SEED + 1000 * list(FAMILIES).index(family) + index, index, seeds)
+    return doc.get("load")
 
 
 @dataclass(frozen=True)
@@ -246,9 +297,15 @@ def run_suite(
 ) -> dict[str, Any]:
     """Every policy on every seed of every family; the per-seed figures and the worst seeds."""
     jobs = []
+    sla = load_sla(config_dir() / "sla.toml")
+    loads: dict[tuple[str, int], dict[str, Any]] = {}
     for family in families:
         for index in range(seeds):
             scenario = generate(family, index, seeds, quick)
+            loads[(family, index)] = {
+                "load_setting": load_setting(family, index, seeds),
+                **realized_load(sla, family, scenario),
+            }
             for policy in policies:
                 prefix = f"su{len(jobs)}"
                 jobs.append(Job(family, index, policy, scenario, prefix))
@@ -270,6 +327,8 @@ def run_suite(
             del done
         finally:
             embedded.stop()
+    for key, entry in runs.items():
+        entry.update(loads[key])
     return report(runs, families, seeds, policies, quick, time.monotonic() - started)
 
 
@@ -376,16 +435,23 @@ def report(
                 margins.append({
                     "seed": s["seed"], "index": s["index"], "best_peer": best,
                     "margin": round(got[OURS]["attainment"] - got[best]["attainment"], 4),
+                    "realized_load": s.get("realized_load"),
                 })  # fmt: skip
         worst_margin = min(margins, key=lambda m: m["margin"], default=None)
-        need = 0.05 if family in OVERLOADED else 0.0
+        # "+5 points at 1.2x load or more": the seeds whose realized load is at least 1.2x,
+        # whatever the family's setting (an `overload` seed can realize 1.11x).
+        busy = [m for m in margins if (m["realized_load"] or 0) >= OVERLOAD - 1e-9]
+        worst_busy = min(busy, key=lambda m: m["margin"], default=None)
         ours = worst.get(OURS, {})
         targets = {
             "urgent_15min=100%": _at_least(ours.get("urgent_15min"), 1.0),
             "incident_by_senior_30min=100%": _at_least(ours.get("incident_30min"), 1.0),
             "media_threat_by_senior_30min=100%": _at_least(ours.get("media_30min"), 1.0),
-            f"attainment>=best_peer{'+5pt' if need else ''}": (
-                None if worst_margin is None else worst_margin["margin"] >= need - 1e-9
+            "attainment>=best_peer": (
+                None if worst_margin is None else worst_margin["margin"] >= -1e-9
+            ),
+            "attainment>=best_peer+5pt@realized>=1.2x": (
+                None if worst_busy is None else worst_busy["margin"] >= 0.05 - 1e-9
             ),
             "idle_with_work=0s": None if not ours else ours["idle_s"]["value"] == 0,
         }
@@ -393,6 +459,10 @@ def report(
             "worst": worst,
             "max_wait": {p: _max_wait(seeds_run, p) for p in policies},
             "worst_margin_vs_best_peer": worst_margin,
+            "worst_margin_at_realized_1.2x": worst_busy,
+            "behind_best_peer": [m for m in margins if m["margin"] < -1e-9],
+            "below_5pt_at_realized_1.2x": [m for m in busy if m["margin"] < 0.05 - 1e-9],
+            "realized_load": _spread(seeds_run),
             "targets": targets,
             "seeds": seeds_run,
         }
@@ -415,6 +485,17 @@ def _max_wait(seeds_run: list[dict[str, Any]], policy: str) -> dict[str, Any]:
                 entry["over"] = {"value": fig["over"], "n": fig["over_n"], "of": fig["n"],
                                  "seed": s["seed"], "index": s["index"]}  # fmt: skip
     return out
+
+
+def _spread(seeds_run: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The lowest and highest realized load of a family's seeds, with their indexes."""
+    rows = [s for s in seeds_run if s.get("realized_load") is not None]
+    if not rows:
+        return None
+    low = min(rows, key=lambda s: s["realized_load"])
+    high = max(rows, key=lambda s: s["realized_load"])
+    return {"min": low["realized_load"], "min_index": low["index"],
+            "max": high["realized_load"], "max_index": high["index"]}  # fmt: skip
 
 
 def _duration(seconds: float) -> str:
@@ -500,11 +581,23 @@ def format_report(rep: dict[str, Any]) -> str:
                 f"  {label:<26}"
                 + "".join(f"{fmt(fam['worst'][p][key]):>{width}}" for p in policies)
             )
+        spread = fam.get("realized_load")
+        if spread:
+            lines.append(
+                f"  realized load (weighted arrivals / staffed for): {spread['min']:.2f}x "
+                f"#{spread['min_index']} to {spread['max']:.2f}x #{spread['max_index']}"
+            )
         m = fam["worst_margin_vs_best_peer"]
         if m:
             lines.append(
                 f"  ours - best peer, worst seed: {m['margin'] * 100:+.1f} points "
                 f"(#{m['index']}, seed {m['seed']}, vs {m['best_peer']})"
+            )
+        m = fam.get("worst_margin_at_realized_1.2x")
+        if m:
+            lines.append(
+                f"  ours - best peer, worst seed at a realized load >= {OVERLOAD}x: "
+                f"{m['margin'] * 100:+.1f} points (#{m['index']}, {m['realized_load']:.2f}x)"
             )
         lines.extend(format_max_wait(fam))
         verdict = ", ".join(
