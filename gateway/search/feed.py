@@ -31,6 +31,7 @@ from gateway.keys import Keys
 from gateway.search.documents import contact_terms, contact_texts, fingerprint, message_terms
 from gateway.search.index import DocIndex
 from gateway.textsearch import Analyzer
+from gateway.textsearch.postings import map_large_blocks
 
 OVERLAP_MS = 5_000
 RECHECK_MS = 1_000
@@ -62,6 +63,7 @@ class Indexer:
         # One worker thread for analysis and compaction: one more OpenCC converter and one
         # more malloc arena, not one per thread of the default executor.
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="search-index")
+        map_large_blocks()  # a rebuild's large temporaries leave nothing resident
 
     async def off_loop(self, work: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._worker, work)
@@ -79,9 +81,6 @@ class Indexer:
             self.state.rebuilt = True
         await self.conversations.maybe_compact(self.off_loop, force=first)
         await self.contacts.maybe_compact(self.off_loop, force=first)
-        if first:  # ids copied away from the rebuild's freed temporaries
-            self.conversations.repack()
-            self.contacts.repack()
 
     async def _poll_conversations(self) -> None:
         index, state = self.conversations, self.state

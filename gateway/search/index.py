@@ -8,7 +8,6 @@ current document. ``match`` answers the live documents holding every term, newes
 
 from __future__ import annotations
 
-import sys
 from array import array
 from collections.abc import Awaitable, Callable, Iterable
 from functools import partial
@@ -16,6 +15,7 @@ from typing import Any
 
 import numpy as np
 
+from gateway.search.idtable import IdTable
 from gateway.textsearch.postings import Postings, release_free_memory
 
 COMPACT_AT = 400_000  # delta pairs that trigger a compaction
@@ -24,8 +24,7 @@ COMPACT_AT = 400_000  # delta pairs that trigger a compaction
 class DocIndex:
     def __init__(self) -> None:
         self.postings = Postings()
-        self.doc_of: dict[str, int] = {}
-        self.ids: list[str] = []
+        self.ids = IdTable()  # record id <-> document number
         self.activity = array("q")  # ms; the change feed's score when last read
         self.channel = array("h")  # code of the channel id (see ``channel_code``)
         self.kind = array("h")  # code of the channel type
@@ -37,7 +36,7 @@ class DocIndex:
         self._dropped: list[int] = []  # since the last compaction: their ids are forgotten then
 
     def __len__(self) -> int:
-        return len(self.doc_of)
+        return self.ids.live
 
     def channel_code(self, name: str, create: bool = True) -> int:
         code = self._channels.get(name)
@@ -48,27 +47,24 @@ class DocIndex:
         return code
 
     def get(self, record_id: str) -> int | None:
-        return self.doc_of.get(record_id)
+        return self.ids.get(record_id)
 
     def new_doc(self, record_id: str, activity: int, channel: str = "", kind: str = "") -> int:
         """A fresh document for ``record_id`` (its former one, if any, dropped)."""
-        old = self.doc_of.get(record_id)
+        doc, old = self.ids.add(record_id)
         if old is not None:
             self.alive[old] = 0
             self._dropped.append(old)
-        doc = len(self.ids)
-        self.ids.append(record_id)
         self.activity.append(int(activity))
         self.channel.append(self.channel_code(channel))
         self.kind.append(self.channel_code(kind))
         self.seq.append(0)
         self.print.append(0)
         self.alive.append(1)
-        self.doc_of[record_id] = doc
         return doc
 
     def drop(self, record_id: str) -> None:
-        doc = self.doc_of.pop(record_id, None)
+        doc = self.ids.remove(record_id)
         if doc is not None:
             self.alive[doc] = 0
             self._dropped.append(doc)
@@ -143,18 +139,8 @@ class DocIndex:
 
     def _forget_dropped(self) -> None:
         """Dropped documents keep their number (postings never move) but not their id."""
-        for doc in self._dropped:
-            if not self.alive[doc]:
-                self.ids[doc] = ""
+        self.ids.forget(doc for doc in self._dropped if not self.alive[doc])
         self._dropped = []
-
-    def repack(self) -> None:
-        """Copy the ids into fresh objects (dropped documents' ids forgotten): after a
-        rebuild the originals sit scattered among freed temporaries, each keeping a whole
-        allocator arena resident."""
-        fresh = [(i + "\0")[:-1] if self.alive[d] else "" for d, i in enumerate(self.ids)]
-        self.ids = fresh
-        self.doc_of = {i: d for d, i in enumerate(fresh) if self.alive[d]}
 
     def nbytes(self) -> int:
         """Memory held (postings, per-document arrays, the id maps), approximately."""
@@ -162,5 +148,4 @@ class DocIndex:
             a.buffer_info()[1] * a.itemsize
             for a in (self.activity, self.channel, self.kind, self.seq, self.print)
         )
-        ids = sum(sys.getsizeof(i) for i in self.ids) + sys.getsizeof(self.ids)
-        return self.postings.nbytes + arrays + len(self.alive) + ids + sys.getsizeof(self.doc_of)
+        return self.postings.nbytes + arrays + len(self.alive) + self.ids.nbytes

@@ -17,6 +17,7 @@ from redis.asyncio import Redis
 from gateway.conversations import Viewer, may_view
 from gateway.keys import Keys
 from gateway.search.feed import Indexer
+from gateway.search.idtable import IdTable
 from gateway.search.results import (
     Filters,
     Page,
@@ -148,7 +149,7 @@ class Search:
 class Ids(Sequence[str]):
     """Record ids of matched documents, looked up as they are read (a page reads few)."""
 
-    def __init__(self, names: list[str], docs: np.ndarray) -> None:
+    def __init__(self, names: IdTable, docs: np.ndarray) -> None:
         self.names = names
         self.docs = docs
 

@@ -44,6 +44,23 @@ def _libc() -> ctypes.CDLL | None:
 _LIBC = _libc()
 
 
+M_MMAP_THRESHOLD = -3  # mallopt's parameter number (malloc.h)
+MAPPED_FROM = 1 << 20
+
+
+def map_large_blocks(threshold: int = MAPPED_FROM) -> bool:
+    """Have glibc serve every block of ``threshold`` bytes or more with its own mapping, which
+    goes back to the system when freed (process-wide). glibc's default threshold is dynamic:
+    once a mapped block (a rebuild's temporary array) is freed, blocks up to its size (up to
+    32 MiB) come from the heap, where they stay resident after they are freed (their pages
+    among live ones). A fixed threshold turns that off. Answers whether it was set (not on
+    another C library)."""
+    mallopt = getattr(_LIBC, "mallopt", None)
+    if mallopt is None or not hasattr(_LIBC, "malloc_trim"):  # glibc only
+        return False
+    return bool(mallopt(M_MMAP_THRESHOLD, threshold))
+
+
 def release_free_memory() -> None:
     """Give the C heap's free pages back to the system (glibc ``malloc_trim``). A compaction's
     large temporary arrays come from the heap once glibc raised its mmap threshold, and would

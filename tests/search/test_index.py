@@ -69,7 +69,6 @@ def test_doc_index_reindexes_drops_filters_and_orders_newest_first():
     asyncio.run(_compact(index))
     assert ids(index.match(["~发票"])) == ["conv-c"] and ids(index.match(["~已删"])) == ["conv-a"]
     assert index.ids[a] == index.ids[b] == ""  # dropped documents' ids forgotten
-    index.repack()
     assert index.get("conv-a") == again and index.get("conv-b") is None
     assert index.match([]).tolist() == []
 
