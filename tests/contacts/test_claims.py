@@ -63,3 +63,74 @@ async def test_claims_follow_a_merge_made_meanwhile(router: Router, contacts: Co
     await contacts.observe(fourth, other)
     (suggestion,) = await contacts.suggestions()
     assert {c["id"] for c in suggestion["contacts"]} == {second.contact_id, fourth.contact_id}
+
+
+async def test_one_customer_with_an_identity_of_every_kind(router: Router, contacts: Contacts):
+    """One person writing on every channel type is first one contact per identity; the
+    verified email, phone and unionid suggest the merges (names never), and after them one
+    contact holds every identity, every conversation and every claim."""
+    verified = {"metadata": {"verified": ["email", "phone"]}}
+    writes = [
+        inbound("openid-oa", channel="wechat_oa", n=200, meta={"unionid": "u-7"}, name="李伟"),
+        inbound("openid-kf", channel="wecom_kf", n=201, meta={"unionid": "u-7"}, name="李伟"),
+        inbound("li@example.com", channel="email", n=202, meta=VERIFIED_AUTH, name="李伟"),
+        inbound(
+            "crm-li",
+            channel="api",
+            n=203,
+            email="li@example.com",
+            phone="13800138000",
+            meta=verified,
+            name="李伟",
+        ),
+        inbound(
+            "crm-li-2",
+            channel="api",
+            n=204,
+            phone="138-0013-8000",
+            meta={"metadata": {"verified": ["phone"]}},
+        ),
+        inbound("visitor-9", channel="webchat", n=205, email="li@example.com", name="李伟"),
+        inbound("@liwei", channel="x", n=206, name="李伟"),
+        inbound("@liwei@mastodon.social", channel="mastodon", n=207, name="李伟"),
+        inbound("liwei_weibo", channel="weibo", n=208, name="李伟"),
+        inbound("qq-openid-li", channel="qq", n=209, name="李伟"),
+    ]
+    owners = {}
+    for msg in writes:
+        result = await router.inbox.ingest(msg)
+        await contacts.observe(result, msg)
+        owners[msg.contact.external_id] = (result.contact_id, result.conversation_id)
+    assert len({contact for contact, _ in owners.values()}) == len(writes)
+    claimed = {s["claim"]: {c["id"] for c in s["contacts"]} for s in await contacts.suggestions()}
+    of = lambda *who: {owners[w][0] for w in who}  # noqa: E731
+    assert claimed == {
+        "unionid:u-7": of("openid-oa", "openid-kf"),
+        "email:li@example.com": of("li@example.com", "crm-li"),
+        "phone:13800138000": of("crm-li", "crm-li-2"),
+    }
+    # An agent follows the suggestions, then adds the unverified ones by hand.
+    target = owners["crm-li"][0]
+    for who in ("openid-oa", "openid-kf", "li@example.com", "crm-li-2", "visitor-9", "@liwei",
+                "@liwei@mastodon.social", "liwei_weibo", "qq-openid-li"):  # fmt: skip
+        await contacts.merge(owners[who][0], target, "u1", "Ann")
+    assert await contacts.suggestions() == []
+    profile = await contacts.get(target, _admin())
+    held = {(i["channel_id"], i["external_id"]) for i in profile["contact"]["identities"]}
+    assert held == {(m.channel_id, m.contact.external_id) for m in writes}
+    assert {c["id"] for c in profile["conversations"]} == {c for _, c in owners.values()}
+    assert {c["channel_type"] for c in profile["conversations"]} == {
+        m.channel_type.value for m in writes
+    }
+    assert profile["contact"]["phone"] == "13800138000"
+    assert profile["contact"]["email"] == "li@example.com"
+    assert await router.redis.smembers(router.keys.contact_claims(target)) == {
+        "unionid:u-7", "email:li@example.com", "phone:13800138000",
+    }  # fmt: skip
+
+
+def _admin():
+    from gateway.conversations import Viewer
+    from gateway.models import Role
+
+    return Viewer("admin", Role.ADMIN)
