@@ -142,6 +142,9 @@ async def test_contacts_api(gateway: Harness):
     gw, k = h.gw, h.gw.keys
     thread1 = await gw.redis.hget(k.conversation(conv1), "thread_key")
     assert await gw.redis.get(k.thread(channel, thread1)) == conv1
+    report = "/api/v1/reports/summary?by=channel"
+    volume = lambda: h.call("GET", report, admin)  # noqa: E731
+    counted = {r["key"]: r["volume"] for r in (await volume())["rows"]}
     erased = (await api.call("POST", f"/api/v1/contacts/{c1}/erase", admin))["erased"]
     assert erased == {
         "conversations": 1, "messages": 1, "identities": 1, "files": 0, "merged_contacts": 0,
@@ -157,6 +160,7 @@ async def test_contacts_api(gateway: Harness):
     conv = await gw.redis.hgetall(k.conversation(conv1))
     assert "contact_external_id" not in conv and "reply_context" not in conv
     assert conv["status"] and conv["channel_type"] == "api"  # reports keep counting it
+    assert {r["key"]: r["volume"] for r in (await volume())["rows"]} == counted == {"api": 4}
     assert await gw.redis.zscore(k.conversations_index(), conv1) == int(conv["erased_at"])
     assert await gw.redis.zscore(k.contacts_changed(), c1) is not None
     after = await api.call("GET", f"/api/v1/contacts/{c1}/export", admin)

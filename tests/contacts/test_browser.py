@@ -131,3 +131,50 @@ async def test_contacts_page_in_chinese(gateway: Harness, new_page):
     await page.wait_for_selector("#toast:has-text('已撤销合并')")
     await page.screenshot(path=str(ARTIFACTS / "contacts-zh.png"))
     assert not bp.errors, bp.errors
+
+
+async def test_the_sidebar_shows_every_channels_history_after_a_merge(gateway: Harness, new_page):
+    """The issue's first complaint: the same person on Weibo and through the API was two
+    strangers ("Earlier conversations: None"). Merged, the API conversation's sidebar lists
+    the Weibo one with its link; undone, it does not."""
+    from gateway.models import Channel, ContactIdentity, InboundMessage
+
+    h = gateway
+    await _user(h, "sue@example.com", "Sue", role="supervisor")
+    channel, secret = await h.api_channel()
+    mention = InboundMessage(
+        channel_id="ch-weibo", channel_type=Channel.WEIBO, external_id="wb-1",
+        contact=ContactIdentity(external_id="weibo-li", name="李伟"), thread_key="wb-1",
+        text="@商店 发票什么时候开？",
+    )  # fmt: skip
+    weibo = (await h.gw.deliver(mention)).conversation_id
+    api_conv = await _post(h, channel, secret, {"id": "shop-1", "name": "李伟"}, False)
+    contact_of = {
+        conv: (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]["contact_id"]
+        for conv in (weibo, api_conv)
+    }
+    bp: BrowserPage = await new_page(locale="en-US")
+    page = await _sign_in(bp, h, "sue@example.com")
+    history = page.locator("#conv-side ul.history a")
+
+    async def sidebar() -> None:
+        await page.goto(f"{h.base_url}/console#/inbox/{api_conv}")
+        await page.reload()
+        await page.wait_for_selector("#contact-profile-link")
+
+    await sidebar()
+    await expect(history).to_have_count(0)
+    merge = {"source": contact_of[weibo], "target": contact_of[api_conv]}
+    merged = (await h.call("POST", "/api/v1/contacts/merge", None, merge))["merge"]
+    await sidebar()
+    await expect(history).to_have_count(1)
+    assert await history.get_attribute("href") == f"#/inbox/{weibo}"
+    await page.screenshot(path=str(ARTIFACTS / "contacts-sidebar-history.png"))
+    await history.click()  # the Weibo conversation opens, its history the API one
+    await expect(page.locator(f"#conv-side ul.history a[href='#/inbox/{api_conv}']")).to_have_count(
+        1
+    )
+    await h.call("POST", f"/api/v1/contacts/merges/{merged['id']}/undo", None)
+    await sidebar()
+    await expect(history).to_have_count(0)
+    assert not bp.errors, bp.errors
