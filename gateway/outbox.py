@@ -13,23 +13,33 @@ still unsettled (waiting for its retry, or being sent by another process) waits 
 A reply an adapter sends as several platform messages (WeChat) has its accepted parts recorded
 as they go (``AdapterContext.parts``): every retry resumes after them, a failure tells the agent
 which parts the customer already has, and the record is dropped once the reply is sent.
+
+Round trips: a reply costs two besides the adapter's own, one before the send (its state and
+the order check in ``hold_behind.lua``, its conversation and its body) and one after
+(``outbox_settle.lua``: state, parts record, acknowledgement in one step). With a
+``CommandBatcher`` (gateway/batching.py) the replies sent at the same time share them: a burst
+of replies costs a few pipelines, not a dozen round trips per reply.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import os
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
+from typing import Any
 
 from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
 from redis.exceptions import ResponseError
 
 from adapters.base import Adapter, SendError, SendParts
-from gateway.conversations import Conversations, NotFound
+from gateway.batching import CommandBatcher
+from gateway.conversations import Conversations
 from gateway.keys import Keys
 from gateway.models import Attachment, OutboundMessage, now_ms
 from gateway.scripts import load_script
@@ -74,8 +84,10 @@ class Outbox:
         adapters: AdapterLookup,
         config: OutboxConfig,
         on_delivery: OnDelivery,
+        batch: CommandBatcher | None = None,
     ) -> None:
         self.redis = redis
+        self.batch = batch
         self.keys = keys
         self.conversations = conversations
         self.adapters = adapters
@@ -85,6 +97,7 @@ class Outbox:
         self._retry_due = load_script(redis, __file__, "retry_due")
         self._retry_failed = load_script(redis, __file__, "retry_failed")
         self._hold_behind = load_script(redis, __file__, "hold_behind")
+        self._settle = load_script(redis, __file__, "outbox_settle")
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._sending: set[str] = set()  # entry ids in flight here (a claim may return them)
@@ -187,26 +200,39 @@ class Outbox:
         if self._last.get(conversation_id) is task:
             del self._last[conversation_id]
 
+    # --- Redis: through the group commit when there is one -------------------------------
+    async def _command(self, *command: str | int) -> object:
+        if self.batch is not None:
+            return await self.batch.command(*command)
+        return await self.redis.execute_command(*command)
+
+    async def _script(self, script: AsyncScript, keys: list[str], args: list[object]) -> object:
+        if self.batch is not None:
+            return await self.batch.script(script, keys, args)
+        return await script(keys=keys, args=args)
+
     async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         conversation_id, seq = fields["conversation_id"], int(fields["seq"])
-        await self._send(conversation_id, seq)
-        await self.redis.xack(self.keys.outbox(), GROUP, entry_id)
-        await self.redis.xdel(self.keys.outbox(), entry_id)
+        if await self._send(conversation_id, seq, entry_id):
+            return  # acknowledged with its delivery state
+        outbox = self.keys.outbox()
+        await asyncio.gather(
+            self._command("XACK", outbox, GROUP, entry_id), self._command("XDEL", outbox, entry_id)
+        )
 
-    async def _send(self, conversation_id: str, seq: int) -> None:
-        convs = self.conversations
-        state = await convs.delivery(conversation_id, seq) or {}
+    async def _send(self, conversation_id: str, seq: int, entry_id: str) -> bool:
+        """One attempt; True when the entry was acknowledged with the reply's new state."""
+        state, held, row, body = await self._prepare(conversation_id, seq)
         if state.get("state") in ("sent", "failed"):
             if state.get("state") == "sent":  # a crash may have come before the record went
-                await self.redis.delete(self.keys.send_parts(conversation_id, seq))
-            return  # a duplicate entry (redelivery after a crash): already settled
-        if await self._held_behind_earlier(conversation_id, seq):
-            return
+                await self._command("DEL", self.keys.send_parts(conversation_id, seq))
+            return False  # a duplicate entry (redelivery after a crash): already settled
+        if held:
+            return False
         attempts = int(state.get("attempts", 0)) + 1
-        try:
-            outbound = await self._outbound(conversation_id, seq)
-        except NotFound:
-            return
+        if not row or body is None:
+            return False  # the conversation or the message is gone
+        outbound = _outbound(conversation_id, seq, row, body)
         adapter = self.adapters(outbound.channel_id)
         if adapter is None:
             await self._fail(conversation_id, seq, attempts, "the channel no longer exists")
@@ -223,41 +249,46 @@ class Outbox:
             await self._failed_attempt(
                 conversation_id, seq, attempts, f"{type(exc).__name__}: {exc}"[:300], False, None
             )
-            return
-        await convs.set_delivery(
-            conversation_id,
-            seq,
-            "sent",
-            attempts=attempts,
-            platform_id=str(platform_id) if platform_id else None,
+            return False
+        sent = {
+            "state": "sent",
+            "attempts": attempts,
+            "error": None,
+            "platform_id": str(platform_id) if platform_id else None,
+        }
+        # The parts record goes only with "sent" (before it, a crash would resend every part),
+        # and the entry is acknowledged in the same step.
+        await self._script(
+            self._settle,
+            [
+                self.keys.deliveries(conversation_id),
+                self.keys.send_parts(conversation_id, seq),
+                self.keys.outbox(),
+            ],
+            [seq, json.dumps(sent), GROUP, entry_id],
         )
-        # Only now: dropped before "sent" was written, a crash would resend every part.
-        await self.redis.delete(self.keys.send_parts(conversation_id, seq))
         await self.on_delivery(conversation_id, seq)
+        return True
 
-    async def _held_behind_earlier(self, conversation_id: str, seq: int) -> bool:
-        """True when an earlier reply of the conversation is not settled yet: sending this one
-        now would reach the customer first, so it was scheduled just after that one."""
-        held = await self._hold_behind(
-            keys=[self.keys.deliveries(conversation_id), self.keys.outbox_retry()],
-            args=[conversation_id, seq, now_ms(), HOLD_MS],
+    async def _prepare(
+        self, conversation_id: str, seq: int
+    ) -> tuple[dict[str, Any], bool, dict[str, str], str | None]:
+        """In one round trip: the reply's delivery state and whether it is held behind an
+        earlier unsettled reply of its conversation (sending it now would reach the customer
+        first, so it was scheduled just after that one), the conversation's hash and the
+        message's body."""
+        hold, row, body = await asyncio.gather(
+            self._script(
+                self._hold_behind,
+                [self.keys.deliveries(conversation_id), self.keys.outbox_retry()],
+                [conversation_id, seq, now_ms(), HOLD_MS],
+            ),
+            self._command("HGETALL", self.keys.conversation(conversation_id)),
+            self._command("HGET", self.keys.messages(conversation_id), str(seq)),
         )
-        return bool(held)
-
-    async def _outbound(self, conversation_id: str, seq: int) -> OutboundMessage:
-        conv = await self.conversations.get(conversation_id)
-        message = await self.conversations.message(conversation_id, seq)
-        return OutboundMessage(
-            message_id=f"{conversation_id}:{seq}",
-            conversation_id=conversation_id,
-            channel_id=conv["channel_id"],
-            contact_external_id=conv.get("contact_external_id", ""),
-            thread_key=conv.get("thread_key", ""),
-            text=message.get("text", ""),
-            author_name=message.get("author_name"),
-            attachments=[Attachment(**a) for a in message.get("attachments", [])],
-            reply_context=await self.conversations.reply_context(conversation_id),
-        )
+        own, held = _decoded(hold)  # type: ignore[arg-type]
+        state = json.loads(own) if own else {}
+        return state, bool(int(held)), _decoded_map(row), _text(body)
 
     async def _failed_attempt(
         self,
@@ -293,6 +324,7 @@ class Outbox:
         return f"{progress}: {reason}" if progress else reason
 
     async def _fail(self, conversation_id: str, seq: int, attempts: int, reason: str) -> None:
+        """A reply given up: the agent sees why (and can retry it)."""
         await self.conversations.set_delivery(
             conversation_id, seq, "failed", attempts=attempts, error=reason
         )
@@ -303,3 +335,33 @@ class Outbox:
         conversation_id, _, seq = message_id.rpartition(":")
         state = await self.conversations.delivery(conversation_id, int(seq)) or {}
         await self._fail(conversation_id, int(seq), int(state.get("attempts", 1)), reason)
+
+
+def _outbound(conversation_id: str, seq: int, row: dict[str, str], body: str) -> OutboundMessage:
+    message = json.loads(body)
+    context = row.get("reply_context")
+    return OutboundMessage(
+        message_id=f"{conversation_id}:{seq}",
+        conversation_id=conversation_id,
+        channel_id=row.get("channel_id", ""),
+        contact_external_id=row.get("contact_external_id", ""),
+        thread_key=row.get("thread_key", ""),
+        text=message.get("text", ""),
+        author_name=message.get("author_name"),
+        attachments=[Attachment(**a) for a in message.get("attachments", [])],
+        reply_context=json.loads(context) if context else {},
+    )
+
+
+def _text(value: object) -> str | None:
+    return value.decode() if isinstance(value, bytes) else None if value is None else str(value)
+
+
+def _decoded(values: list[object]) -> list[str]:
+    return [_text(v) or "" for v in values]
+
+
+def _decoded_map(row: object) -> dict[str, str]:
+    if isinstance(row, dict):
+        return {str(_text(k)): _text(v) or "" for k, v in row.items()}
+    return {}

@@ -132,6 +132,7 @@ class Gateway:
                 concurrency=settings.outbox_concurrency,
             ),
             self._after_delivery,
+            batch=self.batch,  # a burst of replies shares pipelines
         )
         self.http: aiohttp.ClientSession | None = None
         self._kick_task: asyncio.Task[None] | None = None
@@ -388,8 +389,10 @@ class Gateway:
         await self.events.publish(event_type, data, users, roles)
 
     async def _after_delivery(self, conversation_id: str, seq: int) -> None:
-        message = await self.conversations.message(conversation_id, seq)
-        conv = await self.conversations.get(conversation_id)
+        message, conv = await asyncio.gather(
+            self.conversations.message(conversation_id, seq),
+            self.conversations.get(conversation_id),
+        )
         self.metrics.outbound.labels(
             channel=conv.get("channel_type", "?"), state=message.get("delivery") or "?"
         ).inc()
@@ -397,7 +400,7 @@ class Gateway:
             self.metrics.last_send_ok.labels(channel_id=str(conv.get("channel_id", "?"))).set(
                 now_ms() / 1000
             )
-        users, roles = await self._audience(conversation_id)
+        users, roles = _audience_of(conv.get("assignee"), conv.get("offered_to"))
         await self.events.publish(
             "message.updated",
             {"conversation_id": conversation_id, "message": message},

@@ -1,9 +1,12 @@
 """Frames for visitor sockets, across gateway processes.
 
 A visitor's socket lives in one process; the reply may be sent by another. Every frame is
-published on the channel's Redis pub/sub channel and each process pushes it to the sockets it
-holds for that session. Pub/sub may drop a frame (a process restarting): the widget catches up
-by seq when it reconnects, so nothing is lost.
+pushed at once to the sockets this process holds for that session, and published on the
+channel's Redis pub/sub channel for the others: ``<origin> {"session": ..., "frame": ...}``,
+where ``origin`` names this process's fan-out, which skips its own publications unread (a bare
+JSON payload, as published before, is accepted too). A frame is encoded once. Pub/sub may drop
+a frame (a process restarting): the widget catches up by seq when it reconnects, so nothing is
+lost.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import secrets
 from typing import Any
 
 from aiohttp import WSCloseCode, web
@@ -30,6 +34,8 @@ class VisitorSockets:
         self.redis = redis
         self.channel = channel
         self.by_session: dict[str, set[web.WebSocketResponse]] = {}
+        self.origin = secrets.token_hex(8)  # names this process's publications
+        self._own = self.origin + " "
         self._task: asyncio.Task[None] | None = None
         self._ready = asyncio.Event()
 
@@ -49,7 +55,9 @@ class VisitorSockets:
         return True
 
     async def push_local(self, session_id: str, frame: dict[str, Any]) -> None:
-        text = json.dumps(frame, ensure_ascii=False)
+        await self._push_text(session_id, json.dumps(frame, ensure_ascii=False))
+
+    async def _push_text(self, session_id: str, text: str) -> None:
         for ws in list(self.by_session.get(session_id, ())):
             with contextlib.suppress(ConnectionError, RuntimeError):
                 await ws.send_str(text)
@@ -65,8 +73,16 @@ class VisitorSockets:
 
     # --- across processes ------------------------------------------------------------------
     async def publish(self, session_id: str, frame: dict[str, Any]) -> None:
-        payload = json.dumps({"session": session_id, "frame": frame}, ensure_ascii=False)
-        await self.redis.publish(self.channel, payload)
+        """To the session's sockets here at once, and to every other process."""
+        await self.redis.publish(self.channel, await self.push(session_id, frame))
+
+    async def push(self, session_id: str, frame: dict[str, Any]) -> str:
+        """To the session's sockets here; returns the payload that takes the frame to the
+        other processes (``publish`` it on ``channel``, e.g. in a pipeline)."""
+        text = json.dumps(frame, ensure_ascii=False)
+        await self._push_text(session_id, text)
+        session = json.dumps(session_id, ensure_ascii=False)
+        return f'{self._own}{{"session": {session}, "frame": {text}}}'
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"webchat-fanout {self.channel}")
@@ -79,6 +95,10 @@ class VisitorSockets:
         await subscribe_forever(self.redis, self.channel, self._on_message, self._ready)
 
     async def _on_message(self, raw: str) -> None:
+        if raw.startswith(self._own):
+            return  # ours: pushed here when published
+        if not raw.startswith("{"):  # another process's: "<origin> {...}"
+            raw = raw.partition(" ")[2]
         try:
             data = json.loads(raw)
             session_id, frame = str(data["session"]), dict(data["frame"])

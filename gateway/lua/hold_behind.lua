@@ -1,9 +1,17 @@
--- Keep a conversation's replies in order: hold a reply behind the earliest earlier one that is
--- not settled yet ('queued': waiting for its retry, or being sent by another process).
+-- A reply about to be sent: its own delivery state, and whether it must wait behind an earlier
+-- one. Keeps a conversation's replies in order: a reply not settled yet is held behind the
+-- earliest earlier one that is not settled yet ('queued': waiting for its retry, or being sent
+-- by another process).
 -- KEYS: 1 delivery states, 2 outbox retry zset.
 -- ARGV: 1 conversation id, 2 seq, 3 now ms, 4 hold ms (when the earlier one has no retry time).
--- Held: the reply goes in the retry zset just after the earlier one's next attempt, one ms per
--- place behind it (so held replies keep their order); returns 1. Else 0.
+-- Returns {own state JSON or '', held}. A reply already 'sent' or 'failed' (a duplicate entry)
+-- is never held. Held: the reply goes in the retry zset just after the earlier one's next
+-- attempt, one ms per place behind it (so held replies keep their order); held is 1.
+local own = redis.call('HGET', KEYS[1], ARGV[2]) or ''
+if own ~= '' then
+  local state = cjson.decode(own)['state']
+  if state == 'sent' or state == 'failed' then return {own, 0} end
+end
 local seq = tonumber(ARGV[2])
 local blocker = nil
 local states = redis.call('HGETALL', KEYS[1])
@@ -14,8 +22,8 @@ for i = 1, #states, 2 do
     blocker = other
   end
 end
-if blocker == nil then return 0 end
+if blocker == nil then return {own, 0} end
 local due = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1] .. ':' .. blocker) or 0)
 due = math.max(tonumber(ARGV[3]) + tonumber(ARGV[4]), due) + (seq - blocker)
 redis.call('ZADD', KEYS[2], string.format('%d', due), ARGV[1] .. ':' .. seq)
-return 1
+return {own, 1}

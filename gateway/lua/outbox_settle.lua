@@ -1,0 +1,10 @@
+-- A reply the platform accepted: its delivery state 'sent', its parts record dropped, and its
+-- outbox entry acknowledged and deleted, in one step (a crash leaves either all or nothing, and
+-- an entry redelivered after a crash before it finds 'sent' and is skipped).
+-- KEYS: 1 delivery states, 2 the reply's parts record, 3 outbox stream.
+-- ARGV: 1 seq, 2 delivery state JSON, 3 consumer group, 4 entry id.
+redis.call('HSET', KEYS[1], ARGV[1], ARGV[2])
+redis.call('DEL', KEYS[2])
+redis.call('XACK', KEYS[3], ARGV[3], ARGV[4])
+redis.call('XDEL', KEYS[3], ARGV[4])
+return 1
