@@ -35,7 +35,7 @@ def message_terms(analyzer: Analyzer, raws: Iterable[str | None]) -> set[str]:
     for raw in raws:
         text = message_text(raw)
         if text:
-            terms.update(index_terms(analyzer.tokens(text, once=True)))
+            terms.update(index_terms(analyzer.tokens(text)))
     return terms
 
 

@@ -48,18 +48,14 @@ def _converter() -> opencc.OpenCC:
 _LOCAL = threading.local()
 
 
-def fold_once(text: str) -> str:
+@lru_cache(maxsize=4096)
+def fold(text: str) -> str:
     """Full-width -> half-width (NFKC), lowercase, Traditional -> Simplified (Taiwan phrases
-    included)."""
+    included). Cached: customers and articles repeat themselves."""
     text = unicodedata.normalize("NFKC", text).lower()
     if _HAS_CJK.search(text):
         text = _converter().convert(text)
     return text
-
-
-# Cached: customers, queries and articles repeat themselves (message texts do not: see
-# ``Analyzer.tokens``).
-fold = lru_cache(maxsize=4096)(fold_once)
 
 
 def stem(word: str) -> str:
@@ -130,10 +126,8 @@ class Analyzer:
     def __init__(self, synonyms: Synonyms | None = None) -> None:
         self.synonyms = synonyms or Synonyms()
 
-    def tokens(self, text: str, *, once: bool = False) -> list[str]:
-        """``once``: a text not seen again (a message being indexed) bypasses the cache of
-        folded texts, which would keep it alive among a rebuild's temporaries."""
-        folded = self.synonyms.apply(fold_once(text) if once else fold(text))
+    def tokens(self, text: str) -> list[str]:
+        folded = self.synonyms.apply(fold(text))
         out: list[str] = []
         stems = self.synonyms.stems
         for run in _RUNS.findall(folded):
