@@ -68,7 +68,7 @@ async def fill(client: aioredis.Redis, keys: Keys, store: RouterStore, agents: i
             await store._presence(  # the production presence script, queued on the pipeline
                 keys=[keys.agent(agent), keys.agents_presence(), keys.agents_available(),
                       keys.agent_cards()],
-                args=[agent, "online", now], client=pipe,
+                args=[agent, "online", now, store.room_channel], client=pipe,
             )  # fmt: skip
         await pipe.execute()
 

@@ -30,6 +30,72 @@ from gateway.tasks import cancel_and_wait
 log = logging.getLogger(__name__)
 
 Listener = Callable[[dict[str, Any]], Awaitable[None]]
+
+
+class Encoded(dict[str, Any]):
+    """A dict whose JSON text its maker already has (the inbox's stored message, encoded once
+    for the log): an event holding it as ``data["message"]`` is published with that text
+    spliced in instead of encoding the dict again. Any change drops the text."""
+
+    __slots__ = ("json",)
+
+    def __init__(self, data: dict[str, Any], text: str) -> None:
+        super().__init__(data)
+        self.json: str | None = text
+
+    def _changed(self) -> None:
+        self.json = None
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._changed()
+        super().__setitem__(key, value)
+
+    def __delitem__(self, key: str) -> None:
+        self._changed()
+        super().__delitem__(key)
+
+    def __ior__(self, other: Any) -> Encoded:  # type: ignore[override,misc]
+        self._changed()
+        return super().__ior__(other)  # type: ignore[return-value]
+
+    def update(self, *args: Any, **kwargs: Any) -> None:
+        self._changed()
+        super().update(*args, **kwargs)
+
+    def pop(self, *args: Any) -> Any:
+        self._changed()
+        return super().pop(*args)
+
+    def popitem(self) -> tuple[str, Any]:
+        self._changed()
+        return super().popitem()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        self._changed()
+        return super().setdefault(key, default)
+
+    def clear(self) -> None:
+        self._changed()
+        super().clear()
+
+
+# Stands for an Encoded message in the event's JSON until its text replaces it (a string no
+# event's other fields hold: ids, types and roles only).
+_SPLICE = "\x00" + secrets.token_hex(8)
+_SPLICED = json.dumps(_SPLICE)
+
+
+def encode_event(event: dict[str, Any]) -> str:
+    """An event's JSON text; an Encoded message's own text is used as it is."""
+    data = event.get("data")
+    message = data.get("message") if isinstance(data, dict) else None
+    if not isinstance(message, Encoded) or message.json is None:
+        return json.dumps(event, ensure_ascii=False)
+    assert isinstance(data, dict)
+    text = json.dumps({**event, "data": {**data, "message": _SPLICE}}, ensure_ascii=False)
+    return text.replace(_SPLICED, message.json, 1)
+
+
 # Events waiting for the listeners of a bus; beyond this its own events are dropped (with a
 # warning) rather than held without bound while a listener is stuck: clients re-sync by seq.
 MAX_WAITING = 10_000
@@ -67,7 +133,7 @@ class EventBus:
             "data": data,
             "audience": {"users": [u for u in users or [] if u], "roles": roles or []},
         }
-        text = json.dumps(event, ensure_ascii=False)
+        text = encode_event(event)
         if local and self._dispatcher is not None:
             self._hand_over(event)
         if self.batcher is not None:  # one PUBLISH per group commit, with the inbox's scripts
@@ -127,11 +193,16 @@ class EventBus:
 
 
 async def subscribe_forever(
-    redis: Redis, channel: str, on_message: Callable[[str], Awaitable[None]], ready: asyncio.Event
+    redis: Redis,
+    channel: str,
+    on_message: Callable[[str], Awaitable[None]],
+    ready: asyncio.Event,
+    on_subscribed: Callable[[], None] | None = None,
 ) -> None:
     """Hand every message of a pub/sub channel to ``on_message``; resubscribe after a lost
     connection (what was published meanwhile is lost: clients re-sync by seq). Runs until
-    cancelled; ``ready`` is set once subscribed.
+    cancelled; ``ready`` is set once subscribed, and ``on_subscribed`` called at every
+    (re)subscription, for a listener that must look again at what it may have missed.
 
     On Redis Cluster the subscription is held on the node serving the channel's hash slot (the
     deployment's): classic PUBLISH reaches every node, and after a failover the loop finds the
@@ -142,6 +213,8 @@ async def subscribe_forever(
             await reach(redis, channel)
             await pubsub.subscribe(channel)
             ready.set()
+            if on_subscribed is not None:
+                on_subscribed()
             async for message in pubsub.listen():
                 if message.get("type") == "message":
                     await on_message(message["data"])

@@ -181,6 +181,12 @@ class Keys:
     def channel_changes(self) -> str:
         return self._k("channel-changes")
 
+    def agent_room(self) -> str:
+        """Pub/sub: an agent id each time it enters ``agents_available`` (got room: online,
+        capacity freed or raised); the router holding the lease wakes on it while nobody had
+        room (router/lua/_lib.lua publishes it)."""
+        return self._k("agents", "room")
+
     # --- social mention volume (adapters/social/spike.py) ----------------------------------
     def mention_bucket(self, channel_id: str, bucket_start_ms: int) -> str:
         """Mentions counted in one 5-minute bucket (expires after the retention)."""

@@ -95,6 +95,8 @@ class RouterStore:
         self.redis = redis
         self.keys = keys
         self.clock = clock
+        # Where the scripts publish an agent that got room (router/lua/_lib.lua).
+        self.room_channel = keys.agent_room()
         self._presence = load_script(redis, __file__, "presence", "_lib")
         self._offer = load_script(redis, __file__, "offer", "_lib")
         self._accept = load_script(redis, __file__, "accept", "_lib")
@@ -107,6 +109,7 @@ class RouterStore:
         self._hashes = load_script(redis, __file__, "hashes")
         self._due = load_script(redis, __file__, "due")
         self._scan = load_script(redis, __file__, "scan_queue")
+        self._next_timer = load_script(redis, __file__, "next_timer")
 
     # --- agents ----------------------------------------------------------------------------
     async def upsert_agent(
@@ -155,7 +158,7 @@ class RouterStore:
                     k.agents_available(),
                     k.agent_cards(),
                 ],
-                args=[agent_id, status, now or self.clock()],
+                args=[agent_id, status, now or self.clock(), self.room_channel],
             )
         )
 
@@ -267,6 +270,16 @@ class RouterStore:
         )
         return DueWork(offers, stale, snoozed, sla, _pairs(flat), _pairs(later))
 
+    async def next_timer(self, now: int, heartbeat_ttl_ms: int) -> int | None:
+        """When a sweep next has timed work (offer expiry, snooze, SLA check, a heartbeat going
+        stale), after ``now``; None: nothing timed."""
+        k = self.keys
+        at = await self._next_timer(
+            keys=[k.offers(), k.agents_presence(), k.snoozed(), k.sla_watch()],
+            args=[now, heartbeat_ttl_ms],
+        )
+        return None if int(at) < 0 else int(at)
+
     # --- offers ----------------------------------------------------------------------------
     async def offer(
         self, conversation_id: str, agent_id: str, expires_at: int, weight: float
@@ -275,7 +288,7 @@ class RouterStore:
         return await self._offer(
             keys=[k.queue(), k.offers(), k.agents_available(), k.conversation(conversation_id),
                   k.agent(agent_id), k.agent_cards()],
-            args=[conversation_id, agent_id, expires_at, weight],
+            args=[conversation_id, agent_id, expires_at, weight, self.room_channel],
         )  # fmt: skip
 
     async def accept(self, conversation_id: str, agent_id: str) -> str:
@@ -285,7 +298,7 @@ class RouterStore:
             keys=[k.conversation(conversation_id), k.offers(), k.agent(agent_id),
                   k.agent_conversations(agent_id), k.agents_available(),
                   k.contact(contact_id or "none"), k.agent_cards()],
-            args=[conversation_id, agent_id, self.clock()],
+            args=[conversation_id, agent_id, self.clock(), self.room_channel],
         )  # fmt: skip
 
     async def release_offer(
@@ -295,7 +308,8 @@ class RouterStore:
         return await self._release(
             keys=[k.conversation(conversation_id), k.offers(), k.agent(agent_id), k.queue(),
                   k.agents_available(), k.agents_presence(), k.agent_cards()],
-            args=[conversation_id, agent_id, reason, max_missed, self.clock()],
+            args=[conversation_id, agent_id, reason, max_missed, self.clock(),
+                  self.room_channel],
         )  # fmt: skip
 
     async def expired_offers(self, now: int) -> list[tuple[str, str]]:
@@ -329,7 +343,7 @@ class RouterStore:
                 keys=[k.conversation(conversation_id), k.queue(), k.offers(), agent_key,
                       k.agent_conversations(agent or "none"), k.agents_available(), k.snoozed(),
                       k.sla_watch(), k.agent_cards()],
-                args=[conversation_id, agent, self.clock()],
+                args=[conversation_id, agent, self.clock(), self.room_channel],
             )  # fmt: skip
             if outcome != "retry":
                 return outcome
@@ -346,7 +360,8 @@ class RouterStore:
                       k.agent_conversations(current or "none"), k.agent(to_agent or "none"),
                       k.agent_conversations(to_agent or "none"), k.queue(), k.offers(),
                       k.agents_available(), k.agent_cards()],
-                args=[conversation_id, current, to_agent, team, self.clock(), weight],
+                args=[conversation_id, current, to_agent, team, self.clock(), weight,
+                      self.room_channel],
             )  # fmt: skip
             if outcome != "retry":
                 return outcome

@@ -3,6 +3,12 @@ offline, wakes snoozed conversations and escalates SLA breaches. Woken by trigge
 conversation, agent online, capacity freed) and by a periodic sweep, so nothing waits forever
 after a lost trigger.
 
+While nobody has room (the last round found no available agent), new work cannot be offered:
+its kicks are only counted, and the router sleeps until an agent gets room (the scripts publish
+it on ``Keys.agent_room``, whichever process made the change), the next timed step (an offer's
+expiry, a snooze, an SLA check, a stale heartbeat) or the periodic sweep. A burst of messages
+with nobody online then costs the router nothing.
+
 Time comes from ``clock`` (the store's by default): the simulator runs this same loop body
 (``sweep``) on a simulated clock, with our policy or a peer's.
 """
@@ -18,6 +24,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any
 
 from gateway.conversations import Conversations
+from gateway.events import subscribe_forever
 from gateway.lease import Lease, run_while_leased
 from gateway.models import Direction
 from gateway.tasks import cancel_and_wait
@@ -52,6 +59,9 @@ STAFF = ["supervisor", "admin"]
 # served always first they take every offer and every conversation ends up late.
 OVERDUE_SHARE = 0.25
 OVERDUE_WINDOW_MS = 30 * 60_000
+# Timed work one sweep takes of each kind (expired offers, stale agents, ...); more is left
+# for the next sweep, which then follows at once.
+DUE_LIMIT = 500
 
 
 @dataclass(frozen=True)
@@ -91,9 +101,27 @@ class RouterWorker:
         self._recent: deque[tuple[int, bool]] = deque()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
+        # Nobody had room at the last round, and no agent got room since: kicks only count.
+        self.idle = False
+        self._no_room = False  # set by a round that found no available agent
+        self._backlog = False  # set by a sweep that left timed work for the next one
+        self.kicks = 0  # kicks received (new work, mostly)
+        self.room_signals = 0  # agents that got room, as published by the scripts
+        self.sweeps = 0  # for tests and benchmarks
+        self._listening = False  # subscribed to the room signals
 
     def kick(self) -> None:
-        """A trigger: something changed that may allow an offer."""
+        """A trigger: something changed that may allow an offer. Ignored (only counted) while
+        nobody has room: new work alone cannot be offered then, and every change of an agent's
+        room comes through ``room``."""
+        self.kicks += 1
+        if not self.idle:
+            self._wake.set()
+
+    def room(self) -> None:
+        """An agent got room (entered the available set): waiting work may be offered."""
+        self.room_signals += 1
+        self.idle = False
         self._wake.set()
 
     async def start(self, lease: Lease | None = None) -> None:
@@ -109,16 +137,70 @@ class RouterWorker:
         await cancel_and_wait(self._task)
 
     async def _run(self) -> None:
-        while True:
-            try:
-                await self.sweep()
-            except asyncio.CancelledError:
-                raise
-            except Exception:  # Redis hiccup: try again at the next sweep
-                log.exception("router round failed")
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), self.config.sweep_seconds)
-            self._wake.clear()
+        listener = asyncio.create_task(
+            subscribe_forever(
+                self.store.redis,
+                self.store.room_channel,
+                self._on_room,
+                asyncio.Event(),
+                on_subscribed=self._subscribed,
+            ),
+            name="router-room",
+        )
+        try:
+            while True:
+                wait = await self._round()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._wake.wait(), wait)
+                self._wake.clear()
+        finally:
+            self._listening = False
+            await cancel_and_wait(listener)
+
+    def _subscribed(self) -> None:
+        """Listening for room (again): what was published before is unknown, so look again."""
+        self._listening = True
+        self.room()
+
+    async def _on_room(self, _agent_id: str) -> None:
+        self.room()
+
+    async def _round(self) -> float:
+        """One sweep; then whether nobody has room (``idle``), and how long to sleep unless
+        woken (seconds)."""
+        kicks, signals = self.kicks, self.room_signals
+        self._no_room = self._backlog = False
+        try:
+            await self.sweep()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # Redis hiccup: try again at the next sweep
+            log.exception("router round failed")
+            self.idle = False
+            return self.config.sweep_seconds
+        # Room published after the round read the candidates makes the round's view stale.
+        self.idle = (
+            self._no_room
+            and not self._backlog
+            and self._listening  # else an agent's room could go unheard
+            and self.room_signals == signals
+        )
+        if not self.idle:
+            if self.kicks != kicks:  # kicked meanwhile, while the previous round's idle held
+                self._wake.set()
+            return 0.0 if self._backlog else self.config.sweep_seconds
+        now = self.clock()
+        try:
+            at = await self.store.next_timer(now, self.config.heartbeat_ttl_ms)
+        except asyncio.CancelledError:
+            raise
+        except Exception:
+            log.warning("router: cannot read the next timer", exc_info=True)
+            at = None
+        wait = self.config.sweep_seconds
+        if at is not None:
+            wait = min(wait, max(0.0, (at - now) / 1000))
+        return wait
 
     async def _policy_in_force(self) -> tuple[SlaPolicy, RoutingPolicy]:
         sla = await self.policies.sla()
@@ -126,10 +208,15 @@ class RouterWorker:
 
     async def sweep(self) -> int:
         """One full round; returns how many offers were made."""
+        self.sweeps += 1
         now = self.clock()
         sla, policy = await self._policy_in_force()
         work = await self.store.due_work(
-            now, now - self.config.heartbeat_ttl_ms, queue_count=self.config.batch
+            now, now - self.config.heartbeat_ttl_ms, limit=DUE_LIMIT, queue_count=self.config.batch
+        )
+        self._backlog = any(
+            len(due) >= DUE_LIMIT
+            for due in (work.expired_offers, work.stale_agents, work.snoozed, work.sla_due)
         )
         changed = False
         if work.expired_offers:
@@ -308,6 +395,7 @@ class RouterWorker:
         queued = head + [(c, score) for c, score in on_time or () if c not in seen]
         pages: list[list[AgentView]] = [await self.store.candidates(0, CANDIDATE_WINDOW)]
         if not pages[0]:
+            self._no_room = True
             return 0  # nobody available at all
         if isinstance(policy, DeadlinePolicy):
             policy = replace(policy, overdue_first=self._overdue_turn(now))

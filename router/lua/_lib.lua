@@ -2,15 +2,19 @@
 -- An agent is in the available set while online and below capacity, scored so that the lowest
 -- load ratio comes first and, among equals, the one idle longest (oldest last assignment).
 -- Its routing card (what a routing decision reads) is rewritten at the same time, so a round
--- reads every candidate with one command.
-local function refresh_available(agent_key, available_key, agent_id, cards_key)
+-- reads every candidate with one command. An agent entering the set (got room) is published
+-- on ``room`` (a pub/sub channel; nil: not published): a router that found nobody with room
+-- waits for it instead of sweeping at each new conversation (router/worker.py).
+local function refresh_available(agent_key, available_key, agent_id, cards_key, room)
   local a = redis.call('HMGET', agent_key, 'status', 'load', 'capacity', 'last_assigned_at',
     'teams', 'skills', 'languages', 'supervisor', 'open')
   local load, capacity = tonumber(a[2] or 0), tonumber(a[3] or 0)
   if a[1] == 'online' and capacity > 0 and load + 0.0001 < capacity then
     local ratio = math.floor(load / capacity * 1000)
     local idle = math.floor(tonumber(a[4] or 0) / 1000)
-    redis.call('ZADD', available_key, ratio * 1e10 + idle, agent_id)
+    if redis.call('ZADD', available_key, ratio * 1e10 + idle, agent_id) == 1 and room then
+      redis.call('PUBLISH', room, agent_id)
+    end
   else
     redis.call('ZREM', available_key, agent_id)
   end

@@ -3,7 +3,7 @@
 -- excluded agents again rather than let it wait); too many missed offers in a row set the
 -- agent away.
 -- KEYS: conversation, offers, agent, queue, available, presence, agent cards.
--- ARGV: conversation id, agent id, reason (decline / timeout), max missed, now ms.
+-- ARGV: conversation id, agent id, reason (decline / timeout), max missed, now ms, room channel.
 if redis.call('HGET', KEYS[1], 'offered_to') ~= ARGV[2] then return 'not-offered' end
 local weight = tonumber(redis.call('HGET', KEYS[1], 'weight') or 1)
 redis.call('HDEL', KEYS[1], 'offered_to', 'offer_expires_at')
@@ -24,5 +24,5 @@ if ARGV[3] == 'timeout' then
     outcome = 'away'
   end
 end
-refresh_available(KEYS[3], KEYS[5], ARGV[2], KEYS[7])
+refresh_available(KEYS[3], KEYS[5], ARGV[2], KEYS[7], ARGV[6])
 return outcome

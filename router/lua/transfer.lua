@@ -3,7 +3,7 @@
 -- for a team. KEYS: conversation, old agent, old agent's conversations, new agent, new agent's
 -- conversations, queue, offers, available, agent cards.
 -- ARGV: conversation id, expected current agent or '', target agent or '', team or '', now ms,
---       weight (for a conversation that never had one).
+--       weight (for a conversation that never had one), room channel.
 local c = redis.call('HMGET', KEYS[1], 'status', 'assignee', 'offered_to', 'weight')
 if not c[1] then return 'not-found' end
 if c[1] == 'resolved' then return 'resolved' end
@@ -19,7 +19,7 @@ end
 if current ~= '' then
   add_load(KEYS[2], -weight, -1)
   redis.call('SREM', KEYS[3], ARGV[1])
-  refresh_available(KEYS[2], KEYS[8], current, KEYS[9])
+  refresh_available(KEYS[2], KEYS[8], current, KEYS[9], ARGV[7])
 end
 redis.call('ZREM', KEYS[7], ARGV[1])
 redis.call('HDEL', KEYS[1], 'offered_to', 'offer_expires_at', 'excluded')
@@ -29,7 +29,7 @@ if ARGV[3] ~= '' then
   redis.call('HSET', KEYS[1], 'assignee', ARGV[3], 'assigned_at', ARGV[5], 'weight', weight)
   add_load(KEYS[4], weight, 1)
   redis.call('SADD', KEYS[5], ARGV[1])
-  refresh_available(KEYS[4], KEYS[8], ARGV[3], KEYS[9])
+  refresh_available(KEYS[4], KEYS[8], ARGV[3], KEYS[9], ARGV[7])
 else
   redis.call('HDEL', KEYS[1], 'assignee')
   redis.call('ZADD', KEYS[6], queue_score(KEYS[1], ARGV[5]), ARGV[1])
