@@ -12,6 +12,7 @@ from redis.asyncio import Redis
 from adapters.base import IngestResult
 from gateway.batching import CommandBatcher
 from gateway.classify import Classifier, Variants
+from gateway.events import Encoded
 from gateway.ids import new_id
 from gateway.keys import Keys
 from gateway.models import Direction, InboundMessage, now_ms
@@ -160,7 +161,12 @@ class Inbox:
         if self.on_ingested is not None:
             try:
                 message["author_id"] = contact
-                stored = {**message, "seq": result.seq, "conversation_id": conversation_id}
+                stored = Encoded(
+                    {**message, "seq": result.seq, "conversation_id": conversation_id},
+                    # json.dumps(stored), from the log's text (ids need no escaping)
+                    f'{json_head}{contact}{json_tail[:-1]}, "seq": {result.seq}, '
+                    f'"conversation_id": "{conversation_id}"}}',
+                )
                 await self.on_ingested(result, msg, assignee, offered_to, stored)
             except Exception:  # the message is durable; a failed notification is re-synced later
                 log.exception("after-ingest notification failed for %s", conversation_id)

@@ -271,8 +271,9 @@ else
   queue_due = tonumber(queue_first)
   before = tonumber(c.queue_due or queue_first)
   if before < queue_due then queue_due = before end
-  set('first_response_due', response_due)
-  set('queue_due', queue_due)
+  -- Written only when they moved (most appends leave them as they were).
+  if tonumber(c.first_response_due) ~= response_due then set('first_response_due', response_due) end
+  if tonumber(c.queue_due) ~= queue_due then set('queue_due', queue_due) end
 end
 
 local deleted = {}
