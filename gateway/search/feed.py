@@ -30,7 +30,7 @@ from redis.asyncio import Redis
 from gateway.keys import Keys
 from gateway.search.documents import contact_terms, contact_texts, fingerprint, message_terms
 from gateway.search.index import DocIndex
-from gateway.textsearch import Analyzer
+from gateway.textsearch import Analyzer, fold
 from gateway.textsearch.postings import map_large_blocks
 
 OVERLAP_MS = 5_000
@@ -79,6 +79,8 @@ class Indexer:
             await self._poll_conversations()
             await self._poll_contacts()
             self.state.rebuilt = True
+        if first:  # its last 4,096 message texts, scattered over the allocator's arenas
+            fold.cache_clear()
         await self.conversations.maybe_compact(self.off_loop, force=first)
         await self.contacts.maybe_compact(self.off_loop, force=first)
 

@@ -1,5 +1,6 @@
 """The rebuild at start, on the real Redis: searches answer while it runs, from what is
-indexed so far and saying so (``ready`` false: the API's ``indexing: true``), then whole."""
+indexed so far and saying so (``ready`` false: the API's ``indexing: true``), then whole;
+afterwards the fold cache holds none of the rebuild's texts."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from gateway.conversations import Viewer
 from gateway.keys import Keys
 from gateway.models import Role
 from gateway.search import Filters, Search
+from gateway.textsearch import fold
 
 CONVERSATIONS = 1_500
 
@@ -56,3 +58,5 @@ async def test_searches_answer_during_the_rebuild(redis: aioredis.Redis, keys: K
     assert partial, seen[:5]  # answered part way, flagged as indexing
     assert [n for _, n in seen] == sorted(n for _, n in seen)  # only ever grew
     assert seen[-1] == (True, CONVERSATIONS)
+    # The rebuild's message texts are not kept by the fold cache (they pin allocator arenas).
+    assert fold.cache_info().currsize == 0
