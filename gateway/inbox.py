@@ -14,6 +14,7 @@ from gateway.batching import CommandBatcher
 from gateway.classify import Classifier, Variants
 from gateway.events import Encoded
 from gateway.ids import new_id
+from gateway.ingest_args import VerdictArgs, pack
 from gateway.keys import Keys
 from gateway.models import Direction, InboundMessage, now_ms
 from gateway.scripts import decode_flat, load_script
@@ -29,9 +30,6 @@ OnIngested = Callable[[IngestResult, InboundMessage, str, str, dict[str, Any]], 
 
 # Where an id goes in the key templates passed to ingest.lua (ids never contain it).
 ID = "\x01"
-# The script picks a verdict by a map of one character per variant (64 + verdict number):
-# more distinct verdicts than this and Python classifies after the script read the facts.
-MAX_VERDICTS = 62
 _HEAD = ("direction", "text", "author_id")
 
 
@@ -72,6 +70,7 @@ class Inbox:
         ]  # fmt: skip
         # Concurrent messages share pipelines: see gateway/batching.py.
         self.batch = batch or CommandBatcher(redis)
+        self._verdict_args = VerdictArgs()  # packed once per SLA policy and variants
 
     async def ingest(self, msg: InboundMessage) -> IngestResult:
         """Files ``msg`` in one script call: it reads the identity, thread, contact and
@@ -129,14 +128,14 @@ class Inbox:
         reply_context = json.dumps({**msg.meta, "external_id": msg.external_id}, ensure_ascii=False)
         identity = f"{msg.channel_id}:{msg.contact.external_id}"
         for _ in range(2):
-            lists, *verdicts = _verdict_args(variants, sla, channel, now)
+            lists, *verdicts = self._verdict_args.args(variants, sla, channel, now)
             raw = await self.batch.script(
                 self._ingest,
                 keys,
                 [
                     new_contact, new_conv, now, self.reopen_window_ms, self.dedupe_ttl,
                     json_head, json_tail, reply_context, identity, *self._templates, window,
-                    lists, _pack(_flat(contact_fields)), _pack(_flat(conversation_fields)),
+                    lists, pack(_flat(contact_fields)), pack(_flat(conversation_fields)),
                     *verdicts,
                 ],
             )  # fmt: skip
@@ -171,41 +170,6 @@ class Inbox:
             except Exception:  # the message is durable; a failed notification is re-synced later
                 log.exception("after-ingest notification failed for %s", conversation_id)
         return result
-
-
-def _verdict_args(variants: Variants, sla: SlaPolicy, channel: str, now: int) -> list[Any]:
-    """ingest.lua's ARGV[15] (thresholds, tiers, the variant map, the number of verdicts)
-    and, after the fields, one packed argument per verdict."""
-    lists = [len(variants.thresholds), *variants.thresholds, len(variants.tiers), *variants.tiers]
-    if len(variants.distinct) > MAX_VERDICTS:  # the script answers with the facts instead
-        return [_pack([*lists, "", 0])]
-    out: list[Any] = [
-        _pack([*lists, "".join(chr(64 + n) for n in variants.numbers), len(variants.distinct)])
-    ]
-    dues: dict[str, list[int]] = {}
-    for verdict in variants.distinct:
-        name = verdict.class_name
-        if name not in dues:
-            dues[name] = [
-                sla.first_response_due(name, channel, now),
-                sla.next_response_due(name, channel, now),
-                sla.resolution_due(name, channel, now),
-                sla.queue_due("first_response", name, channel, now),
-                sla.queue_due("next_response", name, channel, now),
-            ]
-        skills = json.dumps(list(verdict.skills)) if verdict.skills else ""
-        out.append(_pack([name, sla.rank(name), verdict.rule or "", *dues[name],
-                          verdict.team or "", skills, verdict.language or ""]))  # fmt: skip
-    return out
-
-
-def _pack(values: list[Any]) -> bytes:
-    """Values as one script argument: each '<byte length>:<bytes>' (ingest.lua unpacks it)."""
-    parts = []
-    for value in values:
-        data = str(value).encode()
-        parts.append(b"%d:%s" % (len(data), data))
-    return b"".join(parts)
 
 
 def _flat(pairs: list[tuple[str, Any]]) -> list[Any]:
