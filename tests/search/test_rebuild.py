@@ -58,5 +58,14 @@ async def test_searches_answer_during_the_rebuild(redis: aioredis.Redis, keys: K
     assert partial, seen[:5]  # answered part way, flagged as indexing
     assert [n for _, n in seen] == sorted(n for _, n in seen)  # only ever grew
     assert seen[-1] == (True, CONVERSATIONS)
-    # The rebuild's message texts are not kept by the fold cache (they pin allocator arenas).
+
+
+async def test_the_fold_cache_keeps_none_of_the_rebuilds_texts(redis: aioredis.Redis, keys: Keys):
+    """Its last entries would be message texts scattered over the allocator's arenas."""
+    await _seed(redis, keys)
+    search = Search(redis, keys)
+    try:
+        await search.indexer.poll()
+    finally:
+        search.indexer.close()
     assert fold.cache_info().currsize == 0
