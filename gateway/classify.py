@@ -17,6 +17,7 @@ import re
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +41,7 @@ class Rule:
     skills: tuple[str, ...] = ()
     language: str | None = None
 
-    @property
+    @cached_property
     def unconditional(self) -> bool:
         return not (
             self.keywords or self.patterns or self.tiers or self.meta_flags or self.repeat_count
@@ -66,12 +67,16 @@ class Rule:
             return False
         if self.unconditional:
             return bool(self.channels)  # a channel-wide rule
-        if self.keywords and any(k in lowered for k in self.keywords):
-            return True
-        if self.patterns and any(p.search(lowered) for p in self.patterns):
-            return True
-        if self.meta_flags and any(meta.get(f) for f in self.meta_flags):
-            return True
+        # Plain loops: run for every rule of every message, a generator costs more than the test.
+        for keyword in self.keywords:
+            if keyword in lowered:
+                return True
+        for pattern in self.patterns:
+            if pattern.search(lowered):
+                return True
+        for flag in self.meta_flags:
+            if meta.get(flag):
+                return True
         return None if self.tiers or self.repeat_count else False
 
     def matches_facts(self, tier: str | None, complaints: int) -> bool:
