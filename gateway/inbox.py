@@ -30,7 +30,10 @@ OnIngested = Callable[[IngestResult, InboundMessage, str, str, dict[str, Any]], 
 
 # Where an id goes in the key templates passed to ingest.lua (ids never contain it).
 ID = "\x01"
-_HEAD = ("direction", "text", "author_id")
+# Stands for the author's id in the log's JSON until the script writes it in.
+AUTHOR = "\x02"
+_AUTHOR_JSON = json.dumps(AUTHOR)
+_AUTHOR_AT = '"author_id": ' + _AUTHOR_JSON
 
 
 class IngestConflict(RuntimeError):
@@ -95,11 +98,12 @@ class Inbox:
             "meta": {**msg.meta, "sent_at": msg.sent_at},
         }
         # The log's JSON, split where the script puts the author's id (ids need no escaping):
-        # json.dumps(message) once, in two parts.
-        head = {"direction": message["direction"], "text": message["text"]}
-        rest = {name: value for name, value in message.items() if name not in _HEAD}
-        json_head = json.dumps(head, ensure_ascii=False)[:-1] + ', "author_id": "'
-        json_tail = '", ' + json.dumps(rest, ensure_ascii=False)[1:]
+        # json.dumps(message) once, cut at the author's id. Its first occurrence is ours: it
+        # comes before every field a customer wrote, and in a string value a quote is escaped.
+        message["author_id"] = AUTHOR
+        json_head, cut, json_tail = json.dumps(message, ensure_ascii=False).partition(_AUTHOR_AT)
+        json_head += cut[: -len(_AUTHOR_JSON) + 1]
+        json_tail = '"' + json_tail
         contact_fields = [
             (name, value)
             for name, value in (

@@ -1,5 +1,6 @@
-"""The message of a ``message.created`` event is JSON-encoded once (issue 21): the inbox hands
-over the stored message with the text it wrote to the log, and the bus splices that text into
+"""The message of a ``message.created`` event is JSON-encoded once (issue 21): the inbox encodes
+the message once for the log (cut where the script writes the author's id) and hands over the
+stored message with that text, and the bus splices that text into
 the event instead of encoding the dict again. The text must be exactly what encoding the dict
 gives, for every kind of message, and must not be used once the dict has changed."""
 
@@ -26,6 +27,8 @@ MESSAGES = [
     {"text": '引号 "quoted" \\ back\nslash \u2028 and \x00 nul', "meta": {"subject": "主题"}},
     {"text": "", "attachments": [Attachment(kind="image", url="https://x/1.png", name="1.png")]},
     {"text": "nested", "meta": {"a": [1, 2.5, None, True], "b": {"c": "é"}}},
+    # What the inbox cuts the log's JSON at, written by the customer in the text and the meta.
+    {"text": 'a "author_id": "\x02" b', "meta": {"author_id": "\x02"}},
 ]
 
 
