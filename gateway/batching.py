@@ -14,7 +14,7 @@ before a pipeline goes out becomes one command of it (the events of a batch: one
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -51,7 +51,9 @@ class CommandBatcher:
         """Any command (e.g. PUBLISH) with the others of this loop turn."""
         return await self._submit(command)
 
-    async def script(self, script: AsyncScript, keys: list[str], args: list[Any]) -> Any:
+    async def script(
+        self, script: AsyncScript, keys: Sequence[str | bytes], args: Sequence[Any]
+    ) -> Any:
         """EVALSHA ``script`` with the others of this loop turn; loads it once if Redis lost it
         (a restart or SCRIPT FLUSH)."""
         command = ("EVALSHA", script.sha, len(keys), *keys, *args)

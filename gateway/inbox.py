@@ -67,9 +67,16 @@ class Inbox:
         self.on_ingested = on_ingested
         self._ingest = load_script(redis, __file__, "ingest")
         # Keys of ids the script reads (the identity's contact, the thread's conversation).
+        # What is the same for every message is made and encoded once (redis-py encodes each
+        # argument of each call).
         self._templates = [
-            keys.contact(ID), keys.contact_conversations(ID), keys.conversation(ID),
-            keys.messages(ID),
+            t.encode()
+            for t in (keys.contact(ID), keys.contact_conversations(ID), keys.conversation(ID),
+                      keys.messages(ID))
+        ]  # fmt: skip
+        self._shared_keys = [
+            keys.queue().encode(), keys.conversations_index().encode(),
+            keys.sla_watch().encode(), keys.snoozed().encode(),
         ]  # fmt: skip
         # Concurrent messages share pipelines: see gateway/batching.py.
         self.batch = batch or CommandBatcher(redis)
@@ -121,13 +128,12 @@ class Inbox:
         ]
         if subject := msg.meta.get("subject"):
             conversation_fields.append(("subject", str(subject)[:300]))
-        keys = [
+        keys: list[str | bytes] = [
             k.dedupe(msg.channel_id, msg.external_id),
             k.contact_identity(msg.channel_id, msg.contact.external_id),
             k.thread(msg.channel_id, msg.thread_key),
             k.contact(new_contact), k.contact_conversations(new_contact),
-            k.conversation(new_conv), k.messages(new_conv),
-            k.queue(), k.conversations_index(), k.sla_watch(), k.snoozed(),
+            k.conversation(new_conv), k.messages(new_conv), *self._shared_keys,
         ]  # fmt: skip
         reply_context = json.dumps({**msg.meta, "external_id": msg.external_id}, ensure_ascii=False)
         identity = f"{msg.channel_id}:{msg.contact.external_id}"
