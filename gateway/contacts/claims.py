@@ -14,8 +14,8 @@ What "verified" means, per channel:
 - **webchat**: never: the pre-chat form's email is whatever the visitor typed. Likewise
   social handles (X, Mastodon, Weibo) and QQ claim no email or phone.
 
-A claim is ``email:<address, lowercase>``, ``phone:<digits, leading + kept>`` or
-``unionid:<id>``.
+A claim is ``email:<address, lowercase>``, ``phone:<digits, leading + kept; a mainland
+mobile number without China's country code>`` or ``unionid:<id>``.
 """
 
 from __future__ import annotations
@@ -34,11 +34,18 @@ def email_claim(address: str) -> str | None:
     return f"email:{address}" if "@" in address and len(address) <= 320 else None
 
 
+# A mainland mobile number (11 digits from 1) after China's country code, written +86, 0086
+# or 86: the same number as the 11 digits alone.
+_CN_MOBILE = re.compile(r"(?:\+|00)?86(1\d{10})")
+
+
 def phone_claim(number: str) -> str | None:
     digits = re.sub(r"\D", "", number)
     if len(digits) < 5 or len(digits) > 20:
         return None
-    return "phone:" + ("+" if number.strip().startswith("+") else "") + digits
+    plus = "+" if number.strip().startswith("+") else ""
+    mobile = _CN_MOBILE.fullmatch(plus + digits)
+    return "phone:" + (mobile.group(1) if mobile else plus + digits)
 
 
 def claims_of(msg: InboundMessage) -> list[str]:

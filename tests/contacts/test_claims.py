@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from adapters.base import IngestResult
 from gateway.contacts import Contacts, claims_of
+from gateway.contacts.claims import phone_claim
 from tests.contacts.conftest import inbound
 from tests.router.conftest import Router
 
@@ -24,7 +25,7 @@ def test_what_each_channel_proves():
     assert claims_of(form) == []
     api = inbound("crm-7", channel="api", n=6, email="li@example.com", phone="+86 138-0013-8000",
                   meta={"metadata": {"verified": ["email", "phone"]}})  # fmt: skip
-    assert claims_of(api) == ["email:li@example.com", "phone:+8613800138000"]
+    assert claims_of(api) == ["email:li@example.com", "phone:13800138000"]
     said = inbound("crm-8", channel="api", n=7, email="li@example.com", meta={"metadata": {}})
     assert claims_of(said) == []
     wechat = inbound("openid-1", channel="wechat_oa", n=8, meta={"unionid": "u-42"}, name="李")
@@ -33,6 +34,18 @@ def test_what_each_channel_proves():
     # A name alone, on every channel, never.
     for n, channel in enumerate(("x", "mastodon", "weibo", "qq", "webchat", "api", "email")):
         assert claims_of(inbound("h", channel=channel, n=10 + n, name="李伟")) == []
+
+
+def test_a_phone_is_the_same_claim_however_it_is_written():
+    # A mainland mobile number with or without China's country code.
+    for written in ("13800138000", "138-0013-8000", "+86 138 0013 8000", "0086 13800138000",
+                    "8613800138000", "+86-13800138000"):  # fmt: skip
+        assert phone_claim(written) == "phone:13800138000", written
+    # Anything else keeps its digits and its +: a Beijing landline, another country's mobile.
+    assert phone_claim("+86 10 6552 9988") == "phone:+861065529988"
+    assert phone_claim("+1 415 555 0100") == "phone:+14155550100"
+    assert phone_claim("+44 7911 123456") == "phone:+447911123456"
+    assert phone_claim("1234") is None
 
 
 async def test_claims_follow_a_merge_made_meanwhile(router: Router, contacts: Contacts):
@@ -87,7 +100,7 @@ async def test_one_customer_with_an_identity_of_every_kind(router: Router, conta
             "crm-li-2",
             channel="api",
             n=204,
-            phone="138-0013-8000",
+            phone="+86 138-0013-8000",
             meta={"metadata": {"verified": ["phone"]}},
         ),
         inbound("visitor-9", channel="webchat", n=205, email="li@example.com", name="李伟"),
