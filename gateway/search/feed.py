@@ -15,7 +15,8 @@ the message hot path writes nothing more:
   redacted or they changed hands). A contact is also read again whenever one of its
   conversations moves (the inbox fills in a name or email it learns).
 
-The first poll is the rebuild: the whole of both feeds, in chunks."""
+The first poll is the rebuild: the whole of both feeds, in chunks; then the fold cache, which
+holds its last message texts, is cleared."""
 
 from __future__ import annotations
 

@@ -1,6 +1,6 @@
 """One process's index of one kind of record (conversations or contacts): record id ->
-document number, per-document facts (activity time, channel, indexed seq, fingerprint), and
-the postings of their terms (gateway/textsearch/postings.py).
+document number (idtable.py), per-document facts (activity time, channel, indexed seq,
+fingerprint), and the postings of their terms (gateway/textsearch/postings.py).
 
 A record is re-indexed under a new document number and the old number dropped, so postings
 never change in place; new text of a record (a conversation's new messages) is added to its
