@@ -128,6 +128,24 @@ class GatewayProcess:
             return 0.0
         return tree_cpu(self.proc.pid, exclude=("redis-server",))
 
+    def worker_pid(self) -> int:
+        """The pid of the (first) worker serving the requests: `gateway serve` is a master
+        whose children are the embedded redis-server and the workers."""
+        assert self.proc is not None
+        for entry in Path("/proc").iterdir():
+            if not entry.name.isdigit():
+                continue
+            try:
+                name, parent, _cpu = _stat(int(entry.name))
+            except (OSError, ValueError):
+                continue
+            if parent != self.proc.pid or name.startswith("redis-server"):
+                continue
+            command = (entry / "cmdline").read_bytes()
+            if b"spawn_main" in command and b"resource_tracker" not in command:
+                return int(entry.name)
+        return self.proc.pid  # no worker process
+
     def stop(self) -> None:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
@@ -255,8 +273,9 @@ class Profiler:
             return
         spy = Path(sys.executable).with_name("py-spy")
         self.proc = subprocess.Popen(
-            [str(spy), "record", "--pid", str(pid), "--format", "raw", "--rate", "200",
-             "--output", path],
+            # --subprocesses: `gateway serve` is a master; the work is done in its worker.
+            [str(spy), "record", "--pid", str(pid), "--subprocesses", "--format", "raw",
+             "--rate", "200", "--output", path],
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
         )  # fmt: skip
         time.sleep(1)  # attached before the load starts

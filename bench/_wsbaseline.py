@@ -2,12 +2,16 @@
 WebSocket clients in groups, with the least a gateway would do per event.
 
     GET  /ws?group=<g>&id=<i>        a client; it gets {"type": "hello"} first
-    POST /push/<g>/<i>?type=<t>      JSON body -> one frame to that client, answers 202 with
-                                     {"conversation_id": "c-<message_id>"}
+    POST /push/<g>/<i>?type=<t>      ("bare-json") JSON body parsed -> one frame to that
+                                     client, answers 202 with {"conversation_id": "c-<message_id>"}
+    POST /push-bare/<g>/<i>?type=<t>&id=<message_id>
+                                     ("bare") body read, not parsed -> one frame made by string
+                                     formatting, answers 202 with the text c-<message_id>
     POST /broadcast/<g>?type=<t>     JSON body -> the same frame to every client of the group
     GET  /readyz
 
-Frames: {"type": <t>, "data": {"conversation_id": "c-<message_id>", "message": <body>}}.
+Frames: {"type": <t>, "data": {"conversation_id": "c-<message_id>", "message": <body>}}; the
+bare push's: {"type": <t>, "data": {"conversation_id": "c-<message_id>"}}.
 
     python bench/_wsbaseline.py PORT
 """
@@ -61,6 +65,19 @@ async def push(request: web.Request) -> web.Response:
     return web.json_response({"conversation_id": conversation_id}, status=202)
 
 
+async def push_bare(request: web.Request) -> web.Response:
+    await request.read()  # the body is read, as any handler must, but not parsed
+    conversation_id = f"c-{request.query.get('id', '')}"
+    kind = request.query.get("type", "message")
+    text = f'{{"type": "{kind}", "data": {{"conversation_id": "{conversation_id}"}}}}'
+    ws = request.app[GROUPS].get(request.match_info["group"], {}).get(request.match_info["id"])
+    if ws is None:
+        raise web.HTTPNotFound(text="no such client")
+    with contextlib.suppress(ConnectionError, RuntimeError):
+        await ws.send_str(text)
+    return web.Response(text=conversation_id, status=202)
+
+
 async def broadcast(request: web.Request) -> web.Response:
     _conversation_id, text = _frame(request, await request.json())
     clients = list(request.app[GROUPS].get(request.match_info["group"], {}).values())
@@ -79,6 +96,7 @@ def app() -> web.Application:
     application[GROUPS] = {}
     application.router.add_get("/ws", socket)
     application.router.add_post("/push/{group}/{id}", push)
+    application.router.add_post("/push-bare/{group}/{id}", push_bare)
     application.router.add_post("/broadcast/{group}", broadcast)
     application.router.add_get("/readyz", ready)
     return application

@@ -1,7 +1,7 @@
 """Benchmark: end-to-end latency from an inbound API-channel POST to the offer on an agent's
 WebSocket, at a fixed rate, against a bare aiohttp baseline measured the same way in the same run.
 
-    .venv/bin/python bench/e2e_latency.py [--seconds 60] [--rate 20] [--rounds 1] [--json]
+    .venv/bin/python bench/e2e_latency.py [--seconds 60] [--rates 20,200] [--rounds 1] [--json]
                                                [--profile out.folded]
 
 One `gateway serve` process (embedded Redis, AOF everysec, its own temp dir) with an admin, an
@@ -12,10 +12,15 @@ scheduled at start + i / rate and does not wait for the previous one. Latency = 
 `conversation.offered` event for that conversation on any agent socket minus the *scheduled* send
 time (a late generator counts against the figure, never hides it).
 
-Baseline: a bare aiohttp server (bench/_wsbaseline.py, another process) whose POST handler
-parses the JSON body and pushes one frame to a WebSocket client held by the same generator;
-same rate, same duration, same clients, same measurement. Rounds run baseline then gateway.
-Machines are noisy: read the ratio, not the absolute numbers.
+Baselines: a bare aiohttp server (bench/_wsbaseline.py, another process) whose POST handler
+pushes one frame to a WebSocket client held by the same generator: `bare` reads the body and
+formats the frame from the message id in the URL, `bare-json` parses the JSON body and answers
+JSON (as the gateway must); same transport (HTTP POST in, WebSocket frame out, loopback), same
+process layout (server and generator in their own processes), same rate, duration, clients and
+measurement. Each rate runs bare, bare-json, then the gateway, per round. The server CPU per
+message (user + system of the server's processes over the run; the gateway's embedded Redis
+apart) is printed beside the latencies. Machines are noisy: read the ratio, not the absolute
+numbers.
 """
 
 from __future__ import annotations
@@ -39,7 +44,7 @@ from adapters.api.signing import HEADER, sign
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _wsbaseline
 from _latency import line, ratio_line, ratios, summary
-from _serve import GatewayProcess, Profiler, http_json
+from _serve import GatewayProcess, Profiler, http_json, tree_cpu
 from _wsauth import agent_socket
 
 CAPACITY = 100  # per agent (the API's maximum)
@@ -51,7 +56,8 @@ SETTLE_SECONDS = 20.0  # how long to wait for the last offers after the last sen
 async def run_target(
     target: dict[str, Any], rate: float, seconds: float, warmup: float, secret: str
 ) -> dict[str, Any]:
-    """One timed run against one target; returns its latencies (s) and counters."""
+    """One timed run against one target; returns its latencies (s), counters and the server's
+    CPU seconds over the run (own, its Redis's)."""
     run = secrets.token_hex(4)
     total = int((warmup + seconds) * rate)
     skip = int(warmup * rate)
@@ -66,7 +72,10 @@ async def run_target(
                 "text": "Hello, my order has not arrived yet. Can you help?",
             }
         ).encode()
-        work.append((target["post_urls"][i % len(target["post_urls"])], body, sign(secret, body)))
+        url = target["post_urls"][i % len(target["post_urls"])]
+        if target.get("id_in_query"):  # the bare push does not parse the body
+            url += f"&id={run}-{i}"
+        work.append((url, body, sign(secret, body)))
     arrivals: dict[str, float] = {}
     sent: list[tuple[float, str, int, float]] = []  # (due, conversation id, status, lag)
     connector = aiohttp.TCPConnector(limit=256)
@@ -101,11 +110,16 @@ async def run_target(
             try:
                 async with session.post(url, data=body, headers=headers) as resp:
                     status = resp.status
-                    data = await resp.json() if status < 300 else {}
+                    data = {}
+                    if status < 300 and resp.content_type == "application/json":
+                        data = await resp.json()
+                    elif status < 300:  # the bare push answers the conversation id as text
+                        data = {"conversation_id": await resp.text()}
             except aiohttp.ClientError:
                 status, data = 0, {}
             sent.append((due, str(data.get("conversation_id", "")), status, lag))
 
+        cpu_before = _cpu(target)
         start = time.perf_counter() + 0.2
         posts = []
         for i, (url, body, signature) in enumerate(work):
@@ -120,6 +134,7 @@ async def run_target(
             if all(cid in arrivals for _, cid, status, _ in sent if status == 202):
                 break
             await asyncio.sleep(0.05)
+        cpu_after = _cpu(target)
         for task in readers:
             task.cancel()
         for ws in sockets:
@@ -138,28 +153,46 @@ async def run_target(
         "missing_ids": missing[:10],  # (scheduled second, conversation id)
         "statuses": statuses,
         "max_lag_ms": round(max((lag for *_, lag in measured), default=0) * 1000, 2),
+        "cpu": [after - before for before, after in zip(cpu_before, cpu_after, strict=True)],
+        "messages": total,
     }
+
+
+def _cpu(target: dict[str, Any]) -> tuple[float, float]:
+    """CPU seconds so far of the target's server processes, and of its Redis (the gateway's
+    embedded redis-server; 0 for the baselines)."""
+    own = tree_cpu(target["pid"], exclude=("redis-server",))
+    return own, tree_cpu(target["pid"]) - own
 
 
 async def generate(config: dict[str, Any]) -> dict[str, Any]:
     results: dict[str, Any] = {}
-    for _ in range(config["rounds"]):
-        for name, target in config["targets"].items():
-            got = await run_target(
-                target, config["rate"], config["seconds"], config["warmup"], config["secret"]
-            )
-            into = results.setdefault(
-                name, {"latencies": [], "sent": 0, "missing": 0, "statuses": {}, "max_lag_ms": 0.0}
-            )
-            into["latencies"] += got["latencies"]
-            into["sent"] += got["sent"]
-            into["missing"] += got["missing"]
-            into.setdefault("missing_ids", []).extend(got["missing_ids"])
-            into["max_lag_ms"] = max(into["max_lag_ms"], got["max_lag_ms"])
-            for status, n in got["statuses"].items():
-                into["statuses"][status] = into["statuses"].get(status, 0) + n
-    for into in results.values():
-        into["figures"] = summary(into.pop("latencies"))
+    for rate in config["rates"]:
+        by_target = results.setdefault(str(rate), {})
+        for _ in range(config["rounds"]):
+            for name, target in config["targets"].items():
+                got = await run_target(
+                    target, rate, config["seconds"], config["warmup"], config["secret"]
+                )
+                into = by_target.setdefault(name, {
+                    "latencies": [], "sent": 0, "missing": 0, "statuses": {}, "max_lag_ms": 0.0,
+                    "cpu": [0.0, 0.0], "messages": 0,
+                })  # fmt: skip
+                into["latencies"] += got["latencies"]
+                into["sent"] += got["sent"]
+                into["missing"] += got["missing"]
+                into.setdefault("missing_ids", []).extend(got["missing_ids"])
+                into["max_lag_ms"] = max(into["max_lag_ms"], got["max_lag_ms"])
+                for status, n in got["statuses"].items():
+                    into["statuses"][status] = into["statuses"].get(status, 0) + n
+                into["cpu"] = [a + b for a, b in zip(into["cpu"], got["cpu"], strict=True)]
+                into["messages"] += got["messages"]
+        for into in by_target.values():
+            into["figures"] = summary(into.pop("latencies"))
+            cpu, redis_cpu = into.pop("cpu")
+            n = max(1, into["messages"])  # warm-up included: CPU covers the whole run
+            into["cpu_ms_per_message"] = round(cpu * 1000 / n, 3)
+            into["redis_cpu_ms_per_message"] = round(redis_cpu * 1000 / n, 3)
     return results
 
 
@@ -186,15 +219,17 @@ def conversation_state(gateway: GatewayProcess, token: str, conversation_id: str
     return {key: conv.get(key) for key in fields}
 
 
-def agents_needed(rate: float, seconds: float, warmup: float, rounds: int) -> int:
-    conversations = rounds * (seconds + warmup) * rate
+def agents_needed(rates: list[float], seconds: float, warmup: float, rounds: int) -> int:
+    conversations = rounds * (seconds + warmup) * sum(rates)
     return max(4, math.ceil(conversations * 1.25 / CAPACITY))
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--seconds", type=float, default=60.0, help="measured seconds per run")
-    parser.add_argument("--rate", type=float, default=20.0, help="messages per second")
+    parser.add_argument(
+        "--rates", default="20,200", help="messages per second, one run each (comma-separated)"
+    )
     parser.add_argument("--warmup", type=float, default=3.0, help="unmeasured seconds first")
     parser.add_argument("--rounds", type=int, default=1, help="baseline + gateway runs")
     parser.add_argument("--agents", type=int, help="online agents (default: enough capacity)")
@@ -207,7 +242,8 @@ def main() -> int:
         return 0
 
     secret = secrets.token_hex(16)
-    count = args.agents or agents_needed(args.rate, args.seconds, args.warmup, args.rounds)
+    rates = [float(r) for r in args.rates.split(",") if r.strip()]
+    count = args.agents or agents_needed(rates, args.seconds, args.warmup, args.rounds)
     baseline, base_url = _wsbaseline.start()
     with tempfile.TemporaryDirectory(prefix="bench-e2e-") as tmp:
         # Offers must not expire (and agents must not be marked away) during the run.
@@ -220,14 +256,25 @@ def main() -> int:
             agents = gateway.agents(token, count, CAPACITY)
             ws_base = gateway.base.replace("http://", "ws://")
             base_ws = base_url.replace("http://", "ws://")
+            assert gateway.proc is not None
             config = {
-                "rate": args.rate,
+                "rates": rates,
                 "seconds": args.seconds,
                 "warmup": args.warmup,
                 "rounds": args.rounds,
                 "secret": secret,
                 "targets": {
-                    "baseline": {
+                    "bare": {
+                        "pid": baseline.pid,
+                        "ws_urls": [f"{base_ws}/ws?group=agents&id={i}" for i in range(count)],
+                        "post_urls": [
+                            f"{base_url}/push-bare/agents/{i}?type=conversation.offered"
+                            for i in range(count)
+                        ],
+                        "id_in_query": True,
+                    },
+                    "bare-json": {
+                        "pid": baseline.pid,
                         "ws_urls": [f"{base_ws}/ws?group=agents&id={i}" for i in range(count)],
                         "post_urls": [
                             f"{base_url}/push/agents/{i}?type=conversation.offered"
@@ -235,6 +282,7 @@ def main() -> int:
                         ],
                     },
                     "gateway": {
+                        "pid": gateway.proc.pid,
                         "ws_urls": [f"{ws_base}/api/v1/ws?token={t}" for _, t in agents],
                         "post_urls": [f"{gateway.base}/channels/{channel}/messages"],
                         "status_url": f"{gateway.base}/api/v1/agents/me/status",
@@ -247,17 +295,20 @@ def main() -> int:
                 results = run_generator(config, Path(tmp))
             finally:
                 spy.stop()
-            results["gateway"]["missing_state"] = [
-                conversation_state(gateway, token, cid)
-                for _, cid in results["gateway"]["missing_ids"]
-            ]
+            for by_target in results.values():
+                by_target["gateway"]["missing_state"] = [
+                    conversation_state(gateway, token, cid)
+                    for _, cid in by_target["gateway"]["missing_ids"]
+                ]
         finally:
             gateway.stop()
             _wsbaseline.stop(baseline)
-    base, gw = results["baseline"]["figures"], results["gateway"]["figures"]
-    results["ratio"] = ratios(gw, base)
+    for by_target in results.values():
+        gw = by_target["gateway"]["figures"]
+        by_target["ratio"] = ratios(gw, by_target["bare"]["figures"])
+        by_target["ratio_json"] = ratios(gw, by_target["bare-json"]["figures"])
     results["settings"] = {
-        "rate": args.rate,
+        "rates": rates,
         "seconds": args.seconds,
         "rounds": args.rounds,
         "warmup": args.warmup,
@@ -267,23 +318,38 @@ def main() -> int:
     if args.json:
         print(json.dumps(results, indent=2))
         return 0
+    for rate in rates:
+        report(results[str(rate)], rate, args, count, parser_in_use)
+    return 0
+
+
+def report(
+    results: dict[str, Any], rate: float, args: argparse.Namespace, count: int, parser: str
+) -> None:
     print(
-        f"{args.rate:g} messages/s for {args.seconds:g} s x {args.rounds} round(s), "
+        f"{rate:g} messages/s for {args.seconds:g} s x {args.rounds} round(s), "
         f"{count} agents online, open loop, latency from the scheduled send; gateway's Redis "
-        f"reply parser: {parser_in_use}"
+        f"reply parser: {parser}"
     )
-    print(line("baseline (bare aiohttp push)", base))
-    print(line("gateway (POST -> offer)", gw))
-    print(ratio_line("ratio gateway/baseline", results["ratio"]))
-    for name in ("baseline", "gateway"):
+    print(line("bare (aiohttp push)", results["bare"]["figures"]))
+    print(line("bare-json (parses, answers JSON)", results["bare-json"]["figures"]))
+    print(line("gateway (POST -> offer)", results["gateway"]["figures"]))
+    print(ratio_line("ratio gateway/bare", results["ratio"]))
+    print(ratio_line("ratio gateway/bare-json", results["ratio_json"]))
+    for name in ("bare", "bare-json", "gateway"):
         r = results[name]
         print(
             f"  {name}: {r['sent']} sent, statuses {r['statuses']}, {r['missing']} offers "
-            f"missing, generator max lag {r['max_lag_ms']:.1f} ms"
+            f"missing, generator max lag {r['max_lag_ms']:.1f} ms, server CPU "
+            f"{r['cpu_ms_per_message']:.3f} ms per message at {rate:g}/s"
+            + (
+                f" (+ its Redis {r['redis_cpu_ms_per_message']:.3f} ms)"
+                if name == "gateway"
+                else ""
+            )
         )
     for state in results["gateway"]["missing_state"]:
         print(f"  no offer seen for {state}")
-    return 0
 
 
 if __name__ == "__main__":

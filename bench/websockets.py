@@ -18,9 +18,12 @@ Figures, gateway and baseline:
   `message.created` goes to every agent) -> its arrival on every agent socket; baseline: one
   POST whose handler sends one frame to every agent socket; --trials times;
 - visitor reply fan-out: the assignees of N visitors' conversations (N = --replies) each POST a
-  reply at the same moment -> each reply's arrival on its visitor's socket; baseline: N POSTs
-  at once, each pushing one frame to one visitor socket; --reply-trials times.
-Latencies count from the trigger (the moment before the first request is sent).
+  reply at the same moment -> each reply's arrival on its visitor's socket; baselines: N POSTs
+  at once, each pushing one frame to one visitor socket, `bare-json` parsing the JSON body and
+  answering JSON, `bare` neither; --reply-trials times; the server CPU per reply beside them
+  (the gateway's Redis apart).
+Latencies count from the trigger (the moment before the first request is sent). --profile
+samples the gateway (its worker process) during the reply bursts only.
 
 --redis-pool N runs Redis beside the gateway and gives the gateway a redis-py pool of N
 connections through REDIS_URL; by default (0) the gateway uses its own pool (500 connections
@@ -54,13 +57,14 @@ from gateway.redis_server import EmbeddedRedis
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 import _wsbaseline
 from _latency import line, ratio_line, ratios, summary
-from _serve import GatewayProcess, Profiler, http_json, raise_fd_limit, rss_bytes
+from _serve import GatewayProcess, Profiler, http_json, raise_fd_limit, rss_bytes, tree_cpu
 from _wsauth import agent_socket
 
 ORIGIN = "https://shop.example.com"
 MARK = re.compile(r"BM:[a-z0-9-]+")
 EXCEPTION_LINE = re.compile(r"^[A-Za-z_][\w.]*(Error|Exception|Timeout)\b")
 WAIT_SECONDS = 120.0  # for every expected frame of one trial
+SAY_WAVE = 50  # visitors writing at once while the conversations for the replies are set up
 STARTED = time.monotonic()
 
 
@@ -326,10 +330,12 @@ async def _burst(requests: list[tuple[str, bytes, dict[str, str]]]) -> tuple[flo
 
 
 def reply_fanout(
-    visitors: list[Worker], targets: list[int], trials: int, request_for: Any
+    visitors: list[Worker], targets: list[int], trials: int, request_for: Any, cpu: Any
 ) -> dict[str, Any]:
     """``request_for(visitor index, marker)`` is the request whose effect is one frame on that
-    visitor's socket; all of a trial's requests go out at once."""
+    visitor's socket; all of a trial's requests go out at once. ``cpu()``: the server's CPU
+    seconds so far, (own, its Redis's)."""
+    cpu_before = cpu()
     latencies: list[float] = []
     all_reached: list[float] = []
     missing = 0
@@ -345,11 +351,15 @@ def reply_fanout(
         latencies += lat
         all_reached.append(max(lat, default=0.0))
         missing += len(marks) - len(got)
+    cpu_after = cpu()
+    replies = max(1, len(targets) * trials)
     return {
         "figures": summary(latencies),
         "missing": missing,
         "statuses": statuses,
         "all_reached_ms": round(statistics.median(all_reached) * 1000, 2),
+        "cpu_ms_per_reply": round((cpu_after[0] - cpu_before[0]) * 1000 / replies, 3),
+        "redis_cpu_ms_per_reply": round((cpu_after[1] - cpu_before[1]) * 1000 / replies, 3),
     }
 
 
@@ -435,7 +445,18 @@ def run_baseline(
             body = json.dumps({"message_id": mark, "text": f"An agent's reply {mark}"})
             return f"{base}/push/visitors/{i}?type=message", body.encode(), headers
 
-        out["visitor_reply"] = reply_fanout(workers_v, targets, args.reply_trials, request_for)
+        def bare_request_for(i: int, mark: str) -> tuple[str, bytes, dict[str, str]]:
+            body = json.dumps({"message_id": mark, "text": f"An agent's reply {mark}"})
+            url = f"{base}/push-bare/visitors/{i}?type=message&id={mark}"
+            return url, body.encode(), headers
+
+        def cpu() -> tuple[float, float]:
+            return tree_cpu(proc.pid), 0.0
+
+        out["visitor_reply_bare"] = reply_fanout(
+            workers_v, targets, args.reply_trials, bare_request_for, cpu
+        )
+        out["visitor_reply"] = reply_fanout(workers_v, targets, args.reply_trials, request_for, cpu)
         close_all(workers_a + workers_v)
     finally:
         _wsbaseline.stop(proc)
@@ -451,13 +472,17 @@ def prepare_conversations(
 ) -> dict[int, tuple[str, str]]:
     """Each target visitor writes once; its conversation is offered to an agent, who accepts.
     Returns visitor index -> (conversation id, assignee's token)."""
-    items: dict[int, list[list[Any]]] = {id(w): [] for w in workers_v}
-    for i in targets:
-        worker = next(w for w in workers_v if w.first <= i < w.first + w.count)
-        items[id(worker)].append([i - worker.first, f"v{i}", "Hello, where is my parcel?"])
     acks: dict[str, str] = {}
-    for reply in on_all(workers_v, [{"cmd": "say", "items": items[id(w)]} for w in workers_v]):
-        acks.update(reply["acks"])
+    # In waves: this is setup, not the measurement, and 500 messages at once would wait for the
+    # gateway's Redis pool (100 connections, 0.5 s) and some would fail.
+    for wave in range(0, len(targets), SAY_WAVE):
+        items: dict[int, list[list[Any]]] = {id(w): [] for w in workers_v}
+        for i in targets[wave : wave + SAY_WAVE]:
+            worker = next(w for w in workers_v if w.first <= i < w.first + w.count)
+            items[id(worker)].append([i - worker.first, f"v{i}", "Hello, where is my parcel?"])
+        commands = [{"cmd": "say", "items": items[id(w)]} for w in workers_v]
+        for reply in on_all(workers_v, commands):
+            acks.update(reply["acks"])
 
     def accept(i: int) -> tuple[int, tuple[str, str]]:
         conversation = acks[f"v{i}"]
@@ -488,9 +513,8 @@ def run_gateway(
     tokens = [token for _, token in setup["agents"]]
     gateway.online(tokens)  # their presence lapsed while the baseline ran
     assert gateway.proc is not None
-    spy = Profiler(args.profile, gateway.proc.pid)
     out = memory(
-        gateway.proc.pid,
+        gateway.worker_pid(),  # the master holds no socket
         workers_a,
         workers_v,
         lambda i: f"{ws}/api/v1/ws?token={tokens[i]}",
@@ -528,9 +552,17 @@ def run_gateway(
         url = f"{gateway.base}/api/v1/conversations/{conversation}/messages"
         return url, body, {"Content-Type": "application/json", "Authorization": f"Bearer {token}"}
 
-    out["visitor_reply"] = reply_fanout(workers_v, targets, args.reply_trials, request_for)
-    out["rss_end_mib"] = round(rss_bytes(gateway.proc.pid) / 2**20, 1)
-    spy.stop()
+    def cpu() -> tuple[float, float]:
+        assert gateway.proc is not None
+        own = gateway.cpu_seconds()
+        return own, tree_cpu(gateway.proc.pid) - own  # the rest is the embedded Redis
+
+    spy = Profiler(args.profile, gateway.proc.pid)
+    try:
+        out["visitor_reply"] = reply_fanout(workers_v, targets, args.reply_trials, request_for, cpu)
+    finally:
+        spy.stop()
+    out["rss_end_mib"] = round(rss_bytes(gateway.worker_pid()) / 2**20, 1)
     close_all(workers_a + workers_v)
     return out
 
@@ -558,14 +590,25 @@ def report(results: dict[str, Any]) -> None:
         ("agent_event", "event -> every agent"),
         ("visitor_reply", "N replies -> N visitors"),
     ):
-        print(line(f"baseline {label}", base[key]["figures"], 36))
+        print(line(f"bare-json {label}", base[key]["figures"], 36))
         print(line(f"gateway  {label}", gw[key]["figures"], 36))
         print(ratio_line(f"ratio    {label}", results["ratio"][key], 36))
         print(
             f"  all sockets reached (median of trials): baseline "
             f"{base[key]['all_reached_ms']:.1f} ms, gateway {gw[key]['all_reached_ms']:.1f} ms;"
+            f" ({gw[key]['all_reached_ms'] / max(0.001, base[key]['all_reached_ms']):.1f}x);"
             f" missing frames: baseline {base[key]['missing']}, gateway {gw[key]['missing']}"
         )
+    bare = base["visitor_reply_bare"]
+    print(line("baseline bare N replies -> N visitors", bare["figures"], 36))
+    print(ratio_line("ratio    gateway/bare", results["ratio"]["visitor_reply_bare"], 36))
+    print(
+        f"  CPU per reply in the bursts: bare {bare['cpu_ms_per_reply']:.3f} ms, bare-json "
+        f"{base['visitor_reply']['cpu_ms_per_reply']:.3f} ms, gateway "
+        f"{gw['visitor_reply']['cpu_ms_per_reply']:.3f} ms + its Redis "
+        f"{gw['visitor_reply']['redis_cpu_ms_per_reply']:.3f} ms; burst: all sockets reached "
+        f"(median) bare {bare['all_reached_ms']:.1f} ms"
+    )
     for text, count in gw.get("log_problems", {}).items():
         print(f"  gateway log, {count}x: {text}")
     print(
@@ -615,8 +658,14 @@ def main() -> int:
         redis_url = ""
         if embedded is not None:
             redis_url = f"{embedded.start()}?max_connections={args.redis_pool}"
-        # Offers must not expire (nor agents turn away) while the benchmark runs.
-        gateway = GatewayProcess(Path(tmp), redis_url, GATEWAY_OFFER_TIMEOUT_SECONDS="3600")
+        # Offers must not expire (nor agents turn away) while the benchmark runs; every visitor
+        # connects from 127.0.0.1, so the per-address socket limit (20 by default) is lifted.
+        gateway = GatewayProcess(
+            Path(tmp),
+            redis_url,
+            GATEWAY_OFFER_TIMEOUT_SECONDS="3600",
+            GATEWAY_WEBCHAT_MAX_SOCKETS_PER_ADDRESS=str(args.visitors + 100),
+        )
         try:
             gateway.start()
             parser_in_use = gateway.parser()
@@ -649,6 +698,10 @@ def main() -> int:
         key: ratios(results["gateway"][key]["figures"], results["baseline"][key]["figures"])
         for key in ("agent_event", "visitor_reply")
     }
+    results["ratio"]["visitor_reply_bare"] = ratios(
+        results["gateway"]["visitor_reply"]["figures"],
+        results["baseline"]["visitor_reply_bare"]["figures"],
+    )
     results["settings"] = {
         "redis_pool": args.redis_pool or "default",
         "visitors": args.visitors,
