@@ -57,6 +57,11 @@ class Keys:
         """Sorted set: claims held by two or more contacts, by when that was seen (ms)."""
         return self._k("contacts", "shared")
 
+    def distinct_contacts(self) -> str:
+        """Set: pairs of contacts an agent said are different people ("<id>|<id>", sorted),
+        whose merge suggestion is not shown again."""
+        return self._k("contacts", "distinct")
+
     def contact_merge(self, merge_id: str) -> str:
         """Hash: one merge (source, target, who, when, what it changed; undone_at)."""
         return self._k("contacts", "merge", merge_id)

@@ -5,7 +5,7 @@ supervisors and admins."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, Field
@@ -99,6 +99,10 @@ class MergeSuggestions(Closed):
     suggestions: list[MergeSuggestion]
 
 
+class DismissAnswer(Closed):
+    dismissed: int = Field(description="pairs of contacts newly recorded as different people")
+
+
 class ContactExport(Open):
     exported_at: Ms
     contact: ContactProfile
@@ -125,6 +129,7 @@ class EraseAnswer(Closed):
 RESPONSES = {
     "GET /api/v1/contacts": ContactList,
     "GET /api/v1/contacts/suggestions": MergeSuggestions,
+    "POST /api/v1/contacts/suggestions/dismiss": DismissAnswer,
     "POST /api/v1/contacts/merge": MergeAnswer,
     "POST /api/v1/contacts/merges/{merge_id}/undo": MergeAnswer,
     "GET /api/v1/contacts/{id}": ContactDetail,
@@ -141,6 +146,14 @@ class MergeBody(BaseModel):
 
     source: str = Field(min_length=1, max_length=64, description="merged away (a tombstone)")
     target: str = Field(min_length=1, max_length=64, description="kept, gets everything")
+
+
+class DismissBody(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    contacts: list[Annotated[str, Field(min_length=1, max_length=64)]] = Field(
+        min_length=2, max_length=20, description="the suggestion's contacts: different people"
+    )
 
 
 AGENT_FIELDS = {"notes", "attrs"}
@@ -178,6 +191,15 @@ async def list_suggestions(request: web.Request) -> web.Response:
     """Contacts sharing a verified email, phone or WeChat unionid (never a name alone)."""
     limit = _int(request, "limit", 50, 1, 200)
     return ok({"suggestions": await _contacts(request).suggestions(None, limit)})
+
+
+@routes.post("/api/v1/contacts/suggestions/dismiss")
+@requires(*ANY_USER)
+async def dismiss_suggestion(request: web.Request) -> web.Response:
+    """These contacts are different people: their merge suggestion is not shown again (until
+    another contact shares the claim)."""
+    body = await parse(request, DismissBody)
+    return ok({"dismissed": await _run(_contacts(request).dismiss(body.contacts))})
 
 
 @routes.post("/api/v1/contacts/merge")

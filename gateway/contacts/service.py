@@ -273,7 +273,7 @@ class Contacts:
         for one in ids:
             pipe.hgetall(k.contact(one))
         rows = dict(zip(ids, await pipe.execute(), strict=True))
-        out = []
+        groups = []
         for claim, group in zip(claims, holders, strict=True):
             live = [
                 contact_view(rows[c])
@@ -282,6 +282,30 @@ class Contacts:
             ]
             if len(live) < 2 or (contact_id and contact_id not in {c["id"] for c in live}):
                 continue
+            groups.append((claim, live))
+        pairs = sorted({p for _, live in groups for p in _pairs([c["id"] for c in live])})
+        told = await self.redis.smismember(k.distinct_contacts(), pairs) if pairs else []
+        distinct = {p for p, yes in zip(pairs, told, strict=True) if yes}
+        out = []
+        for claim, live in groups:
+            if _pairs([c["id"] for c in live]) <= distinct:
+                continue  # every two of them are different people, an agent said
             kind, value = split_claim(claim)
             out.append({"claim": claim, "kind": kind, "value": value, "contacts": live})
         return out[:limit]
+
+    async def dismiss(self, contact_ids: list[str]) -> int:
+        """An agent says these contacts are different people: their suggestion is not shown
+        again, until another contact shares the claim. Answers the pairs newly recorded."""
+        ids = sorted(set(contact_ids))
+        if len(ids) < 2:
+            raise ContactsError(400, "invalid_field", "contacts: name two different contacts")
+        for one in ids:
+            await self.require(one)
+        return int(await self.redis.sadd(self.keys.distinct_contacts(), *_pairs(ids)))
+
+
+def _pairs(ids: list[str]) -> set[str]:
+    """Every two of the contacts, as stored in ``distinct_contacts``."""
+    ordered = sorted(ids)
+    return {f"{a}|{b}" for i, a in enumerate(ordered) for b in ordered[i + 1 :]}

@@ -66,9 +66,22 @@ async function loadSuggestions() {
       h("span", { text: t(`contacts.claim.${s.kind}`, { value: s.value }) }), " ",
       sources.map((source) => h("button", { type: "button", class: "merge-suggested",
         text: t("contacts.merge.suggested", { source: name(source), target: name(target) }),
-        on: { click: () => merge(source.id, target.id) } })));
+        on: { click: () => merge(source.id, target.id) } })), " ",
+      h("button", { type: "button", class: "link dismiss-suggestion", text: t("contacts.suggestions.dismiss"),
+        title: t("contacts.suggestions.dismiss_title"),
+        on: { click: () => dismiss(s.contacts.map((c) => c.id)) } }));
   });
   clear($("#contact-suggestions"), items.length ? items : h("li", { class: "muted", text: t("contacts.suggestions.none") }));
+}
+
+async function dismiss(contacts) {
+  try {
+    await api("POST", "/contacts/suggestions/dismiss", { contacts });
+  } catch (err) {
+    toast(err.message, "error");
+    return;
+  }
+  await loadSuggestions();
 }
 
 async function merge(source, target) {
