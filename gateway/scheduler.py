@@ -16,6 +16,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gateway.failurelog import FailureLog
 from gateway.keys import Keys
 from gateway.models import now_ms
 from gateway.tasks import cancel_and_wait
@@ -146,13 +147,15 @@ class Scheduler:
             self._task = None
 
     async def _loop(self) -> None:
+        failures = FailureLog(log, "scheduler round")
         while True:
             try:
                 await self.run_due()
+                failures.worked()
             except asyncio.CancelledError:
                 raise
-            except Exception:
-                log.exception("scheduler round failed")
+            except Exception as exc:
+                failures.failed(exc)
             self._wake.clear()
             try:
                 await asyncio.wait_for(self._wake.wait(), self.poll_seconds)

@@ -15,6 +15,7 @@ import numpy as np
 from redis.asyncio import Redis
 
 from gateway.conversations import Viewer, may_view
+from gateway.failurelog import FailureLog
 from gateway.keys import Keys
 from gateway.search.feed import Indexer
 from gateway.search.idtable import IdTable
@@ -43,6 +44,7 @@ class Search:
         self.indexer = Indexer(redis, keys)
         self._task: asyncio.Task[None] | None = None
         self.last_poll_seconds = 0.0
+        self._failures = FailureLog(log, "search index poll")
 
     @property
     def ready(self) -> bool:
@@ -60,10 +62,11 @@ class Search:
             started = time.monotonic()
             try:
                 await self.indexer.poll()
+                self._failures.worked()
             except asyncio.CancelledError:
                 raise
-            except Exception:  # Redis away: the next poll catches up (the feeds keep it all)
-                log.warning("search index poll failed", exc_info=True)
+            except Exception as exc:  # Redis away: the next poll catches up (the feeds keep it all)
+                self._failures.failed(exc)
             self.last_poll_seconds = time.monotonic() - started
             await asyncio.sleep(self.poll_seconds)
 
