@@ -236,14 +236,14 @@ class Outbox:
         adapter = self.adapters(outbound.channel_id)
         if adapter is None:
             await self._fail(conversation_id, seq, attempts, "the channel no longer exists")
-            return
+            return False
         try:
             platform_id = await adapter.send(outbound)
         except SendError as exc:
             await self._failed_attempt(
                 conversation_id, seq, attempts, exc.reason, exc.permanent, exc.retry_after
             )
-            return
+            return False
         except Exception as exc:  # network errors, adapter bugs: retried, never lost
             log.warning("send of %s:%s failed: %r", conversation_id, seq, exc)
             await self._failed_attempt(
