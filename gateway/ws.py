@@ -47,14 +47,16 @@ class WebSocketHub:
         users, roles = set(audience.get("users", [])), set(audience.get("roles", []))
         if not users and not roles:
             return
-        payload = json.dumps({"type": event["type"], "data": event["data"]}, ensure_ascii=False)
+        # Encoded once (JSON, then UTF-8) for every socket it goes to.
+        frame = {"type": event["type"], "data": event["data"]}
+        payload = json.dumps(frame, ensure_ascii=False).encode()
         now = now_ms()
         for ws, sess in list(self.clients.items()):
             if sess.expires_at <= now:
                 self.end(ws, "session expired")
             elif sess.user.id in users or sess.user.role.value in roles:
                 with contextlib.suppress(ConnectionError, RuntimeError):
-                    await ws.send_str(payload)
+                    await ws.send_frame(payload, WSMsgType.TEXT)
 
     def revoke(self, data: dict[str, Any]) -> None:
         """A ``session.revoked`` event: close the sockets of those sessions on this process."""

@@ -18,7 +18,7 @@ import logging
 import secrets
 from typing import Any
 
-from aiohttp import WSCloseCode, web
+from aiohttp import WSCloseCode, WSMsgType, web
 from redis.asyncio import Redis
 
 from gateway.events import subscribe_forever
@@ -58,9 +58,13 @@ class VisitorSockets:
         await self._push_text(session_id, json.dumps(frame, ensure_ascii=False))
 
     async def _push_text(self, session_id: str, text: str) -> None:
-        for ws in list(self.by_session.get(session_id, ())):
+        sockets = list(self.by_session.get(session_id, ()))
+        if not sockets:
+            return
+        data = text.encode()  # once for every tab of the session
+        for ws in sockets:
             with contextlib.suppress(ConnectionError, RuntimeError):
-                await ws.send_str(text)
+                await ws.send_frame(data, WSMsgType.TEXT)
 
     async def close_all(self) -> None:
         """Close every socket at once (each waits for the browser's close frame)."""
