@@ -40,6 +40,7 @@ from redis.exceptions import ResponseError
 from adapters.base import Adapter, SendError, SendParts
 from gateway.batching import CommandBatcher
 from gateway.conversations import Conversations
+from gateway.failurelog import FailureLog
 from gateway.keys import Keys
 from gateway.models import Attachment, OutboundMessage, now_ms
 from gateway.scripts import load_script
@@ -129,6 +130,7 @@ class Outbox:
 
     async def _run(self) -> None:
         last_claim = 0
+        failures = FailureLog(log, "outbox round")
         try:
             while not self._stopping:
                 try:
@@ -150,10 +152,11 @@ class Outbox:
                     for _stream, items in entries or []:
                         for entry_id, fields in items:
                             await self._start(entry_id, fields)
+                    failures.worked()
                 except asyncio.CancelledError:
                     raise
-                except Exception:
-                    log.exception("outbox round failed; retrying")
+                except Exception as exc:  # Redis away: the entries wait in the stream
+                    failures.failed(exc)
                     await asyncio.sleep(1)
             await asyncio.gather(*self._last.values(), return_exceptions=True)
         finally:
