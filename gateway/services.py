@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
@@ -200,17 +201,26 @@ class Gateway:
         await self.scheduler.start()
 
     async def stop(self) -> None:
-        await cancel_and_wait(self._kick_task)
-        await self.scheduler.stop()
-        await self.router.stop()
-        await self.outbox.stop(self.settings.shutdown_grace_seconds)
-        await self.channels.stop_all()
-        await self.kb.stop()
-        await self.search.stop()
-        await self.events.stop()
-        await self.batch.close()
+        """Every part is stopped even when an earlier one fails (Redis gone with a killed
+        master): a step that raised used to leave the adapters and the HTTP session open."""
+        steps: list[tuple[str, Callable[[], Awaitable[Any]]]] = [
+            ("router kick", lambda: cancel_and_wait(self._kick_task)),
+            ("scheduler", self.scheduler.stop),
+            ("router", self.router.stop),
+            ("outbox", lambda: self.outbox.stop(self.settings.shutdown_grace_seconds)),
+            ("channels", self.channels.stop_all),
+            ("knowledge base", self.kb.stop),
+            ("search", self.search.stop),
+            ("events", self.events.stop),
+            ("command batcher", self.batch.close),
+        ]
         if self.http:
-            await self.http.close()
+            steps.append(("HTTP client", self.http.close))
+        for name, step in steps:
+            try:
+                await step()
+            except Exception as exc:
+                log.warning("stopping the %s failed: %r", name, exc)
 
     async def _on_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == ROUTER_KICK:
