@@ -23,6 +23,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from gateway.batching import CommandBatcher
+from gateway.failurelog import FailureLog
 from gateway.keys import Keys
 from gateway.redis_client import reach
 from gateway.tasks import cancel_and_wait
@@ -207,11 +208,13 @@ async def subscribe_forever(
     On Redis Cluster the subscription is held on the node serving the channel's hash slot (the
     deployment's): classic PUBLISH reaches every node, and after a failover the loop finds the
     slot's new node."""
+    failures = FailureLog(log, f"subscription to {channel}")
     while True:
         pubsub = redis.pubsub(ignore_subscribe_messages=True)
         try:
             await reach(redis, channel)
             await pubsub.subscribe(channel)
+            failures.worked()
             ready.set()
             if on_subscribed is not None:
                 on_subscribed()
@@ -220,8 +223,8 @@ async def subscribe_forever(
                     await on_message(message["data"])
         except asyncio.CancelledError:
             raise
-        except Exception:
-            log.warning("subscription to %s lost; resubscribing", channel, exc_info=True)
+        except Exception as exc:  # lost: subscribe again (listeners are told to look again)
+            failures.failed(exc)
             await asyncio.sleep(1)
         finally:
             with contextlib.suppress(Exception):

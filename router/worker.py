@@ -25,6 +25,7 @@ from typing import Any
 
 from gateway.conversations import Conversations
 from gateway.events import subscribe_forever
+from gateway.failurelog import FailureLog
 from gateway.lease import Lease, run_while_leased
 from gateway.models import Direction
 from gateway.tasks import cancel_and_wait
@@ -108,6 +109,7 @@ class RouterWorker:
         self.kicks = 0  # kicks received (new work, mostly)
         self.room_signals = 0  # agents that got room, as published by the scripts
         self.sweeps = 0  # for tests and benchmarks
+        self._failures = FailureLog(log, "router round")
         self._listening = False  # subscribed to the room signals
 
     def kick(self) -> None:
@@ -174,10 +176,11 @@ class RouterWorker:
             await self.sweep()
         except asyncio.CancelledError:
             raise
-        except Exception:  # Redis hiccup: try again at the next sweep
-            log.exception("router round failed")
+        except Exception as exc:  # Redis hiccup: try again at the next sweep
+            self._failures.failed(exc)
             self.idle = False
             return self.config.sweep_seconds
+        self._failures.worked()
         # Room published after the round read the candidates makes the round's view stale.
         self.idle = (
             self._no_room
