@@ -20,14 +20,18 @@ def _run(script: str, *args: str) -> dict:
     return json.loads(out.stdout)
 
 
-def test_e2e_latency_prints_both_figures():
-    result = _run("e2e_latency.py", "--seconds", "1", "--rate", "5", "--warmup", "0.4")
-    for name in ("baseline", "gateway"):
-        assert result[name]["statuses"] == {"202": 5}
-        assert result[name]["missing"] == 0
-        assert result[name]["figures"]["count"] == 5
-        assert result[name]["figures"]["p50"] > 0
-    assert set(result["ratio"]) == {"p50", "p90", "p99", "max"}
+def test_e2e_latency_prints_every_figure():
+    result = _run("e2e_latency.py", "--seconds", "1", "--rates", "5", "--warmup", "0.4")
+    assert result["settings"]["rates"] == [5.0]
+    run = result["5.0"]
+    for name in ("bare", "bare-json", "gateway"):
+        assert run[name]["statuses"] == {"202": 5}
+        assert run[name]["missing"] == 0
+        assert run[name]["figures"]["count"] == 5
+        assert run[name]["figures"]["p50"] > 0
+        assert run[name]["cpu_ms_per_message"] >= 0
+    for ratio in ("ratio", "ratio_json"):  # the gateway's to each baseline's
+        assert set(run[ratio]) == {"p50", "p90", "p99", "max"}
 
 
 def test_websockets_prints_memory_and_fanout():
