@@ -672,14 +672,12 @@ class WebchatAdapter(Adapter):
         if message.attachments:
             view["attachments"] = [self._file_view(a) for a in message.attachments]
         view = await self._with_survey(view)
-        # Pushed here at once; published to the other processes and the visitor's liveness
-        # read in one round trip.
+        # Pushed here at once, then published to the other processes. Not one pipeline with
+        # the liveness read: on Redis Cluster a pipeline's PUBLISH and EXISTS answers came back
+        # wrong (the visitor looked offline, frames repeated; seen in CI).
         payload = await self.sockets.push(session_id, {"type": "message", "message": view})
-        pipe = self.ctx.redis.pipeline(transaction=False)
-        pipe.publish(self.sockets.channel, payload)
-        pipe.exists(self._live_key(session_id))
-        _, live = await pipe.execute()
-        if live:
+        await self.ctx.redis.publish(self.sockets.channel, payload)
+        if await self.ctx.redis.exists(self._live_key(session_id)):
             return f"webchat:{message.message_id}"
         email = (await self._profile(session_id)).get("email")
         if email and message.author_name:
