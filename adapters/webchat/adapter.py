@@ -672,11 +672,9 @@ class WebchatAdapter(Adapter):
         if message.attachments:
             view["attachments"] = [self._file_view(a) for a in message.attachments]
         view = await self._with_survey(view)
-        # Pushed here at once, then published to the other processes. Not one pipeline with
-        # the liveness read: on Redis Cluster a pipeline's PUBLISH and EXISTS answers came back
-        # wrong (the visitor looked offline, frames repeated; seen in CI).
-        payload = await self.sockets.push(session_id, {"type": "message", "message": view})
-        await self.ctx.redis.publish(self.sockets.channel, payload)
+        # Not one pipeline with the liveness read: redis-py's cluster pipeline cannot route a
+        # PUBLISH, and the send failed after the frame had gone out here (seen in CI).
+        await self.sockets.publish(session_id, {"type": "message", "message": view})
         if await self.ctx.redis.exists(self._live_key(session_id)):
             return f"webchat:{message.message_id}"
         email = (await self._profile(session_id)).get("email")

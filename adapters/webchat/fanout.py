@@ -77,16 +77,13 @@ class VisitorSockets:
 
     # --- across processes ------------------------------------------------------------------
     async def publish(self, session_id: str, frame: dict[str, Any]) -> None:
-        """To the session's sockets here at once, and to every other process."""
-        await self.redis.publish(self.channel, await self.push(session_id, frame))
-
-    async def push(self, session_id: str, frame: dict[str, Any]) -> str:
-        """To the session's sockets here; returns the payload that takes the frame to the
-        other processes (``publish`` it on ``channel``, e.g. in a pipeline)."""
+        """To every other process, then to the session's sockets here. Published first: when
+        Redis refuses, no socket got the frame yet, and the outbox's retry sends it once."""
         text = json.dumps(frame, ensure_ascii=False)
-        await self._push_text(session_id, text)
         session = json.dumps(session_id, ensure_ascii=False)
-        return f'{self._own}{{"session": {session}, "frame": {text}}}'
+        payload = f'{self._own}{{"session": {session}, "frame": {text}}}'
+        await self.redis.publish(self.channel, payload)
+        await self._push_text(session_id, text)
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"webchat-fanout {self.channel}")
