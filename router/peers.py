@@ -34,6 +34,9 @@ class _Backfills:
     def reserve(self, agents: Sequence[AgentView], conv: ConversationView) -> set[str]:
         return set()
 
+    def hold_ends(self, conv: ConversationView, now: int) -> int | None:
+        return None  # no known-agent step
+
     def order(
         self, head: Sequence[tuple[ConversationView, float]], credits: Credits, now: int = 0
     ) -> list[ConversationView]:
@@ -112,6 +115,12 @@ class TaskRouterPolicy(_Backfills):
             # Step 1: the known agent only; the task waits in the step until it times out.
             return next((a for a in eligible if a.id == known), None)
         return min(eligible, key=lambda a: (a.last_assigned_at, a.id), default=None)
+
+    def hold_ends(self, conv: ConversationView, now: int) -> int | None:
+        """The workflow step's timeout fires at its moment and moves the task on."""
+        if conv.advisor or conv.preferred_agent:
+            return int(_arrival(conv) + self.known_agent_timeout_seconds * 1000)
+        return None
 
 
 PEERS = {

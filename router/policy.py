@@ -173,13 +173,18 @@ def holds_for(agent: AgentView, conv: ConversationView, now: int, wait_ms: int) 
         return False
     if not fits(agent, conv) or conv.weight > agent.capacity + EPSILON:
         return False
+    return now < hold_limit(conv, now, wait_ms)
+
+
+def hold_limit(conv: ConversationView, now: int, wait_ms: int) -> int:
+    """When a hold for the advisor or previous agent ends (ms)."""
     since = conv.waiting_since or conv.created_at or now
     limit = since + wait_ms
     if conv.due > since:
         # Never hold more than a third of the time to the deadline: the agent who finally
         # takes it still needs time to accept (or miss the offer) and answer.
         limit = min(limit, since + (conv.due - since) // 3)
-    return now < limit
+    return limit
 
 
 def last_resort(conv: ConversationView) -> ConversationView:
@@ -223,6 +228,11 @@ class RoutingPolicy(Protocol):
 
     def reserve(self, agents: Sequence[AgentView], conv: ConversationView) -> set[str]:
         """Agents kept, for the rest of a round, for a conversation that found nobody."""
+        ...
+
+    def hold_ends(self, conv: ConversationView, now: int) -> int | None:
+        """When a conversation this policy may be holding for a known agent stops waiting
+        for them (ms), or None: the router looks again at that moment, not a sweep later."""
         ...
 
     def order(
@@ -279,6 +289,13 @@ class DeadlinePolicy:
     def reserve(self, agents: Sequence[AgentView], conv: ConversationView) -> set[str]:
         """No overtaking: the earlier deadline keeps the agents it is waiting for."""
         return short_of_room(agents, conv)
+
+    def hold_ends(self, conv: ConversationView, now: int) -> int | None:
+        if conv.advisor and self.advisor_wait_ms > 0:
+            return hold_limit(conv, now, self.advisor_wait_ms)
+        if conv.preferred_agent and self.sticky_wait_ms > 0:
+            return hold_limit(conv, now, self.sticky_wait_ms)
+        return None
 
     def claims(self, views: Sequence[ConversationView], now: int) -> dict[str, tuple[str, float]]:
         """Advisors whose room a VIP of this round waits for (advisor -> (conversation,

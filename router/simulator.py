@@ -265,6 +265,8 @@ class Simulation:
         self.last_sweep = when
         self.counters.sweeps += 1
         await self.worker.sweep()
+        if self.worker.hold_ends_at is not None:  # as the router's own sleep is cut short
+            self._tick_at(self.worker.hold_ends_at)
         await self._idle_check(when)
 
     async def _idle_check(self, when: int) -> None:

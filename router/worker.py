@@ -63,6 +63,8 @@ OVERDUE_WINDOW_MS = 30 * 60_000
 # Timed work one sweep takes of each kind (expired offers, stale agents, ...); more is left
 # for the next sweep, which then follows at once.
 DUE_LIMIT = 500
+# RouterConfig.burst_seconds unless set: see docs/performance.md (issue 21, one round per burst).
+BURST_SECONDS = 0.005
 
 
 @dataclass(frozen=True)
@@ -74,6 +76,11 @@ class RouterConfig:
     batch: int = 50  # waiting conversations looked at per round
     deep_scans: int = 2  # scans past the head per round while an agent with room is left
     candidate_pages: int = 4  # pages of candidates looked at per conversation (at most)
+    # Rounds woken by kicks or room start at most this often (seconds): a kick after a quiet
+    # spell is routed at once, the kicks that follow within this time share the next round.
+    # So an offer waits at most this long for its round, and a steady stream of new
+    # conversations costs a round per this time instead of a round each (issue 21).
+    burst_seconds: float = BURST_SECONDS
 
 
 class RouterWorker:
@@ -106,6 +113,9 @@ class RouterWorker:
         self.idle = False
         self._no_room = False  # set by a round that found no available agent
         self._backlog = False  # set by a sweep that left timed work for the next one
+        # The earliest moment a conversation of the last round stops waiting for its advisor
+        # or previous agent (ms): the router looks again then, not at the next sweep.
+        self.hold_ends_at: int | None = None
         self.kicks = 0  # kicks received (new work, mostly)
         self.room_signals = 0  # agents that got room, as published by the scripts
         self.sweeps = 0  # for tests and benchmarks
@@ -149,15 +159,27 @@ class RouterWorker:
             ),
             name="router-room",
         )
+        loop = asyncio.get_running_loop()
         try:
             while True:
+                started = loop.time()
                 wait = await self._round()
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._wake.wait(), wait)
+                if self._wake.is_set():
+                    await self._gather_burst(started + self.config.burst_seconds - loop.time())
                 self._wake.clear()
         finally:
             self._listening = False
             await cancel_and_wait(listener)
+
+    async def _gather_burst(self, rest: float) -> None:
+        """Woken within ``burst_seconds`` of the previous round's start: the kicks of a burst
+        (or a steady stream) arriving until then share the next round. Never longer than
+        that, so no offer waits more than ``burst_seconds`` for its round; a kick after a
+        quiet spell (``rest`` <= 0) is routed at once."""
+        if rest > 0:
+            await asyncio.sleep(rest)
 
     def _subscribed(self) -> None:
         """Listening for room (again): what was published before is unknown, so look again."""
@@ -191,7 +213,7 @@ class RouterWorker:
         if not self.idle:
             if self.kicks != kicks:  # kicked meanwhile, while the previous round's idle held
                 self._wake.set()
-            return 0.0 if self._backlog else self.config.sweep_seconds
+            return 0.0 if self._backlog else self._until_hold_ends(self.config.sweep_seconds)
         now = self.clock()
         try:
             at = await self.store.next_timer(now, self.config.heartbeat_ttl_ms)
@@ -205,6 +227,12 @@ class RouterWorker:
             wait = min(wait, max(0.0, (at - now) / 1000))
         return wait
 
+    def _until_hold_ends(self, wait: float) -> float:
+        """A sleep of ``wait`` seconds, cut short to the end of the last round's earliest hold."""
+        if self.hold_ends_at is None:
+            return wait
+        return min(wait, max(0.0, (self.hold_ends_at - self.clock()) / 1000))
+
     async def _policy_in_force(self) -> tuple[SlaPolicy, RoutingPolicy]:
         sla = await self.policies.sla()
         return sla, self._policy or DeadlinePolicy.from_sla(sla)
@@ -212,6 +240,7 @@ class RouterWorker:
     async def sweep(self) -> int:
         """One full round; returns how many offers were made."""
         self.sweeps += 1
+        self.hold_ends_at = None
         now = self.clock()
         sla, policy = await self._policy_in_force()
         work = await self.store.due_work(
@@ -446,6 +475,7 @@ class RouterWorker:
             if agent is None:
                 if pages[0]:
                     reserved |= policy.reserve(pages[0] + list(sticky.values()), conv)
+                self._note_hold(policy.hold_ends(conv, now), now)
                 unserved.append((conv, group[conv.id]))
                 continue
             expires = now + self.config.offer_timeout_ms
@@ -465,6 +495,10 @@ class RouterWorker:
                               {"conversation_id": conv.id, "expires_at": expires},
                               [agent.id], STAFF)  # fmt: skip
         return unserved
+
+    def _note_hold(self, ends: int | None, now: int) -> None:
+        if ends is not None and ends > now:
+            self.hold_ends_at = ends if self.hold_ends_at is None else min(self.hold_ends_at, ends)
 
     async def _past_the_head(
         self, state: _Round, unserved: list[tuple[ConversationView, str]], start: int

@@ -3,6 +3,9 @@ the room it passes up is capacity the queue behind needs (real Redis store and w
 
 from __future__ import annotations
 
+from dataclasses import replace
+
+from tests.conftest import wait_for
 from tests.router.conftest import Router
 
 
@@ -45,3 +48,37 @@ async def test_a_hold_while_the_team_has_room_to_spare(router: Router):
     router.clock.advance(31)  # past the 30 s sticky wait
     await router.worker.sweep()
     assert router.offered()[again] == "b-other"
+
+
+async def test_the_router_looks_again_when_the_hold_ends_not_a_sweep_later(router: Router):
+    # A held conversation is offered the moment its hold ends: the router's sleep is cut to
+    # the end of the earliest hold of its last round. It used to wait for the next periodic
+    # sweep (up to 5 s later; here 120 s), which on a suite day made a VIP's reply 3 s late.
+    again = await _returning_customer(router, other_capacity=3)
+    waiting_since = int((await router.conv(again))["waiting_since"])
+    router.worker.config = replace(router.worker.config, sweep_seconds=120)
+    router.clock.now = waiting_since + 29_500  # half a second of the 30 s wait left
+    before = router.worker.sweeps
+    await router.worker.start()
+    try:
+
+        async def swept() -> bool:
+            return router.worker.sweeps > before
+
+        async def offered() -> bool:
+            return router.offered().get(again) == "b-other"
+
+        await wait_for(swept, timeout=5)
+        assert again not in router.offered()  # held for a-prev
+        assert router.worker.hold_ends_at == waiting_since + 30_000
+        router.clock.advance(1)  # the router's clock passes the hold's end meanwhile
+        await wait_for(offered, timeout=5)
+    finally:
+        await router.worker.stop()
+
+
+async def test_no_hold_end_without_a_hold(router: Router):
+    again = await _returning_customer(router, other_capacity=2)  # offered at once
+    await router.worker.sweep()
+    assert router.offered().get(again) == "b-other"
+    assert router.worker.hold_ends_at is None
