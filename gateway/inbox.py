@@ -77,6 +77,7 @@ class Inbox:
         self._shared_keys = [
             keys.queue().encode(), keys.conversations_index().encode(),
             keys.sla_watch().encode(), keys.snoozed().encode(),
+            keys.contacts_changed().encode(),
         ]  # fmt: skip
         # Concurrent messages share pipelines: see gateway/batching.py.
         self.batch = batch or CommandBatcher(redis)

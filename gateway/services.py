@@ -182,8 +182,10 @@ class Gateway:
             zone=settings.zone_name,
         )
         self.scheduler.register(IDLE_JOB, self.selfservice.idle)
-        # Search (gateway/search/): this process's index, derived from Redis's change feeds.
+        # Search (gateway/search/): this process's index, fed by the message events and
+        # Redis's change feeds.
         self.search = Search(redis, self.keys)
+        self.events.listen(self.search.on_event)
         # Contact profiles (gateway/contacts/): merge / undo, suggestions, export and erase.
         self.contacts = Contacts(redis, self.keys, self.inbox.policies, self.media)
         # Unread counts (gateway/unread/): each agent's read position per conversation.
@@ -338,10 +340,12 @@ class Gateway:
         users, roles = _audience_of(assignee, offered_to)
         await self.events.publish(
             "message.created",
-            {"conversation_id": result.conversation_id, "message": message},
+            # The channel: a new conversation's search document needs it (gateway/search/).
+            {"conversation_id": result.conversation_id, "message": message,
+             "channel_id": msg.channel_id, "channel_type": msg.channel_type.value},
             users,
             roles,
-        )
+        )  # fmt: skip
         if not users:
             # Self-service may answer first (gateway/kb/selfservice.py); else the router.
             if await self.selfservice.handle(result, msg):

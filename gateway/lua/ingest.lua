@@ -10,7 +10,7 @@
 --
 -- KEYS: 1 dedupe, 2 identity, 3 thread, 4 contact (new), 5 contact's conversations (new
 --       contact), 6 conv (new), 7 msgs (new), 8 queue, 9 conversations index, 10 SLA watch,
---       11 snoozed
+--       11 snoozed, 12 contacts changed (the search index's feed of contacts)
 -- ARGV: 1 new contact id, 2 new conv id, 3 now ms, 4 reopen window ms, 5 dedupe ttl s,
 --       6, 7 the message json before and after its author's id (the contact's, known here),
 --       8 reply context json, 9 identity "channel:external id",
@@ -167,7 +167,10 @@ if not contact_id then
   redis.call('HSET', contact_key, unpack(fields))
   redis.call('SET', KEYS[2], contact_id)
 elseif #missing > 0 then
+  -- A name, email or phone learned from this message: the search index reads the contact
+  -- again through the contacts feed (only when a field was missing: no command otherwise).
   redis.call('HSET', contact_key, unpack(missing))
+  redis.call('ZADD', KEYS[12], now, contact_id)
 end
 
 local mode = 'new'

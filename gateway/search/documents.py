@@ -1,5 +1,6 @@
-"""What of a record is searchable, as terms: a conversation's messages, a contact's name,
-email, phone, identities and custom attributes (pure functions, no Redis)."""
+"""What of a record is searchable, as terms: a conversation's messages (read from the log or
+taken from their events), a contact's name, email, phone, identities and custom attributes
+(pure functions, no Redis)."""
 
 from __future__ import annotations
 
@@ -17,26 +18,33 @@ SEARCHED_DIRECTIONS = frozenset({"in", "out", "note"})
 CONTACT_FIELDS = ("name", "email", "phone")
 
 
-def message_text(raw: str | None) -> str:
-    if not raw:
-        return ""
-    try:
-        body = json.loads(raw)
-    except ValueError:
-        return ""
+def searched_text(body: Any) -> str:
+    """The text of a stored message (as a dict) that is searched; "" for an event line."""
     if not isinstance(body, dict) or body.get("direction") not in SEARCHED_DIRECTIONS:
         return ""
     text = body.get("text")
     return text if isinstance(text, str) else ""
 
 
-def message_terms(analyzer: Analyzer, raws: Iterable[str | None]) -> set[str]:
+def message_text(raw: str | None) -> str:
+    if not raw:
+        return ""
+    try:
+        return searched_text(json.loads(raw))
+    except ValueError:
+        return ""
+
+
+def text_terms(analyzer: Analyzer, texts: Iterable[str]) -> set[str]:
     terms: set[str] = set()
-    for raw in raws:
-        text = message_text(raw)
+    for text in texts:
         if text:
             terms.update(index_terms(analyzer.tokens(text)))
     return terms
+
+
+def message_terms(analyzer: Analyzer, raws: Iterable[str | None]) -> set[str]:
+    return text_terms(analyzer, map(message_text, raws))
 
 
 def _strings(value: Any) -> Iterable[str]:

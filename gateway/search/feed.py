@@ -1,19 +1,29 @@
 """Keeping this process's indexes in step with Redis, the one store of record.
 
-Two change feeds, both sorted sets already written by the code that changes the records, so
-the message hot path writes nothing more:
+Messages come in through the events this process already receives (gateway/search/live.py):
+each ``message.created`` adds its text to its conversation and records the conversation's
+``last_seq`` and score, so the next poll finds the score unchanged and reads nothing. The
+events of one loop turn are applied together (a large batch analysed in the worker thread).
+
+Two change feeds, sorted sets already written by the code that changes the records, are the
+safety net (an event lost, missed before subscribing, or out of order) and the rest:
 
 - ``convs:by_activity`` (conversation -> last activity ms): every poll reads the entries
   scored from ``OVERLAP_MS`` before the highest score seen (a script whose clock read an
   earlier ms may commit after a later one; hosts' clocks differ a little) and compares each
   score with the one indexed. A moved score with a higher ``last_seq``: the new messages are
-  added; a moved score with the same ``last_seq`` (a redaction, or another bump): the
-  conversation is indexed again from its whole log. Entries of the last second whose score did
-  not move are checked by ``last_seq`` too (two messages in one millisecond).
-- ``contacts:changed`` (contact -> ms of an edit, merge, undo or erasure): the contact is read
-  again, and so is every conversation of an erased or merged contact (their text was
-  redacted or they changed hands). A contact is also read again whenever one of its
-  conversations moves (the inbox fills in a name or email it learns).
+  read and added; a moved score with the same ``last_seq`` (a redaction, or another bump): the
+  conversation is indexed again from its whole log. Conversations the poll itself read in the
+  last second are checked by ``last_seq`` again while their score stays (two messages in one
+  millisecond); those the events brought are not (their events carry every seq).
+- ``contacts:changed`` (contact -> ms of an edit, merge, undo, erasure, or a name, email or
+  phone the inbox learned from a message: gateway/lua/ingest.lua): the contact is read again,
+  and so is every conversation of an erased or merged contact (their text was redacted or
+  they changed hands).
+
+A contact is read when its first conversation is indexed and when ``contacts:changed`` names
+it, never because one of its conversations moved: a move only raises the contact's activity
+(its document is the conversation's ``owner``).
 
 The first poll is the rebuild: the whole of both feeds, in chunks; then the fold cache, which
 holds its last message texts, is cleared."""
@@ -21,23 +31,35 @@ holds its last message texts, is cleared."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import Any, TypeVar
 
 from redis.asyncio import Redis
 
 from gateway.keys import Keys
-from gateway.search.documents import contact_terms, contact_texts, fingerprint, message_terms
+from gateway.search.documents import (
+    contact_terms,
+    contact_texts,
+    fingerprint,
+    message_terms,
+    text_terms,
+)
 from gateway.search.index import DocIndex
+from gateway.search.live import MessageEvent, continuing, message_event
 from gateway.textsearch import Analyzer, fold
 from gateway.textsearch.postings import map_large_blocks
+
+log = logging.getLogger(__name__)
 
 OVERLAP_MS = 5_000
 RECHECK_MS = 1_000
 # Records per pipeline: a rebuild's temporaries stay small (500 left ~50% more RSS behind).
 CHUNK = 100
+# Messages analysed on the event loop; a larger batch goes to the worker thread.
+ON_LOOP = 50
 T = TypeVar("T")
 _CONV_FIELDS = ("last_seq", "channel_id", "channel_type", "contact_id")
 
@@ -48,8 +70,12 @@ class FeedState:
     contact_high: float = 0.0
     rebuilt: bool = False
     contact_scores: dict[str, float] = field(default_factory=dict)  # contacts:changed read
-    # contacts to read again -> the latest activity of their conversations seen (ms)
-    stale_contacts: dict[str, float] = field(default_factory=dict)
+    # conversations the poll read in the last RECHECK_MS -> their score (checked again)
+    read: dict[str, float] = field(default_factory=dict)
+    # contacts first seen in an event, read by the next poll -> their latest activity (ms)
+    new_contacts: dict[str, float] = field(default_factory=dict)
+    # conversation -> its contact, for those whose contact is in ``new_contacts``
+    orphans: dict[str, str] = field(default_factory=dict)
 
 
 class Indexer:
@@ -61,6 +87,8 @@ class Indexer:
         self.contacts = DocIndex()
         self.state = FeedState()
         self._lock = asyncio.Lock()
+        self._received: list[MessageEvent] = []
+        self._applying: asyncio.Task[None] | None = None
         # One worker thread for analysis and compaction: one more OpenCC converter and one
         # more malloc arena, not one per thread of the default executor.
         self._worker = ThreadPoolExecutor(1, thread_name_prefix="search-index")
@@ -70,7 +98,73 @@ class Indexer:
         return await asyncio.get_running_loop().run_in_executor(self._worker, work)
 
     def close(self) -> None:
+        if self._applying is not None:
+            self._applying.cancel()
         self._worker.shutdown(wait=False, cancel_futures=True)
+
+    # --- the events --------------------------------------------------------------------------
+    def receive(self, event: dict[str, Any]) -> None:
+        """An event of this process's bus: a message's is applied with the others received in
+        the same loop turn (one task, after the bus's dispatcher has handed them all over)."""
+        message = message_event(event)
+        if message is None:
+            return
+        self._received.append(message)
+        if self._applying is None or self._applying.done():
+            self._applying = asyncio.get_running_loop().create_task(
+                self._apply_received(), name="search-events"
+            )
+
+    async def _apply_received(self) -> None:
+        try:
+            while self._received:  # more may come while a batch is analysed
+                async with self._lock:
+                    await self._apply_events()
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the poll reads whatever was not applied (its score moved)
+            log.exception("search index: applying message events failed")
+
+    async def _apply_events(self) -> None:
+        """The messages received, added to their conversations (under the lock). Before the
+        rebuild there is nothing to continue: the rebuild reads them."""
+        events, self._received = self._received, []
+        if not events or not self.state.rebuilt:
+            return
+        runs = continuing(self.conversations, events)
+        if not runs:
+            return
+        terms = await self._terms([[e.text for e in run] for run in runs], raw=False)
+        index = self.conversations
+        for run, found in zip(runs, terms, strict=True):
+            first, last = run[0], run[-1]
+            doc = index.get(first.conversation_id)
+            if doc is None:
+                doc = index.new_doc(first.conversation_id, last.at, first.channel_id,
+                                    first.channel_type)  # fmt: skip
+            index.add_terms(doc, found)
+            index.seq[doc] = last.seq
+            index.activity[doc] = last.at
+            self.state.read.pop(first.conversation_id, None)
+            contact = next((e.contact_id for e in run if e.contact_id), "")
+            self._touch_contact(doc, contact, last.at)
+
+    def _touch_contact(self, doc: int, contact_id: str, at: float) -> int | None:
+        """A conversation moved: its contact's activity rises (nothing read). A contact the
+        index does not hold yet is left for the next poll to read."""
+        contacts, conversations = self.contacts, self.conversations
+        owner = contacts.get(contact_id) if contact_id else None
+        if owner is None:
+            owner = contacts.current(conversations.owner[doc])
+        if owner is None:
+            if contact_id:
+                waiting = self.state.new_contacts
+                waiting[contact_id] = max(waiting.get(contact_id, 0.0), at)
+                self.state.orphans[conversations.ids[doc]] = contact_id
+            return None
+        conversations.owner[doc] = owner
+        contacts.activity[owner] = max(contacts.activity[owner], int(at))
+        return owner
 
     # --- the polls ---------------------------------------------------------------------------
     async def poll(self) -> None:
@@ -91,22 +185,26 @@ class Indexer:
         rows = await self.redis.zrangebyscore(
             self.keys.conversations_index(), low, "+inf", withscores=True
         )
+        await self._apply_events()  # those received meanwhile need no read
         moved: list[tuple[str, float]] = []
         recheck: list[tuple[str, float]] = []
         for conv_id, score in rows:
             doc = index.get(conv_id)
             if doc is None or index.activity[doc] != int(score):
                 moved.append((conv_id, score))
-            elif score >= state.conv_high - RECHECK_MS:
+            elif conv_id in state.read and score >= state.conv_high - RECHECK_MS:
                 recheck.append((conv_id, score))
             state.conv_high = max(state.conv_high, score)
+        horizon = state.conv_high - RECHECK_MS
+        state.read = {c: s for c, s in state.read.items() if s >= horizon}
         for start in range(0, len(moved), CHUNK):
             await self._conversations(moved[start : start + CHUNK], moved=True)
         for start in range(0, len(recheck), CHUNK):
             await self._conversations(recheck[start : start + CHUNK], moved=False)
 
     async def _conversations(self, batch: list[tuple[str, float]], *, moved: bool) -> None:
-        """Read these conversations' facts, then the messages each needs (all, or the new)."""
+        """Read these conversations' facts, then the messages each needs (all, or the new),
+        and the contacts the index does not hold yet."""
         pipe = self.redis.pipeline(transaction=False)
         for conv_id, _ in batch:
             pipe.hmget(self.keys.conversation(conv_id), list(_CONV_FIELDS))
@@ -122,9 +220,7 @@ class Indexer:
                 plan.append((conv_id, score, row, index.seq[doc] + 1))
             else:
                 index.activity[doc] = int(score)
-            if row[3]:
-                stale = self.state.stale_contacts
-                stale[row[3]] = max(stale.get(row[3], 0.0), score)
+                self._touch_contact(doc, row[3] or "", score)
         if not plan:
             return
         pipe = self.redis.pipeline(transaction=False)
@@ -140,6 +236,8 @@ class Indexer:
             for log, step in zip(logs, plan, strict=True)
         ]
         terms = await self._terms([raws for raws, _ in work])
+        recent = self.state.conv_high - RECHECK_MS
+        unknown: dict[str, float] = {}  # contacts to read now -> activity
         for (_, (conv_id, score, row, first)), found in zip(work, terms, strict=True):
             last = int(row[0] or 0)
             doc = index.get(conv_id)
@@ -148,16 +246,37 @@ class Indexer:
             index.activity[doc] = int(score)
             index.seq[doc] = last
             index.add_terms(doc, found)
+            if score >= recent:
+                self.state.read[conv_id] = score
+            contact_id = row[3] or ""
+            if contact_id and self._touch_contact(doc, contact_id, score) is None:
+                unknown[contact_id] = max(unknown.get(contact_id, 0.0), score)
+        if unknown:
+            await self._contacts(list(unknown), unknown)
+            self._adopt_orphans(unknown)
 
-    async def _terms(self, logs: list[list[str | None]]) -> list[set[str]]:
-        """Messages -> terms; a large batch off the event loop."""
-        size = sum(len(log) for log in logs)
-        analyze = self.analyzer
+    def _adopt_orphans(self, read: Iterable[str]) -> None:
+        """Conversations whose contact was just read get it as their owner."""
+        done = set(read)
+        for conv_id, contact_id in list(self.state.orphans.items()):
+            if contact_id not in done:
+                continue
+            del self.state.orphans[conv_id]
+            self.state.new_contacts.pop(contact_id, None)
+            doc, owner = self.conversations.get(conv_id), self.contacts.get(contact_id)
+            if doc is not None and owner is not None:
+                self.conversations.owner[doc] = owner
+
+    async def _terms(self, groups: list[list[str | None]], *, raw: bool = True) -> list[set[str]]:
+        """Messages (stored JSON, or their texts) -> terms; a large batch off the event loop."""
+        size = sum(len(group) for group in groups)
+        analyzer = self.analyzer
+        terms_of = message_terms if raw else text_terms
 
         def run() -> list[set[str]]:
-            return [message_terms(analyze, log) for log in logs]
+            return [terms_of(analyzer, group) for group in groups]  # type: ignore[arg-type]
 
-        return await self.off_loop(run) if size > 50 else run()
+        return await self.off_loop(run) if size > ON_LOOP else run()
 
     async def _poll_contacts(self) -> None:
         state = self.state
@@ -173,11 +292,15 @@ class Indexer:
             state.contact_high = max(state.contact_high, score)
         if changed and state.rebuilt:
             await self._reindex_conversations_of(changed)
-        scores = {**dict(rows), **state.stale_contacts}
-        ids = list(dict.fromkeys([*changed, *state.stale_contacts]))
-        state.stale_contacts = {}
+        waiting = dict(state.new_contacts)
+        scores = {**dict(rows), **waiting}
+        ids = list(dict.fromkeys([*changed, *waiting]))
         for start in range(0, len(ids), CHUNK):
-            await self._contacts(ids[start : start + CHUNK], scores)
+            chunk = ids[start : start + CHUNK]
+            await self._contacts(chunk, scores)
+            self._adopt_orphans(chunk)
+            for contact_id in chunk:
+                state.new_contacts.pop(contact_id, None)
 
     async def _contacts(self, ids: list[str], scores: dict[str, float]) -> None:
         pipe = self.redis.pipeline(transaction=False)
@@ -188,7 +311,8 @@ class Indexer:
         for contact_id, row in zip(ids, rows, strict=True):
             texts = contact_texts(row) if row else []
             doc = index.get(contact_id)
-            score = int(max(scores.get(contact_id, 0), index.activity[doc] if doc else 0))
+            before = index.activity[doc] if doc is not None else 0
+            score = int(max(scores.get(contact_id, 0), before))
             if not texts:
                 index.drop(contact_id)
                 continue

@@ -30,6 +30,10 @@ class DocIndex:
         self.kind = array("h")  # code of the channel type
         self.seq = array("i")  # the last message seq indexed (conversations)
         self.print = array("q")  # fingerprint of the indexed text (contacts)
+        # Conversations: their contact's document in the contacts index when last seen (-1:
+        # none); follow it with ``current`` of that index.
+        self.owner = array("i")
+        self.successor = array("i")  # the document that replaced this one (-1: none)
         self.alive = bytearray()
         self._channels: dict[str, int] = {}
         self._compacting = False
@@ -55,13 +59,28 @@ class DocIndex:
         if old is not None:
             self.alive[old] = 0
             self._dropped.append(old)
+            self.successor[old] = doc
         self.activity.append(int(activity))
         self.channel.append(self.channel_code(channel))
         self.kind.append(self.channel_code(kind))
         self.seq.append(0)
         self.print.append(0)
+        self.owner.append(-1)
+        self.successor.append(-1)
         self.alive.append(1)
         return doc
+
+    def current(self, doc: int) -> int | None:
+        """The live document that ``doc`` became (itself, or the one that replaced it), if
+        any: a record indexed again gets a new number (postings never change in place)."""
+        if doc < 0:
+            return None
+        start = doc
+        while self.successor[doc] >= 0:
+            doc = self.successor[doc]
+        if doc != start:
+            self.successor[start] = doc  # the next lookup takes one step
+        return doc if self.alive[doc] else None
 
     def drop(self, record_id: str) -> None:
         doc = self.ids.remove(record_id)
@@ -146,6 +165,14 @@ class DocIndex:
         """Memory held (postings, per-document arrays, the id maps), approximately."""
         arrays = sum(
             a.buffer_info()[1] * a.itemsize
-            for a in (self.activity, self.channel, self.kind, self.seq, self.print)
+            for a in (
+                self.activity,
+                self.channel,
+                self.kind,
+                self.seq,
+                self.print,
+                self.owner,
+                self.successor,
+            )
         )
         return self.postings.nbytes + arrays + len(self.alive) + self.ids.nbytes

@@ -50,6 +50,10 @@ class Search:
     def ready(self) -> bool:
         return self.indexer.state.rebuilt
 
+    async def on_event(self, event: dict[str, Any]) -> None:
+        """A listener of the process's event bus: messages go into the index at once."""
+        self.indexer.receive(event)
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="search-feed")
 
