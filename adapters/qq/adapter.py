@@ -37,6 +37,7 @@ from adapters.base import (
     read_capped_body,
 )
 from adapters.language import ChannelLanguage
+from adapters.media_download import fetch_attachments
 from adapters.qq import sign
 from adapters.qq.api import (
     DEFAULT_API_BASE,
@@ -321,23 +322,14 @@ class QQAdapter(Adapter):
             await redis.srem(self._key("active_off_groups"), event.group_openid)
 
     async def _attach_media(self, msg: InboundMessage) -> None:
-        """Download each attachment and store it for agents. On failure the message still goes
-        in, its attachment saying why the file is missing."""
+        """Download each attachment and store it for agents (``fetch_attachments``)."""
         pending = [a for a in msg.attachments if a.meta.get("source_url") and not a.url]
-        if not pending:
-            return
-        if self.ctx.store_media is None:
-            for a in pending:
-                a.meta["error"] = "media storage is not available"
-            return
-        try:
-            async with asyncio.timeout(self.config.media_timeout_seconds):
-                for a in pending:
-                    await self._fetch_one(a)
-        except TimeoutError:
-            for a in pending:
-                if not a.url:
-                    a.meta.setdefault("error", "media download timed out")
+        await fetch_attachments(
+            pending,
+            self._fetch_one,
+            self.config.media_timeout_seconds,
+            self.ctx.store_media is not None,
+        )
 
     async def _fetch_one(self, a: Attachment) -> None:
         url = str(a.meta["source_url"])

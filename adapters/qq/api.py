@@ -23,7 +23,7 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
-from gateway.lease import SingleFlightTimeout, single_flight
+from adapters.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -56,13 +56,7 @@ class ApiError(Exception):
         return self.status == 401 or self.code in TOKEN_CODES
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-class AccessTokens:
+class AccessTokens(TokenCache):
     def __init__(
         self,
         redis: Redis,
@@ -74,44 +68,25 @@ class AccessTokens:
         lock_key: str,
         on_error: Callable[[ApiError], None] | None = None,
     ) -> None:
-        self.redis = redis
+        super().__init__(redis, cache_key, lock_key, self._renewed, _timed_out, TOKEN_WAIT_SECONDS)
         self.http = http
         self.token_url = token_url
         self.app_id = app_id
         self.secret = secret
-        self.cache_key = cache_key
-        self.lock_key = lock_key
         self.on_error = on_error  # every failed fetch (the token_error count in /metrics)
-
-    async def get(self, rejected: str | None = None) -> str:
-        """The cached token, or a new one. ``rejected``: a token the platform just refused."""
-
-        async def cached() -> str | None:
-            token = _text(await self.redis.get(self.cache_key))
-            return token if token and token != rejected else None
-
-        try:
-            return await single_flight(
-                self.redis,
-                self.lock_key,
-                ready=cached,
-                produce=self.refresh,
-                wait_seconds=TOKEN_WAIT_SECONDS,
-            )
-        except SingleFlightTimeout:
-            reason = "timed out waiting for another process's token"
-            raise ApiError(NETWORK_FAILED, reason) from None
 
     async def refresh(self) -> str:
         """A new token from the platform (the credentials checked), cached for everyone."""
+        return await self._renew(None)
+
+    async def _renewed(self, _rejected: str | None) -> tuple[str, int]:
         try:
             token, expires_in = await self.fetch()
         except ApiError as exc:
             if self.on_error is not None:
                 self.on_error(exc)
             raise
-        await self.redis.set(self.cache_key, token, ex=max(1, expires_in - RENEW_BEFORE_SECONDS))
-        return token
+        return token, expires_in - RENEW_BEFORE_SECONDS
 
     async def fetch(self) -> tuple[str, int]:
         """One token request: (access_token, expires_in seconds)."""
@@ -132,8 +107,9 @@ class AccessTokens:
             expires_in = 7200
         return token, expires_in
 
-    async def forget(self) -> None:
-        await self.redis.delete(self.cache_key)
+
+def _timed_out(reason: str) -> ApiError:
+    return ApiError(NETWORK_FAILED, reason)
 
 
 def _int(value: Any) -> int:

@@ -17,7 +17,7 @@ from typing import Any
 import aiohttp
 from redis.asyncio import Redis
 
-from gateway.lease import SingleFlightTimeout, single_flight
+from adapters.token_cache import TokenCache
 
 log = logging.getLogger(__name__)
 
@@ -42,13 +42,7 @@ class ApiError(Exception):
 TokenFetcher = Callable[[bool], Awaitable[tuple[str, int]]]
 
 
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    return value.decode() if isinstance(value, bytes) else str(value)
-
-
-class AccessTokens:
+class AccessTokens(TokenCache):
     def __init__(
         self,
         redis: Redis,
@@ -57,34 +51,12 @@ class AccessTokens:
         fetch: TokenFetcher,
         on_error: Callable[[ApiError], None] | None = None,
     ) -> None:
-        self.redis = redis
-        self.cache_key = cache_key
-        self.lock_key = lock_key
+        super().__init__(redis, cache_key, lock_key, self._renewed, _timed_out, TOKEN_WAIT_SECONDS)
         self.fetch = fetch
         # Told of every failed refresh (adapter health: the token_error count in /metrics).
         self.on_error = on_error
 
-    async def get(self, rejected: str | None = None) -> str:
-        """The cached token, or a new one. ``rejected``: a token WeChat just refused, so a
-        cached copy of it does not count."""
-
-        async def cached() -> str | None:
-            token = _text(await self.redis.get(self.cache_key))
-            return token if token and token != rejected else None
-
-        try:
-            return await single_flight(
-                self.redis,
-                self.lock_key,
-                ready=cached,
-                produce=lambda: self._refresh(rejected),
-                wait_seconds=TOKEN_WAIT_SECONDS,
-            )
-        except SingleFlightTimeout:
-            reason = "timed out waiting for another process's token"
-            raise ApiError(NETWORK_FAILED, reason) from None
-
-    async def _refresh(self, rejected: str | None) -> str:
+    async def _renewed(self, rejected: str | None) -> tuple[str, int]:
         try:
             token, expires_in = await self.fetch(False)
             if rejected and token == rejected:
@@ -95,12 +67,11 @@ class AccessTokens:
                 self.on_error(exc)
             raise
         # Renew five minutes early so a token never expires between read and use.
-        ttl = max(60, int(expires_in) - 300)
-        await self.redis.set(self.cache_key, token, ex=ttl)
-        return token
+        return token, max(60, int(expires_in) - 300)
 
-    async def forget(self) -> None:
-        await self.redis.delete(self.cache_key)
+
+def _timed_out(reason: str) -> ApiError:
+    return ApiError(NETWORK_FAILED, reason)
 
 
 async def _json_or_error(resp: aiohttp.ClientResponse) -> dict[str, Any]:

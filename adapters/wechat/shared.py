@@ -14,6 +14,7 @@ from urllib.parse import urljoin
 import aiohttp
 
 from adapters.base import Adapter, PermanentSendError, TransientSendError
+from adapters.media_download import fetch_attachments
 from adapters.wechat.api import ApiError, WeChatApi, read_capped
 from adapters.wechat.errors import describe, send_error
 from gateway.models import Attachment, InboundMessage, OutboundMessage
@@ -95,23 +96,12 @@ class WeChatAdapterBase(Adapter):
             await asyncio.wait(tasks, timeout=10)
 
     async def _attach_media(self, msg: InboundMessage, budget_seconds: float) -> None:
-        """Download each ``media_id`` through the media API and store it for agents. On failure
-        the message still goes in, its attachment saying why the media is missing."""
+        """Download each ``media_id`` through the media API and store it for agents
+        (``fetch_attachments``)."""
         pending = [a for a in msg.attachments if a.meta.get("media_id") and not a.url]
-        if not pending:
-            return
-        if self.ctx.store_media is None:
-            for a in pending:
-                a.meta["error"] = "media storage is not available"
-            return
-        try:
-            async with asyncio.timeout(budget_seconds):
-                for a in pending:
-                    await self._fetch_one(a)
-        except TimeoutError:
-            for a in pending:
-                if not a.url:
-                    a.meta.setdefault("error", "media download timed out")
+        await fetch_attachments(
+            pending, self._fetch_one, budget_seconds, self.ctx.store_media is not None
+        )
 
     async def _fetch_one(self, a: Attachment) -> None:
         media_id = str(a.meta["media_id"])
