@@ -13,9 +13,11 @@ safety net (an event lost, missed before subscribing, or out of order) and the r
   earlier ms may commit after a later one; hosts' clocks differ a little) and compares each
   score with the one indexed. A moved score with a higher ``last_seq``: the new messages are
   read and added; a moved score with the same ``last_seq`` (a redaction, or another bump): the
-  conversation is indexed again from its whole log. Conversations the poll itself read in the
-  last second are checked by ``last_seq`` again while their score stays (two messages in one
-  millisecond); those the events brought are not (their events carry every seq).
+  conversation is indexed again from its whole log. A moved score is read only once it has
+  stayed moved for ``GRACE_SECONDS`` (its event usually comes first). Conversations the poll
+  itself read in the last second are checked by ``last_seq`` again while their score stays
+  (two messages in one millisecond); those the events brought are not (their events carry
+  every seq).
 - ``contacts:changed`` (contact -> ms of an edit, merge, undo, erasure, or a name, email or
   phone the inbox learned from a message: gateway/lua/ingest.lua): the contact is read again,
   and so is every conversation of an erased or merged contact (their text was redacted or
@@ -32,6 +34,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -60,6 +63,9 @@ RECHECK_MS = 1_000
 CHUNK = 100
 # Messages analysed on the event loop; a larger batch goes to the worker thread.
 ON_LOOP = 50
+# A moved conversation is read once it has stayed moved this long: its event is usually on
+# its way (a process publishes after the write, and after a step or two of its request).
+GRACE_SECONDS = 1.0
 T = TypeVar("T")
 _CONV_FIELDS = ("last_seq", "channel_id", "channel_type", "contact_id")
 
@@ -76,13 +82,23 @@ class FeedState:
     new_contacts: dict[str, float] = field(default_factory=dict)
     # conversation -> its contact, for those whose contact is in ``new_contacts``
     orphans: dict[str, str] = field(default_factory=dict)
+    # moved conversations not read yet -> when a poll first saw them moved (monotonic s)
+    suspects: dict[str, float] = field(default_factory=dict)
 
 
 class Indexer:
-    def __init__(self, redis: Redis, keys: Keys, analyzer: Analyzer | None = None) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        analyzer: Analyzer | None = None,
+        *,
+        grace_seconds: float = GRACE_SECONDS,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.analyzer = analyzer or Analyzer()
+        self.grace_seconds = grace_seconds
         self.conversations = DocIndex()
         self.contacts = DocIndex()
         self.state = FeedState()
@@ -188,10 +204,16 @@ class Indexer:
         await self._apply_events()  # those received meanwhile need no read
         moved: list[tuple[str, float]] = []
         recheck: list[tuple[str, float]] = []
+        now = time.monotonic()
+        suspects, state.suspects = state.suspects, {}
         for conv_id, score in rows:
             doc = index.get(conv_id)
             if doc is None or index.activity[doc] != int(score):
-                moved.append((conv_id, score))
+                since = suspects.get(conv_id, now)
+                if state.rebuilt and now - since < self.grace_seconds:
+                    state.suspects[conv_id] = since  # its event may be on its way
+                else:
+                    moved.append((conv_id, score))
             elif conv_id in state.read and score >= state.conv_high - RECHECK_MS:
                 recheck.append((conv_id, score))
             state.conv_high = max(state.conv_high, score)
