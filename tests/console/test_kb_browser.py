@@ -25,6 +25,19 @@ JAM = {
 }
 
 
+def _customer(h: Harness, channel_id: str, secret: str):
+    """A customer's message on the API channel -> its conversation id."""
+
+    async def says(message_id: str, sender: tuple[str, str], thread: str, text: str) -> str:
+        body = {"message_id": message_id, "sender": {"id": sender[0], "name": sender[1]},
+                "thread_id": thread, "text": text}  # fmt: skip
+        status, res = await h.post_api_message(channel_id, secret, body)
+        assert status == 202, res
+        return res["conversation_id"]
+
+    return says
+
+
 async def test_suggested_answers_fill_the_reply_box(gateway: Harness, new_page, artifacts: Path):
     h = gateway
     article = (await h.call("POST", "/api/v1/kb/articles", None, JAM, expect=201))["article"]
@@ -37,22 +50,11 @@ async def test_suggested_answers_fill_the_reply_box(gateway: Harness, new_page, 
     )  # fmt: skip
     channel_id, secret = await h.api_channel()
     # An earlier conversation of the same customer, tagged.
-    status, first = await h.post_api_message(
-        channel_id, secret,
-        {"message_id": "old", "sender": {"id": "c1", "name": "王丽"}, "thread_id": "old",
-         "text": "发票怎么开"},
-    )  # fmt: skip
-    assert status == 202
-    await h.gw.redis.hset(
-        h.gw.keys.conversation(first["conversation_id"]), "tags", json.dumps(["发票", "老客户"])
-    )
-    await h.call("POST", f"/api/v1/conversations/{first['conversation_id']}/resolve", None, {})
-    status, res = await h.post_api_message(
-        channel_id, secret,
-        {"message_id": "new", "sender": {"id": "c1", "name": "王丽"}, "thread_id": "new",
-         "text": "我的印表機又卡紙了！"},
-    )  # fmt: skip
-    conversation_id = res["conversation_id"]
+    says = _customer(h, channel_id, secret)
+    first = await says("old", ("c1", "王丽"), "old", "发票怎么开")
+    await h.gw.redis.hset(h.gw.keys.conversation(first), "tags", json.dumps(["发票", "老客户"]))
+    await h.call("POST", f"/api/v1/conversations/{first}/resolve", None, {})
+    conversation_id = await says("new", ("c1", "王丽"), "new", "我的印表機又卡紙了！")
     await _user(h, "lan@example.com", "Lan", role="supervisor")
     page = await _sign_in(await new_page(), h, "lan@example.com")
     await page.goto(f"{h.base_url}/console#/inbox/{conversation_id}")
@@ -73,23 +75,14 @@ async def test_suggested_answers_fill_the_reply_box(gateway: Harness, new_page, 
     # (the list is rendered anew) and after a reload.
     await page.locator(f"#kb-suggest li[data-article='{article['id']}'] button.dismiss").click()
     assert await page.locator(f"#kb-suggest li[data-article='{article['id']}']").count() == 0
-    status, _ = await h.post_api_message(
-        channel_id, secret,
-        {"message_id": "again", "sender": {"id": "c1", "name": "王丽"}, "thread_id": "new",
-         "text": "印表機還是卡紙"},
-    )  # fmt: skip
-    assert status == 202
+    await says("again", ("c1", "王丽"), "new", "印表機還是卡紙")
     await page.locator("li.msg", has_text="印表機還是卡紙").wait_for()
     await page.reload()
     await page.locator("#kb-suggest li.canned").wait_for()
     assert await page.locator(f"#kb-suggest li[data-article='{article['id']}']").count() == 0
     # Another conversation of the same question still gets the article.
-    status, res = await h.post_api_message(
-        channel_id, secret,
-        {"message_id": "other", "sender": {"id": "c2", "name": "李雷"}, "thread_id": "other",
-         "text": "打印机卡纸了"},
-    )  # fmt: skip
-    await page.goto(f"{h.base_url}/console#/inbox/{res['conversation_id']}")
+    other = await says("other", ("c2", "李雷"), "other", "打印机卡纸了")
+    await page.goto(f"{h.base_url}/console#/inbox/{other}")
     await page.locator(f"#kb-suggest li[data-article='{article['id']}']").wait_for()
 
 
