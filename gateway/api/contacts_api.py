@@ -25,6 +25,10 @@ routes = web.RouteTableDef()
 class IdentityRef(Closed):
     channel_id: str
     external_id: str
+    channel_type: str | None = Field(
+        None, description="one contact's profile only: the channel's type (None: deleted)"
+    )
+    channel_name: str | None = Field(None, description="and its name, as the admin set it")
 
 
 class ContactProfile(Closed):

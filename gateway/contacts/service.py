@@ -132,11 +132,19 @@ class Contacts:
         for conversation_id in ids:
             pipe.hgetall(self.keys.conversation(conversation_id))
         pipe.lrange(self.keys.contact_timeline(contact_id), 0, TIMELINE - 1)
-        *rows, events = await pipe.execute()
+        profile = contact_view(row)
+        for identity in profile["identities"]:
+            pipe.hmget(self.keys.channel(identity["channel_id"]), ["type", "name"])
+        results = await pipe.execute()
+        rows, events = results[: len(ids)], results[len(ids)]
+        channels = results[len(ids) + 1 :]
+        for identity, (kind, name) in zip(profile["identities"], channels, strict=True):
+            # Agents read "WeChat · 客服号 · openid", not the channel's id (None: deleted).
+            identity.update(channel_type=kind, channel_name=name)
         conversations = [conversation_from_hash(r) for r in rows if r]
         visible = [c for c in conversations if may_view(viewer, c)]
         return {
-            "contact": contact_view(row),
+            "contact": profile,
             "conversations": visible,
             "conversations_hidden": len(conversations) - len(visible),
             "timeline": [json.loads(e) for e in events],

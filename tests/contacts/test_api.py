@@ -99,6 +99,11 @@ async def test_contacts_api(gateway: Harness):
     profile = await api.call("GET", f"/api/v1/contacts/{c1}", agent)
     assert {c["id"] for c in profile["conversations"]} == {conv1, conv2}
     assert {i["external_id"] for i in profile["contact"]["identities"]} == {"shop-1", "app-7"}
+    # Each identity says which channel it came in on, by type and name, not only its id.
+    channel_row = await h.gw.redis.hmget(h.gw.keys.channel(channel), ["type", "name"])
+    assert {(i["channel_type"], i["channel_name"]) for i in profile["contact"]["identities"]} == {
+        (channel_row[0], channel_row[1])
+    } and channel_row[0] == "api"
     assert profile["timeline"][0]["type"] == "merge"
     tomb = await api.call("GET", f"/api/v1/contacts/{c2}", agent)
     assert tomb["contact"]["merged_into"] == c1 and tomb["conversations"] == []

@@ -129,6 +129,11 @@ async def test_contacts_page_in_chinese(gateway: Harness, new_page):
     await expect(page.locator("#contact-timeline li[data-type=merge]")).to_contain_text("合并进来")
     await page.click("#contact-timeline button.undo-merge")
     await page.wait_for_selector("#toast:has-text('已撤销合并')")
+    # Each identity names its channel as agents know it (badge and name), not by its id.
+    identity = page.locator("#contact-identities li").first
+    await expect(identity.locator(".chan")).to_have_text("API")
+    await expect(identity).to_contain_text("test channel · ")
+    assert channel not in await identity.inner_text()
     await page.screenshot(path=str(ARTIFACTS / "contacts-zh.png"))
     assert not bp.errors, bp.errors
 

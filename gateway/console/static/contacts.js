@@ -143,7 +143,8 @@ async function showContact(id) {
       h("dt", { text: t("contacts.profile.tier") }), h("dd", { text: c.tier || "—" }),
       h("dt", { text: t("contacts.profile.advisor") }), h("dd", { text: c.advisor || "—" })),
     h("h3", { text: t("contacts.profile.identities") }),
-    h("ul", { id: "contact-identities", class: "history" }, c.identities.map((i) => h("li", { text: `${i.channel_id}: ${i.external_id}` }))),
+    h("ul", { id: "contact-identities", class: "history" }, c.identities.map((i) =>
+      h("li", {}, channelIcon(i.channel_type), ` ${i.channel_name || i.channel_id} · ${i.external_id}`))),
     h("h3", { text: t("contacts.profile.conversations") }),
     h("ul", { id: "contact-conversations", class: "history" }, data.conversations.map((conv) => h("li", { dataset: { id: conv.id } },
       h("a", { href: `#/inbox/${encodeURIComponent(conv.id)}` }, channelIcon(conv.channel_type), ` ${clock(conv.created_at)} `,
