@@ -21,7 +21,9 @@ from gateway.api.http import InvalidJSON, close_on_failure, close_too_deep, load
 from gateway.appkeys import GATEWAY, HUB
 from gateway.auth import SESSION_REVOKED, Session
 from gateway.conversations import NotFound, Viewer, may_view
+from gateway.events import encode_event
 from gateway.models import now_ms
+from gateway.wsqueue import MAX_BEHIND, SocketQueue
 
 log = logging.getLogger(__name__)
 
@@ -35,28 +37,56 @@ TOKEN_PROTOCOL = "bearer."
 
 
 class WebSocketHub:
-    def __init__(self) -> None:
+    """The agent sockets of this process. An event's frame is JSON-encoded once for all the
+    sockets it goes to (``events.encode_event``: a stored message's own text spliced in), and
+    the frames queued for a socket within one loop turn are written together
+    (``gateway/wsqueue.py``)."""
+
+    def __init__(self, max_behind: int = MAX_BEHIND) -> None:
         self.clients: dict[web.WebSocketResponse, Session] = {}
+        self.max_behind = max_behind  # bytes a socket may have waiting before it is closed
+        self._queues: dict[web.WebSocketResponse, SocketQueue] = {}
         self._closing: dict[web.WebSocketResponse, asyncio.Task[None]] = {}
+
+    def add(self, ws: web.WebSocketResponse, sess: Session, transport: asyncio.Transport) -> None:
+        """A prepared socket of ``sess``: it gets the events of its audience from now on."""
+        self.clients[ws] = sess
+        self._queues[ws] = SocketQueue(ws, transport, self._behind, self.max_behind)
+
+    async def send(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
+        """A frame for this socket only (hello, pong, replays), after the events queued for it:
+        the order of a socket's frames is the order they were sent."""
+        queue = self._queues.get(ws)
+        if queue is not None:
+            queue.flush()
+        await ws.send_str(json.dumps(frame, ensure_ascii=False))
 
     async def on_event(self, event: dict[str, Any]) -> None:
         if event.get("type") == SESSION_REVOKED:
             self.revoke(event.get("data") or {})
             return
         audience = event.get("audience") or {}
-        users, roles = set(audience.get("users", [])), set(audience.get("roles", []))
+        users, roles = audience.get("users") or (), audience.get("roles") or ()
         if not users and not roles:
             return
-        # Encoded once (JSON, then UTF-8) for every socket it goes to.
-        frame = {"type": event["type"], "data": event["data"]}
-        payload = json.dumps(frame, ensure_ascii=False).encode()
+        payload: bytes | None = None
         now = now_ms()
         for ws, sess in list(self.clients.items()):
             if sess.expires_at <= now:
                 self.end(ws, "session expired")
             elif sess.user.id in users or sess.user.role.value in roles:
-                with contextlib.suppress(ConnectionError, RuntimeError):
-                    await ws.send_frame(payload, WSMsgType.TEXT)
+                queue = self._queues.get(ws)
+                if queue is None:
+                    continue
+                if payload is None:  # encoded once, for every socket it goes to
+                    frame = {"type": event["type"], "data": event["data"]}
+                    payload = encode_event(frame).encode()
+                queue.put(payload)
+
+    def _behind(self, queue: SocketQueue) -> None:
+        """A socket over its limit: it gets nothing more (wsqueue closes it)."""
+        self.clients.pop(queue.ws, None)
+        self._queues.pop(queue.ws, None)
 
     def revoke(self, data: dict[str, Any]) -> None:
         """A ``session.revoked`` event: close the sockets of those sessions on this process."""
@@ -73,6 +103,9 @@ class WebSocketHub:
         closed with SESSION_ENDED and ``reason``."""
         if self.clients.pop(ws, None) is None:
             return
+        queue = self._queues.pop(ws, None)
+        if queue is not None:
+            queue.flush()  # what it was sent before its session ended
         log.info("closing an agent WebSocket: %s", reason)
         task = asyncio.create_task(_close(ws, reason))
         self._closing[ws] = task
@@ -81,6 +114,7 @@ class WebSocketHub:
     async def finish(self, ws: web.WebSocketResponse) -> None:
         """The socket's handler is done: forget it, after the close ``end`` began, if any."""
         self.clients.pop(ws, None)
+        self._queues.pop(ws, None)
         task = self._closing.get(ws)
         if task is not None:
             with contextlib.suppress(Exception):
@@ -120,16 +154,23 @@ async def websocket(request: web.Request) -> web.StreamResponse:
         raise web.HTTPUnauthorized(text="invalid or missing token")
     # Answers PROTOCOL when the client offered it (a browser requires one of its offers back);
     # the token entry is never echoed.
-    ws = web.WebSocketResponse(heartbeat=30, max_msg_size=256 * 1024, protocols=(PROTOCOL,))
+    # No permessage-deflate: the hub writes each event's frame as encoded once for every
+    # socket (gateway/wsqueue.py), not deflated again per socket.
+    ws = web.WebSocketResponse(
+        heartbeat=30, max_msg_size=256 * 1024, protocols=(PROTOCOL,), compress=False
+    )
     await ws.prepare(request)
+    transport = request.transport
+    if transport is None:  # the client went away during the handshake
+        return ws
     hub = request.app[HUB]
-    hub.clients[ws] = sess
+    hub.add(ws, sess, transport)
     gw.metrics.websockets.labels(kind="agent").inc()
     keepalive = asyncio.create_task(_presence_keepalive(request, sess))
     # Its first check also covers a revocation published between authenticate() and now.
     watch = asyncio.create_task(_watch_session(request, ws, token, sess))
     try:
-        await ws.send_json({"type": "hello", "data": {"user": sess.user.model_dump(mode="json")}})
+        await hub.send(ws, {"type": "hello", "data": {"user": sess.user.model_dump(mode="json")}})
         async for msg in ws:
             if msg.type != WSMsgType.TEXT:
                 continue
@@ -139,7 +180,7 @@ async def websocket(request: web.Request) -> web.StreamResponse:
                 if exc.too_deep:
                     await close_too_deep(ws)
                     break
-                await ws.send_json({"type": "error", "data": {"message": "invalid JSON"}})
+                await hub.send(ws, {"type": "error", "data": {"message": "invalid JSON"}})
                 continue
             if isinstance(command, dict) and command.get("type") != "ping":
                 # Nothing is read for a session that has ended, even if its event was lost.
@@ -160,10 +201,11 @@ async def _handle(
     request: web.Request, ws: web.WebSocketResponse, sess: Session, command: Any
 ) -> None:
     gw = request.app[GATEWAY]
+    hub = request.app[HUB]
     if not isinstance(command, dict):
         return
     if command.get("type") == "ping":
-        await ws.send_json({"type": "pong", "data": {}})
+        await hub.send(ws, {"type": "pong", "data": {}})
     elif command.get("type") == "sync":
         # {"type": "sync", "conversations": {"<id>": <last seq seen>}}: replay what was missed.
         wanted = command.get("conversations") or {}
@@ -179,13 +221,14 @@ async def _handle(
                 continue
             after = int(last_seq) if isinstance(last_seq, int) else 0
             for message in await gw.conversations.messages(conv["id"], after, 500):
-                await ws.send_json(
+                await hub.send(
+                    ws,
                     {
                         "type": "message.created",
                         "data": {"conversation_id": conv["id"], "message": message, "replay": True},
-                    }
+                    },
                 )
-        await ws.send_json({"type": "synced", "data": {}})
+        await hub.send(ws, {"type": "synced", "data": {}})
     elif command.get("type") in ("typing", "read"):
         await _channel_signal(request, sess, command)
 

@@ -1,0 +1,115 @@
+"""Outgoing frames of one agent WebSocket, written together once per event-loop turn.
+
+An event fanned out to every agent used to cost one ``send`` system call per socket per event;
+several events in one turn (a group commit's ``message.created``, a router round's offers) cost
+one each. Here the frames queued for a socket during a turn are written by one
+``transport.write`` at the start of the next (``loop.call_soon``): each is still a separate
+WebSocket message, in the order queued.
+
+The frames are built here (FIN + text opcode, server side: no mask) from payloads encoded once
+for all the sockets they go to; the socket is made without permessage-deflate (``ws.py``), so
+nothing else writes compressed frames in between. A socket whose reader falls behind (frames
+queued plus what the transport still holds above ``max_behind`` bytes) is closed with a log
+line instead of letting the buffers grow: the console reconnects and replays by seq.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import struct
+from collections.abc import Callable
+
+from aiohttp import WSCloseCode, web
+
+log = logging.getLogger(__name__)
+
+# Bytes a socket may have waiting (queued here and in its transport) before it is closed.
+MAX_BEHIND = 4 * 1024 * 1024
+# Close code for a socket closed for being behind: "try again later" (the console reconnects).
+BEHIND = WSCloseCode.TRY_AGAIN_LATER
+_TEXT_FIN = 0x81
+
+
+def text_frame(payload: bytes) -> bytes:
+    """One unmasked, final text frame (RFC 6455 5.2) carrying ``payload`` (UTF-8)."""
+    size = len(payload)
+    if size < 126:
+        header = bytes((_TEXT_FIN, size))
+    elif size < 65536:
+        header = struct.pack("!BBH", _TEXT_FIN, 126, size)
+    else:
+        header = struct.pack("!BBQ", _TEXT_FIN, 127, size)
+    return header + payload
+
+
+class SocketQueue:
+    """Frames waiting for one socket until the end of the loop turn."""
+
+    def __init__(
+        self,
+        ws: web.WebSocketResponse,
+        transport: asyncio.Transport,
+        on_behind: Callable[[SocketQueue], None],
+        max_behind: int = MAX_BEHIND,
+    ) -> None:
+        self.ws = ws
+        self.transport = transport
+        self.max_behind = max_behind
+        self._on_behind = on_behind
+        self._frames: list[bytes] = []
+        self._size = 0
+        self._scheduled = False
+        self.dropped = False  # closed for being behind: takes nothing more
+
+    def put(self, payload: bytes) -> None:
+        """Queue one text message (encoded JSON) for this turn's write."""
+        if self.dropped:
+            return
+        frame = text_frame(payload)
+        self._frames.append(frame)
+        self._size += len(frame)
+        if self._size + self.transport.get_write_buffer_size() > self.max_behind:
+            self.drop()
+            return
+        if not self._scheduled:
+            self._scheduled = True
+            asyncio.get_running_loop().call_soon(self.flush)
+
+    def flush(self) -> None:
+        """Write what is queued, as one write (also called before a direct send, for order)."""
+        self._scheduled = False
+        if not self._frames:
+            return
+        frames, self._frames, self._size = self._frames, [], 0
+        if self.ws.closed or self.transport.is_closing():
+            return  # closing: nothing may follow the close frame
+        self.transport.write(frames[0] if len(frames) == 1 else b"".join(frames))
+
+    def drop(self) -> None:
+        """Over ``max_behind``: forget the queue and close the socket."""
+        if self.dropped:
+            return
+        self.dropped = True
+        behind = self._size + self.transport.get_write_buffer_size()
+        self._frames, self._size = [], 0
+        self._on_behind(self)
+        log.warning(
+            "closing an agent WebSocket (%s): %d bytes not yet sent, over the limit of %d; "
+            "its reader is too slow or gone (the console reconnects and replays by seq)",
+            self.ws.get_extra_info("peername"),
+            behind,
+            self.max_behind,
+        )
+        task = asyncio.create_task(self._close())
+        _closing.add(task)
+        task.add_done_callback(_closing.discard)
+
+    async def _close(self) -> None:
+        with contextlib.suppress(Exception):
+            await asyncio.wait_for(self.ws.close(code=BEHIND, message=b"too far behind"), 5)
+        self.transport.abort()  # what the transport still holds is let go, now
+
+
+_closing: set[asyncio.Task[None]] = set()
