@@ -49,7 +49,7 @@ async def test_supervisor_sees_who_holds_what_takes_over_and_reassigns(
     summary = page.locator("#supervisor-summary")
     await summary.filter(has_text="2 of 5 online").wait_for()
     assert await summary.text_content() == (
-        "2 of 5 online · 1 conversations held · 0 waiting in the queue"
+        "2 of 5 online · 1 conversation held · 0 waiting in the queue"
     )
     alice = (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]["assignee"]
     alice_row = board.locator(f"tr[data-agent='{alice}']")

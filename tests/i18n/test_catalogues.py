@@ -18,16 +18,25 @@ from gateway.i18n.catalog import (
 )
 
 PLACEHOLDER = re.compile(r"\{([A-Za-z_][A-Za-z0-9_]*)\}")
+PLURAL_FORMS = {"zero", "one", "two", "few", "many", "other"}  # CLDR plural categories
 
 
 def gaps(catalogues: dict[str, dict[str, str]]) -> list[str]:
-    """What one catalogue lacks that another has: zh-TW needs only the customer keys."""
-    every = set().union(*(set(c) for c in catalogues.values()))
+    """What one catalogue lacks that another has: zh-TW needs only the customer keys. A
+    language's plural forms (``<key>#one``, CLDR categories) are its own: none is needed
+    elsewhere, but each needs its key."""
+    every = {k for c in catalogues.values() for k in c if "#" not in k}
     customer = {k for k in every if k.startswith(CUSTOMER_PREFIX)}
     problems = []
     for lang, table in catalogues.items():
         needed = customer if lang == "zh-TW" else every
         problems += [f"{lang} lacks {key}" for key in sorted(needed - set(table))]
+        problems += [
+            f"{lang} {key}: no such key or form"
+            for key in sorted(table)
+            if "#" in key
+            and (key.split("#")[0] not in table or key.split("#")[1] not in PLURAL_FORMS)
+        ]
     return problems
 
 
@@ -36,8 +45,9 @@ def placeholder_mismatches(catalogues: dict[str, dict[str, str]]) -> list[str]:
     reference = catalogues["en"]
     for lang, table in catalogues.items():
         for key, text in table.items():
-            if key in reference and set(PLACEHOLDER.findall(text)) != set(
-                PLACEHOLDER.findall(reference[key])
+            base = key.split("#")[0]  # a plural form says what its key says
+            if base in reference and set(PLACEHOLDER.findall(text)) != set(
+                PLACEHOLDER.findall(reference[base])
             ):
                 problems.append(f"{lang} {key}: placeholders differ from en")
     return problems
@@ -97,3 +107,13 @@ def test_no_agent_text_reaches_a_customer_catalogue_untranslated(lang: str) -> N
         if k.startswith(CUSTOMER_PREFIX) and v == en.get(k) and re.search("[A-Za-z]{3}", v)
     ]
     assert same == []
+
+
+def test_a_plural_form_without_its_key_is_found() -> None:
+    catalogues = {lang: dict(catalogue(lang)) for lang in LANGUAGES}
+    catalogues["en"]["supervisor.summray#one"] = "{held} conversation held"
+    catalogues["en"]["supervisor.summary#single"] = "{held} conversation held"
+    assert gaps(catalogues) == [
+        "en supervisor.summary#single: no such key or form",
+        "en supervisor.summray#one: no such key or form",
+    ]

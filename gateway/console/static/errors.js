@@ -54,10 +54,10 @@ export function explain(err, labelOf = fieldLabel) {
     const limit = limits.min_length ?? limits.max_length ?? limits.ge ?? limits.gt ?? limits.le ?? limits.lt ?? "";
     // English keeps the server's own explanation of a rule it cannot name.
     if (key === "errors.field.invalid" && language() === "en" && err.serverMessage) return err.serverMessage;
-    return t(key, { field, limit });
+    return t(key, { field, limit, count: limit });
   }
   const byCode = `errors.code.${err.code}`;
-  if (err.code && has(byCode)) return t(byCode, { retry_after: err.retryAfter ?? "" });
+  if (err.code && has(byCode)) return t(byCode, { retry_after: err.retryAfter ?? "", count: err.retryAfter ?? "" });
   if (err.status >= 500 || err.status === 0) return t(err.status === 0 ? "errors.code.network" : "errors.server");
   return language() === "en" && err.serverMessage ? err.serverMessage : t("errors.generic", { status: err.status });
 }

@@ -36,8 +36,15 @@ export async function loadLanguage(lang) {
 
 // "Hello {name}" with { name: "李伟" }; an unknown key shows as the key (a test keeps the
 // catalogues complete, so none reaches a person).
+// A number that picks the words: with params.count, a language's own form of the key wins when
+// its catalogue has one ("<key>#one" in English: "1 conversation held"); the key itself is the
+// other form, and the only one in Chinese.
 export function t(key, params = {}) {
-  const text = Object.prototype.hasOwnProperty.call(table, key) ? table[key] : key;
+  let text = Object.prototype.hasOwnProperty.call(table, key) ? table[key] : key;
+  if (params.count !== undefined && params.count !== "") {
+    const form = `${key}#${new Intl.PluralRules(current).select(Number(params.count))}`;
+    if (Object.prototype.hasOwnProperty.call(table, form)) text = table[form];
+  }
   return text.replace(/\{([A-Za-z_][A-Za-z0-9_]*)\}/g, (whole, name) => (name in params ? String(params[name]) : whole));
 }
 

@@ -73,7 +73,7 @@ function render(page, board) {
   const held = agents.reduce((n, a) => n + a.conversations.length, 0);
   clear(page,
     h("h2", { text: t("supervisor.title") }),
-    h("p", { class: "supervisor-summary", id: "supervisor-summary", text: t("supervisor.summary", { online, agents: agents.length, held, waiting: board.waiting }) }),
+    h("p", { class: "supervisor-summary", id: "supervisor-summary", text: t("supervisor.summary", { online, agents: agents.length, held, waiting: board.waiting, count: held }) }),
     h("div", { class: "table-wrap" }, h("table", { class: "table supervisor", id: "supervisor-board" },
       h("thead", {}, h("tr", {}, ["agent", "status", "load", "teams", "conversations"].map((k) => h("th", { text: t(`supervisor.col.${k}`) })))),
       h("tbody", {}, agents.map((a) => h("tr", { dataset: { agent: a.id } },
