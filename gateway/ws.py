@@ -23,7 +23,7 @@ from gateway.auth import SESSION_REVOKED, Session
 from gateway.conversations import NotFound, Viewer, may_view
 from gateway.events import encode_event
 from gateway.models import now_ms
-from gateway.wsqueue import MAX_BEHIND, SocketQueue
+from gateway.wsqueue import MAX_BEHIND, SocketQueue, TurnWriter, text_frame
 
 log = logging.getLogger(__name__)
 
@@ -46,6 +46,7 @@ class WebSocketHub:
         self.clients: dict[web.WebSocketResponse, Session] = {}
         self.max_behind = max_behind  # bytes a socket may have waiting before it is closed
         self._queues: dict[web.WebSocketResponse, SocketQueue] = {}
+        self._writer = TurnWriter()
         self._closing: dict[web.WebSocketResponse, asyncio.Task[None]] = {}
 
     def add(self, ws: web.WebSocketResponse, sess: Session, transport: asyncio.Transport) -> None:
@@ -69,7 +70,7 @@ class WebSocketHub:
         users, roles = audience.get("users") or (), audience.get("roles") or ()
         if not users and not roles:
             return
-        payload: bytes | None = None
+        frame: bytes | None = None
         now = now_ms()
         for ws, sess in list(self.clients.items()):
             if sess.expires_at <= now:
@@ -78,10 +79,10 @@ class WebSocketHub:
                 queue = self._queues.get(ws)
                 if queue is None:
                     continue
-                if payload is None:  # encoded once, for every socket it goes to
-                    frame = {"type": event["type"], "data": event["data"]}
-                    payload = encode_event(frame).encode()
-                queue.put(payload)
+                if frame is None:  # made once, for every socket it goes to
+                    text = encode_event({"type": event["type"], "data": event["data"]})
+                    frame = text_frame(text.encode())
+                self._writer.put(queue, frame)
 
     def _behind(self, queue: SocketQueue) -> None:
         """A socket over its limit: it gets nothing more (wsqueue closes it)."""

@@ -3,11 +3,11 @@
 An event fanned out to every agent used to cost one ``send`` system call per socket per event;
 several events in one turn (a group commit's ``message.created``, a router round's offers) cost
 one each. Here the frames queued for a socket during a turn are written by one
-``transport.write`` at the start of the next (``loop.call_soon``): each is still a separate
-WebSocket message, in the order queued.
+``transport.write`` at the start of the next (one ``loop.call_soon`` for all the sockets):
+each is still a separate WebSocket message, in the order queued.
 
-The frames are built here (FIN + text opcode, server side: no mask) from payloads encoded once
-for all the sockets they go to; the socket is made without permessage-deflate (``ws.py``), so
+The frames are built here (FIN + text opcode, server side: no mask), once per event for all
+the sockets it goes to; the socket is made without permessage-deflate (``ws.py``), so
 nothing else writes compressed frames in between. A socket whose reader falls behind (frames
 queued plus what the transport still holds above ``max_behind`` bytes) is closed with a log
 line instead of letting the buffers grow: the console reconnects and replays by seq.
@@ -60,26 +60,21 @@ class SocketQueue:
         self._on_behind = on_behind
         self._frames: list[bytes] = []
         self._size = 0
-        self._scheduled = False
         self.dropped = False  # closed for being behind: takes nothing more
 
-    def put(self, payload: bytes) -> None:
-        """Queue one text message (encoded JSON) for this turn's write."""
+    def put(self, frame: bytes) -> bool:
+        """Queue one frame (``text_frame``) for this turn's write; True when it is the first."""
         if self.dropped:
-            return
-        frame = text_frame(payload)
+            return False
         self._frames.append(frame)
         self._size += len(frame)
         if self._size + self.transport.get_write_buffer_size() > self.max_behind:
             self.drop()
-            return
-        if not self._scheduled:
-            self._scheduled = True
-            asyncio.get_running_loop().call_soon(self.flush)
+            return False
+        return len(self._frames) == 1
 
     def flush(self) -> None:
         """Write what is queued, as one write (also called before a direct send, for order)."""
-        self._scheduled = False
         if not self._frames:
             return
         frames, self._frames, self._size = self._frames, [], 0
@@ -110,6 +105,25 @@ class SocketQueue:
         with contextlib.suppress(Exception):
             await asyncio.wait_for(self.ws.close(code=BEHIND, message=b"too far behind"), 5)
         self.transport.abort()  # what the transport still holds is let go, now
+
+
+class TurnWriter:
+    """The queues that took a frame this turn, written by one callback at the end of it (one
+    ``call_soon`` per turn, not one per socket per event)."""
+
+    def __init__(self) -> None:
+        self._pending: list[SocketQueue] = []
+
+    def put(self, queue: SocketQueue, frame: bytes) -> None:
+        if queue.put(frame):
+            if not self._pending:
+                asyncio.get_running_loop().call_soon(self.flush)
+            self._pending.append(queue)
+
+    def flush(self) -> None:
+        pending, self._pending = self._pending, []
+        for queue in pending:
+            queue.flush()
 
 
 _closing: set[asyncio.Task[None]] = set()
