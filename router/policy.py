@@ -49,6 +49,7 @@ class ConversationView:
     skills: frozenset[str] = frozenset()
     language: str | None = None
     excluded: frozenset[str] = field(default_factory=frozenset)  # declined / missed it already
+    declined_at: int = 0  # ms of its last declined offer (0: none since it was taken)
     preferred_agent: str | None = None  # sticky: the customer's previous agent
     advisor: str | None = None  # sticky: the customer's dedicated advisor (VIP)
     needs_supervisor: bool = False  # the class wants a supervisor (sensitive)
@@ -185,6 +186,14 @@ def hold_limit(conv: ConversationView, now: int, wait_ms: int) -> int:
         # takes it still needs time to accept (or miss the offer) and answer.
         limit = min(limit, since + (conv.due - since) // 3)
     return limit
+
+
+def back_to_decliners_at(conv: ConversationView, cooldown_ms: int) -> int:
+    """When a conversation nobody else may take goes back to those who passed on it (ms): at
+    once after a missed offer; after a decline, only once ``cooldown_ms`` have passed (an
+    agent who just said no is not asked again the same second; as long as an unanswered
+    offer would have held it)."""
+    return conv.declined_at + cooldown_ms if conv.declined_at else 0
 
 
 def last_resort(conv: ConversationView) -> ConversationView:
@@ -400,7 +409,7 @@ class DeadlinePolicy:
 CONVERSATION_FIELDS = (
     "channel_type", "weight", "team", "skills", "language", "excluded", "sticky_agent",
     "advisor", "widened", "priority", "priority_rank", "waiting_since", "created_at",
-    "first_response_due", "next_response_due", "first_response_at",
+    "first_response_due", "next_response_due", "first_response_at", "declined_at",
 )  # fmt: skip
 
 
@@ -437,6 +446,7 @@ def conversation_view(
         skills=as_set(row.get("skills")),
         language=row.get("language") or None,
         excluded=as_set(row.get("excluded")),
+        declined_at=int(_num(row.get("declined_at"))),
         preferred_agent=row.get("sticky_agent") or None,
         advisor=row.get("advisor") or None,
         needs_supervisor=bool(sla and sla.needs_supervisor(priority)),

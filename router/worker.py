@@ -38,6 +38,7 @@ from router.policy import (
     ConversationView,
     DeadlinePolicy,
     RoutingPolicy,
+    back_to_decliners_at,
     conversation_view,
     is_eligible,
     last_resort,
@@ -470,8 +471,15 @@ class RouterWorker:
                 agent = await self._choose(policy, conv, now, pages, sticky, reserved)
             if agent is None and conv.excluded:
                 # Nobody else may take it: those who declined or missed it are asked again
-                # rather than leaving it to wait while they have room.
-                agent = await self._choose(policy, last_resort(conv), now, pages, sticky, reserved)
+                # rather than leaving it to wait while they have room (after a decline, not
+                # the same second: the router looks again when the cool-down ends).
+                back_at = back_to_decliners_at(conv, self.config.offer_timeout_ms)
+                if now >= back_at:
+                    agent = await self._choose(
+                        policy, last_resort(conv), now, pages, sticky, reserved
+                    )
+                else:
+                    self._note_hold(back_at, now)
             if agent is None:
                 if pages[0]:
                     reserved |= policy.reserve(pages[0] + list(sticky.values()), conv)

@@ -1,7 +1,8 @@
 -- The offered agent accepts. KEYS: conversation, offers, agent, agent's conversations,
 -- available, contact, agent cards. ARGV: conversation id, agent id, now ms, room channel.
 if redis.call('HGET', KEYS[1], 'offered_to') ~= ARGV[2] then return 'not-offered' end
-redis.call('HDEL', KEYS[1], 'offered_to', 'offer_expires_at', 'excluded')
+redis.call('HDEL', KEYS[1], 'offered_to', 'offer_expires_at', 'excluded',
+  'declined_at')
 redis.call('HSET', KEYS[1], 'assignee', ARGV[2], 'assigned_at', ARGV[3])
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('SADD', KEYS[4], ARGV[1])

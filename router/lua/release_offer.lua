@@ -17,6 +17,7 @@ end
 redis.call('ZADD', KEYS[4], queue_score(KEYS[1], ARGV[5]), ARGV[1])
 add_load(KEYS[3], -weight, -1)
 local outcome = 'ok'
+if ARGV[3] == 'decline' then redis.call('HSET', KEYS[1], 'declined_at', ARGV[5]) end
 if ARGV[3] == 'timeout' then
   local missed = redis.call('HINCRBY', KEYS[3], 'missed', 1)
   if missed >= tonumber(ARGV[4]) then

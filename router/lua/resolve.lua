@@ -18,6 +18,6 @@ if agent ~= '' then
   redis.call('HSET', KEYS[1], 'last_agent', agent)
 end
 redis.call('HDEL', KEYS[1], 'offered_to', 'offer_expires_at', 'waiting_since', 'excluded',
-  'snoozed_until', 'paused_at')
+  'declined_at', 'snoozed_until', 'paused_at')
 redis.call('HSET', KEYS[1], 'status', 'resolved', 'resolved_at', ARGV[3], 'updated_at', ARGV[3])
 return 'ok'

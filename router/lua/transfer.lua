@@ -22,7 +22,8 @@ if current ~= '' then
   refresh_available(KEYS[2], KEYS[8], current, KEYS[9], ARGV[7])
 end
 redis.call('ZREM', KEYS[7], ARGV[1])
-redis.call('HDEL', KEYS[1], 'offered_to', 'offer_expires_at', 'excluded')
+redis.call('HDEL', KEYS[1], 'offered_to', 'offer_expires_at', 'excluded',
+  'declined_at')
 if ARGV[4] ~= '' then redis.call('HSET', KEYS[1], 'team', ARGV[4]) end
 if ARGV[3] ~= '' then
   redis.call('ZREM', KEYS[6], ARGV[1])

@@ -31,14 +31,37 @@ async def test_one_agent_online_is_offered_it_again_after_a_timeout(router: Rout
 
 
 async def test_a_declined_conversation_comes_back_when_nobody_else_may_take_it(router: Router):
+    # Not the same second: the agent who just said no is asked again only once an unanswered
+    # offer would have timed out (the worker's 30 s), and the router looks again right then.
     await router.agent("a", capacity=3)
     conv = await router.message("hi")
     await router.worker.sweep()
     assert await router.store.release_offer(conv, "a", "decline", 3) == "ok"
+    declined_at = router.clock()
+    await router.worker.sweep()
+    assert _offers_of(router, conv) == ["a"]
+    assert router.worker.hold_ends_at == declined_at + 30_000
+    router.clock.advance(29)
+    await router.worker.sweep()
+    assert _offers_of(router, conv) == ["a"]
+    router.clock.advance(1)
     await router.worker.sweep()
     assert _offers_of(router, conv) == ["a", "a"]
     assert await router.store.release_offer(conv, "a", "decline", 3) == "ok"
     assert (await router.conv(conv))["excluded"] == "a"  # recorded once
+
+
+async def test_a_declined_conversation_goes_to_another_at_once(router: Router):
+    await router.agent("a", capacity=3)
+    conv = await router.message("hi")
+    await router.worker.sweep()
+    await router.agent("b", capacity=3)
+    assert await router.store.release_offer(conv, "a", "decline", 3) == "ok"
+    await router.worker.sweep()
+    assert _offers_of(router, conv) == ["a", "b"]
+    assert await router.store.accept(conv, "b") == "ok"
+    fields = await router.conv(conv)
+    assert "excluded" not in fields and "declined_at" not in fields  # taken: a fresh start
 
 
 async def test_with_two_agents_a_timed_out_offer_goes_to_the_other_first(router: Router):
