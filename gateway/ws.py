@@ -39,8 +39,8 @@ TOKEN_PROTOCOL = "bearer."
 class WebSocketHub:
     """The agent sockets of this process. An event's frame is JSON-encoded once for all the
     sockets it goes to (``events.encode_event``: a stored message's own text spliced in), and
-    the frames queued for a socket within one loop turn are written together
-    (``gateway/wsqueue.py``)."""
+    a socket's frames are written together: those of one loop turn, and those for its whole
+    role within 20 ms (``gateway/wsqueue.py``)."""
 
     def __init__(self, max_behind: int = MAX_BEHIND) -> None:
         self.clients: dict[web.WebSocketResponse, Session] = {}
@@ -75,14 +75,17 @@ class WebSocketHub:
         for ws, sess in list(self.clients.items()):
             if sess.expires_at <= now:
                 self.end(ws, "session expired")
-            elif sess.user.id in users or sess.user.role.value in roles:
+            else:
+                named = sess.user.id in users
+                if not named and sess.user.role.value not in roles:
+                    continue
                 queue = self._queues.get(ws)
                 if queue is None:
                     continue
                 if frame is None:  # made once, for every socket it goes to
                     text = encode_event({"type": event["type"], "data": event["data"]})
                     frame = text_frame(text.encode())
-                self._writer.put(queue, frame)
+                self._writer.put(queue, frame, named=named)
 
     def _behind(self, queue: SocketQueue) -> None:
         """A socket over its limit: it gets nothing more (wsqueue closes it)."""

@@ -1,10 +1,14 @@
-"""Outgoing frames of one agent WebSocket, written together once per event-loop turn.
+"""Outgoing frames of the agent WebSockets, several written together by one ``send``.
 
-An event fanned out to every agent used to cost one ``send`` system call per socket per event;
-several events in one turn (a group commit's ``message.created``, a router round's offers) cost
-one each. Here the frames queued for a socket during a turn are written by one
-``transport.write`` at the start of the next (one ``loop.call_soon`` for all the sockets):
-each is still a separate WebSocket message, in the order queued.
+An event fanned out to every agent used to cost one ``send`` system call per socket per event.
+Here a socket's frames are queued and written together by one ``transport.write``, each still a
+separate WebSocket message, in the order queued (``TurnWriter``): a frame that names the
+socket's user (an offer, a message of a conversation the agent holds) is written at the end of
+its loop turn with whatever waits before it; a frame only for the socket's role (a new
+unassigned conversation's message, for every agent) waits at most ``LINGER`` (20 ms) to share a
+write with the next ones. So the frames of one turn to one socket are one write, and a steady
+stream of new conversations costs each agent socket a write per 20 ms instead of one per
+conversation.
 
 The frames are built here (FIN + text opcode, server side: no mask), once per event for all
 the sockets it goes to; the socket is made without permessage-deflate (``ws.py``), so
@@ -27,6 +31,8 @@ log = logging.getLogger(__name__)
 
 # Bytes a socket may have waiting (queued here and in its transport) before it is closed.
 MAX_BEHIND = 4 * 1024 * 1024
+# How long a frame for a whole role (not naming the socket's user) may wait to share a write.
+LINGER = 0.02
 # Close code for a socket closed for being behind: "try again later" (the console reconnects).
 BEHIND = WSCloseCode.TRY_AGAIN_LATER
 _TEXT_FIN = 0x81
@@ -60,6 +66,7 @@ class SocketQueue:
         self._on_behind = on_behind
         self._frames: list[bytes] = []
         self._size = 0
+        self.urgent = False  # holds a frame for the end of this turn (TurnWriter)
         self.dropped = False  # closed for being behind: takes nothing more
 
     def put(self, frame: bytes) -> bool:
@@ -75,6 +82,7 @@ class SocketQueue:
 
     def flush(self) -> None:
         """Write what is queued, as one write (also called before a direct send, for order)."""
+        self.urgent = False
         if not self._frames:
             return
         frames, self._frames, self._size = self._frames, [], 0
@@ -108,21 +116,40 @@ class SocketQueue:
 
 
 class TurnWriter:
-    """The queues that took a frame this turn, written by one callback at the end of it (one
-    ``call_soon`` per turn, not one per socket per event)."""
+    """Writes the queued frames: a socket that took a frame naming its user (an offer, a reply
+    in its conversation) at the end of the turn, by one ``call_soon`` for all such sockets; a
+    socket that took only frames for a whole role (a new unassigned conversation's message, for
+    every agent) within ``linger`` seconds, by one timer for all such sockets, so that a steady
+    stream of such events shares writes. A socket's frames are written in the order queued,
+    whichever comes first."""
 
-    def __init__(self) -> None:
-        self._pending: list[SocketQueue] = []
+    def __init__(self, linger: float = LINGER) -> None:
+        self.linger = linger
+        self._now: list[SocketQueue] = []  # written at the end of this turn
+        self._later: list[SocketQueue] = []  # written when the linger timer fires
 
-    def put(self, queue: SocketQueue, frame: bytes) -> None:
-        if queue.put(frame):
-            if not self._pending:
-                asyncio.get_running_loop().call_soon(self.flush)
-            self._pending.append(queue)
+    def put(self, queue: SocketQueue, frame: bytes, *, named: bool) -> None:
+        """``named``: the frame names the socket's user (written at the end of the turn)."""
+        first = queue.put(frame)
+        if named:
+            if not queue.urgent:
+                queue.urgent = True
+                if not self._now:
+                    asyncio.get_running_loop().call_soon(self._write_now)
+                self._now.append(queue)
+        elif first:
+            if not self._later:
+                asyncio.get_running_loop().call_later(self.linger, self._write_later)
+            self._later.append(queue)
 
-    def flush(self) -> None:
-        pending, self._pending = self._pending, []
-        for queue in pending:
+    def _write_now(self) -> None:
+        queues, self._now = self._now, []
+        for queue in queues:
+            queue.flush()
+
+    def _write_later(self) -> None:
+        queues, self._later = self._later, []
+        for queue in queues:
             queue.flush()
 
 

@@ -170,3 +170,38 @@ def _is_closing(transport: asyncio.Transport) -> Any:
 
 async def _all_received(received: list[int], sent: int) -> bool:
     return len(received) >= sent
+
+
+async def test_frames_for_a_whole_role_share_a_write_until_a_named_one(gateway: Harness):
+    """Events for every agent (a new unassigned conversation's message) wait up to the linger
+    (widened to 1 s here) and go out together; an event naming the agent goes at the end of
+    its turn, taking what waits before it along, in order."""
+    agent_id, token = await gateway.create_user("a@example.com")
+    ws = await _connect(gateway, token)
+    hub = gateway.client.server.app[HUB]
+    hub._writer.linger = 1.0
+    writes = _count_writes(hub)
+    bus = gateway.gw.events
+    loop = asyncio.get_running_loop()
+
+    started = loop.time()
+    for n in range(5):  # five turns apart
+        await bus.publish("test.event", {"n": n}, [], ["agent"])
+        await asyncio.sleep(0.02)
+    assert writes == []  # none written yet: they wait for each other
+    got = [await ws.receive_json(timeout=5) for _ in range(5)]
+    assert loop.time() - started < 1.0 + 1.0  # the linger (and a loaded machine's slack)
+    assert [f["data"]["n"] for f in got] == list(range(5))
+    assert len(writes) == 1
+    assert await _frames(ws, timeout=0.3) == []  # each once
+
+    await bus.publish("test.event", {"n": 5}, [], ["agent"])
+    await asyncio.sleep(0.02)
+    started = loop.time()
+    await bus.publish("test.event", {"n": 6}, [agent_id], [])  # names the agent
+    first = await ws.receive_json(timeout=5)
+    second = await ws.receive_json(timeout=5)
+    assert loop.time() - started < 0.5  # at once, not at the 1 s linger
+    assert [first["data"]["n"], second["data"]["n"]] == [5, 6]
+    assert len(writes) == 2  # both in one write
+    await ws.close()
