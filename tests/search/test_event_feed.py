@@ -286,3 +286,33 @@ async def test_a_learned_email_is_found_and_costs_one_feed_entry(gateway: Harnes
     elapsed = await found(h, contact, q="zhou.jie@example.net", kind="customers")
     assert elapsed < 1.5
     assert await h.gw.redis.hget(h.gw.keys.contact(contact), "email") == "zhou.jie@example.net"
+
+
+async def test_messages_during_a_subscription_gap_are_indexed(make_gateway: MakeGateway):
+    """The events subscriptions are cut (CLIENT KILL TYPE pubsub; they come back after a
+    second): what the other process wrote meanwhile never arrives as an event here, and the
+    poll indexes it; what comes after the gap arrives through the events again."""
+    first = await make_gateway()
+    second = await make_gateway()
+    await ready(first)
+    await ready(second)
+    channel = await first.api_channel()
+    conv = await say(first, channel, "gap-1", "断线 之前")
+    await in_index(second, conv, "断线 之前")
+    client = _monitor_client(second.gw.redis, second.gw.keys.events_channel())
+    try:
+        assert await client.execute_command("CLIENT KILL", "TYPE", "pubsub") >= 2
+    finally:
+        await client.aclose()
+    assert await say(first, channel, "gap-1", "断线 期间 的 消息 5521") == conv
+    other = await say(first, channel, "gap-2", "断线 期间 新 会话 5522")
+    await in_index(second, conv, "5521")
+    await in_index(second, other, "5522")
+    index = second.gw.search.indexer.conversations
+    assert index.seq[index.get(conv)] == 2
+    assert conv in second.gw.search.indexer.state.read  # the poll read it: no event came
+    await asyncio.sleep(1.5)  # subscribed again
+    assert await say(first, channel, "gap-1", "断线 之后 5523") == conv
+    await in_index(second, conv, "5523")
+    assert index.seq[index.get(conv)] == 3
+    assert set(ids(await search(second, q="断线"))) == {conv, other}
