@@ -186,16 +186,24 @@ async def test_a_message_without_its_event_is_indexed_by_the_poll(gateway: Harne
     await found(h, contact, q="quiet-2", kind="customers")  # the new contact was read
 
 
-async def test_another_process_messages_arrive_through_its_events(make_gateway: MakeGateway):
-    """Two gateways on one Redis: the other's messages (a customer's, an agent's reply) are in
-    this one's index without either reading the conversation's log."""
-    first = await make_gateway()
-    second = await make_gateway()
+async def two_gateways(
+    make_gateway: MakeGateway, sender: str, text: str
+) -> tuple[Harness, Harness, tuple[str, str], str]:
+    """Two gateways on one Redis, both indexes ready, and a conversation started through the
+    first that the second's index holds."""
+    first, second = await make_gateway(), await make_gateway()
     await ready(first)
     await ready(second)
     channel = await first.api_channel()
-    conv = await say(first, channel, "far-1", "第一条 远程")
-    await in_index(second, conv, "第一条 远程")
+    conv = await say(first, channel, sender, text)
+    await in_index(second, conv, text)
+    return first, second, channel, conv
+
+
+async def test_another_process_messages_arrive_through_its_events(make_gateway: MakeGateway):
+    """Two gateways on one Redis: the other's messages (a customer's, an agent's reply) are in
+    this one's index without either reading the conversation's log."""
+    first, second, channel, conv = await two_gateways(make_gateway, "far-1", "第一条 远程")
     await asyncio.sleep(GRACE + 0.5)
     async with IndexReads(second) as reads:
         assert await say(first, channel, "far-1", "补充 订单号 446688 丢了") == conv
@@ -292,13 +300,7 @@ async def test_messages_during_a_subscription_gap_are_indexed(make_gateway: Make
     """The events subscriptions are cut (CLIENT KILL TYPE pubsub; they come back after a
     second): what the other process wrote meanwhile never arrives as an event here, and the
     poll indexes it; what comes after the gap arrives through the events again."""
-    first = await make_gateway()
-    second = await make_gateway()
-    await ready(first)
-    await ready(second)
-    channel = await first.api_channel()
-    conv = await say(first, channel, "gap-1", "断线 之前")
-    await in_index(second, conv, "断线 之前")
+    first, second, channel, conv = await two_gateways(make_gateway, "gap-1", "断线 之前")
     client = _monitor_client(second.gw.redis, second.gw.keys.events_channel())
     try:
         assert await client.execute_command("CLIENT KILL", "TYPE", "pubsub") >= 2
