@@ -114,10 +114,16 @@ class EventBus:
         self._waiting: asyncio.Queue[dict[str, Any]] = asyncio.Queue(MAX_WAITING)
         self._dropped_at = 0.0
         self._ready = asyncio.Event()
+        self._subscribed: list[Callable[[], None]] = []
         self.batcher: CommandBatcher | None = None
 
     def listen(self, listener: Listener) -> None:
         self._listeners.append(listener)
+
+    def on_subscribed(self, callback: Callable[[], None]) -> None:
+        """``callback()`` at every (re)subscription: other processes' events published while
+        the subscription was down never arrive."""
+        self._subscribed.append(callback)
 
     async def publish(
         self,
@@ -156,7 +162,13 @@ class EventBus:
         self._dispatcher = None
 
     async def _run(self) -> None:
-        await subscribe_forever(self.redis, self.channel, self._receive, self._ready)
+        await subscribe_forever(
+            self.redis, self.channel, self._receive, self._ready, self._tell_subscribed
+        )
+
+    def _tell_subscribed(self) -> None:
+        for callback in self._subscribed:
+            callback()
 
     async def _receive(self, data: str) -> None:
         """A pub/sub message: another bus's events (ours were handed over when published)."""

@@ -17,7 +17,8 @@ safety net (an event lost, missed before subscribing, or out of order) and the r
   stayed moved for ``GRACE_SECONDS`` (its event usually comes first). Conversations the poll
   itself read in the last second are checked by ``last_seq`` again while their score stays
   (two messages in one millisecond); those the events brought are not (their events carry
-  every seq).
+  every seq), except after the events subscription came back (``missed_events``): then the
+  next poll checks every conversation of its window.
 - ``contacts:changed`` (contact -> ms of an edit, merge, undo, erasure, or a name, email or
   phone the inbox learned from a message: gateway/lua/ingest.lua): the contact is read again,
   and so is every conversation of an erased or merged contact (their text was redacted or
@@ -84,6 +85,7 @@ class FeedState:
     orphans: dict[str, str] = field(default_factory=dict)
     # moved conversations not read yet -> when a poll first saw them moved (monotonic s)
     suspects: dict[str, float] = field(default_factory=dict)
+    recheck_all: bool = False  # events may have been missed: the next poll checks the window
 
 
 class Indexer:
@@ -182,6 +184,12 @@ class Indexer:
         contacts.activity[owner] = max(contacts.activity[owner], int(at))
         return owner
 
+    def missed_events(self) -> None:
+        """The events subscription was down: a message written then in the same millisecond
+        as the one before it did not move its score, so the next poll checks every
+        conversation of its window by ``last_seq``."""
+        self.state.recheck_all = True
+
     # --- the polls ---------------------------------------------------------------------------
     async def poll(self) -> None:
         """One round of both feeds (the first is the full rebuild)."""
@@ -206,6 +214,7 @@ class Indexer:
         recheck: list[tuple[str, float]] = []
         now = time.monotonic()
         suspects, state.suspects = state.suspects, {}
+        everything, state.recheck_all = state.recheck_all and state.rebuilt, False
         for conv_id, score in rows:
             doc = index.get(conv_id)
             if doc is None or index.activity[doc] != int(score):
@@ -214,7 +223,7 @@ class Indexer:
                     state.suspects[conv_id] = since  # its event may be on its way
                 else:
                     moved.append((conv_id, score))
-            elif conv_id in state.read and score >= state.conv_high - RECHECK_MS:
+            elif everything or (conv_id in state.read and score >= state.conv_high - RECHECK_MS):
                 recheck.append((conv_id, score))
             state.conv_high = max(state.conv_high, score)
         horizon = state.conv_high - RECHECK_MS

@@ -54,6 +54,10 @@ class Search:
         """A listener of the process's event bus: messages go into the index at once."""
         self.indexer.receive(event)
 
+    def on_subscribed(self) -> None:
+        """The bus (re)subscribed: what was published meanwhile is checked by the next poll."""
+        self.indexer.missed_events()
+
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name="search-feed")
 

@@ -14,13 +14,14 @@ import asyncio
 import re
 import secrets
 from collections import Counter
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 
 from gateway.inbox import Inbox
 from gateway.keys import Keys
-from gateway.models import Channel, ContactIdentity, Direction, InboundMessage
+from gateway.models import Channel, ContactIdentity, Direction, InboundMessage, now_ms
 from tests.conftest import Harness, MakeGateway, wait_for
 from tests.core.test_router_idle import _monitor_client
 from tests.search.helpers import found, ids, ready, say, search
@@ -103,12 +104,12 @@ def _pattern(key: str) -> re.Pattern[str]:
     return re.compile(f"{head}[^ :]+{tail}(?: |$)")
 
 
-def quiet_inbox(h: Harness) -> Inbox:
+def quiet_inbox(h: Harness, clock: Callable[[], int] = now_ms) -> Inbox:
     """The gateway's own inbox code with nobody told: what another process writes while this
     one's subscription is down (the message is stored, no event reaches this process)."""
     gw = h.gw
     return Inbox(gw.redis, gw.keys, gw.inbox.classifier, gw.inbox.sla,
-                 reopen_window_seconds=3600, dedupe_ttl_seconds=3600)  # fmt: skip
+                 reopen_window_seconds=3600, dedupe_ttl_seconds=3600, clock=clock)  # fmt: skip
 
 
 def inbound(channel_id: str, sender: str, text: str, **who: Any) -> InboundMessage:
@@ -318,3 +319,27 @@ async def test_messages_during_a_subscription_gap_are_indexed(make_gateway: Make
     await in_index(second, conv, "5523")
     assert index.seq[index.get(conv)] == 3
     assert set(ids(await search(second, q="断线"))) == {conv, other}
+
+
+async def test_a_same_millisecond_message_lost_in_a_gap_is_found(gateway: Harness, channel):
+    """The case the score cannot show: a message written in the same millisecond as the one
+    before it (its score did not move) whose event was lost while the subscription was down.
+    The bus tells the index it subscribed again, and the next poll checks its whole window by
+    last_seq."""
+    h = gateway
+    await ready(h)
+    conv = await say(h, channel, "same-ms", "同一 毫秒 之前")
+    await in_index(h, conv, "同一 毫秒")
+    await asyncio.sleep(GRACE + 0.5)  # nothing the poll would still check by itself
+    at = int(await h.gw.redis.zscore(h.gw.keys.conversations_index(), conv))
+    client = _monitor_client(h.gw.redis, h.gw.keys.events_channel())
+    try:
+        assert await client.execute_command("CLIENT KILL", "TYPE", "pubsub") >= 1
+    finally:
+        await client.aclose()
+    same_ms = quiet_inbox(h, clock=lambda: at)
+    await same_ms.ingest(inbound(channel[0], "same-ms", "同一 毫秒 丢失 6631"))
+    assert int(await h.gw.redis.zscore(h.gw.keys.conversations_index(), conv)) == at
+    await in_index(h, conv, "6631")
+    index = h.gw.search.indexer.conversations
+    assert index.seq[index.get(conv)] == 2
