@@ -34,8 +34,9 @@ async def scrape(h: Harness) -> dict:
     return samples(await resp.text())
 
 
-async def test_metrics_match_a_scripted_run(gateway: Harness, callback_server: CallbackServer):
-    h = gateway
+async def test_metrics_match_a_scripted_run(make_gateway, callback_server: CallbackServer):
+    # A 5 s offer timeout: a declined conversation goes back to its decliner after that long.
+    h: Harness = await make_gateway(offer_timeout_seconds=5)
     channel_id, secret = await h.api_channel(callback_server.url)
     agent = await h.agent_online("dee@example.com", name="Dee")
     before = await scrape(h)
@@ -55,8 +56,9 @@ async def test_metrics_match_a_scripted_run(gateway: Harness, callback_server: C
     await resolve(h, agent[1], c2)  # a survey goes out on resolve
     await wait_for(lambda: offered_to(h, c3, agent[0]))
     await h.call("POST", f"/api/v1/conversations/{c3}/decline", agent[1])
-    # Nobody else has room, so the router offers it to the same agent again (docs/routing.md:
-    # a conversation never waits while an eligible agent has room).
+    # Nobody else has room, so the router offers it to the same agent again once the offer
+    # timeout has passed since the decline (docs/routing.md: not the same second).
+    assert not await offered_to(h, c3, agent[0])
     await wait_for(lambda: offered_to(h, c3, agent[0]))
 
     async def all_sent() -> bool:
