@@ -65,6 +65,17 @@ async def test_shortcuts_and_their_sheet(gateway: Harness, new_page, artifacts: 
     assert await _hash(console) == f"#/inbox/{middle}"
     await console.locator("#log .msg.in", has_text="second").wait_for()
 
+    # Two hash changes handled after both happened (j then k faster than the page) leave the
+    # open conversation alone: reloading it would rebuild the reply box under the agent.
+    loads: list[str] = []
+    console.on("request", lambda r: r.method == "GET" and loads.append(r.url))
+    await console.evaluate(
+        "([a, b]) => { location.hash = `#/inbox/${a}`; location.hash = `#/inbox/${b}`; }",
+        [oldest, middle],
+    )
+    await console.evaluate("() => new Promise((done) => setTimeout(done, 100))")
+    assert [url for url in loads if f"/conversations/{middle}" in url] == []
+
     # r: the reply box; typing j there is text, not a shortcut.
     await console.keyboard.press("r")
     assert await console.evaluate("() => document.activeElement.id") == "reply-text"

@@ -110,7 +110,11 @@ function route() {
   for (const key of Object.keys(PAGES)) $(`#page-${key}`).hidden = key !== name;
   for (const link of document.querySelectorAll("#nav a")) link.classList.toggle("active", link.dataset.page === name);
   if (name === "inbox") {
-    if (id) openConversation(decodeURIComponent(id)); else closeConversation();
+    // Only a different conversation is loaded: two quick hash changes (j then k) both land
+    // here after the fact, and reloading the open one would rebuild the reply box under the
+    // agent's hands. Live events keep the open one current; a reconnect reloads it.
+    if (!id) closeConversation();
+    else if (decodeURIComponent(id) !== openId()) openConversation(decodeURIComponent(id));
     for (const row of document.querySelectorAll("#conversations .row")) row.classList.toggle("active", row.dataset.id === id);
   } else {
     PAGES[name](id && decodeURIComponent(id));
@@ -161,6 +165,7 @@ $("#login-form").addEventListener("submit", async (e) => {
 
 $("#logout").addEventListener("click", async () => {
   await logout();
+  closeConversation();  // the next one to sign in loads it afresh
   location.hash = "";
   showLogin();
 });
