@@ -561,7 +561,11 @@ class Gateway:
         if to_agent and await self.users.get(to_agent) is None:
             raise ActionError(400, "invalid_field", "agent_id: no such agent")
         outcome = await self.router_store.transfer(
-            conversation_id, to_agent=to_agent, team=team, weight=weight
+            conversation_id,
+            to_agent=to_agent,
+            team=team,
+            weight=weight,
+            heartbeat_ttl_ms=int(self.settings.agent_heartbeat_ttl_seconds * 1000),
         )
         if outcome == "not-found":
             raise ActionError(404, "not_found", "no such conversation")

@@ -350,18 +350,27 @@ class RouterStore:
         return "conflict"
 
     async def transfer(
-        self, conversation_id: str, *, to_agent: str = "", team: str = "", weight: float = 1.0
+        self,
+        conversation_id: str,
+        *,
+        to_agent: str = "",
+        team: str = "",
+        weight: float = 1.0,
+        heartbeat_ttl_ms: int,
     ) -> str:
+        """Move a conversation to ``to_agent`` (refused when that agent is offline or their
+        heartbeat is older than ``heartbeat_ttl_ms``) or back to the queue for ``team``."""
         k = self.keys
         for _ in range(5):
             current = await self._current_agent(conversation_id)
+            now = self.clock()
             outcome = await self._transfer(
                 keys=[k.conversation(conversation_id), k.agent(current or "none"),
                       k.agent_conversations(current or "none"), k.agent(to_agent or "none"),
                       k.agent_conversations(to_agent or "none"), k.queue(), k.offers(),
-                      k.agents_available(), k.agent_cards()],
-                args=[conversation_id, current, to_agent, team, self.clock(), weight,
-                      self.room_channel],
+                      k.agents_available(), k.agent_cards(), k.agents_presence()],
+                args=[conversation_id, current, to_agent, team, now, weight,
+                      self.room_channel, now - heartbeat_ttl_ms],
             )  # fmt: skip
             if outcome != "retry":
                 return outcome

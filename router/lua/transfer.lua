@@ -1,9 +1,9 @@
 -- Transfer a conversation away from its agent: to another signed-in agent directly (an offline
 -- one is refused: agent-offline), or back to the queue
 -- for a team. KEYS: conversation, old agent, old agent's conversations, new agent, new agent's
--- conversations, queue, offers, available, agent cards.
+-- conversations, queue, offers, available, agent cards, presence.
 -- ARGV: conversation id, expected current agent or '', target agent or '', team or '', now ms,
---       weight (for a conversation that never had one), room channel.
+--       weight (for a conversation that never had one), room channel, oldest live heartbeat ms.
 local c = redis.call('HMGET', KEYS[1], 'status', 'assignee', 'offered_to', 'weight')
 if not c[1] then return 'not-found' end
 if c[1] == 'resolved' then return 'resolved' end
@@ -15,6 +15,10 @@ if ARGV[3] ~= '' and redis.call('EXISTS', KEYS[4]) == 0 then return 'no-such-age
 if ARGV[3] ~= '' then
   local status = redis.call('HGET', KEYS[4], 'status')
   if status ~= 'online' and status ~= 'away' then return 'agent-offline' end
+  -- A console that stopped sending heartbeats is gone, even before the router's next sweep
+  -- (or with no router running) marks the agent offline.
+  local seen = redis.call('ZSCORE', KEYS[10], ARGV[3])
+  if not seen or tonumber(seen) < tonumber(ARGV[8]) then return 'agent-offline' end
 end
 if current ~= '' then
   add_load(KEYS[2], -weight, -1)

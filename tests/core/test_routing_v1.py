@@ -76,6 +76,28 @@ async def test_agent_without_heartbeat_goes_offline_by_itself(make_gateway):
     assert not await gateway.gw.redis.zscore(gateway.gw.keys.agents_available(), a_id)
 
 
+async def test_transfer_refuses_an_agent_whose_heartbeat_stopped(make_gateway, redis, keys):
+    """A console that went silent is gone even when no router has swept since (here another
+    process holds the router's lease and is frozen): a transfer to it is refused."""
+    await redis.set(keys.lease("router"), "a-frozen-router", px=600_000)
+    gateway = await make_gateway(agent_heartbeat_ttl_seconds=0.5)
+    channel_id, secret = await gateway.api_channel()
+    _, res = await gateway.post_api_message(
+        channel_id, secret, {"message_id": "m1", "sender": {"id": "c1"}, "text": "hi"}
+    )
+    conv = res["conversation_id"]
+    b_id, b_token = await gateway.agent_online("b@example.com")
+    path = f"/api/v1/conversations/{conv}/transfer"
+    await asyncio.sleep(0.7)  # b's console sends no heartbeat for longer than the TTL
+    assert (await gateway.call("GET", "/api/v1/agents/me/status", b_token))["status"] == "online"
+    refused = await gateway.call("POST", path, json_body={"agent_id": b_id}, expect=409)
+    assert refused["error"]["code"] == "agent_offline"
+    await gateway.call("PUT", "/api/v1/agents/me/status", b_token, {"status": "online"})
+    await gateway.call("POST", path, json_body={"agent_id": b_id})
+    detail = (await gateway.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
+    assert detail["assignee"] == b_id
+
+
 async def test_capacity_and_resolve_free_the_agent(gateway: Harness):
     channel_id, secret = await gateway.api_channel()
     a_id, token = await gateway.agent_online("a@example.com", capacity=1)
