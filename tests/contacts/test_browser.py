@@ -13,6 +13,7 @@ from playwright.async_api import expect
 from tests.conftest import Harness
 from tests.console.conftest import ARTIFACTS, BrowserPage
 from tests.console.test_browser import XSS, _sign_in, _user
+from tests.console.uxkit import PHONE, inside_viewport
 
 pytestmark = pytest.mark.browser
 
@@ -182,4 +183,36 @@ async def test_the_sidebar_shows_every_channels_history_after_a_merge(gateway: H
     await h.call("POST", f"/api/v1/contacts/merges/{merged['id']}/undo", None)
     await sidebar()
     await expect(history).to_have_count(0)
+    assert not bp.errors, bp.errors
+
+
+async def test_contacts_page_on_a_phone(gateway: Harness, new_page):
+    """At 390 px the list and the profile stack in one column (side by side the profile got a
+    sliver); a tap anywhere on a row opens its contact, brought into view; nothing scrolls
+    sideways."""
+    h = gateway
+    await _user(h, "ann@example.com", "Ann")
+    channel, secret = await h.api_channel()
+    for who in ("shop-1", "app-7"):
+        await _post(
+            h, channel, secret, {"id": who, "name": "李伟", "email": "li@example.com"}, True
+        )
+    bp: BrowserPage = await new_page(locale="zh-CN")
+    await bp.page.set_viewport_size(PHONE)
+    page = await _sign_in(bp, h, "ann@example.com")
+    await page.click("#nav a[data-page=contacts]")
+    await page.wait_for_selector("#contact-suggestions .suggestion")
+    listed = await page.locator("#contact-list").bounding_box()
+    profile = await page.locator("#contact-profile").bounding_box()
+    assert listed and profile and profile["y"] > listed["y"] + listed["height"] - 1
+    assert profile["width"] > 300
+    row = page.locator("#contact-list .contact-row").last
+    box = await row.bounding_box()
+    assert box and box["height"] >= 44  # a finger's height
+    await page.mouse.click(box["x"] + box["width"] - 10, box["y"] + box["height"] / 2)
+    await page.wait_for_selector("#contact-name")
+    assert await inside_viewport(page, "#contact-name")
+    width = await page.evaluate("() => [document.scrollingElement.scrollWidth, innerWidth]")
+    assert width[0] <= width[1]
+    await page.screenshot(path=str(ARTIFACTS / "contacts-phone.png"))
     assert not bp.errors, bp.errors

@@ -8,6 +8,7 @@ import { $, channelIcon, clear, clock, h, toast } from "./dom.js";
 import { t } from "./i18n.js";
 
 const state = { contacts: [], next: null };
+const NARROW = "(max-width: 700px)";  // agentux.css's phone layout: one column
 
 export async function contactsPage(id) {
   const page = $("#page-contacts");
@@ -21,8 +22,6 @@ export async function contactsPage(id) {
           h("button", { type: "button", id: "contacts-more", class: "link", hidden: true, text: t("contacts.list.more"),
             on: { click: () => loadList(true) } })),
         h("section", { id: "contact-profile" }, h("p", { class: "empty", text: t("contacts.profile.pick") })));
-    // Through the CSSOM: the console's CSP allows no style attributes.
-    Object.assign(layout.style, { display: "grid", gridTemplateColumns: "minmax(260px, 1fr) 2fr", gap: "24px" });
     clear(page, layout);
     page.dataset.ready = "1";
   }
@@ -170,6 +169,8 @@ async function showContact(id) {
       h("button", { type: "button", id: "contact-export", text: t("contacts.privacy.export"), on: { click: () => exportContact(c.id) } }), " ",
       h("button", { type: "button", id: "contact-erase", class: "danger", text: t("contacts.privacy.erase"), on: { click: () => erase(c) } })) : null);
   for (const row of document.querySelectorAll("#contact-list .contact-row")) row.classList.toggle("active", row.dataset.id === c.id);
+  // On a phone the profile sits below the list: bring it into view.
+  if (matchMedia(NARROW).matches) pane.scrollIntoView({ block: "start" });
 }
 
 function parseAttrs(text) {
