@@ -15,6 +15,7 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from redis.asyncio import Redis
 from zxcvbn import zxcvbn
 
+from gateway.batching import CommandBatcher
 from gateway.events import EventBus
 from gateway.ids import new_id
 from gateway.keys import Keys
@@ -131,10 +132,20 @@ def _user_from_hash(row: dict[str, str]) -> User:
 
 class Users:
     def __init__(
-        self, redis: Redis, keys: Keys, *, token_ttl: int, max_failures: int, lockout_seconds: int
+        self,
+        redis: Redis,
+        keys: Keys,
+        *,
+        token_ttl: int,
+        max_failures: int,
+        lockout_seconds: int,
+        batch: CommandBatcher | None = None,
     ) -> None:
         self.redis = redis
         self.keys = keys
+        # Every API call checks its token: through group commit (the gateway passes its own), a
+        # burst of calls shares pipelines instead of taking a pooled connection each (issue 21).
+        self.batch = batch or CommandBatcher(redis)
         self.token_ttl = token_ttl
         self.max_failures = max_failures
         self.lockout_seconds = lockout_seconds
@@ -292,14 +303,17 @@ class Users:
 
     async def authenticate(self, token: str) -> Session | None:
         token_hash = _token_hash(token)
-        user_id = await self.redis.get(self.keys.token(token_hash))
+        key = self.keys.token(token_hash)
+        user_id = await self.batch.command("GET", key)
         if not user_id:
             return None
-        user = await self.get(user_id)
-        if user is None:
+        # One pipeline for both.
+        row, ttl = await asyncio.gather(
+            self.batch.command("HGETALL", self.keys.user(user_id)), self.batch.command("PTTL", key)
+        )
+        if not row:
             return None
-        ttl = await self.redis.pttl(self.keys.token(token_hash))
-        return Session(user, token_hash, now_ms() + max(ttl, 0))
+        return Session(_user_from_hash(row), token_hash, now_ms() + max(ttl, 0))
 
     async def logout(self, session: Session) -> None:
         await self.redis.delete(self.keys.token(session.token_hash))

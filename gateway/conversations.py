@@ -9,6 +9,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from gateway.batching import CommandBatcher
 from gateway.keys import Keys
 from gateway.models import Direction, Role, now_ms
 from gateway.scripts import load_script
@@ -111,23 +112,34 @@ def _tags(conv: dict[str, Any]) -> list[str]:
 
 
 class Conversations:
-    def __init__(self, redis: Redis, keys: Keys, clock: Callable[[], int] = now_ms) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        clock: Callable[[], int] = now_ms,
+        batch: CommandBatcher | None = None,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.clock = clock  # the simulator passes a simulated one
+        # Group commit (the gateway passes its own): a burst of replies (each reads the
+        # conversation, then appends) shares pipelines instead of taking a pooled connection
+        # per call, which drained the pool (issue 21).
+        self.batch = batch or CommandBatcher(redis)
         self._append = load_script(redis, __file__, "append")
 
     async def get(self, conversation_id: str) -> dict[str, Any]:
-        row = await self.redis.hgetall(self.keys.conversation(conversation_id))
+        row = await self.batch.command("HGETALL", self.keys.conversation(conversation_id))
         if not row:
             raise NotFound(conversation_id)
         return conversation_from_hash(row)
 
     async def raw(self, conversation_id: str, *fields: str) -> list[str | None]:
-        return await self.redis.hmget(self.keys.conversation(conversation_id), list(fields))
+        return await self.batch.command("HMGET", self.keys.conversation(conversation_id), *fields)
 
     async def reply_context(self, conversation_id: str) -> dict[str, Any]:
-        value = await self.redis.hget(self.keys.conversation(conversation_id), "reply_context")
+        key = self.keys.conversation(conversation_id)
+        value = await self.batch.command("HGET", key, "reply_context")
         return json.loads(value) if value else {}
 
     async def list(
@@ -286,11 +298,12 @@ class Conversations:
         # An automatic message (greeting, survey) is sent like a reply but answers nobody.
         system = direction == Direction.OUT and bool((meta or {}).get("system"))
         clock = "system" if system else direction.value
-        seq = await self._append(
-            keys=[k.conversation(conversation_id), k.messages(conversation_id), k.outbox(),
-                  k.conversations_index(), k.deliveries(conversation_id)],
-            args=[conversation_id, json.dumps(body, ensure_ascii=False), now, clock,
-                  "1" if send else "0"],
+        seq = await self.batch.script(
+            self._append,
+            [k.conversation(conversation_id), k.messages(conversation_id), k.outbox(),
+             k.conversations_index(), k.deliveries(conversation_id)],
+            [conversation_id, json.dumps(body, ensure_ascii=False), now, clock,
+             "1" if send else "0"],
         )  # fmt: skip
         if int(seq) < 0:
             raise NotFound(conversation_id)

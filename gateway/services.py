@@ -79,11 +79,11 @@ class Gateway:
         )
         self.metrics = Metrics()
         self.events = EventBus(redis, self.keys)
-        # Concurrent requests share Redis pipelines (gateway/batching.py): the inbox's scripts
-        # and the events' publishes.
+        # Concurrent requests share Redis pipelines (gateway/batching.py): the inbox's scripts,
+        # the events' publishes, the token checks and the replies' reads and appends.
         self.batch = CommandBatcher(redis)
         self.events.batcher = self.batch
-        self.conversations = Conversations(redis, self.keys)
+        self.conversations = Conversations(redis, self.keys, batch=self.batch)
         self.inbox = Inbox(
             redis,
             self.keys,
@@ -100,6 +100,7 @@ class Gateway:
             token_ttl=settings.token_ttl_seconds,
             max_failures=settings.login_max_failures,
             lockout_seconds=settings.login_lockout_seconds,
+            batch=self.batch,  # every API call's token lookup
         )
         self.router_store = RouterStore(redis, self.keys)
         self.router_lease = Lease(redis, self.keys.lease("router"), ttl_ms=ROUTER_LEASE_MS)
@@ -469,7 +470,8 @@ class Gateway:
         _, waiting_since, created_at, channel, priority = before
         start = int(waiting_since or created_at or at)
         # Reports measure from here (a reopening starts a new first-response clock).
-        await self.redis.hset(self.keys.conversation(conversation_id), "first_wait_start", start)
+        key = self.keys.conversation(conversation_id)
+        await self.batch.command("HSET", key, "first_wait_start", start)
         self.metrics.first_response.labels(
             channel=channel or "?", priority=priority or "?"
         ).observe(max(0, at - start) / 1000)
