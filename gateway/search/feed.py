@@ -152,11 +152,12 @@ class Indexer:
         runs = continuing(self.conversations, events)
         if not runs:
             return
-        terms = await self._terms([[e.text for e in run] for run in runs], raw=False)
+        terms = await self._terms([[e.text for e in run] for _, run in runs], raw=False)
         index = self.conversations
-        for run, found in zip(runs, terms, strict=True):
+        # The documents continuing() found stay valid: only code under the lock adds or drops
+        # documents (a compaction forgets dropped ones only).
+        for (doc, run), found in zip(runs, terms, strict=True):
             first, last = run[0], run[-1]
-            doc = index.get(first.conversation_id)
             if doc is None:
                 doc = index.new_doc(first.conversation_id, last.at, first.channel_id,
                                     first.channel_type)  # fmt: skip

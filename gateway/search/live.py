@@ -22,7 +22,7 @@ from gateway.search.index import DocIndex
 MESSAGE_CREATED = "message.created"
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(slots=True)  # not frozen: a frozen dataclass's __init__ costs 2x (every message)
 class MessageEvent:
     conversation_id: str
     seq: int
@@ -70,21 +70,25 @@ def _string(value: Any) -> str:
     return value if isinstance(value, str) else ""
 
 
-def continuing(index: DocIndex, events: list[MessageEvent]) -> list[list[MessageEvent]]:
-    """The events that continue what ``index`` holds, per conversation, in order.
+def continuing(
+    index: DocIndex, events: list[MessageEvent]
+) -> list[tuple[int | None, list[MessageEvent]]]:
+    """The events that continue what ``index`` holds, per conversation, in order, each run
+    with the conversation's document (None: a new one), so it is looked up once.
 
     Left out, for the poll: an event for a seq the index already has (the poll read it first:
     only its time is taken, the score it wrote); every event of a conversation from a gap on
     (seq 7 when the index holds 5: the poll reads 6 and 7); and those of a conversation the
     index does not hold, unless the first is its first message with its channel."""
-    runs: dict[str, list[MessageEvent]] = {}
+    runs: dict[str, tuple[int | None, list[MessageEvent]]] = {}
     waiting: set[str] = set()  # a gap: the poll reads the rest
     for event in events:
         conversation_id = event.conversation_id
         if conversation_id in waiting:
             continue
-        run = runs.get(conversation_id)
-        if run:
+        found = runs.get(conversation_id)
+        if found:
+            doc, run = found
             have = run[-1].seq
         else:
             doc = index.get(conversation_id)
@@ -96,5 +100,8 @@ def continuing(index: DocIndex, events: list[MessageEvent]) -> list[list[Message
         if event.seq > have + 1 or (have == 0 and not event.channel_type):
             waiting.add(conversation_id)
             continue
-        runs.setdefault(conversation_id, []).append(event)
+        if found:
+            run.append(event)
+        else:
+            runs[conversation_id] = (doc, [event])
     return list(runs.values())
