@@ -38,6 +38,15 @@ class DuplicateName(ValueError):
     """Another channel has this name (compared trimmed and case-insensitively)."""
 
 
+class DuplicateAccount(ValueError):
+    """Another channel receives this platform account already (two would fetch each other's
+    access tokens out of date and file every message twice)."""
+
+    def __init__(self, message: str, field: str) -> None:
+        super().__init__(message)
+        self.field = field
+
+
 def name_key(name: str) -> str:
     """What two channel names are compared by: trimmed and case-folded."""
     return name.strip().casefold()
@@ -75,16 +84,34 @@ def validate_config(channel_type: str, config: dict[str, Any]) -> BaseModel:
         raise ChannelConfigError(exc.errors()) from None
 
 
-# The contract an adapter's Config declares (class attributes, both optional):
+# The contract an adapter's Config declares (class attributes, all optional):
 #   endpoint_fields: where the channel connects (hosts, ports, base URLs, TLS settings); a change
 #       of any of them requires every stored credential again.
 #   secret_url_fields: URLs the credentials are sent to: https only, unless the host is loopback.
+#   account_fields: what names the platform account the channel receives (WeChat's AppID): two
+#       channels may not receive one account.
 def endpoint_fields(channel_type: str) -> frozenset[str]:
     return frozenset(getattr(adapter_class(channel_type).Config, "endpoint_fields", ()))
 
 
 def secret_url_fields(channel_type: str) -> frozenset[str]:
     return frozenset(getattr(adapter_class(channel_type).Config, "secret_url_fields", ()))
+
+
+def account_fields(channel_type: str) -> tuple[str, ...]:
+    """The config fields naming the platform account a channel receives (its Config's
+    ``account_fields``, e.g. WeChat's AppID); none: any number of channels may share one."""
+    return tuple(getattr(adapter_class(channel_type).Config, "account_fields", ()))
+
+
+def account_key(channel_type: str, model: BaseModel) -> str:
+    """What two channels' accounts are compared by ('' when the type names none)."""
+    fields = account_fields(channel_type)
+    if not fields:
+        return ""
+    values = model.model_dump(mode="json")
+    parts = (str(values.get(field) or "").strip().casefold() for field in fields)
+    return channel_type + ":" + "\x1f".join(parts)
 
 
 def is_loopback(host: str) -> bool:
@@ -142,12 +169,15 @@ class ChannelStore:
         model = validate_config(channel_type, config)
         _check_secret_urls(channel_type, model)
         channel_id = new_id("ch")
+        account = account_key(channel_type, model)
         await self.claim_name(channel_id, name, "")
         now = now_ms()
         try:
+            await self.claim_account(channel_id, channel_type, account, "")
             await self._save(channel_id, channel_type, name, model, created_at=now, enabled=True)
         except BaseException:
             await self.claim_name(channel_id, "", name)  # the name is free again
+            await self.claim_account(channel_id, channel_type, "", account)
             raise
         await self.redis.sadd(self.keys.channels(), channel_id)
         await self.events.publish(CHANGED, {"channel_id": channel_id})
@@ -187,11 +217,35 @@ class ChannelStore:
             other = await self.redis.hget(self.keys.channel(str(holder)), "name")
             raise DuplicateName(f"name: a channel named {other or name!r} exists")
 
+    async def claim_account(
+        self, channel_id: str, channel_type: str, account: str, old_account: str
+    ) -> None:
+        """Two channels may not receive one platform account: claimed like a name (the same
+        script, its own index)."""
+        if account == old_account:
+            return
+        holder = await self._claim_name(
+            keys=[self.keys.channel_accounts()], args=[channel_id, account, old_account]
+        )
+        if holder:
+            other = await self.redis.hget(self.keys.channel(str(holder)), "name")
+            fields = account_fields(channel_type)
+            raise DuplicateAccount(
+                f"config.{', config.'.join(fields)}: the channel {other!r} receives this "
+                "account already (delete it, or change its settings, first)",
+                field=f"config.{fields[0]}",
+            )
+
     async def index_names(self) -> None:
-        """Channels made before the index claim their names (at start; idempotent)."""
+        """Channels made before the indexes claim their names and accounts (at start;
+        idempotent; of two older channels sharing an account, the first listed keeps it)."""
         for channel in await self.list():
             with contextlib.suppress(DuplicateName):
                 await self.claim_name(channel["id"], channel["name"], "")
+            with contextlib.suppress(DuplicateAccount, ChannelConfigError, ChannelNotFound):
+                channel_type, model, _ = await self.config(channel["id"])
+                account = account_key(channel_type, model)
+                await self.claim_account(channel["id"], channel_type, account, "")
 
     async def revision(self, channel_id: str) -> str | None:
         """Changes with every save: what a process's running adapter was started from."""
@@ -258,8 +312,17 @@ class ChannelStore:
             if missing:
                 raise CredentialsRequired(changed, missing)
         _check_secret_urls(channel_type, model)
+        account = account_key(channel_type, model)
+        await self.claim_account(channel_id, channel_type, account, "")
         if name is not None:
-            await self.claim_name(channel_id, name, row["name"])
+            try:
+                await self.claim_name(channel_id, name, row["name"])
+            except DuplicateName:
+                await self.claim_account(channel_id, channel_type, "", account)
+                raise
+        before_account = account_key(channel_type, current)
+        if before_account != account:  # the account it had is free now
+            await self.claim_account(channel_id, channel_type, "", before_account)
         await self._save(
             channel_id,
             channel_type,
@@ -274,6 +337,9 @@ class ChannelStore:
     async def delete(self, channel_id: str) -> None:
         row = await self._row(channel_id)
         await self.claim_name(channel_id, "", row["name"])
+        with contextlib.suppress(ChannelConfigError):
+            channel_type, model, _ = await self.config(channel_id)
+            await self.claim_account(channel_id, channel_type, "", account_key(channel_type, model))
         await self.redis.delete(self.keys.channel(channel_id))
         await self.redis.srem(self.keys.channels(), channel_id)
         await self.events.publish(CHANGED, {"channel_id": channel_id})

@@ -165,6 +165,11 @@ class Keys:
         """Hash: a channel name, trimmed and case-folded -> the channel holding it."""
         return self._k("channels", "names")
 
+    def channel_accounts(self) -> str:
+        """Hash: a platform account (``<type>:<its account fields>``) -> the channel receiving
+        it (gateway/channels.py ``account_key``)."""
+        return self._k("channels", "accounts")
+
     def channel_state(self, channel_id: str, name: str) -> str:
         """Adapter-owned state: cursors, cached tokens, UIDs, thread indexes."""
         return self._k("chan", channel_id, name)

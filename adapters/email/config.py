@@ -79,6 +79,8 @@ class EmailConfig(ChannelLanguage):
         "tls_verify", "oauth2_token_url",
     })  # fmt: skip
     secret_url_fields: ClassVar[frozenset[str]] = frozenset({"oauth2_token_url"})
+    # One mailbox folder, one channel: two would file every mail twice.
+    account_fields: ClassVar[tuple[str, ...]] = ("imap_host", "imap_user", "imap_folder")
 
     @model_validator(mode="after")
     def _sign_in(self) -> EmailConfig:

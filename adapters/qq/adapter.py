@@ -122,6 +122,7 @@ class QQConfig(ChannelLanguage):
     token_url: str = Field(default=DEFAULT_TOKEN_URL, max_length=300)
     # The AppSecret goes to token_url, the token to api_base: https only, unless loopback.
     endpoint_fields: ClassVar[frozenset[str]] = frozenset({"api_base", "token_url"})
+    account_fields: ClassVar[tuple[str, ...]] = ("app_id",)
     secret_url_fields: ClassVar[frozenset[str]] = frozenset({"api_base", "token_url"})
     intents: int = Field(default=GROUP_AND_C2C_EVENT, ge=1, le=2**31 - 1)
     media_timeout_seconds: float = Field(

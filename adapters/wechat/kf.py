@@ -50,6 +50,7 @@ class KfConfig(ChannelLanguage):
     api_base: str = "https://qyapi.weixin.qq.com"
     # The Secret goes to api_base (https only, unless loopback); a new one needs it again.
     endpoint_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
+    account_fields: ClassVar[tuple[str, ...]] = ("corp_id",)
     secret_url_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
     max_clock_skew_seconds: int = Field(default=300, ge=1, le=86_400)
     media_timeout_seconds: float = Field(default=15.0, gt=0, le=300)

@@ -48,6 +48,7 @@ class OaConfig(ChannelLanguage):
     api_base: str = "https://api.weixin.qq.com"
     # The AppSecret goes to api_base (https only, unless loopback); a new one needs it again.
     endpoint_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
+    account_fields: ClassVar[tuple[str, ...]] = ("app_id",)
     secret_url_fields: ClassVar[frozenset[str]] = frozenset({"api_base"})
     max_clock_skew_seconds: int = Field(default=300, ge=1, le=86_400)
     # WeChat gives up on an answer after 5 s: the media budget must leave time to answer.

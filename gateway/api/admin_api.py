@@ -16,6 +16,7 @@ from gateway.channels import (
     ChannelConfigError,
     ChannelNotFound,
     CredentialsRequired,
+    DuplicateAccount,
     DuplicateName,
 )
 from gateway.models import Role
@@ -58,7 +59,9 @@ class ChannelPatch(BaseModel):
     enabled: bool | None = None
 
 
-def _duplicate(exc: DuplicateName) -> web.HTTPException:
+def _duplicate(exc: DuplicateName | DuplicateAccount) -> web.HTTPException:
+    if isinstance(exc, DuplicateAccount):
+        return error(409, "duplicate_account", str(exc), field=exc.field)
     return error(409, "duplicate_name", str(exc), field="name")
 
 
@@ -71,7 +74,7 @@ async def create_channel(request: web.Request) -> web.Response:
         channel = await gw.channel_store.create(body.type, body.name, body.config)
     except UnknownChannelType as exc:
         raise error(400, "invalid_field", f"type: {exc}", field="type") from None
-    except DuplicateName as exc:
+    except (DuplicateName, DuplicateAccount) as exc:
         raise _duplicate(exc) from None
     except ChannelConfigError as exc:
         detail = error_detail(exc.first)
@@ -112,7 +115,7 @@ async def patch_channel(request: web.Request) -> web.Response:
         channel = await gw.channel_store.update(
             channel["id"], name=body.name, config=body.config, enabled=body.enabled
         )
-    except DuplicateName as exc:
+    except (DuplicateName, DuplicateAccount) as exc:
         raise _duplicate(exc) from None
     except CredentialsRequired as exc:
         fields = [f"config.{f}" for f in exc.fields]

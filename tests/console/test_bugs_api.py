@@ -170,3 +170,69 @@ async def test_a_page_on_another_origin_is_told_why(
     assert "https://other.example.org" in frame["message"]
     assert (await ws.receive(timeout=5)).type == aiohttp.WSMsgType.CLOSE
     assert ws.close_code == 4403
+
+
+def _oa(app_id: str) -> dict[str, str]:
+    """A WeChat Official Account's config (a loopback API that nothing answers: never called)."""
+    return {"app_id": app_id, "app_secret": "s" * 32, "token": "t" * 16,
+            "api_base": "http://127.0.0.1:9"}  # fmt: skip
+
+
+async def test_one_platform_account_is_received_by_one_channel(gateway: Harness):
+    """Two channels of one WeChat AppID would fetch each other's access tokens out of date and
+    file every message twice: the second is refused (409 duplicate_account), on create and on
+    edit; the account is free again when its channel lets it go or is deleted."""
+    h = gateway
+    first = await h.create_channel("wechat_oa", _oa("wx1234"), name="OA one")
+    body = {"type": "wechat_oa", "name": "OA two", "config": _oa(" WX1234 ")}
+    refused = await h.call("POST", "/api/v1/channels", json_body=body, expect=409)
+    assert refused["error"] == {
+        "code": "duplicate_account",
+        "message": "config.app_id: the channel 'OA one' receives this account already "
+        "(delete it, or change its settings, first)",
+        "field": "config.app_id",
+    }
+    # Nothing was made, and the refused channel's name is not taken.
+    second = await h.create_channel("wechat_oa", _oa("wx5678"), name="OA two")
+    assert second["name"] == "OA two"
+    path = f"/api/v1/channels/{second['id']}"
+    patch = {"config": {"app_id": "wx1234", "app_secret": "s" * 32}}
+    refused = await h.call("PATCH", path, json_body=patch, expect=409)
+    assert refused["error"]["code"] == "duplicate_account"
+    assert (await h.call("GET", path))["channel"]["config"]["app_id"] == "wx5678"
+    # An edit to another AppID gives the old one up; a deleted channel's AppID is free.
+    await h.call("PATCH", path, json_body={"config": {"app_id": "wx9999"}})
+    await h.create_channel("wechat_oa", _oa("wx5678"), name="OA three")
+    await h.call("DELETE", f"/api/v1/channels/{first['id']}")
+    await h.create_channel("wechat_oa", _oa("wx1234"), name="OA one again")
+    # A renamed channel keeps its account.
+    await h.call("PATCH", path, json_body={"name": "OA two renamed"})
+    body = {"type": "wechat_oa", "name": "OA four", "config": _oa("wx9999")}
+    await h.call("POST", "/api/v1/channels", json_body=body, expect=409)
+
+
+async def test_one_mailbox_folder_one_channel(gateway: Harness):
+    h = gateway
+    config = {"imap_host": "127.0.0.1", "imap_port": 9, "imap_security": "none",
+              "imap_user": "Support@Example.com", "imap_password": "p", "smtp_host": "127.0.0.1",
+              "smtp_port": 9, "smtp_security": "none", "from_address": "support@example.com",
+              "poll_interval_seconds": 3600}  # fmt: skip
+    await h.create_channel("email", config, name="Mail")
+    twice = {**config, "imap_user": "support@example.com"}
+    body = {"type": "email", "name": "Mail 2", "config": twice}
+    refused = await h.call("POST", "/api/v1/channels", json_body=body, expect=409)
+    assert refused["error"]["field"] == "config.imap_host"
+    # Another folder of the same mailbox is another channel's to read.
+    body["config"] = {**twice, "imap_folder": "Complaints"}
+    await h.call("POST", "/api/v1/channels", json_body=body, expect=201)
+
+
+async def test_channels_made_before_the_account_index_claim_their_accounts(gateway: Harness):
+    h = gateway
+    old = await h.create_channel("wechat_oa", _oa("wxlegacy"), name="Legacy OA")
+    await h.gw.redis.delete(h.gw.keys.channel_accounts())  # as before the index existed
+    await h.gw.channel_store.index_names()
+    body = {"type": "wechat_oa", "name": "New OA", "config": _oa("wxlegacy")}
+    refused = await h.call("POST", "/api/v1/channels", json_body=body, expect=409)
+    assert refused["error"]["code"] == "duplicate_account"
+    assert old["id"] == await h.gw.redis.hget(h.gw.keys.channel_accounts(), "wechat_oa:wxlegacy")

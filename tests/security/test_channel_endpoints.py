@@ -51,8 +51,8 @@ async def test_plain_http_only_to_loopback(gateway: Harness):
         resp = await gateway.call("POST", "/api/v1/channels", json_body=body, expect=400)
         assert resp["error"]["field"] == "config.api_base", resp
         assert "https" in resp["error"]["message"]
-    for base in ("http://localhost:9", "http://[::1]:9", "https://api.example.com"):
-        await gateway.create_channel("wechat_oa", {**OA, "api_base": base})
+    for n, base in enumerate(("http://localhost:9", "http://[::1]:9", "https://api.example.com")):
+        await gateway.create_channel("wechat_oa", {**OA, "api_base": base, "app_id": f"wx{n}"})
     channel = await gateway.create_channel("wechat_oa", OA)
     plain = {"api_base": "http://api.example.com", "app_secret": "s", "token": "t"}
     resp = await _patch(gateway, channel["id"], plain, 400)

@@ -181,7 +181,10 @@ async def test_admin_type_verify_and_write_only_secret(gateway: Harness, fake: F
     result = await gateway.call("POST", f"/api/v1/channels/{channel['id']}/verify")
     assert result == {"ok": True}
     assert fake.token_requests == 1
-    wrong = await gateway.create_channel("qq", qq_config(fake, app_secret="wrong-secret"), "bad")
+    # Another bot (one AppID, one channel: the same AppID twice is refused, duplicate_account).
+    wrong = await gateway.create_channel(
+        "qq", qq_config(fake, app_id="102999999", app_secret="wrong-secret"), "bad"
+    )
     result = await gateway.call("POST", f"/api/v1/channels/{wrong['id']}/verify")
     assert result["ok"] is False and "AppID" in result["reason"]
 
@@ -190,7 +193,9 @@ async def test_websocket_health_and_token_errors_in_metrics(gateway: Harness, fa
     fake.heartbeat_ms = 200
     good = await gateway.create_channel("qq", qq_config(fake, receive="websocket"), "QQ WS")
     bad = await gateway.create_channel(
-        "qq", qq_config(fake, receive="websocket", app_secret="wrong-secret"), "QQ bad"
+        "qq",
+        qq_config(fake, receive="websocket", app_id="102999999", app_secret="wrong-secret"),
+        "QQ bad",
     )
 
     async def figures() -> bool:
