@@ -18,6 +18,11 @@ the ceiling for the gateway in one Python process, whatever happens after that a
 ``--workers N`` also runs a `gateway serve --workers N` (its own embedded Redis) and prints its
 CPU per message beside one worker's.
 
+``--profile PATH`` samples each gateway with py-spy in every round (PATH.r<round>, another
+gateway's PATH.<name>.r<round>) and prints where its CPU per message goes: search analysis,
+search's event apply and poll, the events' receive and dispatch, router, HTTP, Redis client,
+other (``breakdown``; samples of the idle epoll wait and idle threads left out).
+
 Machines are noisy: read the ratio, not the absolute numbers. Rounds alternate baseline and
 gateway; the ratio uses the median of each.
 """
@@ -365,7 +370,8 @@ def main() -> int:
     parser.add_argument(
         "--profile",
         metavar="PATH",
-        help="py-spy collapsed stacks of the gateway (its workers; others: PATH.<name>)",
+        help="py-spy raw stacks of the gateway per round (PATH.r<n>; others: PATH.<name>.r<n>)"
+        " and where its CPU goes",
     )
     parser.add_argument(
         "--generator",
@@ -492,7 +498,7 @@ def run_rounds(
             spy = None
             if args.profile and isinstance(server, GatewayProcess):  # one file per gateway
                 path = args.profile if name == "gateway" else f"{args.profile}.{name}"
-                spy = profiler(path, server)
+                spy = profiler(f"{path}.r{round_no}", server)
             redis_client = stats.get(name)
             if redis_client is not None:
                 cpu_before, cmd_before = redis_cpu(redis_client), commandstats(redis_client)
@@ -522,6 +528,73 @@ def run_rounds(
                   f"{result['seconds']:.2f}s, statuses {result['statuses']}), "
                   f"server CPU {figures[name]['cpu_ms'][-1]:.3f} ms per request")  # fmt: skip
     return figures
+
+
+# Where a gateway's CPU goes, from py-spy's raw stacks: each sample counts once, for the first
+# category whose test its stack passes (frames are "function (file:line)").
+def _calls(*names: str) -> Callable[[list[str]], bool]:
+    return lambda frames: any(f.startswith(n + " (") for f in frames for n in names)
+
+
+def _in_file(part: str) -> Callable[[list[str]], bool]:
+    return lambda frames: any(part in f.rpartition(" (")[2] for f in frames)
+
+
+CATEGORIES: list[tuple[str, Callable[[list[str]], bool]]] = [
+    ("search: analysis (tokens, terms)", _calls("text_terms", "message_terms", "contact_terms")),
+    ("search: applying events", _calls("Indexer._apply_received", "Search.on_event")),
+    ("search: poll", _calls("Search._run")),
+    ("events: pub/sub receive + decode", _calls("subscribe_forever")),
+    ("events: dispatch to other listeners", _calls("EventBus._dispatch_waiting")),
+    ("router", _in_file("router/")),
+    ("Redis client: group commit", _calls("CommandBatcher._flush", "CommandBatcher._send")),
+    ("HTTP: request + handler (inbox)", _calls("RequestHandler._handle_request",
+        "RequestHandler.start", "RequestHandler.data_received", "RequestHandler.finish_response")),
+    ("Redis client: other", _in_file("redis/")),
+    ("other (event loop, socket I/O, timers)", lambda frames: True),
+]  # fmt: skip
+# Waiting, not working: the event loop's epoll wait and an idle executor thread.
+IDLE_LEAVES = ("EpollSelector.select (selectors.py", "_worker (concurrent/futures/thread.py:81)")
+
+
+def breakdown(paths: list[Path]) -> tuple[Counter[str], int]:
+    """Samples per category over these py-spy raw files, and the total (idle left out)."""
+    counts: Counter[str] = Counter()
+    total = 0
+    for path in paths:
+        if not path.exists():
+            continue
+        for line in path.read_text().splitlines():
+            stack, _, n = line.rpartition(" ")
+            frames = stack.split(";")
+            if not frames or frames[-1].startswith(IDLE_LEAVES):
+                continue
+            total += int(n)
+            counts[next(name for name, test in CATEGORIES if test(frames))] += int(n)
+    return counts, total
+
+
+def print_breakdown(args: argparse.Namespace, cpu_ms: dict[str, float]) -> None:
+    """Per gateway: each category's share of the samples, and as us per message (the share
+    of the median CPU per message; machines are noisy: read the shares)."""
+    shares = {}
+    for name in cpu_ms:
+        base = args.profile if name == "gateway" else f"{args.profile}.{name}"
+        rounds = [Path(f"{base}.r{n}") for n in range(1, args.rounds + 1)]
+        counts, total = breakdown(rounds)
+        if total:
+            shares[name] = {k: counts[k] / total for k, _ in CATEGORIES}
+    if not shares:
+        return
+    names = list(shares)
+    print("\nwhere the CPU per message goes (py-spy samples, idle left out): share, us/message")
+    print(f"{'':40s}" + "".join(f"{n:>18s}" for n in names))
+    for category, _ in CATEGORIES:
+        cells = ""
+        for n in names:
+            share = shares[n][category]
+            cells += f"{share:7.1%} {share * cpu_ms[n] * 1000:6.0f} us "
+        print(f"{category:40s}{cells}")
 
 
 def summarize(args: argparse.Namespace, figures: dict[str, dict[str, list]]) -> None:
@@ -557,6 +630,9 @@ def summarize(args: argparse.Namespace, figures: dict[str, dict[str, list]]) -> 
         plain = med["gw-plain"]["cpu_ms"]
         print(f"gateway without hiredis: CPU {plain:.3f} ms per message, "
               f"{plain / gw['cpu_ms']:.2f}x the gateway with hiredis")  # fmt: skip
+    if args.profile:
+        gateways = [n for n in med if n not in ("baseline", "bare-json", "floor")]
+        print_breakdown(args, {n: med[n]["cpu_ms"] for n in gateways})
 
 
 if __name__ == "__main__":
