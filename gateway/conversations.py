@@ -154,9 +154,13 @@ class Conversations:
         tag: str | None = None,
         limit: int = 50,
         before: int | None = None,
+        before_id: str | None = None,
         sort: str = "activity",
     ) -> list[dict[str, Any]]:
-        """Newest activity first. ``before``: activity time (ms) to page back from.
+        """Newest activity first; each row carries ``activity_at``, its place in that order.
+        ``before``: activity time (ms) to page back from; with ``before_id`` (the previous
+        page's last row: its ``activity_at`` and id) the page goes on exactly after that row,
+        even among conversations of the same millisecond (ordered by id, descending).
         ``sort="sla"``: the conversations with an SLA deadline first, soonest first (from the
         SLA watch), then the others by activity; each row carries ``sla_due`` and
         ``assignee_name``.
@@ -167,6 +171,8 @@ class Conversations:
         show a conversation twice. ``seen`` guards the rest."""
         index = self.keys.conversations_index()
         high: float | str = f"({before}" if before else "+inf"
+        if before and before_id:
+            high = before  # that millisecond's rows after ``before_id`` too
         skip = 0  # entries at score ``high`` already read
         seen: set[str] = set()
         out: list[dict[str, Any]] = []
@@ -184,17 +190,23 @@ class Conversations:
             tied = sum(1 for _, score in rows if score == lowest)
             skip = skip + tied if lowest == high else tied
             high = lowest
-            ids = [conversation_id for conversation_id, _ in rows if conversation_id not in seen]
-            seen.update(ids)
+            scores = {
+                conversation_id: int(score)
+                for conversation_id, score in rows
+                if conversation_id not in seen
+                and not (before_id and score == before and conversation_id >= before_id)
+            }
+            seen.update(conversation_id for conversation_id, _ in rows)
             pipe = self.redis.pipeline(transaction=False)
-            for conversation_id in ids:
+            for conversation_id in scores:
                 pipe.hgetall(self.keys.conversation(conversation_id))
-            for row in await pipe.execute():
+            for score, row in zip(scores.values(), await pipe.execute(), strict=True):
                 if not row:
                     continue
                 conv = conversation_from_hash(row)
                 if not keep(conv):
                     continue
+                conv["activity_at"] = score
                 out.append(conv)
                 if len(out) >= limit:
                     break

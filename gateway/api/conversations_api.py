@@ -64,6 +64,7 @@ async def list_conversations(request: web.Request) -> web.Response:
     assignee = q.get("assignee")
     if assignee == "me":
         assignee = me.id
+    limit, sort = _int(request, "limit", 50, 1, 200), _sort(request)
     items = await gw.conversations.list(
         viewer(request),
         status=q.get("status"),
@@ -72,12 +73,17 @@ async def list_conversations(request: web.Request) -> web.Response:
         priority=q.get("priority"),
         unassigned=q.get("unassigned") in ("1", "true"),
         tag=(q.get("tag") or "").strip().lower() or None,
-        limit=_int(request, "limit", 50, 1, 200),
+        limit=limit,
         before=_int(request, "before", 0, 0, 2**62) or None,
-        sort=_sort(request),
+        before_id=q.get("before_id") or None,
+        sort=sort,
     )
     await gw.unread.annotate(me.id, items)  # unread count and last message, for the caller
-    return ok({"conversations": items})
+    # The next page goes on after the last row (by activity; sort=sla answers one page: its
+    # first part is ordered by deadline, which no activity cursor continues).
+    last = items[-1] if len(items) == limit and sort == "activity" else None
+    more = {"next_before": last["activity_at"], "next_before_id": last["id"]} if last else {}
+    return ok({"conversations": items, "next_before": None, "next_before_id": None, **more})
 
 
 def _sort(request: web.Request) -> str:

@@ -158,3 +158,25 @@ async def test_an_offer_while_writing_leaves_send_clickable_and_toasts_say_what_
     await console.locator("#toast", has_text="Conversation resolved").wait_for()
     assert "Done:" not in (await console.locator("#toast").text_content() or "")
     assert bp.errors == []
+
+
+async def test_older_conversations_load_below_the_first_hundred(gateway: Harness, new_page):
+    """The list shows 100 at a time; "更早的会话" below it loads the next ones (by the API's
+    cursor) until none are left, each conversation once."""
+    h = gateway
+    await user(h, "sue@example.com", "Sue", role="supervisor")
+    channel, secret = await h.api_channel()
+    for n in range(103):
+        await customer_says(h, channel, secret, f"m-{n}", f"question {n}", f"c-{n}")
+    bp = await new_page(locale="zh-CN")
+    page = await sign_in(bp, h, "sue@example.com", DESKTOP)
+    await page.select_option("#filters select[name=view]", "all")
+    more = page.locator("#list-more")
+    await more.wait_for()
+    assert await more.inner_text() == "更早的会话"
+    assert len(await _ids(page)) == 100
+    await more.click()
+    await more.wait_for(state="hidden")
+    ids = await _ids(page)
+    assert len(ids) == 103 == len(set(ids))
+    assert not bp.errors, bp.errors

@@ -74,3 +74,36 @@ async def test_ties_in_activity_across_chunks_lose_nothing(gateway: Harness):
     assert sorted(c["id"] for c in listed) == sorted(wanted)
     everything = await gateway.gw.conversations.list(ADMIN, limit=200)
     assert len(everything) == 115 == len({c["id"] for c in everything})
+
+
+async def test_pages_through_the_api_meet_every_conversation_once(gateway: Harness):
+    """GET /conversations pages with next_before and next_before_id: every conversation once, in
+    activity order, also where a page ends inside a millisecond shared by many (a busy
+    deployment files several conversations in one ms)."""
+    channel, secret = await gateway.api_channel()
+    ids = []
+    for i in range(30):
+        _, body = await gateway.post_api_message(channel, secret, _msg(f"p{i}", f"p{i}"))
+        ids.append(body["conversation_id"])
+    index = gateway.gw.keys.conversations_index()
+    # 12 in one millisecond, so that page ends fall inside it; the rest one ms apart.
+    scores = {cid: 1_800_000_000_000 + (0 if n < 12 else n) for n, cid in enumerate(ids)}
+    await gateway.gw.redis.zadd(index, scores)
+    expected = sorted(ids, key=lambda cid: (scores[cid], cid), reverse=True)
+
+    seen: list[str] = []
+    query = "limit=7"
+    for _ in range(10):
+        page = await gateway.call("GET", f"/api/v1/conversations?{query}")
+        rows = page["conversations"]
+        seen += [c["id"] for c in rows]
+        assert [c["activity_at"] for c in rows] == [scores[c["id"]] for c in rows]
+        if page["next_before"] is None:
+            assert len(rows) < 7
+            break
+        assert page["next_before_id"] == rows[-1]["id"]
+        query = f"limit=7&before={page['next_before']}&before_id={page['next_before_id']}"
+    assert seen == expected
+    # By deadline: one page, no activity cursor.
+    by_sla = await gateway.call("GET", "/api/v1/conversations?limit=7&sort=sla")
+    assert by_sla["next_before"] is None and len(by_sla["conversations"]) == 7

@@ -19,6 +19,7 @@ export function initInbox({ open }) {
   const filters = $("#filters");
   if (!isStaff()) filters.view.querySelector('option[value="all"]').remove();
   filters.addEventListener("change", () => loadList());
+  $("#list-more").addEventListener("click", loadMore);
   setInterval(tick, 1000);
 }
 
@@ -27,7 +28,7 @@ export function filterValues() {
   return { view: f.view.value, status: f.status.value, channel: f.channel.value, priority: f.priority.value };
 }
 
-export async function loadList() {
+function listQuery() {
   const f = filterValues();
   const q = new URLSearchParams({ limit: "100" });
   if (f.status) q.set("status", f.status);
@@ -36,14 +37,45 @@ export async function loadList() {
   if (f.view === "mine") q.set("assignee", "me");
   if (f.view === "unassigned") q.set("unassigned", "1");
   extendQuery(q);
+  return q;
+}
+
+// Where the next page of the list starts (the API's next_before / next_before_id), or null.
+let cursor = null;
+
+export async function loadList() {
   try {
-    const data = await api("GET", `/conversations?${q}`);
+    const data = await api("GET", `/conversations?${listQuery()}`);
     store.conversations = new Map(data.conversations.map((c) => [c.id, c]));
     listLoaded(data.conversations);
+    followCursor(data);
     renderList();
   } catch (err) {
     toast(err.message, "error");
   }
+}
+
+// Older conversations, 100 at a time, below those shown.
+async function loadMore() {
+  if (!cursor) return;
+  const q = listQuery();
+  q.set("before", cursor.before);
+  q.set("before_id", cursor.id);
+  try {
+    const data = await api("GET", `/conversations?${q}`);
+    for (const c of data.conversations) if (!store.conversations.has(c.id)) store.conversations.set(c.id, c);
+    listLoaded(data.conversations);
+    followCursor(data);
+    renderList();
+  } catch (err) {
+    toast(err.message, "error");
+  }
+}
+
+function followCursor(data) {
+  cursor = data.next_before ? { before: data.next_before, id: data.next_before_id } : null;
+  const more = $("#list-more");
+  if (more) more.hidden = !cursor;
 }
 
 export async function loadChannelsFilter() {
