@@ -10,79 +10,33 @@ with MONITOR on the real Redis (on a cluster, the node serving the deployment's 
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections import Counter
-from typing import Any
 
-from redis.asyncio import Redis
-from redis.asyncio.cluster import RedisCluster
-
-from gateway.tasks import cancel_and_wait
 from router.store import RouterStore
 from tests.conftest import Harness, wait_for
+from tests.redis_monitor import CommandCounter
 
 NO_PERIODIC_SWEEP = 120
 
 
-def _monitor_client(redis: Any, key: str) -> Redis:
-    """A plain client of the server holding ``key`` (every key of a deployment: one slot)."""
-    if isinstance(redis, RedisCluster):
-        node = redis.get_node_from_key(key)
-        return Redis(host=node.host, port=node.port, decode_responses=True)
-    pool = redis.connection_pool
-    return Redis(
-        connection_pool=type(pool)(connection_class=pool.connection_class, **pool.connection_kwargs)
-    )
+def router_calls(gateway: Harness) -> CommandCounter:
+    """Counts the commands the router's sweeps send: its read scripts by SHA, the queue head."""
+    store = gateway.gw.router_store
+    names = {
+        store._due.sha: "due",
+        store._candidates.sha: "candidates",
+        store._hashes.sha: "hashes",
+        store._next_timer.sha: "next_timer",
+        store._scan.sha: "scan_queue",
+    }
+    queue = gateway.gw.keys.queue()
 
+    def kind(verb: str, rest: str) -> str | None:
+        if verb == "EVALSHA":
+            return names.get(rest.partition(" ")[0])
+        return "queue read" if verb.startswith("ZRANGE") and queue in rest else None
 
-class RouterCalls:
-    """Counts the commands the router's sweeps send (its read scripts by SHA, the queue head)
-    between ``start`` and ``stop``."""
-
-    def __init__(self, gateway: Harness) -> None:
-        store = gateway.gw.router_store
-        self.names = {
-            store._due.sha: "due",
-            store._candidates.sha: "candidates",
-            store._hashes.sha: "hashes",
-            store._next_timer.sha: "next_timer",
-            store._scan.sha: "scan_queue",
-        }
-        self.queue = gateway.gw.keys.queue()
-        self.client = _monitor_client(gateway.gw.redis, self.queue)
-        self.counts: Counter[str] = Counter()
-        self._marker = "router-calls-" + secrets.token_hex(4)
-        self._task: asyncio.Task[None] | None = None
-
-    async def start(self) -> None:
-        ready = asyncio.Event()
-        self._task = asyncio.create_task(self._watch(ready))
-        await asyncio.wait_for(ready.wait(), 5)
-
-    async def _watch(self, ready: asyncio.Event) -> None:
-        async with self.client.monitor() as monitor:
-            ready.set()
-            async for command in monitor.listen():
-                words = command["command"].split(" ")
-                if self._marker in command["command"]:
-                    return
-                if command.get("client_type") == "lua":
-                    continue
-                verb = words[0].upper()
-                if verb == "EVALSHA" and words[1] in self.names:
-                    self.counts[self.names[words[1]]] += 1
-                elif verb.startswith("ZRANGE") and self.queue in command["command"]:
-                    self.counts["queue read"] += 1
-
-    async def stop(self) -> Counter[str]:
-        await self.client.echo(self._marker)
-        assert self._task is not None
-        try:
-            await asyncio.wait_for(asyncio.shield(self._task), 5)
-        finally:
-            await cancel_and_wait(self._task)
-            await self.client.aclose()
-        return self.counts
+    return CommandCounter(gateway.gw.redis, queue, kind)
 
 
 async def _message(gateway: Harness, channel_id: str, secret: str, n: int) -> str:
@@ -109,7 +63,7 @@ async def test_a_burst_with_nobody_online_costs_the_router_nothing(make_gateway)
     await _message(gateway, channel_id, secret, 0)
     await wait_for(lambda: _idle(gateway), timeout=5)  # a round found nobody with room
 
-    calls = RouterCalls(gateway)
+    calls = router_calls(gateway)
     await calls.start()
     kicks = gateway.gw.router.kicks
     convs: list[str] = []

@@ -4,16 +4,15 @@ came is still indexed by the poll; another process's messages arrive through its
 event for a seq already indexed adds nothing, one after a gap waits for the poll; a name or
 email the inbox learns from a later message reaches the index through contacts:changed.
 
-Commands are counted with MONITOR on the real Redis (tests/core/test_router_idle.py's
-client), and index state is read from the process's own indexer, not through the search
-API (whose snippets read messages)."""
+Commands are counted with MONITOR on the real Redis (tests/redis_monitor.py), and index
+state is read from the process's own indexer, not through the search API (whose snippets read
+messages)."""
 
 from __future__ import annotations
 
 import asyncio
 import re
 import secrets
-from collections import Counter
 from collections.abc import Callable
 from typing import Any
 
@@ -23,7 +22,7 @@ from gateway.inbox import Inbox
 from gateway.keys import Keys
 from gateway.models import Channel, ContactIdentity, Direction, InboundMessage, now_ms
 from tests.conftest import Harness, MakeGateway, wait_for
-from tests.core.test_router_idle import _monitor_client
+from tests.redis_monitor import CommandCounter, monitor_client
 from tests.search.helpers import found, ids, ready, say, search
 
 GRACE = 1.0  # gateway/search/feed.py GRACE_SECONDS: a moved score waits this long for its event
@@ -48,54 +47,27 @@ async def in_index(h: Harness, conv: str, query: str, timeout: float = 5.0) -> N
     await wait_for(hit, timeout=timeout, interval=0.02)
 
 
-class IndexReads:
-    """MONITOR of the deployment's Redis: the reads the search indexer makes of message logs,
-    contact hashes and conversation facts (``last_seq`` first), and its polls."""
+def index_reads(h: Harness) -> CommandCounter:
+    """Counts the reads the search indexer makes of message logs, contact hashes and
+    conversation facts (``last_seq`` first), its polls, and the scripts (messages filed)."""
+    keys: Keys = h.gw.keys
+    kinds = [
+        ("message log", _pattern(keys.messages("ID"))),
+        ("contact hash", _pattern(keys.contact("ID"))),
+        ("conversation facts", _pattern(keys.conversation("ID") + " last_seq")),
+    ]
+    index = keys.conversations_index()
 
-    def __init__(self, h: Harness) -> None:
-        keys: Keys = h.gw.keys
-        self.client = _monitor_client(h.gw.redis, keys.conversations_index())
-        self.kinds = [
-            ("message log", _pattern(keys.messages("ID"))),
-            ("contact hash", _pattern(keys.contact("ID"))),
-            ("conversation facts", _pattern(keys.conversation("ID") + " last_seq")),
-        ]
-        self.index = keys.conversations_index()
-        self.counts: Counter[str] = Counter()
-        self._marker = "index-reads-" + secrets.token_hex(4)
-        self._task: asyncio.Task[None] | None = None
+    def kind(verb: str, rest: str) -> str | None:
+        if verb == "ZRANGEBYSCORE" and rest.startswith(index + " "):
+            return "polls"
+        if verb.startswith("EVAL"):
+            return "scripts"
+        if verb in ("HGETALL", "HMGET"):
+            return next((name for name, pattern in kinds if pattern.match(rest)), None)
+        return None
 
-    async def __aenter__(self) -> IndexReads:
-        ready = asyncio.Event()
-        self._task = asyncio.create_task(self._watch(ready))
-        await asyncio.wait_for(ready.wait(), 5)
-        return self
-
-    async def _watch(self, ready: asyncio.Event) -> None:
-        async with self.client.monitor() as monitor:
-            ready.set()
-            async for command in monitor.listen():
-                text: str = command["command"]
-                if self._marker in text:
-                    return
-                if command.get("client_type") == "lua":
-                    continue
-                verb, _, rest = text.partition(" ")
-                verb = verb.upper()
-                if verb == "ZRANGEBYSCORE" and rest.startswith(self.index + " "):
-                    self.counts["polls"] += 1
-                elif verb.startswith("EVAL"):
-                    self.counts["scripts"] += 1
-                elif verb in ("HGETALL", "HMGET"):
-                    for kind, pattern in self.kinds:
-                        if pattern.match(rest):
-                            self.counts[kind] += 1
-
-    async def __aexit__(self, *exc: Any) -> None:
-        await self.client.echo(self._marker)
-        assert self._task is not None
-        await asyncio.wait_for(self._task, 10)
-        await self.client.aclose()
+    return CommandCounter(h.gw.redis, index, kind)
 
 
 def _pattern(key: str) -> re.Pattern[str]:
@@ -137,7 +109,7 @@ async def test_a_burst_to_known_conversations_reads_nothing(gateway: Harness, ch
         contact = (await h.call("GET", f"/api/v1/conversations/{conv}"))["contact"]["id"]
         await wait_for(lambda c=contact: _contact_indexed(h, c), timeout=5)
     await asyncio.sleep(GRACE + 0.5)  # nothing moved left waiting, the recheck window past
-    async with IndexReads(h) as reads:
+    async with index_reads(h) as reads:
         await asyncio.gather(*(
             say(h, channel, senders[n % 10], f"follow up {800_000 + n}") for n in range(40)
         ))  # fmt: skip
@@ -206,7 +178,7 @@ async def test_another_process_messages_arrive_through_its_events(make_gateway: 
     this one's index without either reading the conversation's log."""
     first, second, channel, conv = await two_gateways(make_gateway, "far-1", "第一条 远程")
     await asyncio.sleep(GRACE + 0.5)
-    async with IndexReads(second) as reads:
+    async with index_reads(second) as reads:
         assert await say(first, channel, "far-1", "补充 订单号 446688 丢了") == conv
         await first.gw.reply(conv, "agent-1", "Agent", "已经 补发 了 包裹", note=True)
         for h in (second, first):
@@ -302,7 +274,7 @@ async def test_messages_during_a_subscription_gap_are_indexed(make_gateway: Make
     second): what the other process wrote meanwhile never arrives as an event here, and the
     poll indexes it; what comes after the gap arrives through the events again."""
     first, second, channel, conv = await two_gateways(make_gateway, "gap-1", "断线 之前")
-    client = _monitor_client(second.gw.redis, second.gw.keys.events_channel())
+    client = monitor_client(second.gw.redis, second.gw.keys.events_channel())
     try:
         assert await client.execute_command("CLIENT KILL", "TYPE", "pubsub") >= 2
     finally:
@@ -332,7 +304,7 @@ async def test_a_same_millisecond_message_lost_in_a_gap_is_found(gateway: Harnes
     await in_index(h, conv, "同一 毫秒")
     await asyncio.sleep(GRACE + 0.5)  # nothing the poll would still check by itself
     at = int(await h.gw.redis.zscore(h.gw.keys.conversations_index(), conv))
-    client = _monitor_client(h.gw.redis, h.gw.keys.events_channel())
+    client = monitor_client(h.gw.redis, h.gw.keys.events_channel())
     try:
         assert await client.execute_command("CLIENT KILL", "TYPE", "pubsub") >= 1
     finally:
