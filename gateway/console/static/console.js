@@ -17,6 +17,7 @@ import { $, toast } from "./dom.js";
 import { formatTime, has, language, remember, t } from "./i18n.js";
 import { Live } from "./live.js";
 import { agentEvent, initAgentUx } from "./agentux.js";
+import "./topmenu.js";  // the top bar's menu on a phone
 
 const live = new Live({
   onEvent: handleEvent,
