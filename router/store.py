@@ -80,14 +80,29 @@ def _pairs(flat: list[str]) -> list[tuple[str, float]]:
     return [(flat[i], float(flat[i + 1])) for i in range(0, len(flat), 2)]
 
 
+# Parsed routing cards by their exact text. A round reads a window of up to 64 cards and
+# parsing them (JSON, then three JSON lists each) was most of a round's Python work, while
+# between two rounds only the cards of agents whose load or status moved change. A view is a
+# frozen value of the text alone, so a hit is the same view a parse would give.
+_CARD_CACHE: dict[str, AgentView] = {}
+CARD_CACHE_SIZE = 4096  # cards kept; emptied when full (each live agent's card comes back)
+
+
 def _card_view(card: str | None) -> AgentView | None:
     if not card:
         return None
+    view = _CARD_CACHE.get(card)
+    if view is not None:
+        return view
     try:
         row = json.loads(card)
     except ValueError:
         return None
-    return agent_view({k: v for k, v in row.items() if v is not None})
+    view = agent_view({k: v for k, v in row.items() if v is not None})
+    if len(_CARD_CACHE) >= CARD_CACHE_SIZE:
+        _CARD_CACHE.clear()
+    _CARD_CACHE[card] = view
+    return view
 
 
 class RouterStore:

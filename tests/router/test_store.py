@@ -349,3 +349,26 @@ async def test_candidates_are_one_bounded_window_least_loaded_first(router: Rout
     again = await router.store.candidates(0, 64)
     assert [a.id for a in again] == [a.id for a in window]
     assert [a.load for a in again] == [a.load for a in window]
+
+
+async def test_parsed_cards_are_reused_until_the_card_changes(router: Router, monkeypatch):
+    from router import store
+
+    monkeypatch.setattr(store, "_CARD_CACHE", {})
+    monkeypatch.setattr(store, "CARD_CACHE_SIZE", 3)
+    for name in ("a", "b"):
+        await router.agent(name, capacity=4, teams=("sales",), languages=("en", "zh"))
+    first = {a.id: a for a in await router.store.candidates(0, 64)}
+    again = {a.id: a for a in await router.store.candidates(0, 64)}
+    assert again["a"] is first["a"] and again["b"] is first["b"]  # same card: not parsed again
+    # An offer rewrites a's card: the next window has a's new load, b's view is unchanged.
+    conv = await router.message("hi")
+    await router.store.offer(conv, "a", router.clock.now + 30_000, 1.0)
+    after = {a.id: a for a in await router.store.candidates(0, 64)}
+    assert (after["a"].load, after["a"].open_count) == (1.0, 1)
+    assert after["a"].teams == {"sales"} and after["a"].languages == {"en", "zh"}
+    assert after["b"] is first["b"]
+    # Full (3 cards held): emptied, then filled again with what is read.
+    await router.store.set_status("b", "away")
+    away = await router.store.agents(["b"])
+    assert away["b"].status == "away" and len(store._CARD_CACHE) == 1
