@@ -77,7 +77,8 @@ async def run_target(
             url += f"&id={run}-{i}"
         work.append((url, body, sign(secret, body)))
     arrivals: dict[str, float] = {}
-    sent: list[tuple[float, str, int, float]] = []  # (due, conversation id, status, lag)
+    # (due, conversation id, status, lag, answered: when the POST's answer was read)
+    sent: list[tuple[float, str, int, float, float]] = []
     connector = aiohttp.TCPConnector(limit=256)
     async with aiohttp.ClientSession(connector=connector) as session:
         for token in target.get("online_tokens", []):  # presence lapses after 90 s unseen
@@ -117,7 +118,8 @@ async def run_target(
                         data = {"conversation_id": await resp.text()}
             except aiohttp.ClientError:
                 status, data = 0, {}
-            sent.append((due, str(data.get("conversation_id", "")), status, lag))
+            answered = time.perf_counter()
+            sent.append((due, str(data.get("conversation_id", "")), status, lag, answered))
 
         cpu_before = _cpu(target)
         start = time.perf_counter() + 0.2
@@ -131,7 +133,7 @@ async def run_target(
         await asyncio.gather(*posts)
         deadline = time.perf_counter() + SETTLE_SECONDS
         while time.perf_counter() < deadline:
-            if all(cid in arrivals for _, cid, status, _ in sent if status == 202):
+            if all(cid in arrivals for _, cid, status, *_ in sent if status == 202):
                 break
             await asyncio.sleep(0.05)
         cpu_after = _cpu(target)
@@ -141,18 +143,24 @@ async def run_target(
             await ws.close()
     sent.sort()
     measured = sent[skip:]
-    latencies = [arrivals[cid] - due for due, cid, _, _ in measured if cid in arrivals]
+    offered = [(due, cid, answered) for due, cid, _, _, answered in measured if cid in arrivals]
+    latencies = [arrivals[cid] - due for due, cid, _ in offered]
+    # Where the time went: until the POST was answered (ingest, durable after the group commit,
+    # and the HTTP answer), then from the answer to the offer (router round, agent socket).
+    # Negative when the offer came first (the router is kicked before the answer is written).
+    answers = [answered - due for due, _, answered in offered]
     statuses: dict[str, int] = {}
-    for _, _, status, _ in measured:
+    for _, _, status, *_ in measured:
         statuses[str(status)] = statuses.get(str(status), 0) + 1
-    missing = [(round(due - start, 2), cid) for due, cid, _, _ in measured if cid not in arrivals]
+    missing = [(round(due - start, 2), cid) for due, cid, *_ in measured if cid not in arrivals]
     return {
         "latencies": latencies,
+        "answers": answers,
         "sent": len(measured),
         "missing": len(measured) - len(latencies),
         "missing_ids": missing[:10],  # (scheduled second, conversation id)
         "statuses": statuses,
-        "max_lag_ms": round(max((lag for *_, lag in measured), default=0) * 1000, 2),
+        "max_lag_ms": round(max((lag for _, _, _, lag, _ in measured), default=0) * 1000, 2),
         "cpu": [after - before for before, after in zip(cpu_before, cpu_after, strict=True)],
         "messages": total,
     }
@@ -175,10 +183,11 @@ async def generate(config: dict[str, Any]) -> dict[str, Any]:
                     target, rate, config["seconds"], config["warmup"], config["secret"]
                 )
                 into = by_target.setdefault(name, {
-                    "latencies": [], "sent": 0, "missing": 0, "statuses": {}, "max_lag_ms": 0.0,
-                    "cpu": [0.0, 0.0], "messages": 0,
+                    "latencies": [], "answers": [], "sent": 0, "missing": 0, "statuses": {},
+                    "max_lag_ms": 0.0, "cpu": [0.0, 0.0], "messages": 0,
                 })  # fmt: skip
                 into["latencies"] += got["latencies"]
+                into["answers"] += got["answers"]
                 into["sent"] += got["sent"]
                 into["missing"] += got["missing"]
                 into.setdefault("missing_ids", []).extend(got["missing_ids"])
@@ -188,12 +197,34 @@ async def generate(config: dict[str, Any]) -> dict[str, Any]:
                 into["cpu"] = [a + b for a, b in zip(into["cpu"], got["cpu"], strict=True)]
                 into["messages"] += got["messages"]
         for into in by_target.values():
-            into["figures"] = summary(into.pop("latencies"))
+            latencies, answers = into.pop("latencies"), into.pop("answers")
+            into["figures"] = summary(latencies)
+            into["breakdown"] = breakdown(latencies, answers)
             cpu, redis_cpu = into.pop("cpu")
             n = max(1, into["messages"])  # warm-up included: CPU covers the whole run
             into["cpu_ms_per_message"] = round(cpu * 1000 / n, 3)
             into["redis_cpu_ms_per_message"] = round(redis_cpu * 1000 / n, 3)
     return results
+
+
+def breakdown(latencies: list[float], answers: list[float]) -> dict[str, Any]:
+    """The answer's and the rest's share of the latency: over all offers (p50 / p99 of each)
+    and over the slowest 1% (median of each), to tell what the tail waits on."""
+    rest = [total - answer for total, answer in zip(latencies, answers, strict=True)]
+    order = sorted(range(len(latencies)), key=latencies.__getitem__)
+    tail = order[int(len(order) * 0.99) :]
+    return {
+        "answer": summary(answers),
+        "after_answer": summary(rest),
+        "tail_n": len(tail),
+        "tail_answer_ms": round(_median([answers[i] for i in tail]) * 1000, 2),
+        "tail_after_answer_ms": round(_median([rest[i] for i in tail]) * 1000, 2),
+    }
+
+
+def _median(values: list[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2] if ordered else 0.0
 
 
 def run_generator(config: dict[str, Any], workdir: Path) -> dict[str, Any]:
@@ -334,6 +365,13 @@ def report(
     print(line("bare (aiohttp push)", results["bare"]["figures"]))
     print(line("bare-json (parses, answers JSON)", results["bare-json"]["figures"]))
     print(line("gateway (POST -> offer)", results["gateway"]["figures"]))
+    split = results["gateway"]["breakdown"]
+    print(line("  of which POST -> answered", split["answer"]))
+    print(line("  of which answered -> offer", split["after_answer"]))
+    print(
+        f"  slowest 1% ({split['tail_n']}): median {split['tail_answer_ms']:.2f} ms until "
+        f"answered, {split['tail_after_answer_ms']:.2f} ms from the answer to the offer"
+    )
     print(ratio_line("ratio gateway/bare", results["ratio"]))
     print(ratio_line("ratio gateway/bare-json", results["ratio_json"]))
     for name in ("bare", "bare-json", "gateway"):
