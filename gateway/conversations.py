@@ -111,6 +111,10 @@ def _tags(conv: dict[str, Any]) -> list[str]:
     return [str(t) for t in tags] if isinstance(tags, list) else []
 
 
+# How long a reply's client id is remembered: a retry after longer is a new reply.
+CLIENT_ID_SECONDS = 86_400
+
+
 class Conversations:
     def __init__(
         self,
@@ -295,7 +299,11 @@ class Conversations:
         send: bool,
         attachments: list[dict[str, Any]] | None = None,
         meta: dict[str, Any] | None = None,
+        client_id: str | None = None,
     ) -> dict[str, Any]:
+        """The message as stored, with ``seq``. ``client_id`` (an agent's reply): appended once
+        per conversation for a day; a second call with it appends nothing and answers the
+        message the first one stored, with ``replayed`` true."""
         k = self.keys
         now = self.clock()
         body = {
@@ -310,15 +318,18 @@ class Conversations:
         # An automatic message (greeting, survey) is sent like a reply but answers nobody.
         system = direction == Direction.OUT and bool((meta or {}).get("system"))
         clock = "system" if system else direction.value
-        seq = await self.batch.script(
+        seq, replayed = await self.batch.script(
             self._append,
             [k.conversation(conversation_id), k.messages(conversation_id), k.outbox(),
-             k.conversations_index(), k.deliveries(conversation_id)],
+             k.conversations_index(), k.deliveries(conversation_id),
+             k.reply_once(conversation_id, client_id or "-")],
             [conversation_id, json.dumps(body, ensure_ascii=False), now, clock,
-             "1" if send else "0"],
+             "1" if send else "0", "1" if client_id else "0", CLIENT_ID_SECONDS],
         )  # fmt: skip
         if int(seq) < 0:
             raise NotFound(conversation_id)
+        if replayed:
+            return {**await self.message(conversation_id, int(seq)), "replayed": True}
         body.update(seq=int(seq), conversation_id=conversation_id)
         if send:
             body.update(delivery="queued", delivery_error=None, attempts=0)

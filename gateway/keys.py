@@ -79,6 +79,11 @@ class Keys:
         """Delivery state of each outbound message, by seq (the log itself is immutable)."""
         return self._k("conv", conversation_id, "delivery")
 
+    def reply_once(self, conversation_id: str, client_id: str) -> str:
+        """String, a day: the seq an agent's reply with this ``client_id`` got (a retried POST
+        answers it instead of sending the reply twice)."""
+        return self._k("conv", conversation_id, "client", client_id)
+
     def send_parts(self, conversation_id: str, seq: int | str) -> str:
         """Hash: the parts of one outbound message its platform accepted (part number ->
         platform id, and "total"), so a retry resumes after them; dropped once it is sent."""

@@ -434,7 +434,10 @@ class Gateway:
         *,
         note: bool = False,
         attachments: list[dict[str, Any]] | None = None,
+        client_id: str | None = None,
     ) -> dict[str, Any]:
+        """``client_id``: the console's id of this reply; a retried request with it (the
+        answer was lost) gets the reply stored the first time, never a second one sent."""
         direction = Direction.NOTE if note else Direction.OUT
         first = None
         if not note:
@@ -457,10 +460,13 @@ class Gateway:
                 author_name=user_name,
                 send=not note,
                 attachments=attachments,
+                client_id=client_id,
             )
         except NotFound:
             raise ActionError(404, "not_found", "no such conversation") from None
-        if first is not None and not first[0]:
+        # A replayed reply is published again: the first request may have failed before its
+        # event went out (consoles and the search index take an event for a known seq as no news).
+        if first is not None and not first[0] and not message.get("replayed"):
             await self._first_response(conversation_id, first, int(message["created_at"]))
         await self._publish_message(conversation_id, message)
         return message

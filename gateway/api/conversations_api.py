@@ -140,6 +140,8 @@ class ReplyBody(BaseModel):
     text: str = Field("", max_length=20000)
     type: Literal["reply", "note"] = "reply"
     attachments: list[ReplyAttachment] = Field(default_factory=list, max_length=10)
+    # The caller's id of this reply: a retry with it (the answer was lost) is not sent twice.
+    client_id: str | None = Field(None, min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:-]+$")
 
 
 def _channel_takes_files(adapter: Adapter | None) -> None:
@@ -233,7 +235,9 @@ async def post_message(request: web.Request) -> web.Response:
         body.text,
         note=body.type == "note",
         attachments=attachments,
+        client_id=body.client_id,
     )
+    # A replay answers as the first request did (the caller may never have seen that answer).
     return ok({"message": message}, status=201)
 
 

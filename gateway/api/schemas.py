@@ -213,6 +213,9 @@ class LastMessage(Closed):
 
 
 class ConversationListed(Conversation):
+    activity_at: Ms | None = Field(
+        None, description="its latest activity: its place in the order (sort=activity)"
+    )
     contact_name: str | None
     assignee_name: str | None
     sla_due: Ms | None = Field(description="the deadline the console counts down to")
@@ -232,6 +235,11 @@ class TagsInUse(Closed):
 
 class ConversationList(Closed):
     conversations: list[ConversationListed]
+    next_before: Ms | None = Field(
+        description="pass as before (with next_before_id as before_id) for the next page; null: "
+        "no more"
+    )
+    next_before_id: str | None
 
 
 class ConversationAnswer(Closed):
@@ -290,6 +298,9 @@ class Message(Open):
     delivery_error: str | None = None
     platform_message_id: str | None = None
     attempts: int | None = None
+    replayed: bool | None = Field(
+        None, description="answering a repeated client_id: stored by the first request"
+    )
 
 
 class MessageList(Closed):

@@ -1,12 +1,21 @@
 -- Append an agent reply, note or system line to a conversation; a reply is queued in the outbox
 -- in the same step, so it is never lost between the log and the sender.
--- KEYS: 1 conversation, 2 messages, 3 outbox stream, 4 conversations index, 5 delivery states
--- ARGV: 1 conversation id, 2 message json, 3 now ms, 4 direction, 5 send (1/0)
+-- KEYS: 1 conversation, 2 messages, 3 outbox stream, 4 conversations index, 5 delivery states,
+--       6 the client id's record (read and written only when ARGV[6] is 1)
+-- ARGV: 1 conversation id, 2 message json, 3 now ms, 4 direction, 5 send (1/0),
+--       6 the caller named a client id (1/0), 7 how long it is remembered (s)
 -- Direction 'system' is an automatic outbound message (greeting, survey, follow-up): sent like a
 -- reply, but it answers nobody, so the response clocks keep running.
-if redis.call('EXISTS', KEYS[1]) == 0 then return -1 end
+-- Returns {seq, 0}; {seq, 1} when the client id was used already (nothing is added: seq is the
+-- message it got); {-1, 0} when there is no such conversation.
+if redis.call('EXISTS', KEYS[1]) == 0 then return {-1, 0} end
+if ARGV[6] == '1' then
+  local earlier = redis.call('GET', KEYS[6])
+  if earlier then return {tonumber(earlier), 1} end
+end
 local now = ARGV[3]
 local seq = redis.call('HINCRBY', KEYS[1], 'last_seq', 1)
+if ARGV[6] == '1' then redis.call('SET', KEYS[6], seq, 'EX', ARGV[7]) end
 redis.call('HSET', KEYS[2], seq, ARGV[2])
 redis.call('HSET', KEYS[1], 'updated_at', now)
 redis.call('ZADD', KEYS[4], now, ARGV[1])
@@ -21,4 +30,4 @@ if ARGV[5] == '1' then
   redis.call('HSET', KEYS[5], seq, cjson.encode({state = 'queued', attempts = 0}))
   redis.call('XADD', KEYS[3], '*', 'conversation_id', ARGV[1], 'seq', seq)
 end
-return seq
+return {seq, 0}

@@ -7,6 +7,7 @@ the tone can be turned off (kept across reloads). Desktop 1440x900 and phone 390
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -29,6 +30,13 @@ async def _tones(page) -> int:
     return int(await page.evaluate("() => window.__tones"))
 
 
+async def _tools(page: Any) -> None:
+    """On a phone the top bar's tools are behind its menu: open it."""
+    button = page.locator("#topmenu-button")
+    if await button.is_visible() and await button.get_attribute("aria-expanded") != "true":
+        await button.click()
+
+
 @pytest.mark.parametrize("size", [DESKTOP, PHONE], ids=["desktop", "phone"])
 async def test_offer_and_message_notify_and_unread_clears_everywhere(
     gateway: Harness, new_page, artifacts: Path, size
@@ -41,6 +49,7 @@ async def test_offer_and_message_notify_and_unread_clears_everywhere(
     console = await sign_in(first, h, "alice@example.com", size)
     title = await console.title()
     assert await console.evaluate("() => window.__asked") == 0  # never asked on load
+    await _tools(console)
     await console.locator("#desktop-notify").click()
     assert await console.evaluate("() => window.__asked") == 1
     await console.locator("#desktop-notify").wait_for(state="detached")  # granted
@@ -100,10 +109,12 @@ async def test_offer_and_message_notify_and_unread_clears_everywhere(
 
     # The tone turned off stays off after a reload; the count still shows.
     await console.evaluate("() => { location.hash = '#/inbox'; }")
+    await _tools(console)
     await console.locator("#sound-toggle", has_text="Sound on").click()
     await console.locator("#sound-toggle", has_text="Sound off").wait_for()
+    assert await console.locator("#keys-button").count() == 1  # the toggle keeps "?" beside it
     await console.reload()
-    await console.locator("#sound-toggle", has_text="Sound off").wait_for()
+    await console.locator("#sound-toggle", has_text="Sound off").wait_for(state="attached")
     await console.locator(f"#conversations .row[data-id='{conv}']").wait_for()
     tones = await _tones(console)
     await customer_says(h, channel, secret, "m-4", "One more thing", name="Wang Fang")

@@ -449,18 +449,34 @@ function markRead() {
   if (seq > view.readSent && live && live.send({ type: "read", conversation_id: view.id, seq })) view.readSent = seq;
 }
 
+// The id of the reply being sent: sending the same words again (the answer was lost, or Send
+// was pressed twice) reuses it, so the gateway stores and sends that reply once.
+let pending = null;  // {conversation, type, text, clientId}
+
+// getRandomValues, not randomUUID: the latter exists only on https (or localhost) pages.
+function newClientId() {
+  return Array.from(crypto.getRandomValues(new Uint8Array(16)), (b) => b.toString(16).padStart(2, "0")).join("");
+}
+
 async function submit() {
   const text = $("#reply-text");
   const type = $("#reply-mode").value;
   const files = type === "reply" && !$("#reply-attach").hidden ? view.files : [];
   if (!text.value.trim() && !files.length) return;
   const id = view.id;
-  const body = { text: text.value, type };
+  const same = pending && pending.conversation === id && pending.type === type && pending.text === text.value;
+  if (!same) pending = { conversation: id, type, text: text.value, clientId: newClientId() };
+  const sent = pending;
+  const body = { text: text.value, type, client_id: sent.clientId };
   if (files.length) body.attachments = files;
   stopTyping();
   try {
     const data = await api("POST", `/conversations/${id}/messages`, body);
-    text.value = "";
+    if (pending === sent) pending = null;
+    // The box as it is now (a reload of the conversation meanwhile builds a new one), unless
+    // the agent has written something else since.
+    const box = $("#reply-text");
+    if (view.id === id && box && box.value === sent.text) box.value = "";
     if (files.length) { view.files = []; renderFiles(); }
     if (view.id === id) onMessage(id, data.message, "created");
   } catch (err) {
