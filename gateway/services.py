@@ -464,10 +464,10 @@ class Gateway:
             )
         except NotFound:
             raise ActionError(404, "not_found", "no such conversation") from None
-        # A replayed reply is published again: the first request may have failed before its
-        # event went out (consoles and the search index take an event for a known seq as no news).
         if first is not None and not first[0] and not message.get("replayed"):
             await self._first_response(conversation_id, first, int(message["created_at"]))
+        # A replayed reply is published again: the first request may have failed before its
+        # event went out (consoles and the search index take an event for a known seq as no news).
         await self._publish_message(conversation_id, message)
         return message
 

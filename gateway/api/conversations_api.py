@@ -82,8 +82,11 @@ async def list_conversations(request: web.Request) -> web.Response:
     # The next page goes on after the last row (by activity; sort=sla answers one page: its
     # first part is ordered by deadline, which no activity cursor continues).
     last = items[-1] if len(items) == limit and sort == "activity" else None
-    more = {"next_before": last["activity_at"], "next_before_id": last["id"]} if last else {}
-    return ok({"conversations": items, "next_before": None, "next_before_id": None, **more})
+    return ok({
+        "conversations": items,
+        "next_before": last["activity_at"] if last else None,
+        "next_before_id": last["id"] if last else None,
+    })  # fmt: skip
 
 
 def _sort(request: web.Request) -> str:

@@ -33,6 +33,18 @@ async def _post(
     return body["conversation_id"]
 
 
+async def _two_li_wei(h: Harness) -> str:
+    """Agent Ann, and two customers named 李伟 sharing a verified email (one merge suggestion)
+    on an API channel; returns the channel."""
+    await _user(h, "ann@example.com", "Ann")
+    channel, secret = await h.api_channel()
+    for who in ("shop-1", "app-7"):
+        await _post(
+            h, channel, secret, {"id": who, "name": "李伟", "email": "li@example.com"}, True
+        )
+    return channel
+
+
 async def test_contacts_page_merge_and_undo(gateway: Harness, new_page):
     h = gateway
     await _user(h, "ann@example.com", "Ann")
@@ -112,12 +124,7 @@ async def test_contacts_page_merge_and_undo(gateway: Harness, new_page):
 async def test_contacts_page_in_chinese(gateway: Harness, new_page):
     """The page's words come from contacts.po: a browser in Chinese gets them in Chinese."""
     h = gateway
-    await _user(h, "ann@example.com", "Ann")
-    channel, secret = await h.api_channel()
-    for who in ("shop-1", "app-7"):
-        await _post(
-            h, channel, secret, {"id": who, "name": "李伟", "email": "li@example.com"}, True
-        )
+    channel = await _two_li_wei(h)
     bp: BrowserPage = await new_page(locale="zh-CN")
     page = await _sign_in(bp, h, "ann@example.com")
     assert await page.locator("#nav a[data-page=contacts]").inner_text() == "客户"
@@ -191,12 +198,7 @@ async def test_contacts_page_on_a_phone(gateway: Harness, new_page):
     sliver); a tap anywhere on a row opens its contact, brought into view; nothing scrolls
     sideways."""
     h = gateway
-    await _user(h, "ann@example.com", "Ann")
-    channel, secret = await h.api_channel()
-    for who in ("shop-1", "app-7"):
-        await _post(
-            h, channel, secret, {"id": who, "name": "李伟", "email": "li@example.com"}, True
-        )
+    await _two_li_wei(h)
     bp: BrowserPage = await new_page(locale="zh-CN")
     await bp.page.set_viewport_size(PHONE)
     page = await _sign_in(bp, h, "ann@example.com")

@@ -20,7 +20,7 @@ function openId() {
 export function initAgentUx() {
   if ($("#keys-button")) return;
   initNotifyControls();
-  $("#notify-controls").append(keysButton());
+  $("#notify-controls").after(keysButton());  // beside notify.js's controls, not in them
   initKeys();
   initLayout();
   initListControls();

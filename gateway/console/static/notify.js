@@ -84,7 +84,6 @@ function renderControls() {
   const holder = $("#notify-controls");
   if (!holder) return;
   const on = soundOn();
-  const help = holder.querySelector("#keys-button");  // agentux.js's "?", kept where it is
   holder.textContent = "";
   holder.append(h("button", {
     type: "button", id: "sound-toggle", class: "link", "aria-pressed": on ? "true" : "false",
@@ -97,5 +96,4 @@ function renderControls() {
       text: t("console.notify.desktop"), on: { click: askDesktop },
     }));
   }
-  if (help) holder.append(help);
 }
