@@ -45,6 +45,7 @@ class CommandBatcher:
         self._pending: list[_Call] = []
         self._groups: dict[Hashable, _Group] = {}  # open groups (in _pending, not yet sent)
         self._flusher: asyncio.Task[None] | None = None
+        self._loading: dict[str, asyncio.Future[Any]] = {}  # scripts being loaded, by sha
         self.pipelines_sent = 0  # for tests and benchmarks: how well calls are grouped
 
     async def command(self, *command: Any) -> Any:
@@ -60,8 +61,18 @@ class CommandBatcher:
         try:
             return await self._submit(command)
         except NoScriptError:
-            await self.redis.script_load(script.script)
+            await self._load(script)
             return await self._submit(command)
+
+    async def _load(self, script: AsyncScript) -> None:
+        """SCRIPT LOAD once for every caller that found it missing at the same time (after a
+        restart, a whole batch of them)."""
+        loading = self._loading.get(script.sha)
+        if loading is None:
+            loading = asyncio.ensure_future(self.redis.script_load(script.script))
+            self._loading[script.sha] = loading
+            loading.add_done_callback(lambda _: self._loading.pop(script.sha, None))
+        await asyncio.shield(loading)
 
     def merged(
         self, group: Hashable, item: Any, encode: Callable[[list[Any]], tuple[Any, ...]]

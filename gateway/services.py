@@ -102,7 +102,7 @@ class Gateway:
             lockout_seconds=settings.login_lockout_seconds,
             batch=self.batch,  # every API call's token lookup
         )
-        self.router_store = RouterStore(redis, self.keys)
+        self.router_store = RouterStore(redis, self.keys, batch=self.batch)
         self.router_lease = Lease(redis, self.keys.lease("router"), ttl_ms=ROUTER_LEASE_MS)
         self.router = RouterWorker(
             self.router_store,

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 from redis.asyncio import Redis
 
+from gateway.batching import CommandBatcher
 from gateway.keys import Keys
 from gateway.models import now_ms
 from gateway.scripts import load_script
@@ -106,10 +107,18 @@ def _card_view(card: str | None) -> AgentView | None:
 
 
 class RouterStore:
-    def __init__(self, redis: Redis, keys: Keys, clock: Clock = now_ms) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        keys: Keys,
+        clock: Clock = now_ms,
+        batch: CommandBatcher | None = None,
+    ) -> None:
         self.redis = redis
         self.keys = keys
         self.clock = clock
+        # A round's offers, made together, go out as one pipeline (in the order made).
+        self.batch = batch or CommandBatcher(redis)
         # Where the scripts publish an agent that got room (router/lua/_lib.lua).
         self.room_channel = keys.agent_room()
         self._presence = load_script(redis, __file__, "presence", "_lib")
@@ -300,10 +309,11 @@ class RouterStore:
         self, conversation_id: str, agent_id: str, expires_at: int, weight: float
     ) -> str:
         k = self.keys
-        return await self._offer(
-            keys=[k.queue(), k.offers(), k.agents_available(), k.conversation(conversation_id),
-                  k.agent(agent_id), k.agent_cards()],
-            args=[conversation_id, agent_id, expires_at, weight, self.room_channel],
+        return await self.batch.script(
+            self._offer,
+            [k.queue(), k.offers(), k.agents_available(), k.conversation(conversation_id),
+             k.agent(agent_id), k.agent_cards()],
+            [conversation_id, agent_id, expires_at, weight, self.room_channel],
         )  # fmt: skip
 
     async def accept(self, conversation_id: str, agent_id: str) -> str:

@@ -107,7 +107,7 @@ class RouterWorker:
         self.log_event = log_event or self.append_event
         self.parity = ChannelWaits(window_ms=0)  # set from the SLA policy each round
         # (time, went to a conversation past its maximum wait?) of recent offers
-        self._recent: deque[tuple[int, bool]] = deque()
+        self.recent = RecentOffers()
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # Nobody had room at the last round, and no agent got room since: kicks only count.
@@ -462,6 +462,7 @@ class RouterWorker:
             sticky.update(await self.store.agents(wanted))
         unserved: list[tuple[ConversationView, str]] = []
         claims = policy.claims(views, now) if isinstance(policy, DeadlinePolicy) else {}
+        planned: list[tuple[ConversationView, AgentView]] = []
         for conv in views:
             if claims:
                 kept = _kept_for_others(claims, conv, pages, sticky)
@@ -486,22 +487,40 @@ class RouterWorker:
                 self._note_hold(policy.hold_ends(conv, now), now)
                 unserved.append((conv, group[conv.id]))
                 continue
-            expires = now + self.config.offer_timeout_ms
-            outcome = await self.store.offer(conv.id, agent.id, expires, conv.weight)
+            # Counted as taken at once, so the next choice sees it; the round's offers then go
+            # to Redis together, one pipeline instead of a round trip each (issue 21).
+            planned.append((conv, agent))
+            _update(pages, sticky, with_offer(agent, conv.weight))
+        expires = now + self.config.offer_timeout_ms
+        outcomes = await asyncio.gather(
+            *(self.store.offer(c.id, a.id, expires, c.weight) for c, a in planned),
+            return_exceptions=True,
+        )
+        offered: list[tuple[ConversationView, AgentView]] = []
+        for (conv, agent), outcome in zip(planned, outcomes, strict=True):
             if outcome != "ok":
-                _forget(pages, sticky, agent.id)  # full or gone: the next round sees it afresh
+                # Full or gone (or Redis failed): the next round sees it afresh.
+                _forget(pages, sticky, agent.id)
                 unserved.append((conv, group[conv.id]))
                 continue
+            offered.append((conv, agent))
             state.offers += 1
             if isinstance(policy, DeadlinePolicy):
-                self._recent.append((now, policy.tier(conv, now) == OVERDUE))
+                self.recent.add(now, policy.tier(conv, now) == OVERDUE)
             if not conv.responded and not conv.excluded:  # a first offer
                 since = conv.waiting_since or conv.created_at or now
                 self.parity.record(conv.priority, conv.channel_type, now, now - since)
-            _update(pages, sticky, with_offer(agent, conv.weight))
-            await self.notify("conversation.offered",
-                              {"conversation_id": conv.id, "expires_at": expires},
-                              [agent.id], STAFF)  # fmt: skip
+        # Told together too; an offer made but not told expires and is offered again.
+        told = await asyncio.gather(
+            *(
+                self.notify("conversation.offered",
+                            {"conversation_id": conv.id, "expires_at": expires},
+                            [agent.id], STAFF)
+                for conv, agent in offered
+            ),
+            return_exceptions=True,
+        )  # fmt: skip
+        _raise_first(list(outcomes) + told)
         return unserved
 
     def _note_hold(self, ends: int | None, now: int) -> None:
@@ -582,12 +601,7 @@ class RouterWorker:
     def _overdue_turn(self, now: int) -> bool:
         """Whether those past their maximum wait go first this round: while they had less
         than OVERDUE_SHARE of the recent offers."""
-        recent = self._recent
-        while recent and recent[0][0] < now - OVERDUE_WINDOW_MS:
-            recent.popleft()
-        if not recent:
-            return True
-        return sum(1 for _, overdue in recent if overdue) < OVERDUE_SHARE * len(recent)
+        return self.recent.overdue_share(now) < OVERDUE_SHARE
 
     def _parity_credits(self, now: int, sla: SlaPolicy) -> dict[tuple[str, str], int]:
         """Each (class, channel)'s credit under the parity settings in force."""
@@ -600,6 +614,31 @@ class RouterWorker:
             return priority, sla.policy(priority).first_response_seconds(channel_type)
 
         return parity.credits(now, group)
+
+
+class RecentOffers:
+    """The offers of the last ``window_ms``, and how many went to conversations past their
+    maximum wait: counted as offers come and go, not summed each round (at 200 offers/s the
+    window holds 360,000)."""
+
+    def __init__(self, window_ms: int = OVERDUE_WINDOW_MS) -> None:
+        self.window_ms = window_ms
+        self._offers: deque[tuple[int, bool]] = deque()  # (when, went past its maximum wait)
+        self._overdue = 0
+
+    def add(self, at: int, overdue: bool) -> None:
+        self._offers.append((at, overdue))
+        self._overdue += overdue
+
+    def overdue_share(self, now: int) -> float:
+        """The share of the window's offers that were overdue (0 when there were none)."""
+        offers = self._offers
+        while offers and offers[0][0] < now - self.window_ms:
+            self._overdue -= offers.popleft()[1]
+        return self._overdue / len(offers) if offers else 0.0
+
+    def __len__(self) -> int:
+        return len(self._offers)
 
 
 @dataclass
@@ -642,6 +681,13 @@ def _update(pages: list[list[AgentView]], sticky: dict[str, AgentView], agent: A
                 page[i] = agent
     if agent.id in sticky:
         sticky[agent.id] = agent
+
+
+def _raise_first(results: list[Any]) -> None:
+    """The first error among gathered results, raised once every call has finished."""
+    for result in results:
+        if isinstance(result, BaseException):
+            raise result
 
 
 def _forget(pages: list[list[AgentView]], sticky: dict[str, AgentView], agent_id: str) -> None:

@@ -11,6 +11,7 @@ from redis.exceptions import ResponseError
 
 from gateway.batching import CommandBatcher
 from gateway.keys import Keys
+from tests.redis_monitor import CommandCounter
 
 ECHO = "return {KEYS[1], ARGV[1], redis.call('INCR', KEYS[1])}"
 FAILS_ON_BAD = """
@@ -54,8 +55,14 @@ async def test_scripts_are_reloaded_after_redis_forgets_them(redis: Redis) -> No
     script = redis.register_script("return 'still here ' .. ARGV[1]")
     assert await batcher.script(script, ["{t}:x"], ["1"]) == "still here 1"
     await redis.script_flush()  # what a Redis restart without the script cache looks like
-    answers = await asyncio.gather(*(batcher.script(script, ["{t}:x"], [str(i)]) for i in range(5)))
+    # The whole batch finds it missing; it is loaded once for all of them, not once each.
+    loads = CommandCounter(redis, "{t}:x", lambda verb, rest: verb if verb == "SCRIPT" else None)
+    async with loads:
+        answers = await asyncio.gather(
+            *(batcher.script(script, ["{t}:x"], [str(i)]) for i in range(5))
+        )
     assert answers == [f"still here {i}" for i in range(5)]
+    assert loads.counts["SCRIPT"] == 1
 
 
 async def test_redis_unreachable_fails_every_call_of_the_batch_with_connection_error(

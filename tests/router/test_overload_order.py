@@ -71,11 +71,17 @@ def test_past_the_maximum_wait_gets_a_share_of_the_offers_not_all_of_them():
 async def test_the_worker_gives_overdue_conversations_their_share(router: Router):
     worker = router.worker
     assert worker._overdue_turn(T)  # nothing offered yet
-    worker._recent.extend([(T, True)] + [(T, False)] * 2)
+    for overdue in (True, False, False):
+        worker.recent.add(T, overdue)
     assert not worker._overdue_turn(T)  # 1 of 3 >= 25%
-    worker._recent.extend([(T, False)] * 2)
-    assert worker._overdue_turn(T)  # 1 of 5 < 25%
-    assert worker._overdue_turn(T + 31 * MIN) and not worker._recent  # the window moved on
+    worker.recent.add(T, False)
+    worker.recent.add(T + MIN, False)
+    assert worker._overdue_turn(T + MIN)  # 1 of 5 < 25%
+    # The overdue one leaves the window (with three others): 0 of 1.
+    assert worker._overdue_turn(T + 30 * MIN + 1) and len(worker.recent) == 1
+    worker.recent.add(T + 30 * MIN + 1, True)
+    assert not worker._overdue_turn(T + 30 * MIN + 1)  # 1 of 2
+    assert worker._overdue_turn(T + 62 * MIN) and len(worker.recent) == 0  # nothing recent
 
 
 async def test_urgent_goes_ahead_of_overdue_chats(router: Router):
