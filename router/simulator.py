@@ -112,7 +112,10 @@ class Counters:
     offers: int = 0
     missed: int = 0
     offered_again: int = 0  # offers to an agent who had missed this conversation before
-    vip_elsewhere_advisor_free: int = 0  # a VIP offered to another while the advisor had room
+    # A VIP offered to another while the advisor had room: after the advisor missed its
+    # offer (the rule: a missed offer goes to someone else), or not (against the rule).
+    vip_elsewhere_advisor_free: int = 0
+    vip_elsewhere_advisor_missed: int = 0
     set_away: int = 0
     alerts: int = 0
     escalation_lines: int = 0
@@ -423,7 +426,10 @@ class Simulation:
                     and advisor.status == "online"
                     and (advisor.load + record.weight <= advisor.capacity + 1e-4)
                 ):
-                    self.counters.vip_elsewhere_advisor_free += 1
+                    if record.advisor in record.missed_by:
+                        self.counters.vip_elsewhere_advisor_missed += 1
+                    else:
+                        self.counters.vip_elsewhere_advisor_free += 1
             if record.first_offer_at is None:
                 record.first_offer_at = now
             draw = offer_draw(self.scenario.seed, record.arrival.index, record.offers)
@@ -668,6 +674,7 @@ def measure(
         "vip_to_advisor": _share(vips, lambda r: r.agent == r.advisor),
         "vip_with_advisor_on_shift": len(vips),
         "vip_elsewhere_while_advisor_had_room": sim.counters.vip_elsewhere_advisor_free,
+        "vip_elsewhere_after_advisor_missed": sim.counters.vip_elsewhere_advisor_missed,
         "peak_conversations": len(peak),
         "urgent_within_15min": _share(urgent, lambda r: wait_s(r) <= 900),
         "incidents": len(items),

@@ -379,6 +379,10 @@ def _figures(result: dict[str, Any]) -> dict[str, Any]:
         "peak_3min": result["peak_within_3min"],
         "idle_s": result["idle_with_work_s"],
         "idle_longest_s": result["idle_with_work_longest_s"],
+        "vip_n": result["vip_with_advisor_on_shift"],
+        "vip_to_advisor": result["vip_to_advisor"],
+        # Offered elsewhere while their advisor had room (and had not missed its offer).
+        "vip_elsewhere_with_room": result["vip_elsewhere_while_advisor_had_room"],
         "max_wait_s": {c: v["max_wait_s"] for c, v in by_class.items()},
         "max_wait": {
             c: {
@@ -425,6 +429,10 @@ def report(
                 "peak_3min": _min(rows, "peak_3min"),
                 "idle_s": _max(rows, "idle_s"),
                 "idle_longest_s": _max(rows, "idle_longest_s"),
+                "vip_to_advisor": _min([r for r in rows if r[1].get("vip_n")], "vip_to_advisor"),
+                "vip_elsewhere_with_room": _max(
+                    [r for r in rows if r[1].get("vip_n")], "vip_elsewhere_with_room"
+                ),
             }
         peers = [p for p in policies if p != OURS]
         margins = []
@@ -565,6 +573,9 @@ def format_report(rep: dict[str, Any]) -> str:
     def sec(v: dict[str, Any] | None) -> str:
         return "-" if v is None else f"{v['value']:.0f}s #{v['index']}"
 
+    def count(v: dict[str, Any] | None) -> str:
+        return "-" if v is None else f"{v['value']} #{v['index']}"
+
     for family, fam in rep["families"].items():
         lines.append("")
         lines.append(f"{family}: {fam['seeds'][0]['description'] if fam['seeds'] else ''}")
@@ -576,6 +587,8 @@ def format_report(rep: dict[str, Any]) -> str:
             ("media threat, senior 30m", "media_30min", pct),
             ("chat-like <= 3 min at peak", "peak_3min", pct),
             ("idle beside work (total)", "idle_s", sec),
+            ("VIP to their advisor", "vip_to_advisor", pct),
+            ("VIP elsewhere, advisor free", "vip_elsewhere_with_room", count),
         ):
             lines.append(
                 f"  {label:<26}"

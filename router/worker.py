@@ -585,11 +585,15 @@ class RouterWorker:
             pool = candidates + [a for a in sticky.values() if a.id not in seen]
             if reserved:
                 # A reserved agent's room is kept for an earlier conversation; the customer's
-                # own advisor or previous agent still counts, as busy (the policy may hold the
-                # conversation for them), never as a choice.
+                # previous agent still counts, as busy (the policy may hold the conversation
+                # for them), never as a choice. A VIP's own advisor is theirs first: the room
+                # is not kept from them (their advisor whenever the advisor has room).
+                own = conv.advisor if conv.advisor not in conv.excluded else None
                 targets = {conv.advisor, conv.preferred_agent}
                 pool = [
-                    a if a.id not in reserved else replace(a, load=max(a.load, a.capacity))
+                    a
+                    if a.id not in reserved or a.id == own
+                    else replace(a, load=max(a.load, a.capacity))
                     for a in pool
                     if a.id not in reserved or a.id in targets
                 ]

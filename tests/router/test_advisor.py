@@ -1,6 +1,7 @@
 """A VIP reaches their dedicated advisor whenever the advisor has room within the advisor wait:
-room freed in the round is not taken by a conversation served before the VIP, and an advisor
-kept for an earlier conversation still holds the VIP (real Redis store and worker)."""
+room freed in the round is not taken by a conversation served before the VIP, and the room an
+earlier conversation waits for (no overtaking) is not kept from the advisor's own VIP (real
+Redis store and worker)."""
 
 from __future__ import annotations
 
@@ -40,3 +41,19 @@ async def test_without_a_vip_waiting_the_advisor_is_anyone_s(router: Router):
     chat = await router.message("hello")
     await router.worker.sweep()
     assert router.offered()[chat] == "b"
+
+
+async def test_room_kept_for_an_earlier_chat_is_not_kept_from_the_advisors_vip(router: Router):
+    await router.agent("adv", capacity=1.5)
+    await router.agent("b", capacity=1)
+    await _hold(router, "adv")  # adv: 1 of 1.5, half a unit left
+    await _hold(router, "b")  # b: full
+    chat = await router.message("hello")  # a whole unit: nobody has it, it keeps adv and b
+    router.clock.advance(120)
+    vip = await router.message("hello", channel="x", tier="vip")  # half a unit
+    await router.redis.hset(router.keys.conversation(vip), "advisor", "adv")
+    router.events.clear()
+    await router.worker.sweep()
+    assert router.offered() == {vip: "adv"}
+    conv = await router.conv(chat)
+    assert not conv.get("offered_to")  # still waiting, first in line for the next whole unit

@@ -62,13 +62,17 @@ def test_quick_suite_reports_the_worst_seed_of_every_family():
             assert 0.3 < spread["min"] <= spread["max"] < 2.0
         if name == "spike":
             assert targets["incident_by_senior_30min=100%"] is not None
+        vip = family["worst"]["ours"]["vip_to_advisor"]  # reported where VIPs wrote
+        if vip is not None:
+            assert 0 <= vip["value"] <= 1
+            assert family["worst"]["ours"]["vip_elsewhere_with_room"]["value"] >= 0
         # The maximum wait per class: configured, longest wait for an offer, share over it.
         normal = family["max_wait"]["ours"]["normal"]
         assert normal["limit_s"]["webchat"] == 15 * 60
         assert 0 <= normal["over"]["n"] <= normal["over"]["of"]
         assert normal["longest"]["value"] >= 0 and "seed" in normal["longest"]
     text = format_report(report)
-    assert "WORST seed" in text and "spike" in text
+    assert "WORST seed" in text and "spike" in text and "VIP to their advisor" in text
     assert text.count("maximum wait per class (ours") == len(FAMILIES)
 
 
