@@ -14,6 +14,7 @@ resolved as self-service after ``idle_seconds``.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -93,13 +94,28 @@ class SelfService:
         self._hold = load_script(redis, __file__, "hold")
         self._modes: dict[str, str] = {}
         self._modes_read = 0.0  # monotonic; the settings are read again after a second
+        # The read in flight: the messages that find the settings a second old in the same
+        # moment (a whole batch of them) share one read instead of one each.
+        self._reading: asyncio.Future[None] | None = None
+        self._settings_changed = 0  # by this process: a read begun before is not kept
 
     async def mode(self, channel_id: str) -> str:
         """The channel's setting, as read at most a second ago (every message asks)."""
         if time.monotonic() - self._modes_read > 1.0:
-            self._modes = await self.modes()
-            self._modes_read = time.monotonic()
+            if self._reading is None:
+                self._reading = asyncio.ensure_future(self._read_modes(self._settings_changed))
+            await asyncio.shield(self._reading)
         return self._modes.get(channel_id, "off")
+
+    async def _read_modes(self, changes: int) -> None:
+        current = self._reading
+        try:
+            modes = await self.modes()
+        finally:
+            if self._reading is current:
+                self._reading = None
+        if changes == self._settings_changed:
+            self._modes, self._modes_read = modes, time.monotonic()
 
     # --- settings --------------------------------------------------------------------------
     async def modes(self) -> dict[str, str]:
@@ -110,7 +126,8 @@ class SelfService:
             await self.redis.hdel(self.keys.kb_selfservice(), channel_id)
         else:
             await self.redis.hset(self.keys.kb_selfservice(), channel_id, mode)
-        self._modes_read = 0.0
+        self._settings_changed += 1  # a read already under way may predate the change
+        self._modes_read, self._reading = 0.0, None
 
     async def active(self, channel_id: str, channel_type: str, now: int) -> bool:
         if channel_type not in CHAT_CHANNELS:

@@ -4,6 +4,7 @@ as self-service, 转人工 -> a person who sees the bot's answer, and the cases 
 
 from __future__ import annotations
 
+import asyncio
 import json
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from gateway.kb.api import KbReport, SelfServiceModes
 from gateway.settings import SettingsError, load_settings
 from tests.conftest import CallbackServer, Harness, wait_for
+from tests.redis_monitor import CommandCounter
 
 REFUND = {
     "title": "如何申请退款",
@@ -215,3 +217,24 @@ def test_idle_setting_bounds():
     for bad in ("0", "-5", str(400 * 86400), "soon"):
         with pytest.raises(SettingsError, match="GATEWAY_SELFSERVICE_IDLE_SECONDS"):
             load_settings(environ={"GATEWAY_SELFSERVICE_IDLE_SECONDS": bad})
+
+
+async def test_a_batch_of_messages_reads_the_mode_setting_once(gateway: Harness):
+    """The setting is kept a second; the messages that find it stale in the same moment share
+    one read, and a change made here is seen at once, even by a read already under way."""
+    selfservice = gateway.gw.selfservice
+    key = gateway.gw.keys.kb_selfservice()
+    await selfservice.set_mode("ch-1", "always")
+    reads = CommandCounter(
+        gateway.gw.redis, key, lambda verb, rest: verb if verb == "HGETALL" else None
+    )
+    async with reads:
+        modes = await asyncio.gather(*(selfservice.mode("ch-1") for _ in range(20)))
+    assert modes == ["always"] * 20 and reads.counts["HGETALL"] == 1
+    await selfservice.set_mode("ch-1", "off")  # drops the kept setting
+    assert await selfservice.mode("ch-1") == "off"
+    stale = asyncio.ensure_future(selfservice.mode("ch-1"))  # a read under way ...
+    await asyncio.sleep(0)
+    await selfservice.set_mode("ch-1", "after_hours")  # ... when the setting changes
+    await stale
+    assert await selfservice.mode("ch-1") == "after_hours"
