@@ -564,15 +564,15 @@ class Gateway:
     async def transfer(
         self, conversation_id: str, *, actor_name: str, to_agent: str = "", team: str = ""
     ) -> None:
-        before = (await self.conversations.raw(conversation_id, "assignee"))[0]
-        weight = float((await self.conversations.raw(conversation_id, "weight"))[0] or 1)
-        if to_agent and await self.users.get(to_agent) is None:
+        before, weight = await self.conversations.raw(conversation_id, "assignee", "weight")
+        user = await self.users.get(to_agent) if to_agent else None
+        if to_agent and user is None:
             raise ActionError(400, "invalid_field", "agent_id: no such agent")
         outcome = await self.router_store.transfer(
             conversation_id,
             to_agent=to_agent,
             team=team,
-            weight=weight,
+            weight=float(weight or 1),
             heartbeat_ttl_ms=int(self.settings.agent_heartbeat_ttl_seconds * 1000),
         )
         if outcome == "not-found":
@@ -585,7 +585,7 @@ class Gateway:
             raise ActionError(409, "agent_offline", "agent_id: that agent is offline")
         if outcome != "ok":
             raise ActionError(409, "conflict", "the conversation changed; try again")
-        target = (await self.users.get(to_agent)).name if to_agent else f"team {team}"
+        target = user.name if user else f"team {team}"
         await self._event_line(
             conversation_id,
             f"Transferred to {target} by {actor_name}",
