@@ -126,8 +126,6 @@ def choose_agent(
     pool = list(agents)
     by_id = {a.id: a for a in pool}
     eligible = [a for a in pool if is_eligible(a, conv)]
-    hold_ok = may_hold([a for a in eligible if a.id not in (conv.advisor, conv.preferred_agent)],
-                       conv)  # fmt: skip
     for target, wait_ms in (
         (conv.advisor, advisor_wait_ms),
         (conv.preferred_agent, sticky_wait_ms),
@@ -137,7 +135,10 @@ def choose_agent(
             continue
         if is_eligible(agent, conv):
             return agent
-        if hold_ok and holds_for(agent, conv, now, wait_ms):
+        # Everyone else who could take it now counts, the other known agent too (a VIP is
+        # not held for their busy advisor while their previous agent sits idle).
+        others = [a for a in eligible if a.id != target]
+        if holds_for(agent, conv, now, wait_ms) and may_hold(others, conv):
             return None
     return least_loaded(fill_gaps(eligible, conv, unit))
 

@@ -40,10 +40,12 @@ from gateway.redis_server import EmbeddedRedis
 from gateway.settings import config_dir
 from router.peers import PEERS
 from router.policy import (
+    AgentView,
     ConversationView,
     DeadlinePolicy,
     RoutingPolicy,
     conversation_view,
+    fits,
     is_eligible,
 )
 from router.policy_source import PolicySource
@@ -407,6 +409,11 @@ class Simulation:
         await pipe.execute()
         return advisor
 
+    async def _fits(self, agent: AgentView, conversation_id: str) -> bool:
+        """Whether the agent's team, skills and language fit the conversation."""
+        row = (await self.store.conversation_rows([conversation_id]))[0]
+        return bool(row) and fits(agent, conversation_view(conversation_id, row, self.sla))
+
     async def _notify(
         self, event: str, data: dict[str, Any], users: list[str], roles: list[str]
     ) -> None:
@@ -425,6 +432,7 @@ class Simulation:
                     advisor
                     and advisor.status == "online"
                     and (advisor.load + record.weight <= advisor.capacity + 1e-4)
+                    and await self._fits(advisor, record.conversation_id)
                 ):
                     if record.advisor in record.missed_by:
                         self.counters.vip_elsewhere_advisor_missed += 1

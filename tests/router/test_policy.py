@@ -179,6 +179,9 @@ def test_dedicated_advisor_comes_before_the_previous_agent():
     c = replace(c, waiting_since=T, due=T + 120_000)
     assert choose_agent(full, c, T + 1_000, 30_000, advisor_wait_ms=60_000) is None
     assert choose_agent(full, c, T + 40_000, 30_000, advisor_wait_ms=60_000).id == "prev"
+    # Not held for the busy advisor while the previous agent sits idle: they take it.
+    idle_prev = [agent("other", load=1.0), agent("prev"), agent("vip-advisor", load=3.0)]
+    assert choose_agent(idle_prev, c, T + 1_000, 30_000, advisor_wait_ms=60_000).id == "prev"
 
 
 def test_no_overtaking_keeps_room_for_the_earlier_deadline():
