@@ -421,6 +421,7 @@ def report(
         worst: dict[str, dict[str, Any]] = {}
         for policy in policies:
             rows = [(s, s["policies"][policy]) for s in seeds_run if policy in s["policies"]]
+            with_vips = [r for r in rows if r[1].get("vip_n")]
             worst[policy] = {
                 "attainment": _min(rows, "attainment"),
                 "urgent_15min": _min([r for r in rows if r[1]["urgent_n"]], "urgent_15min"),
@@ -429,10 +430,8 @@ def report(
                 "peak_3min": _min(rows, "peak_3min"),
                 "idle_s": _max(rows, "idle_s"),
                 "idle_longest_s": _max(rows, "idle_longest_s"),
-                "vip_to_advisor": _min([r for r in rows if r[1].get("vip_n")], "vip_to_advisor"),
-                "vip_elsewhere_with_room": _max(
-                    [r for r in rows if r[1].get("vip_n")], "vip_elsewhere_with_room"
-                ),
+                "vip_to_advisor": _min(with_vips, "vip_to_advisor"),
+                "vip_elsewhere_with_room": _max(with_vips, "vip_elsewhere_with_room"),
             }
         peers = [p for p in policies if p != OURS]
         margins = []

@@ -106,8 +106,7 @@ class RouterWorker:
         self._conversations = Conversations(store.redis, store.keys)
         self.log_event = log_event or self.append_event
         self.parity = ChannelWaits(window_ms=0)  # set from the SLA policy each round
-        # (time, went to a conversation past its maximum wait?) of recent offers
-        self.recent = RecentOffers()
+        self.recent = RecentOffers()  # whether overdue conversations had their share lately
         self._wake = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         # Nobody had room at the last round, and no agent got room since: kicks only count.

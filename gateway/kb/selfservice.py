@@ -108,13 +108,14 @@ class SelfService:
         return self._modes.get(channel_id, "off")
 
     async def _read_modes(self, changes: int) -> None:
-        current = self._reading
         try:
             modes = await self.modes()
         finally:
-            if self._reading is current:
+            # Changed meanwhile: set_mode already let go of this read, whose answer may be old.
+            current = changes == self._settings_changed
+            if current:
                 self._reading = None
-        if changes == self._settings_changed:
+        if current:
             self._modes, self._modes_read = modes, time.monotonic()
 
     # --- settings --------------------------------------------------------------------------
