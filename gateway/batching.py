@@ -21,6 +21,7 @@ from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 from redis.exceptions import NoScriptError
 
+from gateway import redis_wire
 from gateway.tasks import cancel_and_wait, raise_if_cancelled
 
 
@@ -41,6 +42,9 @@ _Call = tuple[tuple[Any, ...] | _Group, list[asyncio.Future[Any]]]
 class CommandBatcher:
     def __init__(self, redis: Redis, max_batch: int = 256) -> None:
         self.redis = redis
+        # One server: a connection of its own, each batch written as one buffer
+        # (gateway/redis_wire.py). A cluster or a Sentinel's primary: redis-py's pipelines.
+        self._wire = redis_wire.Wire(redis) if redis_wire.usable(redis) else None
         self.max_batch = max_batch  # bounds the size of one pipeline's request and reply
         self._pending: list[_Call] = []
         self._groups: dict[Hashable, _Group] = {}  # open groups (in _pending, not yet sent)
@@ -103,6 +107,8 @@ class CommandBatcher:
 
     async def close(self) -> None:
         await cancel_and_wait(self._flusher)
+        if self._wire is not None:
+            await self._wire.close()
 
     async def _flush(self) -> None:
         # One pipeline in flight at a time: calls made meanwhile form the next, larger batch,
@@ -149,6 +155,8 @@ class CommandBatcher:
 
     async def _send(self, commands: list[tuple[Any, ...]]) -> list[Any]:
         self.pipelines_sent += 1
+        if self._wire is not None:
+            return await self._wire.send(commands)
         pipe = self.redis.pipeline(transaction=False)
         for command in commands:
             pipe.execute_command(*command)
