@@ -242,13 +242,24 @@ async def _random_steps(first: Harness, second: Harness, steps: list[str], seed:
             await gw.set_agent_status(
                 rng.choice(agents), rng.choice(["online", "online", "away", "offline"])
             )
-    # Invariants.
+    # Invariants, on one snapshot (MULTI/EXEC): both gateways' routers still run, kicked by the
+    # last steps, and an offer made between reading a conversation and its queue entry would
+    # show it in neither place.
+    convs = await redis.zrange(keys.conversations_index(), 0, -1)
+    snapshot = redis.pipeline(transaction=True)
+    for conv in convs:
+        snapshot.hgetall(keys.conversation(conv))
+        snapshot.zscore(keys.queue(), conv)
+    for agent in agents:
+        snapshot.hgetall(keys.agent(agent))
+    replies = await snapshot.execute()
+    agent_rows = dict(zip(agents, replies[2 * len(convs) :], strict=True))
     holders: dict[str, list[str]] = {a: [] for a in agents}
-    for conv in await redis.zrange(keys.conversations_index(), 0, -1):
-        c = await redis.hgetall(keys.conversation(conv))
+    for i in range(len(convs)):
+        c, score = replies[2 * i], replies[2 * i + 1]
         held_by = [x for x in (c.get("assignee"), c.get("offered_to")) if x]
         assert len(held_by) <= 1, c
-        in_queue = await redis.zscore(keys.queue(), conv) is not None
+        in_queue = score is not None
         if c["status"] == "resolved":
             # It keeps its assignee for the record, but holds no capacity and waits nowhere.
             assert not c.get("offered_to") and not in_queue, c
@@ -258,7 +269,7 @@ async def _random_steps(first: Harness, second: Harness, steps: list[str], seed:
         for agent in held_by:
             holders[agent].append(c.get("weight", "1"))
     for agent in agents:
-        a = await redis.hgetall(keys.agent(agent))
+        a = agent_rows[agent]
         expected = sum(float(w) for w in holders[agent])
         assert abs(float(a["load"]) - expected) < 1e-6, (agent, a, holders[agent])
         assert float(a["load"]) <= float(a["capacity"]) + 1e-6
