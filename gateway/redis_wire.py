@@ -8,11 +8,11 @@ can keep one connection of the client's pool for itself and write each batch as 
 packed by hiredis, then read the replies under one timeout for the whole batch.
 
 What is kept from redis-py: its connection (connect, AUTH, SELECT, TLS, the reply parser and its
-error classes) and its reply callbacks (HGETALL still answers
-a dict). What this adds: a batch that fails or is cancelled mid-way drops the connection (its
-replies can no longer be told apart), and a READONLY reply does too (the server is no longer the
-primary; a reconnection may find the new one behind the same address). Redis Cluster and
-Sentinel keep redis-py's pipelines (``usable`` says why).
+error classes) and its reply callbacks (HGETALL still answers a dict). What this adds: a batch
+that fails or is cancelled mid-way drops the connection (its replies can no longer be told
+apart), and a READONLY reply does too (the server is no longer the primary; a reconnection may
+find the new one behind the same address). Redis Cluster and Sentinel keep redis-py's pipelines
+(``usable`` says why).
 """
 
 from __future__ import annotations
