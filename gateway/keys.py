@@ -186,6 +186,15 @@ class Keys:
     def lease(self, name: str) -> str:
         return self._k("lease", name)
 
+    # --- search: the one index of the deployment answers the others (gateway/search/desk.py) -
+    def search_requests(self) -> str:
+        """List: searches asked of the process holding the index, as JSON, oldest first."""
+        return self._k("search", "requests")
+
+    def search_reply(self, token: str) -> str:
+        """List: the one answer to the search request ``token`` (expires unread)."""
+        return self._k("search", "reply", token)
+
     def rate(self, name: str) -> str:
         return self._k("rate", name)
 

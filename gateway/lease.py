@@ -10,7 +10,9 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import os
 import secrets
+import socket
 import time
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
@@ -42,7 +44,8 @@ class Lease:
         self.redis = redis
         self.key = key
         self.ttl_ms = ttl_ms
-        self.token = secrets.token_hex(8)
+        # Names its holder, so that an operator reading the key sees who holds it.
+        self.token = f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(8)}"
         self._renew = redis.register_script(_RENEW)
         self._release = redis.register_script(_RELEASE)
 

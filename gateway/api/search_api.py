@@ -15,7 +15,7 @@ from gateway.api.http import ANY_USER, error, ok, requires
 from gateway.api.schemas import Closed, Conversation
 from gateway.appkeys import GATEWAY
 from gateway.models import ConversationStatus
-from gateway.search import Filters, Page
+from gateway.search import Filters, Page, SearchUnavailable
 
 routes = web.RouteTableDef()
 
@@ -60,7 +60,7 @@ class SearchAnswer(Closed):
     limit: int
     has_more: bool
     truncated: bool = Field(description="stopped after the matches one search may read")
-    indexing: bool = Field(description="this process's index is still being built")
+    indexing: bool = Field(description="the index is still being built: matches may be missing")
 
 
 def _bad(field: str, message: str) -> web.HTTPException:
@@ -138,13 +138,18 @@ async def search_everything(request: web.Request) -> web.Response:
     service = request.app[GATEWAY].search
     me = viewer(request)
     page: Page
-    if kind == "customers":
-        page = await service.customers(me, q, limit=limit, offset=offset)
-    else:
-        page = await service.conversations(me, q, filters, limit=limit, offset=offset)
+    try:
+        if kind == "customers":
+            page = await service.customers(me, q, limit=limit, offset=offset)
+        else:
+            page = await service.conversations(me, q, filters, limit=limit, offset=offset)
+    except SearchUnavailable as exc:  # the index is changing hands: seconds, not minutes
+        failure = error(503, "search_unavailable", f"search is unavailable ({exc}); retry")
+        failure.headers["Retry-After"] = "2"
+        raise failure from None
     return ok({
         "kind": kind, "query": q, kind: page.items, "offset": offset, "limit": limit,
-        "has_more": page.has_more, "truncated": page.truncated, "indexing": not service.ready,
+        "has_more": page.has_more, "truncated": page.truncated, "indexing": page.indexing,
     })  # fmt: skip
 
 

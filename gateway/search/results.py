@@ -35,6 +35,7 @@ class Page:
     items: list[dict[str, Any]]
     has_more: bool
     truncated: bool  # the scan limit was reached before the page filled
+    indexing: bool = False  # the index was still being built: matches may be missing
 
 
 def needles(terms: list[str]) -> list[str]:

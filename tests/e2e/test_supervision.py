@@ -1,6 +1,7 @@
 """`gateway serve --workers 2` as real processes on its embedded Redis: one owner per data
-directory, dead workers and a dead Redis started again, SIGTERM stops everything even after a
-crash, and the first admin exists before any worker serves."""
+directory, dead workers and a dead Redis started again, the search index taken over when its
+worker dies, SIGTERM stops everything even after a crash, and the first admin exists before
+any worker serves."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ import signal
 import subprocess
 import sys
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import pytest
@@ -58,8 +60,10 @@ async def served(tmp_path: Path):
         gateway.stop()
 
 
-async def post_message(gateway: GatewayProcess, channel: tuple[str, str], n: int) -> int:
-    body = json.dumps({"message_id": f"m-{n}", "sender": {"id": "c1"}, "text": f"hi {n}"})
+async def post_message(
+    gateway: GatewayProcess, channel: tuple[str, str], n: int, text: str = "hi"
+) -> int:
+    body = json.dumps({"message_id": f"m-{n}", "sender": {"id": "c1"}, "text": f"{text} {n}"})
     headers = {"X-Gateway-Signature": sign(channel[1], body.encode())}
     url = f"{gateway.base}/channels/{channel[0]}/messages"
     async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
@@ -123,6 +127,53 @@ async def test_a_dead_worker_is_started_again(served: GatewayProcess):
 
     await wait_for(replaced, timeout=30)
     await served.ready()
+
+
+async def search_status(gateway: GatewayProcess, token: str, query: str) -> tuple[int, Any]:
+    url = f"{gateway.base}/api/v1/search"
+    headers = {"Authorization": f"Bearer {token}"}
+    async with aiohttp.ClientSession(timeout=TIMEOUT) as http:
+        try:
+            async with http.get(url, params={"q": query}, headers=headers) as resp:
+                return resp.status, await resp.json()
+        except (aiohttp.ClientError, TimeoutError):
+            return 0, None
+
+
+async def test_the_search_index_moves_when_its_worker_is_killed(served: GatewayProcess):
+    """One worker holds the deployment's index (its pid is in the lease); SIGKILLed, another
+    takes the index over once the lease runs out and builds it from Redis. Meanwhile a search
+    answers 200 or a 503 to retry, never hangs; afterwards both workers find old and new."""
+    callback = Callback()
+    await callback.start()
+    client = connect(EmbeddedRedis(served.data_dir).url)
+    try:
+        token, channels, _wechat = await setup_gateway(served, callback.url, channels=1)
+        assert await post_message(served, channels[0], 1, "退款 订单") == 202
+        lease = Keys(served.env.get("GATEWAY_REDIS_PREFIX", "gw")).lease("search")
+
+        async def found(query: str) -> bool:
+            status, body = await search_status(served, token, query)
+            statuses.append(status)
+            return status == 200 and not body["indexing"] and len(body["conversations"]) == 1
+
+        statuses: list[int] = []
+        await wait_for(lambda: found("退款 订单"), timeout=30, interval=0.2)
+        holder = int((await client.get(lease)).split(":")[1])
+        assert holder in workers_of(served)
+        os.kill(holder, signal.SIGKILL)
+        statuses.clear()
+        await asyncio.sleep(0.5)
+        await wait_for(lambda: found("退款 订单"), timeout=40, interval=0.2)
+        assert set(statuses) <= {0, 200, 503}, statuses
+        assert int((await client.get(lease)).split(":")[1]) != holder
+        assert await post_message(served, channels[0], 2, "发票 抬头") == 202
+        await wait_for(lambda: found("发票 抬头"), timeout=10, interval=0.2)
+        for _ in range(6):  # each of the two workers (the port spreads the connections)
+            assert await found("退款 发票")
+    finally:
+        await client.aclose()
+        await callback.close()
 
 
 async def test_a_dead_embedded_redis_is_started_again_and_keeps_everything(

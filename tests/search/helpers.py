@@ -1,5 +1,5 @@
 """Helpers of the search tests: customers writing through the real API channel, searching
-through the real API, waiting for this process's index."""
+through the real API, waiting for the deployment's index."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ import time
 from typing import Any
 from urllib.parse import urlencode
 
-from tests.conftest import Harness, wait_for
+from tests.conftest import Harness, MakeGateway, wait_for
 
 _ids = itertools.count(1)
 
@@ -37,11 +37,25 @@ def ids(answer: dict[str, Any]) -> list[str]:
 
 
 async def ready(h: Harness) -> None:
-    await wait_for(lambda: _value(h.gw.search.ready), timeout=30)
+    """Until a search through ``h`` answers from a built index: ``h``'s own when it holds the
+    deployment's index, else the holder's (searches handed over through Redis)."""
+
+    async def built() -> bool:
+        answer = await h.call("GET", "/api/v1/search?q=ready", expect=None)
+        return isinstance(answer, dict) and answer.get("indexing") is False
+
+    await wait_for(built, timeout=30)
 
 
-async def _value(value: Any) -> Any:
-    return value
+async def holder_and_other(make_gateway: MakeGateway) -> tuple[Harness, Harness]:
+    """Two gateways on one Redis, the index built: the first started holds the deployment's
+    index, the second hands its searches over."""
+    holder = await make_gateway()
+    await ready(holder)
+    other = await make_gateway()
+    await ready(other)
+    assert holder.gw.search.holding and not other.gw.search.holding
+    return holder, other
 
 
 async def found(

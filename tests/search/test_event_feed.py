@@ -23,7 +23,7 @@ from gateway.keys import Keys
 from gateway.models import Channel, ContactIdentity, Direction, InboundMessage, now_ms
 from tests.conftest import Harness, MakeGateway, wait_for
 from tests.redis_monitor import CommandCounter, monitor_client
-from tests.search.helpers import found, ids, ready, say, search
+from tests.search.helpers import found, holder_and_other, ids, ready, say, search
 
 GRACE = 1.0  # gateway/search/feed.py GRACE_SECONDS: a moved score waits this long for its event
 
@@ -162,11 +162,10 @@ async def test_a_message_without_its_event_is_indexed_by_the_poll(gateway: Harne
 async def two_gateways(
     make_gateway: MakeGateway, sender: str, text: str
 ) -> tuple[Harness, Harness, tuple[str, str], str]:
-    """Two gateways on one Redis, both indexes ready, and a conversation started through the
-    first that the second's index holds."""
-    first, second = await make_gateway(), await make_gateway()
-    await ready(first)
-    await ready(second)
+    """Two gateways on one Redis, the deployment's index built, and a conversation started
+    through the first that the index holds. The second holds the index (it started first);
+    the first hands its searches over."""
+    second, first = await holder_and_other(make_gateway)
     channel = await first.api_channel()
     conv = await say(first, channel, sender, text)
     await in_index(second, conv, text)
@@ -175,21 +174,25 @@ async def two_gateways(
 
 async def test_another_process_messages_arrive_through_its_events(make_gateway: MakeGateway):
     """Two gateways on one Redis: the other's messages (a customer's, an agent's reply) are in
-    this one's index without either reading the conversation's log."""
+    the holder's index without either reading the conversation's log; the other process
+    neither indexes nor polls, and finds them through the holder."""
     first, second, channel, conv = await two_gateways(make_gateway, "far-1", "第一条 远程")
     await asyncio.sleep(GRACE + 0.5)
     async with index_reads(second) as reads:
         assert await say(first, channel, "far-1", "补充 订单号 446688 丢了") == conv
         await first.gw.reply(conv, "agent-1", "Agent", "已经 补发 了 包裹", note=True)
-        for h in (second, first):
-            await in_index(h, conv, "446688")
-            await in_index(h, conv, "补发 包裹")
+        await in_index(second, conv, "446688")
+        await in_index(second, conv, "补发 包裹")
         await asyncio.sleep(GRACE + 0.7)
-    assert reads.counts["polls"] >= 4, reads.counts  # both processes polled meanwhile
+    assert reads.counts["polls"] >= 4, reads.counts  # the holder polled meanwhile
     assert reads.counts["message log"] == 0, reads.counts
     assert reads.counts["conversation facts"] == 0, reads.counts
     index = second.gw.search.indexer.conversations
     assert index.seq[index.get(conv)] == 3
+    for h in (first, second):  # (the API's snippets read the log: after the count)
+        await found(h, conv, q="446688 补发")
+    assert len(first.gw.search.indexer.conversations) == 0  # one index per deployment
+    assert len(first.gw.search.indexer.contacts) == 0
 
 
 async def test_no_double_terms_and_the_seq_after_events_and_polls(gateway: Harness, channel):

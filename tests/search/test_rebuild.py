@@ -50,10 +50,13 @@ async def test_searches_answer_during_the_rebuild(redis: aioredis.Redis, keys: K
             seen.append((ready, matched))
             await asyncio.sleep(0)
 
+    await search.start()  # takes the search lease; its first poll is the rebuild
     try:
-        await asyncio.gather(search.indexer.poll(), searching())
+        while not search.holding:  # noqa: ASYNC110 (the searches must start with the rebuild)
+            await asyncio.sleep(0)
+        await searching()
     finally:
-        search.indexer.close()
+        await search.stop()
     partial = [n for ready, n in seen if not ready and 0 < n < CONVERSATIONS]
     assert partial, seen[:5]  # answered part way, flagged as indexing
     assert [n for _, n in seen] == sorted(n for _, n in seen)  # only ever grew

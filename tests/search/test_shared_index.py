@@ -1,0 +1,125 @@
+"""One search index per deployment (issue 21): the process holding the search lease indexes
+and answers; the others hand their searches over through Redis. A stopped holder hands the
+index over; a holder that lost its lease stops indexing and drops what it built; a search
+asked while nobody holds the lease waits for the next holder, and gets a clear 503 when none
+answers in time."""
+
+from __future__ import annotations
+
+import time
+
+from redis.asyncio import Redis
+
+from gateway.keys import Keys
+from tests.conftest import MakeGateway, wait_for
+from tests.search.helpers import (
+    assigned_to,
+    found,
+    holder_and_other,
+    ids,
+    ready,
+    say,
+    search,
+)
+
+
+async def test_the_holder_answers_for_the_other_with_its_viewers_rights(
+    make_gateway: MakeGateway,
+):
+    """An agent searching through the process without the index sees what the agent may
+    open, not what the holder would show its admin: the viewer travels with the request."""
+    _holder, other = await holder_and_other(make_gateway)
+    channel = await other.api_channel()
+    ann, ann_token = await other.agent_online("ann-v@example.com")
+    mine = await say(other, channel, "v-1", "发票 丢失 第一位")
+    await assigned_to(other, ann_token, ann, mine)
+    await other.call("PUT", "/api/v1/agents/me/status", ann_token, {"status": "offline"})
+    _, bob_token = await other.create_user("bob-v@example.com")
+    free = await say(other, channel, "v-2", "发票 丢失 第二位")
+    await found(other, free, q="发票 丢失")
+    assert set(ids(await search(other, ann_token, q="发票 丢失"))) == {mine, free}
+    assert ids(await search(other, bob_token, q="发票 丢失")) == [free]
+    answer = await search(other, bob_token, q="v-1", kind="customers")
+    assert [c["latest_conversation_id"] for c in answer["customers"]] == [None]
+    assert answer["indexing"] is False
+    assert len(other.gw.search.indexer.conversations) == 0  # it indexed nothing itself
+
+
+async def test_a_stopped_holder_hands_the_index_over(make_gateway: MakeGateway):
+    first = await make_gateway()
+    await ready(first)
+    second = await make_gateway()
+    channel = await second.api_channel()
+    conv = await say(second, channel, "h-1", "退款 申请 单号 5531")
+    await found(second, conv, q="5531")
+    assert first.gw.search.holding
+    await first.client.close()  # releases the lease on its way out
+    started = time.monotonic()
+    await ready(second)
+    assert second.gw.search.holding
+    assert time.monotonic() - started < 5.0  # the next try at the lease (1 s) and a build
+    assert ids(await search(second, q="退款 5531")) == [conv]
+
+
+async def test_a_holder_that_lost_its_lease_stops_and_drops_its_index(
+    make_gateway: MakeGateway, redis: Redis, keys: Keys
+):
+    """The lease taken from under the holder (a freeze longer than its TTL, as another
+    process sees it): it stops indexing and answering at its next renewal and frees what it
+    built; taking the lease back, it builds the index again from Redis."""
+    h = await make_gateway()
+    await ready(h)
+    channel = await h.api_channel()
+    conv = await say(h, channel, "l-1", "地址 修改 8812")
+    await found(h, conv, q="8812")
+    index = h.gw.search.indexer
+    assert await redis.set(keys.lease("search"), "another-process", px=3_000, xx=True)
+
+    async def dropped() -> bool:
+        return not h.gw.search.holding
+
+    await wait_for(dropped, timeout=5)
+    assert h.gw.search.indexer is not index and len(h.gw.search.indexer.conversations) == 0
+    await ready(h)  # the other "process" never renewed: the lease came back, the index too
+    assert h.gw.search.holding
+    assert ids(await search(h, q="地址 8812")) == [conv]
+
+
+async def test_a_search_waits_for_the_next_holder(make_gateway: MakeGateway, redis, keys):
+    """A process died holding the lease (its key not expired yet): a search asked meanwhile
+    waits in Redis and is answered by the next holder once the old lease runs out."""
+    await redis.set(keys.lease("search"), "dead-process", px=1_500)
+    h = await make_gateway()
+    assert not h.gw.search.holding
+    started = time.monotonic()
+    answer = await search(h, q="anything")
+    assert 1.0 < time.monotonic() - started < 4.5, time.monotonic() - started
+    assert h.gw.search.holding and answer["conversations"] == []
+
+
+async def test_no_holder_in_time_is_a_clear_503(make_gateway: MakeGateway, redis, keys):
+    await redis.set(keys.lease("search"), "stuck-process", px=60_000)
+    h = await make_gateway()
+    h.gw.search.desk.ask_seconds = 0.5
+    started = time.monotonic()
+    resp = await h.client.get("/api/v1/search?q=anything", headers=h.auth(h.admin_token))
+    assert resp.status == 503
+    assert resp.headers["Retry-After"] == "2"
+    body = await resp.json()
+    assert body["error"]["code"] == "search_unavailable", body
+    assert time.monotonic() - started < 2.0
+    # The request it left behind expires unanswered: the list does not grow for ever; and
+    # the next holder drops it, past its deadline, without an answer nobody would read.
+    assert await redis.pttl(keys.search_requests()) > 0
+    await redis.delete(keys.lease("search"))
+
+    async def holding() -> bool:
+        return h.gw.search.holding
+
+    await wait_for(holding, timeout=5)
+    await wait_for(lambda: _empty(redis, keys.search_requests()), timeout=5)
+    assert [k async for k in redis.scan_iter(keys.search_reply("*"))] == []
+
+
+async def _empty(redis: Redis, key: str) -> bool:
+    return await redis.llen(key) == 0
