@@ -201,6 +201,12 @@ async def bench(url: str, scale: float, queries: int, seed_value: int) -> dict:
     counted = index.nbytes() + search.indexer.contacts.nbytes()
     stored = len(texts)
 
+    # Serving: this process takes the search lease (one index per deployment) and answers its
+    # searches here; its poll keeps running meanwhile, as in a gateway.
+    await search.start()
+    while not search.holding:  # noqa: ASYNC110 (a flag of the service, polled briefly)
+        await asyncio.sleep(0.01)
+
     admin = Viewer("u-admin", Role.ADMIN)
     agent = Viewer("u-agent", Role.AGENT)
     asked = [QUERIES[i % len(QUERIES)] for i in range(queries)]
@@ -257,6 +263,7 @@ async def bench(url: str, scale: float, queries: int, seed_value: int) -> dict:
         stats, cpu, rate = await timed(chosen, run)
         out[name] = {**stats, "cpu_ms_per_query": cpu, "queries_per_second": rate}
     out["search"]["results_per_query"] = round(statistics.mean(shown), 1)
+    await search.stop()
     await redis.aclose()
     return out
 

@@ -19,6 +19,7 @@ from typing import TypeVar
 
 from redis.asyncio import Redis
 
+from gateway.failurelog import FailureLog
 from gateway.tasks import cancel_and_wait, raise_if_cancelled
 
 log = logging.getLogger(__name__)
@@ -70,12 +71,15 @@ async def run_while_leased(
     cancelled: a Redis that cannot answer (down, slow, a cluster failing over) only delays it,
     since a poller that died on one timeout would wait for a restart nobody makes."""
     renew_every = lease.ttl_ms / 3000
+    # Redis away for an hour is one line with its traceback and one a minute, not 3,600.
+    failures = FailureLog(log, f"taking the lease {lease.key}")
     try:
         while True:
             try:
                 acquired = await lease.acquire()
+                failures.worked()
             except Exception as exc:
-                log.warning("lease %s: cannot take it now (%r); trying again", lease.key, exc)
+                failures.failed(exc)
                 acquired = False
             raise_if_cancelled()
             if not acquired:
