@@ -26,6 +26,7 @@ from gateway.batching import CommandBatcher
 from gateway.failurelog import FailureLog
 from gateway.keys import Keys
 from gateway.redis_client import reach
+from gateway.redis_wire import Subscriber, usable
 from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -222,17 +223,16 @@ async def subscribe_forever(
     slot's new node."""
     failures = FailureLog(log, f"subscription to {channel}")
     while True:
-        pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        subscription = Subscriber(redis, channel) if usable(redis) else _PubSub(redis, channel)
         try:
             await reach(redis, channel)
-            await pubsub.subscribe(channel)
+            await subscription.subscribe()
             failures.worked()
             ready.set()
             if on_subscribed is not None:
                 on_subscribed()
-            async for message in pubsub.listen():
-                if message.get("type") == "message":
-                    await on_message(message["data"])
+            while True:
+                await on_message(await subscription.next())
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # lost: subscribe again (listeners are told to look again)
@@ -240,4 +240,25 @@ async def subscribe_forever(
             await asyncio.sleep(1)
         finally:
             with contextlib.suppress(Exception):
-                await pubsub.aclose()
+                await subscription.close()
+
+
+class _PubSub:
+    """redis-py's subscription, for a cluster or a Sentinel (gateway/redis_wire.py)."""
+
+    def __init__(self, redis: Redis, channel: str) -> None:
+        self.channel = channel
+        self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
+        self._messages = self.pubsub.listen()
+
+    async def subscribe(self) -> None:
+        await self.pubsub.subscribe(self.channel)
+
+    async def next(self) -> str:
+        while True:
+            message = await anext(self._messages)
+            if message.get("type") == "message":
+                return str(message["data"])
+
+    async def close(self) -> None:
+        await self.pubsub.aclose()

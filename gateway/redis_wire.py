@@ -13,6 +13,11 @@ that fails or is cancelled mid-way drops the connection (its replies can no long
 apart), and a READONLY reply does too (the server is no longer the primary; a reconnection may
 find the new one behind the same address). Redis Cluster and Sentinel keep redis-py's pipelines
 (``usable`` says why).
+
+``Subscriber`` does the same for a pub/sub channel: a connection of the pool kept for the
+subscription, each message read with the connection's own parser, where redis-py's ``PubSub``
+adds its retry, health-check and observability layers to every message (most of the cost of
+receiving another process's events).
 """
 
 from __future__ import annotations
@@ -125,6 +130,54 @@ class Wire:
         """The connection goes back to the pool (dropped if a batch was cut off)."""
         conn, self._conn = self._conn, None
         if conn is not None:
+            await self.redis.connection_pool.release(conn)
+
+
+class Subscriber:
+    """One pub/sub channel on a connection of the pool kept for it (``usable`` clients only)."""
+
+    def __init__(self, redis: aioredis.Redis, channel: str) -> None:
+        self.redis = redis
+        self.channel = channel
+        self._conn: AbstractConnection | None = None
+
+    async def subscribe(self) -> None:
+        """SUBSCRIBE, and its confirmation read within the socket timeout."""
+        conn = self._conn = await self.redis.connection_pool.get_connection()
+        async with asyncio.timeout(conn.socket_timeout):
+            await conn.send_command("SUBSCRIBE", self.channel)
+            reply = await self._read(conn)
+        if not (isinstance(reply, list) and list(reply[:2]) == ["subscribe", self.channel]):
+            raise RedisConnectionError(f"SUBSCRIBE {self.channel} answered {reply!r}")
+
+    @staticmethod
+    async def _read(conn: AbstractConnection) -> Any:
+        """The next reply; on RESP3 (redis-py's default) pub/sub replies are pushes, which the
+        parser hands over only when asked for one."""
+        if str(conn.protocol) == "3":
+            return await conn._parser.read_response(push_request=True)  # type: ignore[call-arg]
+        return await conn._parser.read_response()
+
+    async def next(self) -> str:
+        """The channel's next message, waiting as long as it takes; raises when the
+        connection fails (subscribe again)."""
+        conn = self._conn
+        assert conn is not None, "subscribe first"
+        while True:
+            try:
+                reply = await self._read(conn)
+            except OSError as exc:
+                raise RedisConnectionError(f"Error reading from {_where(conn)}: {exc}") from exc
+            if isinstance(reply, Exception):
+                raise reply
+            if isinstance(reply, list) and len(reply) == 3 and reply[0] == "message":
+                return str(reply[2])
+
+    async def close(self) -> None:
+        """The subscribed connection is closed (it cannot serve commands) and given back."""
+        conn, self._conn = self._conn, None
+        if conn is not None:
+            await conn.disconnect(nowait=True)
             await self.redis.connection_pool.release(conn)
 
 

@@ -1,5 +1,6 @@
 """The group commit's own connection answers like redis-py's pipeline, and a batch cut off
-(timed out, cancelled, or the server gone) never leaves its replies for the next batch."""
+(timed out, cancelled, or the server gone) never leaves its replies for the next batch; the
+events' own subscription connection reads every message and fails at once when cut."""
 
 from __future__ import annotations
 
@@ -11,10 +12,12 @@ from redis.exceptions import DataError, NoScriptError, ResponseError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from gateway.batching import CommandBatcher
+from gateway.events import subscribe_forever
 from gateway.keys import Keys
 from gateway.redis_client import RedisClient, connect
-from gateway.redis_wire import Wire, usable
-from tests.conftest import CLUSTER
+from gateway.redis_wire import Subscriber, Wire, usable
+from gateway.tasks import cancel_and_wait
+from tests.conftest import CLUSTER, wait_for
 
 pytestmark = pytest.mark.skipif(
     CLUSTER, reason="a cluster client keeps redis-py's cluster pipeline (tested in test_batching)"
@@ -145,3 +148,73 @@ async def test_batcher_uses_it_and_fails_a_batch_when_redis_is_gone(
     assert all(isinstance(r, RedisConnectionError) for r in results)
     await batcher.close()
     await nowhere.aclose()
+
+
+async def test_a_subscriber_reads_the_channels_messages_in_order(
+    redis: RedisClient, keys: Keys
+) -> None:
+    """Messages, non-ASCII ones too, arrive as published, each once; nothing published to
+    another channel does. Closed, the subscribed connection is not handed to a command."""
+    channel = keys.channel_state("wire", "sub")
+    subscriber = Subscriber(redis, channel)
+    await subscriber.subscribe()
+    try:
+        sent = ["first", "第二条 消息", '{"a": [1, 2]}', ""]
+        await redis.publish(keys.channel_state("wire", "elsewhere"), "not ours")
+        for text in sent:
+            assert await redis.publish(channel, text) == 1
+        assert [await asyncio.wait_for(subscriber.next(), 2) for _ in sent] == sent
+        waiting = asyncio.create_task(subscriber.next())
+        await asyncio.sleep(0.2)
+        assert not waiting.done()  # nothing more: it waits, it does not invent
+        await redis.publish(channel, "last")
+        assert await asyncio.wait_for(waiting, 2) == "last"
+    finally:
+        await subscriber.close()
+    assert await redis.publish(channel, "after") == 0  # unsubscribed with its connection
+    assert await redis.set(keys.channel_state("wire", "after"), "1")  # the pool still serves
+
+
+async def test_a_killed_subscription_fails_at_once_and_is_made_again(
+    redis: RedisClient, keys: Keys
+) -> None:
+    """CLIENT KILL TYPE pubsub (a Redis restart, a proxy cutting idle links): the waiting
+    read fails with a connection error, never waits for ever; the events' loop subscribes
+    again, tells its listeners to look again, and receives what comes after."""
+    channel = keys.channel_state("wire", "kill")
+    subscriber = Subscriber(redis, channel)
+    await subscriber.subscribe()
+    waiting = asyncio.create_task(subscriber.next())
+    await asyncio.sleep(0.1)
+    await redis.execute_command("CLIENT KILL", "TYPE", "pubsub")
+    with pytest.raises(RedisConnectionError):
+        await asyncio.wait_for(waiting, 2)
+    await subscriber.close()
+
+    received: list[str] = []
+    subscribed: list[int] = []
+    ready = asyncio.Event()
+
+    async def on_message(text: str) -> None:
+        received.append(text)
+
+    loop = asyncio.create_task(
+        subscribe_forever(redis, channel, on_message, ready, lambda: subscribed.append(1))
+    )
+    try:
+        await asyncio.wait_for(ready.wait(), 5)
+        await redis.publish(channel, "one")
+        await redis.execute_command("CLIENT KILL", "TYPE", "pubsub")
+
+        async def again() -> bool:
+            return len(subscribed) == 2
+
+        await wait_for(again, timeout=5)
+        await redis.publish(channel, "two")
+
+        async def both() -> bool:
+            return received == ["one", "two"]
+
+        await wait_for(both, timeout=5)
+    finally:
+        await cancel_and_wait(loop)
