@@ -144,6 +144,9 @@ class Subscriber:
     async def subscribe(self) -> None:
         """SUBSCRIBE, and its confirmation read within the socket timeout."""
         conn = self._conn = await self.redis.connection_pool.get_connection()
+        setter = getattr(conn._parser, "set_pubsub_push_handler", None)
+        if setter is not None:  # RESP3: redis-py's default handler logs every push at debug
+            setter(_as_is)
         async with asyncio.timeout(conn.socket_timeout):
             await conn.send_command("SUBSCRIBE", self.channel)
             reply = await self._read(conn)
@@ -179,6 +182,10 @@ class Subscriber:
         if conn is not None:
             await conn.disconnect(nowait=True)
             await self.redis.connection_pool.release(conn)
+
+
+async def _as_is(push: Any) -> Any:
+    return push
 
 
 def _closed_by_server(conn: AbstractConnection) -> bool:
