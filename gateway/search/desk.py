@@ -14,6 +14,7 @@ import asyncio
 import json
 import logging
 import secrets
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -30,6 +31,10 @@ log = logging.getLogger(__name__)
 ASK_SECONDS = 5.0
 POP_SECONDS = 1.0  # the holder's BLPOP, so that a lost lease stops it promptly
 AT_ONCE = 16  # searches the holder answers concurrently
+# Searches one process waits on at once: each wait holds a pooled connection (BLPOP), and
+# while no process holds the index each lasts ASK_SECONDS, so a console full of agents
+# searching must not take the connections the webhooks need.
+ASKING = 8
 REPLY_TTL_MS = 30_000
 QUEUE_TTL_MS = 60_000  # the request list of a deployment whose every process has gone
 
@@ -54,19 +59,33 @@ class Desk:
         self.ask_seconds = ask_seconds
         self.clock = clock
         self._failures = FailureLog(log, "search requests")
+        self._asking = asyncio.Semaphore(ASKING)
 
     async def ask(self, request: dict[str, Any]) -> dict[str, Any]:
         """The holder's answer to ``request``; SearchUnavailable when none comes in time or
         the holder could not search."""
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(self.ask_seconds):
+                await self._asking.acquire()
+        except TimeoutError:
+            raise SearchUnavailable(f"{ASKING} searches already waiting") from None
+        try:
+            left = max(0.1, self.ask_seconds - (time.monotonic() - started))
+            return await self._ask(request, left)
+        finally:
+            self._asking.release()
+
+    async def _ask(self, request: dict[str, Any], seconds: float) -> dict[str, Any]:
         token = secrets.token_hex(12)
-        deadline = self.clock() + int(self.ask_seconds * 1000)
+        deadline = self.clock() + int(seconds * 1000)
         body = json.dumps({**request, "reply": token, "deadline": deadline}, ensure_ascii=False)
         queue = self.keys.search_requests()
         pipe = self.redis.pipeline(transaction=False)
         pipe.rpush(queue, body)
         pipe.pexpire(queue, QUEUE_TTL_MS)
         await pipe.execute()
-        popped = await self.redis.blpop([self.keys.search_reply(token)], timeout=self.ask_seconds)
+        popped = await self.redis.blpop([self.keys.search_reply(token)], timeout=seconds)
         if popped is None:
             raise SearchUnavailable(f"no answer within {self.ask_seconds:g} s")
         answer: dict[str, Any] = json.loads(popped[1])

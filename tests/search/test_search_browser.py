@@ -7,8 +7,10 @@ from __future__ import annotations
 
 import pytest
 from playwright.async_api import expect
+from redis.asyncio import Redis
 
-from tests.conftest import Harness
+from gateway.keys import Keys
+from tests.conftest import Harness, MakeGateway
 from tests.console.conftest import ARTIFACTS, BrowserPage
 from tests.console.test_browser import XSS, _sign_in, _user
 from tests.search.helpers import assigned_to, found, say
@@ -99,3 +101,30 @@ async def test_header_search_in_english_with_filters_and_visibility(gateway: Har
     await page.press("#search-q", "Escape")
     await page.wait_for_selector("#search-panel", state="hidden")
     assert bp.errors == [] and bp.dialogs == [], (bp.errors, bp.dialogs)
+
+
+async def test_search_says_when_the_index_is_moving_and_asks_again(
+    make_gateway: MakeGateway, redis: Redis, keys: Keys, new_page
+):
+    """The process holding the index died (its lease not expired yet): the panel says so in
+    Chinese and runs the search again by itself until the next holder answers; no error is
+    shown and nothing is typed again."""
+    await redis.set(keys.lease("search"), "dead-process", px=6_000)
+    h = await make_gateway()
+    h.gw.search.desk.ask_seconds = 0.5
+    channel = await h.api_channel()
+    invoice = await say(h, channel, "m1", "我的發票還沒收到")
+    await _user(h, "li@example.com", "李丽")
+    bp: BrowserPage = await new_page(locale="zh-CN")
+    page = await _sign_in(bp, h, "li@example.com")
+    assert not h.gw.search.holding
+    await _type(page, "发票")
+    note = page.locator("#search-results .search-note")
+    await expect(note).to_have_text("搜索索引正在转移到另一个进程，暂时无法搜索；正在自动重试…")
+    await page.screenshot(path=str(ARTIFACTS / "search-moving-zh.png"))
+    hits = page.locator("#search-results [data-kind=conversation]")
+    await expect(hits).to_have_count(1, timeout=20_000)
+    assert await hits.first.get_attribute("data-id") == invoice
+    assert await page.locator("#search-results .search-error").count() == 0
+    assert all("503" in e for e in bp.errors), bp.errors  # Chromium logs each refused fetch
+    assert bp.dialogs == []

@@ -6,6 +6,7 @@ answers in time."""
 
 from __future__ import annotations
 
+import asyncio
 import time
 
 from redis.asyncio import Redis
@@ -123,3 +124,34 @@ async def test_no_holder_in_time_is_a_clear_503(make_gateway: MakeGateway, redis
 
 async def _empty(redis: Redis, key: str) -> bool:
     return await redis.llen(key) == 0
+
+
+async def test_searches_waiting_for_a_holder_hold_few_connections(own_redis_gateway):
+    """With no process answering (the lease stuck with a dead holder), 30 searches at once
+    wait on at most 8 Redis connections (ASKING), all answer 503 within the wait, and a
+    webhook is accepted meanwhile: the searches do not starve the connection pool. On an
+    embedded Redis of its own, so that CLIENT LIST shows this gateway's clients only."""
+    h = own_redis_gateway.harness
+    redis, keys = h.gw.redis, h.gw.keys
+    await ready(h)
+    assert await redis.set(keys.lease("search"), "dead-process", px=60_000)
+
+    async def dropped() -> bool:
+        return not h.gw.search.holding
+
+    await wait_for(dropped, timeout=5)
+    h.gw.search.desk.ask_seconds = 1.5
+    started = time.monotonic()
+    headers = h.auth(h.admin_token)
+    asks = [
+        asyncio.create_task(h.client.get(f"/api/v1/search?q=x{i}", headers=headers))
+        for i in range(30)
+    ]
+    await asyncio.sleep(0.7)
+    blocked = [c for c in await redis.client_list() if c.get("cmd") == "blpop"]
+    assert 1 <= len(blocked) <= 8, blocked
+    channel = await h.api_channel()
+    await say(h, channel, "during", "搜索 等待 期间 的 消息")
+    answers = await asyncio.gather(*asks)
+    assert [r.status for r in answers] == [503] * 30
+    assert time.monotonic() - started < 3.0

@@ -10,6 +10,7 @@ import { has, t } from "./i18n.js";
 const STATUSES = ["open", "pending", "snoozed", "resolved"];
 const CHANNEL_TYPES = ["webchat", "email", "wechat_oa", "wecom_kf", "qq", "x", "mastodon", "weibo", "api"];
 const WAIT_MS = 250;  // typing pause before searching
+const RETRY_MS = 2000;  // the server's Retry-After while the search index changes hands
 let timer = null;
 let asked = 0;  // the latest search: older answers arriving late are dropped
 
@@ -72,6 +73,11 @@ function section(title, rows, more) {
     more ? h("p", { class: "search-more", text: t("search.more") }) : null);
 }
 
+// The same search once more after a while, unless the panel was closed or a newer one asked.
+function again(mine) {
+  setTimeout(() => { if (mine === asked && !panel().hidden) run(); }, RETRY_MS);
+}
+
 async function run() {
   const q = $("#search-q").value.trim();
   if (!q) { hide(); return; }
@@ -83,13 +89,21 @@ async function run() {
       api("GET", `/search?${params("conversations")}`),
     ]);
     if (mine !== asked) return;
+    const indexing = customers.indexing || conversations.indexing;
+    if (indexing) again(mine);  // the index is being built: the answer will grow
     clear(results,
-      customers.indexing || conversations.indexing ? h("p", { class: "search-note", text: t("search.indexing") }) : null,
+      indexing ? h("p", { class: "search-note", text: t("search.indexing") }) : null,
       section(t("search.customers"), customers.customers.map(customerRow), customers.has_more),
       section(t("search.conversations"), conversations.conversations.map(conversationRow), conversations.has_more));
   } catch (err) {
     if (mine !== asked) return;
-    clear(results, h("p", { class: "search-error", role: "alert", text: t("search.error", { message: err.message }) }));
+    if (err.code === "search_unavailable") {
+      // The process holding the index died and another is taking it over: say so, ask again.
+      clear(results, h("p", { class: "search-note", role: "status", text: t("search.unavailable") }));
+      again(mine);
+    } else {
+      clear(results, h("p", { class: "search-error", role: "alert", text: t("search.error", { message: err.message }) }));
+    }
   }
   panel().hidden = false;
 }
