@@ -109,7 +109,7 @@ async def test_search_says_when_the_index_is_moving_and_asks_again(
     """The process holding the index died (its lease not expired yet): the panel says so in
     Chinese and runs the search again by itself until the next holder answers; no error is
     shown and nothing is typed again."""
-    await redis.set(keys.lease("search"), "dead-process", px=6_000)
+    await redis.set(keys.lease("search"), "dead-process", px=60_000)
     h = await make_gateway()
     h.gw.search.desk.ask_seconds = 0.5
     channel = await h.api_channel()
@@ -122,6 +122,7 @@ async def test_search_says_when_the_index_is_moving_and_asks_again(
     note = page.locator("#search-results .search-note")
     await expect(note).to_have_text("搜索索引正在转移到另一个进程，暂时无法搜索；正在自动重试…")
     await page.screenshot(path=str(ARTIFACTS / "search-moving-zh.png"))
+    await redis.pexpire(keys.lease("search"), 300)  # the dead holder's lease runs out
     hits = page.locator("#search-results [data-kind=conversation]")
     await expect(hits).to_have_count(1, timeout=20_000)
     assert await hits.first.get_attribute("data-id") == invoice
