@@ -16,6 +16,7 @@ from aiohttp import web
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
+from gateway.batching import CommandBatcher
 from gateway.keys import Keys
 from gateway.models import Channel, InboundMessage, OutboundMessage
 from gateway.secretbox import SecretBox
@@ -173,7 +174,17 @@ class AdapterContext:
     # Seals state an adapter keeps in Redis that is as secret as its credentials (a rotating
     # OAuth 2.0 refresh token), with the key that seals the channel's config.
     box: SecretBox | None = None
+    # The gateway's group commit (gateway/batching.py), used by ``command``.
+    batch: CommandBatcher | None = None
     extra: dict[str, Any] = field(default_factory=dict)
+
+    async def command(self, *command: Any) -> Any:
+        """One Redis command, sent with the others of this loop turn when the gateway gave its
+        group commit: a burst of replies then shares pipelines instead of taking a pooled
+        connection each."""
+        if self.batch is not None:
+            return await self.batch.command(*command)
+        return await self.redis.execute_command(*command)
 
     def report_health(self, name: str, value: float) -> None:
         if self.health is not None:

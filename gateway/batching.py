@@ -56,6 +56,11 @@ class CommandBatcher:
         """Any command (e.g. PUBLISH) with the others of this loop turn."""
         return await self._submit(command)
 
+    async def commands(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Several commands in the same pipeline, their answers in order (the first error is
+        raised)."""
+        return list(await asyncio.gather(*(self._submit(command) for command in commands)))
+
     async def script(
         self, script: AsyncScript, keys: Sequence[str | bytes], args: Sequence[Any]
     ) -> Any:

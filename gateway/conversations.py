@@ -273,20 +273,21 @@ class Conversations:
         pipe.hmget(self.keys.deliveries(conversation_id), seqs)
         bodies, deliveries = await pipe.execute()
         return [
-            _decode(conversation_id, seq, body, delivery)
+            message_from_stored(conversation_id, seq, body, delivery)
             for seq, body, delivery in zip(seqs, bodies, deliveries, strict=True)
             if body is not None
         ]
 
     async def message(self, conversation_id: str, seq: int) -> dict[str, Any]:
-        # One round trip: a seq beyond last_seq simply has no body (called once per message).
-        pipe = self.redis.pipeline(transaction=False)
-        pipe.hget(self.keys.messages(conversation_id), str(seq))
-        pipe.hget(self.keys.deliveries(conversation_id), str(seq))
-        body, delivery = await pipe.execute()
+        # One round trip, shared with the others of this loop turn (after every delivery):
+        # a seq beyond last_seq simply has no body.
+        body, delivery = await self.batch.commands(
+            ("HGET", self.keys.messages(conversation_id), str(seq)),
+            ("HGET", self.keys.deliveries(conversation_id), str(seq)),
+        )
         if body is None:
             raise NotFound(f"{conversation_id}:{seq}")
-        return _decode(conversation_id, seq, body, delivery)
+        return message_from_stored(conversation_id, seq, body, delivery)
 
     async def append(
         self,
@@ -369,7 +370,10 @@ class Conversations:
         )
 
 
-def _decode(conversation_id: str, seq: int, body: str, delivery: str | None) -> dict[str, Any]:
+def message_from_stored(
+    conversation_id: str, seq: int, body: str, delivery: str | None
+) -> dict[str, Any]:
+    """A message as the API shows it, from its stored body and delivery state (JSON)."""
     message = json.loads(body)
     message["seq"] = seq
     message["conversation_id"] = conversation_id

@@ -39,7 +39,7 @@ from redis.exceptions import ResponseError
 
 from adapters.base import Adapter, SendError, SendParts
 from gateway.batching import CommandBatcher
-from gateway.conversations import Conversations
+from gateway.conversations import Conversations, message_from_stored
 from gateway.failurelog import FailureLog
 from gateway.keys import Keys
 from gateway.models import Attachment, OutboundMessage, now_ms
@@ -52,8 +52,20 @@ GROUP = "senders"
 
 # Finds the running adapter of a channel in this process (None: channel gone).
 AdapterLookup = Callable[[str], Adapter | None]
-# Tells the conversation's watchers a message changed: conversation id, seq.
-OnDelivery = Callable[[str, int], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class Delivered:
+    """A reply just settled as sent, as the outbox already has it: the listener need not read
+    it again."""
+
+    message: dict[str, Any]  # as the API shows it, with its new delivery state
+    conversation: dict[str, str | None]  # assignee, offered_to, channel_type, channel_id now
+
+
+# Tells the conversation's watchers a message changed: conversation id, seq, and the message
+# and its conversation's audience when the outbox has them (a send), else None (read them).
+OnDelivery = Callable[[str, int, Delivered | None], Awaitable[None]]
 
 
 @dataclass(frozen=True)
@@ -69,6 +81,9 @@ class OutboxConfig:
 # A reply behind an earlier unsettled one that has no retry time (another process is sending
 # it, or will claim it): look again this much later.
 HOLD_MS = 1000
+
+# What outbox_settle.lua returns of the conversation, in order.
+_AUDIENCE_FIELDS = ("assignee", "offered_to", "channel_type", "channel_id")
 
 
 def backoff_seconds(attempt: int, base: float, cap: float) -> float:
@@ -261,16 +276,20 @@ class Outbox:
         }
         # The parts record goes only with "sent" (before it, a crash would resend every part),
         # and the entry is acknowledged in the same step.
-        await self._script(
+        state_json = json.dumps(sent)
+        audience = await self._script(
             self._settle,
             [
                 self.keys.deliveries(conversation_id),
                 self.keys.send_parts(conversation_id, seq),
                 self.keys.outbox(),
+                self.keys.conversation(conversation_id),
             ],
-            [seq, json.dumps(sent), GROUP, entry_id],
+            [seq, state_json, GROUP, entry_id],
         )
-        await self.on_delivery(conversation_id, seq)
+        message = message_from_stored(conversation_id, seq, body, state_json)
+        fields = dict(zip(_AUDIENCE_FIELDS, _decoded(audience), strict=True))  # type: ignore[arg-type]
+        await self.on_delivery(conversation_id, seq, Delivered(message, fields))
         return True
 
     async def _prepare(
@@ -317,7 +336,7 @@ class Outbox:
         await self.redis.zadd(
             self.keys.outbox_retry(), {f"{conversation_id}:{seq}": now_ms() + int(delay * 1000)}
         )
-        await self.on_delivery(conversation_id, seq)
+        await self.on_delivery(conversation_id, seq, None)
 
     async def _with_parts(self, conversation_id: str, seq: int, reason: str) -> str:
         """The agent's reason, saying which parts reached the customer when some did:
@@ -331,7 +350,7 @@ class Outbox:
         await self.conversations.set_delivery(
             conversation_id, seq, "failed", attempts=attempts, error=reason
         )
-        await self.on_delivery(conversation_id, seq)
+        await self.on_delivery(conversation_id, seq, None)
 
     async def mark_failed(self, message_id: str, reason: str) -> None:
         """An adapter learned later that a sent message did not arrive (an email bounce)."""

@@ -31,7 +31,7 @@ from gateway.lease import Lease
 from gateway.media import MediaStore
 from gateway.metrics import Metrics
 from gateway.models import Direction, InboundMessage, now_ms
-from gateway.outbox import Outbox, OutboxConfig
+from gateway.outbox import Delivered, Outbox, OutboxConfig
 from gateway.scheduler import Scheduler
 from gateway.search import Search
 from gateway.secretbox import SecretBox, load_or_create_key
@@ -272,6 +272,7 @@ class Gateway:
             on_spike=self.raise_spike_alert,
             health=lambda name, value: self.metrics.adapter_health(channel_id, name, value),
             box=self.box,
+            batch=self.batch,
             # Web chat sends offline replies through the email channel's adapter and records
             # the survey answers of its widget.
             extra={"adapter": self.channels.adapter, "aftercare": self.aftercare},
@@ -404,16 +405,22 @@ class Gateway:
             self.metrics.offers.labels(outcome="timeout").inc()
         await self.events.publish(event_type, data, users, roles)
 
-    async def _after_delivery(self, conversation_id: str, seq: int) -> None:
-        message, conv = await asyncio.gather(
-            self.conversations.message(conversation_id, seq),
-            self.conversations.get(conversation_id),
-        )
+    async def _after_delivery(
+        self, conversation_id: str, seq: int, delivered: Delivered | None
+    ) -> None:
+        conv: dict[str, Any]
+        if delivered is not None:  # a send: the outbox read and wrote what the event needs
+            message, conv = delivered.message, dict(delivered.conversation)
+        else:
+            message, conv = await asyncio.gather(
+                self.conversations.message(conversation_id, seq),
+                self.conversations.get(conversation_id),
+            )
         self.metrics.outbound.labels(
-            channel=conv.get("channel_type", "?"), state=message.get("delivery") or "?"
+            channel=conv.get("channel_type") or "?", state=message.get("delivery") or "?"
         ).inc()
         if message.get("delivery") == "sent":
-            self.metrics.last_send_ok.labels(channel_id=str(conv.get("channel_id", "?"))).set(
+            self.metrics.last_send_ok.labels(channel_id=str(conv.get("channel_id") or "?")).set(
                 now_ms() / 1000
             )
         users, roles = _audience_of(conv.get("assignee"), conv.get("offered_to"))

@@ -115,7 +115,9 @@ class WebchatAdapter(Adapter):
         self._leases: dict[web.WebSocketResponse, list[tuple[str, str]]] = {}
         # The widget language of each open socket (the channel's, or the visitor's browser's).
         self._langs: dict[web.WebSocketResponse, str] = {}
-        self.sockets = VisitorSockets(ctx.redis, ctx.keys.webchat_fanout(ctx.channel_id))
+        self.sockets = VisitorSockets(
+            ctx.redis, ctx.keys.webchat_fanout(ctx.channel_id), ctx.command
+        )
         self.secret = self.config.session_secret
         self._refresher: asyncio.Task[None] | None = None
         self._online = False
@@ -672,10 +674,10 @@ class WebchatAdapter(Adapter):
         if message.attachments:
             view["attachments"] = [self._file_view(a) for a in message.attachments]
         view = await self._with_survey(view)
-        # Not one pipeline with the liveness read: redis-py's cluster pipeline cannot route a
-        # PUBLISH, and the send failed after the frame had gone out here (seen in CI).
+        # Published before the liveness read, not with it: when Redis refuses the publish, no
+        # socket got the frame yet and the outbox's retry sends it once.
         await self.sockets.publish(session_id, {"type": "message", "message": view})
-        if await self.ctx.redis.exists(self._live_key(session_id)):
+        if await self.ctx.command("EXISTS", self._live_key(session_id)):
             return f"webchat:{message.message_id}"
         email = (await self._profile(session_id)).get("email")
         if email and message.author_name:

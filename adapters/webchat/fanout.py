@@ -16,6 +16,7 @@ import contextlib
 import json
 import logging
 import secrets
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
@@ -30,9 +31,13 @@ log = logging.getLogger(__name__)
 class VisitorSockets:
     """The visitor sockets of one channel held by this process, by session id."""
 
-    def __init__(self, redis: Redis, channel: str) -> None:
+    def __init__(
+        self, redis: Redis, channel: str, command: Callable[..., Awaitable[Any]] | None = None
+    ) -> None:
         self.redis = redis
         self.channel = channel
+        # How a PUBLISH is sent (the adapter's group commit); default: a pooled connection.
+        self._command = command or redis.execute_command
         self.by_session: dict[str, set[web.WebSocketResponse]] = {}
         self.origin = secrets.token_hex(8)  # names this process's publications
         self._own = self.origin + " "
@@ -82,7 +87,7 @@ class VisitorSockets:
         text = json.dumps(frame, ensure_ascii=False)
         session = json.dumps(session_id, ensure_ascii=False)
         payload = f'{self._own}{{"session": {session}, "frame": {text}}}'
-        await self.redis.publish(self.channel, payload)
+        await self._command("PUBLISH", self.channel, payload)
         await self._push_text(session_id, text)
 
     async def start(self) -> None:

@@ -316,3 +316,72 @@ async def test_two_processes_send_one_conversation_in_order(make_gateway):
     assert received == texts
     assert overlaps == 0
     await server.close()
+
+
+async def _next_update(ws: Any, seq: int, timeout: float = 15) -> dict[str, Any]:
+    async def loop() -> dict[str, Any]:
+        while True:
+            event = await ws.receive_json()
+            if event["type"] == "message.updated" and event["data"]["message"]["seq"] == seq:
+                return event["data"]["message"]
+
+    return await asyncio.wait_for(loop(), timeout)
+
+
+async def test_each_delivery_state_reaches_whoever_holds_the_conversation_then(gateway: Harness):
+    """The console hears every state of a reply (queued for a retry, then sent) with the
+    message itself, and the "sent" goes to the conversation's holder at that moment: here the
+    conversation was transferred while the platform was taking the reply."""
+    release = asyncio.Event()
+    calls: list[bytes] = []
+
+    async def platform(request: web.Request) -> web.Response:
+        calls.append(await request.read())
+        if len(calls) == 1:
+            return web.json_response({"error": "busy"}, status=503)
+        await release.wait()  # the second attempt: taken slowly
+        return web.json_response({"id": "remote-7"})
+
+    app = web.Application()
+    app.router.add_post("/cb", platform)
+    server = TestServer(app)
+    await server.start_server()
+    try:
+        conv, a_token = await _assigned_conversation(gateway, str(server.make_url("/cb")))
+        b_id, b_token = await gateway.agent_online("b@example.com")
+        ws_a, ws_b = [
+            await gateway.client.ws_connect("/api/v1/ws", protocols=("gateway.v1", f"bearer.{t}"))
+            for t in (a_token, b_token)
+        ]
+        reply = await gateway.call(
+            "POST", f"/api/v1/conversations/{conv}/messages", a_token, {"text": "on its way"},
+            expect=201,
+        )  # fmt: skip
+        seq = reply["message"]["seq"]
+        queued = await _next_update(ws_a, seq)
+        assert (queued["delivery"], queued["attempts"], queued["text"]) == (
+            "queued", 1, "on its way"
+        )  # fmt: skip
+        assert "503" in queued["delivery_error"]
+
+        async def retrying() -> bool:
+            return len(calls) == 2
+
+        await wait_for(retrying)  # the second attempt is at the platform
+        await gateway.call(
+            "POST", f"/api/v1/conversations/{conv}/transfer", a_token, {"agent_id": b_id}
+        )
+        release.set()
+        sent = await _next_update(ws_b, seq)
+        assert (sent["delivery"], sent["attempts"], sent["platform_message_id"]) == (
+            "sent", 2, "remote-7"
+        )  # fmt: skip
+        assert (sent["text"], sent["direction"], sent["conversation_id"]) == (
+            "on its way", "out", conv
+        )  # fmt: skip
+        stored = await _message(gateway, conv, seq, b_token)
+        assert {k: sent[k] for k in stored} == stored  # the event shows what the API shows
+        await ws_a.close()
+        await ws_b.close()
+    finally:
+        await server.close()
