@@ -186,6 +186,16 @@ class AdapterContext:
             return await self.batch.command(*command)
         return await self.redis.execute_command(*command)
 
+    async def commands(self, *commands: tuple[Any, ...]) -> list[Any]:
+        """Several commands in one round trip (the group commit's, else a pipeline), their
+        answers in order; the first error is raised."""
+        if self.batch is not None:
+            return await self.batch.commands(*commands)
+        pipe = self.redis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return await pipe.execute()
+
     def report_health(self, name: str, value: float) -> None:
         if self.health is not None:
             self.health(name, value)

@@ -307,10 +307,7 @@ class Users:
         user_id = await self.batch.command("GET", key)
         if not user_id:
             return None
-        # One pipeline for both.
-        row, ttl = await asyncio.gather(
-            self.batch.command("HGETALL", self.keys.user(user_id)), self.batch.command("PTTL", key)
-        )
+        row, ttl = await self.batch.commands(("HGETALL", self.keys.user(user_id)), ("PTTL", key))
         if not row:
             return None
         return Session(_user_from_hash(row), token_hash, now_ms() + max(ttl, 0))

@@ -115,6 +115,27 @@ def _tags(conv: dict[str, Any]) -> list[str]:
 CLIENT_ID_SECONDS = 86_400
 
 
+# What ``Appended.before`` holds: the fields a first response is measured from.
+FIRST_RESPONSE_FIELDS = ("first_response_at", "waiting_since", "created_at", "channel_type",
+                         "priority")  # fmt: skip
+
+
+class IncidentItem(Exception):
+    """A reply to a conversation answered through its incident's statement."""
+
+
+@dataclass(frozen=True)
+class Appended:
+    """A message just appended and the conversation around it, read in the same step (nothing
+    moved in between)."""
+
+    message: dict[str, Any]
+    assignee: str | None  # who holds the conversation now: who hears of the message
+    offered_to: str | None
+    # FIRST_RESPONSE_FIELDS before the append (empty for a replayed reply): was it the first?
+    before: dict[str, str | None]
+
+
 class Conversations:
     def __init__(
         self,
@@ -301,10 +322,13 @@ class Conversations:
         attachments: list[dict[str, Any]] | None = None,
         meta: dict[str, Any] | None = None,
         client_id: str | None = None,
-    ) -> dict[str, Any]:
-        """The message as stored, with ``seq``. ``client_id`` (an agent's reply): appended once
-        per conversation for a day; a second call with it appends nothing and answers the
-        message the first one stored, with ``replayed`` true."""
+        refuse_incident_item: bool = False,
+    ) -> Appended:
+        """The message as stored, with ``seq``, and the conversation around it. ``client_id``
+        (an agent's reply): appended once per conversation for a day; a second call with it
+        appends nothing and answers the message the first one stored, with ``replayed`` true.
+        ``refuse_incident_item``: raise ``IncidentItem`` rather than append to a conversation
+        answered through its incident."""
         k = self.keys
         now = self.clock()
         body = {
@@ -319,22 +343,32 @@ class Conversations:
         # An automatic message (greeting, survey) is sent like a reply but answers nobody.
         system = direction == Direction.OUT and bool((meta or {}).get("system"))
         clock = "system" if system else direction.value
-        seq, replayed = await self.batch.script(
-            self._append,
-            [k.conversation(conversation_id), k.messages(conversation_id), k.outbox(),
-             k.conversations_index(), k.deliveries(conversation_id),
-             k.reply_once(conversation_id, client_id or "-")],
-            [conversation_id, json.dumps(body, ensure_ascii=False), now, clock,
-             "1" if send else "0", "1" if client_id else "0", CLIENT_ID_SECONDS],
-        )  # fmt: skip
-        if int(seq) < 0:
+        seq, replayed, *around = [
+            _text(v)
+            for v in await self.batch.script(
+                self._append,
+                [k.conversation(conversation_id), k.messages(conversation_id), k.outbox(),
+                 k.conversations_index(), k.deliveries(conversation_id),
+                 k.reply_once(conversation_id, client_id or "-")],
+                [conversation_id, json.dumps(body, ensure_ascii=False), now, clock,
+                 "1" if send else "0", "1" if client_id else "0", CLIENT_ID_SECONDS,
+                 "1" if refuse_incident_item else "0"],
+            )
+        ]  # fmt: skip
+        if int(seq or 0) == -1:
             raise NotFound(conversation_id)
-        if replayed:
-            return {**await self.message(conversation_id, int(seq)), "replayed": True}
-        body.update(seq=int(seq), conversation_id=conversation_id)
+        if int(seq or 0) == -2:
+            raise IncidentItem(conversation_id)
+        assignee, offered_to, *before = around + [None] * (7 - len(around))
+        if replayed == "1":
+            message = {**await self.message(conversation_id, int(seq or 0)), "replayed": True}
+            return Appended(message, assignee, offered_to, {})
+        body.update(seq=int(seq or 0), conversation_id=conversation_id)
         if send:
             body.update(delivery="queued", delivery_error=None, attempts=0)
-        return body
+        return Appended(
+            body, assignee, offered_to, dict(zip(FIRST_RESPONSE_FIELDS, before, strict=True))
+        )
 
     async def set_delivery(
         self,
@@ -384,3 +418,11 @@ def message_from_stored(
         message["platform_message_id"] = state.get("platform_id")
         message["attempts"] = state.get("attempts", 0)
     return message
+
+
+def _text(value: object) -> str | None:
+    if value is None:
+        return None
+    if isinstance(value, bytes):
+        return value.decode()
+    return str(value)

@@ -14,8 +14,8 @@ A reply an adapter sends as several platform messages (WeChat) has its accepted 
 as they go (``AdapterContext.parts``): every retry resumes after them, a failure tells the agent
 which parts the customer already has, and the record is dropped once the reply is sent.
 
-Round trips: a reply costs two besides the adapter's own, one before the send (its state and
-the order check in ``hold_behind.lua``, its conversation and its body) and one after
+Round trips: a reply costs two besides the adapter's own, one before the send (its state, the
+order check, its conversation and its body: ``hold_behind.lua``) and one after
 (``outbox_settle.lua``: state, parts record, acknowledgement in one step). With a
 ``CommandBatcher`` (gateway/batching.py) the replies sent at the same time share them: a burst
 of replies costs a few pipelines, not a dozen round trips per reply.
@@ -299,18 +299,21 @@ class Outbox:
         earlier unsettled reply of its conversation (sending it now would reach the customer
         first, so it was scheduled just after that one), the conversation's hash and the
         message's body."""
-        hold, row, body = await asyncio.gather(
-            self._script(
-                self._hold_behind,
-                [self.keys.deliveries(conversation_id), self.keys.outbox_retry()],
-                [conversation_id, seq, now_ms(), HOLD_MS],
-            ),
-            self._command("HGETALL", self.keys.conversation(conversation_id)),
-            self._command("HGET", self.keys.messages(conversation_id), str(seq)),
-        )
-        own, held = _decoded(hold)  # type: ignore[arg-type]
+        own, held, body, flat = await self._script(
+            self._hold_behind,
+            [
+                self.keys.deliveries(conversation_id),
+                self.keys.outbox_retry(),
+                self.keys.conversation(conversation_id),
+                self.keys.messages(conversation_id),
+            ],
+            [conversation_id, seq, now_ms(), HOLD_MS],
+        )  # type: ignore[misc]
+        own = _text(own)
         state = json.loads(own) if own else {}
-        return state, bool(int(held)), _decoded_map(row), _text(body)
+        fields = _decoded(flat)  # type: ignore[arg-type]
+        row = dict(zip(fields[::2], fields[1::2], strict=True))
+        return state, bool(int(held)), row, _text(body) or None
 
     async def _failed_attempt(
         self,
@@ -381,9 +384,3 @@ def _text(value: object) -> str | None:
 
 def _decoded(values: list[object]) -> list[str]:
     return [_text(v) or "" for v in values]
-
-
-def _decoded_map(row: object) -> dict[str, str]:
-    if isinstance(row, dict):
-        return {str(_text(k)): _text(v) or "" for k, v in row.items()}
-    return {}

@@ -19,7 +19,7 @@ from gateway.batching import CommandBatcher
 from gateway.channels import ChannelManager, ChannelStore
 from gateway.classify import load_classifier
 from gateway.contacts import Contacts
-from gateway.conversations import Conversations, NotFound
+from gateway.conversations import Appended, Conversations, IncidentItem, NotFound
 from gateway.events import EventBus
 from gateway.i18n.prefs import LanguagePrefs
 from gateway.inbox import Inbox
@@ -50,14 +50,6 @@ STAFF_ROLES = ["admin", "supervisor"]
 ROUTER_KICK = "router.kick"
 # One router per deployment: a dead holder is replaced within this (plus a 1 s retry).
 ROUTER_LEASE_MS = 6_000
-# Read before an agent's reply: if it is the first, the wait it ended goes to the metrics.
-_FIRST_RESPONSE_FIELDS = (
-    "first_response_at",
-    "waiting_since",
-    "created_at",
-    "channel_type",
-    "priority",
-)
 
 
 class ActionError(Exception):
@@ -290,7 +282,7 @@ class Gateway:
         return result
 
     async def send_system(self, conversation_id: str, text: str) -> None:
-        message = await self.conversations.append(
+        appended = await self.conversations.append(
             conversation_id,
             Direction.OUT,
             text,
@@ -299,15 +291,15 @@ class Gateway:
             send=True,
             meta={"system": True},
         )
-        await self._publish_message(conversation_id, message)
+        await self._publish_appended(conversation_id, appended)
 
     async def _send_bot(self, conversation_id: str, text: str, meta: dict[str, Any]) -> None:
         """A self-service answer: sent like a system message (no agent's first response)."""
-        message = await self.conversations.append(
+        appended = await self.conversations.append(
             conversation_id, Direction.OUT, text, author_id=None, author_name=None, send=True,
             meta=meta,
         )  # fmt: skip
-        await self._publish_message(conversation_id, message)
+        await self._publish_appended(conversation_id, appended)
 
     async def raise_spike_alert(self, alert: dict[str, Any]) -> None:
         """A spike of social mentions: tell supervisors now, and the configured webhook."""
@@ -358,6 +350,16 @@ class Gateway:
     async def _audience(self, conversation_id: str) -> tuple[list[str], list[str]]:
         assignee, offered = await self.conversations.raw(conversation_id, "assignee", "offered_to")
         return _audience_of(assignee, offered)
+
+    async def _publish_appended(self, conversation_id: str, appended: Appended) -> None:
+        """A message just appended, to whoever held the conversation at that step."""
+        users, roles = _audience_of(appended.assignee, appended.offered_to)
+        await self.events.publish(
+            "message.created",
+            {"conversation_id": conversation_id, "message": appended.message},
+            users,
+            roles,
+        )
 
     async def _publish_message(
         self, conversation_id: str, message: dict[str, Any], extra_users: list[str] | None = None
@@ -446,20 +448,8 @@ class Gateway:
         """``client_id``: the console's id of this reply; a retried request with it (the
         answer was lost) gets the reply stored the first time, never a second one sent."""
         direction = Direction.NOTE if note else Direction.OUT
-        first = None
-        if not note:
-            *first, item = await self.conversations.raw(
-                conversation_id, *_FIRST_RESPONSE_FIELDS, "incident_item"
-            )
-            if item == "1":
-                raise ActionError(
-                    409,
-                    "incident_item",
-                    "an incident is answered through its statement and bulk reply; "
-                    "write notes here",
-                )
         try:
-            message = await self.conversations.append(
+            appended = await self.conversations.append(
                 conversation_id,
                 direction,
                 text,
@@ -468,20 +458,30 @@ class Gateway:
                 send=not note,
                 attachments=attachments,
                 client_id=client_id,
+                refuse_incident_item=not note,
             )
         except NotFound:
             raise ActionError(404, "not_found", "no such conversation") from None
-        if first is not None and not first[0] and not message.get("replayed"):
-            await self._first_response(conversation_id, first, int(message["created_at"]))
+        except IncidentItem:
+            raise ActionError(
+                409,
+                "incident_item",
+                "an incident is answered through its statement and bulk reply; write notes here",
+            ) from None
+        message = appended.message
+        if not note and appended.before and not appended.before["first_response_at"]:
+            await self._first_response(conversation_id, appended.before, int(message["created_at"]))
         # A replayed reply is published again: the first request may have failed before its
         # event went out (consoles and the search index take an event for a known seq as no news).
-        await self._publish_message(conversation_id, message)
+        await self._publish_appended(conversation_id, appended)
         return message
 
-    async def _first_response(self, conversation_id: str, before: list[Any], at: int) -> None:
+    async def _first_response(
+        self, conversation_id: str, before: dict[str, str | None], at: int
+    ) -> None:
         """The first reply of a conversation (or of its reopening): the wait it ended."""
-        _, waiting_since, created_at, channel, priority = before
-        start = int(waiting_since or created_at or at)
+        start = int(before["waiting_since"] or before["created_at"] or at)
+        channel, priority = before["channel_type"], before["priority"]
         # Reports measure from here (a reopening starts a new first-response clock).
         key = self.keys.conversation(conversation_id)
         await self.batch.command("HSET", key, "first_wait_start", start)
@@ -509,7 +509,7 @@ class Gateway:
     ) -> None:
         """``text`` in English for the API; ``event`` and ``params`` let the console say it in
         the agent's language (catalogue key ``console.event.<event>``)."""
-        message = await self.conversations.append(
+        appended = await self.conversations.append(
             conversation_id,
             Direction.EVENT,
             text,
@@ -518,7 +518,7 @@ class Gateway:
             send=False,
             meta={"event": event, "params": params},
         )
-        await self._publish_message(conversation_id, message)
+        await self._publish_appended(conversation_id, appended)
 
     async def accept(self, conversation_id: str, user_id: str, user_name: str) -> None:
         outcome = await self.router_store.accept(conversation_id, user_id)

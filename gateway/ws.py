@@ -48,11 +48,30 @@ class WebSocketHub:
         self._queues: dict[web.WebSocketResponse, SocketQueue] = {}
         self._writer = TurnWriter()
         self._closing: dict[web.WebSocketResponse, asyncio.Task[None]] = {}
+        # The sockets by user and by role: an event visits its audience's sockets only, not
+        # every agent's (a thousand agents online, two events per reply).
+        self._by_user: dict[str, set[web.WebSocketResponse]] = {}
+        self._by_role: dict[str, set[web.WebSocketResponse]] = {}
 
     def add(self, ws: web.WebSocketResponse, sess: Session, transport: asyncio.Transport) -> None:
         """A prepared socket of ``sess``: it gets the events of its audience from now on."""
         self.clients[ws] = sess
         self._queues[ws] = SocketQueue(ws, transport, self._behind, self.max_behind)
+        self._by_user.setdefault(sess.user.id, set()).add(ws)
+        self._by_role.setdefault(sess.user.role.value, set()).add(ws)
+
+    def _forget(self, ws: web.WebSocketResponse) -> tuple[Session | None, SocketQueue | None]:
+        """The socket gets no further event; its session and queue, if it still had them."""
+        sess = self.clients.pop(ws, None)
+        if sess is not None:
+            role = sess.user.role.value
+            for index, key in ((self._by_user, sess.user.id), (self._by_role, role)):
+                sockets = index.get(key)
+                if sockets is not None:
+                    sockets.discard(ws)
+                    if not sockets:
+                        del index[key]
+        return sess, self._queues.pop(ws, None)
 
     async def send(self, ws: web.WebSocketResponse, frame: dict[str, Any]) -> None:
         """A frame for this socket only (hello, pong, replays), after the events queued for it:
@@ -70,27 +89,29 @@ class WebSocketHub:
         users, roles = audience.get("users") or (), audience.get("roles") or ()
         if not users and not roles:
             return
+        targets: dict[web.WebSocketResponse, bool] = {}  # socket: named in the audience
+        for role in roles:
+            targets.update(dict.fromkeys(self._by_role.get(role, ()), False))
+        for user in users:
+            targets.update(dict.fromkeys(self._by_user.get(user, ()), True))
         frame: bytes | None = None
         now = now_ms()
-        for ws, sess in list(self.clients.items()):
+        for ws, named in targets.items():
+            sess = self.clients.get(ws)
+            queue = self._queues.get(ws)
+            if sess is None or queue is None:
+                continue
             if sess.expires_at <= now:
                 self.end(ws, "session expired")
-            else:
-                named = sess.user.id in users
-                if not named and sess.user.role.value not in roles:
-                    continue
-                queue = self._queues.get(ws)
-                if queue is None:
-                    continue
-                if frame is None:  # made once, for every socket it goes to
-                    text = encode_event({"type": event["type"], "data": event["data"]})
-                    frame = text_frame(text.encode())
-                self._writer.put(queue, frame, named=named)
+                continue
+            if frame is None:  # made once, for every socket it goes to
+                text = encode_event({"type": event["type"], "data": event["data"]})
+                frame = text_frame(text.encode())
+            self._writer.put(queue, frame, named=named)
 
     def _behind(self, queue: SocketQueue) -> None:
         """A socket over its limit: it gets nothing more (wsqueue closes it)."""
-        self.clients.pop(queue.ws, None)
-        self._queues.pop(queue.ws, None)
+        self._forget(queue.ws)
 
     def revoke(self, data: dict[str, Any]) -> None:
         """A ``session.revoked`` event: close the sockets of those sessions on this process."""
@@ -105,9 +126,9 @@ class WebSocketHub:
     def end(self, ws: web.WebSocketResponse, reason: str) -> None:
         """The socket's session is over: it gets no further event from this moment, and is
         closed with SESSION_ENDED and ``reason``."""
-        if self.clients.pop(ws, None) is None:
+        sess, queue = self._forget(ws)
+        if sess is None:
             return
-        queue = self._queues.pop(ws, None)
         if queue is not None:
             queue.flush()  # what it was sent before its session ended
         log.info("closing an agent WebSocket: %s", reason)
@@ -117,8 +138,7 @@ class WebSocketHub:
 
     async def finish(self, ws: web.WebSocketResponse) -> None:
         """The socket's handler is done: forget it, after the close ``end`` began, if any."""
-        self.clients.pop(ws, None)
-        self._queues.pop(ws, None)
+        self._forget(ws)
         task = self._closing.get(ws)
         if task is not None:
             with contextlib.suppress(Exception):

@@ -116,7 +116,7 @@ class WebchatAdapter(Adapter):
         # The widget language of each open socket (the channel's, or the visitor's browser's).
         self._langs: dict[web.WebSocketResponse, str] = {}
         self.sockets = VisitorSockets(
-            ctx.redis, ctx.keys.webchat_fanout(ctx.channel_id), ctx.command
+            ctx.redis, ctx.keys.webchat_fanout(ctx.channel_id), ctx.commands
         )
         self.secret = self.config.session_secret
         self._refresher: asyncio.Task[None] | None = None
@@ -674,10 +674,11 @@ class WebchatAdapter(Adapter):
         if message.attachments:
             view["attachments"] = [self._file_view(a) for a in message.attachments]
         view = await self._with_survey(view)
-        # Published before the liveness read, not with it: when Redis refuses the publish, no
-        # socket got the frame yet and the outbox's retry sends it once.
-        await self.sockets.publish(session_id, {"type": "message", "message": view})
-        if await self.ctx.command("EXISTS", self._live_key(session_id)):
+        # The liveness read goes with the publish, in one round trip.
+        (live,) = await self.sockets.publish(
+            session_id, {"type": "message", "message": view}, ("EXISTS", self._live_key(session_id))
+        )
+        if live:
             return f"webchat:{message.message_id}"
         email = (await self._profile(session_id)).get("email")
         if email and message.author_name:

@@ -32,12 +32,15 @@ class VisitorSockets:
     """The visitor sockets of one channel held by this process, by session id."""
 
     def __init__(
-        self, redis: Redis, channel: str, command: Callable[..., Awaitable[Any]] | None = None
+        self,
+        redis: Redis,
+        channel: str,
+        commands: Callable[..., Awaitable[list[Any]]] | None = None,
     ) -> None:
         self.redis = redis
         self.channel = channel
-        # How a PUBLISH is sent (the adapter's group commit); default: a pooled connection.
-        self._command = command or redis.execute_command
+        # How the PUBLISH is sent (``AdapterContext.commands``: the gateway's group commit).
+        self._commands = commands or self._pipelined
         self.by_session: dict[str, set[web.WebSocketResponse]] = {}
         self.origin = secrets.token_hex(8)  # names this process's publications
         self._own = self.origin + " "
@@ -81,14 +84,24 @@ class VisitorSockets:
         )
 
     # --- across processes ------------------------------------------------------------------
-    async def publish(self, session_id: str, frame: dict[str, Any]) -> None:
-        """To every other process, then to the session's sockets here. Published first: when
-        Redis refuses, no socket got the frame yet, and the outbox's retry sends it once."""
+    async def publish(
+        self, session_id: str, frame: dict[str, Any], *also: tuple[Any, ...]
+    ) -> list[Any]:
+        """To every other process, then to the session's sockets here; ``also``: commands sent
+        in the same round trip, whose answers are returned. Published first: when Redis
+        refuses, no socket got the frame yet, and the outbox's retry sends it once."""
         text = json.dumps(frame, ensure_ascii=False)
         session = json.dumps(session_id, ensure_ascii=False)
         payload = f'{self._own}{{"session": {session}, "frame": {text}}}'
-        await self._command("PUBLISH", self.channel, payload)
+        answers = await self._commands(("PUBLISH", self.channel, payload), *also)
         await self._push_text(session_id, text)
+        return answers[1:]
+
+    async def _pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
+        pipe = self.redis.pipeline(transaction=False)
+        for command in commands:
+            pipe.execute_command(*command)
+        return await pipe.execute()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"webchat-fanout {self.channel}")

@@ -300,10 +300,12 @@ class Incidents:
             if not waiting:
                 answered += 1
                 continue
-            message = await self.conversations.append(
-                conversation_id, Direction.OUT, body, author_id=author_id,
-                author_name=author_name, send=True, meta=meta,
-            )  # fmt: skip
+            message = (
+                await self.conversations.append(
+                    conversation_id, Direction.OUT, body, author_id=author_id,
+                    author_name=author_name, send=True, meta=meta,
+                )
+            ).message  # fmt: skip
             queued += 1
             done.append(conversation_id)
             if self.on_message is not None:

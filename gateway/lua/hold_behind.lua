@@ -2,15 +2,21 @@
 -- one. Keeps a conversation's replies in order: a reply not settled yet is held behind the
 -- earliest earlier one that is not settled yet ('queued': waiting for its retry, or being sent
 -- by another process).
--- KEYS: 1 delivery states, 2 outbox retry zset.
+-- KEYS: 1 delivery states, 2 outbox retry zset, 3 the conversation, 4 its messages.
 -- ARGV: 1 conversation id, 2 seq, 3 now ms, 4 hold ms (when the earlier one has no retry time).
--- Returns {own state JSON or '', held}. A reply already 'sent' or 'failed' (a duplicate entry)
--- is never held. Held: the reply goes in the retry zset just after the earlier one's next
--- attempt, one ms per place behind it (so held replies keep their order); held is 1.
+-- Returns {own state JSON or '', held, the message's body or '', the conversation's hash as a
+-- flat list} (what the send needs, in the same round trip). A reply already 'sent' or 'failed'
+-- (a duplicate entry) is never held. Held: the reply goes in the retry zset just after the
+-- earlier one's next attempt, one ms per place behind it (so held replies keep their order);
+-- held is 1.
 local own = redis.call('HGET', KEYS[1], ARGV[2]) or ''
+local function answer(held)
+  local body = redis.call('HGET', KEYS[4], ARGV[2]) or ''
+  return {own, held, body, redis.call('HGETALL', KEYS[3])}
+end
 if own ~= '' then
   local state = cjson.decode(own)['state']
-  if state == 'sent' or state == 'failed' then return {own, 0} end
+  if state == 'sent' or state == 'failed' then return {own, 0, '', {}} end
 end
 local seq = tonumber(ARGV[2])
 local blocker = nil
@@ -22,8 +28,8 @@ for i = 1, #states, 2 do
     blocker = other
   end
 end
-if blocker == nil then return {own, 0} end
+if blocker == nil then return answer(0) end
 local due = tonumber(redis.call('ZSCORE', KEYS[2], ARGV[1] .. ':' .. blocker) or 0)
 due = math.max(tonumber(ARGV[3]) + tonumber(ARGV[4]), due) + (seq - blocker)
 redis.call('ZADD', KEYS[2], string.format('%d', due), ARGV[1] .. ':' .. seq)
-return {own, 1}
+return {own, 1, '', {}}

@@ -205,3 +205,37 @@ async def test_frames_for_a_whole_role_share_a_write_until_a_named_one(gateway: 
     assert [first["data"]["n"], second["data"]["n"]] == [5, 6]
     assert len(writes) == 2  # both in one write
     await ws.close()
+
+
+async def test_an_event_reaches_its_audience_sockets_only_and_ended_ones_are_forgotten(
+    gateway: Harness,
+):
+    """The hub finds an event's sockets by user and by role: every tab of a named user, every
+    socket of a named role, no one else; a closed socket is out of both, so nothing is kept
+    for a user who left."""
+    a_id, a_token = await gateway.create_user("a@example.com")
+    b_id, b_token = await gateway.create_user("b@example.com")
+    _, s_token = await gateway.create_user("s@example.com", role="supervisor")
+    a1, a2, b, s = [await _connect(gateway, t) for t in (a_token, a_token, b_token, s_token)]
+    hub = gateway.client.server.app[HUB]
+    events = gateway.gw.events
+
+    async def got(ws: Any) -> list[Any]:
+        return [f["data"]["n"] for f in await _frames(ws) if f["type"] == "test.audience"]
+
+    await events.publish("test.audience", {"n": 1}, [a_id], ["supervisor"])
+    await events.publish("test.audience", {"n": 2}, [b_id], [])
+    await events.publish("test.audience", {"n": 3}, [], ["agent"])
+    assert [await got(ws) for ws in (a1, a2, b, s)] == [[1, 3], [1, 3], [2, 3], [1]]
+    await a2.close()
+    await wait_for(lambda: _sockets_of(hub, a_id, 1))
+    await events.publish("test.audience", {"n": 4}, [a_id], [])
+    assert [await got(ws) for ws in (a1, b, s)] == [[4], [], []]
+    for ws in (a1, b, s):
+        await ws.close()
+    await wait_for(lambda: _sockets_of(hub, a_id, 0))
+    assert hub._by_user == {} and hub._by_role == {} and hub.clients == {}
+
+
+async def _sockets_of(hub: WebSocketHub, user_id: str, count: int) -> bool:
+    return len(hub._by_user.get(user_id, ())) == count
