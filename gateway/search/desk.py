@@ -1,16 +1,18 @@
 """One index per deployment: the process holding the search lease answers every search; the
 others hand theirs over through Redis and wait for the answer.
 
-An asking process RPUSHes the request (JSON, with a reply token and a deadline) to
-``search:requests`` and BLPOPs ``search:reply:<token>``; the holder BLPOPs the requests, runs
-each search on its index (visibility and snippets are read from Redis as for its own), and
-RPUSHes the answer, which expires unread if the asker has gone. A request past its deadline is
-dropped unanswered. Lists rather than pub/sub: a request made while the lease is changing
-hands waits in Redis for the next holder instead of being lost."""
+An asking process RPUSHes the request (JSON, with a reply token) to ``search:requests`` and
+BLPOPs ``search:reply:<token>``; the holder BLPOPs the requests, runs each search on its index
+(visibility and snippets are read from Redis as for its own), and RPUSHes the answer, which
+expires unread if the asker has gone. An asker that gives up takes its request back out of the
+list (LREM), so nobody answers it later; no deadline is compared across hosts, whose clocks
+may differ. Lists rather than pub/sub: a request made while the lease is changing hands waits
+in Redis for the next holder instead of being lost."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import secrets
@@ -22,7 +24,6 @@ from redis.asyncio import Redis
 
 from gateway.failurelog import FailureLog
 from gateway.keys import Keys
-from gateway.models import now_ms
 
 log = logging.getLogger(__name__)
 
@@ -52,12 +53,10 @@ class Desk:
         keys: Keys,
         *,
         ask_seconds: float = ASK_SECONDS,
-        clock: Callable[[], int] = now_ms,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.ask_seconds = ask_seconds
-        self.clock = clock
         self._failures = FailureLog(log, "search requests")
         self._asking = asyncio.Semaphore(ASKING)
 
@@ -78,14 +77,19 @@ class Desk:
 
     async def _ask(self, request: dict[str, Any], seconds: float) -> dict[str, Any]:
         token = secrets.token_hex(12)
-        deadline = self.clock() + int(seconds * 1000)
-        body = json.dumps({**request, "reply": token, "deadline": deadline}, ensure_ascii=False)
+        body = json.dumps({**request, "reply": token}, ensure_ascii=False)
         queue = self.keys.search_requests()
         pipe = self.redis.pipeline(transaction=False)
         pipe.rpush(queue, body)
         pipe.pexpire(queue, QUEUE_TTL_MS)
         await pipe.execute()
-        popped = await self.redis.blpop([self.keys.search_reply(token)], timeout=seconds)
+        popped = None
+        try:
+            popped = await self.redis.blpop([self.keys.search_reply(token)], timeout=seconds)
+        finally:
+            if popped is None:  # given up (or cancelled): nobody is to answer it any more
+                with contextlib.suppress(Exception):
+                    await asyncio.shield(self.redis.lrem(queue, 1, body))
         if popped is None:
             raise SearchUnavailable(f"no answer within {self.ask_seconds:g} s")
         answer: dict[str, Any] = json.loads(popped[1])
@@ -126,8 +130,6 @@ class Desk:
         try:
             request = json.loads(raw)
             token = str(request["reply"])
-            if int(request["deadline"]) < self.clock():
-                return  # the asker has given up
             try:
                 body = await answer(request)
             except Exception as exc:
