@@ -9,8 +9,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
+import pytest
+
 from gateway.incidents import Incidents
 from gateway.models import Channel, ContactIdentity, InboundMessage
+from gateway.services import ActionError
 from tests.adapters.social.conftest import Served
 from tests.conftest import Harness, wait_for
 
@@ -86,6 +89,15 @@ async def test_a_spike_is_one_incident_for_a_senior(make_gateway, mastodon_api: 
         {"text": "hello"}, expect=409,
     )  # fmt: skip
     assert refused["error"]["code"] == "incident_item"
+    # The step that appends refuses it too (for a request that read the conversation before
+    # it became an item): nothing is appended. A note still is.
+    last_seq = (await conversation(item["id"]))["conversation"]["last_seq"]
+    with pytest.raises(ActionError) as refused_inside:
+        await gateway.gw.reply(item["id"], boss_id, "Boss", "hello")
+    assert (refused_inside.value.status, refused_inside.value.code) == (409, "incident_item")
+    assert (await conversation(item["id"]))["conversation"]["last_seq"] == last_seq
+    note = await gateway.gw.reply(item["id"], boss_id, "Boss", "checked the logs", note=True)
+    assert (note["seq"], note["direction"]) == (last_seq + 1, "note")
 
     # Agents may read incidents, not change them.
     await gateway.call(
