@@ -174,21 +174,14 @@ class AdapterContext:
     # Seals state an adapter keeps in Redis that is as secret as its credentials (a rotating
     # OAuth 2.0 refresh token), with the key that seals the channel's config.
     box: SecretBox | None = None
-    # The gateway's group commit (gateway/batching.py), used by ``command``.
+    # The gateway's group commit (gateway/batching.py), used by ``commands``.
     batch: CommandBatcher | None = None
     extra: dict[str, Any] = field(default_factory=dict)
 
-    async def command(self, *command: Any) -> Any:
-        """One Redis command, sent with the others of this loop turn when the gateway gave its
-        group commit: a burst of replies then shares pipelines instead of taking a pooled
-        connection each."""
-        if self.batch is not None:
-            return await self.batch.command(*command)
-        return await self.redis.execute_command(*command)
-
     async def commands(self, *commands: tuple[Any, ...]) -> list[Any]:
-        """Several commands in one round trip (the group commit's, else a pipeline), their
-        answers in order; the first error is raised."""
+        """Several commands in one round trip, their answers in order (the first error is
+        raised): with the others of this loop turn when the gateway gave its group commit, so
+        a burst of replies shares pipelines instead of taking a pooled connection each."""
         if self.batch is not None:
             return await self.batch.commands(*commands)
         pipe = self.redis.pipeline(transaction=False)

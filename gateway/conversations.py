@@ -343,8 +343,8 @@ class Conversations:
         # An automatic message (greeting, survey) is sent like a reply but answers nobody.
         system = direction == Direction.OUT and bool((meta or {}).get("system"))
         clock = "system" if system else direction.value
-        seq, replayed, *around = [
-            _text(v)
+        raw_seq, replayed, *around = [
+            as_text(v)
             for v in await self.batch.script(
                 self._append,
                 [k.conversation(conversation_id), k.messages(conversation_id), k.outbox(),
@@ -355,15 +355,16 @@ class Conversations:
                  "1" if refuse_incident_item else "0"],
             )
         ]  # fmt: skip
-        if int(seq or 0) == -1:
+        seq = int(raw_seq or 0)
+        if seq == -1:
             raise NotFound(conversation_id)
-        if int(seq or 0) == -2:
+        if seq == -2:
             raise IncidentItem(conversation_id)
         assignee, offered_to, *before = around + [None] * (7 - len(around))
         if replayed == "1":
-            message = {**await self.message(conversation_id, int(seq or 0)), "replayed": True}
+            message = {**await self.message(conversation_id, seq), "replayed": True}
             return Appended(message, assignee, offered_to, {})
-        body.update(seq=int(seq or 0), conversation_id=conversation_id)
+        body.update(seq=seq, conversation_id=conversation_id)
         if send:
             body.update(delivery="queued", delivery_error=None, attempts=0)
         return Appended(
@@ -420,7 +421,8 @@ def message_from_stored(
     return message
 
 
-def _text(value: object) -> str | None:
+def as_text(value: object) -> str | None:
+    """A Redis answer as text (the wire may hand bytes), None kept."""
     if value is None:
         return None
     if isinstance(value, bytes):

@@ -39,7 +39,7 @@ from redis.exceptions import ResponseError
 
 from adapters.base import Adapter, SendError, SendParts
 from gateway.batching import CommandBatcher
-from gateway.conversations import Conversations, message_from_stored
+from gateway.conversations import Conversations, as_text, message_from_stored
 from gateway.failurelog import FailureLog
 from gateway.keys import Keys
 from gateway.models import Attachment, OutboundMessage, now_ms
@@ -309,11 +309,11 @@ class Outbox:
             ],
             [conversation_id, seq, now_ms(), HOLD_MS],
         )  # type: ignore[misc]
-        own = _text(own)
+        own = as_text(own)
         state = json.loads(own) if own else {}
         fields = _decoded(flat)  # type: ignore[arg-type]
         row = dict(zip(fields[::2], fields[1::2], strict=True))
-        return state, bool(int(held)), row, _text(body) or None
+        return state, bool(int(held)), row, as_text(body) or None
 
     async def _failed_attempt(
         self,
@@ -378,9 +378,5 @@ def _outbound(conversation_id: str, seq: int, row: dict[str, str], body: str) ->
     )
 
 
-def _text(value: object) -> str | None:
-    return value.decode() if isinstance(value, bytes) else None if value is None else str(value)
-
-
 def _decoded(values: list[object]) -> list[str]:
-    return [_text(v) or "" for v in values]
+    return [as_text(v) or "" for v in values]

@@ -153,7 +153,7 @@ class Gateway:
             open_item=self.inbox.ingest,
             resolve=lambda conversation_id, actor: self.resolve(conversation_id, actor_name=actor),
             publish=lambda kind, data: self.events.publish(kind, data, [], STAFF_ROLES),
-            on_message=self._publish_message,
+            on_message=self._publish_appended,
         )
         # Knowledge base (gateway/kb/): articles, this process's search index, self-service.
         self.kb = KnowledgeBase(
@@ -361,17 +361,6 @@ class Gateway:
             roles,
         )
 
-    async def _publish_message(
-        self, conversation_id: str, message: dict[str, Any], extra_users: list[str] | None = None
-    ) -> None:
-        users, roles = await self._audience(conversation_id)
-        await self.events.publish(
-            "message.created",
-            {"conversation_id": conversation_id, "message": message},
-            users + [u for u in extra_users or [] if u],
-            roles,
-        )
-
     async def publish_conversation(
         self,
         conversation_id: str,
@@ -412,7 +401,7 @@ class Gateway:
     ) -> None:
         conv: dict[str, Any]
         if delivered is not None:  # a send: the outbox read and wrote what the event needs
-            message, conv = delivered.message, dict(delivered.conversation)
+            message, conv = delivered.message, delivered.conversation
         else:
             message, conv = await asyncio.gather(
                 self.conversations.message(conversation_id, seq),

@@ -387,10 +387,12 @@ class RouterWorker:
 
     async def append_event(self, conversation_id: str, text: str, users: list[str]) -> None:
         """A system line in the conversation's log, shown to whoever holds it and to staff."""
-        appended = await self._conversations.append(
-            conversation_id, Direction.EVENT, text, author_id=None, author_name="SLA", send=False
-        )
-        message = appended.message
+        message = (
+            await self._conversations.append(
+                conversation_id, Direction.EVENT, text, author_id=None, author_name="SLA",
+                send=False,
+            )
+        ).message  # fmt: skip
         await self.notify(
             "message.created",
             {"conversation_id": conversation_id, "message": message},

@@ -32,15 +32,12 @@ class VisitorSockets:
     """The visitor sockets of one channel held by this process, by session id."""
 
     def __init__(
-        self,
-        redis: Redis,
-        channel: str,
-        commands: Callable[..., Awaitable[list[Any]]] | None = None,
+        self, redis: Redis, channel: str, commands: Callable[..., Awaitable[list[Any]]]
     ) -> None:
         self.redis = redis
         self.channel = channel
         # How the PUBLISH is sent (``AdapterContext.commands``: the gateway's group commit).
-        self._commands = commands or self._pipelined
+        self._commands = commands
         self.by_session: dict[str, set[web.WebSocketResponse]] = {}
         self.origin = secrets.token_hex(8)  # names this process's publications
         self._own = self.origin + " "
@@ -96,12 +93,6 @@ class VisitorSockets:
         answers = await self._commands(("PUBLISH", self.channel, payload), *also)
         await self._push_text(session_id, text)
         return answers[1:]
-
-    async def _pipelined(self, *commands: tuple[Any, ...]) -> list[Any]:
-        pipe = self.redis.pipeline(transaction=False)
-        for command in commands:
-            pipe.execute_command(*command)
-        return await pipe.execute()
 
     async def start(self) -> None:
         self._task = asyncio.create_task(self._run(), name=f"webchat-fanout {self.channel}")

@@ -27,7 +27,7 @@ from typing import Any
 from redis.asyncio import Redis
 
 from adapters.base import IngestResult
-from gateway.conversations import Conversations
+from gateway.conversations import Appended, Conversations
 from gateway.ids import new_id
 from gateway.keys import Keys
 from gateway.models import ContactIdentity, Direction, InboundMessage, now_ms
@@ -39,8 +39,8 @@ OpenItem = Callable[[InboundMessage], Awaitable[IngestResult]]
 Resolve = Callable[[str, str], Awaitable[None]]
 # Tells staff what changed (event type, payload).
 Publish = Callable[[str, dict[str, Any]], Awaitable[None]]
-# A message appended to a mention (conversation id, message), for whoever holds it.
-OnMessage = Callable[[str, dict[str, Any]], Awaitable[None]]
+# A message appended to a mention (conversation id, the append), for whoever holds it.
+OnMessage = Callable[[str, Appended], Awaitable[None]]
 
 ITEM_FLAG = "incident"  # meta flag of the item's message (the rules class it `incident`)
 STATUSES = ("open", "resolved")
@@ -300,16 +300,14 @@ class Incidents:
             if not waiting:
                 answered += 1
                 continue
-            message = (
-                await self.conversations.append(
-                    conversation_id, Direction.OUT, body, author_id=author_id,
-                    author_name=author_name, send=True, meta=meta,
-                )
-            ).message  # fmt: skip
+            appended = await self.conversations.append(
+                conversation_id, Direction.OUT, body, author_id=author_id,
+                author_name=author_name, send=True, meta=meta,
+            )  # fmt: skip
             queued += 1
             done.append(conversation_id)
             if self.on_message is not None:
-                await self.on_message(conversation_id, message)
+                await self.on_message(conversation_id, appended)
             if not assignee:
                 await self.resolve(conversation_id, author_name)
                 resolved += 1
