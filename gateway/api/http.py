@@ -6,6 +6,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import unicodedata
 from collections.abc import Awaitable, Callable
 from functools import wraps
@@ -123,30 +124,41 @@ def loads(raw: str | bytes | bytearray) -> Any:
     """The one way to parse JSON a client sent (request bodies, WebSocket frames): InvalidJSON
     instead of a RecursionError, a decoding error or a structure deeper than MAX_JSON_DEPTH."""
     try:
-        value = json.loads(raw)
-    except RecursionError:
-        raise InvalidJSON(f"nested deeper than {MAX_JSON_DEPTH} levels", True) from None
+        text = raw if isinstance(raw, str) else _decoded(bytes(raw))
     except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
         raise InvalidJSON(str(exc)) from None
-    if _deeper_than(value, MAX_JSON_DEPTH):
+    # Measured before parsing: the parser recurses once per level, and a deep bomb run near the
+    # interpreter's recursion limit makes whatever runs meanwhile (a garbage collection's
+    # finalizers, a log handler) fail with RecursionError outside our reach.
+    if _nesting_exceeds(text, MAX_JSON_DEPTH):
         raise InvalidJSON(f"nested deeper than {MAX_JSON_DEPTH} levels", True)
-    return value
+    try:
+        return json.loads(text)
+    except RecursionError:
+        raise InvalidJSON(f"nested deeper than {MAX_JSON_DEPTH} levels", True) from None
+    except (ValueError, TypeError) as exc:
+        raise InvalidJSON(str(exc)) from None
 
 
-def _deeper_than(value: Any, limit: int) -> bool:
-    """Whether arrays and objects nest more than ``limit`` levels (iteratively: no recursion)."""
-    stack = [(value, 1)]
-    while stack:
-        node, depth = stack.pop()
-        if isinstance(node, dict):
-            children = node.values()
-        elif isinstance(node, list):
-            children = node
-        else:
-            continue
+def _decoded(raw: bytes) -> str:
+    """Bytes as json.loads would read them (UTF-8, -16 or -32, told by the first bytes)."""
+    return raw.decode(json.detect_encoding(raw), "surrogatepass")
+
+
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _nesting_exceeds(text: str, limit: int) -> bool:
+    """Whether arrays and objects in ``text`` nest more than ``limit`` levels, counted on the
+    brackets outside strings (a loop, no recursion; cheap when there are few brackets)."""
+    if text.count("[") + text.count("{") <= limit:
+        return False
+    depth = 0
+    for bracket in _NOT_BRACKET.sub("", _JSON_STRING.sub("", text)):
+        depth = depth + 1 if bracket in "[{" else depth - 1
         if depth > limit:
             return True
-        stack.extend((child, depth + 1) for child in children if isinstance(child, (dict, list)))
     return False
 
 

@@ -3,13 +3,14 @@ invalid: 400 on HTTP, a WebSocket closed with 1007; never a 500 with a traceback
 
 from __future__ import annotations
 
+import gc
 import json
 
 import pytest
 from aiohttp import WSMsgType
 
 from adapters.api.signing import sign
-from gateway.api.http import MAX_JSON_DEPTH
+from gateway.api.http import MAX_JSON_DEPTH, InvalidJSON, loads
 from tests.conftest import Harness
 from tests.webchat.visitor import ORIGIN, Visitor, webchat_channel
 
@@ -91,3 +92,42 @@ async def test_web_chat_frame_nested_too_deeply_closes_with_1007(gateway: Harnes
     assert visitor.ws is not None
     await visitor.ws.send_str(SMALL_BOMB)
     assert await visitor.closed_with() == 1007
+
+
+def test_a_bomb_is_refused_before_the_parser_recurses_into_it():
+    """Whatever runs while the bomb is examined (here a garbage collection's callback, forced
+    after every allocation) still has room on the stack: a parser recursing near the limit left
+    finalizers failing with RecursionError, seen as a flaky unraisable exception in CI."""
+    starved: list[dict] = []
+
+    def room(levels: int) -> int:
+        return 0 if levels == 0 else 1 + room(levels - 1)
+
+    def during_collection(phase: str, info: dict) -> None:
+        if phase == "start":
+            try:
+                room(50)
+            except RecursionError:
+                starved.append(info)
+
+    threshold = gc.get_threshold()
+    gc.callbacks.append(during_collection)
+    gc.set_threshold(1)
+    try:
+        with pytest.raises(InvalidJSON) as refused:
+            loads(SMALL_BOMB)
+    finally:
+        gc.set_threshold(*threshold)
+        gc.callbacks.remove(during_collection)
+    assert refused.value.too_deep
+    assert starved == []
+
+
+@pytest.mark.parametrize(
+    "text",
+    ['{"a": "[[[[' + "[" * 100 + '"}', '{"q": "\\"' + "{" * 100 + '"}', "[" * 64 + "]" * 64],
+    ids=["brackets-in-a-string", "escaped-quote", "at-the-limit"],
+)
+def test_brackets_inside_strings_and_nesting_at_the_limit_are_accepted(text: str):
+    assert loads(text) == json.loads(text)
+    assert loads(text.encode("utf-16")) == json.loads(text)
