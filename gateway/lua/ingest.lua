@@ -31,9 +31,12 @@
 -- The queue is ordered by 'queue_due', the routing deadline (router/sla.py queue_target).
 local now = tonumber(ARGV[3])
 
-local dup = redis.call('GET', KEYS[1])
+-- Reads: dedupe, identity and thread in one MGET, then the contact and the conversation (one
+-- HMGET each). Every call from a script costs more than the command itself.
+local known = redis.call('MGET', KEYS[1], KEYS[2], KEYS[3])
+local dup = known[1]
 if dup then
-  return {'dup', dup, redis.call('GET', KEYS[2]) or ''}
+  return {'dup', dup, known[2] or ''}
 end
 
 local function key(template, id)
@@ -66,9 +69,8 @@ local verdicts = tonumber(L[at + 1])
 local C = unpacked(ARGV[16])
 local contact_fields = #C / 2
 
--- Reads: identity, thread, the contact and the conversation (one HMGET each).
-local contact_id = redis.call('GET', KEYS[2])
-local conv_id = redis.call('GET', KEYS[3])
+local contact_id = known[2]
+local conv_id = known[3]
 local contact_key, convs_key = KEYS[4], KEYS[5]
 local sticky_agent, advisor, stored_tier = false, false, false
 local missing = {}  -- the message's contact fields the contact does not have yet
