@@ -117,7 +117,9 @@ class RouterStore:
         self.redis = redis
         self.keys = keys
         self.clock = clock
-        # A round's offers, made together, go out as one pipeline (in the order made).
+        # A round's offers, made together, go out as one pipeline (in the order made); its
+        # reads (due work, candidates, rows) go the same lean way: redis-py's own script
+        # call cost a round more CPU than the scripts themselves.
         self.batch = batch or CommandBatcher(redis)
         # Where the scripts publish an agent that got room (router/lua/_lib.lua).
         self.room_channel = keys.agent_room()
@@ -214,8 +216,8 @@ class RouterStore:
     async def candidates(self, offset: int = 0, limit: int = CANDIDATE_WINDOW) -> list[AgentView]:
         """Available agents, least loaded first: one window of them, in one round trip."""
         k = self.keys
-        ids, cards = await self._candidates(
-            keys=[k.agents_available(), k.agent_cards()], args=[offset, limit]
+        ids, cards = await self.batch.script(
+            self._candidates, keys=[k.agents_available(), k.agent_cards()], args=[offset, limit]
         )
         views = [_card_view(card) for card in cards]
         missing = [a for a, view in zip(ids, views, strict=True) if view is None]
@@ -247,7 +249,8 @@ class RouterStore:
         """Up to ``count`` waiting conversations from queue rank ``start`` on whose routing
         group is not in ``blocked``, looking at ``budget`` entries at most, in one round trip;
         with the rank to go on from (-1: the queue's end)."""
-        nxt, ids, scores = await self._scan(
+        nxt, ids, scores = await self.batch.script(
+            self._scan,
             keys=[self.keys.queue()],
             args=[self.keys.conversation(""), start, budget, count, *sorted(blocked)],
         )
@@ -265,7 +268,7 @@ class RouterStore:
             return []
         keys = [self.keys.conversation(c) for c in conversation_ids]
         out = []
-        for values in await self._hashes(keys=keys, args=names):
+        for values in await self.batch.script(self._hashes, keys=keys, args=names):
             row = {n: v for n, v in zip(names, values, strict=True) if v is not None}
             out.append(row if row.get(names[0]) is not None else {})
         return out
@@ -288,7 +291,8 @@ class RouterStore:
         self, now: int, stale_before: int, limit: int = 500, queue_count: int = 50
     ) -> DueWork:
         k = self.keys
-        offers, stale, snoozed, sla, flat, later = await self._due(
+        offers, stale, snoozed, sla, flat, later = await self.batch.script(
+            self._due,
             keys=[k.offers(), k.agents_presence(), k.snoozed(), k.sla_watch(), k.queue()],
             args=[now, stale_before, limit, queue_count],
         )
@@ -298,7 +302,8 @@ class RouterStore:
         """When a sweep next has timed work (offer expiry, snooze, SLA check, a heartbeat going
         stale), after ``now``; None: nothing timed."""
         k = self.keys
-        at = await self._next_timer(
+        at = await self.batch.script(
+            self._next_timer,
             keys=[k.offers(), k.agents_presence(), k.snoozed(), k.sla_watch()],
             args=[now, heartbeat_ttl_ms],
         )
