@@ -145,7 +145,10 @@ def _decoded(raw: bytes) -> str:
     return raw.decode(json.detect_encoding(raw), "surrogatepass")
 
 
-_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"', re.DOTALL)
+# A string from its opening quote to its closing one, or to the end of the text when it has
+# none. It matches wherever it starts: a pattern that could fail would be tried again from each
+# later quote, quadratic in a body of escaped quotes.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.?[^"\\]*)*(?:"|\Z)', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")
 
 
