@@ -29,7 +29,9 @@ routes = web.RouteTableDef()
 SHORTCUT = r"^[\p{Ll}\p{Lo}\p{Nd}][\p{Ll}\p{Lo}\p{Nd}_-]{0,39}$"
 MAX_CANNED = 1000
 MANAGERS = (Role.ADMIN, Role.SUPERVISOR)  # who manages canned responses
-_VARIABLE = re.compile(r"{{\s*([a-z]+\.[a-z_]+)\s*(?:\|([^}]*))?}}")
+# The fallback is bounded: an unbounded one was read to the text's end again from every "{{"
+# without a closing "}}" (quadratic).
+_VARIABLE = re.compile(r"{{\s*([a-z]+\.[a-z_]+)\s*(?:\|([^}]{0,200}))?}}")
 
 
 def render(text: str, values: dict[str, str]) -> str:

@@ -1,0 +1,54 @@
+"""Text a customer wrote never makes a pattern backtrack without bound: each input below made
+an earlier pattern cubic or quadratic in its length (a 12 KB line of "<a@" held the e-mail reply
+splitter for 45 s, and its 200 KB scan window would have taken hours; 32,000 escaped quotes
+held the JSON prescan for 15 s). Each runs in a child process killed at the deadline: a hang
+guard, thousands of times what the work takes, not a speed figure."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+
+import pytest
+
+from adapters.email.quotes import split_reply
+from gateway.api.canned_api import render
+
+HANG_GUARD_SECONDS = 20
+
+CASES = {
+    "mail: a line of '<a@'": (
+        "from adapters.email.quotes import split_reply as f",
+        "'Hi\\n' + '<a@' * 40_000",
+    ),
+    "json: escaped quotes": (
+        "from gateway.api.http import loads, InvalidJSON\n"
+        "def f(t):\n    try:\n        loads(t)\n    except InvalidJSON:\n        pass",
+        "'[' * 70 + '\"' + '\\\\\"' * 100_000 + '\\\\'",
+    ),
+}
+
+
+@pytest.mark.parametrize("case", list(CASES))
+async def test_a_hostile_text_is_handled_in_linear_time(case: str):
+    define, text = CASES[case]
+    code = f"{define}\nf({text})\nprint('done')"
+    child = await asyncio.create_subprocess_exec(
+        sys.executable, "-c", code, stdout=asyncio.subprocess.PIPE
+    )
+    try:
+        out, _ = await asyncio.wait_for(child.communicate(), HANG_GUARD_SECONDS)
+    except TimeoutError:
+        child.kill()
+        await child.wait()
+        pytest.fail(f"{case}: still working after {HANG_GUARD_SECONDS} s")
+    assert child.returncode == 0 and out.strip() == b"done"
+
+
+def test_the_bounded_patterns_still_find_what_they_are_for():
+    wrapped = "你好\n\n张三 <zhangsan@example.com>\n于2024年1月2日周二 10:00写道：\n> 原文"
+    assert split_reply(wrapped).text == "你好"
+    assert split_reply("Hi\n" + "<a@" * 1000).text == "Hi\n" + "<a@" * 1000
+    assert render("Hello {{customer.name|there}}!", {"customer.name": ""}) == "Hello there!"
+    assert render("Hi {{ customer.name }}", {"customer.name": "李雷"}) == "Hi 李雷"
+    assert render("{{ a.b |" * 3 + "x}}", {}) == "{{ a.b |" * 3 + "x}}"
