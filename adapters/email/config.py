@@ -12,7 +12,8 @@ from adapters.language import ChannelLanguage
 Security = Literal["ssl", "starttls", "none"]
 Auth = Literal["password", "oauth2"]
 
-_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\"]+\.[^@\s<>\"]+$")
+# The domain as dot-separated labels: one way to match, so a long bad value fails in linear time.
+_ADDRESS = re.compile(r"^[^@\s<>\"]+@[^@\s<>\".]+(?:\.[^@\s<>\".]+)+$")
 _LOCAL = re.compile(r"^[A-Za-z0-9._-]+$")
 # A host name (an authserv-id), or "*." and a domain of at least two labels.
 _SERVER = re.compile(r"^(\*\.[a-z0-9-]+(\.[a-z0-9-]+)+|[a-z0-9-]+(\.[a-z0-9-]+)*)$")

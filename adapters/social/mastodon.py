@@ -108,7 +108,8 @@ def classify(status: int, body: Any, headers: Mapping[str, str]) -> ApiError | N
     return default_classify(status, reason, retry_at=rate_info(headers).reset_at)
 
 
-_LINK_RE = re.compile(r'<([^>]+)>\s*;\s*rel="([^"]+)"')
+# "<" inside a URL is not allowed: each try stops at the next "<" (linear in the header).
+_LINK_RE = re.compile(r'<([^<>]+)>\s*;\s*rel="([^"]+)"')
 
 
 def link_min_id(link_header: str | None) -> str | None:

@@ -39,7 +39,10 @@ MAX_PAGE = 500
 MAX_SURVEY_TOKEN = 1000
 MAX_ATTACHMENTS = 5  # files in one visitor message
 # A survey link anywhere in a system message: "<public url>/survey/<body>.<mac>".
-_SURVEY_LINK = re.compile(r"\s*\S*/survey/([A-Za-z0-9_-]+\.[A-Za-z0-9_-]+)")
+# Bounded repeats: unbounded ones were tried again from every position of a long run of spaces.
+_SURVEY_LINK = re.compile(
+    r"\s{0,8}\S{0,2048}/survey/([A-Za-z0-9_-]{1,1000}\.[A-Za-z0-9_-]{1,1000})"
+)
 # What a token may hold at all (base64url parts and dots): anything else (non-ASCII, control
 # characters) is refused before any signature check sees it.
 _SURVEY_TOKEN = re.compile(rf"[A-Za-z0-9_.-]{{1,{MAX_SURVEY_TOKEN}}}")
@@ -154,7 +157,7 @@ def parse_survey_answer(frame: dict[str, Any]) -> SurveyAnswer:
 
 def split_survey(text: str) -> tuple[str, str | None]:
     """A system message's text without its survey link, and the link's token (or None)."""
-    match = _SURVEY_LINK.search(text)
+    match = _SURVEY_LINK.search(text) if "/survey/" in text else None
     if match is None:
         return text, None
     return (text[: match.start()] + text[match.end() :]).strip(), match.group(1)

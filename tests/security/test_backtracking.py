@@ -11,7 +11,10 @@ import sys
 
 import pytest
 
+from adapters.email.config import _ADDRESS
 from adapters.email.quotes import split_reply
+from adapters.social.mastodon import link_min_id
+from adapters.webchat.protocol import split_survey
 from gateway.api.canned_api import render
 
 HANG_GUARD_SECONDS = 20
@@ -52,3 +55,17 @@ def test_the_bounded_patterns_still_find_what_they_are_for():
     assert render("Hello {{customer.name|there}}!", {"customer.name": ""}) == "Hello there!"
     assert render("Hi {{ customer.name }}", {"customer.name": "李雷"}) == "Hi 李雷"
     assert render("{{ a.b |" * 3 + "x}}", {}) == "{{ a.b |" * 3 + "x}}"
+    link = "https://gw.example.com/survey/abc_DEF-1.xyz-2"
+    assert split_survey(f"请为本次服务评分： {link} 谢谢") == (
+        "请为本次服务评分： 谢谢",
+        "abc_DEF-1.xyz-2",
+    )
+    assert split_survey(" " * 10_000 + "no link") == (" " * 10_000 + "no link", None)
+    assert _ADDRESS.match("support@example.co.uk") and _ADDRESS.match("客服@例子.中国")
+    assert not _ADDRESS.match("a@b") and not _ADDRESS.match("a@b..c")
+    header = (
+        '<https://m.example/api/v1/x?max_id=1>; rel="next", '
+        '<https://m.example/api/v1/x?min_id=99>; rel="prev"'
+    )
+    assert link_min_id(header) == "99"
+    assert link_min_id("<" * 10_000) is None
