@@ -40,6 +40,8 @@ async def test_the_holder_answers_for_the_other_with_its_viewers_rights(
     await found(other, free, q="发票 丢失")
     assert set(ids(await search(other, ann_token, q="发票 丢失"))) == {mine, free}
     assert ids(await search(other, bob_token, q="发票 丢失")) == [free]
+    contact = (await other.call("GET", f"/api/v1/conversations/{mine}"))["contact"]["id"]
+    await found(other, contact, q="v-1", kind="customers")  # read by a poll after the event
     answer = await search(other, bob_token, q="v-1", kind="customers")
     assert [c["latest_conversation_id"] for c in answer["customers"]] == [None]
     assert answer["indexing"] is False
