@@ -9,17 +9,39 @@ some channel types. Every matching rule proposes its class; the most urgent wins
 conversation records the winning rule's name. A rule may also carry routing hints (team,
 skills, language), and a rule without a class only gives hints. With no match, the channel's
 default applies (recorded as ``channel-default:<type>``), then ``default_class``.
+
+Patterns run on every customer message, so a pattern that backtracks (nested repeats such as
+``(a|aa)+$``) must not let one message stall a worker: they are compiled with the ``regex``
+module and each search gives up after ``PATTERN_SECONDS`` (the pattern then counts as not
+matching, and the rule's name is logged). Admins saving rules get a clear error instead when
+a pattern is slow on simple repetitive probes (``check_pattern_speed``).
 """
 
 from __future__ import annotations
 
-import re
+import logging
+import time
 import tomllib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
 from typing import Any
+
+import regex
+
+log = logging.getLogger(__name__)
+
+# One pattern's search of one message gives up after this long (a safe pattern takes
+# microseconds on a long mail); the save-time probe allows the same.
+PATTERN_SECONDS = 0.02
+# Save-time probes: each of these characters (and the pattern's own letters and digits)
+# repeated, alone and spaced, then a character that makes an anchored match fail.
+_PROBE_CHARS = "a1 中"
+_PROBE_REPEATS = 200
+_MAX_PROBE_CHARS = 24
+_WARN_EVERY_SECONDS = 60.0
+_last_warned: dict[str, float] = {}
 
 
 class RulesError(ValueError):
@@ -31,7 +53,7 @@ class Rule:
     name: str
     class_name: str | None  # None: routing hints only
     keywords: tuple[str, ...] = ()
-    patterns: tuple[re.Pattern[str], ...] = ()
+    patterns: tuple[regex.Pattern[str], ...] = ()
     tiers: tuple[str, ...] = ()
     meta_flags: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()  # only these channel types (empty: all)
@@ -72,8 +94,11 @@ class Rule:
             if keyword in lowered:
                 return True
         for pattern in self.patterns:
-            if pattern.search(lowered):
-                return True
+            try:
+                if pattern.search(lowered, timeout=PATTERN_SECONDS):
+                    return True
+            except TimeoutError:
+                _gave_up(self.name, pattern, len(lowered))
         for flag in self.meta_flags:
             if meta.get(flag):
                 return True
@@ -83,6 +108,40 @@ class Rule:
         if self.tiers and tier and tier.lower() in self.tiers:
             return True
         return bool(self.repeat_count and complaints >= self.repeat_count)
+
+
+def _gave_up(rule: str, pattern: regex.Pattern[str], length: int) -> None:
+    """A pattern's search ran out of time: it counts as not matching. Logged at most once a
+    minute per rule (a customer can send the same text many times)."""
+    now = time.monotonic()
+    if now - _last_warned.get(rule, -_WARN_EVERY_SECONDS) >= _WARN_EVERY_SECONDS:
+        _last_warned[rule] = now
+        log.warning(
+            "priority rule %r: pattern %r gave up after %.0f ms on a %d-character message and "
+            "counts as not matching; simplify it (nested repeats such as (a+)+ backtrack)",
+            rule, pattern.pattern, PATTERN_SECONDS * 1000, length,
+        )  # fmt: skip
+
+
+def check_pattern_speed(classifier: Classifier) -> None:
+    """RulesError naming the first pattern that needs more than ``PATTERN_SECONDS`` on a
+    probe: runs of one character (``a``, ``1``, a space, ``中`` and the pattern's own letters
+    and digits), alone and spaced, ended by ``!``. Catches the usual backtracking shapes;
+    the search timeout covers what the probes miss."""
+    for rule in classifier.rules:
+        for pattern in rule.patterns:
+            own = sorted({c for c in pattern.pattern.lower() if c.isalnum()})
+            chars = list(dict.fromkeys([*_PROBE_CHARS, *own]))[:_MAX_PROBE_CHARS]
+            for char in chars:
+                for probe in (char * _PROBE_REPEATS + "!", (char + " ") * _PROBE_REPEATS + "!"):
+                    try:
+                        pattern.search(probe, timeout=PATTERN_SECONDS)
+                    except TimeoutError:
+                        raise RulesError(
+                            f"rule {rule.name!r}: pattern {pattern.pattern!r} is too slow "
+                            f"(over {PATTERN_SECONDS * 1000:.0f} ms on {len(probe)} characters "
+                            f"of {char!r}); avoid nested repeats such as (a+)+ or (a|aa)+"
+                        ) from None
 
 
 @dataclass(frozen=True)
@@ -284,8 +343,8 @@ def parse_rules(data: Mapping[str, Any], class_order: list[str]) -> Classifier:
         patterns = []
         for pattern in _strings(spec, "patterns", where):
             try:
-                patterns.append(re.compile(pattern, re.IGNORECASE))
-            except re.error as exc:
+                patterns.append(regex.compile(pattern, regex.IGNORECASE))
+            except regex.error as exc:
                 raise RulesError(f"{where}.patterns: {pattern!r}: {exc}") from None
         repeat = spec.get("repeat", {})
         if not isinstance(repeat, Mapping):

@@ -13,7 +13,13 @@ from typing import Any
 
 from redis.asyncio import Redis
 
-from gateway.classify import Classifier, RulesError, load_classifier, parse_rules
+from gateway.classify import (
+    Classifier,
+    RulesError,
+    check_pattern_speed,
+    load_classifier,
+    parse_rules,
+)
 from gateway.keys import Keys
 from router.sla import SlaConfigError, SlaPolicy, load_sla, parse_sla, sla_to_doc
 
@@ -118,6 +124,7 @@ class PolicySource:
     async def put_rules(self, doc: Any) -> Classifier:
         sla = (await self._load()).sla
         classifier = parse_rules(doc, _order(sla))
+        check_pattern_speed(classifier)  # a pattern runs on every customer message
         await self.redis.set(self.keys.priority_rules(), json.dumps(classifier.doc))
         self.invalidate()
         return classifier

@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from gateway.api.http import STAFF, error, ok, parse, read_json, requires
 from gateway.appkeys import GATEWAY
-from gateway.classify import RulesError, parse_rules
+from gateway.classify import RulesError, check_pattern_speed, parse_rules
 from gateway.models import Role
 from router.policy_source import PolicySource
 from router.sla import SlaConfigError, sla_to_doc
@@ -232,6 +232,7 @@ async def try_rules(request: web.Request) -> web.Response:
         order = sorted(current.classifier.rank, key=current.classifier.rank.__getitem__)
         try:
             classifier, source = parse_rules(body.rules, order), "draft"
+            check_pattern_speed(classifier)
         except RulesError as exc:
             raise error(400, "invalid_field", str(exc), field="rules") from None
     lowered = body.text.lower()

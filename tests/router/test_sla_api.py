@@ -3,6 +3,7 @@ inbox applies them to the next message; agents may not edit."""
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from tests.conftest import Harness
@@ -89,3 +90,30 @@ async def test_agents_may_not_edit(gateway: Harness):
     _, boss = await gateway.create_user("boss@example.com", role="supervisor")
     assert (await gateway.call("GET", "/api/v1/sla/rules", boss))["source"] == "file"
     await gateway.call("DELETE", "/api/v1/sla/classes", boss, expect=403)
+
+
+async def test_a_backtracking_pattern_is_refused_and_one_stored_earlier_cannot_stall(
+    gateway: Harness, redis, keys
+):
+    """A pattern runs on every customer message: one that backtracks without bound is refused
+    when saved or tried, with its rule named; one already stored (an older version, a hand
+    edit) gives up after its time limit on a hostile message, which is filed as unmatched."""
+    rules = (await gateway.call("GET", "/api/v1/sla/rules"))["rules"]
+    rules["rules"].append({"name": "runaway", "class": "urgent", "patterns": ["(a|aa)+$"]})
+    refused = await gateway.call("PUT", "/api/v1/sla/rules", json_body=rules, expect=400)
+    assert "'runaway'" in refused["error"]["message"]
+    assert "too slow" in refused["error"]["message"]
+    assert (await gateway.call("GET", "/api/v1/sla/rules"))["source"] == "file"
+    tried = await gateway.call(
+        "POST", "/api/v1/priority-rules/test", json_body={"text": "aaa", "rules": rules},
+        expect=400,
+    )  # fmt: skip
+    assert "'runaway'" in tried["error"]["message"]
+
+    await redis.set(keys.priority_rules(), json.dumps(rules))
+    gateway.gw.inbox.policies.invalidate()
+    channel = await gateway.api_channel()
+    conv = await _message(gateway, channel, 1, "a" * 5000 + "!")  # days with re's backtracking
+    assert (conv["priority"], conv["priority_rule"]) == ("normal", None)
+    conv = await _message(gateway, channel, 2, "aaa")  # the pattern still matches
+    assert (conv["priority"], conv["priority_rule"]) == ("urgent", "runaway")

@@ -24,6 +24,12 @@ CASES = {
         "from adapters.email.quotes import split_reply as f",
         "'Hi\\n' + '<a@' * 40_000",
     ),
+    "classification: an admin's backtracking pattern": (
+        "from gateway.classify import parse_rules\n"
+        "rules = {'rules': [{'name': 'r', 'class': 'urgent', 'patterns': ['(a|aa)+$']}]}\n"
+        "f = parse_rules(rules, ['urgent', 'normal']).classify",
+        "'a' * 5_000 + '!'",
+    ),
     "json: escaped quotes": (
         "from gateway.api.http import loads, InvalidJSON\n"
         "def f(t):\n    try:\n        loads(t)\n    except InvalidJSON:\n        pass",
