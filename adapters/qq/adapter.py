@@ -1,4 +1,5 @@
-"""QQ (official QQ Bot API v2): private chats (C2C) and group @-mentions.
+"""QQ (official QQ Bot API v2): private chats (C2C), group @-mentions, and guild (频道)
+@-mentions and direct messages.
 
 Receiving, either way the platform offers:
   WebSocket  one connection per bot across every gateway process and host, held by whoever
@@ -11,7 +12,8 @@ Replying: a passive reply (``msg_id`` of the customer's latest message + a ``msg
 ``msg_id``) while the platform's window is open (60 min private, 5 min group, 5 replies per
 message); after it an active message only when the channel allows it (the platform stopped
 them on 2025-04-21 for most bots). Images go through the rich-media upload (a URL the platform
-fetches: our public media URL), then msg_type 7.
+fetches: our public media URL), then msg_type 7. Guild channels and guild direct messages take
+``content`` / ``image`` (a URL) and ``msg_id``, no msg_seq, within 5 minutes (send.html).
 """
 
 from __future__ import annotations
@@ -52,6 +54,7 @@ from adapters.qq.errors import (
     DUPLICATE_SEQ,
     FRIEND_REMOVED,
     GROUP_REMOVED,
+    HELD_FOR_AUDIT,
     PASSIVE_EXPIRED,
     WINDOW_CLOSED,
     describe,
@@ -59,7 +62,9 @@ from adapters.qq.errors import (
 )
 from adapters.qq.parse import (
     C2C,
+    DMS,
     GROUP,
+    GUILD,
     MalformedEvent,
     QQEvent,
     normalize,
@@ -285,7 +290,7 @@ class QQAdapter(Adapter):
         msg.meta["received_at"] = msg.sent_at if 0 < msg.sent_at <= now else now
         if msg.meta["scene"] == C2C:
             await redis.srem(self._key("friend_removed"), msg.meta["openid"])
-        else:
+        elif msg.meta["scene"] == GROUP:
             group = msg.meta["group_openid"]
             await redis.srem(self._key("group_removed"), group)
             # The member threads of a group, closed together if the bot is removed from it.
@@ -371,13 +376,22 @@ class QQAdapter(Adapter):
         text, images = self._outbound(message.text, message.attachments)
         texts = [text] if text else []
         parts = await self.ctx.parts(message.message_id, len(texts) + len(images))
+        guild = scene in (GUILD, DMS)
         for n, content in enumerate(texts, start=1):
             if not parts.is_done(n):
-                body = {"msg_type": MSG_TYPE_TEXT, "content": content}
+                body: dict[str, Any] = {"content": content}
+                if not guild:
+                    body["msg_type"] = MSG_TYPE_TEXT
                 await parts.done(n, await self._post(scene, target, body, message, n))
         for n, image in enumerate(images, start=len(texts) + 1):
             if parts.is_done(n):
                 continue  # not even uploaded again
+            if guild:  # post_messages.md: "image: 图片url地址，平台会转存该图片"
+                if not image.url:
+                    raise PermanentSendError("the image has no URL to send")
+                body = {"image": self.ctx.public_link(image.url)}
+                await parts.done(n, await self._post(scene, target, body, message, n))
+                continue
             file_info = await self._upload(scene, target, image)
             # send.html: with msg_type 7 "content 字段需要填入一个值，譬如一个空格".
             body = {"msg_type": MSG_TYPE_MEDIA, "content": " ", "media": {"file_info": file_info}}
@@ -396,6 +410,10 @@ class QQAdapter(Adapter):
 
     @staticmethod
     def _path(scene: str, target: str, what: str) -> str:
+        if scene == GUILD:
+            return f"/channels/{target}/{what}"
+        if scene == DMS:
+            return f"/dms/{target}/{what}"
         return f"/v2/users/{target}/{what}" if scene == C2C else f"/v2/groups/{target}/{what}"
 
     async def _upload(self, scene: str, target: str, image: Attachment) -> str:
@@ -417,18 +435,23 @@ class QQAdapter(Adapter):
             raise TransientSendError("QQ's upload answer has no file_info")
         return file_info
 
-    async def _passive_seq(self, message: OutboundMessage, scene: str, n: int) -> tuple[str, int]:
-        """(msg_id, msg_seq) of a passive reply for part ``n``, or ("", 0) when the window is
-        closed or the customer message's 5 replies are used."""
+    async def _passive_seq(
+        self, message: OutboundMessage, scene: str, n: int
+    ) -> tuple[str, int | None]:
+        """(msg_id, msg_seq) of a passive reply for part ``n`` (msg_seq None in a guild, whose
+        API has none), or ("", None) when the window is closed or the customer message's 5
+        replies are used."""
         ctx = message.reply_context
         msg_id = str(ctx.get("msg_id") or "")
         if not msg_id or ctx.get("scene") != scene:
-            return "", 0
+            return "", None
         window = C2C_WINDOW_SECONDS if scene == C2C else GROUP_WINDOW_SECONDS
         received = ctx.get("received_at")
         age = time.time() - (received / 1000 if isinstance(received, int | float) else 0)
         if age > window - WINDOW_MARGIN_SECONDS:
-            return "", 0
+            return "", None
+        if scene in (GUILD, DMS):
+            return msg_id, None  # msg_id alone: no msg_seq, no count per message
         ttl = window + 600
         seq = int(
             await self._part_seq(
@@ -439,7 +462,7 @@ class QQAdapter(Adapter):
                 args=[ttl],
             )
         )
-        return (msg_id, seq) if seq <= REPLIES_PER_MESSAGE else ("", 0)
+        return (msg_id, seq) if seq <= REPLIES_PER_MESSAGE else ("", None)
 
     async def _forget_seq(self, msg_id: str, message: OutboundMessage, n: int) -> None:
         """The platform refused the part outright: its retry takes a new msg_seq."""
@@ -450,13 +473,16 @@ class QQAdapter(Adapter):
     ) -> str:
         path = self._path(scene, target, "messages")
         msg_id, seq = await self._passive_seq(message, scene, n)
-        if not seq:
+        if not msg_id:
             return await self._post_active(scene, target, path, body)
+        passive = {**body, "msg_id": msg_id}
+        if seq is not None:
+            passive["msg_seq"] = seq
         try:
-            result = await self.api.call("POST", path, {**body, "msg_id": msg_id, "msg_seq": seq})
+            result = await self.api.call("POST", path, passive)
         except ApiError as exc:
-            if exc.code == DUPLICATE_SEQ:
-                return ""  # an earlier attempt of this very part was accepted
+            if exc.code == DUPLICATE_SEQ or exc.code in HELD_FOR_AUDIT:
+                return ""  # accepted: by an earlier attempt of this part, or held for review
             if exc.code > 0 and exc.status < 500:
                 await self._forget_seq(msg_id, message, n)
             if exc.code in PASSIVE_EXPIRED and self.config.active_messages:
@@ -467,12 +493,14 @@ class QQAdapter(Adapter):
     async def _post_active(self, scene: str, target: str, path: str, body: dict[str, Any]) -> str:
         if not self.config.active_messages:
             raise PermanentSendError(WINDOW_CLOSED)
-        off = "active_off" if scene == C2C else "active_off_groups"
-        if await self.ctx.redis.sismember(self._key(off), target):
+        off = {C2C: "active_off", GROUP: "active_off_groups"}.get(scene)
+        if off and await self.ctx.redis.sismember(self._key(off), target):
             raise PermanentSendError(ACTIVE_OFF)
         try:
             result = await self.api.call("POST", path, body)
         except ApiError as exc:
+            if exc.code in HELD_FOR_AUDIT:
+                return ""
             raise send_error(exc) from exc
         return str(result.get("id") or "")
 

@@ -31,6 +31,9 @@ ACTIVE_OFF = (
     "The customer turned off active messages from this bot, and the reply window is closed."
 )
 DUPLICATE_SEQ = 40054005  # this msg_id + msg_seq was already accepted
+# error.html: 304023 PUSH_MSG_ASYNC_OK / 304024 REPLY_MSG_ASYNC_OK "异步调用成功, 等待人工审核"
+# (HTTP 202 with an error body): accepted, held for the platform's review; not a failure.
+HELD_FOR_AUDIT = frozenset({304023, 304024})
 
 # The passive reply is not possible (window over, message id refused): an active message may be.
 PASSIVE_EXPIRED = frozenset({304026, 304027, 40034024})

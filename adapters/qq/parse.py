@@ -3,7 +3,9 @@ event the adapter keeps as state.
 
 No I/O. Attachments keep the platform's URL in ``meta["source_url"]`` and no ``url``; the adapter
 downloads them and fills the URL in. Shapes as documented at bot.q.qq.com/wiki/develop/api-v2/
-server-inter/message/send-receive/event.html (C2C_MESSAGE_CREATE, GROUP_AT_MESSAGE_CREATE),
+server-inter/message/send-receive/event.html (C2C_MESSAGE_CREATE, GROUP_AT_MESSAGE_CREATE;
+AT_MESSAGE_CREATE and DIRECT_MESSAGE_CREATE, a guild's Message object: message.html, dms/
+direct_message.html),
 .../server-inter/user/manage/event.html (FRIEND_ADD, FRIEND_DEL, C2C_MSG_REJECT/RECEIVE) and
 .../server-inter/group/manage/event.html (GROUP_ADD_ROBOT, GROUP_DEL_ROBOT, GROUP_MSG_REJECT/
 RECEIVE).
@@ -20,7 +22,14 @@ from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage
 
 C2C = "c2c"
 GROUP = "group"
-MESSAGE_EVENTS = {"C2C_MESSAGE_CREATE": C2C, "GROUP_AT_MESSAGE_CREATE": GROUP}
+GUILD = "guild"  # a text channel (文字子频道) of a guild: AT_MESSAGE_CREATE
+DMS = "dms"  # a guild direct message (频道私信): DIRECT_MESSAGE_CREATE
+MESSAGE_EVENTS = {
+    "C2C_MESSAGE_CREATE": C2C,
+    "GROUP_AT_MESSAGE_CREATE": GROUP,
+    "AT_MESSAGE_CREATE": GUILD,
+    "DIRECT_MESSAGE_CREATE": DMS,
+}
 STATE_EVENTS = frozenset({
     "FRIEND_ADD", "FRIEND_DEL", "C2C_MSG_REJECT", "C2C_MSG_RECEIVE",
     "GROUP_ADD_ROBOT", "GROUP_DEL_ROBOT", "GROUP_MSG_REJECT", "GROUP_MSG_RECEIVE",
@@ -55,15 +64,22 @@ def group_thread_key(group_openid: str, member_openid: str) -> str:
     return f"{GROUP}:{group_openid}:{member_openid}"
 
 
+def guild_thread_key(scene: str, target: str, user_id: str) -> str:
+    """A guild @-mention (target: the channel_id) or a guild direct message (target: the DM
+    session's guild_id): the conversation belongs to that user there."""
+    return f"{scene}:{target}:{user_id}"
+
+
 def split_thread_key(thread_key: str) -> tuple[str, str, str]:
-    """(scene, openid or group_openid, member_openid or ""); ValueError if not a QQ key."""
+    """(scene, openid / group_openid / channel_id / DM guild_id, member or user id or "");
+    ValueError if not a QQ key."""
     scene, _, rest = thread_key.partition(":")
     if scene == C2C and rest:
         return C2C, rest, ""
-    if scene == GROUP:
-        group, _, member = rest.partition(":")
-        if group and member:
-            return GROUP, group, member
+    if scene in (GROUP, GUILD, DMS):
+        target, _, member = rest.partition(":")
+        if target and member:
+            return scene, target, member
     raise ValueError(f"not a QQ thread key: {thread_key!r}")
 
 
@@ -164,6 +180,16 @@ def _message(scene: str, d: dict[str, Any], channel_id: str, event_id: str) -> I
         thread_key, contact_id = user_thread_key(openid), openid
         meta: dict[str, Any] = {"scene": C2C, "openid": openid}
         text = content.strip()
+    elif scene in (GUILD, DMS):
+        # message.md / dms/direct_message.md: a Message object; author.id is the user's id.
+        user, guild = _s(author.get("id")), _s(d.get("guild_id"))
+        channel = _s(d.get("channel_id"))
+        target = channel if scene == GUILD else guild
+        if not user or not target:
+            raise MalformedEvent(f"{scene} message without author.id, channel_id or guild_id")
+        thread_key, contact_id = guild_thread_key(scene, target, user), user
+        meta = {"scene": scene, "guild_id": guild, "channel_id": channel, "user_id": user}
+        text = strip_mention(content) if scene == GUILD else content.strip()
     else:
         group = _s(d.get("group_openid"))
         member = _s(author.get("member_openid"))
@@ -185,7 +211,7 @@ def _message(scene: str, d: dict[str, Any], channel_id: str, event_id: str) -> I
         channel_type=Channel.QQ,
         # The platform may push one message twice (documented): the inbox dedupes on its id.
         external_id=msg_id,
-        contact=ContactIdentity(external_id=contact_id),
+        contact=ContactIdentity(external_id=contact_id, name=_s(author.get("username")) or None),
         thread_key=thread_key,
         text=text,
         attachments=attachments,

@@ -42,6 +42,8 @@ OP_HELLO = 10
 OP_HEARTBEAT_ACK = 11
 
 GROUP_AND_C2C_EVENT = 1 << 25  # C2C_MESSAGE_CREATE, GROUP_AT_MESSAGE_CREATE, FRIEND_*, GROUP_*
+PUBLIC_GUILD_MESSAGES = 1 << 30  # AT_MESSAGE_CREATE (a guild channel @-mention)
+DIRECT_MESSAGE = 1 << 12  # DIRECT_MESSAGE_CREATE (a guild direct message)
 
 # Close codes after which nothing but a change on the platform helps (wrong intents, banned).
 FATAL_CLOSE = frozenset({4001, 4002, 4010, 4011, 4012, 4013, 4014, 4914, 4915})

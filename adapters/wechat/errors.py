@@ -17,6 +17,22 @@ TOO_MANY = (
 UNSUBSCRIBED = (
     "The customer unfollowed the Official Account; WeChat delivers no more messages to them."
 )
+KF_TOO_MANY = (
+    "WeCom refused the reply: too many messages (95001). WeCom allows 5 replies per customer "
+    "message within 48 hours. Wait until the customer writes again."
+)
+KF_WINDOW_CLOSED = (
+    "WeCom refused the reply: the 48-hour reply window is closed (95002): the customer last "
+    "wrote more than 48 hours ago. The customer must write again first."
+)
+KF_SESSION_ENDED = (
+    "WeCom refused the reply: the session has ended (95013). The customer must write again first."
+)
+KF_SESSION_STATE = (
+    "WeCom refused the reply: the session is not in a state the API may answer (95018): a "
+    "servicer took it over in the WeCom app, or it ended. Answer there, or wait until the "
+    "customer writes again."
+)
 
 # Refusals that will not change by retrying: shown to the agent as they are.
 PERMANENT: dict[int, str] = {
@@ -28,8 +44,11 @@ PERMANENT: dict[int, str] = {
     45002: "WeChat refused the reply: the message is too long (45002).",
     48001: "This account may not use the customer-service message API (48001); check its "
     "permissions on the WeChat platform.",
-    95018: WINDOW_CLOSED.replace("unfollowed the account", "the session was ended")
-    + " WeCom allows 5 replies per customer message within 48 hours.",
+    # WeCom 微信客服 (kf/send_msg): 5 replies within 48 hours of the customer's last message.
+    95001: KF_TOO_MANY,
+    95002: KF_WINDOW_CLOSED,
+    95013: KF_SESSION_ENDED,
+    95018: KF_SESSION_STATE,
     40013: "WeChat rejected the AppID / CorpID (40013): check the channel's credentials.",
     40125: "WeChat rejected the AppSecret (40125): check the channel's credentials.",
     40164: "WeChat refused the gateway's IP address (40164): add it to the account's IP "

@@ -16,6 +16,7 @@ from adapters.wechat.safexml import MalformedXML, parse_xml, to_text
 from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage
 
 MEDIA_KINDS = {"image": "image", "voice": "voice", "video": "video", "shortvideo": "video"}
+HEADER_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgId", "Event")
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,9 @@ def parse_oa_xml(body: bytes | str) -> BaseMessage:
     fields = parse_xml(text)
     if not isinstance(fields.get("MsgType"), str):
         raise MalformedXML("MsgType is missing")
+    for name in HEADER_FIELDS:  # text or empty; twice or nested is not WeChat's flat XML
+        if fields.get(name) is not None and not isinstance(fields[name], str):
+            raise MalformedXML(f"{name} is not a single text field")
     try:
         msg = parse_message(text)
     except Exception as exc:  # wrong field shapes the first parse could not see

@@ -10,6 +10,8 @@
                                      Heartbeat -> ACK, Reconnect (op 7), Invalid Session (op 9)
   POST /v2/users/{openid}/messages, /v2/groups/{group_openid}/messages   send.html
   POST /v2/users/{openid}/files,    /v2/groups/{group_openid}/files      rich-media.html
+  POST /channels/{channel_id}/messages, /dms/{guild_id}/messages        post_messages.md,
+                                     post_dms_messages.md: content / image (a URL), msg_id
   GET  /media/{name}                 where attachments of customers' messages are served
 
 Every OpenAPI call needs ``Authorization: QQBot {token}`` (api-use.html); errors are a non-2xx
@@ -37,7 +39,13 @@ import aiohttp
 from aiohttp import web
 
 C2C_WINDOW = 60 * 60
-GROUP_WINDOW = 5 * 60
+GROUP_WINDOW = 5 * 60  # groups, guild channels and guild direct messages (send.html)
+SCENES = {
+    "C2C_MESSAGE_CREATE": "users",
+    "GROUP_AT_MESSAGE_CREATE": "groups",
+    "AT_MESSAGE_CREATE": "channels",
+    "DIRECT_MESSAGE_CREATE": "dms",
+}
 ACTIVE_PER_MONTH = 4
 
 
@@ -147,6 +155,7 @@ class FakeQQ:
         app.router.add_get("/websocket", self._websocket)
         app.router.add_post("/v2/{scene:users|groups}/{target}/messages", self._message)
         app.router.add_post("/v2/{scene:users|groups}/{target}/files", self._file)
+        app.router.add_post("/{scene:channels|dms}/{target}/messages", self._guild_message)
         app.router.add_get("/media/{name}", self._media)
         return app
 
@@ -181,7 +190,7 @@ class FakeQQ:
         """Dispatch an event on a session (the newest by default); returns its s. Sent at once
         when the session is connected, kept for a Resume otherwise."""
         session = self.sessions[session_id] if session_id else list(self.sessions.values())[-1]
-        if t in ("C2C_MESSAGE_CREATE", "GROUP_AT_MESSAGE_CREATE") and "id" in d:
+        if t in SCENES and "id" in d:
             self.note_message(d, t)
         session.seq += 1
         payload = {"op": 0, "s": session.seq, "t": t, "d": d, "id": f"{t}:{secrets.token_hex(6)}"}
@@ -194,8 +203,7 @@ class FakeQQ:
     def note_message(self, d: dict[str, Any], t: str) -> None:
         """A customer message the platform delivered (via WebSocket or webhook): replies may
         name its id."""
-        scene = "users" if t == "C2C_MESSAGE_CREATE" else "groups"
-        self.pushed[str(d["id"])] = (scene, time.time())
+        self.pushed[str(d["id"])] = (SCENES[t], time.time())
 
     def age(self, msg_id: str, seconds: float) -> None:
         scene, at = self.pushed[msg_id]
@@ -351,6 +359,26 @@ class FakeQQ:
         self.messages.append(Received("POST", request.path, body, token))
         return web.json_response({"id": secrets.token_hex(12), "timestamp": int(time.time())})
 
+    async def _guild_message(self, request: web.Request) -> web.Response:
+        """A guild channel or guild direct message: content and/or image (a URL the platform
+        fetches), passive with msg_id within 5 minutes; no msg_type, no msg_seq."""
+        token = self._auth(request)
+        body = await request.json()
+        self.received.append(Received("POST", request.path, body, token))
+        self._take_injected(request.path)
+        if not body.get("content") and not body.get("image"):
+            raise _error(400, 50006, "CannotSendEmptyMessage")
+        msg_id = body.get("msg_id")
+        if msg_id:
+            if msg_id not in self.pushed or self.pushed[msg_id][0] != request.match_info["scene"]:
+                raise _error(400, 40034024, "请求参数msg_id无效或越权")
+            if time.time() - self.pushed[msg_id][1] > GROUP_WINDOW:
+                raise _error(400, 304027, "MSG_EXPIRE")
+        elif not self.active_allowed:
+            raise _error(400, 40034102, "主动消息失败, 无权限")
+        self.messages.append(Received("POST", request.path, body, token))
+        return web.json_response({"id": secrets.token_hex(12), "channel_id": "x"})
+
     async def _file(self, request: web.Request) -> web.Response:
         token = self._auth(request)
         body = await request.json()
@@ -388,7 +416,13 @@ def _error(
 ) -> web.HTTPException:
     trace = secrets.token_hex(16)
     body = {"message": message, "code": code, "err_code": code, "trace_id": trace}
-    cls = {400: web.HTTPBadRequest, 401: web.HTTPUnauthorized, 429: web.HTTPTooManyRequests}
+    # 202: "异步操作成功，虽然说成功，但是会返回一个 error body" (error-trace/openapi.html)
+    cls: dict[int, type[web.HTTPException]] = {
+        202: web.HTTPAccepted,
+        400: web.HTTPBadRequest,
+        401: web.HTTPUnauthorized,
+        429: web.HTTPTooManyRequests,
+    }
     exc_cls = cls.get(status, web.HTTPInternalServerError)
     return exc_cls(
         text=json.dumps(body, ensure_ascii=False),

@@ -48,6 +48,25 @@ GROUP_AT_EXAMPLE = {
     "id": "ROBOT1.0_eBIyWnxpmSu6uLQ7u7fU0eGloKGYg4eEa737vRyKnMCgyZjKi7JLYkQ9B0VapbiY",
     "timestamp": "2023-11-06T13:37:18+08:00",
 }
+# message.md / dms/direct_message.md examples (guild @-mention, guild direct message)
+AT_MESSAGE_EXAMPLE = {
+    "author": {
+        "avatar": "http://thirdqq.qlogo.cn/0",
+        "bot": False,
+        "id": "1234",
+        "username": "abc",
+    },
+    "channel_id": "100010",
+    "content": "ndnnd",
+    "guild_id": "18700000000001",
+    "id": "0812345677890abcdef",
+    "member": {"joined_at": "2021-04-12T16:34:42+08:00", "roles": ["1"]},
+    "timestamp": "2021-05-20T15:14:58+08:00",
+    "seq": 101,
+}
+DIRECT_MESSAGE_EXAMPLE = {k: v for k, v in AT_MESSAGE_EXAMPLE.items() if k != "seq"}
+GUILD_ID = "18700000000001"
+BOT_USER_ID = "11586990140073229091"
 # user/manage/event.html and group/manage/event.html examples
 FRIEND_ADD_EXAMPLE = {"openid": "E4F4AEA33253A2797FB897C50B81D7ED", "timestamp": 1699240365}
 FRIEND_DEL_EXAMPLE = {"openid": "E4F4AEA33253A2797FB897C50B81D7ED", "timestamp": 1699240328}
@@ -106,6 +125,22 @@ def group_message(
     if attachments:
         d["attachments"] = attachments
     return d
+
+
+def guild_message(channel_id: str, user_id: str, content: str, *, dms: bool = False) -> dict:
+    """AT_MESSAGE_CREATE / DIRECT_MESSAGE_CREATE ``d`` (message.md, dms/direct_message.md: a
+    Message object); an @-mention in a channel starts with the bot's ``<@!id>``."""
+    return {
+        "author": {"avatar": "http://thirdqq.qlogo.cn/0", "bot": False, "id": user_id,
+                   "username": "abc"},
+        "channel_id": channel_id,
+        "content": content if dms else f"<@!{BOT_USER_ID}> {content}",
+        "guild_id": GUILD_ID,
+        "id": secrets.token_hex(20),
+        "member": {"joined_at": "2021-04-12T16:34:42+08:00", "roles": ["1"]},
+        "timestamp": rfc3339(),
+        "seq": 101,
+    }  # fmt: skip
 
 
 def image_attachment(url: str, *, filename: str = "photo.png", size: int = 68) -> dict[str, Any]:

@@ -6,10 +6,12 @@ from __future__ import annotations
 import pytest
 from qq_payloads import (
     APP_SECRET,
+    AT_MESSAGE_EXAMPLE,
     C2C_EXAMPLE,
     DEMO_PUBLIC_KEY,
     DEMO_SECRET,
     DEMO_SEED,
+    DIRECT_MESSAGE_EXAMPLE,
     FRIEND_ADD_EXAMPLE,
     FRIEND_DEL_EXAMPLE,
     GROUP_ADD_ROBOT_EXAMPLE,
@@ -199,7 +201,7 @@ def test_empty_message_is_not_dropped() -> None:
             {"openid": "U1", "timestamp": 1699240599},
             QQEvent("C2C_MSG_REJECT", openid="U1", timestamp=1699240599),
         ),
-        ("AT_MESSAGE_CREATE", {"id": "x"}, None),  # guild events: not this channel's
+        ("MESSAGE_AUDIT_PASS", {"audit_id": "a"}, None),  # not a customer's message
         ("READY", {"session_id": "s"}, None),
     ],
 )
@@ -275,3 +277,33 @@ def test_api_base_follows_the_sandbox_flag() -> None:
     assert QQConfig(**base, sandbox=True, api_base="http://127.0.0.1:9/").base() == (
         "http://127.0.0.1:9"
     )
+
+
+@pytest.mark.parametrize(
+    ("t", "d", "thread_key"),
+    [
+        ("AT_MESSAGE_CREATE", AT_MESSAGE_EXAMPLE, "guild:100010:1234"),
+        ("DIRECT_MESSAGE_CREATE", DIRECT_MESSAGE_EXAMPLE, "dms:18700000000001:1234"),
+    ],
+)
+def test_guild_messages_as_documented_are_filed(t: str, d: dict, thread_key: str) -> None:
+    """message.md / dms/direct_message.md examples: a customer's message, not dropped; the
+    reply goes to the channel (channel_id) or the DM session (guild_id)."""
+    msg = normalize(t, d, "ch", "ev1")
+    assert isinstance(msg, InboundMessage)
+    assert (msg.external_id, msg.text, msg.thread_key) == (d["id"], "ndnnd", thread_key)
+    assert msg.contact.external_id == "1234" and msg.contact.name == "abc"
+    assert msg.meta["msg_id"] == d["id"] and msg.meta["guild_id"] == "18700000000001"
+    assert msg.sent_at == 1621494898000
+    assert split_thread_key(thread_key)[0] == thread_key.split(":")[0]
+
+
+def test_guild_mention_is_stripped_and_bad_guild_messages_are_malformed() -> None:
+    d = {**AT_MESSAGE_EXAMPLE, "content": "<@!11586990140073229091> 退货"}
+    msg = normalize("AT_MESSAGE_CREATE", d, "ch")
+    assert isinstance(msg, InboundMessage) and msg.text == "退货"
+    for broken in ({**d, "author": {}}, {**d, "channel_id": None}):
+        with pytest.raises(MalformedEvent):
+            normalize("AT_MESSAGE_CREATE", broken, "ch")
+    with pytest.raises(MalformedEvent):
+        normalize("DIRECT_MESSAGE_CREATE", {**d, "guild_id": ""}, "ch")

@@ -19,6 +19,7 @@ from qq_payloads import (
     c2c_message,
     dispatch,
     group_message,
+    guild_message,
     signed,
 )
 from redis.asyncio import Redis
@@ -73,6 +74,51 @@ async def test_group_reply_goes_to_the_group(mount: MountFn, fake: FakeQQ) -> No
     [sent] = fake.messages
     assert sent.path == f"/v2/groups/{GROUP_OPENID}/messages"
     assert sent.json == {"msg_type": 0, "content": "请提供订单号", "msg_id": d["id"], "msg_seq": 1}
+
+
+@pytest.mark.parametrize(
+    ("t", "thread", "path"),
+    [
+        ("AT_MESSAGE_CREATE", "guild:100010:1234", "/channels/100010/messages"),
+        ("DIRECT_MESSAGE_CREATE", "dms:18700000000001:1234", "/dms/18700000000001/messages"),
+    ],
+)
+async def test_guild_replies_go_to_the_channel_or_dm_with_msg_id(
+    mount: MountFn, fake: FakeQQ, t: str, thread: str, path: str
+) -> None:
+    """post_messages.md / post_dms_messages.md: content, msg_id (passive, 5 minutes), an image
+    as a URL the platform fetches; no msg_type or msg_seq in these APIs."""
+    m = await mount()
+    d = guild_message("100010", "1234", "在吗", dms=t == "DIRECT_MESSAGE_CREATE")
+    ctx = await customer_writes(m, fake, d, t)
+    url = await m.recorder.store_media(PNG, "shot.png", "image/png")
+    image = Attachment(kind="image", url=url, name="shot.png", content_type="image/png")
+    assert await m.adapter.send(reply(thread, "您好", ctx, attachments=[image]))
+    text, media = fake.messages
+    assert (text.path, text.json) == (path, {"content": "您好", "msg_id": d["id"]})
+    assert media.json == {"image": m.adapter.ctx.public_link(url), "msg_id": d["id"]}
+    old = {**ctx, "received_at": int((time.time() - 6 * 60) * 1000)}
+    with pytest.raises(PermanentSendError) as err:  # the window is 5 minutes
+        await m.adapter.send(reply(thread, "late", old))
+    assert err.value.reason == WINDOW_CLOSED
+
+
+@pytest.mark.parametrize(("active", "code"), [(False, 304024), (True, 304023)])
+async def test_a_message_held_for_audit_is_sent_not_failed(
+    mount: MountFn, fake: FakeQQ, active: bool, code: int
+) -> None:
+    """error.html: 304024 REPLY_MSG_ASYNC_OK / 304023 PUSH_MSG_ASYNC_OK ("异步调用成功, 等待人工
+    审核", HTTP 202 with an error body): the platform accepted the message; not a failure."""
+    fake.active_allowed = True
+    m = await mount(active_messages=True)
+    d = guild_message("100010", "1234", "在吗")
+    ctx = await customer_writes(m, fake, d, "AT_MESSAGE_CREATE")
+    if active:
+        ctx = {**ctx, "received_at": int((time.time() - 600) * 1000)}
+    fake.inject("/channels/100010/messages", 202, code, "message is waiting for audit now")
+    assert await m.adapter.send(reply("guild:100010:1234", "您好", ctx)) == ""
+    [sent] = [r for r in fake.received if r.path == "/channels/100010/messages"]
+    assert ("msg_id" in sent.json) is not active
 
 
 async def test_image_reply_uploads_then_sends_media(mount: MountFn, fake: FakeQQ) -> None:

@@ -23,6 +23,7 @@ from qq_payloads import (
     dispatch,
     file_attachment,
     group_message,
+    guild_message,
     image_attachment,
     signed,
 )
@@ -71,6 +72,21 @@ async def test_signed_message_is_filed_and_acked(mount: MountFn, fake: FakeQQ) -
     [msg] = m.recorder.delivered
     assert msg.external_id == d["id"] and msg.text == "我的订单到哪了？"
     assert msg.thread_key == f"c2c:{USER_OPENID}"
+    assert msg.meta["msg_id"] == d["id"] and msg.meta["received_at"] > 0
+
+
+@pytest.mark.parametrize("t", ["AT_MESSAGE_CREATE", "DIRECT_MESSAGE_CREATE"])
+async def test_guild_messages_are_filed_and_acked(mount: MountFn, t: str) -> None:
+    """A guild @-mention or guild direct message (message.md, dms/direct_message.md) is a
+    customer's message like any other: filed, then the op 12 ack."""
+    m = await mount()
+    dms = t == "DIRECT_MESSAGE_CREATE"
+    d = guild_message("100010", "1234", "我的订单到哪了？", dms=dms)
+    status, text = await post(m, dispatch(t, d))
+    assert (status, json.loads(text)) == (200, {"op": 12, "d": 0})
+    [msg] = m.recorder.filed
+    assert msg.external_id == d["id"] and msg.text == "我的订单到哪了？"
+    assert msg.thread_key == ("dms:18700000000001:1234" if dms else "guild:100010:1234")
     assert msg.meta["msg_id"] == d["id"] and msg.meta["received_at"] > 0
 
 
@@ -199,7 +215,8 @@ async def test_malformed_and_unknown(mount: MountFn) -> None:
     assert (await post(m, {}, body=b"not json", headers=signed(APP_SECRET, b"not json")))[0] == 400
     bad = dispatch("C2C_MESSAGE_CREATE", {"content": "no id"})
     assert (await post(m, bad))[0] == 400
-    other = dispatch("AT_MESSAGE_CREATE", {"id": "x", "content": "guild"})
+    assert (await post(m, dispatch("AT_MESSAGE_CREATE", {"id": "x", "content": "guild"})))[0] == 400
+    other = dispatch("MESSAGE_AUDIT_PASS", {"audit_id": "x", "message_id": "y"})
     assert (await post(m, other))[0] == 200
     assert m.recorder.delivered == []
 

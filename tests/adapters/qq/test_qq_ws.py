@@ -5,9 +5,10 @@ and one connection per bot across two adapter instances sharing Redis."""
 from __future__ import annotations
 
 from fake_qq import FakeQQ
-from qq_payloads import GROUP_OPENID, USER_OPENID, c2c_message, group_message
+from qq_payloads import GROUP_OPENID, USER_OPENID, c2c_message, group_message, guild_message
 from redis.asyncio import Redis
 
+from adapters.qq.ws import DIRECT_MESSAGE, GROUP_AND_C2C_EVENT, PUBLIC_GUILD_MESSAGES
 from gateway.keys import Keys
 from tests.adapters.qq.conftest import MountFn, Recorder
 from tests.adapters.wechat.wechat_payloads import wait_for
@@ -38,6 +39,22 @@ async def test_identify_with_intents_then_heartbeats_and_events(
     state = keys.channel_state(m.channel_id, "ws_session")
     await wait_for(lambda: _seq(redis, state, s))
     await wait_for(lambda: conn.heartbeats[-1] == s)
+
+
+async def test_guild_events_with_their_intents_are_filed(mount: MountFn, fake: FakeQQ) -> None:
+    """AT_MESSAGE_CREATE (intent PUBLIC_GUILD_MESSAGES) and DIRECT_MESSAGE_CREATE (intent
+    DIRECT_MESSAGE) come over the WebSocket (message.md, dms/direct_message.md)."""
+    intents = GROUP_AND_C2C_EVENT | PUBLIC_GUILD_MESSAGES | DIRECT_MESSAGE
+    m = await mount(receive="websocket", intents=intents)
+    await ready(fake)
+    assert fake.identifies[0]["intents"] == intents
+    at = guild_message("100010", "1234", "在吗")
+    dm = guild_message("100010", "1234", "私信", dms=True)
+    await fake.push("AT_MESSAGE_CREATE", at)
+    await fake.push("DIRECT_MESSAGE_CREATE", dm)
+    await wait_for(lambda: len(m.recorder.delivered) == 2)
+    assert [x.text for x in m.recorder.delivered] == ["在吗", "私信"]
+    assert [x.external_id for x in m.recorder.delivered] == [at["id"], dm["id"]]
 
 
 async def _seq(redis: Redis, key: str, s: int) -> bool:

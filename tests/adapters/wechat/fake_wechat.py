@@ -14,7 +14,7 @@ Both: GET /cgi-bin/media/get (bytes; JSON error; a video answers {"video_url"}),
 
 Errors come back as HTTP 200 with {"errcode", "errmsg"}, as WeChat does: 40001/40014 for an
 unknown token, 42001 for an expired one, 45015 outside the 48 h window, 45047 past 5 replies
-per customer message (95018 on WeCom). Tests can inject an error for a path (``inject``) or
+per customer message (95002 / 95001 on WeCom). Tests can inject an error for a path (``inject``) or
 for its Nth call from now (``fail_nth``, e.g. -1 "system busy" for part 2 of a reply), hold
 the Nth call until released (``stall``: a process dying mid-send), expire every token
 (``expire_tokens``), and read everything received (``received``).
@@ -385,8 +385,8 @@ class FakeWeChat:
             return _err(40003, "invalid external_userid or open_kfid")
         window = self._window_error(
             body["touser"],
-            (95018, "send msg not allowed, session state invalid"),
-            (95018, "send msg not allowed, session state invalid"),
+            (95002, "send msg time limit"),
+            (95001, "send msg count limit"),
         )
         if window is not None:
             return window

@@ -27,6 +27,12 @@ from wechatpy.enterprise.crypto import WeChatCrypto as CorpCrypto
 from adapters.base import PermanentSendError
 from adapters.wechat import WeComKfAdapter
 from adapters.wechat.crypto import signature
+from adapters.wechat.errors import (
+    KF_SESSION_ENDED,
+    KF_SESSION_STATE,
+    KF_TOO_MANY,
+    KF_WINDOW_CLOSED,
+)
 from adapters.wechat.parse import kf_thread_key
 from gateway.models import OutboundMessage
 
@@ -320,6 +326,28 @@ async def test_send_outside_the_window_is_permanent(mount, fake) -> None:
     m = await mount(WeComKfAdapter)
     with pytest.raises(PermanentSendError, match="48-hour"):
         await m.adapter.send(outbound(kf_thread_key(OPEN_KFID, "wm-silent"), "hello?"))
+
+
+@pytest.mark.parametrize(
+    ("errcode", "errmsg", "reason"),
+    [
+        (95001, "send msg count limit", KF_TOO_MANY),
+        (95002, "send msg time limit", KF_WINDOW_CLOSED),
+        (95013, "conversation has ended", KF_SESSION_ENDED),
+        (95018, "send msg session status invalid", KF_SESSION_STATE),
+    ],
+)
+async def test_documented_send_refusals_tell_the_agent_why(
+    mount, fake, errcode: int, errmsg: str, reason: str
+) -> None:
+    """kf/send_msg's codes (WeCom 全局错误码): 95001 past 5 replies, 95002 past 48 hours, 95013
+    session ended, 95018 session state (taken over by a servicer): final, with the reason."""
+    m = await mount(WeComKfAdapter)
+    fake.customer_wrote(USER)
+    fake.inject("/cgi-bin/kf/send_msg", errcode, errmsg)
+    with pytest.raises(PermanentSendError) as info:
+        await m.adapter.send(outbound(kf_thread_key(OPEN_KFID, USER), "hello"))
+    assert info.value.reason == reason
 
 
 async def test_send_refreshes_an_expired_corp_token(mount, fake) -> None:

@@ -147,7 +147,7 @@ async def test_a_temporary_error_on_part_2_resumes_at_part_2(
     assert await c.part_record(seq) == 0  # dropped once sent
 
 
-@pytest.mark.parametrize(("kind", "errcode"), [("oa", 45047), ("kf", 95018)])
+@pytest.mark.parametrize(("kind", "errcode"), [("oa", 45047), ("kf", 95001)])
 async def test_a_permanent_error_on_part_2_names_what_arrived_and_a_retry_resumes(
     gateway: Harness, fake: FakeWeChat, kind: str, errcode: int
 ) -> None:
@@ -159,7 +159,7 @@ async def test_a_permanent_error_on_part_2_names_what_arrived_and_a_retry_resume
 
     failed = await c.settled(seq)
     assert failed["delivery"] == "failed"
-    reason = TOO_MANY if kind == "oa" else PERMANENT[95018]
+    reason = TOO_MANY if kind == "oa" else PERMANENT[95001]
     assert failed["delivery_error"] == f"part 1 of 3 delivered; part 2: {reason}"
     assert c.accepted() == [part1]
 

@@ -274,6 +274,13 @@ def test_unknown_message_type_is_kept_for_the_agent() -> None:
         "<xml><MsgType>text</MsgType><CreateTime>1</CreateTime></xml>",  # no FromUserName
         "<xml><MsgType>text</MsgType><FromUserName>o</FromUserName>"
         "<CreateTime>yesterday</CreateTime></xml>",
+        # A header field twice or nested: not WeChat's flat XML (no "['a', 'b']" OpenID).
+        "<xml><MsgType>text</MsgType><FromUserName>a</FromUserName><FromUserName>b</FromUserName>"
+        "<CreateTime>1</CreateTime><Content>x</Content></xml>",
+        "<xml><MsgType>text</MsgType><FromUserName><a>1</a></FromUserName>"
+        "<CreateTime>1</CreateTime><Content>x</Content></xml>",
+        "<xml><MsgType>text</MsgType><FromUserName>o</FromUserName><CreateTime>1</CreateTime>"
+        "<MsgId>1</MsgId><MsgId>2</MsgId><Content>x</Content></xml>",
     ],
 )
 def test_oa_payloads_missing_fields_are_malformed(xml: str) -> None:
