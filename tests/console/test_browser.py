@@ -248,6 +248,12 @@ async def test_console_canned_picker_notes_and_inbox(
     await console.locator("#reply-text").fill("")
     await console.locator("#reply-text").type("/tha")
     await console.locator("#canned-picker li", has_text="/thanks").wait_for()
+    # An input method's Enter (committing pinyin) is not the agent choosing an entry.
+    await console.locator("#reply-text").evaluate(
+        "(el) => el.dispatchEvent(new KeyboardEvent('keydown', "
+        "{key: 'Enter', isComposing: true, bubbles: true, cancelable: true}))"
+    )
+    assert await console.locator("#reply-text").input_value() == "/tha"
     await console.locator("#reply-text").press("Enter")
     assert await console.locator("#reply-text").input_value() == "Thanks Mei!"
     await console.locator("#composer button[type=submit]").click()

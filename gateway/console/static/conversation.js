@@ -336,6 +336,7 @@ function composer() {
       h("button", { type: "submit", class: "primary", text: t("console.composer.send") })));
   form.addEventListener("submit", (e) => { e.preventDefault(); submit(); });
   text.addEventListener("keydown", (e) => {
+    if (e.isComposing || e.keyCode === 229) return; // the input method's own keys (pinyin)
     if (!picker.hidden) {
       if (e.key === "ArrowDown" || e.key === "ArrowUp") {
         e.preventDefault();

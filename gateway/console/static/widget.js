@@ -665,6 +665,9 @@
     fileInput.value = "";
   });
   input.addEventListener("keydown", function (e) {
+    // An Enter that ends an input method's composition (pinyin, zhuyin, kana) only commits
+    // the text; Safari reports it after compositionend with keyCode 229.
+    if (e.isComposing || e.keyCode === 229) return;
     if (e.key === "Enter" && !e.shiftKey) {
       e.preventDefault();
       composer.requestSubmit();
