@@ -22,6 +22,7 @@ from __future__ import annotations
 import logging
 import time
 import tomllib
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -29,6 +30,8 @@ from pathlib import Path
 from typing import Any
 
 import regex
+
+from gateway.textsearch.analyzer import fold, simplified
 
 log = logging.getLogger(__name__)
 
@@ -54,6 +57,7 @@ class Rule:
     class_name: str | None  # None: routing hints only
     keywords: tuple[str, ...] = ()
     patterns: tuple[regex.Pattern[str], ...] = ()
+    as_written: frozenset[regex.Pattern[str]] = frozenset()  # run on the unfolded text
     tiers: tuple[str, ...] = ()
     meta_flags: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()  # only these channel types (empty: all)
@@ -71,34 +75,37 @@ class Rule:
 
     def matches(
         self,
-        lowered: str,
+        forms: tuple[str, str],
         tier: str | None,
         meta: Mapping[str, Any],
         channel_type: str | None = None,
         complaints: int = 0,
     ) -> bool:
-        fixed = self.matches_message(lowered, meta, channel_type)
+        fixed = self.matches_message(forms, meta, channel_type)
         return fixed if fixed is not None else self.matches_facts(tier, complaints)
 
     def matches_message(
-        self, lowered: str, meta: Mapping[str, Any], channel_type: str | None
+        self, forms: tuple[str, str], meta: Mapping[str, Any], channel_type: str | None
     ) -> bool | None:
         """Whether the message itself decides: True / False, or None when only the stored
-        facts can (the customer's tier, their unresolved complaints)."""
+        facts can (the customer's tier, their unresolved complaints). ``forms``: the message
+        as ``message_forms`` gives it."""
         if self.channels and channel_type not in self.channels:
             return False
         if self.unconditional:
             return bool(self.channels)  # a channel-wide rule
         # Plain loops: run for every rule of every message, a generator costs more than the test.
+        folded, lowered = forms
         for keyword in self.keywords:
-            if keyword in lowered:
+            if keyword in folded:
                 return True
         for pattern in self.patterns:
+            text = lowered if pattern in self.as_written else folded
             try:
-                if pattern.search(lowered, timeout=PATTERN_SECONDS):
+                if pattern.search(text, timeout=PATTERN_SECONDS):
                     return True
             except TimeoutError:
-                _gave_up(self.name, pattern, len(lowered))
+                _gave_up(self.name, pattern, len(text))
         for flag in self.meta_flags:
             if meta.get(flag):
                 return True
@@ -108,6 +115,25 @@ class Rule:
         if self.tiers and tier and tier.lower() in self.tiers:
             return True
         return bool(self.repeat_count and complaints >= self.repeat_count)
+
+
+def message_forms(text: str) -> tuple[str, str]:
+    """(folded, lowercased): keywords and patterns see the message folded (full-width to
+    half-width, lowercase, Traditional to Simplified Chinese: 機器冒煙 -> 机器冒烟, ３１５ -> 315),
+    so a rule written once matches every way a customer types it; a pattern with full-width
+    characters of its own sees it as written (lowercase)."""
+    return fold(text), text.lower()
+
+
+def _pattern(source: str, where: str) -> tuple[regex.Pattern[str], bool]:
+    """The compiled pattern, its Chinese in Simplified (it runs on folded text); True when it
+    has full-width characters of its own, which folding would take from the message."""
+    as_written = unicodedata.normalize("NFKC", source) != source
+    try:
+        pattern = regex.compile(source if as_written else simplified(source), regex.IGNORECASE)
+    except regex.error as exc:
+        raise RulesError(f"{where}.patterns: {source!r}: {exc}") from None
+    return pattern, as_written
 
 
 def _gave_up(rule: str, pattern: regex.Pattern[str], length: int) -> None:
@@ -219,11 +245,9 @@ class Classifier:
         channel_type: str | None = None,
         complaints: int = 0,
     ) -> Classification:
-        lowered = text.lower()
+        forms = message_forms(text)
         meta = meta or {}
-        matching = [
-            r for r in self.rules if r.matches(lowered, tier, meta, channel_type, complaints)
-        ]
+        matching = [r for r in self.rules if r.matches(forms, tier, meta, channel_type, complaints)]
         return self._verdict(matching, channel_type)
 
     def variants(
@@ -236,9 +260,9 @@ class Classifier:
         """``classify`` for every stored tier and complaint count that changes the verdict,
         the message's own conditions evaluated once. ``tier``: the one the message names (then
         the stored tier does not matter)."""
-        lowered = text.lower()
+        forms = message_forms(text)
         meta = meta or {}
-        answers = tuple(r.matches_message(lowered, meta, channel_type) for r in self.rules)
+        answers = tuple(r.matches_message(forms, meta, channel_type) for r in self.rules)
         key = (tier, channel_type, answers)
         found = self._variants.get(key)
         if found is None:
@@ -340,12 +364,7 @@ def parse_rules(data: Mapping[str, Any], class_order: list[str]) -> Classifier:
             raise RulesError(f"{where}.name: {name!r} used twice")
         names.add(name)
         cls = known(spec["class"], f"{where}.class") if spec.get("class") else None
-        patterns = []
-        for pattern in _strings(spec, "patterns", where):
-            try:
-                patterns.append(regex.compile(pattern, regex.IGNORECASE))
-            except regex.error as exc:
-                raise RulesError(f"{where}.patterns: {pattern!r}: {exc}") from None
+        compiled = [_pattern(source, where) for source in _strings(spec, "patterns", where)]
         repeat = spec.get("repeat", {})
         if not isinstance(repeat, Mapping):
             raise RulesError(f"{where}.repeat: expected {{count, window_hours}}")
@@ -357,8 +376,9 @@ def parse_rules(data: Mapping[str, Any], class_order: list[str]) -> Classifier:
         rule = Rule(
             name=name,
             class_name=cls,
-            keywords=tuple(k.lower() for k in _strings(spec, "keywords", where)),
-            patterns=tuple(patterns),
+            keywords=tuple(dict.fromkeys(fold(k) for k in _strings(spec, "keywords", where))),
+            patterns=tuple(pattern for pattern, _ in compiled),
+            as_written=frozenset(pattern for pattern, as_written in compiled if as_written),
             tiers=tuple(t.lower() for t in _strings(spec, "tiers", where)),
             meta_flags=tuple(_strings(spec, "meta_flags", where)),
             channels=tuple(_strings(spec, "channels", where)),

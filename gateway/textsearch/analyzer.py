@@ -58,6 +58,12 @@ def fold(text: str) -> str:
     return text
 
 
+def simplified(text: str) -> str:
+    """Traditional -> Simplified (Taiwan phrases included) and nothing else: for text whose
+    other characters must stay as they are (a rule's regular expression)."""
+    return _converter().convert(text) if _HAS_CJK.search(text) else text
+
+
 def stem(word: str) -> str:
     """A light English stemmer: plurals and -ing / -ed, the same on both sides of a search."""
     if len(word) <= 3 or not word.isalpha():

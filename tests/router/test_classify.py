@@ -26,6 +26,14 @@ SHIPPED = load_classifier(config_dir() / "priority_rules.toml", ORDER)
         ("please answer immediately", None, {}, 0, "normal", None),  # not "media"
         ("sent by express", None, {}, 0, "normal", None),  # not "press"
         ("订单号A31502", None, {}, 0, "normal", None),  # not "315"
+        # As customers type them: Traditional characters, full-width letters and digits.
+        ("機器冒煙了，還漏電", None, {}, 0, "urgent", "safety-hazard"),
+        ("著火了", None, {}, 0, "urgent", "safety-hazard"),
+        ("整批產品全部故障", None, {}, 0, "urgent", "batch-failure"),
+        ("我要投訴到消協", None, {}, 0, "sensitive", "media-exposure"),
+        ("看了３１５晚会", None, {}, 0, "sensitive", "media-exposure"),
+        ("订单号Ａ３１５０２", None, {}, 0, "normal", None),
+        ("ＦＩＲＥ in the kitchen", None, {}, 0, "urgent", "safety-hazard"),
         ("where is my order", "VIP", {}, 0, "high", "vip-customer"),
         # A spike's mentions are ordinary (their incident's item goes to a senior).
         ("so many people angry", None, {"spike": True}, 0, "normal", None),
@@ -90,3 +98,26 @@ def test_bad_rules_name_the_field(doc: dict, field: str):
 def test_repeat_window_is_known_to_the_inbox():
     assert SHIPPED.repeat_window_ms == 72 * 3_600_000
     assert parse_rules({"rules": []}, ORDER).repeat_window_ms == 0
+
+
+def test_admins_rules_match_every_way_a_customer_types():
+    """A keyword or a pattern written in Traditional matches Simplified text and the other way
+    round, full-width too; a pattern with full-width characters of its own sees the message as
+    written."""
+    rules = parse_rules(
+        {
+            "rules": [
+                {"name": "complaint", "class": "high", "keywords": ["投訴", "ＲＥＦＵＮＤ"]},
+                {"name": "software", "class": "urgent", "patterns": ["(軟體|系統)故障"]},
+                {"name": "exclaimed", "class": "low", "patterns": ["退款！"]},
+            ]
+        },
+        ORDER,
+    )
+    assert rules.classify("我要投诉").rule == "complaint"
+    assert rules.classify("我要投訴").rule == "complaint"
+    assert rules.classify("refund please").rule == "complaint"
+    assert rules.classify("软件故障").rule == "software"
+    assert rules.classify("軟體故障").rule == "software"
+    assert rules.classify("退款！").rule == "exclaimed"
+    assert rules.classify("退款").rule is None
