@@ -5,10 +5,14 @@ a short-lived token. The messages are pulled with ``/cgi-bin/kf/sync_msg`` from 
 Redis per kf account, advanced only after a page's messages are in the inbox, so a crash
 re-reads a page (the inbox dedupes by msgid) and never skips one. One process pulls an account
 at a time (a lease); a callback arriving meanwhile leaves a "pending" mark the puller picks up.
+Each customer's WeChat nickname (the contact's name) and unionid (a verified claim that links
+them to the company's Official Account: gateway/contacts/claims.py) come from
+kf/customer/batchget, asked once per page for those not known yet and kept in Redis.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import time
 from typing import Any, ClassVar, cast
@@ -36,6 +40,11 @@ SYNC_LEASE_MS = 60_000
 INVALID_MSG_TOKEN = 95007
 EVENT_MEMORY_SECONDS = 3 * 24 * 3600  # sync_msg returns at most the last 3 days
 SEND_FAIL = "WeCom accepted the reply but could not deliver it (msg_send_fail, fail_type {})"
+CUSTOMER_ORIGIN = 3  # sync_msg "origin": a message the customer wrote
+CUSTOMERS_PATH = "/cgi-bin/kf/customer/batchget"
+CUSTOMERS_PER_CALL = 100  # it takes 1 to 100 ids
+CUSTOMER_SECONDS = 7 * 24 * 3600  # a nickname and unionid are asked again after a week
+UNKNOWN_CUSTOMER_SECONDS = 3600  # an id WeCom did not answer for is asked again after an hour
 
 
 class KfConfig(ChannelLanguage):
@@ -239,9 +248,10 @@ class WeComKfAdapter(WeChatAdapterBase):
                     "channel %s: kf/sync_msg for %s failed: %s", self.ctx.channel_id, open_kfid, exc
                 )
                 return False
-            for item in page.get("msg_list") or []:
-                if isinstance(item, dict):
-                    newest_ms = max(newest_ms, await self._handle_item(item))
+            items = [item for item in page.get("msg_list") or [] if isinstance(item, dict)]
+            customers = await self._customers(items)
+            for item in items:
+                newest_ms = max(newest_ms, await self._handle_item(item, customers))
             next_cursor = page.get("next_cursor")
             if isinstance(next_cursor, str) and next_cursor:
                 cursor = next_cursor
@@ -262,10 +272,57 @@ class WeComKfAdapter(WeChatAdapterBase):
         self.ctx.report_health("poll_ok", now)
         self.ctx.report_health("poll_lag", max(0.0, now - newest_ms / 1000) if newest_ms else 0.0)
 
-    async def _handle_item(self, item: dict[str, Any]) -> int:
+    async def _customers(self, items: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
+        """The nickname and unionid of the customers who wrote these entries, from Redis or
+        kf/customer/batchget; a failed lookup leaves them out (the messages are filed
+        without, and the next page asks again)."""
+        ids = list(
+            dict.fromkeys(
+                item["external_userid"]
+                for item in items
+                if item.get("origin") == CUSTOMER_ORIGIN
+                and isinstance(item.get("external_userid"), str)
+            )
+        )
+        if not ids:
+            return {}
+        redis = self.ctx.redis
+        cached = await redis.mget([self._key("customer", i) for i in ids])
+        found = {i: json.loads(raw) for i, raw in zip(ids, cached, strict=True) if raw is not None}
+        missing = [i for i in ids if i not in found]
+        for start in range(0, len(missing), CUSTOMERS_PER_CALL):
+            chunk = missing[start : start + CUSTOMERS_PER_CALL]
+            body = {"external_userid_list": chunk, "need_enter_session_context": 0}
+            try:
+                answer = await self.api.call("POST", CUSTOMERS_PATH, json_body=body)
+            except ApiError as exc:
+                log.warning("channel %s: kf/customer/batchget failed: %s", self.ctx.channel_id, exc)
+                break
+            known = {
+                c["external_userid"]: {
+                    field: c[field][:200]
+                    for field in ("nickname", "unionid")
+                    if isinstance(c.get(field), str) and c[field]
+                }
+                for c in answer.get("customer_list") or []
+                if isinstance(c, dict) and isinstance(c.get("external_userid"), str)
+            }
+            async with redis.pipeline(transaction=False) as pipe:
+                for i in chunk:
+                    found[i] = known.get(i, {})
+                    ttl = CUSTOMER_SECONDS if i in known else UNKNOWN_CUSTOMER_SECONDS
+                    pipe.set(self._key("customer", i), json.dumps(found[i]), ex=ttl)
+                await pipe.execute()
+        return found
+
+    async def _handle_item(self, item: dict[str, Any], customers: dict[str, dict[str, str]]) -> int:
         """Deliver one sync_msg entry; returns its send_time (ms) when it was new, else 0."""
         result = normalize_kf(item, self.ctx.channel_id)
         if isinstance(result, InboundMessage):
+            profile = customers.get(result.contact.external_id, {})
+            result.contact.name = result.contact.name or profile.get("nickname")
+            if "unionid" in profile:
+                result.meta["unionid"] = profile["unionid"]
             await self._attach_media(result, self.config.media_timeout_seconds)
             if not (await self.ctx.deliver(result)).duplicate:
                 return result.sent_at

@@ -5,10 +5,15 @@ POST /channels/{id}/wechat  messages and events, plain / compatible / safe (AES)
 
 Every POST is answered "success" as soon as the message is in the inbox; the reply leaves
 later through /cgi-bin/message/custom/send, within WeChat's 48-hour window.
+
+A follower's unionid (when the account is bound to a WeChat Open Platform account) is asked of
+/cgi-bin/user/info once and kept in Redis: the message carries it as a verified claim that links
+the customer to their other WeChat identities (WeCom customer service; gateway/contacts/).
 """
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from typing import Any, ClassVar, Literal, cast
 
@@ -30,6 +35,11 @@ log = logging.getLogger(__name__)
 
 DEFAULT_GREETING = "感谢关注！有任何问题请直接留言，客服会尽快回复您。"
 EVENT_MEMORY_SECONDS = 24 * 3600  # longer than WeChat's retry span (three tries within ~15 s)
+# user/info is waited for this long beside the media (WeChat wants its answer within 5 s); a
+# slower answer is kept for the customer's next message.
+UNIONID_WAIT_SECONDS = 1.5
+UNIONID_SECONDS = 7 * 24 * 3600  # asked again after a week
+NO_UNIONID_SECONDS = 3600  # none (not bound, or the lookup failed): asked again after an hour
 
 
 class OaConfig(ChannelLanguage):
@@ -145,11 +155,46 @@ class OfficialAccountAdapter(WeChatAdapterBase):
             return bad_request(str(exc))
         if isinstance(result, InboundMessage):
             await self.ctx.redis.srem(self.unsubscribed_key, result.contact.external_id)
-            await self._attach_media(result, self.config.media_timeout_seconds)
+            await asyncio.gather(
+                self._attach_media(result, self.config.media_timeout_seconds),
+                self._add_unionid(result),
+            )
             await self.ctx.deliver(result)
         elif isinstance(result, OaEvent):
             await self._on_event(result)
         return success()
+
+    async def _add_unionid(self, msg: InboundMessage) -> None:
+        """The follower's unionid into the message's meta, from Redis or user/info (waited for
+        at most UNIONID_WAIT_SECONDS; the lookup goes on and keeps its answer)."""
+        key = self.ctx.state_key(f"unionid:{msg.contact.external_id}")
+        known = await self.ctx.redis.get(key)
+        if known is None:
+            answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
+            self._spawn(self._look_up_unionid(msg.contact.external_id, key, answer), "user/info")
+            try:
+                known = await asyncio.wait_for(asyncio.shield(answer), UNIONID_WAIT_SECONDS)
+            except TimeoutError:
+                return
+        unionid = known.decode() if isinstance(known, bytes) else known
+        if unionid:
+            msg.meta["unionid"] = unionid
+
+    async def _look_up_unionid(self, openid: str, key: str, answer: asyncio.Future[str]) -> None:
+        unionid = ""
+        try:
+            info = await self.api.call(
+                "GET", "/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"}
+            )
+            found = info.get("unionid")
+            unionid = found[:128] if isinstance(found, str) else ""
+        except ApiError as exc:
+            log.warning("channel %s: user/info failed: %s", self.ctx.channel_id, describe(exc))
+        finally:
+            if not answer.done():
+                answer.set_result(unionid)
+        ttl = UNIONID_SECONDS if unionid else NO_UNIONID_SECONDS
+        await self.ctx.redis.set(key, unionid, ex=ttl)
 
     def _authenticate(self, request: web.Request, body: bytes) -> bytes | str:
         """Check the signature for the configured mode; the message XML, decrypted if needed."""

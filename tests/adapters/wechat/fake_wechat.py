@@ -5,10 +5,14 @@ Official Account (api.weixin.qq.com):
   POST /cgi-bin/stable_token     stable token; normal mode returns the current one while valid,
                                  force_refresh issues a new one and invalidates the old
   POST /cgi-bin/message/custom/send
+  GET  /cgi-bin/user/info        a follower: subscribe, openid, and unionid when the account is
+                                 bound to an Open Platform account (no nickname since 2021-12)
 WeCom (qyapi.weixin.qq.com):
   GET  /cgi-bin/gettoken         corpid + corpsecret
   POST /cgi-bin/kf/sync_msg      pages of msg_list with next_cursor / has_more
   POST /cgi-bin/kf/send_msg, /cgi-bin/kf/send_msg_on_event
+  POST /cgi-bin/kf/customer/batchget  1-100 external_userids: customer_list (nickname, unionid
+                                 when the corp bound a developer account) and the invalid ones
 Both: GET /cgi-bin/media/get (bytes; JSON error; a video answers {"video_url"}),
       POST /cgi-bin/media/upload (multipart "media").
 
@@ -102,6 +106,8 @@ class FakeWeChat:
         self.kf_messages: dict[str, list[dict[str, Any]]] = {}
         self.kf_callback_tokens: set[str] = set()
         self.kf_msgids: list[str] = []  # msgids kf/send_msg returned, in order
+        self.kf_customers: dict[str, dict[str, Any]] = {}  # external_userid -> its profile
+        self.unionids: dict[str, str] = {}  # an Official Account follower's openid -> unionid
         self.app = self._build_app()
         self._runner: web.AppRunner | None = None
         self.url = ""
@@ -196,6 +202,8 @@ class FakeWeChat:
         app.router.add_post("/cgi-bin/kf/sync_msg", self._sync_msg)
         app.router.add_post("/cgi-bin/kf/send_msg", self._kf_send)
         app.router.add_post("/cgi-bin/kf/send_msg_on_event", self._kf_send_on_event)
+        app.router.add_post("/cgi-bin/kf/customer/batchget", self._kf_customers)
+        app.router.add_get("/cgi-bin/user/info", self._user_info)
         return app
 
     @web.middleware
@@ -403,6 +411,38 @@ class FakeWeChat:
             return _err(95000, "invalid code")
         request[REC].form["ok"] = True
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": secrets.token_hex(8)})
+
+    async def _user_info(self, request: web.Request) -> web.Response:
+        if (bad := self._check_token(request, "oa")) is not None:
+            return bad
+        openid = request.query.get("openid", "")
+        if not openid:
+            return _err(40003, "invalid openid")
+        info: dict[str, Any] = {"subscribe": 1, "openid": openid, "language": "zh_CN"}
+        if openid in self.unionids:
+            info["unionid"] = self.unionids[openid]
+        return web.json_response(info)
+
+    async def _kf_customers(self, request: web.Request) -> web.Response:
+        if (bad := self._check_token(request, "corp")) is not None:
+            return bad
+        ids = (request[REC].json or {}).get("external_userid_list")
+        if not isinstance(ids, list) or not 1 <= len(ids) <= 100:
+            return _err(40058, "external_userid_list: 1 to 100 ids")
+        found = [
+            {"external_userid": i, "avatar": "", "gender": 0, **self.kf_customers[i]}
+            for i in ids
+            if i in self.kf_customers
+        ]
+        invalid = [i for i in ids if i not in self.kf_customers]
+        return web.json_response(
+            {
+                "errcode": 0,
+                "errmsg": "ok",
+                "customer_list": found,
+                "invalid_external_userid": invalid,
+            }
+        )
 
 
 def _err(errcode: int, errmsg: str) -> web.Response:

@@ -266,8 +266,9 @@ async def test_wecom_kf_callback_to_reply(gateway: Harness, fake) -> None:
 
 
 async def test_token_refresh_error_counted_in_metrics(gateway: Harness, fake) -> None:
-    """The token endpoint answers an error once: /metrics counts one token_error for the
-    channel, and the reply still goes out with the token fetched on the outbox's retry."""
+    """The token endpoint answers an error once (to the follower's user/info lookup, the first
+    call needing a token): /metrics counts one token_error for the channel, the message is
+    filed all the same, and the reply goes out with the token fetched next."""
     channel = await gateway.create_channel("wechat_oa", oa_config(fake, mode="plain"))
     channel_id = channel["id"]
     assert "token_errors" not in await health(gateway, channel_id)
@@ -275,15 +276,15 @@ async def test_token_refresh_error_counted_in_metrics(gateway: Harness, fake) ->
     openid = "oE2E_token_0001"
     fake.customer_wrote(openid)
     xml = text_xml(openid, "发票开好了吗？", msg_id=880010)
+    fake.inject("/cgi-bin/stable_token", -1, "system error")  # WeChat busy
     resp = await gateway.client.post(
         f"/channels/{channel_id}/wechat", params=plain_query(), data=xml.encode()
     )
     assert resp.status == 200
-    fake.inject("/cgi-bin/stable_token", -1, "system error")  # WeChat busy
     conv_id, seq = await accept_and_reply(gateway, channel_id, token, "已经开好了。")
     sent = await wait_for(lambda: delivery(gateway, conv_id, seq))
     assert sent["delivery"] == "sent"
-    assert len(fake.requests_to("/cgi-bin/stable_token")) == 2  # the refused one, the retry
+    assert len(fake.requests_to("/cgi-bin/stable_token")) == 2  # the refused one, the next
     assert (await health(gateway, channel_id))["token_errors"] == 1
 
 

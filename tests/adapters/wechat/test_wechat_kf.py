@@ -33,7 +33,9 @@ from adapters.wechat.errors import (
     KF_TOO_MANY,
     KF_WINDOW_CLOSED,
 )
+from adapters.wechat.kf import CUSTOMERS_PATH
 from adapters.wechat.parse import kf_thread_key
+from gateway.contacts import claims_of
 from gateway.models import OutboundMessage
 
 USER = "wmAJ2GCAAAme1XQRC-NI-q0_ZM9ukoAw"
@@ -366,3 +368,43 @@ async def test_verify(mount) -> None:
     await (await mount(WeComKfAdapter)).adapter.verify()
     with pytest.raises(VerifyError):
         await (await mount(WeComKfAdapter, secret="wrong")).adapter.verify()
+
+
+async def test_customers_are_named_and_linked_by_their_profile(mount, fake) -> None:
+    """kf/customer/batchget, once per page for the customers not known yet: the nickname names
+    the contact and the unionid is its verified claim; an id WeCom does not answer for, or a
+    failed lookup, files the message without them."""
+    m = await mount(WeComKfAdapter)
+    other, stranger = "wmAJ2GCAAAotherCustomer000000000", "wmAJ2GCAAAstranger00000000000000"
+    fake.kf_customers[USER] = {"nickname": "张三", "unionid": "oUnion-123"}
+    fake.kf_customers[other] = {"nickname": "李四"}  # no developer account bound: no unionid
+    for msgid, user, text in [("n1", USER, "你好"), ("n2", other, "在吗"), ("n3", USER, "订单"),
+                              ("n4", stranger, "hi")]:  # fmt: skip
+        fake.add_kf_message(kf_text_item(msgid, user, text))
+    await post_callback(m, fake)
+    await wait_for(lambda: len(m.recorder.delivered) == 4)
+    delivered = m.recorder.delivered
+    got = {msg.external_id: (msg.contact.name, msg.meta.get("unionid")) for msg in delivered}
+    assert got == {
+        "n1": ("张三", "oUnion-123"), "n2": ("李四", None), "n3": ("张三", "oUnion-123"),
+        "n4": (None, None),
+    }  # fmt: skip
+    [lookup] = fake.requests_to(CUSTOMERS_PATH)
+    assert lookup.json == {
+        "external_userid_list": [USER, other, stranger], "need_enter_session_context": 0
+    }  # fmt: skip
+    assert claims_of(m.recorder.delivered[0]) == ["unionid:oUnion-123"]
+    # Kept in Redis: the next page asks WeCom nothing for them.
+    fake.add_kf_message(kf_text_item("n5", USER, "还在吗"))
+    await post_callback(m, fake)
+    await wait_for(lambda: len(m.recorder.delivered) == 5)
+    assert m.recorder.delivered[-1].contact.name == "张三"
+    assert len(fake.requests_to(CUSTOMERS_PATH)) == 1
+    # A failed lookup: the message is filed without the profile, nothing waits for it.
+    newcomer = "wmAJ2GCAAAnewcomer00000000000000"
+    fake.kf_customers[newcomer] = {"nickname": "王五"}
+    fake.inject(CUSTOMERS_PATH, -1, "system busy")
+    fake.add_kf_message(kf_text_item("n6", newcomer, "hello"))
+    await post_callback(m, fake)
+    await wait_for(lambda: len(m.recorder.delivered) == 6)
+    assert m.recorder.delivered[-1].contact.name is None

@@ -22,6 +22,7 @@ from wechat_payloads import (
 from adapters.base import PermanentSendError, TransientSendError
 from adapters.wechat import OfficialAccountAdapter
 from adapters.wechat.errors import TOO_MANY, UNSUBSCRIBED, WINDOW_CLOSED
+from gateway.contacts import claims_of
 from gateway.models import Attachment, OutboundMessage
 
 
@@ -321,3 +322,36 @@ def test_config_requires_a_valid_key_outside_plain_mode() -> None:
     secret = OfficialAccountAdapter.Config(**cfg, encoding_aes_key="k" * 43)
     assert "appsecret-value" not in repr(secret) and "app_secret" not in repr(secret)
     assert TOKEN not in repr(secret)
+
+
+async def test_a_followers_unionid_is_asked_once_and_never_holds_the_answer(mount, fake) -> None:
+    """user/info names the follower's unionid (the account bound to an Open Platform account):
+    the message carries it as a verified claim, and the answer is kept; a follower without one
+    is not asked again either; a user/info that does not answer in time does not hold WeChat's
+    "success" (the message is filed without it)."""
+    m = await mount(OfficialAccountAdapter)
+    fake.unionids["oLinked"] = "oUnion-9"
+
+    async def say(openid: str, text: str, msg_id: int) -> None:
+        resp = await m.client.post(
+            m.path("/wechat"), params=plain_query(), data=text_xml(openid, text, msg_id).encode()
+        )
+        assert (resp.status, await resp.text()) == (200, "success")
+
+    await say("oLinked", "你好", 1)
+    await say("oLinked", "在吗", 2)
+    await say("oPlain", "hi", 3)
+    await say("oPlain", "hello", 4)
+    got = [(msg.contact.external_id, msg.meta.get("unionid")) for msg in m.recorder.delivered]
+    assert got == [("oLinked", "oUnion-9"), ("oLinked", "oUnion-9"), ("oPlain", None),
+                   ("oPlain", None)]  # fmt: skip
+    assert claims_of(m.recorder.delivered[0]) == ["unionid:oUnion-9"]
+    asked = [r.query["openid"] for r in fake.requests_to("/cgi-bin/user/info")]
+    assert asked == ["oLinked", "oPlain"]
+
+    held = fake.stall("/cgi-bin/user/info", 1)
+    fake.unionids["oSlow"] = "oUnion-slow"
+    await say("oSlow", "急", 5)  # answered while user/info is still held
+    assert held.arrived.is_set() and not held.release.is_set()
+    assert m.recorder.delivered[-1].meta.get("unionid") is None
+    held.release.set()
