@@ -23,8 +23,13 @@ class MailKind(StrEnum):
 
 
 _AUTO_SUBJECT = re.compile(
-    r"^\s*(?:automatic reply|auto[- ]?reply|autoreply|auto[- ]?response|out of (?:the )?office"
-    r"|自动回复|自動回覆|自动答复|自動回复|休假自动回复)\s*[:：]",
+    r"^\s*(?:(?:automatic reply|auto[- ]?reply|autoreply|auto[- ]?response"
+    r"|out of (?:the )?office(?: ?auto ?reply)?"
+    r"|自动回复|自動回覆|自动答复|自動回复|休假自动回复)\s*[:：]"
+    # website and shop systems (PHPMailer...): "【自动回复】感谢您的咨询", "【自動返信】..."
+    r"|[【\[]\s*(?:自动回复|自動回覆|自动答复|自動返信|auto[- ]?reply)\s*[】\]]"
+    # Lotus Notes: "AUTO: Wang Wei is out of the office (returning 2013/10/14)"
+    r"|auto:\s[^\n]{0,200}?\bout of (?:the )?office)",
     re.IGNORECASE,
 )
 _BOUNCE_SUBJECT = re.compile(

@@ -1,7 +1,8 @@
 """Decoding bytes and encoded headers the way Chinese mail really arrives.
 
 Mail labelled GB2312 routinely holds GBK characters, and mail labelled Big5 holds Microsoft's
-CP950 additions, so each label is decoded with its widest superset. Unknown or missing labels
+CP950 additions, so each label is decoded with its widest superset; UTF-8 under a single-byte
+label (Latin-1, Windows-125x) is read as UTF-8. Unknown or missing labels
 fall back through UTF-8, GB18030 and Big5 before Latin-1, which never fails: a message is
 never dropped for its charset.
 """
@@ -51,9 +52,17 @@ def codecs_for(label: str | None) -> list[str]:
         out.extend(_SUPERSETS.get(name, ()))
         if not out:
             try:
-                out.append(codecs.lookup(name).name)
+                codec = codecs.lookup(name).name
             except LookupError:
-                pass
+                codec = ""
+            if codec.startswith(("iso8859-", "cp125")):
+                # A single-byte codec decodes any bytes, so UTF-8 sent under its label (Gmail
+                # parts labelled windows-1252, bank statements labelled iso-8859-2) would come
+                # out as "â€™": valid UTF-8 is read as UTF-8. Real single-byte text is
+                # practically never valid UTF-8 (an accented letter alone is a stray byte).
+                out.append("utf-8")
+            if codec:
+                out.append(codec)
     for guess in _GUESSES:
         if guess not in out:
             out.append(guess)
@@ -75,7 +84,7 @@ def decode_bytes(data: bytes, label: str | None = None) -> str:
         return data.decode("latin-1")
 
 
-def _unescape(value: str) -> str:
+def unescape(value: str) -> str:
     """Undo the surrogateescape the parser uses for raw 8-bit header bytes."""
     if any("\udc80" <= ch <= "\udcff" for ch in value):
         return decode_bytes(value.encode("utf-8", "surrogateescape"))
@@ -93,7 +102,7 @@ def decode_header(value: object) -> str:
     """
     if value is None:
         return ""
-    text = _unescape(str(value))
+    text = unescape(str(value))
     out: list[str] = []
     run: list[bytes] = []  # bytes of adjacent encoded words sharing run_label
     run_label = ""

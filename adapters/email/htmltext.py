@@ -22,10 +22,16 @@ _BLOCKS = frozenset(
 )
 _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "xml"})
 _VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
-_QUOTE_CLASSES = frozenset({"gmail_quote", "yahoo_quoted", "moz-cite-prefix", "qtdseparateline"})
+# xm_compose_origin_mail_container: QQ Mail's new web composer; original-content: QQ Mail's
+# mobile web; isReplyContent: NetEase webmail
+_QUOTE_CLASSES = frozenset(
+    {"gmail_quote", "yahoo_quoted", "moz-cite-prefix", "qtdseparateline",
+     "xm_compose_origin_mail_container"}
+)  # fmt: skip
 _QUOTE_IDS = frozenset(
-    {"divrplyfwdmsg", "appendonsend", "mail-editor-reference-message-container", "isforwardcontent"}
-)
+    {"divrplyfwdmsg", "appendonsend", "mail-editor-reference-message-container", "isforwardcontent",
+     "isreplycontent", "original-content"}
+)  # fmt: skip
 
 
 class _TextBuilder(HTMLParser):

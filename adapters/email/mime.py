@@ -18,7 +18,7 @@ from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
-from adapters.email.charsets import decode_bytes, decode_header
+from adapters.email.charsets import decode_bytes, decode_header, unescape
 from adapters.email.htmltext import cut_at_quote, html_to_text
 
 _MAX_DEPTH = 24  # nested multiparts; deeper trees are broken or hostile
@@ -144,11 +144,16 @@ def message_ids(value: str | None) -> list[str]:
 def _addresses(values: list[str]) -> list[tuple[str, str]]:
     """(decoded display name, lower-case address) pairs from raw header values."""
     out = []
-    for name, addr in getaddresses([v.replace("\r", "").replace("\n", " ") for v in values]):
-        addr = decode_header(addr).strip().strip("<>").lower()
-        if "@" not in addr:
-            continue
-        out.append((decode_header(name).strip().strip('"').strip(), addr))
+    for value in values:
+        value = value.replace("\r", "").replace("\n", " ")
+        if "@" not in value:
+            # Python scripts writing ``msg["From"] = Header(f"{name} <{address}>", "utf-8")``
+            # send the whole "name <address>" as encoded words: parse what they decode to.
+            value = decode_header(value)
+        for name, addr in getaddresses([value]):
+            addr = decode_header(addr).strip().strip("<>").lower()
+            if "@" in addr:
+                out.append((decode_header(name).strip().strip('"').strip(), addr))
     return out
 
 
@@ -354,13 +359,34 @@ def _leaf_text(part: Message) -> str:
 
 
 def _filename(part: Message) -> str | None:
+    name = _param(part, "content-disposition", "filename") or _param(part, "content-type", "name")
+    return _safe_name(name) or None
+
+
+def _param(part: Message, header: str, name: str) -> str:
+    """A header parameter as text, decoded the way names really arrive: RFC 2231 in its own
+    charset (Foxmail's ``filename*=gb2312''...`` holds GBK characters), RFC 2047 words, raw
+    8-bit UTF-8 or GBK (compat32's get_param turns those bytes into U+FFFD), and a whole
+    header written as one encoded word (Python scripts sending with compat32 do that)."""
+    raw = next((str(v) for k, v in part.raw_items() if k.lower() == header), None)
+    if raw is None:
+        return ""
+    value = unescape(raw)
+    if value.lstrip().startswith("=?"):
+        value = decode_header(value)
+    holder = Message()
+    holder[header] = value
     try:
-        name = part.get_filename()
+        param = holder.get_param(name, header=header)
     except Exception:
-        name = None
-    if not name:
-        return None
-    return _safe_name(decode_header(name)) or None
+        return ""
+    if isinstance(param, tuple):  # RFC 2231: (charset, language, %-decoded text as Latin-1)
+        charset, _, text = param
+        try:
+            return decode_bytes(text.encode("latin-1"), charset or None).strip()
+        except UnicodeEncodeError:
+            return text.strip()
+    return decode_header(param) if param else ""
 
 
 def _safe_name(name: str) -> str:

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import re
 import time
 from dataclasses import dataclass, field
 
 from adapters.email.mime import ParsedMail
-from adapters.email.quotes import Reply, split_reply
+from adapters.email.quotes import Reply, split_reply, whole
 from adapters.email.senderauth import UNVERIFIED, SenderAuth
 from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage
 
@@ -20,6 +21,9 @@ UNKNOWN_SENDER = "unknown-sender@invalid"
 # The contact identity of mail whose From address did not pass the check: its own contact, so it
 # never joins the history (nor the threads) of the customer it claims to be.
 UNVERIFIED_PREFIX = "unverified:"
+# Gmail and Apple Mail "Fwd:", Outlook "FW:" / "转发:" / "轉寄:", QQ Mail "转发：": the mail
+# under the forward header (a payment notice, a courier's message) is what the customer sends.
+_FORWARD = re.compile(r"^\s*(?:fwd?|转发|轉寄|轉發)\s*[:：]", re.IGNORECASE)
 
 
 @dataclass
@@ -59,7 +63,10 @@ def address_of(contact_external_id: str) -> str:
 
 
 def reply_of(mail: ParsedMail) -> Reply:
-    """What the customer wrote in this mail, from the text part or else the HTML."""
+    """What the customer wrote in this mail, from the text part or else the HTML; a forwarded
+    mail whole."""
+    if _FORWARD.match(mail.subject):
+        return whole(mail.text)
     if mail.text_from_html and mail.html_reply is not None:
         reply = split_reply(mail.html_reply)
         if reply.text:

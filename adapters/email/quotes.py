@@ -2,10 +2,10 @@
 
 mail-parser-reply knows the English and European reply headers; the forms Chinese clients write
 (QQ Mail and Foxmail's "原始邮件" rule, with QQ Mail's literal "&nbsp;" around it too, Outlook's
-"发件人: / 发送时间:" block, Gmail's and Apple Mail's "…写道：" line, and their traditional-Chinese
-twins) are cut here first. Signatures are
-cut conservatively: a wrong cut hides the customer's words, a missed one only shows a name.
-The caller keeps the full original text.
+"-----邮件原件-----" rule and "发件人: / 发送时间:" block, NetEase Mail Master's "回复的原邮件"
+rule, Gmail's and Apple Mail's "…写道：" line, and their traditional-Chinese twins) are cut
+here first. Signatures are cut conservatively: a wrong cut hides the customer's words, a missed
+one only shows a name. The caller keeps the full original text.
 """
 
 from __future__ import annotations
@@ -25,18 +25,22 @@ _SP = r"(?:\s|&nbsp;|&#160;|&#xa0;)"
 _FROM = r"(?:发件人|發件人|寄件者|寄件人|From)"
 _DATE = r"(?:发送时间|發送時間|发送日期|寄件日期|日期|时间|時間|Sent|Date)"
 _CUTS = [
-    # QQ Mail, Foxmail: "------------------ 原始邮件 ------------------" / "-- Original --"
-    rf"^{_Q}-{{2,}}{_SP}*(?:原始邮件|原始郵件|原始信件|原邮件|Original(?: Message)?){_SP}*-{{2,}}"
-    rf"{_SP}*$",
+    # QQ Mail, Foxmail: "------------------ 原始邮件 ------------------" / "-- Original --";
+    # Outlook in Chinese: "-----邮件原件-----"; NetEase Mail Master (网易邮箱大师):
+    # "---- 回复的原邮件 ----" / "---- Replied Message ----" above a "| From | ... |" table
+    rf"^{_Q}-{{2,}}{_SP}*(?:原始邮件|原始郵件|原始信件|原邮件|邮件原件|回复的原邮件"
+    rf"|Original(?: Message)?|Replied Message){_SP}*-{{2,}}{_SP}*$",
     # Outlook and QQ header block: 发件人: … then 发送时间: … within three lines
     rf"^{_Q}{_FROM}\s*[:：][^\n]*\n(?:[^\n]*\n){{0,2}}?{_Q}{_DATE}\s*[:：]",
     # "在 2024年1月2日 10:00，张三 <a@b.com> 写道："
     # "张三 <a@b.com> 于2024年1月2日周二 10:00写道："
-    # (Gmail wraps the long line: the previous line joins when it holds an address or a date).
+    # (Gmail wraps the long line: the previous line joins when it holds an address or a date,
+    # or ends in the "<" of an address Gmail moved to the next line, as in English).
     # Every repeat is bounded and the previous line is tested once (a lookahead, then taken
     # whole): unbounded repeats were tried again at each "@" of a long line, quadratic (a
     # 56 KB line of addresses took 0.3 s, 200 KB several seconds).
-    r"^(?:(?=[^\n]{0,200}?(?:<[^>\s]{1,64}@|@[\w.-]{1,255}\.\w|\d{4}年|\d{4}[-/]\d))[^\n]{0,300}+\n)?"
+    r"^(?:(?=[^\n]{0,200}?(?:<[^>\s]{1,64}@|@[\w.-]{1,255}\.\w|\d{4}年|\d{4}[-/]\d|<$))"
+    r"[^\n]{0,300}+\n)?"
     r"[^\n]{0,300}?(?:写道|寫道)\s*[:：]\s*$",
     # NetEase and some webmails: "At 2024-01-02 10:00:00, "x" <x@163.com> wrote:"
     r"^(?:At|On|于|於|在)\s[^\n]{0,300}?\bwrote\s*:\s*$",
@@ -47,7 +51,7 @@ _CUT_RE = re.compile("|".join(f"(?:{c})" for c in _CUTS), re.MULTILINE | re.IGNO
 
 _SIG_DELIMITER = re.compile(r"^-- ?$", re.MULTILINE)
 _SENT_FROM = re.compile(
-    r"^(?:Sent from (?:my )?\S.{0,40}|Get Outlook for .{0,40}|Sent with .{0,40}"
+    r"^(?:Sent from (?:my )?\S.{0,40}|(?:Get|获取) Outlook for .{0,40}|Sent with .{0,40}"
     r"|(?:发自|來自|来自|從|从)我的.{0,30}|从我的.{0,30}发送|發自我的.{0,30}"
     r"|发自.{0,15}(?:邮箱|郵箱|邮件|客户端|手机|Mail|iPhone|iPad|Android).{0,15})$",
     re.IGNORECASE,
@@ -88,6 +92,11 @@ def split_reply(text: str) -> Reply:
         # than nothing.
         return Reply(full, False, "")
     return Reply(reply, quoted, signature)
+
+
+def whole(text: str) -> Reply:
+    """A mail shown whole, as for a forward: what it forwards is what the customer sends."""
+    return Reply(_normalize(text), False, "")
 
 
 def _normalize(text: str) -> str:

@@ -70,6 +70,12 @@ def test_decode_header(raw, expected):
         ("中文".encode("gbk"), None, "中文"),  # no label: guessed
         ("中文".encode("gbk"), "us-ascii", "中文"),  # wrong label: guessed
         ("é".encode("latin-1"), "iso-8859-1", "é"),
+        # UTF-8 under a single-byte label (mBank statements, Gmail parts) is read as UTF-8 ...
+        ("Dzień dobry".encode(), "iso-8859-2", "Dzień dobry"),
+        ("您好".encode(), "iso-8859-1", "您好"),
+        # ... and single-byte text under its own label stays what it was
+        ("Dzień dobry".encode("iso-8859-2"), "iso-8859-2", "Dzień dobry"),
+        ("• It’s".encode("cp1252"), "windows-1252", "• It’s"),
     ],
 )
 def test_decode_bytes(data, label, expected):
@@ -98,6 +104,11 @@ def test_decode_bytes_never_raises():
         ("netease_reply.eml", "zhaoliu@163.com", "赵六", "Re:Re: 确认收货", "没问题"),
         ("new_mail_gbk_8bit.eml", "sunqi@sina.com", "孙七", "咨询：发票怎么开？", "增值税发票"),
         ("html_only_qq.eml", "88888888@qq.com", "周八", "换货", "XL"),
+        ("netease_mailmaster_reply.eml", "zhouba@163.com", "周八", "回复:Re: 退货地址",
+         "周五前把衣服寄回去"),
+        ("outlook_zh_original_rule.eml", "liuwei@example.cn", None,
+         "回复: [PATCH] xfs: not allow rename if src is quota enabled and project IDs are "
+         "different", "thanks very much"),
     ],
 )  # fmt: skip
 def test_parse_recorded_mail(name, sender, name_, subject, text_has):
@@ -108,6 +119,21 @@ def test_parse_recorded_mail(name, sender, name_, subject, text_has):
     assert text_has in mail.text
     assert mail.message_id and mail.message_id.startswith("<")
     assert not mail.defects
+
+
+def test_utf8_body_under_a_single_byte_label():
+    mail = parse_message(fixture_mail("utf8_labelled_windows1252.eml"), max_attachment_bytes=LIMIT)
+    assert mail.text.startswith("Thanks – that’s great. Two things:\n• the box should go")
+    assert "I’m out on Friday" in mail.text
+
+
+def test_from_written_as_one_encoded_word():
+    # Python scripts: msg["From"] = Header(f"{name} <{address}>", "utf-8"), as stdlib sends it
+    mail = parse_message(fixture_mail("python_header_encoded_from.eml"), max_attachment_bytes=LIMIT)
+    assert (mail.from_addr, mail.from_name) == ("wangxiaoming@example.net", "王小明")
+    assert mail.to == ["support@example.com"]
+    assert mail.subject == "发票进度咨询"
+    assert mail.text.startswith("您好，订单 20240112-0031")
 
 
 def test_parse_attachments_and_inline_images():
@@ -122,6 +148,22 @@ def test_parse_attachments_and_inline_images():
     ]  # fmt: skip
     assert mail.attachments[0].content_id == "photo1@example.org"
     assert mail.attachments[1].data.startswith(b"%PDF")
+
+
+@pytest.mark.parametrize(
+    ("name", "expected"),
+    [
+        # gomail (Go) writes the UTF-8 name raw into both headers, as its documentation shows
+        ("gomail_raw_utf8_filename.eml", [("附件.txt", "text/plain", b"foo.bar\n")]),
+        # Foxmail labels RFC 2231 names gb2312 whatever they hold: 喆 is GBK only
+        ("foxmail_gb2312_rfc2231_filename.eml",
+         [("刘喆-2024年1月对账单.xls", "application/octet-stream", b"fake xls")]),
+    ],
+)  # fmt: skip
+def test_attachment_names_as_clients_write_them(name, expected):
+    mail = parse_message(fixture_mail(name), max_attachment_bytes=LIMIT)
+    assert [(a.name, a.content_type, a.data) for a in mail.attachments] == expected
+    assert mail.text
 
 
 def test_attachment_over_the_limit_is_listed_not_kept():
@@ -210,6 +252,15 @@ def test_html_to_text_marks_the_quote():
         ('<p>ok</p><div id="divRplyFwdMsg">From: x</div>', "ok"),  # Outlook
         ('<p>ok</p><div id="appendonsend"></div><hr><p>old</p>', "ok"),  # new Outlook
         ('<p>ok</p><div class="yahoo_quoted">old</div>', "ok"),
+        # QQ Mail's new web composer
+        ('<div>ok</div><div class="xm_compose_origin_mail_container"><div>old</div></div>', "ok"),
+        # QQ Mail's mobile web (X-QQ-WAPMAIL)
+        ('<div>是的</div><font color="#444444">B.R</font><br><div id="original-content"><br>'
+         '<div style="font-size:70%">------------------ 原始邮件 ------------------</div>old</div>',
+         "是的\nB.R"),
+        # NetEase webmail (163 / 126)
+        ('<div>ok</div><div id="isReplyContent"><div>在 2024-01-02 09:00:00，"A" &lt;a@b.c&gt;'
+         " 写道：</div><blockquote id=\"isReplyContent\">old</blockquote></div>", "ok"),
         ("<p>ok</p><blockquote>a quote the customer typed</blockquote>",
          "ok\n\na quote the customer typed"),  # an ordinary blockquote is content
     ],
@@ -264,6 +315,10 @@ def test_sanitize_html_drops_active_content_and_remote_images():
         ("收到了。\n\n发件人：客服\n日期：2024年1月2日\n\n旧", "收到了。", True, ""),
         ("已解决\n\n张三 <zs@gmail.com> 于2024年1月2日周二 10:00写道：\n> 旧", "已解决", True, ""),
         ("已解决\n\n客服 <s@x.com>\n于2024年1月2日周二 10:00写道：\n> 旧", "已解决", True, ""),
+        # ... or after the "<" of a long address, as Gmail wraps "On ... Name <\naddr> wrote:"
+        ("好的，明天寄出。\n\nAcme International Trading Company Customer Service Team <\n"
+         "support@acme-trading.example.com> 于2024年1月2日周二 10:00写道：\n\n> 您好",
+         "好的，明天寄出。", True, ""),
         ("好的\n\n在 2024年1月2日，10:00，客服 <s@x.com> 写道：\n\n> 旧", "好的", True, ""),
         ("没问题\n\n在 2024-01-02 09:00:00，\"客服\" <s@x.com> 写道：\n>旧", "没问题", True, ""),
         ("收到\n\n------------------ Original ------------------\nFrom:  \"s\"<s@x.com>;", "收到",
@@ -290,6 +345,21 @@ def test_sanitize_html_drops_active_content_and_remote_images():
         ("請問何時出貨？\n\n寄件者: 客服 <s@x.com>\n寄件日期: 2024年1月2日\n收件者: 我\n主旨: 訂單",
          "請問何時出貨？", True, ""),
         ("好的\n\n發件人: 客服\n發送時間: 2024年1月2日\n\n舊", "好的", True, ""),
+        # Outlook in Chinese writes "-----邮件原件-----" above its header block
+        ("好的，谢谢。\n\n-----邮件原件-----\n发件人: Acme [mailto:support@example.com]\n"
+         "发送时间: 2024年1月2日 15:49\n收件人: 张三\n主题: RE: 订单\n\n您好",
+         "好的，谢谢。", True, ""),
+        # NetEase Mail Master (网易邮箱大师): a rule above a "| From | ... |" table, no "From:"
+        ("Thanks, I will try it.\n\n\n\n---- Replied Message ----\n"
+         "| From | Acme Support<support@example.com> |\n| Date | 08/10/2023 17:08 |\n"
+         "| To | zhouba<zhouba@163.com> |\n| Subject | Re: order 1234 |\n"
+         "10.08.2023 11:57, zhouba wrote:\nHi, all", "Thanks, I will try it.", True, ""),
+        ("已读\n\n---- 回复的原邮件 ----\n| 发件人 | Acme<support@example.com> |\n"
+         "| 发送日期 | 2026年09月21日 18:46 |\n| 主题 | 日报 |\n旧", "已读", True, ""),
+        # Outlook for iOS in Chinese
+        ("好的\n\n获取 Outlook for iOS<https://aka.ms/o0ukef>\n________________________________\n"
+         "发件人: Acme <support@example.com>\n发送时间: Monday, June 7, 2021 8:41:49 PM\n旧",
+         "好的", True, "获取 Outlook for iOS<https://aka.ms/o0ukef>"),
         ("谢谢\n\n发自我的iPhone", "谢谢", False, "发自我的iPhone"),
         ("请尽快处理。\n\n此致\n敬礼\n张三", "请尽快处理。", False, "此致\n敬礼\n张三"),
         # a line that only mentions a date and 在 is content, not a header
@@ -328,6 +398,10 @@ def test_split_reply(text, reply, quoted, signature):
         ("big5_reply.eml", "請問什麼時候出貨？地址是台北市碁盛路 8 號。", "已收到您的訂單"),
         ("netease_reply.eml", "已经收到了，没问题。", "请确认收货"),
         ("html_only_qq.eml", "尺码不合适，可以换一个 XL 的吗？", "旧内容"),
+        ("netease_mailmaster_reply.eml", "好的，我周五前把衣服寄回去。\n单号出来后再发给你们。",
+         "回复的原邮件"),
+        ("outlook_zh_original_rule.eml",
+         "That's make sense, thanks very much for your detailed response!", "邮件原件"),
     ],
 )  # fmt: skip
 def test_reply_of_recorded_mail(name, reply, hidden):
@@ -336,6 +410,22 @@ def test_reply_of_recorded_mail(name, reply, hidden):
     assert result.text == reply
     assert hidden not in result.text
     assert hidden in mail.text or (mail.html and hidden in mail.html)  # the original is kept
+    assert hidden not in result.signature
+
+
+def test_a_forward_is_shown_whole():
+    # Gmail's forward: the forwarded mail is what the customer sends, not a quoted thread
+    mail = parse_message(fixture_mail("gmail_forward.eml"), max_attachment_bytes=LIMIT)
+    result = reply_of(mail)
+    assert result.text.startswith("Can you check this?")
+    assert "Forwarded message" in result.text and "EUR 149.00" in result.text
+    assert result.text.endswith("Zürich Bank")
+    assert not result.quoted and not result.signature
+
+
+def test_outlook_zh_rule_is_not_part_of_the_signature():
+    mail = parse_message(fixture_mail("outlook_zh_original_rule.eml"), max_attachment_bytes=LIMIT)
+    assert reply_of(mail).signature == "Regards,\nLiuWei"
 
 
 # --- auto-replies, bounces, lists ---------------------------------------------------------------
@@ -345,6 +435,8 @@ def test_reply_of_recorded_mail(name, reply, hidden):
         ("auto_reply_outlook.eml", MailKind.AUTO_REPLY),  # Auto-Submitted: auto-replied
         ("auto_reply_qq.eml", MailKind.AUTO_REPLY),  # only the subject says 自动回复
         ("auto_reply_x_autoreply.eml", MailKind.AUTO_REPLY),
+        # a company website's PHPMailer acknowledgement: no header says so, the subject does
+        ("auto_reply_website_form.eml", MailKind.AUTO_REPLY),
         ("bounce_dsn.eml", MailKind.BOUNCE),
         ("bounce_delayed.eml", MailKind.BOUNCE),
         ("bounce_qq.eml", MailKind.BOUNCE),  # free-form, from postmaster@
@@ -375,6 +467,14 @@ def test_classify(name, kind):
         ({"Return-Path": "<a@b.c>"}, MailKind.HUMAN),
         ({"Subject": "Automatic reply: hello"}, MailKind.AUTO_REPLY),
         ({"Subject": "自动回复：你好"}, MailKind.AUTO_REPLY),
+        ({"Subject": "【自动回复】感谢您的咨询"}, MailKind.AUTO_REPLY),
+        ({"Subject": "Re: 【自动回复】感谢您的咨询"}, MailKind.HUMAN),
+        ({"Subject": "Out of Office AutoReply: Export failure"}, MailKind.AUTO_REPLY),  # GroupWise
+        # Lotus Notes
+        (
+            {"Subject": "AUTO: Wang Wei is out of the office (returning 2013/10/14)"},
+            MailKind.AUTO_REPLY,
+        ),
         ({"Subject": "Re: automatic reply settings do not work"}, MailKind.HUMAN),
     ],
 )
