@@ -1,11 +1,14 @@
 """Mastodon: mentions of the account from its notifications, public replies.
 
-- Mentions: ``GET /api/v1/notifications?types[]=mention`` paged forward with ``min_id``: each
-  page holds the mentions just newer than the cursor, so the cursor moves after each delivered
-  page (to the ``min_id`` of the ``rel="prev"`` Link, else the page's newest id).
+- Mentions: ``GET /api/v1/notifications?types[]=mention&include_filtered=true`` (also those the
+  account's notification policy filters, such as private mentions from strangers) paged forward
+  with ``min_id``: each page holds the mentions just newer than the cursor, so the cursor moves
+  after each delivered page (to the ``min_id`` of the ``rel="prev"`` Link, else the page's
+  newest id).
 - Threads: the conversation is keyed by the root post of the thread, found from our own index of
   posts seen and sent, else from ``GET /api/v1/statuses/:id/context``.
-- Rate limits: ``X-RateLimit-Remaining`` / ``X-RateLimit-Reset`` (an ISO 8601 time); 429 waits.
+- Rate limits: ``X-RateLimit-Remaining`` / ``X-RateLimit-Reset`` (an ISO 8601 time), one window
+  for all calls (the limits are per account and IP, not per endpoint); 429 waits.
 - Reply: ``POST /api/v1/statuses`` with ``in_reply_to_id`` and an ``Idempotency-Key`` (the
   outbound message id), so a retried send never posts twice.
 """
@@ -29,6 +32,9 @@ from adapters.social.textlen import mastodon_length
 from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage, OutboundMessage
 
 THREAD_TTL = 90 * 86400
+# One rate-limit window for every call: Mastodon limits an account (and an IP) across all
+# endpoints, and its headers report the limit closest to running out.
+ENDPOINT = "mastodon"
 
 
 class MastodonConfig(SocialConfig):
@@ -226,7 +232,7 @@ class MastodonAdapter(SocialAdapter):
             await self.api.call(
                 "GET",
                 self._url("/api/v1/accounts/verify_credentials"),
-                endpoint="verify_credentials",
+                endpoint=ENDPOINT,
                 wait=False,
                 headers=self.headers,
             )
@@ -256,7 +262,7 @@ class MastodonAdapter(SocialAdapter):
             resp = await self.api.call(
                 "GET",
                 self._url(f"/api/v1/statuses/{status_id}/context"),
-                endpoint="context",
+                endpoint=ENDPOINT,
                 headers=self.headers,
             )
             ancestors = resp.body.get("ancestors") if isinstance(resp.body, dict) else None
@@ -273,13 +279,15 @@ class MastodonAdapter(SocialAdapter):
         url = self._url("/api/v1/notifications")
         cursor = await self.get_cursor("notifications")
         for _page in range(cfg.max_pages if cursor else 1):
-            params: list[tuple[str, str]] = [("types[]", "mention")]
+            # Filtered notifications (NotificationPolicy, 4.3+: by default private mentions from
+            # accounts we do not follow) are left out unless asked for: a customer is a stranger.
+            params: list[tuple[str, str]] = [("types[]", "mention"), ("include_filtered", "true")]
             if cursor:
                 params += [("min_id", cursor), ("limit", str(cfg.page_size))]
             else:
                 params += [("limit", str(max(1, min(cfg.backfill, 80))))]
             resp = await self.api.call(
-                "GET", url, endpoint="notifications", params=params, headers=self.headers
+                "GET", url, endpoint=ENDPOINT, params=params, headers=self.headers
             )
             items = (
                 [n for n in resp.body if isinstance(n, dict)] if isinstance(resp.body, list) else []
@@ -338,7 +346,7 @@ class MastodonAdapter(SocialAdapter):
             resp = await self.api.call(
                 "POST",
                 self._url("/api/v1/statuses"),
-                endpoint="statuses",
+                endpoint=ENDPOINT,
                 wait=False,
                 json_body=body,
                 headers={**self.headers, "Idempotency-Key": message.message_id},

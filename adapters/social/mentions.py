@@ -229,6 +229,9 @@ class SocialAdapter(Adapter):
     async def set_cursor(self, name: str, value: str) -> None:
         await self.ctx.redis.set(self.ctx.state_key(f"cursor:{name}"), value)
 
+    async def clear_cursor(self, name: str) -> None:
+        await self.ctx.redis.delete(self.ctx.state_key(f"cursor:{name}"))
+
     # --- delivery ------------------------------------------------------------------------
     async def deliver_all(self, messages: list[InboundMessage]) -> None:
         """Deliver oldest first (so a thread reads in order); raises on the first failure, which

@@ -85,7 +85,8 @@ def _emoji_end(text: str, i: int) -> int | None:
         if j < n and ord(text[j]) == _KEYCAP:
             return j + 1
         return None
-    if not _is_pictographic(cp):
+    # A character followed by U+FE0F asks for its emoji presentation: one emoji (e.g. ©️, ▶️).
+    if not _is_pictographic(cp) and not (i + 1 < n and ord(text[i + 1]) == _VS16):
         return None
     j = i + 1
     while j < n:

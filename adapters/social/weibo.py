@@ -2,12 +2,14 @@
 
 - ``GET /2/statuses/mentions.json`` and ``GET /2/comments/mentions.json`` with ``since_id``
   (the same on every page of one poll) and ``page``; the newest id becomes the cursor after the
-  last page. Both are read in one round and delivered together, each comment after the post it
+  last page. A round that reaches ``max_pages`` with full pages keeps the cursor and notes the
+  oldest id it read: the next round goes on below it (``max_id``) until the gap is read.
+  Both are read in one round and delivered together, each comment after the post it
   comments on, so the post always opens its thread.
 - A post mentioning us is its own thread; a comment mentioning us belongs to the thread of the
   post it comments on.
 - Replies: a comment on the post (``comments/create``) or a reply to the comment
-  (``comments/reply``).
+  (``comments/reply``), with ``rip`` (the commenting user's IP) when the channel sets it.
 - Rate limits: Weibo answers error 10022/10023/10024 (hourly limits, no headers); the reset comes
   from ``account/rate_limit_status.json``.
 """
@@ -53,6 +55,11 @@ class WeiboConfig(SocialConfig):
     web_url: str = Field("https://m.weibo.cn", description="Base of public post links.")
     access_token: str = Field(description="OAuth 2.0 access token of the account.")
     uid: str | None = Field(None, description="The account's uid; looked up when empty.")
+    rip: str | None = Field(
+        None,
+        description="Public IP of the people answering, sent as ``rip`` with each comment "
+        "(comments/create and comments/reply ask for the commenting user's real IP).",
+    )
     page_size: int = Field(50, ge=1, le=200)
 
 
@@ -212,6 +219,8 @@ class _Fetched:
     since: str | None
     newest_id: str | None
     messages: list[InboundMessage]
+    rest: str | None = None  # "<max_id> <newest id>" when pages were left for the next poll
+    resumed: bool = False  # this round read such a rest
 
 
 # --- the adapter ----------------------------------------------------------------------------
@@ -304,27 +313,44 @@ class WeiboAdapter(SocialAdapter):
         for msg in thread_order([m for f in fetched for m in f.messages]):
             await self.deliver_one(msg)
         for f in fetched:
+            if f.rest:
+                # Out of pages with more to read: the cursor stays until the older rest is read.
+                await self.set_cursor(f"{f.cursor}:rest", f.rest)
+                continue
             if f.newest_id and (f.since is None or id_key(f.newest_id) > id_key(f.since)):
                 await self.set_cursor(f.cursor, f.newest_id)
+            if f.resumed:
+                await self.clear_cursor(f"{f.cursor}:rest")
 
     async def _fetch(self, cursor_name: str, path: str, list_key: str) -> _Fetched:
         cfg = self.config
         since = await self.get_cursor(cursor_name)
+        # A round that ran out of pages left "<max_id> <newest id>": go on from that max_id.
+        rest = (await self.get_cursor(f"{cursor_name}:rest") or "").split() if since else []
         count = cfg.page_size if since else max(1, min(cfg.backfill, 200))
         items: list[Mapping[str, Any]] = []
-        newest_id: str | None = None
+        newest_id: str | None = rest[1] if len(rest) == 2 else None
+        more = False
         for page in range(1, (cfg.max_pages if since else 1) + 1):
             params = {"count": str(count), "page": str(page)}
             if since:
                 params["since_id"] = since  # the same on every page of this poll
+            if len(rest) == 2:
+                params["max_id"] = rest[0]
             body = await self._get(path, params)
             batch = body.get(list_key) if isinstance(body, dict) else None
             batch = [b for b in batch or [] if isinstance(b, dict)]
-            if page == 1:
+            if newest_id is None:
                 newest_id = newest([i for i in map(item_id, batch) if i])
             items += batch
-            if len(batch) < count:
+            more = len(batch) >= count
+            if not more:
                 break
+        left = None
+        oldest = min((i for i in map(item_id, items) if i), key=id_key, default=None)
+        if since and more and oldest and newest_id:
+            # max_id is inclusive: start just below the oldest one read.
+            left = f"{int(oldest) - 1 if oldest.isdigit() else oldest} {newest_id}"
         messages = []
         seen: set[str] = set()
         for item in items:
@@ -341,7 +367,7 @@ class WeiboAdapter(SocialAdapter):
                 messages.append(msg)
         if since is None:
             messages = messages[: cfg.backfill]
-        return _Fetched(cursor_name, since, newest_id, messages)
+        return _Fetched(cursor_name, since, newest_id, messages, left, len(rest) == 2)
 
     async def send(self, message: OutboundMessage) -> str:
         ctx = message.reply_context
@@ -358,6 +384,8 @@ class WeiboAdapter(SocialAdapter):
             return previous
         status_id = str(ctx.get("status_id") or message.thread_key)
         form = {"access_token": self.config.access_token, "id": status_id, "comment": text}
+        if self.config.rip:
+            form["rip"] = self.config.rip
         path = "comments/create.json"
         if ctx.get("kind") == "comment" and ctx.get("comment_id"):
             path = "comments/reply.json"

@@ -3,6 +3,10 @@
 - Mentions: ``GET /2/users/:id/mentions`` with ``since_id`` (kept the same on every page of one
   poll), ``pagination_token``, ``expansions=author_id`` (authors come from ``includes.users``).
   The newest id (``meta.newest_id`` of the first page) becomes the cursor after the last page.
+  A poll that reaches ``max_pages`` with a ``next_token`` left keeps the cursor and notes the
+  oldest id it read: the next poll goes on below it (``until_id``) until the gap is read.
+- A long post's ``text`` is cut: its whole text is ``note_tweet.text`` (with its own entities).
+- A 200 may carry ``errors`` beside ``data`` (those count); ``errors`` alone fail the call.
 - Keyword watch: ``GET /2/tweets/search/recent`` (``next_token`` pages), same cursor rule.
 - Rate limits: ``x-rate-limit-remaining`` / ``x-rate-limit-reset`` (epoch seconds) per endpoint;
   a 429 waits until the reset.
@@ -43,7 +47,8 @@ from adapters.social.textlen import X_MAX_WEIGHTED_LENGTH, x_weighted_length
 from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage, OutboundMessage
 
 TWEET_FIELDS = (
-    "created_at,conversation_id,author_id,in_reply_to_user_id,referenced_tweets,lang,entities"
+    "created_at,conversation_id,author_id,in_reply_to_user_id,referenced_tweets,lang,entities,"
+    "note_tweet"
 )
 EXPANSIONS = "author_id,attachments.media_keys"
 USER_FIELDS = "username,name"
@@ -122,7 +127,9 @@ def error_reason(body: Any, status: int) -> str:
         errors = body.get("errors")
         detail = body.get("detail") or body.get("title")
         first = errors[0] if isinstance(errors, list) and errors else None
-        specific = first.get("message") if isinstance(first, dict) else None
+        specific = (
+            (first.get("message") or first.get("detail")) if isinstance(first, dict) else None
+        )
         if specific and detail and specific != detail:
             detail = f"{detail} ({specific})"  # which parameter was invalid, and why
         elif specific:
@@ -147,6 +154,10 @@ def rate_info(headers: Mapping[str, str]) -> RateInfo:
 
 
 def classify(status: int, body: Any, headers: Mapping[str, str]) -> ApiError | None:
+    if 200 <= status < 300 and isinstance(body, dict) and body.get("errors"):
+        # Partial errors come beside data; errors alone (no data, no meta) are a failed call.
+        if "data" not in body and "meta" not in body:
+            return PermanentApiError(error_reason(body, status), status=status)
     return default_classify(
         status, error_reason(body, status), retry_at=rate_info(headers).reset_at
     )
@@ -154,7 +165,11 @@ def classify(status: int, body: Any, headers: Mapping[str, str]) -> ApiError | N
 
 def post_text(post: Mapping[str, Any]) -> str:
     """A post's text as its author wrote it: unescaped, and each t.co link replaced by the URL
-    it stands for (``entities.urls``; without them the t.co link stays, which still works)."""
+    it stands for (``entities.urls``; without them the t.co link stays, which still works).
+    A long post's ``text`` is cut at 280: its whole text and entities are in ``note_tweet``."""
+    note = post.get("note_tweet")
+    if isinstance(note, dict) and note.get("text"):
+        post = note
     text = _ESCAPED.sub(lambda m: _UNESCAPED[m.group(1)], str(post.get("text") or ""))
     links: dict[str, str] = {}
     entities = post.get("entities")
@@ -440,6 +455,8 @@ class XAdapter(SocialAdapter):
     ) -> None:
         cfg = self.config
         since = await self.get_cursor(cursor)
+        # A poll that ran out of pages left "<oldest id read> <newest id>": go on below the first.
+        rest = (await self.get_cursor(f"{cursor}:rest") or "").split() if since else []
         base = {
             **params,
             "max_results": str(cfg.page_size if since else max(10, min(cfg.backfill, 100))),
@@ -450,19 +467,28 @@ class XAdapter(SocialAdapter):
         }
         if since:
             base["since_id"] = since  # the same on every page of this poll
+        if len(rest) == 2:
+            base["until_id"] = rest[0]
         messages: list[InboundMessage] = []
-        newest_id: str | None = None
+        newest_id: str | None = rest[1] if len(rest) == 2 else None
+        oldest_id: str | None = None
         token: str | None = None
         for _page in range(cfg.max_pages if since else 1):
             query = {**base, token_param: token} if token else base
             try:
                 resp = await self._request("GET", url, endpoint=endpoint, params=query)
             except PermanentApiError as exc:
-                if since and exc.status == 400 and "since_id" in exc.reason:
-                    # Recent search only reaches 7 days back: a cursor older than that is refused
-                    # for ever. Start afresh (the next poll imports the newest few).
+                if (
+                    since
+                    and exc.status == 400
+                    and ("since_id" in exc.reason or "until_id" in exc.reason)
+                ):
+                    # Recent search only reaches 7 days back: a cursor (or the id below which a
+                    # cut-short poll goes on) older than that is refused for ever. Start afresh
+                    # (the next poll imports the newest few).
                     log.warning("%s: cursor %s refused (%s); starting afresh", cursor, since, exc)
-                    await self.ctx.redis.delete(self.ctx.state_key(f"cursor:{cursor}"))
+                    await self.clear_cursor(cursor)
+                    await self.clear_cursor(f"{cursor}:rest")
                     return
                 raise
             body = resp.body if isinstance(resp.body, dict) else {}
@@ -472,6 +498,8 @@ class XAdapter(SocialAdapter):
             ]
             if newest_id is None:
                 newest_id = str(meta["newest_id"]) if meta.get("newest_id") else newest(page_ids)
+            if page_ids:
+                oldest_id = min(page_ids, key=id_key)
             messages += posts_to_messages(
                 body,
                 channel_id=self.ctx.channel_id,
@@ -486,8 +514,14 @@ class XAdapter(SocialAdapter):
             # First start: import only the newest few; the cursor remembers where "now" is.
             messages = messages[: cfg.backfill]
         await self.deliver_all(messages)
+        if since and token and oldest_id and newest_id:
+            # Out of pages with more to read: the cursor stays until the older rest is read.
+            await self.set_cursor(f"{cursor}:rest", f"{oldest_id} {newest_id}")
+            return
         if newest_id and (since is None or id_key(newest_id) > id_key(since)):
             await self.set_cursor(cursor, newest_id)
+        if rest:
+            await self.clear_cursor(f"{cursor}:rest")
 
     async def send(self, message: OutboundMessage) -> str:
         text = message.text.strip()

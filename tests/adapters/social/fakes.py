@@ -138,6 +138,10 @@ class FakeBase:
 # ============================================================================================
 
 
+def _full_text(post: dict[str, Any]) -> str:
+    return str((post.get("note_tweet") or {}).get("text") or post["text"])
+
+
 def _pct(value: str) -> str:
     return quote(value, safe="~")
 
@@ -229,6 +233,12 @@ class FakeX(FakeBase):
             post["in_reply_to_user_id"] = parent["author_id"]
         if urls:
             post["entities"] = {"urls": urls}
+        if len(text) > 280:
+            # A long post (X Premium): ``text`` holds the start of it, the whole is in
+            # ``note_tweet`` (requested with tweet.fields=note_tweet), with its own entities.
+            post["note_tweet"] = {"text": text, **({"entities": post["entities"]} if urls else {})}
+            post["text"] = text[:275] + "…"
+            post.pop("entities", None)
         self.posts[post_id] = post
         return post_id
 
@@ -286,6 +296,9 @@ class FakeX(FakeBase):
         for name in fields:
             if name in post:
                 out[name] = post[name]
+        if "note_tweet" in out:
+            note = out["note_tweet"]
+            out["note_tweet"] = {**note, "text": html.escape(note["text"], quote=False)}
         return out
 
     def _page(self, request: web.Request, matched: list[dict[str, Any]], token_param: str,
@@ -298,10 +311,13 @@ class FakeX(FakeBase):
         if not min_results <= max_results <= 100:
             return self._problem(400, "Invalid Request", "max_results out of range")
         since = q.get("since_id")
+        until = q.get("until_id")
         token = q.get(token_param)
         rows = sorted(matched, key=lambda p: _id_key(p["id"]), reverse=True)
         if since:
             rows = [p for p in rows if _id_key(p["id"]) > _id_key(since)]
+        if until:
+            rows = [p for p in rows if _id_key(p["id"]) < _id_key(until)]
         if token:
             # The token names the last post of the previous page: stable while new posts arrive.
             before = base64.urlsafe_b64decode(token.encode()).decode()
@@ -368,7 +384,7 @@ class FakeX(FakeBase):
         if request.match_info["id"] != self.user_id:
             return self._problem(403, "Forbidden", "not your mentions")
         handle = f"@{self.username}".lower()
-        matched = [p for p in self.posts.values() if handle in p["text"].lower()]
+        matched = [p for p in self.posts.values() if handle in _full_text(p).lower()]
         return self._page(request, matched, "pagination_token", 5, guard)
 
     async def h_search(self, request: web.Request) -> web.Response:
@@ -395,7 +411,7 @@ class FakeX(FakeBase):
                 "type": "https://api.twitter.com/2/problems/invalid-request",
             }
             return web.json_response(body, status=400)
-        matched = [p for p in self.posts.values() if any(t in p["text"].lower() for t in terms)]
+        matched = [p for p in self.posts.values() if any(t in _full_text(p).lower() for t in terms)]
         return self._page(request, matched, "next_token", 10, guard)
 
     async def h_create(self, request: web.Request) -> web.Response:
@@ -437,6 +453,10 @@ class FakeMastodon(FakeBase):
     posted: list[dict[str, Any]] = field(default_factory=list)  # POST /api/v1/statuses bodies
     idempotency: dict[str, str] = field(default_factory=dict)
     window: Window | None = None
+    # NotificationPolicy (4.3+), as by default: private mentions from accounts we do not follow
+    # are filtered, left out of GET /api/v1/notifications unless include_filtered=true.
+    following: set[str] = field(default_factory=set)
+    filtered: set[str] = field(default_factory=set)  # ids of filtered notifications
     # Ids cross a digit boundary (990 -> 1000) so string order would be wrong.
     _status_ids: Any = field(default_factory=lambda: itertools.count(990))
     _notification_ids: Any = field(default_factory=lambda: itertools.count(95))
@@ -498,15 +518,19 @@ class FakeMastodon(FakeBase):
         self._notify("favourite", self.account(acct), self.statuses[status_id])
 
     def _notify(self, kind: str, account: dict[str, Any], status: dict[str, Any]) -> None:
+        notification_id = str(next(self._notification_ids))
         self.notifications.append(
             {
-                "id": str(next(self._notification_ids)),
+                "id": notification_id,
                 "type": kind,
                 "created_at": status["created_at"],
                 "account": account,
                 "status": status,
             }
         )
+        private = kind == "mention" and status["visibility"] == "direct"
+        if private and account["acct"] not in self.following:
+            self.filtered.add(notification_id)
 
     # --- server side --------------------------------------------------------------------
     async def _guard(self, request: web.Request) -> web.Response | dict[str, str]:
@@ -543,6 +567,8 @@ class FakeMastodon(FakeBase):
         types = q.getall("types[]", [])
         limit = min(int(q.get("limit", "40")), 80)
         rows = [n for n in self.notifications if not types or n["type"] in types]
+        if q.get("include_filtered") != "true":
+            rows = [n for n in rows if n["id"] not in self.filtered]
         rows.sort(key=lambda n: _id_key(n["id"]))
         if "max_id" in q:
             rows = [n for n in rows if _id_key(n["id"]) < _id_key(q["max_id"])]
@@ -628,6 +654,9 @@ class FakeWeibo(FakeBase):
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     created: list[dict[str, str]] = field(default_factory=list)  # comments/create + reply forms
     window: Window | None = None
+    # The wiki marks ``rip`` (the commenting user's real IP) required on comments/create and
+    # comments/reply; off by default so channels set up without it still comment here.
+    require_rip: bool = False
     _ids: Any = field(default_factory=lambda: itertools.count(4_990_000_000_000_000))
 
     def __post_init__(self) -> None:
@@ -776,7 +805,13 @@ class FakeWeibo(FakeBase):
         if guard is not None:
             return guard
         form = await request.post()
-        for name in ("id", "comment", *(("cid",) if reply else ())):
+        needed = (
+            "id",
+            "comment",
+            *(("cid",) if reply else ()),
+            *(("rip",) if self.require_rip else ()),
+        )
+        for name in needed:
             if not form.get(name):
                 return self._error(request, 10016, f"Miss required parameter ({name})")
         status_id = str(form["id"])

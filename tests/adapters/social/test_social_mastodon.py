@@ -143,6 +143,23 @@ async def test_pages_forward_with_min_id(wire: WireAdapter, mastodon_api: Served
     assert wired.new_ids() == [first, *new]
 
 
+async def test_mentions_filtered_by_the_notification_policy_are_read(
+    wire: WireAdapter, mastodon_api: Served
+) -> None:
+    """Mastodon 4.3+ files some notifications as filtered (by default private mentions from
+    accounts the user does not follow) and leaves them out unless ``include_filtered=true``: a
+    customer writing to the brand privately must still reach an agent."""
+    fake = mastodon_api.fake
+    wired = await wire(MastodonAdapter, config(mastodon_api))
+    await wired.adapter.poll_mentions()
+    public = fake.toot("alice", "@acme my order is late")
+    private = fake.toot("bob@other.example", "@acme my address is 1 Main St", visibility="direct")
+    assert fake.filtered  # the instance's policy filtered the private mention
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == [public, private]
+    assert fake.calls("/notifications")[-1].query["include_filtered"] == ["true"]
+
+
 async def test_threads_follow_the_root_post(wire: WireAdapter, mastodon_api: Served) -> None:
     fake = mastodon_api.fake
     stranger = fake.toot("dave", "general musing, no mention")
@@ -232,6 +249,24 @@ async def test_reply_is_idempotent_and_mirrors_private_visibility(
     await wired.adapter.send(dm)
     assert fake.posted[-1]["visibility"] == "direct"
     assert fake.posted[-1]["status"].startswith("@bob@other.example ")
+
+
+async def test_one_rate_limit_window_for_the_account(
+    wire: WireAdapter, mastodon_api: Served
+) -> None:
+    """Mastodon's limits are per account and per IP across all endpoints (300 calls in 5
+    minutes), and the headers report the one closest to running out: once a poll saw
+    ``X-RateLimit-Remaining: 0``, a reply waits for the reset instead of spending a 429."""
+    fake = mastodon_api.fake
+    fake.toot("alice", "@acme my parcel is lost")
+    wired = await wire(MastodonAdapter, config(mastodon_api))
+    fake.window = Window(limit=1, seconds=30.0)
+    await wired.adapter.poll_mentions()  # the window's only call
+    ((msg, _),) = wired.delivered
+    with pytest.raises(TransientSendError) as info:
+        await wired.adapter.send(outbound(wired, msg.meta, "Sorry, checking."))
+    assert info.value.retry_after is not None and info.value.retry_after >= 1
+    assert fake.rejected == 0 and fake.posted == []
 
 
 async def test_reply_errors_and_verify(wire: WireAdapter, mastodon_api: Served) -> None:

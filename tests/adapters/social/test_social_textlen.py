@@ -28,6 +28,10 @@ LONG_URL = "https://example.com/" + "a" * 200
         ("👨‍👩‍👧", 2),  # ZWJ family: one emoji
         ("🇨🇳", 2),  # flag: a pair of regional indicators
         ("1️⃣", 2),  # keycap
+        # Emoji presentation sequences (a text character + U+FE0F) are one emoji of weight 2.
+        ("©️", 2),
+        ("▶️ next", 7),
+        ("™️‼️ℹ️", 6),
         ("cafe\u0301", 4),  # NFC: e + combining acute is one character
         ("a" * 280, 280),
         ("你" * 140, 280),
@@ -48,6 +52,7 @@ def test_x_weighted_length(text: str, expected: int) -> None:
         ("@alice@mastodon.social hi", 9),  # a remote mention counts as @alice
         ("mail me at bob@example.com", 26),  # an e-mail address is not a mention
         ("👨‍👩‍👧 ok", 4),
+        ("▶️ ok ©️", 6),  # a character + U+FE0F is one user-perceived character
         ("cafe\u0301", 4),
     ],
 )

@@ -99,6 +99,15 @@ def test_parse_time(value, expected) -> None:
         (400, {"error": "out of limit", "error_code": 20016}, RateLimited),
         (500, {"error": "system error!", "error_code": 10001}, TransientApiError),
         (401, {"error": "invalid_access_token", "error_code": 21332}, PermanentApiError),
+        (401, {"error": "expired_token", "error_code": 21327}, PermanentApiError),
+        (
+            403,
+            {
+                "error": "User requests for (statuses/mentions) out of rate limit!",
+                "error_code": "10024",
+            },
+            RateLimited,
+        ),  # codes may come as strings
         (400, {"error": "Target weibo does not exist!", "error_code": 20101}, PermanentApiError),
         (502, None, TransientApiError),
         (404, None, PermanentApiError),
@@ -136,6 +145,34 @@ async def test_posts_and_comments_with_since_id_pages(wire: WireAdapter, weibo_a
     assert await wired.adapter.get_cursor("comments") == comments[-1]
     threads = {m.external_id: m.thread_key for m, _ in wired.delivered}
     assert {threads[c] for c in comments} == {first}
+
+
+async def test_page_budget_resumes_with_max_id(wire: WireAdapter, weibo_api: Served) -> None:
+    """More new mentions than max_pages pages hold: the next polls read the rest (same since_id,
+    ``max_id`` below the oldest read); the cursor moves only once all of them were read."""
+    fake = weibo_api.fake
+    first = fake.post("zaku", "@AcmeCN hi")
+    wired = await wire(WeiboAdapter, config(weibo_api, max_pages=2))
+    await wired.adapter.poll_mentions()
+    posts = [fake.post(f"user{i}", f"@AcmeCN 第{i}台坏了") for i in range(45)]
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == [first, *posts[-20:]]
+    assert await wired.adapter.get_cursor("statuses") == first
+    later = fake.post("lili", "@AcmeCN 还没人管")
+    await wired.adapter.poll_mentions()
+    await wired.adapter.poll_mentions()
+    assert sorted(wired.new_ids()) == sorted([first, *posts])
+    assert await wired.adapter.get_cursor("statuses") == posts[-1]
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids()[-1] == later and len(wired.new_ids()) == len(set(wired.new_ids()))
+    assert await wired.adapter.get_cursor("statuses") == later
+    calls = fake.calls("/statuses/mentions.json")
+    assert len(calls) == 7
+    assert {c.query["since_id"][0] for c in calls[1:6]} == {first}
+    below = [str(int(p) - 1) for p in (posts[-20], posts[5])]
+    assert [c.query.get("max_id") for c in calls[1:6]] == [
+        None, None, [below[0]], [below[0]], [below[1]]
+    ]  # fmt: skip
 
 
 async def test_rate_limit_error_waits_for_the_reported_reset(
@@ -253,6 +290,21 @@ async def test_comment_on_a_post_and_reply_to_a_comment(
     # Our own comments mention nobody new and are never polled back in.
     await wired.adapter.poll_mentions()
     assert created not in wired.new_ids() and replied not in wired.new_ids()
+
+
+async def test_comments_report_the_users_ip(wire: WireAdapter, weibo_api: Served) -> None:
+    """comments/create and comments/reply take ``rip``, "the real IP of the user who acts"
+    (required in the current wiki): the channel's ``rip`` setting is sent with each comment."""
+    fake = weibo_api.fake
+    fake.require_rip = True
+    post = fake.post("zaku", "@AcmeCN 洗衣机漏水了")
+    comment = fake.comment("lili", post, "@AcmeCN 我的也是")
+    wired = await wire(WeiboAdapter, config(weibo_api, rip="203.0.113.7"))
+    await wired.adapter.poll_mentions()
+    by_id = {m.external_id: m for m, _ in wired.delivered}
+    await wired.adapter.send(outbound(wired, by_id[post].meta, "您好"))
+    await wired.adapter.send(outbound(wired, by_id[comment].meta, "抱歉", "conv2:4"))
+    assert [c.get("rip") for c in fake.created] == ["203.0.113.7"] * 2
 
 
 async def test_reply_errors_and_verify(wire: WireAdapter, weibo_api: Served) -> None:

@@ -11,7 +11,7 @@ import pytest
 from pydantic import ValidationError
 
 from adapters.base import PermanentSendError, TransientSendError, VerifyError
-from adapters.social.poller import TransientApiError
+from adapters.social.poller import PermanentApiError, TransientApiError
 from adapters.social.spike import mention_report
 from adapters.social.x import (
     XAdapter,
@@ -243,6 +243,100 @@ async def test_polled_text_is_unescaped_with_its_links_expanded(
     ((msg, _),) = wired.delivered
     assert msg.text == written
     assert "entities" in fake.calls("/mentions")[0].query["tweet.fields"][0].split(",")
+
+
+def test_long_post_reads_note_tweet() -> None:
+    """A post over 280 characters (X's data dictionary: ``note_tweet`` "contains the full text
+    of a Post for long-form Posts"): ``text`` is cut, ``note_tweet.text`` and its entities are
+    whole."""
+    whole = "@acme " + "my washer leaks again and again. " * 10 + "see https://t.co/Lng &amp; more"
+    post = {
+        "id": "1801573587187331074", "author_id": "1234567890",
+        "text": whole[:274] + "… https://t.co/Cut",
+        "entities": {"urls": [_url(276, "https://t.co/Cut", "https://x.com/i/web/status/1",
+                                   "x.com/i/web/status/1")]},
+        "note_tweet": {
+            "text": whole,
+            "entities": {"urls": [_url(len(whole) - 25, "https://t.co/Lng",
+                                       "https://photos.example/leak", "photos.example/leak")]},
+        },
+        "edit_history_tweet_ids": ["1801573587187331074"],
+    }  # fmt: skip
+    msg = post_to_message(post, {}, {}, channel_id="ch1", web_url="https://x.com", source="mention")
+    assert msg.text == whole.replace("https://t.co/Lng &amp;", "https://photos.example/leak &")
+
+
+async def test_long_mention_is_delivered_whole(wire: WireAdapter, x_api: Served) -> None:
+    fake = x_api.fake
+    written = (
+        "@acme " + "the fridge & the freezer both stopped <again>. " * 8 + "https://a.example/x"
+    )
+    post = fake.tweet("wanglei", written)
+    assert len(fake._render(fake.posts[post], set())["text"]) < len(written)  # cut without it
+    wired = await wire(XAdapter, config(x_api))
+    await wired.adapter.poll_mentions()
+    ((msg, _),) = wired.delivered
+    assert msg.text == written
+    assert "note_tweet" in fake.calls("/mentions")[0].query["tweet.fields"][0].split(",")
+
+
+async def test_page_budget_resumes_below_the_oldest_read(wire: WireAdapter, x_api: Served) -> None:
+    """More new mentions than max_pages pages hold: the rest are read by the next polls (from the
+    same since_id, below the oldest one read), and the cursor moves only when all were read."""
+    fake = x_api.fake
+    first = fake.tweet("wanglei", "@acme hello")
+    wired = await wire(XAdapter, config(x_api, max_pages=2))
+    await wired.adapter.poll_mentions()
+    new = [fake.tweet(f"user{i % 4}", f"@acme complaint {i}") for i in range(45)]
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == [first, *new[-20:]]
+    assert await wired.adapter.get_cursor("mentions") == first
+    later = fake.tweet("lili", "@acme still waiting")
+    await wired.adapter.poll_mentions()
+    await wired.adapter.poll_mentions()
+    assert sorted(wired.new_ids()) == sorted([first, *new])
+    assert await wired.adapter.get_cursor("mentions") == new[-1]
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids()[-1] == later and len(wired.new_ids()) == len(set(wired.new_ids()))
+    assert await wired.adapter.get_cursor("mentions") == later
+    calls = fake.calls("/mentions")  # the first poll, 2 + 2 + 1 pages behind `first`, the last
+    assert len(calls) == 7
+    assert {c.query["since_id"][0] for c in calls[1:6]} == {first}
+    until = [c.query.get("until_id") for c in calls[1:6]]
+    assert until == [None, None, [new[-20]], [new[-20]], [new[5]]]
+
+
+async def test_200_with_errors_only_is_an_error(wire: WireAdapter, x_api: Served) -> None:
+    """X's partial errors: a 200 may carry ``errors``. With data, the data counts; with nothing
+    else (the user is gone, say), the poll fails instead of passing for "no new mentions"."""
+    fake = x_api.fake
+    first = fake.tweet("wanglei", "@acme hello")
+    wired = await wire(XAdapter, config(x_api))
+    await wired.adapter.poll_mentions()
+    gone = {
+        "errors": [{
+            "value": OWN_ID, "detail": f"Could not find user with id: [{OWN_ID}].",
+            "title": "Not Found Error", "resource_type": "user", "parameter": "id",
+            "resource_id": OWN_ID, "type": "https://api.x.com/2/problems/resource-not-found",
+        }]
+    }  # fmt: skip
+    fake.fail_next("/mentions", 200, body=json.dumps(gone), content_type="application/json")
+    with pytest.raises(PermanentApiError, match="Could not find user"):
+        await wired.adapter.poll_mentions()
+    assert await wired.adapter.get_cursor("mentions") == first
+
+    post = fake.tweet("lili", "@acme hi")
+    partial = {
+        "data": [{**fake._render(fake.posts[post], {"author_id"}), "author_id": fake.user("lili")}],
+        "errors": [{"resource_id": "456", "resource_type": "tweet", "title": "Not Found Error",
+                    "detail": "Could not find tweet with id: [456].",
+                    "type": "https://api.x.com/2/problems/resource-not-found"}],
+        "meta": {"result_count": 1, "newest_id": post, "oldest_id": post},
+    }  # fmt: skip
+    fake.fail_next("/mentions", 200, body=json.dumps(partial), content_type="application/json")
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == [first, post]
+    assert await wired.adapter.get_cursor("mentions") == post
 
 
 async def test_remaining_zero_waits_for_the_reset(wire: WireAdapter, x_api: Served) -> None:
