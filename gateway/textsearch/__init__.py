@@ -7,7 +7,7 @@ Everything runs offline from what the wheels ship: Chinese word segmentation by 
 The API is small:
 
 - ``fold(text)``: the comparable form of a text: NFKC (full-width -> half-width), lowercase,
-  Traditional -> Simplified.
+  Traditional -> Simplified; texts up to 2,000 characters are cached (``fold.cache_clear()``).
 - ``Synonyms(groups)``: groups of interchangeable terms; every term of a group is read as the
   group's first one. ``Synonyms.parse(lines)`` reads ``a, b, c`` lines.
 - ``Analyzer(synonyms)``: ``tokens(text)``: folded, synonym-mapped tokens: Chinese words and

@@ -48,14 +48,34 @@ def _converter() -> opencc.OpenCC:
 _LOCAL = threading.local()
 
 
-@lru_cache(maxsize=4096)
-def fold(text: str) -> str:
-    """Full-width -> half-width (NFKC), lowercase, Traditional -> Simplified (Taiwan phrases
-    included). Cached: customers and articles repeat themselves."""
+# Longer texts are folded each time, not cached: 4,096 long mails kept alive would be a
+# memory bill a sender chooses (short texts are the ones that repeat).
+FOLD_CACHE_CHARS = 2000
+
+
+def _fold(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     if _HAS_CJK.search(text):
         text = _converter().convert(text)
     return text
+
+
+_fold_short = lru_cache(maxsize=4096)(_fold)
+
+
+class _Fold:
+    """``fold(text)``: full-width -> half-width (NFKC), lowercase, Traditional -> Simplified
+    (Taiwan phrases included). Cached up to FOLD_CACHE_CHARS: customers and articles repeat
+    themselves."""
+
+    def __call__(self, text: str) -> str:
+        return _fold_short(text) if len(text) <= FOLD_CACHE_CHARS else _fold(text)
+
+    cache_clear = staticmethod(_fold_short.cache_clear)
+    cache_info = staticmethod(_fold_short.cache_info)
+
+
+fold = _Fold()
 
 
 def simplified(text: str) -> str:

@@ -46,3 +46,13 @@ def test_index_ranks_and_reports_coverage() -> None:
     partial = index.search("打印机卡纸 发票")[0]
     assert partial.id == "jam" and 0.3 < partial.coverage < 0.9
     assert SearchIndex(analyzer, []).search("anything") == []
+
+
+def test_a_long_text_is_folded_but_not_kept():
+    """The fold cache keeps short texts only: a sender of long mails cannot make every process
+    hold thousands of them."""
+    fold.cache_clear()
+    long_text = "機器冒煙ＡＢＣ" * 1000
+    assert fold(long_text) == "机器冒烟abc" * 1000
+    assert fold("機器冒煙") == "机器冒烟"
+    assert fold.cache_info().currsize == 1  # the short one
