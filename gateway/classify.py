@@ -27,7 +27,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import regex
 
@@ -56,8 +56,7 @@ class Rule:
     name: str
     class_name: str | None  # None: routing hints only
     keywords: tuple[str, ...] = ()
-    patterns: tuple[regex.Pattern[str], ...] = ()
-    as_written: frozenset[regex.Pattern[str]] = frozenset()  # run on the unfolded text
+    patterns: tuple[RulePattern, ...] = ()
     tiers: tuple[str, ...] = ()
     meta_flags: tuple[str, ...] = ()
     channels: tuple[str, ...] = ()  # only these channel types (empty: all)
@@ -75,7 +74,7 @@ class Rule:
 
     def matches(
         self,
-        forms: tuple[str, str],
+        forms: MessageForms,
         tier: str | None,
         meta: Mapping[str, Any],
         channel_type: str | None = None,
@@ -85,27 +84,27 @@ class Rule:
         return fixed if fixed is not None else self.matches_facts(tier, complaints)
 
     def matches_message(
-        self, forms: tuple[str, str], meta: Mapping[str, Any], channel_type: str | None
+        self, forms: MessageForms, meta: Mapping[str, Any], channel_type: str | None
     ) -> bool | None:
         """Whether the message itself decides: True / False, or None when only the stored
-        facts can (the customer's tier, their unresolved complaints). ``forms``: the message
-        as ``message_forms`` gives it."""
+        facts can (the customer's tier, their unresolved complaints)."""
         if self.channels and channel_type not in self.channels:
             return False
         if self.unconditional:
             return bool(self.channels)  # a channel-wide rule
         # Plain loops: run for every rule of every message, a generator costs more than the test.
-        folded, lowered = forms
+        folded = forms.folded
         for keyword in self.keywords:
             if keyword in folded:
                 return True
-        for pattern in self.patterns:
-            text = lowered if pattern in self.as_written else folded
-            try:
-                if pattern.search(text, timeout=PATTERN_SECONDS):
-                    return True
-            except TimeoutError:
-                _gave_up(self.name, pattern, len(text))
+        if not forms.no_pattern_matches:
+            for pattern, as_written in self.patterns:
+                text = forms.lowered() if as_written else folded
+                try:
+                    if pattern.search(text, timeout=PATTERN_SECONDS):
+                        return True
+                except TimeoutError:
+                    _gave_up(self.name, pattern, len(text))
         for flag in self.meta_flags:
             if meta.get(flag):
                 return True
@@ -117,23 +116,90 @@ class Rule:
         return bool(self.repeat_count and complaints >= self.repeat_count)
 
 
-def message_forms(text: str) -> tuple[str, str]:
-    """(folded, lowercased): keywords and patterns see the message folded (full-width to
+class RulePattern(NamedTuple):
+    pattern: regex.Pattern[str]
+    as_written: bool  # full-width characters of its own: runs on the message as written
+
+
+class MessageForms:
+    """The message as rules see it. Keywords and patterns see it folded (full-width to
     half-width, lowercase, Traditional to Simplified Chinese: 機器冒煙 -> 机器冒烟, ３１５ -> 315),
     so a rule written once matches every way a customer types it; a pattern with full-width
-    characters of its own sees it as written (lowercase)."""
-    return fold(text), text.lower()
+    characters of its own sees it as written (lowercase, made when first asked for).
+    ``no_pattern_matches``: the classifier's screen found that no pattern can match."""
+
+    __slots__ = ("_lowered", "folded", "no_pattern_matches", "text")
+
+    def __init__(self, text: str) -> None:
+        self.text = text
+        self.folded = fold(text)
+        self._lowered: str | None = None
+        self.no_pattern_matches = False
+
+    def lowered(self) -> str:
+        if self._lowered is None:
+            self._lowered = self.text.lower()
+        return self._lowered
 
 
-def _pattern(source: str, where: str) -> tuple[regex.Pattern[str], bool]:
-    """The compiled pattern, its Chinese in Simplified (it runs on folded text); True when it
+# What can make a pattern mean something else inside an alternation of all patterns: group
+# numbers and names (back-references, calls, recursion, conditionals), global inline flags and
+# backtracking verbs. The test is textual and errs towards "unsafe" (an escaped "\\(?i)" too).
+_ALTERNATION_UNSAFE = regex.compile(r"\\[1-9gk]|\(\?(?:P[=>]|&|R|[0-9+-]|\(|[a-zA-Z0-9-]*\))|\(\*")
+
+
+@dataclass(frozen=True)
+class PatternScreen:
+    """Every rule's patterns as one alternation per text form, searched once per message: a
+    message no pattern matches (most of them) then costs one timed search instead of one per
+    pattern; the ``regex`` module's time limit costs about 1.5 us per search. A match, or the
+    screen running out of time, sends the rules to their own patterns (and their own limits)."""
+
+    folded: regex.Pattern[str] | None
+    as_written: regex.Pattern[str] | None
+
+    @staticmethod
+    def build(patterns: list[RulePattern]) -> PatternScreen | None:
+        """None when some pattern cannot go into an alternation unchanged, or there are none."""
+        if not patterns or any(_ALTERNATION_UNSAFE.search(p.pattern.pattern) for p in patterns):
+            return None
+        try:
+            return PatternScreen(
+                _alternation([p.pattern for p in patterns if not p.as_written]),
+                _alternation([p.pattern for p in patterns if p.as_written]),
+            )
+        except regex.error:
+            return None
+
+    def rules_out(self, forms: MessageForms) -> bool:
+        """True when no pattern matches the message."""
+        try:
+            return not (
+                (self.folded and self.folded.search(forms.folded, timeout=PATTERN_SECONDS))
+                or (
+                    self.as_written
+                    and self.as_written.search(forms.lowered(), timeout=PATTERN_SECONDS)
+                )
+            )
+        except TimeoutError:
+            return False
+
+
+def _alternation(patterns: list[regex.Pattern[str]]) -> regex.Pattern[str] | None:
+    if not patterns:
+        return None
+    return regex.compile("|".join(f"(?:{p.pattern})" for p in patterns), regex.IGNORECASE)
+
+
+def _pattern(source: str, where: str) -> RulePattern:
+    """The compiled pattern, its Chinese in Simplified (it runs on folded text), unless it
     has full-width characters of its own, which folding would take from the message."""
     as_written = unicodedata.normalize("NFKC", source) != source
     try:
         pattern = regex.compile(source if as_written else simplified(source), regex.IGNORECASE)
     except regex.error as exc:
         raise RulesError(f"{where}.patterns: {source!r}: {exc}") from None
-    return pattern, as_written
+    return RulePattern(pattern, as_written)
 
 
 def _gave_up(rule: str, pattern: regex.Pattern[str], length: int) -> None:
@@ -155,7 +221,7 @@ def check_pattern_speed(classifier: Classifier) -> None:
     and digits), alone and spaced, ended by ``!``. Catches the usual backtracking shapes;
     the search timeout covers what the probes miss."""
     for rule in classifier.rules:
-        for pattern in rule.patterns:
+        for pattern, _ in rule.patterns:
             own = sorted({c for c in pattern.pattern.lower() if c.isalnum()})
             chars = list(dict.fromkeys([*_PROBE_CHARS, *own]))[:_MAX_PROBE_CHARS]
             for char in chars:
@@ -237,6 +303,17 @@ class Classifier:
         rank = {name: i for i, name in enumerate(class_order)}
         return Classifier(self.rules, self.default_class, rank, self.channel_defaults, self.doc)
 
+    @cached_property
+    def screen(self) -> PatternScreen | None:
+        return PatternScreen.build([p for rule in self.rules for p in rule.patterns])
+
+    def forms(self, text: str) -> MessageForms:
+        """The message as the rules see it, screened: ``no_pattern_matches`` when it is so."""
+        forms = MessageForms(text)
+        if self.screen is not None:
+            forms.no_pattern_matches = self.screen.rules_out(forms)
+        return forms
+
     def classify(
         self,
         text: str,
@@ -245,7 +322,7 @@ class Classifier:
         channel_type: str | None = None,
         complaints: int = 0,
     ) -> Classification:
-        forms = message_forms(text)
+        forms = self.forms(text)
         meta = meta or {}
         matching = [r for r in self.rules if r.matches(forms, tier, meta, channel_type, complaints)]
         return self._verdict(matching, channel_type)
@@ -260,7 +337,7 @@ class Classifier:
         """``classify`` for every stored tier and complaint count that changes the verdict,
         the message's own conditions evaluated once. ``tier``: the one the message names (then
         the stored tier does not matter)."""
-        forms = message_forms(text)
+        forms = self.forms(text)
         meta = meta or {}
         answers = tuple(r.matches_message(forms, meta, channel_type) for r in self.rules)
         key = (tier, channel_type, answers)
@@ -364,7 +441,6 @@ def parse_rules(data: Mapping[str, Any], class_order: list[str]) -> Classifier:
             raise RulesError(f"{where}.name: {name!r} used twice")
         names.add(name)
         cls = known(spec["class"], f"{where}.class") if spec.get("class") else None
-        compiled = [_pattern(source, where) for source in _strings(spec, "patterns", where)]
         repeat = spec.get("repeat", {})
         if not isinstance(repeat, Mapping):
             raise RulesError(f"{where}.repeat: expected {{count, window_hours}}")
@@ -377,8 +453,7 @@ def parse_rules(data: Mapping[str, Any], class_order: list[str]) -> Classifier:
             name=name,
             class_name=cls,
             keywords=tuple(dict.fromkeys(fold(k) for k in _strings(spec, "keywords", where))),
-            patterns=tuple(pattern for pattern, _ in compiled),
-            as_written=frozenset(pattern for pattern, as_written in compiled if as_written),
+            patterns=tuple(_pattern(source, where) for source in _strings(spec, "patterns", where)),
             tiers=tuple(t.lower() for t in _strings(spec, "tiers", where)),
             meta_flags=tuple(_strings(spec, "meta_flags", where)),
             channels=tuple(_strings(spec, "channels", where)),

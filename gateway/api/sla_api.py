@@ -14,7 +14,7 @@ from pydantic import BaseModel, Field
 
 from gateway.api.http import STAFF, error, ok, parse, read_json, requires
 from gateway.appkeys import GATEWAY
-from gateway.classify import RulesError, check_pattern_speed, message_forms, parse_rules
+from gateway.classify import RulesError, check_pattern_speed, parse_rules
 from gateway.models import Role
 from router.policy_source import PolicySource
 from router.sla import SlaConfigError, sla_to_doc
@@ -235,7 +235,7 @@ async def try_rules(request: web.Request) -> web.Response:
             check_pattern_speed(classifier)
         except RulesError as exc:
             raise error(400, "invalid_field", str(exc), field="rules") from None
-    forms = message_forms(body.text)
+    forms = classifier.forms(body.text)
     matched = [
         rule.name
         for rule in classifier.rules

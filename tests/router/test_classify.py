@@ -4,8 +4,10 @@ complainers, per-channel defaults, routing hints; the winning rule is recorded."
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
-from gateway.classify import RulesError, load_classifier, parse_rules
+from gateway.classify import MessageForms, RulesError, load_classifier, parse_rules
 from gateway.settings import config_dir
 from router.sla import load_sla
 
@@ -121,3 +123,70 @@ def test_admins_rules_match_every_way_a_customer_types():
     assert rules.classify("軟體故障").rule == "software"
     assert rules.classify("退款！").rule == "exclaimed"
     assert rules.classify("退款").rule is None
+
+
+def _each_rule_alone(classifier, text: str) -> list[str]:
+    """The rules whose own patterns and keywords match, with no screen in front of them."""
+    forms = MessageForms(text)
+    return [r.name for r in classifier.rules if r.matches(forms, None, {}, "webchat")]
+
+
+def _screened(classifier, text: str) -> list[str]:
+    forms = classifier.forms(text)
+    return [r.name for r in classifier.rules if r.matches(forms, None, {}, "webchat")]
+
+
+# Fragments of what the shipped patterns look for, and of what they must not take.
+_FRAGMENTS = [
+    *("fire", "burnt", "press", "express", "315", "A315", "３１５", "所有", "整批", "坏", "失灵"),
+    *("all our units", "every of the machines", "media", " ", "!", "订单", "\n"),
+]
+
+
+@given(st.lists(st.sampled_from(_FRAGMENTS), max_size=8))
+def test_the_screen_changes_no_verdict_of_the_shipped_rules(parts: list[str]):
+    """The shipped patterns are searched as one alternation first; a message it rules out is
+    one no pattern would have matched, and the rules that match are the same."""
+    assert SHIPPED.screen is not None
+    text = "".join(parts)
+    assert _screened(SHIPPED, text) == _each_rule_alone(SHIPPED, text)
+
+
+@pytest.mark.parametrize(
+    ("patterns", "text"),
+    [
+        # \1 would name the first pattern's group in the alternation: "aa" would not match
+        (["(x)y", r"(a)\1"], "aa"),
+        # (?x) would make every pattern verbose: "order number" would lose its space
+        (["order number", "(?x) z z"], "order number"),
+        (["(?P<d>[0-9])(?P=d)", "(?P<d>x)"], "77"),
+    ],
+)
+def test_patterns_that_mean_something_else_in_an_alternation_run_alone(patterns, text):
+    rules = parse_rules(
+        {
+            "rules": [
+                {"name": f"r{i}", "class": "high", "patterns": [p]} for i, p in enumerate(patterns)
+            ]
+        },
+        ORDER,
+    )
+    assert rules.screen is None
+    assert rules.classify(text).class_name == "high"
+
+
+def test_a_screen_that_runs_out_of_time_leaves_the_patterns_to_decide():
+    """A backtracking pattern holds the alternation past its limit: the rules' own searches
+    still find the other rule's match (the slow one gives up alone)."""
+    rules = parse_rules(
+        {
+            "rules": [
+                {"name": "slow", "class": "urgent", "patterns": ["(a|aa)+$"]},
+                {"name": "refund", "class": "high", "patterns": ["refund"]},
+            ]
+        },
+        ORDER,
+    )
+    assert rules.screen is not None
+    verdict = rules.classify("a" * 5_000 + "! refund")
+    assert verdict.rule == "refund"
