@@ -275,10 +275,7 @@ class Gateway:
         if msg.meta.get("spike"):
             # Also for a duplicate: a retried delivery finishes what a failed one began.
             await self.incidents.on_mention(result.conversation_id, msg)
-        self.metrics.inbound.labels(
-            channel=msg.channel_type.value, duplicate=str(result.duplicate).lower()
-        ).inc()
-        self.metrics.last_inbound.labels(channel_id=msg.channel_id).set(now_ms() / 1000)
+        self.metrics.message_in(msg.channel_type.value, msg.channel_id, result.duplicate)
         return result
 
     async def send_system(self, conversation_id: str, text: str) -> None:
