@@ -23,6 +23,11 @@ from gateway.secretbox import SecretBox
 
 log = logging.getLogger(__name__)
 
+# Meta flags an adapter may put on a delivered message for the core (not stored with it).
+# A social mention that starts a spike lists the conversations of the mentions of its bucket
+# delivered before the spike was known, which its incident takes too.
+SPIKE_EARLIER = "spike_earlier"
+
 
 class SendError(Exception):
     """A send that failed. ``permanent`` errors are not retried and are shown to the agent."""

@@ -216,6 +216,11 @@ class Keys:
         """Mentions counted in one 5-minute bucket (expires after the retention)."""
         return self._k("mentions", channel_id, bucket_start_ms)
 
+    def mention_bucket_early(self, channel_id: str, bucket_start_ms: int) -> str:
+        """Conversations of a bucket's mentions delivered before the bucket was a spike, for
+        its incident if it becomes one (a list, expires after an hour)."""
+        return self._k("mentions", channel_id, bucket_start_ms, "early")
+
     def mention_alerts(self, channel_id: str) -> str:
         """Spike alerts of a channel, scored by bucket start (ms)."""
         return self._k("mentions", channel_id, "alerts")

@@ -13,7 +13,7 @@ import aiohttp
 from pydantic import BaseModel
 from redis.asyncio import Redis
 
-from adapters.base import AdapterContext, IngestResult
+from adapters.base import SPIKE_EARLIER, AdapterContext, IngestResult
 from gateway.auth import Users
 from gateway.batching import CommandBatcher
 from gateway.channels import ChannelManager, ChannelStore
@@ -271,10 +271,13 @@ class Gateway:
         )
 
     async def deliver(self, msg: InboundMessage) -> IngestResult:
+        earlier = msg.meta.pop(SPIKE_EARLIER, None)  # for the incident, not the message's record
         result = await self.inbox.ingest(msg)
         if msg.meta.get("spike"):
             # Also for a duplicate: a retried delivery finishes what a failed one began.
             await self.incidents.on_mention(result.conversation_id, msg)
+            if isinstance(earlier, list) and earlier:
+                await self.incidents.on_earlier_mentions(earlier, msg)
         self.metrics.message_in(msg.channel_type.value, msg.channel_id, result.duplicate)
         return result
 

@@ -18,7 +18,14 @@ from typing import Any, ClassVar
 
 from pydantic import Field
 
-from adapters.base import Adapter, AdapterContext, PermanentSendError, SendError, TransientSendError
+from adapters.base import (
+    SPIKE_EARLIER,
+    Adapter,
+    AdapterContext,
+    PermanentSendError,
+    SendError,
+    TransientSendError,
+)
 from adapters.language import ChannelLanguage
 from adapters.social.poller import ApiError, RateLimited, poll_loop, wait_seconds
 from adapters.social.spike import BUCKET_SECONDS, MentionVolume, SpikeAlert, SpikeRule
@@ -244,9 +251,19 @@ class SocialAdapter(Adapter):
         # A missing time or a clock ahead of ours must not put the mention in a wrong bucket.
         msg.sent_at = min(msg.sent_at, now) if msg.sent_at > 0 else now
         async with self._deliver_lock:
-            if await self.volume.would_spike(msg.sent_at):
+            spike = await self.volume.would_spike(msg.sent_at)
+            earlier: list[str] = []
+            if spike:
                 msg.meta["spike"] = True
+                # The bucket's mentions from before the spike was known join its incident
+                # too; forgotten only once delivered (a retried delivery carries them again).
+                if earlier := await self.volume.early(msg.sent_at):
+                    msg.meta[SPIKE_EARLIER] = earlier
             result = await self.ctx.deliver(msg)
+            if earlier:
+                await self.volume.forget_early(msg.sent_at, len(earlier))
+            if not spike:  # also for a duplicate: a crash may have come before this step
+                await self.volume.keep_early(msg.sent_at, result.conversation_id)
             if result.duplicate:
                 return
             mark = _CURRENT_POLL.get()

@@ -22,6 +22,11 @@ from redis.asyncio import Redis
 from gateway.keys import Keys
 
 BUCKET_SECONDS = 300
+# Mentions of a bucket kept for its incident until the bucket is a spike: the newest this many
+# (a spike needs ``factor`` times the trailing mean, which may be hundreds on a busy account),
+# for an hour (a poller that falls further behind than that leaves them out).
+EARLY_MAX = 1000
+EARLY_TTL_SECONDS = 3600
 RETENTION_DAYS = 35
 MAX_REPORT_BUCKETS = 31 * 24 * 12  # a month of 5-minute buckets
 
@@ -134,6 +139,30 @@ class MentionVolume:
         start = bucket_start(sent_at, self.rule.bucket_seconds)
         counts = await self._counts([*self._window(start, self.rule.baseline_buckets), start])
         return is_spike(counts[-1] + 1, counts[:-1], self.rule)
+
+    def _early_key(self, sent_at: int) -> str:
+        start = bucket_start(sent_at, self.rule.bucket_seconds)
+        return self.keys.mention_bucket_early(self.channel_id, start)
+
+    async def keep_early(self, sent_at: int, conversation_id: str) -> None:
+        """A mention delivered while its bucket is not a spike: if the bucket becomes one, its
+        incident takes this conversation too (the spike is only known from its
+        ``min_count``-th mention on)."""
+        key = self._early_key(sent_at)
+        async with self.redis.pipeline(transaction=False) as pipe:
+            pipe.rpush(key, conversation_id)
+            pipe.ltrim(key, -EARLY_MAX, -1)
+            pipe.expire(key, EARLY_TTL_SECONDS)
+            await pipe.execute()
+
+    async def early(self, sent_at: int) -> list[str]:
+        """The conversations kept by ``keep_early`` for this bucket, oldest first."""
+        values = await self.redis.lrange(self._early_key(sent_at), 0, EARLY_MAX - 1)
+        return [v.decode() if isinstance(v, bytes) else str(v) for v in values]
+
+    async def forget_early(self, sent_at: int, count: int) -> None:
+        """Drops the first ``count`` (handed to the incident; newer ones stay)."""
+        await self.redis.ltrim(self._early_key(sent_at), count, -1)
 
     async def record(
         self, sent_at: int, *, post_id: str | None = None, url: str | None = None

@@ -127,6 +127,19 @@ class Incidents:
             return outcome, incident_id
         raise RuntimeError(f"incident attach of {conversation_id} kept conflicting")
 
+    async def on_earlier_mentions(self, conversation_ids: list[str], spike: InboundMessage) -> None:
+        """The mentions of the spike's bucket delivered before the spike was known (the adapter
+        lists them on the mention that started it): they join its incident too. Only
+        conversations of the spike's own channel, and each at most once (``on_mention``)."""
+        ids = [c for c in dict.fromkeys(conversation_ids) if isinstance(c, str)]
+        pipe = self.redis.pipeline(transaction=False)
+        for conversation_id in ids:
+            pipe.hget(self.keys.conversation(conversation_id), "channel_id")
+        channels = await pipe.execute() if ids else []
+        for conversation_id, channel_id in zip(ids, channels, strict=True):
+            if channel_id == spike.channel_id:
+                await self.on_mention(conversation_id, spike)
+
     async def _open(self, incident_id: str, first: InboundMessage) -> None:
         """File the incident's item (idempotent: the inbox dedupes its message id)."""
         channel = first.channel_type.value

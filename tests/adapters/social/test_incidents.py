@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from adapters.base import SPIKE_EARLIER
 from gateway.incidents import Incidents
 from gateway.models import Channel, ContactIdentity, InboundMessage
 from gateway.services import ActionError
@@ -56,8 +57,10 @@ async def test_a_spike_is_one_incident_for_a_senior(make_gateway, mastodon_api: 
     assert {m["priority"] for m in mentions} == {"normal"}
     (incident,) = (await gateway.call("GET", "/api/v1/incidents", agent_token))["incidents"]
     assert incident["conversation_id"] == item["id"] and incident["status"] == "open"
+    # Every mention, also the first (delivered before its bucket was known to be a spike:
+    # the mention that started the spike brought it along).
     joined = [m for m in mentions if m.get("incident_id") == incident["id"]]
-    assert len(joined) == incident["mentions"] >= n - 2  # from the spike's detection on
+    assert len(joined) == incident["mentions"] == n
 
     async def event(kind: str) -> dict[str, Any]:
         while True:
@@ -204,6 +207,39 @@ async def test_mentions_after_the_join_window_make_a_second_incident(gateway: Ha
     items = [await incidents.get(i) for i in (first[0][1], second[0][1])]
     assert [i["mentions"] for i in items] == [3, 2]
     assert items[0]["conversation_id"] != items[1]["conversation_id"]
+
+
+async def test_a_spike_takes_the_mentions_before_it_from_its_own_channel_only(
+    gateway: Harness,
+) -> None:
+    """The mention that starts a spike lists the conversations of its bucket delivered before
+    (``SPIKE_EARLIER``): they join the incident; another channel's conversation listed there
+    does not, and the list is not kept on the message."""
+    gw = gateway.gw
+
+    def mention(i: int, channel_id: str = "chX", **meta: Any) -> InboundMessage:
+        return InboundMessage(
+            channel_id=channel_id, channel_type=Channel.X, external_id=f"p{i}",
+            contact=ContactIdentity(external_id=f"u{i}"), thread_key=f"p{i}",
+            text="down again", meta=meta,
+        )  # fmt: skip
+
+    early = [await gw.deliver(mention(i)) for i in range(2)]
+    elsewhere = await gw.deliver(mention(9, channel_id="chY"))
+    listed = [r.conversation_id for r in (*early, elsewhere)]
+    started = await gw.deliver(mention(2, spike=True, **{SPIKE_EARLIER: listed}))
+    (incident,) = (await gateway.call("GET", "/api/v1/incidents"))["incidents"]
+    assert incident["mentions"] == 3
+    for result, expected in [(started, incident["id"]), *((r, incident["id"]) for r in early),
+                             (elsewhere, None)]:  # fmt: skip
+        conv = await gw.redis.hget(gw.keys.conversation(result.conversation_id), "incident_id")
+        assert conv == expected
+    stored = await gateway.call("GET", f"/api/v1/conversations/{started.conversation_id}/messages")
+    assert all(SPIKE_EARLIER not in m.get("meta", {}) for m in stored["messages"])
+    # A retried delivery of the same mention joins nothing twice.
+    await gw.deliver(mention(2, spike=True, **{SPIKE_EARLIER: listed}))
+    (again,) = (await gateway.call("GET", "/api/v1/incidents"))["incidents"]
+    assert again["mentions"] == 3
 
 
 async def _value(value):
