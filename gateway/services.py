@@ -341,7 +341,11 @@ class Gateway:
             users,
             roles,
         )  # fmt: skip
-        if not users:
+        if assignee:
+            # Held by an agent who is gone: the customer who just wrote goes back to the queue.
+            if await self.router.release_if_gone(result.conversation_id, assignee):
+                await self.kick_router()
+        elif not users:
             # Self-service may answer first (gateway/kb/selfservice.py); else the router.
             if await self.selfservice.handle(result, msg):
                 return
@@ -617,6 +621,10 @@ class Gateway:
         )
         if status == "online":
             await self.kick_router()
+        elif status == "offline":
+            # Customers waiting on this agent go back to the queue (router/worker.py).
+            if await self.router.release_held(user_id):
+                await self.kick_router()
 
     async def sync_agent(self, user_id: str) -> None:
         """Keep the router's view of a user (capacity, teams, skills) in step with the user."""

@@ -37,6 +37,16 @@ class Action:
             return f"SLA breached ({what}): kept for supervisors (this class is never widened)"
         return f"SLA breached ({what}): offered to every team"
 
+    def event(self, clock: Clock, old_class: str) -> tuple[str, dict[str, str]]:
+        """``describe`` as the console's catalogue key (``console.event.<key>``) and its
+        parameters, so an agent reads the line in their own language."""
+        if self.kind == "raise" and self.new_class:
+            return "sla_raised", {"clock": clock.name, "from": old_class, "to": self.new_class}
+        if self.kind == "raise":
+            return "sla_top", {"clock": clock.name, "priority": old_class}
+        key = {"alert": "sla_alerted", "keep": "sla_kept"}.get(self.kind, "sla_widened")
+        return key, {"clock": clock.name}
+
 
 @dataclass(frozen=True)
 class Plan:

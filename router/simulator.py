@@ -457,9 +457,12 @@ class Simulation:
         elif event == "sla.breached":
             self.counters.alerts += 1
 
-    async def _log_event(self, conversation_id: str, text: str, users: list[str]) -> None:
+    async def _log_event(
+        self, conversation_id: str, text: str, users: list[str], event: str,
+        params: dict[str, str],
+    ) -> None:  # fmt: skip
         self.counters.escalation_lines += 1
-        await self.worker.append_event(conversation_id, text, users)
+        await self.worker.append_event(conversation_id, text, users, event, params)
 
     async def _on_accept(self, payload: tuple[str, str]) -> None:
         conversation_id, agent_id = payload

@@ -129,6 +129,7 @@ class RouterStore:
         self._release = load_script(redis, __file__, "release_offer", "_lib")
         self._resolve = load_script(redis, __file__, "resolve", "_lib")
         self._transfer = load_script(redis, __file__, "transfer", "_lib")
+        self._release_gone = load_script(redis, __file__, "release_gone", "_lib")
         self._escalate = load_script(redis, __file__, "escalate", "_lib")
         self._resume = load_script(redis, __file__, "resume", "_lib")
         self._candidates = load_script(redis, __file__, "candidates")
@@ -405,6 +406,23 @@ class RouterStore:
             if outcome != "retry":
                 return outcome
         return "conflict"
+
+    async def release_if_gone(
+        self, conversation_id: str, agent_id: str, now: int, heartbeat_ttl_ms: int
+    ) -> str:
+        """Back to the queue when the customer waits and ``agent_id``, who holds it, is gone
+        (router/lua/release_gone.lua): released / present / not-waiting / not-held."""
+        k = self.keys
+        return await self._release_gone(
+            keys=[k.conversation(conversation_id), k.agent(agent_id),
+                  k.agent_conversations(agent_id), k.queue(), k.agents_available(),
+                  k.agent_cards(), k.agents_presence()],
+            args=[conversation_id, agent_id, now, now - heartbeat_ttl_ms, self.room_channel],
+        )  # fmt: skip
+
+    async def held(self, agent_id: str) -> list[str]:
+        """The conversations assigned to an agent."""
+        return sorted(await self.redis.smembers(self.keys.agent_conversations(agent_id)))
 
     # --- SLA clocks ------------------------------------------------------------------------
     async def sla_rows(self, conversation_ids: list[str]) -> list[dict[str, str]]:

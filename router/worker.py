@@ -52,8 +52,9 @@ log = logging.getLogger(__name__)
 
 # (event type, payload, user ids to tell, roles to tell)
 Notify = Callable[[str, dict[str, Any], list[str], list[str]], Awaitable[None]]
-# (conversation id, text, user ids to tell): a system line in the conversation's log
-LogEvent = Callable[[str, str, list[str]], Awaitable[None]]
+# (conversation id, text, user ids to tell, catalogue key, its parameters): a system line in
+# the conversation's log, in English, and how the console says it in other languages.
+LogEvent = Callable[[str, str, list[str], str, dict[str, str]], Awaitable[None]]
 
 STAFF = ["supervisor", "admin"]
 # Under sustained overload, conversations past their class's maximum wait get at least this
@@ -296,6 +297,40 @@ class RouterWorker:
             await self.notify("agent.status", {"agent_id": agent_id, "status": "offline",
                                                "reason": "no heartbeat"}, [agent_id],
                               STAFF)  # fmt: skip
+            await self.release_held(agent_id, now)
+
+    async def release_held(self, agent_id: str, now: int | None = None) -> int:
+        """An agent went offline: each conversation of theirs whose customer waits for a reply
+        goes back to the queue (the others when their customer writes: ``release_if_gone``).
+        Returns how many went."""
+        released = 0
+        for conversation_id in await self.store.held(agent_id):
+            released += await self.release_if_gone(conversation_id, agent_id, now)
+        return released
+
+    async def release_if_gone(
+        self, conversation_id: str, agent_id: str, now: int | None = None
+    ) -> bool:
+        """The conversation back to the queue if its customer waits and ``agent_id``, who holds
+        it, is gone (offline, or no heartbeat within the TTL); logged on the conversation."""
+        now = self.clock() if now is None else now
+        outcome = await self.store.release_if_gone(
+            conversation_id, agent_id, now, self.config.heartbeat_ttl_ms
+        )
+        if outcome != "released":
+            return False
+        await self.log_event(
+            conversation_id, "Back in the queue: its agent went offline", [agent_id],
+            "agent_went_offline", {},
+        )  # fmt: skip
+        await self.notify(
+            "conversation.updated",
+            {"conversation_id": conversation_id, "assignee": None, "reason": "agent_offline"},
+            [agent_id],
+            STAFF,
+        )
+        self.kick()
+        return True
 
     async def wake_snoozed(self, now: int, conversation_ids: list[str] | None = None) -> None:
         store = self.store
@@ -362,7 +397,12 @@ class RouterWorker:
         holder = [u for u in (row.get("assignee"), row.get("offered_to")) if u]
         current = str(row.get("priority") or "normal")
         for action in decision.actions:
-            await self.log_event(conversation_id, action.describe(decision.breach, current), holder)
+            await self.log_event(
+                conversation_id,
+                action.describe(decision.breach, current),
+                holder,
+                *action.event(decision.breach, current),
+            )
             current = action.new_class or current
             if action.kind == "alert":
                 await self.notify(
@@ -385,12 +425,15 @@ class RouterWorker:
             STAFF,
         )
 
-    async def append_event(self, conversation_id: str, text: str, users: list[str]) -> None:
+    async def append_event(
+        self, conversation_id: str, text: str, users: list[str], event: str,
+        params: dict[str, str],
+    ) -> None:  # fmt: skip
         """A system line in the conversation's log, shown to whoever holds it and to staff."""
         message = (
             await self._conversations.append(
                 conversation_id, Direction.EVENT, text, author_id=None, author_name="SLA",
-                send=False,
+                send=False, meta={"event": event, "params": params},
             )
         ).message  # fmt: skip
         await self.notify(

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import pytest
 
+from gateway.i18n.catalog import catalogue
 from gateway.settings import config_dir
 from router.escalation import PAUSED_RECHECK_MS, plan
 from router.sla import SlaConfigError, load_sla, parse_sla, running_clocks, sla_to_doc
@@ -123,3 +124,27 @@ def test_late_check_runs_every_due_step_at_once_and_a_new_breach_starts_over():
 def test_paused_conversations_do_not_escalate():
     paused = plan(row(status="snoozed"), SLA, T + 3_600_000)
     assert paused.actions == () and paused.next_check == T + 3_600_000 + PAUSED_RECHECK_MS
+
+
+def test_every_escalation_line_has_its_words_in_each_console_language():
+    """The console shows an escalation line from its catalogue key in the agent's language;
+    the clock and the classes it names are catalogue keys too."""
+    late = plan(row(), SLA, T + 3_600_000)
+    incident = plan(row(priority="incident", first_response_due=T + 1_800_000), SLA, T + 3_600_000)
+    lines = [a.event(late.breach, "normal") for a in late.actions]
+    lines += [a.event(incident.breach, "incident") for a in incident.actions]
+    assert [key for key, _ in lines] == [
+        "sla_raised", "sla_alerted", "sla_widened", "sla_top", "sla_alerted", "sla_kept",
+    ]  # fmt: skip
+    assert lines[0][1] == {"clock": "first_response", "from": "normal", "to": "high"}
+    for lang in ("en", "zh-CN"):
+        words = catalogue(lang)
+        for key, params in lines:
+            text = words[f"console.event.{key}"]
+            assert all("{" + name + "}" in text for name in params)
+            assert f"console.sla.clock.{params['clock']}" in words
+            for name in ("from", "to", "priority"):
+                if name in params:
+                    assert f"console.priority.{params[name]}" in words
+        for clock in ("first_response", "next_response", "resolution"):
+            assert f"console.sla.clock.{clock}" in words

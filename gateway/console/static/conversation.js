@@ -4,7 +4,7 @@
 
 import { api, isStaff, session, upload } from "./api.js";
 import { $, channelIcon, clear, clock, h, toast } from "./dom.js";
-import { compareText, language, t } from "./i18n.js";
+import { compareText, has, language, t } from "./i18n.js";
 import { customerName, rememberContact, upsert } from "./inbox.js";
 import { renderSuggestions } from "./kb.js";
 import { mountTags } from "./tags.js";
@@ -275,7 +275,7 @@ function renderLog() {
     const m = view.messages.get(seq);
     if (m.direction === "event") {
       // English: the line as written; other languages: its catalogue text.
-      const said = m.meta && m.meta.event && language() !== "en" ? t(`console.event.${m.meta.event}`, m.meta.params || {}) : m.text;
+      const said = m.meta && m.meta.event && language() !== "en" ? t(`console.event.${m.meta.event}`, eventParams(m.meta.params)) : m.text;
       log.appendChild(h("li", { class: "msg event", dataset: { seq }, text: `${said} · ${clock(m.created_at)}` }));
       continue;
     }
@@ -500,3 +500,15 @@ async function retry(seq) {
 }
 
 document.addEventListener("visibilitychange", markRead);
+
+// An event line's parameters that name an SLA clock or a priority class, in the agent's
+// language too (an unknown name is shown as it is).
+const EVENT_PARAM_KEYS = { clock: "console.sla.clock.", from: "console.priority.", to: "console.priority.", priority: "console.priority." };
+function eventParams(params) {
+  const out = {};
+  for (const [name, value] of Object.entries(params || {})) {
+    const prefix = EVENT_PARAM_KEYS[name];
+    out[name] = prefix && has(prefix + value) ? t(prefix + value) : value;
+  }
+  return out;
+}
