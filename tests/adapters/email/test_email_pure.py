@@ -402,6 +402,12 @@ def test_split_reply(text, reply, quoted, signature):
          "回复的原邮件"),
         ("outlook_zh_original_rule.eml",
          "That's make sense, thanks very much for your detailed response!", "邮件原件"),
+        ("gmail_reply_fr_wrapped.eml",
+         "Bonjour,\n\nLe colis n'est toujours pas arrivé. Pouvez-vous vérifier ?", "expédié hier"),
+        # "谢谢" then more of the mail: no signature
+        ("foxmail_reply_thanks_then_more.eml",
+         "你好，我的订单还没到。\n谢谢\n"
+         "另外，订单号是 2024010212345，收货地址改成上海市浦东新区xx路1号可以吗？", "包裹已经发出"),
     ],
 )  # fmt: skip
 def test_reply_of_recorded_mail(name, reply, hidden):
