@@ -631,6 +631,8 @@ class Gateway:
         user = await self.users.get(user_id)
         if user is None:
             await self.router_store.remove_agent(user_id)
+            if await self.router.release_held(user_id):  # nobody waits on a deleted agent
+                await self.kick_router()
             return
         await self.router_store.upsert_agent(
             user.id,

@@ -112,3 +112,11 @@ async def test_through_the_gateway(make_gateway) -> None:
     # The answered customer writes again: back to the queue, and to the agent who is there.
     assert await customer_writes("m3", "c2") == answered
     await held_by(answered, b_id)
+
+    # An agent deleted by an admin leaves no customer waiting either.
+    await gateway.agent_online("c@example.com")
+    await customer_writes("m4", "c1")
+    await customer_writes("m5", "c2")
+    await gateway.call("DELETE", f"/api/v1/users/{b_id}")
+    for conv in (waiting, answered):
+        assert not (await conversation(conv)).get("assignee")
