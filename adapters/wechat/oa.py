@@ -170,17 +170,17 @@ class OfficialAccountAdapter(WeChatAdapterBase):
         key = self.ctx.state_key(f"unionid:{msg.contact.external_id}")
         known = await self.ctx.redis.get(key)
         if known is None:
-            answer: asyncio.Future[str] = asyncio.get_running_loop().create_future()
-            self._spawn(self._look_up_unionid(msg.contact.external_id, key, answer), "user/info")
-            try:
-                known = await asyncio.wait_for(asyncio.shield(answer), UNIONID_WAIT_SECONDS)
+            lookup = self._spawn(self._look_up_unionid(msg.contact.external_id, key), "user/info")
+            try:  # shielded: a lookup that outlasts the wait still keeps its answer
+                known = await asyncio.wait_for(asyncio.shield(lookup), UNIONID_WAIT_SECONDS)
             except TimeoutError:
                 return
         unionid = known.decode() if isinstance(known, bytes) else known
         if unionid:
             msg.meta["unionid"] = unionid
 
-    async def _look_up_unionid(self, openid: str, key: str, answer: asyncio.Future[str]) -> None:
+    async def _look_up_unionid(self, openid: str, key: str) -> str:
+        """The follower's unionid from user/info ('' when WeChat has none), kept in Redis."""
         unionid = ""
         try:
             info = await self.api.call(
@@ -190,11 +190,9 @@ class OfficialAccountAdapter(WeChatAdapterBase):
             unionid = found[:128] if isinstance(found, str) else ""
         except ApiError as exc:
             log.warning("channel %s: user/info failed: %s", self.ctx.channel_id, describe(exc))
-        finally:
-            if not answer.done():
-                answer.set_result(unionid)
         ttl = UNIONID_SECONDS if unionid else NO_UNIONID_SECONDS
         await self.ctx.redis.set(key, unionid, ex=ttl)
+        return unionid
 
     def _authenticate(self, request: web.Request, body: bytes) -> bytes | str:
         """Check the signature for the configured mode; the message XML, decrypted if needed."""

@@ -8,7 +8,7 @@ import contextlib
 import logging
 import mimetypes
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import aiohttp
@@ -20,6 +20,8 @@ from adapters.wechat.errors import describe, send_error
 from gateway.models import Attachment, InboundMessage, OutboundMessage
 
 log = logging.getLogger(__name__)
+
+T = TypeVar("T")
 
 MAX_TEXT_BYTES = 2048  # custom send and kf/send_msg: "content ... at most 2048 bytes"
 MAX_OUTBOUND_IMAGE_BYTES = 10 * 1024 * 1024  # temporary image media limit
@@ -58,22 +60,25 @@ class WeChatAdapterBase(Adapter):
         log.warning("channel %s: access token refresh failed: %s", self.ctx.channel_id, exc)
         self.ctx.report_health("token_error", 1)
 
-    def _spawn(self, coro: Coroutine[Any, Any, None], what: str) -> None:
-        """Work that must not delay WeChat's "success" (it retries after 5 s)."""
+    def _spawn(self, coro: Coroutine[Any, Any, T], what: str) -> asyncio.Task[T | None]:
+        """Work that must not delay WeChat's "success" (it retries after 5 s). The task's
+        result is the work's, or None when it failed (logged)."""
 
-        async def guarded() -> None:
+        async def guarded() -> T | None:
             try:
-                await coro
+                return await coro
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.exception("channel %s: %s failed", self.ctx.channel_id, what)
+                return None
 
         task = asyncio.create_task(guarded())
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         # Cancelled before it ever ran: close the coroutine (no "never awaited" warning).
         task.add_done_callback(lambda _: coro.close())
+        return task
 
     async def start(self) -> None:
         self._stopping.clear()
