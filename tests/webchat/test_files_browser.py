@@ -12,6 +12,7 @@ import pytest
 from tests.conftest import Harness, wait_for
 from tests.console.conftest import CustomerSite
 from tests.webchat.visitor import MANUAL, reply_with_manual
+from tests.webchat.widget_page import widget_on_site
 
 pytestmark = pytest.mark.browser
 
@@ -23,13 +24,7 @@ async def test_visitor_and_agent_exchange_files_in_the_widget(
     gateway: Harness, new_page, customer_site: CustomerSite, artifacts: Path
 ):
     h = gateway
-    channel = await h.create_channel("webchat", {"allowed_origins": [customer_site.origin]})
-    customer_site.settings.update(gateway=h.base_url, channel=channel["id"])
-    visitor = await new_page()
-    site = visitor.page
-    await site.goto(customer_site.url)
-    await site.locator(".launcher").click()
-    await site.locator(".panel .status").wait_for(state="hidden")
+    visitor, site, channel = await widget_on_site(h, new_page, customer_site)
 
     name = f"lid {XSS}.png"
     attach = site.locator(".composer button.attach")

@@ -11,6 +11,7 @@ import pytest
 
 from tests.conftest import Harness, wait_for
 from tests.console.conftest import CustomerSite
+from tests.webchat.widget_page import widget_on_site
 
 pytestmark = pytest.mark.browser
 
@@ -34,13 +35,7 @@ async def test_the_widget_sends_nothing_on_the_input_methods_enter(
     gateway: Harness, new_page, customer_site: CustomerSite, kind: str
 ):
     h = gateway
-    channel = await h.create_channel("webchat", {"allowed_origins": [customer_site.origin]})
-    customer_site.settings.update(gateway=h.base_url, channel=channel["id"])
-    visitor = await new_page()
-    site = visitor.page
-    await site.goto(customer_site.url)
-    await site.locator(".launcher").click()
-    await site.locator(".panel .status").wait_for(state="hidden")
+    visitor, site, channel = await widget_on_site(h, new_page, customer_site)
     box = site.locator(".composer textarea")
 
     await box.fill("wo de ding dan")  # pinyin still being composed

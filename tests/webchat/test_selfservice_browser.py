@@ -17,6 +17,7 @@ import pytest
 
 from tests.conftest import Harness, wait_for
 from tests.console.conftest import CustomerSite
+from tests.webchat.widget_page import open_widget
 
 pytestmark = pytest.mark.browser
 
@@ -42,13 +43,8 @@ async def _visitor(
     return visitor, channel["id"]
 
 
-async def _open(site: Any) -> None:
-    await site.locator(".launcher").click()
-    await site.locator(".panel .status").wait_for(state="hidden")
-
-
 async def _ask(h: Harness, site: Any, channel_id: str, text: str) -> str:
-    await _open(site)
+    await open_widget(site)
     await site.locator(".composer textarea").fill(text)
     await site.locator(".composer textarea").press("Enter")
     await site.locator(".msg.visitor[data-seq]").wait_for()
@@ -80,7 +76,7 @@ async def test_bot_answer_buttons_and_handoff(
     await site.screenshot(path=str(artifacts / "widget-bot-answer.png"))
     # A reload replays the history: the same answer, the same buttons.
     await site.reload()
-    await _open(site)
+    await open_widget(site)
     await site.locator(".msg.bot .who", has_text="智能客服").wait_for()
     assert "【智能客服】" not in (await site.locator(".msg.bot").text_content() or "")
     await site.locator(".bot-actions .bot-solved").wait_for()
@@ -136,7 +132,7 @@ async def test_english_answer_is_the_bots_by_its_flag(
     for reloaded in (False, True):
         if reloaded:
             await site.reload()
-            await _open(site)
+            await open_widget(site)
         answer = site.locator(".msg.bot")
         await answer.wait_for()
         assert await answer.locator(".who").text_content() == "Assistant"
@@ -179,7 +175,7 @@ async def test_the_label_in_a_text_makes_no_bot_answer(
     for reloaded in (False, True):
         if reloaded:
             await site.reload()
-            await _open(site)
+            await open_widget(site)
         await site.locator(".msg.system", has_text="【智能客服】感谢您的耐心等待").wait_for()
         await site.locator(".msg.agent", has_text="【智能客服】这是人工客服兰的回复").wait_for()
         assert await site.locator(".msg.bot").count() == 0

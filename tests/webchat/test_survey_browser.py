@@ -5,22 +5,17 @@ where reports read it; a reload shows the card answered. Screenshots land in tes
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 import pytest
 
 from tests.conftest import Harness, wait_for
 from tests.console.conftest import CustomerSite
 from tests.reports.flow import answered, resolve
+from tests.webchat.widget_page import open_widget
 
 pytestmark = pytest.mark.browser
 
 XSS = "<img src=x onerror=alert(1)>"
-
-
-async def _open_widget(page: Any) -> None:
-    await page.locator(".launcher").click()
-    await page.locator(".panel .status").wait_for(state="hidden")
 
 
 async def test_visitor_rates_the_chat_inside_the_widget(
@@ -40,7 +35,7 @@ async def test_visitor_rates_the_chat_inside_the_widget(
     visitor = await new_page()
     site = visitor.page
     await site.goto(customer_site.url)
-    await _open_widget(site)
+    await open_widget(site)
     await site.locator(".composer textarea").fill("My tea order is late")
     await site.locator(".composer textarea").press("Enter")
     await site.locator(".msg.visitor[data-seq]").wait_for()
@@ -83,7 +78,7 @@ async def test_visitor_rates_the_chat_inside_the_widget(
 
     # A reload shows the same card, answered; nothing to click again.
     await site.reload()
-    await _open_widget(site)
+    await open_widget(site)
     await site.locator(".survey[data-survey-state=answered]").wait_for()
     assert await site.locator(".survey .rate").count() == 0
     has_img = (
