@@ -124,7 +124,9 @@ async def test_an_agent_never_sees_what_they_may_not_open(gateway: Harness, chan
     ann, ann_token = await h.agent_online("ann@example.com")
     mine = await say(h, channel, "vip", "我的退货单号 RT-88 还没处理", name="李雷")
     await assigned_to(h, ann_token, ann, mine)
-    await h.call("PUT", "/api/v1/agents/me/status", ann_token, {"status": "offline"})
+    # Away: Ann keeps hers (an agent gone offline would give a waiting customer back) and
+    # is offered nothing new.
+    await h.call("PUT", "/api/v1/agents/me/status", ann_token, {"status": "away"})
     _, bob_token = await h.create_user("bob@example.com")
     _, boss = await h.create_user("boss@example.com", role="supervisor")
     free = await say(h, channel, "walkin", "退货怎么办理")

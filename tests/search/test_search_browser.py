@@ -65,7 +65,9 @@ async def test_header_search_in_english_with_filters_and_visibility(gateway: Har
     ann, ann_token = await h.agent_online("ann@example.com")
     hers = await say(h, channel, "c0", "refund for the broken kettle", name="Ann's customer")
     await assigned_to(h, ann_token, ann, hers)
-    await h.call("PUT", "/api/v1/agents/me/status", ann_token, {"status": "offline"})
+    # Away: Ann keeps hers (an agent gone offline would give a waiting customer back) and
+    # is offered nothing new.
+    await h.call("PUT", "/api/v1/agents/me/status", ann_token, {"status": "away"})
     resolved = await say(h, channel, "c1", "I want a refund for order SO-5521", name="Emma Stone",
                          email="emma@example.com")  # fmt: skip
     waiting = await say(h, channel, "c2", "Refunds take how long?", name="David")

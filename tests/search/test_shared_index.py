@@ -34,7 +34,9 @@ async def test_the_holder_answers_for_the_other_with_its_viewers_rights(
     ann, ann_token = await other.agent_online("ann-v@example.com")
     mine = await say(other, channel, "v-1", "发票 丢失 第一位")
     await assigned_to(other, ann_token, ann, mine)
-    await other.call("PUT", "/api/v1/agents/me/status", ann_token, {"status": "offline"})
+    # Away: Ann keeps hers (an agent gone offline would give a waiting customer back) and
+    # is offered nothing new.
+    await other.call("PUT", "/api/v1/agents/me/status", ann_token, {"status": "away"})
     _, bob_token = await other.create_user("bob-v@example.com")
     free = await say(other, channel, "v-2", "发票 丢失 第二位")
     await found(other, free, q="发票 丢失")
