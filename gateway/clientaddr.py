@@ -60,7 +60,9 @@ def client_address(remote: str | None, forwarded_for: str, trusted: tuple[str, .
     for hop in reversed(hops):
         ip = _ip(hop)
         if not _trusted(ip, nets):
-            return str(ip) if ip is not None else hop[:64]
+            # No address: kept as text, but bytes that were no UTF-8 (surrogates here) as "?",
+            # or the Redis keys it names (rate limits) could not be encoded.
+            return str(ip) if ip is not None else hop[:64].encode(errors="replace").decode()
     return str(_ip(hops[0])) if hops else peer
 
 

@@ -11,7 +11,7 @@ import aiohttp
 from aiohttp import web
 from pydantic import BaseModel, Field, HttpUrl, ValidationError
 
-from adapters.api.payload import InboundPayload, to_inbound
+from adapters.api.payload import InboundPayload, non_finite, to_inbound
 from adapters.api.signing import HEADER, sign, verify
 from adapters.base import (
     Adapter,
@@ -58,6 +58,11 @@ class ApiAdapter(Adapter):
             raise json_error(exc) from None
         if not isinstance(data, dict):
             raise error(400, "invalid_json", "body must be a JSON object")
+        if (where := non_finite(data)) is not None:
+            # They parse, but are no JSON: filed, the conversation's log (the console's, the
+            # callback's) would no longer be JSON.
+            raise error(400, "invalid_field", f"{where}: NaN and Infinity are not JSON numbers",
+                        field=where, reason="finite_number", limits={})  # fmt: skip
         try:
             payload = InboundPayload.model_validate(data)
         except ValidationError as exc:

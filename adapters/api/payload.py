@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 from pydantic import BaseModel, Field
@@ -25,6 +26,24 @@ class InboundPayload(BaseModel):
     attachments: list[Attachment] = Field(default_factory=list, max_length=20)
     sent_at: int | None = Field(None, ge=0)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+
+def non_finite(value: Any) -> str | None:
+    """Where ``value`` holds NaN or an infinity (Python's parser takes ``NaN``, ``Infinity`` and
+    ``1e400``), as pydantic names a field ("metadata.a", "attachments.0.meta.x"); else None."""
+    stack: list[tuple[Any, str]] = [(value, "")]
+    while stack:
+        item, path = stack.pop()
+        if isinstance(item, float) and not math.isfinite(item):
+            return path or "body"
+        if isinstance(item, dict):
+            children = list(item.items())
+        elif isinstance(item, list):
+            children = list(enumerate(item))
+        else:
+            continue
+        stack.extend((child, f"{path}.{key}" if path else str(key)) for key, child in children)
+    return None
 
 
 def to_inbound(channel_id: str, payload: InboundPayload) -> InboundMessage:

@@ -14,6 +14,7 @@ def sign(secret: str, body: bytes) -> str:
 
 def verify(secret: str, body: bytes, header: str | None) -> bool:
     """Constant-time comparison; a missing or malformed header never verifies."""
-    if not header or not header.startswith("sha256="):
+    # Not ASCII: bytes that are no UTF-8 reach us as surrogates, which cannot be compared.
+    if not header or not header.startswith("sha256=") or not header.isascii():
         return False
     return hmac.compare_digest(sign(secret, body).encode(), header.strip().encode())

@@ -19,7 +19,6 @@ fetches: our public media URL), then msg_type 7. Guild channels and guild direct
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 import mimetypes
 import time
@@ -72,6 +71,7 @@ from adapters.qq.parse import (
     user_thread_key,
 )
 from adapters.qq.ws import GROUP_AND_C2C_EVENT, GatewayClient
+from gateway.api.http import InvalidJSON, loads
 from gateway.lease import Lease, run_while_leased
 from gateway.models import Attachment, Channel, InboundMessage, OutboundMessage, now_ms
 from gateway.tasks import cancel_and_wait
@@ -228,9 +228,9 @@ class QQAdapter(Adapter):
     async def handle_webhook(self, request: web.Request) -> web.StreamResponse:
         body = await read_capped_body(request, MAX_WEBHOOK_BYTES)
         try:
-            payload = json.loads(body)
-        except ValueError:
-            return _text(400, "the body is not JSON")
+            payload = loads(body)
+        except InvalidJSON as exc:  # malformed, nested too deeply, or no valid Unicode
+            return _text(400, f"the body is not JSON: {exc}")
         if not isinstance(payload, dict):
             return _text(400, "the body is not a JSON object")
         appid = request.headers.get("X-Bot-Appid")

@@ -66,6 +66,10 @@ def verify(key: Ed25519PublicKey, signature_hex: str, timestamp: str, body: byte
     """Raise SignatureError unless ``signature_hex`` signs ``timestamp + body``."""
     if not signature_hex or not timestamp:
         raise SignatureError("missing X-Signature-Ed25519 or X-Signature-Timestamp")
+    # Checked first: bytes that are no UTF-8 (as surrogates) cannot be encoded to verify, and
+    # the caller compares it with the clock (a 400-digit number overflows a float).
+    if not _DIGITS.fullmatch(timestamp):
+        raise SignatureError("X-Signature-Timestamp is not a Unix time (1-20 digits)")
     try:
         signature = bytes.fromhex(signature_hex)
     except ValueError:

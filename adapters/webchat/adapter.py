@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import secrets
 import time
 from collections.abc import Callable
@@ -353,9 +354,11 @@ class WebchatAdapter(Adapter):
             return None
         try:
             frame = _json(msg.data) if msg.type == WSMsgType.TEXT else None
-        except InvalidJSON:
-            await close_too_deep(ws)
-            return None
+        except InvalidJSON as exc:
+            if exc.too_deep:
+                await close_too_deep(ws)
+                return None
+            frame = None
         if not frame or frame.get("type") != "hello":
             await ws.close(code=4400, message=b"the first frame must be hello")
             return None
@@ -448,8 +451,14 @@ class WebchatAdapter(Adapter):
     ) -> None:
         try:
             frame = _json(data)
-        except InvalidJSON:
-            await close_too_deep(ws)
+        except InvalidJSON as exc:
+            if exc.too_deep:
+                await close_too_deep(ws)
+                return
+            # With a message's client_id when it can be read, so that the widget marks that
+            # message failed (e.g. a lone surrogate in its text) instead of resending it.
+            refused = _error("invalid_json", f"frames are JSON objects: {exc}")
+            await _send(ws, {**refused, "client_id": _client_id_in(data)})
             return
         if frame is None:
             await _send(ws, _error("invalid_json", "frames are JSON objects"))
@@ -772,15 +781,19 @@ class WebchatAdapter(Adapter):
 
 
 def _json(data: object) -> dict[str, Any] | None:
-    """A frame as a JSON object; None when it is not one. InvalidJSON (``too_deep``) for a
-    frame nested too deeply, which closes the socket with 1007."""
-    try:
-        value = loads(data) if isinstance(data, str) else None
-    except InvalidJSON as exc:
-        if exc.too_deep:
-            raise
-        return None
+    """A frame as a JSON object; None when it is not one. InvalidJSON for a frame that is no
+    valid JSON (``too_deep``: nested too deeply, which closes the socket with 1007)."""
+    value = loads(data) if isinstance(data, str) else None
     return value if isinstance(value, dict) else None
+
+
+_CLIENT_ID_IN = re.compile(r'"client_id"\s*:\s*"([A-Za-z0-9_-]{1,64})"')
+
+
+def _client_id_in(data: str) -> str | None:
+    """The client_id of a message frame that could not be parsed, if it has a valid one."""
+    found = _CLIENT_ID_IN.search(data)
+    return found.group(1) if found else None
 
 
 def _error(code: str, message: str, retry_after: float | None = None) -> dict[str, Any]:

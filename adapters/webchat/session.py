@@ -13,6 +13,7 @@ import re
 import secrets
 
 _SID = re.compile(r"^[A-Za-z0-9_-]{16,64}$")
+_MAC = re.compile(r"[A-Za-z0-9_-]{1,64}")  # base64url of the HMAC-SHA256
 VERSION = "v1"
 
 
@@ -37,6 +38,8 @@ def session_of(secret: str, channel_id: str, token: object) -> str | None:
         return None
     parts = token.split(".")
     if len(parts) != 3 or parts[0] != VERSION or not _SID.match(parts[1]):
+        return None
+    if not _MAC.fullmatch(parts[2]):  # e.g. a header's bytes that are no UTF-8 (surrogates)
         return None
     expected = _signature(secret, channel_id, parts[1])
     if not hmac.compare_digest(expected.encode(), parts[2].encode()):

@@ -40,9 +40,11 @@ def check_timestamp(timestamp: str, max_skew_seconds: int, now: float | None = N
         ts = int(timestamp)
     except (TypeError, ValueError):
         raise AuthError("missing or invalid timestamp") from None
-    now = time.time() if now is None else now
-    if abs(now - ts) > max_skew_seconds:
-        raise AuthError(f"stale timestamp ({int(now - ts)} s off, limit {max_skew_seconds} s)")
+    # In whole seconds: a float of a 400-digit timestamp would overflow (a 500).
+    off = int(time.time() if now is None else now) - ts
+    if abs(off) > max_skew_seconds:
+        shown = f"{off} s" if abs(off) < 10**12 else "far"
+        raise AuthError(f"stale timestamp ({shown} off, limit {max_skew_seconds} s)")
 
 
 def aes_key(encoding_aes_key: str) -> bytes:

@@ -112,8 +112,8 @@ MAX_JSON_DEPTH = 64
 
 
 class InvalidJSON(ValueError):
-    """Untrusted JSON that is malformed or nested too deeply: 400 over HTTP, and on a WebSocket
-    an error frame (malformed) or a close with 1007 (``too_deep``)."""
+    """Untrusted JSON that is malformed, nested too deeply or holds a lone surrogate: 400 over
+    HTTP, and on a WebSocket an error frame (malformed) or a close with 1007 (``too_deep``)."""
 
     def __init__(self, message: str, too_deep: bool = False) -> None:
         super().__init__(message)
@@ -122,7 +122,8 @@ class InvalidJSON(ValueError):
 
 def loads(raw: str | bytes | bytearray) -> Any:
     """The one way to parse JSON a client sent (request bodies, WebSocket frames): InvalidJSON
-    instead of a RecursionError, a decoding error or a structure deeper than MAX_JSON_DEPTH."""
+    instead of a RecursionError, a decoding error, a structure deeper than MAX_JSON_DEPTH or a
+    lone surrogate."""
     try:
         text = raw if isinstance(raw, str) else _decoded(bytes(raw))
     except (ValueError, TypeError) as exc:  # UnicodeDecodeError is a ValueError
@@ -133,11 +134,37 @@ def loads(raw: str | bytes | bytearray) -> Any:
     if _nesting_exceeds(text, MAX_JSON_DEPTH):
         raise InvalidJSON(f"nested deeper than {MAX_JSON_DEPTH} levels", True)
     try:
-        return json.loads(text)
+        value = json.loads(text)
     except RecursionError:
         raise InvalidJSON(f"nested deeper than {MAX_JSON_DEPTH} levels", True) from None
     except (ValueError, TypeError) as exc:
         raise InvalidJSON(str(exc)) from None
+    # JSON lets "\ud800" stand alone (and the bytes of one pass the decoding above), but it is
+    # no character: Redis, the console and the reply could never encode the text it is in.
+    if _MAY_HOLD_SURROGATE.search(text) and _holds_surrogate(value):
+        raise InvalidJSON("a lone surrogate (\\ud800-\\udfff) is no Unicode character")
+    return value
+
+
+_MAY_HOLD_SURROGATE = re.compile(r"\\u[dD][89a-fA-F]|[\ud800-\udfff]")
+_SURROGATE = re.compile(r"[\ud800-\udfff]")
+
+
+def _holds_surrogate(value: Any) -> bool:
+    """Whether a string of the parsed ``value`` (a key or a value) has a surrogate: a pair
+    escaped in JSON was made one character by the parser, so any left is a lone one."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if _SURROGATE.search(item):
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item)
+            stack.extend(item.values())
+        elif isinstance(item, list):
+            stack.extend(item)
+    return False
 
 
 def _decoded(raw: bytes) -> str:

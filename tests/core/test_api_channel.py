@@ -8,6 +8,7 @@ import pytest
 
 from adapters.api.signing import sign
 from tests.conftest import Harness
+from tests.rawhttp import raw_request
 
 GOOD = {"message_id": "m-1", "sender": {"id": "c-1"}, "text": "hello"}
 
@@ -31,6 +32,23 @@ async def test_unsigned_or_wrongly_signed_is_401(gateway: Harness, signature):
         gateway, f"/channels/{channel_id}/messages", json.dumps(GOOD).encode(), signature
     )
     assert status == 401
+    assert await _inbox_is_empty(gateway)
+
+
+async def test_signature_of_bytes_that_are_no_utf8_is_401(gateway: Harness):
+    """Such bytes reach the handler as surrogates, which the comparison could not encode (a
+    500)."""
+    channel_id, _ = await gateway.api_channel()
+    headers = [("X-Gateway-Signature", b"sha256=\xff\xfe"), ("Content-Type", "application/json")]
+    answer = await raw_request(
+        gateway.client,
+        "POST",
+        f"/channels/{channel_id}/messages",
+        headers,
+        json.dumps(GOOD).encode(),
+    )
+    assert answer.status == 401, answer
+    assert json.loads(answer.body)["error"]["code"] == "bad_signature"
     assert await _inbox_is_empty(gateway)
 
 
@@ -77,6 +95,50 @@ async def test_malformed_payload_is_400_naming_the_problem(gateway: Harness, bod
     assert status == 400
     error = json.loads(text)["error"]
     assert reason in (error.get("field"), error["code"])
+    assert await _inbox_is_empty(gateway)
+
+
+HEAD = b'{"message_id": "m", "sender": {"id": "c"}, '  # a valid message, to be ended
+
+
+@pytest.mark.parametrize(
+    ("rest", "field"),
+    [
+        (b'"metadata": {"a": NaN}}', "metadata.a"),
+        (b'"metadata": {"a": [1e400]}}', "metadata.a.0"),
+        (b'"attachments": [{"meta": {"x": -Infinity}}]}', "attachments.0.meta.x"),
+    ],
+    ids=["nan", "overflow", "infinity"],
+)
+async def test_nan_or_infinity_is_400_naming_the_field(gateway: Harness, rest, field):
+    """Python's parser takes them; filed, they made the conversation's log (read by the console,
+    posted to the callback) no JSON any more."""
+    channel_id, secret = await gateway.api_channel()
+    body = HEAD + rest
+    status, text = await _post(
+        gateway, f"/channels/{channel_id}/messages", body, sign(secret, body)
+    )
+    assert status == 400, text
+    error = json.loads(text)["error"]
+    assert (error["code"], error["field"]) == ("invalid_field", field)
+    assert await _inbox_is_empty(gateway)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b'"a\\ud800"', b'"\\udfff"', b'"a\xed\xa0\x80"'],  # escaped, or the bytes of a surrogate
+    ids=["escaped", "low", "bytes"],
+)
+async def test_lone_surrogate_is_400(gateway: Harness, text: bytes):
+    """JSON lets one stand alone; it is no character, and filing it failed as the inbox encoded
+    the message for Redis (a 500)."""
+    channel_id, secret = await gateway.api_channel()
+    for body in (HEAD + b'"text": %s}' % text, HEAD + b'"metadata": {"k": %s}}' % text):
+        status, answer = await _post(
+            gateway, f"/channels/{channel_id}/messages", body, sign(secret, body)
+        )
+        assert status == 400, answer
+        assert "surrogate" in json.loads(answer)["error"]["message"]
     assert await _inbox_is_empty(gateway)
 
 

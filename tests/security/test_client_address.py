@@ -9,7 +9,8 @@ import pytest
 from gateway.clientaddr import client_address
 from gateway.settings import SettingsError, load_settings
 from tests.conftest import Harness, MakeGateway
-from tests.webchat.visitor import Visitor, webchat_channel
+from tests.rawhttp import raw_request
+from tests.webchat.visitor import ORIGIN, Visitor, webchat_channel
 
 TRUSTED = ("127.0.0.1", "10.0.0.0/8", "2001:db8:ffff::/48")
 
@@ -25,6 +26,8 @@ TRUSTED = ("127.0.0.1", "10.0.0.0/8", "2001:db8:ffff::/48")
         ("::ffff:127.0.0.1", "[2001:db8::1]:4431", "2001:db8::1"),  # mapped peer, v6 with port
         ("2001:db8:ffff::2", "203.0.113.5:5555", "203.0.113.5"),  # v4 with port
         ("127.0.0.1", "203.0.113.5, not-an-ip", "not-an-ip"),
+        # Bytes that are no UTF-8 (surrogates here): kept, but as text Redis can store.
+        ("127.0.0.1", "203.0.113.5, x\udcff", "x?"),
     ],
 )
 def test_client_address(remote: str, forwarded: str, client: str):
@@ -66,3 +69,18 @@ async def test_web_chat_trust_forwarded_for_takes_the_proxys_entry(gateway: Harn
 async def test_web_chat_follows_the_gateways_trusted_proxies(make_gateway: MakeGateway):
     gateway = await make_gateway(trusted_proxies=["127.0.0.1"])
     await _shares_budget(gateway, await webchat_channel(gateway, messages_per_minute_per_ip=2))
+
+
+async def test_a_forwarded_for_of_bytes_that_are_no_utf8_is_no_crash(gateway: Harness):
+    """A proxy passing on what a client wrote: the hop, no address, named the per-IP limits'
+    Redis keys, which could not be encoded (a 500 on every web chat request)."""
+    channel_id = await webchat_channel(gateway, trust_forwarded_for=True)
+    visitor = Visitor(gateway, channel_id)
+    await visitor.connect()
+    assert visitor.token is not None
+    headers = [("Origin", ORIGIN), ("Authorization", f"Bearer {visitor.token}"),
+               ("X-Forwarded-For", b"203.0.113.5, \xff\xfe")]  # fmt: skip
+    path = f"/channels/{channel_id}/webchat/upload?name=a.txt"
+    answer = await raw_request(gateway.client, "POST", path, headers, b"hello")
+    assert answer.status == 201, answer
+    await visitor.close()

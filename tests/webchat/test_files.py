@@ -8,6 +8,7 @@ from typing import Any
 import aiohttp
 
 from tests.conftest import Harness
+from tests.rawhttp import raw_request
 from tests.webchat.visitor import ORIGIN, Visitor, reply_with_manual, webchat_channel
 
 PHOTO = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
@@ -106,6 +107,21 @@ async def test_uploads_refused_with_a_reason(gateway: Harness):
     resp = await visitor_upload(gateway, quiet)
     assert resp.status == 403 and (await resp.json())["error"]["code"] == "uploads_off"
     await quiet.close()
+
+
+async def test_a_token_of_bytes_that_are_no_utf8_is_401(gateway: Harness):
+    """Such bytes reach the handler as surrogates, which the token's check could not encode (a
+    500)."""
+    visitor = Visitor(gateway, await webchat_channel(gateway))
+    await visitor.connect()
+    assert visitor.token is not None
+    session = visitor.token.rsplit(".", 1)[0].encode()
+    headers = [("Origin", ORIGIN), ("Authorization", b"Bearer " + session + b".\xff\xfe")]
+    path = f"/channels/{visitor.channel_id}/webchat/upload?name=a.png"
+    answer = await raw_request(gateway.client, "POST", path, headers, PHOTO)
+    assert answer.status == 401, answer
+    assert answer.headers["access-control-allow-origin"] == ORIGIN
+    await visitor.close()
 
 
 async def test_an_agents_file_reaches_the_widget_and_the_history(gateway: Harness):

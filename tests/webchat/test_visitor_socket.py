@@ -304,6 +304,31 @@ async def test_bad_frames_are_answered_not_fatal(gateway: Harness):
     await visitor.close()
 
 
+async def test_a_lone_surrogate_is_refused_and_the_socket_stays_open(gateway: Harness):
+    """JSON lets "\\ud800" stand alone; it is no character. In a message, a profile or a hello
+    it closed the socket with 1011 (a traceback in the log): now the frame is refused, naming
+    the message it was, and the socket goes on."""
+    channel_id = await webchat_channel(gateway)
+    ws = await gateway.client.ws_connect(
+        f"/channels/{channel_id}/webchat/ws", headers={"Origin": ORIGIN}
+    )
+    await ws.send_str('{"type": "hello", "token": "v1.AAAAAAAAAAAAAAAAAAAAAAAA.\\ud800"}')
+    closed = await ws.receive(timeout=10)
+    assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4400
+
+    visitor = Visitor(gateway, channel_id)
+    await visitor.connect()
+    assert visitor.ws is not None
+    await visitor.ws.send_str('{"type": "message", "client_id": "c1", "text": "a\\ud800"}')
+    refused = await visitor.next("error")
+    assert (refused["code"], refused["client_id"]) == ("invalid_json", "c1")
+    assert "surrogate" in refused["message"]
+    await visitor.ws.send_str('{"type": "profile", "name": "\\udfff"}')
+    assert (await visitor.next("error"))["code"] == "invalid_json"
+    assert (await visitor.say("c2", "still here"))["type"] == "ack"
+    await visitor.close()
+
+
 async def test_reply_sent_by_another_process_reaches_the_visitor(make_gateway):
     a = await make_gateway()
     b = await make_gateway()

@@ -9,6 +9,7 @@ import time
 import pytest
 from fake_qq import FakeQQ
 from qq_payloads import (
+    APP_ID,
     APP_SECRET,
     FRIEND_ADD_EXAMPLE,
     FRIEND_DEL_EXAMPLE,
@@ -33,6 +34,7 @@ from adapters.qq import sign
 from adapters.qq.errors import FRIEND_REMOVED, GROUP_REMOVED
 from gateway.models import OutboundMessage
 from tests.adapters.qq.conftest import MountFn
+from tests.rawhttp import raw_request
 
 
 async def post(m, payload: dict, headers: dict | None = None, body: bytes | None = None):
@@ -218,6 +220,40 @@ async def test_malformed_and_unknown(mount: MountFn) -> None:
     assert (await post(m, dispatch("AT_MESSAGE_CREATE", {"id": "x", "content": "guild"})))[0] == 400
     other = dispatch("MESSAGE_AUDIT_PASS", {"audit_id": "x", "message_id": "y"})
     assert (await post(m, other))[0] == 200
+    assert m.recorder.delivered == []
+
+
+async def test_json_bomb_is_400_not_a_crash(mount: MountFn) -> None:
+    """Parsed before any signature check: Python's parser recursed into it (a 500)."""
+    m = await mount()
+    status, text = await post(m, {}, {"X-Bot-Appid": APP_ID}, b"[" * 100_000)
+    assert status == 400
+    assert "nested deeper" in text
+
+
+async def test_lone_surrogate_is_400(mount: MountFn) -> None:
+    """JSON lets "\\ud800" stand alone; it is no character, and filed it failed as the inbox
+    encoded it for Redis (a 500, the platform retrying it for ever)."""
+    m = await mount()
+    body = json.dumps(dispatch("C2C_MESSAGE_CREATE", c2c_message(USER_OPENID, "a\ud800"))).encode()
+    status, text = await post(m, {}, signed(APP_SECRET, body), body)
+    assert status == 400
+    assert "surrogate" in text
+    assert m.recorder.delivered == []
+
+
+@pytest.mark.parametrize("timestamp", ["²", "9" * 400, b"1700000000\xff"])
+async def test_timestamp_that_is_no_unix_time_is_403(mount: MountFn, timestamp) -> None:
+    """A digit int() does not take, a number too large for a float, bytes that are no UTF-8:
+    each was a 500 (the last one before the signature was checked)."""
+    m = await mount()
+    body = body_of(dispatch("C2C_MESSAGE_CREATE", c2c_message(USER_OPENID, "hi")))
+    raw = timestamp if isinstance(timestamp, bytes) else timestamp.encode()
+    headers = [("X-Bot-Appid", APP_ID), ("X-Signature-Timestamp", timestamp),
+               ("X-Signature-Ed25519", sign.sign(APP_SECRET, raw + body))]  # fmt: skip
+    answer = await raw_request(m.client, "POST", m.webhook, headers, body)
+    assert answer.status == 403, answer
+    assert "X-Signature-Timestamp" in answer.text
     assert m.recorder.delivered == []
 
 

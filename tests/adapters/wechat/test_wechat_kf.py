@@ -219,6 +219,20 @@ async def test_stale_callback_is_403(mount, fake, age) -> None:
     assert fake.requests_to("/cgi-bin/kf/sync_msg") == []
 
 
+async def test_timestamp_too_large_for_a_float_is_403(mount, fake) -> None:
+    """400 digits: compared with the clock as a float, it overflowed (a 500), and before any
+    signature is checked."""
+    m = await mount(WeComKfAdapter)
+    body, query = kf_request(kf_callback_xml(token="t"))
+    query["timestamp"] = "9" * 400
+    resp = await m.client.post(m.path("/wecom-kf"), params=query, data=body.encode())
+    assert resp.status == 403
+    assert "stale timestamp" in await resp.text()
+    resp = await m.client.get(m.path("/wecom-kf"), params={**query, "echostr": "x"})
+    assert resp.status == 403
+    assert fake.requests_to("/cgi-bin/kf/sync_msg") == []
+
+
 async def test_bad_signature_is_403(mount, fake) -> None:
     m = await mount(WeComKfAdapter)
     body, query = kf_request(kf_callback_xml(token="t"))

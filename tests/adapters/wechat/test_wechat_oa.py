@@ -144,6 +144,21 @@ async def test_stale_timestamp_is_403(mount, mode, age) -> None:
     assert resp.status == 403
 
 
+@pytest.mark.parametrize("mode", ["plain", "safe"])
+async def test_timestamp_too_large_for_a_float_is_403(mount, mode) -> None:
+    """400 digits: compared with the clock as a float, it overflowed (a 500), and before any
+    signature is checked."""
+    m = await mount(OfficialAccountAdapter, mode=mode)
+    body, query = request_for(mode, text_xml("o1", "hi", 1))
+    query["timestamp"] = "9" * 400
+    resp = await m.client.post(m.path("/wechat"), params=query, data=body.encode())
+    assert resp.status == 403
+    assert "stale timestamp" in await resp.text()
+    resp = await m.client.get(m.path("/wechat"), params={**query, "echostr": "x"})
+    assert resp.status == 403
+    assert m.recorder.delivered == []
+
+
 async def test_clock_skew_is_configurable(mount) -> None:
     m = await mount(OfficialAccountAdapter, max_clock_skew_seconds=3600)
     body, query = request_for("plain", text_xml("o1", "hi", 1), timestamp=int(time.time()) - 1800)
