@@ -612,7 +612,15 @@ class Gateway:
         previous = await self.redis.hget(self.keys.agent(user_id), "status")
         if previous is None:
             await self.sync_agent(user_id)
+        released = 0
+        if status == "offline":
+            # Customers waiting on this agent go back to the queue, before the status changes:
+            # a crash between the two leaves the agent online (the console says offline again),
+            # never offline with customers waiting on them.
+            released = await self.router.release_held(user_id, going=True)
         await self.router_store.set_status(user_id, status)
+        if released:
+            await self.kick_router()
         if status == previous:
             return  # a heartbeat: nothing changed for anyone else, nor for the status log
         await self.log_agent_status(user_id, status)
@@ -621,17 +629,15 @@ class Gateway:
         )
         if status == "online":
             await self.kick_router()
-        elif status == "offline":
-            # Customers waiting on this agent go back to the queue (router/worker.py).
-            if await self.router.release_held(user_id):
-                await self.kick_router()
 
     async def sync_agent(self, user_id: str) -> None:
         """Keep the router's view of a user (capacity, teams, skills) in step with the user."""
         user = await self.users.get(user_id)
         if user is None:
+            # Nobody waits on a deleted agent (released first, as for going offline).
+            released = await self.router.release_held(user_id, going=True)
             await self.router_store.remove_agent(user_id)
-            if await self.router.release_held(user_id):  # nobody waits on a deleted agent
+            if released:
                 await self.kick_router()
             return
         await self.router_store.upsert_agent(

@@ -408,16 +408,19 @@ class RouterStore:
         return "conflict"
 
     async def release_if_gone(
-        self, conversation_id: str, agent_id: str, now: int, heartbeat_ttl_ms: int
-    ) -> str:
+        self, conversation_id: str, agent_id: str, now: int, heartbeat_ttl_ms: int,
+        *, going: bool = False,
+    ) -> str:  # fmt: skip
         """Back to the queue when the customer waits and ``agent_id``, who holds it, is gone
-        (router/lua/release_gone.lua): released / present / not-waiting / not-held."""
+        (router/lua/release_gone.lua), or ``going`` (the caller takes them offline next):
+        released / present / not-waiting / not-held."""
         k = self.keys
         return await self._release_gone(
             keys=[k.conversation(conversation_id), k.agent(agent_id),
                   k.agent_conversations(agent_id), k.queue(), k.agents_available(),
                   k.agent_cards(), k.agents_presence()],
-            args=[conversation_id, agent_id, now, now - heartbeat_ttl_ms, self.room_channel],
+            args=[conversation_id, agent_id, now, now - heartbeat_ttl_ms, self.room_channel,
+                  "1" if going else "0"],
         )  # fmt: skip
 
     async def held(self, agent_id: str) -> list[str]:

@@ -293,29 +293,33 @@ class RouterWorker:
         if agent_ids is None:
             agent_ids = await self.store.stale_agents(now - self.config.heartbeat_ttl_ms)
         for agent_id in agent_ids:
+            # Released first: a sweep that dies between the two steps finds the agent stale
+            # again next time; marked offline first, its waiting customers would stay.
+            await self.release_held(agent_id, now)
             await self.store.set_status(agent_id, "offline")
             await self.notify("agent.status", {"agent_id": agent_id, "status": "offline",
                                                "reason": "no heartbeat"}, [agent_id],
                               STAFF)  # fmt: skip
-            await self.release_held(agent_id, now)
 
-    async def release_held(self, agent_id: str, now: int | None = None) -> int:
-        """An agent went offline: each conversation of theirs whose customer waits for a reply
-        goes back to the queue (the others when their customer writes: ``release_if_gone``).
-        Returns how many went."""
+    async def release_held(
+        self, agent_id: str, now: int | None = None, *, going: bool = False
+    ) -> int:
+        """An agent is gone, or ``going`` offline (call this first, then set the status): each
+        conversation of theirs whose customer waits for a reply goes back to the queue (the
+        others when their customer writes: ``release_if_gone``). Returns how many went."""
         released = 0
         for conversation_id in await self.store.held(agent_id):
-            released += await self.release_if_gone(conversation_id, agent_id, now)
+            released += await self.release_if_gone(conversation_id, agent_id, now, going=going)
         return released
 
     async def release_if_gone(
-        self, conversation_id: str, agent_id: str, now: int | None = None
+        self, conversation_id: str, agent_id: str, now: int | None = None, *, going: bool = False
     ) -> bool:
         """The conversation back to the queue if its customer waits and ``agent_id``, who holds
-        it, is gone (offline, or no heartbeat within the TTL); logged on the conversation."""
+        it, is gone (offline, or no heartbeat within the TTL) or ``going``; logged on it."""
         now = self.clock() if now is None else now
         outcome = await self.store.release_if_gone(
-            conversation_id, agent_id, now, self.config.heartbeat_ttl_ms
+            conversation_id, agent_id, now, self.config.heartbeat_ttl_ms, going=going
         )
         if outcome != "released":
             return False

@@ -120,3 +120,15 @@ async def test_through_the_gateway(make_gateway) -> None:
     await gateway.call("DELETE", f"/api/v1/users/{b_id}")
     for conv in (waiting, answered):
         assert not (await conversation(conv)).get("assignee")
+
+
+async def test_an_agent_going_offline_gives_back_before_the_status_changes(router: Router):
+    """Taking an agent offline releases first and sets the status after, so that a crash
+    between the two leaves an agent online (the console sends the status again), never an
+    offline agent holding customers who wait: the release does not wait for the status."""
+    await router.agent("a")
+    conv = await _held(router, "a", customer="c1")
+    assert await router.worker.release_held("a") == 0  # online: nothing is released
+    assert await router.worker.release_held("a", going=True) == 1
+    assert (await router.redis.hget(router.keys.agent("a"), "status")) == "online"
+    assert "assignee" not in await router.conv(conv)
