@@ -13,6 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from gateway.i18n.catalog import catalogue
 from router.sla import Clock, EscalationStep, SlaPolicy, breached, next_deadline
 
 # How often a paused (pending / snoozed) conversation is looked at again.
@@ -26,20 +27,14 @@ class Action:
     new_class: str | None = None  # for raise
 
     def describe(self, clock: Clock, old_class: str) -> str:
-        what = clock.name.replace("_", " ")
-        if self.kind == "raise" and self.new_class:
-            return f"SLA breached ({what}): priority raised from {old_class} to {self.new_class}"
-        if self.kind == "raise":
-            return f"SLA breached ({what}): priority {old_class} is already the highest"
-        if self.kind == "alert":
-            return f"SLA breached ({what}): supervisors alerted"
-        if self.kind == "keep":
-            return f"SLA breached ({what}): kept for supervisors (this class is never widened)"
-        return f"SLA breached ({what}): offered to every team"
+        """The line in English, as the API gives it: the console's English text of ``event``."""
+        key, params = self.event(clock, old_class)
+        template = catalogue("en")[f"console.event.{key}"]
+        return template.format(**{**params, "clock": clock.name.replace("_", " ")})
 
     def event(self, clock: Clock, old_class: str) -> tuple[str, dict[str, str]]:
-        """``describe`` as the console's catalogue key (``console.event.<key>``) and its
-        parameters, so an agent reads the line in their own language."""
+        """The line as the console's catalogue key (``console.event.<key>``) and its
+        parameters, so an agent reads it in their own language."""
         if self.kind == "raise" and self.new_class:
             return "sla_raised", {"clock": clock.name, "from": old_class, "to": self.new_class}
         if self.kind == "raise":
