@@ -55,6 +55,7 @@ from gateway.search.index import DocIndex
 from gateway.search.live import MessageEvent, continuing, message_event
 from gateway.textsearch import Analyzer, fold
 from gateway.textsearch.postings import map_large_blocks
+from gateway.turns import SLICE_SECONDS, Turns
 
 log = logging.getLogger(__name__)
 
@@ -96,11 +97,15 @@ class Indexer:
         analyzer: Analyzer | None = None,
         *,
         grace_seconds: float = GRACE_SECONDS,
+        turn_seconds: float = SLICE_SECONDS,
     ) -> None:
         self.redis = redis
         self.keys = keys
         self.analyzer = analyzer or Analyzer()
         self.grace_seconds = grace_seconds
+        # Longest stretch of indexing on the event loop before the rest of the process gets
+        # a turn (gateway/turns.py): requests must not wait behind a poll.
+        self.turn_seconds = turn_seconds
         self.conversations = DocIndex()
         self.contacts = DocIndex()
         self.state = FeedState()
@@ -154,9 +159,11 @@ class Indexer:
             return
         terms = await self._terms([[e.text for e in run] for _, run in runs], raw=False)
         index = self.conversations
+        turns = Turns(self.turn_seconds)
         # The documents continuing() found stay valid: only code under the lock adds or drops
         # documents (a compaction forgets dropped ones only).
         for (doc, run), found in zip(runs, terms, strict=True):
+            await turns.share()
             first, last = run[0], run[-1]
             if doc is None:
                 doc = index.new_doc(first.conversation_id, last.at, first.channel_id,
@@ -216,7 +223,10 @@ class Indexer:
         now = time.monotonic()
         suspects, state.suspects = state.suspects, {}
         everything, state.recheck_all = state.recheck_all and state.rebuilt, False
+        # The window holds every conversation of the last seconds: hundreds when busy.
+        turns = Turns(self.turn_seconds)
         for conv_id, score in rows:
+            await turns.share()
             doc = index.get(conv_id)
             if doc is None or index.activity[doc] != int(score):
                 since = suspects.get(conv_id, now)
@@ -270,7 +280,9 @@ class Indexer:
         terms = await self._terms([raws for raws, _ in work])
         recent = self.state.conv_high - RECHECK_MS
         unknown: dict[str, float] = {}  # contacts to read now -> activity
+        turns = Turns(self.turn_seconds)
         for (_, (conv_id, score, row, first)), found in zip(work, terms, strict=True):
+            await turns.share()
             last = int(row[0] or 0)
             doc = index.get(conv_id)
             if first == 1 or doc is None:
@@ -308,7 +320,14 @@ class Indexer:
         def run() -> list[set[str]]:
             return [terms_of(analyzer, group) for group in groups]  # type: ignore[arg-type]
 
-        return await self.off_loop(run) if size > ON_LOOP else run()
+        if size > ON_LOOP:
+            return await self.off_loop(run)
+        found: list[set[str]] = []
+        turns = Turns(self.turn_seconds)
+        for group in groups:
+            await turns.share()
+            found.append(terms_of(analyzer, group))  # type: ignore[arg-type]
+        return found
 
     async def _poll_contacts(self) -> None:
         state = self.state
@@ -340,7 +359,9 @@ class Indexer:
             pipe.hgetall(self.keys.contact(contact_id))
         rows = await pipe.execute()
         index = self.contacts
+        turns = Turns(self.turn_seconds)
         for contact_id, row in zip(ids, rows, strict=True):
+            await turns.share()
             texts = contact_texts(row) if row else []
             doc = index.get(contact_id)
             before = index.activity[doc] if doc is not None else 0
