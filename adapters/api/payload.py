@@ -9,6 +9,8 @@ from pydantic import BaseModel, Field
 
 from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage, now_ms
 
+LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+
 
 class Sender(BaseModel):
     id: str = Field(min_length=1, max_length=256)
@@ -24,7 +26,9 @@ class InboundPayload(BaseModel):
     thread_id: str | None = Field(None, max_length=256)
     text: str = Field("", max_length=20000)
     attachments: list[Attachment] = Field(default_factory=list, max_length=20)
-    sent_at: int | None = Field(None, ge=0)
+    # Milliseconds since the epoch, up to the end of year 9999: a larger one was filed and
+    # lost precision wherever a browser read it (JavaScript numbers stop at 2**53).
+    sent_at: int | None = Field(None, ge=0, le=LAST_MS)
     metadata: dict[str, Any] = Field(default_factory=dict)
 
 

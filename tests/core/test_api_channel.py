@@ -124,6 +124,25 @@ async def test_nan_or_infinity_is_400_naming_the_field(gateway: Harness, rest, f
     assert await _inbox_is_empty(gateway)
 
 
+@pytest.mark.parametrize("sent_at", [b"-1", b"253402300800000", b"1" * 31, b"1.5", b'"soon"'])
+async def test_sent_at_outside_the_calendar_is_400(gateway: Harness, sent_at: bytes):
+    """Milliseconds since the epoch up to the end of year 9999; 10**30 was filed before, and a
+    browser reading it got another number."""
+    channel_id, secret = await gateway.api_channel()
+    body = HEAD + b'"sent_at": ' + sent_at + b"}"
+    status, text = await _post(
+        gateway, f"/channels/{channel_id}/messages", body, sign(secret, body)
+    )
+    assert status == 400, text
+    assert json.loads(text)["error"]["field"] == "sent_at"
+    assert await _inbox_is_empty(gateway)
+    body = HEAD + b'"sent_at": 253402300799999}'  # the last millisecond of 9999 is taken
+    status, text = await _post(
+        gateway, f"/channels/{channel_id}/messages", body, sign(secret, body)
+    )
+    assert status == 202, text
+
+
 @pytest.mark.parametrize(
     "text",
     [b'"a\\ud800"', b'"\\udfff"', b'"a\xed\xa0\x80"'],  # escaped, or the bytes of a surrogate
