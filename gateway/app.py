@@ -10,6 +10,7 @@ from pathlib import Path
 
 from aiohttp import web
 
+from gateway.accesslog import quiet_refused_requests
 from gateway.api import (
     admin_api,
     agents_api,
@@ -125,6 +126,7 @@ async def openapi(request: web.Request) -> web.Response:
 
 
 def create_app(settings: Settings, redis_url: str) -> web.Application:
+    quiet_refused_requests()  # a client's malformed request is no server error
     app = web.Application(
         client_max_size=settings.max_body_bytes,
         # body_deadline first: a too slow body is 408 whichever handler was reading it.
