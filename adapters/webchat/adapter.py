@@ -352,16 +352,23 @@ class WebchatAdapter(Adapter):
         except TimeoutError:
             await ws.close(code=4408, message=b"say hello first")
             return None
+        if msg.type == WSMsgType.BINARY:
+            return await _refuse_hello(ws, "invalid_json", "the first frame must be a text frame")
+        if msg.type != WSMsgType.TEXT:  # closed or broken before saying anything
+            await ws.close(code=4400, message=b"the first frame must be hello")
+            return None
         try:
-            frame = _json(msg.data) if msg.type == WSMsgType.TEXT else None
+            frame = _json(msg.data)
         except InvalidJSON as exc:
             if exc.too_deep:
                 await close_too_deep(ws)
                 return None
-            frame = None
-        if not frame or frame.get("type") != "hello":
-            await ws.close(code=4400, message=b"the first frame must be hello")
-            return None
+            return await _refuse_hello(ws, "invalid_json", f"the first frame is no JSON: {exc}")
+        kind = frame.get("type") if isinstance(frame, dict) else None
+        if kind != "hello":
+            got = f"type {kind!r}"[:40] if isinstance(kind, str) else "no type"
+            reason = f'the first frame must be {{"type": "hello"}}, not {got}'
+            return await _refuse_hello(ws, "hello_expected", reason)
         return parse_hello(frame)
 
     async def _welcome(
@@ -794,6 +801,14 @@ def _client_id_in(data: str) -> str | None:
     """The client_id of a message frame that could not be parsed, if it has a valid one."""
     found = _CLIENT_ID_IN.search(data)
     return found.group(1) if found else None
+
+
+async def _refuse_hello(ws: web.WebSocketResponse, code: str, reason: str) -> None:
+    """An error frame saying what was wrong with the first frame, then close 4400 with the
+    same reason (a close reason holds 123 bytes at most)."""
+    await _send(ws, _error(code, reason))
+    cut = reason.encode()[:123].decode("utf-8", "ignore")  # whole characters only
+    await ws.close(code=4400, message=cut.encode())
 
 
 def _error(code: str, message: str, retry_after: float | None = None) -> dict[str, Any]:

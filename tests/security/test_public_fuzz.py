@@ -955,6 +955,12 @@ async def test_webchat_socket(env: Env, server_log: ServerLog, hello, frames):
         hello_text = json.dumps(hello).replace(VISITOR, env.visitor_token)
         await ws.send_str(hello_text.replace(CONVERSATION, env.visitor_conversation))
         first = await ws.receive(timeout=HANG_SECONDS)
+        if first.type == WSMsgType.TEXT and json.loads(first.data)["type"] == "error":
+            # A hello refused: what was wrong, then the close saying the same.
+            assert json.loads(first.data)["message"], first.data
+            first = await ws.receive(timeout=HANG_SECONDS)
+            assert first.type == WSMsgType.CLOSE and first.data == 4400 and first.extra, first
+            return
         if first.type != WSMsgType.TEXT:
             # No hello first (4400), or one nested too deeply (1007) or too big (1009).
             assert first.type == WSMsgType.CLOSE and first.data in (4400, 1007, 1009), first

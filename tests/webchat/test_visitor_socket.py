@@ -287,8 +287,25 @@ async def test_bad_frames_are_answered_not_fatal(gateway: Harness):
         f"/channels/{channel_id}/webchat/ws", headers={"Origin": ORIGIN}
     )
     await ws.send_str('{"type": "message"}')  # not a hello
+    refused = await ws.receive_json(timeout=10)
+    assert (refused["type"], refused["code"]) == ("error", "hello_expected")
     closed = await ws.receive(timeout=10)
     assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4400
+    assert closed.extra == 'the first frame must be {"type": "hello"}, not type \'message\''
+    for first, code, reason in [
+        ("hello", "invalid_json", "the first frame is no JSON: "),
+        ("[1]", "hello_expected", 'the first frame must be {"type": "hello"}, not no type'),
+        (b"{}", "invalid_json", "the first frame must be a text frame"),
+        ('{"type": "' + "😀" * 60 + '"}', "hello_expected", "the first frame must be"),
+    ]:
+        ws = await gateway.client.ws_connect(
+            f"/channels/{channel_id}/webchat/ws", headers={"Origin": ORIGIN}
+        )
+        await (ws.send_bytes(first) if isinstance(first, bytes) else ws.send_str(first))
+        refused = await ws.receive_json(timeout=10)
+        assert (refused["code"], refused["message"][: len(reason)]) == (code, reason)
+        closed = await ws.receive(timeout=10)
+        assert (closed.data, closed.extra[: len(reason)]) == (4400, reason)
 
     visitor = Visitor(gateway, channel_id)
     await visitor.connect()
@@ -313,6 +330,8 @@ async def test_a_lone_surrogate_is_refused_and_the_socket_stays_open(gateway: Ha
         f"/channels/{channel_id}/webchat/ws", headers={"Origin": ORIGIN}
     )
     await ws.send_str('{"type": "hello", "token": "v1.AAAAAAAAAAAAAAAAAAAAAAAA.\\ud800"}')
+    refused = await ws.receive_json(timeout=10)
+    assert refused["code"] == "invalid_json" and "surrogate" in refused["message"]
     closed = await ws.receive(timeout=10)
     assert closed.type == aiohttp.WSMsgType.CLOSE and closed.data == 4400
 
