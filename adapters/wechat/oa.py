@@ -24,7 +24,7 @@ from adapters.base import AdapterContext, AdapterRoute, PermanentSendError, Veri
 from adapters.language import ChannelLanguage
 from adapters.wechat import crypto
 from adapters.wechat.api import AccessTokens, ApiError, WeChatApi, stable_token_fetcher
-from adapters.wechat.errors import UNSUBSCRIBED, describe, send_error
+from adapters.wechat.errors import PERMANENT, UNSUBSCRIBED, describe, send_error
 from adapters.wechat.parse import OaEvent, normalize_oa, parse_oa_xml
 from adapters.wechat.safexml import MalformedXML, parse_xml
 from adapters.wechat.shared import WeChatAdapterBase, split_utf8
@@ -39,7 +39,10 @@ EVENT_MEMORY_SECONDS = 24 * 3600  # longer than WeChat's retry span (three tries
 # slower answer is kept for the customer's next message.
 UNIONID_WAIT_SECONDS = 1.5
 UNIONID_SECONDS = 7 * 24 * 3600  # asked again after a week
-NO_UNIONID_SECONDS = 3600  # none (not bound, or the lookup failed): asked again after an hour
+NO_UNIONID_SECONDS = 3600  # none (not bound, or a refusal that will not change): after an hour
+# The lookup failed (WeChat busy or rate-limiting, unreachable): asked again after 5 minutes, so
+# a short outage does not leave every customer who wrote meanwhile unlinked for an hour.
+FAILED_UNIONID_SECONDS = 300
 
 
 class OaConfig(ChannelLanguage):
@@ -181,7 +184,7 @@ class OfficialAccountAdapter(WeChatAdapterBase):
 
     async def _look_up_unionid(self, openid: str, key: str) -> str:
         """The follower's unionid from user/info ('' when WeChat has none), kept in Redis."""
-        unionid = ""
+        unionid, ttl = "", NO_UNIONID_SECONDS
         try:
             info = await self.api.call(
                 "GET", "/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"}
@@ -190,7 +193,10 @@ class OfficialAccountAdapter(WeChatAdapterBase):
             unionid = found[:128] if isinstance(found, str) else ""
         except ApiError as exc:
             log.warning("channel %s: user/info failed: %s", self.ctx.channel_id, describe(exc))
-        ttl = UNIONID_SECONDS if unionid else NO_UNIONID_SECONDS
+            if exc.errcode not in PERMANENT:
+                ttl = FAILED_UNIONID_SECONDS
+        if unionid:
+            ttl = UNIONID_SECONDS
         await self.ctx.redis.set(key, unionid, ex=ttl)
         return unionid
 

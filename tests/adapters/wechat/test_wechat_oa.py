@@ -20,7 +20,7 @@ from wechat_payloads import (
 )
 
 from adapters.base import PermanentSendError, TransientSendError
-from adapters.wechat import OfficialAccountAdapter
+from adapters.wechat import OfficialAccountAdapter, oa
 from adapters.wechat.errors import TOO_MANY, UNSUBSCRIBED, WINDOW_CLOSED
 from gateway.contacts import claims_of
 from gateway.models import Attachment, OutboundMessage
@@ -370,3 +370,27 @@ async def test_a_followers_unionid_is_asked_once_and_never_holds_the_answer(moun
     assert held.arrived.is_set() and not held.release.is_set()
     assert m.recorder.delivered[-1].meta.get("unionid") is None
     held.release.set()
+
+
+@pytest.mark.parametrize(
+    ("errcode", "asked_again_within"),
+    [(-1, oa.FAILED_UNIONID_SECONDS), (45009, oa.FAILED_UNIONID_SECONDS),
+     (48001, oa.NO_UNIONID_SECONDS)],
+    ids=["busy", "rate-limited", "not-permitted"],
+)  # fmt: skip
+async def test_a_failed_unionid_lookup_is_asked_again_soon(
+    mount, fake, errcode: int, asked_again_within: int
+) -> None:
+    """WeChat busy, rate-limiting or unreachable: the follower is asked again after minutes,
+    not an hour (every customer who wrote during a short outage stayed unlinked for one). A
+    refusal that will not change by asking again (48001: the account may not) keeps the hour."""
+    m = await mount(OfficialAccountAdapter)
+    fake.unionids["oLinked"] = "oUnion-9"
+    fake.inject("/cgi-bin/user/info", errcode)
+    resp = await m.client.post(
+        m.path("/wechat"), params=plain_query(), data=text_xml("oLinked", "你好", 1).encode()
+    )
+    assert (resp.status, await resp.text()) == (200, "success")
+    assert m.recorder.delivered[-1].meta.get("unionid") is None
+    ttl = await m.adapter.ctx.redis.ttl(m.adapter.ctx.state_key("unionid:oLinked"))
+    assert asked_again_within - 5 <= ttl <= asked_again_within
