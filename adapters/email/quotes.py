@@ -114,6 +114,11 @@ _CLAUSE = re.compile(r"[，；]")  # running Chinese text; a name, title or comp
 _ADD_ON = re.compile(
     r"另外|还有|還有|补充|補充|顺便|順便|\bP\.?S\b|\bby the way\b|\bbtw\b|\balso\b", re.IGNORECASE
 )
+# Someone speaking to us or of themselves ("明天下午我在家", "请您尽快", "I will be home"), or a
+# Chinese question or suggestion particle: a name, title, company or address line has none.
+_PERSONAL = re.compile(
+    r"[我你您咱吗嗎呢吧]|\b(?:I|I'm|I'll|I've|me|my|we|we're|our|us|you|your)\b", re.IGNORECASE
+)
 _LONG_NUMBER = re.compile(r"\d{8,}")  # an order or tracking number ... or a phone number:
 _CONTACT_LINE = re.compile(
     r"^(?:(?:tel|phone|mobile|mob|cell|fax|qq|wechat|whatsapp|电话|電話|手机|手機|传真|傳真|座机"
@@ -217,7 +222,8 @@ def _signature_block(lines: list[str]) -> bool:
     lines none of which reads as written to us. So any line that does keeps the whole text:
     a question or a sentence (it ends in ? ？ 。 ！ !, or in a full stop that ends no
     abbreviation such as "Ltd."), running Chinese text (a "，" or "；"), an add-on ("另外",
-    "还有", "P.S.", "by the way", "also"), or a long number that is no phone number (an order or
+    "还有", "P.S.", "by the way", "also"), someone speaking ("我", "您", "I", "you", or a particle
+    such as "吗" or "吧": "明天下午我在家" has no punctuation at all), or a long number that is no phone number (an order or
     tracking number; a phone number has its label, a "+", an area code or a mobile's shape).
     A missed cut only shows a name, so when in doubt this says no.
     """
@@ -229,6 +235,7 @@ def _signature_block(lines: list[str]) -> bool:
             or (line.endswith(".") and not _ABBREVIATION_END.search(line))
             or _CLAUSE.search(line)
             or _ADD_ON.search(line)
+            or _PERSONAL.search(line)
             or (
                 _LONG_NUMBER.search(line)
                 and not _CONTACT_LINE.match(line)

@@ -30,6 +30,14 @@ from adapters.email.quotes import split_reply
         "Hi, the parcel never arrived.\nThanks\nI will be home tomorrow afternoon.",
         "Hi, the parcel never arrived.\nThanks\nOrder 2024010212345",
         "Hi, the parcel never arrived.\nBest regards,\nCould you call me back?\nJohn",
+        # no punctuation at all: someone speaking (a pronoun, a particle) is no signature
+        "你好，我的订单还没到。\n谢谢\n明天下午我在家",
+        "你好，我的订单还没到。\n谢谢\n请您尽快发货\n王五",
+        "你好，我的订单还没到。\n謝謝\n明天可以送到嗎",
+        "你好，我的订单还没到。\n谢谢\n周末再送吧",
+        "Hi, the parcel never arrived.\nThanks\nI will be home after 5\nJohn",
+        "Hi, the parcel never arrived.\nThanks\nmy neighbour can sign for it",
+        "Hi, the parcel never arrived.\nThanks\nCan you send it to our office instead",
     ],
 )  # fmt: skip
 def test_a_closing_word_followed_by_more_of_the_mail_is_no_signature(text):
