@@ -223,8 +223,9 @@ def _signature_block(lines: list[str]) -> bool:
     a question or a sentence (it ends in ? ？ 。 ！ !, or in a full stop that ends no
     abbreviation such as "Ltd."), running Chinese text (a "，" or "；"), an add-on ("另外",
     "还有", "P.S.", "by the way", "also"), someone speaking ("我", "您", "I", "you", or a particle
-    such as "吗" or "吧": "明天下午我在家" has no punctuation at all), or a long number that is no phone number (an order or
-    tracking number; a phone number has its label, a "+", an area code or a mobile's shape).
+    such as "吗" or "吧": "明天下午我在家" has no punctuation at all), or a long number that is
+    no phone number (an order or tracking number; a phone number has its label, a "+", an area
+    code or a mobile's shape).
     A missed cut only shows a name, so when in doubt this says no.
     """
     if not _short_tail(lines):
