@@ -17,7 +17,7 @@ from typing import Any
 
 from aiohttp import WSCloseCode, WSMsgType, web
 
-from gateway.api.http import InvalidJSON, close_on_failure, close_too_deep, loads
+from gateway.api.http import InvalidJSON, close_on_failure, close_reason, close_too_deep, loads
 from gateway.appkeys import GATEWAY, HUB
 from gateway.auth import SESSION_REVOKED, Session
 from gateway.conversations import NotFound, Viewer, may_view
@@ -152,7 +152,7 @@ class WebSocketHub:
 
 async def _close(ws: web.WebSocketResponse, reason: str) -> None:
     with contextlib.suppress(Exception):
-        await ws.close(code=SESSION_ENDED, message=reason.encode()[:120])
+        await ws.close(code=SESSION_ENDED, message=close_reason(reason))
 
 
 def socket_token(request: web.Request) -> str:

@@ -49,6 +49,7 @@ from adapters.webchat.texts import SURVEY_TEXTS, widget_language, widget_texts
 from gateway.api.http import (
     InvalidJSON,
     close_on_failure,
+    close_reason,
     close_too_deep,
     error,
     loads,
@@ -805,10 +806,9 @@ def _client_id_in(data: str) -> str | None:
 
 async def _refuse_hello(ws: web.WebSocketResponse, code: str, reason: str) -> None:
     """An error frame saying what was wrong with the first frame, then close 4400 with the
-    same reason (a close reason holds 123 bytes at most)."""
+    same reason."""
     await _send(ws, _error(code, reason))
-    cut = reason.encode()[:123].decode("utf-8", "ignore")  # whole characters only
-    await ws.close(code=4400, message=cut.encode())
+    await ws.close(code=4400, message=close_reason(reason))
 
 
 def _error(code: str, message: str, retry_after: float | None = None) -> dict[str, Any]:

@@ -184,7 +184,7 @@ class OfficialAccountAdapter(WeChatAdapterBase):
 
     async def _look_up_unionid(self, openid: str, key: str) -> str:
         """The follower's unionid from user/info ('' when WeChat has none), kept in Redis."""
-        unionid, ttl = "", NO_UNIONID_SECONDS
+        unionid, failed = "", False
         try:
             info = await self.api.call(
                 "GET", "/cgi-bin/user/info", params={"openid": openid, "lang": "zh_CN"}
@@ -193,10 +193,9 @@ class OfficialAccountAdapter(WeChatAdapterBase):
             unionid = found[:128] if isinstance(found, str) else ""
         except ApiError as exc:
             log.warning("channel %s: user/info failed: %s", self.ctx.channel_id, describe(exc))
-            if exc.errcode not in PERMANENT:
-                ttl = FAILED_UNIONID_SECONDS
-        if unionid:
-            ttl = UNIONID_SECONDS
+            failed = exc.errcode not in PERMANENT  # busy, rate-limited, unreachable
+        ttl = (UNIONID_SECONDS if unionid
+               else FAILED_UNIONID_SECONDS if failed else NO_UNIONID_SECONDS)  # fmt: skip
         await self.ctx.redis.set(key, unionid, ex=ttl)
         return unionid
 

@@ -196,6 +196,12 @@ def json_error(exc: InvalidJSON) -> web.HTTPException:
     return error(400, "invalid_json", f"body is not valid JSON: {exc}")
 
 
+def close_reason(text: str) -> bytes:
+    """``text`` as a WebSocket close reason: at most 123 bytes (RFC 6455), cut at a whole
+    character; half a character is no UTF-8, and the client fails the close with 1007."""
+    return text.encode()[:123].decode("utf-8", "ignore").encode()
+
+
 async def close_too_deep(ws: web.WebSocketResponse) -> None:
     """A WebSocket frame nested too deeply: closed with 1007 (inconsistent data)."""
     with contextlib.suppress(Exception):
