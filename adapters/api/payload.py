@@ -5,11 +5,15 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, field_validator
 
 from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage, now_ms
 
 LAST_MS = 253_402_300_799_999  # 9999-12-31T23:59:59.999Z
+# 1973-03-03T09:46:40Z. Below it a value is almost surely seconds: every time from 2001 to 2286
+# in seconds (10 digits) read as milliseconds falls in the first months of 1970, and a message
+# filed there sorts and reports as 56 years old.
+FIRST_MS = 100_000_000_000
 
 
 class Sender(BaseModel):
@@ -30,6 +34,16 @@ class InboundPayload(BaseModel):
     # lost precision wherever a browser read it (JavaScript numbers stop at 2**53).
     sent_at: int | None = Field(None, ge=0, le=LAST_MS)
     metadata: dict[str, Any] = Field(default_factory=dict)
+
+    @field_validator("sent_at")
+    @classmethod
+    def _milliseconds(cls, value: int | None) -> int | None:
+        if value is not None and value < FIRST_MS:
+            raise ValueError(
+                f"milliseconds since the epoch expected; {value} would be before 1973 "
+                "(if it is seconds, multiply by 1000)"
+            )
+        return value
 
 
 def non_finite(value: Any) -> str | None:

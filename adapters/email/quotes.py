@@ -29,12 +29,13 @@ _Q = r"[ \t>*]*"  # quote markers and bold stars before a header line
 # ("------------------&nbsp;原始邮件&nbsp;------------------"); U+00A0 became a space already.
 _SP = r"(?:\s|&nbsp;|&#160;|&#xa0;)"
 # Outlook's header block names, as Outlook writes them in Chinese (simplified and traditional,
-# "從:" in older versions), Japanese ("差出人: / 送信日時:"), German ("Von: / Gesendet:"), French
+# "從:" in older versions, "已傳送:" for "Sent:" in the new Outlook and on the web), Japanese
+# ("差出人: / 送信日時:"), German ("Von: / Gesendet:"), French
 # ("De : / Envoyé :") and Spanish ("De: / Enviado:", "Enviado el:").
 _FROM = r"(?:发件人|發件人|寄件者|寄件人|從|差出人|From|Von|De)"
 _DATE = (
-    r"(?:发送时间|發送時間|发送日期|寄件日期|日期|时间|時間|送信日時|Sent|Date|Gesendet|Envoyé"
-    r"|Enviado(?: el)?)"
+    r"(?:发送时间|發送時間|发送日期|寄件日期|已傳送|已发送|日期|时间|時間|送信日時"
+    r"|Sent|Date|Gesendet|Envoyé|Enviado(?: el)?)"
 )
 # German, French and Spanish attribution lines begin with "Am", "Le" or "El" (case-sensitive:
 # "le"/"el" begin sentences too) and give the time ("um 10:00 Uhr", "à 10:00", "a las 8:16").

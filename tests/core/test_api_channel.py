@@ -143,6 +143,27 @@ async def test_sent_at_outside_the_calendar_is_400(gateway: Harness, sent_at: by
     assert status == 202, text
 
 
+@pytest.mark.parametrize("sent_at", [b"1765100000", b"0", b"99999999999"])
+async def test_sent_at_in_seconds_is_400_saying_so(gateway: Harness, sent_at: bytes):
+    """A Unix time in seconds, the usual client slip, read as milliseconds is January 1970: it
+    was filed there, so the message sorted and reported as 56 years old."""
+    channel_id, secret = await gateway.api_channel()
+    body = HEAD + b'"sent_at": ' + sent_at + b"}"
+    status, text = await _post(
+        gateway, f"/channels/{channel_id}/messages", body, sign(secret, body)
+    )
+    assert status == 400, text
+    error = json.loads(text)["error"]
+    assert error["field"] == "sent_at"
+    assert "multiply by 1000" in error["message"]
+    assert await _inbox_is_empty(gateway)
+    body = HEAD + b'"sent_at": 100000000000}'  # 1973-03-03, the first value taken
+    status, text = await _post(
+        gateway, f"/channels/{channel_id}/messages", body, sign(secret, body)
+    )
+    assert status == 202, text
+
+
 @pytest.mark.parametrize(
     "text",
     [b'"a\\ud800"', b'"\\udfff"', b'"a\xed\xa0\x80"'],  # escaped, or the bytes of a surrogate

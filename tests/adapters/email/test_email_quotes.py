@@ -159,6 +159,11 @@ def test_signature_blocks_after_a_closing_are_still_cut(text, reply, signature):
          "收件者: 王小明\n主旨: 回覆: 訂單"),
         ("好的，謝謝。", "從: 客服 [support@example.com]\n寄件日期: 2019年12月25日 上午 11:15\n"
          "至: 王小明\n副本: 李四\n主旨: Re: 訂單"),
+        # the new Outlook and Outlook on the web: "Sent:" is "已傳送:" (simplified "已发送:")
+        ("好的，謝謝。", "寄件者: 客服 <support@example.com>\n"
+         "已傳送: 2024年1月2日 星期二 上午 10:00\n收件者: 王小明\n主旨: 回覆: 訂單"),
+        ("好的，谢谢。", "发件人: 客服 <support@example.com>\n已发送: 2024年1月2日 星期二 10:00\n"
+         "收件人: 王小明\n主题: 回复: 订单"),
         ("好的，謝謝。", "> 寄件者: 客服 <support@example.com>\n"
          "> 寄件日期: 2024年4月5日 上午 03:55\n> 收件者: 王小明\n> 主旨: Re: 訂單"),
     ],
