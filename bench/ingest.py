@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import ctypes
 import hashlib
 import json
 import os
@@ -77,7 +78,10 @@ def serve_baseline(port: int, answer_json: bool = False) -> None:
 
 
 # --- the floor server (a subprocess): verify, validate, one durable append, answer --------
-def serve_floor(port: int, sock: str, secret: str) -> None:
+def serve_floor(port: int, sock: str, secret: str, processes: int = 1) -> None:
+    """``processes`` > 1: that many copies on one port (SO_REUSEPORT, as `gateway serve
+    --workers` shares its listening socket), forked before any loop exists; the copies die
+    with the first (PR_SET_PDEATHSIG), whose process tree the CPU is read from."""
     from redis.asyncio import Redis
 
     from adapters.api.payload import InboundPayload
@@ -99,11 +103,17 @@ def serve_floor(port: int, sock: str, secret: str) -> None:
     async def health(_request: web.Request) -> web.Response:
         return web.Response(text="ok")
 
+    for _ in range(processes - 1):
+        if os.fork() == 0:
+            ctypes.CDLL(None, use_errno=True).prctl(1, signal.SIGTERM)  # PR_SET_PDEATHSIG
+            break
     app = web.Application()
     app.on_startup.append(start)
     app.router.add_post("/channels/{channel}/messages", handler)
     app.router.add_get("/readyz", health)
-    web.run_app(app, host="127.0.0.1", port=port, print=None, access_log=None)
+    web.run_app(
+        app, host="127.0.0.1", port=port, print=None, access_log=None, reuse_port=processes > 1
+    )
 
 
 # --- the load generator (a subprocess) ----------------------------------------------------
@@ -390,6 +400,7 @@ def main() -> int:
     parser.add_argument("--serve-baseline", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--serve-json", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--serve-floor", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--floor-processes", type=int, default=1, help=argparse.SUPPRESS)
     parser.add_argument("--redis-sock", help=argparse.SUPPRESS)
     parser.add_argument("--generate", help=argparse.SUPPRESS)
     parser.add_argument("--secret", help=argparse.SUPPRESS)
@@ -399,7 +410,7 @@ def main() -> int:
         serve_baseline(args.serve_baseline, args.serve_json)
         return 0
     if args.serve_floor:
-        serve_floor(args.serve_floor, args.redis_sock, args.secret)
+        serve_floor(args.serve_floor, args.redis_sock, args.secret, args.floor_processes)
         return 0
     if args.generate:
         result = asyncio.run(
@@ -444,15 +455,22 @@ def orchestrate(args: argparse.Namespace) -> int:
                       f"{gateway.parser()}")  # fmt: skip
             sock = str(gateways[0].redis_socket)
             if args.floor:
-                floor_port = free_port()
-                servers["floor"] = subprocess.Popen(
-                    [sys.executable, __file__, "--serve-floor", str(floor_port),
-                     "--redis-sock", sock, "--secret", secret],
-                    stdout=subprocess.DEVNULL,
-                )  # fmt: skip
-                wait_http(f"http://127.0.0.1:{floor_port}/readyz")
-                urls["floor"] = f"http://127.0.0.1:{floor_port}/channels/x/messages"
-                stats["floor"] = stats["gateway"]  # same Redis, measured while alone
+                # With --workers N the floor runs as N processes too: what N processes cost
+                # per message before any gateway work (the machine's own share of the ratio).
+                floors = [("floor", 1)]
+                if args.workers > 1:
+                    floors.append((f"floor-{args.workers}p", args.workers))
+                for name, processes in floors:
+                    floor_port = free_port()
+                    servers[name] = subprocess.Popen(
+                        [sys.executable, __file__, "--serve-floor", str(floor_port),
+                         "--redis-sock", sock, "--secret", secret,
+                         "--floor-processes", str(processes)],
+                        stdout=subprocess.DEVNULL,
+                    )  # fmt: skip
+                    wait_http(f"http://127.0.0.1:{floor_port}/readyz")
+                    urls[name] = f"http://127.0.0.1:{floor_port}/channels/x/messages"
+                    stats[name] = stats["gateway"]  # same Redis, measured while alone
             figures = run_rounds(args, secret, servers, urls, stats, Path(tmp))
             # Redis commands per message, counted with MONITOR (slows Redis: not timed).
             n = 200
@@ -617,9 +635,17 @@ def summarize(args: argparse.Namespace, figures: dict[str, dict[str, list]]) -> 
         print(f"CPU per message, 1 worker vs {args.workers}: {gw['cpu_ms']:.3f} ms vs "
               f"{many['cpu_ms']:.3f} ms = {many['cpu_ms'] / gw['cpu_ms']:.2f}x (goal <= 1.15x); "
               f"req/s {gw['rps']:.0f} vs {many['rps']:.0f}")  # fmt: skip
+        floors = med.get("floor"), med.get(f"floor-{args.workers}p")
+        if floors[0] and floors[1]:
+            one, more = floors[0]["cpu_ms"], floors[1]["cpu_ms"]
+            print(f"  the floor in 1 process vs {args.workers}: {one:.3f} ms vs {more:.3f} ms = "
+                  f"{more / one:.2f}x (the same split, no gateway work); gateway's extra CPU "
+                  f"per message with {args.workers} workers: "
+                  f"{(many['cpu_ms'] - gw['cpu_ms']) * 1000:.0f} us, the floor's: "
+                  f"{(more - one) * 1000:.0f} us")  # fmt: skip
     for name in figures:
         cmds = figures[name]["cmd"]
-        if not cmds or name == "floor":
+        if not cmds or name.startswith("floor"):
             continue
         calls = statistics.median(c["script_calls"] for c in cmds)
         inner = statistics.median(c["other_calls"] for c in cmds)
@@ -631,7 +657,8 @@ def summarize(args: argparse.Namespace, figures: dict[str, dict[str, list]]) -> 
         print(f"gateway without hiredis: CPU {plain:.3f} ms per message, "
               f"{plain / gw['cpu_ms']:.2f}x the gateway with hiredis")  # fmt: skip
     if args.profile:
-        gateways = [n for n in med if n not in ("baseline", "bare-json", "floor")]
+        servers = ("baseline", "bare-json")
+        gateways = [n for n in med if n not in servers and not n.startswith("floor")]
         print_breakdown(args, {n: med[n]["cpu_ms"] for n in gateways})
 
 
