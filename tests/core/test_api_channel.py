@@ -52,6 +52,17 @@ async def test_signature_of_bytes_that_are_no_utf8_is_401(gateway: Harness):
     assert await _inbox_is_empty(gateway)
 
 
+async def test_signature_in_upper_case_hex_is_accepted(gateway: Harness):
+    """.NET's Convert.ToHexString and many Java encoders write upper-case hex: the same digest."""
+    channel_id, secret = await gateway.api_channel()
+    for n, case in enumerate((str.upper, str.lower)):
+        body = json.dumps({**GOOD, "message_id": f"m-{n}"}).encode()
+        scheme, _, digest = sign(secret, body).partition("=")
+        signature = f"{scheme.upper() if n else scheme}={case(digest)}"
+        status, text = await _post(gateway, f"/channels/{channel_id}/messages", body, signature)
+        assert status == 202, text
+
+
 async def test_signed_with_another_secret_is_401(gateway: Harness):
     channel_id, _ = await gateway.api_channel()
     body = json.dumps(GOOD).encode()
