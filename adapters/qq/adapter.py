@@ -64,8 +64,10 @@ from adapters.qq.parse import (
     DMS,
     GROUP,
     GUILD,
+    MESSAGE_EVENTS,
     MalformedEvent,
     QQEvent,
+    escape_guild,
     normalize,
     split_thread_key,
     user_thread_key,
@@ -89,16 +91,33 @@ FILE_TYPE_IMAGE = 1  # rich-media.html: 1 图片 (png/jpg)
 MSG_TYPE_TEXT = 0
 MSG_TYPE_MEDIA = 7
 
-# Atomic msg_seq of one part of one reply: the same part keeps its number on a retry (so a copy
-# the platform already accepted is refused as a duplicate, not shown twice), a new part takes
-# the next number for that msg_id. KEYS: the msg_id's counter, the part's number. ARGV: ttl.
+# Atomic msg_seq of one part of one reply, and the 5-replies budget (send.html: "每个消息最多回复
+# 5 次"). msg_seq is only a de-duplication number ("相同的 msg_id + msg_seq 重复发送会失败"), with
+# no cap: the same part keeps its number on a retry (so a copy the platform already accepted is
+# refused as a duplicate, not shown twice), a new part, or a part the platform refused outright,
+# takes the next number. The budget counts the parts the platform ACCEPTED (a set of part ids,
+# _ACCEPTED): a part not accepted yet goes passively only while fewer than 5 are. Two parts in
+# flight at once may both pass with 4 accepted; the platform refuses the second, whose retry
+# then finds the budget used. KEYS: the msg_id's counter, the part's number, the msg_id's
+# accepted parts. ARGV: ttl, the part's id, replies allowed. Returns the msg_seq, 0 if none.
 _PART_SEQ = """
+if redis.call('SISMEMBER', KEYS[3], ARGV[2]) == 0
+    and redis.call('SCARD', KEYS[3]) >= tonumber(ARGV[3]) then
+  return 0
+end
 local seq = redis.call('GET', KEYS[2])
 if seq then return tonumber(seq) end
 seq = redis.call('INCR', KEYS[1])
 redis.call('EXPIRE', KEYS[1], ARGV[1])
 redis.call('SET', KEYS[2], seq, 'EX', ARGV[1])
 return seq
+"""
+# A part the platform accepted (2xx, a duplicate msg_seq, held for audit): counted once however
+# often it is reported. KEYS: the msg_id's accepted parts. ARGV: the part's id, ttl.
+_ACCEPTED = """
+redis.call('SADD', KEYS[1], ARGV[1])
+redis.call('EXPIRE', KEYS[1], ARGV[2])
+return 1
 """
 
 
@@ -171,7 +190,9 @@ class QQAdapter(Adapter):
         self.api = QQApi(ctx.http, cfg.base(), self.tokens)
         self.public_key = sign.public_key(cfg.app_secret)
         self._part_seq = ctx.redis.register_script(_PART_SEQ)
+        self._accepted = ctx.redis.register_script(_ACCEPTED)
         self._task: asyncio.Task[None] | None = None
+        self._passed_over: set[str] = set()  # dispatch types already logged as not handled
         self.gateway = GatewayClient(
             api=self.api,
             tokens=self.tokens,
@@ -267,12 +288,20 @@ class QQAdapter(Adapter):
         return web.json_response(ACK)
 
     async def handle_dispatch(self, event_type: str, data: Any, event_id: str) -> None:
-        """One event, from the WebSocket or the webhook: filed, or kept as state."""
-        result = normalize(event_type, data, self.ctx.channel_id, event_id)
+        """One event, from the WebSocket or the webhook: filed, kept as state, or logged as
+        passed over (so an admin sees events subscribed on the platform that nothing uses)."""
+        result = normalize(
+            event_type, data, self.ctx.channel_id, event_id, bot_id=self.gateway.bot_id
+        )
         if isinstance(result, InboundMessage):
             await self._on_message(result)
         elif isinstance(result, QQEvent):
             await self._on_event(result)
+        elif event_type not in MESSAGE_EVENTS:
+            # INFO the first time per type in this process, DEBUG after: no flood.
+            level = logging.DEBUG if event_type in self._passed_over else logging.INFO
+            self._passed_over.add(event_type)
+            log.log(level, "channel %s: QQ event %s not handled", self.ctx.channel_id, event_type)
 
     async def _ws_dispatch(self, event_type: str, data: Any, event_id: str) -> None:
         """An event from the WebSocket. A malformed one is logged and passed over: raising would
@@ -379,7 +408,8 @@ class QQAdapter(Adapter):
         guild = scene in (GUILD, DMS)
         for n, content in enumerate(texts, start=1):
             if not parts.is_done(n):
-                body: dict[str, Any] = {"content": content}
+                # message_format.md: a guild reads < > & in content as tags and escapes.
+                body: dict[str, Any] = {"content": escape_guild(content) if guild else content}
                 if not guild:
                     body["msg_type"] = MSG_TYPE_TEXT
                 await parts.done(n, await self._post(scene, target, body, message, n))
@@ -439,34 +469,42 @@ class QQAdapter(Adapter):
         self, message: OutboundMessage, scene: str, n: int
     ) -> tuple[str, int | None]:
         """(msg_id, msg_seq) of a passive reply for part ``n`` (msg_seq None in a guild, whose
-        API has none), or ("", None) when the window is closed or the customer message's 5
-        replies are used."""
+        API has none), or ("", None) when the window is closed or the platform has accepted 5
+        replies to the customer's message."""
         ctx = message.reply_context
         msg_id = str(ctx.get("msg_id") or "")
         if not msg_id or ctx.get("scene") != scene:
             return "", None
-        window = C2C_WINDOW_SECONDS if scene == C2C else GROUP_WINDOW_SECONDS
+        window = _window(scene)
         received = ctx.get("received_at")
         age = time.time() - (received / 1000 if isinstance(received, int | float) else 0)
         if age > window - WINDOW_MARGIN_SECONDS:
             return "", None
         if scene in (GUILD, DMS):
             return msg_id, None  # msg_id alone: no msg_seq, no count per message
-        ttl = window + 600
         seq = int(
             await self._part_seq(
                 keys=[
                     self._key("msgseq", msg_id),
                     self._key("partseq", msg_id, message.message_id, str(n)),
+                    self._key("accepted", msg_id),
                 ],
-                args=[ttl],
+                args=[_seq_ttl(scene), _part_id(message, n), REPLIES_PER_MESSAGE],
             )
         )
-        return (msg_id, seq) if seq <= REPLIES_PER_MESSAGE else ("", None)
+        return (msg_id, seq) if seq > 0 else ("", None)
 
     async def _forget_seq(self, msg_id: str, message: OutboundMessage, n: int) -> None:
         """The platform refused the part outright: its retry takes a new msg_seq."""
         await self.ctx.redis.delete(self._key("partseq", msg_id, message.message_id, str(n)))
+
+    async def _count_accepted(
+        self, scene: str, msg_id: str, message: OutboundMessage, n: int
+    ) -> None:
+        """One of the 5 replies to ``msg_id`` is used (idempotent per part)."""
+        await self._accepted(
+            keys=[self._key("accepted", msg_id)], args=[_part_id(message, n), _seq_ttl(scene)]
+        )
 
     async def _post(
         self, scene: str, target: str, body: dict[str, Any], message: OutboundMessage, n: int
@@ -482,12 +520,17 @@ class QQAdapter(Adapter):
             result = await self.api.call("POST", path, passive)
         except ApiError as exc:
             if exc.code == DUPLICATE_SEQ or exc.code in HELD_FOR_AUDIT:
-                return ""  # accepted: by an earlier attempt of this part, or held for review
+                # Accepted: by an earlier attempt of this part, or held for review.
+                if seq is not None:
+                    await self._count_accepted(scene, msg_id, message, n)
+                return ""
             if exc.code > 0 and exc.status < 500:
                 await self._forget_seq(msg_id, message, n)
             if exc.code in PASSIVE_EXPIRED and self.config.active_messages:
                 return await self._post_active(scene, target, path, body)
             raise send_error(exc) from exc
+        if seq is not None:
+            await self._count_accepted(scene, msg_id, message, n)
         return str(result.get("id") or "")
 
     async def _post_active(self, scene: str, target: str, path: str, body: dict[str, Any]) -> str:
@@ -503,6 +546,19 @@ class QQAdapter(Adapter):
                 return ""
             raise send_error(exc) from exc
         return str(result.get("id") or "")
+
+
+def _window(scene: str) -> int:
+    return C2C_WINDOW_SECONDS if scene == C2C else GROUP_WINDOW_SECONDS
+
+
+def _seq_ttl(scene: str) -> int:
+    """How long a msg_id's msg_seq counter and accepted parts are kept: past its window."""
+    return _window(scene) + 600
+
+
+def _part_id(message: OutboundMessage, n: int) -> str:
+    return f"{message.message_id}:{n}"
 
 
 class _TooLarge(Exception):

@@ -7,7 +7,10 @@ same token until the last 60 seconds of its life, then a new one while the old s
 those 60 seconds; so the cached copy is dropped 50 seconds before it expires and the next call
 fetches the new one. Exactly one process fetches (``single_flight``) while the others wait.
 Every call carries ``Authorization: QQBot {access_token}``; one refused for its token (HTTP 401,
-codes 11241-11244) is retried once with a fresh token.
+codes 11241, 11243, 11244) is retried once with a fresh token. The "system error" codes 11242,
+11252, 11263 and 11281 ("一般重试一次会好，最多只能重试一次", error-trace/openapi.html) are
+retried once, after a pause, with the same body (a POST that did go through the first time is
+then refused as a duplicate msg_seq, not shown twice); a second such answer is final.
 
 Errors (.../dev-prepare/error-trace/openapi.html): a non-2xx HTTP status with a JSON body
 ``{"code", "message"}`` (the platform also sends ``err_code`` and ``trace_id``).
@@ -15,6 +18,7 @@ Errors (.../dev-prepare/error-trace/openapi.html): a non-2xx HTTP status with a 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 from collections.abc import Callable
@@ -34,7 +38,11 @@ DEFAULT_TOKEN_URL = "https://bots.qq.com/app/getAppAccessToken"
 # Pseudo codes for failures that never reached a platform answer.
 HTTP_FAILED = -2
 NETWORK_FAILED = -3
-TOKEN_CODES = frozenset({11241, 11242, 11243, 11244})
+TOKEN_CODES = frozenset({11241, 11243, 11244})
+# error-trace/openapi.html: "系统错误，一般重试一次会好，最多只能重试一次" (11242 is "校验 token
+# 失败", a system error too: a new token does not help, and the platform allows one retry only).
+RETRY_ONCE_CODES = frozenset({11242, 11252, 11263, 11281})
+RETRY_ONCE_PAUSE = 1.0  # seconds before that one retry
 # "调用发消息 http 接口的 timeout 建议设置最低为 5 秒" (send.html): well above that.
 REQUEST_TIMEOUT = aiohttp.ClientTimeout(total=20)
 TOKEN_WAIT_SECONDS = 20.0
@@ -156,16 +164,29 @@ class QQApi:
         self.tokens = tokens
 
     async def call(self, method: str, path: str, json_body: Any = None) -> dict[str, Any]:
-        """One API call with the access token; a token refusal refreshes once and retries."""
+        """One API call with the access token. A token refusal refreshes the token once and
+        retries; a RETRY_ONCE_CODES answer is retried once after RETRY_ONCE_PAUSE (the same
+        body: a msg_seq already accepted is refused as a duplicate). Both may happen, once each."""
         token = await self.tokens.get()
-        try:
-            return await self._call_once(method, path, token, json_body)
-        except ApiError as exc:
-            if not exc.token_refused:
-                raise
-            log.info("QQ refused the access token (%s %s); refreshing once", exc.status, exc.code)
-        token = await self.tokens.get(rejected=token)
-        return await self._call_once(method, path, token, json_body)
+        refreshed = retried = False
+        while True:
+            try:
+                return await self._call_once(method, path, token, json_body)
+            except ApiError as exc:
+                if exc.token_refused and not refreshed:
+                    refreshed = True
+                    log.info(
+                        "QQ refused the access token (%s %s); refreshing once",
+                        exc.status,
+                        exc.code,
+                    )
+                    token = await self.tokens.get(rejected=token)
+                elif exc.code in RETRY_ONCE_CODES and not retried:
+                    retried = True
+                    log.info("QQ answered %s on %s %s; retrying once", exc.code, method, path)
+                    await asyncio.sleep(RETRY_ONCE_PAUSE)
+                else:
+                    raise
 
     async def _call_once(
         self, method: str, path: str, token: str, json_body: Any

@@ -11,7 +11,7 @@ not list, seen in the platform's own repositories: 40034102 / 40034105 "主动�
 from __future__ import annotations
 
 from adapters.base import PermanentSendError, SendError, TransientSendError
-from adapters.qq.api import HTTP_FAILED, NETWORK_FAILED, ApiError
+from adapters.qq.api import HTTP_FAILED, NETWORK_FAILED, RETRY_ONCE_CODES, ApiError
 
 WINDOW_CLOSED = (
     "QQ refused the reply: the passive-reply window is closed (QQ allows replies within 60 "
@@ -61,10 +61,6 @@ TRANSIENT_RETRY_AFTER: dict[int, float] = {
     1100308: 10.0,
     304082: 5.0,  # rich media fetch failed, retry
     304083: 5.0,
-    11242: 2.0,  # token check failed: system error, retry once
-    11252: 2.0,
-    11263: 2.0,
-    11281: 2.0,
     1100300: 5.0,
 }
 
@@ -77,6 +73,13 @@ def describe(exc: ApiError) -> str:
     return f"QQ error {exc.code}: {exc.message}" if exc.code > 0 else exc.message
 
 
+def retried_once(exc: ApiError) -> str:
+    return (
+        f"QQ refused the message with a system error twice ({exc.code}: {exc.message}): QQ "
+        "allows only one retry of this error, which was made, so the gateway does not retry it."
+    )
+
+
 def send_error(exc: ApiError) -> SendError:
     if exc.code in PASSIVE_EXPIRED:
         return PermanentSendError(f"{WINDOW_CLOSED} ({exc.code}: {exc.message})")
@@ -84,6 +87,9 @@ def send_error(exc: ApiError) -> SendError:
         return PermanentSendError(f"{ACTIVE_REFUSED} ({exc.code}: {exc.message})")
     if exc.code in PERMANENT:
         return PermanentSendError(PERMANENT[exc.code])
+    if exc.code in RETRY_ONCE_CODES:
+        # QQApi.call has already made the one retry the platform allows: no outbox retries.
+        return PermanentSendError(retried_once(exc))
     if exc.status == 429 or exc.code in TRANSIENT_RETRY_AFTER:
         wait = exc.retry_after or TRANSIENT_RETRY_AFTER.get(exc.code, 5.0)
         return TransientSendError(

@@ -4,8 +4,8 @@ event the adapter keeps as state.
 No I/O. Attachments keep the platform's URL in ``meta["source_url"]`` and no ``url``; the adapter
 downloads them and fills the URL in. Shapes as documented at bot.q.qq.com/wiki/develop/api-v2/
 server-inter/message/send-receive/event.html (C2C_MESSAGE_CREATE, GROUP_AT_MESSAGE_CREATE;
-AT_MESSAGE_CREATE and DIRECT_MESSAGE_CREATE, a guild's Message object: message.html, dms/
-direct_message.html),
+AT_MESSAGE_CREATE, MESSAGE_CREATE and DIRECT_MESSAGE_CREATE, a guild's Message object:
+message.html, dms/direct_message.html),
 .../server-inter/user/manage/event.html (FRIEND_ADD, FRIEND_DEL, C2C_MSG_REJECT/RECEIVE) and
 .../server-inter/group/manage/event.html (GROUP_ADD_ROBOT, GROUP_DEL_ROBOT, GROUP_MSG_REJECT/
 RECEIVE).
@@ -14,6 +14,7 @@ RECEIVE).
 from __future__ import annotations
 
 import re
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -28,15 +29,19 @@ MESSAGE_EVENTS = {
     "C2C_MESSAGE_CREATE": C2C,
     "GROUP_AT_MESSAGE_CREATE": GROUP,
     "AT_MESSAGE_CREATE": GUILD,
+    # Every message of a guild's text channels (private bots, intent GUILD_MESSAGES 1 << 9),
+    # "内容与 AT_MESSAGE_CREATE 相同": an @-message comes as both, and the inbox files its id once.
+    "MESSAGE_CREATE": GUILD,
     "DIRECT_MESSAGE_CREATE": DMS,
 }
 STATE_EVENTS = frozenset({
     "FRIEND_ADD", "FRIEND_DEL", "C2C_MSG_REJECT", "C2C_MSG_RECEIVE",
     "GROUP_ADD_ROBOT", "GROUP_DEL_ROBOT", "GROUP_MSG_REJECT", "GROUP_MSG_RECEIVE",
 })  # fmt: skip
-# A group message's content starts with the bot's mention, which the platform delivers as a
-# blank (" 123") or, in some clients, as a <@!id> / <@id> token: both are dropped.
-_LEADING_MENTION = re.compile(r"^\s*(?:<@!?[^>\s]*>\s*)*")
+# A message's content starts with the bot's mention, which the platform delivers as a blank
+# (" 123", groups) or as a <@!id> / <@id> token (guilds, some group clients). Without the bot's
+# id (the message's mentions, the READY event) only the first leading token is taken for it.
+_FIRST_MENTION = re.compile(r"^\s*(?:<@!?[^>\s]*>)?")
 
 
 class MalformedEvent(ValueError):
@@ -83,8 +88,41 @@ def split_thread_key(thread_key: str) -> tuple[str, str, str]:
     raise ValueError(f"not a QQ thread key: {thread_key!r}")
 
 
-def strip_mention(content: str) -> str:
-    return _LEADING_MENTION.sub("", content, count=1).strip()
+def strip_mention(content: str, bot_ids: Collection[str] = ()) -> str:
+    """The content without the bot's own mentions (other people's stay: they are the customer's
+    words). ``bot_ids`` empty: the first leading mention is taken for the bot's."""
+    ids = [i for i in bot_ids if i]
+    if not ids:
+        return _FIRST_MENTION.sub("", content, count=1).strip()
+    own = re.compile(r"<@!?(?:" + "|".join(re.escape(i) for i in ids) + r")>[ \t]*")
+    return own.sub("", content).strip()
+
+
+def bot_mentions(d: dict[str, Any], bot_id: str = "") -> list[str]:
+    """The ids of the bot's mentions in a message: ``mentions`` entries with ``bot: true``
+    (narrowed to ``bot_id`` when that is among them: the customer may mention other bots),
+    else ``bot_id`` (the READY event's user.id), else none known."""
+    raw = d.get("mentions")
+    bots = [
+        _s(m.get("id"))
+        for m in (raw if isinstance(raw, list) else [])
+        if isinstance(m, dict) and m.get("bot") is True and _s(m.get("id"))
+    ]
+    if bots:
+        return [bot_id] if bot_id in bots else bots
+    return [bot_id] if bot_id else []
+
+
+def unescape_guild(content: str) -> str:
+    """message_format.md (内嵌格式, 转义内容): a guild message reaches the bot with & < >
+    escaped; ``&amp;`` last, so "&amp;lt;" (the customer typed "&lt;") stays "&lt;"."""
+    return content.replace("&lt;", "<").replace("&gt;", ">").replace("&amp;", "&")
+
+
+def escape_guild(content: str) -> str:
+    """What the bot sends to a guild is unescaped by the platform, and a bare < > would be read
+    as a tag (<@id>, <#channel>, <emoji:id>): the agent's text is text. ``&`` first."""
+    return content.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
 
 
 def rfc3339_ms(value: Any) -> int:
@@ -139,14 +177,17 @@ def _attachments(raw: Any) -> list[Attachment]:
 
 
 def normalize(
-    event_type: str, data: Any, channel_id: str, event_id: str = ""
+    event_type: str, data: Any, channel_id: str, event_id: str = "", bot_id: str = ""
 ) -> InboundMessage | QQEvent | None:
-    """One dispatch -> what the gateway does with it; None for events it does not use."""
+    """One dispatch -> what the gateway does with it; None for events it does not use.
+    ``bot_id``: the bot's user id from the WebSocket's READY, "" if not known."""
     scene = MESSAGE_EVENTS.get(event_type)
     if scene is not None:
         if not isinstance(data, dict):
             raise MalformedEvent(f"{event_type} without a body")
-        return _message(scene, data, channel_id, event_id)
+        if event_type == "MESSAGE_CREATE" and _from_a_bot(data, bot_id):
+            return None  # every channel message comes, the bot's own replies included
+        return _message(scene, data, channel_id, event_id, bot_id)
     if event_type in STATE_EVENTS:
         if not isinstance(data, dict):
             raise MalformedEvent(f"{event_type} without a body")
@@ -166,7 +207,16 @@ def normalize(
     return None
 
 
-def _message(scene: str, d: dict[str, Any], channel_id: str, event_id: str) -> InboundMessage:
+def _from_a_bot(d: dict[str, Any], bot_id: str) -> bool:
+    author = d.get("author")
+    if not isinstance(author, dict):
+        return False
+    return author.get("bot") is True or (bool(bot_id) and _s(author.get("id")) == bot_id)
+
+
+def _message(
+    scene: str, d: dict[str, Any], channel_id: str, event_id: str, bot_id: str = ""
+) -> InboundMessage:
     msg_id = _s(d.get("id"))
     author = d.get("author") if isinstance(d.get("author"), dict) else {}
     assert isinstance(author, dict)
@@ -189,7 +239,10 @@ def _message(scene: str, d: dict[str, Any], channel_id: str, event_id: str) -> I
             raise MalformedEvent(f"{scene} message without author.id, channel_id or guild_id")
         thread_key, contact_id = guild_thread_key(scene, target, user), user
         meta = {"scene": scene, "guild_id": guild, "channel_id": channel, "user_id": user}
-        text = strip_mention(content) if scene == GUILD else content.strip()
+        # The mention tags are not escaped, the customer's < > & are: strip, then unescape.
+        if scene == GUILD:
+            content = strip_mention(content, bot_mentions(d, bot_id))
+        text = unescape_guild(content).strip()
     else:
         group = _s(d.get("group_openid"))
         member = _s(author.get("member_openid"))
@@ -199,7 +252,8 @@ def _message(scene: str, d: dict[str, Any], channel_id: str, event_id: str) -> I
         # in another group): the contact is that member.
         thread_key, contact_id = group_thread_key(group, member), member
         meta = {"scene": GROUP, "group_openid": group, "member_openid": member}
-        text = strip_mention(content)
+        # message_format.md's escaping is documented for guilds only: group text is as sent.
+        text = strip_mention(content, bot_mentions(d, bot_id))
     attachments = _attachments(d.get("attachments"))
     if not text and not attachments:
         text = "[empty QQ message]"

@@ -43,6 +43,7 @@ OP_HEARTBEAT_ACK = 11
 
 GROUP_AND_C2C_EVENT = 1 << 25  # C2C_MESSAGE_CREATE, GROUP_AT_MESSAGE_CREATE, FRIEND_*, GROUP_*
 PUBLIC_GUILD_MESSAGES = 1 << 30  # AT_MESSAGE_CREATE (a guild channel @-mention)
+GUILD_MESSAGES = 1 << 9  # MESSAGE_CREATE (every message of a guild channel; private bots only)
 DIRECT_MESSAGE = 1 << 12  # DIRECT_MESSAGE_CREATE (a guild direct message)
 
 # Close codes after which nothing but a change on the platform helps (wrong intents, banned).
@@ -73,7 +74,7 @@ class GatewayClient:
         self.api = api
         self.tokens = tokens
         self.redis = redis
-        self.state_key = state_key  # hash: session_id, seq
+        self.state_key = state_key  # hash: session_id, seq, bot_id
         self.intents = intents
         self.dispatch = dispatch
         self.report = report
@@ -81,6 +82,7 @@ class GatewayClient:
         self.fatal_pause = fatal_pause
         self.seq: int | None = None
         self.session_id = ""
+        self.bot_id = ""  # READY's user.id: the bot's own <@!id> mention is stripped by it
         self._acked = True
         self._pause: float | None = None  # how long to wait before the next connection
 
@@ -90,6 +92,7 @@ class GatewayClient:
         raw = await self.redis.hgetall(self.state_key)
         fields = {_t(k): _t(v) for k, v in raw.items()}
         self.session_id = fields.get("session_id", "")
+        self.bot_id = fields.get("bot_id", "") or self.bot_id  # a RESUME brings no READY
         seq = fields.get("seq", "")
         self.seq = int(seq) if seq.isdigit() else None
 
@@ -195,7 +198,10 @@ class GatewayClient:
         d = payload.get("d")
         if kind == "READY" and isinstance(d, dict):
             self.session_id = str(d.get("session_id") or "")
-            await self.redis.hset(self.state_key, "session_id", self.session_id)
+            user = d.get("user") if isinstance(d.get("user"), dict) else {}
+            self.bot_id = str((user or {}).get("id") or "") or self.bot_id
+            fields = {"session_id": self.session_id, "bot_id": self.bot_id}
+            await self.redis.hset(self.state_key, mapping=fields)
             log.info("QQ gateway ready (session %s)", self.session_id)
         elif kind not in ("READY", "RESUMED"):
             # Filed first, then the seq advances: a failure here closes the connection, and the

@@ -14,7 +14,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 from fake_qq import FakeQQ
-from qq_payloads import APP_ID, APP_SECRET
+from qq_payloads import APP_ID, APP_SECRET, BOT_USER_ID
 from redis.asyncio import Redis
 
 from adapters.base import AdapterContext, IngestResult
@@ -25,7 +25,9 @@ from gateway.models import InboundMessage
 
 @pytest.fixture
 async def fake() -> AsyncIterator[FakeQQ]:
-    async with FakeQQ(app_id=APP_ID, app_secret=APP_SECRET, heartbeat_ms=200) as server:
+    # The READY's user.id is the bot whose <@!id> guild_message() puts first.
+    fake = FakeQQ(app_id=APP_ID, app_secret=APP_SECRET, heartbeat_ms=200, bot_user_id=BOT_USER_ID)
+    async with fake as server:
         yield server
 
 

@@ -17,8 +17,10 @@
 Every OpenAPI call needs ``Authorization: QQBot {token}`` (api-use.html); errors are a non-2xx
 status with {"code", "message"} (error-trace/openapi.html, plus err_code and trace_id as the
 platform sends them). Passive replies are checked as send.html says: a msg_id the platform
-pushed, 60 minutes (private) / 5 minutes (group), 5 replies each, a msg_id + msg_seq only once
-("相同的 msg_id + msg_seq 重复发送会失败": answered 40054005, the platform's code for it). Active
+pushed, 60 minutes (private) / 5 minutes (group), at most 5 ACCEPTED replies each (a refused
+call uses none; msg_seq is any number, only a de-duplication key: send.html caps the replies,
+not the number), a msg_id + msg_seq only once ("相同的 msg_id + msg_seq 重复发送会失败":
+answered 40054005, the platform's code for it). Active
 messages (no msg_id) are refused with 40034102 unless ``active_allowed``, then 4 a month per
 user or group.
 """
@@ -44,6 +46,7 @@ SCENES = {
     "C2C_MESSAGE_CREATE": "users",
     "GROUP_AT_MESSAGE_CREATE": "groups",
     "AT_MESSAGE_CREATE": "channels",
+    "MESSAGE_CREATE": "channels",  # every message of a channel (private bots)
     "DIRECT_MESSAGE_CREATE": "dms",
 }
 ACTIVE_PER_MONTH = 4
@@ -84,6 +87,7 @@ class Injected:
     code: int
     message: str
     retry_after: float | None = None
+    after: bool = False  # answered after the message was accepted (a lost success)
 
 
 class FakeQQ:
@@ -95,8 +99,10 @@ class FakeQQ:
         token_ttl: int = 7200,
         heartbeat_ms: int = 45_000,
         active_allowed: bool = False,
+        bot_user_id: str = "6158788878435714165",  # event-emit.html, the READY example
     ) -> None:
         self.app_id, self.app_secret = app_id, app_secret
+        self.bot_user_id = bot_user_id
         self.token_ttl = token_ttl
         self.heartbeat_ms = heartbeat_ms
         self.active_allowed = active_allowed
@@ -163,11 +169,12 @@ class FakeQQ:
 
     def inject(
         self, path_suffix: str, status: int, code: int, message: str, *, times: int = 1,
-        retry_after: float | None = None,
+        retry_after: float | None = None, after: bool = False,
     ) -> None:  # fmt: skip
-        """The next ``times`` calls whose path ends with ``path_suffix`` fail so."""
+        """The next ``times`` calls whose path ends with ``path_suffix`` fail so; ``after``: the
+        message is accepted (shown to the customer) all the same, the answer says otherwise."""
         self.injected.setdefault(path_suffix, []).extend(
-            Injected(status, code, message, retry_after) for _ in range(times)
+            Injected(status, code, message, retry_after, after) for _ in range(times)
         )
 
     def serve_file(self, name: str, data: bytes, ctype: str, delay: float = 0.0) -> str:
@@ -229,9 +236,9 @@ class FakeQQ:
             raise _error(401, 11244, "token not exist or expire")
         return token
 
-    def _take_injected(self, path: str) -> None:
+    def _take_injected(self, path: str, after: bool = False) -> None:
         for suffix, queue in self.injected.items():
-            if path.endswith(suffix) and queue:
+            if path.endswith(suffix) and queue and queue[0].after == after:
                 e = queue.pop(0)
                 headers = {"Retry-After": str(e.retry_after)} if e.retry_after else None
                 raise _error(e.status, e.code, e.message, headers)
@@ -304,7 +311,7 @@ class FakeQQ:
             ready = {
                 "version": 1,
                 "session_id": session.session_id,
-                "user": {"id": "6158788878435714165", "username": "群pro测试机器人", "bot": True},
+                "user": {"id": self.bot_user_id, "username": "群pro测试机器人", "bot": True},
                 "shard": [0, 0],
             }  # event-emit.html, the READY example
             await conn.ws.send_json({"op": 0, "s": session.seq, "t": "READY", "d": ready})
@@ -357,6 +364,7 @@ class FakeQQ:
                 raise _error(400, 40034102, "主动消息失败, 无权限")
             self.active_sent[target] += 1
         self.messages.append(Received("POST", request.path, body, token))
+        self._take_injected(request.path, after=True)
         return web.json_response({"id": secrets.token_hex(12), "timestamp": int(time.time())})
 
     async def _guild_message(self, request: web.Request) -> web.Response:

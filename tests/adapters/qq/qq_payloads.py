@@ -127,10 +127,14 @@ def group_message(
     return d
 
 
-def guild_message(channel_id: str, user_id: str, content: str, *, dms: bool = False) -> dict:
+def guild_message(
+    channel_id: str, user_id: str, content: str, *, dms: bool = False,
+    mentions: list[dict[str, Any]] | None = None,
+) -> dict:  # fmt: skip
     """AT_MESSAGE_CREATE / DIRECT_MESSAGE_CREATE ``d`` (message.md, dms/direct_message.md: a
-    Message object); an @-mention in a channel starts with the bot's ``<@!id>``."""
-    return {
+    Message object); an @-mention in a channel starts with the bot's ``<@!id>``. ``mentions``:
+    the Message's array of User objects (template/model.md), left out like the examples do."""
+    d = {
         "author": {"avatar": "http://thirdqq.qlogo.cn/0", "bot": False, "id": user_id,
                    "username": "abc"},
         "channel_id": channel_id,
@@ -141,6 +145,14 @@ def guild_message(channel_id: str, user_id: str, content: str, *, dms: bool = Fa
         "timestamp": rfc3339(),
         "seq": 101,
     }  # fmt: skip
+    if mentions is not None:
+        d["mentions"] = mentions
+    return d
+
+
+def user(user_id: str, *, bot: bool = False) -> dict[str, Any]:
+    """A User object (openapi/user/model.md), as in a Message's ``mentions``."""
+    return {"id": user_id, "username": f"user{user_id}", "avatar": "", "bot": bot}
 
 
 def image_attachment(url: str, *, filename: str = "photo.png", size: int = 68) -> dict[str, Any]:

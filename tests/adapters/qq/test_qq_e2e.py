@@ -17,6 +17,7 @@ from qq_payloads import (
     c2c_message,
     dispatch,
     group_message,
+    guild_message,
     image_attachment,
     signed,
 )
@@ -203,3 +204,31 @@ async def test_websocket_health_and_token_errors_in_metrics(gateway: Harness, fa
         return ok.get("poll_ok", 0) > 0 and broken.get("token_errors", 0) >= 1
 
     await wait_for(figures, timeout=20)
+
+
+async def test_at_message_also_delivered_as_message_create_is_shown_once(
+    gateway: Harness, fake: FakeQQ
+) -> None:
+    """A private bot with GUILD_MESSAGES gets an @-message as AT_MESSAGE_CREATE and as
+    MESSAGE_CREATE (the same Message): the real inbox files its id once. The customer's
+    escaped text is unescaped, the agent's reply escaped (message_format.md)."""
+    channel = await gateway.create_channel("qq", qq_config(fake), "QQ guild")
+    _, token = await gateway.agent_online("qq-guild@example.com")
+    d = guild_message("100010", "1234", "1 &lt; 2 &amp; 3")
+    fake.note_message(d, "AT_MESSAGE_CREATE")
+    for t in ("AT_MESSAGE_CREATE", "MESSAGE_CREATE", "AT_MESSAGE_CREATE"):
+        await webhook(gateway, channel["id"], t, d)
+    plain = {**d, "id": "all-messages-only", "content": "没有@"}
+    fake.note_message(plain, "MESSAGE_CREATE")  # the reply names the latest message
+    await webhook(gateway, channel["id"], "MESSAGE_CREATE", plain)
+    conv = await accept(gateway, channel["id"], token)
+
+    async def both() -> list[str] | None:
+        inbound = [m for m in await messages(gateway, conv, token) if m["direction"] == "in"]
+        return [m["text"] for m in inbound] if len(inbound) >= 2 else None
+
+    assert await wait_for(both) == ["1 < 2 & 3", "没有@"]
+    sent = await reply(gateway, conv, token, {"text": "A & B <ok>"})
+    assert sent["delivery"] == "sent"
+    [out] = fake.messages
+    assert out.json == {"content": "A &amp; B &lt;ok&gt;", "msg_id": plain["id"]}

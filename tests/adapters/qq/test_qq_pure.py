@@ -30,10 +30,13 @@ from adapters.qq.errors import ACTIVE_REFUSED, WINDOW_CLOSED, send_error
 from adapters.qq.parse import (
     MalformedEvent,
     QQEvent,
+    bot_mentions,
+    escape_guild,
     group_thread_key,
     normalize,
     split_thread_key,
     strip_mention,
+    unescape_guild,
     user_thread_key,
 )
 from gateway.models import Channel, InboundMessage
@@ -307,3 +310,78 @@ def test_guild_mention_is_stripped_and_bad_guild_messages_are_malformed() -> Non
             normalize("AT_MESSAGE_CREATE", broken, "ch")
     with pytest.raises(MalformedEvent):
         normalize("DIRECT_MESSAGE_CREATE", {**d, "guild_id": ""}, "ch")
+
+
+@pytest.mark.parametrize(
+    ("content", "ids", "text"),
+    [
+        ("<@!B> <@!555> is the guy", ["B"], "<@!555> is the guy"),
+        ("<@!555> ask <@B> please", ["B"], "<@!555> ask please"),
+        ("<@!B> <@!555> is the guy", [], "<@!555> is the guy"),  # the first leading one only
+        ("<@!555> <@!B> x", [], "<@!B> x"),
+        ("<@!B2> hi", ["B"], "<@!B2> hi"),  # another id, not a prefix match
+        ("a.b <@!a.b> c", ["a.b"], "a.b c"),  # ids are literal, not patterns
+    ],
+)
+def test_strip_only_the_bots_mention(content: str, ids: list[str], text: str) -> None:
+    assert strip_mention(content, ids) == text
+
+
+@pytest.mark.parametrize(
+    ("mentions", "bot_id", "ids"),
+    [
+        ([{"id": "B", "bot": True}, {"id": "5", "bot": False}], "", ["B"]),
+        ([{"id": "B", "bot": True}, {"id": "X", "bot": True}], "", ["B", "X"]),
+        ([{"id": "B", "bot": True}, {"id": "X", "bot": True}], "X", ["X"]),  # READY narrows
+        ([{"id": "5", "bot": False}], "R", ["R"]),  # no bot mentioned: READY's id
+        (None, "R", ["R"]),
+        (None, "", []),
+        ("junk", "", []),
+    ],
+)
+def test_bot_mentions(mentions: object, bot_id: str, ids: list[str]) -> None:
+    d = {} if mentions is None else {"mentions": mentions}
+    assert bot_mentions(d, bot_id) == ids
+
+
+def test_group_keeps_a_leading_token_when_the_bots_id_is_known() -> None:
+    d = {**GROUP_AT_EXAMPLE, "content": " <@!abc> is my id"}
+    assert _text("GROUP_AT_MESSAGE_CREATE", d) == "is my id"  # nothing known: today's rule
+    assert _text("GROUP_AT_MESSAGE_CREATE", d, bot_id="R") == "<@!abc> is my id"
+    mentioned = {**d, "mentions": [{"id": "BOTOPENID", "bot": True}]}
+    assert _text("GROUP_AT_MESSAGE_CREATE", mentioned) == "<@!abc> is my id"
+
+
+def test_guild_text_escaping_round_trip() -> None:
+    typed = "1 < 2 && 3 > 2 &lt; <@!5>"
+    assert escape_guild(typed) == "1 &lt; 2 &amp;&amp; 3 &gt; 2 &amp;lt; &lt;@!5&gt;"
+    assert unescape_guild(escape_guild(typed)) == typed
+    d = {**AT_MESSAGE_EXAMPLE, "content": "<@!B> " + escape_guild(typed)}
+    assert _text("AT_MESSAGE_CREATE", d, bot_id="B") == typed  # the typed <@!5> is text
+    assert _text("C2C_MESSAGE_CREATE", {**C2C_EXAMPLE, "content": "a &lt; b"}) == "a &lt; b"
+
+
+def test_message_create_example_is_filed_like_at_message_create() -> None:
+    """event.md (文字子频道全量消息): the same Message object as AT_MESSAGE_CREATE."""
+    msg = normalize("MESSAGE_CREATE", AT_MESSAGE_EXAMPLE, "ch")
+    at = normalize("AT_MESSAGE_CREATE", AT_MESSAGE_EXAMPLE, "ch")
+    assert isinstance(msg, InboundMessage) and isinstance(at, InboundMessage)
+    assert (msg.external_id, msg.thread_key, msg.text) == (at.external_id, at.thread_key, "ndnnd")
+    by_bot = {**AT_MESSAGE_EXAMPLE, "author": {**AT_MESSAGE_EXAMPLE["author"], "bot": True}}
+    assert normalize("MESSAGE_CREATE", by_bot, "ch") is None  # e.g. the bot's own reply
+    by_self = {**AT_MESSAGE_EXAMPLE, "author": {"id": "R", "username": "me"}}
+    assert normalize("MESSAGE_CREATE", by_self, "ch", bot_id="R") is None
+
+
+@pytest.mark.parametrize("code", [11242, 11252, 11263, 11281])
+def test_retry_once_codes_are_final_after_the_api_retry(code: int) -> None:
+    err = send_error(ApiError(code, "system error", status=400))
+    assert type(err) is PermanentSendError
+    assert str(code) in err.reason and "one retry" in err.reason
+    assert not ApiError(11242, "ErrorCheckTokenFailed", status=400).token_refused
+
+
+def _text(t: str, d: dict, bot_id: str = "") -> str:
+    msg = normalize(t, d, "ch", bot_id=bot_id)
+    assert isinstance(msg, InboundMessage)
+    return msg.text

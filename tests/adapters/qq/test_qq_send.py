@@ -276,3 +276,187 @@ async def test_verify(mount: MountFn, fake: FakeQQ) -> None:
     with pytest.raises(VerifyError) as err:
         await bad.adapter.verify()
     assert "11251" in str(err.value)
+
+
+# --- the 5-replies budget counts accepted replies, not msg_seq numbers ------------------------
+
+
+async def test_refused_attempts_do_not_use_the_reply_budget(mount: MountFn, fake: FakeQQ) -> None:
+    """send.html: 5 replies per message; msg_seq only de-duplicates. Refused attempts (22009
+    here) take new msg_seq numbers on their retries, but only accepted replies count: the
+    platform takes 5 replies, msg_seq 6 and above included, and only the 6th is refused."""
+    m = await mount()
+    d = c2c_message(USER_OPENID, "?")
+    ctx = await customer_writes(m, fake, d, "C2C_MESSAGE_CREATE")
+    await m.adapter.send(reply(f"c2c:{USER_OPENID}", "r1", ctx))
+    r2 = reply(f"c2c:{USER_OPENID}", "r2", ctx)
+    fake.inject("/messages", 429, 22009, "msg limit exceed", times=3)
+    for _ in range(3):  # the outbox's attempts
+        with pytest.raises(TransientSendError):
+            await m.adapter.send(r2)
+    await m.adapter.send(r2)
+    for text in ("r3", "r4", "r5"):
+        await m.adapter.send(reply(f"c2c:{USER_OPENID}", text, ctx))
+    assert fake.replies[d["id"]] == 5
+    assert [r.json["msg_seq"] for r in fake.messages] == [1, 5, 6, 7, 8]
+    with pytest.raises(PermanentSendError) as err:
+        await m.adapter.send(reply(f"c2c:{USER_OPENID}", "r6", ctx))
+    assert err.value.reason == WINDOW_CLOSED
+    assert len(fake.received) == 8  # the 6th was not sent
+
+
+async def test_refused_attempts_do_not_spend_an_active_message(
+    mount: MountFn, fake: FakeQQ
+) -> None:
+    fake.active_allowed = True
+    m = await mount(active_messages=True)
+    d = c2c_message(USER_OPENID, "?")
+    ctx = await customer_writes(m, fake, d, "C2C_MESSAGE_CREATE")
+    message = reply(f"c2c:{USER_OPENID}", "r1", ctx)
+    fake.inject("/messages", 429, 22009, "msg limit exceed", times=5)
+    for _ in range(5):
+        with pytest.raises(TransientSendError):
+            await m.adapter.send(message)
+    await m.adapter.send(message)
+    [sent] = fake.messages
+    assert (sent.json["msg_id"], sent.json["msg_seq"]) == (d["id"], 6)  # passive
+    assert fake.active_sent == {}
+
+
+async def test_duplicate_and_held_parts_count_once_in_the_budget(
+    mount: MountFn, fake: FakeQQ, redis: Redis, keys: Keys
+) -> None:
+    """A part accepted twice over (its record lost, the retry refused as a duplicate) counts
+    once; a part held for audit (304024) counts: 5 in all, then the window is closed."""
+    m = await mount()
+    d = c2c_message(USER_OPENID, "?")
+    ctx = await customer_writes(m, fake, d, "C2C_MESSAGE_CREATE")
+    first = reply(f"c2c:{USER_OPENID}", "r1", ctx)
+    await m.adapter.send(first)
+    conv, _, seq = first.message_id.rpartition(":")
+    await redis.delete(keys.send_parts(conv, seq))
+    await m.adapter.send(first)  # 40054005: delivered, not counted again
+    fake.inject("/messages", 202, 304024, "message is waiting for audit now")
+    assert await m.adapter.send(reply(f"c2c:{USER_OPENID}", "held", ctx)) == ""
+    for text in ("r3", "r4", "r5"):
+        await m.adapter.send(reply(f"c2c:{USER_OPENID}", text, ctx))
+    accepted = keys.channel_state(m.channel_id, f"accepted:{d['id']}")
+    assert await redis.scard(accepted) == 5
+    assert 0 < await redis.ttl(accepted) <= 3600 + 600
+    with pytest.raises(PermanentSendError) as err:
+        await m.adapter.send(reply(f"c2c:{USER_OPENID}", "r6", ctx))
+    assert err.value.reason == WINDOW_CLOSED
+
+
+async def test_fake_platform_caps_accepted_replies_not_msg_seq(
+    mount: MountFn, fake: FakeQQ
+) -> None:
+    """The fake plays send.html's rule: any msg_seq, a msg_id + msg_seq once, 5 accepted."""
+    from adapters.qq.api import ApiError
+
+    m = await mount()
+    d = c2c_message(USER_OPENID, "?")
+    await customer_writes(m, fake, d, "C2C_MESSAGE_CREATE")
+    path = f"/v2/users/{USER_OPENID}/messages"
+
+    async def post(seq: int) -> int:
+        body = {"msg_type": 0, "content": "x", "msg_id": d["id"], "msg_seq": seq}
+        try:
+            await m.adapter.api.call("POST", path, body)
+        except ApiError as exc:
+            return exc.code
+        return 0
+
+    assert [await post(s) for s in (9, 100, 9, 3, 7, 42)] == [0, 0, 40054005, 0, 0, 0]
+    assert await post(43) == 22009  # a 6th accepted reply: refused, whatever its msg_seq
+
+
+# --- "retry at most once" system errors (error-trace/openapi.html) -----------------------------
+
+
+@pytest.mark.parametrize("code", [11242, 11252])
+async def test_retry_once_code_is_retried_once_then_final(
+    mount: MountFn, fake: FakeQQ, code: int
+) -> None:
+    """ "系统错误，一般重试一次会好，最多只能重试一次": one retry with the same body, then a
+    permanent failure that says so; 11242 no longer renews the token."""
+    m = await mount()
+    ctx = await customer_writes(m, fake, c2c_message(USER_OPENID, "?"), "C2C_MESSAGE_CREATE")
+    fake.inject("/messages", 400, code, "system error", times=5)
+    started = time.monotonic()
+    with pytest.raises(PermanentSendError) as err:
+        await m.adapter.send(reply(f"c2c:{USER_OPENID}", "hi", ctx))
+    assert time.monotonic() - started >= 0.9  # the pause before the retry
+    assert str(code) in err.value.reason and "one retry" in err.value.reason
+    assert [r.json["msg_seq"] for r in fake.received] == [1, 1]
+    assert fake.token_requests == 1
+
+
+async def test_retry_once_code_then_success(mount: MountFn, fake: FakeQQ) -> None:
+    m = await mount()
+    ctx = await customer_writes(m, fake, c2c_message(USER_OPENID, "?"), "C2C_MESSAGE_CREATE")
+    fake.inject("/messages", 400, 11263, "ErrorCheckGuildAuth")
+    assert await m.adapter.send(reply(f"c2c:{USER_OPENID}", "hi", ctx))
+    assert [r.json["msg_seq"] for r in fake.received] == [1, 1]
+    assert len(fake.messages) == 1
+
+
+async def test_retry_once_after_a_lost_success_is_not_shown_twice(
+    mount: MountFn, fake: FakeQQ
+) -> None:
+    """The platform showed the reply but answered 11281: the retry, same msg_seq, is refused
+    as a duplicate (40054005), which counts as sent."""
+    m = await mount()
+    d = c2c_message(USER_OPENID, "?")
+    ctx = await customer_writes(m, fake, d, "C2C_MESSAGE_CREATE")
+    fake.inject("/messages", 400, 11281, "ErrorCheckAdminFailed", after=True)
+    await m.adapter.send(reply(f"c2c:{USER_OPENID}", "once", ctx))
+    assert len(fake.messages) == 1 and fake.replies[d["id"]] == 1
+    assert [r.json["msg_seq"] for r in fake.received] == [1, 1]
+
+
+async def test_token_refresh_and_retry_once_compose(mount: MountFn, fake: FakeQQ) -> None:
+    m = await mount()
+    ctx = await customer_writes(m, fake, c2c_message(USER_OPENID, "?"), "C2C_MESSAGE_CREATE")
+    await m.adapter.send(reply(f"c2c:{USER_OPENID}", "1", ctx))
+    fake.expire_tokens()  # 401 11244 on the next call, then 11252 once, then accepted
+    fake.inject("/messages", 400, 11252, "ErrorCheckAppPrivilegeFailed")
+    await m.adapter.send(reply(f"c2c:{USER_OPENID}", "2", ctx))
+    assert fake.token_requests == 2 and len(fake.messages) == 2
+
+
+# --- guild text escaping (message_format.md, 转义内容) -----------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("t", "thread"),
+    [
+        ("AT_MESSAGE_CREATE", "guild:100010:1234"),
+        ("DIRECT_MESSAGE_CREATE", "dms:18700000000001:1234"),
+    ],
+)
+async def test_guild_reply_text_is_escaped(
+    mount: MountFn, fake: FakeQQ, t: str, thread: str
+) -> None:
+    """The platform unescapes &amp; &lt; &gt; in what a bot sends to a guild and reads bare
+    < > as tags: the agent's text is escaped, & first."""
+    m = await mount()
+    d = guild_message("100010", "1234", "?", dms=t == "DIRECT_MESSAGE_CREATE")
+    ctx = await customer_writes(m, fake, d, t)
+    text = "Tom & Jerry: use <b> tags, see <#123> &lt;"
+    await m.adapter.send(reply(thread, text, ctx))
+    expected = "Tom &amp; Jerry: use &lt;b&gt; tags, see &lt;#123&gt; &amp;lt;"
+    assert fake.messages[-1].json["content"] == expected
+
+
+async def test_c2c_and_group_reply_text_is_not_escaped(mount: MountFn, fake: FakeQQ) -> None:
+    """The escaping is documented for guild messages only (message_format.md, linked from
+    post_messages.md); the v2 send API takes text as it is."""
+    m = await mount()
+    text = "Tom & Jerry <b>"
+    ctx = await customer_writes(m, fake, c2c_message(USER_OPENID, "?"), "C2C_MESSAGE_CREATE")
+    await m.adapter.send(reply(f"c2c:{USER_OPENID}", text, ctx))
+    g = group_message(GROUP_OPENID, "M1", "?")
+    gctx = await customer_writes(m, fake, g, "GROUP_AT_MESSAGE_CREATE")
+    await m.adapter.send(reply(f"group:{GROUP_OPENID}:M1", text, gctx))
+    assert [r.json["content"] for r in fake.messages] == [text, text]

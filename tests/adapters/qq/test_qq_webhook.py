@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import time
 
 import pytest
@@ -11,6 +12,7 @@ from fake_qq import FakeQQ
 from qq_payloads import (
     APP_ID,
     APP_SECRET,
+    BOT_USER_ID,
     FRIEND_ADD_EXAMPLE,
     FRIEND_DEL_EXAMPLE,
     GROUP_DEL_ROBOT_EXAMPLE,
@@ -27,6 +29,7 @@ from qq_payloads import (
     guild_message,
     image_attachment,
     signed,
+    user,
 )
 
 from adapters.base import PermanentSendError
@@ -261,3 +264,79 @@ async def test_oversized_body_is_refused_unread(mount: MountFn) -> None:
     m = await mount()
     body = b"{" + b" " * (300 * 1024) + b"}"
     assert (await post(m, {}, signed(APP_SECRET, body), body))[0] == 413
+
+
+# --- guild text, mentions, MESSAGE_CREATE, events not handled ---------------------------------
+
+
+@pytest.mark.parametrize("t", ["AT_MESSAGE_CREATE", "DIRECT_MESSAGE_CREATE"])
+async def test_guild_text_is_unescaped(mount: MountFn, t: str) -> None:
+    """message_format.md: the platform sends & < > to the bot as &amp; &lt; &gt; (the mention
+    tag itself unescaped). &amp; is undone last: "&amp;lt;" is what the customer typed as
+    "&lt;"."""
+    m = await mount()
+    dms = t == "DIRECT_MESSAGE_CREATE"
+    d = guild_message("100010", "1234", "1 &lt; 2 &amp;&amp; 3 &gt; 2 &amp;lt;", dms=dms)
+    assert (await post(m, dispatch(t, d)))[0] == 200
+    assert m.recorder.delivered[-1].text == "1 < 2 && 3 > 2 &lt;"
+
+
+async def test_group_text_is_not_unescaped(mount: MountFn) -> None:
+    """The escaping is documented for guilds only: group and private text is filed as sent."""
+    m = await mount()
+    d = group_message(GROUP_OPENID, "M1", "a &lt; b")
+    assert (await post(m, dispatch("GROUP_AT_MESSAGE_CREATE", d)))[0] == 200
+    c = c2c_message(USER_OPENID, "x &amp; y")
+    assert (await post(m, dispatch("C2C_MESSAGE_CREATE", c)))[0] == 200
+    assert [x.text for x in m.recorder.delivered] == ["a &lt; b", "x &amp; y"]
+
+
+async def test_only_the_bots_own_mention_is_stripped(mount: MountFn) -> None:
+    """The customer's mention of someone else is their words: only the mentions the message's
+    ``mentions`` marks as the bot are dropped; without it, the first leading mention only."""
+    m = await mount()
+    bot = user(BOT_USER_ID, bot=True)
+    d = guild_message(
+        "100010", "1234", "<@!555> is the guy who scammed me", mentions=[bot, user("555")]
+    )
+    assert (await post(m, dispatch("AT_MESSAGE_CREATE", d)))[0] == 200
+    assert m.recorder.delivered[-1].text == "<@!555> is the guy who scammed me"
+    d = guild_message("100010", "1234", "<@!555> and <@!777> scammed me")  # no mentions
+    assert (await post(m, dispatch("AT_MESSAGE_CREATE", d)))[0] == 200
+    assert m.recorder.delivered[-1].text == "<@!555> and <@!777> scammed me"
+
+
+async def test_message_create_is_filed_once_with_its_at_message(
+    mount: MountFn, caplog: pytest.LogCaptureFixture
+) -> None:
+    """MESSAGE_CREATE (every message of a channel, private bots; "内容与 AT_MESSAGE_CREATE 相同")
+    is filed; an @-message comes as both and is filed once by its id. The bot's own messages
+    are not customers'."""
+    m = await mount()
+    d = guild_message("100010", "1234", "在吗")
+    for t in ("AT_MESSAGE_CREATE", "MESSAGE_CREATE"):
+        assert (await post(m, dispatch(t, d)))[0] == 200
+    plain = {**guild_message("100010", "1234", ""), "content": "no mention"}
+    assert (await post(m, dispatch("MESSAGE_CREATE", plain)))[0] == 200
+    assert [(x.external_id, x.text) for x in m.recorder.filed] == [
+        (d["id"], "在吗"),
+        (plain["id"], "no mention"),
+    ]
+    own = {**plain, "id": "mine", "author": {**plain["author"], "id": BOT_USER_ID, "bot": True}}
+    with caplog.at_level(logging.DEBUG, logger="adapters.qq.adapter"):
+        assert (await post(m, dispatch("MESSAGE_CREATE", own)))[0] == 200
+    assert len(m.recorder.delivered) == 3
+    assert "MESSAGE_CREATE" not in caplog.text  # a message event, passed over on purpose
+
+
+async def test_events_not_handled_are_logged(
+    mount: MountFn, caplog: pytest.LogCaptureFixture
+) -> None:
+    m = await mount()
+    other = dispatch("MESSAGE_REACTION_ADD", {"user_id": "1", "channel_id": "2"})
+    with caplog.at_level(logging.DEBUG, logger="adapters.qq.adapter"):
+        for _ in range(2):
+            assert (await post(m, other))[0] == 200
+    [first, second] = [r for r in caplog.records if "MESSAGE_REACTION_ADD" in r.getMessage()]
+    assert (first.levelno, second.levelno) == (logging.INFO, logging.DEBUG)
+    assert "not handled" in first.getMessage() and m.channel_id in first.getMessage()

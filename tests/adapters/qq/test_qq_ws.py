@@ -5,10 +5,22 @@ and one connection per bot across two adapter instances sharing Redis."""
 from __future__ import annotations
 
 from fake_qq import FakeQQ
-from qq_payloads import GROUP_OPENID, USER_OPENID, c2c_message, group_message, guild_message
+from qq_payloads import (
+    BOT_USER_ID,
+    GROUP_OPENID,
+    USER_OPENID,
+    c2c_message,
+    group_message,
+    guild_message,
+)
 from redis.asyncio import Redis
 
-from adapters.qq.ws import DIRECT_MESSAGE, GROUP_AND_C2C_EVENT, PUBLIC_GUILD_MESSAGES
+from adapters.qq.ws import (
+    DIRECT_MESSAGE,
+    GROUP_AND_C2C_EVENT,
+    GUILD_MESSAGES,
+    PUBLIC_GUILD_MESSAGES,
+)
 from gateway.keys import Keys
 from tests.adapters.qq.conftest import MountFn, Recorder
 from tests.adapters.wechat.wechat_payloads import wait_for
@@ -145,3 +157,30 @@ async def test_malformed_event_is_passed_over(mount: MountFn, fake: FakeQQ) -> N
     await wait_for(lambda: m.recorder.delivered)
     assert [x.external_id for x in m.recorder.delivered] == [d["id"]]
     assert fake.resumes == [] and fake.connections_total == 1
+
+
+async def test_ready_bot_id_strips_only_the_bots_mention(
+    mount: MountFn, fake: FakeQQ, redis: Redis, keys: Keys
+) -> None:
+    """Without a ``mentions`` array the READY event's user.id tells the bot's own <@!id> from
+    the others the customer mentioned; it is kept with the session (a resume has no READY).
+    MESSAGE_CREATE (intent GUILD_MESSAGES, 1 << 9) is filed like AT_MESSAGE_CREATE."""
+    intents = GROUP_AND_C2C_EVENT | PUBLIC_GUILD_MESSAGES | GUILD_MESSAGES
+    m = await mount(receive="websocket", intents=intents)
+    await ready(fake)
+    state = keys.channel_state(m.channel_id, "ws_session")
+    assert await redis.hget(state, "bot_id") in (BOT_USER_ID, BOT_USER_ID.encode())
+    # Without the bot's id the first leading mention would be taken for the bot's.
+    at = {**guild_message("100010", "1234", ""), "content": f"<@!555> scammed me <@!{BOT_USER_ID}>"}
+    await fake.push("AT_MESSAGE_CREATE", at)
+    everything = {**at, "id": "all1", "content": "<@!555> hello"}
+    await fake.push("MESSAGE_CREATE", everything)
+    await wait_for(lambda: len(m.recorder.delivered) == 2)
+    assert [x.text for x in m.recorder.delivered] == ["<@!555> scammed me", "<@!555> hello"]
+    # Another process resuming the session knows the bot's id from Redis.
+    b = await mount(channel_id=m.channel_id, receive="websocket", intents=intents)
+    await m.adapter.stop()
+    await wait_for(lambda: fake.resumes, within=30)
+    await fake.push("AT_MESSAGE_CREATE", {**at, "id": "at2", "content": "<@!777> too"})
+    await wait_for(lambda: b.recorder.delivered, within=30)
+    assert b.recorder.delivered[0].text == "<@!777> too"
