@@ -74,3 +74,14 @@ def send_error(exc: ApiError) -> SendError:
         # Could not reach WeChat, or a token still refused after one refresh: try again later.
         return TransientSendError(exc.errmsg)
     return PermanentSendError(f"WeChat refused the message ({exc.errcode}: {exc.errmsg})")
+
+
+# kf/sync_msg refusals that no retry changes: the kf account is wrong, or not the API's to
+# read. Its pulls stop until WeCom calls back for it again. Anything else (-1 busy, 45009 rate
+# limit, network) is retried with a growing pause.
+SYNC_PERMANENT: dict[int, str] = {
+    95000: "invalid open_kfid",
+    95004: "the open_kfid does not exist",
+    95011: "the kf account is served in the WeCom app, not through the API",
+    48002: "the API is forbidden for this Secret",
+}

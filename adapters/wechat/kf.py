@@ -24,10 +24,10 @@ from adapters.base import AdapterContext, AdapterRoute, PermanentSendError, Veri
 from adapters.language import ChannelLanguage
 from adapters.wechat import crypto
 from adapters.wechat.api import AccessTokens, ApiError, WeChatApi, corp_token_fetcher
-from adapters.wechat.errors import describe, send_error
+from adapters.wechat.errors import SYNC_PERMANENT, describe, send_error
 from adapters.wechat.parse import KfEvent, normalize_kf, split_kf_thread_key
 from adapters.wechat.safexml import MalformedXML, parse_xml
-from adapters.wechat.shared import WeChatAdapterBase, split_utf8
+from adapters.wechat.shared import MAX_TEXT_BYTES, WeChatAdapterBase, split_utf8
 from adapters.wechat.webhook import bad_request, forbidden, read_body, success
 from gateway.lease import Lease
 from gateway.models import Channel, InboundMessage, OutboundMessage
@@ -45,6 +45,8 @@ CUSTOMERS_PATH = "/cgi-bin/kf/customer/batchget"
 CUSTOMERS_PER_CALL = 100  # it takes 1 to 100 ids
 CUSTOMER_SECONDS = 7 * 24 * 3600  # a nickname and unionid are asked again after a week
 UNKNOWN_CUSTOMER_SECONDS = 3600  # an id WeCom did not answer for is asked again after an hour
+MAX_RETRY_SECONDS = 600  # a failing pull waits twice as long each time, up to 10 minutes
+RETRY_MEMORY_SECONDS = 24 * 3600
 
 
 class KfConfig(ChannelLanguage):
@@ -67,7 +69,8 @@ class KfConfig(ChannelLanguage):
         default=30.0,
         gt=0,
         le=3600,
-        description="How soon a failed pull (WeChat or Redis down) is retried",
+        description="How soon a failed pull (WeChat or Redis down) is first retried; the "
+        "pause doubles at each failure, up to 10 minutes",
     )
 
     @field_validator("encoding_aes_key")
@@ -81,7 +84,7 @@ class WeComKfAdapter(WeChatAdapterBase):
     channel_type = Channel.WECOM_KF
     Config = KfConfig
     secret_fields = frozenset({"secret", "token", "encoding_aes_key"})
-    max_text_length = 680  # 2048 UTF-8 bytes
+    max_text_length = MAX_TEXT_BYTES  # kf/send_msg: 2048 UTF-8 bytes per text message
     supports_attachments = True
     reply_window_seconds = 48 * 3600
 
@@ -119,14 +122,28 @@ class WeComKfAdapter(WeChatAdapterBase):
 
     async def _retry_pending(self) -> None:
         """Pull what is still marked pending: left by a stopped process (its callback was
-        already answered) or by a pull that failed. At start, then every retry_seconds."""
+        already answered) or by a pull that failed, once its pause is over. At start, then
+        every retry_seconds; a failed pass (Redis down) does not end the loop."""
         while not self._stopping.is_set():
-            for open_kfid in await self.ctx.redis.smembers(self._key("accounts")):
-                kfid = open_kfid.decode() if isinstance(open_kfid, bytes) else open_kfid
-                if await self.ctx.redis.exists(self._key("pending", kfid)):
-                    await self.sync(kfid)
+            try:
+                await self._retry_due()
+            except Exception:
+                log.exception("channel %s: kf retry pass failed", self.ctx.channel_id)
             if not await self._pause(self.config.retry_seconds):
                 return
+
+    async def _retry_due(self) -> None:
+        redis = self.ctx.redis
+        for open_kfid in await redis.smembers(self._key("accounts")):
+            kfid = open_kfid.decode() if isinstance(open_kfid, bytes) else open_kfid
+            if await redis.exists(self._key("pending", kfid)) and await self._retry_is_due(kfid):
+                await self.sync(kfid)
+
+    async def _retry_is_due(self, open_kfid: str) -> bool:
+        """No failure recorded, or its pause ends before the next pass would come (half a
+        pass early rather than a whole pass late)."""
+        at = await self.ctx.redis.hget(self._key("retry", open_kfid), "at")
+        return at is None or float(at) <= time.time() + self.config.retry_seconds / 2
 
     def _key(self, *parts: str) -> str:
         return self.ctx.state_key(":".join(("kf", *parts)))
@@ -202,13 +219,21 @@ class WeComKfAdapter(WeChatAdapterBase):
                 while await redis.getdel(pending) is not None:
                     try:
                         pulled = await self._pull(open_kfid, lease)
-                    except Exception:
-                        pulled = False
+                    except ApiError as exc:
+                        if exc.errcode in SYNC_PERMANENT:
+                            # A callback during the pull re-marked it pending: the loop tries
+                            # once more for it; otherwise the account rests.
+                            await self._stop_account(open_kfid, exc)
+                            continue
+                        await self._back_off(open_kfid, str(exc))
+                        return
+                    except Exception as exc:
                         log.exception(
                             "channel %s: kf pull for %s failed", self.ctx.channel_id, open_kfid
                         )
-                    if not pulled:
-                        # Nothing is lost (the cursor stays): mark it for the retry loop.
+                        await self._back_off(open_kfid, repr(exc))
+                        return
+                    if not pulled:  # lost the lease: whoever holds it now goes on
                         await redis.set(pending, 1)
                         return
             finally:
@@ -244,10 +269,7 @@ class WeComKfAdapter(WeChatAdapterBase):
                     await redis.delete(token_key)
                     token = ""
                     continue
-                log.warning(
-                    "channel %s: kf/sync_msg for %s failed: %s", self.ctx.channel_id, open_kfid, exc
-                )
-                return False
+                raise  # sync() decides: stop the account, or retry later
             items = [item for item in page.get("msg_list") or [] if isinstance(item, dict)]
             customers = await self._customers(items)
             for item in items:
@@ -262,15 +284,71 @@ class WeComKfAdapter(WeChatAdapterBase):
                 )
                 return False
             if not page.get("has_more"):
-                self._report_pull(newest_ms)
+                await self._pulled(open_kfid, newest_ms)
                 return True
 
-    def _report_pull(self, newest_ms: int) -> None:
-        """A complete pull: its time, and how old the newest message it delivered was by
-        WeCom's send_time (0 when it delivered nothing new)."""
+    async def _pulled(self, open_kfid: str, newest_ms: int) -> None:
+        """A complete pull: the account is healthy again (no pause, not stopped), and the
+        channel's health is reported."""
         now = time.time()
-        self.ctx.report_health("poll_ok", now)
+        async with self.ctx.redis.pipeline(transaction=False) as pipe:
+            pipe.delete(self._key("retry", open_kfid))
+            pipe.hdel(self._key("stopped"), open_kfid)
+            pipe.hset(self._key("pulled"), open_kfid, now)
+            pipe.sadd(self._key("accounts"), open_kfid)
+            pipe.hvals(self._key("stopped"))
+            stopped = (await pipe.execute())[-1]
+        self._report_pull(now, newest_ms, [float(t) for t in stopped])
+
+    def _report_pull(self, now: float, newest_ms: int, stopped: list[float]) -> None:
+        """A complete pull: its time, and how old the newest message it delivered was by
+        WeCom's send_time (0 when it delivered nothing new). An account stopped for a
+        permanent error holds the success time at its own last one, so the stale-poller alert
+        sees it even while the channel's other accounts are pulled."""
+        self.ctx.report_health("poll_ok", min([now, *stopped]))
         self.ctx.report_health("poll_lag", max(0.0, now - newest_ms / 1000) if newest_ms else 0.0)
+
+    async def _back_off(self, open_kfid: str, reason: str) -> None:
+        """A pull that may work later (WeCom busy or rate-limiting, network, Redis): mark it
+        pending for the retry loop, after a pause that doubles at each failure (reset by a
+        complete pull). Nothing is lost: the cursor stays."""
+        redis = self.ctx.redis
+        key = self._key("retry", open_kfid)
+        last = await redis.hget(key, "delay")
+        first, cap = self.config.retry_seconds, max(MAX_RETRY_SECONDS, self.config.retry_seconds)
+        delay = min(float(last) * 2, cap) if last is not None else first
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hset(key, mapping={"delay": delay, "at": time.time() + delay})
+            pipe.expire(key, RETRY_MEMORY_SECONDS)
+            pipe.set(self._key("pending", open_kfid), 1)
+            await pipe.execute()
+        log.warning(
+            "channel %s: kf/sync_msg for %s failed (%s); next try in %.0f s",
+            self.ctx.channel_id, open_kfid, reason, delay,
+        )  # fmt: skip
+
+    async def _stop_account(self, open_kfid: str, exc: ApiError) -> None:
+        """WeCom refuses to read this kf account for good (95000 invalid open_kfid, ...): no
+        more retries until WeCom calls back for it (handle_post marks it again)."""
+        redis = self.ctx.redis
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hget(self._key("pulled"), open_kfid)
+            pipe.srem(self._key("accounts"), open_kfid)
+            pipe.delete(self._key("retry", open_kfid))
+            last_ok = (await pipe.execute())[0]
+        # Its last complete pull (0: never) is what the channel's poll_ok shows from now on.
+        since = float(last_ok) if last_ok is not None else 0.0
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hset(self._key("stopped"), open_kfid, since)
+            # Forgotten after 3 days without a new stop: sync_msg keeps no older messages.
+            pipe.expire(self._key("stopped"), EVENT_MEMORY_SECONDS)
+            await pipe.execute()
+        self.ctx.report_health("poll_ok", since)
+        log.warning(
+            "channel %s: kf account %s is no longer pulled: WeCom refused kf/sync_msg with %d "
+            "(%s: %s); pulling resumes at its next callback",
+            self.ctx.channel_id, open_kfid, exc.errcode, SYNC_PERMANENT[exc.errcode], exc.errmsg,
+        )  # fmt: skip
 
     async def _customers(self, items: list[dict[str, Any]]) -> dict[str, dict[str, str]]:
         """The nickname and unionid of the customers who wrote these entries, from Redis or

@@ -27,7 +27,7 @@ from adapters.wechat.api import AccessTokens, ApiError, WeChatApi, stable_token_
 from adapters.wechat.errors import PERMANENT, UNSUBSCRIBED, describe, send_error
 from adapters.wechat.parse import OaEvent, normalize_oa, parse_oa_xml
 from adapters.wechat.safexml import MalformedXML, parse_xml
-from adapters.wechat.shared import WeChatAdapterBase, split_utf8
+from adapters.wechat.shared import MAX_TEXT_BYTES, WeChatAdapterBase, split_utf8
 from adapters.wechat.webhook import bad_request, forbidden, read_body, success
 from gateway.models import Channel, InboundMessage, OutboundMessage
 
@@ -85,8 +85,7 @@ class OfficialAccountAdapter(WeChatAdapterBase):
     channel_type = Channel.WECHAT_OA
     Config = OaConfig
     secret_fields = frozenset({"app_secret", "token", "encoding_aes_key"})
-    # 2048 UTF-8 bytes per message: 680 CJK characters always fit in one.
-    max_text_length = 680
+    max_text_length = MAX_TEXT_BYTES  # custom send: 2048 UTF-8 bytes per text message
     supports_attachments = True
     reply_window_seconds = 48 * 3600
 

@@ -6,6 +6,7 @@ downloads it and fills the URL in. Table-tested on recorded and generated payloa
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -17,6 +18,13 @@ from gateway.models import Attachment, Channel, ContactIdentity, InboundMessage
 
 MEDIA_KINDS = {"image": "image", "voice": "voice", "video": "video", "shortvideo": "video"}
 HEADER_FIELDS = ("ToUserName", "FromUserName", "CreateTime", "MsgId", "Event")
+# The customer's own words: kept verbatim (wechatpy's parse strips surrounding whitespace).
+VERBATIM_FIELDS = ("Content", "Recognition")
+# A follow, however wechatpy names it: "subscribe", and a subscribe whose EventKey starts with
+# "qrscene_" (scan to follow) or "scanbarcode|" / "scanimage|" (scan a product to follow).
+FOLLOW_EVENTS = frozenset({"subscribe", "subscribe_scan", "subscribe_scan_product"})
+# Menu buttons that open WeChat's scanner and push the result to the account.
+SCANCODE_EVENTS = frozenset({"scancode_push", "scancode_waitmsg"})
 
 
 @dataclass(frozen=True)
@@ -67,7 +75,18 @@ def parse_oa_xml(body: bytes | str) -> BaseMessage:
         raise MalformedXML(f"malformed WeChat message: {type(exc).__name__}: {exc}") from None
     if msg is None or not isinstance(msg._data, dict):
         raise MalformedXML("empty WeChat message")
+    _keep_verbatim(msg._data, text, fields)
     return msg
+
+
+def _keep_verbatim(data: dict[str, Any], text: str, fields: dict[str, Any]) -> None:
+    """Put the customer's text back as written: "  indented" or a message of spaces only."""
+    if not any(name in fields for name in VERBATIM_FIELDS):
+        return  # most messages and events: nothing to restore, no second parse
+    verbatim = parse_xml(text, strip_whitespace=False)
+    for name in VERBATIM_FIELDS:
+        if isinstance(verbatim.get(name), str):
+            data[name] = verbatim[name]
 
 
 def normalize_oa(msg: BaseMessage, channel_id: str) -> InboundMessage | OaEvent | None:
@@ -142,7 +161,7 @@ def _oa_event(
     key = _s(d.get("EventKey"))
     # Events have no MsgId; WeChat's retries repeat FromUserName + CreateTime.
     external_id = f"{openid}:{create_time}:{event}"
-    if event in ("subscribe", "subscribe_scan"):
+    if event in FOLLOW_EVENTS:
         return OaEvent("subscribe", openid, external_id, key)
     if event == "unsubscribe":
         return OaEvent("unsubscribe", openid, external_id)
@@ -150,6 +169,8 @@ def _oa_event(
         text, meta = f"[menu] {key}", {"menu_key": key}
     elif event == "scan":
         text, meta = f"[scan] {key}", {"scene": key, "ticket": _s(d.get("Ticket"))}
+    elif event in SCANCODE_EVENTS:
+        text, meta = _scancode(d, key)
     else:  # VIEW, LOCATION reports, template results...: nothing for an agent
         return None
     return InboundMessage(
@@ -163,6 +184,18 @@ def _oa_event(
         meta={"msg_type": "event", "event": event, **meta, "to": _s(d.get("ToUserName"))},
         raw=dict(d),
     )
+
+
+def _scancode(d: dict[str, Any], key: str) -> tuple[str, dict[str, Any]]:
+    """A scan from a menu button: what the customer scanned (a QR code's text, a barcode)."""
+    info = d.get("ScanCodeInfo")
+    info = info if isinstance(info, dict) else {}
+    result = _s(info.get("ScanResult"))
+    return f"[scan] {result}", {
+        "menu_key": key,
+        "scan_type": _s(info.get("ScanType")),
+        "scan_result": result,
+    }
 
 
 # --- WeCom customer service (微信客服) -------------------------------------------------------
@@ -246,7 +279,54 @@ def _kf_content(
         return f"[business card] {_s(body.get('userid'))}", [], {}
     if msg_type == "miniprogram":
         return _s(body.get("title")), [], {}
+    if msg_type == "merged_msg":
+        return _merged_msg(body), [], {}
+    if msg_type == "channels":
+        return _channels(body)
     return f"[unsupported WeChat message type: {msg_type or 'none'}]", [], {}
+
+
+# 视频号 (WeChat Channels) shares: sub_type 1 a post, 2 a live stream, 3 a profile card.
+CHANNELS_KINDS = {"1": "post", "2": "live stream", "3": "profile"}
+
+
+def _channels(body: dict[str, Any]) -> tuple[str, list[Attachment], dict[str, Any]]:
+    """A shared WeChat Channels item: who published it and its title."""
+    sub_type = _s(body.get("sub_type"))
+    kind = CHANNELS_KINDS.get(sub_type, "item")
+    nickname, title = _s(body.get("nickname")), _s(body.get("title"))
+    shown = ": ".join(part for part in (nickname, title) if part)
+    meta = {"channels_sub_type": sub_type, "channels_nickname": nickname}
+    return _labelled(f"[WeChat Channels {kind}]", shown), [], meta
+
+
+def _merged_msg(body: dict[str, Any]) -> str:
+    """A forwarded chat record (聊天记录): its title, then one line per message in it."""
+    items = body.get("item")
+    items = items if isinstance(items, list) else []
+    lines = [_labelled("[chat record]", _s(body.get("title")))]
+    lines += [_merged_item(item) for item in items if isinstance(item, dict)]
+    return "\n".join(lines)
+
+
+def _labelled(label: str, text: str) -> str:
+    """ "label text", the text as WeChat gave it (no stripping)."""
+    return f"{label} {text}" if text else label
+
+
+def _merged_item(item: dict[str, Any]) -> str:
+    """ "sender: text" for a text message, "sender: [image]" for the others. The message itself
+    is a JSON string ({"text": {"content": ...}})."""
+    msg_type = _s(item.get("msgtype"))
+    try:
+        content = json.loads(_s(item.get("msg_content")) or "{}")
+    except ValueError:
+        content = {}
+    body = content.get(msg_type) if isinstance(content, dict) else None
+    text = _s(body.get("content")) if msg_type == "text" and isinstance(body, dict) else ""
+    shown = text or f"[{msg_type or 'message'}]"
+    sender = _s(item.get("sender_name"))
+    return f"{sender}: {shown}" if sender else shown
 
 
 def _kf_event(item: dict[str, Any], msgid: str, open_kfid: str) -> KfEvent | None:

@@ -7,11 +7,12 @@ import asyncio
 import contextlib
 import logging
 import mimetypes
-from collections.abc import Awaitable, Callable, Coroutine
+from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import aiohttp
+import regex
 
 from adapters.base import Adapter, PermanentSendError, TransientSendError
 from adapters.media_download import fetch_attachments
@@ -23,7 +24,9 @@ log = logging.getLogger(__name__)
 
 T = TypeVar("T")
 
-MAX_TEXT_BYTES = 2048  # custom send and kf/send_msg: "content ... at most 2048 bytes"
+# kf/send_msg: text content "最长不超过2048个字节". The Official Account's custom send documents no
+# figure; it refuses longer text with 45002 (content size out of limit): the same limit.
+MAX_TEXT_BYTES = 2048
 MAX_OUTBOUND_IMAGE_BYTES = 10 * 1024 * 1024  # temporary image media limit
 
 # Sends one message body ({"msgtype": ..., ...}) to the reply's customer; returns WeChat's id
@@ -31,24 +34,68 @@ MAX_OUTBOUND_IMAGE_BYTES = 10 * 1024 * 1024  # temporary image media limit
 SendOne = Callable[[dict[str, Any]], Awaitable[str]]
 
 
+# One user-perceived character (Unicode extended grapheme cluster): an emoji family joined by
+# ZWJ, a letter with its combining marks, an emoji with a skin tone or variation selector, a
+# flag (two regional indicators).
+_GRAPHEME = regex.compile(r"\X")
+
+TOO_LONG = (
+    "This reply is {length} bytes in UTF-8; WeChat allows {limit} bytes per message (a Chinese "
+    "character counts 3 bytes, an emoji 4). Shorten it by {over} bytes. / "
+    "这条回复按 UTF-8 计 {length} 字节，微信每条消息最多 {limit} 字节（汉字计 3 字节，表情计 4 "
+    "字节），请删减 {over} 字节。"
+)
+
+
+def utf8_length(text: str) -> int:
+    return len(text.encode("utf-8", "surrogatepass"))
+
+
 def split_utf8(text: str, limit: int = MAX_TEXT_BYTES) -> list[str]:
-    """Cut ``text`` into pieces of at most ``limit`` UTF-8 bytes, never inside a character."""
+    """Cut ``text`` into pieces of at most ``limit`` UTF-8 bytes, never inside a character as
+    the customer sees it (a grapheme cluster), so no piece starts with a lone skin tone,
+    combining mark or half of a flag."""
     if not text:
         return []
     parts, current, size = [], [], 0
-    for ch in text:
-        n = len(ch.encode())
-        if size + n > limit:
+    for unit in _units(text, limit):
+        n = utf8_length(unit)
+        if size + n > limit and current:
             parts.append("".join(current))
             current, size = [], 0
-        current.append(ch)
+        current.append(unit)
         size += n
     parts.append("".join(current))
     return parts
 
 
+def _units(text: str, limit: int) -> Iterator[str]:
+    """Grapheme clusters; one larger than ``limit`` on its own (hundreds of stacked combining
+    marks) is cut between code points, as nothing else fits."""
+    for match in _GRAPHEME.finditer(text):
+        cluster = match.group()
+        if utf8_length(cluster) <= limit:
+            yield cluster
+        else:
+            yield from cluster
+
+
 class WeChatAdapterBase(Adapter):
     api: WeChatApi
+
+    # WeChat counts a text message in UTF-8 bytes, not characters. The console's limit
+    # (max_text_length, set per API) is one message: a reply never spends two of the 5 replies
+    # per customer message.
+    def text_length(self, text: str) -> int:
+        return utf8_length(text)
+
+    def length_problem(self, text: str, reply_context: dict[str, Any] | None = None) -> str | None:
+        """Why the reply would not fit in one WeChat message; None when it does (the API asks
+        before queueing a reply)."""
+        length, limit = self.text_length(text), int(self.max_text_length or MAX_TEXT_BYTES)
+        if length <= limit:
+            return None
+        return TOO_LONG.format(length=length, limit=limit, over=length - limit)
 
     def __init__(self, ctx: Any) -> None:
         super().__init__(ctx)

@@ -44,6 +44,7 @@ class Recorder:
     closed: list[tuple[str, str]] = field(default_factory=list)
     failed: list[tuple[str, str]] = field(default_factory=list)
     media: dict[str, tuple[bytes, str, str | None]] = field(default_factory=dict)
+    health: list[tuple[str, float]] = field(default_factory=list)  # report_health calls
     fail_deliver: bool = False
     fail_on: set[str] = field(default_factory=set)  # external ids whose delivery fails
 
@@ -53,6 +54,9 @@ class Recorder:
         duplicate = any(m.external_id == msg.external_id for m in self.delivered)
         self.delivered.append(msg)
         return IngestResult("conv-1", len(self.delivered), duplicate, not duplicate, "contact-1")
+
+    def report_health(self, name: str, value: float) -> None:
+        self.health.append((name, value))
 
     async def store_media(self, data: bytes, name: str, ctype: str | None) -> str:
         url = f"/media/{len(self.media) + 1}/{name}"
@@ -142,6 +146,7 @@ async def mount(
             load_media=recorder.load_media,
             close_thread=recorder.close_thread,
             mark_failed=recorder.mark_failed,
+            health=recorder.report_health,
         )
         adapter = cls(ctx)
         holder["adapter"] = adapter

@@ -125,6 +125,25 @@ async def test_encrypted_message_to_reply_through_custom_send(gateway: Harness, 
     assert sent["delivery"] == "sent"
 
 
+async def test_console_refuses_a_reply_over_2048_bytes(gateway: Harness, fake) -> None:
+    """680 emoji are 2,720 bytes: two WeChat messages, two of the 5 replies. The API refuses
+    them before queueing, saying by how many bytes to shorten; 512 emoji are one message."""
+    channel = await gateway.create_channel("wechat_oa", oa_config(fake))
+    _, token = await gateway.agent_online("yu@example.com", name="Yu")
+    openid = "oE2E_customer_0003"
+    fake.customer_wrote(openid)
+    body, query = safe_request(text_xml(openid, "hi", msg_id=880003))
+    await gateway.client.post(f"/channels/{channel['id']}/wechat", params=query, data=body.encode())
+    [conv] = await wait_for(lambda: _offered(gateway, channel["id"]))
+    await gateway.call("POST", f"/api/v1/conversations/{conv['id']}/accept", token)
+    path = f"/api/v1/conversations/{conv['id']}/messages"
+    refused = await gateway.call("POST", path, token, {"text": "😀" * 680}, expect=400)
+    assert "2720 bytes" in str(refused) and "672" in str(refused)
+    await gateway.call("POST", path, token, {"text": "😀" * 512}, expect=201)
+    await wait_for(lambda: fake.custom_sends)
+    assert [s["text"]["content"] for s in fake.custom_sends] == ["😀" * 512]
+
+
 async def test_closed_window_is_shown_to_the_agent(gateway: Harness, fake) -> None:
     channel = await gateway.create_channel("wechat_oa", oa_config(fake, mode="plain"))
     _, token = await gateway.agent_online("lin@example.com", name="Lin")

@@ -422,3 +422,117 @@ async def test_customers_are_named_and_linked_by_their_profile(mount, fake) -> N
     await post_callback(m, fake)
     await wait_for(lambda: len(m.recorder.delivered) == 6)
     assert m.recorder.delivered[-1].contact.name is None
+
+
+# --- sync_msg errors: permanent ones stop the account, others back off --------------------------
+
+SYNC = "/cgi-bin/kf/sync_msg"
+
+
+def sync_calls(fake) -> int:
+    return len(fake.requests_to(SYNC))
+
+
+@pytest.mark.parametrize("errcode", [95000, 95004])
+async def test_permanent_sync_error_stops_the_account_until_its_next_callback(
+    mount, fake, redis, caplog, errcode
+) -> None:
+    m = await mount(WeComKfAdapter, retry_seconds=0.1)
+    state = m.adapter.ctx.state_key
+    fake.add_kf_message(kf_text_item("msg0", USER, "hi"))
+    fake.inject(SYNC, errcode, "invalid open_kfid", times=10_000)
+    with caplog.at_level("WARNING", logger="adapters.wechat.kf"):
+        await post_callback(m, fake)
+        await wait_for(lambda: sync_calls(fake) >= 1)
+        await asyncio.sleep(1.0)  # ten retry passes
+    assert sync_calls(fake) == 1  # never retried
+    assert not await redis.exists(state(f"kf:pending:{OPEN_KFID}"))
+    assert not await redis.sismember(state("kf:accounts"), OPEN_KFID)
+    warnings = [r.getMessage() for r in caplog.records if r.levelname == "WARNING"]
+    assert len(warnings) == 1 and str(errcode) in warnings[0] and OPEN_KFID in warnings[0]
+    # Reported: the channel's last poll success falls back to the account's last one (never: 0).
+    assert m.recorder.health == [("poll_ok", 0.0)]
+    # The account is fixed on WeCom's side, which calls back: pulling resumes.
+    fake.injected[SYNC] = []
+    await post_callback(m, fake)
+    await wait_for(lambda: m.recorder.delivered)
+    assert [msg.external_id for msg in m.recorder.delivered] == ["msg0"]
+    await wait_for(lambda: idle(m))
+    assert await redis.sismember(state("kf:accounts"), OPEN_KFID)
+    assert m.recorder.health[-2][0] == "poll_ok" and m.recorder.health[-2][1] > time.time() - 60
+
+
+async def test_a_stopped_account_holds_back_the_channels_poll_success(mount, fake) -> None:
+    """Another account's pulls report the stopped account's last success, not now: the alert
+    on a stale poller sees it."""
+    m = await mount(WeComKfAdapter)
+    fake.add_kf_message(kf_text_item("msg0", USER, "hi"))
+    await post_callback(m, fake)
+    await wait_for(lambda: idle(m))
+    [(_, first_ok), _] = m.recorder.health
+    fake.inject(SYNC, 95004, "open_kfid not exist")
+    await post_callback(m, fake)
+    await wait_for(lambda: len(m.recorder.health) == 3)
+    assert m.recorder.health[-1] == ("poll_ok", first_ok)
+    other = "wkOTHER0000000000000000000000000"
+    await post_callback(m, fake, open_kfid=other)
+    await wait_for(lambda: idle(m, other))
+    assert m.recorder.health[-2] == ("poll_ok", first_ok)
+
+
+async def test_transient_sync_errors_back_off_exponentially_and_reset(mount, fake, redis) -> None:
+    m = await mount(WeComKfAdapter, retry_seconds=0.1)
+    fake.add_kf_message(kf_text_item("msg0", USER, "hi"))
+    fake.inject(SYNC, -1, "system busy", times=10_000)
+    await post_callback(m, fake)
+    await asyncio.sleep(2.0)
+    # Pauses 0.1, 0.2, 0.4, 0.8 s...: about 5 calls in 2 s (20 at a fixed 0.1 s).
+    assert 3 <= sync_calls(fake) <= 7
+    retry = m.adapter.ctx.state_key(f"kf:retry:{OPEN_KFID}")
+    assert float(await redis.hget(retry, "delay")) >= 0.8
+    fake.injected[SYNC] = []  # WeCom is back
+    await wait_for(lambda: m.recorder.delivered, within=10)
+    await wait_for(lambda: idle(m))
+    assert not await redis.exists(retry)  # a complete pull resets the pause
+
+
+async def test_transient_pause_is_capped(mount, fake, redis) -> None:
+    m = await mount(WeComKfAdapter, retry_seconds=400)
+    retry = m.adapter.ctx.state_key(f"kf:retry:{OPEN_KFID}")
+    fake.inject(SYNC, 45009, "api freq out of limit", times=3)
+    pending = m.adapter.ctx.state_key(f"kf:pending:{OPEN_KFID}")
+    for n in range(1, 4):  # callbacks pull at once, whatever the pause
+        await post_callback(m, fake)
+        await wait_for(lambda n=n: sync_calls(fake) == n)
+        await wait_for(lambda: redis.exists(pending))
+    assert float(await redis.hget(retry, "delay")) == 600  # 400, then 800 capped at 10 minutes
+    at = float(await redis.hget(retry, "at"))
+    assert time.time() + 590 < at <= time.time() + 600
+
+
+# --- merged chat records, reply length -----------------------------------------------------------
+
+
+async def test_merged_chat_record_reaches_the_agent_readably(mount, fake) -> None:
+    m = await mount(WeComKfAdapter)
+    record = json.dumps({"text": {"content": "我昨天下的单"}})
+    fake.add_kf_message({
+        **kf_text_item("msg-merged", USER, ""), "msgtype": "merged_msg", "text": None,
+        "merged_msg": {"title": "张三的聊天记录", "item": [
+            {"send_time": 1, "msgtype": "text", "sender_name": "张三", "msg_content": record},
+        ]},
+    })  # fmt: skip
+    await post_callback(m, fake)
+    await wait_for(lambda: m.recorder.delivered)
+    assert m.recorder.delivered[0].text == "[chat record] 张三的聊天记录\n张三: 我昨天下的单"
+
+
+async def test_a_reply_within_the_byte_limit_is_one_message(mount, fake) -> None:
+    """680 emoji (2,720 bytes) would be two messages, two of the 5 replies: the console's
+    check refuses it, and 2,048 bytes of emoji go in one send."""
+    m = await mount(WeComKfAdapter)
+    fake.customer_wrote(USER)
+    assert m.adapter.text_length("😀" * 680) == 2720
+    assert "672" in (m.adapter.length_problem("😀" * 680) or "")
+    await m.adapter.send(outbound(kf_thread_key(OPEN_KFID, USER), "😀" * 512))
+    assert [s["text"]["content"] for s in fake.kf_sends] == ["😀" * 512]

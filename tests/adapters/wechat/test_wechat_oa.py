@@ -46,7 +46,8 @@ def outbound(openid: str, text: str, **extra) -> OutboundMessage:
 
 MESSAGE_FIXTURES = [
     "text.xml", "image.xml", "voice.xml", "video.xml", "shortvideo.xml", "location.xml",
-    "link.xml", "event_click.xml", "event_scan.xml",
+    "link.xml", "event_click.xml", "event_scan.xml", "event_scancode_push.xml",
+    "event_scancode_waitmsg.xml",
 ]  # fmt: skip
 
 
@@ -394,3 +395,104 @@ async def test_a_failed_unionid_lookup_is_asked_again_soon(
     assert m.recorder.delivered[-1].meta.get("unionid") is None
     ttl = await m.adapter.ctx.redis.ttl(m.adapter.ctx.state_key("unionid:oLinked"))
     assert asked_again_within - 5 <= ttl <= asked_again_within
+
+
+# --- customer text as written ----------------------------------------------------------------
+
+MARKUP_TEXTS = [
+    "<!DOCTYPE html><html></html>",
+    "css: color: red <!important>",
+    "<!3 love",
+    '<!ENTITY x SYSTEM "file:///etc/passwd">',
+    "注释 <!-- ok -->",
+]
+
+
+@pytest.mark.parametrize("mode", ["plain", "safe"])
+async def test_markup_declarations_in_customer_text_are_delivered_verbatim(mount, mode) -> None:
+    """ "<!DOCTYPE" inside the Content's CDATA is the customer's text, not a declaration."""
+    m = await mount(OfficialAccountAdapter, mode=mode)
+    for i, content in enumerate(MARKUP_TEXTS):
+        body, query = request_for(mode, text_xml("o1", content, 200 + i))
+        resp = await m.client.post(m.path("/wechat"), params=query, data=body.encode())
+        assert (resp.status, await resp.text()) == (200, "success")
+    assert [msg.text for msg in m.recorder.delivered] == MARKUP_TEXTS
+
+
+WHITESPACE_TEXTS = ["   ", "\n\n  indented code\n", "  两个空格 ", "\t"]
+
+
+@pytest.mark.parametrize("mode", ["plain", "safe"])
+async def test_text_keeps_its_surrounding_whitespace(mount, mode) -> None:
+    m = await mount(OfficialAccountAdapter, mode=mode)
+    for i, content in enumerate([*WHITESPACE_TEXTS, ""]):
+        body, query = request_for(mode, text_xml("o1", content, 300 + i))
+        resp = await m.client.post(m.path("/wechat"), params=query, data=body.encode())
+        assert resp.status == 200
+    # An empty message is still filed, with empty text, as before.
+    assert [msg.text for msg in m.recorder.delivered] == [*WHITESPACE_TEXTS, ""]
+
+
+async def test_voice_recognition_keeps_its_whitespace(mount, fake) -> None:
+    m = await mount(OfficialAccountAdapter)
+    fake.add_media("media_voice_1", b"amr", "audio/amr", "v.amr")
+    xml = with_fields(load("voice.xml"), Recognition=" 腾讯 ", CreateTime=int(time.time()))
+    resp = await m.client.post(m.path("/wechat"), params=plain_query(), data=xml.encode())
+    assert resp.status == 200
+    [msg] = m.recorder.delivered
+    assert msg.text == " 腾讯 " and msg.attachments[0].meta["recognition"] == " 腾讯 "
+
+
+# --- menu scans and scan-to-follow -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("event", ["scancode_push", "scancode_waitmsg"])
+async def test_menu_scan_is_a_message_with_its_result(mount, event) -> None:
+    m = await mount(OfficialAccountAdapter, mode="safe")
+    xml = with_fields(load(f"event_{event}.xml"), CreateTime=int(time.time()))
+    for _ in range(2):  # WeChat's retry is filed once (the inbox dedupes on external_id)
+        body, query = safe_request(xml)
+        resp = await m.client.post(m.path("/wechat"), params=query, data=body.encode())
+        assert (resp.status, await resp.text()) == (200, "success")
+    first, again = m.recorder.delivered
+    assert first.external_id == again.external_id
+    assert first.text == "[scan] ORDER-12345"
+    assert first.contact.external_id == f"oUser_{event}_0001"
+    assert first.meta["event"] == event
+    assert first.meta["menu_key"] == "rselfmenu_0_1"
+    assert first.meta["scan_type"] == "qrcode"
+    assert first.meta["scan_result"] == "ORDER-12345"
+
+
+async def test_scanning_a_product_to_follow_is_a_follow(mount, fake) -> None:
+    """wechatpy names a subscribe with EventKey "scanbarcode|..." subscribe_scan_product: it
+    greets and lifts an unfollow like any follow."""
+    m = await mount(OfficialAccountAdapter, greeting="欢迎")
+    openid = "oUser_sub_0002"
+    fake.customer_wrote(openid)
+    unsub = with_fields(load("event_unsubscribe.xml"), FromUserName=openid, CreateTime=1)
+    await m.client.post(m.path("/wechat"), params=plain_query(), data=unsub.encode())
+    xml = with_fields(load("event_subscribe_scanbarcode.xml"), CreateTime=int(time.time()))
+    resp = await m.client.post(m.path("/wechat"), params=plain_query(), data=xml.encode())
+    assert (resp.status, await resp.text()) == (200, "success")
+    await wait_for(lambda: fake.custom_sends)
+    assert fake.custom_sends == [{"touser": openid, "msgtype": "text", "text": {"content": "欢迎"}}]
+    assert m.recorder.delivered == []
+    await m.adapter.send(outbound(openid, "hello again"))  # no longer blocked as unfollowed
+    assert fake.custom_sends[-1]["text"]["content"] == "hello again"
+
+
+# --- reply length ----------------------------------------------------------------------------
+
+
+async def test_reply_length_is_counted_in_utf8_bytes(mount, fake) -> None:
+    m = await mount(OfficialAccountAdapter)
+    assert m.adapter.describe()["max_text_length"] == 2048
+    assert m.adapter.length_problem("😀" * 512) is None  # 2,048 bytes: one message
+    problem = m.adapter.length_problem("😀" * 680)
+    assert problem is not None
+    assert "2720 bytes" in problem and "2048" in problem and "672" in problem
+    assert "字节" in problem
+    fake.customer_wrote("o1")
+    await m.adapter.send(outbound("o1", "😀" * 512))
+    assert len(fake.custom_sends) == 1

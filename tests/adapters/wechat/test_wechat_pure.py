@@ -74,6 +74,37 @@ def test_entity_bomb_is_refused_by_the_parser_itself_too() -> None:
         xmltodict.parse(BILLION_LAUGHS, disable_entities=True)
 
 
+# Declarations hidden behind text that looks like a section opener elsewhere: the scan reads
+# comments, processing instructions and CDATA exactly as the parser will.
+SMUGGLED = [
+    pytest.param(
+        '<?pi <![CDATA[ ?><!DOCTYPE x [<!ENTITY e "boom">]><xml><A><![CDATA[ ]]></A></xml>',
+        id="cdata-opener-in-a-processing-instruction",
+    ),
+    pytest.param(
+        '<!-- <![CDATA[ --><!DOCTYPE x SYSTEM "http://127.0.0.1:1/x.dtd"><xml>]]></xml>',
+        id="cdata-opener-in-a-comment",
+    ),
+    pytest.param('<xml><A><![CDATA[a]]><!ENTITY x "y"></A></xml>', id="after-cdata-closes"),
+    pytest.param("<xml><A><![CDATA[a]]]]><![CDATA[>b]]></A><!ELEMENT x ANY></xml>", id="split"),
+]
+
+
+@pytest.mark.parametrize("body", SMUGGLED)
+def test_declarations_outside_cdata_are_refused_however_disguised(body: str) -> None:
+    with pytest.raises(MalformedXML, match="DOCTYPE"):
+        parse_xml(body)
+
+
+@pytest.mark.parametrize(
+    "content",
+    ["<!DOCTYPE html>", "<!important", '<!ENTITY x SYSTEM "file:///etc/passwd">', "<?php ?>"],
+)
+def test_markup_declarations_inside_cdata_are_text(content: str) -> None:
+    doc = parse_xml(f"<xml><!-- <!DOCTYPE in a comment --><A><![CDATA[{content}]]></A></xml>")
+    assert doc == {"A": content}
+
+
 def test_cdata_and_comments_are_fine() -> None:
     doc = parse_xml("<xml><!-- c --><A><![CDATA[<b>&amp;</b>]]></A><N>3</N></xml>")
     assert doc == {"A": "<b>&amp;</b>", "N": "3"}
@@ -372,6 +403,71 @@ def test_split_utf8(text: str, sizes: list[int]) -> None:
     parts = split_utf8(text)
     assert [len(p.encode()) for p in parts] == sizes
     assert "".join(parts) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "cut_before"),
+    [
+        ("x" * 2044 + "👨\u200d👩\u200d👧", "👨"),  # a ZWJ family stays whole
+        ("x" * 2047 + "e\u0301", "e"),  # a combining mark stays with its letter
+        ("x" * 2045 + "❤\ufe0f", "❤"),  # a variation selector
+        ("x" * 2044 + "👍🏽", "👍"),  # a skin tone modifier
+        ("x" * 2044 + "🇨🇳", "🇨"),  # a flag: a regional-indicator pair
+        ("x" * 2036 + "🇨🇳🇯🇵", "🇯"),  # two flags: cut between them
+    ],
+)
+def test_split_utf8_never_cuts_a_grapheme_cluster(text: str, cut_before: str) -> None:
+    first, second = split_utf8(text)
+    assert first + second == text
+    assert len(first.encode()) <= 2048 and second.startswith(cut_before)
+
+
+def test_split_utf8_cuts_an_oversized_cluster_between_code_points() -> None:
+    text = "a" + "\u0301" * 1500  # one cluster of 3,001 bytes: nothing else fits
+    parts = split_utf8(text)
+    assert "".join(parts) == text and all(len(p.encode()) <= 2048 for p in parts)
+
+
+# --- merged chat records and WeChat Channels (kf) ----------------------------------------------
+
+KF_BASE = {
+    "msgid": "m1", "open_kfid": KFID, "external_userid": USER, "send_time": 1615478585,
+    "origin": 3,
+}  # fmt: skip
+
+
+def test_kf_merged_msg_shows_its_title_and_items() -> None:
+    item = {**KF_BASE, "msgtype": "merged_msg", "merged_msg": {
+        "title": "聊天记录标题",
+        "item": [
+            {"send_time": 1, "msgtype": "text", "sender_name": "从客户",
+             "msg_content": json.dumps({"text": {"content": "  客户发送的消息 "}})},
+            {"send_time": 2, "msgtype": "image", "sender_name": "客服",
+             "msg_content": json.dumps({"image": {"md5sum": "x"}})},
+            {"send_time": 3, "msgtype": "text", "sender_name": "", "msg_content": "not json"},
+        ],
+    }}  # fmt: skip
+    msg = normalize_kf(item, "ch1")
+    assert isinstance(msg, InboundMessage)
+    lines = ["[chat record] 聊天记录标题", "从客户:   客户发送的消息 ", "客服: [image]", "[text]"]
+    assert msg.text == "\n".join(lines)
+
+
+@pytest.mark.parametrize(
+    ("body", "text"),
+    [
+        ({"sub_type": 1, "nickname": "视频号名称", "title": "视频号消息标题"},
+         "[WeChat Channels post] 视频号名称: 视频号消息标题"),
+        ({"sub_type": 2, "nickname": "主播", "title": "直播"},
+         "[WeChat Channels live stream] 主播: 直播"),
+        ({"sub_type": 3, "nickname": "名片"}, "[WeChat Channels profile] 名片"),
+        ({}, "[WeChat Channels item]"),
+    ],
+)  # fmt: skip
+def test_kf_channels_shows_nickname_and_title(body: dict, text: str) -> None:
+    msg = normalize_kf({**KF_BASE, "msgtype": "channels", "channels": body}, "ch1")
+    assert isinstance(msg, InboundMessage) and msg.text == text
+    assert msg.meta["channels_nickname"] == body.get("nickname", "")
 
 
 def test_wechatpy_envelope_is_what_we_parse() -> None:
