@@ -48,7 +48,8 @@ def classify(mail: ParsedMail) -> MailKind:
     """What kind of sender wrote this mail; everything not HUMAN opens nothing."""
     report = mail.report
     if report is not None:
-        if report.report_type == "disposition-notification":
+        # RFC 6533's "global-" forms carry internationalized addresses; they read the same.
+        if report.report_type.removeprefix("global-") == "disposition-notification":
             return MailKind.RECEIPT
         return MailKind.BOUNCE
     return_path = mail.headers.get("return-path")

@@ -21,6 +21,13 @@ _BLOCKS = frozenset(
     "ul".split()
 )
 _SKIP = frozenset({"script", "style", "head", "title", "template", "noscript", "xml"})
+# Skipped for holding no text of the mail rather than code: a <body> (or any tag that belongs in
+# the body) closes them, as browsers do; scripts send "<html><head><meta …><body>…</body></head>".
+_HEAD_SKIP = frozenset({"head", "title"})
+# Tags a <head> may hold: any other one starts the body.
+_HEAD_TAGS = frozenset(
+    "html head title meta link base style script noscript template xml basefont bgsound".split()
+)
 _VOID = frozenset("area base br col embed hr img input link meta param source track wbr".split())
 # xm_compose_origin_mail_container: QQ Mail's new web composer; original-content: QQ Mail's
 # mobile web; isReplyContent: NetEase webmail
@@ -35,18 +42,26 @@ _QUOTE_IDS = frozenset(
 
 
 class _TextBuilder(HTMLParser):
-    def __init__(self) -> None:
+    def __init__(self, skip: frozenset[str] = _SKIP) -> None:
         super().__init__(convert_charrefs=True)
+        self.skip = skip
         self.out: list[str] = []
-        self.skip_depth = 0
+        self.skipping: list[str] = []  # the open skipped elements
         self.pre_depth = 0
         self.marked = False
         self.link_stack: list[str | None] = []
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag in _SKIP:
+        if (
+            self.skipping
+            and tag not in _HEAD_TAGS
+            and ":" not in tag  # Outlook's <o:p>, <w:WordDocument> in its head
+            and all(open_tag in _HEAD_SKIP for open_tag in self.skipping)
+        ):
+            self.skipping.clear()  # the body began in a head or title never closed
+        if tag in self.skip:
             if tag not in _VOID:
-                self.skip_depth += 1
+                self.skipping.append(tag)
             return
         a = {k.lower(): (v or "") for k, v in attrs}
         if not self.marked and _is_quote(tag, a):
@@ -73,8 +88,9 @@ class _TextBuilder(HTMLParser):
             self.handle_endtag(tag)
 
     def handle_endtag(self, tag: str) -> None:
-        if tag in _SKIP:
-            self.skip_depth = max(0, self.skip_depth - 1)
+        if tag in self.skip:
+            if tag in self.skipping:  # closes it and whatever it left open
+                del self.skipping[len(self.skipping) - 1 - self.skipping[::-1].index(tag) :]
             return
         if tag == "pre":
             self.pre_depth = max(0, self.pre_depth - 1)
@@ -86,7 +102,7 @@ class _TextBuilder(HTMLParser):
             self.out.append("\n")
 
     def handle_data(self, data: str) -> None:
-        if self.skip_depth:
+        if self.skipping:
             return
         if not self.pre_depth:
             data = re.sub(r"[ \t\r\n\f\u200b]+", " ", data)
@@ -108,7 +124,19 @@ def _is_quote(tag: str, attrs: dict[str, str]) -> bool:
 
 def html_to_text(html: str) -> str:
     """Readable plain text of an HTML body; the first quote container becomes QUOTE_MARK."""
-    builder = _TextBuilder()
+    text = _convert(html, _SKIP)
+    if not strip_marks(text) and html.strip():
+        # Markup the skipping hid all of (an element never closed): the text with only code
+        # (scripts, styles) skipped beats an empty message.
+        text = _convert(html, _CODE)
+    return text
+
+
+_CODE = frozenset({"script", "style", "xml"})
+
+
+def _convert(html: str, skip: frozenset[str]) -> str:
+    builder = _TextBuilder(skip)
     try:
         builder.feed(html)
         builder.close()

@@ -8,6 +8,7 @@ what Chinese mail clients really send.
 
 from __future__ import annotations
 
+import binascii
 import email
 import hashlib
 import mimetypes
@@ -18,12 +19,18 @@ from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses, parsedate_to_datetime
 
-from adapters.email.charsets import decode_bytes, decode_header, unescape
+from adapters.email.charsets import decode_bytes, decode_header, unescape, utf8_over_label
 from adapters.email.htmltext import cut_at_quote, html_to_text
 
 _MAX_DEPTH = 24  # nested multiparts; deeper trees are broken or hostile
 _MAX_PARTS = 500
 _MSGID = re.compile(r"<([^<>\s]{1,500})>")
+# Delivery and read reports, and their RFC 6533 forms for internationalized addresses.
+_STATUS_TYPES = frozenset(
+    {"message/delivery-status", "message/disposition-notification",
+     "message/global-delivery-status", "message/global-disposition-notification"}
+)  # fmt: skip
+_META_CHARSET = re.compile(rb"<meta\b[^>]{0,300}?charset\s*=\s*[\"']?\s*([\w.:-]{1,40})", re.I)
 # Headers that may carry the address a reply went to (plus tokens live there).
 _RECIPIENT_HEADERS = (
     "to",
@@ -102,11 +109,12 @@ def parse_message(raw: bytes, *, max_attachment_bytes: int) -> ParsedMail:
         out.defects.append(f"unparseable: {type(exc).__name__}")
         out.text = decode_bytes(raw)
         return out
+    charset = _declared_charset(msg)
     try:
-        _read_headers(msg, out)
+        _read_headers(msg, out, charset)
     except Exception as exc:
         out.defects.append(f"headers: {type(exc).__name__}: {exc}")
-    walker = _Walker(out, max_attachment_bytes)
+    walker = _Walker(out, max_attachment_bytes, charset)
     try:
         walker.walk(msg, 0)
     except Exception as exc:
@@ -119,6 +127,23 @@ def parse_message(raw: bytes, *, max_attachment_bytes: int) -> ParsedMail:
     for defect in msg.defects:
         out.defects.append(type(defect).__name__)
     return out
+
+
+def _declared_charset(msg: Message) -> str | None:
+    """The charset the message declares, top level or on its first text part: the best first
+    guess for raw 8-bit bytes in its headers (subject, attachment names)."""
+    for n, part in enumerate(msg.walk()):
+        if n > 50:
+            break
+        if part.get_content_maintype() not in ("text", "multipart"):
+            continue
+        try:
+            charset = part.get_content_charset()
+        except Exception:
+            charset = None
+        if charset and charset not in ("us-ascii", "ascii"):
+            return str(charset)
+    return None
 
 
 def _fingerprint(raw: bytes) -> str:
@@ -141,7 +166,7 @@ def message_ids(value: str | None) -> list[str]:
     return found
 
 
-def _addresses(values: list[str]) -> list[tuple[str, str]]:
+def _addresses(values: list[str], charset: str | None = None) -> list[tuple[str, str]]:
     """(decoded display name, lower-case address) pairs from raw header values."""
     out = []
     for value in values:
@@ -149,15 +174,15 @@ def _addresses(values: list[str]) -> list[tuple[str, str]]:
         if "@" not in value:
             # Python scripts writing ``msg["From"] = Header(f"{name} <{address}>", "utf-8")``
             # send the whole "name <address>" as encoded words: parse what they decode to.
-            value = decode_header(value)
+            value = decode_header(value, charset)
         for name, addr in getaddresses([value]):
-            addr = decode_header(addr).strip().strip("<>").lower()
+            addr = decode_header(addr, charset).strip().strip("<>").lower()
             if "@" in addr:
-                out.append((decode_header(name).strip().strip('"').strip(), addr))
+                out.append((decode_header(name, charset).strip().strip('"').strip(), addr))
     return out
 
 
-def _read_headers(msg: Message, out: ParsedMail) -> None:
+def _read_headers(msg: Message, out: ParsedMail, charset: str | None = None) -> None:
     raw_headers: dict[str, list[str]] = {}
     received: str | None = None
     # raw_items: compat32's items() would turn raw 8-bit header bytes into U+FFFD.
@@ -168,7 +193,7 @@ def _read_headers(msg: Message, out: ParsedMail) -> None:
             received = str(value)
         elif lower == "authentication-results":
             out.auth_results.append((str(value), received))
-    out.headers = {k: [decode_header(v) for v in vs] for k, vs in raw_headers.items()}
+    out.headers = {k: [decode_header(v, charset) for v in vs] for k, vs in raw_headers.items()}
 
     def raw(name: str) -> list[str]:
         return raw_headers.get(name, [])
@@ -176,13 +201,13 @@ def _read_headers(msg: Message, out: ParsedMail) -> None:
     ids = message_ids(raw("message-id")[0]) if raw("message-id") else []
     out.message_id = ids[0] if ids else None
     out.subject = out.header("subject")
-    senders = _addresses(raw("from")) or _addresses(raw("sender"))
+    senders = _addresses(raw("from"), charset) or _addresses(raw("sender"), charset)
     if senders:
         out.from_name = senders[0][0] or None
         out.from_addr = senders[0][1]
-    out.reply_to = [a for _, a in _addresses(raw("reply-to"))]
-    out.to = [a for _, a in _addresses(raw("to"))]
-    out.cc = [a for _, a in _addresses(raw("cc"))]
+    out.reply_to = [a for _, a in _addresses(raw("reply-to"), charset)]
+    out.to = [a for _, a in _addresses(raw("to"), charset)]
+    out.cc = [a for _, a in _addresses(raw("cc"), charset)]
     seen: list[str] = []
     for name in _RECIPIENT_HEADERS:
         for _, addr in _addresses(raw(name)):
@@ -208,9 +233,10 @@ def _date(value: str) -> datetime | None:
 
 
 class _Walker:
-    def __init__(self, out: ParsedMail, max_attachment_bytes: int) -> None:
+    def __init__(self, out: ParsedMail, max_attachment_bytes: int, charset: str | None) -> None:
         self.out = out
         self.max_attachment_bytes = max_attachment_bytes
+        self.charset = charset  # the message's declared one, for raw 8-bit names
         self.texts: list[str] = []
         self.htmls: list[str] = []
         self.parts = 0
@@ -223,8 +249,8 @@ class _Walker:
         for defect in part.defects if depth else ():
             self.out.defects.append(type(defect).__name__)
         ctype = part.get_content_type()
-        if ctype == "message/delivery-status" or ctype == "message/disposition-notification":
-            self._status(part)
+        if ctype in _STATUS_TYPES:
+            self._status(part, ctype)
             return
         if ctype.startswith("message/"):
             self._attached_message(part)
@@ -247,7 +273,7 @@ class _Walker:
         if ctype.startswith("multipart/"):
             ctype = "text/plain"  # a multipart without a boundary: its body is plain text
         disposition = (part.get_content_disposition() or "").lower()
-        filename = _filename(part)
+        filename = _filename(part, self.charset)
         if ctype in ("text/plain", "text/html") and disposition != "attachment" and not filename:
             text = _leaf_text(part)
             (self.texts if ctype == "text/plain" else self.htmls).append(text)
@@ -271,7 +297,12 @@ class _Walker:
     def _attached_message(self, part: Message) -> None:
         payload = part.get_payload()
         inner = payload[0] if isinstance(payload, list) and payload else None
-        if isinstance(inner, Message):
+        if _cte(part) in ("base64", "quoted-printable"):
+            # The parser read the encoded text as the message: decode it, then parse that.
+            data = _message_bytes(part)
+            inner = email.message_from_bytes(data, policy=compat32)
+            self.out.embedded_message_ids.extend(message_ids(str(inner.get("Message-ID", ""))))
+        elif isinstance(inner, Message):
             self.out.embedded_message_ids.extend(message_ids(str(inner.get("Message-ID", ""))))
             try:
                 data = inner.as_bytes(policy=compat32)
@@ -283,8 +314,10 @@ class _Walker:
         if self.out.report is not None:
             self.out.report.original_message_ids.extend(self.out.embedded_message_ids)
             return  # the bounced original is evidence, not an attachment for the agent
-        subject = decode_header(inner.get("Subject", "")) if isinstance(inner, Message) else ""
-        name = _safe_name(subject)[:80] + ".eml" if subject else "message.eml"
+        name = _filename(part, self.charset)
+        if not name:
+            subject = decode_header(inner.get("Subject", "")) if isinstance(inner, Message) else ""
+            name = _safe_name(subject)[:80] + ".eml" if subject else "message.eml"
         attachment = MimeAttachment(name=name, content_type="message/rfc822", size=len(data),
                                     data=data)  # fmt: skip
         if attachment.size > self.max_attachment_bytes:
@@ -298,16 +331,17 @@ class _Walker:
         if self.out.report is not None:
             self.out.report.original_message_ids.extend(ids)
 
-    def _status(self, part: Message) -> None:
+    def _status(self, part: Message, ctype: str) -> None:
         report = self.out.report
         if report is None:
-            report = self.out.report = ReportInfo(report_type="delivery-status")
-        payload = part.get_payload()
-        blocks = payload if isinstance(payload, list) else []
-        if not blocks:  # unparsed: read the fields from the text
-            text = _leaf_text(part)
-            blocks = [email.message_from_string(b.strip(), policy=compat32)
-                      for b in re.split(r"\n\s*\n", text) if b.strip()]  # fmt: skip
+            kind = ctype.split("/", 1)[1].removeprefix("global-")
+            report = self.out.report = ReportInfo(report_type=kind)
+        # The parser splits message/delivery-status into its blocks but reads the others (the
+        # RFC 6533 global forms, which may also be base64) as one message: read them all from
+        # their text. Global reports are UTF-8 ("Final-Recipient: utf-8; 用户@例子.中国").
+        text = decode_bytes(_message_bytes(part), "utf-8").replace("\r\n", "\n")
+        blocks = [email.message_from_string(b.strip(), policy=compat32)
+                  for b in re.split(r"\n[ \t]*\n", text) if b.strip()]  # fmt: skip
         for block in blocks:
             if not isinstance(block, Message):
                 continue
@@ -336,7 +370,22 @@ class _Walker:
                 out.text_from_html = True
 
 
+def _cte(part: Message) -> str:
+    """The Content-Transfer-Encoding as a bare lower-case token: "base64 " (a trailing space),
+    "Base64", "base64; x" name base64 too."""
+    value = str(part.get("Content-Transfer-Encoding", ""))
+    return re.split(r"[\s;(]", value.strip().strip('"').lower(), maxsplit=1)[0]
+
+
 def _payload(part: Message) -> bytes:
+    cte = _cte(part)
+    raw_cte = str(part.get("Content-Transfer-Encoding", ""))
+    if cte in ("base64", "quoted-printable") and raw_cte.lower() != cte:
+        # CPython 3.11 only lower-cases the value (stripping came upstream in 2025:
+        # python/cpython#98188, #123742), so "base64 " would come back still encoded.
+        raw = part.get_payload()
+        if isinstance(raw, str):
+            return _decode_cte(raw.encode("utf-8", "surrogateescape"), cte)
     try:
         data = part.get_payload(decode=True)
     except Exception:
@@ -349,21 +398,74 @@ def _payload(part: Message) -> bytes:
     return b""
 
 
+def _decode_cte(data: bytes, cte: str) -> bytes:
+    """Base64 or quoted-printable bytes decoded as forgivingly as the email package does."""
+    if cte == "quoted-printable":
+        return binascii.a2b_qp(data)
+    try:
+        return binascii.a2b_base64(data)  # skips characters outside the alphabet
+    except binascii.Error:
+        # Missing padding ("…QQ" for "…QQ=="): the email package pads and retries too.
+        cleaned = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
+        cleaned = cleaned[: len(cleaned) - len(cleaned) % 4 if len(cleaned) % 4 == 1 else None]
+        try:
+            return binascii.a2b_base64(cleaned + b"=" * (-len(cleaned) % 4))
+        except binascii.Error:
+            return data
+
+
+def _message_bytes(part: Message) -> bytes:
+    """The body of a message/* part as bytes, decoded from base64 or quoted-printable."""
+    payload = part.get_payload()
+    if isinstance(payload, list):
+        chunks = []
+        for sub in payload:
+            if isinstance(sub, Message):
+                try:
+                    chunks.append(sub.as_bytes(policy=compat32))
+                except Exception:
+                    continue
+        data = b"\n".join(chunks)
+    elif isinstance(payload, str):
+        data = payload.encode("utf-8", "surrogateescape")
+    else:
+        data = b""
+    cte = _cte(part)
+    if cte in ("base64", "quoted-printable"):
+        data = _decode_cte(data, cte)
+    return data
+
+
 def _leaf_text(part: Message) -> str:
     charset = None
     try:
         charset = part.get_content_charset()
     except Exception:
         pass
-    return decode_bytes(_payload(part), charset).replace("\r\n", "\n")
+    data = _payload(part)
+    if part.get_content_type() == "text/html" and _meta_says_utf8(data, charset):
+        charset = "utf-8"
+    return decode_bytes(data, charset).replace("\r\n", "\n")
 
 
-def _filename(part: Message) -> str | None:
-    name = _param(part, "content-disposition", "filename") or _param(part, "content-type", "name")
+def _meta_says_utf8(data: bytes, charset: str | None) -> bool:
+    """An HTML part whose <meta charset> says UTF-8 against its header: believed only when the
+    bytes are strict UTF-8 (charsets.utf8_over_label), for a stale meta in a template is as
+    common as a wrong header."""
+    meta = _META_CHARSET.search(data[:4096])
+    if not meta or meta.group(1).lower() not in (b"utf-8", b"utf8"):
+        return False
+    return (charset or "").lower() not in ("utf-8", "utf8") and utf8_over_label(data, charset)
+
+
+def _filename(part: Message, charset: str | None = None) -> str | None:
+    name = _param(part, "content-disposition", "filename", charset) or _param(
+        part, "content-type", "name", charset
+    )
     return _safe_name(name) or None
 
 
-def _param(part: Message, header: str, name: str) -> str:
+def _param(part: Message, header: str, name: str, charset: str | None = None) -> str:
     """A header parameter as text, decoded the way names really arrive: RFC 2231 in its own
     charset (Foxmail's ``filename*=gb2312''...`` holds GBK characters), RFC 2047 words, raw
     8-bit UTF-8 or GBK (compat32's get_param turns those bytes into U+FFFD), and a whole
@@ -371,9 +473,9 @@ def _param(part: Message, header: str, name: str) -> str:
     raw = next((str(v) for k, v in part.raw_items() if k.lower() == header), None)
     if raw is None:
         return ""
-    value = unescape(raw)
+    value = unescape(raw, charset)
     if value.lstrip().startswith("=?"):
-        value = decode_header(value)
+        value = decode_header(value, charset)
     holder = Message()
     holder[header] = value
     try:
@@ -386,7 +488,7 @@ def _param(part: Message, header: str, name: str) -> str:
             return decode_bytes(text.encode("latin-1"), charset or None).strip()
         except UnicodeEncodeError:
             return text.strip()
-    return decode_header(param) if param else ""
+    return decode_header(param, charset) if param else ""
 
 
 def _safe_name(name: str) -> str:

@@ -7,13 +7,14 @@ from __future__ import annotations
 import base64
 import email
 import email.policy
+import quopri
 
 import pytest
 from email_testkit import fixture_mail
 from pydantic import ValidationError
 
 from adapters.email.autoreply import MailKind, bounce_details, classify
-from adapters.email.charsets import decode_bytes, decode_header
+from adapters.email.charsets import decode_bytes, decode_header, looks_like_utf8
 from adapters.email.compose import build_reply, display_from, reply_references, reply_subject
 from adapters.email.config import EmailConfig
 from adapters.email.htmltext import cut_at_quote, html_to_text, sanitize_html
@@ -76,10 +77,51 @@ def test_decode_header(raw, expected):
         # ... and single-byte text under its own label stays what it was
         ("Dzień dobry".encode("iso-8859-2"), "iso-8859-2", "Dzień dobry"),
         ("• It’s".encode("cp1252"), "windows-1252", "• It’s"),
+        # UTF-8 under a GB or Big5 label (QQ Mail's web composer; nodemailer/mailparser#130)
+        ("收到，谢谢您的帮助！".encode(), "gbk", "收到，谢谢您的帮助！"),
+        ("好的".encode(), "gb2312", "好的"),
+        ("谢谢".encode(), "GB18030", "谢谢"),
+        ("请问何时出货？订单 2024-123".encode(), "big5", "请问何时出货？订单 2024-123"),
+        ("迈克尔·杰克逊 👍".encode(), "x-gbk", "迈克尔·杰克逊 👍"),
     ],
 )
 def test_decode_bytes(data, label, expected):
     assert decode_bytes(data, label) == expected
+
+
+# Short GBK and Big5 text is often valid UTF-8 by chance: "谢谢" in GBK is D0 BB D0 BB, UTF-8 "лл".
+_SHORT_CHINESE = [
+    "好的", "谢谢", "收到", "是的", "可以", "不用", "行", "嗯", "订单", "退货", "发票", "多谢",
+    "谢谢！", "好的，谢谢", "请尽快发货。", "麻烦了", "已付款", "明天到", "地址没错", "没问题",
+    "喆镕", "朱镕基", "刘喆", "您好，我想退货，订单号2024010212345。", "€100",
+]  # fmt: skip
+_SHORT_TRADITIONAL = [
+    "好的", "謝謝", "收到", "是的", "可以", "訂單", "退貨", "發票", "沒問題", "請儘快出貨。",
+    "台北市碁盛路", "謝謝！", "麻煩了", "已付款",
+]  # fmt: skip
+
+
+@pytest.mark.parametrize("text", _SHORT_CHINESE)
+@pytest.mark.parametrize("label", ["gbk", "gb2312", "gb18030", "cp936"])
+def test_real_gb_text_still_decodes_by_its_label(text, label):
+    try:
+        data = text.encode("gb2312" if label == "gb2312" else "gb18030")
+    except UnicodeEncodeError:
+        data = text.encode("gb18030")  # GBK characters under a GB2312 label, as sent
+    assert decode_bytes(data, label) == text
+
+
+@pytest.mark.parametrize("text", _SHORT_TRADITIONAL)
+@pytest.mark.parametrize("label", ["big5", "cp950", "big5-hkscs"])
+def test_real_big5_text_still_decodes_by_its_label(text, label):
+    assert decode_bytes(text.encode("cp950"), label) == text
+
+
+def test_the_gbk_text_that_is_valid_utf8_is_not_taken_for_it():
+    # the reason looks_like_utf8 asks more than valid UTF-8 with two multi-byte sequences
+    assert "谢谢".encode("gbk").decode("utf-8") == "лл"
+    assert not looks_like_utf8("谢谢".encode("gbk"))
+    assert looks_like_utf8("谢谢".encode())
 
 
 def test_decode_bytes_never_raises():
@@ -134,6 +176,131 @@ def test_from_written_as_one_encoded_word():
     assert mail.to == ["support@example.com"]
     assert mail.subject == "发票进度咨询"
     assert mail.text.startswith("您好，订单 20240112-0031")
+
+
+def _raw(headers: str, body: bytes) -> bytes:
+    head = "From: Wang <wang@example.net>\nTo: support@example.com\nMessage-ID: <t@example.net>\n"
+    return (head + headers + "\n\n").replace("\n", "\r\n").encode() + body
+
+
+@pytest.mark.parametrize(
+    ("subject", "charset"),
+    [
+        ("訂單查詢：何時出貨？", "big5"),  # GB18030 would decode these bytes too, wrongly
+        ("回复：订单问题", "gbk"),
+        ("回复：订单问题", "utf-8"),
+    ],
+)
+def test_raw_8bit_headers_are_read_in_the_declared_charset(subject, charset):
+    name = subject[:4] + ".pdf"
+    raw = (
+        b"From: chen@example.com.tw\r\nTo: support@example.com\r\n"
+        b"Subject: " + subject.encode(charset) + b"\r\nMIME-Version: 1.0\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+        b"Content-Type: text/plain; charset=" + charset.encode() + b"\r\n\r\n"
+        + "請問何時出貨？".encode(charset) + b"\r\n--b\r\n"
+        b"Content-Type: application/pdf\r\n"
+        b'Content-Disposition: attachment; filename="' + name.encode(charset) + b'"\r\n\r\n'
+        b"%PDF\r\n--b--\r\n"
+    )  # fmt: skip
+    mail = parse_message(raw, max_attachment_bytes=LIMIT)
+    assert mail.subject == subject
+    assert mail.text == "請問何時出貨？"
+    assert [a.name for a in mail.attachments] == [name]
+
+
+def test_raw_utf8_subject_under_a_gbk_body_stays_utf8():
+    raw = _raw(
+        "Subject: 回复：订单问题\nContent-Type: text/plain; charset=gbk",
+        "好的".encode("gbk"),
+    )
+    assert parse_message(raw, max_attachment_bytes=LIMIT).subject == "回复：订单问题"
+
+
+@pytest.mark.parametrize(
+    ("ctype", "body", "text"),
+    [
+        # QQ Mail: UTF-8 HTML labelled gbk in the header, utf-8 in the meta (mailparser#130)
+        ("text/html; charset=gbk",
+         '<html><head><meta charset="utf-8"></head><body>收到，谢谢您的帮助！</body></html>'
+         .encode(), "收到，谢谢您的帮助！"),
+        # a meta against a label that decodes any bytes
+        ("text/html; charset=koi8-r",
+         '<meta http-equiv="Content-Type" content="text/html; charset=utf-8"><p>Спасибо, 好的</p>'
+         .encode(), "Спасибо, 好的"),
+        # the meta alone is not believed: the bytes are GBK
+        ("text/html; charset=gbk", '<meta charset="utf-8"><p>谢谢</p>'.encode("gbk"), "谢谢"),
+        ("text/html; charset=gbk",
+         '<meta charset="utf-8"><p>您好，请尽快发货。</p>'.encode("gbk"), "您好，请尽快发货。"),
+    ],
+)  # fmt: skip
+def test_html_meta_charset_against_the_header(ctype, body, text):
+    mail = parse_message(
+        _raw(f"Subject: x\nContent-Type: {ctype}", body), max_attachment_bytes=LIMIT
+    )
+    assert mail.text == text
+
+
+@pytest.mark.parametrize("cte", ["base64 ", " Base64\t", "base64; x", '"base64"'])
+def test_base64_with_a_padded_transfer_encoding_is_decoded(cte):
+    # CPython 3.11 does not strip the value (python/cpython#98188, #123742)
+    text = base64.encodebytes("我的订单还没到，请帮忙查一下。".encode()).decode()
+    raw = _raw(
+        "Subject: cte\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b",
+        (f"--b\r\nContent-Type: text/plain; charset=utf-8\r\nContent-Transfer-Encoding: {cte}"
+         f"\r\n\r\n{text}\r\n--b\r\nContent-Type: application/pdf; name=a.pdf\r\n"
+         f"Content-Disposition: attachment; filename=a.pdf\r\nContent-Transfer-Encoding: {cte}"
+         "\r\n\r\nJVBERi0xLjQK\r\n--b--\r\n").encode(),
+    )  # fmt: skip
+    mail = parse_message(raw, max_attachment_bytes=LIMIT)
+    assert mail.text == "我的订单还没到，请帮忙查一下。"
+    assert mail.attachments[0].data == b"%PDF-1.4\n"
+
+
+def test_quoted_printable_with_a_padded_transfer_encoding_is_decoded():
+    raw = _raw(
+        "Subject: cte\nContent-Type: text/plain; charset=utf-8\n"
+        "Content-Transfer-Encoding: quoted-printable ",
+        b"=E5=A5=BD=E7=9A=84=EF=BC=8C=E8=B0=A2=\r\n=E8=B0=A2",
+    )
+    assert parse_message(raw, max_attachment_bytes=LIMIT).text == "好的，谢谢"
+
+
+_INNER = (
+    "From: shop@example.org\r\nTo: wang@example.net\r\nSubject: =?utf-8?B?6K6i5Y2V56Gu6K6k?=\r\n"
+    "Message-ID: <order-confirm@example.org>\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n"
+    "order ok\r\n"
+)
+
+
+@pytest.mark.parametrize(
+    ("headers", "body", "name"),
+    [
+        ('Content-Type: message/rfc822; name="order.eml"\nContent-Disposition: attachment; '
+         'filename="order.eml"\nContent-Transfer-Encoding: base64',
+         base64.encodebytes(_INNER.encode()).decode(), "order.eml"),
+        ("Content-Type: message/rfc822\nContent-Transfer-Encoding: base64",
+         base64.encodebytes(_INNER.encode()).decode(), "订单确认.eml"),
+        ("Content-Type: message/rfc822\nContent-Transfer-Encoding: quoted-printable",
+         quopri.encodestring(_INNER.encode()).decode(), "订单确认.eml"),
+        # unencoded, the part's own name is preferred to the subject too
+        ("Content-Type: message/rfc822\nContent-Disposition: attachment; "
+         "filename=\"=?utf-8?B?5Y6f6YKu5Lu2LmVtbA==?=\"", _INNER, "原邮件.eml"),
+    ],
+)  # fmt: skip
+def test_attached_message_in_a_transfer_encoding_is_decoded(headers, body, name):
+    raw = _raw(
+        "Subject: see attached\nMIME-Version: 1.0\nContent-Type: multipart/mixed; boundary=b",
+        ("--b\r\nContent-Type: text/plain; charset=utf-8\r\n\r\n请看附件。\r\n--b\r\n"
+         + headers.replace("\n", "\r\n") + f"\r\n\r\n{body}\r\n--b--\r\n").encode(),
+    )  # fmt: skip
+    mail = parse_message(raw, max_attachment_bytes=LIMIT)
+    [attached] = mail.attachments
+    assert (attached.name, attached.content_type) == (name, "message/rfc822")
+    inner = email.message_from_bytes(attached.data, policy=email.policy.compat32)
+    assert inner["Message-ID"] == "<order-confirm@example.org>"
+    assert inner.get_payload().strip() == "order ok"
+    assert mail.embedded_message_ids == ["<order-confirm@example.org>"]
 
 
 def test_parse_attachments_and_inline_images():
@@ -243,6 +410,40 @@ def test_html_to_text_marks_the_quote():
     reply, quoted = cut_at_quote(html_to_text(html))
     assert reply == "Hello there,\nsee this <https://x.example/a>\n\n- one\n- two"
     assert quoted == "On Tue, Bob wrote:\nold"
+
+
+@pytest.mark.parametrize(
+    ("html", "text"),
+    [
+        # a <head> never closed, as scripts send it: the body closes it
+        ('<html><head>\n<meta http-equiv="Content-Type" content="text/html; charset=utf-8">'
+         "<body><h3>1.1 我的订单</h3><p>请尽快发货</p></body></head></html>",
+         "1.1 我的订单\n\n请尽快发货"),
+        ('<html><head><meta charset="utf-8"><title>订单</title><body><p>请尽快发货</p></body>'
+         "</html>", "请尽快发货"),
+        ("<html><head><title>订单<body><p>请尽快发货</p></body></html>", "请尽快发货"),
+        ("<html><head><meta charset=utf-8><p>请尽快发货</p></html>", "请尽快发货"),
+        # Outlook's head: its <xml> and namespaced tags do not open the body
+        ("<html><head><style>p{}</style><!--[if gte mso 9]><xml><o:OfficeDocumentSettings>"
+         "<o:AllowPNG/>hidden</o:OfficeDocumentSettings></xml><![endif]--></head><body><p>ok</p>"
+         "</body></html>", "ok"),
+        # everything skipped: the text without the skip beats an empty message
+        ("<html><head><title>请尽快发货</title></head><body></body></html>", "请尽快发货"),
+        ("<html><head><style>p{}</style></head><body></body></html>", ""),
+    ],
+)  # fmt: skip
+def test_html_with_an_unclosed_head_keeps_its_text(html, text):
+    assert html_to_text(html) == text
+
+
+def test_unclosed_head_through_the_parser():
+    raw = _raw(
+        "Subject: x\nContent-Type: text/html; charset=utf-8",
+        '<html><head>\r\n<meta charset="utf-8"><body><p>我的订单还没发货。</p></body></head></html>'
+        .encode(),
+    )  # fmt: skip
+    mail = parse_message(raw, max_attachment_bytes=LIMIT)
+    assert mail.text == "我的订单还没发货。" and mail.text_from_html
 
 
 @pytest.mark.parametrize(
@@ -448,6 +649,10 @@ def test_outlook_zh_rule_is_not_part_of_the_signature():
         ("bounce_qq.eml", MailKind.BOUNCE),  # free-form, from postmaster@
         ("list_newsletter.eml", MailKind.LIST),
         ("read_receipt.eml", MailKind.RECEIPT),
+        # RFC 6533 reports, for internationalized addresses
+        ("bounce_global_delayed.eml", MailKind.BOUNCE),
+        ("bounce_global_failed_base64.eml", MailKind.BOUNCE),
+        ("read_receipt_global.eml", MailKind.RECEIPT),
         ("outlook_reply.eml", MailKind.HUMAN),
         ("qq_reply.eml", MailKind.HUMAN),
         ("new_mail_gbk_8bit.eml", MailKind.HUMAN),
@@ -496,6 +701,9 @@ def test_classify_headers(headers, kind):
         ("bounce_dsn.eml", True, "5.1.1"),
         ("bounce_delayed.eml", False, "delayed"),
         ("bounce_qq.eml", True, "系统退信"),
+        # RFC 6533: message/global-delivery-status (UTF-8, may be base64), global-headers
+        ("bounce_global_delayed.eml", False, "用户@例子.中国 delayed 4.4.1"),
+        ("bounce_global_failed_base64.eml", True, "用户@例子.中国 failed 5.1.1"),
     ],
 )
 def test_bounce_details_find_our_message(name, failed, reason_has):

@@ -260,3 +260,83 @@ def test_non_blank_text_never_comes_back_empty(text):
 )  # fmt: skip
 def test_markers_never_empty_the_reply(text):
     assert split_reply(text).text
+
+
+# --- the customer's own lines that look like a footer or a reply header -------------------------
+@pytest.mark.parametrize(
+    "text",
+    [
+        # "从我的/来自我的…" and "Sent from …" begin sentences: no device or app is named, or the
+        # line is punctuated as a sentence
+        "你好，\n从我的支付宝账户扣了两次款，请尽快退还。",
+        "你好，\n订单 123456 我已经付款了\n来自我的朋友推荐，我才买的。\n请尽快发货",
+        "你好，\n来自我的朋友推荐",
+        "Hi,\nWhere is my parcel?\nSent from Shenzhen on Jan 3.\nTracking says nothing since.",
+        "Hi,\nWhere is my parcel?\nSent from Shenzhen",
+        "Hi,\nThe parcel was never delivered.\nSent from my phone. It is broken, please help",
+        "你好\n发自我的手机，照片在附件里。",
+        # "…写道：" without an address, a date or time, or a ">" quote below
+        "你好，\n你们商品页面上写道：\n“七天无理由退货”\n但是客服拒绝给我退货，请处理。",
+        "你好，\n客服在聊天里寫道：\n可以退款\n请按承诺处理",
+        # a return slip and order details in header form, without an address or a To/Subject line
+        "你好，退货信息如下：\n寄件人：王小明\n时间：1月5日下午\n快递单号：SF1234567890\n请查收。",
+        "你好，退货信息如下：\n寄件人：王小明\n寄件日期：2024年1月5日\n快递单号：SF1234567890\n请查收。",
+        "你好\n发件人：王小明\n时间：1月5日下午\n快递单号：SF1234567890",
+        "Hi, my order details:\nFrom: Shanghai\nDate: January 5\nPlease ship to Beijing instead.",
+        "Hi, my details:\nFrom: John Smith, 12 Main St\nDate: 5 Jan 2024\nPlease ship soon.",
+    ],
+)  # fmt: skip
+def test_the_customers_own_lines_are_not_cut(text):
+    result = split_reply(text)
+    assert result.text == text
+    assert result.quoted is False
+    assert result.signature == ""
+
+
+@pytest.mark.parametrize(
+    ("reply", "footer"),
+    [
+        ("好的，收到", "发自我的iPhone"),
+        ("好的，收到", "从我的 iPhone 发送"),
+        ("好的，收到", "從我的 iPhone 傳送"),
+        ("好的，收到", "发自我的华为手机"),
+        ("好的，收到", "发自我的小米手机"),
+        ("好的，收到", "来自我的HUAWEI Mate 60"),
+        ("好的，收到", "发自网易邮箱大师"),
+        ("好的，收到", "发自我的企业微信"),
+        ("OK, thanks", "Sent from my iPhone"),
+        ("OK, thanks", "Sent from my Samsung Galaxy smartphone."),
+        ("OK, thanks", "Sent from Yahoo Mail on Android"),
+        ("OK, thanks", "Sent from Mail for Windows"),
+        ("OK, thanks", "Sent with Spark"),
+        ("OK, thanks", "Get Outlook for Android"),
+        ("OK, thanks", "获取 Outlook for iOS<https://aka.ms/o0ukef>"),
+    ],
+)
+def test_phone_and_app_footers_are_cut(reply, footer):
+    result = split_reply(f"{reply}\n\n{footer}")
+    assert result.text == reply
+    assert result.signature == footer
+
+
+@pytest.mark.parametrize(
+    ("reply", "header"),
+    [
+        # "…写道：" with an address, a date or time, or followed by the quote
+        ("好的", "在 2024/1/2 10:00, 客服中心 写道:"),
+        ("好的", "客服中心 写道：\n"),  # Thunderbird with no date in its line: the quote below
+        ("好的", "在 2024-01-02，客服中心 写道："),
+        # header blocks proven by a To/Subject line, an address, or mail-only names
+        ("OK", "From: John Smith\nSent: Tuesday, January 2, 2024 10:00 AM\nTo: Support\n"
+         "Subject: RE: order"),
+        ("OK", "From: John Smith\nTo: Support\nSubject: RE: order\nDate: Tue, 2 Jan 2024"),
+        ("OK", "寄件人: 客服\n寄件日期: 2024年1月2日\n收件者: 王小明"),
+        ("OK", "From: Support <support@example.com>\nDate: Tue, 2 Jan 2024 10:00"),
+        ("好的", "发件人: 客服\n发送时间: 2024年1月2日"),
+        ("好的", "发件人：客服\n时间：2024年1月2日 10:00"),
+    ],
+)  # fmt: skip
+def test_proven_reply_headers_still_cut(reply, header):
+    result = split_reply(f"{reply}\n\n{header}\n> OLD QUOTED TEXT\n> more")
+    assert result.text == reply
+    assert result.quoted is True
