@@ -18,7 +18,6 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from datetime import datetime
-from html import unescape
 from html.parser import HTMLParser
 from typing import Any, ClassVar, Literal
 from urllib.parse import parse_qs, urlsplit
@@ -46,7 +45,9 @@ class MastodonConfig(SocialConfig):
         description="User token with read:notifications read:statuses write:statuses scopes."
     )
     reply_visibility: Literal["public", "unlisted"] = Field(
-        "public", description="Visibility of replies to public posts (private/direct are mirrored)."
+        "public",
+        description="Visibility of replies, narrowed to the mention's own (an unlisted, private "
+        "or direct mention gets a reply no wider).",
     )
     max_characters: int = Field(
         500, ge=1, le=100_000, description="The instance's status length limit."
@@ -80,8 +81,10 @@ def html_to_text(html: str) -> str:
     parser = _TextExtractor()
     parser.feed(html or "")
     parser.close()
+    # The parser has decoded the entities already (convert_charrefs): decoding again would turn
+    # "&lt;b&gt;" typed by the customer into "<b>".
     text = "".join(parser.parts)
-    return re.sub(r"\n{3,}", "\n\n", unescape(text)).strip()
+    return re.sub(r"\n{3,}", "\n\n", text).strip()
 
 
 def parse_time(value: str | None) -> int | None:
@@ -185,12 +188,34 @@ def mention_to_message(
     )
 
 
+def mentions(text: str, acct: str) -> bool:
+    """Whether ``text`` mentions ``acct`` (``user`` or ``user@domain``) as Mastodon reads a
+    mention: the whole handle, not the start of a longer one (``@ann`` in ``@anna``,
+    ``@ann@other.example`` or ``@ann.example``)."""
+    pattern = rf"(?<![\w/])@{re.escape(acct)}(?![\w@-]|\.\w)"
+    return re.search(pattern, text, re.IGNORECASE) is not None
+
+
 def reply_text(text: str, acct: str | None) -> str:
     """Mastodon notifies only mentioned accounts: start the reply with the author's handle."""
     text = text.strip()
-    if acct and f"@{acct}".lower() not in text.lower():
+    if acct and not mentions(text, acct):
         text = f"@{acct} {text}"
     return text
+
+
+# Narrowest last: a reply is never seen by more people than the post it answers.
+_VISIBILITY_ORDER = ("public", "unlisted", "private", "direct")
+
+
+def reply_visibility(mention: str | None, configured: str) -> str:
+    """The more restrictive of the mention's visibility and the configured one, as Mastodon's
+    composer picks for a reply. A visibility we do not know is taken as ``direct``."""
+    if not mention:
+        return configured
+    rank = _VISIBILITY_ORDER.index
+    mention = mention if mention in _VISIBILITY_ORDER else "direct"
+    return max(mention, configured, key=rank)
 
 
 # --- the adapter ----------------------------------------------------------------------------
@@ -334,13 +359,10 @@ class MastodonAdapter(SocialAdapter):
         previous = await self.sent_before(message.message_id)
         if previous:
             return previous
-        visibility = ctx.get("visibility")
-        if visibility not in ("private", "direct"):
-            visibility = self.config.reply_visibility
         body = {
             "status": text,
             "in_reply_to_id": str(ctx.get("post_id") or message.thread_key),
-            "visibility": visibility,
+            "visibility": reply_visibility(ctx.get("visibility"), self.config.reply_visibility),
         }
         try:
             resp = await self.api.call(

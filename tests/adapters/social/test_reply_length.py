@@ -101,3 +101,67 @@ async def test_mastodon_counts_the_handle_it_adds_before_queueing(
 
     posted = await wait_for(published, timeout=30)
     assert posted[-1]["status"] == "@alice " + "x" * 93
+
+
+async def test_x_counts_cjk_after_a_link_before_queueing(gateway: Harness, x_api: Served) -> None:
+    """A link ends where X ends it: text written straight after it (no space, as in Chinese)
+    counts at its own weight, not inside the link's 23."""
+    fake = x_api.fake
+    agent_id, token = await gateway.agent_online("agent@example.com")
+    channel = await gateway.create_channel(
+        "x",
+        {"api_base_url": x_api.url, "api_key": fake.consumer_key,
+         "api_key_secret": fake.consumer_secret, "access_token": fake.token,
+         "access_token_secret": fake.token_secret, "poll_interval_seconds": 1},
+    )  # fmt: skip
+    fake.tweet("wanglei", "@acme 怎么退货")
+
+    async def offered():
+        convs = await gateway.call("GET", f"/api/v1/conversations?channel={channel['id']}")
+        return next((c for c in convs["conversations"] if c["offered_to"] == agent_id), None)
+
+    conv = await wait_for(offered, timeout=30)
+    await gateway.call("POST", f"/api/v1/conversations/{conv['id']}/accept", token)
+    url = f"/api/v1/conversations/{conv['id']}/messages"
+    # "请访问 " 7 + the link 23 + "，" 2 + 130 CJK characters 260 = 292.
+    link = "请访问 https://example.com/help，"
+    body = await gateway.call("POST", url, token, {"text": link + "谢" * 130}, expect=400)
+    assert body["error"]["message"] == (
+        "This reply is 292 characters as X counts them (Chinese, Japanese and Korean characters "
+        "and emoji count 2, every link 23); X allows 280. Shorten it by 12."
+    )
+    await gateway.call("POST", url, token, {"text": link + "谢" * 124}, expect=201)
+
+
+async def test_mastodon_counts_a_link_without_scheme_in_full(
+    gateway: Harness, mastodon_api: Served
+) -> None:
+    """Mastodon gives the 23-character concession only to links starting with http(s)://."""
+    agent_id, token = await gateway.agent_online("agent@example.com")
+    channel = await gateway.create_channel(
+        "mastodon",
+        {"base_url": mastodon_api.url, "access_token": mastodon_api.fake.token,
+         "max_characters": 100, "poll_interval_seconds": 1},
+    )  # fmt: skip
+    mastodon_api.fake.toot("alice", "@acme how do I return this?")
+
+    async def offered():
+        convs = await gateway.call("GET", f"/api/v1/conversations?channel={channel['id']}")
+        return next((c for c in convs["conversations"] if c["offered_to"] == agent_id), None)
+
+    conv = await wait_for(offered, timeout=30)
+    await gateway.call("POST", f"/api/v1/conversations/{conv['id']}/accept", token)
+    url = f"/api/v1/conversations/{conv['id']}/messages"
+    path = "/returns/" + "a" * 60
+    # "@alice " 7 + "Returns: " 9 + "www.example.com" 15 + the path 69 + "xx" 2 = 102.
+    body = await gateway.call(
+        "POST", url, token, {"text": "Returns: www.example.com" + path + "xx"}, expect=400
+    )
+    assert body["error"]["message"] == (
+        "This reply is 102 characters as Mastodon counts them (the author's @handle included, "
+        "every link 23); this server allows 100. Shorten it by 2."
+    )
+    # The same link with its scheme counts 23.
+    await gateway.call(
+        "POST", url, token, {"text": "Returns: https://www.example.com" + path + "xx"}, expect=201
+    )

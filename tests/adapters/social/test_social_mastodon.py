@@ -3,6 +3,7 @@ instance with the gateway's real inbox behind it."""
 
 from __future__ import annotations
 
+import html
 import json
 import time
 from datetime import UTC, datetime
@@ -18,6 +19,7 @@ from adapters.social.mastodon import (
     mention_to_message,
     rate_info,
     reply_text,
+    reply_visibility,
 )
 from adapters.social.poller import TransientApiError
 from gateway.models import OutboundMessage
@@ -85,6 +87,9 @@ def test_notifications_to_messages() -> None:
         ('<p><a href="https://x.test/a">x.test/a</a> 😀</p>', "x.test/a 😀"),
         ("", ""),
         ("<p>unclosed <b>bold", "unclosed bold"),
+        # Entities are decoded once: what the customer typed as "&lt;b&gt;" stays that.
+        ("<p>I typed &amp;lt;b&amp;gt;</p>", "I typed &lt;b&gt;"),
+        ("<p>AT&amp;amp;T &amp; co</p>", "AT&amp;T & co"),
     ],
 )
 def test_html_to_text(html: str, text: str) -> None:
@@ -112,6 +117,45 @@ def test_reply_text_mentions_the_author_once() -> None:
     assert reply_text("Hi @Alice, sorry", "alice") == "Hi @Alice, sorry"
     assert reply_text("hi", "bob@other.example") == "@bob@other.example hi"
     assert reply_text("  hi ", None) == "hi"
+
+
+@pytest.mark.parametrize(
+    ("text", "acct", "mentioned"),
+    [
+        ("Thanks @ann.", "ann", True),  # a full stop after the handle ends it
+        ("(@ANN) see you", "ann", True),
+        ("@ann: done", "ann", True),
+        ("Our billing lead @anna will call", "ann", False),  # another account
+        ("ask @ann_b", "ann", False),
+        ("ask @ann-b", "ann", False),
+        ("forwarded to @ann@support.example", "ann", False),  # a remote namesake
+        ("see @ann.example", "ann", False),
+        ("mail me: me@ann", "ann", False),  # no mention after a word character
+        ("hi @Bob@Other.Example!", "bob@other.example", True),
+        ("hi @bob", "bob@other.example", False),  # that is a local bob
+        ("hi @bob@other.example.org", "bob@other.example", False),
+        ("hi @bob@other.examples", "bob@other.example", False),
+    ],
+)
+def test_reply_text_needs_the_whole_handle(text: str, acct: str, mentioned: bool) -> None:
+    assert reply_text(text, acct) == (text if mentioned else f"@{acct} {text}")
+
+
+@pytest.mark.parametrize(
+    ("mention", "configured", "reply"),
+    [
+        ("public", "public", "public"),
+        ("public", "unlisted", "unlisted"),
+        ("unlisted", "public", "unlisted"),
+        ("unlisted", "unlisted", "unlisted"),
+        ("private", "public", "private"),
+        ("direct", "unlisted", "direct"),
+        (None, "unlisted", "unlisted"),  # not recorded: the channel's setting
+        ("limited", "public", "direct"),  # unknown: never wider than we can tell
+    ],
+)
+def test_reply_visibility_is_the_narrower(mention: str | None, configured: str, reply: str) -> None:
+    assert reply_visibility(mention, configured) == reply
 
 
 # --- polling ---------------------------------------------------------------------------------
@@ -249,6 +293,61 @@ async def test_reply_is_idempotent_and_mirrors_private_visibility(
     await wired.adapter.send(dm)
     assert fake.posted[-1]["visibility"] == "direct"
     assert fake.posted[-1]["status"].startswith("@bob@other.example ")
+
+
+async def test_unlisted_mention_gets_an_unlisted_reply(
+    wire: WireAdapter, mastodon_api: Served
+) -> None:
+    """Replying public to an unlisted post would put the customer's thread on the public
+    timelines: the reply takes the narrower of the two visibilities, as Mastodon's composer."""
+    fake = mastodon_api.fake
+    unlisted = fake.toot(
+        "ann@other.example", "@acme my parcel never arrived", visibility="unlisted"
+    )
+    public = fake.toot("carl", "@acme wrong size")
+    wired = await wire(MastodonAdapter, config(mastodon_api))
+    await wired.adapter.poll_mentions()
+    by_id = {m.external_id: m for m, _ in wired.delivered}
+    assert by_id[unlisted].meta["visibility"] == "unlisted"
+    await wired.adapter.send(outbound(wired, by_id[unlisted].meta, "So sorry, checking.", "c1:2"))
+    assert fake.posted[-1]["visibility"] == "unlisted"
+    assert fake.posted[-1]["in_reply_to_id"] == unlisted
+    await wired.adapter.send(outbound(wired, by_id[public].meta, "Exchanging it.", "c2:2"))
+    assert fake.posted[-1]["visibility"] == "public"
+
+    quiet = await wire(MastodonAdapter, config(mastodon_api, reply_visibility="unlisted"))
+    await quiet.adapter.send(outbound(quiet, by_id[public].meta, "Exchanging it.", "c3:2"))
+    assert fake.posted[-1]["visibility"] == "unlisted"
+
+
+async def test_direct_reply_reaches_a_customer_whose_handle_starts_another(
+    wire: WireAdapter, mastodon_api: Served
+) -> None:
+    """A direct post reaches only the accounts it mentions: "@anna" in the agent's text is not
+    "@ann", so the customer's handle is still put first."""
+    fake = mastodon_api.fake
+    post = fake.toot("ann", "@acme my card was charged twice", visibility="direct")
+    wired = await wire(MastodonAdapter, config(mastodon_api))
+    await wired.adapter.poll_mentions()
+    ((msg, _),) = wired.delivered
+    text = "Our billing lead @anna will refund you today."
+    await wired.adapter.send(outbound(wired, msg.meta, text))
+    assert fake.posted[-1]["status"] == f"@ann {text}"
+    assert fake.posted[-1]["visibility"] == "direct"
+    assert fake.posted[-1]["in_reply_to_id"] == post
+
+
+async def test_text_typed_as_entities_reaches_the_agent_as_typed(
+    wire: WireAdapter, mastodon_api: Served
+) -> None:
+    fake = mastodon_api.fake
+    typed = "@acme I typed &lt;b&gt; in the form; <script>x</script> & AT&amp;T"
+    # The fake serves a toot's text as its HTML content: give it Mastodon's encoding.
+    fake.toot("alice", html.escape(typed, quote=False))
+    wired = await wire(MastodonAdapter, config(mastodon_api))
+    await wired.adapter.poll_mentions()
+    ((msg, _),) = wired.delivered
+    assert msg.text == typed
 
 
 async def test_one_rate_limit_window_for_the_account(

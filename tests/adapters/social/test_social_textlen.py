@@ -2,11 +2,18 @@
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
+
 import pytest
 
 from adapters.social.textlen import mastodon_length, weibo_length, x_weighted_length
 
 LONG_URL = "https://example.com/" + "a" * 200
+# twitter-text's conformance cases for the weighted length (source and license in the file).
+TWITTER_TEXT = json.loads(
+    (Path(__file__).parent / "payloads" / "twitter_text_weighted_length.json").read_text()
+)["tests"]
 
 
 @pytest.mark.parametrize(
@@ -36,10 +43,34 @@ LONG_URL = "https://example.com/" + "a" * 200
         ("a" * 280, 280),
         ("你" * 140, 280),
         ("你" * 141, 282),
+        # A link ends where twitter-text ends it (values from its parseTweet): CJK text and
+        # full-width punctuation after it count at their own weight.
+        ("请访问 https://example.com/help，谢谢您的耐心等待", 7 + 23 + 18),
+        ("詳細はhttps://example.com/faqをご覧ください", 6 + 23 + 14),
+        ("请访问https://example.com/help。谢谢", 6 + 23 + 6),
+        ("https://example.com谢谢", 23 + 4),
+        ("see www.acme.com/help。谢谢", 4 + 23 + 6),
+        ("acme.io/help，谢谢", 23 + 6),
+        ("詳しくはexample.com", 8 + 23),
+        ("https://example.com/?q=テスト", 23 + 6),
+        ("https://пример.рф/путь，ok", 23 + 4),
+        ("https://example.com/x\u200bhidden", 23 + 7),  # U+200B is no path character
+        ("Visit (https://example.com/help).", 7 + 23 + 2),
+        ("https://example.com/abc...", 23 + 3),
+        ("foo https://example.com/abc' bar", 4 + 23 + 5),
+        ("https://t.co/abcdef?x=1/yy", 23),
+        ("https://localhost:8080/x", 24),  # no top-level domain: not a link
     ],
 )
 def test_x_weighted_length(text: str, expected: int) -> None:
     assert x_weighted_length(text) == expected
+
+
+@pytest.mark.parametrize(
+    "case", TWITTER_TEXT, ids=[f"{c['group']}: {c['description']}" for c in TWITTER_TEXT]
+)
+def test_x_weighted_length_passes_twitter_text_conformance(case: dict) -> None:
+    assert x_weighted_length(case["text"]) == case["weightedLength"]
 
 
 @pytest.mark.parametrize(
@@ -54,6 +85,17 @@ def test_x_weighted_length(text: str, expected: int) -> None:
         ("👨‍👩‍👧 ok", 4),
         ("▶️ ok ©️", 6),  # a character + U+FE0F is one user-perceived character
         ("cafe\u0301", 4),
+        ("a\r\nb", 3),  # CR LF is one grapheme cluster
+        # Only links with http:// or https:// count 23 (extract_url_without_protocol: false).
+        ("www.example.com/" + "a" * 100, 116),
+        ("see www.acme.com/help", 21),
+        ("http://localhost/x", 18),  # no top-level domain: not a link
+        # Mastodon's own path rules (config/initializers/twitter_regex.rb): a path runs over any
+        # non-space character but <>()?, and ends on none of ()?!*"'「」<>;:=,.$%[]~&|@.
+        ("请访问 https://example.com/help，谢谢您的耐心等待", 4 + 23),
+        ("https://example.com谢谢", 23 + 2),  # ... but a host name ends at its TLD
+        ("(https://example.com/x).", 1 + 23 + 2),
+        ("https://example.com/a.b, ok", 23 + 4),
     ],
 )
 def test_mastodon_length(text: str, expected: int) -> None:
@@ -69,6 +111,8 @@ def test_mastodon_length(text: str, expected: int) -> None:
         ("你好ab", 3),
         (LONG_URL, 10),
         ("你" * 140, 140),
+        ("请访问 https://example.com/help，谢谢您的耐心等待", 23),  # the link ends at "，"
+        ("see www.acme.com/help。谢谢", 15),
     ],
 )
 def test_weibo_length(text: str, expected: int) -> None:
