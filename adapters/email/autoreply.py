@@ -25,7 +25,9 @@ class MailKind(StrEnum):
 _AUTO_SUBJECT = re.compile(
     r"^\s*(?:(?:automatic reply|auto[- ]?reply|autoreply|auto[- ]?response"
     r"|out of (?:the )?office(?: ?auto ?reply)?"
-    r"|自动回复|自動回覆|自动答复|自動回复|休假自动回复)\s*[:：]"
+    r"|自动回复|自動回覆|自动答复|自動回复|休假自动回复)"
+    # with a note in brackets: "自动回复(休假):", "Automatic reply (Out of office):"
+    r"\s*(?:[(（][^()（）\n]{1,20}[)）]\s*)?[:：]"
     # website and shop systems (PHPMailer...): "【自动回复】感谢您的咨询", "【自動返信】..."
     r"|[【\[]\s*(?:自动回复|自動回覆|自动答复|自動返信|auto[- ]?reply)\s*[】\]]"
     # Lotus Notes: "AUTO: Wang Wei is out of the office (returning 2013/10/14)"
@@ -61,7 +63,7 @@ def classify(mail: ParsedMail) -> MailKind:
     auto = mail.header("auto-submitted").strip().lower()
     if auto and not auto.startswith("no"):
         return MailKind.AUTO_REPLY
-    if any(mail.headers.get(h) for h in _AUTO_HEADERS):
+    if any(_says_yes(v) for h in _AUTO_HEADERS for v in mail.headers.get(h) or ()):
         return MailKind.AUTO_REPLY
     if _AUTO_SUBJECT.match(mail.subject):
         return MailKind.AUTO_REPLY
@@ -73,6 +75,12 @@ def classify(mail: ParsedMail) -> MailKind:
     if null_sender:
         return MailKind.AUTO_REPLY
     return MailKind.HUMAN
+
+
+def _says_yes(value: str) -> bool:
+    """An X-Autoreply-style header set, not one a client writes to say "no" ("X-Autoreply: no",
+    "X-Auto-Reply: false")."""
+    return value.strip().lower() not in ("", "no", "false", "0", "off")
 
 
 @dataclass(frozen=True)

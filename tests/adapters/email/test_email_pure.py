@@ -673,11 +673,17 @@ def test_classify(name, kind):
         ({"Precedence": "junk"}, MailKind.LIST),
         ({"List-Id": "<x.example>"}, MailKind.LIST),
         ({"X-Autorespond": "yes"}, MailKind.AUTO_REPLY),
+        ({"X-Autoreply": "no"}, MailKind.HUMAN),  # some clients write it to say so
+        ({"X-Auto-Reply": "false"}, MailKind.HUMAN),
         ({"Return-Path": "<>"}, MailKind.AUTO_REPLY),
         ({"Return-Path": "<>", "Subject": "Undeliverable: hi"}, MailKind.BOUNCE),
         ({"Return-Path": "<a@b.c>"}, MailKind.HUMAN),
         ({"Subject": "Automatic reply: hello"}, MailKind.AUTO_REPLY),
         ({"Subject": "自动回复：你好"}, MailKind.AUTO_REPLY),
+        ({"Subject": "自动回复(休假): 你好"}, MailKind.AUTO_REPLY),
+        ({"Subject": "自动回复（出差）：关于订单"}, MailKind.AUTO_REPLY),
+        ({"Subject": "Automatic reply (Out of office): hello"}, MailKind.AUTO_REPLY),
+        ({"Subject": "自动回复(休假)失败了怎么办"}, MailKind.HUMAN),
         ({"Subject": "【自动回复】感谢您的咨询"}, MailKind.AUTO_REPLY),
         ({"Subject": "Re: 【自动回复】感谢您的咨询"}, MailKind.HUMAN),
         ({"Subject": "Out of Office AutoReply: Export failure"}, MailKind.AUTO_REPLY),  # GroupWise
