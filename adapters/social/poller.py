@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 
 # Never trust a reset time further away than this (clock skew, a bogus header).
 MAX_RATE_WAIT = 16 * 60.0
+# The same for a platform's documented 24-hour window (X's daily caps): a bit over a day.
+MAX_DAILY_WAIT = 25 * 3600.0
 
 
 class ApiError(Exception):
@@ -52,6 +54,16 @@ class PermanentApiError(ApiError):
     """Bad credentials, a deleted post, a rejected text: retrying the same call will not help."""
 
 
+class DailyLimitReached(PermanentApiError):
+    """A 24-hour limit is used up until ``retry_at`` (epoch seconds). Permanent for a send: a
+    reply retried every few minutes would sit for up to a day, so it fails at once and the agent
+    decides. A poll waits until ``retry_at`` (at most ``MAX_DAILY_WAIT``)."""
+
+    def __init__(self, reason: str, *, retry_at: float, status: int | None = None) -> None:
+        super().__init__(reason, status=status)
+        self.retry_at = retry_at
+
+
 @dataclass(frozen=True)
 class RateInfo:
     remaining: int | None = None
@@ -65,6 +77,7 @@ class RateGate:
     def __init__(self, clock: Callable[[], float] = time.time) -> None:
         self._clock = clock
         self._windows: dict[str, RateInfo] = {}
+        self._refusals: dict[str, DailyLimitReached] = {}
 
     def update(self, endpoint: str, info: RateInfo) -> None:
         if info.remaining is not None or info.reset_at is not None:
@@ -78,6 +91,18 @@ class RateGate:
         if info is None or info.remaining is None or info.remaining > 0 or info.reset_at is None:
             return None
         return info.reset_at if info.reset_at > self._clock() else None
+
+    def refuse(self, endpoint: str, error: DailyLimitReached) -> None:
+        """Until ``error.retry_at`` every call to ``endpoint`` fails with ``error`` at once: a
+        request would only fetch the same refusal."""
+        self._refusals[endpoint] = error
+
+    def refusal(self, endpoint: str) -> DailyLimitReached | None:
+        error = self._refusals.get(endpoint)
+        if error is not None and error.retry_at <= self._clock():
+            del self._refusals[endpoint]
+            return None
+        return error
 
 
 class Backoff:
@@ -97,9 +122,11 @@ class Backoff:
         self.failures = 0
 
 
-def wait_seconds(retry_at: float, clock: Callable[[], float] = time.time) -> float:
-    """Seconds to wait for a reset time, at least a second, at most ``MAX_RATE_WAIT``."""
-    return min(MAX_RATE_WAIT, max(1.0, retry_at - clock()))
+def wait_seconds(
+    retry_at: float, clock: Callable[[], float] = time.time, *, cap: float = MAX_RATE_WAIT
+) -> float:
+    """Seconds to wait for a reset time, at least a second, at most ``cap``."""
+    return min(cap, max(1.0, retry_at - clock()))
 
 
 @dataclass(frozen=True)
@@ -161,6 +188,9 @@ class HttpApi:
         backoff = Backoff(self.backoff_base, cap=60.0)
         attempt = 0
         while True:
+            refused = self.gate.refusal(endpoint)
+            if refused is not None:
+                raise refused.with_traceback(None)
             until = self.gate.blocked_until(endpoint)
             if until is not None:
                 if not wait:
@@ -174,6 +204,8 @@ class HttpApi:
                 if self.reset_lookup is not None:
                     result.retry_at = await self._lookup_reset(result)
                 self.gate.block(endpoint, result.retry_at)
+            elif isinstance(result, DailyLimitReached):
+                self.gate.refuse(endpoint, result)
             if not result.transient or not wait or attempt >= self.attempts:
                 raise result
             if not isinstance(result, RateLimited):
@@ -273,6 +305,10 @@ async def poll_loop(
         except RateLimited as exc:
             delay = wait_seconds(exc.retry_at, clock)
             log.warning("%s: rate limited, next poll in %.0fs", name, delay)
+        except DailyLimitReached as exc:
+            # A documented daily reset: waiting only minutes would just fetch the same refusal.
+            delay = wait_seconds(exc.retry_at, clock, cap=MAX_DAILY_WAIT)
+            log.warning("%s: %s; next poll in %.0fs", name, exc.reason, delay)
         except PermanentApiError as exc:
             delay = max(interval, backoff.next())
             log.error("%s: %s (retry in %.0fs)", name, exc.reason, delay)

@@ -10,12 +10,17 @@
   post it comments on.
 - Replies: a comment on the post (``comments/create``) or a reply to the comment
   (``comments/reply``), with ``rip`` (the commenting user's IP) when the channel sets it.
+- Long posts: the list endpoints cut a post over 140 characters (``isLongText``, the text ending
+  "...全文： <link>"); only ``statuses/show_batch`` with ``isGetLongText=1`` (50 ids a call) sends
+  it whole (``longText.longTextContent``). One such call per page of mentions; when it fails
+  the mention is delivered cut rather than late. Comments are at most 140 characters: never cut.
 - Rate limits: Weibo answers error 10022/10023/10024 (hourly limits, no headers); the reset comes
   from ``account/rate_limit_status.json``.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -45,6 +50,11 @@ TRANSIENT_CODES = {10001, 10002, 10003, 10009, 10010, 10011, 10012, 23201}
 POSTING_TOO_FAST = 20016  # "out of limit" on posting: wait a minute and try again
 # Whole-API window: Weibo's user limit spans every endpoint.
 ENDPOINT = "weibo"
+# The long-text lookup's own gate: its failure (10024 is per API) must not hold up mention reads.
+LONG_TEXT_ENDPOINT = "weibo:show_batch"
+SHOW_BATCH_MAX = 50  # ids per statuses/show_batch call
+
+log = logging.getLogger(__name__)
 
 
 class WeiboConfig(SocialConfig):
@@ -79,6 +89,21 @@ def parse_time(value: str | None) -> int | None:
 def item_id(item: Mapping[str, Any]) -> str | None:
     value = item.get("idstr") or item.get("id")
     return str(value) if value else None
+
+
+def long_texts(body: Any) -> dict[str, str]:
+    """Post id -> whole text, from a ``statuses/show_batch`` answer with ``isGetLongText=1``."""
+    statuses = body.get("statuses") if isinstance(body, dict) else None
+    found: dict[str, str] = {}
+    for status in statuses if isinstance(statuses, list) else []:
+        if not isinstance(status, dict):
+            continue
+        long_text = status.get("longText")
+        text = long_text.get("longTextContent") if isinstance(long_text, dict) else None
+        post_id = item_id(status)
+        if post_id and isinstance(text, str) and text.strip():
+            found[post_id] = text
+    return found
 
 
 def rate_info(headers: Mapping[str, str]) -> RateInfo:
@@ -331,6 +356,7 @@ class WeiboAdapter(SocialAdapter):
         items: list[Mapping[str, Any]] = []
         newest_id: str | None = rest[1] if len(rest) == 2 else None
         more = False
+        long_failures: list[str] = []
         for page in range(1, (cfg.max_pages if since else 1) + 1):
             params = {"count": str(count), "page": str(page)}
             if since:
@@ -342,6 +368,8 @@ class WeiboAdapter(SocialAdapter):
             batch = [b for b in batch or [] if isinstance(b, dict)]
             if newest_id is None:
                 newest_id = newest([i for i in map(item_id, batch) if i])
+            if list_key == "statuses":
+                batch = await self._with_long_text(batch, long_failures)
             items += batch
             more = len(batch) >= count
             if not more:
@@ -365,9 +393,45 @@ class WeiboAdapter(SocialAdapter):
             if msg is not None and msg.external_id not in seen:
                 seen.add(msg.external_id)
                 messages.append(msg)
+        if long_failures:
+            # Once per round: the mentions go on, cut as Weibo listed them (with its link).
+            log.warning(
+                "Weibo %s: whole text of long posts not fetched (%s); delivered as listed",
+                self.ctx.channel_id,
+                "; ".join(dict.fromkeys(long_failures)),
+            )
         if since is None:
             messages = messages[: cfg.backfill]
         return _Fetched(cursor_name, since, newest_id, messages, left, len(rest) == 2)
+
+    async def _with_long_text(
+        self, batch: list[dict[str, Any]], failures: list[str]
+    ) -> list[dict[str, Any]]:
+        """The page with each post flagged ``isLongText`` given its whole text, fetched with
+        ``statuses/show_batch`` (one call per 50). A failed call leaves those posts cut and adds
+        its reason to ``failures``: never waited on, never retried, so no mention is late."""
+        ids = [i for i in (item_id(b) for b in batch if b.get("isLongText") is True) if i]
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), SHOW_BATCH_MAX):
+            try:
+                resp = await self.api.call(
+                    "GET",
+                    self._url("statuses/show_batch.json"),
+                    endpoint=LONG_TEXT_ENDPOINT,
+                    wait=False,
+                    params={
+                        "ids": ",".join(ids[start : start + SHOW_BATCH_MAX]),
+                        "isGetLongText": "1",
+                        "access_token": self.config.access_token,
+                    },
+                )
+            except ApiError as exc:
+                failures.append(exc.reason)
+                continue
+            found.update(long_texts(resp.body))
+        if not found:
+            return batch
+        return [{**b, "text": found[i]} if (i := item_id(b)) in found else b for b in batch]
 
     async def send(self, message: OutboundMessage) -> str:
         ctx = message.reply_context

@@ -9,7 +9,9 @@
 - A 200 may carry ``errors`` beside ``data`` (those count); ``errors`` alone fail the call.
 - Keyword watch: ``GET /2/tweets/search/recent`` (``next_token`` pages), same cursor rule.
 - Rate limits: ``x-rate-limit-remaining`` / ``x-rate-limit-reset`` (epoch seconds) per endpoint;
-  a 429 waits until the reset.
+  a 429 waits until the reset. A 429 whose ``x-user-limit-24hour-remaining`` or
+  ``x-app-limit-24hour-remaining`` is 0 is a 24-hour cap (``-reset``: epoch seconds): a reply
+  fails at once saying until when (waiting would hold it up to a day), a poll waits until then.
 - Text: X sends a post's text with ``&``, ``<`` and ``>`` HTML-escaped (``&amp;``, ``&lt;``,
   ``&gt;``; nothing else) and every link wrapped in t.co; the agent reads it as written, each t.co
   link replaced by the ``entities.urls[].expanded_url`` it stands for.
@@ -23,9 +25,11 @@
 from __future__ import annotations
 
 import logging
+import math
 import re
+import time
 from collections.abc import Callable, Mapping
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any, ClassVar
 
 from pydantic import Field, model_validator
@@ -35,8 +39,10 @@ from adapters.oauth2 import Client, OAuth2Token, TokenError, channel_token, with
 from adapters.social import oauth1
 from adapters.social.mentions import SocialAdapter, SocialConfig, id_key, newest, send_error
 from adapters.social.poller import (
+    MAX_DAILY_WAIT,
     ApiError,
     ApiResponse,
+    DailyLimitReached,
     HttpApi,
     PermanentApiError,
     RateInfo,
@@ -153,7 +159,54 @@ def rate_info(headers: Mapping[str, str]) -> RateInfo:
     )
 
 
+# X's 24-hour caps (POST /2/tweets and a few others), beside the 15-minute x-rate-limit-* window:
+# whose cap it is, and the prefix of its -limit/-remaining/-reset headers.
+DAILY_HEADERS = (("account", "x-user-limit-24hour"), ("app", "x-app-limit-24hour"))
+
+
+class XDailyLimit(DailyLimitReached):
+    """A 24-hour cap of X used up; ``scope`` says whose: "account" or "app"."""
+
+    def __init__(self, scope: str, *, retry_at: float, status: int | None = None) -> None:
+        super().__init__(
+            f"X's 24-hour limit for this {scope} is used up until {utc_minute(retry_at)}",
+            retry_at=retry_at,
+            status=status,
+        )
+        self.scope = scope
+
+
+def utc_minute(epoch: float) -> str:
+    """``2026-12-08 09:00 UTC``, rounded up so that "after that" is really after the reset."""
+    return datetime.fromtimestamp(math.ceil(epoch / 60) * 60, UTC).strftime("%Y-%m-%d %H:%M UTC")
+
+
+def daily_limit(headers: Mapping[str, str], now: float | None = None) -> tuple[str, float] | None:
+    """(whose cap, reset epoch) of a used-up 24-hour cap, None when none is. With both used up,
+    the later reset. A missing or absurd reset counts as the longest a day's window can last."""
+    now = time.time() if now is None else now
+    found: tuple[str, float] | None = None
+    for scope, prefix in DAILY_HEADERS:
+        try:
+            remaining = int(float(headers[f"{prefix}-remaining"]))
+        except (KeyError, ValueError):
+            continue
+        if remaining > 0:
+            continue
+        try:
+            reset = float(headers[f"{prefix}-reset"])
+        except (KeyError, ValueError):
+            reset = now + MAX_DAILY_WAIT
+        reset = min(max(reset, now), now + MAX_DAILY_WAIT)
+        if found is None or reset > found[1]:
+            found = (scope, reset)
+    return found
+
+
 def classify(status: int, body: Any, headers: Mapping[str, str]) -> ApiError | None:
+    if status == 429 and (daily := daily_limit(headers)):
+        # The 15-minute window may still be open: its reset would only fetch the same 429.
+        return XDailyLimit(daily[0], retry_at=daily[1], status=status)
     if 200 <= status < 300 and isinstance(body, dict) and body.get("errors"):
         # Partial errors come beside data; errors alone (no data, no meta) are a failed call.
         if "data" not in body and "meta" not in body:
@@ -544,6 +597,12 @@ class XAdapter(SocialAdapter):
                 wait=False,
                 json_body={"text": text, "reply": {"in_reply_to_tweet_id": reply_to}},
             )
+        except XDailyLimit as exc:
+            # Retrying every few minutes would hold the reply for up to a day: the agent decides.
+            raise PermanentSendError(
+                f"X's 24-hour post limit for this {exc.scope} is used up until "
+                f"{utc_minute(exc.retry_at)}; send again after that or answer on another channel."
+            ) from exc
         except ApiError as exc:
             raise send_error(exc, "X did not publish the reply") from exc
         data = resp.body.get("data") if isinstance(resp.body, dict) else None

@@ -190,6 +190,8 @@ class FakeX(FakeBase):
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     replies: list[dict[str, Any]] = field(default_factory=list)
     windows: dict[str, Window] = field(default_factory=dict)
+    # 24-hour caps per endpoint: ("user" or "app", window), sent as x-{user,app}-limit-24hour-*.
+    daily: dict[str, tuple[str, Window]] = field(default_factory=dict)
     search_since_floor: str | None = None  # recent search refuses older since_ids (7 days)
     _ids: Any = field(default_factory=lambda: itertools.count(1_790_000_000_000_000_000))
 
@@ -245,6 +247,13 @@ class FakeX(FakeBase):
     def limit(self, endpoint: str, limit: int, seconds: float) -> None:
         self.windows[endpoint] = Window(limit, seconds)
 
+    def daily_limit(
+        self, endpoint: str, limit: int, *, scope: str = "user", reset_in: float = 86400.0
+    ) -> None:
+        """A 24-hour cap (X: POST /2/tweets per user and per app) whose window ends in
+        ``reset_in`` seconds."""
+        self.daily[endpoint] = (scope, Window(limit, 86400.0, limit, time.time() + reset_in))
+
     # --- server side --------------------------------------------------------------------
     def _problem(self, status: int, title: str, detail: str) -> web.Response:
         body = {"title": title, "detail": detail, "type": "about:blank", "status": status}
@@ -274,14 +283,24 @@ class FakeX(FakeBase):
         if injected is not None:
             return injected
         window = self.windows.get(endpoint)
-        if window is None:
+        daily = self.daily.get(endpoint)
+        if window is None and daily is None:
             return {}
-        allowed = window.hit()
-        headers = {
-            "x-rate-limit-limit": str(window.limit),
-            "x-rate-limit-remaining": str(window.remaining),
-            "x-rate-limit-reset": str(int(window.reset_at) + 1),
-        }
+        allowed = True
+        headers: dict[str, str] = {}
+        if daily is not None:
+            # Checked first: a used-up day refuses even with the 15-minute window open.
+            scope, day = daily
+            allowed = day.hit()
+            prefix = f"x-{scope}-limit-24hour"
+            headers[f"{prefix}-limit"] = str(day.limit)
+            headers[f"{prefix}-remaining"] = str(day.remaining)
+            headers[f"{prefix}-reset"] = str(int(day.reset_at) + 1)
+        if window is not None:
+            allowed = allowed and window.hit()
+            headers["x-rate-limit-limit"] = str(window.limit)
+            headers["x-rate-limit-remaining"] = str(window.remaining)
+            headers["x-rate-limit-reset"] = str(int(window.reset_at) + 1)
         if not allowed:
             self.rejected += 1
             resp = self._problem(429, "Too Many Requests", "Too Many Requests")
@@ -653,6 +672,9 @@ class FakeWeibo(FakeBase):
     comments: dict[str, dict[str, Any]] = field(default_factory=dict)
     users: dict[str, dict[str, Any]] = field(default_factory=dict)
     created: list[dict[str, str]] = field(default_factory=list)  # comments/create + reply forms
+    # Each post's whole text: list endpoints send a post over 140 characters cut (isLongText),
+    # only statuses/show(_batch) with isGetLongText=1 sends it whole (longText.longTextContent).
+    full_texts: dict[str, str] = field(default_factory=dict)
     window: Window | None = None
     # The wiki marks ``rip`` (the commenting user's real IP) required on comments/create and
     # comments/reply; off by default so channels set up without it still comment here.
@@ -668,6 +690,7 @@ class FakeWeibo(FakeBase):
         app.router.add_get("/2/account/rate_limit_status.json", self.h_rate_status)
         app.router.add_get("/2/statuses/mentions.json", self.h_status_mentions)
         app.router.add_get("/2/comments/mentions.json", self.h_comment_mentions)
+        app.router.add_get("/2/statuses/show_batch.json", self.h_show_batch)
         app.router.add_post("/2/comments/create.json", self.h_create)
         app.router.add_post("/2/comments/reply.json", self.h_reply)
         return app
@@ -698,6 +721,7 @@ class FakeWeibo(FakeBase):
             "user": self.user(screen_name),
             "pic_urls": [],
         }
+        self.full_texts[post_id] = text
         return post_id
 
     def comment(
@@ -764,6 +788,15 @@ class FakeWeibo(FakeBase):
             }
         )
 
+    def _listed(self, status: dict[str, Any]) -> dict[str, Any]:
+        """A post as list endpoints (statuses/mentions, a comment's ``status``) send it: over 140
+        characters, its first 140 and a link to the whole, flagged ``isLongText``."""
+        full = self.full_texts.get(status["idstr"], status["text"])
+        if len(full) <= 140:
+            return {**status, "text": full, "isLongText": False}
+        link = f"http://m.weibo.cn/{status['user']['idstr']}/{status['idstr']}"
+        return {**status, "text": f"{full[:140]}...全文： {link}", "isLongText": True}
+
     def _list(self, request: web.Request, rows: list[dict[str, Any]], key: str) -> web.Response:
         q = request.query
         count = min(int(q.get("count", "50")), 200)
@@ -789,15 +822,43 @@ class FakeWeibo(FakeBase):
         if guard is not None:
             return guard
         rows = [s for s in self.statuses.values() if self._mentions_us(s["text"])]
-        rows = [s for s in rows if s["user"]["idstr"] != self.uid]
+        rows = [self._listed(s) for s in rows if s["user"]["idstr"] != self.uid]
         return self._list(request, rows, "statuses")
+
+    async def h_show_batch(self, request: web.Request) -> web.Response:
+        """statuses/show_batch: up to 50 comma-separated ``ids``; with ``isGetLongText=1`` a long
+        post adds ``longText.longTextContent``. Ids that fail are left out; all failing is an
+        error."""
+        guard = await self._guard(request)
+        if guard is not None:
+            return guard
+        ids = [i for i in request.query.get("ids", "").split(",") if i]
+        if not ids:
+            return self._error(request, 10016, "Miss required parameter (ids)")
+        if len(ids) > 50:
+            return self._error(request, 10008, "param error, see doc for more info")
+        found = []
+        for status_id in ids:
+            if status_id not in self.statuses:
+                continue
+            status = self._listed(self.statuses[status_id])
+            if status["isLongText"] and request.query.get("isGetLongText") == "1":
+                status["longText"] = {"longTextContent": self.full_texts[status_id]}
+            found.append(status)
+        if not found:
+            return self._error(request, 20101, "Target weibo does not exist!")
+        return web.json_response({"statuses": found})
 
     async def h_comment_mentions(self, request: web.Request) -> web.Response:
         guard = await self._guard(request)
         if guard is not None:
             return guard
         rows = [c for c in self.comments.values() if self._mentions_us(c["text"])]
-        rows = [c for c in rows if c["user"]["idstr"] != self.uid]
+        rows = [
+            {**c, "status": self._listed(c["status"])}
+            for c in rows
+            if c["user"]["idstr"] != self.uid
+        ]
         return self._list(request, rows, "comments")
 
     async def _new_comment(self, request: web.Request, reply: bool) -> web.Response:

@@ -3,7 +3,9 @@ gateway's real inbox behind it."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -11,11 +13,19 @@ import pytest
 from pydantic import ValidationError
 
 from adapters.base import PermanentSendError, TransientSendError, VerifyError
-from adapters.social.poller import PermanentApiError, TransientApiError
+from adapters.social.poller import (
+    MAX_DAILY_WAIT,
+    DailyLimitReached,
+    PermanentApiError,
+    TransientApiError,
+    poll_loop,
+)
 from adapters.social.spike import mention_report
 from adapters.social.x import (
     XAdapter,
     XConfig,
+    XDailyLimit,
+    daily_limit,
     error_reason,
     post_to_message,
     posts_to_messages,
@@ -508,6 +518,98 @@ async def test_reply_errors(wire: WireAdapter, x_api: Served) -> None:
         await wired.adapter.send(outbound(wired, ctx, "hello", "c:5"))
     assert len(fake.calls("/2/tweets", "POST")) == calls
     assert fake.replies == []
+
+
+def test_daily_limit_headers() -> None:
+    """x-user-limit-24hour-* / x-app-limit-24hour-* (epoch seconds), as X sends them beside the
+    15-minute x-rate-limit-* window."""
+    now = 1_800_000_000.0
+    user = {"x-user-limit-24hour-remaining": "0", "x-user-limit-24hour-reset": str(now + 3600)}
+    app = {"x-app-limit-24hour-remaining": "0", "x-app-limit-24hour-reset": str(now + 7200)}
+    assert daily_limit(user, now) == ("account", now + 3600)
+    assert daily_limit(app, now) == ("app", now + 7200)
+    assert daily_limit({**user, **app}, now) == ("app", now + 7200)  # the later reset governs
+    assert daily_limit({**user, "x-user-limit-24hour-remaining": "3"}, now) is None
+    assert daily_limit({"x-rate-limit-remaining": "0"}, now) is None
+    # A bogus reset (a month away, or missing) is never trusted beyond 25 hours.
+    far = {**user, "x-user-limit-24hour-reset": str(now + 30 * 86400)}
+    assert daily_limit(far, now) == ("account", now + MAX_DAILY_WAIT)
+    bare = {"x-user-limit-24hour-remaining": "0"}
+    assert daily_limit(bare, now) == ("account", now + MAX_DAILY_WAIT)
+
+
+@pytest.mark.parametrize(("scope", "whose"), [("user", "account"), ("app", "app")])
+async def test_daily_post_limit_fails_the_reply_at_once(
+    wire: WireAdapter, x_api: Served, scope: str, whose: str
+) -> None:
+    """X's 24-hour post cap used up (the 15-minute window still open): the reply fails for good
+    at once, saying until when, instead of being retried every 15 minutes for up to a day."""
+    fake = x_api.fake
+    post = fake.tweet("wanglei", "@acme hello")
+    wired = await wire(XAdapter, config(x_api))
+    ctx = {"post_id": post, "conversation_id": post, "author_id": "1"}
+    fake.limit("tweets", limit=100, seconds=900)
+    fake.daily_limit("tweets", 1, scope=scope, reset_in=20 * 3600)
+    await wired.adapter.send(outbound(wired, ctx, "first", "c:1"))
+    reset = int(fake.daily["tweets"][1].reset_at) + 1  # as the header says
+    when = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(-(-reset // 60) * 60))
+    expected = (
+        f"X's 24-hour post limit for this {whose} is used up until {when}; "
+        "send again after that or answer on another channel."
+    )
+    with pytest.raises(PermanentSendError) as info:
+        await wired.adapter.send(outbound(wired, ctx, "second", "c:2"))
+    assert str(info.value) == expected
+    # Later replies fail the same way without spending a request until the reset.
+    calls = len(fake.calls("/2/tweets", "POST"))
+    with pytest.raises(PermanentSendError) as again:
+        await wired.adapter.send(outbound(wired, ctx, "third", "c:3"))
+    assert str(again.value) == expected
+    assert len(fake.calls("/2/tweets", "POST")) == calls
+    assert [r["text"] for r in fake.replies] == ["first"]
+
+
+async def _first_poll_delay(wired: Wired, caplog: pytest.LogCaptureFixture) -> float:
+    """Run the channel's real poll loop until it logs when its next poll comes; that delay."""
+    name = "x:test:mentions"
+
+    async def scheduled() -> logging.LogRecord | None:
+        return next((r for r in caplog.records if name in r.getMessage()), None)
+
+    with caplog.at_level(logging.WARNING, logger="adapters.social.poller"):
+        task = asyncio.create_task(poll_loop(name, wired.adapter.poll_mentions, interval=60.0))
+        try:
+            record = await wait_for(scheduled, timeout=10)
+        finally:
+            task.cancel()
+            await asyncio.gather(task, return_exceptions=True)
+    return float(record.getMessage().rsplit("next poll in ", 1)[1].rstrip("s"))
+
+
+@pytest.mark.parametrize(
+    ("reset_in", "expected"),
+    [(20 * 3600, 20 * 3600), (30 * 86400, MAX_DAILY_WAIT)],  # a bogus month: 25 hours
+)
+async def test_daily_limit_on_mentions_waits_for_its_reset(
+    wire: WireAdapter, x_api: Served, caplog: pytest.LogCaptureFixture, reset_in, expected
+) -> None:
+    """A 24-hour cap on the mentions timeline: the poll stops at once (no sleeping inside the
+    call) and the next one comes at the reset X named, not after the 16-minute cap of an
+    ordinary window; a bogus reset is capped at 25 hours."""
+    fake = x_api.fake
+    fake.tweet("wanglei", "@acme hello")
+    wired = await wire(XAdapter, config(x_api))
+    await wired.adapter.poll_mentions()
+    fake.daily_limit("mentions", 0, reset_in=reset_in)
+    started = time.monotonic()
+    with pytest.raises(XDailyLimit) as info:
+        await wired.adapter.poll_mentions()
+    assert time.monotonic() - started < 5
+    assert isinstance(info.value, DailyLimitReached)
+    assert len(fake.calls("/mentions")) == 2
+    delay = await _first_poll_delay(wired, caplog)
+    assert expected - 60 <= delay <= expected + 2  # the header's reset is a whole second up
+    assert len(fake.calls("/mentions")) == 2  # the loop's poll spent no request either
 
 
 async def test_verify_and_bearer_token(wire: WireAdapter, x_api: Served) -> None:
