@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import contextlib
+import hashlib
 import logging
 import urllib.parse
 from typing import Any, ClassVar
@@ -29,7 +30,7 @@ from adapters.email.mime import MimeAttachment, ParsedMail, parse_message
 from adapters.email.normalize import Extras, address_of, build_inbound, contact_of
 from adapters.email.poller import FetchedMail, MailboxPoller
 from adapters.email.senderauth import verdict
-from adapters.email.smtp import send_mail, verify_smtp
+from adapters.email.smtp import longest_send, send_mail, verify_smtp
 from adapters.email.threads import (
     ThreadIndex,
     find_tokens,
@@ -40,10 +41,13 @@ from adapters.email.threads import (
 from adapters.oauth2 import Client, OAuth2Token, channel_token
 from gateway.lease import Lease, run_while_leased
 from gateway.models import Attachment, Channel, OutboundMessage
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
 _PARSE_IN_THREAD = 512 * 1024  # bytes
+_SENT_TTL = 30 * 24 * 3600  # how long a sent reply is remembered (outbox retries are hours)
+SENDING_TTL_MS = 60_000  # a sender's claim on a reply, renewed every third of it while it sends
 
 
 class EmailAdapter(Adapter):
@@ -188,6 +192,8 @@ class EmailAdapter(Adapter):
         for original in bounce.original_message_ids:
             entry = await self.index.message(original)
             if entry is not None and entry.direction == "out" and entry.outbound_id:
+                # It did not arrive: an agent's retry must really send it again.
+                await self.ctx.redis.delete(self._send_key(original))
                 await self.ctx.mark_failed(entry.outbound_id, bounce.reason)
 
     async def _store_attachments(self, mail: ParsedMail, extras: Extras) -> dict[str, str]:
@@ -261,8 +267,56 @@ class EmailAdapter(Adapter):
             thread_root=message.thread_key,  # the thread's first Message-ID
             language=cfg.language,  # of the quote line
         )
-        await send_mail(cfg, email_message, [to], self.token)
+        await self._send_once(mid, email_message, to)
         return mid
+
+    def _send_key(self, mid: str) -> str:
+        return self.ctx.state_key("sent:" + hashlib.sha1(mid.encode()).hexdigest())
+
+    async def _send_once(self, mid: str, email_message: Any, to: str) -> None:
+        """SMTP has no idempotency: a message the server accepted is sent again if we send it
+        again. The outbox sends a reply again when another process claims it while this one is
+        still sending (after ``claim_idle_ms``), or after a crash before it recorded the send:
+        a record by Message-ID keeps both from reaching the customer twice. While sending it is
+        a lease renewed every few seconds (a crashed sender's expires within SENDING_TTL_MS, and
+        the retry sends), then "sent" for 30 days."""
+        key = self._send_key(mid)
+        lease = Lease(self.ctx.redis, key, ttl_ms=SENDING_TTL_MS)
+        try:
+            for _ in range(2):  # a lease that expired between SET NX and GET: once more
+                if await lease.acquire():
+                    break
+                state = await self.ctx.redis.get(key)
+                if state in (b"sent", "sent"):
+                    return  # the server took it already: do not send it twice
+                if state is not None:
+                    raise TransientSendError(
+                        "this reply is being sent by another process",
+                        retry_after=SENDING_TTL_MS / 1000,
+                    )
+            else:
+                raise TransientSendError("this reply is being sent by another process")
+        except RedisError as exc:
+            raise TransientSendError(f"Redis unavailable: {exc}") from exc
+        renewing = asyncio.create_task(_keep_renewed(lease))
+        limit = longest_send(self.config)
+        try:
+            async with asyncio.timeout(limit):
+                await send_mail(self.config, email_message, [to], self.token)
+        except TimeoutError as exc:
+            with contextlib.suppress(RedisError):
+                await lease.release()
+            raise TransientSendError(f"SMTP send took over {limit:.0f} s") from exc
+        except BaseException:
+            with contextlib.suppress(RedisError):
+                await lease.release()
+            raise
+        finally:
+            await cancel_and_wait(renewing)
+        try:
+            await self.ctx.redis.set(key, "sent", ex=_SENT_TTL)
+        except RedisError as exc:  # sent all the same: the outbox must record it as sent
+            log.warning("recording the send of %s failed: %s", mid, exc)
 
     async def _load(self, attachment: Attachment) -> OutFile:
         """The bytes of an attachment the agent added (stored by the gateway or remote)."""
@@ -318,3 +372,12 @@ def _mb(size: int) -> str:
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
+
+
+async def _keep_renewed(lease: Lease) -> None:
+    """Renew ``lease`` every third of its TTL until cancelled; a Redis hiccup skips a turn."""
+    while True:
+        await asyncio.sleep(lease.ttl_ms / 3000)
+        with contextlib.suppress(RedisError):
+            if not await lease.renew():
+                return  # taken over: nothing to keep

@@ -7,6 +7,7 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from email.header import Header
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.policy import SMTP
@@ -22,6 +23,11 @@ _PREFIX = re.compile(
 _MAX_REFERENCES = 20
 _SYNTHETIC = "@no-message-id.invalid>"  # threads.synthetic_message_id: known to us only
 _MAX_QUOTE = 2000
+# RFC 2047 section 2: an encoded-word is at most 75 characters. Python folds a header line to
+# max_line_length with encoded-words of up to max_line_length - 2 characters (76 with SMTP's 78),
+# so what we send is generated with lines of 76 at most (also the RFC 2045 base64 line length).
+OUT_POLICY = SMTP.clone(max_line_length=76)
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]+")
 
 
 @dataclass(frozen=True)
@@ -38,7 +44,8 @@ def reply_subject(subject: str | None, fallback: str) -> str:
 
 
 def display_from(author: str | None, from_name: str) -> str:
-    author = (author or "").strip()
+    # A line break in a display name would make the header unwritable (Python raises).
+    author = _CONTROL.sub(" ", author or "").strip()
     if not author or author == from_name:
         return from_name
     return f"{author} via {from_name}"
@@ -61,9 +68,11 @@ def reply_references(context: dict[str, Any], *, thread_root: str | None = None)
     if not parents:
         in_reply_to = [r for r in context.get("in_reply_to") or [] if isinstance(r, str)]
         parents = in_reply_to if len(in_reply_to) == 1 and _known_id(in_reply_to[0]) else []
+    # Their Message-ID is the last one whatever else: clients take the last id for the parent.
+    chain = [*(r for r in parents if r != theirs), *([theirs] if theirs else [])]
     root = _known_id(thread_root)
-    chain = [root] if root else []
-    chain += [*parents, *([theirs] if theirs else [])]
+    if root and root not in chain:
+        chain.insert(0, root)
     ids = list(dict.fromkeys(chain))  # once each, first place kept
     if len(ids) > _MAX_REFERENCES:
         ids = ids[:1] + ids[-(_MAX_REFERENCES - 1) :]
@@ -86,7 +95,7 @@ def build_reply(
     thread_root: str | None = None,
     language: str = "en",
 ) -> EmailMessage:
-    msg = EmailMessage(policy=SMTP)
+    msg = EmailMessage(policy=OUT_POLICY)
     local, _, domain = from_address.rpartition("@")
     msg["From"] = Address(display_name=from_name, username=local, domain=domain)
     msg["To"] = to
@@ -110,8 +119,23 @@ def build_reply(
         maintype, _, subtype = file.content_type.partition("/")
         if not subtype:
             maintype, subtype = "application", "octet-stream"
-        msg.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=file.name)
+        name = _CONTROL.sub(" ", file.name).strip() or "attachment"
+        msg.add_attachment(file.data, maintype=maintype, subtype=subtype, filename=name)
+        _name_fallback(list(msg.iter_attachments())[-1], name)
     return msg
+
+
+def _name_fallback(part: EmailMessage, name: str) -> None:
+    """Python writes the file name only as RFC 2231 ``filename*=`` (``filename*0*=`` when
+    long), which Outlook and QQ Mail do not always read; they read Content-Type's ``name``
+    (RFC 2045 / 2046), written as encoded-words as Outlook, Gmail and Thunderbird do."""
+    if name.isascii() and len(name) <= 60 and not any(c in name for c in '"\\'):
+        value = f'"{name}"'
+    else:  # encoded-words of at most 66 characters, one per line, never splitting a character
+        value = '"' + "\n ".join(Header(name, "utf-8", maxlinelen=66).encode().split()) + '"'
+    content_type = part.get_content_type()
+    del part["Content-Type"]
+    part.set_raw("Content-Type", f"{content_type};\n name={value}")
 
 
 def _quote(context: dict[str, Any], language: str = "en") -> tuple[str, str] | None:

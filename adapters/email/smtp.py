@@ -9,9 +9,25 @@ from typing import Any
 import aiosmtplib
 
 from adapters.base import PermanentSendError, SendError, TransientSendError
+from adapters.email.compose import OUT_POLICY
 from adapters.email.config import EmailConfig
 from adapters.email.imap import tls_context
 from adapters.oauth2 import TokenError, TokenSource, with_fresh_token
+
+# RFC 5321 4.5.3.2: a client waits at least 5 minutes for MAIL and RCPT and 10 for the answer
+# to the final "." (servers scan the message then). Giving up earlier on a message the server
+# goes on to accept makes the outbox send it again: the customer gets it twice.
+TRANSACTION_TIMEOUT = 600.0
+
+
+def transaction_timeout(config: EmailConfig) -> float:
+    return max(config.timeout_seconds, TRANSACTION_TIMEOUT)
+
+
+def longest_send(config: EmailConfig) -> float:
+    """An upper bound of one send_mail: connect, TLS, login (each ``timeout_seconds``, twice
+    under OAuth 2.0) and MAIL, RCPT, DATA and its end (each up to the transaction timeout)."""
+    return 8 * config.timeout_seconds + 4 * transaction_timeout(config)
 
 
 def _connection_args(config: EmailConfig) -> dict[str, Any]:
@@ -81,14 +97,24 @@ async def send_mail(
     """Send one message. Under OAuth 2.0 a refused login (nothing was sent yet) is tried once
     more with a fresh token."""
 
+    addresses = [config.from_address, *recipients]
+    # Generated here with our policy (encoded-words of 75 characters at most): aiosmtplib's
+    # own generation refolds with 78-character lines. Non-ASCII addresses need SMTPUTF8,
+    # which aiosmtplib's send_message negotiates (headers then in UTF-8, no encoded-words).
+    data = message.as_bytes(policy=OUT_POLICY) if all(a.isascii() for a in addresses) else None
+    timeout = transaction_timeout(config)
+
     async def send(access: str | None) -> dict[str, Any]:
-        errors, _ = await aiosmtplib.send(
-            message,
-            sender=config.from_address,
-            recipients=recipients,
-            **_login_args(config, access),
-            **_connection_args(config),
-        )
+        client = aiosmtplib.SMTP(**_login_args(config, access), **_connection_args(config))
+        async with client:  # connects, and logs in when given a username
+            if data is not None:
+                errors, _ = await client.sendmail(
+                    config.from_address, recipients, data, timeout=timeout
+                )
+            else:
+                errors, _ = await client.send_message(
+                    message, sender=config.from_address, recipients=recipients, timeout=timeout
+                )
         return errors
 
     try:

@@ -168,6 +168,7 @@ class SmtpRecorder:
     logins: list[str] = field(default_factory=list)
     oauth_tokens: set[str] = field(default_factory=set)  # bearer tokens XOAUTH2 accepts
     oauth_refusals: int = 0
+    data_delay: float = 0.0  # seconds before answering the final "." (a server scanning it)
 
     async def auth_XOAUTH2(self, server: Any, args: list[str]) -> AuthResult:
         """XOAUTH2 as Gmail answers it: a bad token gets an error challenge (base64 JSON) the
@@ -198,6 +199,8 @@ class SmtpRecorder:
         return "250 OK"
 
     async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
+        if self.data_delay:
+            await asyncio.sleep(self.data_delay)
         self.received.append(
             Received(envelope.mail_from, list(envelope.rcpt_tos), envelope.content)
         )

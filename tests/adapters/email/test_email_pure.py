@@ -793,6 +793,10 @@ def test_build_reply_headers_and_parts():
         ({"message_id": "<f00@no-message-id.invalid>", "in_reply_to": ["<m1.gw@ex.com>"]},
          "<f00@no-message-id.invalid>", ["<m1.gw@ex.com>"]),
         ({}, "not-a-message-id", []),
+        # The customer's first mail was itself a reply (it opened our thread, so it is the
+        # thread key): their References, then their id, which stays the last one
+        ({"message_id": "<c1@qq.com>", "references": ["<a@x.com>", "<b@x.com>"]},
+         "<c1@qq.com>", ["<a@x.com>", "<b@x.com>", "<c1@qq.com>"]),
         # A long chain keeps the root and the newest ones (20 in all)
         ({"message_id": "<c30@x.com>", "references": [f"<c{i}@x.com>" for i in range(30)]},
          "<c0@x.com>", ["<c0@x.com>"] + [f"<c{i}@x.com>" for i in range(12, 31)]),
@@ -814,6 +818,10 @@ def test_build_reply_without_quote():
 
 def test_display_from():
     assert display_from("Alice", "Acme") == "Alice via Acme"
+    # a line break would make the From header unwritable
+    assert display_from("Alice\r\nBcc: x@evil.example", "Acme") == (
+        "Alice Bcc: x@evil.example via Acme"
+    )
     assert display_from(None, "Acme") == "Acme"
     assert display_from("Acme", "Acme") == "Acme"
 

@@ -5,8 +5,11 @@ SMTP failures are reported to the outbox."""
 
 from __future__ import annotations
 
+import asyncio
+import base64
 import email
 import email.policy
+import re
 
 import pytest
 from email_testkit import (
@@ -21,6 +24,7 @@ from email_testkit import (
 )
 
 from adapters.base import PermanentSendError, TransientSendError
+from adapters.email import adapter as email_adapter
 from adapters.email.mime import parse_message
 from gateway.models import Attachment, InboundMessage, OutboundMessage
 from tests.conftest import wait_for
@@ -338,3 +342,98 @@ def test_reply_headers_parse_back():
     assert parsed.from_name == "Alice via 客服" and parsed.subject == "Re: 订单"
     assert parsed.text.startswith("好的")
     assert parsed.recipients == ["a@b.example"]
+
+
+async def test_headers_as_strict_clients_read_them(imap_server, smtp_server, make_adapter):
+    """The bytes the SMTP server gets: encoded-words of 75 characters at most (RFC 2047 2),
+    lines of 76, and a Chinese attachment name also in Content-Type's name= (Outlook, QQ
+    Mail), besides RFC 2231's filename*."""
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    subject = "关于订单 2024010212345 的退款问题，请尽快处理，谢谢！我已经等了很久了😀"
+    theirs = f"<zh-{new_id()}@customer.example>"
+    await imap_server.append(
+        make_mail("Li Wei <lw@customer.example>", f"回复：{subject}", "在吗？", message_id=theirs)
+    )
+    first = await _next(rec, 1)
+    name = "发票 2024年1月 第一季度的非常长的文件名称.pdf"
+    payload = base64.b64encode(b"%PDF-1.4").decode()
+    await adapter.send(
+        outbound(first, "您好，" * 200, author_name="客服 小王",
+                 attachments=[Attachment(url=f"data:application/pdf;base64,{payload}",
+                                         name=name, content_type="application/pdf")])
+    )  # fmt: skip
+    raw = smtp_server.received[-1].data
+    head = raw.split(b"\r\n\r\n", 1)[0].decode()
+    words = re.findall(r"=\?[^?]+\?[bq]\?[^?]*\?=", raw.decode(), re.IGNORECASE)
+    assert words and max(len(w) for w in words) <= 75
+    assert max(len(line) for line in raw.split(b"\r\n")) <= 76
+    assert re.search(r'Content-Type: application/pdf;\r\n name="=\?utf-8\?b\?', raw.decode())
+    mail = email.message_from_bytes(raw, policy=email.policy.default)
+    assert mail["Subject"] == f"Re: {subject}" and "Subject: Re: =?utf-8?" in head
+    [attachment] = list(mail.iter_attachments())
+    assert attachment.get_filename() == name and attachment.get_param("name") == name
+    assert parse_message(raw, max_attachment_bytes=10**6).attachments[0].name == name
+
+
+async def test_a_slow_answer_to_the_data_is_waited_for(imap_server, smtp_server, make_adapter):
+    """A server that takes longer than timeout_seconds to answer the final "." (scanning the
+    message) has accepted it: giving up would make the outbox send it a second time. RFC 5321
+    4.5.3.2.6 asks the client to wait 10 minutes."""
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server, timeout_seconds=1))
+    first = await start_thread(imap_server, rec, "slow@customer.example")
+    smtp_server.recorder.data_delay = 2.0
+    await adapter.send(outbound(first, "hello"))
+    assert len(smtp_server.received) == 1
+
+
+async def test_a_reply_is_never_sent_twice(imap_server, smtp_server, make_adapter):
+    """The outbox sends a reply again when another process claims it while this one is still
+    sending, or after a crash before it recorded the send: the customer gets it once."""
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, "once@customer.example")
+    message = outbound(first, "hello")
+    smtp_server.recorder.data_delay = 1.0
+    results = await asyncio.gather(
+        adapter.send(message), adapter.send(message), return_exceptions=True
+    )
+    sent = [r for r in results if isinstance(r, str)]
+    assert len(sent) == 1 and isinstance(
+        next(r for r in results if not isinstance(r, str)), TransientSendError
+    )
+    assert await adapter.send(message) == sent[0]  # the retry after a crash: not sent again
+    assert len(smtp_server.received) == 1
+    # A bounce says it did not arrive: the agent's retry sends it again.
+    await imap_server.append(fixture_mail("bounce_dsn.eml", OUR_MESSAGE_ID=sent[0]))
+    await wait_for(lambda: _is(bool(rec.failed)), timeout=60)
+    await adapter.send(message)
+    assert len(smtp_server.received) == 2
+
+
+async def test_a_slow_send_keeps_its_claim_and_a_dead_senders_claim_expires(
+    imap_server, smtp_server, make_adapter, monkeypatch
+):
+    """The claim on a reply being sent is renewed while the send lasts (a second process still
+    gets "being sent" after the claim's first TTL), and a claim whose sender died (not renewed)
+    expires: the retry then sends instead of waiting for the longest possible send."""
+    monkeypatch.setattr(email_adapter, "SENDING_TTL_MS", 600)
+    adapter, rec = await make_adapter(email_config(imap_server, smtp_server))
+    first = await start_thread(imap_server, rec, "claim@customer.example")
+    message = outbound(first, "hello")
+    smtp_server.recorder.data_delay = 2.0
+    sending = asyncio.create_task(adapter.send(message))
+    await asyncio.sleep(1.2)  # two TTLs: alive only if renewed
+    with pytest.raises(TransientSendError, match="being sent"):
+        await adapter.send(message)
+    await sending
+    assert len(smtp_server.received) == 1
+    # A sender that died holding the claim: its claim is not renewed, so it lapses.
+    smtp_server.recorder.data_delay = 0.0
+    second = outbound(first, "again")
+    mid = await adapter.send(second)
+    key = adapter._send_key(mid)
+    await adapter.ctx.redis.set(key, "dead-host:1:abc", px=600)
+    with pytest.raises(TransientSendError, match="being sent"):
+        await adapter.send(second)
+    await asyncio.sleep(0.7)
+    assert await adapter.send(second) == mid
+    assert len(smtp_server.received) == 3
