@@ -32,6 +32,7 @@ from typing import Any, NamedTuple
 import regex
 
 from gateway.textsearch.analyzer import fold, simplified
+from gateway.textsearch.literals import LiteralIndex, required_literals
 
 log = logging.getLogger(__name__)
 
@@ -97,14 +98,19 @@ class Rule:
         for keyword in self.keywords:
             if keyword in folded:
                 return True
-        if not forms.no_pattern_matches:
-            for pattern, as_written in self.patterns:
-                text = forms.lowered() if as_written else folded
-                try:
-                    if pattern.search(text, timeout=PATTERN_SECONDS):
-                        return True
-                except TimeoutError:
-                    _gave_up(self.name, pattern, len(text))
+        present = forms.present
+        for pattern, as_written, needs in self.patterns:
+            if needs is not None and present is not None:
+                if present.isdisjoint(needs):
+                    continue  # none of the strings any match holds
+            elif forms.no_pattern_matches:
+                continue  # the screen of the patterns without such strings ruled it out
+            text = forms.lowered() if as_written else folded
+            try:
+                if pattern.search(text, timeout=PATTERN_SECONDS):
+                    return True
+            except TimeoutError:
+                _gave_up(self.name, pattern, len(text))
         for flag in self.meta_flags:
             if meta.get(flag):
                 return True
@@ -119,6 +125,9 @@ class Rule:
 class RulePattern(NamedTuple):
     pattern: regex.Pattern[str]
     as_written: bool  # full-width characters of its own: runs on the message as written
+    # Strings one of which every match holds (lowercase, folded text), None: not known. A
+    # message without any of them skips the pattern (Classifier.literals).
+    needs: frozenset[str] | None = None
 
 
 class MessageForms:
@@ -126,15 +135,17 @@ class MessageForms:
     half-width, lowercase, Traditional to Simplified Chinese: 機器冒煙 -> 机器冒烟, ３１５ -> 315),
     so a rule written once matches every way a customer types it; a pattern with full-width
     characters of its own sees it as written (lowercase, made when first asked for).
-    ``no_pattern_matches``: the classifier's screen found that no pattern can match."""
+    ``no_pattern_matches``: the classifier's screen found that no pattern it screens (those
+    with no required strings) can match; ``present``: which required strings it holds."""
 
-    __slots__ = ("_lowered", "folded", "no_pattern_matches", "text")
+    __slots__ = ("_lowered", "folded", "no_pattern_matches", "present", "text")
 
     def __init__(self, text: str) -> None:
         self.text = text
         self.folded = fold(text)
         self._lowered: str | None = None
         self.no_pattern_matches = False
+        self.present: set[str] | None = None  # the indexed strings it holds; None: not looked
 
     def lowered(self) -> str:
         if self._lowered is None:
@@ -199,7 +210,9 @@ def _pattern(source: str, where: str) -> RulePattern:
         pattern = regex.compile(source if as_written else simplified(source), regex.IGNORECASE)
     except regex.error as exc:
         raise RulesError(f"{where}.patterns: {source!r}: {exc}") from None
-    return RulePattern(pattern, as_written)
+    return RulePattern(
+        pattern, as_written, None if as_written else required_literals(pattern.pattern)
+    )
 
 
 def _gave_up(rule: str, pattern: regex.Pattern[str], length: int) -> None:
@@ -221,7 +234,7 @@ def check_pattern_speed(classifier: Classifier) -> None:
     and digits), alone and spaced, ended by ``!``. Catches the usual backtracking shapes;
     the search timeout covers what the probes miss."""
     for rule in classifier.rules:
-        for pattern, _ in rule.patterns:
+        for pattern, *_ in rule.patterns:
             own = sorted({c for c in pattern.pattern.lower() if c.isalnum()})
             chars = list(dict.fromkeys([*_PROBE_CHARS, *own]))[:_MAX_PROBE_CHARS]
             for char in chars:
@@ -305,11 +318,25 @@ class Classifier:
 
     @cached_property
     def screen(self) -> PatternScreen | None:
-        return PatternScreen.build([p for rule in self.rules for p in rule.patterns])
+        """The patterns that need no particular string, as one alternation."""
+        return PatternScreen.build(
+            [p for rule in self.rules for p in rule.patterns if p.needs is None]
+        )
+
+    @cached_property
+    def literals(self) -> LiteralIndex | None:
+        """Every string some pattern needs, found in one pass: a routine message holds none of
+        most patterns' strings and runs none of them (the ``regex`` module's search, with its
+        time limit, costs 1.5-4 us a pattern; dozens of patterns made classification 100 us)."""
+        needed = {s for rule in self.rules for p in rule.patterns if p.needs for s in p.needs}
+        return LiteralIndex(needed) if needed else None
 
     def forms(self, text: str) -> MessageForms:
-        """The message as the rules see it, screened: ``no_pattern_matches`` when it is so."""
+        """The message as the rules see it: the strings it holds that patterns need, and the
+        screen's verdict on the others (``no_pattern_matches``)."""
         forms = MessageForms(text)
+        if self.literals is not None:
+            forms.present = self.literals.present(forms.folded)
         if self.screen is not None:
             forms.no_pattern_matches = self.screen.rules_out(forms)
         return forms

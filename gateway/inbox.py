@@ -36,6 +36,15 @@ _AUTHOR_JSON = json.dumps(AUTHOR)
 _AUTHOR_AT = '"author_id": ' + _AUTHOR_JSON
 
 
+def classified_text(msg: InboundMessage) -> str:
+    """What the priority rules read: the text, after the subject when the channel has one (an
+    e-mail titled "投诉：电暖器起火了" whose body only says "照片见附件" is urgent)."""
+    subject = msg.meta.get("subject")
+    if isinstance(subject, str) and subject.strip():
+        return f"{subject.strip()[:300]}\n{msg.text}"
+    return msg.text
+
+
 class IngestConflict(RuntimeError):
     """The script kept asking for a classification (should not happen in practice)."""
 
@@ -92,7 +101,9 @@ class Inbox:
         sla, classifier = policies.sla, policies.classifier
         now = self.clock()
         channel = msg.channel_type.value
-        variants = classifier.variants(msg.text, msg.contact.tier or None, msg.meta, channel)
+        variants = classifier.variants(
+            classified_text(msg), msg.contact.tier or None, msg.meta, channel
+        )
         window = classifier.repeat_window_ms if variants.thresholds else 0
         new_contact, new_conv = new_id("ct"), new_id("cv")
         message = {
