@@ -24,9 +24,36 @@ def media_type(value: str | None) -> str:
     return value if _MIME.match(value) else "application/octet-stream"
 
 
-def describe_file(url: str, name: str, content_type: str | None, size: int) -> Attachment:
-    """A stored file as an attachment: images are images, anything else a file."""
+# The image types taken as images, by their leading bytes (a client's Content-Type is a claim).
+_IMAGE_MAGIC = (
+    (b"\x89PNG\r\n\x1a\n", "image/png"),
+    (b"\xff\xd8\xff", "image/jpeg"),
+    (b"GIF87a", "image/gif"),
+    (b"GIF89a", "image/gif"),
+    (b"BM", "image/bmp"),
+)
+_FTYP_IMAGES = {b"avif": "image/avif", b"avis": "image/avif", b"heic": "image/heic",
+                b"heix": "image/heic", b"mif1": "image/heif"}  # fmt: skip
+
+
+def image_type(data: bytes) -> str | None:
+    """The image type the leading bytes say (PNG, JPEG, GIF, WebP, BMP, AVIF, HEIC); None when
+    they are no such image."""
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[4:8] == b"ftyp" and data[8:12] in _FTYP_IMAGES:
+        return _FTYP_IMAGES[data[8:12]]
+    return next((ctype for magic, ctype in _IMAGE_MAGIC if data.startswith(magic)), None)
+
+
+def describe_file(
+    url: str, name: str, content_type: str | None, size: int, data: bytes | None = None
+) -> Attachment:
+    """A stored file as an attachment: images are images, anything else a file. With ``data``
+    an image type is believed only when the bytes are such an image (else a plain file)."""
     ctype = media_type(content_type)
+    if data is not None and ctype.startswith("image/"):
+        ctype = image_type(data) or "application/octet-stream"
     kind = "image" if ctype.startswith("image/") else "file"
     return Attachment(kind=kind, url=url, name=name, content_type=ctype, size=size)
 

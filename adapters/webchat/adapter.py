@@ -43,7 +43,7 @@ from adapters.webchat.protocol import (
     split_survey,
     visitor_view,
 )
-from adapters.webchat.ratelimit import RateLimiter, SocketCounter
+from adapters.webchat.ratelimit import LEASE_MS, RateLimiter, SocketCounter
 from adapters.webchat.refusal import refuse_origin
 from adapters.webchat.texts import SURVEY_TEXTS, widget_language, widget_texts
 from gateway.api.http import (
@@ -87,7 +87,6 @@ TEXTS_PATH = "/webchat/texts"
 UPLOAD_TTL = 24 * 3600  # an upload must be sent in a message within this
 HELLO_TIMEOUT = 15.0  # seconds a new socket may wait before saying hello
 ONLINE_CACHE_SECONDS = 1.0  # how stale "is an agent online?" may be
-LIVE_TTL_MS = 60_000  # a session counts as connected this long after its last refresh
 PROFILE_TTL = 90 * 24 * 3600  # visitor name / email kept this long after the last visit
 HISTORY_LIMIT = 200  # messages replayed to a freshly loaded widget
 STAFF_ROLES = ["admin", "supervisor"]  # the same audience rule as gateway.services
@@ -173,13 +172,12 @@ class WebchatAdapter(Adapter):
         await self.sockets.close_all()
 
     async def _refresh_live(self) -> None:
+        """Renews the leases of this process's open sockets. A session's unexpired socket
+        leases (``sockets:s:<session>``, every process's together) are also what says whether
+        the visitor is connected (``send``)."""
         while True:
-            await asyncio.sleep(LIVE_TTL_MS / 3000)
+            await asyncio.sleep(LEASE_MS / 3000)
             try:
-                pipe = self.ctx.redis.pipeline(transaction=False)
-                for session_id in list(self.sockets.by_session):
-                    pipe.set(self._live_key(session_id), "1", px=LIVE_TTL_MS)
-                await pipe.execute()
                 await self.counter.renew([h for held in self._leases.values() for h in held])
             except Exception:
                 log.debug("web chat presence refresh failed", exc_info=True)
@@ -241,6 +239,9 @@ class WebchatAdapter(Adapter):
             if session_id is None:
                 return ws
             async for msg in ws:
+                if msg.type == WSMsgType.BINARY:
+                    await _send(ws, _error("invalid_frame", "frames are JSON text frames"))
+                    continue
                 if msg.type != WSMsgType.TEXT:
                     continue
                 await self._on_frame(ws, session_id, ip, msg.data, aftercare)
@@ -248,11 +249,10 @@ class WebchatAdapter(Adapter):
             await close_on_failure(ws, exc)
         finally:
             self._langs.pop(ws, None)
-            if session_id is not None and self.sockets.detach(session_id, ws):
-                # Shielded: aiohttp cancels the handler when the visitor's connection drops,
-                # and the delete must still happen (replies then go by email).
-                with contextlib.suppress(Exception):
-                    await asyncio.shield(self.ctx.redis.delete(self._live_key(session_id)))
+            if session_id is not None:
+                # Its lease in sockets:s:<session> is released by visitor_socket: when no
+                # process holds one any more, replies also go by email.
+                self.sockets.detach(session_id, ws)
         return ws
 
     # --- the widget's words ----------------------------------------------------------------
@@ -323,9 +323,10 @@ class WebchatAdapter(Adapter):
                         retry_after=verdict.retry_after)  # fmt: skip
         name, data = await read_upload(request, cfg.max_upload_bytes)
         assert self.ctx.store_media is not None
-        ctype = request.headers.get("Content-Type")
-        url = await self.ctx.store_media(data, name, ctype)
-        stored = describe_file(url, name, ctype, len(data)).model_dump(exclude_none=True)
+        # The declared type is a claim: an image only when its leading bytes are one.
+        described = describe_file("", name, request.headers.get("Content-Type"), len(data), data)
+        url = await self.ctx.store_media(data, name, described.content_type)
+        stored = described.model_copy(update={"url": url}).model_dump(exclude_none=True)
         key = self._uploads_key(session_id)
         pipe = self.ctx.redis.pipeline(transaction=True)  # one trip; never a key without TTL
         pipe.hset(key, url, json.dumps(stored))
@@ -393,7 +394,6 @@ class WebchatAdapter(Adapter):
             return None
         self._leases.get(ws, []).append((f"s:{session_id}", socket_id))
         self.sockets.attach(session_id, ws)
-        await self.ctx.redis.set(self._live_key(session_id), "1", px=LIVE_TTL_MS)
         profile = await self._profile(session_id)
         if hello.page:
             await self._save_profile(session_id, {"page": hello.page})
@@ -691,11 +691,15 @@ class WebchatAdapter(Adapter):
         if message.attachments:
             view["attachments"] = [self._file_view(a) for a in message.attachments]
         view = await self._with_survey(view)
-        # The liveness read goes with the publish, in one round trip.
+        # Connected: a socket of this session open in any process (an unexpired lease in the
+        # cross-process registry; a process that died stops counting when its leases run out).
+        # The read goes with the publish, in one round trip.
         (live,) = await self.sockets.publish(
-            session_id, {"type": "message", "message": view}, ("EXISTS", self._live_key(session_id))
+            session_id,
+            {"type": "message", "message": view},
+            ("ZCOUNT", self._sockets_key(session_id), f"({now_ms()}", "+inf"),
         )
-        if live:
+        if int(live or 0):
             return f"webchat:{message.message_id}"
         email = (await self._profile(session_id)).get("email")
         if email and message.author_name:
@@ -748,8 +752,9 @@ class WebchatAdapter(Adapter):
     def _file_view(self, attachment: Attachment) -> dict[str, Any]:
         return file_view(attachment.model_dump(exclude_none=True), self.ctx.public_link)
 
-    def _live_key(self, session_id: str) -> str:
-        return self.ctx.state_key(f"live:{session_id}")
+    def _sockets_key(self, session_id: str) -> str:
+        """The session's open sockets in every process (ratelimit.SocketCounter's leases)."""
+        return self.ctx.state_key(f"sockets:s:{session_id}")
 
     def _read_key(self, conversation_id: str) -> str:
         return self.ctx.state_key(f"read:{conversation_id}")

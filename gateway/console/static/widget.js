@@ -14,6 +14,13 @@
   var uploadUrl = base + "/channels/" + encodeURIComponent(channel) + "/webchat/upload";
   var textsUrl = base + "/channels/" + encodeURIComponent(channel) + "/webchat/texts";
   var storeKey = "gwchat:" + channel;
+  // Before the first welcome says the channel's limit: the gateway's default (config.py).
+  var DEFAULT_MAX = 2000;
+  var PING_EVERY = 20000;      // the protocol's ping on a quiet socket...
+  var PONG_WITHIN = 10000;     // ...answered within this, or the connection is taken as dead
+  var OPEN_WITHIN = 10000;     // a socket not welcomed within this is given up (and retried)
+  var HEALTHY_AFTER = 10000;   // the reconnect backoff restarts only after this long connected
+  var SHARE_AFTER = 3000;      // another tab's queued message, not sent by it meanwhile, is sent here
 
   // The host element is styled inline with !important (inline beats any page rule); inside,
   // .root resets everything the page could make us inherit (color, fonts, line height).
@@ -77,10 +84,40 @@
   ].join("");
 
   // --- words: the channel's language, or the visitor's browser's (adapters/webchat/texts.py);
-  // fetched at once, and again with every welcome. Until they arrive the widget shows no text.
+  // fetched at once, and again with every welcome. Until they arrive the widget shows no text,
+  // unless fetching them failed or the gateway cannot be reached (a site's Content-Security-
+  // Policy, a network down): then these built-in words, so the chat never stays blank.
   var texts = {};
+  var FALLBACK = {
+    "en": { title: "Chat with us", open_chat: "Open chat", close_chat: "Close chat",
+      connecting: "Connecting…", reconnecting: "Reconnecting…",
+      connection_lost: "Connection lost. Reconnecting…", write_message: "Write a message…",
+      message: "Message", send: "Send", sending: "Sending…", not_sent: "Not sent", retry: "Retry",
+      message_too_long: "The message is too long.", something_wrong: "Something went wrong",
+      too_long: "Your message has {count} characters; at most {max} can be sent. Shorten it and send again." },
+    "zh-CN": { title: "在线客服", open_chat: "打开聊天", close_chat: "关闭聊天", connecting: "连接中…",
+      reconnecting: "正在重新连接…", connection_lost: "连接已断开，正在重新连接…",
+      write_message: "输入消息…", message: "消息", send: "发送", sending: "发送中…",
+      not_sent: "未发送", retry: "重试", message_too_long: "消息太长了。", something_wrong: "出了点问题",
+      too_long: "您的消息有 {count} 个字符，最多可发送 {max} 个字符。请缩短后再发送。" },
+    "zh-TW": { title: "線上客服", open_chat: "開啟聊天", close_chat: "關閉聊天", connecting: "連線中…",
+      reconnecting: "正在重新連線…", connection_lost: "連線已中斷，正在重新連線…",
+      write_message: "輸入訊息…", message: "訊息", send: "傳送", sending: "傳送中…",
+      not_sent: "未傳送", retry: "重試", message_too_long: "訊息太長了。", something_wrong: "出了點問題",
+      too_long: "您的訊息有 {count} 個字元，最多可傳送 {max} 個字元。請縮短後再傳送。" }
+  };
+  var fallback = null;   // the built-in words in use, once needed
+  function useFallback() {
+    if (fallback) return;
+    var lang = String(document.documentElement.lang || navigator.language || "").toLowerCase();
+    fallback = /^zh-(tw|hk|mo|hant)/.test(lang) ? FALLBACK["zh-TW"] :
+      /^zh/.test(lang) ? FALLBACK["zh-CN"] : FALLBACK.en;
+    applyTexts();
+    render();
+  }
   function T(name, params) {
-    var text = texts[name] == null ? "" : String(texts[name]);
+    var text = texts[name] != null ? String(texts[name]) :
+      fallback && fallback[name] != null ? fallback[name] : "";
     return text.replace(/\{([A-Za-z_]+)\}/g, function (whole, key) {
       return params && params[key] != null ? String(params[key]) : whole;
     });
@@ -94,8 +131,10 @@
   }
   function loadTexts() {
     fetch(textsUrl).then(function (resp) { return resp.ok ? resp.json() : null; })
-      .then(function (data) { if (data && !state.welcome) setTexts(data.texts, data.language); },
-            function () { /* the welcome brings them */ });
+      .then(function (data) {
+        if (data && data.texts) { if (!state.welcome) setTexts(data.texts, data.language); }
+        else if (!state.welcome) useFallback();
+      }, function () { if (!state.welcome) useFallback(); });   // else the welcome brings them
   }
 
   // --- DOM helpers: text only -----------------------------------------------------------
@@ -117,17 +156,62 @@
     return svg;
   }
 
+  // localStorage is shared by every tab of the site: {token, max, pending}. A tab never
+  // overwrites another tab's queued messages: it merges, and removes only the ones it saw
+  // acknowledged (by client id). Refused ones stay, marked failed, and are never resent by
+  // themselves (not after a reload either).
   function load() {
     try { return JSON.parse(localStorage.getItem(storeKey) || "{}") || {}; } catch (e) { return {}; }
   }
+  function stored(p) {
+    var out = { client_id: p.client_id, text: p.text, attachments: p.attachments };
+    if (p.status === "failed") { out.status = "failed"; out.code = p.code || null; }
+    return out;
+  }
   function save() {
     try {
+      var before = load();
+      var mine = {};
+      state.pending.forEach(function (p) { mine[p.client_id] = true; });
+      var others = (Array.isArray(before.pending) ? before.pending : []).filter(function (p) {
+        return p && typeof p.client_id === "string" && !mine[p.client_id] && !state.acked[p.client_id];
+      });
       localStorage.setItem(storeKey, JSON.stringify({
-        token: state.token, pending: state.pending.map(function (p) {
-          return { client_id: p.client_id, text: p.text, attachments: p.attachments };
-        })
+        token: state.token || before.token || null, max: state.max,
+        pending: others.concat(state.pending.map(stored)).slice(-100)
       }));
     } catch (e) { /* private mode: the chat still works for this page */ }
+  }
+  function queued(p) {
+    return { client_id: p.client_id, text: typeof p.text === "string" ? p.text : "",
+             attachments: p.attachments || [], status: p.status === "failed" ? "failed" : "sending",
+             code: p.code || null };
+  }
+  // Messages other tabs queued (or refused) that this tab does not have yet; returns the new ones.
+  function adoptStored() {
+    var data = load();
+    if (!state.token && data.token) state.token = data.token;
+    var known = {};
+    state.pending.forEach(function (p) { known[p.client_id] = p; });
+    Object.keys(state.messages).forEach(function (seq) {
+      var m = state.messages[seq];
+      if (m.client_id) known[m.client_id] = m;
+    });
+    var added = [];
+    (Array.isArray(data.pending) ? data.pending : []).forEach(function (p) {
+      if (!p || typeof p.client_id !== "string" || state.acked[p.client_id]) return;
+      var mine = known[p.client_id];
+      if (!mine) {
+        mine = queued(p);
+        state.pending.push(mine);
+        known[p.client_id] = mine;
+        added.push(mine);
+      } else if (p.status === "failed" && mine.status === "sending" && state.pending.indexOf(mine) >= 0) {
+        mine.status = "failed";   // refused in another tab
+        mine.code = p.code || null;
+      }
+    });
+    return added;
   }
   function newClientId() {
     var bytes = new Uint8Array(12);
@@ -135,14 +219,18 @@
     return Array.prototype.map.call(bytes, function (b) { return ("0" + b.toString(16)).slice(-2); }).join("");
   }
 
-  var stored = load();
+  var saved = load();
   var state = {
-    token: stored.token || null,
+    token: saved.token || null,
     conversationId: null,
     messages: {},        // seq -> message
-    pending: (stored.pending || []).map(function (p) {
-      return { client_id: p.client_id, text: p.text, attachments: p.attachments || [], status: "sending" };
-    }),
+    pending: (Array.isArray(saved.pending) ? saved.pending : []).filter(function (p) {
+      return p && typeof p.client_id === "string";
+    }).map(queued),
+    acked: {},           // client ids acknowledged while this page lived
+    // The longest message the channel takes: the last welcome's (kept), or the default.
+    max: saved.max > 0 ? saved.max : DEFAULT_MAX,
+    ready: false,        // the socket is welcomed and its history replayed
     agentRead: 0,
     readSent: 0,
     welcome: null,
@@ -286,11 +374,19 @@
       var node = el("div", "msg visitor pending");
       if (p.text) node.appendChild(el("div", "text", p.text));
       if (p.attachments && p.attachments.length) node.appendChild(fileLinks(p.attachments));
-      var st = el("div", "state", p.status === "failed" ? (p.error || T("not_sent")) + " · " : T("sending"));
+      if (p.status === "failed") node.classList.add("failed");
+      var st = el("div", "state", p.status === "failed" ? failedText(p) + " · " : T("sending"));
       if (p.status === "failed") {
         var retry = el("button", null, T("retry"));
         retry.type = "button";
-        retry.addEventListener("click", function () { p.status = "sending"; transmit(p); render(); });
+        retry.addEventListener("click", function () {
+          p.status = "sending";
+          p.code = null;
+          if (!fits(p)) refuse(p, "too_long");
+          save();
+          transmit(p);
+          render();
+        });
         st.appendChild(retry);
       }
       node.appendChild(st);
@@ -429,6 +525,17 @@
     else if (f.code === "expired") local.expired = true;
   }
 
+  function failedText(p) {
+    if (p.code && T(p.code)) return T(p.code, { count: Array.from(p.text || "").length, max: state.max });
+    return T("not_sent");
+  }
+  function fits(p) { return Array.from(p.text || "").length <= state.max; }
+  // A message the gateway refused (or would): shown failed, with Retry; never resent by itself.
+  function refuse(p, code) {
+    p.status = "failed";
+    p.code = code || null;
+  }
+
   function setStatus(text) {
     status.textContent = text;
     status.hidden = !text;
@@ -443,6 +550,7 @@
     var isNew = !state.messages[m.seq];
     state.messages[m.seq] = m;
     if (m.from === "visitor" && m.client_id) {
+      state.acked[m.client_id] = true;
       state.pending = state.pending.filter(function (p) { return p.client_id !== m.client_id; });
       save();
     }
@@ -482,12 +590,18 @@
     return false;
   }
 
+  // Only on a welcomed socket (the history's replay resends the rest), and never a failed one.
   function transmit(p) {
+    if (p.status === "failed" || !state.ready || !state.ws) return;
     var frame = { type: "message", client_id: p.client_id, text: p.text };
     if (p.attachments && p.attachments.length) {
       frame.attachments = p.attachments.map(function (a) { return { url: a.url }; });
     }
-    send(frame);
+    var data = JSON.stringify(frame);
+    var ws = state.ws;
+    if (ws.readyState !== 1) return;
+    ws.send(data);
+    ws.gwSent[p.client_id] = data.length;   // until acknowledged or refused
   }
 
   // A picked file goes up over HTTP (the session token proves the visitor), then is sent as
@@ -526,10 +640,22 @@
   }
 
   function connect() {
-    if (state.ws) return;
-    var ws = new WebSocket(wsUrl);
+    if (state.ws || state.refused) return;
+    state.started = true;
+    clearTimeout(state.reconnectTimer);
+    var ws;
+    try {
+      ws = new WebSocket(wsUrl);   // throws e.g. when the page's CSP forbids the address
+    } catch (e) {
+      console.error("GatewayChat: cannot connect to " + wsUrl + ": " + e);
+      return lost(null, 0);
+    }
+    ws.gwSent = {};     // client id -> frame length of messages sent on it, not yet answered
     state.ws = ws;
+    state.ready = false;
     setStatus(T(state.retries ? "reconnecting" : "connecting"));
+    // Not welcomed in time (a blocked or black-holed address): given up, and retried.
+    state.openTimer = setTimeout(function () { if (!state.ready) lost(ws, 0); }, OPEN_WITHIN);
     ws.onopen = function () {
       send({
         type: "hello", token: state.token, conversation_id: state.conversationId,
@@ -539,42 +665,110 @@
     ws.onmessage = function (event) {
       var f;
       try { f = JSON.parse(event.data); } catch (e) { return; }
+      if (ws !== state.ws) return;
+      state.lastHeard = Date.now();
       handle(f);
       render();
       markRead();
     };
-    ws.onclose = function (event) {
-      state.ws = null;
-      if (event.code === 4403) return;   // origin refused: final
-      state.retries += 1;
-      setStatus(T("connection_lost"));
-      var delay = Math.min(15000, 500 * Math.pow(2, Math.min(state.retries, 5))) * (0.75 + Math.random() / 2);
-      setTimeout(connect, delay);
-    };
+    ws.onclose = function (event) { lost(ws, event.code); };
+  }
+
+  // The socket closed, failed to open, or stopped answering: say so, and reconnect with backoff.
+  function lost(ws, code) {
+    if (ws && ws !== state.ws) return;   // already given up
+    clearTimeout(state.openTimer);
+    clearTimeout(state.healthyTimer);
+    clearTimeout(state.pongTimer);
+    clearInterval(state.pingTimer);
+    state.pongTimer = null;
+    state.ws = null;
+    state.ready = false;
+    if (ws) {
+      ws.onopen = ws.onmessage = ws.onclose = null;
+      if (ws.readyState < 2) { try { ws.close(); } catch (e) { /* already closing */ } }
+      if (code === 1009) tooBig(ws);
+    }
+    if (code === 4403) return;   // origin refused: final
+    if (!Object.keys(texts).length) useFallback();
+    state.retries += 1;
+    setStatus(T("connection_lost"));
+    render();
+    var delay = Math.min(15000, 500 * Math.pow(2, Math.min(state.retries, 5))) * (0.75 + Math.random() / 2);
+    clearTimeout(state.reconnectTimer);
+    state.reconnectTimer = setTimeout(connect, delay);
+  }
+
+  // Closed with 1009 (a frame over the gateway's limit): the biggest message sent on that
+  // socket and never answered was it. Marked failed, so it is not resent after reconnecting.
+  function tooBig(ws) {
+    var biggest = null;
+    Object.keys(ws.gwSent).forEach(function (id) {
+      if (!biggest || ws.gwSent[id] > ws.gwSent[biggest]) biggest = id;
+    });
+    state.pending.forEach(function (p) {
+      if (p.client_id === biggest) refuse(p, "message_too_long");
+    });
+    save();
+  }
+
+  // The protocol's ping (adapters/webchat/protocol.py): a connection that silently died (a
+  // NAT's timeout, a sleeping laptop) answers no pong, and is replaced.
+  function ping() {
+    var ws = state.ws;
+    if (!ws || !state.ready || state.pongTimer) return;
+    if (!send({ type: "ping" })) return;
+    var asked = Date.now();
+    state.pongTimer = setTimeout(function () {
+      state.pongTimer = null;
+      if (ws === state.ws && !(state.lastHeard >= asked)) lost(ws, 0);
+    }, PONG_WITHIN);
+  }
+
+  // Back online, or the page shown again: reconnect now rather than when the backoff says; a
+  // socket that looks open is checked with a ping.
+  function wake() {
+    if (!state.started || state.refused) return;
+    if (!state.ws) connect(); else ping();
   }
 
   function handle(f) {
     if (f.type === "welcome") {
       state.welcome = f;
       state.token = f.token;
-      state.retries = 0;
-      save();
+      // The backoff restarts only once this socket has lasted (a socket the gateway closes at
+      // once, again and again, must not be retried at full speed).
+      clearTimeout(state.healthyTimer);
+      state.healthyTimer = setTimeout(function () { state.retries = 0; }, HEALTHY_AFTER);
       if (f.texts) { texts = f.texts; root.setAttribute("lang", f.language || ""); applyTexts(); }
       title.textContent = f.title || T("title");
       if (f.color) root.style.setProperty("--accent", f.color);
-      state.max = f.max_message_length;   // checked on send, never cut
+      if (f.max_message_length > 0) state.max = f.max_message_length;   // checked on send, never cut
+      // What was queued before this limit was known: too long now is refused here, not sent.
+      state.pending.forEach(function (p) { if (p.status === "sending" && !fits(p)) refuse(p, "too_long"); });
+      save();
       setStatus("");
     } else if (f.type === "history") {
       if (f.reset) state.messages = {};
       state.conversationId = f.conversation_id || state.conversationId;
       (f.messages || []).forEach(function (m) { addMessage(m, true); });
       state.agentRead = Math.max(state.agentRead, f.read_seq || 0);
+      clearTimeout(state.openTimer);
+      state.ready = true;
+      clearInterval(state.pingTimer);
+      state.pingTimer = setInterval(ping, PING_EVERY);
+      adoptStored();                     // other tabs' queued messages too
       state.pending.forEach(transmit);   // resend what was never acknowledged; deduplicated
       // An answer lost with the old socket may be sent again; the replay says if it counted.
       Object.keys(state.surveys).forEach(function (t) { state.surveys[t].sending = false; });
     } else if (f.type === "message") {
       addMessage(f.message);
+    } else if (f.type === "pong") {
+      clearTimeout(state.pongTimer);
+      state.pongTimer = null;
     } else if (f.type === "ack") {
+      if (state.ws) delete state.ws.gwSent[f.client_id];
+      state.acked[f.client_id] = true;
       state.pending.forEach(function (p) {
         if (p.client_id === f.client_id && !state.messages[f.seq]) {
           addMessage({ seq: f.seq, conversation_id: f.conversation_id, from: "visitor",
@@ -602,12 +796,13 @@
       console.error("GatewayChat: " + f.message);
     } else if (f.type === "error") {
       var p = state.pending.filter(function (x) { return x.client_id === f.client_id; })[0];
+      if (state.ws && f.client_id) delete state.ws.gwSent[f.client_id];
       if (p) {
-        p.status = "failed";
-        p.error = texts[f.code] ? T(f.code, { count: Array.from(p.text).length, max: state.max }) : T("not_sent");
+        refuse(p, texts[f.code] ? f.code : null);
         if (f.code === "rate_limited" && f.retry_after) {
-          setTimeout(function () { p.status = "sending"; transmit(p); render(); }, f.retry_after * 1000);
+          setTimeout(function () { p.status = "sending"; p.code = null; save(); transmit(p); render(); }, f.retry_after * 1000);
         }
+        save();
       } else {
         setStatus(texts[f.code] ? T(f.code) : T("something_wrong"));
       }
@@ -648,7 +843,10 @@
     if (!text.trim()) return;
     var n = Array.from(text).length;
     if (n > state.max) return setStatus(T("too_long", { count: n, max: state.max }), state.long = 1);
-    if (state.long) { state.long = 0; setStatus(""); }
+    if (state.long) {
+      state.long = 0;
+      setStatus(state.ready ? "" : T(state.ws ? (state.retries ? "reconnecting" : "connecting") : "connection_lost"));
+    }
     var p = { client_id: newClientId(), text: text, status: "sending" };
     state.pending.push(p);
     save();
@@ -692,7 +890,23 @@
     e.preventDefault();
     send({ type: "profile", email: offEmail.value });
   });
-  document.addEventListener("visibilitychange", markRead);
+  document.addEventListener("visibilitychange", function () {
+    markRead();
+    if (!document.hidden) wake();
+  });
+  window.addEventListener("online", wake);
+  // Another tab queued (or refused) a message: shown here too; sent from here when that tab
+  // has not sent it meanwhile (it may be offline or closed). A message sent twice is stored
+  // once: the gateway deduplicates by the message's client id.
+  window.addEventListener("storage", function (e) {
+    if (e.key !== storeKey) return;
+    var added = adoptStored();
+    if (!added.length) return;
+    render();
+    setTimeout(function () {
+      added.forEach(function (p) { if (state.pending.indexOf(p) >= 0) transmit(p); });
+    }, SHARE_AFTER + Math.random() * SHARE_AFTER);
+  });
 
   function mount() {
     document.body.appendChild(host);
