@@ -67,8 +67,10 @@ async def test_web_chat_upload_names_are_cleaned(gateway: Harness, given: str, k
     await visitor.close()
 
 
-def test_a_cr_lf_name_would_break_the_mail():
-    """Why: the email a reply goes out in cannot carry such a name."""
-    with pytest.raises(ValueError):
-        _mail_with("report\r\nBcc: victim@example.com.pdf")
+def test_a_cr_lf_name_cannot_add_a_header_to_the_mail():
+    """Why: a name stored before the cleaning, or from another path, reaches the e-mail
+    composer too; it replaces control characters itself, so no header is injected and the
+    mail is built (it used to refuse it with a ValueError: every send failed)."""
+    raw = _mail_with("report\r\nBcc: victim@example.com.pdf")
+    assert not any(line.lower().startswith(b"bcc:") for line in raw.splitlines())
     _mail_with("report Bcc: victim@example.com.pdf")
