@@ -101,6 +101,8 @@ async def test_rules_test_box_shows_the_matching_rule_and_a_draft_rule(
         "Give at least one keyword, pattern or customer tier."
     )
     await new.locator("textarea[data-path$='.keywords']").fill("退款\nrefund")
+    # A comma is pattern syntax, not a separator: one pattern a line.
+    await new.locator("textarea[data-path$='.patterns']").fill("退.{0,2}款")
     await text.fill("我要退款")
     await page.locator("#rule-test button[type=submit]").click()
     await result.filter(has_text="refund").wait_for()
@@ -112,6 +114,7 @@ async def test_rules_test_box_shows_the_matching_rule_and_a_draft_rule(
     saved = await h.call("GET", "/api/v1/sla/rules")
     refund = next(r for r in saved["rules"]["rules"] if r["name"] == "refund")
     assert refund["class"] == "high" and refund["keywords"] == ["退款", "refund"]
+    assert refund["patterns"] == ["退.{0,2}款"]
     assert bp.errors == []
 
 

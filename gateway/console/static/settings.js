@@ -92,6 +92,8 @@ function lockIfReadOnly(form) {
 }
 
 const lines = (text) => String(text || "").split(/[\n,，]/).map((s) => s.trim()).filter(Boolean);
+// Patterns one a line only: a comma is regular-expression syntax (".{0,30}", "[,，]").
+const patternLines = (text) => String(text || "").split("\n").map((s) => s.trim()).filter(Boolean);
 
 function minutesInput(seconds, path) {
   return h("input", { type: "number", min: "0", step: "any", inputmode: "decimal", value: seconds == null ? "" : String(+(seconds / 60).toFixed(2)), dataset: { path } });
@@ -218,7 +220,7 @@ async function renderRules(body) {
       names.add(rule.name.toLowerCase());
       if (ed.cls.value) rule.class = ed.cls.value; else delete rule.class;
       for (const key of ["keywords", "patterns", "tiers"]) {
-        const values = lines(ed[key].value);
+        const values = key === "patterns" ? patternLines(ed[key].value) : lines(ed[key].value);
         if (values.length) rule[key] = values; else delete rule[key];
       }
       for (const pattern of rule.patterns || []) {
