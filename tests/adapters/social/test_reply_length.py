@@ -73,21 +73,7 @@ async def test_mastodon_counts_the_handle_it_adds_before_queueing(
 ) -> None:
     """Mastodon replies start with the author's @handle: the API's check counts it too, so a
     reply it accepts is not refused at send."""
-    agent_id, token = await gateway.agent_online("agent@example.com")
-    channel = await gateway.create_channel(
-        "mastodon",
-        {"base_url": mastodon_api.url, "access_token": mastodon_api.fake.token,
-         "max_characters": 100, "poll_interval_seconds": 1},
-    )  # fmt: skip
-    mastodon_api.fake.toot("alice", "@acme broken again")
-
-    async def offered():
-        convs = await gateway.call("GET", f"/api/v1/conversations?channel={channel['id']}")
-        return next((c for c in convs["conversations"] if c["offered_to"] == agent_id), None)
-
-    conv = await wait_for(offered, timeout=30)
-    await gateway.call("POST", f"/api/v1/conversations/{conv['id']}/accept", token)
-    url = f"/api/v1/conversations/{conv['id']}/messages"
+    url, token = await _answering_alice(gateway, mastodon_api, "@acme broken again")
     # 95 characters + "@alice " = 102 as published.
     body = await gateway.call("POST", url, token, {"text": "x" * 95}, expect=400)
     assert body["error"]["message"] == (
@@ -137,21 +123,7 @@ async def test_mastodon_counts_a_link_without_scheme_in_full(
     gateway: Harness, mastodon_api: Served
 ) -> None:
     """Mastodon gives the 23-character concession only to links starting with http(s)://."""
-    agent_id, token = await gateway.agent_online("agent@example.com")
-    channel = await gateway.create_channel(
-        "mastodon",
-        {"base_url": mastodon_api.url, "access_token": mastodon_api.fake.token,
-         "max_characters": 100, "poll_interval_seconds": 1},
-    )  # fmt: skip
-    mastodon_api.fake.toot("alice", "@acme how do I return this?")
-
-    async def offered():
-        convs = await gateway.call("GET", f"/api/v1/conversations?channel={channel['id']}")
-        return next((c for c in convs["conversations"] if c["offered_to"] == agent_id), None)
-
-    conv = await wait_for(offered, timeout=30)
-    await gateway.call("POST", f"/api/v1/conversations/{conv['id']}/accept", token)
-    url = f"/api/v1/conversations/{conv['id']}/messages"
+    url, token = await _answering_alice(gateway, mastodon_api, "@acme how do I return this?")
     path = "/returns/" + "a" * 60
     # "@alice " 7 + "Returns: " 9 + "www.example.com" 15 + the path 69 + "xx" 2 = 102.
     body = await gateway.call(
@@ -165,3 +137,23 @@ async def test_mastodon_counts_a_link_without_scheme_in_full(
     await gateway.call(
         "POST", url, token, {"text": "Returns: https://www.example.com" + path + "xx"}, expect=201
     )
+
+
+async def _answering_alice(gateway: Harness, mastodon_api: Served, toot: str) -> tuple[str, str]:
+    """A Mastodon channel (100 characters) where alice's ``toot`` is accepted by an agent: the
+    URL to post the agent's reply to, and the agent's token."""
+    agent_id, token = await gateway.agent_online("agent@example.com")
+    channel = await gateway.create_channel(
+        "mastodon",
+        {"base_url": mastodon_api.url, "access_token": mastodon_api.fake.token,
+         "max_characters": 100, "poll_interval_seconds": 1},
+    )  # fmt: skip
+    mastodon_api.fake.toot("alice", toot)
+
+    async def offered():
+        convs = await gateway.call("GET", f"/api/v1/conversations?channel={channel['id']}")
+        return next((c for c in convs["conversations"] if c["offered_to"] == agent_id), None)
+
+    conv = await wait_for(offered, timeout=30)
+    await gateway.call("POST", f"/api/v1/conversations/{conv['id']}/accept", token)
+    return f"/api/v1/conversations/{conv['id']}/messages", token
