@@ -1,9 +1,11 @@
 """The outbox: replies wait in a durable Redis stream until their channel's adapter sent them.
 
 At-least-once: an entry is acknowledged only after its delivery state is written. A crashed
-sender's entries are claimed by another after ``claim_idle_ms``. Up to ``concurrency`` replies
-are sent at once, so a slow platform does not hold up the other channels; the replies of one
-conversation still go out in order. Failed sends are retried with
+sender's entries are claimed by another after ``claim_idle_ms``; a live sender renews its claim
+on the entries it holds every quarter of that (``outbox_renew.lua``), so a send slower than
+``claim_idle_ms`` is not claimed and sent a second time by another process. Up to
+``concurrency`` replies are sent at once, so a slow platform does not hold up the other
+channels; the replies of one conversation still go out in order. Failed sends are retried with
 exponential backoff; after the last attempt (or a permanent error) the message is marked failed,
 the agent sees the reason, and can retry.
 
@@ -114,7 +116,9 @@ class Outbox:
         self._retry_failed = load_script(redis, __file__, "retry_failed")
         self._hold_behind = load_script(redis, __file__, "hold_behind")
         self._settle = load_script(redis, __file__, "outbox_settle")
+        self._renew = load_script(redis, __file__, "outbox_renew")
         self._task: asyncio.Task[None] | None = None
+        self._renewing: asyncio.Task[None] | None = None
         self._stopping = False
         self._sending: set[str] = set()  # entry ids in flight here (a claim may return them)
         self._slots = asyncio.Semaphore(config.concurrency)
@@ -125,6 +129,7 @@ class Outbox:
         with contextlib.suppress(ResponseError):  # BUSYGROUP: it exists already
             await self.redis.xgroup_create(self.keys.outbox(), GROUP, id="0", mkstream=True)
         self._task = asyncio.create_task(self._run(), name="outbox")
+        self._renewing = asyncio.create_task(self._keep_claimed(), name="outbox-renew")
 
     async def stop(self, grace: float = 10.0) -> None:
         """Finish the send in progress (up to ``grace`` seconds), then stop."""
@@ -134,6 +139,8 @@ class Outbox:
                 await asyncio.wait_for(asyncio.shield(self._task), grace)
             except TimeoutError:
                 await cancel_and_wait(self._task)
+        if self._renewing:
+            await cancel_and_wait(self._renewing)
 
     async def retry(self, conversation_id: str, seq: int) -> bool:
         """Send a failed message again (an agent's retry)."""
@@ -177,6 +184,31 @@ class Outbox:
         finally:
             for task in list(self._last.values()):  # cancelled: the entries stay pending
                 task.cancel()
+
+    async def _keep_claimed(self) -> None:
+        """Renews this sender's claim on the entries it holds (sending, or waiting for a slot or
+        for its conversation's previous reply), apart from the read loop, which may wait for a
+        slot as long as a slow send takes."""
+        failures = FailureLog(log, "outbox claim renewal")
+        while True:
+            await asyncio.sleep(self.config.claim_idle_ms / 4000)
+            if not self._sending:
+                continue
+            try:
+                lost = await self._script(
+                    self._renew, [self.keys.outbox()], [GROUP, self.consumer, *self._sending]
+                )
+                failures.worked()
+            except Exception as exc:  # Redis away: renewed at the next turn, if still in time
+                failures.failed(exc)
+                continue
+            for entry_id in _decoded(lost):  # type: ignore[arg-type]
+                log.warning(
+                    "outbox entry %s was claimed by another sender while this one held it "
+                    "(stalled over %s ms)",
+                    entry_id,
+                    self.config.claim_idle_ms,
+                )
 
     async def _claim_abandoned(self) -> None:
         result = await self.redis.xautoclaim(

@@ -275,8 +275,9 @@ class EmailAdapter(Adapter):
 
     async def _send_once(self, mid: str, email_message: Any, to: str) -> None:
         """SMTP has no idempotency: a message the server accepted is sent again if we send it
-        again. The outbox sends a reply again when another process claims it while this one is
-        still sending (after ``claim_idle_ms``), or after a crash before it recorded the send:
+        again. The outbox sends a reply again when another process claims it because this one
+        stalled past ``claim_idle_ms`` mid-send (a live sender renews its claim), or after a
+        crash before it recorded the send:
         a record by Message-ID keeps both from reaching the customer twice. While sending it is
         a lease renewed every few seconds (a crashed sender's expires within SENDING_TTL_MS, and
         the retry sends), then "sent" for 30 days."""

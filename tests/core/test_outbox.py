@@ -385,3 +385,34 @@ async def test_each_delivery_state_reaches_whoever_holds_the_conversation_then(g
         await ws_b.close()
     finally:
         await server.close()
+
+
+async def test_a_send_slower_than_the_claim_time_is_not_sent_again_by_another_process(
+    make_gateway,
+):
+    """The platform takes longer to answer than ``claim_idle_ms``: the sender keeps its claim
+    while it waits, so another process does not take the entry for abandoned and post the reply
+    a second time. (The sender's own claim time is the longer one here so that only the other
+    process could claim it: before the renewal the sender itself took its entry back at times,
+    which hid the double send.)"""
+    posts: list[str] = []
+
+    async def callback(request: web.Request) -> web.Response:
+        posts.append((await request.json())["text"])
+        await asyncio.sleep(9)  # the other process's claim time, four times over
+        return web.json_response({"id": secrets.token_hex(4)})
+
+    server = await _callback_server(callback, "/callback")
+    sender = await make_gateway(outbox_claim_idle_seconds=4)
+    conv, token = await _assigned_conversation(sender, str(server.make_url("/callback")))
+    path = f"/api/v1/conversations/{conv}/messages"
+    seq = (await sender.call("POST", path, token, {"text": "slow"}, expect=201))["message"]["seq"]
+    await wait_for(lambda: _async(posts == ["slow"]))
+    other = await make_gateway(outbox_claim_idle_seconds=2)
+
+    async def sent() -> bool:
+        return (await _message(other, conv, seq, token))["delivery"] == "sent"
+
+    await wait_for(sent, timeout=30)
+    assert posts == ["slow"]
+    await server.close()
