@@ -32,6 +32,7 @@ from gateway.console import pages as console_pages
 from gateway.i18n import api as i18n_api
 from gateway.incidents import api as incidents_api
 from gateway.kb import api as kb_api
+from gateway.media import served_type
 from gateway.models import now_ms
 from gateway.redis_client import connect, reach, unavailable
 from gateway.redis_server import make_private
@@ -116,8 +117,16 @@ async def media(request: web.Request) -> web.StreamResponse:
     path = gw.media.file(request.match_info["channel"], request.match_info["name"])
     if path is None:
         raise web.HTTPNotFound()
+    # A customer's file is never a page of ours: downloaded, typed by its bytes where it matters
+    # (served_type), and sandboxed should a browser render it anyway.
     return web.FileResponse(
-        path, headers={"Content-Disposition": "attachment", "X-Content-Type-Options": "nosniff"}
+        path,
+        headers={
+            "Content-Type": served_type(path),
+            "Content-Disposition": "attachment",
+            "X-Content-Type-Options": "nosniff",
+            "Content-Security-Policy": "sandbox; default-src 'none'",
+        },
     )
 
 

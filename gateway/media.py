@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import mimetypes
 import re
 import urllib.parse
 from pathlib import Path
@@ -44,6 +45,25 @@ def image_type(data: bytes) -> str | None:
     if data[4:8] == b"ftyp" and data[8:12] in _FTYP_IMAGES:
         return _FTYP_IMAGES[data[8:12]]
     return next((ctype for magic, ctype in _IMAGE_MAGIC if data.startswith(magic)), None)
+
+
+# Types a browser would run or render as a page (script, markup that may carry script): a stored
+# file whose name says one of them is served as bytes, whatever it holds.
+_ACTIVE_TYPES = re.compile(r"html|xml|svg|javascript|ecmascript|css|x-sh|x-msdownload|wasm")
+
+
+def served_type(path: Path) -> str:
+    """The Content-Type a stored file is served with: an image by its leading bytes (a file named
+    .png that holds HTML is not an image), a harmless type from its name (a PDF, a text file), and
+    anything else, or any type a browser would execute, as application/octet-stream."""
+    with path.open("rb") as handle:
+        sniffed = image_type(handle.read(32))
+    if sniffed:
+        return sniffed
+    guessed = mimetypes.guess_type(path.name, strict=False)[0]
+    if not guessed or guessed.startswith("image/") or _ACTIVE_TYPES.search(guessed):
+        return "application/octet-stream"
+    return guessed
 
 
 def describe_file(

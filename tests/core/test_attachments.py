@@ -143,3 +143,32 @@ async def test_media_urls_cannot_leave_the_media_folder(gateway: Harness):
     ):
         resp = await gateway.client.get(raw)
         assert resp.status == 404, raw
+
+
+async def test_stored_files_are_served_typed_by_their_bytes_and_never_as_a_page(gateway: Harness):
+    """A stored file's name is the sender's claim: HTML named .png is not served as an image,
+    HTML or SVG by name is served as bytes, a real image by its bytes; every file is a
+    download, sandboxed should a browser render it."""
+    folder = gateway.gw.media.root / "ch1"
+    folder.mkdir(parents=True)
+    html = b"<html><script>alert(1)</script></html>"
+    files = {
+        "fake.png": (html, "application/octet-stream"),
+        "page.html": (html, "application/octet-stream"),
+        "drawing.svg": (b'<svg xmlns="http://www.w3.org/2000/svg"><script/></svg>',
+                        "application/octet-stream"),
+        "photo.bin": (b"\x89PNG\r\n\x1a\n" + b"\0" * 40, "image/png"),
+        "photo.jpg": (b"\xff\xd8\xff\xe0" + b"\0" * 40, "image/jpeg"),
+        "invoice.pdf": (b"%PDF-1.7\n", "application/pdf"),
+        "notes.txt": ("订单 12345".encode(), "text/plain"),
+    }  # fmt: skip
+    for name, (data, _) in files.items():
+        (folder / name).write_bytes(data)
+    for name, (data, expected) in files.items():
+        resp = await gateway.client.get(f"/media/ch1/{name}")
+        assert resp.status == 200
+        assert resp.content_type == expected, name
+        assert await resp.read() == data
+        assert resp.headers["Content-Disposition"] == "attachment"
+        assert resp.headers["X-Content-Type-Options"] == "nosniff"
+        assert resp.headers["Content-Security-Policy"].startswith("sandbox")
