@@ -97,7 +97,7 @@ def build_inbound(mail: ParsedMail, extras: Extras, *, channel_id: str) -> Inbou
         "to": mail.to[:20],
         "cc": mail.cc[:20],
         "in_reply_to": mail.in_reply_to[:5],
-        "references": mail.references[-_MAX_REFERENCES:],
+        "references": _kept_references(mail.references),
         "date": mail.date.isoformat() if mail.date else None,
         "thread_via": extras.thread_via,
         "quoted": reply.quoted,
@@ -130,3 +130,11 @@ def _sent_at(mail: ParsedMail) -> int:
     stamp = int(mail.date.timestamp() * 1000)
     # A sender's clock is not ours to trust into the future.
     return now if stamp > now + _FUTURE_SLACK_MS or stamp <= 0 else stamp
+
+
+def _kept_references(references: list[str]) -> list[str]:
+    """A long References chain kept as RFC 5322 3.6.4 suggests trimming it: the first id (the
+    thread's root, which clients thread on) and the newest ones."""
+    if len(references) <= _MAX_REFERENCES:
+        return list(references)
+    return references[:1] + references[-(_MAX_REFERENCES - 1) :]

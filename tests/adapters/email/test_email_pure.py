@@ -376,6 +376,22 @@ def test_any_bytes_parse(raw):
     assert inbound.contact.external_id
 
 
+def test_a_long_references_chain_keeps_its_root_and_the_newest_ids():
+    """RFC 5322 3.6.4: a trimmed References keeps the first id (the thread's root, which
+    clients thread on) and the newest, so our reply to a 40-mail thread still threads."""
+    chain = [f"<m{i}@customer.example>" for i in range(40)]
+    raw = (
+        "From: a@customer.example\r\nMessage-ID: <m40@customer.example>\r\n"
+        f"References: {' '.join(chain)}\r\nSubject: Re: order\r\n\r\nStill waiting."
+    ).encode()
+    mail = parse_message(raw, max_attachment_bytes=LIMIT)
+    extras = Extras(message_id="<m40@customer.example>", thread_key="<x@y>", thread_via="new")
+    kept = build_inbound(mail, extras, channel_id="c").meta["references"]
+    assert kept == [chain[0], *chain[-29:]]
+    reply = reply_references({"message_id": "<m40@customer.example>", "references": kept})
+    assert reply[0] == chain[0] and reply[-1] == "<m40@customer.example>"
+
+
 def test_message_without_id_has_a_stable_fingerprint():
     raw = fixture_mail("no_message_id.eml")
     first = parse_message(raw, max_attachment_bytes=LIMIT)
