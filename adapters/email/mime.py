@@ -21,6 +21,7 @@ from email.utils import getaddresses, parsedate_to_datetime
 
 from adapters.email.charsets import decode_bytes, decode_header, unescape, utf8_over_label
 from adapters.email.htmltext import cut_at_quote, html_to_text
+from adapters.email.tnef import is_tnef, unpack
 
 _MAX_DEPTH = 24  # nested multiparts; deeper trees are broken or hostile
 _MAX_PARTS = 500
@@ -239,6 +240,7 @@ class _Walker:
         self.charset = charset  # the message's declared one, for raw 8-bit names
         self.texts: list[str] = []
         self.htmls: list[str] = []
+        self.tnef_bodies: list[tuple[str, str]] = []  # (text, html) of winmail.dat files
         self.parts = 0
 
     def walk(self, part: Message, depth: int) -> None:
@@ -279,6 +281,8 @@ class _Walker:
             (self.texts if ctype == "text/plain" else self.htmls).append(text)
             return
         data = _payload(part)
+        if is_tnef(ctype, filename) and self._unpacked_tnef(data):
+            return
         size = len(data)
         content_id = part.get("Content-ID")
         attachment = MimeAttachment(
@@ -293,6 +297,26 @@ class _Walker:
             attachment.data = None
             attachment.skipped = "too large"
         self.out.attachments.append(attachment)
+
+    def _unpacked_tnef(self, data: bytes) -> bool:
+        """Outlook's winmail.dat: its files become the mail's attachments, and its body the
+        mail's when the mail has none of its own (False: it stays the file it came as)."""
+        content = unpack(data)
+        if content is None or not (content.files or content.text or content.html):
+            return False
+        for file in content.files:
+            n = len(self.out.attachments) + 1
+            attachment = MimeAttachment(
+                name=_safe_name(file.name) if file.name else _default_name(file.content_type, n),
+                content_type=file.content_type,
+                size=len(file.data),
+                data=file.data,
+            )
+            if attachment.size > self.max_attachment_bytes:
+                attachment.data, attachment.skipped = None, "too large"
+            self.out.attachments.append(attachment)
+        self.tnef_bodies.append((content.text, content.html))
+        return True
 
     def _attached_message(self, part: Message) -> None:
         payload = part.get_payload()
@@ -359,6 +383,9 @@ class _Walker:
 
     def finish(self) -> None:
         out = self.out
+        if not any(t.strip() for t in self.texts) and not self.htmls:  # Outlook's body only
+            self.texts.extend(text for text, _ in self.tnef_bodies)  # inside its winmail.dat
+            self.htmls.extend(html for text, html in self.tnef_bodies if html and not text)
         out.text = "\n\n".join(t.strip() for t in self.texts if t.strip())
         if self.htmls:
             out.html = "\n".join(self.htmls)
