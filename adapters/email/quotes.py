@@ -86,10 +86,15 @@ _CUTS = [
     # ("Le mar. 2 janv. 2024 à 10:00, Jean <jean@example.fr> a écrit :"), or wrapped by Gmail
     # with the verb on the next line ("...<anna@example.com>\nescribió:", "...>\na écrit :")
     rf"^{_Q}{_EU_START}(?:{_EU_ADDRESS}{_EU_LINES}|{_EU_LINES}{_EU_QUOTE_BELOW})",
-    # Gmail in Japanese: "2024年1月2日(火) 10:00 山田太郎 <taro@example.jp>:", wrapped before
-    # the address as in the other languages ("山田太郎 <\ntaro@example.jp>:")
-    rf"^{_Q}\d{{4}}年\d{{1,2}}月\d{{1,2}}日\s?[(（][^\n]{{1,3}}?[)）]\s?\d{{1,2}}:\d\d\s"
+    # Gmail in Japanese: "2024年1月2日(火) 10:00 山田太郎 <taro@example.jp>:" (the weekday left
+    # out by some versions), wrapped before the address as in the other languages
+    # ("山田太郎 <\ntaro@example.jp>:")
+    rf"^{_Q}\d{{4}}年\d{{1,2}}月\d{{1,2}}日(?:\s?[(（][^\n]{{1,3}}?[)）])?\s?\d{{1,2}}:\d\d\s"
     rf"[^\n]{{0,300}}+(?:\n{_Q}[^\n]{{0,300}}+)?(?<=>:)$",
+    # Gmail's older attribution in Chinese and Japanese: the date and the sender only,
+    # "2013/6/26 张三 <zhang@example.com>" (a colon in some versions), then the quote
+    rf"^{_Q}\d{{4}}/\d{{1,2}}/\d{{1,2}}\s[^\n<>]{{0,200}}"
+    rf"<[^<>\s@]{{1,64}}@[^<>\s]{{1,255}}>[ \t]*[:：]?[ \t]*{_EU_QUOTE_BELOW}",
     # NetEase and some webmails: "At 2024-01-02 10:00:00, "x" <x@163.com> wrote:"
     r"^(?:At|On|于|於|在)\s[^\n]{0,300}?\bwrote\s*:\s*$",
     # Outlook's rule of underscores above its header block

@@ -149,6 +149,10 @@ def test_signature_blocks_after_a_closing_are_still_cut(text, reply, signature):
         # Japanese: Gmail, Gmail wrapped, Outlook's rules and header block
         ("承知しました。", "2024年1月2日(火) 10:00 山田太郎 <taro@example.jp>:"),
         ("承知しました。", "2024年1月2日(火) 10:00 山田太郎 <\ntaro.yamada@example.jp>:"),
+        ("承知しました。", "2024年1月2日 10:00 山田太郎 <taro@example.jp>:"),  # no weekday
+        # Gmail's older form in Chinese and Japanese: the date and the sender, then the quote
+        ("好的，谢谢。", "2013/6/26 张三 <zhang.san@example.com>"),
+        ("承知しました。", "2013/6/26 山田太郎 <taro@example.jp>:"),
         ("承知しました。", "-----Original Message-----\nFrom: 山田太郎 <taro@example.jp>\n"
          "Sent: Tuesday, January 2, 2024 10:00 AM"),
         ("承知しました。", "-----元のメッセージ-----\n差出人: 山田太郎 <taro@example.jp>"),
@@ -206,6 +210,9 @@ def test_a_mail_starting_with_a_reply_header_is_shown_whole(header):
         "Gracias.\nEl 2 de enero a las 10:00 el repartidor escribió:\nausente",
         "Danke.\nAm 2. Januar um 10:00 habe ich bestellt\nund nichts bekommen",
         "好的\n2024年1月2日(火) 10:00 に届きました\nありがとう",
+        # a date and an address in the customer's own words, with no quote below them
+        "好的\n2013/6/26 我写信给 王经理 <wang@example.com>\n他没有回复",
+        "好的\n2024年1月2日 10:00 に 山田 <taro@example.jp>: 連絡しました\nありがとう",
         "Merci.\nLe livreur a écrit :\nabsent, avis de passage",
         "Danke.\nAm Montag schrieb ich Ihnen:\ndas Paket fehlt",
         "Gracias.\nDe: Madrid\nPara: Barcelona\nFecha: ayer\nel paquete no llegó",
