@@ -65,6 +65,12 @@ def _parser() -> argparse.ArgumentParser:
     suite.add_argument("--quick", action="store_true", help="CI size: 2 seeds, shorter days")
     suite.add_argument("--families", help="comma-separated (default: all)")
     suite.add_argument("--seeds", type=int, default=0, help="seeds per family (20; quick: 2)")
+    suite.add_argument(
+        "--draw",
+        type=int,
+        default=0,
+        help="another set of days with the same settings (0: the suite's own days)",
+    )
     suite.add_argument("--policies", help="comma-separated (default: ours and every peer)")
     suite.add_argument("--processes", type=int, default=2, help="worker processes (2)")
     suite.add_argument("--json", metavar="PATH", help="also write the full report as JSON")

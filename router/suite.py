@@ -45,6 +45,7 @@ from router.sla import SlaPolicy, load_sla
 FULL_SEEDS = 20
 QUICK_SEEDS = 2
 BASE_SEED = 20261205
+DRAW_STRIDE = 100_000  # seeds of one draw stay apart from every other draw's
 
 
 def _rates(per_hour: float, hours: list[float]) -> list[float]:
@@ -245,9 +246,16 @@ def realized_load(sla: SlaPolicy, family: str, scenario: Scenario) -> dict[str, 
     }
 
 
-def generate(family: str, index: int, seeds: int, quick: bool = False) -> Scenario:
+def family_seed(family: str, index: int, draw: int = 0) -> int:
+    """The seed of scenario ``index`` of a family. ``draw`` 0 is the suite's own days (the ones
+    docs/routing.md reports); another draw gives as many other days with the same settings
+    (load, spike size, miss rate), days the rules were never looked at on."""
+    return BASE_SEED + 1000 * list(FAMILIES).index(family) + index + DRAW_STRIDE * draw
+
+
+def generate(family: str, index: int, seeds: int, quick: bool = False, draw: int = 0) -> Scenario:
     """Scenario ``index`` (of ``seeds``) of a family; its seed decides everything drawn."""
-    seed = BASE_SEED + 1000 * list(FAMILIES).index(family) + index
+    seed = family_seed(family, index, draw)
     doc = FAMILIES[family](seed, index, seeds)
     doc["seed"] = seed
     doc["name"] = f"{family}-{index:02d}"
@@ -259,9 +267,9 @@ def generate(family: str, index: int, seeds: int, quick: bool = False) -> Scenar
     return parse_scenario(doc, doc["name"])
 
 
-def load_setting(family: str, index: int, seeds: int) -> float | None:
+def load_setting(family: str, index: int, seeds: int, draw: int = 0) -> float | None:
     """The family's load setting for a seed (``load`` and ``overload``), else None."""
-    doc = FAMILIES[family](BASE_SEED + 1000 * list(FAMILIES).index(family) + index, index, seeds)
+    doc = FAMILIES[family](family_seed(family, index, draw), index, seeds)
     return doc.get("load")
 
 
@@ -294,6 +302,7 @@ def run_suite(
     processes: int = 2,
     quick: bool = False,
     progress: Callable[[str], None] | None = None,
+    draw: int = 0,
 ) -> dict[str, Any]:
     """Every policy on every seed of every family; the per-seed figures and the worst seeds."""
     jobs = []
@@ -301,9 +310,9 @@ def run_suite(
     loads: dict[tuple[str, int], dict[str, Any]] = {}
     for family in families:
         for index in range(seeds):
-            scenario = generate(family, index, seeds, quick)
+            scenario = generate(family, index, seeds, quick, draw)
             loads[(family, index)] = {
-                "load_setting": load_setting(family, index, seeds),
+                "load_setting": load_setting(family, index, seeds, draw),
                 **realized_load(sla, family, scenario),
             }
             for policy in policies:
@@ -329,7 +338,9 @@ def run_suite(
             embedded.stop()
     for key, entry in runs.items():
         entry.update(loads[key])
-    return report(runs, families, seeds, policies, quick, time.monotonic() - started)
+    rep = report(runs, families, seeds, policies, quick, time.monotonic() - started)
+    rep["draw"] = draw
+    return rep
 
 
 def _collect(
@@ -558,9 +569,11 @@ def _at_least(worst: dict[str, Any] | None, target: float) -> bool | None:
 def format_report(rep: dict[str, Any]) -> str:
     policies = rep["policies"]
     width = max(12, *(len(p) for p in policies)) + 2
+    quick = " (quick)" if rep["quick"] else ""
+    draw = f", draw {rep['draw']}" if rep.get("draw") else ""
     lines = [
         f"Suite: {len(rep['families'])} families x {rep['seeds_per_family']} seeds x "
-        f"{len(policies)} policies{' (quick)' if rep['quick'] else ''}, {rep['seconds']:.0f}s; "
+        f"{len(policies)} policies{quick}{draw}, {rep['seconds']:.0f}s; "
         "the WORST seed of each figure"
     ]
     if rep.get("failed_runs"):
@@ -647,6 +660,7 @@ def run_cli(args: Any) -> int:
         processes=max(1, args.processes),
         quick=args.quick,
         progress=None if args.no_progress else progress,
+        draw=args.draw,
     )
     if args.json:
         with open(args.json, "w", encoding="utf-8") as fh:

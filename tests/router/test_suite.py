@@ -15,6 +15,7 @@ from router.suite import (
     QUICK_SEEDS,
     format_report,
     generate,
+    load_setting,
     realized_load,
     reference_units,
     report,
@@ -36,6 +37,17 @@ def test_families_are_seeded_and_cover_the_issue():
     assert generate("returning", 0, 20).behaviour.reopen_hours > 0
     misses = [generate("missed", i, 20).behaviour.miss_rate for i in (0, 19)]
     assert misses == [0.1, 0.3]
+
+
+def test_another_draw_is_other_days_with_the_same_settings():
+    """``--draw 1``: days the rules were never looked at on, with each family's settings."""
+    own, other = generate("overload", 5, 20), generate("overload", 5, 20, draw=1)
+    assert own.seed != other.seed and own != other
+    assert load_setting("overload", 5, 20) == load_setting("overload", 5, 20, draw=1)
+    spike = generate("spike", 7, 20).bursts[0]
+    assert generate("spike", 7, 20, draw=1).bursts[0].count == spike.count
+    miss_rate = generate("missed", 3, 20).behaviour.miss_rate
+    assert generate("missed", 3, 20, draw=2).behaviour.miss_rate == miss_rate
 
 
 def test_quick_suite_reports_the_worst_seed_of_every_family():
