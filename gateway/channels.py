@@ -271,6 +271,14 @@ class ChannelStore:
             "updated_at": int(row["updated_at"]),
         }
 
+    async def why_not_sending(self, channel_id: str) -> str | None:
+        """Why replies of this channel can never go out (deleted, disabled); None when it may
+        send (it is only restarting or not running in the asking process)."""
+        enabled = await self.redis.hget(self.keys.channel(channel_id), "enabled")
+        if enabled is None:
+            return "the channel no longer exists"
+        return None if enabled in ("1", b"1") else "the channel is disabled"
+
     async def list(self) -> list[dict[str, Any]]:
         ids = sorted(await self.redis.smembers(self.keys.channels()))
         out = []

@@ -52,8 +52,15 @@ log = logging.getLogger(__name__)
 
 GROUP = "senders"
 
-# Finds the running adapter of a channel in this process (None: channel gone).
+# Finds the running adapter of a channel in this process (None: not running here).
 AdapterLookup = Callable[[str], Adapter | None]
+# Why a channel that is not running here will never send (deleted, disabled), or None when it
+# may (restarting after an edit, or running in another process).
+ChannelGone = Callable[[str], Awaitable[str | None]]
+
+
+async def _never_gone(_channel_id: str) -> str | None:
+    return None
 
 
 @dataclass(frozen=True)
@@ -80,9 +87,19 @@ class OutboxConfig:
     concurrency: int = 16
 
 
+# Entries a process holds per send slot: the ones beyond the slots wait behind their
+# conversation's previous reply (they need no slot until it is settled).
+READ_AHEAD = 4
+
 # A reply behind an earlier unsettled one that has no retry time (another process is sending
 # it, or will claim it): look again this much later.
 HOLD_MS = 1000
+
+# What one attempt did with its entry (Outbox._send): acknowledged with the reply's new state,
+# to be acknowledged as it is, or left to the sender that claimed it.
+SETTLED, DONE, THEIRS = "settled", "done", "theirs"
+# hold_behind.lua's "held" answer when the entry is no longer this sender's.
+THEIRS_NOW = 2
 
 # What outbox_settle.lua returns of the conversation, in order.
 _AUDIENCE_FIELDS = ("assignee", "offered_to", "channel_type", "channel_id")
@@ -103,6 +120,7 @@ class Outbox:
         config: OutboxConfig,
         on_delivery: OnDelivery,
         batch: CommandBatcher | None = None,
+        channel_gone: ChannelGone | None = None,
     ) -> None:
         self.redis = redis
         self.batch = batch
@@ -111,17 +129,24 @@ class Outbox:
         self.adapters = adapters
         self.config = config
         self.on_delivery = on_delivery
+        self.channel_gone = channel_gone or _never_gone
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self._retry_due = load_script(redis, __file__, "retry_due")
         self._retry_failed = load_script(redis, __file__, "retry_failed")
         self._hold_behind = load_script(redis, __file__, "hold_behind")
         self._settle = load_script(redis, __file__, "outbox_settle")
         self._renew = load_script(redis, __file__, "outbox_renew")
+        self._retry_later = load_script(redis, __file__, "outbox_retry_later")
         self._task: asyncio.Task[None] | None = None
         self._renewing: asyncio.Task[None] | None = None
         self._stopping = False
-        self._sending: set[str] = set()  # entry ids in flight here (a claim may return them)
+        # Entry ids this process holds, from the moment they are read or claimed until settled
+        # (renewed by _keep_claimed; a claim may hand back one of them).
+        self._sending: set[str] = set()
         self._slots = asyncio.Semaphore(config.concurrency)
+        self._ready: set[str] = set()  # held entries sending or waiting for a slot (not behind
+        # their conversation's previous reply)
+        self._room = asyncio.Event()  # set when a held entry is done with
         # The last send task of each conversation with one in flight: the next waits for it.
         self._last: dict[str, asyncio.Task[None]] = {}
 
@@ -159,21 +184,19 @@ class Outbox:
                     await self._retry_due(
                         keys=[self.keys.outbox_retry(), self.keys.outbox()], args=[now_ms(), 100]
                     )
-                    if now_ms() - last_claim > self.config.claim_idle_ms / 2:
+                    if now_ms() - last_claim > self.config.claim_idle_ms / 2 and self._free():
                         last_claim = now_ms()
                         await self._claim_abandoned()
-                    await self._slots.acquire()  # read only when a send could start
-                    self._slots.release()
+                    await self._wait_for_room()  # read only what could start sending now
                     entries = await self.redis.xreadgroup(
                         GROUP,
                         self.consumer,
                         {self.keys.outbox(): ">"},
-                        count=self.config.concurrency,
+                        count=self._free(),
                         block=self.config.block_ms,
                     )
                     for _stream, items in entries or []:
-                        for entry_id, fields in items:
-                            await self._start(entry_id, fields)
+                        self._take(items)
                     failures.worked()
                 except asyncio.CancelledError:
                     raise
@@ -212,43 +235,65 @@ class Outbox:
 
     async def _claim_abandoned(self) -> None:
         result = await self.redis.xautoclaim(
-            self.keys.outbox(), GROUP, self.consumer, self.config.claim_idle_ms, "0-0", count=50
+            self.keys.outbox(),
+            GROUP,
+            self.consumer,
+            self.config.claim_idle_ms,
+            "0-0",
+            count=min(50, self._free()),
         )
-        for entry_id, fields in result[1]:
-            if fields:
-                await self._start(entry_id, fields)
+        self._take([(entry_id, fields) for entry_id, fields in result[1] if fields])
 
-    async def _start(self, entry_id: str, fields: dict[str, str]) -> None:
-        """Sends in the background once a slot is free, after the conversation's previous one."""
-        if entry_id in self._sending:
-            return  # a slow send of ours that a claim handed back
-        self._sending.add(entry_id)
-        try:
-            await self._slots.acquire()
-        except BaseException:
-            self._sending.discard(entry_id)
-            raise
-        conversation_id = fields["conversation_id"]
-        before = self._last.get(conversation_id)
-        task = asyncio.create_task(self._after(before, entry_id, fields), name="outbox-send")
-        self._last[conversation_id] = task
-        task.add_done_callback(lambda done: self._finished(conversation_id, entry_id, done))
+    def _free(self) -> int:
+        """How many more entries this process can take now: a send slot each, and the entries
+        held in all (waiting behind their conversation's previous reply too) bounded."""
+        slots = self.config.concurrency - len(self._ready)
+        held = self.config.concurrency * READ_AHEAD - len(self._sending)
+        return max(0, min(slots, held))
+
+    async def _wait_for_room(self) -> None:
+        while not self._free():
+            self._room.clear()
+            await self._room.wait()
+
+    def _take(self, items: list[tuple[str, dict[str, str]]]) -> None:
+        """Holds a batch of read or claimed entries at once, with no await in between (every one
+        is renewed from now on), and sends each in the background after its conversation's
+        previous reply."""
+        for entry_id, fields in items:
+            if entry_id in self._sending:
+                continue  # a slow send of ours that a claim handed back
+            self._sending.add(entry_id)
+            conversation_id = fields["conversation_id"]
+            before = self._last.get(conversation_id)
+            if before is None:
+                self._ready.add(entry_id)
+            task = asyncio.create_task(self._after(before, entry_id, fields), name="outbox-send")
+            self._last[conversation_id] = task
+            task.add_done_callback(
+                lambda done, c=conversation_id, e=entry_id: self._finished(c, e, done)
+            )
 
     async def _after(
         self, before: asyncio.Task[None] | None, entry_id: str, fields: dict[str, str]
     ) -> None:
+        """A slot is taken only once the conversation's previous reply is settled, so replies
+        queued behind a slow one leave the slots to other conversations."""
         if before is not None:
             await asyncio.wait({before})
+            self._ready.add(entry_id)
         try:
-            await self._handle(entry_id, fields)
+            async with self._slots:
+                await self._handle(entry_id, fields)
         except Exception:  # Redis down mid-way: the entry stays pending and is claimed later
             log.exception("outbox entry %s not settled; it will be claimed again", entry_id)
 
     def _finished(self, conversation_id: str, entry_id: str, task: asyncio.Task[None]) -> None:
-        self._slots.release()
+        self._ready.discard(entry_id)
         self._sending.discard(entry_id)
         if self._last.get(conversation_id) is task:
             del self._last[conversation_id]
+        self._room.set()
 
     # --- Redis: through the group commit when there is one -------------------------------
     async def _command(self, *command: str | int) -> object:
@@ -263,43 +308,54 @@ class Outbox:
 
     async def _handle(self, entry_id: str, fields: dict[str, str]) -> None:
         conversation_id, seq = fields["conversation_id"], int(fields["seq"])
-        if await self._send(conversation_id, seq, entry_id):
-            return  # acknowledged with its delivery state
+        if await self._send(conversation_id, seq, entry_id) != DONE:
+            return  # acknowledged with its delivery state, or another sender's now
         outbox = self.keys.outbox()
         await asyncio.gather(
             self._command("XACK", outbox, GROUP, entry_id), self._command("XDEL", outbox, entry_id)
         )
 
-    async def _send(self, conversation_id: str, seq: int, entry_id: str) -> bool:
-        """One attempt; True when the entry was acknowledged with the reply's new state."""
-        state, held, row, body = await self._prepare(conversation_id, seq)
+    async def _send(self, conversation_id: str, seq: int, entry_id: str) -> str:
+        """One attempt: SETTLED (the entry acknowledged with the reply's new state), DONE (to
+        be acknowledged as it is) or THEIRS (another sender claimed it: left alone)."""
+        state, held, row, body = await self._prepare(conversation_id, seq, entry_id)
+        if held == THEIRS_NOW:
+            log.warning("outbox entry %s was claimed by another sender; not sent here", entry_id)
+            return THEIRS
         if state.get("state") in ("sent", "failed"):
             if state.get("state") == "sent":  # a crash may have come before the record went
                 await self._command("DEL", self.keys.send_parts(conversation_id, seq))
-            return False  # a duplicate entry (redelivery after a crash): already settled
+            return DONE  # a duplicate entry (redelivery after a crash): already settled
         if held:
-            return False
+            return DONE
         attempts = int(state.get("attempts", 0)) + 1
         if not row or body is None:
-            return False  # the conversation or the message is gone
+            return DONE  # the conversation or the message is gone
         outbound = _outbound(conversation_id, seq, row, body)
         adapter = self.adapters(outbound.channel_id)
         if adapter is None:
-            await self._fail(conversation_id, seq, attempts, "the channel no longer exists")
-            return False
+            gone = await self.channel_gone(outbound.channel_id)
+            if gone:
+                await self._fail(conversation_id, seq, attempts, gone)
+                return DONE
+            # Restarting here (an admin's edit) or failed to start in this process only: later,
+            # maybe in another process.
+            reason = "the channel is not running in this process"
+            return await self._failed_attempt(
+                conversation_id, seq, entry_id, attempts, reason, False, None
+            )
         try:
             platform_id = await adapter.send(outbound)
         except SendError as exc:
-            await self._failed_attempt(
-                conversation_id, seq, attempts, exc.reason, exc.permanent, exc.retry_after
+            return await self._failed_attempt(
+                conversation_id, seq, entry_id, attempts, exc.reason, exc.permanent, exc.retry_after
             )
-            return False
         except Exception as exc:  # network errors, adapter bugs: retried, never lost
             log.warning("send of %s:%s failed: %r", conversation_id, seq, exc)
-            await self._failed_attempt(
-                conversation_id, seq, attempts, f"{type(exc).__name__}: {exc}"[:300], False, None
+            reason = f"{type(exc).__name__}: {exc}"[:300]
+            return await self._failed_attempt(
+                conversation_id, seq, entry_id, attempts, reason, False, None
             )
-            return False
         sent = {
             "state": "sent",
             "attempts": attempts,
@@ -322,15 +378,15 @@ class Outbox:
         message = message_from_stored(conversation_id, seq, body, state_json)
         fields = dict(zip(_AUDIENCE_FIELDS, _decoded(audience), strict=True))  # type: ignore[arg-type]
         await self.on_delivery(conversation_id, seq, Delivered(message, fields))
-        return True
+        return SETTLED
 
     async def _prepare(
-        self, conversation_id: str, seq: int
-    ) -> tuple[dict[str, Any], bool, dict[str, str], str | None]:
+        self, conversation_id: str, seq: int, entry_id: str
+    ) -> tuple[dict[str, Any], int, dict[str, str], str | None]:
         """In one round trip: the reply's delivery state and whether it is held behind an
         earlier unsettled reply of its conversation (sending it now would reach the customer
-        first, so it was scheduled just after that one), the conversation's hash and the
-        message's body."""
+        first, so it was scheduled just after that one) or its entry is another sender's now
+        (THEIRS_NOW), the conversation's hash and the message's body."""
         own, held, body, flat = await self._script(
             self._hold_behind,
             [
@@ -338,40 +394,52 @@ class Outbox:
                 self.keys.outbox_retry(),
                 self.keys.conversation(conversation_id),
                 self.keys.messages(conversation_id),
+                self.keys.outbox(),
             ],
-            [conversation_id, seq, now_ms(), HOLD_MS],
+            [conversation_id, seq, now_ms(), HOLD_MS, GROUP, self.consumer, entry_id],
         )  # type: ignore[misc]
         own = as_text(own)
         state = json.loads(own) if own else {}
         fields = _decoded(flat)  # type: ignore[arg-type]
         row = dict(zip(fields[::2], fields[1::2], strict=True))
-        return state, bool(int(held)), row, as_text(body) or None
+        return state, int(held), row, as_text(body) or None
 
     async def _failed_attempt(
         self,
         conversation_id: str,
         seq: int,
+        entry_id: str,
         attempts: int,
         reason: str,
         permanent: bool,
         retry_after: float | None,
-    ) -> None:
+    ) -> str:
         reason = await self._with_parts(conversation_id, seq, reason)
         if permanent or attempts >= self.config.max_attempts:
             await self._fail(conversation_id, seq, attempts, reason)
-            return
+            return DONE
         delay = backoff_seconds(
             attempts, self.config.backoff_base_seconds, self.config.backoff_max_seconds
         )
         if retry_after:
             delay = max(delay, retry_after)
-        await self.conversations.set_delivery(
-            conversation_id, seq, "queued", attempts=attempts, error=reason
-        )
-        await self.redis.zadd(
-            self.keys.outbox_retry(), {f"{conversation_id}:{seq}": now_ms() + int(delay * 1000)}
+        state = {"state": "queued", "attempts": attempts, "error": reason, "platform_id": None}
+        # The retry's time and the entry's acknowledgement in one step: a crash between them
+        # would leave both the pending entry and the retry to send the reply.
+        await self._script(
+            self._retry_later,
+            [self.keys.deliveries(conversation_id), self.keys.outbox_retry(), self.keys.outbox()],
+            [
+                seq,
+                json.dumps(state),
+                f"{conversation_id}:{seq}",
+                now_ms() + int(delay * 1000),
+                GROUP,
+                entry_id,
+            ],
         )
         await self.on_delivery(conversation_id, seq, None)
+        return SETTLED
 
     async def _with_parts(self, conversation_id: str, seq: int, reason: str) -> str:
         """The agent's reason, saying which parts reached the customer when some did:

@@ -127,6 +127,7 @@ class Gateway:
             ),
             self._after_delivery,
             batch=self.batch,  # a burst of replies shares pipelines
+            channel_gone=self.channel_store.why_not_sending,
         )
         self.http: aiohttp.ClientSession | None = None
         self._kick_task: asyncio.Task[None] | None = None

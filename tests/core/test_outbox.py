@@ -416,3 +416,186 @@ async def test_a_send_slower_than_the_claim_time_is_not_sent_again_by_another_pr
     await wait_for(sent, timeout=30)
     assert posts == ["slow"]
     await server.close()
+
+
+async def _platform(delays: dict[str, float]) -> tuple[TestServer, list[str]]:
+    """A callback endpoint that takes ``delays[text]`` seconds to accept each reply."""
+    posts: list[str] = []
+
+    async def callback(request: web.Request) -> web.Response:
+        text = (await request.json())["text"]
+        posts.append(text)
+        await asyncio.sleep(delays.get(text, 0))
+        return web.json_response({"id": secrets.token_hex(4)})
+
+    return await _callback_server(callback, "/callback"), posts
+
+
+async def _conversations(gateway: Harness, url: str, names: list[str]) -> dict[str, str]:
+    """One conversation per name on one API channel (nobody assigned: the admin replies)."""
+    secret = secrets.token_hex(16)
+    config = {"secret": secret, "callback_url": url, "timeout_seconds": 60}
+    channel = await gateway.create_channel("api", config)
+    out = {}
+    for name in names:
+        _, res = await gateway.post_api_message(
+            channel["id"], secret, {"message_id": name, "sender": {"id": name}, "text": "hi"}
+        )
+        out[name] = res["conversation_id"]
+    return out
+
+
+async def _reply(gateway: Harness, conv: str, text: str) -> int:
+    path = f"/api/v1/conversations/{conv}/messages"
+    return (await gateway.call("POST", path, json_body={"text": text}, expect=201))["message"][
+        "seq"
+    ]
+
+
+async def test_entries_read_beyond_the_free_slots_are_not_sent_twice(make_gateway):
+    """Every slot is busy with a slow send when three more replies arrive: the process reads
+    only as many as it can start, and holds (renews) every entry it read, so a second process
+    claims none of them and no reply reaches the platform twice."""
+    delays = {"r1": 2, "r2": 10, "r3": 10, "r4": 5, "r5": 5, "r6": 8}
+    server, posts = await _platform(delays)
+    first = await make_gateway(outbox_concurrency=3, outbox_claim_idle_seconds=2)
+    convs = await _conversations(first, str(server.make_url("/callback")), list(delays))
+    for name in ("r1", "r2", "r3"):
+        await _reply(first, convs[name], name)
+    await wait_for(lambda: _async(len(posts) == 3))
+    for name in ("r4", "r5", "r6"):
+        await _reply(first, convs[name], name)
+    await wait_for(lambda: _async("r4" in posts))
+    second = await make_gateway(outbox_concurrency=3, outbox_claim_idle_seconds=2)
+
+    async def all_sent() -> bool:
+        for conv in convs.values():
+            out = [m for m in (await second.call("GET", f"/api/v1/conversations/{conv}/messages"))[
+                "messages"] if m["direction"] == "out"]  # fmt: skip
+            if not out or out[0]["delivery"] != "sent":
+                return False
+        return True
+
+    await wait_for(all_sent, timeout=60)
+    assert sorted(posts) == sorted(delays), posts
+    await server.close()
+
+
+async def test_replies_queued_behind_a_slow_one_leave_the_slots_to_other_conversations(
+    make_gateway,
+):
+    """One conversation's first reply hangs at the platform and more of its replies wait
+    behind it, as many as the process has send slots: another conversation's reply still goes
+    out at once (waiting behind a reply takes no slot)."""
+    release = asyncio.Event()
+    posts: list[str] = []
+
+    async def callback(request: web.Request) -> web.Response:
+        text = (await request.json())["text"]
+        posts.append(text)
+        if text.startswith("slow"):
+            await release.wait()
+        return web.json_response({"id": secrets.token_hex(4)})
+
+    server = await _callback_server(callback, "/callback")
+    gateway = await make_gateway(outbox_concurrency=3)
+    convs = await _conversations(gateway, str(server.make_url("/callback")), ["slow", "other"])
+    for i in range(4):
+        await _reply(gateway, convs["slow"], f"slow {i}")
+    await wait_for(lambda: _async(posts == ["slow 0"]))
+    seq = await _reply(gateway, convs["other"], "other")
+    await wait_for(lambda: _async_eq(_delivery(gateway, convs["other"], seq), "sent"), timeout=10)
+    assert posts == ["slow 0", "other"]
+    release.set()
+    await wait_for(lambda: _async(len(posts) == 5), timeout=15)
+    assert posts[2:] == ["slow 1", "slow 2", "slow 3"]  # in order, once each
+    await server.close()
+
+
+async def _delivery(gateway: Harness, conv: str, seq: int) -> str:
+    return (await _message(gateway, conv, seq, gateway.admin_token))["delivery"]
+
+
+async def test_a_reply_sent_while_its_channel_restarts_is_not_failed(gateway: Harness):
+    """An admin's edit restarts the channel's adapter in every process; a reply whose turn
+    comes in that moment waits for its retry instead of failing for good ("the channel no
+    longer exists"). (The moment is short: many replies and edits make it likely, not sure.)"""
+    server, posts = await _platform({})
+    names = [f"c{i}" for i in range(20)]
+    convs = await _conversations(gateway, str(server.make_url("/callback")), names)
+    conversation = await gateway.call("GET", f"/api/v1/conversations/{convs['c0']}")
+    channel = f"/api/v1/channels/{conversation['conversation']['channel_id']}"
+    for round_ in range(6):
+        await asyncio.gather(
+            *(_reply(gateway, conv, f"{name} {round_}") for name, conv in convs.items()),
+            *(
+                gateway.call("PATCH", channel, json_body={"name": f"n{round_}-{i}"})
+                for i in range(3)
+            ),
+        )
+
+    async def states() -> list[str]:
+        out = []
+        for conv in convs.values():
+            msgs = await gateway.call("GET", f"/api/v1/conversations/{conv}/messages")
+            out += [m["delivery"] for m in msgs["messages"] if m["direction"] == "out"]
+        return out
+
+    await wait_for(lambda: _async_eq_list(states(), ["sent"] * 120), timeout=60)
+    assert len(posts) == 120
+    await server.close()
+
+
+async def test_a_disabled_channels_replies_fail_with_the_reason(gateway: Harness):
+    """A channel an admin disabled sends nothing: its waiting replies fail at once and say why
+    (the agent can retry once it is enabled again)."""
+    server, posts = await _platform({})
+    convs = await _conversations(gateway, str(server.make_url("/callback")), ["c"])
+    conversation = await gateway.call("GET", f"/api/v1/conversations/{convs['c']}")
+    channel = f"/api/v1/channels/{conversation['conversation']['channel_id']}"
+    await gateway.call("PATCH", channel, json_body={"enabled": False})
+    seq = await _reply(gateway, convs["c"], "hello")
+    await wait_for(lambda: _async_eq(_delivery(gateway, convs["c"], seq), "failed"))
+    message = await _message(gateway, convs["c"], seq, gateway.admin_token)
+    assert message["delivery_error"] == "the channel is disabled"
+    assert posts == []
+    await server.close()
+
+
+async def _async_eq_list(value: Awaitable[list[str]], expected: list[str]) -> bool:
+    return await value == expected
+
+
+async def test_an_entry_another_sender_claimed_is_not_sent_here(make_gateway, redis: RedisClient):
+    """This process stalled past the claim time and another sender claimed an entry it held
+    (here: the claim made directly, as XAUTOCLAIM in that sender does): when its turn comes it is
+    left to that sender, not sent a second time from here."""
+    release = asyncio.Event()
+    posts: list[str] = []
+
+    async def callback(request: web.Request) -> web.Response:
+        posts.append((await request.json())["text"])
+        await release.wait()
+        return web.json_response({"id": secrets.token_hex(4)})
+
+    server = await _callback_server(callback, "/callback")
+    gateway = await make_gateway()
+    [conv] = (await _conversations(gateway, str(server.make_url("/callback")), ["c"])).values()
+    first = await _reply(gateway, conv, "first")
+    await wait_for(lambda: _async(posts == ["first"]))
+    await _reply(gateway, conv, "second")  # read, and waiting behind the first
+    outbox = gateway.gw.keys.outbox()
+
+    async def held() -> bool:
+        return (await redis.xpending(outbox, "senders"))["pending"] == 2
+
+    await wait_for(held)
+    [_first, entry] = await redis.xpending_range(outbox, "senders", "-", "+", 10)
+    await redis.xclaim(outbox, "senders", "another-sender", 0, [entry["message_id"]], justid=True)
+    release.set()
+    await wait_for(lambda: _async_eq(_delivery(gateway, conv, first), "sent"))
+    await asyncio.sleep(1.5)
+    assert posts == ["first"]
+    [left] = await redis.xpending_range(outbox, "senders", "-", "+", 10)
+    assert left["consumer"] in ("another-sender", b"another-sender")
+    await server.close()
