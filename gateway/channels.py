@@ -19,11 +19,13 @@ from redis.asyncio import Redis
 from adapters.base import Adapter, AdapterContext
 from adapters.registry import adapter_class
 from gateway.events import EventBus
+from gateway.failurelog import FailureLog
 from gateway.ids import new_id
 from gateway.keys import Keys
 from gateway.models import now_ms
 from gateway.scripts import load_script
 from gateway.secretbox import SecretBox
+from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
 
@@ -369,6 +371,7 @@ class ChannelManager:
         self.running: dict[str, Adapter] = {}
         self.revisions: dict[str, str | None] = {}  # the revision each reload acted on
         self._lock = asyncio.Lock()
+        self._resync: asyncio.Task[None] | None = None
 
     def adapter(self, channel_id: str) -> Adapter | None:
         return self.running.get(channel_id)
@@ -378,7 +381,27 @@ class ChannelManager:
         for channel in await self.store.list():
             await self.reload(channel["id"])
 
+    def on_subscribed(self) -> None:
+        """The event bus (re)subscribed: a channel created, changed or deleted while it was down
+        told nobody here, so every channel's revision is looked at again."""
+        if self._resync is None or self._resync.done():
+            self._resync = asyncio.create_task(self._resync_all(), name="channels-resync")
+
+    async def _resync_all(self) -> None:
+        failures = FailureLog(log, "channels re-read after the event bus came back")
+        while True:
+            try:
+                ids = {channel["id"] for channel in await self.store.list()} | set(self.running)
+                for channel_id in sorted(ids):
+                    await self.reload(channel_id)
+                failures.worked()
+                return
+            except Exception as exc:  # Redis away again: look again shortly
+                failures.failed(exc)
+                await asyncio.sleep(1)
+
     async def stop_all(self) -> None:
+        await cancel_and_wait(self._resync)
         for channel_id in list(self.running):
             await self._stop(channel_id)
         self.revisions.clear()
@@ -423,8 +446,15 @@ class ChannelManager:
                 log.exception("channel %s failed to stop cleanly", channel_id)
 
     async def dispatch(self, request: web.Request) -> web.StreamResponse:
-        adapter = self.running.get(request.match_info["channel_id"])
+        channel_id = request.match_info["channel_id"]
+        adapter = self.running.get(channel_id)
         if adapter is None:
+            if await self.store.why_not_sending(channel_id) is None:
+                # Stored and enabled, but not running here yet (restarting after an edit, or
+                # re-read after the event bus came back): the platform retries later.
+                raise web.HTTPServiceUnavailable(
+                    text="channel starting, retry shortly", headers={"Retry-After": "1"}
+                )
             raise web.HTTPNotFound(text="unknown channel")
         path = "/" + request.match_info["tail"]
         allowed = []

@@ -181,6 +181,7 @@ class Gateway:
         self.search = Search(redis, self.keys)
         self.events.listen(self.search.on_event)
         self.events.on_subscribed(self.search.on_subscribed)
+        self.events.on_subscribed(self.channels.on_subscribed)
         # Contact profiles (gateway/contacts/): merge / undo, suggestions, export and erase.
         self.contacts = Contacts(redis, self.keys, self.inbox.policies, self.media)
         # Unread counts (gateway/unread/): each agent's read position per conversation.

@@ -4,6 +4,10 @@ or stopped in every gateway process without a restart."""
 from __future__ import annotations
 
 import json
+from collections.abc import Awaitable
+from typing import Any
+
+from redis.asyncio.cluster import RedisCluster
 
 from adapters.api.signing import sign
 from tests.conftest import Harness, wait_for
@@ -96,3 +100,47 @@ async def test_channel_types_describe_their_settings(gateway: Harness):
     types = {t["type"]: t for t in (await gateway.call("GET", "/api/v1/channel-types"))["types"]}
     assert types["api"]["secret_fields"] == ["secret"]
     assert "callback_url" in types["api"]["schema"]["properties"]
+
+
+async def _drop_subscriptions(redis: Any) -> None:
+    """What a Redis restart or a network cut does to every process's event subscription."""
+    if isinstance(redis, RedisCluster):
+        await redis.execute_command(
+            "CLIENT", "KILL", "TYPE", "pubsub", target_nodes=RedisCluster.ALL_NODES
+        )
+    else:
+        await redis.execute_command("CLIENT", "KILL", "TYPE", "pubsub")
+
+
+async def test_a_channel_changed_while_a_process_was_not_subscribed_reaches_it(
+    make_gateway, redis: Any
+):
+    """A process's event subscription drops (a Redis restart, a network cut) and a channel is
+    created and another disabled before it subscribes again: the change events are lost to it,
+    so it reads every channel again once subscribed, and starts and stops them as stored."""
+    first = await make_gateway()
+    second = await make_gateway()
+    old = (await first.create_channel("api", {"secret": SECRET}, "old"))["id"]
+    await wait_for(lambda: _is(_status(second, old), 202))
+    await _drop_subscriptions(redis)  # both resubscribe a second later
+    new = (await first.create_channel("api", {"secret": SECRET}, "new"))["id"]
+    await first.call("PATCH", f"/api/v1/channels/{old}", json_body={"enabled": False})
+    await wait_for(lambda: _is(_status(second, new), 202), timeout=10)
+    await wait_for(lambda: _is(_status(second, old), 404), timeout=10)
+
+
+async def test_a_stored_channel_not_running_here_yet_answers_503(gateway: Harness):
+    """A webhook that reaches a process before it has started the channel (restarting after an
+    edit, or re-reading after a lost subscription) is told to retry, not that the channel does
+    not exist; an unknown or disabled channel is 404."""
+    channel = (await gateway.create_channel("api", {"secret": SECRET}))["id"]
+    await gateway.gw.channels._stop(channel)  # the moment between stopping and starting again
+    resp = await gateway.client.post(f"/channels/{channel}/messages", data=b"{}")
+    assert resp.status == 503 and resp.headers["Retry-After"] == "1"
+    assert await _status(gateway, "ch_unknown") == 404
+    await gateway.call("PATCH", f"/api/v1/channels/{channel}", json_body={"enabled": False})
+    assert await _status(gateway, channel) == 404
+
+
+async def _is(value: Awaitable[int], expected: int) -> bool:
+    return await value == expected
