@@ -510,6 +510,10 @@ class XAdapter(SocialAdapter):
         since = await self.get_cursor(cursor)
         # A poll that ran out of pages left "<oldest id read> <newest id>": go on below the first.
         rest = (await self.get_cursor(f"{cursor}:rest") or "").split() if since else []
+        if len(rest) == 2 and id_key(rest[0]) <= id_key(since):
+            # Left by a poll stopped between moving the cursor and dropping its rest: all read.
+            await self.clear_cursor(f"{cursor}:rest")
+            rest = []
         base = {
             **params,
             "max_results": str(cfg.page_size if since else max(10, min(cfg.backfill, 100))),

@@ -316,6 +316,28 @@ async def test_page_budget_resumes_below_the_oldest_read(wire: WireAdapter, x_ap
     assert until == [None, None, [new[-20]], [new[-20]], [new[5]]]
 
 
+async def test_a_rest_left_by_a_stopped_poll_is_not_read_again(
+    wire: WireAdapter, x_api: Served
+) -> None:
+    """A poll stopped between moving its cursor and dropping its "rest" (the range below the
+    oldest post read, all read by then) left until_id below since_id: the next poll drops it
+    instead of asking X for an empty or refused range, and reads on from the cursor."""
+    fake = x_api.fake
+    first = fake.tweet("wanglei", "@acme hello")
+    wired = await wire(XAdapter, config(x_api))
+    await wired.adapter.poll_mentions()
+    older, newer = fake.tweet("lili", "@acme one"), fake.tweet("lili", "@acme two")
+    await wired.adapter.set_cursor("mentions", newer)
+    await wired.adapter.set_cursor("mentions:rest", f"{older} {newer}")  # as the stop left it
+    later = fake.tweet("zhao", "@acme three")
+    await wired.adapter.poll_mentions()
+    assert wired.new_ids() == [first, later]
+    [call] = fake.calls("/mentions")[1:]
+    assert call.query["since_id"] == [newer] and "until_id" not in call.query
+    assert await wired.adapter.get_cursor("mentions:rest") is None
+    assert await wired.adapter.get_cursor("mentions") == later
+
+
 async def test_200_with_errors_only_is_an_error(wire: WireAdapter, x_api: Served) -> None:
     """X's partial errors: a 200 may carry ``errors``. With data, the data counts; with nothing
     else (the user is gone, say), the poll fails instead of passing for "no new mentions"."""
