@@ -1,7 +1,9 @@
 """The conversations ours and a peer miss on one suite seed: channel, class, arrival (minutes
 from midnight), target, and the first offer, accept and reply after arrival (s).
 
-    .venv/bin/python bench/results/suite_missed.py FAMILY INDEX PEER
+    .venv/bin/python bench/results/suite_missed.py FAMILY INDEX PEER [DRAW [SEEDS]]
+
+DRAW and SEEDS as `gateway simulate-suite --draw --seeds` (defaults 0 and 20).
 """
 
 from __future__ import annotations
@@ -29,7 +31,9 @@ async def run(sc: Scenario, day: list[Arrival], policy: str, url: str, prefix: s
 
 def main() -> int:
     family, index, peer = sys.argv[1], int(sys.argv[2]), sys.argv[3]
-    sc = generate(family, index, 20)
+    draw = int(sys.argv[4]) if len(sys.argv) > 4 else 0
+    seeds = int(sys.argv[5]) if len(sys.argv) > 5 else 20
+    sc = generate(family, index, seeds, draw=draw)
     day = arrivals(sc)
     with tempfile.TemporaryDirectory(prefix="gw-missed-") as tmp:
         embedded = EmbeddedRedis(tmp, ["--appendonly", "no"])
