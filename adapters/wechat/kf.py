@@ -3,8 +3,11 @@
 The callback (event ``kf_msg_or_event``) only says "something new for kf account X" and carries
 a short-lived token. The messages are pulled with ``/cgi-bin/kf/sync_msg`` from a cursor kept in
 Redis per kf account, advanced only after a page's messages are in the inbox, so a crash
-re-reads a page (the inbox dedupes by msgid) and never skips one. One process pulls an account
-at a time (a lease); a callback arriving meanwhile leaves a "pending" mark the puller picks up.
+re-reads a page (the inbox dedupes by msgid) and never skips one. The callback is answered only
+once the account is marked pending (WeCom will not call back for those messages again), and the
+mark goes only with a complete pull that began after it: a pull that fails, is cancelled or dies
+with its process leaves it for the retry loop of any process. One process pulls an account at a
+time (a lease); a callback arriving meanwhile changes the mark, so the puller pulls once more.
 Each customer's WeChat nickname (the contact's name) and unionid (a verified claim that links
 them to the company's Official Account: gateway/contacts/claims.py) come from
 kf/customer/batchget, asked once per page for those not known yet and kept in Redis.
@@ -14,23 +17,25 @@ from __future__ import annotations
 
 import json
 import logging
+import secrets
 import time
 from typing import Any, ClassVar, cast
 
 from aiohttp import web
 from pydantic import Field, field_validator
 
-from adapters.base import AdapterContext, AdapterRoute, PermanentSendError, VerifyError
+from adapters.base import AdapterContext, AdapterRoute, PermanentSendError, SendParts, VerifyError
 from adapters.language import ChannelLanguage
 from adapters.wechat import crypto
 from adapters.wechat.api import AccessTokens, ApiError, WeChatApi, corp_token_fetcher
-from adapters.wechat.errors import SYNC_PERMANENT, describe, send_error
+from adapters.wechat.errors import PERMANENT, SYNC_PERMANENT, describe, send_error
 from adapters.wechat.parse import KfEvent, normalize_kf, split_kf_thread_key
 from adapters.wechat.safexml import MalformedXML, parse_xml
 from adapters.wechat.shared import MAX_TEXT_BYTES, WeChatAdapterBase, split_utf8
 from adapters.wechat.webhook import bad_request, forbidden, read_body, success
 from gateway.lease import Lease
 from gateway.models import Channel, InboundMessage, OutboundMessage
+from gateway.scripts import load_script
 
 log = logging.getLogger(__name__)
 
@@ -47,6 +52,12 @@ CUSTOMER_SECONDS = 7 * 24 * 3600  # a nickname and unionid are asked again after
 UNKNOWN_CUSTOMER_SECONDS = 3600  # an id WeCom did not answer for is asked again after an hour
 MAX_RETRY_SECONDS = 600  # a failing pull waits twice as long each time, up to 10 minutes
 RETRY_MEMORY_SECONDS = 24 * 3600
+SEND_PATH = "/cgi-bin/kf/send_msg"
+REPEAT_REFUSED = (
+    "WeCom refused this part when it was sent again ({error}). The answer to an earlier attempt "
+    "was lost (a crash or a timeout), and WeCom refuses a repeated msgid: it may have reached "
+    "the customer already. Retry to send it once more."
+)
 
 
 class KfConfig(ChannelLanguage):
@@ -100,6 +111,8 @@ class WeComKfAdapter(WeChatAdapterBase):
             self.token_failed,
         )
         self.api = WeChatApi(ctx.http, cfg.api_base, self.tokens)
+        self._callback_script = load_script(ctx.redis, __file__, "kf_callback")
+        self._pending_done = load_script(ctx.redis, __file__, "kf_pending_done")
 
     def routes(self) -> list[AdapterRoute]:
         return [
@@ -194,17 +207,21 @@ class WeComKfAdapter(WeChatAdapterBase):
         event = str(inner.get("Event") or "").lower()
         open_kfid = inner.get("OpenKfId")
         if event == "kf_msg_or_event" and isinstance(open_kfid, str) and open_kfid:
-            redis = self.ctx.redis
             token = inner.get("Token")
-            if isinstance(token, str) and token:
-                await redis.set(self._key("token", open_kfid), token, ex=CALLBACK_TOKEN_SECONDS)
-            await redis.sadd(self._key("accounts"), open_kfid)
-            await redis.set(self._key("pending", open_kfid), 1)
+            await self._callback_script(
+                keys=[
+                    self._key("token", open_kfid),
+                    self._key("accounts"),
+                    self._key("pending", open_kfid),
+                ],
+                args=[open_kfid, token if isinstance(token, str) else "", CALLBACK_TOKEN_SECONDS],
+            )
             self._spawn(self.sync(open_kfid), f"kf sync {open_kfid}")
         return success()
 
     async def sync(self, open_kfid: str) -> None:
-        """Pull everything new for one kf account, unless another process is doing it."""
+        """Pull everything new for one kf account, unless another process is doing it. Only a
+        complete pull removes the pending mark, and only the value it began with."""
         redis = self.ctx.redis
         pending = self._key("pending", open_kfid)
         lease = Lease(
@@ -216,26 +233,27 @@ class WeComKfAdapter(WeChatAdapterBase):
             if not await lease.acquire():
                 return  # the holder will see our pending mark
             try:
-                while await redis.getdel(pending) is not None:
+                while (mark := await redis.get(pending)) is not None:
                     try:
                         pulled = await self._pull(open_kfid, lease)
                     except ApiError as exc:
-                        if exc.errcode in SYNC_PERMANENT:
-                            # A callback during the pull re-marked it pending: the loop tries
-                            # once more for it; otherwise the account rests.
-                            await self._stop_account(open_kfid, exc)
-                            continue
-                        await self._back_off(open_kfid, str(exc))
-                        return
+                        if exc.errcode not in SYNC_PERMANENT:
+                            await self._back_off(open_kfid, str(exc))
+                            return
+                        # The account rests, unless a callback during the pull changed the
+                        # mark: then the loop tries once more for it.
+                        await self._stop_account(open_kfid, exc)
                     except Exception as exc:
                         log.exception(
                             "channel %s: kf pull for %s failed", self.ctx.channel_id, open_kfid
                         )
                         await self._back_off(open_kfid, repr(exc))
                         return
-                    if not pulled:  # lost the lease: whoever holds it now goes on
-                        await redis.set(pending, 1)
-                        return
+                    else:
+                        if not pulled:  # lost the lease: whoever holds it now sees the mark
+                            return
+                    # Its pages are in the inbox and the cursor saved: the mark may go.
+                    await self._pending_done(keys=[pending], args=[mark])
             finally:
                 await lease.release()
             # A callback may have marked pending after our last look, and failed to take the
@@ -309,9 +327,10 @@ class WeComKfAdapter(WeChatAdapterBase):
         self.ctx.report_health("poll_lag", max(0.0, now - newest_ms / 1000) if newest_ms else 0.0)
 
     async def _back_off(self, open_kfid: str, reason: str) -> None:
-        """A pull that may work later (WeCom busy or rate-limiting, network, Redis): mark it
-        pending for the retry loop, after a pause that doubles at each failure (reset by a
-        complete pull). Nothing is lost: the cursor stays."""
+        """A pull that may work later (WeCom busy or rate-limiting, network, Redis): the
+        account stays pending (a failed pull keeps the mark) and listed, for the retry loop
+        after a pause that doubles at each failure (reset by a complete pull). Nothing is
+        lost: the cursor stays."""
         redis = self.ctx.redis
         key = self._key("retry", open_kfid)
         last = await redis.hget(key, "delay")
@@ -320,7 +339,7 @@ class WeComKfAdapter(WeChatAdapterBase):
         async with redis.pipeline(transaction=False) as pipe:
             pipe.hset(key, mapping={"delay": delay, "at": time.time() + delay})
             pipe.expire(key, RETRY_MEMORY_SECONDS)
-            pipe.set(self._key("pending", open_kfid), 1)
+            pipe.sadd(self._key("accounts"), open_kfid)  # e.g. a stopped account called back
             await pipe.execute()
         log.warning(
             "channel %s: kf/sync_msg for %s failed (%s); next try in %.0f s",
@@ -432,18 +451,25 @@ class WeComKfAdapter(WeChatAdapterBase):
             log.warning("channel %s: kf welcome message failed: %s", self.ctx.channel_id, exc)
 
     async def _on_send_fail(self, event: KfEvent) -> None:
-        """WeCom accepted a reply, then could not deliver it: mark it failed for the agent."""
-        message_id = await self.ctx.redis.get(self._key("sent", event.fail_msgid))
-        if isinstance(message_id, bytes):
-            message_id = message_id.decode()
+        """WeCom accepted a part of a reply, then could not deliver it: the part is no longer
+        recorded as accepted, so the agent's retry sends it again (with a new msgid: WeCom
+        refuses a repeated one), and the reply is marked failed for the agent."""
+        redis = self.ctx.redis
+        sent_key = self._key("sent", event.fail_msgid)
+        # "<message id>|<part>"; a record written before parts were named has no "|<part>".
+        message_id, _, part = _text(await redis.get(sent_key) or "").partition("|")
         log.warning(
-            "channel %s: WeCom could not deliver %s (fail_type %s)",
-            self.ctx.channel_id,
-            message_id or event.fail_msgid,
-            event.fail_type,
-        )
-        if message_id and self.ctx.mark_failed is not None:
-            await self.ctx.mark_failed(message_id, SEND_FAIL.format(event.fail_type or "?"))
+            "channel %s: WeCom could not deliver %s part %s (fail_type %s)",
+            self.ctx.channel_id, message_id or event.fail_msgid, part or "?", event.fail_type,
+        )  # fmt: skip
+        if not message_id or self.ctx.mark_failed is None:
+            return
+        if part.isdigit():
+            conversation_id, _, seq = message_id.rpartition(":")
+            parts_key = self.ctx.keys.send_parts(conversation_id, seq)
+            await redis.hdel(parts_key, part, _msgid_field(int(part)))
+        await self.ctx.mark_failed(message_id, SEND_FAIL.format(event.fail_type or "?"))
+        await redis.delete(sent_key)  # done: the page read again does not fail it again
 
     # --- outbound ------------------------------------------------------------------------
 
@@ -454,18 +480,55 @@ class WeComKfAdapter(WeChatAdapterBase):
             raise PermanentSendError(str(exc)) from None
         open_kfid = str(message.reply_context.get("open_kfid") or open_kfid)
 
-        async def send_one(body: dict[str, Any]) -> str:
+        async def send_one(body: dict[str, Any], parts: SendParts, n: int) -> str:
             payload = {"touser": user, "open_kfid": open_kfid, **body}
-            return await self._send_msg(message.message_id, payload)
+            return await self._send_msg(message.message_id, parts, n, payload)
 
         return await self._send_parts(message, send_one)
 
-    async def _send_msg(self, message_id: str, payload: dict[str, Any]) -> str:
+    async def _send_msg(
+        self, message_id: str, parts: SendParts, n: int, payload: dict[str, Any]
+    ) -> str:
+        """Send part n with its own msgid, kept across attempts: after an attempt whose answer
+        was lost (a crash, a timeout) WeCom refuses the repeat, since "the msgid must be unique
+        in the kf account, or the API returns an error"; the customer never gets it twice."""
+        msgid, repeated = await self._msgid(parts.key, message_id, n)
         try:
-            result = await self.api.call("POST", "/cgi-bin/kf/send_msg", json_body=payload)
+            result = await self.api.call("POST", SEND_PATH, json_body={**payload, "msgid": msgid})
         except ApiError as exc:
-            raise send_error(exc) from exc
-        msgid = str(result.get("msgid") or "")
-        if msgid:  # to mark it failed if WeCom later reports msg_send_fail
-            await self.ctx.redis.set(self._key("sent", msgid), message_id, ex=EVENT_MEMORY_SECONDS)
-        return msgid
+            error = send_error(exc)
+            if error.permanent:
+                # Only the agent retries it now: with a new msgid, in case WeCom keeps refused
+                # ones too (its docs do not say).
+                await self.ctx.redis.hdel(parts.key, _msgid_field(n))
+                if repeated and exc.errcode not in PERMANENT:
+                    # Most likely the refusal of a repeated msgid, for which WeCom documents
+                    # no code: the agent decides.
+                    error = PermanentSendError(REPEAT_REFUSED.format(error=describe(exc)))
+            raise error from exc
+        return str(result.get("msgid") or msgid)
+
+    async def _msgid(self, parts_key: str, message_id: str, n: int) -> tuple[str, bool]:
+        """Part n's msgid, chosen at its first attempt and kept in the reply's part record
+        (dropped with it once the reply is sent); True when an earlier attempt used it."""
+        redis, field = self.ctx.redis, _msgid_field(n)
+        async with redis.pipeline(transaction=False) as pipe:
+            pipe.hsetnx(parts_key, field, secrets.token_urlsafe(16))  # 22 of [0-9a-zA-Z_-]
+            pipe.hget(parts_key, field)
+            created, msgid = await pipe.execute()
+        msgid = _text(msgid)
+        # For msg_send_fail, which names the msgid. Written before the send: a part WeCom
+        # accepts is known even if we die before its answer, and if this write fails, nothing
+        # was sent.
+        record = f"{message_id}|{n}"
+        await redis.set(self._key("sent", msgid), record, ex=EVENT_MEMORY_SECONDS)
+        return msgid, not created
+
+
+def _msgid_field(n: int) -> str:
+    """The part record's field holding part n's msgid (SendParts reads only the digit ones)."""
+    return f"kf_msgid:{n}"
+
+
+def _text(value: Any) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)

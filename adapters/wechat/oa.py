@@ -20,7 +20,13 @@ from typing import Any, ClassVar, Literal, cast
 from aiohttp import web
 from pydantic import Field, model_validator
 
-from adapters.base import AdapterContext, AdapterRoute, PermanentSendError, VerifyError
+from adapters.base import (
+    AdapterContext,
+    AdapterRoute,
+    PermanentSendError,
+    SendParts,
+    VerifyError,
+)
 from adapters.language import ChannelLanguage
 from adapters.wechat import crypto
 from adapters.wechat.api import AccessTokens, ApiError, WeChatApi, stable_token_fetcher
@@ -245,7 +251,7 @@ class OfficialAccountAdapter(WeChatAdapterBase):
         if await self.ctx.redis.sismember(self.unsubscribed_key, openid):
             raise PermanentSendError(UNSUBSCRIBED)
 
-        async def send_one(body: dict[str, Any]) -> str:
+        async def send_one(body: dict[str, Any], _parts: SendParts, _n: int) -> str:
             await self._custom_send({"touser": openid, **body})
             return ""  # the custom-send API returns no message id
 

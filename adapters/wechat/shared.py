@@ -7,14 +7,16 @@ import asyncio
 import contextlib
 import logging
 import mimetypes
+import time
 from collections.abc import Awaitable, Callable, Coroutine, Iterator
 from typing import Any, TypeVar
 from urllib.parse import urljoin
 
 import aiohttp
 import regex
+from redis.exceptions import RedisError
 
-from adapters.base import Adapter, PermanentSendError, TransientSendError
+from adapters.base import Adapter, PermanentSendError, SendParts, TransientSendError
 from adapters.media_download import fetch_attachments
 from adapters.wechat.api import ApiError, WeChatApi, read_capped
 from adapters.wechat.errors import describe, send_error
@@ -29,9 +31,14 @@ T = TypeVar("T")
 MAX_TEXT_BYTES = 2048
 MAX_OUTBOUND_IMAGE_BYTES = 10 * 1024 * 1024  # temporary image media limit
 
-# Sends one message body ({"msgtype": ..., ...}) to the reply's customer; returns WeChat's id
-# of it ("" when the API gives none). Raises SendError.
-SendOne = Callable[[dict[str, Any]], Awaitable[str]]
+# Sends one message body ({"msgtype": ..., ...}) to the reply's customer as part n of the reply
+# (whose record is the SendParts); returns WeChat's id of it ("" when the API gives none).
+# Raises SendError.
+SendOne = Callable[[dict[str, Any], SendParts, int], Awaitable[str]]
+
+# How long the record of a part WeChat accepted is retried (Redis stalling, failing over)
+# before the attempt fails: a failed attempt is retried, and the retry sends that part again.
+RECORD_SECONDS = 5.0
 
 
 # One user-perceived character (Unicode extended grapheme cluster): an emoji family joined by
@@ -208,7 +215,7 @@ class WeChatAdapterBase(Adapter):
         for n, content in enumerate(texts, start=1):
             if not parts.is_done(n):
                 body = {"msgtype": "text", "text": {"content": content}}
-                await parts.done(n, await send_one(body))
+                await self._accepted(parts, n, await send_one(body, parts, n))
         for n, image in enumerate(images, start=len(texts) + 1):
             if parts.is_done(n):
                 continue  # not even uploaded again
@@ -218,8 +225,27 @@ class WeChatAdapterBase(Adapter):
             except ApiError as exc:
                 raise send_error(exc) from exc
             body = {"msgtype": "image", "image": {"media_id": media_id}}
-            await parts.done(n, await send_one(body))
+            await self._accepted(parts, n, await send_one(body, parts, n))
         return parts.last_id()
+
+    async def _accepted(self, parts: SendParts, n: int, platform_id: str) -> None:
+        """Record part n, which WeChat accepted. A Redis error is retried for a few seconds,
+        with a growing pause: once the part is out, giving up means sending it again."""
+        deadline = time.monotonic() + RECORD_SECONDS
+        pause = 0.05
+        while True:
+            try:
+                await parts.done(n, platform_id)
+                return
+            except RedisError as exc:
+                if time.monotonic() + pause > deadline:
+                    raise
+                log.warning(
+                    "channel %s: recording accepted part %d of %s failed (%r); retrying",
+                    self.ctx.channel_id, n, parts.key, exc,
+                )  # fmt: skip
+            await asyncio.sleep(pause)
+            pause = min(pause * 2, 1.0)
 
     def _outbound_text(
         self, text: str, attachments: list[Attachment]

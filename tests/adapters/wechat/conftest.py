@@ -47,8 +47,12 @@ class Recorder:
     health: list[tuple[str, float]] = field(default_factory=list)  # report_health calls
     fail_deliver: bool = False
     fail_on: set[str] = field(default_factory=set)  # external ids whose delivery fails
+    # Awaited before each delivery: something that happens while a pull is under way.
+    on_deliver: Callable[[InboundMessage], Awaitable[None]] | None = None
 
     async def deliver(self, msg: InboundMessage) -> IngestResult:
+        if self.on_deliver is not None:
+            await self.on_deliver(msg)
         if self.fail_deliver or msg.external_id in self.fail_on:
             raise ConnectionError("redis is down")
         duplicate = any(m.external_id == msg.external_id for m in self.delivered)

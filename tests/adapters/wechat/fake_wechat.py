@@ -11,6 +11,12 @@ WeCom (qyapi.weixin.qq.com):
   GET  /cgi-bin/gettoken         corpid + corpsecret
   POST /cgi-bin/kf/sync_msg      pages of msg_list with next_cursor / has_more
   POST /cgi-bin/kf/send_msg, /cgi-bin/kf/send_msg_on_event
+                                 send_msg takes an optional caller-chosen "msgid" (at most 32
+                                 bytes of [0-9a-zA-Z_-]) and answers it back. The docs: "若指定
+                                 msgid，开发者需确保客服账号内唯一，否则接口返回错误": a msgid
+                                 already used in the kf account is refused (not deduplicated)
+                                 with an error whose code they do not give; the fake answers
+                                 DUPLICATE_MSGID (its choice) and never sends the message again
   POST /cgi-bin/kf/customer/batchget  1-100 external_userids: customer_list (nickname, unionid
                                  when the corp bound a developer account) and the invalid ones
 Both: GET /cgi-bin/media/get (bytes; JSON error; a video answers {"video_url"}),
@@ -20,22 +26,31 @@ Errors come back as HTTP 200 with {"errcode", "errmsg"}, as WeChat does: 40001/4
 unknown token, 42001 for an expired one, 45015 outside the 48 h window, 45047 past 5 replies
 per customer message (95002 / 95001 on WeCom). Tests can inject an error for a path (``inject``) or
 for its Nth call from now (``fail_nth``, e.g. -1 "system busy" for part 2 of a reply), hold
-the Nth call until released (``stall``: a process dying mid-send), expire every token
-(``expire_tokens``), and read everything received (``received``).
+the Nth call until released (``stall``: a process dying mid-send), run a hook after WeCom
+accepted a kf/send_msg and before its answer leaves (``after_kf_accept``: Redis stalling, or
+the sender vanishing, once the message is out), expire every token (``expire_tokens``), and
+read everything received (``received``).
 """
 
 from __future__ import annotations
 
 import asyncio
+import re
 import secrets
 import time
 from collections import Counter
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
 WINDOW_SECONDS = 48 * 3600
+# kf/send_msg msgid: "不多于32字节, 字符串取值范围(正则表达式):[0-9a-zA-Z_-]*".
+KF_MSGID = re.compile(r"[0-9a-zA-Z_-]{0,32}")
+# The docs say a repeated msgid "returns an error" without naming it: these are the fake's.
+DUPLICATE_MSGID = (40058, "msgid already used in this kf account (the fake's error code)")
+INVALID_MSGID = (40058, "invalid msgid (the fake's error code)")
 
 
 @dataclass
@@ -106,6 +121,9 @@ class FakeWeChat:
         self.kf_messages: dict[str, list[dict[str, Any]]] = {}
         self.kf_callback_tokens: set[str] = set()
         self.kf_msgids: list[str] = []  # msgids kf/send_msg returned, in order
+        self.kf_used_msgids: set[tuple[str, str]] = set()  # (open_kfid, msgid) accepted so far
+        # Awaited with the request body once a kf/send_msg is accepted, before it is answered.
+        self.after_kf_accept: Callable[[dict[str, Any]], Awaitable[None]] | None = None
         self.kf_customers: dict[str, dict[str, Any]] = {}  # external_userid -> its profile
         self.unionids: dict[str, str] = {}  # an Official Account follower's openid -> unionid
         self.app = self._build_app()
@@ -391,6 +409,11 @@ class FakeWeChat:
         body = request[REC].json or {}
         if not body.get("touser") or not body.get("open_kfid"):
             return _err(40003, "invalid external_userid or open_kfid")
+        chosen = body.get("msgid")
+        if chosen is not None and not (isinstance(chosen, str) and KF_MSGID.fullmatch(chosen)):
+            return _err(*INVALID_MSGID)
+        if chosen and (body["open_kfid"], chosen) in self.kf_used_msgids:
+            return _err(*DUPLICATE_MSGID)
         window = self._window_error(
             body["touser"],
             (95002, "send msg time limit"),
@@ -399,8 +422,11 @@ class FakeWeChat:
         if window is not None:
             return window
         request[REC].form["ok"] = True
-        msgid = body.get("msgid") or secrets.token_hex(8)
+        msgid = chosen or secrets.token_hex(8)
+        self.kf_used_msgids.add((body["open_kfid"], msgid))
         self.kf_msgids.append(msgid)
+        if self.after_kf_accept is not None:
+            await self.after_kf_accept(body)
         return web.json_response({"errcode": 0, "errmsg": "ok", "msgid": msgid})
 
     async def _kf_send_on_event(self, request: web.Request) -> web.Response:

@@ -249,6 +249,7 @@ async def test_wecom_kf_callback_to_reply(gateway: Harness, fake) -> None:
             "open_kfid": OPEN_KFID,
             "msgtype": "text",
             "text": {"content": "您好，请提供订单号"},
+            "msgid": fake.kf_msgids[0],  # the gateway's own: a repeat is refused
         }
     ]
     sent = await wait_for(lambda: delivery(gateway, conv_id, seq))

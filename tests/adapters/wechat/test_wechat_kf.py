@@ -276,6 +276,7 @@ async def test_send_text_and_image(mount, fake) -> None:
         "open_kfid": OPEN_KFID,
         "msgtype": "text",
         "text": {"content": "您好"},
+        "msgid": fake.kf_msgids[0],  # the gateway's own: a repeat is refused
     }
     assert image["msgtype"] == "image" and fake.uploads[image["image"]["media_id"]][0] == b"png"
     assert msgid
