@@ -124,6 +124,15 @@ class IncidentItem(Exception):
     """A reply to a conversation answered through its incident's statement."""
 
 
+class NotWaiting(Exception):
+    """A reply asked only while the customer waits for one: the conversation is resolved or
+    answered already (``reason``: "resolved" or "answered")."""
+
+    def __init__(self, reason: str) -> None:
+        super().__init__(reason)
+        self.reason = reason
+
+
 @dataclass(frozen=True)
 class Appended:
     """A message just appended and the conversation around it, read in the same step (nothing
@@ -323,12 +332,15 @@ class Conversations:
         meta: dict[str, Any] | None = None,
         client_id: str | None = None,
         refuse_incident_item: bool = False,
+        only_if_waiting: bool = False,
     ) -> Appended:
         """The message as stored, with ``seq``, and the conversation around it. ``client_id``
         (an agent's reply): appended once per conversation for a day; a second call with it
         appends nothing and answers the message the first one stored, with ``replayed`` true.
         ``refuse_incident_item``: raise ``IncidentItem`` rather than append to a conversation
-        answered through its incident."""
+        answered through its incident. ``only_if_waiting``: raise ``NotWaiting`` rather than
+        append when the conversation is resolved or has its answer already (decided in the same
+        step)."""
         k = self.keys
         now = self.clock()
         body = {
@@ -352,7 +364,7 @@ class Conversations:
                  k.reply_once(conversation_id, client_id or "-")],
                 [conversation_id, json.dumps(body, ensure_ascii=False), now, clock,
                  "1" if send else "0", "1" if client_id else "0", CLIENT_ID_SECONDS,
-                 "1" if refuse_incident_item else "0"],
+                 "1" if refuse_incident_item else "0", "1" if only_if_waiting else "0"],
             )
         ]  # fmt: skip
         seq = int(raw_seq or 0)
@@ -360,6 +372,8 @@ class Conversations:
             raise NotFound(conversation_id)
         if seq == -2:
             raise IncidentItem(conversation_id)
+        if seq == -3:
+            raise NotWaiting(around[0] or "answered")
         assignee, offered_to, *before = around + [None] * (7 - len(around))
         if replayed == "1":
             message = {**await self.message(conversation_id, seq), "replayed": True}

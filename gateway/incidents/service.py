@@ -19,7 +19,9 @@ statement.
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -27,11 +29,15 @@ from typing import Any
 from redis.asyncio import Redis
 
 from adapters.base import IngestResult
-from gateway.conversations import Appended, Conversations
+from gateway.conversations import Appended, Conversations, NotFound, NotWaiting
 from gateway.ids import new_id
 from gateway.keys import Keys
+from gateway.lease import Lease
 from gateway.models import ContactIdentity, Direction, InboundMessage, now_ms
 from gateway.scripts import decode_flat, load_script
+from gateway.tasks import cancel_and_wait
+
+log = logging.getLogger(__name__)
 
 # Files the item through the inbox (classification, deadlines, queue).
 OpenItem = Callable[[InboundMessage], Awaitable[IngestResult]]
@@ -44,7 +50,9 @@ OnMessage = Callable[[str, Appended], Awaitable[None]]
 
 ITEM_FLAG = "incident"  # meta flag of the item's message (the rules class it `incident`)
 STATUSES = ("open", "resolved")
-BULK_LOCK_SECONDS = 120
+# One bulk run per incident: its lock is renewed every third of this while the run lasts, and
+# frees itself this long after a process died holding it.
+BULK_LOCK_MS = 30_000
 MAX_STATEMENT = 5000
 
 
@@ -85,6 +93,7 @@ class Incidents:
         on_message: OnMessage | None = None,
         clock: Callable[[], int] = now_ms,
         join_window_seconds: int = 3600,
+        bulk_lock_ms: int = BULK_LOCK_MS,
     ) -> None:
         self.redis = redis
         self.keys = keys
@@ -95,6 +104,7 @@ class Incidents:
         self.on_message = on_message
         self.clock = clock
         self.join_window_ms = join_window_seconds * 1000
+        self.bulk_lock_ms = bulk_lock_ms
         self._attach = load_script(redis, __file__, "attach")
         self._link = load_script(redis, __file__, "link")
         self._taken = load_script(redis, __file__, "taken")
@@ -179,6 +189,22 @@ class Incidents:
         if outcome == "ok" and self.publish is not None:
             await self.publish("incident.updated", {"incident": await self.get(incident_id)})
         return incident_id
+
+    async def _reply_if_waiting(
+        self, conversation_id: str, text: str, author_id: str, author_name: str, incident_id: str
+    ) -> Appended | str:
+        """The reply appended and queued, or why not ("resolved", "answered"): whether the
+        mention still waits is decided in the step that appends (not from an earlier read)."""
+        try:
+            return await self.conversations.append(
+                conversation_id, Direction.OUT, text, author_id=author_id,
+                author_name=author_name, send=True, meta={"incident": incident_id, "bulk": True},
+                only_if_waiting=True,
+            )  # fmt: skip
+        except NotWaiting as exc:
+            return exc.reason
+        except NotFound:
+            return "answered"  # gone: nothing to answer
 
     # --- reading ---------------------------------------------------------------------------
     async def get(self, incident_id: str, *, with_counts: bool = True) -> dict[str, Any]:
@@ -290,38 +316,50 @@ class Incidents:
         body = (text if text is not None else incident.get("statement") or "").strip()
         if not body:
             raise IncidentError(400, "invalid_field", "text: set the statement first, or give one")
-        lock = self.keys.incident_bulk_lock(incident_id)
-        if not await self.redis.set(lock, author_id, nx=True, ex=BULK_LOCK_SECONDS):
+        # Owner-checked (a run whose lock ran out never frees another run's) and renewed.
+        lock = Lease(self.redis, self.keys.incident_bulk_lock(incident_id), self.bulk_lock_ms)
+        if not await lock.acquire():
             raise IncidentError(409, "busy", "a bulk reply of this incident is running")
+        renewing = asyncio.create_task(self._renew(lock), name=f"bulk-lock-{incident_id}")
         try:
             return await self._bulk(incident_id, body, author_id, author_name)
         finally:
-            await self.redis.delete(lock)
+            await cancel_and_wait(renewing)
+            await lock.release()
+
+    async def _renew(self, lock: Lease) -> None:
+        """Keeps the run's lock until cancelled. Once lost, another run may start: each
+        mention is still answered once (reply_waiting.lua), so this run goes on."""
+        while True:
+            await asyncio.sleep(lock.ttl_ms / 3000)
+            try:
+                if not await lock.renew():
+                    log.warning("bulk reply lock %s lost; the run goes on", lock.key)
+                    return
+            except Exception as exc:  # Redis away a moment: the next renewal may still work
+                log.warning("renewing the bulk reply lock %s failed: %r", lock.key, exc)
 
     async def _bulk(
         self, incident_id: str, body: str, author_id: str, author_name: str
     ) -> BulkOutcome:
         queued = answered = resolved_before = resolved = 0
         done: list[str] = []
-        meta = {"incident": incident_id, "bulk": True}
-        for conversation_id, (status, waiting, assignee, _) in await self._mention_rows(
-            incident_id
-        ):
-            if status == "resolved":
-                resolved_before += 1
+        mentions = await self.redis.zrange(self.keys.incident_mentions(incident_id), 0, -1)
+        for conversation_id in mentions:
+            appended = await self._reply_if_waiting(
+                conversation_id, body, author_id, author_name, incident_id
+            )
+            if isinstance(appended, str):  # nothing appended: resolved, or answered already
+                if appended == "resolved":
+                    resolved_before += 1
+                else:
+                    answered += 1
                 continue
-            if not waiting:
-                answered += 1
-                continue
-            appended = await self.conversations.append(
-                conversation_id, Direction.OUT, body, author_id=author_id,
-                author_name=author_name, send=True, meta=meta,
-            )  # fmt: skip
             queued += 1
             done.append(conversation_id)
             if self.on_message is not None:
                 await self.on_message(conversation_id, appended)
-            if not assignee:
+            if not appended.assignee:
                 await self.resolve(conversation_id, author_name)
                 resolved += 1
         outcome = BulkOutcome(queued, answered, resolved_before, resolved, tuple(done))

@@ -164,9 +164,11 @@ class SelfService:
             await self._solved(conv_id, channel)
             return True
         if decision.action == "answer" and decision.article is not None:
-            if await self._answer(conv_id, msg, decision.article, decision.confidence):
-                return True
-            return False  # an agent took it meanwhile
+            try:
+                return await self._answer(conv_id, msg, decision.article, decision.confidence)
+            except Exception:  # not held unless the answer was queued: the router offers it
+                log.exception("self-service could not answer %s; handing over", conv_id)
+                return False
         await self._handoff(conv_id, msg, decision.reason or "not_confident")
         return False
 
@@ -209,15 +211,12 @@ class SelfService:
     async def _answer(
         self, conv_id: str, msg: InboundMessage, article: dict[str, Any], confidence: float
     ) -> bool:
+        """Answer first, then hold: a failure between the steps leaves the conversation queued
+        for a person with the answer sent, never held with nothing sent. False: not held (an
+        agent took it meanwhile, or the customer wrote again; the answer, if sent, is in the
+        log)."""
         k = self.keys
         now = now_ms()
-        (reopened,) = await self.redis.hmget(k.conversation(conv_id), ["reopened"])
-        held = await self._hold(
-            keys=[k.conversation(conv_id), k.queue(), k.sla_watch()],
-            args=[conv_id, now, article["id"], reopened or "0"],
-        )
-        if not int(held):
-            return False
         language = "en" if str(article.get("language", "")).startswith("en") else "zh"
         script = "en"
         if language == "zh":  # Simplified, or Traditional for a zh-TW channel's customers
@@ -234,14 +233,28 @@ class SelfService:
             "article_title": article["title"],
             "confidence": round(confidence, 3),
         }
-        await self._send_bot(conv_id, text, meta)
-        await self._count(f"answered:{msg.channel_type.value}")
+        # Before the answer, so a held conversation always has its idle job; it does nothing
+        # unless the hold below records this answer (bot_answered_at == now).
         await self._schedule(
             f"kb-idle:{conv_id}:{now}",
             IDLE_JOB,
             {"conversation_id": conv_id, "answered_at": now},
             now + int(self.idle_seconds * 1000),
         )
+        status, assignee, offered_to, reopened, inbound_at = await self.redis.hmget(
+            k.conversation(conv_id),
+            ["status", "assignee", "offered_to", "reopened", "last_inbound_at"],
+        )
+        if status != "open" or assignee or offered_to:
+            return False  # an agent took it meanwhile: no answer
+        await self._send_bot(conv_id, text, meta)  # appended and queued in one step
+        held = await self._hold(
+            keys=[k.conversation(conv_id), k.queue(), k.sla_watch()],
+            args=[conv_id, now, article["id"], reopened or "0", inbound_at or ""],
+        )
+        if not int(held):
+            return False
+        await self._count(f"answered:{msg.channel_type.value}")
         return True
 
     async def _solved(self, conv_id: str, channel: str) -> None:
