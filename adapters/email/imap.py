@@ -201,11 +201,18 @@ class ImapConnection:
             return
         with contextlib.suppress(Exception):
             idle = client.protocol.pending_sync_command is not None  # IDLE or an interrupted FETCH
-            if client.protocol.state in (aioimaplib.AUTH, aioimaplib.SELECTED) and not idle:
+            usable = client.protocol.state in (aioimaplib.AUTH, aioimaplib.SELECTED)
+            if usable and not idle and not self.lost.is_set():
                 await asyncio.wait_for(client.logout(), 2)
         with contextlib.suppress(Exception):
             if client.protocol.transport is not None:
                 client.protocol.transport.close()
+        for task in list(client.tasks):  # an IDLE the server never took would wait forever
+            task.cancel()
+
+    def _silent(self, command: str) -> ConnectionLost:
+        self.lost.set()  # as good as closed: close() sends no LOGOUT into it
+        return ConnectionLost(f"no answer to {command} within {self.timeout:g} s")
 
     def _check(self, response: aioimaplib.Response, what: str) -> aioimaplib.Response:
         if self.lost.is_set():
@@ -293,7 +300,15 @@ class ImapConnection:
 
     async def mark_seen(self, uid: int) -> None:
         assert self.client is not None
-        response = await self.client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Seen)")
+        # aioimaplib bounds FETCH but not STORE. No answer means a dead connection (the STORE
+        # stays pending in the protocol and would hold up later FETCHes): reconnect. The poller
+        # saved the UID before, so the message is not read again; it only stays unflagged.
+        try:
+            response = await asyncio.wait_for(
+                self.client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Seen)"), self.timeout
+            )
+        except TimeoutError:
+            raise self._silent("STORE") from None
         self._check(response, "STORE")
 
     async def noop(self) -> None:
@@ -309,7 +324,10 @@ class ImapConnection:
         queue = client.protocol.idle_queue
         while not queue.empty():  # leftovers of an earlier IDLE
             queue.get_nowait()
-        idle_task = await client.idle_start(timeout=timeout)
+        try:  # aioimaplib waits for the server's "+ idling" without a timeout
+            idle_task = await asyncio.wait_for(client.idle_start(timeout=timeout), self.timeout)
+        except TimeoutError:
+            raise self._silent("IDLE") from None
         push_task = asyncio.ensure_future(client.wait_server_push(timeout=timeout + 10))
         lost_task = asyncio.ensure_future(self.lost.wait())
         try:
@@ -326,7 +344,11 @@ class ImapConnection:
             if result != aioimaplib.STOP_WAIT_SERVER_PUSH:
                 pushed = [bytes(x) for x in result if isinstance(x, bytes | bytearray)]
         client.idle_done()
-        self._check(await asyncio.wait_for(idle_task, self.timeout), "IDLE")
+        try:
+            response = await asyncio.wait_for(idle_task, self.timeout)
+        except TimeoutError:
+            raise self._silent("IDLE DONE") from None
+        self._check(response, "IDLE")
         return pushed
 
 

@@ -139,14 +139,19 @@ class MailboxPoller:
             infos = await conn.infos(batch)
             for uid in batch:
                 _raise_if_cancelled()
+                handled = False
                 if uid in infos:
-                    await self._one(conn, status.uidvalidity, uid, infos[uid].size)
+                    handled = await self._one(conn, status.uidvalidity, uid, infos[uid].size)
                     done += 1
                     arrived = infos[uid].arrived
                     if arrived is not None and (newest is None or arrived > newest):
                         newest = arrived
                 await self.redis.hset(self.state_key, mapping={
                     "last_uid": uid, "last_at": int(time.time() * 1000)})  # fmt: skip
+                # Flagged only once the UID is saved: a server that never answers STORE then
+                # costs a reconnect per message, not this message read again and again.
+                if handled and self.config.mark_seen:
+                    await self._mark_seen(conn, uid)
         self._report(newest)
         return done
 
@@ -158,14 +163,15 @@ class MailboxPoller:
         self.health("poll_ok", now)
         self.health("poll_lag", max(0.0, now - newest) if newest is not None else 0.0)
 
-    async def _one(self, conn: ImapConnection, validity: int, uid: int, size: int) -> None:
+    async def _one(self, conn: ImapConnection, validity: int, uid: int, size: int) -> bool:
+        """Fetch one message and hand it over. False if it is gone or was skipped as poison."""
         truncated = size > self.config.max_message_bytes
         if truncated:
             raw = await conn.fetch_head(uid, min(_HEAD_BYTES, self.config.max_message_bytes))
         else:
             raw = await conn.fetch(uid)
         if raw is None:  # expunged in between
-            return
+            return False
         try:
             await self.handle(FetchedMail(uid, raw, size, truncated))
         except (RedisError, OSError, TimeoutError, ConnectionError):
@@ -177,15 +183,17 @@ class MailboxPoller:
                 raise
             log.exception("email uid %s failed %s times; skipped", uid, _POISON_TRIES)
             await self.redis.hincrby(self.state_key, "skipped", 1)
-            return
+            return False
         self._failures.pop((validity, uid), None)
-        if self.config.mark_seen:
-            try:
-                await conn.mark_seen(uid)
-            except ConnectionLost:
-                raise
-            except Exception as exc:  # read-only folders: the UID state is what counts
-                log.info("could not mark uid %s seen: %s", uid, exc)
+        return True
+
+    async def _mark_seen(self, conn: ImapConnection, uid: int) -> None:
+        try:
+            await conn.mark_seen(uid)
+        except ConnectionLost:
+            raise
+        except Exception as exc:  # read-only folders: the UID state is what counts
+            log.info("could not mark uid %s seen: %s", uid, exc)
 
     async def _last_uid(self, conn: ImapConnection, status: MailboxStatus) -> int:
         state = await self.redis.hgetall(self.state_key)

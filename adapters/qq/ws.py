@@ -52,7 +52,11 @@ FATAL_CLOSE = frozenset({4001, 4002, 4010, 4011, 4012, 4013, 4014, 4914, 4915})
 NO_RESUME = frozenset({4006, 4007, *range(4900, 4914)})
 AUTH_FAILED = 4004  # botpy: the token was refused
 
-HELLO_TIMEOUT = 20.0
+# Hello comes as soon as the connection is up, READY within seconds of Identify, and after a
+# Resume the missed events come one after another, then RESUMED (event-emit.html). Until then
+# our heartbeat, which closes dead connections, is not running: this much silence before READY
+# or RESUMED means a stuck node or a half-open connection, so connect again.
+HANDSHAKE_TIMEOUT = 20.0
 
 Dispatch = Callable[[str, Any, str], Awaitable[None]]
 
@@ -70,6 +74,7 @@ class GatewayClient:
         report: Callable[[str, float], None],
         backoff_max: float = 60.0,
         fatal_pause: float = 300.0,
+        handshake_timeout: float = HANDSHAKE_TIMEOUT,
     ) -> None:
         self.api = api
         self.tokens = tokens
@@ -80,6 +85,7 @@ class GatewayClient:
         self.report = report
         self.backoff_max = backoff_max
         self.fatal_pause = fatal_pause
+        self.handshake_timeout = handshake_timeout  # per receive, until READY / RESUMED
         self.seq: int | None = None
         self.session_id = ""
         self.bot_id = ""  # READY's user.id: the bot's own <@!id> mention is stripped by it
@@ -134,7 +140,7 @@ class GatewayClient:
         await self._load()
         established = False
         async with self.api.http.ws_connect(url, heartbeat=None, autoping=True) as ws:
-            hello = await ws.receive(timeout=HELLO_TIMEOUT)
+            hello = await self._receive(ws, established)
             payload = _payload(hello)
             if payload is None or payload.get("op") != OP_HELLO:
                 raise ConnectionError(f"expected Hello (op 10), got {hello.type!r}")
@@ -157,7 +163,10 @@ class GatewayClient:
                 await ws.send_json({"op": OP_IDENTIFY, "d": d})
             beat: asyncio.Task[None] | None = None
             try:
-                async for msg in ws:
+                while True:
+                    msg = await self._receive(ws, established)
+                    if msg.type in _CLOSED:
+                        break
                     payload = _payload(msg)
                     if payload is None:
                         continue
@@ -191,6 +200,20 @@ class GatewayClient:
                         await beat
             await self._on_close(ws.close_code)
         return established
+
+    async def _receive(
+        self, ws: aiohttp.ClientWebSocketResponse, established: bool
+    ) -> aiohttp.WSMessage:
+        """The next message; before READY / RESUMED within the handshake timeout (after it
+        the heartbeat finds a dead connection)."""
+        if established:
+            return await ws.receive()
+        try:
+            return await ws.receive(timeout=self.handshake_timeout)
+        except TimeoutError:
+            raise ConnectionError(
+                f"silent for {self.handshake_timeout:g} s before READY / RESUMED"
+            ) from None
 
     async def _on_dispatch(self, payload: dict[str, Any]) -> None:
         kind = str(payload.get("t") or "")
@@ -235,6 +258,9 @@ class GatewayClient:
                 return
             self._acked = False
             await ws.send_json({"op": OP_HEARTBEAT, "d": self.seq})
+
+
+_CLOSED = (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSING, aiohttp.WSMsgType.CLOSED)
 
 
 def _t(value: Any) -> str:

@@ -73,6 +73,7 @@ class Conn:
     ws: web.WebSocketResponse
     session: Session | None = None
     heartbeats: list[Any] = field(default_factory=list)
+    stuck: bool = False  # sends Hello, then nothing: a stuck node, a half-open connection
 
 
 @dataclass
@@ -122,6 +123,7 @@ class FakeQQ:
         self.identifies: list[dict[str, Any]] = []
         self.resumes: list[dict[str, Any]] = []
         self.connections_total = 0
+        self.stuck_next = 0  # how many of the next connections get stuck after Hello
         self.max_concurrent = 0
         self.files: dict[str, tuple[bytes, str, float]] = {}  # served attachments
         self.app = self._build_app()
@@ -278,7 +280,8 @@ class FakeQQ:
     async def _websocket(self, request: web.Request) -> web.WebSocketResponse:
         ws = web.WebSocketResponse()
         await ws.prepare(request)
-        conn = Conn(ws)
+        conn = Conn(ws, stuck=self.stuck_next > 0)
+        self.stuck_next -= conn.stuck
         self.conns.append(conn)
         self.connections_total += 1
         self.max_concurrent = max(self.max_concurrent, self.open_connections())
@@ -296,6 +299,8 @@ class FakeQQ:
 
     async def _on_ws(self, conn: Conn, payload: dict[str, Any]) -> None:
         op, d = payload.get("op"), payload.get("d")
+        if conn.stuck:
+            return
         if op == 1:
             conn.heartbeats.append(d)
             await conn.ws.send_json({"op": 11})

@@ -4,8 +4,14 @@ and one connection per bot across two adapter instances sharing Redis."""
 
 from __future__ import annotations
 
+import asyncio
+from typing import Any
+
+import aiohttp
 from fake_qq import FakeQQ
 from qq_payloads import (
+    APP_ID,
+    APP_SECRET,
     BOT_USER_ID,
     GROUP_OPENID,
     USER_OPENID,
@@ -15,13 +21,16 @@ from qq_payloads import (
 )
 from redis.asyncio import Redis
 
+from adapters.qq.api import AccessTokens, QQApi
 from adapters.qq.ws import (
     DIRECT_MESSAGE,
     GROUP_AND_C2C_EVENT,
     GUILD_MESSAGES,
     PUBLIC_GUILD_MESSAGES,
+    GatewayClient,
 )
 from gateway.keys import Keys
+from gateway.tasks import cancel_and_wait
 from tests.adapters.qq.conftest import MountFn, Recorder
 from tests.adapters.wechat.wechat_payloads import wait_for
 
@@ -184,3 +193,33 @@ async def test_ready_bot_id_strips_only_the_bots_mention(
     await fake.push("AT_MESSAGE_CREATE", {**at, "id": "at2", "content": "<@!777> too"})
     await wait_for(lambda: b.recorder.delivered, within=30)
     assert b.recorder.delivered[0].text == "<@!777> too"
+
+
+async def test_silence_before_ready_reconnects(
+    fake: FakeQQ, redis: Redis, keys: Keys, http: aiohttp.ClientSession
+) -> None:
+    """A node that sends Hello and then nothing (no READY, no close) costs one handshake
+    timeout, then the client connects again: it would otherwise wait forever, lease held."""
+    fake.stuck_next = 1
+    token_keys = keys.channel_state("chstuck", "access_token"), keys.lease("chstuck:token")
+    tokens = AccessTokens(redis, http, fake.token_url, APP_ID, APP_SECRET, *token_keys)
+    events: list[Any] = []
+
+    async def dispatch(kind: str, d: Any, event_id: str) -> None:
+        events.append(d)
+
+    client = GatewayClient(
+        api=QQApi(http, fake.url, tokens), tokens=tokens, redis=redis,
+        state_key=keys.channel_state("chstuck", "ws_session"),
+        intents=GROUP_AND_C2C_EVENT, dispatch=dispatch, report=lambda name, value: None,
+        backoff_max=1, handshake_timeout=1,
+    )  # fmt: skip
+    task = asyncio.create_task(client.run())
+    try:
+        await wait_for(lambda: fake.sessions, within=30)  # READY, on the second connection
+        d = c2c_message(USER_OPENID, "still there?")
+        await fake.push("C2C_MESSAGE_CREATE", d)
+        await wait_for(lambda: events == [d])
+        assert fake.connections_total == 2
+    finally:
+        await cancel_and_wait(task)
