@@ -60,6 +60,19 @@ class Lease:
         await self._release(keys=[self.key], args=[self.token])
 
 
+async def keep_renewed(lease: Lease) -> None:
+    """Renew ``lease`` every third of its TTL until cancelled (run it beside the work it
+    guards); a Redis hiccup skips a turn, a lease taken over ends it."""
+    while True:
+        await asyncio.sleep(lease.ttl_ms / 3000)
+        try:
+            if not await lease.renew():
+                log.warning("lease %s was taken over; no longer renewed", lease.key)
+                return
+        except Exception as exc:  # Redis away a moment: the next turn may still be in time
+            log.warning("renewing lease %s failed: %r", lease.key, exc)
+
+
 async def run_while_leased(
     lease: Lease,
     work: Callable[[], Awaitable[None]],

@@ -59,10 +59,6 @@ AdapterLookup = Callable[[str], Adapter | None]
 ChannelGone = Callable[[str], Awaitable[str | None]]
 
 
-async def _never_gone(_channel_id: str) -> str | None:
-    return None
-
-
 @dataclass(frozen=True)
 class Delivered:
     """A reply just settled as sent, as the outbox already has it: the listener need not read
@@ -119,8 +115,8 @@ class Outbox:
         adapters: AdapterLookup,
         config: OutboxConfig,
         on_delivery: OnDelivery,
+        channel_gone: ChannelGone,
         batch: CommandBatcher | None = None,
-        channel_gone: ChannelGone | None = None,
     ) -> None:
         self.redis = redis
         self.batch = batch
@@ -129,7 +125,7 @@ class Outbox:
         self.adapters = adapters
         self.config = config
         self.on_delivery = on_delivery
-        self.channel_gone = channel_gone or _never_gone
+        self.channel_gone = channel_gone
         self.consumer = f"{socket.gethostname()}-{os.getpid()}-{id(self):x}"
         self._retry_due = load_script(redis, __file__, "retry_due")
         self._retry_failed = load_script(redis, __file__, "retry_failed")

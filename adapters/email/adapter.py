@@ -39,7 +39,7 @@ from adapters.email.threads import (
     thread_token,
 )
 from adapters.oauth2 import Client, OAuth2Token, channel_token
-from gateway.lease import Lease, run_while_leased
+from gateway.lease import Lease, keep_renewed, run_while_leased
 from gateway.models import Attachment, Channel, OutboundMessage
 from gateway.tasks import cancel_and_wait
 
@@ -299,7 +299,7 @@ class EmailAdapter(Adapter):
                 raise TransientSendError("this reply is being sent by another process")
         except RedisError as exc:
             raise TransientSendError(f"Redis unavailable: {exc}") from exc
-        renewing = asyncio.create_task(_keep_renewed(lease))
+        renewing = asyncio.create_task(keep_renewed(lease))
         limit = longest_send(self.config)
         try:
             async with asyncio.timeout(limit):
@@ -373,12 +373,3 @@ def _mb(size: int) -> str:
 def _reason(exc: BaseException) -> str:
     text = str(exc) or type(exc).__name__
     return f"{type(exc).__name__}: {text}" if text != type(exc).__name__ else text
-
-
-async def _keep_renewed(lease: Lease) -> None:
-    """Renew ``lease`` every third of its TTL until cancelled; a Redis hiccup skips a turn."""
-    while True:
-        await asyncio.sleep(lease.ttl_ms / 3000)
-        with contextlib.suppress(RedisError):
-            if not await lease.renew():
-                return  # taken over: nothing to keep

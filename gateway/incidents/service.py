@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import logging
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from typing import Any
@@ -32,12 +31,10 @@ from adapters.base import IngestResult
 from gateway.conversations import Appended, Conversations, NotFound, NotWaiting
 from gateway.ids import new_id
 from gateway.keys import Keys
-from gateway.lease import Lease
+from gateway.lease import Lease, keep_renewed
 from gateway.models import ContactIdentity, Direction, InboundMessage, now_ms
 from gateway.scripts import decode_flat, load_script
 from gateway.tasks import cancel_and_wait
-
-log = logging.getLogger(__name__)
 
 # Files the item through the inbox (classification, deadlines, queue).
 OpenItem = Callable[[InboundMessage], Awaitable[IngestResult]]
@@ -320,24 +317,14 @@ class Incidents:
         lock = Lease(self.redis, self.keys.incident_bulk_lock(incident_id), self.bulk_lock_ms)
         if not await lock.acquire():
             raise IncidentError(409, "busy", "a bulk reply of this incident is running")
-        renewing = asyncio.create_task(self._renew(lock), name=f"bulk-lock-{incident_id}")
+        # Once lost, another run may start: each mention is still answered once (append.lua's
+        # only-while-waiting), so this run goes on.
+        renewing = asyncio.create_task(keep_renewed(lock), name=f"bulk-lock-{incident_id}")
         try:
             return await self._bulk(incident_id, body, author_id, author_name)
         finally:
             await cancel_and_wait(renewing)
             await lock.release()
-
-    async def _renew(self, lock: Lease) -> None:
-        """Keeps the run's lock until cancelled. Once lost, another run may start: each
-        mention is still answered once (reply_waiting.lua), so this run goes on."""
-        while True:
-            await asyncio.sleep(lock.ttl_ms / 3000)
-            try:
-                if not await lock.renew():
-                    log.warning("bulk reply lock %s lost; the run goes on", lock.key)
-                    return
-            except Exception as exc:  # Redis away a moment: the next renewal may still work
-                log.warning("renewing the bulk reply lock %s failed: %r", lock.key, exc)
 
     async def _bulk(
         self, incident_id: str, body: str, author_id: str, author_name: str
