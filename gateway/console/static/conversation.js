@@ -149,7 +149,26 @@ function render() {
   markRead();
 }
 
+// Any live update of the conversation draws the header again; what the agent has half picked
+// there (a transfer target, a snooze length) must survive it, or their next click acts on nothing.
+function headerChoices() {
+  const head = $("#conv-head");
+  const read = (selector) => {
+    const el = head && head.querySelector(selector);
+    return el ? { value: el.value, focused: document.activeElement === el } : null;
+  };
+  return { agent: read(".transfer-agent"), team: read(".transfer-team"), snooze: read(".snooze-minutes") };
+}
+
+function restoreChoice(el, kept) {
+  if (!el || !kept) return;
+  if ([...(el.options || [])].length && ![...el.options].some((o) => o.value === kept.value)) return;
+  el.value = kept.value;
+  if (kept.focused) el.focus();
+}
+
 function renderHeader() {
+  const kept = headerChoices();
   const c = view.conv;
   const me = session.user;
   const mine = c.assignee === me.id;
@@ -165,13 +184,13 @@ function renderHeader() {
   if (canAct && c.status !== "resolved") {
     actions.push(h("button", { class: "resolve", text: t("console.conversation.resolve"), on: { click: (e) => guardResolve(e.currentTarget, view.messages.values(), () => act("resolve", {})) } }));
     if (c.assignee) {
-      const minutes = h("select", { "aria-label": t("console.conversation.snooze_for") },
+      const minutes = h("select", { class: "snooze-minutes", "aria-label": t("console.conversation.snooze_for") },
         h("option", { value: "15", text: t("console.conversation.snooze.15") }), h("option", { value: "60", text: t("console.conversation.snooze.60") }),
         h("option", { value: "240", text: t("console.conversation.snooze.240") }), h("option", { value: "1440", text: t("console.conversation.snooze.1440") }));
       actions.push(h("span", { class: "group" }, minutes,
         h("button", { text: t("console.conversation.snooze"), on: { click: () => act("snooze", { minutes: Number(minutes.value) }) } })));
     }
-    actions.push(transferControl());
+    actions.push(transferControl(kept));
   }
   clear($("#conv-head"),
     h("div", { class: "who" },
@@ -189,6 +208,7 @@ function renderHeader() {
     senderNotes(lastInbound()),
     h("div", { class: "actions" }, actions),
   );
+  restoreChoice($("#conv-head .snooze-minutes"), kept.snooze);
 }
 
 function lastInbound() {
@@ -217,15 +237,26 @@ function senderNotes(m) {
   return notes.length ? h("div", { class: "sender-notes" }, notes) : null;
 }
 
-function transferControl() {
-  const team = h("input", { placeholder: t("console.transfer.team_placeholder"), "aria-label": t("console.transfer.to_team"), size: "8" });
-  const agent = h("select", { "aria-label": t("console.transfer.to_agent") }, h("option", { value: "", text: t("console.transfer.agent_placeholder") }));
+let knownAgents = [];  // the last /agents answer: a redrawn header lists them at once, not after a round trip
+
+function transferControl(kept) {
+  const team = h("input", { class: "transfer-team", placeholder: t("console.transfer.team_placeholder"), "aria-label": t("console.transfer.to_team"), size: "8" });
+  const agent = h("select", { class: "transfer-agent", "aria-label": t("console.transfer.to_agent") });
   const holder = view.conv.assignee;  // read now: by the answer another conversation may be open (j / k)
-  api("GET", "/agents").then((d) => {
-    for (const u of [...d.agents].sort((a, b) => compareText(a.name, b.name))) {
+  const fill = (agents, choice) => {
+    clear(agent, h("option", { value: "", text: t("console.transfer.agent_placeholder") }));
+    for (const u of [...agents].sort((a, b) => compareText(a.name, b.name))) {
       if (u.id !== holder) agent.appendChild(h("option", { value: u.id, text: t("console.transfer.agent_option", { name: u.name, status: t(`console.status.${u.status}`) }) }));
     }
+    restoreChoice(agent, choice);
+  };
+  fill(knownAgents, kept.agent);
+  api("GET", "/agents").then((d) => {
+    const same = JSON.stringify(d.agents) === JSON.stringify(knownAgents);
+    knownAgents = d.agents;
+    if (!same) fill(knownAgents, { value: agent.value, focused: document.activeElement === agent });
   }, () => {});
+  restoreChoice(team, kept.team);
   const go = () => {
     const body = agent.value ? { agent_id: agent.value } : { team: team.value.trim() };
     if (!body.agent_id && !body.team) { toast(t("console.transfer.pick"), "error"); return; }

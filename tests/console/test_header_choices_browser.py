@@ -1,0 +1,59 @@
+"""What an agent has half picked in the conversation header (a transfer target, a team, a snooze
+length) survives the live updates that redraw the header: a customer writing again while the
+agent chooses must not leave the Transfer button acting on nothing."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Harness, wait_for
+from tests.console.uxkit import DESKTOP, PASSWORD, customer_says, sign_in, user
+
+pytestmark = pytest.mark.browser
+
+AGENT = "select[aria-label='Transfer to agent']"
+TEAM = "input[aria-label='Transfer to team']"
+SNOOZE = "select[aria-label='Snooze for']"
+
+
+async def test_a_half_made_transfer_survives_a_redraw_and_goes_through(gateway: Harness, new_page):
+    h = gateway
+    channel, secret = await h.api_channel()
+    # A supervisor: the transfer event reaches her console after the conversation leaves her.
+    alice = await user(h, "alice@example.com", "Alice", role="supervisor")
+    alice_token = await h.login("alice@example.com", PASSWORD)
+    await h.call("PUT", "/api/v1/agents/me/status", alice_token, {"status": "online"})
+    conv = await customer_says(h, channel, secret, "m1", "Where is my parcel?", name="Mei")
+
+    async def offered() -> bool:
+        got = (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
+        return got.get("offered_to") == alice
+
+    await wait_for(offered)
+    await h.call("POST", f"/api/v1/conversations/{conv}/accept", alice_token)
+    dora = await user(h, "dora@example.com", "Dora")
+    dora_token = await h.login("dora@example.com", PASSWORD)
+    await h.call("PUT", "/api/v1/agents/me/status", dora_token, {"status": "away"})
+    bp = await new_page()
+    page = await sign_in(bp, h, "alice@example.com", DESKTOP)
+    await page.goto(page.url.split("#")[0] + f"#/inbox/{conv}")
+    await page.locator("#log .msg.in", has_text="parcel").wait_for()
+
+    head = page.locator("#conv-head")
+    await head.locator(AGENT).select_option(dora)
+    await head.locator(SNOOZE).select_option("240")
+    await head.locator(TEAM).fill("billing")
+    # Mark this header's nodes: a redraw replaces them.
+    await page.locator(f"#conv-head {AGENT}").evaluate("el => { el.dataset.old = '1'; }")
+
+    await customer_says(h, channel, secret, "m2", "Hello? Anyone there?", name="Mei")
+    await page.locator("#log .msg.in", has_text="Anyone there").wait_for()
+    await page.locator(f"#conv-head {AGENT}:not([data-old])").wait_for(state="attached")
+
+    assert await head.locator(AGENT).input_value() == dora
+    assert await head.locator(SNOOZE).input_value() == "240"
+    assert await head.locator(TEAM).input_value() == "billing"
+    await head.locator("button", has_text="Transfer").click()
+    await page.locator("#log .msg.event", has_text="Transferred to Dora").wait_for()
+    got = (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
+    assert got["assignee"] == dora
