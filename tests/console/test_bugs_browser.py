@@ -21,13 +21,21 @@ from tests.console.uxkit import DESKTOP, PASSWORD, PHONE, customer_says, sign_in
 pytestmark = pytest.mark.browser
 
 
-async def _held_in_console(h: Harness, new_page, viewport: dict[str, int]) -> tuple[Any, Any, str]:
-    """Alice (online) holds a customer's conversation, open in her console."""
-    channel, secret = await h.api_channel()
-    alice = await user(h, "alice@example.com", "Alice")
+async def _held_in_console(
+    h: Harness,
+    new_page,
+    viewport: dict[str, int],
+    role: str = "agent",
+    channel: tuple[str, str] | None = None,
+) -> tuple[Any, Any, str]:
+    """Alice (online, of `role`) holds a customer's conversation, open in her console."""
+    channel_id, secret = channel or await h.api_channel()
+    alice = await user(h, "alice@example.com", "Alice", role=role)
     token = await h.login("alice@example.com", PASSWORD)
     await h.call("PUT", "/api/v1/agents/me/status", token, {"status": "online"})
-    conv = await customer_says(h, channel, secret, "m1", "My order #12 never arrived", name="Mei")
+    conv = await customer_says(
+        h, channel_id, secret, "m1", "My order #12 never arrived", name="Mei"
+    )
 
     async def offered() -> bool:
         got = (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]

@@ -6,8 +6,9 @@ from __future__ import annotations
 
 import pytest
 
-from tests.conftest import Harness, wait_for
-from tests.console.uxkit import DESKTOP, PASSWORD, customer_says, sign_in, user
+from tests.conftest import Harness
+from tests.console.test_bugs_browser import _held_in_console
+from tests.console.uxkit import DESKTOP, PASSWORD, customer_says, user
 
 pytestmark = pytest.mark.browser
 
@@ -19,26 +20,11 @@ SNOOZE = "select[aria-label='Snooze for']"
 async def test_a_half_made_transfer_survives_a_redraw_and_goes_through(gateway: Harness, new_page):
     h = gateway
     channel, secret = await h.api_channel()
-    # A supervisor: the transfer event reaches her console after the conversation leaves her.
-    alice = await user(h, "alice@example.com", "Alice", role="supervisor")
-    alice_token = await h.login("alice@example.com", PASSWORD)
-    await h.call("PUT", "/api/v1/agents/me/status", alice_token, {"status": "online"})
-    conv = await customer_says(h, channel, secret, "m1", "Where is my parcel?", name="Mei")
-
-    async def offered() -> bool:
-        got = (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
-        return got.get("offered_to") == alice
-
-    await wait_for(offered)
-    await h.call("POST", f"/api/v1/conversations/{conv}/accept", alice_token)
     dora = await user(h, "dora@example.com", "Dora")
     dora_token = await h.login("dora@example.com", PASSWORD)
     await h.call("PUT", "/api/v1/agents/me/status", dora_token, {"status": "away"})
-    bp = await new_page()
-    page = await sign_in(bp, h, "alice@example.com", DESKTOP)
-    await page.goto(page.url.split("#")[0] + f"#/inbox/{conv}")
-    await page.locator("#log .msg.in", has_text="parcel").wait_for()
-
+    # A supervisor: the transfer event reaches her console after the conversation leaves her.
+    _, page, conv = await _held_in_console(h, new_page, DESKTOP, "supervisor", (channel, secret))
     head = page.locator("#conv-head")
     await head.locator(AGENT).select_option(dora)
     await head.locator(SNOOZE).select_option("240")
