@@ -1,9 +1,12 @@
 """Weibo (open API v2): posts and comments that @mention the account, answered with comments.
 
 - ``GET /2/statuses/mentions.json`` and ``GET /2/comments/mentions.json`` with ``since_id``
-  (the same on every page of one poll) and ``page``; the newest id becomes the cursor after the
-  last page. A round that reaches ``max_pages`` with full pages keeps the cursor and notes the
-  oldest id it read: the next round goes on below it (``max_id``) until the gap is read.
+  (the same on every page of one poll); each next page starts below the oldest id read
+  (``max_id``), not at a page number, since pages shift as mentions arrive or are deleted
+  mid-poll. A short page is not the end while ``next_cursor`` is non-zero (Weibo drops hidden
+  posts from a page after counting it). The newest id becomes the cursor after the last page.
+  A round that reaches ``max_pages`` with more to read keeps the cursor and notes where it
+  stopped: the next round goes on below it (``max_id``) until the gap is read.
   Both are read in one round and delivered together, each comment after the post it
   comments on, so the post always opens its thread.
 - A post mentioning us is its own thread; a comment mentioning us belongs to the thread of the
@@ -89,6 +92,29 @@ def parse_time(value: str | None) -> int | None:
 def item_id(item: Mapping[str, Any]) -> str | None:
     value = item.get("idstr") or item.get("id")
     return str(value) if value else None
+
+
+def older_than(
+    batch: list[Mapping[str, Any]], body: Any, count: int, since: str | None
+) -> str | None:
+    """The ``max_id`` of the page after ``batch``, or None when the list has nothing older.
+
+    A short page is not the end: Weibo leaves deleted and hidden posts out of a page after
+    counting it (a page of 50 may hold 48, or none) and says more follow with a non-zero
+    ``next_cursor``. Stopping there would move the cursor past every mention below the page.
+    A full page is never the end either, whatever ``next_cursor`` says.
+    """
+    ids = [i for i in map(item_id, batch) if i and i.isdigit()]
+    candidates = [str(int(min(ids, key=id_key)) - 1)] if ids else []  # max_id is inclusive
+    cursor = str(body.get("next_cursor") or "") if isinstance(body, dict) else ""
+    if cursor.isdigit() and cursor != "0":
+        candidates.append(cursor)
+    elif len(batch) < count:
+        return None
+    below = min(candidates, key=id_key, default=None)
+    if below is None or (since and id_key(below) <= id_key(since)):
+        return None
+    return below
 
 
 def long_texts(body: Any) -> dict[str, str]:
@@ -355,14 +381,15 @@ class WeiboAdapter(SocialAdapter):
         count = cfg.page_size if since else max(1, min(cfg.backfill, 200))
         items: list[Mapping[str, Any]] = []
         newest_id: str | None = rest[1] if len(rest) == 2 else None
+        max_id: str | None = rest[0] if len(rest) == 2 else None
         more = False
         long_failures: list[str] = []
-        for page in range(1, (cfg.max_pages if since else 1) + 1):
-            params = {"count": str(count), "page": str(page)}
+        for _ in range(cfg.max_pages if since else 1):
+            params = {"count": str(count)}
             if since:
                 params["since_id"] = since  # the same on every page of this poll
-            if len(rest) == 2:
-                params["max_id"] = rest[0]
+            if max_id:
+                params["max_id"] = max_id
             body = await self._get(path, params)
             batch = body.get(list_key) if isinstance(body, dict) else None
             batch = [b for b in batch or [] if isinstance(b, dict)]
@@ -371,14 +398,13 @@ class WeiboAdapter(SocialAdapter):
             if list_key == "statuses":
                 batch = await self._with_long_text(batch, long_failures)
             items += batch
-            more = len(batch) >= count
+            # Below what was read, not page N: pages shift when mentions arrive or go mid-poll.
+            next_max = older_than(batch, body, count, since)
+            more = next_max is not None and (max_id is None or id_key(next_max) < id_key(max_id))
             if not more:
                 break
-        left = None
-        oldest = min((i for i in map(item_id, items) if i), key=id_key, default=None)
-        if since and more and oldest and newest_id:
-            # max_id is inclusive: start just below the oldest one read.
-            left = f"{int(oldest) - 1 if oldest.isdigit() else oldest} {newest_id}"
+            max_id = next_max
+        left = f"{max_id} {newest_id}" if since and more and max_id and newest_id else None
         messages = []
         seen: set[str] = set()
         for item in items:

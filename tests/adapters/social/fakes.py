@@ -15,6 +15,7 @@ import json
 import re
 import secrets
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -679,6 +680,11 @@ class FakeWeibo(FakeBase):
     # The wiki marks ``rip`` (the commenting user's real IP) required on comments/create and
     # comments/reply; off by default so channels set up without it still comment here.
     require_rip: bool = False
+    # Ids Weibo counts into a page but leaves out of it (deleted, or hidden by the author's
+    # privacy settings): the page comes short, or empty, with a non-zero next_cursor.
+    hidden: set[str] = field(default_factory=set)
+    # Run once after the next list page is answered (a post deleted between two pages).
+    after_page: Callable[[], None] | None = None
     _ids: Any = field(default_factory=lambda: itertools.count(4_990_000_000_000_000))
 
     def __post_init__(self) -> None:
@@ -807,15 +813,17 @@ class FakeWeibo(FakeBase):
         if q.get("max_id") and q["max_id"] != "0":
             rows = [r for r in rows if _id_key(r["idstr"]) <= _id_key(q["max_id"])]
         chunk = rows[(page - 1) * count : page * count]
-        return web.json_response(
-            {
-                key: chunk,
-                "hasvisible": False,
-                "previous_cursor": 0,
-                "next_cursor": int(chunk[-1]["idstr"]) if len(rows) > page * count else 0,
-                "total_number": len(rows),
-            }
-        )
+        answer = {
+            key: [r for r in chunk if r["idstr"] not in self.hidden],
+            "hasvisible": False,
+            "previous_cursor": 0,
+            "next_cursor": int(chunk[-1]["idstr"]) if len(rows) > page * count else 0,
+            "total_number": len(rows),
+        }
+        if self.after_page is not None:
+            then, self.after_page = self.after_page, None
+            then()
+        return web.json_response(answer)
 
     async def h_status_mentions(self, request: web.Request) -> web.Response:
         guard = await self._guard(request)

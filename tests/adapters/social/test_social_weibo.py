@@ -140,7 +140,11 @@ async def test_posts_and_comments_with_since_id_pages(wire: WireAdapter, weibo_a
     await wired.adapter.poll_mentions()
     assert wired.new_ids() == [first, *posts, *comments]
     calls = fake.calls("/statuses/mentions.json")
-    assert [c.query["page"][0] for c in calls] == ["1", "2", "3"]
+    # Each page below the oldest id read (max_id is inclusive), never a page number.
+    assert [c.query.get("max_id") for c in calls] == [
+        None, [str(int(posts[13]) - 1)], [str(int(posts[3]) - 1)]
+    ]  # fmt: skip
+    assert all("page" not in c.query for c in calls)
     assert {c.query["since_id"][0] for c in calls} == {first}
     assert await wired.adapter.get_cursor("statuses") == posts[-1]
     assert await wired.adapter.get_cursor("comments") == comments[-1]
@@ -170,10 +174,8 @@ async def test_page_budget_resumes_with_max_id(wire: WireAdapter, weibo_api: Ser
     calls = fake.calls("/statuses/mentions.json")
     assert len(calls) == 7
     assert {c.query["since_id"][0] for c in calls[1:6]} == {first}
-    below = [str(int(p) - 1) for p in (posts[-20], posts[5])]
-    assert [c.query.get("max_id") for c in calls[1:6]] == [
-        None, None, [below[0]], [below[0]], [below[1]]
-    ]  # fmt: skip
+    below = [[str(int(posts[i]) - 1)] for i in (35, 25, 15, 5)]
+    assert [c.query.get("max_id") for c in calls[1:6]] == [None, *below]
 
 
 async def test_rate_limit_error_waits_for_the_reported_reset(
@@ -414,3 +416,39 @@ async def test_reply_errors_and_verify(wire: WireAdapter, weibo_api: Served) -> 
         await bad.adapter.verify()
     with pytest.raises(PermanentSendError, match="21332"):
         await bad.adapter.send(outbound(bad, ctx, "hi", "c:4"))
+
+
+async def test_a_short_page_is_not_the_end_while_next_cursor_says_more(
+    wire: WireAdapter, weibo_api: Served
+) -> None:
+    """Weibo counts hidden and deleted posts into a page and leaves them out of it: a page of 10
+    holding 8, or none, with a non-zero next_cursor. Every mention below it is still read, and
+    the cursor moves only after them."""
+    fake = weibo_api.fake
+    first = fake.post("zaku", "@AcmeCN hi")
+    wired = await wire(WeiboAdapter, config(weibo_api))
+    await wired.adapter.poll_mentions()
+    posts = [fake.post(f"user{i}", f"@AcmeCN 第{i}台坏了") for i in range(35)]
+    fake.hidden |= {posts[34], posts[30]}  # the first page: 8 of 10
+    fake.hidden |= set(posts[15:25])  # the second page: none of 10
+    await wired.adapter.poll_mentions()
+    shown = [p for p in posts if p not in fake.hidden]
+    assert sorted(wired.new_ids()) == sorted([first, *shown])
+    # The newest shown: a hidden post that shows again later is still above the cursor.
+    assert await wired.adapter.get_cursor("statuses") == posts[33]
+
+
+async def test_a_post_deleted_between_pages_skips_nothing_below_it(
+    wire: WireAdapter, weibo_api: Served
+) -> None:
+    """Pages by number shift up when a post of an earlier page is deleted mid-poll, so the first
+    posts of the next page were never read; pages below the oldest id read do not shift."""
+    fake = weibo_api.fake
+    first = fake.post("zaku", "@AcmeCN hi")
+    wired = await wire(WeiboAdapter, config(weibo_api))
+    await wired.adapter.poll_mentions()
+    posts = [fake.post(f"user{i}", f"@AcmeCN 第{i}台坏了") for i in range(25)]
+    gone = posts[20:23]
+    fake.after_page = lambda: [fake.statuses.pop(p) for p in gone]
+    await wired.adapter.poll_mentions()
+    assert sorted(wired.new_ids()) == sorted([first, *posts])
