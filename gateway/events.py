@@ -26,7 +26,7 @@ from gateway.batching import CommandBatcher
 from gateway.failurelog import FailureLog
 from gateway.keys import Keys
 from gateway.redis_client import reach
-from gateway.redis_wire import Subscriber, usable
+from gateway.redis_wire import KEEPALIVE, Keepalive, Silence, Subscriber, usable
 from gateway.tasks import cancel_and_wait
 
 log = logging.getLogger(__name__)
@@ -212,18 +212,24 @@ async def subscribe_forever(
     on_message: Callable[[str], Awaitable[None]],
     ready: asyncio.Event,
     on_subscribed: Callable[[], None] | None = None,
+    keepalive: Keepalive = KEEPALIVE,
 ) -> None:
     """Hand every message of a pub/sub channel to ``on_message``; resubscribe after a lost
     connection (what was published meanwhile is lost: clients re-sync by seq). Runs until
     cancelled; ``ready`` is set once subscribed, and ``on_subscribed`` called at every
-    (re)subscription, for a listener that must look again at what it may have missed.
+    (re)subscription, for a listener that must look again at what it may have missed. A
+    subscription silent for ``keepalive.idle`` seconds is pinged and, unanswered, given up.
 
     On Redis Cluster the subscription is held on the node serving the channel's hash slot (the
     deployment's): classic PUBLISH reaches every node, and after a failover the loop finds the
     slot's new node."""
     failures = FailureLog(log, f"subscription to {channel}")
     while True:
-        subscription = Subscriber(redis, channel) if usable(redis) else _PubSub(redis, channel)
+        subscription = (
+            Subscriber(redis, channel, keepalive)
+            if usable(redis)
+            else _PubSub(redis, channel, keepalive)
+        )
         try:
             await reach(redis, channel)
             await subscription.subscribe()
@@ -246,17 +252,24 @@ async def subscribe_forever(
 class _PubSub:
     """redis-py's subscription, for a cluster or a Sentinel (gateway/redis_wire.py)."""
 
-    def __init__(self, redis: Redis, channel: str) -> None:
+    def __init__(self, redis: Redis, channel: str, keepalive: Keepalive) -> None:
         self.channel = channel
+        self.keepalive = keepalive
         self.pubsub = redis.pubsub(ignore_subscribe_messages=True)
-        self._messages = self.pubsub.listen()
 
     async def subscribe(self) -> None:
         await self.pubsub.subscribe(self.channel)
 
     async def next(self) -> str:
+        silence = Silence(self.keepalive)
         while True:
-            message = await anext(self._messages)
+            if silence.due(f"the node holding {self.channel}"):
+                await self.pubsub.ping()
+            # None: nothing within the wait, or a reply redis-py keeps to itself.
+            message = await self.pubsub.get_message(timeout=silence.wait())
+            if message is None:
+                continue
+            silence.heard()
             if message.get("type") == "message":
                 return str(message["data"])
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import redis.asyncio as aioredis
@@ -133,12 +134,65 @@ class Wire:
             await self.redis.connection_pool.release(conn)
 
 
+@dataclass(frozen=True)
+class Keepalive:
+    """A subscription silent for ``idle`` seconds is sent a PING (allowed while subscribed);
+    one that then stays silent ``answer`` seconds more is lost. A half-open connection (a NAT
+    or proxy that dropped it, a host gone without a reset) otherwise waits for ever: no event
+    reaches this process again and it never learns it should look again."""
+
+    idle: float = 15.0
+    answer: float = 10.0
+
+
+KEEPALIVE = Keepalive()
+
+
+class Silence:
+    """When a subscription last heard anything, and whether it was pinged since."""
+
+    def __init__(self, keepalive: Keepalive) -> None:
+        self.keepalive = keepalive
+        self._loop = asyncio.get_running_loop()
+        self._heard = self._loop.time()
+        self._pinged_at: float | None = None
+
+    def heard(self) -> None:
+        self._heard = self._loop.time()
+        self._pinged_at = None
+
+    def wait(self) -> float:
+        """Seconds to wait for a reply before ``due`` must be asked again."""
+        now = self._loop.time()
+        if self._pinged_at is None:
+            return max(0.0, self._heard + self.keepalive.idle - now)
+        return max(0.0, self._pinged_at + self.keepalive.answer - now)
+
+    def due(self, where: str) -> bool:
+        """Whether to send a PING now; raises once a PING went unanswered too long."""
+        now = self._loop.time()
+        if self._pinged_at is not None:
+            if now - self._pinged_at >= self.keepalive.answer:
+                raise RedisConnectionError(
+                    f"no answer from {where} for {self.keepalive.answer:g} s after a PING: "
+                    "the subscription is lost"
+                )
+            return False
+        if now - self._heard < self.keepalive.idle:
+            return False
+        self._pinged_at = now
+        return True
+
+
 class Subscriber:
     """One pub/sub channel on a connection of the pool kept for it (``usable`` clients only)."""
 
-    def __init__(self, redis: aioredis.Redis, channel: str) -> None:
+    def __init__(
+        self, redis: aioredis.Redis, channel: str, keepalive: Keepalive = KEEPALIVE
+    ) -> None:
         self.redis = redis
         self.channel = channel
+        self.keepalive = keepalive
         self._conn: AbstractConnection | None = None
 
     async def subscribe(self) -> None:
@@ -163,14 +217,24 @@ class Subscriber:
 
     async def next(self) -> str:
         """The channel's next message, waiting as long as it takes; raises when the
-        connection fails (subscribe again)."""
+        connection fails or stops answering (subscribe again)."""
         conn = self._conn
         assert conn is not None, "subscribe first"
+        silence = Silence(self.keepalive)
         while True:
             try:
-                reply = await self._read(conn)
+                if silence.due(_where(conn)):
+                    # check_health off: redis-py's own check would read this connection's
+                    # next reply (a message) as its PONG.
+                    await conn.send_command("PING", check_health=False)
+                # Cancelled only while waiting for bytes (hiredis parses what it was fed).
+                async with asyncio.timeout(silence.wait()):
+                    reply = await self._read(conn)
+            except TimeoutError:
+                continue
             except OSError as exc:
                 raise RedisConnectionError(f"Error reading from {_where(conn)}: {exc}") from exc
+            silence.heard()  # a message or the PONG (RESP2 ["pong", ""], RESP3 "PONG")
             if isinstance(reply, Exception):
                 raise reply
             if isinstance(reply, list) and len(reply) == 3 and reply[0] == "message":

@@ -5,9 +5,9 @@ otherwise wait forever while its lease stays renewed, and no later mail would be
 from __future__ import annotations
 
 from email_testkit import ImapServer, Recorder, SmtpServer, email_config, make_mail
-from silent_proxy import SilentProxy
 
 from tests.conftest import wait_for
+from tests.silent_proxy import SilentProxy
 
 
 async def _is(value: object) -> object:
