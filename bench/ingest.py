@@ -36,6 +36,7 @@ import hashlib
 import json
 import os
 import secrets
+import shutil
 import signal
 import statistics
 import subprocess
@@ -422,6 +423,11 @@ def main() -> int:
 
 
 def orchestrate(args: argparse.Namespace) -> int:
+    if args.generator == "wrk" and shutil.which("wrk") is None:
+        print(
+            "wrk is not installed (apt install wrk); or leave out --generator wrk", file=sys.stderr
+        )
+        return 2
     secret = secrets.token_hex(16)
     servers: dict[str, GatewayProcess | subprocess.Popen[bytes]] = {}
     urls: dict[str, str] = {}
