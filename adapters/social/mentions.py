@@ -9,7 +9,9 @@ inbox dedupes by (channel, post id), so a mention seen twice is one message.
 from __future__ import annotations
 
 import asyncio
+import html
 import logging
+import re
 import time
 from collections.abc import Awaitable, Callable
 from contextvars import ContextVar
@@ -303,3 +305,51 @@ class SocialAdapter(Adapter):
 
     async def remember_sent(self, message_id: str, platform_id: str) -> None:
         await self.ctx.redis.set(self.ctx.state_key(f"sent:{message_id}"), platform_id, ex=SENT_TTL)
+
+    async def attempt_started(self, message_id: str) -> float | None:
+        """Notes that a post of this outbound message may reach the platform from now on.
+        Returns when an earlier attempt started whose outcome was never learned (the process
+        died, or the platform's answer was lost, before ``remember_sent``), else None: the
+        caller then looks on the platform for that reply before posting it again."""
+        key = self.ctx.state_key(f"sending:{message_id}")
+        if await self.ctx.redis.set(key, f"{time.time():.3f}", nx=True, ex=SENT_TTL):
+            return None
+        value = await self.ctx.redis.get(key)
+        return float(value) if value else None
+
+    async def found_after_lost_answer(
+        self, message_id: str, look: Callable[[float], Awaitable[str | None]]
+    ) -> str | None:
+        """Starts an attempt; when an earlier one's answer never came, ``look(since)`` searches
+        the platform for that reply (platforms without an idempotency key). Returns the id of
+        the reply found there (now recorded as sent), or None: post it."""
+        started = await self.attempt_started(message_id)
+        if started is None:
+            return None
+        found = await look(started)
+        if found:
+            await self.remember_sent(message_id, found)
+        return found
+
+    async def attempt_refused(self, message_id: str) -> None:
+        """The platform answered no: nothing was posted, the next attempt need not look."""
+        await self.ctx.redis.delete(self.ctx.state_key(f"sending:{message_id}"))
+
+
+def refused(exc: ApiError) -> bool:
+    """Whether a failed call certainly posted nothing: the platform answered with a 4xx (a
+    rate limit included). A 5xx or a lost answer may have come after the post was made."""
+    return exc.status is not None and 400 <= exc.status < 500
+
+
+_LINK = re.compile(r"https?://\S+")
+
+
+def same_text(ours: str, theirs: str) -> bool:
+    """Whether a post the platform lists is the text we sent: it may escape &, < and >, and
+    wrap links (X's t.co)."""
+
+    def plain(text: str) -> str:
+        return " ".join(_LINK.sub("<link>", html.unescape(text)).split())
+
+    return plain(ours) == plain(theirs)

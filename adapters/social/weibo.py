@@ -24,8 +24,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
-from collections.abc import Mapping
+from collections.abc import Awaitable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, ClassVar
@@ -33,7 +34,15 @@ from typing import Any, ClassVar
 from pydantic import Field
 
 from adapters.base import AdapterContext, PermanentSendError, VerifyError
-from adapters.social.mentions import SocialAdapter, SocialConfig, id_key, newest, send_error
+from adapters.social.mentions import (
+    SocialAdapter,
+    SocialConfig,
+    id_key,
+    newest,
+    refused,
+    same_text,
+    send_error,
+)
 from adapters.social.poller import (
     ApiError,
     HttpApi,
@@ -92,6 +101,10 @@ def parse_time(value: str | None) -> int | None:
 def item_id(item: Mapping[str, Any]) -> str | None:
     value = item.get("idstr") or item.get("id")
     return str(value) if value else None
+
+
+LOOKUP_PAGES = 3  # of 50 comments: how far back a retried reply looks for its earlier attempt
+_REPLY_PREFIX = re.compile(r"^回复@[^:：]+[:：]")
 
 
 def older_than(
@@ -480,14 +493,55 @@ class WeiboAdapter(SocialAdapter):
         if ctx.get("kind") == "comment" and ctx.get("comment_id"):
             path = "comments/reply.json"
             form["cid"] = str(ctx["comment_id"])
+        cid = form.get("cid")
+
+        def look(since: float) -> Awaitable[str | None]:
+            return self._posted_comment(status_id, cid, text, since=since)
+
+        found = await self.found_after_lost_answer(message.message_id, look)
+        if found:
+            return found
         try:
             resp = await self.api.call(
                 "POST", self._url(path), endpoint=ENDPOINT, wait=False, data=form
             )
         except ApiError as exc:
+            if refused(exc):
+                await self.attempt_refused(message.message_id)
             raise send_error(exc, "Weibo did not publish the comment") from exc
         comment_id = item_id(resp.body) if isinstance(resp.body, dict) else None
         if not comment_id:
             raise PermanentSendError("Weibo answered without the id of the new comment")
         await self.remember_sent(message.message_id, comment_id)
         return comment_id
+
+    async def _posted_comment(
+        self, status_id: str, cid: str | None, text: str, *, since: float
+    ) -> str | None:
+        """Our comment on ``status_id`` (replying to ``cid``) with this text, made since
+        ``since`` (less a minute for the clocks), from ``comments/by_me``; None when there is
+        none. A failed lookup is a failed attempt, tried again later."""
+        max_id: str | None = None
+        for _ in range(LOOKUP_PAGES):
+            params = {"count": "50", **({"max_id": max_id} if max_id else {})}
+            try:
+                body = await self._get("comments/by_me.json", params, wait=False)
+            except ApiError as exc:
+                raise send_error(exc, "Weibo did not say whether the comment was posted") from exc
+            comments = [c for c in (body or {}).get("comments") or [] if isinstance(c, dict)]
+            for comment in comments:
+                made = parse_time(comment.get("created_at"))
+                if made is not None and made < (since - 60) * 1000:
+                    return None  # newest first: older than the attempt from here on
+                if item_id(comment.get("status") or {}) != status_id:
+                    continue
+                if cid and item_id(comment.get("reply_comment") or {}) != cid:
+                    continue
+                # A reply is shown as "回复@name:" and the text.
+                shown = _REPLY_PREFIX.sub("", str(comment.get("text") or ""), count=1)
+                if same_text(text, shown):
+                    return item_id(comment)
+            max_id = older_than(comments, body, 50, None)
+            if max_id is None:
+                return None
+        return None

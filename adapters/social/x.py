@@ -37,7 +37,15 @@ from pydantic import Field, model_validator
 from adapters.base import AdapterContext, PermanentSendError, VerifyError
 from adapters.oauth2 import Client, OAuth2Token, TokenError, channel_token, with_fresh_token
 from adapters.social import oauth1
-from adapters.social.mentions import SocialAdapter, SocialConfig, id_key, newest, send_error
+from adapters.social.mentions import (
+    SocialAdapter,
+    SocialConfig,
+    id_key,
+    newest,
+    refused,
+    same_text,
+    send_error,
+)
 from adapters.social.poller import (
     MAX_DAILY_WAIT,
     ApiError,
@@ -46,6 +54,7 @@ from adapters.social.poller import (
     HttpApi,
     PermanentApiError,
     RateInfo,
+    RateLimited,
     TransientApiError,
     default_classify,
 )
@@ -174,6 +183,9 @@ class XDailyLimit(DailyLimitReached):
             status=status,
         )
         self.scope = scope
+
+
+LOOKUP_PAGES = 3  # of 100 posts: how far back a retried reply looks for its earlier attempt
 
 
 def utc_minute(epoch: float) -> str:
@@ -593,6 +605,11 @@ class XAdapter(SocialAdapter):
         if previous:
             return previous
         reply_to = str(message.reply_context.get("post_id") or message.thread_key)
+        found = await self.found_after_lost_answer(
+            message.message_id, lambda since: self._posted_reply(reply_to, text, since=since)
+        )
+        if found:
+            return found
         try:
             resp = await self._request(
                 "POST",
@@ -602,12 +619,15 @@ class XAdapter(SocialAdapter):
                 json_body={"text": text, "reply": {"in_reply_to_tweet_id": reply_to}},
             )
         except XDailyLimit as exc:
+            await self.attempt_refused(message.message_id)
             # Retrying every few minutes would hold the reply for up to a day: the agent decides.
             raise PermanentSendError(
                 f"X's 24-hour post limit for this {exc.scope} is used up until "
                 f"{utc_minute(exc.retry_at)}; send again after that or answer on another channel."
             ) from exc
         except ApiError as exc:
+            if refused(exc):
+                await self.attempt_refused(message.message_id)
             raise send_error(exc, "X did not publish the reply") from exc
         data = resp.body.get("data") if isinstance(resp.body, dict) else None
         if not isinstance(data, dict) or not data.get("id"):
@@ -615,3 +635,46 @@ class XAdapter(SocialAdapter):
         post_id = str(data["id"])
         await self.remember_sent(message.message_id, post_id)
         return post_id
+
+    async def _posted_reply(self, reply_to: str, text: str, *, since: float) -> str | None:
+        """Our post answering ``reply_to`` with this text since ``since`` (less a minute for
+        the clocks), from the account's own timeline; None when there is none. Timeline
+        errors: a 4xx (the app's access has no timelines) posts anyway, with a warning; any
+        other is a failed attempt, tried again later."""
+        assert self.user_id is not None
+        params = {
+            "max_results": "100",
+            "start_time": datetime.fromtimestamp(since - 60, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+            "tweet.fields": "referenced_tweets,note_tweet",
+        }
+        for _ in range(LOOKUP_PAGES):
+            try:
+                resp = await self._request(
+                    "GET", self._url(f"/2/users/{self.user_id}/tweets"),
+                    endpoint="timeline", wait=False, params=params,
+                )  # fmt: skip
+            except ApiError as exc:
+                if not refused(exc) or isinstance(exc, RateLimited):
+                    raise send_error(exc, "X did not say whether the reply was posted") from exc
+                log.warning(
+                    "X %s: cannot read the account's posts to check a retried reply (%s); "
+                    "posting it again",
+                    self.ctx.channel_id,
+                    exc,
+                )
+                return None
+            body = resp.body if isinstance(resp.body, dict) else {}
+            for post in body.get("data") or []:
+                replied = {
+                    str(r.get("id"))
+                    for r in post.get("referenced_tweets") or []
+                    if r.get("type") == "replied_to"
+                }
+                whole = str((post.get("note_tweet") or {}).get("text") or post.get("text") or "")
+                if reply_to in replied and same_text(text, whole):
+                    return str(post["id"])
+            token = (body.get("meta") or {}).get("next_token")
+            if not token:
+                return None
+            params = {**params, "pagination_token": str(token)}
+        return None

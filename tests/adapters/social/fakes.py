@@ -194,6 +194,8 @@ class FakeX(FakeBase):
     # 24-hour caps per endpoint: ("user" or "app", window), sent as x-{user,app}-limit-24hour-*.
     daily: dict[str, tuple[str, Window]] = field(default_factory=dict)
     search_since_floor: str | None = None  # recent search refuses older since_ids (7 days)
+    # POST /2/tweets answers lost after the post is made (the connection dropped, or a 503).
+    lost_answers: list[int | None] = field(default_factory=list)  # None: dropped; else status
     _ids: Any = field(default_factory=lambda: itertools.count(1_790_000_000_000_000_000))
 
     def __post_init__(self) -> None:
@@ -203,6 +205,7 @@ class FakeX(FakeBase):
         app = web.Application()
         app.router.add_get("/2/users/me", self.h_me)
         app.router.add_get("/2/users/{id}/mentions", self.h_mentions)
+        app.router.add_get("/2/users/{id}/tweets", self.h_timeline)
         app.router.add_get("/2/tweets/search/recent", self.h_search)
         app.router.add_post("/2/tweets", self.h_create)
         app.router.add_post("/2/oauth2/token", self.h_token)
@@ -407,6 +410,22 @@ class FakeX(FakeBase):
         matched = [p for p in self.posts.values() if handle in _full_text(p).lower()]
         return self._page(request, matched, "pagination_token", 5, guard)
 
+    async def h_timeline(self, request: web.Request) -> web.Response:
+        """``GET /2/users/:id/tweets``: the user's posts, newest first, from ``start_time``
+        (ISO 8601, inclusive) when given; paged like mentions."""
+        guard = await self._guard(request, "timeline")
+        if isinstance(guard, web.Response):
+            return guard
+        uid = request.match_info["id"]
+        if uid not in self.users:
+            detail = "The `id` query parameter value is not valid"
+            return self._problem(400, "Invalid Request", detail)
+        matched = [p for p in self.posts.values() if p["author_id"] == uid]
+        start = request.query.get("start_time")
+        if start:
+            matched = [p for p in matched if p["created_at"] >= start.replace("Z", ".000Z")]
+        return self._page(request, matched, "pagination_token", 5, guard)
+
     async def h_search(self, request: web.Request) -> web.Response:
         guard = await self._guard(request, "search")
         if isinstance(guard, web.Response):
@@ -454,6 +473,13 @@ class FakeX(FakeBase):
             )
         self.replies.append(body)
         post_id = self.tweet(self.username, text, in_reply_to=reply_to)
+        if self.lost_answers:
+            lost = self.lost_answers.pop(0)
+            if lost is None:
+                assert request.transport is not None
+                request.transport.close()  # posted; the client never hears of it
+                return web.Response(status=201)
+            return self._problem(lost, "Service Unavailable", "Service Unavailable")
         data = {"id": post_id, "text": text, "edit_history_tweet_ids": [post_id]}
         return web.json_response({"data": data}, status=201, headers=guard)
 
@@ -685,6 +711,9 @@ class FakeWeibo(FakeBase):
     hidden: set[str] = field(default_factory=set)
     # Run once after the next list page is answered (a post deleted between two pages).
     after_page: Callable[[], None] | None = None
+    # comments/create and comments/reply answers lost after the comment is made (None: the
+    # connection dropped; else that HTTP status with Weibo's "system error").
+    lost_answers: list[int | None] = field(default_factory=list)
     _ids: Any = field(default_factory=lambda: itertools.count(4_990_000_000_000_000))
 
     def __post_init__(self) -> None:
@@ -696,6 +725,7 @@ class FakeWeibo(FakeBase):
         app.router.add_get("/2/account/rate_limit_status.json", self.h_rate_status)
         app.router.add_get("/2/statuses/mentions.json", self.h_status_mentions)
         app.router.add_get("/2/comments/mentions.json", self.h_comment_mentions)
+        app.router.add_get("/2/comments/by_me.json", self.h_comments_by_me)
         app.router.add_get("/2/statuses/show_batch.json", self.h_show_batch)
         app.router.add_post("/2/comments/create.json", self.h_create)
         app.router.add_post("/2/comments/reply.json", self.h_reply)
@@ -894,7 +924,22 @@ class FakeWeibo(FakeBase):
             text = f"回复@{self.comments[cid]['user']['screen_name']}:{text}"
         self.created.append({k: str(v) for k, v in form.items() if k != "access_token"})
         comment_id = self.comment(self.screen_name, status_id, text, reply_to=cid)
+        if self.lost_answers:
+            lost = self.lost_answers.pop(0)
+            if lost is None:
+                assert request.transport is not None
+                request.transport.close()  # made; the client never hears of it
+                return web.Response(status=200)
+            return self._error(request, 10001, "System error", status=lost)
         return web.json_response(self.comments[comment_id])
+
+    async def h_comments_by_me(self, request: web.Request) -> web.Response:
+        """comments/by_me: the comments the account made, newest first, paged like mentions."""
+        guard = await self._guard(request)
+        if guard is not None:
+            return guard
+        rows = [c for c in self.comments.values() if c["user"]["idstr"] == self.uid]
+        return self._list(request, rows, "comments")
 
     async def h_create(self, request: web.Request) -> web.Response:
         return await self._new_comment(request, reply=False)

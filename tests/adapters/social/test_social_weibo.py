@@ -452,3 +452,46 @@ async def test_a_post_deleted_between_pages_skips_nothing_below_it(
     fake.after_page = lambda: [fake.statuses.pop(p) for p in gone]
     await wired.adapter.poll_mentions()
     assert sorted(wired.new_ids()) == sorted([first, *posts])
+
+
+@pytest.mark.parametrize("lost", [None, 500], ids=["connection-dropped", "500-after-posting"])
+async def test_a_comment_whose_answer_was_lost_is_not_posted_again(
+    wire: WireAdapter, weibo_api: Served, lost: int | None
+) -> None:
+    """Weibo takes no idempotency key: when the answer to a comment was lost, the retry looks
+    in comments/by_me (a reply shows as "回复@name:" and the text) and comments nothing new if
+    it is there. Another comment on the same post with other text is not taken for it."""
+    fake = weibo_api.fake
+    post = fake.post("zaku", "@AcmeCN 洗衣机漏水了")
+    comment = fake.comment("lili", post, "@AcmeCN 我的也是")
+    wired = await wire(WeiboAdapter, config(weibo_api))
+    await wired.adapter.poll_mentions()
+    by_id = {m.external_id: m for m, _ in wired.delivered}
+    await wired.adapter.send(outbound(wired, by_id[comment].meta, "稍等", "conv1:1"))
+
+    answer = outbound(wired, by_id[comment].meta, "抱歉 & 请私信订单号 https://t.cn/abc", "conv1:2")
+    fake.lost_answers.append(lost)
+    with pytest.raises(TransientSendError):
+        await wired.adapter.send(answer)
+    assert len(fake.created) == 2  # it was made
+    made = next(i for i, c in fake.comments.items() if "订单号" in c["text"])
+    assert await wired.adapter.send(answer) == made
+    assert len(fake.created) == 2  # not again
+    assert len(fake.calls("/comments/by_me.json")) == 1
+
+
+async def test_a_comment_refused_or_never_made_is_made_once_on_retry(
+    wire: WireAdapter, weibo_api: Served
+) -> None:
+    fake = weibo_api.fake
+    post = fake.post("zaku", "@AcmeCN 洗衣机漏水了")
+    wired = await wire(WeiboAdapter, config(weibo_api))
+    await wired.adapter.poll_mentions()
+    (msg,) = [m for m, _ in wired.delivered]
+    fake.fail_next("/comments/create.json", 503)  # before anything was made
+    out = outbound(wired, msg.meta, "您好，已为您安排上门维修。")
+    with pytest.raises(TransientSendError):
+        await wired.adapter.send(out)
+    created = await wired.adapter.send(out)
+    assert len(fake.created) == 1 and fake.comments[created]["status"]["idstr"] == post
+    assert len(fake.calls("/comments/by_me.json")) == 1

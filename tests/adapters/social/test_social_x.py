@@ -681,3 +681,65 @@ async def test_one_poller_per_channel_across_processes(wire: WireAdapter, x_api:
 
 async def _has(one: Wired, two: Wired, post: str) -> bool:
     return post in one.new_ids() + two.new_ids()
+
+
+@pytest.mark.parametrize("lost", [None, 503], ids=["connection-dropped", "503-after-posting"])
+async def test_a_reply_whose_answer_was_lost_is_not_posted_again(
+    wire: WireAdapter, x_api: Served, lost: int | None
+) -> None:
+    """X takes no idempotency key: when the answer to a post was lost (the connection dropped,
+    a 503 after posting, or the process died before recording it), the retry looks for the
+    reply on the account's own timeline and posts nothing new if it is there. A reply to the
+    same post with other text is not taken for it."""
+    fake = x_api.fake
+    post = fake.tweet("wanglei", "@acme my order arrived broken")
+    wired = await wire(XAdapter, config(x_api))
+    ctx = {"post_id": post, "conversation_id": post, "author_id": "1"}
+    earlier = await wired.adapter.send(outbound(wired, ctx, "Sorry to hear that!", "c:1"))
+
+    text = "Tom & Jerry <3: see https://example.com/help?a=1&b=2 for the refund"
+    fake.lost_answers.append(lost)
+    with pytest.raises(TransientSendError):
+        await wired.adapter.send(outbound(wired, ctx, text, "c:2"))
+    assert len(fake.replies) == 2  # it was posted
+    posted = next(p for p in fake.posts.values() if "Jerry" in p["text"])
+    assert await wired.adapter.send(outbound(wired, ctx, text, "c:2")) == posted["id"]
+    assert len(fake.replies) == 2  # not again
+    assert len(fake.calls(f"/2/users/{fake.user_id}/tweets")) == 1
+    # And recorded: a further retry asks nothing.
+    assert await wired.adapter.send(outbound(wired, ctx, text, "c:2")) == posted["id"]
+    assert len(fake.calls(f"/2/users/{fake.user_id}/tweets")) == 1
+    assert earlier != posted["id"]
+
+
+async def test_a_refused_or_unposted_attempt_is_posted_once_on_retry(
+    wire: WireAdapter, x_api: Served
+) -> None:
+    fake = x_api.fake
+    post = fake.tweet("wanglei", "@acme hello")
+    wired = await wire(XAdapter, config(x_api))
+    ctx = {"post_id": post, "conversation_id": post, "author_id": "1"}
+
+    # A 4xx is a refusal: nothing posted, so the agent's retry does not look.
+    fake.fail_next("/2/tweets", 400, body='{"title": "Invalid Request"}')
+    with pytest.raises(PermanentSendError):
+        await wired.adapter.send(outbound(wired, ctx, "hello there", "c:1"))
+    assert not fake.calls(f"/2/users/{fake.user_id}/tweets")
+    # A 503 before anything was posted: the retry looks, finds nothing, posts once.
+    fake.fail_next("/2/tweets", 503)
+    with pytest.raises(TransientSendError):
+        await wired.adapter.send(outbound(wired, ctx, "second", "c:2"))
+    second = await wired.adapter.send(outbound(wired, ctx, "second", "c:2"))
+    assert [r["text"] for r in fake.replies] == ["second"]
+    assert fake.posts[second]["text"] == "second"
+    assert len(fake.calls(f"/2/users/{fake.user_id}/tweets")) == 1
+    await wired.adapter.send(outbound(wired, ctx, "hello there", "c:1"))
+    assert len(fake.calls(f"/2/users/{fake.user_id}/tweets")) == 1
+
+    # The account's access has no timelines (a 4xx): posted anyway, with a warning.
+    fake.fail_next("/2/tweets", 503)
+    with pytest.raises(TransientSendError):
+        await wired.adapter.send(outbound(wired, ctx, "third", "c:3"))
+    fake.fail_next(f"/2/users/{fake.user_id}/tweets", 403)
+    await wired.adapter.send(outbound(wired, ctx, "third", "c:3"))
+    assert [r["text"] for r in fake.replies] == ["second", "hello there", "third"]
