@@ -43,3 +43,23 @@ async def test_a_half_made_transfer_survives_a_redraw_and_goes_through(gateway: 
     await page.locator("#log .msg.event", has_text="Transferred to Dora").wait_for()
     got = (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
     assert got["assignee"] == dora
+
+
+async def test_an_agent_who_transfers_a_conversation_away_is_left_with_a_closed_pane(
+    gateway: Harness, new_page
+):
+    """Once it is Dora's, Alice (an agent) may no longer see it nor gets its events: the pane
+    closes, with the toast saying it went, rather than keep a log that no longer moves."""
+    h = gateway
+    dora = await user(h, "dora@example.com", "Dora")
+    dora_token = await h.login("dora@example.com", PASSWORD)
+    await h.call("PUT", "/api/v1/agents/me/status", dora_token, {"status": "away"})
+    _, page, conv = await _held_in_console(h, new_page, DESKTOP)
+    head = page.locator("#conv-head")
+    await head.locator(AGENT).select_option(dora)
+    await head.locator("button", has_text="Transfer").click()
+    await page.locator("#toast", has_text="Conversation transferred").wait_for()
+    await page.locator("#conversation .empty").wait_for()
+    assert await page.locator("#conv-head").count() == 0
+    got = (await h.call("GET", f"/api/v1/conversations/{conv}"))["conversation"]
+    assert got["assignee"] == dora

@@ -275,7 +275,10 @@ async function act(action, body) {
     } else {
       openConversation(id);
     }
-    if (action === "decline") closeConversation();
+    // Declined or transferred away, it is no longer an agent's to see (events stop, a reload
+    // is refused): the pane closes rather than show a log that no longer moves.
+    const gone = action === "decline" || (action === "transfer" && !isStaff());
+    if (gone && view.id === id) closeConversation();
     toast(t(`console.toast.${action}`));  // what happened, in words
   } catch (err) {
     toast(err.message, "error");
