@@ -283,7 +283,43 @@ def _kf_content(
         return _merged_msg(body), [], {}
     if msg_type == "channels":
         return _channels(body)
+    if msg_type == "channels_shop_product":
+        return _shop_product(body)
+    if msg_type == "channels_shop_order":
+        return _shop_order(body)
+    if msg_type == "note":
+        return "[WeChat note]", [], {}  # 笔记: WeCom sends no content for it
     return f"[unsupported WeChat message type: {msg_type or 'none'}]", [], {}
+
+
+def _shop_product(body: dict[str, Any]) -> tuple[str, list[Attachment], dict[str, Any]]:
+    """A WeChat Channels shop product (视频号商品) the customer shared: its title, price
+    (``sales_price`` in fen) and shop; the product id kept for the agent."""
+    price = _s(body.get("sales_price"))
+    shown = " · ".join(
+        part
+        for part in (
+            _s(body.get("title")),
+            f"¥{int(price) / 100:.2f}" if price.isdigit() else price,
+            _s(body.get("shop_nickname")),
+        )
+        if part
+    )
+    meta = {
+        "product_id": _s(body.get("product_id")),
+        "shop_nickname": _s(body.get("shop_nickname")),
+    }
+    return _labelled("[WeChat Channels product]", shown), [], meta
+
+
+def _shop_order(body: dict[str, Any]) -> tuple[str, list[Attachment], dict[str, Any]]:
+    """A WeChat Channels shop order (视频号订单) the customer shared: the order number first
+    (what the agent looks up), then the products, price, state and shop as WeChat words them."""
+    order_id = _s(body.get("order_id"))
+    fields = ("product_titles", "price_wording", "state", "shop_nickname")
+    parts = [order_id, *(_s(body.get(name)) for name in fields)]
+    meta = {"order_id": order_id, "shop_nickname": _s(body.get("shop_nickname"))}
+    return _labelled("[WeChat Channels order]", " · ".join(p for p in parts if p)), [], meta
 
 
 # 视频号 (WeChat Channels) shares: sub_type 1 a post, 2 a live stream, 3 a profile card.

@@ -470,6 +470,33 @@ def test_kf_channels_shows_nickname_and_title(body: dict, text: str) -> None:
     assert msg.meta["channels_nickname"] == body.get("nickname", "")
 
 
+@pytest.mark.parametrize(
+    ("msgtype", "body", "text", "meta"),
+    [
+        # The fields of the kf sync_msg documentation (视频号商品, 视频号订单, 笔记).
+        ("channels_shop_product",
+         {"product_id": "10000017457793", "head_image": "https://wx.qlogo.cn/p.jpg",
+          "title": "某某商品名称", "sales_price": "100", "shop_nickname": "某某店铺",
+          "shop_head_image": "https://wx.qlogo.cn/s.jpg"},
+         "[WeChat Channels product] 某某商品名称 · ¥1.00 · 某某店铺",
+         {"product_id": "10000017457793", "shop_nickname": "某某店铺"}),
+        ("channels_shop_order",
+         {"order_id": "3705115058471208928", "product_titles": "商品名称",
+          "price_wording": "1.00元", "state": "已完成", "image_url": "https://wx.qlogo.cn/o.jpg",
+          "shop_nickname": "某某店铺"},
+         "[WeChat Channels order] 3705115058471208928 · 商品名称 · 1.00元 · 已完成 · 某某店铺",
+         {"order_id": "3705115058471208928", "shop_nickname": "某某店铺"}),
+        ("channels_shop_order", {}, "[WeChat Channels order]",
+         {"order_id": "", "shop_nickname": ""}),
+        ("note", {}, "[WeChat note]", {}),
+    ],
+)  # fmt: skip
+def test_kf_shop_products_orders_and_notes(msgtype: str, body: dict, text: str, meta: dict):
+    msg = normalize_kf({**KF_BASE, "msgtype": msgtype, msgtype: body}, "ch1")
+    assert isinstance(msg, InboundMessage) and msg.text == text
+    assert {k: msg.meta[k] for k in meta} == meta
+
+
 def test_wechatpy_envelope_is_what_we_parse() -> None:
     """The envelope wechatpy builds (as WeChat does) parses and verifies with our code."""
     ts, nonce = str(int(time.time())), "n0nce"
