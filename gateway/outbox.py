@@ -14,7 +14,9 @@ still unsettled (waiting for its retry, or being sent by another process) waits 
 
 A reply an adapter sends as several platform messages (WeChat) has its accepted parts recorded
 as they go (``AdapterContext.parts``): every retry resumes after them, a failure tells the agent
-which parts the customer already has, and the record is dropped once the reply is sent.
+which parts the customer already has, and the record expires 3 days after the reply is sent (a
+part the platform reports undelivered later, WeCom's msg_send_fail, is then the only one the
+agent's retry sends again).
 
 Round trips: a reply costs two besides the adapter's own, one before the send (its state, the
 order check, its conversation and its body: ``hold_behind.lua``) and one after
@@ -96,6 +98,11 @@ HOLD_MS = 1000
 SETTLED, DONE, THEIRS = "settled", "done", "theirs"
 # hold_behind.lua's "held" answer when the entry is no longer this sender's.
 THEIRS_NOW = 2
+
+# How long a sent reply's parts record is kept: a platform may report one part undelivered
+# after accepting it (WeCom's msg_send_fail comes with a later pull), and the agent's retry then
+# sends that part alone, not the parts the customer has.
+PARTS_KEPT_MS = 3 * 24 * 3600 * 1000  # as long as WeCom sync_msg keeps messages
 
 # What outbox_settle.lua returns of the conversation, in order.
 _AUDIENCE_FIELDS = ("assignee", "offered_to", "channel_type", "channel_id")
@@ -319,8 +326,10 @@ class Outbox:
             log.warning("outbox entry %s was claimed by another sender; not sent here", entry_id)
             return THEIRS
         if state.get("state") in ("sent", "failed"):
-            if state.get("state") == "sent":  # a crash may have come before the record went
-                await self._command("DEL", self.keys.send_parts(conversation_id, seq))
+            if state.get("state") == "sent":  # a record from before settling expired it
+                await self._command(
+                    "PEXPIRE", self.keys.send_parts(conversation_id, seq), PARTS_KEPT_MS
+                )
             return DONE  # a duplicate entry (redelivery after a crash): already settled
         if held:
             return DONE
@@ -369,7 +378,7 @@ class Outbox:
                 self.keys.outbox(),
                 self.keys.conversation(conversation_id),
             ],
-            [seq, state_json, GROUP, entry_id],
+            [seq, state_json, GROUP, entry_id, PARTS_KEPT_MS],
         )
         message = message_from_stored(conversation_id, seq, body, state_json)
         fields = dict(zip(_AUDIENCE_FIELDS, _decoded(audience), strict=True))  # type: ignore[arg-type]

@@ -80,6 +80,29 @@ async def delivery(gateway: Harness, conversation_id: str, seq: int) -> dict[str
     return None
 
 
+async def delivered_as(
+    gateway: Harness, conversation_id: str, seq: int, state: str
+) -> dict[str, Any]:
+    async def settled() -> dict[str, Any] | None:
+        m = await delivery(gateway, conversation_id, seq)
+        return m if m and m["delivery"] == state else None
+
+    return await wait_for(settled)
+
+
+async def report_send_fail(gateway: Harness, fake, channel_id: str, user: str, msgid: str):
+    """WeCom reports a kf message it accepted as undelivered (msg_send_fail), pulled after a
+    callback."""
+    fake.add_kf_message({
+        "msgid": f"evt-fail-{msgid}", "send_time": int(time.time()), "origin": 4,
+        "msgtype": "event",
+        "event": {"event_type": "msg_send_fail", "open_kfid": OPEN_KFID, "external_userid": user,
+                  "fail_msgid": msgid, "fail_type": 4},
+    })  # fmt: skip
+    body, query = kf_request(kf_callback_xml(OPEN_KFID, fake.new_callback_token()))
+    await gateway.client.post(f"/channels/{channel_id}/wecom-kf", params=query, data=body.encode())
+
+
 @pytest.fixture
 async def fake():
     async with FakeWeChat(
@@ -258,31 +281,9 @@ async def test_wecom_kf_callback_to_reply(gateway: Harness, fake) -> None:
 
     # WeCom later reports it could not deliver that reply: the agent sees it failed.
     [msgid] = fake.kf_msgids
-    fake.add_kf_message(
-        {
-            "msgid": "evt-fail",
-            "send_time": int(time.time()),
-            "origin": 4,
-            "msgtype": "event",
-            "event": {
-                "event_type": "msg_send_fail",
-                "open_kfid": OPEN_KFID,
-                "external_userid": user,
-                "fail_msgid": msgid,
-                "fail_type": 4,
-            },
-        }
-    )
-    body, query = kf_request(kf_callback_xml(OPEN_KFID, fake.new_callback_token()))
-    await gateway.client.post(
-        f"/channels/{channel['id']}/wecom-kf", params=query, data=body.encode()
-    )
-
-    async def failed() -> dict[str, Any] | None:
-        m = await delivery(gateway, conv_id, seq)
-        return m if m and m["delivery"] == "failed" else None
-
-    assert "could not deliver" in (await wait_for(failed))["delivery_error"]
+    await report_send_fail(gateway, fake, channel["id"], user, msgid)
+    failed = await delivered_as(gateway, conv_id, seq, "failed")
+    assert "could not deliver" in failed["delivery_error"]
 
 
 async def test_token_refresh_error_counted_in_metrics(gateway: Harness, fake) -> None:
@@ -339,3 +340,48 @@ async def test_wecom_kf_pull_health_in_metrics(gateway: Harness, fake) -> None:
 async def _figure(h: Harness, channel_id: str, name: str) -> dict[str, float] | None:
     figures = await health(h, channel_id)
     return figures if name in figures else None
+
+
+async def test_a_part_reported_undelivered_after_the_reply_was_sent_is_the_only_one_resent(
+    gateway: Harness, fake
+) -> None:
+    """A two-part reply (text, image) is sent (both accepted, the reply settled), then WeCom
+    reports the text undelivered (msg_send_fail). The agent's retry sends the text again, with
+    a new msgid, and not the image, which the customer has."""
+    channel = await gateway.create_channel("wecom_kf", kf_config(fake), "kf")
+    _, token = await gateway.agent_online("jun@example.com", name="Jun")
+    user = "wmE2E_parts"
+    fake.add_kf_message(kf_text_item("kfmsg-p1", user, "在吗？"))
+    body, query = kf_request(kf_callback_xml(OPEN_KFID, fake.new_callback_token()))
+    await gateway.client.post(
+        f"/channels/{channel['id']}/wecom-kf", params=query, data=body.encode()
+    )
+    # Two parts: the text, then the image (WeChat sends each as a message of its own).
+    [conv] = await wait_for(lambda: _offered(gateway, channel["id"]))
+    conv_id = conv["id"]
+    await gateway.call("POST", f"/api/v1/conversations/{conv_id}/accept", token)
+    png = b"\x89PNG\r\n\x1a\n" + b"\x00" * 64
+    resp = await gateway.client.post(
+        f"/api/v1/conversations/{conv_id}/attachments", params={"name": "label.png"}, data=png,
+        headers={**gateway.auth(token), "Content-Type": "image/png"},
+    )  # fmt: skip
+    attachment = (await resp.json())["attachment"]
+    reply = await gateway.call(
+        "POST", f"/api/v1/conversations/{conv_id}/messages", token,
+        {"text": "退货标签见图", "attachments": [attachment]}, expect=201,
+    )  # fmt: skip
+    seq = reply["message"]["seq"]
+    sent = await wait_for(lambda: delivery(gateway, conv_id, seq))
+    assert sent["delivery"] == "sent" and len(fake.kf_sends) == 2
+    part1, part2 = fake.kf_sends
+
+    await report_send_fail(gateway, fake, channel["id"], user, part1["msgid"])
+    await delivered_as(gateway, conv_id, seq, "failed")
+    await gateway.call(
+        "POST", f"/api/v1/conversations/{conv_id}/messages/{seq}/retry", token, expect=200
+    )
+    await delivered_as(gateway, conv_id, seq, "sent")
+    again = fake.kf_sends[2:]
+    assert [s["msgtype"] for s in again] == ["text"]  # not the image again
+    assert again[0]["text"] == part1["text"]
+    assert again[0]["msgid"] not in (part1["msgid"], part2["msgid"])
