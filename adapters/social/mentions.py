@@ -306,27 +306,26 @@ class SocialAdapter(Adapter):
     async def remember_sent(self, message_id: str, platform_id: str) -> None:
         await self.ctx.redis.set(self.ctx.state_key(f"sent:{message_id}"), platform_id, ex=SENT_TTL)
 
-    async def attempt_started(self, message_id: str) -> float | None:
-        """Notes that a post of this outbound message may reach the platform from now on.
-        Returns when an earlier attempt started whose outcome was never learned (the process
-        died, or the platform's answer was lost, before ``remember_sent``), else None: the
-        caller then looks on the platform for that reply before posting it again."""
-        key = self.ctx.state_key(f"sending:{message_id}")
-        if await self.ctx.redis.set(key, f"{time.time():.3f}", nx=True, ex=SENT_TTL):
-            return None
-        value = await self.ctx.redis.get(key)
-        return float(value) if value else None
-
-    async def found_after_lost_answer(
+    async def sent_or_found(
         self, message_id: str, look: Callable[[float], Awaitable[str | None]]
     ) -> str | None:
-        """Starts an attempt; when an earlier one's answer never came, ``look(since)`` searches
-        the platform for that reply (platforms without an idempotency key). Returns the id of
-        the reply found there (now recorded as sent), or None: post it."""
-        started = await self.attempt_started(message_id)
-        if started is None:
+        """The platform id of this reply if it went out already, for platforms without an
+        idempotency key: recorded by ``remember_sent``, or, when an earlier attempt's answer
+        never came (the process died, or the answer was lost), found by ``look(since)`` on the
+        platform (then recorded). None: post it; this attempt is noted, in the same round trip
+        as the record is read."""
+        sent_key = self.ctx.state_key(f"sent:{message_id}")
+        sending_key = self.ctx.state_key(f"sending:{message_id}")
+        async with self.ctx.redis.pipeline(transaction=False) as pipe:
+            pipe.get(sent_key)
+            pipe.set(sending_key, f"{time.time():.3f}", nx=True, ex=SENT_TTL)
+            pipe.get(sending_key)
+            previous, first, started = await pipe.execute()
+        if previous:
+            return previous.decode() if isinstance(previous, bytes) else str(previous)
+        if first or not started:
             return None
-        found = await look(started)
+        found = await look(float(started))
         if found:
             await self.remember_sent(message_id, found)
         return found

@@ -482,9 +482,6 @@ class WeiboAdapter(SocialAdapter):
                 "Weibo comments carry text only: put a link to the file instead."
             )
         self.check_length(text)
-        previous = await self.sent_before(message.message_id)
-        if previous:
-            return previous
         status_id = str(ctx.get("status_id") or message.thread_key)
         form = {"access_token": self.config.access_token, "id": status_id, "comment": text}
         if self.config.rip:
@@ -498,9 +495,9 @@ class WeiboAdapter(SocialAdapter):
         def look(since: float) -> Awaitable[str | None]:
             return self._posted_comment(status_id, cid, text, since=since)
 
-        found = await self.found_after_lost_answer(message.message_id, look)
-        if found:
-            return found
+        previous = await self.sent_or_found(message.message_id, look)
+        if previous:
+            return previous
         try:
             resp = await self.api.call(
                 "POST", self._url(path), endpoint=ENDPOINT, wait=False, data=form

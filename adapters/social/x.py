@@ -601,15 +601,12 @@ class XAdapter(SocialAdapter):
                 "Replies on X carry text only: put a link to the file instead."
             )
         self.check_length(text)
-        previous = await self.sent_before(message.message_id)
-        if previous:
-            return previous
         reply_to = str(message.reply_context.get("post_id") or message.thread_key)
-        found = await self.found_after_lost_answer(
+        previous = await self.sent_or_found(
             message.message_id, lambda since: self._posted_reply(reply_to, text, since=since)
         )
-        if found:
-            return found
+        if previous:
+            return previous
         try:
             resp = await self._request(
                 "POST",
