@@ -72,9 +72,25 @@ def redis_server(
     server.stop()
 
 
+# The gateway under test shares one process with the tests, the fakes, Hypothesis and the
+# collector's full passes over a heap that grows all session, on a loaded 2-core CI machine: an
+# event loop held for 0.75 s makes a command "time out" that Redis answered at once (503
+# "storage unavailable" in a test about something else). The tests' Redis URL therefore names a
+# longer socket timeout; tests of the product's own timeouts are marked ``product_timeouts`` and
+# get the URL without it (gateway/redis_client.py's SOCKET_TIMEOUT_SECONDS).
+TEST_SOCKET_TIMEOUT_SECONDS = 3.0
+
+
+def with_options(url: str, options: str) -> str:
+    """``url`` with ``options`` (``name=value&...``) added to its query string."""
+    return f"{url}{'&' if '?' in url else '?'}{options}"
+
+
 @pytest.fixture
-def redis_url(redis_server: EmbeddedRedis | LocalCluster) -> str:
-    return redis_server.url
+def redis_url(request: pytest.FixtureRequest, redis_server: EmbeddedRedis | LocalCluster) -> str:
+    if request.node.get_closest_marker("product_timeouts"):
+        return redis_server.url
+    return with_options(redis_server.url, f"socket_timeout={TEST_SOCKET_TIMEOUT_SECONDS}")
 
 
 @pytest.fixture

@@ -30,6 +30,8 @@ from gateway.redis_client import (
 from gateway.redis_server import EmbeddedRedis
 from tests.conftest import CLUSTER, embedded_only
 
+pytestmark = pytest.mark.product_timeouts
+
 # What a caller may wait while Redis hangs: a bound on hanging, not a performance figure.
 HUNG_BOUND_SECONDS = 2.0
 

@@ -19,9 +19,13 @@ from gateway.redis_wire import Subscriber, Wire, usable
 from gateway.tasks import cancel_and_wait
 from tests.conftest import CLUSTER, wait_for
 
-pytestmark = pytest.mark.skipif(
-    CLUSTER, reason="a cluster client keeps redis-py's cluster pipeline (tested in test_batching)"
-)
+pytestmark = [
+    pytest.mark.skipif(
+        CLUSTER,
+        reason="a cluster client keeps redis-py's cluster pipeline (tested in test_batching)",
+    ),
+    pytest.mark.product_timeouts,
+]
 
 # Holds Redis itself (not just this connection) for about 1.2 s: longer than the client's
 # 0.75 s socket timeout.

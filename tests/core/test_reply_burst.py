@@ -21,7 +21,14 @@ import pytest
 from gateway.models import Direction
 from gateway.redis_server import EmbeddedRedis
 from tests.cluster.local_cluster import LocalCluster
-from tests.conftest import CLUSTER, CallbackServer, Harness, wait_for
+from tests.conftest import (
+    CLUSTER,
+    TEST_SOCKET_TIMEOUT_SECONDS,
+    CallbackServer,
+    Harness,
+    wait_for,
+    with_options,
+)
 
 # Connections per node and how long a call waits for one; overrides gateway/redis_client.py's
 # pool. The cluster client has no wait (past its limit it refuses at once), so it gets a few
@@ -37,8 +44,9 @@ AGENTS = 4
 @pytest.fixture
 def redis_url(redis_server: EmbeddedRedis | LocalCluster) -> str:
     """The test Redis, reached through a small connection pool."""
-    url = redis_server.url
-    return f"{url}{'&' if '?' in url else '?'}{SMALL_POOL}"
+    return with_options(
+        redis_server.url, f"{SMALL_POOL}&socket_timeout={TEST_SOCKET_TIMEOUT_SECONDS}"
+    )
 
 
 async def _assigned_conversations(gateway: Harness, callback_url: str) -> dict[str, str]:

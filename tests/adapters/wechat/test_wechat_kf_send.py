@@ -43,6 +43,7 @@ async def parts_of(m, message_id: str) -> SendParts | None:
     return await SendParts.load(m.adapter.ctx.redis, key)
 
 
+@pytest.mark.product_timeouts
 async def test_a_redis_stall_after_wecom_accepted_is_waited_out(mount, fake, redis) -> None:
     """Redis stops taking writes for 1.5 s (longer than a command's 0.75 s timeout) just as
     WeCom accepts the part: its record is written once Redis answers again, and the send
