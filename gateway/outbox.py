@@ -237,15 +237,18 @@ class Outbox:
                 )
 
     async def _claim_abandoned(self) -> None:
-        result = await self.redis.xautoclaim(
-            self.keys.outbox(),
-            GROUP,
-            self.consumer,
-            self.config.claim_idle_ms,
-            "0-0",
-            count=min(50, self._free()),
-        )
-        self._take([(entry_id, fields) for entry_id, fields in result[1] if fields])
+        """Takes the entries a sender held past the claim time (it died or stalled), scanning the
+        whole pending list: XAUTOCLAIM looks at 10 entries per one it may claim, and the live
+        senders' entries ahead of an abandoned one must not hide it until they are sent."""
+        start = "0-0"
+        while count := min(50, self._free()):
+            start, claimed, *_deleted = await self.redis.xautoclaim(
+                self.keys.outbox(), GROUP, self.consumer, self.config.claim_idle_ms, start,
+                count=count,
+            )  # fmt: skip
+            self._take([(entry_id, fields) for entry_id, fields in claimed if fields])
+            if start in ("0-0", b"0-0"):
+                return
 
     def _free(self) -> int:
         """How many more entries this process can take now: a send slot each, and the entries

@@ -599,3 +599,44 @@ async def test_an_entry_another_sender_claimed_is_not_sent_here(make_gateway, re
     [left] = await redis.xpending_range(outbox, "senders", "-", "+", 10)
     assert left["consumer"] in ("another-sender", b"another-sender")
     await server.close()
+
+
+async def test_an_abandoned_entry_behind_many_held_ones_is_claimed(
+    make_gateway, redis: RedisClient, keys: Keys
+):
+    """A sender died holding a reply, and a live sender holds 30 entries ahead of it in the
+    pending list. A process with one free slot claims it at once: XAUTOCLAIM looks at 10 entries
+    per call, so the claim follows its cursor through the list rather than reading the live
+    sender's first 10 again every round."""
+    outbox = keys.outbox()
+    await redis.xgroup_create(outbox, "senders", id="0", mkstream=True)
+    for n in range(30):
+        await redis.xadd(outbox, {"conversation_id": f"held-{n}", "seq": "1"})
+    await redis.xreadgroup("senders", "live-sender", {outbox: ">"}, count=30)
+
+    stuck = asyncio.Event()
+    posts: list[str] = []
+
+    async def callback(request: web.Request) -> web.Response:
+        posts.append((await request.json())["text"])
+        if len(posts) == 1:
+            await stuck.wait()  # the first sender dies while the platform holds the post
+        return web.json_response({"id": secrets.token_hex(4)})
+
+    server = await _callback_server(callback, "/callback")
+    dead = await make_gateway(shutdown_grace_seconds=0.1)
+    [conv] = (await _conversations(dead, str(server.make_url("/callback")), ["c"])).values()
+    seq = await _reply(dead, conv, "abandoned")
+    await wait_for(lambda: _async(posts == ["abandoned"]))
+    await dead.client.close()
+    [*_held, entry] = await redis.xpending_range(outbox, "senders", "-", "+", 100)
+    # As if its sender had died long ago (the claim time is 60 s).
+    await redis.xclaim(
+        outbox, "senders", "dead-sender", 0, [entry["message_id"]], idle=120_000, justid=True
+    )
+
+    sender = await make_gateway(outbox_concurrency=1)
+    await wait_for(lambda: _async_eq(_delivery(sender, conv, seq), "sent"), timeout=10)
+    assert posts == ["abandoned", "abandoned"]  # the platform never answered the first
+    stuck.set()
+    await server.close()
