@@ -276,9 +276,13 @@ async function act(action, body) {
       openConversation(id);
     }
     // Declined or transferred away, it is no longer an agent's to see (events stop, a reload
-    // is refused): the pane closes rather than show a log that no longer moves.
+    // is refused): back to the list (on a phone, the list pane) rather than a log that no
+    // longer moves. The address change closes the pane (console.js route()).
     const gone = action === "decline" || (action === "transfer" && !isStaff());
-    if (gone && view.id === id) closeConversation();
+    if (gone && view.id === id) {
+      if (location.hash.startsWith("#/inbox/")) location.hash = "#/inbox";
+      else closeConversation();
+    }
     toast(t(`console.toast.${action}`));  // what happened, in words
   } catch (err) {
     toast(err.message, "error");
