@@ -55,6 +55,15 @@ _MONTHS = [m.encode() for m in "Jan Feb Mar Apr May Jun Jul Aug Sep Oct Nov Dec"
 _LITERAL_ITEM = re.compile(rb"(BODY\[[^\]]*\](?:<\d+>)?) \{(\d+)\}$")
 
 
+# aioimaplib's timeout restarts with every line or piece of a literal the server sends, so a
+# server (or a link) that trickles its answer holds a command for ever. A whole answer is bounded
+# too: timeout_seconds plus its size at this rate (a 25 MB mail: 26 minutes), then the
+# connection counts as lost and the poller reconnects.
+SLOWEST_BYTES_PER_SECOND = 16 * 1024
+# What a FETCH of sizes and dates answers per message, generously.
+_INFO_BYTES = 256
+_HEADER_BYTES = 64 * 1024
+
 _CLIENT_ID = '("name" "cs-gateway" "version" "0.1" "vendor" "cs-gateway")'
 
 
@@ -210,9 +219,19 @@ class ImapConnection:
         for task in list(client.tasks):  # an IDLE the server never took would wait forever
             task.cancel()
 
-    def _silent(self, command: str) -> ConnectionLost:
+    def _silent(self, command: str, seconds: float | None = None) -> ConnectionLost:
         self.lost.set()  # as good as closed: close() sends no LOGOUT into it
-        return ConnectionLost(f"no answer to {command} within {self.timeout:g} s")
+        return ConnectionLost(f"no answer to {command} within {seconds or self.timeout:g} s")
+
+    async def _fetch(self, spec: str, parts: str, size: int) -> aioimaplib.Response:
+        """UID FETCH whose whole answer (about ``size`` bytes) must arrive in time."""
+        assert self.client is not None
+        seconds = self.timeout + size / SLOWEST_BYTES_PER_SECOND
+        try:
+            response = await asyncio.wait_for(self.client.uid("fetch", spec, parts), seconds)
+        except TimeoutError:  # the FETCH stays pending in aioimaplib: this connection is done
+            raise self._silent("FETCH", seconds) from None
+        return self._check(response, "FETCH")
 
     def _check(self, response: aioimaplib.Response, what: str) -> aioimaplib.Response:
         if self.lost.is_set():
@@ -259,8 +278,8 @@ class ImapConnection:
         if not uids:
             return {}
         spec = ",".join(str(u) for u in uids)
-        response = self._check(
-            await self.client.uid("fetch", spec, "(UID RFC822.SIZE INTERNALDATE)"), "FETCH"
+        response = await self._fetch(
+            spec, "(UID RFC822.SIZE INTERNALDATE)", len(uids) * _INFO_BYTES
         )
         out: dict[int, MailInfo] = {}
         for line in response.lines:
@@ -271,24 +290,24 @@ class ImapConnection:
                 )
         return out
 
-    async def fetch(self, uid: int) -> bytes | None:
-        """The whole message, or None if it is gone."""
-        items = await self._fetch_items(uid, "(UID BODY.PEEK[])")
+    async def fetch(self, uid: int, size: int) -> bytes | None:
+        """The whole message (``size``: its RFC822.SIZE), or None if it is gone."""
+        items = await self._fetch_items(uid, "(UID BODY.PEEK[])", size)
         return items.get(b"BODY[]")
 
     async def fetch_head(self, uid: int, text_bytes: int) -> bytes | None:
         """The header and the first ``text_bytes`` of the body: for mail over the size limit."""
         items = await self._fetch_items(
-            uid, f"(UID BODY.PEEK[HEADER] BODY.PEEK[TEXT]<0.{text_bytes}>)"
-        )
+            uid, f"(UID BODY.PEEK[HEADER] BODY.PEEK[TEXT]<0.{text_bytes}>)",
+            _HEADER_BYTES + text_bytes,
+        )  # fmt: skip
         header = items.get(b"BODY[HEADER]")
         if header is None:
             return None
         return header + items.get(b"BODY[TEXT]<0>", b"")
 
-    async def _fetch_items(self, uid: int, parts: str) -> dict[bytes, bytes]:
-        assert self.client is not None
-        response = self._check(await self.client.uid("fetch", str(uid), parts), "FETCH")
+    async def _fetch_items(self, uid: int, parts: str, size: int) -> dict[bytes, bytes]:
+        response = await self._fetch(str(uid), parts, size)
         items: dict[bytes, bytes] = {}
         lines = response.lines
         for i, line in enumerate(lines[:-1]):

@@ -169,7 +169,8 @@ class MailboxPoller:
         if truncated:
             raw = await conn.fetch_head(uid, min(_HEAD_BYTES, self.config.max_message_bytes))
         else:
-            raw = await conn.fetch(uid)
+            # A server that reports no size: its answer may take as long as the largest mail's.
+            raw = await conn.fetch(uid, size or self.config.max_message_bytes)
         if raw is None:  # expunged in between
             return False
         try:
