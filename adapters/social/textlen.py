@@ -19,6 +19,7 @@ from __future__ import annotations
 import math
 import re
 import unicodedata
+from pathlib import Path
 
 X_MAX_WEIGHTED_LENGTH = 280
 X_URL_WEIGHT = 23
@@ -57,14 +58,24 @@ _TLD_END = "(?![0-9A-Za-z@+-])"
 # Possessive: a letter run that goes on past the end of a TLD is no TLD.
 _TLD = f"(?:(?i:xn--[0-9a-z-]++)|[A-Za-z]{{2,}}+|(?:(?![A-Za-z])[^\\W\\d_])++){_TLD_END}"
 _DOMAIN = f"{_SUBDOMAIN}*{_DOMAIN_NAME}{_TLD}"
-# Without a scheme X links ASCII host names ending in a known TLD, or starting with "www.".
+# Without a scheme X links ASCII host names ending in one of twitter-text's top-level domains
+# (x_tlds.txt: "acme.shop" and "foo.jp" are links, "foo.baz" and "www.foo.baz" are not) or in
+# punycode.
 _LABEL_CHAR = f"[A-Za-z0-9{_LATIN_ACCENTS}]"
 _ASCII_LABEL = f"{_LABEL_CHAR}(?:[-A-Za-z0-9{_LATIN_ACCENTS}]*{_LABEL_CHAR})?"
-_KNOWN_TLD = "(?i:com|net|org|io|co|cn|de|uk|jp|fr|info|biz|me|ly|app|dev|ai|gov|edu)"
+
+
+def _x_tlds() -> str:
+    lines = Path(__file__).with_name("x_tlds.txt").read_text(encoding="utf-8").splitlines()
+    names = sorted((n for n in lines if n and not n.startswith("#")), key=len, reverse=True)
+    return "(?i:" + "|".join(map(re.escape, names)) + "|xn--[-0-9a-z]+)"
+
+
+_KNOWN_TLD = _x_tlds()
 # Not after - _ . / (twitter-text's invalidUrlWithoutProtocolPrecedingChars) nor inside a word.
 _NO_SCHEME_START = f"(?<![-_./{_LATIN_ACCENTS}])"
 _WWW_DOMAIN = f"(?i:www)\\.(?:{_ASCII_LABEL}\\.)*[A-Za-z]{{2,}}{_TLD_END}"
-_BARE_DOMAIN = f"{_NO_SCHEME_START}(?:{_WWW_DOMAIN}|(?:{_ASCII_LABEL}\\.)+{_KNOWN_TLD}{_TLD_END})"
+_BARE_DOMAIN = f"{_NO_SCHEME_START}(?:{_ASCII_LABEL}\\.)+{_KNOWN_TLD}{_TLD_END}"
 
 
 def _path_and_query(general: str, ending: str, query: str, query_end: str) -> str:
@@ -102,7 +113,7 @@ _MASTODON_PATH = _path_and_query(
 )
 _SCHEME = "(?P<scheme>(?i:https?)://)"
 
-# X: links with a scheme, "www." hosts and bare domains with a known TLD.
+# X: links with a scheme, and bare domains with a known TLD.
 _X_URL_RE = re.compile(
     f"{_PRECEDING}(?P<url>(?:{_SCHEME}(?P<domain>{_DOMAIN})|(?P<bare>{_BARE_DOMAIN})){_TT_PATH})"
 )

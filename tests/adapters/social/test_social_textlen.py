@@ -60,6 +60,20 @@ TWITTER_TEXT = json.loads(
         ("foo https://example.com/abc' bar", 4 + 23 + 5),
         ("https://t.co/abcdef?x=1/yy", 23),
         ("https://localhost:8080/x", 24),  # no top-level domain: not a link
+        # Without a scheme, a host is a link when it ends in one of twitter-text's top-level
+        # domains (the texts are its conformance/extract.yml cases, counted as it extracts them).
+        ("call acme.shop now", 5 + 23 + 4),
+        ("see file.py and www.acme.zz", 4 + 23 + 5 + 11),  # .py is Paraguay; .zz no TLD
+        ("Find my page at name.al-lastname.com", 16 + 23),
+        ("foo.com foo.net foo.org foo.edu foo.gov", 5 * 23 + 4),
+        (
+            "foo.baz foo.co.jp www.xxxxxxx.baz www.foo.co.uk wwwww.xxxxxxx foo.comm foo.somecom "
+            "foo.govedu foo.jp",
+            3 * 23 + 72,  # foo.co.jp, www.foo.co.uk and foo.jp only
+        ),
+        ("twitter.jp日本語it.so中国語foo.jp it.so foo.jp", 5 * 23 + 12 + 2),
+        ("MLB.tv vine.co twitch.tv t.co", 4 * 23 + 3),
+        ("これは日本語です。example.com/path/index.html中国語example.com/path한국", 2 * 23 + 28),
     ],
 )
 def test_x_weighted_length(text: str, expected: int) -> None:
