@@ -52,10 +52,11 @@ def pytest_report_header() -> str:
 
 
 # The collector's full passes walk every object the session holds, and the session holds more
-# with every test (reports, Hypothesis' examples, imported modules, caches): a third of the way
-# through the suite a pass held the event loop for 0.36 s and rising. Every FREEZE_EVERY tests
-# what survives a collection is frozen (left out of later passes), as gateway/supervisor.py
-# does with a worker's startup heap; at once after a test that unfroze it (test_worker_heap).
+# with every test (reports, Hypothesis' examples, imported modules, caches): within the first
+# tenth of the cluster pass a pass held the event loop for 0.36 s, and rising. Every
+# FREEZE_EVERY tests what survives a collection is frozen (left out of later passes), as
+# gateway/supervisor.py does with a worker's startup heap; at once after a test that unfroze it
+# (test_worker_heap).
 FREEZE_EVERY = 25
 _tests_run = 0
 

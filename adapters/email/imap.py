@@ -8,6 +8,7 @@ import base64
 import contextlib
 import re
 import ssl
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
@@ -223,15 +224,21 @@ class ImapConnection:
         self.lost.set()  # as good as closed: close() sends no LOGOUT into it
         return ConnectionLost(f"no answer to {command} within {seconds or self.timeout:g} s")
 
-    async def _fetch(self, spec: str, parts: str, size: int) -> aioimaplib.Response:
-        """UID FETCH whose whole answer (about ``size`` bytes) must arrive in time."""
-        assert self.client is not None
+    async def _answer(
+        self, pending: Awaitable[aioimaplib.Response], command: str, size: int = 0
+    ) -> aioimaplib.Response:
+        """The whole answer to ``command`` (about ``size`` bytes), in time. Unanswered, the
+        command stays pending in aioimaplib and would hold up the next: the connection is lost."""
         seconds = self.timeout + size / SLOWEST_BYTES_PER_SECOND
         try:
-            response = await asyncio.wait_for(self.client.uid("fetch", spec, parts), seconds)
-        except TimeoutError:  # the FETCH stays pending in aioimaplib: this connection is done
-            raise self._silent("FETCH", seconds) from None
-        return self._check(response, "FETCH")
+            response = await asyncio.wait_for(pending, seconds)
+        except TimeoutError:
+            raise self._silent(command, seconds) from None
+        return self._check(response, command)
+
+    async def _fetch(self, spec: str, parts: str, size: int) -> aioimaplib.Response:
+        assert self.client is not None
+        return await self._answer(self.client.uid("fetch", spec, parts), "FETCH", size)
 
     def _check(self, response: aioimaplib.Response, what: str) -> aioimaplib.Response:
         if self.lost.is_set():
@@ -319,16 +326,11 @@ class ImapConnection:
 
     async def mark_seen(self, uid: int) -> None:
         assert self.client is not None
-        # aioimaplib bounds FETCH but not STORE. No answer means a dead connection (the STORE
-        # stays pending in the protocol and would hold up later FETCHes): reconnect. The poller
-        # saved the UID before, so the message is not read again; it only stays unflagged.
-        try:
-            response = await asyncio.wait_for(
-                self.client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Seen)"), self.timeout
-            )
-        except TimeoutError:
-            raise self._silent("STORE") from None
-        self._check(response, "STORE")
+        # aioimaplib has no timeout for STORE. No answer means a dead connection: reconnect.
+        # The poller saved the UID before, so the message is not read again; it only stays
+        # unflagged.
+        store = self.client.uid("store", str(uid), "+FLAGS.SILENT", r"(\Seen)")
+        await self._answer(store, "STORE")
 
     async def noop(self) -> None:
         assert self.client is not None

@@ -28,7 +28,7 @@ from gateway.redis_client import (
     unavailable,
 )
 from gateway.redis_server import EmbeddedRedis
-from tests.conftest import CLUSTER, embedded_only
+from tests.conftest import CLUSTER, embedded_only, with_options
 
 pytestmark = pytest.mark.product_timeouts
 
@@ -42,9 +42,7 @@ HUNG_BOUND_SECONDS = 2.0
 async def test_a_burst_beyond_the_pool_waits_instead_of_failing(redis_url: str, keys: Keys):
     # A generous wait for a connection: this is about waiting, not about how long (the default
     # wait is short so that a hung Redis answers 503 soon: see the tests below).
-    client = connect(
-        redis_url + ("&" if "?" in redis_url else "?") + "max_connections=20&timeout=10"
-    )
+    client = connect(with_options(redis_url, "max_connections=20&timeout=10"))
     try:
         # Each BLPOP holds its connection until it times out: 60 at once need 3 rounds of 20.
         names = [keys.channel_state("burst", str(i)) for i in range(60)]
